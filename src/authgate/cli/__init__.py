@@ -1,0 +1,18 @@
+"""The `authgate` command. Each area registers its own command group; heavy imports stay lazy."""
+
+from __future__ import annotations
+
+import click
+
+from authgate import __version__
+from authgate.cli.jose_commands import jwk_group, jwt_group
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="authgate")
+def main() -> None:
+    """authgate: OAuth 2.0 authorization server, JOSE tools and API gate."""
+
+
+main.add_command(jwk_group)
+main.add_command(jwt_group)
