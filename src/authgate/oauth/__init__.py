@@ -1,0 +1,1 @@
+"""Vocabulary shared by the authorization server and the gate: OAuth errors and scopes."""
