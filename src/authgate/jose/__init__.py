@@ -4,7 +4,7 @@ Keys are bound to algorithms; nothing in a token's header picks a key or an algo
 raises a subclass of `JoseError` with a stable `code`.
 """
 
-from authgate.jose import jwt, jws
+from authgate.jose import jwe, jws, jwt
 from authgate.jose.errors import (
     AlgorithmNotAllowed,
     DecryptionFailed,
@@ -33,6 +33,7 @@ __all__ = [
     "KeyNotFound",
     "MalformedToken",
     "NotYetValid",
+    "jwe",
     "jws",
     "jwt",
 ]

@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa, x
 from authgate.jose._b64 import b64decode, b64decode_uint, b64encode, uint_b64encode
 from authgate.jose._json import dumps
 from authgate.jose._key_checks import MIN_RSA_BITS, check_rsa_public_numbers
-from authgate.jose.algorithms import ALL_KEY_ALGORITHMS, KeyRequirement
+from authgate.jose.algorithms import ALL_KEY_ALGORITHMS, JWE_CONTENT_ALGORITHMS, KeyRequirement
 from authgate.jose.errors import AlgorithmNotAllowed, InvalidKey, MalformedToken
 
 PrivateKey = (
@@ -353,7 +353,10 @@ class JWK:
             return req
         if (self.kty, self.crv) not in req.families:
             raise InvalidKey(f"a {self.kty} key cannot be used with {alg}")
-        if self.alg is not None and self.alg != alg:
+        # A `dir` key may name the content algorithm it is the CEK for (RFC 7520 §5.6); jwe
+        # then holds it to that `enc`.
+        direct = alg == "dir" and self.alg in JWE_CONTENT_ALGORITHMS
+        if self.alg is not None and self.alg != alg and not direct:
             raise InvalidKey(f"the key is bound to {self.alg}, not {alg}")
         if self.use is not None and self.use != req.use:
             raise InvalidKey(f"the key's use is {self.use!r}")

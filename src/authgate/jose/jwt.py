@@ -13,13 +13,20 @@ import time
 from collections.abc import Collection, Iterable, Mapping
 from typing import Any
 
-from authgate.jose import jws
+from authgate.jose import jwe, jws
 from authgate.jose._json import dumps, loads_object
 from authgate.jose.errors import ExpiredToken, InvalidClaim, MalformedToken, NotYetValid
 from authgate.jose.jwk import JWK
 from authgate.jose.jwkset import JWKSet
 
-__all__ = ["IAT_FUTURE_ALLOWANCE", "decode", "encode", "validate_claims"]
+__all__ = [
+    "IAT_FUTURE_ALLOWANCE",
+    "decode",
+    "decode_nested",
+    "encode",
+    "encode_nested",
+    "validate_claims",
+]
 
 # An `iat` this far (seconds, beyond the leeway) in the future is refused: clocks disagree by
 # seconds, not minutes, and a far-future `iat` is a forged or broken token.
@@ -140,3 +147,74 @@ def _check_audience(aud: object, audience: str | Collection[str] | None) -> None
         raise InvalidClaim("aud", "token has an audience but none is expected")
     if not any(_matches(a, audience) for a in values):
         raise InvalidClaim("aud", "token is not intended for this audience")
+
+
+# -- nested JWTs: signed, then encrypted (RFC 7519 §5.2, §11.2) --------------------------------
+
+
+def encode_nested(  # noqa: PLR0917 - positional order is the public contract (issue 2)
+    claims: Mapping[str, Any],
+    signing_key: JWK,
+    alg: str,
+    encryption_key: JWK,
+    key_alg: str,
+    enc: str,
+    *,
+    header: Mapping[str, Any] | None = None,
+) -> str:
+    """Sign `claims` as a JWT with `alg`, then encrypt it to `encryption_key` (`key_alg`, `enc`).
+
+    The JWE header carries `cty: JWT`; `header` adds members to the JWE header.
+    """
+    if (header or {}).get("cty", "JWT") != "JWT":
+        raise MalformedToken("a nested JWT's JWE header has cty 'JWT'")
+    outer = {**(header or {}), "cty": "JWT"}
+    inner = encode(claims, signing_key, alg)
+    return jwe.encrypt(inner.encode("ascii"), encryption_key, key_alg, enc, outer)
+
+
+def decode_nested(
+    token: str | bytes,
+    decryption_key: JWK | JWKSet,
+    verification_key: JWK | JWKSet,
+    *,
+    algorithms: Iterable[str],
+    key_algorithms: Iterable[str],
+    encryptions: Iterable[str],
+    issuer: str | Collection[str] | None = None,
+    audience: str | Collection[str] | None = None,
+    leeway: float = 0,
+    required: Iterable[str] = (),
+    typ: str | None = None,
+    now: float | None = None,
+    max_size: int = jws.MAX_TOKEN_SIZE,
+) -> dict[str, Any]:
+    """Decrypt a nested JWT, then verify the signed JWT inside it and its claims.
+
+    `key_algorithms` and `encryptions` are the JWE allow-lists, `algorithms` the JWS one; the JWE
+    must declare `cty: JWT`. The claim options are those of `decode` (`typ` applies to the inner
+    JWT).
+    """
+    decrypted = jwe.decrypt(
+        token,
+        decryption_key,
+        algorithms=key_algorithms,
+        encryptions=encryptions,
+        max_size=max_size,
+    )
+    cty = decrypted.header.get("cty")
+    # RFC 7519 §5.2: cty "JWT" marks a nested JWT; media types compare case-insensitively.
+    if not isinstance(cty, str) or _media_type(cty) != "jwt":
+        raise MalformedToken("a nested JWT must declare cty 'JWT' in its JWE header")
+    return decode(
+        decrypted.plaintext,
+        verification_key,
+        algorithms=algorithms,
+        issuer=issuer,
+        audience=audience,
+        leeway=leeway,
+        required=required,
+        typ=typ,
+        now=now,
+        max_size=max_size,
+    )
