@@ -5,7 +5,8 @@ from __future__ import annotations
 import click
 
 from authgate import __version__
-from authgate.cli.jose_commands import jwk_group, jwt_group
+from authgate.cli.jose_commands import jwk_group
+from authgate.cli.jwt_commands import jwt_group
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
