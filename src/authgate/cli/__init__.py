@@ -7,6 +7,8 @@ import click
 from authgate import __version__
 from authgate.cli.jose_commands import jwk_group
 from authgate.cli.jwt_commands import jwt_group
+from authgate.cli.server_commands import (api_group, client_group, db_group, keys_group,
+                                          serve_command, user_group)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -17,3 +19,9 @@ def main() -> None:
 
 main.add_command(jwk_group)
 main.add_command(jwt_group)
+main.add_command(serve_command)
+main.add_command(db_group)
+main.add_command(api_group)
+main.add_command(client_group)
+main.add_command(user_group)
+main.add_command(keys_group)

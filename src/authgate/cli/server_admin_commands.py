@@ -1,0 +1,497 @@
+"""`authgate api|client|user …`: register resource servers, clients and users.
+
+A client's secret is printed once, at creation or rotation, and never stored in clear.
+"""
+
+# Imports inside commands keep `authgate --help` from loading the server stack.
+# ruff: noqa: PLC0415
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import asdict
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from authgate.cli.exit_codes import CliError
+from authgate.cli.server_shell import (
+    config_option,
+    emit,
+    iso,
+    json_option,
+    load,
+    now,
+    run,
+    with_storage,
+)
+
+if TYPE_CHECKING:
+    from authgate.server.models import Api, Client, User
+
+__all__ = ["api_group", "client_group", "user_group"]
+
+
+def _duration(value: str | None, name: str) -> int | None:
+    from authgate.server.config import ConfigError, parse_duration
+
+    if value is None:
+        return None
+    try:
+        return parse_duration(value, name)
+    except ConfigError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+# -- APIs -----------------------------------------------------------------------------------------
+
+
+def _api_dict(api: Api) -> dict[str, Any]:
+    data = asdict(api)
+    data["scopes"] = list(api.scopes)
+    return data
+
+
+def _api_lines(api: Api) -> list[str]:
+    return [
+        f"identifier:       {api.identifier}",
+        f"name:             {api.name}",
+        f"scopes:           {' '.join(api.scopes) or '-'}",
+        f"token format:     {api.token_format}",
+        f"access token ttl: {api.access_token_ttl}s",
+        f"signing alg:      {api.signing_alg}",
+        f"created:          {iso(api.created_at)}",
+    ]
+
+
+@click.group("api")
+def api_group() -> None:
+    """Register resource servers (APIs): the audiences of access tokens."""
+
+
+@api_group.command("create")
+@click.option("--identifier", required=True, help="the API's URI: the resource (RFC 8707) and aud")
+@click.option("--scope", "scopes", multiple=True, help="a scope the API defines (repeatable)")
+@click.option("--name", help="display name (default: the identifier)")
+@click.option(
+    "--token-format", type=click.Choice(["jwt", "opaque"]), default="jwt", show_default=True
+)
+@click.option("--access-token-ttl", help="access token lifetime, e.g. 5m (default: configured)")
+@click.option(
+    "--alg",
+    default="RS256",
+    show_default=True,
+    help="JWT signing algorithm: RS256, ES256, PS256 or EdDSA",
+)
+@config_option
+@json_option
+def api_create(
+    *,
+    identifier: str,
+    scopes: tuple[str, ...],
+    name: str | None,
+    token_format: str,
+    access_token_ttl: str | None,
+    alg: str,
+    config_path: str | None,
+    as_json: bool,
+) -> None:
+    """Register an API.
+
+    \b
+    Example:
+      authgate api create --identifier https://api.example.com --scope read --scope write
+    """
+    from authgate.server.admin import create_api
+
+    config = load(config_path)
+    ttl = _duration(access_token_ttl, "--access-token-ttl")
+    api = run(
+        with_storage(
+            config,
+            lambda s: create_api(
+                s,
+                config,
+                identifier=identifier,
+                scopes=scopes,
+                name=name,
+                token_format=token_format,  # type: ignore[arg-type]
+                access_token_ttl=ttl,
+                signing_alg=alg,
+                now=now(),
+            ),
+        )
+    )
+    emit(as_json, _api_dict(api), _api_lines(api))
+
+
+@api_group.command("list")
+@config_option
+@json_option
+def api_list(*, config_path: str | None, as_json: bool) -> None:
+    """List the APIs."""
+    apis = run(with_storage(load(config_path), lambda s: s.list_apis()))
+    emit(
+        as_json,
+        [_api_dict(a) for a in apis],
+        [f"{a.identifier}\t{a.token_format}\t{a.signing_alg}\t{' '.join(a.scopes)}" for a in apis],
+    )
+
+
+@api_group.command("show")
+@click.argument("identifier")
+@config_option
+@json_option
+def api_show(*, identifier: str, config_path: str | None, as_json: bool) -> None:
+    """Show one API."""
+    api = run(with_storage(load(config_path), lambda s: s.get_api(identifier)))
+    if api is None:
+        raise CliError(f"no API with identifier {identifier!r}")
+    emit(as_json, _api_dict(api), _api_lines(api))
+
+
+@api_group.command("delete")
+@click.argument("identifier")
+@config_option
+@json_option
+def api_delete(*, identifier: str, config_path: str | None, as_json: bool) -> None:
+    """Delete an API and every client's access to it."""
+    if not run(with_storage(load(config_path), lambda s: s.delete_api(identifier))):
+        raise CliError(f"no API with identifier {identifier!r}")
+    emit(as_json, {"deleted": identifier}, [f"deleted API {identifier}"])
+
+
+# -- clients --------------------------------------------------------------------------------------
+
+
+def _client_dict(client: Client, secret: str | None = None) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "client_id": client.client_id,
+        "name": client.name,
+        "token_endpoint_auth_method": client.auth_method,
+        "grant_types": list(client.grant_types),
+        "access": [
+            {
+                "api": a.api,
+                "scopes": list(a.scopes),
+                "may_request": a.may_request,
+                "may_introspect": a.may_introspect,
+            }
+            for a in client.access
+        ],
+        "redirect_uris": list(client.redirect_uris),
+        "roles": list(client.roles),
+        "jwks_uri": client.jwks_uri,
+        "jwks": client.jwks,
+        "created_at": client.created_at,
+    }
+    if secret is not None:
+        data["client_secret"] = secret
+    return data
+
+
+def _client_lines(client: Client, secret: str | None = None) -> list[str]:
+    lines = [
+        f"client_id:     {client.client_id}",
+        f"name:          {client.name}",
+        f"auth method:   {client.auth_method}",
+        f"grants:        {' '.join(client.grant_types) or '-'}",
+    ]
+    for entry in client.access:
+        rights = [
+            r
+            for r, ok in (("request", entry.may_request), ("introspect", entry.may_introspect))
+            if ok
+        ]
+        lines.append(
+            f"api:           {entry.api} [{', '.join(rights)}] {' '.join(entry.scopes)}".rstrip()
+        )
+    if client.roles:
+        lines.append(f"roles:         {' '.join(client.roles)}")
+    if client.redirect_uris:
+        lines.append(f"redirect uris: {' '.join(client.redirect_uris)}")
+    if client.jwks_uri:
+        lines.append(f"jwks_uri:      {client.jwks_uri}")
+    if secret is not None:
+        lines.append(f"client_secret: {secret}")
+        lines.append("(the secret is shown only now; store it safely)")
+    return lines
+
+
+@click.group("client")
+def client_group() -> None:
+    """Register OAuth clients and manage their secrets."""
+
+
+@client_group.command("create")
+@click.option("--name", required=True, help="display name")
+@click.option("--grant", "grants", multiple=True, help="grant type, e.g. client_credentials")
+@click.option(
+    "--scope",
+    "scopes",
+    multiple=True,
+    help="an API scope the client may request: SCOPE, or API#SCOPE when ambiguous",
+)
+@click.option("--api", "apis", multiple=True, help="an API the client may request tokens for")
+@click.option(
+    "--introspect",
+    multiple=True,
+    help="an API whose tokens this client may introspect (a resource server)",
+)
+@click.option(
+    "--auth-method",
+    default="client_secret_basic",
+    show_default=True,
+    type=click.Choice(["client_secret_basic", "client_secret_post", "private_key_jwt", "none"]),
+)
+@click.option(
+    "--jwks",
+    "jwks_file",
+    type=click.Path(exists=True, dir_okay=False),
+    help="file with the client's public JWK set (private_key_jwt)",
+)
+@click.option("--jwks-uri", help="URL of the client's public JWK set (private_key_jwt)")
+@click.option("--redirect-uri", "redirect_uris", multiple=True, help="redirect URI (repeatable)")
+@click.option("--role", "roles", multiple=True, help="role carried in the client's tokens")
+@config_option
+@json_option
+def client_create(
+    *,
+    name: str,
+    grants: tuple[str, ...],
+    scopes: tuple[str, ...],
+    apis: tuple[str, ...],
+    introspect: tuple[str, ...],
+    auth_method: str,
+    jwks_file: str | None,
+    jwks_uri: str | None,
+    redirect_uris: tuple[str, ...],
+    roles: tuple[str, ...],
+    config_path: str | None,
+    as_json: bool,
+) -> None:
+    """Register a client; print its client_id and, once, its secret.
+
+    \b
+    Example:
+      authgate client create --name billing --grant client_credentials --scope read
+    """
+    from authgate.server.admin import create_client
+    from authgate.server.secret_key import ServerSecret
+
+    jwks = None
+    if jwks_file is not None:
+        try:
+            jwks = json.loads(Path(jwks_file).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise CliError(f"--jwks: cannot read a JSON JWK set: {exc}") from None
+    config = load(config_path)
+    secret = ServerSecret(config.secret_key)
+    client, client_secret = run(
+        with_storage(
+            config,
+            lambda s: create_client(
+                s,
+                secret,
+                name=name,
+                grant_types=grants,
+                scopes=scopes,
+                apis=apis,
+                introspect=introspect,
+                auth_method=auth_method,
+                jwks=jwks,
+                jwks_uri=jwks_uri,
+                redirect_uris=redirect_uris,
+                roles=roles,
+                now=now(),
+            ),
+        )
+    )
+    emit(as_json, _client_dict(client, client_secret), _client_lines(client, client_secret))
+
+
+@client_group.command("list")
+@config_option
+@json_option
+def client_list(*, config_path: str | None, as_json: bool) -> None:
+    """List the clients."""
+    clients = run(with_storage(load(config_path), lambda s: s.list_clients()))
+    emit(
+        as_json,
+        [_client_dict(c) for c in clients],
+        [f"{c.client_id}\t{c.auth_method}\t{' '.join(c.grant_types)}\t{c.name}" for c in clients],
+    )
+
+
+@client_group.command("show")
+@click.argument("client_id")
+@config_option
+@json_option
+def client_show(*, client_id: str, config_path: str | None, as_json: bool) -> None:
+    """Show one client (never its secret)."""
+    client = run(with_storage(load(config_path), lambda s: s.get_client(client_id)))
+    if client is None:
+        raise CliError(f"no client with id {client_id!r}")
+    emit(as_json, _client_dict(client), _client_lines(client))
+
+
+@client_group.command("delete")
+@click.argument("client_id")
+@config_option
+@json_option
+def client_delete(*, client_id: str, config_path: str | None, as_json: bool) -> None:
+    """Delete a client and its opaque tokens."""
+    if not run(with_storage(load(config_path), lambda s: s.delete_client(client_id))):
+        raise CliError(f"no client with id {client_id!r}")
+    emit(as_json, {"deleted": client_id}, [f"deleted client {client_id}"])
+
+
+@client_group.command("rotate-secret")
+@click.argument("client_id")
+@click.option(
+    "--grace",
+    default="0s",
+    show_default=True,
+    help="how long the old secret keeps working, e.g. 1h",
+)
+@config_option
+@json_option
+def client_rotate_secret(
+    *, client_id: str, grace: str, config_path: str | None, as_json: bool
+) -> None:
+    """Give a client a new secret and print it once."""
+    from authgate.server.admin import rotate_client_secret
+    from authgate.server.secret_key import ServerSecret
+
+    grace_seconds = 0 if grace.strip() in ("0", "0s") else _duration(grace, "--grace") or 0
+    config = load(config_path)
+    secret = ServerSecret(config.secret_key)
+    new = run(
+        with_storage(
+            config,
+            lambda s: rotate_client_secret(s, secret, client_id, grace=grace_seconds, now=now()),
+        )
+    )
+    emit(
+        as_json,
+        {"client_id": client_id, "client_secret": new},
+        [
+            f"client_id:     {client_id}",
+            f"client_secret: {new}",
+            "(the secret is shown only now; store it safely)",
+        ],
+    )
+
+
+# -- users ----------------------------------------------------------------------------------------
+
+
+def _user_dict(user: User) -> dict[str, Any]:
+    return {
+        "user_id": user.user_id,
+        "username": user.username,
+        "email": user.email,
+        "email_verified": user.email_verified,
+        "name": user.name,
+        "roles": list(user.roles),
+        "created_at": user.created_at,
+    }
+
+
+def _read_password(password_stdin: bool) -> str:
+    if password_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    value: str = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    return value
+
+
+@click.group("user")
+def user_group() -> None:
+    """Manage the people who sign in (argon2id password hashes)."""
+
+
+@user_group.command("create")
+@click.argument("username")
+@click.option("--role", "roles", multiple=True, help="role (repeatable)")
+@click.option("--email", help="email address")
+@click.option("--name", help="full name")
+@click.option("--password-stdin", is_flag=True, help="read the password from standard input")
+@config_option
+@json_option
+def user_create(
+    *,
+    username: str,
+    roles: tuple[str, ...],
+    email: str | None,
+    name: str | None,
+    password_stdin: bool,
+    config_path: str | None,
+    as_json: bool,
+) -> None:
+    """Create a user; the password is prompted for (or read with --password-stdin)."""
+    from authgate.server.admin import create_user
+
+    config = load(config_path)
+    password = _read_password(password_stdin)
+    user = run(
+        with_storage(
+            config,
+            lambda s: create_user(
+                s,
+                username=username,
+                password=password,
+                email=email,
+                name=name,
+                roles=roles,
+                now=now(),
+            ),
+        )
+    )
+    emit(as_json, _user_dict(user), [f"created user {user.username} ({user.user_id})"])
+
+
+@user_group.command("list")
+@config_option
+@json_option
+def user_list(*, config_path: str | None, as_json: bool) -> None:
+    """List the users."""
+    users = run(with_storage(load(config_path), lambda s: s.list_users()))
+    emit(
+        as_json,
+        [_user_dict(u) for u in users],
+        [f"{u.username}\t{u.email or '-'}\t{' '.join(u.roles)}" for u in users],
+    )
+
+
+@user_group.command("delete")
+@click.argument("username")
+@config_option
+@json_option
+def user_delete(*, username: str, config_path: str | None, as_json: bool) -> None:
+    """Delete a user."""
+    if not run(with_storage(load(config_path), lambda s: s.delete_user(username))):
+        raise CliError(f"no user named {username!r}")
+    emit(as_json, {"deleted": username}, [f"deleted user {username}"])
+
+
+@user_group.command("set-password")
+@click.argument("username")
+@click.option("--password-stdin", is_flag=True, help="read the password from standard input")
+@config_option
+@json_option
+def user_set_password(
+    *, username: str, password_stdin: bool, config_path: str | None, as_json: bool
+) -> None:
+    """Replace a user's password."""
+    from authgate.server.admin import set_user_password
+
+    config = load(config_path)
+    password = _read_password(password_stdin)
+    run(with_storage(config, lambda s: set_user_password(s, username, password)))
+    emit(
+        as_json,
+        {"username": username, "password_changed": True},
+        [f"password changed for {username}"],
+    )

@@ -1,0 +1,268 @@
+"""Administration: creating and changing APIs, clients and users, with every rule checked.
+
+The CLI is a thin shell over these functions; tests call them directly. Client secrets are
+generated here (256 bits) and returned once; only their keyed hash is stored.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Mapping, Sequence
+from typing import Any
+from urllib.parse import urlsplit
+
+from authgate.jose import JoseError, JWKSet
+from authgate.server.client_assertion import allowed_algorithms
+from authgate.server.client_jwks import check_jwks_uri
+from authgate.server.config import Config
+from authgate.server.credentials import generate_client_id, generate_client_secret, hash_password
+from authgate.server.grants import GRANT_TYPES
+from authgate.server.models import AUTH_METHODS, Api, ApiAccess, Client, TokenFormat, User
+from authgate.server.resources import check_resource_uri
+from authgate.server.scopes import is_scope_token
+from authgate.server.secret_key import ServerSecret
+from authgate.server.storage.protocols import Storage
+
+__all__ = [
+    "AdminError",
+    "create_api",
+    "create_client",
+    "create_user",
+    "rotate_client_secret",
+    "set_user_password",
+]
+
+
+class AdminError(ValueError):
+    """An administrative request breaks a rule; the message says which."""
+
+
+async def create_api(
+    storage: Storage,
+    config: Config,
+    *,
+    identifier: str,
+    scopes: Sequence[str],
+    name: str | None = None,
+    token_format: TokenFormat = "jwt",
+    access_token_ttl: int | None = None,
+    signing_alg: str = "RS256",
+    now: int,
+) -> Api:
+    """Register a resource server; its identifier becomes the `aud` of its tokens."""
+    problem = check_resource_uri(identifier)
+    if problem:
+        raise AdminError(f"identifier: {problem.replace('resource', 'the identifier')}")
+    for scope in scopes:
+        if not is_scope_token(scope):
+            raise AdminError(f"scope {scope!r}: use printable ASCII without spaces, quotes or \\")
+    if token_format not in ("jwt", "opaque"):
+        raise AdminError("token format must be jwt or opaque")
+    if signing_alg not in config.keys.algorithms:
+        raise AdminError(f"alg must be one of {', '.join(config.keys.algorithms)}")
+    ttl = access_token_ttl or config.tokens.default_access_token_ttl
+    if not 0 < ttl <= config.tokens.max_access_token_ttl:
+        raise AdminError(
+            f"access token lifetime must be between 1s and {config.tokens.max_access_token_ttl}s"
+        )
+    api = Api(
+        identifier=identifier,
+        name=name or identifier,
+        scopes=tuple(dict.fromkeys(scopes)),
+        token_format=token_format,
+        access_token_ttl=ttl,
+        signing_alg=signing_alg,
+        created_at=now,
+    )
+    await storage.create_api(api)
+    return api
+
+
+async def resolve_scope_specs(
+    storage: Storage, specs: Sequence[str], apis: Sequence[str]
+) -> dict[str, list[str]]:
+    """Map `--scope` values (`SCOPE` or `API#SCOPE`) and `--api` values to {api: [scopes]}."""
+    known = {api.identifier: api for api in await storage.list_apis()}
+    grants: dict[str, list[str]] = {}
+    for identifier in apis:
+        if identifier not in known:
+            raise AdminError(f"no API with identifier {identifier!r}")
+        grants.setdefault(identifier, [])
+    for spec in specs:
+        if "#" in spec:
+            identifier, _, scope = spec.partition("#")
+            if identifier not in known:
+                raise AdminError(f"no API with identifier {identifier!r}")
+            if scope not in known[identifier].scopes:
+                raise AdminError(f"API {identifier!r} defines no scope {scope!r}")
+        else:
+            scope = spec
+            owners = [a.identifier for a in known.values() if scope in a.scopes]
+            if not owners:
+                raise AdminError(f"no API defines the scope {scope!r}")
+            if len(owners) > 1:
+                raise AdminError(
+                    f"several APIs define {scope!r}; write it as API#{scope}, e.g. "
+                    f"{owners[0]}#{scope}"
+                )
+            identifier = owners[0]
+        entries = grants.setdefault(identifier, [])
+        if scope not in entries:
+            entries.append(scope)
+    return grants
+
+
+async def create_client(
+    storage: Storage,
+    secret: ServerSecret,
+    *,
+    name: str,
+    grant_types: Sequence[str],
+    scopes: Sequence[str] = (),
+    apis: Sequence[str] = (),
+    introspect: Sequence[str] = (),
+    auth_method: str = "client_secret_basic",
+    jwks: Mapping[str, Any] | None = None,
+    jwks_uri: str | None = None,
+    redirect_uris: Sequence[str] = (),
+    roles: Sequence[str] = (),
+    now: int,
+) -> tuple[Client, str | None]:
+    """Register a client; return it and its new secret (None for key-based or public clients)."""
+    if not name.strip() or len(name) > 200:
+        raise AdminError("name must be 1 to 200 characters")
+    if auth_method not in AUTH_METHODS:
+        raise AdminError(f"auth method must be one of {', '.join(AUTH_METHODS)}")
+    unknown = [g for g in grant_types if g not in GRANT_TYPES]
+    if unknown:
+        raise AdminError(f"unsupported grant {unknown[0]!r}; supported: {', '.join(GRANT_TYPES)}")
+    if auth_method == "none" and "client_credentials" in grant_types:
+        raise AdminError("client_credentials needs a confidential client (RFC 6749 §4.4)")
+    _check_keys(auth_method, jwks, jwks_uri)
+    for uri in redirect_uris:
+        parts = urlsplit(uri)
+        if not parts.scheme or parts.fragment or "#" in uri:
+            raise AdminError(f"redirect URI {uri!r}: an absolute URI without fragment is needed")
+    for role in roles:
+        if not is_scope_token(role):
+            raise AdminError(f"role {role!r}: use printable ASCII without spaces")
+    requestable = await resolve_scope_specs(storage, scopes, apis)
+    introspectable = await resolve_scope_specs(storage, (), introspect)
+    access = [
+        ApiAccess(
+            api=api,
+            scopes=tuple(requestable.get(api, ())),
+            may_request=api in requestable,
+            may_introspect=api in introspectable,
+        )
+        for api in sorted(set(requestable) | set(introspectable))
+    ]
+    client_secret = (
+        generate_client_secret()
+        if auth_method in ("client_secret_basic", "client_secret_post")
+        else None
+    )
+    client = Client(
+        client_id=generate_client_id(),
+        name=name.strip(),
+        auth_method=auth_method,
+        grant_types=tuple(dict.fromkeys(grant_types)),
+        access=tuple(access),
+        redirect_uris=tuple(redirect_uris),
+        roles=tuple(dict.fromkeys(roles)),
+        jwks=dict(jwks) if jwks else None,
+        jwks_uri=jwks_uri,
+        secret_hash=secret.hash_client_secret(client_secret) if client_secret else None,
+        created_at=now,
+    )
+    await storage.create_client(client)
+    return client, client_secret
+
+
+def _check_keys(auth_method: str, jwks: Mapping[str, Any] | None, jwks_uri: str | None) -> None:
+    if auth_method != "private_key_jwt":
+        if jwks is not None or jwks_uri is not None:
+            raise AdminError("--jwks and --jwks-uri are for private_key_jwt clients")
+        return
+    if (jwks is None) == (jwks_uri is None):
+        raise AdminError("private_key_jwt needs exactly one of --jwks FILE or --jwks-uri URL")
+    if jwks is None:
+        problem = check_jwks_uri(jwks_uri or "")
+        if problem:
+            raise AdminError(problem)
+        return
+    try:
+        keys = JWKSet.from_dict(jwks, strict=True)
+    except JoseError as exc:
+        raise AdminError(f"jwks: {exc}") from None
+    if any(key.is_private for key in keys):
+        raise AdminError("jwks must hold public keys only (never register a private key)")
+    if not allowed_algorithms(keys):
+        raise AdminError("jwks holds no key usable for signing client assertions")
+
+
+async def rotate_client_secret(
+    storage: Storage, secret: ServerSecret, client_id: str, *, grace: int = 0, now: int
+) -> str:
+    """Give a client a new secret; the old one keeps working for `grace` seconds."""
+    client = await storage.get_client(client_id)
+    if client is None:
+        raise AdminError(f"no client with id {client_id!r}")
+    if client.auth_method not in ("client_secret_basic", "client_secret_post"):
+        raise AdminError("this client authenticates without a secret")
+    new_secret = generate_client_secret()
+    previous = client.secret_hash if grace > 0 else None
+    await storage.set_client_secret(
+        client_id,
+        secret.hash_client_secret(new_secret),
+        previous,
+        now + grace if previous else None,
+    )
+    return new_secret
+
+
+async def create_user(
+    storage: Storage,
+    *,
+    username: str,
+    password: str,
+    email: str | None = None,
+    name: str | None = None,
+    roles: Sequence[str] = (),
+    now: int,
+) -> User:
+    """Create a user with an argon2id password hash."""
+    if (
+        not username
+        or len(username) > 255
+        or not username.isprintable()
+        or username != username.strip()
+    ):
+        raise AdminError("username must be 1 to 255 printable characters, no outer spaces")
+    _check_password(password)
+    if email is not None and ("@" not in email or len(email) > 320):
+        raise AdminError("email does not look like an address")
+    user = User(
+        user_id=secrets.token_urlsafe(16),
+        username=username,
+        password_hash=hash_password(password),
+        email=email,
+        name=name,
+        roles=tuple(dict.fromkeys(roles)),
+        created_at=now,
+    )
+    await storage.create_user(user)
+    return user
+
+
+async def set_user_password(storage: Storage, username: str, password: str) -> None:
+    """Replace a user's password."""
+    _check_password(password)
+    if not await storage.set_password_hash(username, hash_password(password)):
+        raise AdminError(f"no user named {username!r}")
+
+
+def _check_password(password: str) -> None:
+    # NIST SP 800-63B §5.1.1.2: at least 8 characters; long passphrases allowed.
+    if len(password) < 8 or len(password) > 1024:
+        raise AdminError("password must be 8 to 1024 characters")

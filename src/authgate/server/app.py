@@ -1,0 +1,203 @@
+"""The ASGI application: routes, error rendering, logging, background maintenance.
+
+Every failure is answered, never dropped: OAuth errors render as RFC 6749 §5.2 JSON, unknown paths
+as 404 and wrong methods as 405 JSON, an unreachable database as 503 `temporarily_unavailable`,
+and anything unexpected as 500 `server_error` with the traceback (without exception messages, which
+might quote input) in the log. The access log names method, path, status and client_id, never query
+strings, bodies or headers, so no secret or token reaches a log line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import time
+import traceback
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from sqlalchemy.exc import DBAPIError
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from authgate.oauth.errors import InvalidRequest, OAuthError, ServerError, TemporarilyUnavailable
+from authgate.server.config import Config, load_config
+from authgate.server.context import AuthServer
+from authgate.server.endpoints.discovery import jwks_endpoint, metadata_endpoint
+from authgate.server.endpoints.introspection import introspection_endpoint
+from authgate.server.endpoints.responses import json_response, oauth_error_response
+from authgate.server.endpoints.revocation import revocation_endpoint
+from authgate.server.endpoints.token import token_endpoint
+from authgate.server.metadata import ENDPOINT_PATHS
+from authgate.server.storage import Storage
+
+__all__ = ["create_app", "create_app_from_environment"]
+
+_log = logging.getLogger("authgate.server")
+_access = logging.getLogger("authgate.access")
+_PURGE_INTERVAL = 600
+
+
+class _MethodNotAllowed(InvalidRequest):
+    status_code = 405
+
+
+def create_app(
+    config: Config,
+    *,
+    storage: Storage | None = None,
+    clock: Callable[[], float] = time.time,
+    background: bool = True,
+) -> Starlette:
+    """The authorization server for `config`. `storage`/`clock` are injected by tests;
+    `background=False` leaves key maintenance to explicit calls."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        server = await AuthServer.start(config, storage=storage, clock=clock)
+        app.state.authgate = server
+        tasks = []
+        if background:
+            tasks = [
+                asyncio.create_task(server.keys.run()),
+                asyncio.create_task(_purge_forever(server)),
+            ]
+        try:
+            yield
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await server.close()
+
+    well_known = "/.well-known/oauth-authorization-server"
+    routes = [
+        Route(ENDPOINT_PATHS["token"], token_endpoint, methods=["POST"]),
+        Route(ENDPOINT_PATHS["introspection"], introspection_endpoint, methods=["POST"]),
+        Route(ENDPOINT_PATHS["revocation"], revocation_endpoint, methods=["POST"]),
+        Route(ENDPOINT_PATHS["jwks"], jwks_endpoint, methods=["GET"]),
+        Route(well_known, metadata_endpoint, methods=["GET"]),
+        Route("/.well-known/openid-configuration", metadata_endpoint, methods=["GET"]),
+    ]
+    issuer_path = config.issuer.split("://", 1)[1].partition("/")[2]
+    if issuer_path:  # RFC 8414 §3.1: the issuer's path goes after the well-known segment
+        routes.append(Route(f"{well_known}/{issuer_path}", metadata_endpoint, methods=["GET"]))
+    realm = config.issuer
+
+    async def on_oauth_error(request: Request, exc: Exception) -> Response:
+        if not isinstance(exc, OAuthError):  # registered for OAuthError only
+            raise exc
+        _log.info(
+            "%s %s refused: %s%s",
+            request.method,
+            request.url.path,
+            exc.error,
+            f" ({exc.debug})" if exc.debug else "",
+        )
+        return oauth_error_response(exc, realm)
+
+    async def on_http_error(request: Request, exc: Exception) -> Response:
+        if not isinstance(exc, HTTPException):  # registered for HTTPException only
+            raise exc
+        if exc.status_code == 405:
+            return oauth_error_response(_MethodNotAllowed("method not allowed"), realm)
+        return json_response({"error": "not_found"}, 404 if exc.status_code == 404 else 400)
+
+    async def on_database_error(request: Request, exc: Exception) -> Response:
+        _log.error(
+            "database unavailable during %s %s: %s",
+            request.method,
+            request.url.path,
+            type(exc).__name__,
+        )
+        error = TemporarilyUnavailable("the service is temporarily unavailable")
+        return oauth_error_response(error, realm)
+
+    app = Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers={
+            OAuthError: on_oauth_error,
+            HTTPException: on_http_error,
+            DBAPIError: on_database_error,
+            OSError: on_database_error,
+            TimeoutError: on_database_error,
+        },
+    )
+    app.add_middleware(_GuardMiddleware, realm=realm)
+    return app
+
+
+def create_app_from_environment() -> Starlette:
+    """The app for `authgate serve` workers: configuration from `AUTHGATE_*` variables."""
+    return create_app(load_config(None, os.environ))
+
+
+async def _purge_forever(server: AuthServer) -> None:
+    while True:
+        await asyncio.sleep(_PURGE_INTERVAL)
+        try:
+            removed = await server.storage.purge_expired(int(server.clock()))
+            if removed:
+                _log.info("purged %d expired token records", removed)
+        except Exception:  # noqa: BLE001 - a background loop must survive any failure
+            _log.exception("purging expired records failed; will retry")
+
+
+class _GuardMiddleware:
+    """Outermost layer: the access log, and a JSON 500 for anything that escaped."""
+
+    def __init__(self, app: ASGIApp, realm: str) -> None:
+        self.app = app
+        self.realm = realm
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 0
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        except Exception as exc:  # noqa: BLE001 - the last line of defence answers 500
+            frames = "".join(traceback.format_tb(exc.__traceback__))
+            _log.error(
+                "unhandled %s in %s %s\n%s",
+                type(exc).__name__,
+                scope["method"],
+                scope["path"],
+                frames,
+            )
+            if status == 0:
+                status = 500
+                response = oauth_error_response(ServerError("internal error"), self.realm)
+                await response(scope, receive, send)
+        finally:
+            if _access.isEnabledFor(logging.INFO):
+                state: dict[str, Any] = scope.get("state", {})
+                _access.info(
+                    "%s %s %d %.1fms client_id=%s",
+                    scope["method"],
+                    _safe(scope["path"]),
+                    status,
+                    (time.perf_counter() - started) * 1000,
+                    _safe(state.get("client_id", "-")),
+                )
+
+
+def _safe(value: str) -> str:
+    """A log-safe rendering of a request path or id: printable, bounded."""
+    return "".join(ch if ch.isprintable() and ch != " " else "?" for ch in value[:200])

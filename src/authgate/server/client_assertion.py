@@ -1,0 +1,155 @@
+"""`private_key_jwt` client authentication (RFC 7523 §2.2, §3; RFC 7521 §4.2; OIDC Core §9).
+
+The assertion must be signed by a key the client registered, with an algorithm that key is bound
+to (the allow-list comes from the client's keys, never from the token; HMAC is refused). `iss` and
+`sub` are the client_id; `aud` names this issuer, the token endpoint or the endpoint called (RFC
+7523 §3 item 3); `exp` is required and near (at most `client_assertion_max_lifetime` ahead); `jti`
+is required and single-use until `exp` (§3 item 7), enforced in the database so a replay to another
+process fails too.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import math
+from collections.abc import Callable
+from typing import Any
+
+from authgate.jose import JoseError, JWKSet, KeyNotFound, jwt
+from authgate.oauth.errors import InvalidClient
+from authgate.server.client_jwks import ClientKeyError, ClientKeys
+from authgate.server.models import Client
+from authgate.server.storage.protocols import ReplayStore
+
+__all__ = ["ASSERTION_TYPE", "ClientAssertionVerifier", "unverified_subject"]
+
+_log = logging.getLogger("authgate.server.client_auth")
+ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+_MAX_ASSERTION = 8 * 1024
+_MAX_JTI = 256
+_LEEWAY = 30
+# Algorithms a key may sign client assertions with, by key family, when the key names no `alg`.
+_BY_FAMILY: dict[tuple[str, str | None], tuple[str, ...]] = {
+    ("RSA", None): ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512"),
+    ("EC", "P-256"): ("ES256",),
+    ("EC", "P-384"): ("ES384",),
+    ("EC", "P-521"): ("ES512",),
+    ("OKP", "Ed25519"): ("EdDSA", "Ed25519"),
+    ("OKP", "Ed448"): ("EdDSA", "Ed448"),
+}
+ASSERTION_ALGORITHMS = tuple(dict.fromkeys(a for algs in _BY_FAMILY.values() for a in algs))
+
+
+def unverified_subject(assertion: str) -> str | None:
+    """The `sub` of an assertion before verification, only to find which client's keys to use."""
+    parts = assertion.split(".")
+    if len(assertion) > _MAX_ASSERTION or len(parts) != 3:
+        return None
+    try:
+        payload = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
+    except (ValueError, RecursionError):
+        return None
+    sub = payload.get("sub") if isinstance(payload, dict) else None
+    return sub if isinstance(sub, str) else None
+
+
+def allowed_algorithms(keys: JWKSet) -> list[str]:
+    """The assertion algorithms the client's keys permit."""
+    out: list[str] = []
+    for key in keys:
+        if key.use not in (None, "sig"):
+            continue
+        candidates = (key.alg,) if key.alg else _BY_FAMILY.get((key.kty, key.crv), ())
+        out.extend(alg for alg in candidates if alg in ASSERTION_ALGORITHMS)
+    return list(dict.fromkeys(out))
+
+
+class ClientAssertionVerifier:
+    """Checks client assertions for one issuer."""
+
+    def __init__(
+        self,
+        *,
+        issuer: str,
+        token_endpoint: str,
+        max_lifetime: int,
+        client_keys: ClientKeys,
+        replay: ReplayStore,
+        clock: Callable[[], float],
+    ) -> None:
+        self._issuer = issuer
+        self._token_endpoint = token_endpoint
+        self._max_lifetime = max_lifetime
+        self._client_keys = client_keys
+        self._replay = replay
+        self._clock = clock
+
+    async def verify(self, client: Client, assertion: str, endpoint_url: str) -> None:
+        """Return when `assertion` authenticates `client`; raise `InvalidClient` otherwise."""
+        if len(assertion) > _MAX_ASSERTION:
+            raise InvalidClient("client authentication failed", debug="assertion too large")
+        claims = await self._verified_claims(client, assertion, endpoint_url)
+        now = self._clock()
+        if claims.get("sub") != client.client_id:
+            raise InvalidClient("client authentication failed", debug="assertion sub mismatch")
+        if claims["exp"] - now > self._max_lifetime + _LEEWAY:
+            raise InvalidClient("client assertion lifetime too long")
+        jti = claims["jti"]
+        if not jti or len(jti) > _MAX_JTI:
+            raise InvalidClient("client authentication failed", debug="bad jti")
+        first_use = await self._replay.consume_once(
+            "private_key_jwt",
+            f"{client.client_id} {jti}",
+            math.ceil(claims["exp"]) + _LEEWAY,
+            int(now),
+        )
+        if not first_use:
+            raise InvalidClient("client assertion was already used")
+
+    async def _verified_claims(
+        self, client: Client, assertion: str, endpoint_url: str
+    ) -> dict[str, Any]:
+        audiences = list(dict.fromkeys([self._issuer, self._token_endpoint, endpoint_url]))
+        missing_kid = None
+        for _attempt in range(2):
+            try:
+                keys = await self._client_keys.keys_for(client, kid_missing=missing_kid)
+            except ClientKeyError as exc:
+                _log.warning("client %s keys unavailable: %s", client.client_id, exc)
+                raise InvalidClient("client authentication failed") from None
+            algorithms = allowed_algorithms(keys)
+            if not algorithms:
+                raise InvalidClient("client authentication failed", debug="no usable keys")
+            try:
+                return jwt.decode(
+                    assertion,
+                    keys,
+                    algorithms=algorithms,
+                    issuer=client.client_id,
+                    audience=audiences,
+                    leeway=_LEEWAY,
+                    required=("iss", "sub", "aud", "exp", "jti"),
+                    now=self._clock(),
+                    max_size=_MAX_ASSERTION,
+                )
+            except KeyNotFound:
+                if client.jwks_uri is None or missing_kid is not None:
+                    raise InvalidClient(
+                        "client authentication failed", debug="kid unknown"
+                    ) from None
+                missing_kid = _header_kid(assertion)
+            except JoseError as exc:
+                raise InvalidClient("client authentication failed", debug=exc.code) from None
+        raise InvalidClient("client authentication failed", debug="kid unknown")
+
+
+def _header_kid(assertion: str) -> str:
+    segment = assertion.split(".", 1)[0]
+    try:
+        header = json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
+    except (ValueError, RecursionError):
+        return ""
+    kid = header.get("kid") if isinstance(header, dict) else None
+    return kid if isinstance(kid, str) else ""

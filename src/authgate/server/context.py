@@ -1,0 +1,143 @@
+"""`AuthServer`: the parts of a running authorization server, built once and shared by the
+endpoints (and by the user-facing flows that build on it).
+
+Startup checks the schema (SQLite is upgraded in place; PostgreSQL must be upgraded with `authgate
+db upgrade`), checks that the secret key is the one the database was set up with, and brings the
+signing keys on schedule before the first request.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from authgate.server.client_assertion import ClientAssertionVerifier
+from authgate.server.client_auth import ClientAuthenticator
+from authgate.server.client_jwks import ClientKeys
+from authgate.server.config import Config
+from authgate.server.grants import ClientCredentialsGrant, GrantHandler
+from authgate.server.keys import KeyManager
+from authgate.server.metadata import ENDPOINT_PATHS
+from authgate.server.models import AUTH_METHODS
+from authgate.server.registry_cache import RegistryCache
+from authgate.server.secret_key import ServerSecret
+from authgate.server.storage import Database, SqlStorage, Storage
+from authgate.server.storage.migrate import check_schema, upgrade
+from authgate.server.token_inspection import TokenInspector
+from authgate.server.token_issuer import TokenIssuer
+
+__all__ = ["AuthServer", "SecretKeyMismatchError", "open_storage"]
+
+_CHECK_SETTING = "secret_key_check"
+
+
+class SecretKeyMismatchError(RuntimeError):
+    """The database was set up with another secret key; its signing keys cannot be opened."""
+
+
+async def open_storage(config: Config, *, migrate_sqlite: bool = True) -> SqlStorage:
+    """Connect to the configured database and check (or, for SQLite, bring) its schema."""
+    db = Database(config.database_url)
+    try:
+        if db.is_sqlite and migrate_sqlite:
+            await upgrade(db)
+        await check_schema(db)
+    except BaseException:
+        await db.close()
+        raise
+    return SqlStorage(db)
+
+
+async def check_secret_key(storage: Storage, secret: ServerSecret) -> None:
+    """Raise `SecretKeyMismatchError` unless `secret` is the key this database knows."""
+    stored = await storage.get_or_set_setting(_CHECK_SETTING, secret.check_value)
+    if stored != secret.check_value:
+        raise SecretKeyMismatchError(
+            "AUTHGATE_SECRET_KEY (or the key file) differs from the one this database was set up "
+            "with; use the same secret key for every process"
+        )
+
+
+@dataclass(slots=True)
+class AuthServer:
+    """Everything the endpoints need, wired together."""
+
+    config: Config
+    storage: Storage
+    secret: ServerSecret
+    keys: KeyManager
+    registry: RegistryCache
+    client_keys: ClientKeys
+    client_auth: ClientAuthenticator
+    issuer: TokenIssuer
+    inspector: TokenInspector
+    grants: dict[str, GrantHandler]
+    clock: Callable[[], float]
+    owns_storage: bool = True
+
+    @classmethod
+    async def start(
+        cls,
+        config: Config,
+        *,
+        storage: Storage | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> AuthServer:
+        """Open storage (unless given), check the secret key, and put the keys on schedule."""
+        store: Storage = storage if storage is not None else await open_storage(config)
+        secret = ServerSecret(config.secret_key)
+        try:
+            await check_secret_key(store, secret)
+            keys = KeyManager(store, secret, config.keys, clock)
+            await keys.maintain()
+        except BaseException:
+            if storage is None:
+                await store.close()
+            raise
+        registry = RegistryCache(store, config.http.cache_ttl, clock)
+        client_keys = ClientKeys(config.http, clock)
+        assertions = ClientAssertionVerifier(
+            issuer=config.issuer,
+            token_endpoint=config.endpoint(ENDPOINT_PATHS["token"]),
+            max_lifetime=config.tokens.client_assertion_max_lifetime,
+            client_keys=client_keys,
+            replay=store,
+            clock=clock,
+        )
+        issuer = TokenIssuer(config.issuer, keys, store, secret, clock)
+        handlers: list[GrantHandler] = [ClientCredentialsGrant(issuer, registry)]
+        return cls(
+            config=config,
+            storage=store,
+            secret=secret,
+            keys=keys,
+            registry=registry,
+            client_keys=client_keys,
+            client_auth=ClientAuthenticator(registry, secret, assertions, clock),
+            issuer=issuer,
+            inspector=TokenInspector(
+                issuer=config.issuer,
+                algorithms=config.keys.algorithms,
+                keys=keys,
+                opaque_tokens=store,
+                revocations=store,
+                secret=secret,
+                clock=clock,
+            ),
+            grants={h.grant_type: h for h in handlers},
+            clock=clock,
+            owns_storage=storage is None,
+        )
+
+    @property
+    def auth_methods(self) -> list[str]:
+        """Client-authentication methods usable at the token endpoint with the grants present."""
+        public = any(h.allows_public_clients for h in self.grants.values())
+        return [m for m in AUTH_METHODS if m != "none" or public]
+
+    async def close(self) -> None:
+        """Release connections (the storage only if this server opened it)."""
+        await self.client_keys.close()
+        if self.owns_storage:
+            await self.storage.close()

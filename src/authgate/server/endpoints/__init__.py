@@ -1,0 +1,1 @@
+"""The HTTP endpoints: token, introspection, revocation, metadata and JWKS."""

@@ -1,0 +1,40 @@
+"""JSON responses of the OAuth endpoints and the rendering of OAuth errors (RFC 6749 §5.1, §5.2).
+
+Token, introspection and revocation answers carry `Cache-Control: no-store` (RFC 6749 §5.1, RFC
+7662 §2.2 via RFC 9700). A 401 `invalid_client` carries a `WWW-Authenticate: Basic` challenge
+(RFC 6749 §5.2; RFC 9110 §15.5.2 requires a challenge with every 401).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from starlette.responses import Response
+
+from authgate.oauth.errors import OAuthError
+
+__all__ = ["NO_STORE", "json_response", "oauth_error_response"]
+
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+
+
+def json_response(
+    data: Mapping[str, Any], status: int = 200, headers: Mapping[str, str] | None = None
+) -> Response:
+    """`data` as compact JSON with the given headers."""
+    body = json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    return Response(
+        body, status_code=status, headers=dict(headers or NO_STORE), media_type="application/json"
+    )
+
+
+def oauth_error_response(error: OAuthError, realm: str) -> Response:
+    """The RFC 6749 §5.2 error body with its status and headers."""
+    headers = dict(NO_STORE)
+    if error.status_code == 401:
+        headers["WWW-Authenticate"] = f'Basic realm="{realm}", charset="UTF-8"'
+    if error.status_code == 405:
+        headers["Allow"] = "POST"
+    return json_response(error.to_dict(), error.status_code, headers)

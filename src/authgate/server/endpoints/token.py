@@ -1,0 +1,40 @@
+"""The token endpoint (RFC 6749 §3.2, §5): authenticate the client, dispatch on `grant_type`.
+
+`resource` may repeat (RFC 8707 §2); every other parameter may appear once (RFC 6749 §3.2).
+"""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from authgate.oauth.errors import InvalidRequest, UnauthorizedClient, UnsupportedGrantType
+from authgate.server.context import AuthServer
+from authgate.server.endpoints.responses import json_response
+from authgate.server.forms import read_form
+from authgate.server.metadata import ENDPOINT_PATHS
+
+__all__ = ["token_endpoint"]
+
+
+async def token_endpoint(request: Request) -> Response:
+    """POST /token."""
+    server: AuthServer = request.app.state.authgate
+    form = await read_form(request, server.config.http.max_body_size, repeatable=("resource",))
+    authenticated = await server.client_auth.authenticate(
+        request.headers.get("authorization"),
+        form,
+        server.config.endpoint(ENDPOINT_PATHS["token"]),
+    )
+    client = authenticated.client
+    request.state.client_id = client.client_id
+    grant_type = form.get("grant_type")
+    if grant_type is None:
+        raise InvalidRequest("grant_type is required")
+    handler = server.grants.get(grant_type)
+    if handler is None:
+        raise UnsupportedGrantType("unsupported grant_type")
+    if grant_type not in client.grant_types:
+        raise UnauthorizedClient("this client may not use this grant type")
+    response = await handler.handle(form, client)
+    return json_response(response.to_dict())

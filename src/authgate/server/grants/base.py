@@ -1,0 +1,46 @@
+"""What every grant handler provides, and the token response they return (RFC 6749 §5.1).
+
+One handler per grant type, each a small module; all share the client-authentication step (done
+before the handler runs) and the `TokenIssuer`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar, Protocol
+
+from authgate.server.forms import Form
+from authgate.server.models import Client
+from authgate.server.token_issuer import IssuedAccessToken
+
+__all__ = ["GrantHandler", "TokenResponse"]
+
+
+@dataclass(frozen=True, slots=True)
+class TokenResponse:
+    """A successful token response."""
+
+    access_token: IssuedAccessToken
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON body (RFC 6749 §5.1); `scope` always stated so clients need not guess."""
+        body: dict[str, Any] = {
+            "access_token": self.access_token.value,
+            "token_type": self.access_token.token_type,
+            "expires_in": self.access_token.expires_in,
+        }
+        if self.access_token.scope:
+            body["scope"] = self.access_token.scope
+        return body
+
+
+class GrantHandler(Protocol):
+    """Handles one `grant_type` at the token endpoint for an authenticated client."""
+
+    grant_type: ClassVar[str]
+    # Whether public clients (token_endpoint_auth_method "none") may use this grant.
+    allows_public_clients: ClassVar[bool]
+
+    async def handle(self, form: Form, client: Client) -> TokenResponse:
+        """Validate the grant's parameters and issue tokens, or raise an `OAuthError`."""
+        ...

@@ -1,0 +1,200 @@
+"""Signing keys at run time: the I/O shell around `schedule`.
+
+Each process keeps a snapshot of the stored keys (private parts opened once), reloads it every
+`refresh_interval`, and applies the schedule's decisions under the database lock, where they are
+re-derived from the rows as they are inside the lock, so several processes never create two
+successors. Private keys are sealed with a key derived from the server secret before they are
+stored (AES-256-GCM, kid and algorithm bound as associated data).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from authgate.jose import JWK, JWKSet
+from authgate.oauth.errors import TemporarilyUnavailable
+from authgate.server.config import KeyPolicy
+from authgate.server.keys.schedule import (
+    KeyPlan,
+    active_key,
+    plan_maintenance,
+    plan_rotation,
+    published_keys,
+)
+from authgate.server.models import SigningKeyRecord
+from authgate.server.secret_key import ServerSecret
+from authgate.server.storage.protocols import KeyScheduleSession, SigningKeyStore
+
+__all__ = ["KeyManager", "NoSigningKey", "Rotation"]
+
+_log = logging.getLogger("authgate.server.keys")
+
+# How each algorithm's keys are generated (RFC 7518 §3.3/§3.4/§3.5, RFC 8037).
+_GENERATE: dict[str, tuple[str, dict[str, object]]] = {
+    "RS256": ("RSA", {"size": 2048}),
+    "PS256": ("RSA", {"size": 2048}),
+    "ES256": ("EC", {"crv": "P-256"}),
+    "EdDSA": ("OKP", {"crv": "Ed25519"}),
+}
+
+
+class NoSigningKey(TemporarilyUnavailable):
+    """No key of this algorithm signs right now (its chain's first key is not active yet)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Rotation:
+    """The outcome of bringing a rotation forward for one algorithm."""
+
+    alg: str
+    kid: str
+    activate_at: int
+
+
+class KeyManager:
+    """Holds the signing keys of one process and keeps them on schedule."""
+
+    def __init__(
+        self,
+        store: SigningKeyStore,
+        secret: ServerSecret,
+        policy: KeyPolicy,
+        clock: Callable[[], float],
+    ) -> None:
+        self._store = store
+        self._secret = secret
+        self._policy = policy
+        self._clock = clock
+        self._records: tuple[SigningKeyRecord, ...] = ()
+        self._private: dict[str, JWK] = {}
+        self._jwks_body = b'{"keys":[]}'
+        self._jwks_kids: tuple[str, ...] = ()
+
+    # -- reading ----------------------------------------------------------------------------------
+
+    def signing_key(self, alg: str) -> JWK:
+        """The private key that signs `alg` tokens now; `NoSigningKey` when there is none."""
+        record = active_key(self._records, alg, self._clock())
+        if record is None:
+            raise NoSigningKey(f"no {alg} signing key is active", debug=alg)
+        return self._private[record.kid]
+
+    def jwks_body(self) -> bytes:
+        """The JWKS document (public keys only) as JSON bytes."""
+        live = published_keys(self._records, self._clock())
+        kids = tuple(r.kid for r in live)
+        if kids != self._jwks_kids:
+            keys = [dict(r.public_jwk) for r in live]
+            self._jwks_body = json.dumps({"keys": keys}, separators=(",", ":")).encode()
+            self._jwks_kids = kids
+        return self._jwks_body
+
+    def verification_keys(self) -> JWKSet:
+        """Every published key, for checking tokens this server signed."""
+        live = published_keys(self._records, self._clock())
+        return JWKSet(self._private[r.kid].public() for r in live)
+
+    def records(self) -> tuple[SigningKeyRecord, ...]:
+        """The stored keys as of the last reload."""
+        return self._records
+
+    # -- keeping on schedule ----------------------------------------------------------------------
+
+    async def refresh(self) -> None:
+        """Reload the keys from the store (opening only those not seen before)."""
+        self._install(await self._store.list_signing_keys())
+
+    async def maintain(self) -> None:
+        """Reload; if the schedule needs a change, make it under the database lock."""
+        records = await self._store.list_signing_keys()
+        if plan_maintenance(records, self._policy, int(self._clock())).empty:
+            self._install(records)
+            return
+        async with self._store.key_schedule_lock() as session:
+            records = await session.list_signing_keys()
+            await self._apply(session, plan_maintenance(records, self._policy, int(self._clock())))
+        await self.refresh()
+
+    async def rotate(self, algorithms: tuple[str, ...] | None = None) -> list[Rotation]:
+        """Bring the next rotation forward for each algorithm (default: all configured)."""
+        out = []
+        async with self._store.key_schedule_lock() as session:
+            for alg in algorithms or self._policy.algorithms:
+                records = await session.list_signing_keys()
+                plan, start, successor = plan_rotation(
+                    records, self._policy, alg, int(self._clock())
+                )
+                created = await self._apply(session, plan)
+                out.append(Rotation(alg, successor or created[0].kid, start))
+        await self.refresh()
+        return out
+
+    async def run(self) -> None:
+        """Keep the schedule forever (a background task of the server)."""
+        while True:
+            # Jitter spreads the processes' reloads so they do not hit the database together.
+            await asyncio.sleep(self._policy.refresh_interval * random.uniform(0.8, 1.0))  # noqa: S311
+            try:
+                await self.maintain()
+            except Exception:  # noqa: BLE001 - a background loop must survive any failure
+                _log.exception("signing key maintenance failed; will retry")
+
+    async def _apply(self, session: KeyScheduleSession, plan: KeyPlan) -> list[SigningKeyRecord]:
+        created = []
+        now = int(self._clock())
+        for new in plan.create:
+            record = await asyncio.to_thread(self._generate, new.alg, now, new.activate_at)
+            await session.insert_signing_key(record)
+            created.append(record)
+            _log.info(
+                "created %s signing key %s, signing from %d", new.alg, record.kid, new.activate_at
+            )
+        for change in plan.reschedule:
+            await session.update_key_schedule(
+                change.kid,
+                activate_at=change.activate_at,
+                retire_at=change.retire_at,
+                remove_at=change.remove_at,
+            )
+        for kid in plan.delete:
+            await session.delete_signing_key(kid)
+            _log.info("removed signing key %s", kid)
+        return created
+
+    def _generate(self, alg: str, now: int, activate_at: int) -> SigningKeyRecord:
+        kty, params = _GENERATE[alg]
+        key = JWK.generate(kty, alg=alg, use="sig", **params)  # type: ignore[arg-type]
+        kid = key.thumbprint()
+        sealed = self._secret.seal(
+            json.dumps(key.to_dict(private=True)).encode(), _associated(kid, alg)
+        )
+        return SigningKeyRecord(
+            kid=kid,
+            alg=alg,
+            public_jwk=key.public().to_dict(),
+            sealed_private_key=sealed,
+            created_at=now,
+            activate_at=activate_at,
+        )
+
+    def _install(self, records: list[SigningKeyRecord]) -> None:
+        private = {}
+        for record in records:
+            key = self._private.get(record.kid)
+            if key is None:
+                opened = self._secret.open(
+                    record.sealed_private_key, _associated(record.kid, record.alg)
+                )
+                key = JWK.from_dict(json.loads(opened))
+            private[record.kid] = key
+        self._private = private
+        self._records = tuple(records)
+
+
+def _associated(kid: str, alg: str) -> bytes:
+    return f"authgate signing key\n{kid}\n{alg}".encode()

@@ -1,0 +1,99 @@
+"""The server's secret key and the purpose-bound keys derived from it.
+
+`AUTHGATE_SECRET_KEY` (or the key file) never encrypts or authenticates anything directly: HKDF
+(RFC 5869) derives one independent key per purpose, so that the key that hashes client secrets can
+never decrypt a signing key. Signing keys are sealed with AES-256-GCM, the key id and algorithm
+bound as associated data so a sealed key cannot be moved to another row.
+"""
+
+from __future__ import annotations
+
+import base64
+import errno
+import hashlib
+import hmac
+import logging
+import os
+import secrets
+from pathlib import Path
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+__all__ = ["SealError", "ServerSecret", "load_or_create_secret_key"]
+
+_log = logging.getLogger("authgate.server")
+_NONCE = 12
+
+
+class SealError(Exception):
+    """A sealed value could not be opened: another secret key sealed it, or it was altered."""
+
+
+def load_or_create_secret_key(path: Path) -> bytes:
+    """Read the key file, or create it (mode 0600, 256 random bits) when it does not exist.
+
+    Creation uses O_EXCL so that several processes starting at once agree on one key.
+    """
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        pass
+    except OSError as exc:
+        raise OSError(exc.errno or errno.EIO, f"cannot create secret key file {path}") from None
+    else:
+        with os.fdopen(fd, "w", encoding="ascii") as out:
+            out.write(base64.urlsafe_b64encode(secrets.token_bytes(32)).decode("ascii") + "\n")
+        _log.info("created a new secret key file at %s", path)
+    if path.stat().st_mode & 0o077:
+        _log.warning("secret key file %s is readable by other users; chmod 600 it", path)
+    # A file being written by another process is briefly empty: wait for its content.
+    for _ in range(50):
+        content = path.read_text(encoding="ascii").strip()
+        if content:
+            return content.encode("ascii")
+        os.sched_yield()
+    raise OSError(errno.EIO, f"secret key file {path} is empty")
+
+
+class ServerSecret:
+    """Keys derived from the server's secret key, one per purpose."""
+
+    __slots__ = ("_client_secret_key", "_seal", "_token_key", "check_value")
+
+    def __init__(self, secret_key: bytes) -> None:
+        self._client_secret_key = _derive(secret_key, b"authgate client secret hash v1")
+        self._token_key = _derive(secret_key, b"authgate opaque token hash v1")
+        self._seal = AESGCM(_derive(secret_key, b"authgate signing key seal v1"))
+        # Stored in the database so that a process started with another key fails at once.
+        self.check_value = hmac.new(
+            _derive(secret_key, b"authgate key check v1"), b"authgate", hashlib.sha256
+        ).hexdigest()
+
+    def hash_client_secret(self, client_secret: str) -> str:
+        """The keyed hash under which a client secret is stored (hex HMAC-SHA256)."""
+        return hmac.new(
+            self._client_secret_key, client_secret.encode("utf-8"), hashlib.sha256
+        ).hexdigest()
+
+    def hash_token(self, token: str) -> str:
+        """The keyed hash under which an opaque token is stored and looked up."""
+        return hmac.new(self._token_key, token.encode("utf-8"), hashlib.sha256).hexdigest()
+
+    def seal(self, plaintext: bytes, associated: bytes) -> bytes:
+        """AES-256-GCM encrypt `plaintext`, authenticating `associated` with it."""
+        nonce = secrets.token_bytes(_NONCE)
+        return nonce + self._seal.encrypt(nonce, plaintext, associated)
+
+    def open(self, sealed: bytes, associated: bytes) -> bytes:
+        """Decrypt what `seal` produced; raise `SealError` on any mismatch."""
+        try:
+            return self._seal.decrypt(sealed[:_NONCE], sealed[_NONCE:], associated)
+        except (InvalidTag, ValueError):
+            raise SealError("sealed value cannot be opened with this secret key") from None
+
+
+def _derive(secret_key: bytes, info: bytes) -> bytes:
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=info).derive(secret_key)

@@ -1,0 +1,101 @@
+"""One database connection pool, SQLite or PostgreSQL, with the transaction kinds the stores need.
+
+`sqlite:///PATH` runs on aiosqlite in WAL mode with foreign keys on and a busy timeout, so several
+processes may share the file; `postgresql://…` runs on asyncpg. `exclusive()` is the one
+cross-process lock of the server: a transaction-scoped advisory lock on PostgreSQL, `BEGIN
+IMMEDIATE` (the database's single write lock) on SQLite.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+__all__ = ["Database", "async_url"]
+
+# pg_advisory_xact_lock key: "authgate" in ASCII, so other tools' locks do not collide by chance.
+_ADVISORY_LOCK_ID = 0x6175746867617465
+_SQLITE_BUSY_TIMEOUT_MS = 10_000
+
+
+def async_url(url: str) -> str:
+    """The SQLAlchemy async URL for `sqlite:///…` or `postgresql://…` (driver added)."""
+    if url.startswith("sqlite://"):
+        return "sqlite+aiosqlite://" + url[len("sqlite://") :]
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+asyncpg://" + url[len(prefix) :]
+    return url
+
+
+class Database:
+    """An async engine plus the dialect-specific rules for transactions and locks."""
+
+    def __init__(self, url: str, *, echo: bool = False) -> None:
+        self.url = make_url(async_url(url))
+        self.dialect: str = self.url.get_backend_name()
+        if self.dialect not in ("sqlite", "postgresql"):
+            raise ValueError("database_url: use sqlite:///PATH or postgresql://…")
+        kwargs: dict[str, Any] = {"echo": echo, "pool_pre_ping": self.dialect == "postgresql"}
+        if self.dialect == "sqlite":
+            kwargs["connect_args"] = {"timeout": _SQLITE_BUSY_TIMEOUT_MS / 1000}
+        self.engine: AsyncEngine = create_async_engine(self.url, **kwargs)
+        if self.dialect == "sqlite":
+            _configure_sqlite(self.engine)
+
+    @property
+    def is_sqlite(self) -> bool:
+        """True for SQLite, whose SQL differs in a few statements."""
+        return self.dialect == "sqlite"
+
+    def begin(self) -> Any:
+        """A transaction: `async with db.begin() as conn:` (committed on success)."""
+        return self.engine.begin()
+
+    @asynccontextmanager
+    async def write(self) -> AsyncIterator[AsyncConnection]:
+        """A transaction that will write: on SQLite it takes the write lock at once, so it waits
+        for (rather than fails against) another writer."""
+        async with self.engine.connect() as plain:
+            conn = await plain.execution_options(sqlite_immediate=True) if self.is_sqlite else plain
+            async with conn.begin():
+                yield conn
+
+    @asynccontextmanager
+    async def exclusive(self) -> AsyncIterator[AsyncConnection]:
+        """A transaction holding the database-wide server lock until it ends."""
+        async with self.write() as conn:
+            if not self.is_sqlite:
+                await conn.execute(
+                    sa.text("SELECT pg_advisory_xact_lock(:id)"), {"id": _ADVISORY_LOCK_ID}
+                )
+            yield conn
+
+    async def close(self) -> None:
+        """Close every pooled connection."""
+        await self.engine.dispose()
+
+
+def _configure_sqlite(engine: AsyncEngine) -> None:
+    # pysqlite's implicit transactions are replaced by explicit BEGINs (SQLAlchemy's documented
+    # recipe), which lets `exclusive()` ask for BEGIN IMMEDIATE.
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={_SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        immediate = conn.get_execution_options().get("sqlite_immediate", False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")

@@ -1,0 +1,210 @@
+"""Storage roles of the authorization server, each a narrow Protocol with a written contract.
+
+Grants and endpoints depend on the one role they use, never on a database. Every implementation
+must honour these contracts across processes sharing one database (the SQL stores do so with
+transactions, unique constraints and a database lock), because several `authgate serve` processes
+run against one PostgreSQL with no other coordination.
+
+Shared rules: times are whole seconds since the epoch; records are immutable values; a method
+that "creates" raises `AlreadyExistsError` when the key is taken and changes nothing; methods never
+log or return secrets beyond the hashes they were given.
+"""
+
+from __future__ import annotations
+
+from contextlib import AbstractAsyncContextManager
+from typing import Protocol
+
+from authgate.server.models import Api, Client, OpaqueAccessToken, SigningKeyRecord, User
+
+__all__ = [
+    "AlreadyExistsError",
+    "ApiStore",
+    "ClientStore",
+    "KeyScheduleSession",
+    "MaintenanceStore",
+    "OpaqueTokenStore",
+    "ReplayStore",
+    "RevocationStore",
+    "SettingsStore",
+    "SigningKeyStore",
+    "Storage",
+    "UserStore",
+]
+
+
+class AlreadyExistsError(Exception):
+    """A record with this key already exists; nothing was changed."""
+
+
+class ApiStore(Protocol):
+    """Resource servers, by identifier (the RFC 8707 resource and the tokens' `aud`)."""
+
+    async def get_api(self, identifier: str) -> Api | None:
+        """The API with exactly this identifier (no normalisation), or None."""
+
+    async def list_apis(self) -> list[Api]:
+        """All APIs, ordered by identifier."""
+
+    async def create_api(self, api: Api) -> None:
+        """Store a new API; `AlreadyExistsError` if the identifier is taken."""
+
+    async def delete_api(self, identifier: str) -> bool:
+        """Delete the API and every client's access to it. False if it did not exist.
+
+        Tokens already issued for it stay valid until they expire (JWTs cannot be recalled);
+        opaque ones stop introspecting as active once no client may introspect them.
+        """
+
+
+class ClientStore(Protocol):
+    """Registered clients with their permissions (`Client.access`)."""
+
+    async def get_client(self, client_id: str) -> Client | None:
+        """The client with exactly this id, including its access list, or None."""
+
+    async def list_clients(self) -> list[Client]:
+        """All clients, ordered by name then id."""
+
+    async def create_client(self, client: Client) -> None:
+        """Store a new client and its access list atomically; `AlreadyExistsError` on a taken id.
+
+        Every `ApiAccess.api` must name an existing API, else `LookupError` and nothing stored.
+        """
+
+    async def delete_client(self, client_id: str) -> bool:
+        """Delete the client, its access list and its opaque tokens. False if absent."""
+
+    async def set_client_secret(
+        self,
+        client_id: str,
+        secret_hash: str,
+        previous_secret_hash: str | None,
+        previous_secret_expires_at: int | None,
+    ) -> bool:
+        """Replace the stored secret hash (and the grace-period one). False if absent."""
+
+
+class UserStore(Protocol):
+    """People who sign in. Usernames are unique and compared exactly."""
+
+    async def get_user(self, user_id: str) -> User | None:
+        """The user with this id, or None."""
+
+    async def get_user_by_username(self, username: str) -> User | None:
+        """The user with exactly this username, or None."""
+
+    async def list_users(self) -> list[User]:
+        """All users, ordered by username."""
+
+    async def create_user(self, user: User) -> None:
+        """Store a new user; `AlreadyExistsError` if the id or the username is taken."""
+
+    async def delete_user(self, username: str) -> bool:
+        """Delete the user. False if absent."""
+
+    async def set_password_hash(self, username: str, password_hash: str) -> bool:
+        """Replace the user's password hash. False if absent."""
+
+
+class KeyScheduleSession(Protocol):
+    """The signing keys as seen while holding the schedule lock.
+
+    Reads see every change committed before the lock was taken; writes become visible to other
+    processes together, when the lock is released without an exception, and not at all otherwise.
+    """
+
+    async def list_signing_keys(self) -> list[SigningKeyRecord]:
+        """All stored keys, ordered by `activate_at`, then `kid`."""
+
+    async def insert_signing_key(self, record: SigningKeyRecord) -> None:
+        """Store a new key; `AlreadyExistsError` on a taken kid."""
+
+    async def update_key_schedule(
+        self, kid: str, *, activate_at: int, retire_at: int | None, remove_at: int | None
+    ) -> None:
+        """Change a key's schedule (bringing a rotation forward, scheduling retirement)."""
+
+    async def delete_signing_key(self, kid: str) -> None:
+        """Remove a key for good (after `remove_at`)."""
+
+
+class SigningKeyStore(Protocol):
+    """Signing keys. The private parts are stored sealed; this store never opens them."""
+
+    async def list_signing_keys(self) -> list[SigningKeyRecord]:
+        """All stored keys, ordered by `activate_at`, then `kid` (a consistent snapshot)."""
+
+    def key_schedule_lock(self) -> AbstractAsyncContextManager[KeyScheduleSession]:
+        """Hold the one schedule lock of the database (all processes share it).
+
+        At most one holder at a time across every process using the database; others wait.
+        This is what guarantees that one successor key, not two, is created per rotation.
+        """
+
+
+class OpaqueTokenStore(Protocol):
+    """Opaque access tokens, looked up by the keyed hash of their value."""
+
+    async def save_opaque_token(self, record: OpaqueAccessToken) -> None:
+        """Store a newly issued token (hash collisions are impossible at 256 bits)."""
+
+    async def get_opaque_token(self, token_hash: str) -> OpaqueAccessToken | None:
+        """The record for this hash, revoked or expired ones included, or None once purged."""
+
+    async def revoke_opaque_token(self, token_hash: str) -> bool:
+        """Mark the token revoked (idempotent). False if no such token."""
+
+
+class RevocationStore(Protocol):
+    """The revocation list of JWT access tokens, by `jti`, kept until the token expires."""
+
+    async def revoke_jti(self, jti: str, expires_at: int) -> None:
+        """Record that the token with this `jti` is revoked (idempotent)."""
+
+    async def is_jti_revoked(self, jti: str) -> bool:
+        """True when `revoke_jti` was called for this `jti` (until it is purged after expiry)."""
+
+
+class ReplayStore(Protocol):
+    """Single-use values such as client assertion `jti`s (RFC 7523 §3, item 7)."""
+
+    async def consume_once(self, namespace: str, value: str, expires_at: int, now: int) -> bool:
+        """True the first time (`namespace`, `value`) is presented; False every later time.
+
+        Exactly one of several concurrent callers, in any process, gets True. A value whose
+        previous use expired (`expires_at <= now`) may be used again: by then the assertion that
+        carried it is expired and refused anyway.
+        """
+
+
+class SettingsStore(Protocol):
+    """Small named values the server keeps about itself (the secret-key check value)."""
+
+    async def get_or_set_setting(self, name: str, value: str) -> str:
+        """The stored value of `name`; stores `value` first when there is none (atomically)."""
+
+
+class MaintenanceStore(Protocol):
+    """Cleanup of records that no longer mean anything."""
+
+    async def purge_expired(self, now: int) -> int:
+        """Delete expired opaque tokens, revocation entries and used values; return the count."""
+
+
+class Storage(
+    ApiStore,
+    ClientStore,
+    UserStore,
+    SigningKeyStore,
+    OpaqueTokenStore,
+    RevocationStore,
+    ReplayStore,
+    SettingsStore,
+    MaintenanceStore,
+    Protocol,
+):
+    """Every role together, as one database provides them."""
+
+    async def close(self) -> None:
+        """Release connections."""

@@ -1,0 +1,243 @@
+"""SQL implementation of `ApiStore`, `ClientStore` and `UserStore` (see their contracts)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+
+from authgate.server.models import Api, ApiAccess, Client, User
+from authgate.server.storage.database import Database
+from authgate.server.storage.protocols import AlreadyExistsError
+from authgate.server.storage.tables import apis, client_api_access, clients, users
+
+__all__ = ["SqlRegistry"]
+
+
+class SqlRegistry:
+    """APIs, clients and users in SQL."""
+
+    _db: Database
+
+    # -- APIs -----------------------------------------------------------------------------------
+
+    async def get_api(self, identifier: str) -> Api | None:
+        async with self._db.begin() as conn:
+            row = (await conn.execute(apis.select().where(apis.c.identifier == identifier))).first()
+        return _api(row._mapping) if row else None
+
+    async def list_apis(self) -> list[Api]:
+        async with self._db.begin() as conn:
+            rows = await conn.execute(apis.select().order_by(apis.c.identifier))
+            return [_api(row._mapping) for row in rows]
+
+    async def create_api(self, api: Api) -> None:
+        values = {
+            "identifier": api.identifier,
+            "name": api.name,
+            "scopes": list(api.scopes),
+            "token_format": api.token_format,
+            "access_token_ttl": api.access_token_ttl,
+            "signing_alg": api.signing_alg,
+            "created_at": api.created_at,
+        }
+        try:
+            async with self._db.write() as conn:
+                await conn.execute(apis.insert().values(values))
+        except IntegrityError:
+            raise AlreadyExistsError(f"an API with identifier {api.identifier!r} exists") from None
+
+    async def delete_api(self, identifier: str) -> bool:
+        async with self._db.write() as conn:
+            result = await conn.execute(apis.delete().where(apis.c.identifier == identifier))
+        return bool(result.rowcount)
+
+    # -- clients --------------------------------------------------------------------------------
+
+    async def get_client(self, client_id: str) -> Client | None:
+        async with self._db.begin() as conn:
+            row = (
+                await conn.execute(clients.select().where(clients.c.client_id == client_id))
+            ).first()
+            if row is None:
+                return None
+            access = await conn.execute(
+                client_api_access.select()
+                .where(client_api_access.c.client_id == client_id)
+                .order_by(client_api_access.c.api)
+            )
+            return _client(row._mapping, [_access(a._mapping) for a in access])
+
+    async def list_clients(self) -> list[Client]:
+        async with self._db.begin() as conn:
+            rows = (
+                await conn.execute(clients.select().order_by(clients.c.name, clients.c.client_id))
+            ).all()
+            grants: dict[str, list[ApiAccess]] = {}
+            for a in await conn.execute(
+                client_api_access.select().order_by(client_api_access.c.api)
+            ):
+                grants.setdefault(a.client_id, []).append(_access(a._mapping))
+        return [_client(row._mapping, grants.get(row.client_id, [])) for row in rows]
+
+    async def create_client(self, client: Client) -> None:
+        values = {
+            "client_id": client.client_id,
+            "name": client.name,
+            "auth_method": client.auth_method,
+            "grant_types": list(client.grant_types),
+            "redirect_uris": list(client.redirect_uris),
+            "roles": list(client.roles),
+            "jwks": dict(client.jwks) if client.jwks else None,
+            "jwks_uri": client.jwks_uri,
+            "secret_hash": client.secret_hash,
+            "previous_secret_hash": client.previous_secret_hash,
+            "previous_secret_expires_at": client.previous_secret_expires_at,
+            "created_at": client.created_at,
+        }
+        try:
+            async with self._db.write() as conn:
+                await conn.execute(clients.insert().values(values))
+                for entry in client.access:
+                    known = await conn.execute(
+                        sa.select(apis.c.identifier).where(apis.c.identifier == entry.api)
+                    )
+                    if known.first() is None:
+                        raise LookupError(f"no API with identifier {entry.api!r}")
+                    await conn.execute(
+                        client_api_access.insert().values(
+                            client_id=client.client_id,
+                            api=entry.api,
+                            scopes=list(entry.scopes),
+                            may_request=entry.may_request,
+                            may_introspect=entry.may_introspect,
+                        )
+                    )
+        except IntegrityError:
+            raise AlreadyExistsError(f"a client with id {client.client_id!r} exists") from None
+
+    async def delete_client(self, client_id: str) -> bool:
+        async with self._db.write() as conn:
+            result = await conn.execute(clients.delete().where(clients.c.client_id == client_id))
+        return bool(result.rowcount)
+
+    async def set_client_secret(
+        self,
+        client_id: str,
+        secret_hash: str,
+        previous_secret_hash: str | None,
+        previous_secret_expires_at: int | None,
+    ) -> bool:
+        async with self._db.write() as conn:
+            result = await conn.execute(
+                clients.update()
+                .where(clients.c.client_id == client_id)
+                .values(
+                    secret_hash=secret_hash,
+                    previous_secret_hash=previous_secret_hash,
+                    previous_secret_expires_at=previous_secret_expires_at,
+                )
+            )
+        return bool(result.rowcount)
+
+    # -- users ----------------------------------------------------------------------------------
+
+    async def get_user(self, user_id: str) -> User | None:
+        return await self._one_user(users.c.user_id == user_id)
+
+    async def get_user_by_username(self, username: str) -> User | None:
+        return await self._one_user(users.c.username == username)
+
+    async def _one_user(self, condition: sa.ColumnElement[bool]) -> User | None:
+        async with self._db.begin() as conn:
+            row = (await conn.execute(users.select().where(condition))).first()
+        return _user(row._mapping) if row else None
+
+    async def list_users(self) -> list[User]:
+        async with self._db.begin() as conn:
+            rows = await conn.execute(users.select().order_by(users.c.username))
+            return [_user(row._mapping) for row in rows]
+
+    async def create_user(self, user: User) -> None:
+        values = {
+            "user_id": user.user_id,
+            "username": user.username,
+            "password_hash": user.password_hash,
+            "email": user.email,
+            "email_verified": user.email_verified,
+            "name": user.name,
+            "roles": list(user.roles),
+            "created_at": user.created_at,
+        }
+        try:
+            async with self._db.write() as conn:
+                await conn.execute(users.insert().values(values))
+        except IntegrityError:
+            raise AlreadyExistsError(f"a user named {user.username!r} exists") from None
+
+    async def delete_user(self, username: str) -> bool:
+        async with self._db.write() as conn:
+            result = await conn.execute(users.delete().where(users.c.username == username))
+        return bool(result.rowcount)
+
+    async def set_password_hash(self, username: str, password_hash: str) -> bool:
+        async with self._db.write() as conn:
+            result = await conn.execute(
+                users.update()
+                .where(users.c.username == username)
+                .values(password_hash=password_hash)
+            )
+        return bool(result.rowcount)
+
+
+def _api(row: Any) -> Api:
+    return Api(
+        identifier=row["identifier"],
+        name=row["name"],
+        scopes=tuple(row["scopes"]),
+        token_format=row["token_format"],
+        access_token_ttl=row["access_token_ttl"],
+        signing_alg=row["signing_alg"],
+        created_at=row["created_at"],
+    )
+
+
+def _access(row: Any) -> ApiAccess:
+    return ApiAccess(
+        api=row["api"],
+        scopes=tuple(row["scopes"]),
+        may_request=bool(row["may_request"]),
+        may_introspect=bool(row["may_introspect"]),
+    )
+
+
+def _client(row: Any, access: list[ApiAccess]) -> Client:
+    return Client(
+        client_id=row["client_id"],
+        name=row["name"],
+        auth_method=row["auth_method"],
+        grant_types=tuple(row["grant_types"]),
+        access=tuple(access),
+        redirect_uris=tuple(row["redirect_uris"]),
+        roles=tuple(row["roles"]),
+        jwks=row["jwks"],
+        jwks_uri=row["jwks_uri"],
+        secret_hash=row["secret_hash"],
+        previous_secret_hash=row["previous_secret_hash"],
+        previous_secret_expires_at=row["previous_secret_expires_at"],
+        created_at=row["created_at"],
+    )
+
+
+def _user(row: Any) -> User:
+    return User(
+        user_id=row["user_id"],
+        username=row["username"],
+        password_hash=row["password_hash"],
+        email=row["email"],
+        email_verified=bool(row["email_verified"]),
+        name=row["name"],
+        roles=tuple(row["roles"]),
+        created_at=row["created_at"],
+    )

@@ -1,0 +1,150 @@
+"""Finding out what a presented token is, for introspection (RFC 7662) and revocation (RFC 7009).
+
+A JWT access token is ours when it verifies with a published key, under one of our algorithms,
+with `typ: at+jwt` and our `iss` (RFC 9068 §4); it is active until `exp` unless its `jti` is on the
+revocation list. An opaque token is ours when its keyed hash is stored; it is active until it
+expires or is revoked. Anything else is unknown (None), which both endpoints treat as "not active".
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from authgate.jose import JoseError, jws, jwt
+from authgate.server.keys import KeyManager
+from authgate.server.secret_key import ServerSecret
+from authgate.server.storage.protocols import OpaqueTokenStore, RevocationStore
+
+__all__ = ["TokenInfo", "TokenInspector"]
+
+_MAX_TOKEN = 16 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class TokenInfo:
+    """What this server knows about one of its tokens."""
+
+    kind: str  # "access_token" (refresh tokens join with the user-facing flows)
+    format: str  # "jwt" or "opaque"
+    active: bool
+    client_id: str
+    subject: str
+    audience: str
+    scope: str
+    issued_at: int
+    expires_at: int
+    jti: str
+    roles: tuple[str, ...] = ()
+    token_hash: str | None = field(default=None, repr=False)
+
+    def introspection(self, issuer: str) -> dict[str, Any]:
+        """The RFC 7662 §2.2 response members for an active token."""
+        body: dict[str, Any] = {
+            "active": True,
+            "client_id": self.client_id,
+            "token_type": "Bearer",
+            "exp": self.expires_at,
+            "iat": self.issued_at,
+            "sub": self.subject,
+            "aud": self.audience,
+            "iss": issuer,
+            "jti": self.jti,
+        }
+        if self.scope:
+            body["scope"] = self.scope
+        if self.roles:
+            body["roles"] = list(self.roles)
+        return body
+
+
+class TokenInspector:
+    """Looks tokens up and revokes them."""
+
+    def __init__(
+        self,
+        *,
+        issuer: str,
+        algorithms: Sequence[str],
+        keys: KeyManager,
+        opaque_tokens: OpaqueTokenStore,
+        revocations: RevocationStore,
+        secret: ServerSecret,
+        clock: Callable[[], float],
+    ) -> None:
+        self._issuer = issuer
+        self._algorithms = list(algorithms)
+        self._keys = keys
+        self._opaque_tokens = opaque_tokens
+        self._revocations = revocations
+        self._secret = secret
+        self._clock = clock
+
+    async def find(self, token: str) -> TokenInfo | None:
+        """What `token` is, or None when it is not one of ours (or unreadable)."""
+        if len(token) > _MAX_TOKEN:
+            return None
+        if token.count(".") == 2:
+            return await self._find_jwt(token)
+        return await self._find_opaque(token)
+
+    async def revoke(self, info: TokenInfo) -> None:
+        """Revoke a token found by `find` (idempotent)."""
+        if info.token_hash is not None:
+            await self._opaque_tokens.revoke_opaque_token(info.token_hash)
+        else:
+            await self._revocations.revoke_jti(info.jti, info.expires_at)
+
+    async def _find_jwt(self, token: str) -> TokenInfo | None:
+        try:
+            verified = jws.verify(token, self._keys.verification_keys(), self._algorithms)
+            jwt.check_typ(verified.header.get("typ"), "at+jwt")
+            claims = json.loads(verified.payload)  # signed by us: well-formed by construction
+            aud = claims.get("aud") if isinstance(claims, dict) else None
+            if not isinstance(aud, str):
+                return None
+            jwt.validate_claims(
+                claims,
+                issuer=self._issuer,
+                audience=aud,
+                now=self._clock(),
+                required=("sub", "exp", "iat", "jti", "client_id"),
+            )
+        except (JoseError, ValueError):
+            return None
+        revoked = await self._revocations.is_jti_revoked(claims["jti"])
+        return TokenInfo(
+            kind="access_token",
+            format="jwt",
+            active=not revoked,
+            client_id=claims["client_id"],
+            subject=claims["sub"],
+            audience=claims["aud"],
+            scope=claims.get("scope", ""),
+            issued_at=claims["iat"],
+            expires_at=claims["exp"],
+            jti=claims["jti"],
+            roles=tuple(claims.get("roles", ())),
+        )
+
+    async def _find_opaque(self, token: str) -> TokenInfo | None:
+        record = await self._opaque_tokens.get_opaque_token(self._secret.hash_token(token))
+        if record is None:
+            return None
+        active = not record.revoked and record.expires_at > self._clock()
+        return TokenInfo(
+            kind="access_token",
+            format="opaque",
+            active=active,
+            client_id=record.client_id,
+            subject=record.subject,
+            audience=record.audience,
+            scope=record.scope,
+            issued_at=record.issued_at,
+            expires_at=record.expires_at,
+            jti=record.jti,
+            roles=record.roles,
+            token_hash=record.token_hash,
+        )

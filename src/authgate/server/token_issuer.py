@@ -1,0 +1,109 @@
+"""The one access-token issuer every grant uses: JWT (RFC 9068) or opaque, as the API says.
+
+JWT access tokens carry the header `typ: at+jwt` and the signing key's `kid` (RFC 9068 §2.1), and
+the claims `iss`, `sub`, `aud`, `exp`, `iat`, `jti`, `client_id`, `scope` and, when the client or
+user has roles, `roles` (§2.2, §2.2.3.1). Opaque tokens are 256 random bits, stored under a keyed
+hash with the same facts, so introspection (RFC 7662) answers the same for both kinds.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from authgate.jose import jwt
+from authgate.server.credentials import generate_token
+from authgate.server.keys import KeyManager
+from authgate.server.models import Api, Client, OpaqueAccessToken
+from authgate.server.scopes import format_scope
+from authgate.server.secret_key import ServerSecret
+from authgate.server.storage.protocols import OpaqueTokenStore
+
+__all__ = ["AccessTokenRequest", "IssuedAccessToken", "TokenIssuer"]
+
+
+@dataclass(frozen=True, slots=True)
+class AccessTokenRequest:
+    """What a grant decided: who the token is for, for which API, with which scopes."""
+
+    client: Client
+    api: Api
+    scopes: tuple[str, ...]
+    subject: str  # the client_id for client credentials; the user id for user flows
+    roles: tuple[str, ...] = ()
+    # Further claims a grant adds (auth_time, acr, … for user flows), never overriding ours.
+    extra_claims: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedAccessToken:
+    """An access token and what the token response says about it (RFC 6749 §5.1)."""
+
+    value: str = field(repr=False)
+    jti: str
+    expires_in: int
+    expires_at: int
+    scope: str
+    token_type: str = "Bearer"
+
+
+class TokenIssuer:
+    """Issues access tokens for the grants."""
+
+    def __init__(
+        self,
+        issuer: str,
+        keys: KeyManager,
+        opaque_tokens: OpaqueTokenStore,
+        secret: ServerSecret,
+        clock: Callable[[], float],
+    ) -> None:
+        self._issuer = issuer
+        self._keys = keys
+        self._opaque_tokens = opaque_tokens
+        self._secret = secret
+        self._clock = clock
+
+    async def issue(self, request: AccessTokenRequest) -> IssuedAccessToken:
+        """A new access token for `request` (signed, or stored when the API wants opaque ones)."""
+        now = int(self._clock())
+        ttl = request.api.access_token_ttl
+        jti = secrets.token_urlsafe(16)
+        scope = format_scope(request.scopes)
+        if request.api.token_format == "opaque":
+            value = generate_token()
+            await self._opaque_tokens.save_opaque_token(
+                OpaqueAccessToken(
+                    token_hash=self._secret.hash_token(value),
+                    jti=jti,
+                    client_id=request.client.client_id,
+                    subject=request.subject,
+                    audience=request.api.identifier,
+                    scope=scope,
+                    roles=request.roles,
+                    issued_at=now,
+                    expires_at=now + ttl,
+                )
+            )
+        else:
+            claims: dict[str, Any] = {**request.extra_claims}
+            claims.update(
+                iss=self._issuer,
+                sub=request.subject,
+                aud=request.api.identifier,
+                exp=now + ttl,
+                iat=now,
+                jti=jti,
+                client_id=request.client.client_id,
+            )
+            if scope:
+                claims["scope"] = scope
+            if request.roles:
+                claims["roles"] = list(request.roles)
+            alg = request.api.signing_alg
+            value = jwt.encode(claims, self._keys.signing_key(alg), alg, header={"typ": "at+jwt"})
+        return IssuedAccessToken(
+            value=value, jti=jti, expires_in=ttl, expires_at=now + ttl, scope=scope
+        )
