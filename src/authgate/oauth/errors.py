@@ -114,6 +114,25 @@ class InteractionRequired(OAuthError):
     error = "interaction_required"
 
 
+class RequestNotSupported(OAuthError):
+    """The `request` parameter (a request object) is not supported."""
+
+    error = "request_not_supported"
+
+
+class RequestUriNotSupported(OAuthError):
+    """The `request_uri` parameter is not supported."""
+
+    error = "request_uri_not_supported"
+
+
+# RFC 7591 §3.2.2 (client registration)
+class InvalidRedirectUri(OAuthError):
+    """A redirect URI that must not be registered."""
+
+    error = "invalid_redirect_uri"
+
+
 # RFC 6750 §3.1 (resource servers and the gate)
 class InvalidToken(OAuthError):
     """Missing, malformed, expired, revoked or unverifiable access token: 401."""
