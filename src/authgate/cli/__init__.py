@@ -7,8 +7,14 @@ import click
 from authgate import __version__
 from authgate.cli.jose_commands import jwk_group
 from authgate.cli.jwt_commands import jwt_group
-from authgate.cli.server_commands import (api_group, client_group, db_group, keys_group,
-                                          serve_command, user_group)
+from authgate.cli.server_commands import (
+    api_group,
+    client_group,
+    db_group,
+    keys_group,
+    serve_command,
+    user_group,
+)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
