@@ -1,0 +1,64 @@
+"""The verified-token cache: a token that passed every check recently passes again without a
+signature check, until its `exp` (RFC 7519 §4.1.4) or the configured ceiling, whichever is first.
+
+Entries are keyed by the SHA-256 of the token, so the cache never holds a usable token. It is
+bounded: when full, the oldest entry is dropped (only tokens that verified are ever added, so an
+attacker cannot fill it with junk). Expiry is checked on every read with the injected clock.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+
+from authgate.verifier.principal import Principal
+
+__all__ = ["VerifiedTokenCache", "token_digest"]
+
+
+def token_digest(token: str) -> bytes:
+    """The cache key of a token."""
+    return hashlib.sha256(token.encode("ascii", "surrogateescape")).digest()
+
+
+class VerifiedTokenCache:
+    """Token digest -> (principal, expires at), at most `max_entries` entries."""
+
+    __slots__ = ("_clock", "_entries", "max_entries", "max_ttl")
+
+    def __init__(self, max_entries: int, max_ttl: float, clock: Callable[[], float]) -> None:
+        self.max_entries = max_entries
+        self.max_ttl = max_ttl
+        self._clock = clock
+        self._entries: dict[bytes, tuple[Principal, float]] = {}
+
+    def get(self, token: str) -> Principal | None:
+        if not self._entries:
+            return None
+        key = token_digest(token)
+        entry = self._entries.get(key)
+        if entry is None:
+            return None
+        if self._clock() >= entry[1]:
+            self._entries.pop(key, None)
+            return None
+        return entry[0]
+
+    def put(self, token: str, principal: Principal) -> None:
+        """Cache `principal` for `token` until min(exp, now + max_ttl). No `exp`: not cached."""
+        if self.max_ttl <= 0 or principal.expires_at is None:
+            return
+        now = self._clock()
+        until = min(principal.expires_at, now + self.max_ttl)
+        if until <= now:
+            return
+        entries = self._entries
+        while len(entries) >= self.max_entries:
+            del entries[next(iter(entries))]  # the oldest insertion: likely the nearest expiry
+        entries[token_digest(token)] = (principal, until)
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+    def __len__(self) -> int:
+        return len(self._entries)
