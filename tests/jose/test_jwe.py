@@ -18,7 +18,8 @@ from authgate.jose import (
 )
 from authgate.jose._b64 import b64decode
 from authgate.jose._json import loads_object
-from authgate.jose.algorithms import JWE_CONTENT_ALGORITHMS
+from authgate.jose.algorithms import JWE_CONTENT_ALGORITHMS, JWE_KEY_ALGORITHMS
+from authgate.jose.key_management import OPERATIONS
 
 ENCS = sorted(JWE_CONTENT_ALGORITHMS)
 ECDH_ALGS = ["ECDH-ES", "ECDH-ES+A128KW", "ECDH-ES+A192KW", "ECDH-ES+A256KW"]
@@ -322,3 +323,7 @@ def test_wrong_key_is_a_decryption_failure() -> None:
         jwe.decrypt(
             token, curve_key("OKP", "X448"), algorithms=["ECDH-ES"], encryptions=["A128GCM"]
         )
+
+
+def test_every_key_management_algorithm_has_its_key_operations() -> None:
+    assert OPERATIONS.keys() == JWE_KEY_ALGORITHMS.keys()

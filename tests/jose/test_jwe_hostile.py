@@ -26,7 +26,7 @@ from authgate.jose._b64 import b64decode, b64encode
 from authgate.jose._json import dumps
 from authgate.jose.algorithms import JWE_CONTENT_ALGORITHMS, JWE_KEY_ALGORITHMS
 from authgate.jose.content_encryption import CONTENT_CIPHERS
-from authgate.jose.key_management import ecdh_shared_secret, wrap
+from authgate.jose.key_management import ecdh_shared_secret, unwrap, wrap
 
 ALL_ALGS = sorted(JWE_KEY_ALGORITHMS)
 ALL_ENCS = sorted(JWE_CONTENT_ALGORITHMS)
@@ -516,3 +516,12 @@ def test_only_jose_errors_escape() -> None:
         for key in keys:
             with pytest.raises(JoseError):
                 _decrypt(token, key)
+
+
+def test_key_management_itself_refuses_unknown_algorithms() -> None:
+    """Defence in depth: the internal layer never falls through to some other algorithm."""
+    for alg in ("RSA1_5", "PBES2-HS256+A128KW", "A128GCM"):
+        with pytest.raises(AlgorithmNotAllowed):
+            wrap(alg, "A128GCM", KEY, {})
+        with pytest.raises(AlgorithmNotAllowed):
+            unwrap(alg, "A128GCM", KEY, {}, b"")

@@ -38,7 +38,13 @@ from cryptography.hazmat.primitives.keywrap import (
 from authgate.jose._b64 import b64decode, b64encode
 from authgate.jose.algorithms import JWE_CONTENT_ALGORITHMS, JWE_KEY_ALGORITHMS
 from authgate.jose.content_encryption import GCM_IV_SIZE, gcm_decrypt, gcm_encrypt
-from authgate.jose.errors import DecryptionFailed, InvalidKey, JoseError, MalformedToken
+from authgate.jose.errors import (
+    AlgorithmNotAllowed,
+    DecryptionFailed,
+    InvalidKey,
+    JoseError,
+    MalformedToken,
+)
 from authgate.jose.jwk import JWK, Operation, PrivateKey, PublicKey
 
 __all__ = [
@@ -157,6 +163,7 @@ def wrap(
         return WrappedKey(cek, key._public.encrypt(cek, _OAEP[alg]))
     if alg in _KEY_WRAP:
         return WrappedKey(cek, aes_key_wrap(_secret(key), cek))
+    _require(alg in _GCM_KEY_WRAP, alg)
     iv = wrap_iv or secrets.token_bytes(GCM_IV_SIZE)
     encrypted_key, tag = gcm_encrypt(_secret(key), iv, cek, b"")
     # Member order as in RFC 7520 §5.7, so that the example can be reproduced byte for byte.
@@ -183,6 +190,7 @@ def unwrap(alg: str, enc: str, key: JWK, header: Mapping[str, Any], encrypted_ke
         return _or_random(rsa_oaep_decrypt(key, alg, encrypted_key), cek_size)
     if alg in _KEY_WRAP:
         return _or_random(aes_unwrap(_secret(key), encrypted_key), cek_size)
+    _require(alg in _GCM_KEY_WRAP, alg)
     iv = _header_bytes(header, "iv")
     tag = _header_bytes(header, "tag")
     try:
@@ -190,6 +198,11 @@ def unwrap(alg: str, enc: str, key: JWK, header: Mapping[str, Any], encrypted_ke
     except DecryptionFailed:
         cek = None
     return _or_random(cek, cek_size)
+
+
+def _require(supported: bool, alg: str) -> None:
+    if not supported:
+        raise AlgorithmNotAllowed(f"unsupported JWE algorithm {alg!r}")
 
 
 def _or_random(cek: bytes | None, size: int) -> bytes:
