@@ -104,3 +104,10 @@ class running:  # noqa: N801 - used like a function: `async with running(config,
 def project_root() -> Path:
     """The checkout's root."""
     return Path(__file__).resolve().parents[2]
+
+
+def expect_error(response: httpx.Response, status: int, error: str) -> None:
+    """Assert an OAuth error response (RFC 6749 §5.2) with this status and code."""
+    assert response.status_code == status, response.text
+    assert response.json()["error"] == error, response.text
+    assert response.headers["cache-control"] == "no-store"
