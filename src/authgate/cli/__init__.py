@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from authgate import __version__
+from authgate.cli.gateway_commands import gateway_command
 from authgate.cli.jose_commands import jwk_group
 from authgate.cli.jwt_commands import jwt_group
 from authgate.cli.server_commands import (
@@ -31,3 +32,4 @@ main.add_command(api_group)
 main.add_command(client_group)
 main.add_command(user_group)
 main.add_command(keys_group)
+main.add_command(gateway_command)

@@ -1,0 +1,135 @@
+"""The gateway's own settings as frozen data: listening, limits, timeouts, upstreams, identity
+token.
+
+The verifier and the policy have their own configuration (`authgate.verifier.config`,
+`authgate.policy`); `authgate.gateway.config_loader` reads one TOML file into all of them.
+Durations are in seconds, sizes in bytes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+from authgate.gateway.upstream_pool import Origin
+from authgate.jose import JWK
+
+__all__ = [
+    "ClientLimits",
+    "GatewayConfigError",
+    "GatewaySettings",
+    "IdentityTokenSettings",
+    "RouteUpstream",
+    "UpstreamTimeouts",
+    "parse_upstream",
+]
+
+
+class GatewayConfigError(ValueError):
+    """A gateway setting is missing, malformed or unsafe; the message names the key."""
+
+
+@dataclass(frozen=True, slots=True)
+class ClientLimits:
+    """Bounds on what a client may send, and how long it may take.
+
+    `max_request_line`: bytes in the request target (414 beyond). `max_header_bytes`: bytes in the
+    header section (431 beyond). `max_headers`: number of fields (431). `header_timeout`: time to
+    send a complete header section (408). `body_timeout`: longest pause while sending a body.
+    `keepalive_timeout`: how long an idle connection is kept. `max_pipeline`: pipelined requests
+    held while an earlier one is answered.
+    """
+
+    max_request_line: int = 8 * 1024
+    max_header_bytes: int = 32 * 1024
+    max_headers: int = 100
+    header_timeout: float = 10.0
+    body_timeout: float = 60.0
+    keepalive_timeout: float = 75.0
+    max_pipeline: int = 16
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamTimeouts:
+    """`connect`: to open a connection (504 beyond). `read`: longest wait for the upstream while a
+    response is expected (504 before its head, connection cut after). `idle`: how long an unused
+    keep-alive connection is kept (below the upstream's own keep-alive timeout). `max_idle`: idle
+    connections kept per upstream."""
+
+    connect: float = 5.0
+    read: float = 60.0
+    idle: float = 4.0
+    max_idle: int = 128
+
+
+@dataclass(frozen=True, slots=True)
+class RouteUpstream:
+    """Where a route's requests go, and how.
+
+    `prefix`: a path prepended to the request path (from the upstream URL). `strip_prefix`: remove
+    this leading path (usually the route's) before prepending. `forward_authorization`: pass the
+    client's `Authorization` (and API-key header) on; off by default, so that credentials stay at
+    the gateway. `preserve_host`: send the client's `Host` (otherwise the upstream's authority).
+    `identity_token`: attach the gateway-minted `X-Auth-Token` (when the gateway has a key).
+    `audience`: the `aud` of that token (default: the upstream URL).
+    """
+
+    origin: Origin
+    audience: str
+    prefix: str = ""
+    strip_prefix: str | None = None
+    forward_authorization: bool = False
+    preserve_host: bool = True
+    identity_token: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class IdentityTokenSettings:
+    """The short-lived JWT (`X-Auth-Token`) that the gateway mints for upstreams.
+
+    `key`: a private asymmetric JWK (bound to `alg`) used for nothing else; its public half is
+    served at `jwks_path`. `issuer`: the `iss` of minted tokens. `ttl`: their lifetime (capped by
+    the client token's own `exp`). The audience is the route's (its upstream URL by default);
+    `audience` is used for forward-auth routes that have no upstream.
+    """
+
+    key: JWK
+    alg: str
+    issuer: str
+    audience: str
+    ttl: float = 60.0
+    jwks_path: str = "/.well-known/authgate/jwks.json"
+    header: str = "X-Auth-Token"
+
+
+@dataclass(frozen=True, slots=True)
+class GatewaySettings:
+    """Everything the gateway needs besides the verifier and the policy."""
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    trusted_proxies: tuple[str, ...] = ()
+    forward_auth_path: str | None = "/_authgate/check"
+    health_path: str = "/healthz"
+    ready_path: str = "/readyz"
+    metrics_path: str | None = "/metrics"
+    client: ClientLimits = field(default_factory=ClientLimits)
+    upstream: UpstreamTimeouts = field(default_factory=UpstreamTimeouts)
+    identity_token: IdentityTokenSettings | None = None
+    access_log: bool = True
+    log_level: str = "info"
+
+
+def parse_upstream(url: str, where: str) -> tuple[Origin, str]:
+    """`http(s)://host[:port][/prefix]` → (origin, path prefix without a trailing slash)."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise GatewayConfigError(f"{where}: upstream {url!r} is not a valid URL ({exc})") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise GatewayConfigError(f"{where}: upstream must be an http:// or https:// URL")
+    if parts.query or parts.fragment or parts.username or parts.password:
+        raise GatewayConfigError(f"{where}: upstream URL may not carry a query, fragment or user")
+    origin = Origin(parts.scheme, parts.hostname, port or (443 if parts.scheme == "https" else 80))
+    return origin, parts.path.rstrip("/")

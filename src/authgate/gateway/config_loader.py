@@ -1,0 +1,237 @@
+"""`gateway.toml`: the gate's file (issuers, routes… see docs/gate.md) plus the gateway's own keys,
+added through the gate loader's `ConfigExtension` (every key is documented in docs/gateway.md).
+
+Top level: `trusted_proxies`, `forward_auth_path`, `health_path`, `ready_path`, `metrics_path`,
+`access_log`, `log_level`, and the tables `[limits]`, `[upstream]` and `[identity_token]`.
+In `[[routes]]`: `forward_authorization`, `preserve_host`, `strip_prefix`, `identity_token`,
+`audience`. Files (the identity key) are read here, at the edge, relative to the config file.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import fields
+from pathlib import Path
+from typing import Any
+
+from authgate.gate.config import ConfigExtension, GateConfig
+from authgate.gate.loader import load_gate_config
+from authgate.gate.toml_values import Table
+from authgate.gateway.config import (
+    ClientLimits,
+    GatewayConfigError,
+    GatewaySettings,
+    IdentityTokenSettings,
+    RouteUpstream,
+    UpstreamTimeouts,
+    parse_upstream,
+)
+from authgate.gateway.gateway_config import GatewayConfig
+from authgate.jose import JWK, JoseError
+from authgate.verifier import ConfigError
+
+__all__ = ["gateway_config_from", "gateway_extension", "load_gateway_config"]
+
+_ASYMMETRIC_SIGNING = frozenset(
+    {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
+)
+
+
+def _path(value: Any, where: str) -> str | None:
+    if value is False:
+        return None  # disabled
+    if not isinstance(value, str) or not value.startswith("/") or "?" in value or "#" in value:
+        raise ValueError("must be an absolute path such as '/healthz' (or false to disable)")
+    return value.rstrip("/") or "/"
+
+
+def _boolean(value: Any, where: str) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError("must be true or false")  # noqa: TRY004 - becomes a ConfigError
+    return value
+
+
+def _string(value: Any, where: str) -> str:
+    if not isinstance(value, str) or not value:
+        raise ValueError("must be a non-empty string")
+    return value
+
+
+def _networks(value: Any, where: str) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ValueError("must be an array of addresses or CIDR blocks")
+    for item in value:
+        try:
+            ipaddress.ip_network(item, strict=False)
+        except ValueError:
+            raise ValueError(f"{item!r} is not an IP address or CIDR block") from None
+    return tuple(value)
+
+
+def _numbers(value: Any, where: str, cls: type[Any]) -> Any:
+    """A table of positive numbers onto the dataclass `cls` (field names are the keys)."""
+    table = Table(value, where)
+    values: dict[str, Any] = {}
+    for spec in fields(cls):
+        if spec.name in table.data:
+            number = table.integer(spec.name) if spec.type == "int" else table.number(spec.name)
+            if number <= 0:
+                raise ConfigError(f"{table.key_path(spec.name)} must be greater than zero")
+            values[spec.name] = number
+    table.finish()
+    return cls(**values)
+
+
+def _strip_prefix(value: Any, where: str) -> bool | str:
+    if isinstance(value, bool):
+        return value
+    return _path(value, where) or False
+
+
+class _IdentityParser:
+    """`[identity_token]`: `key_file` (a private JWK in JSON; omitted: a key generated at start),
+    `alg` (default ES256), `issuer`, `audience`, `ttl`, `jwks_path`, `header`."""
+
+    def __init__(self, base_dir: Path) -> None:
+        self.base_dir = base_dir
+
+    def __call__(self, value: Any, where: str) -> IdentityTokenSettings:
+        table = Table(value, where)
+        alg = table.string("alg", "ES256")
+        if alg not in _ASYMMETRIC_SIGNING:
+            raise ConfigError(f"{table.key_path('alg')}: must be an asymmetric JWS algorithm")
+        key_file = table.string("key_file", None)
+        key = self._key(key_file, alg, table) if key_file else _generated_key(alg)
+        issuer = table.string("issuer")
+        settings = IdentityTokenSettings(
+            key=key,
+            alg=alg,
+            issuer=issuer,
+            audience=table.string("audience", issuer),
+            ttl=table.number("ttl", 60.0),
+            jwks_path=_path(table.string("jwks_path", "/.well-known/authgate/jwks.json"), where)
+            or "/.well-known/authgate/jwks.json",
+            header=table.string("header", "X-Auth-Token"),
+        )
+        table.finish()
+        if not 0 < settings.ttl <= 3600:
+            raise ConfigError(f"{where}.ttl must be between 0 and 3600 seconds")
+        if not settings.header.lower().replace("_", "-").startswith("x-auth-"):
+            raise ConfigError(
+                f"{where}.header must start with X-Auth- (so clients cannot forge it)"
+            )
+        return settings
+
+    def _key(self, key_file: str, alg: str, table: Table) -> JWK:
+        where = table.key_path("key_file")
+        try:
+            data = json.loads((self.base_dir / key_file).read_text(encoding="utf-8"))
+            if isinstance(data, dict) and "alg" not in data:
+                data = {**data, "alg": alg}
+            key = JWK.from_dict(data)
+            key.check(alg, "sign", private=True)
+        except OSError as exc:
+            raise ConfigError(f"{where}: {exc.strerror}") from None
+        except (ValueError, JoseError) as exc:
+            raise ConfigError(f"{where}: not a private JWK usable with {alg} ({exc})") from None
+        return key
+
+
+_GENERATED: dict[str, JWK] = {}
+
+
+def _generated_key(alg: str) -> JWK:
+    """One key per algorithm per process, so that reloads keep serving the same JWKS."""
+    key = _GENERATED.get(alg)
+    if key is None:
+        kty = {"ES": "EC", "RS": "RSA", "PS": "RSA"}.get(alg[:2], "OKP")
+        key = _GENERATED[alg] = JWK.generate(kty, alg=alg)
+    return key
+
+
+def gateway_extension(base_dir: Path) -> ConfigExtension:
+    """The gateway's keys for the gate loader."""
+    return ConfigExtension(
+        top_level={
+            "trusted_proxies": _networks,
+            "forward_auth_path": _path,
+            "health_path": _path,
+            "ready_path": _path,
+            "metrics_path": _path,
+            "access_log": _boolean,
+            "log_level": lambda v, w: _string(v, w).lower(),
+            "limits": lambda v, w: _numbers(v, w, ClientLimits),
+            "upstream": lambda v, w: _numbers(v, w, UpstreamTimeouts),
+            "identity_token": _IdentityParser(base_dir),
+        },
+        route={
+            "forward_authorization": _boolean,
+            "preserve_host": _boolean,
+            "strip_prefix": _strip_prefix,
+            "identity_token": _boolean,
+            "audience": _string,
+        },
+    )
+
+
+def load_gateway_config(
+    path: str | os.PathLike[str], *, environ: Mapping[str, str] | None = None
+) -> GatewayConfig:
+    """Read `gateway.toml`; raise `ConfigError` (a `ValueError`) naming the offending key."""
+    base_dir = Path(path).resolve().parent
+    gate = load_gate_config(path, extension=gateway_extension(base_dir), environ=environ)
+    try:
+        return gateway_config_from(gate)
+    except GatewayConfigError as exc:
+        raise ConfigError(str(exc)) from None
+
+
+def gateway_config_from(gate: GateConfig) -> GatewayConfig:
+    """Combine the gate configuration and the gateway's extension values."""
+    ext = gate.extensions
+    host, port = "127.0.0.1", 8080
+    if gate.listen is not None:
+        host, _, port_text = gate.listen.rpartition(":")
+        host, port = host.strip("[]"), int(port_text)
+    defaults = GatewaySettings()
+    paths = {
+        name: ext.get(name, getattr(defaults, name))
+        for name in ("forward_auth_path", "health_path", "ready_path", "metrics_path")
+    }
+    settings = GatewaySettings(
+        host=host,
+        port=port,
+        trusted_proxies=ext.get("trusted_proxies", ()),
+        client=ext.get("limits", ClientLimits()),
+        upstream=ext.get("upstream", UpstreamTimeouts()),
+        identity_token=ext.get("identity_token"),
+        access_log=ext.get("access_log", True),
+        log_level=ext.get("log_level", "info"),
+        **paths,
+    )
+    routes = []
+    for index, entry in enumerate(gate.routes):
+        where = f"routes[{index}]"
+        upstream = None
+        if entry.upstream is not None:
+            origin, prefix = parse_upstream(entry.upstream, where)
+            strip = entry.extensions.get("strip_prefix", False)
+            if strip is True:
+                pattern = entry.route.path
+                if None in pattern.segments:
+                    raise GatewayConfigError(f"{where}.strip_prefix: give the prefix to strip")
+                strip = pattern.source.rstrip("/") or None
+            upstream = RouteUpstream(
+                origin=origin,
+                audience=entry.extensions.get("audience", entry.upstream.rstrip("/")),
+                prefix=prefix,
+                strip_prefix=strip or None,
+                forward_authorization=entry.extensions.get("forward_authorization", False),
+                preserve_host=entry.extensions.get("preserve_host", True),
+                identity_token=entry.extensions.get("identity_token", True),
+            )
+        routes.append((entry.route, upstream))
+    return GatewayConfig(gate, settings, tuple(routes))

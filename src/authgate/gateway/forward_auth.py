@@ -1,0 +1,68 @@
+"""The forward-auth endpoint for proxies people already run: nginx `auth_request`, Traefik
+ForwardAuth, Envoy HTTP `ext_authz` (RFC 6750 §3 answers).
+
+The original request is read from `X-Original-Method`/`X-Original-URI` (nginx) or
+`X-Forwarded-Method`/`X-Forwarded-Uri` (Traefik). Envoy sends the original method and path as the
+check request's own, after the endpoint's path: `/_authgate/check/orders/7` judges `/orders/7`.
+The same routes and policy apply; the credentials are the check request's (the proxy passes the
+client's headers). The answer is 200 with the identity fields (`X-Auth-*`, and `X-Auth-Token` when
+configured) for the proxy to copy upstream, or 401/403 with `WWW-Authenticate`, or 503.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable
+
+from authgate.gateway.exchange import Answer, Verdict
+from authgate.gateway.generation import FORWARD_AUTH, Decided, Generation, Judgement, then
+from authgate.gateway.request_head import RequestHead
+from authgate.gateway.request_target import (
+    BadRequestTargetError,
+    RequestTarget,
+    parse_request_target,
+)
+
+__all__ = ["check", "original_request"]
+
+
+def original_request(head: RequestHead, endpoint_path: str) -> tuple[str, RequestTarget]:
+    """The method and target of the request being judged; `BadRequestTargetError` when unusable."""
+    fields = head.fields
+    uri = fields.get(b"x-original-uri") or fields.get(b"x-forwarded-uri")
+    method = fields.get(b"x-original-method") or fields.get(b"x-forwarded-method")
+    if uri is None:
+        rest = head.target.path[len(endpoint_path) :]
+        if not rest.startswith("/"):
+            raise BadRequestTargetError(
+                "the original URI is missing (X-Original-URI or X-Forwarded-Uri)"
+            )
+        uri = rest.encode("ascii") + (b"?" + head.target.query if head.target.query else b"")
+        method = method or head.method
+    method_text = (method or b"GET").strip().decode("latin-1").upper()
+    if not method_text.isalpha() or not method_text.isascii():
+        raise BadRequestTargetError("the original method is not a valid method name")
+    return method_text, parse_request_target(uri.strip())
+
+
+def check(gen: Generation, head: RequestHead, endpoint_path: str) -> Verdict | Awaitable[Verdict]:
+    """Judge the original request and answer as the calling proxy expects."""
+    try:
+        method, target = original_request(head, endpoint_path)
+    except BadRequestTargetError as exc:
+        return gen.refuse(FORWARD_AUTH, head, 400, str(exc))
+    head.log["original_path"] = target.path
+    decided = gen.judge(method, target, head, FORWARD_AUTH)
+    if isinstance(decided, Judgement | Answer):
+        return _answer(gen, head, decided)
+    return then(decided, lambda d: _answer(gen, head, d))
+
+
+def _answer(gen: Generation, head: RequestHead, decided: Decided) -> Verdict:
+    if isinstance(decided, Answer):
+        return decided
+    principal = decided.principal
+    if principal is None:
+        return gen.answered(FORWARD_AUTH, head, "public", Answer(200))
+    head.log["subject"] = principal.subject
+    headers = gen.identity_for(principal, decided.upstream)
+    return gen.answered(FORWARD_AUTH, head, "allow", Answer(200, b"", headers))

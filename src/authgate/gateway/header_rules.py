@@ -1,0 +1,93 @@
+"""Which header fields cross the gateway (RFC 9110 §7.6.1, §7.6.3; RFC 9112 §9.6).
+
+Hop-by-hop fields, and every field that a `Connection` header names, are removed in both
+directions. Identity fields (`X-Auth-*`, in any case, with `_` or `-`) are removed from every
+request before it is proxied, public routes included: only the gateway speaks for the client's
+identity. Credentials (`Authorization`, API-key headers) are removed unless the route forwards
+them.
+
+Headers are lists of `(name, value)` byte pairs, names as received; comparisons use lower case.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+__all__ = [
+    "HOP_BY_HOP",
+    "Headers",
+    "connection_tokens",
+    "is_identity_header",
+    "request_headers_for_upstream",
+    "response_headers_for_client",
+]
+
+Headers = list[tuple[bytes, bytes]]
+
+# RFC 9110 §7.6.1 names these; Proxy-Authorization/-Authenticate are addressed to this proxy, and
+# Trailer announces trailers, which the gateway does not relay.
+HOP_BY_HOP = frozenset(
+    {
+        b"connection",
+        b"proxy-connection",
+        b"keep-alive",
+        b"te",
+        b"trailer",
+        b"transfer-encoding",
+        b"upgrade",
+        b"proxy-authorization",
+        b"proxy-authenticate",
+    }
+)
+# Set by the gateway from the connection itself (see forwarded.py); a client's copies are dropped.
+FORWARDING = frozenset(
+    {b"x-forwarded-for", b"x-forwarded-proto", b"x-forwarded-host", b"forwarded", b"x-real-ip"}
+)
+_IDENTITY_PREFIX = b"x-auth-"
+
+
+def is_identity_header(lower_name: bytes) -> bool:
+    """True for `x-auth-…` in any mix of `-` and `_` (`X_AUTH_SUBJECT`, `x-auth_subject`…)."""
+    return lower_name[:7].replace(b"_", b"-") == _IDENTITY_PREFIX
+
+
+def connection_tokens(headers: Iterable[tuple[bytes, bytes]]) -> frozenset[bytes]:
+    """The lower-cased field names listed in every `Connection` header (RFC 9110 §7.6.1)."""
+    tokens: set[bytes] = set()
+    for name, value in headers:
+        if name.lower() == b"connection":
+            tokens.update(t.strip().lower() for t in value.split(b",") if t.strip())
+    return frozenset(tokens)
+
+
+def request_headers_for_upstream(
+    headers: Headers,
+    *,
+    credentials: frozenset[bytes],
+) -> Headers:
+    """The client's request headers minus hop-by-hop, identity, forwarding and credential fields.
+
+    `credentials`: lower-case names to drop (empty when the route forwards them). `Host` is dropped
+    too: the caller sets it, so that no `Connection` trick can leave the request without one.
+    """
+    named = connection_tokens(headers)
+    out: Headers = []
+    for name, value in headers:
+        lower = name.lower()
+        if (
+            lower in HOP_BY_HOP
+            or lower in FORWARDING
+            or lower in credentials
+            or lower in named
+            or is_identity_header(lower)
+            or lower == b"host"
+        ):
+            continue
+        out.append((name, value))
+    return out
+
+
+def response_headers_for_client(headers: Headers) -> Headers:
+    """The upstream's response headers minus hop-by-hop fields and those its `Connection` names."""
+    named = connection_tokens(headers)
+    return [(n, v) for n, v in headers if (low := n.lower()) not in HOP_BY_HOP and low not in named]

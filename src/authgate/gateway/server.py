@@ -1,0 +1,125 @@
+"""The listening socket, the live connections, timeouts, reloads and graceful shutdown.
+
+One `GatewayServer` accepts client connections and gives each request to the current `Generation`
+(configuration, verifier, policy, upstream pools). A reload swaps the generation: requests already
+running finish with the old one, new requests use the new one, and the old pools close once their
+connections are idle. No connection is dropped. Timeouts are enforced by one periodic sweep over
+the live connections instead of a timer per request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Protocol
+
+from authgate.gateway.client_protocol import ClientConnection
+from authgate.gateway.config import ClientLimits
+from authgate.gateway.exchange import ProxyExchange, Verdict
+from authgate.gateway.request_head import Exchange, RequestHead
+from authgate.gateway.upstream_pool import UpstreamConnection
+
+__all__ = ["GatewayServer", "Generation"]
+
+log = logging.getLogger("authgate.gateway")
+
+
+class Generation(Protocol):
+    """One loaded configuration: how requests are decided and where they go."""
+
+    limits: ClientLimits
+    sweep_interval: float
+
+    def route(self, head: RequestHead) -> Verdict | Awaitable[Verdict]:
+        """Decide on a request: answer it or forward it."""
+        ...
+
+
+class GatewayServer:
+    """Accepts connections and serves them with the current generation."""
+
+    def __init__(self, generation: Generation, *, tick: Callable[[], None] | None = None) -> None:
+        self.generation = generation
+        self._tick = tick
+        self.limits = generation.limits
+        self.draining = False
+        self._clients: set[ClientConnection] = set()
+        self._upstreams: set[UpstreamConnection] = set()
+        self._server: asyncio.Server | None = None
+        self._sweeper: asyncio.Task[None] | None = None
+
+    # -- ConnectionHost / ConnectionTracker --------------------------------------------------
+
+    def dispatch(self, conn: ClientConnection, head: RequestHead) -> Exchange:
+        exchange = ProxyExchange(conn, head)
+        exchange.start(self.generation.route)
+        return exchange
+
+    def opened(self, conn: ClientConnection) -> None:
+        self._clients.add(conn)
+
+    def closed(self, conn: ClientConnection) -> None:
+        self._clients.discard(conn)
+
+    def track(self, conn: UpstreamConnection) -> None:
+        self._upstreams.add(conn)
+
+    def untrack(self, conn: UpstreamConnection) -> None:
+        self._upstreams.discard(conn)
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    async def listen(self, host: str, port: int) -> tuple[str, int]:
+        """Start accepting; return the bound address (port 0 picks a free one)."""
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(
+            lambda: ClientConnection(self), host, port, reuse_address=True, backlog=4096
+        )
+        self._sweeper = asyncio.ensure_future(self._sweep())
+        sockname = self._server.sockets[0].getsockname()
+        return sockname[0], sockname[1]
+
+    def swap(self, generation: Generation) -> Generation:
+        """Serve new requests with `generation`; return the previous one (to be closed)."""
+        old = self.generation
+        self.generation = generation
+        self.limits = generation.limits
+        return old
+
+    @property
+    def connection_count(self) -> int:
+        """Open client connections."""
+        return len(self._clients)
+
+    async def shutdown(self, grace: float) -> None:
+        """Stop accepting, let requests in flight finish (up to `grace` seconds), then close."""
+        self.draining = True
+        if self._server is not None:
+            self._server.close()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + grace
+        while loop.time() < deadline:
+            for conn in [c for c in self._clients if c.idle]:
+                conn.close()
+            if not self._clients:
+                break
+            await asyncio.sleep(0.05)
+        for conn in list(self._clients):
+            conn.close()
+        for upstream in list(self._upstreams):
+            upstream.abort()
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+
+    async def _sweep(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(self.generation.sweep_interval)
+            now = loop.time()
+            for conn in list(self._clients):
+                conn.check_deadline(now)
+            for upstream in list(self._upstreams):
+                upstream.check_deadline(now)
+            if self._tick is not None:
+                self._tick()

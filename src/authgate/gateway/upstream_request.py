@@ -1,0 +1,83 @@
+"""The request head sent to the upstream (RFC 9112 §3, §6.1; RFC 9110 §7.2, §7.6).
+
+Built from the client's head after `header_rules` filtered it: the canonical target (with the
+route's prefix rewriting), `Host`, the forwarding fields, the identity fields, `Via`, and framing:
+`Content-Length` is passed on, a chunked body is re-chunked by the gateway, and a WebSocket upgrade
+gets its `Connection: Upgrade` back.
+"""
+
+from __future__ import annotations
+
+from authgate.gateway.config import RouteUpstream
+from authgate.gateway.forwarded import ForwardedFor, TrustedProxies, forwarded_for
+from authgate.gateway.header_rules import Headers, request_headers_for_upstream
+from authgate.gateway.request_head import RequestHead
+
+__all__ = ["build_request_head", "forwarding_for", "upstream_path"]
+
+_AUTHORIZATION = frozenset({b"authorization"})
+
+
+def upstream_path(head: RequestHead, route: RouteUpstream) -> bytes:
+    """The target sent upstream: strip the route's prefix, prepend the upstream's."""
+    path = head.target.path
+    strip = route.strip_prefix
+    if strip and (path == strip or path.startswith(strip + "/")):
+        path = path[len(strip) :] or "/"
+    if route.prefix:
+        path = route.prefix + path
+    target = path.encode("ascii")
+    query = head.target.query
+    return target + b"?" + query if query else target
+
+
+def forwarding_for(head: RequestHead, trusted: TrustedProxies, scheme: bytes) -> ForwardedFor:
+    """The forwarding values for this request (see `forwarded`)."""
+    fields = head.fields
+    xff = fields.get(b"x-forwarded-for")
+    if xff is not None and b"x-forwarded-for" in head.repeated:
+        xff = b", ".join(head.all_values(b"x-forwarded-for"))
+    return forwarded_for(
+        head.peer,
+        scheme=scheme,
+        host=head.target.authority or fields.get(b"host", b""),
+        incoming_xff=xff,
+        incoming_proto=fields.get(b"x-forwarded-proto"),
+        incoming_host=fields.get(b"x-forwarded-host"),
+        trusted=trusted,
+    )
+
+
+def build_request_head(
+    head: RequestHead,
+    route: RouteUpstream,
+    forwarded: ForwardedFor,
+    identity: Headers,
+    *,
+    credentials: frozenset[bytes],
+) -> bytes:
+    """The complete request head (with its blank line) for the upstream.
+
+    `identity`: the `X-Auth-*` fields to add. `credentials`: lower-case names of credential fields
+    (API-key header); they and `Authorization` are removed unless the route forwards them.
+    """
+    dropped = frozenset() if route.forward_authorization else _AUTHORIZATION | credentials
+    kept = request_headers_for_upstream(head.headers, credentials=dropped)
+    host = (head.target.authority or head.fields.get(b"host", b"")) if route.preserve_host else b""
+    lines = [
+        head.method + b" " + upstream_path(head, route) + b" HTTP/1.1",
+        b"Host: " + (host or route.origin.authority),
+    ]
+    lines.extend(name + b": " + value for name, value in kept)
+    lines.append(b"X-Forwarded-For: " + forwarded.xff)
+    lines.append(b"X-Forwarded-Proto: " + forwarded.proto)
+    if forwarded.host:
+        lines.append(b"X-Forwarded-Host: " + forwarded.host)
+    lines.extend(name + b": " + value for name, value in identity)
+    lines.append(b"Via: " + head.version + b" authgate")
+    if head.upgrade:
+        lines.append(b"Connection: Upgrade")
+        lines.append(b"Upgrade: " + head.upgrade)
+    elif head.chunked:
+        lines.append(b"Transfer-Encoding: chunked")
+    return b"\r\n".join(lines) + b"\r\n\r\n"
