@@ -42,7 +42,11 @@ class Database:
         self.dialect: str = self.url.get_backend_name()
         if self.dialect not in ("sqlite", "postgresql"):
             raise ValueError("database_url: use sqlite:///PATH or postgresql://…")
-        kwargs: dict[str, Any] = {"echo": echo, "pool_pre_ping": self.dialect == "postgresql"}
+        kwargs: dict[str, Any] = {
+            "echo": echo,
+            "pool_pre_ping": self.dialect == "postgresql",
+            "hide_parameters": True,  # errors and logs never show bound values
+        }
         if self.dialect == "sqlite":
             kwargs["connect_args"] = {"timeout": _SQLITE_BUSY_TIMEOUT_MS / 1000}
         self.engine: AsyncEngine = create_async_engine(self.url, **kwargs)
