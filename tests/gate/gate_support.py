@@ -44,6 +44,13 @@ class Route:
     handler: Callable[[dict[str, list[str]], dict[str, str]], tuple[int, Any]] | None = None
 
 
+class _QuietServer(ThreadingHTTPServer):
+    """Clients that hang up early (size and time limits at work) are expected, not errors."""
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        return
+
+
 class IssuerServer:
     """A loopback issuer: JWKS at /jwks, RFC 8414 and OIDC metadata, RFC 7662 introspection."""
 
@@ -104,7 +111,7 @@ class IssuerServer:
             def do_POST(self) -> None:
                 self._serve()
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = _QuietServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
         self.port = self._server.server_address[1]
         self.url = f"http://127.0.0.1:{self.port}"

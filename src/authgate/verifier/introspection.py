@@ -18,7 +18,7 @@ import base64
 import logging
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote_plus
 
 from authgate.jose.errors import JoseError
 from authgate.jose.jwt import validate_claims
@@ -77,8 +77,8 @@ class Introspector:
         form = {"token": token, "token_type_hint": "access_token"}
         headers: dict[str, str] = {}
         if config.auth_method == "client_secret_basic":
-            # RFC 6749 §2.3.1: form-encode id and secret before Basic.
-            pair = f"{quote(config.client_id, safe='')}:{quote(config.client_secret, safe='')}"
+            # RFC 6749 §2.3.1 and Appendix B: form-encode id and secret before Basic.
+            pair = f"{quote_plus(config.client_id)}:{quote_plus(config.client_secret)}"
             headers["Authorization"] = "Basic " + base64.b64encode(pair.encode()).decode("ascii")
         else:
             form |= {"client_id": config.client_id, "client_secret": config.client_secret}

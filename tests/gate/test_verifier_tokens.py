@@ -1,0 +1,267 @@
+"""Token verification: hostile tokens get the right rejection (never an exception of another
+kind), claims map to a principal, the verified-token cache skips signatures and honours exp."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from gate_support import AUDIENCE, FakeIssuer, ManualClock
+
+from authgate.jose import JWK, jws, jwt
+from authgate.verifier import (
+    BearerCredential,
+    ClaimMapping,
+    IssuerConfig,
+    Reason,
+    TokenCacheConfig,
+    TokenRejected,
+    Verifier,
+    VerifierConfig,
+)
+from authgate.verifier.errors import DESCRIPTIONS
+from authgate.verifier.principal import principal_from_claims
+
+
+def b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def forge(header: dict[str, Any], claims: dict[str, Any], signature: bytes = b"") -> str:
+    head = b64(json.dumps(header).encode())
+    body = b64(json.dumps(claims).encode())
+    return f"{head}.{body}.{b64(signature)}"
+
+
+@pytest.fixture
+async def verifier(test_issuer: FakeIssuer, clock: ManualClock) -> AsyncIterator[Verifier]:
+    config = IssuerConfig(
+        issuer=test_issuer.issuer,
+        audiences=(AUDIENCE, "https://other.example.test"),
+        jwks_uri=test_issuer.server.url + "/jwks",
+        typ="at+jwt",
+        leeway=30,
+    )
+    verifier = Verifier(
+        VerifierConfig(issuers=(config,), token_cache=TokenCacheConfig(max_entries=3)),
+        clock=clock,
+    )
+    await verifier.start(background=False)
+    yield verifier
+    await verifier.aclose()
+
+
+async def reason_of(verifier: Verifier, token: str) -> Reason:
+    with pytest.raises(TokenRejected) as info:
+        await verifier.verify_token(token)
+    assert info.value.status_code == 401
+    assert info.value.error == "invalid_token"
+    return info.value.reason
+
+
+async def test_a_valid_token_gives_a_principal(verifier: Verifier, test_issuer: FakeIssuer) -> None:
+    principal = await verifier.verify_token(
+        test_issuer.token(scope="orders:read orders:write", roles=["admin"])
+    )
+    assert principal.subject == "user-1"
+    assert principal.client_id == "client-1"
+    assert principal.scopes == {"orders:read", "orders:write"}
+    assert principal.roles == {"admin"}
+    assert principal.issuer == test_issuer.issuer
+    assert principal.method == "jwt"
+    assert principal.claims["aud"] == AUDIENCE
+
+
+async def test_alg_none_is_refused_without_any_fetch(
+    verifier: Verifier, test_issuer: FakeIssuer
+) -> None:
+    token = forge({"alg": "none", "typ": "at+jwt"}, test_issuer.claims())
+    assert await reason_of(verifier, token) is Reason.SIGNATURE
+    token = forge({"alg": "none", "kid": "fresh-kid"}, test_issuer.claims())
+    assert await reason_of(verifier, token) is Reason.SIGNATURE
+    assert test_issuer.server.hits["/jwks"] == 1
+
+
+async def test_hmac_signed_with_the_public_key_is_refused(
+    verifier: Verifier, test_issuer: FakeIssuer
+) -> None:
+    public = test_issuer.keys[0].public()
+    for secret in (public.to_pem(), json.dumps(public.to_dict()).encode()):
+        header = {"alg": "HS256", "typ": "at+jwt", "kid": public.kid}
+        unsigned = forge(header, test_issuer.claims()).rsplit(".", 1)[0]
+        mac = hmac.new(secret, unsigned.encode(), hashlib.sha256).digest()
+        assert await reason_of(verifier, f"{unsigned}.{b64(mac)}") is Reason.SIGNATURE
+    assert test_issuer.server.hits["/jwks"] == 1
+
+
+async def test_expiry_with_leeway(
+    verifier: Verifier, test_issuer: FakeIssuer, clock: ManualClock
+) -> None:
+    now = int(clock.now)
+    assert await reason_of(verifier, test_issuer.token(exp=now - 31)) is Reason.EXPIRED
+    assert (await verifier.verify_token(test_issuer.token(exp=now - 5))).subject == "user-1"
+    assert await reason_of(verifier, test_issuer.token(nbf=now + 120)) is Reason.NOT_YET_VALID
+
+
+async def test_wrong_audience_issuer_type_and_missing_exp(
+    verifier: Verifier, test_issuer: FakeIssuer
+) -> None:
+    assert await reason_of(verifier, test_issuer.token(aud="https://evil.test")) is Reason.AUDIENCE
+    assert await reason_of(verifier, test_issuer.token(aud=None)) is Reason.AUDIENCE
+    assert await verifier.verify_token(test_issuer.token(aud=["x", "https://other.example.test"]))
+    assert await reason_of(verifier, test_issuer.token(header={"typ": "JWT"})) is Reason.TYPE
+    assert await reason_of(verifier, test_issuer.token(exp=None)) is Reason.CLAIM
+    other = test_issuer.token(iss="https://unknown-issuer.test")
+    assert await reason_of(verifier, other) is Reason.UNKNOWN_ISSUER
+    assert test_issuer.server.hits["/jwks"] == 1  # an unknown issuer fetches nothing
+
+
+async def test_signature_failures_share_one_description(
+    verifier: Verifier, test_issuer: FakeIssuer
+) -> None:
+    impostor = JWK.generate("EC", crv="P-256", kid=test_issuer.keys[0].kid, alg="ES256")
+    bad_signature = test_issuer.token(impostor)
+    unknown_kid = test_issuer.token(JWK.generate("EC", crv="P-256", kid="nope", alg="ES256"))
+    wrong_alg = test_issuer.token(JWK.from_secret(b"k" * 32, kid="h", alg="HS256"))
+    descriptions = set()
+    for token in (bad_signature, unknown_kid, wrong_alg):
+        with pytest.raises(TokenRejected) as info:
+            await verifier.verify_token(token)
+        descriptions.add(info.value.description)
+    assert descriptions == {DESCRIPTIONS[Reason.SIGNATURE]}
+
+
+@pytest.mark.parametrize(
+    "token",
+    [
+        "abc",
+        "a.b.c",
+        "a.b.c.d.e",
+        "....",
+        "eyJhbGciOiJFUzI1NiJ9.e30",
+        "eyJhbGciOiJFUzI1NiJ9." + "A" * 100 + ".sig",
+        forge({"alg": "ES256"}, {"iss": 123}),
+        forge({"alg": "ES256", "kid": 5}, {"iss": "x"}),
+        "\u00e9t\u00e9.b.c",
+    ],
+)
+async def test_malformed_tokens_are_invalid_tokens(verifier: Verifier, token: str) -> None:
+    assert await reason_of(verifier, token) in {
+        Reason.MALFORMED,
+        Reason.UNKNOWN_ISSUER,
+        Reason.SIGNATURE,
+    }
+
+
+async def test_oversized_token(verifier: Verifier, test_issuer: FakeIssuer) -> None:
+    token = test_issuer.token(pad="x" * 20_000)
+    assert await reason_of(verifier, token) is Reason.TOO_LARGE
+
+
+async def test_duplicate_claims_are_refused(verifier: Verifier, test_issuer: FakeIssuer) -> None:
+    key = test_issuer.keys[0]
+    claims = json.dumps(test_issuer.claims())[:-1] + ', "sub": "admin"}'
+    token = jws.sign(claims.encode(), key, "ES256", {"typ": "at+jwt"})
+    assert await reason_of(verifier, token) is Reason.MALFORMED
+
+
+async def test_verified_token_cache_skips_the_signature_check_until_exp(
+    verifier: Verifier, test_issuer: FakeIssuer, clock: ManualClock
+) -> None:
+    token = test_issuer.token(exp=int(clock.now) + 100)
+    await verifier.verify_token(token)
+    assert verifier.metrics.token_cache_misses == 1
+    # The issuer withdraws every key: a cache hit does not need them.
+    test_issuer.publish(keys=[test_issuer.new_key()])
+    clock.advance(60)
+    assert (await verifier.verify_token(token)).subject == "user-1"
+    assert verifier.metrics.token_cache_hits == 1
+    clock.advance(41)  # past exp: the entry is gone; within the leeway the signature is checked
+    assert (await verifier.verify_token(token)).subject == "user-1"
+    assert verifier.metrics.token_cache_misses == 2
+    clock.advance(30)  # past exp + leeway
+    assert await reason_of(verifier, token) is Reason.EXPIRED
+
+
+async def test_token_cache_is_bounded_and_capped_by_max_ttl(
+    verifier: Verifier, test_issuer: FakeIssuer, clock: ManualClock
+) -> None:
+    tokens = [test_issuer.token(sub=f"u{i}", exp=int(clock.now) + 3600) for i in range(5)]
+    for token in tokens:
+        await verifier.verify_token(token)
+    assert len(verifier.token_cache) == 3
+    assert verifier.token_cache.get(tokens[0]) is None
+    assert verifier.token_cache.get(tokens[4]) is not None
+    clock.advance(301)  # max_ttl (300) passed though exp has not
+    assert verifier.token_cache.get(tokens[4]) is None
+
+
+async def test_authenticate_counts_outcomes(verifier: Verifier, test_issuer: FakeIssuer) -> None:
+    token = test_issuer.token()
+    await verifier.authenticate(BearerCredential(token))
+    await verifier.authenticate(BearerCredential(token))
+    with pytest.raises(TokenRejected):
+        await verifier.authenticate(BearerCredential(test_issuer.token(aud="x")))
+    assert verifier.metrics.outcomes == {"ok": 2, "audience": 1}
+    assert verifier.metrics.token_cache_hits == 1
+    assert verifier.metrics.latency.count == 3
+
+
+async def test_hmac_issuer_with_a_configured_secret(clock: ManualClock) -> None:
+    secret = b"0123456789abcdef0123456789abcdef"
+    config = IssuerConfig(issuer="https://hs.example.test", audiences=(AUDIENCE,), secret=secret)
+    verifier = Verifier(VerifierConfig(issuers=(config,)), clock=clock)
+    await verifier.start()
+    try:
+        assert verifier.ready
+        claims = {
+            "iss": "https://hs.example.test",
+            "aud": AUDIENCE,
+            "exp": clock.now + 60,
+            "sub": "svc",
+        }
+        token = jwt.encode(claims, JWK.from_secret(secret), "HS256")
+        assert (await verifier.verify_token(token)).subject == "svc"
+        forged = jwt.encode(claims, JWK.from_secret(b"x" * 32), "HS256")
+        assert await reason_of(verifier, forged) is Reason.SIGNATURE
+        es = JWK.generate("EC", crv="P-256", alg="ES256")
+        assert await reason_of(verifier, jwt.encode(claims, es, "ES256")) is Reason.SIGNATURE
+    finally:
+        await verifier.aclose()
+
+
+def test_claim_mapping_covers_common_issuers() -> None:
+    entra = {"sub": "s", "scp": "User.Read Files.Read", "roles": ["Task.Write"], "appid": "app-1"}
+    p = principal_from_claims(entra, ClaimMapping(), issuer="i", method="jwt")
+    assert p.scopes == {"User.Read", "Files.Read"}
+    assert p.roles == {"Task.Write"}
+    assert p.client_id == "app-1"
+    okta = {"sub": "s", "scp": ["orders:read", 5, ""], "cid": "okta-client"}
+    p = principal_from_claims(okta, ClaimMapping(), issuer="i", method="jwt")
+    assert p.scopes == {"orders:read"}
+    assert p.client_id == "okta-client"
+    keycloak = {
+        "sub": "s",
+        "scope": "openid email",
+        "azp": "kc",
+        "realm_access": {"roles": ["r"]},
+        "resource_access": {"api": {"roles": ["api-admin"]}},
+        "groups": ["g"],
+    }
+    p = principal_from_claims(keycloak, ClaimMapping(), issuer="i", method="jwt")
+    assert p.roles == {"r"}
+    assert p.client_id == "kc"
+    custom = ClaimMapping(roles=(("resource_access", "api", "roles"), ("groups",)))
+    p = principal_from_claims(keycloak, custom, issuer="i", method="jwt")
+    assert p.roles == {"api-admin", "g"}
+    hostile = {"sub": 1, "scope": {"x": 1}, "roles": "Order Admins", "exp": True}
+    p = principal_from_claims(hostile, ClaimMapping(), issuer="i", method="jwt")
+    assert p.subject is None
+    assert p.scopes == frozenset()
+    assert p.roles == {"Order Admins"}
+    assert p.expires_at is None
