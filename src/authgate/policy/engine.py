@@ -1,0 +1,61 @@
+"""The route table: which rule judges a request (default deny).
+
+`Policy.match(method, canonical_path)` finds the most specific paths that match the request (more
+literal segments first, then more segments, then an exact pattern before an open-ended one) and,
+among the routes with that path, the first in configuration order whose methods include the
+request's. The most specific matching path owns the request: when none of its routes lists the
+method, the request is refused; it never falls through to a broader route. So neither the order
+of routes in a file nor a public catch-all (`/`) can open a narrower path (`/admin`) or a method
+that its routes do not list. A request that no route matches gets None, which every shell turns
+into a refusal.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Generic, TypeVar
+
+from authgate.policy.paths import request_segments
+from authgate.policy.rules import Route
+
+__all__ = ["Policy"]
+
+R = TypeVar("R")
+
+
+class Policy(Generic[R]):
+    """Routes, each paired with a payload the shell needs (the gate's route config, an upstream…).
+
+    `Policy.of(routes)` builds one whose payload is the `Route` itself.
+    """
+
+    __slots__ = ("_entries",)
+
+    def __init__(self, entries: Iterable[tuple[Route, R]]) -> None:
+        indexed = list(enumerate(entries))
+        # Most specific first; `sorted` is stable, so ties keep configuration order.
+        indexed.sort(key=lambda item: item[1][0].path.specificity, reverse=True)
+        self._entries: tuple[tuple[Route, R], ...] = tuple(entry for _, entry in indexed)
+
+    @classmethod
+    def of(cls, routes: Iterable[Route]) -> Policy[Route]:
+        return Policy((route, route) for route in routes)
+
+    @property
+    def routes(self) -> Sequence[tuple[Route, R]]:
+        """Routes in matching order (most specific first)."""
+        return self._entries
+
+    def match(self, method: str, canonical_path: str) -> tuple[Route, R] | None:
+        """The route that judges this request, with its payload, or None (refuse)."""
+        segments = request_segments(canonical_path)
+        owner: tuple[int, int, int] | None = None
+        for route, payload in self._entries:
+            specificity = route.path.specificity
+            if owner is not None and specificity != owner:
+                break  # never fall through to a broader path
+            if route.path.matches_segments(segments):
+                owner = specificity
+                if route.allows_method(method):
+                    return route, payload
+        return None
