@@ -10,7 +10,8 @@ signing input and signature (RSA: `public_key.verify(sig, signing_input, padding
 R||S to DER then verify; HMAC: `hmac.HMAC(...).update(...).verify(...)`), the ceiling any JOSE
 library can reach. All implementations run in one process pinned to one CPU, in interleaved rounds
 (the order rotates each round), and each figure is the median over rounds, so machine noise hits all
-of them alike. Shares are of the raw rate for the same operation. See benchmarks/README.md.
+of them alike. A share is the implementation's rate over the raw rate measured in the same round,
+median over rounds. See benchmarks/README.md.
 """
 
 from __future__ import annotations
@@ -352,7 +353,7 @@ def summarize(
     rows = []
     for subject in subjects:
         for op in ("sign", "verify"):
-            raw = statistics.median(rates[(subject.alg, op, "raw")])
+            raw = rates[(subject.alg, op, "raw")]
             row: dict[str, Any] = {"alg": subject.alg, "op": op, "results": {}}
             for name in IMPLEMENTATIONS:
                 samples = rates.get((subject.alg, op, name))
@@ -363,9 +364,12 @@ def summarize(
                     }
                     continue
                 median = statistics.median(samples)
+                # The share is paired by round (both rates measured moments apart), then the
+                # median is taken: a load change between rounds cancels out of each ratio.
+                share = statistics.median(a / b for a, b in zip(samples, raw, strict=True))
                 row["results"][name] = {
                     "ops_per_s": round(median, 1),
-                    "share_of_raw": round(median / raw, 4),
+                    "share_of_raw": round(share, 4),
                     "spread": round((max(samples) - min(samples)) / median, 4),
                 }
             goal = GOALS.get(subject.alg) if op == "verify" else None
@@ -437,17 +441,17 @@ def _version(dist: str) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="3 short rounds: a rough table fast")
-    parser.add_argument("--rounds", type=int, help="interleaved rounds (default 7, quick 3)")
+    parser.add_argument("--quick", action="store_true", help="5 short rounds: a rough table fast")
+    parser.add_argument("--rounds", type=int, help="interleaved rounds (default 15, quick 5)")
     parser.add_argument(
-        "--batch-time", type=float, help="seconds per timed batch (default 0.1, quick 0.02)"
+        "--batch-time", type=float, help="seconds per timed batch (default 0.05, quick 0.01)"
     )
     parser.add_argument("--alg", action="append", choices=ALGORITHMS, help="only these (repeat)")
     parser.add_argument("--cpu", type=int, help="CPU to pin to (default: the last allowed one)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of the table")
     args = parser.parse_args(argv)
-    rounds = args.rounds or (3 if args.quick else 7)
-    batch_time = args.batch_time or (0.02 if args.quick else 0.1)
+    rounds = args.rounds or (5 if args.quick else 15)
+    batch_time = args.batch_time or (0.01 if args.quick else 0.05)
     if rounds < 1 or batch_time <= 0:
         parser.error("--rounds and --batch-time must be positive")
 
