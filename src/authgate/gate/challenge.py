@@ -1,0 +1,88 @@
+"""The answers a gate gives when it refuses a request (RFC 6750 §3 and §3.1, RFC 9728 §5.1,
+RFC 9110 §10.2.3 `Retry-After`).
+
+- 401: `WWW-Authenticate: Bearer realm="…"` with `error="invalid_token"` and a description, or
+  with no error at all when the request carried no credential (RFC 6750 §3.1);
+- 403 `insufficient_scope` with the `scope` the route needs (when it needs scopes);
+- 400 `invalid_request` (a token in two places, a malformed `Authorization` header…);
+- 503 `temporarily_unavailable` with `Retry-After`, when keys cannot be obtained;
+- 403 `access_denied`, without a challenge, when no route allows the request.
+
+Every challenge carries `resource_metadata` (RFC 9728 §5.1) when a resource is configured. Bodies
+are RFC 6749 §5.2-style JSON; responses are never cached. Parameter values are quoted safely:
+descriptions and scopes are restricted to the RFC 6750 §3 character sets.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from authgate.oauth.errors import (
+    InsufficientScope,
+    InvalidRequest,
+    InvalidToken,
+    OAuthError,
+    TemporarilyUnavailable,
+)
+from authgate.verifier.errors import Reason, TokenRejected, VerifierUnavailable
+
+__all__ = ["Answer", "error_answer", "www_authenticate"]
+
+# RFC 6750 §3: error_description and scope values use %x20-21 / %x23-5B / %x5D-7E.
+_ALLOWED = frozenset(chr(c) for c in (0x20, 0x21, *range(0x23, 0x5C), *range(0x5D, 0x7F)))
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """A complete HTTP answer: status, headers (lower-case names) and body."""
+
+    status: int
+    headers: tuple[tuple[str, str], ...]
+    body: bytes
+
+
+def _quote(value: str) -> str:
+    return '"' + "".join(c if c in _ALLOWED else "?" for c in value) + '"'
+
+
+def _quote_realm(value: str) -> str:
+    # realm is a quoted-string (RFC 9110 §5.6.4): escape the two specials.
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def www_authenticate(
+    error: OAuthError | None, *, realm: str, resource_metadata: str | None = None
+) -> str:
+    """The `Bearer` challenge for `error` (None: no credential was presented)."""
+    params = [f"realm={_quote_realm(realm)}"]
+    missing = isinstance(error, TokenRejected) and error.reason is Reason.MISSING
+    if error is not None and not missing:
+        params.append(f"error={_quote(error.error)}")
+        if error.description:
+            params.append(f"error_description={_quote(error.description)}")
+        if isinstance(error, InsufficientScope) and error.scope:
+            params.append(f"scope={_quote(error.scope)}")
+    if resource_metadata is not None:
+        params.append(f"resource_metadata={_quote(resource_metadata)}")
+    return "Bearer " + ", ".join(params)
+
+
+def error_answer(error: OAuthError, *, realm: str, resource_metadata: str | None = None) -> Answer:
+    """The full answer for a refusal."""
+    headers: list[tuple[str, str]] = [
+        ("content-type", "application/json"),
+        ("cache-control", "no-store"),
+    ]
+    challenged = isinstance(error, InvalidToken | InsufficientScope | InvalidRequest)
+    if challenged:
+        challenge = www_authenticate(error, realm=realm, resource_metadata=resource_metadata)
+        headers.append(("www-authenticate", challenge))
+    if isinstance(error, VerifierUnavailable):
+        headers.append(("retry-after", str(error.retry_after)))
+    elif isinstance(error, TemporarilyUnavailable):
+        headers.append(("retry-after", "5"))
+    body = error.to_dict()
+    if isinstance(error, InsufficientScope) and error.scope:
+        body["scope"] = error.scope
+    return Answer(error.status_code, tuple(headers), json.dumps(body).encode())

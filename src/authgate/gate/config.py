@@ -1,0 +1,95 @@
+"""The gate's configuration as frozen data: verifier settings, routes, challenge and metadata
+settings (RFC 6750 §2-§3, RFC 9728). `authgate.gate.loader` builds it from TOML; code can build it
+directly.
+
+Extensible: the gateway adds its own keys (proxy timeouts, identity tokens, forward-auth path…)
+through a `ConfigExtension`, which names extra top-level keys and extra route keys with a parser
+for each; their parsed values land in `GateConfig.extensions` and `RouteConfig.extensions`. Any
+key that neither the core nor an extension knows is an error, so a typo in a security setting
+never passes silently.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+from authgate.gate.credentials import CredentialRules
+from authgate.gate.resource_metadata import ResourceMetadata
+from authgate.policy.rules import Route
+from authgate.verifier.config import VerifierConfig
+
+__all__ = ["ConfigExtension", "GateConfig", "RouteConfig", "ValueParser"]
+
+# Parses one extension value; `where` names the key for messages. Raise ValueError to refuse.
+ValueParser = Callable[[Any, str], Any]
+
+
+def _frozen(mapping: Mapping[str, Any] | None = None) -> Mapping[str, Any]:
+    return MappingProxyType(dict(mapping or {}))
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigExtension:
+    """Keys a component on top of the gate adds to the TOML file.
+
+    `top_level`: key -> parser, for top-level keys and tables (a table arrives as a dict).
+    `route`: key -> parser, for keys inside `[[routes]]` entries. `defaults`/`route_defaults`:
+    values used when a key is absent (not parsed).
+    """
+
+    top_level: Mapping[str, ValueParser] = field(default_factory=_frozen)
+    route: Mapping[str, ValueParser] = field(default_factory=_frozen)
+    defaults: Mapping[str, Any] = field(default_factory=_frozen)
+    route_defaults: Mapping[str, Any] = field(default_factory=_frozen)
+
+
+@dataclass(frozen=True, slots=True)
+class RouteConfig:
+    """A policy route plus what other shells need: the `upstream` (gateway) and extension values."""
+
+    route: Route
+    upstream: str | None = None
+    extensions: Mapping[str, Any] = field(default_factory=_frozen)
+
+
+@dataclass(frozen=True, slots=True)
+class GateConfig:
+    """Everything one gate (gateway, forward-auth endpoint or middleware) enforces.
+
+    `realm`: the `realm` of challenges. `credentials`: where tokens and API keys may be sent.
+    `resource`: the RFC 9728 metadata (None: no metadata, no `resource_metadata` parameter).
+    `listen`: the gateway's address ("host:port"); middleware ignores it. `source`: the file the
+    configuration came from, if any.
+    """
+
+    verifier: VerifierConfig
+    routes: tuple[RouteConfig, ...] = ()
+    realm: str = "authgate"
+    credentials: CredentialRules = field(default_factory=CredentialRules)
+    resource: ResourceMetadata | None = None
+    listen: str | None = None
+    extensions: Mapping[str, Any] = field(default_factory=_frozen)
+    source: str | None = None
+
+    def __post_init__(self) -> None:
+        if not self.realm or not self.realm.isprintable():
+            raise ValueError("realm must be a non-empty printable string")
+        # The API-key header and the token size limit are the verifier's; keep one source.
+        api_key_header = self.verifier.api_keys.header.lower() if self.verifier.api_keys else None
+        rules = CredentialRules(
+            self.credentials.bearer_methods, api_key_header, self.verifier.max_token_bytes
+        )
+        object.__setattr__(self, "credentials", rules)
+
+    @classmethod
+    def simple(
+        cls,
+        verifier: VerifierConfig,
+        routes: tuple[Route, ...] = (),
+        **kwargs: Any,
+    ) -> GateConfig:
+        """A configuration from plain `Route`s (no upstreams), for middleware built in code."""
+        return cls(verifier, tuple(RouteConfig(r) for r in routes), **kwargs)

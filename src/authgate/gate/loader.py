@@ -1,0 +1,361 @@
+"""Loading the gate configuration from TOML (see docs/gate.md for every key).
+
+```toml
+listen = "127.0.0.1:8080"
+realm = "orders-api"
+resource = "https://api.example.com"          # RFC 9728: enables the metadata document
+[[issuers]]
+issuer = "https://idp.example.com"            # discovery; or jwks_uri = "…"
+audiences = ["https://api.example.com"]
+[[routes]]
+path = "/orders"                              # prefix; or pattern = "/orders/*/items"
+methods = ["GET"]
+upstream = "http://127.0.0.1:9000"
+scopes = ["orders:read"]
+```
+
+Files and the environment are read here and nowhere else: `secret_env`/`client_secret_env` name an
+environment variable, `secret_file`/`client_secret_file` a file (relative to the configuration
+file) whose content, minus one trailing newline, is the secret; secrets are never written in the
+TOML itself. Unknown keys are errors that name the key's location, e.g. `routes[2].scope`.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from authgate.gate.config import ConfigExtension, GateConfig, RouteConfig
+from authgate.gate.credentials import CredentialRules
+from authgate.gate.resource_metadata import ResourceMetadata
+from authgate.gate.toml_values import Table
+from authgate.policy.rules import ClaimCondition, Route
+from authgate.verifier.api_keys import parse_key_hash
+from authgate.verifier.config import (
+    ApiKeyConfig,
+    ApiKeyEntry,
+    ConfigError,
+    IntrospectionConfig,
+    IssuerConfig,
+    JWKSCachePolicy,
+    TokenCacheConfig,
+    VerifierConfig,
+)
+from authgate.verifier.http_fetch import FetchLimits
+from authgate.verifier.principal import ClaimMapping, ClaimPath
+
+__all__ = ["load_gate_config", "parse_gate_config"]
+
+_TOP_LEVEL = frozenset({
+    "listen", "realm", "resource", "resource_metadata", "bearer_methods", "max_token_bytes",
+    "issuers", "introspection", "api_keys", "token_cache", "routes",
+})  # fmt: skip
+_JWKS_DURATIONS = (
+    "min_ttl",
+    "max_ttl",
+    "default_ttl",
+    "refresh_ahead",
+    "unknown_kid_cooldown",
+    "unknown_kid_ttl",
+    "stale_grace",
+    "retry_initial",
+    "retry_max",
+)
+
+
+def load_gate_config(
+    path: str | os.PathLike[str],
+    *,
+    extension: ConfigExtension | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> GateConfig:
+    """Read and validate a TOML file; raise `ConfigError` naming the offending key."""
+    file = Path(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read {file}: {exc.strerror}") from None
+    return parse_gate_config(
+        text, extension=extension, environ=environ, base_dir=file.parent, source=str(file)
+    )
+
+
+def parse_gate_config(
+    text: str,
+    *,
+    extension: ConfigExtension | None = None,
+    environ: Mapping[str, str] | None = None,
+    base_dir: Path | None = None,
+    source: str | None = None,
+) -> GateConfig:
+    """Validate TOML text (see `load_gate_config`)."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{source or 'configuration'} is not valid TOML: {exc}") from None
+    ext = extension or ConfigExtension()
+    env = os.environ if environ is None else environ
+    secrets = _Secrets(env, base_dir or Path.cwd())
+    top = Table(data, "")
+    try:
+        return _build(top, ext, secrets, source)
+    except ConfigError:
+        raise
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(str(exc)) from None
+
+
+class _Secrets:
+    """Reads secrets from the environment or from files, by the names the TOML gives."""
+
+    def __init__(self, environ: Mapping[str, str], base_dir: Path) -> None:
+        self._environ = environ
+        self._base_dir = base_dir
+
+    def read(self, table: Table, name: str, *, required: bool) -> bytes | None:
+        env_name: str | None = table.string(f"{name}_env", None)
+        file_name: str | None = table.string(f"{name}_file", None)
+        if env_name is not None and file_name is not None:
+            raise ConfigError(f"{table.where}: give {name}_env or {name}_file, not both")
+        if env_name is not None:
+            value = self._environ.get(env_name)
+            if not value:
+                raise ConfigError(f"{table.where}.{name}_env: ${env_name} is not set")
+            return value.encode("utf-8")
+        if file_name is not None:
+            try:
+                content = (self._base_dir / file_name).read_bytes()
+            except OSError as exc:
+                raise ConfigError(f"{table.where}.{name}_file: {exc.strerror}") from None
+            content = content.removesuffix(b"\n").removesuffix(b"\r")
+            if not content:
+                raise ConfigError(f"{table.where}.{name}_file: the file is empty")
+            return content
+        if required:
+            raise ConfigError(f"{table.where}: {name}_env or {name}_file is required")
+        return None
+
+
+def _build(top: Table, ext: ConfigExtension, secrets: _Secrets, source: str | None) -> GateConfig:
+    issuers = tuple(_issuer(t, secrets) for t in top.tables("issuers"))
+    introspection_table = top.table("introspection")
+    api_keys_table = top.table("api_keys")
+    cache_table = top.table("token_cache")
+    verifier = VerifierConfig(
+        issuers=issuers,
+        introspection=_introspection(introspection_table, secrets) if introspection_table else None,
+        api_keys=_api_keys(api_keys_table) if api_keys_table else None,
+        token_cache=_token_cache(cache_table) if cache_table else TokenCacheConfig(),
+        max_token_bytes=top.integer("max_token_bytes", 16 * 1024),
+    )
+    if not issuers and verifier.introspection is None and verifier.api_keys is None:
+        raise ConfigError("configure at least one of [[issuers]], [introspection], [api_keys]")
+    routes = tuple(_route(t, ext) for t in top.tables("routes"))
+    methods = frozenset(top.strings("bearer_methods", ("header",)))
+    credentials = CredentialRules(bearer_methods=methods)
+    resource = _resource(top, verifier, routes, credentials)
+    listen = top.string("listen", None)
+    if listen is not None:
+        _check_listen(listen)
+    realm = top.string("realm", "authgate")
+    extensions = _extensions(top, ext.top_level, ext.defaults, _TOP_LEVEL)
+    return GateConfig(verifier, routes, realm, credentials, resource, listen, extensions, source)
+
+
+def _extensions(
+    table: Table,
+    parsers: Mapping[str, Callable[[Any, str], Any]],
+    defaults: Mapping[str, Any],
+    core: frozenset[str],
+) -> dict[str, Any]:
+    out = dict(defaults)
+    for key, parser in parsers.items():
+        if key in core:
+            raise ConfigError(f"extension key {key!r} collides with a core key")
+        if key in table.data:
+            where = table.key_path(key)
+            try:
+                out[key] = parser(table.take(key), where)
+            except (ValueError, TypeError) as exc:
+                raise ConfigError(f"{where}: {exc}") from None
+    table.finish()
+    return out
+
+
+def _check_listen(listen: str) -> None:
+    host, sep, port = listen.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigError(f"listen: {listen!r} must look like 'host:port'")
+
+
+def _claim_path(value: Any, where: str) -> ClaimPath:
+    if isinstance(value, str) and value:
+        return (value,)
+    if isinstance(value, list) and value and all(isinstance(v, str) and v for v in value):
+        return tuple(value)
+    raise ConfigError(f"{where}: a claim is a name or an array of names (a path)")
+
+
+def _claim_mapping(table: Table) -> ClaimMapping:
+    default = ClaimMapping()
+    found: dict[str, tuple[ClaimPath, ...]] = {}
+    for key, attr in (
+        ("scope_claims", "scopes"),
+        ("role_claims", "roles"),
+        ("client_id_claims", "client_id"),
+    ):
+        raw = table.array(key, None)
+        if raw is not None:
+            found[attr] = tuple(
+                _claim_path(v, f"{table.key_path(key)}[{i}]") for i, v in enumerate(raw)
+            )
+    return ClaimMapping(
+        scopes=found.get("scopes", default.scopes),
+        roles=found.get("roles", default.roles),
+        client_id=found.get("client_id", default.client_id),
+    )
+
+
+def _jwks_policy(table: Table | None) -> JWKSCachePolicy:
+    if table is None:
+        return JWKSCachePolicy()
+    values: dict[str, Any] = {k: table.number(k) for k in _JWKS_DURATIONS if k in table.data}
+    if "max_unknown_kids" in table.data:
+        values["max_unknown_kids"] = table.integer("max_unknown_kids")
+    limits = FetchLimits(table.number("timeout", 5.0), table.integer("max_bytes", 256 * 1024))
+    table.finish()
+    return JWKSCachePolicy(fetch=limits, **values)
+
+
+def _issuer(table: Table, secrets: _Secrets) -> IssuerConfig:
+    issuer = table.string("issuer")
+    config = IssuerConfig(
+        issuer=issuer,
+        audiences=tuple(table.strings("audiences")),
+        jwks_uri=table.string("jwks_uri", None),
+        discovery=table.choice("discovery", ("auto", "oauth", "openid"), "auto"),
+        algorithms=tuple(table.strings("algorithms", ())),
+        secret=secrets.read(table, "secret", required=False),
+        typ=table.string("typ", None),
+        leeway=table.number("leeway", 30.0),
+        required_claims=tuple(table.strings("required_claims", ("exp",))),
+        claims=_claim_mapping(table),
+        jwks=_jwks_policy(table.table("jwks")),
+    )
+    table.finish()
+    return config
+
+
+def _introspection(table: Table, secrets: _Secrets) -> IntrospectionConfig:
+    secret = secrets.read(table, "client_secret", required=True) or b""
+    config = IntrospectionConfig(
+        endpoint=table.string("endpoint"),
+        client_id=table.string("client_id"),
+        client_secret=secret.decode("utf-8"),
+        auth_method=table.choice(
+            "auth_method", ("client_secret_basic", "client_secret_post"), "client_secret_basic"
+        ),
+        issuer=table.string("issuer", None),
+        audiences=tuple(table.strings("audiences", ())),
+        cache_ttl=table.number("cache_ttl", 60.0),
+        negative_ttl=table.number("negative_ttl", 10.0),
+        max_entries=table.integer("max_entries", 10_000),
+        claims=_claim_mapping(table),
+        fetch=FetchLimits(table.number("timeout", 5.0), table.integer("max_bytes", 64 * 1024)),
+    )
+    table.finish()
+    return config
+
+
+def _api_keys(table: Table) -> ApiKeyConfig:
+    entries = []
+    for entry in table.tables("keys"):
+        entries.append(ApiKeyEntry(
+            digest=parse_key_hash(entry.string("hash")),
+            subject=entry.string("subject"),
+            scopes=frozenset(entry.strings("scopes", ())),
+            roles=frozenset(entry.strings("roles", ())),
+            client_id=entry.string("client_id", None),
+        ))  # fmt: skip
+        entry.finish()
+    if not entries:
+        raise ConfigError(f"{table.where}: at least one [[api_keys.keys]] entry is required")
+    config = ApiKeyConfig(tuple(entries), table.string("header", "X-API-Key"))
+    table.finish()
+    return config
+
+
+def _token_cache(table: Table) -> TokenCacheConfig:
+    config = TokenCacheConfig(table.integer("max_entries", 10_000), table.number("max_ttl", 300.0))
+    table.finish()
+    return config
+
+
+def _route(table: Table, ext: ConfigExtension) -> RouteConfig:
+    claims = []
+    for condition in table.tables("claims"):
+        path = _claim_path(condition.take("claim"), condition.key_path("claim"))
+        kwargs = {k: condition.take(k) for k in ("equals", "contains") if k in condition.data}
+        claims.append(ClaimCondition(path, **kwargs))
+        condition.finish()
+    methods = table.strings("methods", None)
+    route = Route.build(
+        path=table.string("path", None),
+        pattern=table.string("pattern", None),
+        methods=methods,
+        public=table.boolean("public", False),
+        scopes=table.strings("scopes", ()),
+        scopes_match=table.choice("scopes_match", ("all", "any"), "all"),
+        roles=table.strings("roles", ()),
+        roles_match=table.choice("roles_match", ("all", "any"), "all"),
+        claims=claims,
+        name=table.string("name", None),
+    )
+    upstream = table.string("upstream", None)
+    if upstream is not None:
+        parts = urlsplit(upstream)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ConfigError(f"{table.key_path('upstream')}: must be an http(s) URL")
+    core = frozenset(table.consumed)
+    extensions = _extensions(table, ext.route, ext.route_defaults, core)
+    return RouteConfig(route, upstream, extensions)
+
+
+def _resource(
+    top: Table,
+    verifier: VerifierConfig,
+    routes: tuple[RouteConfig, ...],
+    credentials: CredentialRules,
+) -> ResourceMetadata | None:
+    resource = top.string("resource", None)
+    table = top.table("resource_metadata")
+    if resource is None:
+        if table is not None:
+            raise ConfigError("[resource_metadata] needs a top-level 'resource'")
+        return None
+    servers = [i.issuer for i in verifier.issuers]
+    if verifier.introspection is not None and verifier.introspection.issuer:
+        servers.append(verifier.introspection.issuer)
+    scopes = sorted({s for r in routes for s in r.route.requirement.scopes})
+    name = documentation = None
+    extra: dict[str, Any] = {}
+    if table is not None:
+        servers = table.strings("authorization_servers", servers)
+        scopes = table.strings("scopes_supported", scopes)
+        name = table.string("resource_name", None)
+        documentation = table.string("resource_documentation", None)
+        extra = {key: table.take(key) for key in list(table.data) if key not in table.consumed}
+        table.finish()
+    return ResourceMetadata(
+        resource=resource,
+        authorization_servers=tuple(dict.fromkeys(servers)),
+        scopes_supported=tuple(scopes),
+        bearer_methods_supported=tuple(sorted(credentials.bearer_methods)),
+        resource_name=name,
+        resource_documentation=documentation,
+        extra=extra,
+    )

@@ -1,0 +1,239 @@
+"""The gate's decision for one request: path, route, credential, verification, policy (RFC 6750
+§2-§3, RFC 3986 §5.2.4, RFC 9728 §5.1).
+
+`Gate.check(GateRequest) -> Decision` is what every shell calls: the ASGI and WSGI middleware, and
+the gateway and forward-auth endpoint built on this package. The steps, each of which may end the
+decision:
+
+1. canonicalise the path (400 `invalid_request` when it is ambiguous; see `authgate.policy.paths`);
+2. match a route (none: 403 `access_denied`, default deny); a public route allows at once;
+3. find the credential (none: 401 without an error code; two: 400; see `credentials`);
+4. verify it with the shared `Verifier` (401 `invalid_token`, or 503 when keys are unavailable);
+5. apply the route's requirement (403 `insufficient_scope`).
+
+Only step 4 may wait for I/O, and only on a cache miss: `check_nowait` runs every step without
+waiting and returns None when step 4 needs the network, so synchronous shells (WSGI) hop to an
+event loop only then. A `Decision` carries the principal for allowed requests, and for refusals the
+complete `Answer` (status, `WWW-Authenticate`, JSON body) to send.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+
+from authgate.gate.challenge import Answer, error_answer
+from authgate.gate.config import GateConfig, RouteConfig
+from authgate.gate.credentials import extract_credential
+from authgate.gate.loader import load_gate_config
+from authgate.oauth.errors import AccessDenied, InvalidRequest, OAuthError
+from authgate.policy.engine import Policy
+from authgate.policy.paths import InvalidPathError, canonical_decoded_path, canonical_path
+from authgate.verifier.core import Credential, Verifier
+from authgate.verifier.errors import Reason, TokenRejected, VerifierUnavailable
+from authgate.verifier.http_fetch import HttpFetcher
+from authgate.verifier.principal import Principal
+
+__all__ = ["Decision", "Gate", "GateRequest", "Outcome", "Pending"]
+
+logger = logging.getLogger("authgate.gate")
+
+
+class Outcome(StrEnum):
+    """How a request was decided (metric label)."""
+
+    ALLOWED = "allowed"
+    PUBLIC = "public"
+    BAD_REQUEST = "bad_request"
+    NO_ROUTE = "no_route"
+    UNAUTHENTICATED = "unauthenticated"
+    FORBIDDEN = "forbidden"
+    UNAVAILABLE = "unavailable"
+
+
+@dataclass(frozen=True, slots=True)
+class GateRequest:
+    """What the gate needs to know about a request.
+
+    `path`: the percent-encoded path as received (no query); or an already decoded path, with
+    `decoded_as` naming how its bytes became text ("latin-1" for WSGI `PATH_INFO`, "utf-8" for
+    ASGI `path` when `raw_path` is absent). `headers`: (name, value) pairs, names in any case,
+    values decoded as latin-1. `form_body`: the urlencoded body, when the shell read it because
+    `Gate.wants_body` said so.
+    """
+
+    method: str
+    path: str | bytes
+    headers: Sequence[tuple[str, str]] = ()
+    query_string: str = ""
+    form_body: bytes | None = None
+    decoded_as: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """The verdict. `path` is the canonical path judged (send it to the application or upstream).
+
+    Allowed: `principal` is set (None on public routes) and `answer` is None. Refused: `error`
+    and `answer` are set.
+    """
+
+    outcome: Outcome
+    path: str | None = None
+    route: RouteConfig | None = None
+    principal: Principal | None = None
+    error: OAuthError | None = None
+    answer: Answer | None = None
+
+    @property
+    def allowed(self) -> bool:
+        return self.answer is None
+
+
+@dataclass(frozen=True, slots=True)
+class Pending:
+    """A request that needs its credential verified before it can be decided."""
+
+    path: str
+    route: RouteConfig
+    credential: Credential
+
+
+class Gate:
+    """One configuration's verifier and policy, and the decision pipeline over them."""
+
+    def __init__(
+        self,
+        config: GateConfig,
+        *,
+        verifier: Verifier | None = None,
+        fetcher: HttpFetcher | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.config = config
+        self.verifier = verifier or Verifier(config.verifier, fetcher=fetcher, clock=clock)
+        self.policy: Policy[RouteConfig] = Policy((r.route, r) for r in config.routes)
+        self.decisions: Counter[str] = Counter()
+        resource = config.resource
+        self._metadata_url = resource.url if resource is not None else None
+
+    @classmethod
+    def from_file(cls, path: str, **kwargs: object) -> Gate:
+        """A gate for a TOML file (see `authgate.gate.loader`)."""
+        return cls(load_gate_config(path), **kwargs)  # type: ignore[arg-type]
+
+    async def start(self, *, background: bool = True) -> None:
+        """Fetch keys and start refreshing them (see `Verifier.start`)."""
+        await self.verifier.start(background=background)
+
+    async def aclose(self) -> None:
+        await self.verifier.aclose()
+
+    @property
+    def ready(self) -> bool:
+        return self.verifier.ready
+
+    # -- shell helpers -----------------------------------------------------------------------
+
+    def wants_body(self, method: str, content_type: str | None) -> bool:
+        """Whether the shell must read the body for RFC 6750 §2.2 (form-encoded, not GET)."""
+        if "body" not in self.config.credentials.bearer_methods or method in ("GET", "HEAD"):
+            return False
+        media = (content_type or "").partition(";")[0].strip().lower()
+        return media == "application/x-www-form-urlencoded"
+
+    def resource_metadata_answer(self, method: str, path: str) -> Answer | None:
+        """The RFC 9728 document when `path` (canonical or raw) is its well-known path."""
+        resource = self.config.resource
+        if resource is None or path.rstrip("/") != resource.path:
+            return None
+        return resource.answer(method)
+
+    def refuse(
+        self, error: OAuthError, *, path: str | None = None, route: RouteConfig | None = None
+    ) -> Decision:
+        """The decision for `error` (also for shells that catch an error themselves)."""
+        if isinstance(error, VerifierUnavailable):
+            outcome = Outcome.UNAVAILABLE
+        elif isinstance(error, TokenRejected):
+            outcome = Outcome.UNAUTHENTICATED
+        elif isinstance(error, InvalidRequest):
+            outcome = Outcome.BAD_REQUEST
+        elif isinstance(error, AccessDenied):
+            outcome = Outcome.NO_ROUTE
+        elif error.status_code == 401:
+            outcome = Outcome.UNAUTHENTICATED
+        elif error.status_code == 403:
+            outcome = Outcome.FORBIDDEN
+        else:
+            outcome = Outcome.UNAVAILABLE if error.status_code == 503 else Outcome.BAD_REQUEST
+        answer = error_answer(error, realm=self.config.realm, resource_metadata=self._metadata_url)
+        self.decisions[outcome.value] += 1
+        logger.debug("refused: %s (%s)", outcome, error.debug or error.description)
+        return Decision(outcome, path, route, None, error, answer)
+
+    # -- the pipeline ------------------------------------------------------------------------
+
+    def prepare(self, request: GateRequest) -> Decision | Pending:
+        """Steps 1-3: a final `Decision`, or `Pending` when a credential must be verified."""
+        try:
+            if request.decoded_as is not None:
+                path = canonical_decoded_path(str(request.path), request.decoded_as)
+            else:
+                path = canonical_path(request.path)
+        except InvalidPathError as exc:
+            return self.refuse(InvalidRequest(str(exc)))
+        matched = self.policy.match(request.method.upper(), path)
+        if matched is None:
+            return self.refuse(AccessDenied("no route allows this request"), path=path)
+        route_config = matched[1]
+        if matched[0].public:
+            self.decisions[Outcome.PUBLIC.value] += 1
+            return Decision(Outcome.PUBLIC, path, route_config)
+        try:
+            credential = extract_credential(
+                request.headers, request.query_string, request.form_body, self.config.credentials
+            )
+        except OAuthError as exc:
+            return self.refuse(exc, path=path, route=route_config)
+        if credential is None:
+            return self.refuse(TokenRejected(Reason.MISSING), path=path, route=route_config)
+        return Pending(path, route_config, credential)
+
+    def finish(self, pending: Pending, principal: Principal) -> Decision:
+        """Step 5: apply the route's requirement to a verified principal."""
+        denied = pending.route.route.requirement.check(principal)
+        if denied is not None:
+            return self.refuse(denied, path=pending.path, route=pending.route)
+        self.decisions[Outcome.ALLOWED.value] += 1
+        return Decision(Outcome.ALLOWED, pending.path, pending.route, principal)
+
+    async def check(self, request: GateRequest) -> Decision:
+        """Decide a request (the asynchronous shells' entry point)."""
+        step = self.prepare(request)
+        if isinstance(step, Decision):
+            return step
+        return await self.verify_pending(step)
+
+    async def verify_pending(self, pending: Pending) -> Decision:
+        """Step 4 then 5 for a `Pending` request."""
+        try:
+            principal = await self.verifier.authenticate(pending.credential)
+        except OAuthError as exc:
+            return self.refuse(exc, path=pending.path, route=pending.route)
+        return self.finish(pending, principal)
+
+    def check_nowait(self, request: GateRequest) -> Decision | Pending:
+        """Decide without waiting for I/O; `Pending` means `verify_pending` must be awaited."""
+        step = self.prepare(request)
+        if isinstance(step, Decision):
+            return step
+        try:
+            principal = self.verifier.authenticate_nowait(step.credential)
+        except OAuthError as exc:
+            return self.refuse(exc, path=step.path, route=step.route)
+        return step if principal is None else self.finish(step, principal)
