@@ -66,7 +66,6 @@ def jwk_generate(
       authgate jwk generate --kty RSA --size 3072 --alg PS256 --use sig
       authgate jwk generate --kty oct --size 256 --alg HS256
     """
-
     if kty is None:
         if alg is None:
             raise click.UsageError("give --kty, or --alg to pick the key type")
@@ -96,7 +95,6 @@ def _family_for(alg: str) -> tuple[str, str | None]:
 
 def _check_binding(key: JWK, alg: str) -> None:
     """Refuse to print a key bound to an algorithm it cannot serve (e.g. a P-384 key for ES256)."""
-
     requirement = ALL_KEY_ALGORITHMS.get(alg)
     if requirement is None:
         raise CliError(f"unsupported algorithm {alg!r}", ExitCode.ALGORITHM)
@@ -110,7 +108,6 @@ def jwk_public(source: str) -> None:
 
     FILE defaults to `-` (stdin).
     """
-
     keys = parse_keys(read_input(source, "key file"))
     with jose_errors():
         if isinstance(keys, JWK):
@@ -126,7 +123,6 @@ def jwk_public(source: str) -> None:
 @click.option("--uri", is_flag=True, help="print the RFC 9278 URN form")
 def jwk_thumbprint(source: str, uri: bool) -> None:
     """Print the RFC 7638 SHA-256 thumbprint of a key (JWK or PEM; FILE defaults to stdin)."""
-
     key = load_key(source)
     with jose_errors():
         thumbprint = key.thumbprint()
@@ -150,7 +146,6 @@ def jwk_from_pem(
     public_only: bool,
 ) -> None:
     """Convert a PEM key or certificate to a JWK (private when the PEM is private)."""
-
     if password_stdin and source == "-":
         raise click.UsageError("--password-stdin needs the PEM in a FILE")
     password = read_password() if password_stdin else None
@@ -170,7 +165,6 @@ def jwk_from_pem(
 @click.option("--private", is_flag=True, help="print the private key (PKCS#8)")
 def jwk_to_pem(source: str, private: bool) -> None:
     """Convert a JWK to PEM: the public key (SPKI) by default, or the private key (PKCS#8)."""
-
     key = load_key(source)
     with jose_errors():
         pem = key.to_pem(private=private)
@@ -189,7 +183,6 @@ def jwk_from_secret(source: str, kid: str | None, alg: str | None) -> None:
     No kid is derived: the thumbprint of a secret is a hash of it, which would let a weak secret
     be guessed offline.
     """
-
     secret = read_input(source, "secret file")
     secret = secret.removesuffix(b"\n").removesuffix(b"\r") if secret.endswith(b"\n") else secret
     with jose_errors():

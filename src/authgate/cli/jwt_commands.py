@@ -101,7 +101,6 @@ def jwt_sign(
       authgate jwt sign --key ec.jwk --alg ES256 --claims '{"sub":"alice"}' --exp 10m
       authgate jwt sign --key rsa.pem --alg RS256 --claims @claims.json --typ at+jwt
     """
-
     stdin_users = [key_file == "-", claims == "-", header == "-", password_stdin]
     if sum(stdin_users) > 1:
         raise click.UsageError(
@@ -190,7 +189,6 @@ def jwt_verify(
       authgate jwt verify --jwks jwks.json --alg RS256 --alg ES256 \\
           --iss https://issuer.example --aud api TOKEN
     """
-
     if (key_file is None) == (jwks_file is None):
         raise click.UsageError("give exactly one of --key and --jwks")
     if sum([key_file == "-", jwks_file == "-", token == "-"]) > 1:
@@ -229,7 +227,6 @@ def jwt_inspect(token: str) -> None:
     The output is marked "status": "UNVERIFIED" and a warning goes to stderr. For an encrypted
     token (JWE) only the header is shown.
     """
-
     out = _decode_unverified(read_token(token))
     click.echo(f"warning: {_UNVERIFIED_WARNING}", err=True)
     echo_json(out)
