@@ -20,7 +20,6 @@ from typing import Literal, Protocol
 
 from authgate.oauth.errors import (
     InvalidRequest,
-    InvalidScope,
     InvalidTarget,
     OAuthError,
     RequestNotSupported,
@@ -30,6 +29,8 @@ from authgate.oauth.errors import (
 )
 from authgate.server.flows import pkce
 from authgate.server.flows.redirect_uris import match_redirect_uri
+from authgate.server.resources import check_resource_uri
+from authgate.server.scopes import parse_scope
 
 __all__ = [
     "MAX_PARAMETERS",
@@ -53,14 +54,23 @@ MAX_AGE_LIMIT = 10 * 365 * 86400
 PROMPT_VALUES = frozenset({"none", "login", "consent", "select_account"})
 # Parameters that may appear once only (RFC 6749 §3.1); `resource` may repeat (RFC 8707 §2).
 _SINGLE = (
-    "client_id", "redirect_uri", "response_type", "response_mode", "state", "scope", "nonce",
-    "prompt", "max_age", "code_challenge", "code_challenge_method", "login_hint", "request",
+    "client_id",
+    "redirect_uri",
+    "response_type",
+    "response_mode",
+    "state",
+    "scope",
+    "nonce",
+    "prompt",
+    "max_age",
+    "code_challenge",
+    "code_challenge_method",
+    "login_hint",
+    "request",
     "request_uri",
-)  # fmt: skip
+)
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _VSCHAR = re.compile(r"[\x20-\x7e]+")  # RFC 6749 Appendix A.5 (state), A.1 (client_id)
-_SCOPE_TOKEN = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")  # RFC 6749 §3.3
-_ABSOLUTE_URI = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*:[\x21-\x22\x24-\x7e]+")  # no '#', no space
 
 
 class ClientPolicy(Protocol):
@@ -89,8 +99,9 @@ class RedirectTarget:
 class AuthorizationRequest:
     """A validated authorization request.
 
-    `scopes` keeps the request's order without duplicates; `resources` are the RFC 8707 values as
-    sent (the core's scope/resource resolution turns them into an API). `redirect_uri_in_request`
+    `scopes` keeps the request's order without duplicates (`server.scopes.parse_scope`);
+    `resources` are the RFC 8707 values as sent (`server.resources.resolve_target` turns them and
+    the API scopes into an API). `redirect_uri_in_request`
     records whether the client sent `redirect_uri`: then the token request must repeat it
     (RFC 6749 §4.1.3). `requested_at` anchors `prompt=login`/`prompt=consent` (see `interaction`).
     """
@@ -252,7 +263,7 @@ def _validate(
         _one(params, "code_challenge_method"),
         required=client.is_public,
     )
-    scopes = _scopes(_one(params, "scope"))
+    scopes = parse_scope(_one(params, "scope"))
     openid = "openid" in scopes
     if openid and not redirect_uri_in_request:
         raise InvalidRequest("redirect_uri is required for OpenID Connect")  # OIDC Core §3.1.2.1
@@ -282,23 +293,13 @@ def _one(params: dict[str, list[str]], name: str) -> str | None:
     return values[0] if values else None
 
 
-def _scopes(scope: str | None) -> tuple[str, ...]:
-    if scope is None:
-        return ()
-    tokens = [token for token in scope.split(" ") if token]
-    for token in tokens:
-        if _SCOPE_TOKEN.fullmatch(token) is None:
-            raise InvalidScope("scope contains a character that is not allowed")
-    return tuple(dict.fromkeys(tokens))
-
-
 def _resources(values: list[str]) -> tuple[str, ...]:
     if len(values) > MAX_RESOURCES:
         raise InvalidTarget("too many resource values")
     for value in values:
-        # RFC 8707 §2: an absolute URI without a fragment.
-        if _ABSOLUTE_URI.fullmatch(value) is None:
-            raise InvalidTarget("resource must be an absolute URI without a fragment")
+        problem = check_resource_uri(value)  # RFC 8707 §2
+        if problem:
+            raise InvalidTarget(problem)
     return tuple(dict.fromkeys(values))
 
 

@@ -1,0 +1,284 @@
+"""Refresh tokens: issuance, rotation, reuse detection with a grace window, lifetimes and
+revocation (RFC 6749 §1.5, §6, §10.4; RFC 9700 §2.2.2 and §4.14.2; RFC 7009 §2.1; OpenID Connect
+Core §11 `offline_access`).
+
+Every token belongs to a family (one per authorization grant). Each use rotates: the presented
+token must be the family's newest, and the answer carries a new one. Presenting an older token is
+reuse: somebody kept a copy, so the whole family is revoked, together with the access tokens of its
+grant (`Reject.revoke_grant`). One exception: within `grace_period` seconds after a rotation, the
+token just rotated away may be presented again (a client retrying after a lost response, two tabs
+racing) and receives the very same response, sealed in the family at the rotation (`Replay`).
+
+A refresh may narrow the access token's scope; the family keeps its scope (RFC 6749 §6). A family
+dies `absolute_lifetime` after the sign-in that started it, and a token unused for
+`idle_lifetime` expires. Decisions are pure functions over the family record; the store runs them
+while holding the family's lock (see `stores.RefreshTokenStore`).
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
+
+from authgate.oauth.errors import InvalidGrant, InvalidScope, OAuthError
+from authgate.server.credentials import generate_token
+from authgate.server.flows.identity_scopes import OFFLINE_ACCESS
+
+if TYPE_CHECKING:
+    from authgate.server.flows.stores import GrantRevoker, RefreshTokenStore
+
+__all__ = [
+    "RefreshDecision",
+    "RefreshFamily",
+    "RefreshPolicy",
+    "Reject",
+    "Replay",
+    "Rotate",
+    "decide_refresh",
+    "exchange_refresh_token",
+    "new_family",
+    "revoke_family",
+    "rotate_family",
+    "should_issue_refresh_token",
+]
+
+DAY = 86400
+
+
+@dataclass(frozen=True, slots=True)
+class RefreshPolicy:
+    """Lifetimes in seconds. `grace_period=0` turns the retry window off (every reuse alarms)."""
+
+    idle_lifetime: int = 14 * DAY
+    absolute_lifetime: int = 90 * DAY
+    grace_period: int = 10
+
+    def __post_init__(self) -> None:
+        if not 0 < self.idle_lifetime <= self.absolute_lifetime:
+            raise ValueError("refresh tokens: need 0 < idle_lifetime <= absolute_lifetime")
+        if not 0 <= self.grace_period <= 60:
+            raise ValueError("refresh tokens: grace_period must be 0-60 seconds")
+
+
+@dataclass(frozen=True, slots=True)
+class RefreshFamily:
+    """One chain of rotated refresh tokens and what they are bound to.
+
+    `generation` numbers the newest token (the first is 0) and `current_hash` is its keyed hash;
+    the store keeps the hash of every generation so that an old token is recognised as reuse.
+    `rotated_at`/`replay`/`replay_scopes` describe the last rotation: when it happened, its token
+    response sealed by the caller, and the access-token scopes it granted.
+    """
+
+    family_id: str
+    grant_id: str
+    client_id: str
+    user_id: str
+    scopes: tuple[str, ...]
+    audiences: tuple[str, ...]
+    auth_time: int
+    amr: tuple[str, ...]
+    created_at: int
+    generation: int
+    current_hash: str
+    current_issued_at: int
+    rotated_at: int | None = None
+    replay: bytes | None = None
+    replay_scopes: tuple[str, ...] | None = None
+    revoked_at: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Rotate:
+    """Issue a new pair: an access token with `access_scopes`, then `rotate_family`."""
+
+    access_scopes: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Replay:
+    """Answer with the sealed response of the rotation that just happened (grace window)."""
+
+    sealed_response: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Reject:
+    """Refuse with `error`. `revoke_grant`: reuse was detected, the family is revoked (store the
+    returned family) and every other token of `grant_id` must be revoked too."""
+
+    error: OAuthError
+    revoke_grant: bool = False
+
+
+RefreshDecision = Rotate | Replay | Reject
+
+
+def should_issue_refresh_token(
+    grant_types: Iterable[str], scopes: Iterable[str], *, always: bool = False
+) -> bool:
+    """A refresh token is issued when the client may use the `refresh_token` grant and asked for
+    `offline_access`, or its configuration says `always`."""
+    return "refresh_token" in grant_types and (always or OFFLINE_ACCESS in scopes)
+
+
+def new_family(
+    *,
+    hash_token: Callable[[str], str],
+    grant_id: str,
+    client_id: str,
+    user_id: str,
+    scopes: Iterable[str],
+    audiences: Iterable[str],
+    auth_time: int,
+    amr: Iterable[str],
+    now: int,
+) -> tuple[str, RefreshFamily]:
+    """The first refresh token of a grant: `(token, family)`; store the family, send the token."""
+    token = generate_token()
+    family = RefreshFamily(
+        family_id=secrets.token_urlsafe(16),
+        grant_id=grant_id,
+        client_id=client_id,
+        user_id=user_id,
+        scopes=tuple(scopes),
+        audiences=tuple(audiences),
+        auth_time=auth_time,
+        amr=tuple(amr),
+        created_at=now,
+        generation=0,
+        current_hash=hash_token(token),
+        current_issued_at=now,
+    )
+    return token, family
+
+
+def decide_refresh(
+    family: RefreshFamily,
+    generation: int,
+    *,
+    client_id: str,
+    scopes: Sequence[str] | None,
+    now: int,
+    policy: RefreshPolicy,
+) -> tuple[RefreshDecision, RefreshFamily]:
+    """Decide a refresh of the token of `generation` in `family`, presented by `client_id`
+    (authenticated) asking for `scopes` (None: the family's). Returns the decision and the family
+    to store (the same object when nothing changes)."""
+    if family.revoked_at is not None:
+        return Reject(InvalidGrant("the refresh token has been revoked")), family
+    if family.client_id != client_id:
+        # RFC 6749 §10.4: the token is bound to its client; in another client's hands it leaked.
+        return _reuse(family, now, "the refresh token was issued to another client")
+    if now >= family.created_at + policy.absolute_lifetime:
+        return Reject(InvalidGrant("the refresh token has expired")), family
+    access_scopes = family.scopes if scopes is None else tuple(dict.fromkeys(scopes))
+    if generation == family.generation:
+        if now >= family.current_issued_at + policy.idle_lifetime:
+            return Reject(InvalidGrant("the refresh token has expired")), family
+        if not set(access_scopes).issubset(family.scopes):
+            # RFC 6749 §6: the scope may only narrow.
+            return Reject(InvalidScope("scope exceeds what was granted")), family
+        return Rotate(access_scopes), family
+    in_grace = (
+        generation == family.generation - 1
+        and family.rotated_at is not None
+        and family.replay is not None
+        and now < family.rotated_at + policy.grace_period
+    )
+    if in_grace and family.replay is not None:
+        if access_scopes != family.replay_scopes:
+            return Reject(InvalidGrant("the refresh token was already used")), family
+        return Replay(family.replay), family
+    return _reuse(family, now, "the refresh token was already used")
+
+
+def _reuse(family: RefreshFamily, now: int, why: str) -> tuple[RefreshDecision, RefreshFamily]:
+    # RFC 9700 §4.14.2: a rotated token used again means it was copied: end the whole family.
+    return Reject(InvalidGrant(why), revoke_grant=True), revoke_family(family, now)
+
+
+def rotate_family(
+    family: RefreshFamily,
+    *,
+    new_token_hash: str,
+    sealed_response: bytes,
+    access_scopes: Sequence[str],
+    now: int,
+) -> RefreshFamily:
+    """The family after a `Rotate`: the new token (from `credentials.generate_token`, stored under
+    its keyed hash) is the newest; the response is kept, sealed, for replays."""
+    return replace(
+        family,
+        generation=family.generation + 1,
+        current_hash=new_token_hash,
+        current_issued_at=now,
+        rotated_at=now,
+        replay=sealed_response,
+        replay_scopes=tuple(access_scopes),
+    )
+
+
+def revoke_family(family: RefreshFamily, now: int) -> RefreshFamily:
+    """The family revoked (RFC 7009 §2.1: revoking one token revokes the grant's refresh tokens)."""
+    if family.revoked_at is not None:
+        return family
+    return replace(family, revoked_at=now, replay=None)
+
+
+async def exchange_refresh_token(
+    store: RefreshTokenStore,
+    revoker: GrantRevoker,
+    token_hash: str,
+    *,
+    client_id: str,
+    scopes: Sequence[str] | None,
+    now: int,
+    policy: RefreshPolicy,
+    issue_pair: Callable[[RefreshFamily, tuple[str, ...]], Awaitable[tuple[str, bytes]]],
+) -> bytes:
+    """Run one refresh under the family's lock; return the sealed token response to send.
+
+    `issue_pair(family, access_scopes)` issues the new access token and refresh token (while the
+    lock is held) and returns `(new_refresh_token_hash, sealed_response)`; a replay inside the grace
+    window returns the sealed response of the rotation it repeats. Raises the `OAuthError` after
+    the lock is released; on reuse, the family is stored revoked and `revoker` revokes the grant.
+    """
+    rejected: Reject | None = None
+    family: RefreshFamily | None = None
+    sealed = b""
+    async with store.lock_family(token_hash) as locked:
+        if locked is None:
+            rejected = Reject(InvalidGrant("unknown refresh token"))
+        else:
+            family = locked.family
+            decision, updated = decide_refresh(
+                family,
+                locked.generation,
+                client_id=client_id,
+                scopes=scopes,
+                now=now,
+                policy=policy,
+            )
+            if isinstance(decision, Rotate):
+                new_hash, sealed = await issue_pair(family, decision.access_scopes)
+                updated = rotate_family(
+                    updated,
+                    new_token_hash=new_hash,
+                    sealed_response=sealed,
+                    access_scopes=decision.access_scopes,
+                    now=now,
+                )
+            elif isinstance(decision, Replay):
+                sealed = decision.sealed_response
+            else:
+                rejected = decision
+            if updated is not family:
+                await locked.save(updated)
+    if rejected is not None:
+        if rejected.revoke_grant and family is not None:
+            await revoker.revoke_grant(family.grant_id, now)
+        raise rejected.error
+    return sealed

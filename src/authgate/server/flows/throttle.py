@@ -1,0 +1,170 @@
+"""Throttling of password guessing and user-code guessing by exponential backoff (RFC 6749 §10.10
+and §10.12 "brute force"; RFC 8628 §5.1 and §5.2; OWASP Authentication Cheat Sheet).
+
+Each key (an account, a client address, a signed-in user) has a few free attempts; after them,
+every attempt makes the next one wait twice as long, up to `max_delay`, and the record is forgotten
+after `forget_after` seconds without a failure. There is no permanent lockout, which would hand
+attackers a denial of service. An attempt counts as a failure *before* the password or code is
+checked and is cleared on success, so concurrent guesses cannot slip between check and count.
+
+Keys are the same whether or not the account exists (the username as typed, case-folded), and the
+caller checks an argon2 hash for unknown users too (`credentials.verify_password` with no hash), so
+neither the answer nor its timing tells an unknown user from a wrong password. IPv6 addresses are
+throttled by /64, the block one subscriber usually holds.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import threading
+import unicodedata
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from authgate.server.flows.stores import ThrottleStore
+
+__all__ = [
+    "LOGIN_ACCOUNT_POLICY",
+    "LOGIN_ADDRESS_POLICY",
+    "USER_CODE_POLICY",
+    "MemoryThrottleStore",
+    "Throttle",
+    "ThrottlePolicy",
+    "ThrottleState",
+    "account_key",
+    "address_key",
+    "register_attempt",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class ThrottlePolicy:
+    """`free_attempts` without delay, then `base_delay * 2**n` seconds (n = 0, 1, …) up to
+    `max_delay`; everything forgotten `forget_after` seconds after the last failure."""
+
+    free_attempts: int
+    base_delay: int
+    max_delay: int
+    forget_after: int
+
+    def __post_init__(self) -> None:
+        if self.free_attempts < 1 or not 0 < self.base_delay <= self.max_delay:
+            raise ValueError("throttle: need free_attempts >= 1 and 0 < base_delay <= max_delay")
+        if self.forget_after < self.max_delay:
+            raise ValueError("throttle: forget_after must be at least max_delay")
+
+
+LOGIN_ACCOUNT_POLICY = ThrottlePolicy(
+    free_attempts=5, base_delay=2, max_delay=900, forget_after=86400
+)
+# Many people can share one address (NAT), so addresses get more free attempts.
+LOGIN_ADDRESS_POLICY = ThrottlePolicy(
+    free_attempts=20, base_delay=1, max_delay=900, forget_after=86400
+)
+USER_CODE_POLICY = ThrottlePolicy(free_attempts=5, base_delay=2, max_delay=600, forget_after=3600)
+
+
+@dataclass(frozen=True, slots=True)
+class ThrottleState:
+    """Attempts not yet cleared by a success, the last one's time, and when the next is allowed."""
+
+    failures: int
+    last_failure: int
+    blocked_until: int
+
+
+def register_attempt(
+    state: ThrottleState | None, now: int, policy: ThrottlePolicy
+) -> tuple[int | None, ThrottleState | None]:
+    """Count one attempt: `(None, new_state)` when it may proceed, `(retry_after, state)` when the
+    key must wait `retry_after` more seconds (a refused attempt is not counted)."""
+    if state is not None and now - state.last_failure >= policy.forget_after:
+        state = None
+    if state is not None and now < state.blocked_until:
+        return state.blocked_until - now, state
+    failures = 1 if state is None else state.failures + 1
+    excess = failures - policy.free_attempts
+    delay = 0 if excess <= 0 else min(policy.base_delay << min(excess - 1, 30), policy.max_delay)
+    return None, ThrottleState(failures, now, now + delay)
+
+
+def account_key(username: str) -> str:
+    """The throttle key of a username as typed (NFKC, case-folded), whether the account exists
+    or not."""
+    return "account:" + unicodedata.normalize("NFKC", username).casefold()
+
+
+def address_key(address: str) -> str:
+    """The throttle key of a client address: the address itself, or its /64 for IPv6."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return "address:" + address[:100]
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return "address:" + str(ip.ipv4_mapped)
+        return "address:" + str(ipaddress.IPv6Network((ip, 64), strict=False))
+    return "address:" + str(ip)
+
+
+class Throttle:
+    """The async shell: applies `register_attempt` to several keys through a `ThrottleStore`."""
+
+    def __init__(self, store: ThrottleStore) -> None:
+        self._store = store
+
+    async def attempt(self, keys: Sequence[tuple[str, ThrottlePolicy]], now: int) -> int | None:
+        """Count an attempt against every key in order; the seconds to wait when one refuses.
+
+        Put the address first: an address that is already refused then adds nothing to the
+        account's count, so one attacker cannot slow a victim's account down further.
+        """
+        for key, policy in keys:
+
+            def change(
+                state: ThrottleState | None, policy: ThrottlePolicy = policy
+            ) -> tuple[int | None, ThrottleState | None]:
+                return register_attempt(state, now, policy)
+
+            retry_after = await self._store.update_throttle(key, change)
+            if retry_after is not None:
+                return retry_after
+        return None
+
+    async def succeeded(self, key: str) -> None:
+        """Clear a key after a successful sign-in or a valid code (not the address key: one valid
+        account must not reset an attacker's address)."""
+        await self._store.clear_throttle(key)
+
+
+class MemoryThrottleStore:
+    """A `ThrottleStore` in this process's memory, for a single-process server. Bounded: beyond
+    `max_entries` keys, the least recently updated are forgotten."""
+
+    def __init__(self, max_entries: int = 100_000) -> None:
+        self._entries: OrderedDict[str, ThrottleState] = OrderedDict()
+        self._lock = threading.Lock()
+        self._max_entries = max_entries
+
+    async def update_throttle(
+        self,
+        key: str,
+        change: Callable[[ThrottleState | None], tuple[int | None, ThrottleState | None]],
+    ) -> int | None:
+        with self._lock:
+            result, new = change(self._entries.get(key))
+            if new is None:
+                self._entries.pop(key, None)
+            else:
+                self._entries[key] = new
+                self._entries.move_to_end(key)
+                while len(self._entries) > self._max_entries:
+                    self._entries.popitem(last=False)
+            return result
+
+    async def clear_throttle(self, key: str) -> None:
+        with self._lock:
+            self._entries.pop(key, None)
