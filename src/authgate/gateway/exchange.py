@@ -79,6 +79,7 @@ class ProxyExchange:
         self._body_done = False
         self._retried = False
         self._framing = _NONE
+        self._until_close = False
         self._keep_alive = True
         self._discarded = 0
         self._task: asyncio.Task[None] | None = None
@@ -191,17 +192,20 @@ class ProxyExchange:
                 self._write_head(status, response_headers_for_client(headers))  # 1xx relayed
             return
         out = response_headers_for_client(headers)
+        length = any(n.lower() == b"content-length" for n, _ in out)
+        chunked = any(n.lower() == b"transfer-encoding" for n, _ in headers)
         if head.method == b"HEAD" or status in (204, 304):
             self._framing = _NONE
-        elif any(n.lower() == b"content-length" for n, _ in out) and not any(
-            n.lower() == b"transfer-encoding" for n, _ in headers
-        ):
+        elif length and not chunked:
             self._framing = _LENGTH
-        elif head.version == b"1.1":
-            self._framing = _CHUNKED
-            out.append((b"Transfer-Encoding", b"chunked"))
         else:
-            self._framing = _CLOSE
+            # RFC 9112 §6.3: without either, the upstream's body ends when it closes.
+            self._until_close = not chunked
+            if head.version == b"1.1":
+                self._framing = _CHUNKED
+                out.append((b"Transfer-Encoding", b"chunked"))
+            else:
+                self._framing = _CLOSE
         if self.forward is not None and self.forward.on_response is not None:
             self.forward.on_response(status)
         self._keep_alive = self.conn.keep_alive and self._framing != _CLOSE and not head.upgrade
@@ -219,6 +223,8 @@ class ProxyExchange:
             transport.write(chunk)
 
     def response_complete(self) -> None:
+        if self.state == _TUNNEL:
+            return
         upstream, self.upstream = self.upstream, None
         if self.state == _DONE:
             return
@@ -254,9 +260,11 @@ class ProxyExchange:
                 self._task = asyncio.ensure_future(self._connect(self.forward))
                 return
             self._fail(error)
-        elif self._framing == _CLOSE:
-            self.state = _DONE
-            self.conn.response_finished(False)  # a close-delimited body ends with the connection
+        elif self._until_close:
+            self.state = _DONE  # a close-delimited body ends with the connection
+            if self._framing == _CHUNKED and self.conn.transport is not None:
+                self.conn.transport.write(b"0\r\n\r\n")
+            self.conn.response_finished(self._framing == _CHUNKED and self._keep_alive)
         else:
             self.state = _DONE
             self.conn.close()  # truncated: the client must not take it for a complete response

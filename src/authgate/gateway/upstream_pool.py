@@ -146,6 +146,8 @@ class UpstreamConnection(asyncio.Protocol):
     def on_message_complete(self) -> None:
         if self._informational:
             self._informational = False  # a 1xx ends; the final response follows on this parser
+        elif self._parser.get_status_code() == 101:
+            pass  # switching protocols: the connection becomes a tunnel (HttpParserUpgrade)
         elif not self.head_request:  # a HEAD answer was finished at the end of its head (above)
             self._finish()
 

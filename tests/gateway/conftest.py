@@ -1,0 +1,45 @@
+"""Fixtures for the gateway tests: one issuer and one upstream per session, gateways per module."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from gateway_support import Gateway, Issuer, Upstream, gateway_toml
+
+
+@pytest.fixture(scope="session")
+def issuer() -> Iterator[Issuer]:
+    server = Issuer()
+    yield server
+    server.close()
+
+
+@pytest.fixture(scope="session")
+def upstream() -> Iterator[Upstream]:
+    server = Upstream()
+    yield server
+    server.close()
+
+
+@pytest.fixture(scope="module")
+def gateway(
+    issuer: Issuer, upstream: Upstream, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Gateway]:
+    """The standard gateway: short timeouts, an identity token, no trusted proxies."""
+    extra = """
+access_log = true
+[upstream]
+read = 1.0
+connect = 2.0
+[limits]
+max_header_bytes = 8192
+max_headers = 50
+max_request_line = 2048
+header_timeout = 1.0
+[identity_token]
+issuer = "https://gateway.test"
+"""
+    gw = Gateway(gateway_toml(issuer, upstream, extra), tmp_path_factory.mktemp("gw"))
+    yield gw
+    gw.stop()

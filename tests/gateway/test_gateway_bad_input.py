@@ -1,0 +1,209 @@
+"""Hostile input: malformed HTTP, oversized heads, forged and misdirected tokens. Every answer is a
+precise 4xx with the RFC 6750 challenge where one applies; never a 500, never a crash."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import socket
+import time
+
+import pytest
+from gateway_support import Gateway, Issuer, parse_responses, raw_exchange
+
+from authgate.jose import JWK
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _challenge(headers: dict[str, str]) -> str:
+    return headers.get("www-authenticate", "")
+
+
+def _one(gateway: Gateway, request: bytes) -> tuple[int, dict[str, str], bytes]:
+    responses = parse_responses(raw_exchange(gateway.port, request))
+    assert len(responses) == 1, responses
+    return responses[0]
+
+
+@pytest.mark.parametrize(
+    ("request_bytes", "status"),
+    [
+        (b"GET /public/x HTTP/1.1\r\nHost: t\r\nX-Big: " + b"a" * 9000 + b"\r\n\r\n", 431),
+        (
+            b"GET /public/x HTTP/1.1\r\nHost: t\r\n"
+            + b"".join(b"X-H%d: v\r\n" % i for i in range(60))
+            + b"\r\n",
+            431,
+        ),
+        (b"GET /public/" + b"a" * 3000 + b" HTTP/1.1\r\nHost: t\r\n\r\n", 414),
+        (b"GET /public/x HTTP/1.1\r\nHost: t\r\nBad Header: x\r\n\r\n", 400),
+        (b"GARBAGE\r\n\r\n", 400),
+        (b"GET /public/x HTTP/1.1\r\nHost: t\r\n folded: x\r\n\r\n", 400),
+        (
+            b"POST /public/x HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n"
+            b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+            400,
+        ),
+        (
+            b"POST /public/x HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n",
+            400,
+        ),
+        (b"GET /public/x HTTP/1.1\r\n\r\n", 400),  # no Host
+        (b"GET /public/x HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400),
+        (b"GET /public/a%2Fb HTTP/1.1\r\nHost: t\r\n\r\n", 400),
+        (b"GET /public/a%zz HTTP/1.1\r\nHost: t\r\n\r\n", 400),
+        (b"OPTIONS * HTTP/1.1\r\nHost: t\r\n\r\n", 400),
+        (
+            b"GET /public/x HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"
+            b"0\r\n\r\n",
+            501,
+        ),
+        (b"GET /public/x HTTP/9.9\r\nHost: t\r\n\r\n", 400),
+    ],
+)
+def test_malformed_requests_get_a_4xx_and_a_closed_connection(
+    gateway: Gateway, request_bytes: bytes, status: int
+) -> None:
+    got, _, body = _one(gateway, request_bytes)
+    assert got == status
+    assert "error" in json.loads(body)
+
+
+def test_slow_header_section_times_out_with_408(gateway: Gateway) -> None:
+    with socket.create_connection(("127.0.0.1", gateway.port), timeout=20) as sock:
+        sock.sendall(b"GET /public/x HTTP/1.1\r\nHost: t\r\n")
+        sock.settimeout(20)
+        data = b""
+        while chunk := sock.recv(4096):
+            data += chunk
+    ((status, _, _),) = parse_responses(data)
+    assert status == 408
+
+
+def test_missing_token_gets_a_challenge_without_error(gateway: Gateway) -> None:
+    status, headers, _ = gateway.request("GET", "/orders/1")
+    assert status == 401
+    assert _challenge(headers) == 'Bearer realm="authgate"'
+
+
+def _assert_invalid_token(gateway: Gateway, token: str, description: str | None = None) -> None:
+    status, headers, body = gateway.request(
+        "GET", "/orders/1", {"Authorization": f"Bearer {token}"}
+    )
+    assert status == 401, body
+    challenge = _challenge(headers)
+    assert challenge.startswith('Bearer realm="authgate", error="invalid_token"')
+    assert json.loads(body)["error"] == "invalid_token"
+    if description is not None:
+        assert description in challenge
+    assert token not in challenge
+    assert token.encode() not in body
+
+
+def test_alg_none_is_refused(gateway: Gateway, issuer: Issuer) -> None:
+    header = _b64(json.dumps({"alg": "none", "typ": "JWT"}).encode())
+    now = int(time.time())
+    payload = _b64(
+        json.dumps(
+            {"iss": issuer.url, "aud": "https://api.example.com", "sub": "x", "exp": now + 60,
+             "scope": "orders:read"}
+        ).encode()
+    )  # fmt: skip
+    _assert_invalid_token(gateway, f"{header}.{payload}.")
+
+
+def test_hmac_signed_with_the_public_key_is_refused(gateway: Gateway, issuer: Issuer) -> None:
+    public_pem = issuer.key.public().to_pem()
+    header = _b64(json.dumps({"alg": "HS256", "typ": "JWT", "kid": "key-1"}).encode())
+    now = int(time.time())
+    payload = _b64(
+        json.dumps(
+            {"iss": issuer.url, "aud": "https://api.example.com", "sub": "x", "exp": now + 60,
+             "scope": "orders:read"}
+        ).encode()
+    )  # fmt: skip
+    signing_input = f"{header}.{payload}".encode()
+    signature = _b64(hmac.new(public_pem, signing_input, hashlib.sha256).digest())
+    _assert_invalid_token(gateway, f"{header}.{payload}.{signature}", "could not be verified")
+
+
+def test_expired_token(gateway: Gateway, issuer: Issuer) -> None:
+    now = int(time.time())
+    _assert_invalid_token(gateway, issuer.token(iat=now - 600, exp=now - 5), "expired")
+
+
+def test_wrong_audience(gateway: Gateway, issuer: Issuer) -> None:
+    _assert_invalid_token(gateway, issuer.token(aud="https://other.example.com"), "not intended")
+
+
+def test_wrong_issuer(gateway: Gateway, issuer: Issuer) -> None:
+    _assert_invalid_token(gateway, issuer.token(iss="https://evil.example.com"))
+
+
+def test_token_signed_by_another_key(gateway: Gateway, issuer: Issuer) -> None:
+    other = JWK.generate("RSA", alg="RS256", kid="key-1")
+    _assert_invalid_token(gateway, issuer.token(key=other), "could not be verified")
+
+
+def test_garbage_token(gateway: Gateway) -> None:
+    _assert_invalid_token(gateway, "not-a-jwt")
+
+
+def test_token_in_two_places_is_invalid_request(gateway: Gateway, issuer: Issuer) -> None:
+    token = issuer.token()
+    status, headers, body = gateway.request(
+        "GET", f"/orders/1?access_token={token}", {"Authorization": f"Bearer {token}"}
+    )
+    assert status == 400
+    assert json.loads(body)["error"] == "invalid_request"
+    assert 'error="invalid_request"' in _challenge(headers)
+
+
+def test_two_authorization_headers_are_invalid_request(gateway: Gateway, issuer: Issuer) -> None:
+    token = issuer.token()
+    status, _, body = gateway.request(
+        "GET",
+        "/orders/1",
+        [("Authorization", f"Bearer {token}"), ("Authorization", f"Bearer {token}")],
+    )
+    assert status == 400
+    assert json.loads(body)["error"] == "invalid_request"
+
+
+def test_insufficient_scope_is_403_with_the_scope(gateway: Gateway, issuer: Issuer) -> None:
+    status, headers, body = gateway.request(
+        "GET", "/admin/x", {"Authorization": f"Bearer {issuer.token()}"}
+    )
+    assert status == 403
+    assert 'error="insufficient_scope"' in _challenge(headers)
+    assert 'scope="orders:admin"' in _challenge(headers)
+    assert json.loads(body)["error"] == "insufficient_scope"
+
+
+def test_no_route_is_refused(gateway: Gateway, issuer: Issuer) -> None:
+    status, _, body = gateway.request(
+        "GET", "/nowhere", {"Authorization": f"Bearer {issuer.token()}"}
+    )
+    assert status == 403
+    assert json.loads(body)["error"] == "access_denied"
+
+
+def test_oversized_token_is_refused(gateway: Gateway) -> None:
+    status, _, _ = gateway.request("GET", "/orders/1", {"Authorization": "Bearer " + "a" * 7000})
+    assert status in (401, 431)
+
+
+def test_the_gateway_never_answered_500_and_is_alive(gateway: Gateway) -> None:
+    status, _, _ = gateway.request("GET", "/healthz")
+    assert status == 200
+    statuses = [
+        r.get("status") for r in gateway.log_records() if r.get("logger") == "authgate.access"
+    ]
+    assert statuses
+    assert 500 not in statuses
+    assert not [r for r in gateway.log_records() if r.get("level") == "error"]

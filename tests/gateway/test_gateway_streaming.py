@@ -1,0 +1,135 @@
+"""Bodies stream through the gateway both ways (never buffered whole), WebSockets are tunnelled,
+and upstream failures become 502/504."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import http.client
+import json
+import socket
+
+import pytest
+import websockets
+from gateway_support import Gateway, Issuer, Upstream, parse_responses, raw_exchange
+
+MB = 1024 * 1024
+
+
+def _auth(issuer: Issuer) -> str:
+    return f"Bearer {issuer.token()}"
+
+
+def test_download_streams_before_the_upstream_finishes(
+    gateway: Gateway, issuer: Issuer, upstream: Upstream
+) -> None:
+    # The upstream sends its first 64 KiB, then waits until the test has read them through the
+    # gateway: a gateway that buffered the response would never deliver them.
+    upstream.state.release_download.clear()
+    conn = http.client.HTTPConnection("127.0.0.1", gateway.port, timeout=10)
+    conn.request("GET", "/stream/4194304?gate=1", headers={"Authorization": _auth(issuer)})
+    response = conn.getresponse()
+    assert response.status == 200
+    first = response.read(65536)
+    assert first == b"x" * 65536
+    assert not upstream.state.release_download.is_set()
+    upstream.state.release_download.set()
+    rest = response.read()
+    assert len(first) + len(rest) == 4 * MB
+    conn.close()
+
+
+def test_upload_streams_before_the_client_finishes(
+    gateway: Gateway, issuer: Issuer, upstream: Upstream
+) -> None:
+    # The client sends 1 MiB of an 8 MiB body and waits until the upstream has seen the first
+    # chunk: a gateway that buffered the request would never pass it on.
+    upstream.state.first_upload_chunk.clear()
+    body = bytes(range(256)) * (8 * MB // 256)
+    with socket.create_connection(("127.0.0.1", gateway.port), timeout=15) as sock:
+        sock.sendall(
+            b"PUT /upload-gated HTTP/1.1\r\nHost: t\r\nAuthorization: %s\r\n"
+            b"Content-Length: %d\r\nConnection: close\r\n\r\n" % (_auth(issuer).encode(), len(body))
+        )
+        sock.sendall(body[:MB])
+        assert upstream.state.first_upload_chunk.wait(10)
+        sock.sendall(body[MB:])
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    ((status, _, reply),) = parse_responses(data)
+    assert status == 200
+    record = json.loads(reply)
+    assert record["body_len"] == len(body)
+    assert record["body_sha256"] == hashlib.sha256(body).hexdigest()
+
+
+def test_chunked_upload_arrives_intact(gateway: Gateway, issuer: Issuer) -> None:
+    pieces = [b"a" * 10, b"b" * 70000, b"c" * 3]
+    chunked = b"".join(b"%x;ext=1\r\n%b\r\n" % (len(p), p) for p in pieces) + b"0\r\n\r\n"
+    data = raw_exchange(
+        gateway.port,
+        b"POST /orders/c HTTP/1.1\r\nHost: t\r\nAuthorization: %s\r\nTransfer-Encoding: chunked\r\n"
+        b"Connection: close\r\n\r\n%b" % (_auth(issuer).encode(), chunked),
+    )
+    ((status, _, reply),) = parse_responses(data)
+    assert status == 200
+    record = json.loads(reply)
+    assert record["body_len"] == 70013
+    assert record["body_sha256"] == hashlib.sha256(b"".join(pieces)).hexdigest()
+    names = [n.lower() for n, _ in record["headers"]]
+    assert names.count("transfer-encoding") == 1
+
+
+def test_large_download_is_complete(gateway: Gateway, issuer: Issuer) -> None:
+    status, headers, body = gateway.request(
+        "GET", "/stream/16777216", {"Authorization": _auth(issuer)}
+    )
+    assert status == 200
+    assert headers["transfer-encoding"] == "chunked"
+    assert len(body) == 16 * MB
+
+
+def test_websocket_through_the_gateway(gateway: Gateway, issuer: Issuer) -> None:
+    async def talk() -> tuple[dict[str, object], list[str]]:
+        async with websockets.connect(
+            f"ws://127.0.0.1:{gateway.port}/ws/echo",
+            additional_headers={"Authorization": _auth(issuer), "X-Auth-Subject": "mallory"},
+        ) as ws:
+            hello = json.loads(await ws.recv())
+            echoes = []
+            for text in ("one", "two" * 10000, "three"):
+                await ws.send(text)
+                echoes.append(await ws.recv())
+            return hello, echoes
+
+    hello, echoes = asyncio.run(talk())
+    headers = {name.lower(): value for name, value in hello["headers"]}  # type: ignore[union-attr]
+    assert headers["x-auth-subject"] == "alice"
+    assert echoes == ["one", "two" * 10000, "three"]
+
+
+def test_websocket_needs_a_token_like_any_request(gateway: Gateway) -> None:
+    async def talk() -> None:
+        async with websockets.connect(f"ws://127.0.0.1:{gateway.port}/ws/echo"):
+            pass
+
+    with pytest.raises(websockets.InvalidStatus) as refused:
+        asyncio.run(talk())
+    assert refused.value.response.status_code == 401
+
+
+def test_unreachable_upstream_is_502(gateway: Gateway) -> None:
+    status, _, body = gateway.request("GET", "/down/x")
+    assert status == 502
+    assert json.loads(body)["error"] == "bad_gateway"
+
+
+def test_slow_upstream_is_504_and_the_gateway_keeps_serving(
+    gateway: Gateway, issuer: Issuer
+) -> None:
+    status, _, body = gateway.request("GET", "/slow/3", {"Authorization": _auth(issuer)})
+    assert status == 504
+    assert json.loads(body)["error"] == "gateway_timeout"
+    status, _, _ = gateway.request("GET", "/slow/0", {"Authorization": _auth(issuer)})
+    assert status == 200
