@@ -87,14 +87,15 @@ def run(coro: Coroutine[Any, Any, _T]) -> _T:
         raise CliError(f"database unavailable: {type(exc).__name__}") from None
 
 
-async def with_storage(
-    config: Config, action: Callable[[SqlStorage], Awaitable[_T]], *, migrate: bool = True
-) -> _T:
-    """Open the configured store (upgrading SQLite), run `action`, close."""
-    from authgate.server.context import open_storage
+async def with_storage(config: Config, action: Callable[[SqlStorage], Awaitable[_T]]) -> _T:
+    """Open the configured store (upgrading SQLite), check the secret key, run `action`."""
+    from authgate.server.context import check_secret_key, open_storage
+    from authgate.server.secret_key import ServerSecret
 
-    storage = await open_storage(config, migrate_sqlite=migrate)
+    storage = await open_storage(config)
     try:
+        # Refuse before anything is hashed or sealed with a key the servers do not share.
+        await check_secret_key(storage, ServerSecret(config.secret_key))
         return await action(storage)
     finally:
         await storage.close()

@@ -1,0 +1,254 @@
+"""Configuration loading (TOML + environment, the secret key file) and the admin CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from authgate.cli import main
+from authgate.server.config import ConfigError, load_config, parse_duration
+
+
+def test_defaults_and_key_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    config = load_config(None, {})
+    assert config.issuer == "http://127.0.0.1:8000"
+    assert config.database_url == "sqlite:///authgate.db"
+    key_file = tmp_path / "authgate.secret"
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    assert load_config(None, {}).secret_key == config.secret_key  # created once, then reused
+    assert config.secret_key.decode() not in repr(config)
+
+
+def test_toml_and_environment_precedence(tmp_path: Path) -> None:
+    file = tmp_path / "authgate.toml"
+    file.write_text(
+        'issuer = "https://auth.example.test"\n'
+        'database_url = "sqlite:///from-file.db"\n'
+        'secret_key_file = "keys/secret"\n'
+        '[keys]\nrotation_period = "10d"\npublication_lead = "1d"\n'
+        '[tokens]\ndefault_access_token_ttl = "2m"\n'
+        "[http]\nport = 9000\nmax_body_size = 4096\n"
+    )
+    (tmp_path / "keys").mkdir()
+    config = load_config(file, {})
+    assert config.issuer == "https://auth.example.test"
+    assert config.keys.rotation_period == 10 * 86400
+    assert config.tokens.default_access_token_ttl == 120
+    assert config.http.port == 9000
+    assert (tmp_path / "keys" / "secret").exists()  # relative to the configuration file
+    env = {
+        "AUTHGATE_CONFIG": str(file),
+        "AUTHGATE_ISSUER": "https://other.example.test",
+        "AUTHGATE_DATABASE_URL": "postgresql://db.example.test/auth",
+        "AUTHGATE_SECRET_KEY": "k" * 40,
+    }
+    overridden = load_config(None, env)
+    assert overridden.issuer == "https://other.example.test"
+    assert overridden.database_url == "postgresql://db.example.test/auth"
+    assert overridden.secret_key == b"k" * 40
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('issuer = "http://auth.example.test"', "https"),
+        ('issuer = "https://auth.example.test/?x=1"', "query"),
+        ('issuer = "https://auth.example.test/"', "trailing"),
+        ('database_url = "mysql://x"', "database_url"),
+        ("unknown = 1", "unknown"),
+        ('[keys]\nrotation_period = "soon"', "duration"),
+        ('[keys]\njwks_max_age = "3d"', "publication_lead"),
+        ('[keys]\nalgorithms = ["HS256"]', "algorithms"),
+        ('[tokens]\nmax_access_token_ttl = "30d"', "retirement_period"),
+        ('[http]\nport = "80"', "expected int"),
+        ("[http]\nnonsense = 1", "unknown"),
+        ("not toml [", "configuration file"),
+    ],
+)
+def test_invalid_configuration(tmp_path: Path, text: str, message: str) -> None:
+    file = tmp_path / "bad.toml"
+    file.write_text(text)
+    with pytest.raises(ConfigError, match=message):
+        load_config(file, {"AUTHGATE_SECRET_KEY": "k" * 40})
+
+
+def test_durations() -> None:
+    assert parse_duration("90s", "x") == 90
+    assert parse_duration("5m", "x") == 300
+    assert parse_duration(7, "x") == 7
+    for bad in ("5 minutes", "-1s", 0, True, "1w"):
+        with pytest.raises(ConfigError):
+            parse_duration(bad, "x")
+
+
+@pytest.fixture
+def cli_env(database_url: str, tmp_path: Path) -> dict[str, str]:
+    return {
+        "AUTHGATE_DATABASE_URL": database_url,
+        "AUTHGATE_SECRET_KEY": "s" * 43,
+        "AUTHGATE_ISSUER": "https://auth.example.test",
+        "AUTHGATE_CONFIG": "",
+        "AUTHGATE_SECRET_KEY_FILE": str(tmp_path / "unused"),
+    }
+
+
+def _run(env: dict[str, str], *args: str, stdin: str | None = None) -> tuple[int, str]:
+    result = CliRunner().invoke(main, list(args), env=env, input=stdin)
+    return result.exit_code, result.output
+
+
+def test_admin_cli_round_trip(cli_env: dict[str, str]) -> None:
+    code, out = _run(
+        cli_env,
+        "api",
+        "create",
+        "--identifier",
+        "https://api.example.test",
+        "--scope",
+        "read",
+        "--scope",
+        "write",
+        "--token-format",
+        "opaque",
+        "--access-token-ttl",
+        "2m",
+        "--json",
+    )
+    assert code == 0, out
+    assert json.loads(out)["access_token_ttl"] == 120
+    code, out = _run(
+        cli_env,
+        "client",
+        "create",
+        "--name",
+        "svc",
+        "--grant",
+        "client_credentials",
+        "--scope",
+        "read",
+        "--role",
+        "ops",
+        "--json",
+    )
+    assert code == 0, out
+    created = json.loads(out)
+    assert len(created["client_secret"]) >= 43
+    client_id = created["client_id"]
+    code, out = _run(cli_env, "client", "show", client_id, "--json")
+    assert code == 0
+    shown = json.loads(out)
+    assert "client_secret" not in shown  # printed once, at creation only
+    assert shown["access"][0]["scopes"] == ["read"]
+    code, out = _run(cli_env, "client", "rotate-secret", client_id, "--grace", "1h", "--json")
+    assert code == 0
+    assert json.loads(out)["client_secret"] != created["client_secret"]
+    code, out = _run(cli_env, "client", "list", "--json")
+    assert [c["client_id"] for c in json.loads(out)] == [client_id]
+    code, out = _run(cli_env, "api", "list")
+    assert "https://api.example.test" in out
+    assert _run(cli_env, "client", "delete", client_id)[0] == 0
+    assert _run(cli_env, "client", "delete", client_id)[0] != 0
+    assert _run(cli_env, "api", "delete", "https://api.example.test")[0] == 0
+
+
+def test_admin_cli_errors(cli_env: dict[str, str]) -> None:
+    code, out = _run(cli_env, "api", "create", "--identifier", "not a uri", "--scope", "read")
+    assert code != 0
+    assert "identifier" in out
+    _run(cli_env, "api", "create", "--identifier", "https://a.example.test", "--scope", "read")
+    _run(cli_env, "api", "create", "--identifier", "https://b.example.test", "--scope", "read")
+    code, out = _run(
+        cli_env,
+        "client",
+        "create",
+        "--name",
+        "x",
+        "--grant",
+        "client_credentials",
+        "--scope",
+        "read",
+    )
+    assert code != 0
+    assert "https://a.example.test#read" in out  # ambiguous scope: told how to qualify it
+    code, out = _run(
+        cli_env,
+        "client",
+        "create",
+        "--name",
+        "x",
+        "--grant",
+        "client_credentials",
+        "--scope",
+        "https://b.example.test#read",
+        "--json",
+    )
+    assert code == 0, out
+    code, out = _run(cli_env, "client", "create", "--name", "x", "--grant", "implicit")
+    assert code != 0
+    assert "unsupported grant" in out
+    code, out = _run(
+        cli_env, "api", "create", "--identifier", "https://a.example.test", "--scope", "read"
+    )
+    assert code != 0
+    assert "exists" in out
+
+
+def test_user_cli(cli_env: dict[str, str]) -> None:
+    code, out = _run(
+        cli_env,
+        "user",
+        "create",
+        "alice",
+        "--email",
+        "alice@example.test",
+        "--role",
+        "admin",
+        "--password-stdin",
+        "--json",
+        stdin="correct horse battery staple\n",
+    )
+    assert code == 0, out
+    assert json.loads(out)["roles"] == ["admin"]
+    code, out = _run(cli_env, "user", "create", "bob", "--password-stdin", stdin="short\n")
+    assert code != 0
+    assert "8 to 1024" in out
+    code, out = _run(
+        cli_env,
+        "user",
+        "set-password",
+        "alice",
+        stdin="another long passphrase\nanother long passphrase\n",
+    )
+    assert code == 0, out
+    code, out = _run(cli_env, "user", "list", "--json")
+    assert [u["username"] for u in json.loads(out)] == ["alice"]
+    assert "password" not in out
+    assert _run(cli_env, "user", "delete", "alice")[0] == 0
+
+
+def test_keys_and_db_cli(cli_env: dict[str, str]) -> None:
+    code, out = _run(cli_env, "db", "upgrade", "--json")
+    assert code == 0, out
+    code, out = _run(cli_env, "keys", "rotate", "--alg", "RS256", "--json")
+    assert code == 0, out
+    (rotation,) = json.loads(out)
+    code, out = _run(cli_env, "keys", "list", "--json")
+    states = {k["kid"]: k["state"] for k in json.loads(out)}
+    assert states[rotation["kid"]] == "published"
+    assert "active" in states.values()
+    code, out = _run(cli_env, "db", "status", "--json")
+    assert json.loads(out)["up_to_date"] is True
+
+
+def test_wrong_secret_key_is_one_clear_line(cli_env: dict[str, str]) -> None:
+    assert _run(cli_env, "keys", "rotate", "--alg", "RS256")[0] == 0
+    code, out = _run({**cli_env, "AUTHGATE_SECRET_KEY": "t" * 43}, "keys", "rotate")
+    assert code != 0
+    assert "secret key" in out
+    assert os.linesep not in out.strip()

@@ -1,0 +1,171 @@
+"""The storage contracts (`storage/protocols.py`) on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+
+from authgate.server.models import Api, ApiAccess, Client, OpaqueAccessToken, User
+from authgate.server.storage import AlreadyExistsError, Database, SqlStorage
+from authgate.server.storage.migrate import head_revision, schema_revision, upgrade
+from authgate.server.storage.tables import metadata
+
+
+@pytest.fixture
+async def storage(database_url: str) -> AsyncIterator[SqlStorage]:
+    store = SqlStorage(Database(database_url))
+    yield store
+    await store.close()
+
+
+def _api(identifier: str = "https://api.example.test") -> Api:
+    return Api(
+        identifier=identifier,
+        name="api",
+        scopes=("read", "write"),
+        token_format="jwt",
+        access_token_ttl=300,
+        signing_alg="RS256",
+        created_at=1,
+    )
+
+
+def _client(client_id: str = "c1", *access: ApiAccess) -> Client:
+    return Client(
+        client_id=client_id,
+        name="client",
+        auth_method="client_secret_basic",
+        grant_types=("client_credentials",),
+        access=access,
+        secret_hash="ab" * 32,
+        created_at=1,
+    )
+
+
+async def test_schema_matches_tables_and_upgrade_is_idempotent(database_url: str) -> None:
+    db = Database(database_url)
+    try:
+        assert await schema_revision(db) == head_revision()
+        assert await upgrade(db) == (head_revision(), head_revision())
+        async with db.begin() as conn:
+            diff = await conn.run_sync(
+                lambda sync: compare_metadata(MigrationContext.configure(sync), metadata)
+            )
+        assert diff == []
+    finally:
+        await db.close()
+
+
+async def test_apis_and_clients(storage: SqlStorage) -> None:
+    await storage.create_api(_api())
+    with pytest.raises(AlreadyExistsError):
+        await storage.create_api(_api())
+    access = ApiAccess(api="https://api.example.test", scopes=("read",), may_introspect=True)
+    await storage.create_client(_client("c1", access))
+    with pytest.raises(AlreadyExistsError):
+        await storage.create_client(_client("c1"))
+    with pytest.raises(LookupError):
+        await storage.create_client(_client("c2", ApiAccess(api="https://missing.test")))
+    assert await storage.get_client("c2") is None  # nothing stored on failure
+    client = await storage.get_client("c1")
+    assert client is not None
+    assert client.access == (access,)
+    assert [c.client_id for c in await storage.list_clients()] == ["c1"]
+    # Deleting the API removes every client's access to it.
+    assert await storage.delete_api("https://api.example.test")
+    assert not await storage.delete_api("https://api.example.test")
+    client = await storage.get_client("c1")
+    assert client is not None
+    assert client.access == ()
+    assert await storage.set_client_secret("c1", "cd" * 32, "ab" * 32, 99)
+    client = await storage.get_client("c1")
+    assert client is not None
+    assert (client.secret_hash, client.previous_secret_hash) == ("cd" * 32, "ab" * 32)
+    assert await storage.delete_client("c1")
+    assert await storage.get_client("c1") is None
+
+
+async def test_users(storage: SqlStorage) -> None:
+    user = User(
+        user_id="u1",
+        username="alice",
+        password_hash="h",
+        email="a@example.test",
+        roles=("admin",),
+        created_at=1,
+    )
+    await storage.create_user(user)
+    with pytest.raises(AlreadyExistsError):
+        await storage.create_user(User(user_id="u2", username="alice"))
+    assert await storage.get_user_by_username("alice") == user
+    assert await storage.get_user_by_username("ALICE") is None  # exact match
+    assert await storage.set_password_hash("alice", "h2")
+    fetched = await storage.get_user("u1")
+    assert fetched is not None
+    assert fetched.password_hash == "h2"
+    assert await storage.delete_user("alice")
+    assert await storage.list_users() == []
+
+
+async def test_consume_once_is_single_use_under_concurrency(storage: SqlStorage) -> None:
+    results = await asyncio.gather(
+        *(storage.consume_once("ns", "jti-1", 200, 100) for _ in range(20))
+    )
+    assert results.count(True) == 1
+    assert await storage.consume_once("other", "jti-1", 200, 100)  # namespaces are separate
+    assert not await storage.consume_once("ns", "jti-1", 300, 199)
+    assert await storage.consume_once("ns", "jti-1", 400, 200)  # the old use expired
+
+
+async def test_tokens_revocation_and_purge(storage: SqlStorage) -> None:
+    await storage.create_api(_api())
+    await storage.create_client(_client("c1"))
+    record = OpaqueAccessToken(
+        token_hash="f" * 64,
+        jti="j1",
+        client_id="c1",
+        subject="c1",
+        audience="https://api.example.test",
+        scope="read",
+        roles=(),
+        issued_at=1,
+        expires_at=100,
+    )
+    await storage.save_opaque_token(record)
+    assert await storage.get_opaque_token("f" * 64) == record
+    assert await storage.revoke_opaque_token("f" * 64)
+    assert not await storage.revoke_opaque_token("0" * 64)
+    revoked = await storage.get_opaque_token("f" * 64)
+    assert revoked is not None
+    assert revoked.revoked
+    await storage.revoke_jti("jwt-1", 100)
+    await storage.revoke_jti("jwt-1", 100)  # idempotent
+    assert await storage.is_jti_revoked("jwt-1")
+    assert not await storage.is_jti_revoked("jwt-2")
+    await storage.consume_once("ns", "v", 100, 0)
+    assert await storage.purge_expired(50) == 0
+    assert await storage.purge_expired(100) == 3
+    assert await storage.get_opaque_token("f" * 64) is None
+    assert not await storage.is_jti_revoked("jwt-1")
+
+
+async def test_settings_first_writer_wins(storage: SqlStorage) -> None:
+    values = await asyncio.gather(*(storage.get_or_set_setting("k", str(i)) for i in range(10)))
+    assert len(set(values)) == 1
+
+
+async def test_schedule_lock_serialises_writers(storage: SqlStorage) -> None:
+    order: list[str] = []
+
+    async def hold(name: str) -> None:
+        async with storage.key_schedule_lock():
+            order.append(f"{name} in")
+            await asyncio.sleep(0.05)
+            order.append(f"{name} out")
+
+    await asyncio.gather(hold("a"), hold("b"))
+    assert order in (["a in", "a out", "b in", "b out"], ["b in", "b out", "a in", "a out"])
