@@ -167,6 +167,9 @@ def test_login_fields(renderer: PageRenderer) -> None:
     assert "value" not in password.attrs  # a password is never echoed back
     assert "required" in username.attrs
     assert "required" in password.attrs
+    # After a failed attempt the username is kept, so the password field gets the focus.
+    assert "autofocus" in password.attrs
+    assert "autofocus" not in username.attrs
     [alert] = page.find("div", role="alert")
     assert alert.attrs["id"] == username.attrs["aria-describedby"] == "form-error"
     assert "Error:" in page.all_text  # not shown by colour alone
@@ -176,6 +179,7 @@ def test_login_fields(renderer: PageRenderer) -> None:
 def test_login_without_optional_context(renderer: PageRenderer) -> None:
     page = parse(renderer.render("login.html", {"form_action": "/login", "csrf_token": CSRF}))
     assert page.find("input", name="username", value="")
+    assert "autofocus" in page.find("input", name="username")[0].attrs
     assert not page.find("div", role="alert")
     assert "aria-invalid" not in page.find("input", name="username")[0].attrs
 
