@@ -3,15 +3,13 @@ kind), claims map to a principal, the verified-token cache skips signatures and 
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
 import json
 from collections.abc import AsyncIterator
-from typing import Any
 
 import pytest
-from gate_support import AUDIENCE, FakeIssuer, ManualClock
+from gate_support import AUDIENCE, FakeIssuer, ManualClock, b64, forge
 
 from authgate.jose import JWK, jws, jwt
 from authgate.verifier import (
@@ -26,16 +24,6 @@ from authgate.verifier import (
 )
 from authgate.verifier.errors import DESCRIPTIONS
 from authgate.verifier.principal import principal_from_claims
-
-
-def b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def forge(header: dict[str, Any], claims: dict[str, Any], signature: bytes = b"") -> str:
-    head = b64(json.dumps(header).encode())
-    body = b64(json.dumps(claims).encode())
-    return f"{head}.{body}.{b64(signature)}"
 
 
 @pytest.fixture

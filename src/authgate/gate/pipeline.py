@@ -195,14 +195,22 @@ class Gate:
             self.decisions[Outcome.PUBLIC.value] += 1
             return Decision(Outcome.PUBLIC, path, route_config)
         try:
-            credential = extract_credential(
-                request.headers, request.query_string, request.form_body, self.config.credentials
-            )
+            credential = self.extract(request)
         except OAuthError as exc:
             return self.refuse(exc, path=path, route=route_config)
-        if credential is None:
-            return self.refuse(TokenRejected(Reason.MISSING), path=path, route=route_config)
         return Pending(path, route_config, credential)
+
+    def extract(self, request: GateRequest) -> Credential:
+        """Step 3 alone: the request's credential, or raise (400, or 401 when there is none).
+
+        For shells that authenticate outside of routes (FastAPI dependencies, Flask decorators).
+        """
+        credential = extract_credential(
+            request.headers, request.query_string, request.form_body, self.config.credentials
+        )
+        if credential is None:
+            raise TokenRejected(Reason.MISSING)
+        return credential
 
     def finish(self, pending: Pending, principal: Principal) -> Decision:
         """Step 5: apply the route's requirement to a verified principal."""

@@ -1,0 +1,205 @@
+"""ASGI middleware: the gate in front of any ASGI application, for HTTP and WebSocket scopes
+(RFC 6750 §2-§3, RFC 9728 §3, ASGI 3.0 with the WebSocket Denial Response extension).
+
+```python
+gate = Gate(load_gate_config("gate.toml"))   # or Gate(GateConfig(...)) built in code
+app = AuthGateMiddleware(app, gate)
+# FastAPI: app.add_middleware(AuthGateMiddleware, gate=gate)
+```
+
+Each HTTP request and WebSocket handshake is decided by `Gate.check` (one pipeline for every
+shell). Allowed requests reach the application with `scope["authgate.principal"]` (None on public
+routes), `scope["authgate.route"]` and `scope["authgate.gate"]` set, and with `path`/`raw_path`
+replaced by the canonical path the policy judged. Refused HTTP requests get the gate's answer
+(401/403/400/503 with `WWW-Authenticate`); refused WebSocket handshakes get that same HTTP answer
+when the server supports the denial-response extension, otherwise a close with code 1008 (which
+servers send as 403). The RFC 9728 metadata document is served at its well-known path.
+
+Lifespan: keys are fetched when the application starts (before `lifespan.startup` reaches it) and
+the gate is closed at shutdown; without lifespan events, the gate starts on the first request.
+With the "body" bearer method, a form-encoded body is read (at most `max_body_bytes`, 413 beyond)
+and replayed to the application unchanged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+from urllib.parse import unquote
+
+from authgate.gate.challenge import Answer
+from authgate.gate.pipeline import Gate, GateRequest
+from authgate.middleware.keys import GATE_KEY, PRINCIPAL_KEY, ROUTE_KEY
+
+__all__ = [
+    "AuthGateMiddleware",
+    "gate_request_from_scope",
+    "send_answer",
+]
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+_TOO_LARGE = Answer(
+    413,
+    (("content-type", "application/json"),),
+    b'{"error":"invalid_request","error_description":"the form body is too large"}',
+)
+
+
+def gate_request_from_scope(scope: Scope, form_body: bytes | None = None) -> GateRequest:
+    """The `GateRequest` for an HTTP or WebSocket scope."""
+    raw_path = scope.get("raw_path")
+    headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope.get("headers", ())]
+    method = scope.get("method", "GET") if scope["type"] == "http" else "GET"
+    query = scope.get("query_string", b"").decode("latin-1")
+    if raw_path:
+        return GateRequest(method, raw_path, headers, query, form_body)
+    return GateRequest(
+        method, scope.get("path", "/"), headers, query, form_body, decoded_as="utf-8"
+    )
+
+
+async def send_answer(send: Send, answer: Answer, *, head_only: bool = False) -> None:
+    """Send a complete HTTP answer."""
+    headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in answer.headers]
+    headers.append((b"content-length", str(0 if head_only else len(answer.body)).encode()))
+    await send({"type": "http.response.start", "status": answer.status, "headers": headers})
+    await send({"type": "http.response.body", "body": b"" if head_only else answer.body})
+
+
+class AuthGateMiddleware:
+    """Enforces a `Gate` in front of an ASGI application."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        gate: Gate,
+        *,
+        serve_metadata: bool = True,
+        max_body_bytes: int = 64 * 1024,
+    ) -> None:
+        self.app = app
+        self.gate = gate
+        self.serve_metadata = serve_metadata
+        self.max_body_bytes = max_body_bytes
+        self._start_lock = asyncio.Lock()
+        self._started = False
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "lifespan":
+            await self._lifespan(scope, receive, send)
+        elif kind in ("http", "websocket"):
+            await self._guard(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
+
+    async def ensure_started(self) -> None:
+        if not self._started:
+            async with self._start_lock:
+                if not self._started:
+                    await self.gate.start()
+                    self._started = True
+
+    async def _lifespan(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async def receive_and_start() -> Message:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await self.ensure_started()
+            return message
+
+        async def close_then_send(message: Message) -> None:
+            if message["type"] in ("lifespan.shutdown.complete", "lifespan.shutdown.failed"):
+                await self.gate.aclose()
+                self._started = False
+            await send(message)
+
+        await self.app(scope, receive_and_start, close_then_send)
+
+    async def _guard(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.ensure_started()
+        http = scope["type"] == "http"
+        method = scope.get("method", "GET")
+        if http and self.serve_metadata:
+            answer = self.gate.resource_metadata_answer(method, scope.get("path", ""))
+            if answer is not None:
+                await send_answer(send, answer, head_only=method == "HEAD")
+                return
+        form_body = None
+        if http and self.gate.wants_body(method, _header(scope, b"content-type")):
+            form_body, complete = await _read_body(receive, self.max_body_bytes)
+            if not complete:
+                await send_answer(send, _TOO_LARGE)
+                return
+            receive = _replay(form_body, receive)
+        decision = await self.gate.check(gate_request_from_scope(scope, form_body))
+        if decision.answer is not None:
+            if http:
+                await send_answer(send, decision.answer, head_only=method == "HEAD")
+            else:
+                await _deny_websocket(scope, receive, send, decision.answer)
+            return
+        child = dict(scope)
+        child[PRINCIPAL_KEY] = decision.principal
+        child[ROUTE_KEY] = decision.route
+        child[GATE_KEY] = self.gate
+        if decision.path is not None and decision.path.encode() != scope.get("raw_path"):
+            # Hand the application exactly the path the policy judged.
+            child["raw_path"] = decision.path.encode("ascii")
+            child["path"] = unquote(decision.path)
+        await self.app(child, receive, send)
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", ()):
+        if key.lower() == name:
+            return str(value.decode("latin-1"))
+    return None
+
+
+async def _read_body(receive: Receive, limit: int) -> tuple[bytes, bool]:
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            return b"".join(chunks), True
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            return b"", False
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks), True
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay
+
+
+async def _deny_websocket(scope: Scope, receive: Receive, send: Send, answer: Answer) -> None:
+    message = await receive()
+    if message["type"] != "websocket.connect":
+        return
+    if "websocket.http.response" in scope.get("extensions", {}):
+        headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in answer.headers]
+        await send(
+            {"type": "websocket.http.response.start", "status": answer.status, "headers": headers}
+        )
+        await send({"type": "websocket.http.response.body", "body": answer.body})
+    else:
+        await send({"type": "websocket.close", "code": 1008})
