@@ -80,6 +80,7 @@ class ProxyExchange:
         self._retried = False
         self._framing = _NONE
         self._until_close = False
+        self._out: list[bytes] = []
         self._keep_alive = True
         self._discarded = 0
         self._task: asyncio.Task[None] | None = None
@@ -192,8 +193,13 @@ class ProxyExchange:
                 self._write_head(status, response_headers_for_client(headers))  # 1xx relayed
             return
         out = response_headers_for_client(headers)
-        length = any(n.lower() == b"content-length" for n, _ in out)
-        chunked = any(n.lower() == b"transfer-encoding" for n, _ in headers)
+        length = chunked = False
+        for name, _ in headers:
+            lower = name.lower()
+            if lower == b"content-length":
+                length = True
+            elif lower == b"transfer-encoding":
+                chunked = True
         if head.method == b"HEAD" or status in (204, 304):
             self._framing = _NONE
         elif length and not chunked:
@@ -214,13 +220,21 @@ class ProxyExchange:
         self._write_head(status, out)
 
     def response_body(self, chunk: bytes) -> None:
-        transport = self.conn.transport
-        if transport is None or self.state == _DONE:
+        if self.state == _DONE:
             return
         if self._framing == _CHUNKED:
-            transport.writelines((b"%x\r\n" % len(chunk), chunk, b"\r\n"))
+            self._out += (b"%x\r\n" % len(chunk), chunk, b"\r\n")
         else:
-            transport.write(chunk)
+            self._out.append(chunk)
+
+    def flush(self) -> None:
+        """Write what the last read from the upstream produced, in one system call."""
+        out = self._out
+        if out:
+            transport = self.conn.transport
+            if transport is not None:
+                transport.write(out[0] if len(out) == 1 else b"".join(out))
+            out.clear()
 
     def response_complete(self) -> None:
         if self.state == _TUNNEL:
@@ -229,8 +243,9 @@ class ProxyExchange:
         if self.state == _DONE:
             return
         self.state = _DONE
-        if self._framing == _CHUNKED and self.conn.transport is not None:
-            self.conn.transport.write(b"0\r\n\r\n")
+        if self._framing == _CHUNKED:
+            self._out.append(b"0\r\n\r\n")
+        self.flush()
         if upstream is not None:
             if self._body_done:
                 upstream.pool.release(upstream)
@@ -262,11 +277,13 @@ class ProxyExchange:
             self._fail(error)
         elif self._until_close:
             self.state = _DONE  # a close-delimited body ends with the connection
-            if self._framing == _CHUNKED and self.conn.transport is not None:
-                self.conn.transport.write(b"0\r\n\r\n")
+            if self._framing == _CHUNKED:
+                self._out.append(b"0\r\n\r\n")
+            self.flush()
             self.conn.response_finished(self._framing == _CHUNKED and self._keep_alive)
         else:
             self.state = _DONE
+            self.flush()
             self.conn.close()  # truncated: the client must not take it for a complete response
 
     def upstream_write_paused(self, paused: bool) -> None:
@@ -317,8 +334,7 @@ class ProxyExchange:
         lines.extend(n + b": " + v for n, v in headers)
         lines.append(_VIA)
         self.conn.response_started = True
-        if self.conn.transport is not None:
-            self.conn.transport.write(b"\r\n".join(lines) + b"\r\n\r\n")
+        self._out.append(b"\r\n".join(lines) + b"\r\n\r\n")
 
     # -- WebSocket tunnel ------------------------------------------------------------------------
 
@@ -326,6 +342,7 @@ class ProxyExchange:
         out = response_headers_for_client(headers)
         out += [(b"Connection", b"Upgrade"), (b"Upgrade", b"websocket")]
         self._write_head(101, out)
+        self.flush()
         self.state = _TUNNEL
         if self.upstream is not None:
             self.upstream.deadline = 0.0

@@ -54,6 +54,8 @@ class ResponseSink(Protocol):
 
     def response_upgraded(self, rest: bytes) -> None: ...
 
+    def flush(self) -> None: ...
+
     def upstream_lost(self, error: UpstreamError) -> None: ...
 
     def upstream_write_paused(self, paused: bool) -> None: ...
@@ -111,6 +113,9 @@ class UpstreamConnection(asyncio.Protocol):
         except httptools.HttpParserError:
             self.keep_alive = False
             self.close()
+        else:
+            if self.sink is not None:
+                self.sink.flush()
 
     def pause_writing(self) -> None:
         if self.sink is not None:

@@ -1,0 +1,289 @@
+"""Gateway benchmark: the upstream alone, the authgate gateway and the reference Node.js gateway
+(Express + jsonwebtoken + jwks-rsa + http-proxy-middleware, `node_gateway.mjs`), each with a valid
+RS256 token, at 1, 16 and 64 connections; the forward-auth endpoint's decisions per second; and the
+verifier's cached verifications per second.
+
+    .venv/bin/python benchmarks/gateway/run.py [--duration 10] [--connections 1,16,64]
+
+Needs `wrk` and `nginx` (apt-get install wrk nginx-light), Node.js and the test peers
+(`cd tests/node && npm ci`). Every server listens on loopback. One core each: the process under
+test is pinned to the last CPU, the load generator and the upstream (nginx, one worker) to the first
+(on a 2-core machine they share it; the upstream-alone row pins nginx to the last CPU instead).
+Prints a Markdown table; writes JSON to benchmarks/results/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+from authgate.jose import JWK, jwt
+from authgate.verifier import BearerCredential, IssuerConfig, Verifier, VerifierConfig
+
+ROOT = Path(__file__).resolve().parents[2]
+NODE_MODULES = ROOT / "tests" / "node" / "node_modules"
+AUDIENCE = "https://api.example.com"
+CPUS = sorted(os.sched_getaffinity(0))
+LOAD_CPU, TEST_CPU = str(CPUS[0]), str(CPUS[-1])
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_port(port: int, process: subprocess.Popen[bytes], name: str) -> None:
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"{name} exited early (status {process.returncode})")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise SystemExit(f"{name} did not start listening on {port}")
+
+
+class JWKSServer:
+    """Serves the issuer's JWKS on loopback (fetched once at start by each gateway)."""
+
+    def __init__(self, key: JWK) -> None:
+        body = json.dumps({"keys": [key.public().to_dict()]}).encode()
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Cache-Control", "max-age=3600")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+def nginx_upstream(directory: Path, port: int) -> subprocess.Popen[bytes]:
+    temp = " ".join(
+        f"{n}_temp_path {directory / n};" for n in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+    )
+    conf = directory / "upstream.conf"
+    conf.write_text(f"""
+daemon off; master_process off; worker_processes 1;
+pid {directory / "nginx.pid"}; error_log {directory / "nginx.log"} warn;
+events {{ worker_connections 4096; }}
+http {{
+  access_log off; {temp}
+  keepalive_requests 1000000;
+  server {{
+    listen 127.0.0.1:{port} backlog=4096;
+    location / {{ default_type application/json; return 200 '{{"ok":true}}'; }}
+  }}
+}}
+""")
+    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+    process = subprocess.Popen(["taskset", "-c", LOAD_CPU, nginx, "-p", str(directory), "-c", str(conf)])
+    wait_port(port, process, "nginx")
+    return process
+
+
+def authgate_gateway(directory: Path, port: int, jwks: JWKSServer, upstream: int) -> subprocess.Popen[bytes]:
+    config = directory / "gateway.toml"
+    config.write_text(f"""
+listen = "127.0.0.1:{port}"
+[[issuers]]
+issuer = "{jwks.url}"
+jwks_uri = "{jwks.url}/jwks.json"
+audiences = ["{AUDIENCE}"]
+[[routes]]
+path = "/api"
+upstream = "http://127.0.0.1:{upstream}"
+scopes = ["orders:read"]
+""")
+    log = (directory / "authgate.log").open("wb")
+    process = subprocess.Popen(
+        ["taskset", "-c", TEST_CPU, str(Path(sys.executable).with_name("authgate")), "gateway",
+         "--config", str(config)],
+        stderr=log,
+    )  # fmt: skip
+    wait_port(port, process, "authgate gateway")
+    return process
+
+
+def node_gateway(directory: Path, port: int, jwks: JWKSServer, upstream: int) -> subprocess.Popen[bytes]:
+    # ESM resolves packages next to the script: run a copy beside a link to the test peers.
+    (directory / "node_modules").symlink_to(NODE_MODULES)
+    script = directory / "node_gateway.mjs"
+    shutil.copy(Path(__file__).with_name("node_gateway.mjs"), script)
+    env = {
+        **os.environ,
+        "PORT": str(port),
+        "JWKS_URI": f"{jwks.url}/jwks.json",
+        "ISSUER": jwks.url,
+        "AUDIENCE": AUDIENCE,
+        "UPSTREAM": f"http://127.0.0.1:{upstream}",
+        "NODE_ENV": "production",
+    }
+    process = subprocess.Popen(
+        ["taskset", "-c", TEST_CPU, "node", str(script)], env=env, stdout=subprocess.DEVNULL
+    )
+    wait_port(port, process, "node gateway")
+    return process
+
+
+_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
+
+
+def wrk(url: str, connections: int, duration: float, headers: dict[str, str]) -> dict[str, float]:
+    command = ["taskset", "-c", LOAD_CPU, "wrk", "-t1", f"-c{connections}", f"-d{max(1, round(duration))}s",
+               "--latency", "--timeout", "5s"]  # fmt: skip
+    for name, value in headers.items():
+        command += ["-H", f"{name}: {value}"]
+    out = subprocess.run([*command, url], capture_output=True, text=True, check=True).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
+    bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    errors = re.search(r"Socket errors: (.*)", out)
+    return {
+        "rps": rps,
+        "p99_ms": float(p99.group(1)) * _UNITS[p99.group(2)] if p99 else float("nan"),
+        "non_2xx": int(bad.group(1)) if bad else 0,
+        "socket_errors": errors.group(1) if errors else "",  # type: ignore[dict-item]
+    }
+
+
+def cached_verifications(jwks: JWKSServer, token: str, n: int = 1_000_000) -> float:
+    """`Verifier.authenticate_nowait` on a cache hit, n times, on the test CPU."""
+    os.sched_setaffinity(0, {int(TEST_CPU)})
+
+    async def measure() -> float:
+        config = VerifierConfig(
+            issuers=(IssuerConfig(jwks.url, (AUDIENCE,), jwks_uri=f"{jwks.url}/jwks.json"),)
+        )
+        verifier = Verifier(config)
+        await verifier.start(background=False)
+        credential = BearerCredential(token)
+        await verifier.authenticate(credential)
+        check = verifier.authenticate_nowait
+        started = time.perf_counter()
+        for _ in range(n):
+            check(credential)
+        elapsed = time.perf_counter() - started
+        await verifier.aclose()
+        return n / elapsed
+
+    try:
+        return asyncio.run(measure())
+    finally:
+        os.sched_setaffinity(0, set(CPUS))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--duration", type=float, default=10.0, help="seconds per measurement")
+    parser.add_argument("--connections", default="1,16,64", help="comma-separated counts")
+    args = parser.parse_args()
+    for tool in ("wrk", "node", "taskset"):
+        if shutil.which(tool) is None:
+            raise SystemExit(f"{tool} is required (see the module docstring)")
+    if not NODE_MODULES.is_dir():
+        raise SystemExit("run `cd tests/node && npm ci` first")
+    connections = [int(c) for c in args.connections.split(",")]
+
+    key = JWK.generate("RSA", alg="RS256", kid="bench-key")
+    jwks = JWKSServer(key)
+    now = int(time.time())
+    claims = {"iss": jwks.url, "aud": AUDIENCE, "sub": "bench-user", "client_id": "bench",
+              "scope": "orders:read", "iat": now, "exp": now + 7200}  # fmt: skip
+    token = jwt.encode(claims, key, "RS256")
+    auth = {"Authorization": f"Bearer {token}"}
+
+    results: dict[str, Any] = {"cpus": len(CPUS), "duration": args.duration, "rows": []}
+    with tempfile.TemporaryDirectory(prefix="authgate-bench-") as tmp:
+        work = Path(tmp)
+        ports = {name: free_port() for name in ("upstream", "authgate", "node")}
+        processes = [nginx_upstream(work, ports["upstream"])]
+        try:
+            processes.append(authgate_gateway(work, ports["authgate"], jwks, ports["upstream"]))
+            processes.append(node_gateway(work, ports["node"], jwks, ports["upstream"]))
+            targets = {
+                "upstream alone": f"http://127.0.0.1:{ports['upstream']}/api/orders",
+                "authgate": f"http://127.0.0.1:{ports['authgate']}/api/orders",
+                "node": f"http://127.0.0.1:{ports['node']}/api/orders",
+            }
+            for url in (targets["authgate"], targets["node"]):  # warm-up (JIT, pools, caches)
+                wrk(url, 16, min(3.0, args.duration), auth)
+            for c in connections:
+                for name, url in targets.items():
+                    upstream_alone = name == "upstream alone"
+                    if upstream_alone:  # the upstream gets the test CPU for its own row
+                        subprocess.run(["taskset", "-pc", TEST_CPU, str(processes[0].pid)],
+                                       check=True, capture_output=True)  # fmt: skip
+                    row = wrk(url, c, args.duration, auth)
+                    if upstream_alone:
+                        subprocess.run(["taskset", "-pc", LOAD_CPU, str(processes[0].pid)],
+                                       check=True, capture_output=True)  # fmt: skip
+                    results["rows"].append({"target": name, "connections": c, **row})
+                    print(f"{name:>15} c={c:<3} {row['rps']:>10.0f} req/s  p99 {row['p99_ms']:.2f} ms"
+                          f"{'  NON-2xx: ' + str(row['non_2xx']) if row['non_2xx'] else ''}",
+                          flush=True)  # fmt: skip
+            check_url = f"http://127.0.0.1:{ports['authgate']}/_authgate/check"
+            for c in (16, 64):
+                row = wrk(check_url, c, args.duration, {**auth, "X-Original-URI": "/api/orders",
+                                                        "X-Original-Method": "GET"})  # fmt: skip
+                results["rows"].append({"target": "forward-auth", "connections": c, **row})
+                print(f"{'forward-auth':>15} c={c:<3} {row['rps']:>10.0f} decisions/s  p99 "
+                      f"{row['p99_ms']:.2f} ms", flush=True)  # fmt: skip
+        finally:
+            for process in processes:
+                process.terminate()
+            for process in processes:
+                process.wait(10)
+    results["cached_verifications_per_s"] = cached_verifications(jwks, token)
+    print_table(results)
+    out_dir = ROOT / "benchmarks" / "results"
+    out_dir.mkdir(exist_ok=True)
+    (out_dir / f"gateway-{int(time.time())}.json").write_text(json.dumps(results, indent=2))
+
+
+def print_table(results: dict[str, Any]) -> None:
+    rows = results["rows"]
+    by = {(r["target"], r["connections"]): r for r in rows}
+    print(f"\n{results['cpus']} CPUs, {results['duration']:.0f} s per measurement\n")
+    print("| connections | upstream alone req/s | authgate req/s (p99) | Node req/s (p99) | "
+          "authgate / Node |")  # fmt: skip
+    print("|---:|---:|---:|---:|---:|")
+    for c in sorted({r["connections"] for r in rows if r["target"] == "authgate"}):
+        up, ag, nd = by[("upstream alone", c)], by[("authgate", c)], by[("node", c)]
+        print(f"| {c} | {up['rps']:,.0f} | {ag['rps']:,.0f} ({ag['p99_ms']:.2f} ms) | "
+              f"{nd['rps']:,.0f} ({nd['p99_ms']:.2f} ms) | {ag['rps'] / nd['rps']:.2f}x |")  # fmt: skip
+    for r in rows:
+        if r["target"] == "forward-auth":
+            print(f"\nforward-auth, {r['connections']} connections: {r['rps']:,.0f} decisions/s "
+                  f"(p99 {r['p99_ms']:.2f} ms)", end="")  # fmt: skip
+    print(f"\nverifier, cached verifications: {results['cached_verifications_per_s']:,.0f} /s")
+    if any(r["non_2xx"] for r in rows):
+        print("\nWARNING: some responses were not 2xx; see the JSON results")
+
+
+if __name__ == "__main__":
+    main()
