@@ -402,8 +402,15 @@ def render(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
         if goal is None:
             cells.append("")
         else:
-            mark = "✓" if goal["met"] else "✗"
-            cells.append(f"≥ {goal['authgate_share_at_least'] * 100:.0f} % {mark}")
+            # One decimal here: a share shown as "90 %" may be 89.96 %, below a 90 % goal.
+            share = row["results"]["authgate"]["share_of_raw"] * 100
+            target = goal["authgate_share_at_least"] * 100
+            verdict = (
+                f"✓ {share:.1f} % ≥ {target:.0f} %"
+                if goal["met"]
+                else (f"✗ {share:.1f} % < {target:.0f} %")
+            )
+            cells.append(verdict)
         lines.append(cells)
     widths = [max(len(r[i]) for r in [head, *lines]) for i in range(len(head))]
 
