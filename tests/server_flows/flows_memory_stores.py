@@ -50,7 +50,7 @@ class MemoryGrantRevoker:
 
 
 @dataclasses.dataclass
-class _Locked:
+class Locked:
     store: MemoryRefreshStore
     family: RefreshFamily
     generation: int
@@ -73,7 +73,7 @@ class MemoryRefreshStore:
         self.tokens[family.current_hash] = (family.family_id, family.generation)
 
     @asynccontextmanager
-    async def lock_family(self, token_hash: str) -> AsyncIterator[_Locked | None]:
+    async def lock_family(self, token_hash: str) -> AsyncIterator[Locked | None]:
         entry = self.tokens.get(token_hash)
         if entry is None:
             yield None
@@ -81,7 +81,7 @@ class MemoryRefreshStore:
         family_id, generation = entry
         async with self.locks.setdefault(family_id, asyncio.Lock()):
             self.pending = None
-            yield _Locked(self, self.families[family_id], generation)
+            yield Locked(self, self.families[family_id], generation)
             # Committed only when the block exits without an exception.
             new = self.pending
             if new is not None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
+from flows_memory_stores import MemoryCodeStore, MemoryGrantRevoker
 from flows_support import NOW, FakeClient, keyed_hash
 
 from authgate.oauth.errors import InvalidGrant, InvalidRequest, InvalidTarget
@@ -18,6 +19,7 @@ from authgate.server.flows.codes import (
     AuthorizationCode,
     check_redemption,
     issue_code,
+    redeem_code,
 )
 from authgate.server.flows.pkce import s256_challenge
 
@@ -186,3 +188,55 @@ def test_checks_run_in_order_client_first() -> None:
     _, record = issue()
     with pytest.raises(InvalidGrant, match="another client"):
         redeem(record, client_id="attacker", now=record.expires_at + 100, code_verifier=None)
+
+
+# -- the token endpoint's use of a code, through a store --------------------------------------
+
+
+async def redeem_through(
+    store: MemoryCodeStore, revoker: MemoryGrantRevoker, code: str, **changes: object
+) -> tuple[AuthorizationCode, tuple[str, ...]]:
+    args: dict[str, object] = {
+        "client_id": "web-app",
+        "redirect_uri": REDIRECT,
+        "code_verifier": VERIFIER,
+        "now": NOW + 5,
+    }
+    args.update(changes)
+    return await redeem_code(store, revoker, keyed_hash(code), **args)  # type: ignore[arg-type]
+
+
+async def test_redeem_once() -> None:
+    store, revoker = MemoryCodeStore(), MemoryGrantRevoker()
+    code, record = issue()
+    await store.save_code(record)
+    redeemed, audiences = await redeem_through(store, revoker, code)
+    assert redeemed == record
+    assert audiences == (API,)
+    assert revoker.revoked == []
+
+
+async def test_replay_fails_and_revokes_the_grant() -> None:
+    store, revoker = MemoryCodeStore(), MemoryGrantRevoker()
+    code, record = issue()
+    await store.save_code(record)
+    await redeem_through(store, revoker, code)
+    with pytest.raises(InvalidGrant, match="already used"):
+        await redeem_through(store, revoker, code)
+    assert revoker.revoked == [record.grant_id]
+
+
+async def test_unknown_code() -> None:
+    with pytest.raises(InvalidGrant, match="unknown"):
+        await redeem_through(MemoryCodeStore(), MemoryGrantRevoker(), "never-issued")
+
+
+async def test_failed_check_still_uses_the_code_up() -> None:
+    """A stolen code tried with a wrong verifier is dead afterwards, also for its owner."""
+    store, revoker = MemoryCodeStore(), MemoryGrantRevoker()
+    code, record = issue()
+    await store.save_code(record)
+    with pytest.raises(InvalidGrant, match="does not match"):
+        await redeem_through(store, revoker, code, code_verifier="w" * 43)
+    with pytest.raises(InvalidGrant, match="already used"):
+        await redeem_through(store, revoker, code)
