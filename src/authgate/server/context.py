@@ -139,5 +139,6 @@ class AuthServer:
     async def close(self) -> None:
         """Release connections (the storage only if this server opened it)."""
         await self.client_keys.close()
+        self.issuer.close()
         if self.owns_storage:
             await self.storage.close()

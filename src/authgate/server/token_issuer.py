@@ -4,16 +4,23 @@ JWT access tokens carry the header `typ: at+jwt` and the signing key's `kid` (RF
 the claims `iss`, `sub`, `aud`, `exp`, `iat`, `jti`, `client_id`, `scope` and, when the client or
 user has roles, `roles` (§2.2, §2.2.3.1). Opaque tokens are 256 random bits, stored under a keyed
 hash with the same facts, so introspection (RFC 7662) answers the same for both kinds.
+
+RSA signatures take about half a millisecond and OpenSSL releases the GIL while it computes them,
+so RS256/PS256 tokens are signed on a small thread pool: one server process then uses every core
+for signing while its event loop keeps parsing requests.
 """
 
 from __future__ import annotations
 
+import asyncio
+import os
 import secrets
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from authgate.jose import jwt
+from authgate.jose import JWK, jwt
 from authgate.server.credentials import generate_token
 from authgate.server.keys import KeyManager
 from authgate.server.models import Api, Client, OpaqueAccessToken
@@ -22,6 +29,9 @@ from authgate.server.secret_key import ServerSecret
 from authgate.server.storage.protocols import OpaqueTokenStore
 
 __all__ = ["AccessTokenRequest", "IssuedAccessToken", "TokenIssuer"]
+
+# Algorithms slow enough that a thread hand-off (tens of microseconds) pays for itself.
+_SIGN_IN_THREADS = frozenset({"RS256", "PS256"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +75,9 @@ class TokenIssuer:
         self._opaque_tokens = opaque_tokens
         self._secret = secret
         self._clock = clock
+        self._signers = ThreadPoolExecutor(
+            max_workers=os.cpu_count() or 2, thread_name_prefix="authgate-sign"
+        )
 
     async def issue(self, request: AccessTokenRequest) -> IssuedAccessToken:
         """A new access token for `request` (signed, or stored when the API wants opaque ones)."""
@@ -103,7 +116,21 @@ class TokenIssuer:
             if request.roles:
                 claims["roles"] = list(request.roles)
             alg = request.api.signing_alg
-            value = jwt.encode(claims, self._keys.signing_key(alg), alg, header={"typ": "at+jwt"})
+            key = self._keys.signing_key(alg)
+            if alg in _SIGN_IN_THREADS:
+                value = await asyncio.get_running_loop().run_in_executor(
+                    self._signers, _sign, claims, key, alg
+                )
+            else:
+                value = _sign(claims, key, alg)
         return IssuedAccessToken(
             value=value, jti=jti, expires_in=ttl, expires_at=now + ttl, scope=scope
         )
+
+    def close(self) -> None:
+        """Stop the signing threads."""
+        self._signers.shutdown(wait=False, cancel_futures=True)
+
+
+def _sign(claims: Mapping[str, Any], key: JWK, alg: str) -> str:
+    return jwt.encode(claims, key, alg, header={"typ": "at+jwt"})

@@ -74,6 +74,8 @@ class KeyManager:
         self._private: dict[str, JWK] = {}
         self._jwks_body = b'{"keys":[]}'
         self._jwks_kids: tuple[str, ...] = ()
+        self._verification = JWKSet()
+        self._verification_kids: tuple[str, ...] = ()
 
     # -- reading ----------------------------------------------------------------------------------
 
@@ -97,7 +99,11 @@ class KeyManager:
     def verification_keys(self) -> JWKSet:
         """Every published key, for checking tokens this server signed."""
         live = published_keys(self._records, self._clock())
-        return JWKSet(self._private[r.kid].public() for r in live)
+        kids = tuple(r.kid for r in live)
+        if kids != self._verification_kids:
+            self._verification = JWKSet(self._private[r.kid].public() for r in live)
+            self._verification_kids = kids
+        return self._verification
 
     def records(self) -> tuple[SigningKeyRecord, ...]:
         """The stored keys as of the last reload."""
