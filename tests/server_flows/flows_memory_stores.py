@@ -93,9 +93,6 @@ class MemoryRefreshStore:
         entry = self.tokens.get(token_hash)
         return None if entry is None else self.families[entry[0]]
 
-    async def save_family(self, family: RefreshFamily) -> None:
-        self.families[family.family_id] = family
-
 
 class MemoryDeviceStore:
     def __init__(self) -> None:

@@ -151,8 +151,10 @@ async def check_refresh_store(store: RefreshTokenStore) -> None:
     latest = await store.find_family("t1")
     assert latest is not None
     assert latest.generation == CONCURRENCY + 1
-    revoked = revoke_family(latest, T0 + 20)
-    await store.save_family(revoked)
+    async with store.lock_family("c3") as locked:
+        assert locked is not None
+        revoked = revoke_family(locked.family, T0 + 20)
+        await locked.save(revoked)
     assert await store.find_family("t0") == revoked
 
 

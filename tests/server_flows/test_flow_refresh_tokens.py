@@ -22,6 +22,7 @@ from authgate.server.flows.refresh_tokens import (
     exchange_refresh_token,
     new_family,
     revoke_family,
+    revoke_refresh_token,
     rotate_family,
     should_issue_refresh_token,
 )
@@ -326,3 +327,26 @@ async def test_failed_issuance_changes_nothing() -> None:
     # The token still works afterwards (no false reuse alarm after a server error).
     await exchange(store, revoker, token, Issuer(), NOW + 2)
     assert revoker.revoked == []
+
+
+async def test_revocation_revokes_family_and_grant() -> None:
+    store, revoker, issuer = MemoryRefreshStore(), MemoryGrantRevoker(), Issuer()
+    token, fam = family()
+    await store.create_family(fam)
+    newest = (await exchange(store, revoker, token, issuer, NOW + 1)).decode().split()[0]
+    # Another client cannot revoke it, and learns nothing (the endpoint answers 200 anyway).
+    assert not await revoke_refresh_token(
+        store, revoker, keyed_hash(newest), client_id="other", now=NOW + 2
+    )
+    assert not await revoke_refresh_token(
+        store, revoker, keyed_hash("unknown"), client_id="web-app", now=NOW + 2
+    )
+    assert revoker.revoked == []
+    # Revoking the old (rotated) token revokes the whole family, including the newest token.
+    assert await revoke_refresh_token(
+        store, revoker, keyed_hash(token), client_id="web-app", now=NOW + 3
+    )
+    assert revoker.revoked == ["grant-1"]
+    assert store.families[fam.family_id].revoked_at == NOW + 3
+    with pytest.raises(InvalidGrant, match="revoked"):
+        await exchange(store, revoker, newest, issuer, NOW + 4)

@@ -40,6 +40,7 @@ __all__ = [
     "exchange_refresh_token",
     "new_family",
     "revoke_family",
+    "revoke_refresh_token",
     "rotate_family",
     "should_issue_refresh_token",
 ]
@@ -282,3 +283,20 @@ async def exchange_refresh_token(
             await revoker.revoke_grant(family.grant_id, now)
         raise rejected.error
     return sealed
+
+
+async def revoke_refresh_token(
+    store: RefreshTokenStore, revoker: GrantRevoker, token_hash: str, *, client_id: str, now: int
+) -> bool:
+    """RFC 7009 revocation of a refresh token (any generation) by the authenticated `client_id`:
+    the family is revoked under its lock, then every token of its grant. False when the token is
+    unknown or belongs to another client; the endpoint answers 200 either way (RFC 7009 §2.2)."""
+    async with store.lock_family(token_hash) as locked:
+        if locked is None or locked.family.client_id != client_id:
+            return False
+        family = locked.family
+        revoked = revoke_family(family, now)
+        if revoked is not family:
+            await locked.save(revoked)
+    await revoker.revoke_grant(family.grant_id, now)
+    return True

@@ -97,11 +97,8 @@ class RefreshTokenStore(Protocol):
         """
 
     async def find_family(self, token_hash: str) -> RefreshFamily | None:
-        """The family of the token with this hash, whatever its generation (for RFC 7009
-        revocation and introspection); None if unknown."""
-
-    async def save_family(self, family: RefreshFamily) -> None:
-        """Overwrite a family outside `lock_family` (revocation only: idempotent)."""
+        """The family of the token with this hash, whatever its generation (for introspection);
+        None if unknown. Changes always go through `lock_family`."""
 
 
 class DeviceAuthorizationStore(Protocol):
