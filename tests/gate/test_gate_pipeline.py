@@ -11,9 +11,24 @@ from typing import Any
 import pytest
 from gate_support import AUDIENCE, FakeIssuer, ManualClock
 
-from authgate.gate import Decision, Gate, GateRequest, Outcome, Pending, parse_gate_config
+from authgate.gate import (
+    Decision,
+    Gate,
+    GateConfig,
+    GateRequest,
+    Outcome,
+    Pending,
+    parse_gate_config,
+)
 from authgate.gate.challenge import www_authenticate
-from authgate.verifier import Reason, TokenRejected, hash_api_key
+from authgate.policy import Route
+from authgate.verifier import (
+    IssuerConfig,
+    Reason,
+    TokenRejected,
+    VerifierConfig,
+    hash_api_key,
+)
 
 API_KEY = "k" * 43
 
@@ -296,3 +311,32 @@ def test_challenge_values_are_quoted_safely() -> None:
     value = www_authenticate(error, realm='a"b\\c')
     assert value.startswith('Bearer realm="a\\"b\\\\c", error="invalid_token"')
     assert 'error_description="evil? , error=?none?"' in value
+
+
+async def test_configuration_in_code_and_from_a_file(
+    test_issuer: FakeIssuer, clock: ManualClock, tmp_path: Any
+) -> None:
+    issuer = IssuerConfig(
+        issuer=test_issuer.issuer, audiences=(AUDIENCE,), jwks_uri=test_issuer.server.url + "/jwks"
+    )
+    config = GateConfig.simple(
+        VerifierConfig(issuers=(issuer,)),
+        routes=(Route.build(path="/orders", scopes=["orders:read"]),),
+        realm="in-code",
+    )
+    gate = Gate(config, clock=clock)
+    try:
+        assert (await gate.check(request(token=test_issuer.token()))).allowed
+        refused = await gate.check(request())
+        assert refused.answer is not None
+        assert dict(refused.answer.headers)["www-authenticate"] == 'Bearer realm="in-code"'
+    finally:
+        await gate.aclose()
+    file = tmp_path / "gate.toml"
+    file.write_text(gate_config(test_issuer))
+    from_file = Gate.from_file(str(file), clock=clock)
+    try:
+        assert from_file.config.source == str(file)
+        assert (await from_file.check(request(token=test_issuer.token()))).allowed
+    finally:
+        await from_file.aclose()

@@ -4,6 +4,7 @@ signature check, until its `exp` (RFC 7519 §4.1.4) or the configured ceiling, w
 Entries are keyed by the SHA-256 of the token, so the cache never holds a usable token. It is
 bounded: when full, the oldest entry is dropped (only tokens that verified are ever added, so an
 attacker cannot fill it with junk). Expiry is checked on every read with the injected clock.
+Only `put` mutates the table; `get` may run concurrently from other threads (WSGI shells).
 """
 
 from __future__ import annotations
@@ -39,10 +40,9 @@ class VerifiedTokenCache:
         entry = self._entries.get(key)
         if entry is None:
             return None
-        if self._clock() >= entry[1]:
-            self._entries.pop(key, None)
-            return None
-        return entry[0]
+        # An expired entry is left for `put` to evict: reads never mutate, so synchronous shells
+        # may read from their own threads while the event loop thread writes.
+        return entry[0] if self._clock() < entry[1] else None
 
     def put(self, token: str, principal: Principal) -> None:
         """Cache `principal` for `token` until min(exp, now + max_ttl). No `exp`: not cached."""
