@@ -6,7 +6,8 @@ The original request is read from `X-Original-Method`/`X-Original-URI` (nginx) o
 check request's own, after the endpoint's path: `/_authgate/check/orders/7` judges `/orders/7`.
 The same routes and policy apply; the credentials are the check request's (the proxy passes the
 client's headers). The answer is 200 with the identity fields (`X-Auth-*`, and `X-Auth-Token` when
-configured) for the proxy to copy upstream, or 401/403 with `WWW-Authenticate`, or 503.
+configured) for the proxy to copy upstream, all of them present and empty when unknown, or
+401/403 with `WWW-Authenticate`, or 503.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from collections.abc import Awaitable
 
 from authgate.gateway.exchange import Answer, Verdict
 from authgate.gateway.generation import FORWARD_AUTH, Decided, Generation, Judgement, then
+from authgate.gateway.identity import IDENTITY_FIELDS
 from authgate.gateway.request_head import RequestHead
 from authgate.gateway.request_target import (
     BadRequestTargetError,
@@ -61,8 +63,20 @@ def _answer(gen: Generation, head: RequestHead, decided: Decided) -> Verdict:
     if isinstance(decided, Answer):
         return decided
     principal = decided.principal
+    given = gen.identity_for(principal, decided.upstream) if principal is not None else []
+    # Every identity field is present, empty when unknown: a proxy that copies the answer's
+    # fields (Traefik's authResponseHeaders, nginx's auth_request_set) then overwrites whatever
+    # the client sent under those names instead of letting it through.
+    names = {name.lower() for name, _ in given}
+    headers = given + [
+        (name, b"") for name in _all_identity_names(gen) if name.lower() not in names
+    ]
     if principal is None:
-        return gen.answered(FORWARD_AUTH, head, "public", Answer(200))
+        return gen.answered(FORWARD_AUTH, head, "public", Answer(200, b"", headers))
     head.log["subject"] = principal.subject
-    headers = gen.identity_for(principal, decided.upstream)
     return gen.answered(FORWARD_AUTH, head, "allow", Answer(200, b"", headers))
+
+
+def _all_identity_names(gen: Generation) -> tuple[bytes, ...]:
+    names = IDENTITY_FIELDS
+    return (*names, gen.minter.header_name) if gen.minter is not None else names

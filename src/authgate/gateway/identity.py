@@ -22,7 +22,15 @@ from authgate.gateway.header_rules import Headers
 from authgate.jose import jwt
 from authgate.verifier import Principal
 
-__all__ = ["IdentityTokenMinter", "field_value", "identity_headers"]
+__all__ = ["IDENTITY_FIELDS", "IdentityTokenMinter", "field_value", "identity_headers"]
+
+IDENTITY_FIELDS = (
+    b"X-Auth-Subject",
+    b"X-Auth-Client-Id",
+    b"X-Auth-Scopes",
+    b"X-Auth-Roles",
+    b"X-Auth-Issuer",
+)
 
 _SAFE = frozenset(range(0x20, 0x7F)) - {0x25}
 _SAFE_IN_LIST = _SAFE - {0x2C}
