@@ -35,7 +35,9 @@ if TYPE_CHECKING:
     from authgate.server.flows.stores import DeviceAuthorizationStore
 
 __all__ = [
+    "SLOW_DOWN_STEP",
     "USER_CODE_ALPHABET",
+    "USER_CODE_LENGTH",
     "DeviceAuthorization",
     "DevicePolicy",
     "DeviceStatus",
@@ -45,6 +47,7 @@ __all__ = [
     "decide_device_code",
     "deny",
     "format_user_code",
+    "new_user_code",
     "normalize_user_code",
     "poll",
     "poll_device_code",
