@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from authgate import __version__
+from authgate.cli.api_key_commands import api_key_group
 from authgate.cli.gateway_commands import gateway_command
 from authgate.cli.jose_commands import jwk_group
 from authgate.cli.jwt_commands import jwt_group
@@ -33,3 +34,4 @@ main.add_command(client_group)
 main.add_command(user_group)
 main.add_command(keys_group)
 main.add_command(gateway_command)
+main.add_command(api_key_group)
