@@ -1,8 +1,9 @@
 """OAuth 2.0 errors with their wire form (RFC 6749 §4.1.2.1, §5.2; RFC 6750 §3.1; RFC 8707 §2;
 RFC 8628 §3.5; RFC 7009 §2.2.1).
 
-Each class carries the `error` code it maps to and its HTTP status. `description` is sent to the client
-and must never contain secrets or debug detail; put those in logs (`debug`), which are never rendered.
+Each class carries the `error` code it maps to and its HTTP status. `description` is sent to the
+client and must never contain secrets or debug detail; put those in logs (`debug`), which are never
+rendered.
 """
 
 from __future__ import annotations
