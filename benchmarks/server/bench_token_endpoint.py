@@ -1,0 +1,269 @@
+"""Token endpoint and introspection throughput: authgate vs npm oidc-provider, in the same run.
+
+    .venv/bin/python benchmarks/server/bench_token_endpoint.py [--duration 10]
+        [--connections 1,16,64]
+
+What it measures (one server process each, loopback, `wrk` as the load generator):
+- client_credentials with client_secret_basic and an RFC 8707 `resource`, JWT access tokens signed
+  RS256 and ES256, at 1, 16 and 64 connections: requests per second and server CPU per token
+  (user + system time of the server process, all threads, from /proc);
+- introspection of an opaque authgate token (RFC 7662) at 16 connections.
+Every response is checked (wrk counts non-2xx answers; a run with any is reported as failed).
+Needs `wrk` (Debian package) and `npm install` in tests/node (oidc-provider). Results are printed
+as a table and written to benchmarks/results/server-token-endpoint.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import os
+import re
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[2]
+AUTHGATE = str(Path(sys.executable).parent / "authgate")
+PEER = Path(__file__).with_name("oidc_provider_peer.mjs")
+RS256 = "https://rs256.bench.test"
+ES256 = "https://es256.bench.test"
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process and all its threads."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def wait_ready(url: str) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url, timeout=1).status_code < 500:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise SystemExit(f"server at {url} did not start")
+
+
+def wrk(
+    *, url: str, body: str, auth: str, connections: int, duration: int, workdir: Path
+) -> dict[str, Any]:
+    script = workdir / "post.lua"
+    script.write_text(
+        'wrk.method = "POST"\n'
+        f"wrk.body = {json.dumps(body)}\n"
+        'wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"\n'
+        f'wrk.headers["Authorization"] = "Basic {auth}"\n'
+    )
+    threads = 1 if connections == 1 else 2
+    out = subprocess.run(
+        [
+            "wrk",
+            f"-t{threads}",
+            f"-c{connections}",
+            f"-d{duration}s",
+            "--latency",
+            "-s",
+            str(script),
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    requests = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    p50 = re.search(r"50%\s+(\S+)", out)
+    return {
+        "requests": requests,
+        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),  # type: ignore[union-attr]
+        "non_2xx": int(errors.group(1)) if errors else 0,
+        "p50": p50.group(1) if p50 else "?",
+    }
+
+
+def measure(
+    *, pid: int, url: str, body: str, auth: str, connections: int, duration: int, workdir: Path
+) -> dict[str, Any]:
+    load = {"url": url, "body": body, "auth": auth, "connections": connections, "workdir": workdir}
+    wrk(**load, duration=2)  # warm-up
+    before = cpu_seconds(pid)
+    result = wrk(**load, duration=duration)
+    used = cpu_seconds(pid) - before
+    result["cpu_us_per_request"] = round(used / max(result["requests"], 1) * 1e6, 1)
+    return result
+
+
+def start_authgate(workdir: Path) -> tuple[subprocess.Popen[bytes], str, dict[str, Any], str]:
+    env = {**os.environ, "AUTHGATE_CONFIG": "", "AUTHGATE_SECRET_KEY": secrets.token_urlsafe(32)}
+    port = free_port()
+    env["AUTHGATE_ISSUER"] = f"http://127.0.0.1:{port}"
+
+    def cli(*args: str) -> Any:
+        out = subprocess.run(
+            [AUTHGATE, *args, "--json"],
+            cwd=workdir,
+            env=env,
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+        return json.loads(out)
+
+    cli("api", "create", "--identifier", RS256, "--scope", "read", "--alg", "RS256")
+    cli("api", "create", "--identifier", ES256, "--scope", "read", "--alg", "ES256")
+    cli(
+        "api",
+        "create",
+        "--identifier",
+        "https://opaque.bench.test",
+        "--scope",
+        "read",
+        "--token-format",
+        "opaque",
+    )
+    client = cli(
+        "client",
+        "create",
+        "--name",
+        "bench",
+        "--grant",
+        "client_credentials",
+        "--scope",
+        f"{RS256}#read",
+        "--scope",
+        f"{ES256}#read",
+        "--scope",
+        "https://opaque.bench.test#read",
+    )
+    rs = cli("client", "create", "--name", "rs", "--introspect", "https://opaque.bench.test")
+    process = subprocess.Popen(
+        [AUTHGATE, "serve", "--port", str(port), "--log-level", "warning"],
+        cwd=workdir,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=(workdir / "authgate.log").open("wb"),
+    )
+    url = f"http://127.0.0.1:{port}"
+    wait_ready(url + "/.well-known/jwks.json")
+    rs_auth = base64.b64encode(f"{rs['client_id']}:{rs['client_secret']}".encode()).decode()
+    return process, url, client, rs_auth
+
+
+def start_peer(client_id: str, secret: str) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    process = subprocess.Popen(
+        ["node", str(PEER), str(port), client_id, secret],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "NODE_ENV": "production"},
+    )
+    url = f"http://127.0.0.1:{port}"
+    wait_ready(url + "/.well-known/openid-configuration")
+    return process, url
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--duration", type=int, default=10, help="seconds per measurement")
+    parser.add_argument("--connections", default="1,16,64")
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is needed: apt-get install wrk")
+    connections = [int(c) for c in args.connections.split(",")]
+    results: dict[str, Any] = {"duration_s": args.duration, "cpus": os.cpu_count(), "runs": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(tmp)
+        ours, our_url, client, rs_auth = start_authgate(workdir)
+        peer, peer_url = start_peer(client["client_id"], client["client_secret"])
+        auth = base64.b64encode(
+            f"{client['client_id']}:{client['client_secret']}".encode()
+        ).decode()
+        try:
+            for resource, alg in ((RS256, "RS256"), (ES256, "ES256")):
+                body = f"grant_type=client_credentials&scope=read&resource={resource}"
+                for c in connections:
+                    for name, process, url in (
+                        ("authgate", ours, our_url),
+                        ("oidc-provider", peer, peer_url),
+                    ):
+                        r = measure(
+                            pid=process.pid,
+                            url=url + "/token",
+                            body=body,
+                            auth=auth,
+                            connections=c,
+                            duration=args.duration,
+                            workdir=workdir,
+                        )
+                        results["runs"].append({"server": name, "alg": alg, "connections": c, **r})
+                        print(
+                            f"{name:14} {alg} c={c:<3} {r['rps']:>8.0f} req/s  "
+                            f"{r['cpu_us_per_request']:>7.1f} us CPU/token  p50 {r['p50']:>8}  "
+                            f"non-2xx {r['non_2xx']}",
+                            flush=True,
+                        )
+            token = httpx.post(
+                our_url + "/token",
+                auth=(client["client_id"], client["client_secret"]),
+                data={"grant_type": "client_credentials", "resource": "https://opaque.bench.test"},
+            ).json()["access_token"]
+            r = measure(
+                pid=ours.pid,
+                url=our_url + "/introspect",
+                body=f"token={token}",
+                auth=rs_auth,
+                connections=16,
+                duration=args.duration,
+                workdir=workdir,
+            )
+            results["runs"].append(
+                {"server": "authgate", "endpoint": "introspect (opaque)", "connections": 16, **r}
+            )
+            print(
+                f"authgate       introspect c=16 {r['rps']:>8.0f} req/s  "
+                f"{r['cpu_us_per_request']:>7.1f} us CPU/request  non-2xx {r['non_2xx']}"
+            )
+        finally:
+            for process in (ours, peer):
+                process.terminate()
+                process.wait(timeout=10)
+    print("\nratio authgate / oidc-provider (req/s):")
+    for alg in ("RS256", "ES256"):
+        for c in connections:
+            pair = {
+                r["server"]: r["rps"]
+                for r in results["runs"]
+                if r.get("alg") == alg and r["connections"] == c
+            }
+            ratio = pair["authgate"] / pair["oidc-provider"] if pair.get("oidc-provider") else 0
+            print(f"  {alg} c={c:<3} {ratio:.2f}x")
+            results.setdefault("ratios", {})[f"{alg}/c{c}"] = round(ratio, 2)
+    out = ROOT / "benchmarks" / "results" / "server-token-endpoint.json"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps(results, indent=2))
+    print(f"\nwritten to {out.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()
