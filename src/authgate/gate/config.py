@@ -75,6 +75,9 @@ class GateConfig:
     source: str | None = None
 
     def __post_init__(self) -> None:
+        routes: object = self.routes  # a list is accepted where a tuple is declared
+        if isinstance(routes, list):
+            object.__setattr__(self, "routes", tuple(routes))
         if not self.realm or not self.realm.isprintable():
             raise ValueError("realm must be a non-empty printable string")
         # The API-key header and the token size limit are the verifier's; keep one source.

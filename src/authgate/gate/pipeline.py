@@ -122,9 +122,15 @@ class Gate:
         self._metadata_url = resource.url if resource is not None else None
 
     @classmethod
-    def from_file(cls, path: str, **kwargs: object) -> Gate:
+    def from_file(
+        cls,
+        path: str,
+        *,
+        fetcher: HttpFetcher | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> Gate:
         """A gate for a TOML file (see `authgate.gate.loader`)."""
-        return cls(load_gate_config(path), **kwargs)  # type: ignore[arg-type]
+        return cls(load_gate_config(path), fetcher=fetcher, clock=clock)
 
     async def start(self, *, background: bool = True) -> None:
         """Fetch keys and start refreshing them (see `Verifier.start`)."""

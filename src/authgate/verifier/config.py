@@ -47,6 +47,13 @@ class ConfigError(ValueError):
     """A configuration value is missing, malformed or unsafe. The message names the key."""
 
 
+def _as_tuple(config: object, name: str) -> None:
+    """Accept a list where a tuple is declared (frozen data keeps tuples)."""
+    value = getattr(config, name)
+    if isinstance(value, list):
+        object.__setattr__(config, name, tuple(value))
+
+
 def _positive(name: str, value: float, *, zero: bool = False) -> None:
     if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
         raise ConfigError(f"{name} must be a non-negative number")
@@ -129,6 +136,8 @@ class IssuerConfig:
     jwks: JWKSCachePolicy = field(default_factory=JWKSCachePolicy)
 
     def __post_init__(self) -> None:
+        for name in ("audiences", "algorithms", "required_claims"):
+            _as_tuple(self, name)
         where = f"issuer {self.issuer!r}"
         if not isinstance(self.issuer, str) or not self.issuer:
             raise ConfigError("issuer must be a non-empty string")
@@ -152,6 +161,10 @@ class IssuerConfig:
         algorithms = self.algorithms or ("HS256",)
         if not set(algorithms) <= set(HMAC_ALGORITHMS):
             raise ConfigError(f"{where}: with a secret, algorithms must be HMAC (HS256/384/512)")
+        for alg in algorithms:
+            needed = JWS_ALGORITHMS[alg].min_secret_bytes  # RFC 7518 §3.2: at least the hash size
+            if len(self.secret) < needed:
+                raise ConfigError(f"{where}: {alg} needs a secret of at least {needed} bytes")
         object.__setattr__(self, "algorithms", tuple(algorithms))
 
     def _check_asymmetric(self, where: str) -> None:
@@ -196,6 +209,7 @@ class IntrospectionConfig:
     fetch: FetchLimits = field(default_factory=lambda: FetchLimits(max_bytes=64 * 1024))
 
     def __post_init__(self) -> None:
+        _as_tuple(self, "audiences")
         try:
             check_fetch_url(self.endpoint)
         except ValueError as exc:
@@ -234,6 +248,7 @@ class ApiKeyConfig:
     header: str = "X-API-Key"
 
     def __post_init__(self) -> None:
+        _as_tuple(self, "keys")
         name = self.header.lower()
         if name in ("authorization", "cookie", "host") or not name.isascii() or " " in name:
             raise ConfigError(f"api_keys.header {self.header!r} cannot carry API keys")
@@ -267,6 +282,7 @@ class VerifierConfig:
     max_token_bytes: int = 16 * 1024
 
     def __post_init__(self) -> None:
+        _as_tuple(self, "issuers")
         names = [i.issuer for i in self.issuers]
         if len(set(names)) != len(names):
             raise ConfigError("the same issuer is configured twice")

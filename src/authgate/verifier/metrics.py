@@ -44,9 +44,13 @@ class LatencyHistogram:
     the last slot counts values above every bucket."""
 
     buckets: tuple[float, ...] = DEFAULT_BUCKETS
-    counts: list[int] = field(default_factory=lambda: [0] * (len(DEFAULT_BUCKETS) + 1))
+    counts: list[int] = field(default_factory=list)
     total: float = 0.0
     count: int = 0
+
+    def __post_init__(self) -> None:
+        if not self.counts:
+            self.counts = [0] * (len(self.buckets) + 1)
 
     def observe(self, seconds: float) -> None:
         self.counts[bisect.bisect_left(self.buckets, seconds)] += 1
