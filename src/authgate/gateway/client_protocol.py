@@ -47,7 +47,7 @@ class ConnectionHost(Protocol):
     def closed(self, conn: ClientConnection) -> None: ...
 
 
-class _Reject(Exception):  # noqa: N818 - internal control flow, never escapes this module
+class _Reject(Exception):
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
         self.status = status

@@ -80,6 +80,7 @@ class Generation:
             {verifier.api_key_header.encode("latin-1")} if verifier.api_key_header else ()
         )
         self._admin = admin
+        self._identity_cache: dict[int, tuple[Principal, tuple[tuple[bytes, bytes], ...]]] = {}
         self.pools: dict[Origin, UpstreamPool] = {}
         shortest = min(
             settings.upstream.connect, settings.upstream.read, settings.client.header_timeout
@@ -187,12 +188,11 @@ class Generation:
             return self.refuse(PROXY, head, 404, "this route has no upstream", "no_route")
         principal = decided.principal
         identity = self.identity_for(principal, upstream) if principal is not None else []
+        forwarded = forwarding_for(head, self.trusted, b"http")
+        if forwarded.client != head.peer:
+            head.log["forwarded_client"] = forwarded.client
         request_head = build_request_head(
-            head,
-            upstream,
-            forwarding_for(head, self.trusted, b"http"),
-            identity,
-            credentials=self.credential_headers,
+            head, upstream, forwarded, identity, credentials=self.credential_headers
         )
         outcome = "allow" if principal is not None else "public"
         self.stats.decisions[PROXY, outcome] += 1
@@ -209,7 +209,15 @@ class Generation:
 
     def identity_for(self, principal: Principal, upstream: RouteUpstream | None) -> Headers:
         """The identity fields for an allowed request (plus `X-Auth-Token` when configured)."""
-        fields = identity_headers(principal)
+        # Principals come from the verifier's cache, so repeat callers share one object.
+        cached = self._identity_cache.get(id(principal))
+        if cached is not None and cached[0] is principal:
+            fields = list(cached[1])
+        else:
+            fields = identity_headers(principal)
+            if len(self._identity_cache) >= 4096:
+                self._identity_cache.clear()
+            self._identity_cache[id(principal)] = (principal, tuple(fields))
         minter = self.minter
         if minter is not None and (upstream is None or upstream.identity_token):
             audience = upstream.audience if upstream is not None else minter.settings.audience
@@ -259,12 +267,12 @@ class Generation:
 
     def _log(self, head: RequestHead, status: int, outcome: str) -> None:
         self.access_log.record(
-            method=head.method.decode("ascii"),
-            path=head.target.path,
-            status=status,
-            outcome=outcome,
+            head.method.decode("ascii"),
+            head.target.path,
+            status,
+            outcome,
             client=head.peer,
-            **head.log,
+            extra=head.log,
         )
 
 

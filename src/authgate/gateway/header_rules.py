@@ -64,13 +64,16 @@ def request_headers_for_upstream(
     headers: Headers,
     *,
     credentials: frozenset[bytes],
+    named: frozenset[bytes] | None = None,
 ) -> Headers:
     """The client's request headers minus hop-by-hop, identity, forwarding and credential fields.
 
     `credentials`: lower-case names to drop (empty when the route forwards them). `Host` is dropped
     too: the caller sets it, so that no `Connection` trick can leave the request without one.
+    `named`: the `Connection` tokens, when the caller already knows them.
     """
-    named = connection_tokens(headers)
+    if named is None:
+        named = connection_tokens(headers)
     out: Headers = []
     for name, value in headers:
         lower = name.lower()

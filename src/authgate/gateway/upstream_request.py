@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from authgate.gateway.config import RouteUpstream
 from authgate.gateway.forwarded import ForwardedFor, TrustedProxies, forwarded_for
-from authgate.gateway.header_rules import Headers, request_headers_for_upstream
+from authgate.gateway.header_rules import Headers, connection_tokens, request_headers_for_upstream
 from authgate.gateway.request_head import RequestHead
 
 __all__ = ["build_request_head", "forwarding_for", "upstream_path"]
@@ -62,7 +62,8 @@ def build_request_head(
     (API-key header); they and `Authorization` are removed unless the route forwards them.
     """
     dropped = frozenset() if route.forward_authorization else _AUTHORIZATION | credentials
-    kept = request_headers_for_upstream(head.headers, credentials=dropped)
+    named = connection_tokens(head.headers) if b"connection" in head.fields else frozenset()
+    kept = request_headers_for_upstream(head.headers, credentials=dropped, named=named)
     host = (head.target.authority or head.fields.get(b"host", b"")) if route.preserve_host else b""
     lines = [
         head.method + b" " + upstream_path(head, route) + b" HTTP/1.1",
