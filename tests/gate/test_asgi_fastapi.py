@@ -345,3 +345,44 @@ async def test_dependencies_work_without_the_middleware(test_issuer: FakeIssuer)
         assert weak.status_code == 403
         assert 'scope="orders:read"' in weak.headers["www-authenticate"]
     await gate.aclose()
+
+
+async def test_websocket_refusal_without_the_denial_extension_closes_1008(
+    test_issuer: FakeIssuer,
+) -> None:
+    gate = Gate(parse_gate_config(config_text(test_issuer)))
+    reached: list[str] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        reached.append(scope["type"])
+
+    middleware = AuthGateMiddleware(app, gate)
+    sent: list[dict[str, Any]] = []
+    incoming = [{"type": "websocket.connect"}]
+
+    async def receive() -> dict[str, Any]:
+        return incoming.pop(0)
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "websocket",
+        "path": "/feed",
+        "raw_path": b"/feed",
+        "headers": [],
+        "query_string": b"",
+        "extensions": {},
+    }
+    await middleware(scope, receive, send)
+    assert sent == [{"type": "websocket.close", "code": 1008}]
+    assert reached == []
+    await gate.aclose()
+
+
+async def test_head_refusals_have_no_body(client: httpx.AsyncClient) -> None:
+    response = await client.head("/orders/7")
+    assert response.status_code == 401
+    assert response.content == b""
+    assert response.headers["content-length"] == "0"
+    assert response.headers["www-authenticate"].startswith('Bearer realm="shop"')

@@ -15,6 +15,7 @@ from authgate.jose import JWK, jws, jwt
 from authgate.verifier import (
     BearerCredential,
     ClaimMapping,
+    ConfigError,
     IssuerConfig,
     Reason,
     TokenCacheConfig,
@@ -23,6 +24,7 @@ from authgate.verifier import (
     VerifierConfig,
 )
 from authgate.verifier.errors import DESCRIPTIONS
+from authgate.verifier.http_fetch import check_fetch_url
 from authgate.verifier.principal import principal_from_claims
 
 
@@ -253,3 +255,45 @@ def test_claim_mapping_covers_common_issuers() -> None:
     assert p.scopes == frozenset()
     assert p.roles == {"Order Admins"}
     assert p.expires_at is None
+
+
+def test_issuer_configuration_is_checked_when_built() -> None:
+    assert IssuerConfig(issuer="https://x.test", audiences=["a"]).audiences == ("a",)
+    with pytest.raises(ConfigError, match="HS512 needs a secret of at least 64 bytes"):
+        IssuerConfig(
+            issuer="https://x.test", audiences=("a",), secret=b"s" * 32, algorithms=("HS512",)
+        )
+    with pytest.raises(ConfigError, match="needs a configured secret"):
+        IssuerConfig(issuer="https://x.test", audiences=("a",), algorithms=("RS256", "HS256"))
+    with pytest.raises(ConfigError, match="audiences"):
+        IssuerConfig(issuer="https://x.test", audiences=())
+    with pytest.raises(ConfigError, match="https"):
+        IssuerConfig(issuer="https://x.test", audiences=("a",), jwks_uri="http://10.0.0.1/k")
+    with pytest.raises(ConfigError, match="unsupported algorithm"):
+        IssuerConfig(issuer="https://x.test", audiences=("a",), algorithms=("none",))
+
+
+@pytest.mark.parametrize(
+    ("url", "allowed"),
+    [
+        ("https://idp.example.com/jwks", True),
+        ("http://127.0.0.1:8000/jwks", True),
+        ("http://127.9.9.9/jwks", True),
+        ("http://[::1]:8000/jwks", True),
+        ("http://localhost/jwks", True),
+        ("http://idp.example.com/jwks", False),
+        ("http://10.0.0.1/jwks", False),
+        ("http://[::ffff:127.0.0.1]/jwks", False),
+        ("https://user:pass@idp.example.com/jwks", False),
+        ("https://idp.example.com/jwks#frag", False),
+        ("ftp://idp.example.com/jwks", False),
+        ("https:///jwks", False),
+        ("https://idp.example.com:99999/jwks", False),
+    ],
+)
+def test_only_https_or_loopback_http_is_fetched(url: str, allowed: bool) -> None:
+    if allowed:
+        assert check_fetch_url(url) == url
+    else:
+        with pytest.raises(ValueError):
+            check_fetch_url(url)

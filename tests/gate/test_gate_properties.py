@@ -1,0 +1,66 @@
+"""Properties over arbitrary input: path canonicalisation and credential extraction either succeed
+or refuse with their own error (never another exception, which a shell would turn into a 500)."""
+
+from __future__ import annotations
+
+import contextlib
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from authgate.gate.credentials import CredentialRules, extract_credential
+from authgate.oauth.errors import OAuthError
+from authgate.policy import InvalidPathError, Policy, Route, canonical_decoded_path, canonical_path
+
+PATH_BYTES = st.binary(max_size=64).map(lambda b: b"/" + b) | st.sampled_from(
+    [b"/a/../b", b"/%2e%2e/x", b"//x", b"/a/%zz", b"/a;b/../c", b"/%C3%A9"]
+)
+RULES = CredentialRules(frozenset({"header", "query", "body"}), "x-api-key", 4096)
+POLICY = Policy.of(
+    [Route.build(path="/"), Route.build(path="/admin", roles=["admin"]),
+     Route.build(pattern="/a/*/b/**")]
+)  # fmt: skip
+
+
+@given(PATH_BYTES)
+@settings(max_examples=400)
+def test_canonical_paths_are_stable_and_matchable(raw: bytes) -> None:
+    try:
+        path = canonical_path(raw)
+    except InvalidPathError:
+        return
+    assert path.startswith("/")
+    assert "//" not in path
+    assert "/./" not in path + "/"
+    assert "/../" not in path + "/"
+    assert canonical_path(path) == path
+    assert POLICY.match("GET", path) is not None
+
+
+@given(st.text(max_size=40))
+def test_decoded_paths_never_fail_unexpectedly(text: str) -> None:
+    for encoding in ("utf-8", "latin-1"):
+        with contextlib.suppress(InvalidPathError):
+            assert canonical_decoded_path("/" + text, encoding).startswith("/")
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["authorization", "Authorization", "x-api-key", "other"]),
+            st.text(max_size=80),
+        ),
+        max_size=4,
+    ),
+    st.text(max_size=80),
+    st.none() | st.binary(max_size=80),
+)
+def test_credential_extraction_refuses_only_with_oauth_errors(
+    headers: list[tuple[str, str]], query: str, body: bytes | None
+) -> None:
+    status = 200
+    try:
+        extract_credential(headers, query, body, RULES)
+    except OAuthError as exc:
+        status = exc.status_code
+    assert status in (200, 400, 401)
