@@ -217,6 +217,8 @@ async def test_hmac_issuer_with_a_configured_secret(clock: ManualClock) -> None:
         }
         token = jwt.encode(claims, JWK.from_secret(secret), "HS256")
         assert (await verifier.verify_token(token)).subject == "svc"
+        with_kid = jwt.encode(claims, JWK.from_secret(secret, kid="k-1"), "HS256")
+        assert (await verifier.verify_token(with_kid)).subject == "svc"
         forged = jwt.encode(claims, JWK.from_secret(b"x" * 32), "HS256")
         assert await reason_of(verifier, forged) is Reason.SIGNATURE
         es = JWK.generate("EC", crv="P-256", alg="ES256")

@@ -31,7 +31,6 @@ from dataclasses import dataclass
 from authgate.jose import jwt
 from authgate.jose.errors import JoseError, MalformedToken
 from authgate.jose.jwk import JWK
-from authgate.jose.jwkset import JWKSet
 from authgate.verifier.api_keys import ApiKeyVerifier
 from authgate.verifier.config import IssuerConfig, VerifierConfig
 from authgate.verifier.errors import Reason, TokenRejected, VerifierUnavailable, rejection_for
@@ -123,9 +122,7 @@ class Verifier:
             source: KeySource
             if issuer.secret is not None:
                 alg = issuer.algorithms[0] if len(issuer.algorithms) == 1 else None
-                source = StaticKeys(
-                    issuer.issuer, JWKSet([JWK.from_secret(issuer.secret, alg=alg)])
-                )
+                source = StaticKeys(issuer.issuer, JWK.from_secret(issuer.secret, alg=alg))
             else:
                 source = JWKSCache(
                     issuer, self._fetcher, clock=clock, metrics=self.metrics.issuer(issuer.issuer)

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from authgate.jose.errors import InvalidKey
+from authgate.jose.jwk import JWK
 from authgate.jose.jwkset import JWKSet
 from authgate.verifier.config import IssuerConfig
 from authgate.verifier.discovery import discover
@@ -59,7 +60,7 @@ class IssuerStatus:
 class KeySource(Protocol):
     """Where an issuer's verification keys come from."""
 
-    async def keys_for(self, kid: str | None) -> JWKSet: ...
+    async def keys_for(self, kid: str | None) -> JWK | JWKSet: ...
     async def start(self, *, background: bool = True) -> None: ...
     async def aclose(self) -> None: ...
     def snapshot(self) -> IssuerStatus: ...
@@ -85,14 +86,15 @@ def parse_jwks(document: dict[str, Any]) -> JWKSet:
 
 
 class StaticKeys:
-    """A fixed key set (an HMAC secret): always ready, never fetched."""
+    """One configured key (an HMAC secret): always ready, never fetched. The token's `kid`, if
+    any, is not compared: there is only one key, and it is bound to the issuer's algorithms."""
 
-    def __init__(self, issuer: str, keys: JWKSet) -> None:
+    def __init__(self, issuer: str, key: JWK) -> None:
         self._issuer = issuer
-        self._keys = keys
+        self._key = key
 
-    async def keys_for(self, kid: str | None) -> JWKSet:
-        return self._keys
+    async def keys_for(self, kid: str | None) -> JWK:
+        return self._key
 
     async def start(self, *, background: bool = True) -> None:
         return None
@@ -101,9 +103,7 @@ class StaticKeys:
         return None
 
     def snapshot(self) -> IssuerStatus:
-        return IssuerStatus(
-            self._issuer, KeyStatus.FRESH, True, len(self._keys), None, None, 0, None, None
-        )
+        return IssuerStatus(self._issuer, KeyStatus.FRESH, True, 1, None, None, 0, None, None)
 
 
 class JWKSCache:
