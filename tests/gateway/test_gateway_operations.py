@@ -76,7 +76,7 @@ def test_metrics_count_fetches_decisions_and_cache_hits(gateway: Gateway, issuer
     assert values[f"authgate_jwks_key_age_seconds{{{label}}}"] >= 0
     assert f"authgate_jwks_unknown_kids_total{{{label}}}" in values
     assert f"authgate_jwks_stale_keys_served_total{{{label}}}" in values
-    assert values['authgate_decisions_total{endpoint="proxy",outcome="allow"}'] >= 3
+    assert values['authgate_decisions_total{endpoint="proxy",outcome="allowed"}'] >= 3
     assert values['authgate_decisions_total{endpoint="proxy",outcome="unauthenticated"}'] >= 1
     assert values['authgate_decisions_total{endpoint="proxy",outcome="forbidden"}'] >= 1
     assert values["authgate_token_cache_hits_total"] >= 2

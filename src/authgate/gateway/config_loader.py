@@ -233,5 +233,5 @@ def gateway_config_from(gate: GateConfig) -> GatewayConfig:
                 preserve_host=entry.extensions.get("preserve_host", True),
                 identity_token=entry.extensions.get("identity_token", True),
             )
-        routes.append((entry.route, upstream))
+        routes.append((entry, upstream))
     return GatewayConfig(gate, settings, tuple(routes))

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 from collections.abc import Awaitable
 
+from authgate.gate import Decision
 from authgate.gateway.exchange import Answer, Verdict
-from authgate.gateway.generation import FORWARD_AUTH, Decided, Generation, Judgement, then
+from authgate.gateway.generation import FORWARD_AUTH, Generation, then
 from authgate.gateway.identity import IDENTITY_FIELDS
 from authgate.gateway.request_head import RequestHead
 from authgate.gateway.request_target import (
@@ -53,17 +54,18 @@ def check(gen: Generation, head: RequestHead, endpoint_path: str) -> Verdict | A
     except BadRequestTargetError as exc:
         return gen.refuse(FORWARD_AUTH, head, 400, str(exc))
     head.log["original_path"] = target.path
-    decided = gen.judge(method, target, head, FORWARD_AUTH)
-    if isinstance(decided, Judgement | Answer):
+    decided = gen.judge(method, target, head)
+    if isinstance(decided, Decision):
         return _answer(gen, head, decided)
     return then(decided, lambda d: _answer(gen, head, d))
 
 
-def _answer(gen: Generation, head: RequestHead, decided: Decided) -> Verdict:
-    if isinstance(decided, Answer):
-        return decided
-    principal = decided.principal
-    given = gen.identity_for(principal, decided.upstream) if principal is not None else []
+def _answer(gen: Generation, head: RequestHead, decision: Decision) -> Verdict:
+    if not decision.allowed:
+        return gen.refused(FORWARD_AUTH, head, decision)
+    principal = decision.principal
+    upstream = gen.upstream_of(decision)
+    given = gen.identity_for(principal, upstream) if principal is not None else []
     # Every identity field is present, empty when unknown: a proxy that copies the answer's
     # fields (Traefik's authResponseHeaders, nginx's auth_request_set) then overwrites whatever
     # the client sent under those names instead of letting it through.
@@ -71,10 +73,10 @@ def _answer(gen: Generation, head: RequestHead, decided: Decided) -> Verdict:
     headers = given + [
         (name, b"") for name in _all_identity_names(gen) if name.lower() not in names
     ]
-    if principal is None:
-        return gen.answered(FORWARD_AUTH, head, "public", Answer(200, b"", headers))
-    head.log["subject"] = principal.subject
-    return gen.answered(FORWARD_AUTH, head, "allow", Answer(200, b"", headers))
+    if principal is not None:
+        head.log["subject"] = principal.subject
+    answer = Answer(200, b"", headers)
+    return gen.answered(FORWARD_AUTH, head, decision.outcome.value, answer)
 
 
 def _all_identity_names(gen: Generation) -> tuple[bytes, ...]:

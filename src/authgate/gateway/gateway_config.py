@@ -9,21 +9,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from authgate.gate.config import GateConfig
+from authgate.gate import GateConfig, RouteConfig
 from authgate.gateway.config import GatewaySettings, RouteUpstream
-from authgate.policy import Route
 
 __all__ = ["GatewayConfig"]
 
 
 @dataclass(frozen=True, slots=True)
 class GatewayConfig:
-    """`routes` pairs each policy route with its upstream (None: forward-auth only), in the
-    gate configuration's order."""
+    """`routes` pairs each of the gate's routes (the same `RouteConfig` objects) with its
+    upstream (None: forward-auth only), in configuration order."""
 
     gate: GateConfig
     settings: GatewaySettings
-    routes: tuple[tuple[Route, RouteUpstream | None], ...]
+    routes: tuple[tuple[RouteConfig, RouteUpstream | None], ...]
 
     @property
     def resource_metadata_url(self) -> str | None:

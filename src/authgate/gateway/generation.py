@@ -1,21 +1,21 @@
-"""One loaded configuration of the gateway, and how it decides on each request (RFC 6750 §2-§3,
-RFC 9110 §7.6, RFC 9728 §5.1).
+"""One loaded configuration of the gateway, and how it turns each request into a verdict
+(RFC 6750 §2-§3, RFC 9110 §7.6, RFC 9728 §5.1).
 
-For each request: the gateway's own endpoints (health, readiness, metrics, its JWKS, forward-auth)
-are answered first; then the route is chosen by the policy (no route: refused), public routes are
-forwarded without identity, and other routes need a credential that the verifier accepts and the
-route's requirement allows. Identity fields are always stripped from the client's request and, when
-a principal exists, rebuilt by the gateway. A cache hit is decided without leaving the event loop's
-current callback; anything else (a first sight of a token, a JWKS fetch, introspection) is awaited.
+The decision itself is the gate's (`authgate.gate.Gate`: route, credential, verifier, policy); this
+module adds what a proxy needs around it. For each request: the gateway's own endpoints are
+answered first (see `admin`); requests the gateway will not forward (no `Host`, unknown transfer
+coding, a WebSocket upgrade that is not a plain GET) are refused; then the gate decides. A token in
+the verifier's cache is decided without leaving the event loop's current callback (`check_nowait`);
+anything else (first sight of a token, a JWKS fetch, introspection) is awaited. An allowed request
+is forwarded with identity fields rebuilt by the gateway; a refused one gets the gate's answer.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
 
-from authgate.gate.challenge import error_answer
-from authgate.gate.credentials import extract_credential
+from authgate.gate import Decision, Gate, GateRequest
 from authgate.gateway import responses
 from authgate.gateway.access_log import AccessLog
 from authgate.gateway.config import ClientLimits, GatewaySettings, RouteUpstream
@@ -29,30 +29,17 @@ from authgate.gateway.request_head import RequestHead
 from authgate.gateway.request_target import RequestTarget
 from authgate.gateway.upstream_pool import ConnectionTracker, Origin, UpstreamPool
 from authgate.gateway.upstream_request import build_request_head, forwarding_for
-from authgate.oauth.errors import AccessDenied, OAuthError
-from authgate.policy import Policy, Route
-from authgate.verifier import Credential, Principal, Reason, TokenRejected, Verifier
+from authgate.verifier import Principal, TokenRejected, Verifier
 
-__all__ = ["FORWARD_AUTH", "PROXY", "Generation", "Judgement", "then"]
+__all__ = ["FORWARD_AUTH", "PROXY", "Generation", "then"]
 
 PROXY, FORWARD_AUTH = "proxy", "forward_auth"
-_OUTCOMES = {400: "bad_request", 401: "unauthenticated", 403: "forbidden", 503: "unavailable"}
-
-
-@dataclass(frozen=True, slots=True)
-class Judgement:
-    """A request that the policy lets through: its route, upstream and principal (None: public)."""
-
-    route: Route
-    upstream: RouteUpstream | None
-    principal: Principal | None
-
-
-Decided = Judgement | Answer
+_OUTCOMES = {400: "bad_request", 404: "no_route", 501: "bad_request"}
+_SKIPPED = frozenset({"content-type", "cache-control"})  # set by responses.render
 
 
 class Generation:
-    """Configuration, verifier, policy and upstream pools for the requests of one config load."""
+    """Configuration, gate and upstream pools for the requests of one config load."""
 
     def __init__(
         self,
@@ -67,18 +54,18 @@ class Generation:
         self.config = config
         self.settings: GatewaySettings = settings
         self.limits: ClientLimits = settings.client
+        self.gate = Gate(config.gate, verifier=verifier)
         self.verifier = verifier
         self.stats = stats
         self.access_log = access_log
-        self.policy: Policy[RouteUpstream | None] = Policy(config.routes)
         self.trusted = TrustedProxies(settings.trusted_proxies)
         self.minter = (
             IdentityTokenMinter(settings.identity_token) if settings.identity_token else None
         )
-        self.credential_rules = config.gate.credentials
-        self.credential_headers = frozenset(
-            {verifier.api_key_header.encode("latin-1")} if verifier.api_key_header else ()
-        )
+        api_key_header = config.gate.credentials.api_key_header
+        self.credential_headers = frozenset({api_key_header.encode()} if api_key_header else ())
+        # The gate's policy hands back the `RouteConfig` objects it was built from.
+        self._upstreams = {id(rc): up for rc, up in config.routes}
         self._admin = admin
         self._identity_cache: dict[int, tuple[Principal, tuple[tuple[bytes, bytes], ...]]] = {}
         self.pools: dict[Origin, UpstreamPool] = {}
@@ -115,78 +102,36 @@ class Generation:
             return admin
         problem = _framing_problem(head)
         if problem is not None:
-            return self.refuse(PROXY, head, problem[0], problem[1])
-        decided = self.judge(head.method.decode("ascii"), head.target, head, PROXY)
-        if isinstance(decided, Judgement | Answer):
+            return self.refuse(PROXY, head, *problem)
+        decided = self.judge(head.method.decode("ascii"), head.target, head)
+        if isinstance(decided, Decision):
             return self._forward(head, decided)
         return then(decided, lambda d: self._forward(head, d))
 
     def judge(
-        self, method: str, target: RequestTarget, head: RequestHead, endpoint: str
-    ) -> Decided | Awaitable[Decided]:
-        """Match the route for `method` and `target` and check the credentials in `head`: a
-        `Judgement`, or the refusal to send."""
-        matched = self.policy.match(method, target.path)
-        if matched is None:
-            denied = AccessDenied("no route allows this request")
-            return self._error(endpoint, head, denied, "no_route")
-        route, upstream = matched
-        if route.public:
-            return Judgement(route, upstream, None)
-        try:
-            credential = extract_credential(
-                _credential_fields(head, self.credential_headers),
-                target.query.decode("latin-1"),
-                None,
-                self.credential_rules,
-            )
-        except OAuthError as error:
-            return self._error(endpoint, head, error)
-        if credential is None:
-            return self._error(endpoint, head, TokenRejected(Reason.MISSING))
-        try:
-            principal = self.verifier.authenticate_nowait(credential)
-        except OAuthError as error:
-            return self._error(endpoint, head, error)
-        if principal is not None:
-            return self._check(endpoint, head, route, upstream, principal)
-        return self._verify(endpoint, head, route, upstream, credential)
+        self, method: str, target: RequestTarget, head: RequestHead
+    ) -> Decision | Coroutine[Any, Any, Decision]:
+        """The gate's decision for `method` and `target`, with the credentials in `head`."""
+        request = GateRequest(
+            method,
+            target.path,
+            _credential_fields(head, self.credential_headers),
+            target.query.decode("latin-1"),
+        )
+        step = self.gate.check_nowait(request)
+        return step if isinstance(step, Decision) else self.gate.verify_pending(step)
 
-    async def _verify(
-        self,
-        endpoint: str,
-        head: RequestHead,
-        route: Route,
-        upstream: RouteUpstream | None,
-        credential: Credential,
-    ) -> Decided:
-        try:
-            principal = await self.verifier.authenticate(credential)
-        except OAuthError as error:
-            return self._error(endpoint, head, error)
-        return self._check(endpoint, head, route, upstream, principal)
+    def upstream_of(self, decision: Decision) -> RouteUpstream | None:
+        """The upstream of the route that decided."""
+        return self._upstreams.get(id(decision.route)) if decision.route is not None else None
 
-    def _check(
-        self,
-        endpoint: str,
-        head: RequestHead,
-        route: Route,
-        upstream: RouteUpstream | None,
-        principal: Principal,
-    ) -> Decided:
-        refusal = route.requirement.check(principal)
-        if refusal is not None:
-            head.log["subject"] = principal.subject
-            return self._error(endpoint, head, refusal)
-        return Judgement(route, upstream, principal)
-
-    def _forward(self, head: RequestHead, decided: Decided) -> Verdict:
-        if isinstance(decided, Answer):
-            return decided
-        upstream = decided.upstream
+    def _forward(self, head: RequestHead, decision: Decision) -> Verdict:
+        if not decision.allowed:
+            return self.refused(PROXY, head, decision)
+        upstream = self.upstream_of(decision)
         if upstream is None:  # a forward-auth-only route: nothing to proxy to
-            return self.refuse(PROXY, head, 404, "this route has no upstream", "no_route")
-        principal = decided.principal
+            return self.refuse(PROXY, head, 404, "this route has no upstream")
+        principal = decision.principal
         identity = self.identity_for(principal, upstream) if principal is not None else []
         forwarded = forwarding_for(head, self.trusted, b"http")
         if forwarded.client != head.peer:
@@ -194,12 +139,12 @@ class Generation:
         request_head = build_request_head(
             head, upstream, forwarded, identity, credentials=self.credential_headers
         )
-        outcome = "allow" if principal is not None else "public"
+        outcome = decision.outcome.value
         self.stats.decisions[PROXY, outcome] += 1
-        log_fields = head.log
-        log_fields["route"] = decided.route.label
+        if decision.route is not None:
+            head.log["route"] = decision.route.route.label
         if principal is not None:
-            log_fields["subject"] = principal.subject
+            head.log["subject"] = principal.subject
         return Forward(
             self.pools[upstream.origin],
             request_head,
@@ -226,34 +171,27 @@ class Generation:
 
     # -- refusals and logging --------------------------------------------------------------------
 
-    def _error(
-        self, endpoint: str, head: RequestHead, error: OAuthError, outcome: str | None = None
-    ) -> Answer:
-        rendered = error_answer(
-            error, realm=self.config.gate.realm, resource_metadata=self.config.resource_metadata_url
-        )
-        head.log["reason"] = error.reason.value if isinstance(error, TokenRejected) else error.error
+    def refused(self, endpoint: str, head: RequestHead, decision: Decision) -> Answer:
+        """The gate's refusal as the gateway's answer, counted and logged."""
+        gate_answer = decision.answer
+        assert gate_answer is not None  # noqa: S101 - a refused Decision always carries its answer
+        error = decision.error
+        if error is not None:
+            head.log["reason"] = (
+                error.reason.value if isinstance(error, TokenRejected) else error.error
+            )
         headers = [
-            (n.encode("latin-1"), v.encode("latin-1"))
-            for n, v in rendered.headers
-            if n not in ("content-type", "cache-control")
+            (name.encode("latin-1"), value.encode("latin-1"))
+            for name, value in gate_answer.headers
+            if name not in _SKIPPED
         ]
-        answer = Answer(rendered.status, rendered.body, headers)
-        return self.answered(
-            endpoint, head, outcome or _OUTCOMES.get(answer.status, "error"), answer
-        )
+        answer = Answer(gate_answer.status, gate_answer.body, headers)
+        return self.answered(endpoint, head, decision.outcome.value, answer)
 
-    def refuse(
-        self,
-        endpoint: str,
-        head: RequestHead,
-        status: int,
-        message: str,
-        outcome: str | None = None,
-    ) -> Answer:
-        """A gateway-made error answer, counted and logged."""
+    def refuse(self, endpoint: str, head: RequestHead, status: int, message: str) -> Answer:
+        """A refusal made by the gateway itself (framing, missing upstream), counted and logged."""
         answer = Answer(status, responses.error_body(status, message))
-        return self.answered(endpoint, head, outcome or _OUTCOMES.get(status, "error"), answer)
+        return self.answered(endpoint, head, _OUTCOMES.get(status, "bad_request"), answer)
 
     def answered(self, endpoint: str, head: RequestHead, outcome: str, answer: Answer) -> Answer:
         """Count and log a decision answered by the gateway itself; return `answer`."""
@@ -276,17 +214,13 @@ class Generation:
         )
 
 
-def then(pending: Awaitable[Decided], finish: Callable[[Decided], Verdict]) -> Awaitable[Verdict]:
+async def then(pending: Awaitable[Decision], finish: Callable[[Decision], Verdict]) -> Verdict:
     """`finish` applied to the awaited decision."""
-
-    async def run() -> Verdict:
-        return finish(await pending)
-
-    return run()
+    return finish(await pending)
 
 
 def _credential_fields(head: RequestHead, extra: frozenset[bytes]) -> list[tuple[str, str]]:
-    """Only the fields that can carry credentials, as text, for `extract_credential`."""
+    """Only the fields that can carry credentials, as text, for the gate."""
     out: list[tuple[str, str]] = []
     for name in (b"authorization", *extra):
         if name in head.fields:

@@ -11,7 +11,7 @@ them into metric families when Prometheus scrapes. Names:
 - `authgate_verification_duration_seconds` (histogram), `authgate_verifications_total{outcome}`,
   `authgate_token_cache_hits_total`, `authgate_token_cache_misses_total`,
   `authgate_token_cache_hit_ratio`;
-- `authgate_decisions_total{endpoint,outcome}` (endpoint: proxy or forward_auth; outcome: allow,
+- `authgate_decisions_total{endpoint,outcome}` (endpoint: proxy or forward_auth; outcome: allowed,
   public, unauthenticated, forbidden, unavailable, no_route, bad_request);
 - `authgate_upstream_responses_total{code_class}`, `authgate_upstream_errors_total{status}`,
   `authgate_open_connections`, `authgate_config_reloads_total{result}`.
