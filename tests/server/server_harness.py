@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import base64
 import secrets
+import socket
+import subprocess
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from authgate.server import admin
 from authgate.server.app import create_app
@@ -111,3 +114,23 @@ def expect_error(response: httpx.Response, status: int, error: str) -> None:
     assert response.status_code == status, response.text
     assert response.json()["error"] == error, response.text
     assert response.headers["cache-control"] == "no-store"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def wait_ready(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"server exited: {log.read_text()}")
+        try:
+            if httpx.get(url + "/.well-known/openid-configuration", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    pytest.fail(f"server at {url} did not start: {log.read_text()}")

@@ -12,7 +12,6 @@ import asyncio
 import json
 import os
 import secrets
-import socket
 import subprocess
 import sys
 import time
@@ -27,6 +26,7 @@ import psycopg
 import pytest
 from authlib.integrations.httpx_client import AsyncOAuth2Client
 from authlib.oauth2.rfc7523 import PrivateKeyJWT
+from server_harness import free_port, wait_ready
 
 from authgate.jose import JWK
 from conftest import PG_ADMIN
@@ -50,13 +50,6 @@ max_access_token_ttl = "60s"
 [http]
 cache_ttl = 0
 """
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @dataclass
@@ -86,26 +79,13 @@ class Deployment:
         return json.loads(result.stdout)
 
 
-def _wait_ready(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"server exited: {log.read_text()}")
-        try:
-            if httpx.get(url + "/.well-known/openid-configuration", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    pytest.fail(f"server at {url} did not start: {log.read_text()}")
-
-
 @pytest.fixture(scope="module")
 def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
     workdir = tmp_path_factory.mktemp("serve")
     name = f"authgate_test_{secrets.token_hex(6)}"
     with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
-    ports = [_free_port(), _free_port()]
+    ports = [free_port(), free_port()]
     issuer = f"http://127.0.0.1:{ports[0]}"
     config = workdir / "authgate.toml"
     config.write_text(CONFIG)
@@ -203,7 +183,7 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
                 )
             )
         for url, process, log in zip(d.urls, processes, d.logs, strict=True):
-            _wait_ready(url, process, log)
+            wait_ready(url, process, log)
         yield d
     finally:
         for process in processes:
