@@ -123,6 +123,10 @@ def test_unreachable_upstream_is_502(gateway: Gateway) -> None:
     status, _, body = gateway.request("GET", "/down/x")
     assert status == 502
     assert json.loads(body)["error"] == "bad_gateway"
+    record = gateway.wait_for_log(lambda r: r.get("path") == "/down/x")
+    assert (record["status"], record["outcome"]) == (502, "upstream_error")
+    metrics = gateway.request("GET", "/metrics")[2].decode()
+    assert 'authgate_upstream_errors_total{status="502"}' in metrics
 
 
 def test_slow_upstream_is_504_and_the_gateway_keeps_serving(

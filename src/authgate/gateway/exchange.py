@@ -58,7 +58,8 @@ class Forward:
     pool: UpstreamPool
     request_head: bytes
     chunked: bool
-    on_response: Callable[[int], None] | None = None
+    on_response: Callable[[int], None] | None = None  # the upstream's final status
+    on_failure: Callable[[int], None] | None = None  # 502/504 made by the gateway
 
 
 Verdict = Answer | Forward
@@ -317,6 +318,8 @@ class ProxyExchange:
     def _fail(self, error: UpstreamError) -> None:
         log.warning("upstream failure: %s", error, extra={"status": error.status})
         self.head.log["upstream_error"] = str(error)
+        if self.forward is not None and self.forward.on_failure is not None:
+            self.forward.on_failure(error.status)
         self.answer(Answer(error.status, responses.error_body(error.status, str(error))))
 
     def _can_retry(self, upstream: UpstreamConnection, error: UpstreamError) -> bool:

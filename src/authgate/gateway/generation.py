@@ -150,6 +150,7 @@ class Generation:
             request_head,
             head.chunked,
             on_response=lambda status: self._proxied(head, status, outcome),
+            on_failure=lambda status: self._failed(head, status),
         )
 
     def identity_for(self, principal: Principal, upstream: RouteUpstream | None) -> Headers:
@@ -202,6 +203,10 @@ class Generation:
     def _proxied(self, head: RequestHead, status: int, outcome: str) -> None:
         self.stats.upstream_responses[f"{status // 100}xx"] += 1
         self._log(head, status, outcome)
+
+    def _failed(self, head: RequestHead, status: int) -> None:
+        self.stats.upstream_errors[str(status)] += 1
+        self._log(head, status, "upstream_error")
 
     def _log(self, head: RequestHead, status: int, outcome: str) -> None:
         self.access_log.record(
