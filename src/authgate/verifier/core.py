@@ -84,7 +84,9 @@ class _Issuer:
         config = self.config
         if unverified.alg not in self.algorithms:
             # RFC 8725 §3.1: the issuer's allow-list decides, before any key is looked up.
-            raise TokenRejected(Reason.SIGNATURE, debug=f"algorithm {unverified.alg!r} not allowed")
+            raise TokenRejected(
+                Reason.SIGNATURE, debug=f"algorithm {unverified.alg!r:.40} not allowed"
+            )
         keys = await self.keys.keys_for(unverified.kid)
         try:
             claims = jwt.decode(
