@@ -41,6 +41,7 @@ async def introspection_endpoint(request: Request) -> Response:
             request.headers.get("authorization"),
             form,
             server.config.endpoint(ENDPOINT_PATHS["introspection"]),
+            allow_public=False,  # RFC 7662 §2.1: the caller must be authenticated
         )
     ).client
     request.state.client_id = caller.client_id
