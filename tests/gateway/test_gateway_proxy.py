@@ -205,3 +205,14 @@ def test_expect_100_continue_is_relayed(gateway: Gateway, issuer: Issuer) -> Non
     responses = parse_responses(data)
     assert responses[-1][0] == 200
     assert _record(responses[-1][2])["body_len"] == 1000
+
+
+def test_http10_keep_alive_is_announced(gateway: Gateway) -> None:
+    data = raw_exchange(
+        gateway.port,
+        b"GET /public/a HTTP/1.0\r\nConnection: keep-alive\r\n\r\nGET /public/b HTTP/1.0\r\n\r\n",
+    )
+    responses = parse_responses(data)
+    assert [_record(body)["path"] for _, _, body in responses] == ["/public/a", "/public/b"]
+    assert responses[0][1]["connection"] == "keep-alive"
+    assert responses[1][1]["connection"] == "close"

@@ -218,6 +218,8 @@ class ProxyExchange:
         self._keep_alive = self.conn.keep_alive and self._framing != _CLOSE and not head.upgrade
         if not self._keep_alive:
             out.append((b"Connection", b"close"))
+        elif head.version == b"1.0":
+            out.append((b"Connection", b"keep-alive"))  # HTTP/1.0 persists only when told
         self._write_head(status, out)
 
     def response_body(self, chunk: bytes) -> None:
