@@ -1,4 +1,4 @@
-"""`authgate api|client|user …`: register resource servers, clients and users.
+"""`authgate api|client …`: register resource servers (APIs) and clients.
 
 A client's secret is printed once, at creation or rotation, and never stored in clear.
 """
@@ -9,7 +9,6 @@ A client's secret is printed once, at creation or rotation, and never stored in 
 from __future__ import annotations
 
 import json
-import sys
 from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,9 +28,9 @@ from authgate.cli.server_shell import (
 )
 
 if TYPE_CHECKING:
-    from authgate.server.models import Api, Client, User
+    from authgate.server.models import Api, Client
 
-__all__ = ["api_group", "client_group", "user_group"]
+__all__ = ["api_group", "client_group"]
 
 
 def _duration(value: str | None, name: str) -> int | None:
@@ -382,116 +381,4 @@ def client_rotate_secret(
             f"client_secret: {new}",
             "(the secret is shown only now; store it safely)",
         ],
-    )
-
-
-# -- users ----------------------------------------------------------------------------------------
-
-
-def _user_dict(user: User) -> dict[str, Any]:
-    return {
-        "user_id": user.user_id,
-        "username": user.username,
-        "email": user.email,
-        "email_verified": user.email_verified,
-        "name": user.name,
-        "roles": list(user.roles),
-        "created_at": user.created_at,
-    }
-
-
-def _read_password(password_stdin: bool) -> str:
-    if password_stdin:
-        return sys.stdin.readline().rstrip("\r\n")
-    value: str = click.prompt("Password", hide_input=True, confirmation_prompt=True)
-    return value
-
-
-@click.group("user")
-def user_group() -> None:
-    """Manage the people who sign in (argon2id password hashes)."""
-
-
-@user_group.command("create")
-@click.argument("username")
-@click.option("--role", "roles", multiple=True, help="role (repeatable)")
-@click.option("--email", help="email address")
-@click.option("--name", help="full name")
-@click.option("--password-stdin", is_flag=True, help="read the password from standard input")
-@config_option
-@json_option
-def user_create(
-    *,
-    username: str,
-    roles: tuple[str, ...],
-    email: str | None,
-    name: str | None,
-    password_stdin: bool,
-    config_path: str | None,
-    as_json: bool,
-) -> None:
-    """Create a user; the password is prompted for (or read with --password-stdin)."""
-    from authgate.server.admin import create_user
-
-    config = load(config_path)
-    password = _read_password(password_stdin)
-    user = run(
-        with_storage(
-            config,
-            lambda s: create_user(
-                s,
-                username=username,
-                password=password,
-                email=email,
-                name=name,
-                roles=roles,
-                now=now(),
-            ),
-        )
-    )
-    emit(as_json, _user_dict(user), [f"created user {user.username} ({user.user_id})"])
-
-
-@user_group.command("list")
-@config_option
-@json_option
-def user_list(*, config_path: str | None, as_json: bool) -> None:
-    """List the users."""
-    users = run(with_storage(load(config_path), lambda s: s.list_users()))
-    emit(
-        as_json,
-        [_user_dict(u) for u in users],
-        [f"{u.username}\t{u.email or '-'}\t{' '.join(u.roles)}" for u in users],
-    )
-
-
-@user_group.command("delete")
-@click.argument("username")
-@config_option
-@json_option
-def user_delete(*, username: str, config_path: str | None, as_json: bool) -> None:
-    """Delete a user."""
-    if not run(with_storage(load(config_path), lambda s: s.delete_user(username))):
-        raise CliError(f"no user named {username!r}")
-    emit(as_json, {"deleted": username}, [f"deleted user {username}"])
-
-
-@user_group.command("set-password")
-@click.argument("username")
-@click.option("--password-stdin", is_flag=True, help="read the password from standard input")
-@config_option
-@json_option
-def user_set_password(
-    *, username: str, password_stdin: bool, config_path: str | None, as_json: bool
-) -> None:
-    """Replace a user's password."""
-    from authgate.server.admin import set_user_password
-
-    config = load(config_path)
-    password = _read_password(password_stdin)
-    run(with_storage(config, lambda s: set_user_password(s, username, password)))
-    emit(
-        as_json,
-        {"username": username, "password_changed": True},
-        [f"password changed for {username}"],
     )

@@ -18,7 +18,7 @@ from typing import Any
 import click
 
 from authgate.cli.exit_codes import CliError
-from authgate.cli.server_admin_commands import api_group, client_group, user_group
+from authgate.cli.server_admin_commands import api_group, client_group
 from authgate.cli.server_shell import (
     config_option,
     emit,
@@ -29,6 +29,7 @@ from authgate.cli.server_shell import (
     run,
     with_storage,
 )
+from authgate.cli.server_user_commands import user_group
 
 __all__ = [
     "api_group",

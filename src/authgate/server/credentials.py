@@ -8,6 +8,7 @@ constant time (RFC 6749 §10.10, RFC 9700 §4.16). User passwords are low-entrop
 
 from __future__ import annotations
 
+import functools
 import hmac
 import secrets
 
@@ -28,8 +29,6 @@ __all__ = [
 
 _TOKEN_BYTES = 32  # 256 bits: RFC 6749 §10.10 asks for at most 2^-128 guessing probability
 _HASHER = PasswordHasher()  # argon2id, RFC 9106 "second recommended option" parameters
-# Verified when the user does not exist, so that the answer takes as long as for a wrong password.
-_DUMMY_HASH = _HASHER.hash(secrets.token_urlsafe(16))
 
 
 def generate_client_id() -> str:
@@ -62,9 +61,15 @@ def hash_password(password: str) -> str:
 def verify_password(password: str, stored_hash: str | None) -> bool:
     """True when `password` matches; a missing user costs the same time as a wrong password."""
     try:
-        return _HASHER.verify(stored_hash or _DUMMY_HASH, password) and stored_hash is not None
+        return _HASHER.verify(stored_hash or _dummy_hash(), password) and stored_hash is not None
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    # Verified when the user does not exist, so the answer takes as long as for a wrong password.
+    return _HASHER.hash(secrets.token_urlsafe(16))
 
 
 def password_needs_rehash(stored_hash: str) -> bool:

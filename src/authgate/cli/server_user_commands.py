@@ -1,0 +1,132 @@
+"""`authgate user …`: the people who sign in, with argon2id password hashes (RFC 9106).
+
+Passwords come from a prompt (typed twice) or, for scripts, one line on standard input; they are
+never accepted as command-line arguments, where other users could read them.
+"""
+
+# Imports inside commands keep `authgate --help` from loading the server stack.
+# ruff: noqa: PLC0415
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from authgate.cli.exit_codes import CliError
+from authgate.cli.server_shell import config_option, emit, json_option, load, now, run, with_storage
+
+if TYPE_CHECKING:
+    from authgate.server.models import User
+
+__all__ = ["user_group"]
+
+
+def _user_dict(user: User) -> dict[str, Any]:
+    return {
+        "user_id": user.user_id,
+        "username": user.username,
+        "email": user.email,
+        "email_verified": user.email_verified,
+        "name": user.name,
+        "roles": list(user.roles),
+        "created_at": user.created_at,
+    }
+
+
+def _read_password(password_stdin: bool) -> str:
+    if password_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    value: str = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    return value
+
+
+@click.group("user")
+def user_group() -> None:
+    """Manage the people who sign in (argon2id password hashes)."""
+
+
+@user_group.command("create")
+@click.argument("username")
+@click.option("--role", "roles", multiple=True, help="role (repeatable)")
+@click.option("--email", help="email address")
+@click.option("--name", help="full name")
+@click.option("--password-stdin", is_flag=True, help="read the password from standard input")
+@config_option
+@json_option
+def user_create(
+    *,
+    username: str,
+    roles: tuple[str, ...],
+    email: str | None,
+    name: str | None,
+    password_stdin: bool,
+    config_path: str | None,
+    as_json: bool,
+) -> None:
+    """Create a user; the password is prompted for (or read with --password-stdin)."""
+    from authgate.server.admin import create_user
+
+    config = load(config_path)
+    password = _read_password(password_stdin)
+    user = run(
+        with_storage(
+            config,
+            lambda s: create_user(
+                s,
+                username=username,
+                password=password,
+                email=email,
+                name=name,
+                roles=roles,
+                now=now(),
+            ),
+        )
+    )
+    emit(as_json, _user_dict(user), [f"created user {user.username} ({user.user_id})"])
+
+
+@user_group.command("list")
+@config_option
+@json_option
+def user_list(*, config_path: str | None, as_json: bool) -> None:
+    """List the users."""
+    users = run(with_storage(load(config_path), lambda s: s.list_users()))
+    emit(
+        as_json,
+        [_user_dict(u) for u in users],
+        [f"{u.username}\t{u.email or '-'}\t{' '.join(u.roles)}" for u in users],
+    )
+
+
+@user_group.command("delete")
+@click.argument("username")
+@config_option
+@json_option
+def user_delete(*, username: str, config_path: str | None, as_json: bool) -> None:
+    """Delete a user."""
+    if not run(with_storage(load(config_path), lambda s: s.delete_user(username))):
+        raise CliError(f"no user named {username!r}")
+    emit(as_json, {"deleted": username}, [f"deleted user {username}"])
+
+
+@user_group.command("set-password")
+@click.argument("username")
+@click.option("--password-stdin", is_flag=True, help="read the password from standard input")
+@config_option
+@json_option
+def user_set_password(
+    *, username: str, password_stdin: bool, config_path: str | None, as_json: bool
+) -> None:
+    """Replace a user's password."""
+    from authgate.server.admin import set_user_password
+
+    config = load(config_path)
+    password = _read_password(password_stdin)
+    run(with_storage(config, lambda s: set_user_password(s, username, password)))
+    emit(
+        as_json,
+        {"username": username, "password_changed": True},
+        [f"password changed for {username}"],
+    )
