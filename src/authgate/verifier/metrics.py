@@ -66,7 +66,8 @@ class VerifierMetrics:
     ...), plus "unavailable" for 503s. `token_cache_hits`/`misses` give the hit ratio.
     `introspections` counts requests sent to the introspection endpoint, `introspection_failures`
     the failed ones, `introspection_cache_hits` answers served from its caches. `latency` observes
-    every verification (cache hits included).
+    every verification that did work (signature checks, fetches, introspection, API keys), not
+    verified-token cache hits, which `token_cache_hits` counts.
     """
 
     issuers: dict[str, IssuerMetrics] = field(default_factory=dict)

@@ -17,9 +17,12 @@ from authgate.verifier.principal import Principal
 __all__ = ["VerifiedTokenCache", "token_digest"]
 
 
+_sha256 = hashlib.sha256
+
+
 def token_digest(token: str) -> bytes:
     """The cache key of a token."""
-    return hashlib.sha256(token.encode("ascii", "surrogateescape")).digest()
+    return _sha256(token.encode("utf-8", "surrogatepass")).digest()
 
 
 class VerifiedTokenCache:
@@ -36,8 +39,7 @@ class VerifiedTokenCache:
     def get(self, token: str) -> Principal | None:
         if not self._entries:
             return None
-        key = token_digest(token)
-        entry = self._entries.get(key)
+        entry = self._entries.get(_sha256(token.encode("utf-8", "surrogatepass")).digest())
         if entry is None:
             return None
         # An expired entry is left for `put` to evict: reads never mutate, so synchronous shells
