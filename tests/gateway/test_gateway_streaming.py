@@ -8,6 +8,8 @@ import hashlib
 import http.client
 import json
 import socket
+import time
+from pathlib import Path
 
 import pytest
 import websockets
@@ -137,3 +139,29 @@ def test_slow_upstream_is_504_and_the_gateway_keeps_serving(
     assert json.loads(body)["error"] == "gateway_timeout"
     status, _, _ = gateway.request("GET", "/slow/0", {"Authorization": _auth(issuer)})
     assert status == 200
+
+
+def _rss_bytes(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError("no VmRSS")
+
+
+def test_slow_reader_applies_back_pressure_instead_of_buffering(
+    gateway: Gateway, issuer: Issuer
+) -> None:
+    # 128 MiB from a fast upstream to a client that stops reading: a gateway without
+    # back-pressure would hold it all; this one pauses the upstream and stays small.
+    size = 128 * MB
+    before = _rss_bytes(gateway.process.pid)
+    conn = http.client.HTTPConnection("127.0.0.1", gateway.port, timeout=30)
+    conn.request("GET", f"/stream/{size}", headers={"Authorization": _auth(issuer)})
+    response = conn.getresponse()
+    assert response.read(65536) == b"x" * 65536
+    time.sleep(1.5)  # the upstream keeps sending; the gateway must not keep reading
+    grown = _rss_bytes(gateway.process.pid) - before
+    received = 65536 + len(response.read())
+    conn.close()
+    assert received == size
+    assert grown < 32 * MB, f"the gateway grew by {grown // MB} MiB while the client paused"

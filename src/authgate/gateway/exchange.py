@@ -169,11 +169,11 @@ class ProxyExchange:
 
     def client_write_paused(self, paused: bool) -> None:
         upstream = self.upstream
-        if upstream is not None and upstream.transport is not None and not upstream.closed:
+        if upstream is not None:
             if paused:
-                upstream.transport.pause_reading()
+                upstream.pause_reading()
             else:
-                upstream.transport.resume_reading()
+                upstream.resume_reading()
 
     def client_lost(self) -> None:
         previous, self.state = self.state, _DONE

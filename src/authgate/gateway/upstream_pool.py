@@ -78,6 +78,7 @@ class UpstreamConnection(asyncio.Protocol):
         self._headers: list[tuple[bytes, bytes]] = []
         self._tunnel = False
         self._informational = False
+        self._paused_deadline = 0.0
         self._loop = asyncio.get_running_loop()
 
     # -- asyncio.Protocol --------------------------------------------------------------------
@@ -170,6 +171,19 @@ class UpstreamConnection(asyncio.Protocol):
             self.transport.write(data)
             if self.deadline:
                 self.deadline = self._loop.time() + self.pool.read_timeout
+
+    def pause_reading(self) -> None:
+        """Stop reading (the client is slow); the read timeout waits too, as it is not ours."""
+        if self.transport is not None and not self.closed:
+            self.transport.pause_reading()
+            self._paused_deadline, self.deadline = self.deadline, 0.0
+
+    def resume_reading(self) -> None:
+        if self.transport is not None and not self.closed:
+            self.transport.resume_reading()
+            if self._paused_deadline:
+                self.deadline = self._loop.time() + self.pool.read_timeout
+                self._paused_deadline = 0.0
 
     def close(self) -> None:
         """Close the connection; its exchange, if any, is told through `upstream_lost`."""
