@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 
 __all__ = ["IssuerMetrics", "LatencyHistogram", "VerifierMetrics"]
 
+_bisect_left = bisect.bisect_left
+
 # Seconds. Cached verifications take microseconds; a JWKS fetch takes milliseconds.
 DEFAULT_BUCKETS = (
     0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
@@ -53,7 +55,7 @@ class LatencyHistogram:
             self.counts = [0] * (len(self.buckets) + 1)
 
     def observe(self, seconds: float) -> None:
-        self.counts[bisect.bisect_left(self.buckets, seconds)] += 1
+        self.counts[_bisect_left(self.buckets, seconds)] += 1
         self.total += seconds
         self.count += 1
 
@@ -66,8 +68,7 @@ class VerifierMetrics:
     ...), plus "unavailable" for 503s. `token_cache_hits`/`misses` give the hit ratio.
     `introspections` counts requests sent to the introspection endpoint, `introspection_failures`
     the failed ones, `introspection_cache_hits` answers served from its caches. `latency` observes
-    every verification that did work (signature checks, fetches, introspection, API keys), not
-    verified-token cache hits, which `token_cache_hits` counts.
+    every verification, cache hits included.
     """
 
     issuers: dict[str, IssuerMetrics] = field(default_factory=dict)
