@@ -93,7 +93,7 @@ def wrk(
     ).stdout
     requests = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    p50 = re.search(r"50%\s+(\S+)", out)
+    p50 = re.search(r"^\s+50%\s+(\S+)$", out, re.MULTILINE)
     return {
         "requests": requests,
         "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),  # type: ignore[union-attr]
