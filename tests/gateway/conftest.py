@@ -1,4 +1,4 @@
-"""Fixtures for the gateway tests: one issuer and one upstream per session, gateways per module."""
+"""Fixtures for the gateway tests: one issuer, one upstream and one standard gateway per session."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ def upstream() -> Iterator[Upstream]:
     server.close()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def gateway(
     issuer: Issuer, upstream: Upstream, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Gateway]:
