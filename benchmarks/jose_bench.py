@@ -1,6 +1,6 @@
 """JWS sign and verify throughput: authgate vs PyJWT, joserfc and the raw `cryptography` primitive.
 
-    .venv/bin/python benchmarks/jose_bench.py            # full run, about two minutes
+    .venv/bin/python benchmarks/jose_bench.py            # full run, ~2 minutes on an idle machine
     .venv/bin/python benchmarks/jose_bench.py --quick    # a rough table in seconds
     .venv/bin/python benchmarks/jose_bench.py --json     # machine-readable results
 
