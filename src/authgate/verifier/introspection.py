@@ -15,6 +15,7 @@ cached.
 from __future__ import annotations
 
 import base64
+import hashlib
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -28,11 +29,15 @@ from authgate.verifier.http_fetch import FetchError, HttpFetcher
 from authgate.verifier.metrics import VerifierMetrics
 from authgate.verifier.principal import Principal, principal_from_claims
 from authgate.verifier.single_flight import SingleFlight
-from authgate.verifier.token_cache import token_digest
 
 __all__ = ["Introspector"]
 
 logger = logging.getLogger("authgate.verifier")
+
+
+def token_digest(token: str) -> bytes:
+    """The cache key of an opaque token: its SHA-256, so the caches hold no usable token."""
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).digest()
 
 
 class Introspector:
