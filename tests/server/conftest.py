@@ -14,13 +14,12 @@ from collections.abc import AsyncIterator, Iterator
 
 import psycopg
 import pytest
-from server_harness import FakeClock, Harness, make_config, running
+from server_harness import PG_ADMIN, FakeClock, Harness, make_config, running
 
 from authgate.server.storage import Database
 from authgate.server.storage.migrate import upgrade
 from authgate.server.storage.tables import metadata
 
-PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
 TABLES = [t.name for t in reversed(metadata.sorted_tables)]
 
 

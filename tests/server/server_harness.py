@@ -22,6 +22,7 @@ from authgate.server.context import AuthServer
 from authgate.server.models import Api, Client
 
 ISSUER = "https://auth.example.test"
+PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
 SECRET_KEY = base64.urlsafe_b64encode(secrets.token_bytes(32))
 
 

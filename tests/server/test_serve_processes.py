@@ -26,10 +26,9 @@ import psycopg
 import pytest
 from authlib.integrations.httpx_client import AsyncOAuth2Client
 from authlib.oauth2.rfc7523 import PrivateKeyJWT
-from server_harness import free_port, wait_ready
+from server_harness import PG_ADMIN, free_port, wait_ready
 
 from authgate.jose import JWK
-from conftest import PG_ADMIN
 
 AUTHGATE = str(Path(sys.executable).parent / "authgate")
 API = "https://orders.example.test"
