@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import signal
 import threading
 import time
 from collections.abc import Iterator
@@ -192,5 +193,26 @@ def test_sighup_reload_applies_new_rules_and_keeps_connections(
         values = _metrics(gw)
         assert values['authgate_config_reloads_total{result="ok"}'] == 1
         assert values['authgate_config_reloads_total{result="error"}'] == 1
+    finally:
+        gw.stop()
+
+
+def test_sigterm_lets_requests_in_flight_finish(
+    issuer: Issuer, upstream: Upstream, tmp_path: Path
+) -> None:
+    gw = Gateway(gateway_toml(issuer, upstream), tmp_path)
+    try:
+        auth = {"Authorization": f"Bearer {issuer.token()}"}
+        result: dict[str, int] = {}
+        thread = threading.Thread(
+            target=lambda: result.update(status=gw.request("GET", "/slow/0.8", auth)[0])
+        )
+        thread.start()
+        time.sleep(0.3)
+        gw.process.send_signal(signal.SIGTERM)
+        thread.join(10)
+        assert result["status"] == 200
+        assert gw.process.wait(10) == 0
+        gw.wait_for_log(lambda r: r.get("msg") == "stopped")
     finally:
         gw.stop()
