@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from gateway_support import Gateway, Issuer, Upstream, gateway_toml
 
-from authgate.jose import JWKSet, jwt
+from authgate.jose import JWK, JWKSet, jwt
 
 
 def test_health_and_readiness(gateway: Gateway, issuer: Issuer) -> None:
@@ -216,3 +216,37 @@ def test_sigterm_lets_requests_in_flight_finish(
         gw.wait_for_log(lambda r: r.get("msg") == "stopped")
     finally:
         gw.stop()
+
+
+def test_key_rotation_jwks_outage_and_invented_kids(upstream: Upstream, tmp_path: Path) -> None:
+    issuer = Issuer()  # its own, since this test rotates keys and breaks the endpoint
+    gw = Gateway(gateway_toml(issuer, upstream), tmp_path)
+    try:
+
+        def call(token: str) -> int:
+            return gw.request("GET", "/orders/r", {"Authorization": f"Bearer {token}"})[0]
+
+        assert call(issuer.token()) == 200
+        # Rotation: a token under a new kid is accepted without a restart.
+        issuer.key = JWK.generate("RSA", alg="RS256", kid="key-2")
+        rotated = issuer.token(sub="after-rotation")
+        assert call(rotated) == 200
+        # Outage: held keys keep verifying, new tokens under them included.
+        issuer.failing = True
+        assert call(rotated) == 200
+        assert call(issuer.token(sub="new-during-outage")) == 200
+        assert gw.request("GET", "/readyz")[0] == 200
+        # A flood of invented kids causes at most one fetch per cooldown, and no success: 401,
+        # or 503 while the cooldown leaves an unknown kid undecidable (the gate's rule).
+        fetches = issuer.fetches
+        for n in range(20):
+            forged = JWK.generate("RSA", alg="RS256", kid=f"invented-{n}")
+            assert call(issuer.token(key=forged)) in (401, 503)
+        assert issuer.fetches - fetches <= 1
+        values = _metrics(gw)
+        label = f'issuer="{issuer.url}"'
+        assert values[f"authgate_jwks_unknown_kids_total{{{label}}}"] >= 20
+        assert values[f"authgate_jwks_unknown_kid_fetches_total{{{label}}}"] <= 2
+    finally:
+        gw.stop()
+        issuer.close()
