@@ -53,9 +53,10 @@ def wait_port(port: int, process: subprocess.Popen[bytes], name: str) -> None:
             raise SystemExit(f"{name} exited early (status {process.returncode})")
         try:
             socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            return
         except OSError:
             time.sleep(0.05)
+        else:
+            return
     raise SystemExit(f"{name} did not start listening on {port}")
 
 
@@ -84,7 +85,8 @@ class JWKSServer:
 
 def nginx_upstream(directory: Path, port: int) -> subprocess.Popen[bytes]:
     temp = " ".join(
-        f"{n}_temp_path {directory / n};" for n in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+        f"{n}_temp_path {directory / n};"
+        for n in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
     )
     conf = directory / "upstream.conf"
     conf.write_text(f"""
@@ -101,12 +103,16 @@ http {{
 }}
 """)
     nginx = shutil.which("nginx") or "/usr/sbin/nginx"
-    process = subprocess.Popen(["taskset", "-c", LOAD_CPU, nginx, "-p", str(directory), "-c", str(conf)])
+    process = subprocess.Popen(
+        ["taskset", "-c", LOAD_CPU, nginx, "-p", str(directory), "-c", str(conf)]
+    )
     wait_port(port, process, "nginx")
     return process
 
 
-def authgate_gateway(directory: Path, port: int, jwks: JWKSServer, upstream: int) -> subprocess.Popen[bytes]:
+def authgate_gateway(
+    directory: Path, port: int, jwks: JWKSServer, upstream: int
+) -> subprocess.Popen[bytes]:
     config = directory / "gateway.toml"
     config.write_text(f"""
 listen = "127.0.0.1:{port}"
@@ -129,7 +135,9 @@ scopes = ["orders:read"]
     return process
 
 
-def node_gateway(directory: Path, port: int, jwks: JWKSServer, upstream: int) -> subprocess.Popen[bytes]:
+def node_gateway(
+    directory: Path, port: int, jwks: JWKSServer, upstream: int
+) -> subprocess.Popen[bytes]:
     # ESM resolves packages next to the script: run a copy beside a link to the test peers.
     (directory / "node_modules").symlink_to(NODE_MODULES)
     script = directory / "node_gateway.mjs"
@@ -154,7 +162,8 @@ _UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
 
 
 def wrk(url: str, connections: int, duration: float, headers: dict[str, str]) -> dict[str, float]:
-    command = ["taskset", "-c", LOAD_CPU, "wrk", "-t1", f"-c{connections}", f"-d{max(1, round(duration))}s",
+    seconds = max(1, round(duration))
+    command = ["taskset", "-c", LOAD_CPU, "wrk", "-t1", f"-c{connections}", f"-d{seconds}s",
                "--latency", "--timeout", "5s"]  # fmt: skip
     for name, value in headers.items():
         command += ["-H", f"{name}: {value}"]
@@ -243,9 +252,12 @@ def main() -> None:
                         subprocess.run(["taskset", "-pc", LOAD_CPU, str(processes[0].pid)],
                                        check=True, capture_output=True)  # fmt: skip
                     results["rows"].append({"target": name, "connections": c, **row})
-                    print(f"{name:>15} c={c:<3} {row['rps']:>10.0f} req/s  p99 {row['p99_ms']:.2f} ms"
-                          f"{'  NON-2xx: ' + str(row['non_2xx']) if row['non_2xx'] else ''}",
-                          flush=True)  # fmt: skip
+                    bad = f"  NON-2xx: {row['non_2xx']}" if row["non_2xx"] else ""
+                    print(
+                        f"{name:>15} c={c:<3} {row['rps']:>10.0f} req/s  "
+                        f"p99 {row['p99_ms']:.2f} ms{bad}",
+                        flush=True,
+                    )
             check_url = f"http://127.0.0.1:{ports['authgate']}/_authgate/check"
             for c in (16, 64):
                 row = wrk(check_url, c, args.duration, {**auth, "X-Original-URI": "/api/orders",
@@ -274,8 +286,11 @@ def print_table(results: dict[str, Any]) -> None:
     print("|---:|---:|---:|---:|---:|")
     for c in sorted({r["connections"] for r in rows if r["target"] == "authgate"}):
         up, ag, nd = by[("upstream alone", c)], by[("authgate", c)], by[("node", c)]
-        print(f"| {c} | {up['rps']:,.0f} | {ag['rps']:,.0f} ({ag['p99_ms']:.2f} ms) | "
-              f"{nd['rps']:,.0f} ({nd['p99_ms']:.2f} ms) | {ag['rps'] / nd['rps']:.2f}x |")  # fmt: skip
+        ratio = ag["rps"] / nd["rps"]
+        print(
+            f"| {c} | {up['rps']:,.0f} | {ag['rps']:,.0f} ({ag['p99_ms']:.2f} ms) | "
+            f"{nd['rps']:,.0f} ({nd['p99_ms']:.2f} ms) | {ratio:.2f}x |"
+        )
     for r in rows:
         if r["target"] == "forward-auth":
             print(f"\nforward-auth, {r['connections']} connections: {r['rps']:,.0f} decisions/s "
