@@ -206,8 +206,11 @@ class ProxyExchange:
         elif length and not chunked:
             self._framing = _LENGTH
         else:
-            # RFC 9112 §6.3: without either, the upstream's body ends when it closes.
+            # RFC 9112 §6.3: without either, the upstream's body ends when it closes; with both,
+            # Transfer-Encoding wins and Content-Length must not be passed on.
             self._until_close = not chunked
+            if length:
+                out = [(n, v) for n, v in out if n.lower() != b"content-length"]
             if head.version == b"1.1":
                 self._framing = _CHUNKED
                 out.append((b"Transfer-Encoding", b"chunked"))
