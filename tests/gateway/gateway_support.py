@@ -148,6 +148,7 @@ class _UpstreamProtocol(asyncio.Protocol):
             "headers": self.headers,
             "body_len": self.body_len,
             "body_sha256": self.digest.hexdigest(),
+            "peer_port": self.transport.get_extra_info("peername")[1] if self.transport else 0,
         }
         self.state.requests.append(record)
         self.task = asyncio.ensure_future(self.respond(path, record))

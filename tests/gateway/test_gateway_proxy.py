@@ -216,3 +216,8 @@ def test_http10_keep_alive_is_announced(gateway: Gateway) -> None:
     assert [_record(body)["path"] for _, _, body in responses] == ["/public/a", "/public/b"]
     assert responses[0][1]["connection"] == "keep-alive"
     assert responses[1][1]["connection"] == "close"
+
+
+def test_upstream_connections_are_kept_alive_and_reused(gateway: Gateway) -> None:
+    ports = {_record(gateway.request("GET", f"/public/k{i}")[2])["peer_port"] for i in range(5)}
+    assert len(ports) == 1  # five client connections, one upstream connection
