@@ -31,7 +31,7 @@ def gateway(
 access_log = true
 [upstream]
 read = 1.0
-connect = 2.0
+connect = 1.0
 [limits]
 max_header_bytes = 8192
 max_headers = 50

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 import websockets
-from gateway_support import Gateway, Issuer, Upstream, parse_responses, raw_exchange
+from gateway_support import Gateway, Issuer, Upstream, gateway_toml, parse_responses, raw_exchange
 
 MB = 1024 * 1024
 
@@ -165,3 +165,31 @@ def test_slow_reader_applies_back_pressure_instead_of_buffering(
     conn.close()
     assert received == size
     assert grown < 24 * MB, f"the gateway grew by {grown // MB} MiB while the client paused"
+
+
+def test_connect_timeout_is_504(issuer: Issuer, upstream: Upstream, tmp_path: Path) -> None:
+    # A listener that never accepts, its backlog full: connecting hangs until the timeout.
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(0)
+        port = listener.getsockname()[1]
+        fillers = []
+        for _ in range(3):
+            filler = socket.socket()
+            filler.setblocking(False)
+            filler.connect_ex(("127.0.0.1", port))
+            fillers.append(filler)
+        route = f'[[routes]]\npath = "/blackhole"\npublic = true\nupstream = "http://127.0.0.1:{port}"\n'
+        extra = "[upstream]\nconnect = 0.5\n"
+        gw = Gateway(gateway_toml(issuer, upstream, extra, routes=route), tmp_path)
+        try:
+            status, _, body = gw.request("GET", "/blackhole")
+            assert status == 504
+            assert json.loads(body) == {
+                "error": "gateway_timeout",
+                "error_description": "timed out connecting to the upstream",
+            }
+        finally:
+            gw.stop()
+            for filler in fillers:
+                filler.close()
