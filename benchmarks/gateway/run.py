@@ -3,13 +3,15 @@
 RS256 token, at 1, 16 and 64 connections; the forward-auth endpoint's decisions per second; and the
 verifier's cached verifications per second.
 
-    .venv/bin/python benchmarks/gateway/run.py [--duration 10] [--connections 1,16,64]
+    .venv/bin/python benchmarks/gateway/run.py [--duration 10] [--repeat 3] [--connections 1,16,64]
 
 Needs `wrk` and `nginx` (apt-get install wrk nginx-light), Node.js and the test peers
 (`cd tests/node && npm ci`). Every server listens on loopback. One core each: the process under
 test is pinned to the last CPU, the load generator and the upstream (nginx, one worker) to the first
 (on a 2-core machine they share it; the upstream-alone row pins nginx to the last CPU instead).
-Prints a Markdown table; writes JSON to benchmarks/results/.
+The targets are measured in interleaved rounds and each one's median round is reported, so that
+load from elsewhere on the machine hits them alike. Prints a Markdown table; writes JSON to
+benchmarks/results/.
 """
 
 from __future__ import annotations
@@ -180,6 +182,35 @@ def wrk(url: str, connections: int, duration: float, headers: dict[str, str]) ->
     }
 
 
+def pin(pid: int, cpu: str) -> None:
+    subprocess.run(["taskset", "-pc", cpu, str(pid)], check=True, capture_output=True)
+
+
+def record(
+    runs: list[dict[str, Any]], target: str, c: int, round_: int, row: dict[str, Any]
+) -> None:
+    runs.append({"target": target, "connections": c, "round": round_, **row})
+    bad = f"  NON-2xx: {row['non_2xx']}" if row["non_2xx"] else ""
+    unit = "decisions/s" if target == "forward-auth" else "req/s"
+    print(
+        f"round {round_ + 1} {target:>15} c={c:<3} {row['rps']:>10.0f} {unit}  "
+        f"p99 {row['p99_ms']:.2f} ms{bad}",
+        flush=True,
+    )
+
+
+def medians(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per target and connection count, the round with the median rate."""
+    groups: dict[tuple[str, int], list[dict[str, Any]]] = {}
+    for run in runs:
+        groups.setdefault((run["target"], run["connections"]), []).append(run)
+    out = []
+    for group in groups.values():
+        ordered = sorted(group, key=lambda r: r["rps"])
+        out.append(ordered[len(ordered) // 2])
+    return out
+
+
 def cached_verifications(jwks: JWKSServer, token: str, n: int = 1_000_000) -> float:
     """`Verifier.authenticate_nowait` on a cache hit, n times, on the test CPU."""
     os.sched_setaffinity(0, {int(TEST_CPU)})
@@ -210,6 +241,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per measurement")
     parser.add_argument("--connections", default="1,16,64", help="comma-separated counts")
+    parser.add_argument("--repeat", type=int, default=3, help="rounds (the median is reported)")
     args = parser.parse_args()
     for tool in ("wrk", "node", "taskset"):
         if shutil.which(tool) is None:
@@ -226,7 +258,8 @@ def main() -> None:
     token = jwt.encode(claims, key, "RS256")
     auth = {"Authorization": f"Bearer {token}"}
 
-    results: dict[str, Any] = {"cpus": len(CPUS), "duration": args.duration, "rows": []}
+    results: dict[str, Any] = {"cpus": len(CPUS), "duration": args.duration, "repeat": args.repeat}
+    runs: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="authgate-bench-") as tmp:
         work = Path(tmp)
         ports = {name: free_port() for name in ("upstream", "authgate", "node")}
@@ -241,36 +274,33 @@ def main() -> None:
             }
             for url in (targets["authgate"], targets["node"]):  # warm-up (JIT, pools, caches)
                 wrk(url, 16, min(3.0, args.duration), auth)
-            for c in connections:
-                for name, url in targets.items():
-                    upstream_alone = name == "upstream alone"
-                    if upstream_alone:  # the upstream gets the test CPU for its own row
-                        subprocess.run(["taskset", "-pc", TEST_CPU, str(processes[0].pid)],
-                                       check=True, capture_output=True)  # fmt: skip
-                    row = wrk(url, c, args.duration, auth)
-                    if upstream_alone:
-                        subprocess.run(["taskset", "-pc", LOAD_CPU, str(processes[0].pid)],
-                                       check=True, capture_output=True)  # fmt: skip
-                    results["rows"].append({"target": name, "connections": c, **row})
-                    bad = f"  NON-2xx: {row['non_2xx']}" if row["non_2xx"] else ""
-                    print(
-                        f"{name:>15} c={c:<3} {row['rps']:>10.0f} req/s  "
-                        f"p99 {row['p99_ms']:.2f} ms{bad}",
-                        flush=True,
+            check = f"http://127.0.0.1:{ports['authgate']}/_authgate/check"
+            check_headers = {**auth, "X-Original-URI": "/api/orders", "X-Original-Method": "GET"}
+            # Rounds interleave the targets, so that load from elsewhere hits them alike; the
+            # table reports each target's median round.
+            for round_ in range(args.repeat):
+                for c in connections:
+                    for name, url in targets.items():
+                        upstream_alone = name == "upstream alone"
+                        if upstream_alone:  # the upstream gets the test CPU for its own row
+                            pin(processes[0].pid, TEST_CPU)
+                        row = wrk(url, c, args.duration, auth)
+                        if upstream_alone:
+                            pin(processes[0].pid, LOAD_CPU)
+                        record(runs, name, c, round_, row)
+                for c in (16, 64):
+                    record(
+                        runs, "forward-auth", c, round_, wrk(check, c, args.duration, check_headers)
                     )
-            check_url = f"http://127.0.0.1:{ports['authgate']}/_authgate/check"
-            for c in (16, 64):
-                row = wrk(check_url, c, args.duration, {**auth, "X-Original-URI": "/api/orders",
-                                                        "X-Original-Method": "GET"})  # fmt: skip
-                results["rows"].append({"target": "forward-auth", "connections": c, **row})
-                print(f"{'forward-auth':>15} c={c:<3} {row['rps']:>10.0f} decisions/s  p99 "
-                      f"{row['p99_ms']:.2f} ms", flush=True)  # fmt: skip
         finally:
             for process in processes:
                 process.terminate()
             for process in processes:
                 process.wait(10)
-    results["cached_verifications_per_s"] = cached_verifications(jwks, token)
+    results["runs"] = runs
+    results["rows"] = medians(runs)
+    rates = sorted(cached_verifications(jwks, token) for _ in range(args.repeat))
+    results["cached_verifications_per_s"] = rates[len(rates) // 2]
     print_table(results)
     out_dir = ROOT / "benchmarks" / "results"
     out_dir.mkdir(exist_ok=True)
@@ -280,7 +310,10 @@ def main() -> None:
 def print_table(results: dict[str, Any]) -> None:
     rows = results["rows"]
     by = {(r["target"], r["connections"]): r for r in rows}
-    print(f"\n{results['cpus']} CPUs, {results['duration']:.0f} s per measurement\n")
+    print(
+        f"\n{results['cpus']} CPUs, {results['duration']:.0f} s per measurement, "
+        f"median of {results['repeat']} rounds\n"
+    )
     print("| connections | upstream alone req/s | authgate req/s (p99) | Node req/s (p99) | "
           "authgate / Node |")  # fmt: skip
     print("|---:|---:|---:|---:|---:|")
