@@ -1,12 +1,15 @@
-"""Strict JSON for JOSE headers, claims and keys.
+"""Strict JSON for JOSE headers, claims and keys (RFC 8259, RFC 7515 §5.2, RFC 8725 §3.10).
 
-Duplicate member names are rejected (RFC 7515 §5.2 allows it; RFC 8725 §3.10 and the "JSON parser
-differential" attacks say to), as are NaN/Infinity, non-object top levels, deep nesting and huge numbers.
+Duplicate member names are rejected: RFC 7515 §5.2 lets a parser keep either value, and parsers
+that disagree are an attack ("JSON parser differential"). NaN and Infinity literals, top levels
+other than an object, nesting beyond the interpreter's recursion limit and integers with more
+digits than Python converts are rejected too.
 """
 
 from __future__ import annotations
 
 import json
+from json.scanner import make_scanner
 from typing import Any
 
 from authgate.jose.errors import MalformedToken
@@ -24,19 +27,27 @@ def _no_constant(name: str) -> Any:
 
 
 _DECODER = json.JSONDecoder(object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
+# The C scanner behind `_DECODER`: parsing an object that starts at offset 0 and fills the whole
+# text needs neither of `JSONDecoder.decode`'s two whitespace regex matches.
+_SCAN = make_scanner(_DECODER)  # type: ignore[arg-type]  # typeshed: the class, not its call
 
 
 def loads_object(data: bytes, what: str) -> dict[str, Any]:
     """Parse `data` as a UTF-8 JSON object, or raise `MalformedToken`."""
     try:
         text = data.decode("utf-8")
-        value = _DECODER.decode(text)
+        if text[:1] == "{":
+            value, end = _SCAN(text, 0)
+            if end != len(text):  # trailing whitespace (allowed) or garbage (refused)
+                value = _DECODER.decode(text)
+        else:
+            value = _DECODER.decode(text)
     except MalformedToken:
         raise
-    except (ValueError, RecursionError):
+    except (ValueError, RecursionError, StopIteration):
         # ValueError covers bad UTF-8, bad JSON and integers beyond Python's digit limit.
         raise MalformedToken(f"{what} is not valid JSON") from None
-    if not isinstance(value, dict):
+    if type(value) is not dict:
         raise MalformedToken(f"{what} must be a JSON object")
     return value
 

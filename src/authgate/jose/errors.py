@@ -1,8 +1,8 @@
 """The exceptions of `authgate.jose`.
 
 Every failure raises a subclass of `JoseError` carrying a stable machine `code`. Messages say what
-failed, never why a signature or a decryption failed: those are deliberately indistinguishable so that
-errors cannot serve as an oracle (RFC 8725 §3.3, Bleichenbacher/padding-oracle families).
+failed, never why a signature or a decryption failed: those are deliberately indistinguishable so
+that errors cannot serve as an oracle (RFC 8725 §3.3, Bleichenbacher/padding-oracle families).
 """
 
 from __future__ import annotations

@@ -2,7 +2,8 @@
 
 A set never mixes symmetric and asymmetric keys and never holds two keys with one `kid`: both make
 the key a token selects ambiguous (Wycheproof `MixedKeySet`, `DuplicateKid`). Members that this
-library cannot use are skipped on import, as RFC 7517 §5 asks, and counted in `skipped`.
+library cannot use are skipped on import, as RFC 7517 §5 asks, and counted in `skipped`; a `kid`
+repeated among the members is refused even when one of them would be skipped.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from authgate.jose.jwk import JWK, Operation
 class JWKSet:
     """An immutable set of `JWK`s, looked up by `kid` (an opaque, exact-match string)."""
 
-    __slots__ = ("_by_kid", "_keys", "skipped")
+    __slots__ = ("_by_kid", "_candidates", "_keys", "skipped")
 
     def __init__(self, keys: Iterable[JWK] = (), *, skipped: int = 0) -> None:
         self._keys: tuple[JWK, ...] = tuple(keys)
@@ -33,15 +34,22 @@ class JWKSet:
         if len({k.kty == "oct" for k in self._keys}) > 1:
             raise InvalidKey("a key set must not mix symmetric and asymmetric keys")
         self._by_kid = by_kid
+        # (kid, alg, operation, private) -> the usable keys; only successful lookups are kept,
+        # so its size is bounded by the set's kids times the algorithms.
+        self._candidates: dict[tuple[str | None, str, str, bool], tuple[JWK, ...]] = {}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], *, strict: bool = False) -> JWKSet:
         """Import `{"keys": [...]}`. With `strict=True` an unusable member is an error."""
         if not isinstance(data, Mapping) or not isinstance(data.get("keys"), list):
             raise InvalidKey('a JWK set must be an object with a "keys" array')
+        entries: list[Any] = data["keys"]
+        kids = [e.get("kid") for e in entries if isinstance(e, Mapping) and "kid" in e]
+        if len(kids) != len({repr(kid) for kid in kids}):
+            raise InvalidKey("duplicate kid in key set")
         keys: list[JWK] = []
         skipped = 0
-        for entry in data["keys"]:
+        for entry in entries:
             try:
                 keys.append(JWK.from_dict(entry))
             except InvalidKey:
@@ -69,7 +77,12 @@ class JWKSet:
 
 
 def candidate_keys(
-    keys: JWK | JWKSet, kid: object, alg: str, operation: Operation, *, private: bool
+    keys: JWK | JWKSet,
+    kid: object,
+    alg: str,
+    operation: Operation = "verify",
+    *,
+    private: bool = False,
 ) -> list[JWK]:
     """The keys that may process a token with this `kid` and `alg`, or raise.
 
@@ -81,19 +94,28 @@ def candidate_keys(
         return [keys]
     if not isinstance(keys, JWKSet):
         raise InvalidKey("expected a JWK or a JWKSet")
+    if kid is not None and not isinstance(kid, str):
+        raise KeyNotFound("no key matches the token's kid")
+    cache_key = (kid, alg, operation, private)
+    found = keys._candidates.get(cache_key)
+    if found is not None:
+        return list(found)
     if kid is not None:
-        key = keys.get(kid) if isinstance(kid, str) else None
+        key = keys.get(kid)
         if key is None:
             raise KeyNotFound("no key matches the token's kid")
         key.check(alg, operation, private=private)
-        return [key]
-    found = []
-    for key in keys:
-        try:
-            key.check(alg, operation, private=private)
-        except InvalidKey:
-            continue
-        found.append(key)
-    if not found:
-        raise KeyNotFound(f"no key in the set can be used with {alg}")
-    return found
+        found = (key,)
+    else:
+        usable = []
+        for key in keys:
+            try:
+                key.check(alg, operation, private=private)
+            except InvalidKey:
+                continue
+            usable.append(key)
+        if not usable:
+            raise KeyNotFound(f"no key in the set can be used with {alg}")
+        found = tuple(usable)
+    keys._candidates[cache_key] = found
+    return list(found)

@@ -1,17 +1,17 @@
 """JSON Web Signature, compact serialization (RFC 7515 §3.1, §5, §7.1) and RFC 7797 (`b64: false`).
 
-Verification is driven by the caller: `algorithms` is a required, non-empty allow-list; `none` never
-verifies; the key comes from the caller (`JWK` or `JWKSet`), and the header's `kid` only looks a key up
-by exact match in the caller's set. `jwk`, `jku`, `x5u` and `x5c` headers are ignored: they never
-select or supply a key and nothing is fetched (RFC 8725 §3.10). Unknown `crit` members are rejected
-(RFC 7515 §4.1.11). Tokens over `max_size` are rejected before any decoding or cryptography.
+Verification is driven by the caller: `algorithms` is a required, non-empty allow-list; `none`
+never verifies, whatever its spelling; the key comes from the caller (`JWK` or `JWKSet`), and the
+header's `kid` only looks a key up by exact match in the caller's set. `jwk`, `jku`, `x5u` and
+`x5c` headers are ignored: they never select or supply a key and nothing is fetched (RFC 8725
+§3.10). Unknown `crit` members are rejected (RFC 7515 §4.1.11). Tokens over `max_size` are rejected
+before any decoding or cryptography.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 
 from authgate.jose._b64 import b64decode, b64encode
@@ -20,16 +20,21 @@ from authgate.jose.algorithms import JWS_ALGORITHMS
 from authgate.jose.errors import AlgorithmNotAllowed, InvalidSignature, MalformedToken
 from authgate.jose.jwk import JWK
 from authgate.jose.jwkset import JWKSet, candidate_keys
-from authgate.jose.signatures import ALGORITHMS
+from authgate.jose.signatures import Verify, signer, verifier
 
-__all__ = ["MAX_TOKEN_SIZE", "VerifiedJWS", "sign", "verify"]
+__all__ = ["MAX_TOKEN_SIZE", "ProtectedHeader", "VerifiedJWS", "sign", "verify", "verify_compact"]
 
 MAX_TOKEN_SIZE = 64 * 1024
-# RFC 7515 §4.1: names that may not appear in `crit`.
-_REGISTERED = frozenset(
-    {"alg", "jku", "jwk", "kid", "x5u", "x5c", "x5t", "x5t#S256", "typ", "cty", "crit", "enc", "zip",
-     "epk", "apu", "apv", "iv", "tag", "p2s", "p2c"}
-)
+_CACHED_HEADER_SIZE = 1024
+_CACHED_HEADERS = 512
+# RFC 7515 §4.1.11: registered names, which may not appear in `crit` (RFC 7516 §4.1 adds the JWE
+# ones, RFC 7518 §4.6.1, §4.7.1 and §4.8.1 the key-management ones).
+# fmt: off
+_REGISTERED = frozenset({
+    "alg", "jku", "jwk", "kid", "x5u", "x5c", "x5t", "x5t#S256", "typ", "cty", "crit",
+    "enc", "zip", "epk", "apu", "apv", "iv", "tag", "p2s", "p2c",
+})
+# fmt: on
 _UNDERSTOOD_CRIT = frozenset({"b64"})
 
 
@@ -39,6 +44,29 @@ class VerifiedJWS:
 
     header: dict[str, Any]
     payload: bytes
+
+
+class ProtectedHeader:
+    """A validated protected header. `params` is shared with a cache: never mutate it."""
+
+    __slots__ = ("alg", "encoded", "has_b64", "kid", "params")
+
+    def __init__(self, params: dict[str, Any]) -> None:
+        alg = params.get("alg")
+        if not isinstance(alg, str):
+            raise MalformedToken("header 'alg' must be a string")
+        if alg.lower() == "none":
+            raise AlgorithmNotAllowed("unsecured JWS (alg 'none') is never accepted")
+        if alg not in JWS_ALGORITHMS:
+            raise AlgorithmNotAllowed(f"unsupported JWS algorithm {alg!r}")
+        for name in ("kid", "typ", "cty"):
+            if name in params and not isinstance(params[name], str):
+                raise MalformedToken(f"header {name!r} must be a string")
+        self.params = params
+        self.alg = alg
+        self.kid: str | None = params.get("kid")
+        self.encoded = _payload_encoded(params)
+        self.has_b64 = "b64" in params
 
 
 def sign(
@@ -51,15 +79,12 @@ def sign(
 ) -> str:
     """Sign `payload` and return the compact serialization.
 
-    The key's `kid` is added to the header unless `header` sets one. `header` may not set `alg`.
-    With `detached=True` the payload segment is left empty (RFC 7515 Appendix F). An RFC 7797
-    unencoded payload is produced when `header` holds `"b64": false` (with `"crit": ["b64"]`).
+    The key's `kid` is added to the header unless `header` sets one. `header` may not set another
+    `alg`. With `detached=True` the payload segment is left empty (RFC 7515 Appendix F). An RFC
+    7797 unencoded payload is produced when `header` holds `"b64": false` (with `"crit": ["b64"]`).
     """
     if not isinstance(payload, bytes):
         raise TypeError("payload must be bytes")
-    if alg not in JWS_ALGORITHMS:
-        raise AlgorithmNotAllowed(f"unsupported JWS algorithm {alg!r}")
-    key.check(alg, "sign", private=True)
     protected: dict[str, Any] = {"alg": alg}
     if key.kid is not None:
         protected["kid"] = key.kid
@@ -67,17 +92,17 @@ def sign(
         if name == "alg" and value != alg:
             raise MalformedToken("header 'alg' conflicts with the alg argument")
         protected[name] = value
+    encoded = ProtectedHeader(protected).encoded
+    sign_input = signer(key, alg)
     header_segment = b64encode(dumps(protected))
-    encoded = _validate_header(protected)
     if encoded:
         payload_segment = b64encode(payload)
+    elif b"." in payload and not detached:
+        raise MalformedToken("an unencoded payload containing '.' must be detached")
     else:
-        if b"." in payload and not detached:
-            raise MalformedToken("an unencoded payload containing '.' must be detached")
         payload_segment = payload
-    signing_input = header_segment + b"." + payload_segment
-    signature = ALGORITHMS[alg][0](key, signing_input)
-    out = header_segment + b"." + (b"" if detached else payload_segment) + b"." + b64encode(signature)
+    signature = b64encode(sign_input(header_segment + b"." + payload_segment))
+    out = b".".join((header_segment, b"" if detached else payload_segment, signature))
     try:
         return out.decode("ascii")
     except UnicodeDecodeError:
@@ -96,80 +121,112 @@ def verify(
 
     Returns the header and payload, or raises a `JoseError` subclass.
     """
-    if isinstance(algorithms, str):
-        raise AlgorithmNotAllowed("algorithms must be a list of names, not a string")
-    allowed = _allow_list(algorithms if isinstance(algorithms, tuple) else tuple(algorithms))
+    header, payload = verify_compact(
+        token, key, algorithms, detached_payload=detached_payload, max_size=max_size
+    )
+    return VerifiedJWS(dict(header.params), payload)
+
+
+def verify_compact(
+    token: str | bytes,
+    key: JWK | JWKSet,
+    algorithms: Iterable[str],
+    *,
+    detached_payload: bytes | None = None,
+    max_size: int = MAX_TOKEN_SIZE,
+    unencoded_allowed: bool = True,
+) -> tuple[ProtectedHeader, bytes]:
+    """`verify`, returning the shared `ProtectedHeader` (read-only) instead of a copy.
+
+    With `unencoded_allowed=False` an RFC 7797 `b64` header is refused before any cryptography.
+    """
+    allowed = _allow_list(algorithms)
     data = _as_ascii(token, max_size)
-    if data.count(b".") != 2:
+    parts = data.split(b".")
+    if len(parts) != 3:
         raise MalformedToken("a compact JWS has exactly three segments")
-    header_segment, payload_segment, signature_segment = data.split(b".")
-    header, encoded = _parse_header(header_segment)
-    alg = header["alg"]
+    header_segment, payload_segment, signature_segment = parts
+    header = _HEADERS.get(header_segment) or _parse_header(header_segment)
+    if header.has_b64 and not unencoded_allowed:
+        raise MalformedToken("the 'b64' header is not allowed here")
+    alg = header.alg
     if alg not in allowed:
         raise AlgorithmNotAllowed(f"algorithm {alg!r} is not allowed")
-    keys = candidate_keys(key, header.get("kid"), alg, "verify", private=False)
-    signature = b64decode(signature_segment, "signature")
-    if detached_payload is not None:
-        if payload_segment:
-            raise MalformedToken("a detached payload was given but the token carries one")
-        payload_segment = b64encode(detached_payload) if encoded else detached_payload
-        signing_input = header_segment + b"." + payload_segment
-        payload = detached_payload
+    if type(key) is JWK:
+        # The key's prepared verifier; `signatures.verifier` checks the binding on first use.
+        checks: Iterable[Verify] = (key._verifiers.get(alg) or verifier(key, alg),)
     else:
+        checks = [verifier(k, alg) for k in candidate_keys(key, header.kid, alg)]
+    signature = b64decode(signature_segment, "signature")
+    if detached_payload is None:
         signing_input = data[: len(header_segment) + 1 + len(payload_segment)]
-        payload = b64decode(payload_segment, "payload") if encoded else payload_segment
-    check = ALGORITHMS[alg][1]
-    for candidate in keys:
-        if check(candidate, signing_input, signature):
-            return VerifiedJWS(dict(header), payload)
+        payload = b64decode(payload_segment, "payload") if header.encoded else payload_segment
+    elif payload_segment:
+        raise MalformedToken("a detached payload was given but the token carries one")
+    else:
+        payload = detached_payload
+        encoded = b64encode(payload) if header.encoded else payload
+        signing_input = header_segment + b"." + encoded
+    for check in checks:
+        if check(signing_input, signature):
+            return header, payload
     raise InvalidSignature()
 
 
 def _as_ascii(token: str | bytes, max_size: int) -> bytes:
-    if len(token) > max_size:
-        raise MalformedToken(f"token exceeds {max_size} bytes")
-    if isinstance(token, str):
+    """The token's bytes; raise before any decoding when it is over `max_size` or not ASCII."""
+    if type(token) is str:
+        if len(token) > max_size:
+            raise MalformedToken(f"token exceeds {max_size} bytes")
         try:
             return token.encode("ascii")
         except UnicodeEncodeError:
             raise MalformedToken("token is not ASCII") from None
-    if isinstance(token, bytes):
-        return token
-    raise MalformedToken("token must be str or bytes")
+    if not isinstance(token, bytes):
+        raise MalformedToken("token must be str or bytes")
+    if len(token) > max_size:
+        raise MalformedToken(f"token exceeds {max_size} bytes")
+    return bytes(token)
 
 
-@lru_cache(maxsize=256)
-def _allow_list(algorithms: tuple[str, ...]) -> frozenset[str]:
+def _allow_list(algorithms: Iterable[str]) -> Collection[str]:
+    """The caller's allow-list, checked: non-empty, and only supported JWS algorithm names.
+
+    This also refuses `none` in any spelling: it is never a JWS algorithm here.
+    """
+    if type(algorithms) is not list and type(algorithms) is not tuple:
+        if isinstance(algorithms, str):
+            raise AlgorithmNotAllowed("algorithms must be a list of names, not a string")
+        try:
+            algorithms = tuple(algorithms)
+        except TypeError:
+            raise AlgorithmNotAllowed("algorithms must be a list of algorithm names") from None
     if not algorithms:
         raise AlgorithmNotAllowed("an explicit, non-empty algorithm allow-list is required")
     for alg in algorithms:
-        if alg not in JWS_ALGORITHMS:
+        if type(alg) is not str or alg not in JWS_ALGORITHMS:
             raise AlgorithmNotAllowed(f"unsupported JWS algorithm {alg!r} in the allow-list")
-    return frozenset(algorithms)
+    return algorithms
 
 
-@lru_cache(maxsize=512)
-def _parse_header(segment: bytes) -> tuple[dict[str, Any], bool]:
-    """Decode and validate a protected header; cached because tokens from one issuer share it.
+def _parse_header(segment: bytes) -> ProtectedHeader:
+    header = ProtectedHeader(loads_object(b64decode(segment, "header"), "header"))
+    if len(segment) <= _CACHED_HEADER_SIZE:
+        if len(_HEADERS) >= _CACHED_HEADERS:
+            _HEADERS.clear()  # a flood of distinct headers: start over rather than grow
+        _HEADERS[segment] = header
+    return header
 
-    The cached dict is never handed out; callers receive a copy.
-    """
-    header = loads_object(b64decode(segment, "header"), "header")
-    return header, _validate_header(header)
+
+# Validated headers by their encoded segment: tokens from one issuer share a header. Only valid
+# headers are stored, and only small ones, so the memory it holds stays bounded.
+_HEADERS: dict[bytes, ProtectedHeader] = {}
 
 
-def _validate_header(header: Mapping[str, Any]) -> bool:
-    """Check a JWS header; return whether the payload is base64url-encoded (RFC 7797 `b64`)."""
-    alg = header.get("alg")
-    if not isinstance(alg, str):
-        raise MalformedToken("header 'alg' must be a string")
-    if alg == "none":
-        raise AlgorithmNotAllowed("unsecured JWS (alg 'none') is never accepted")
-    for name in ("kid", "typ", "cty"):
-        if name in header and not isinstance(header[name], str):
-            raise MalformedToken(f"header {name!r} must be a string")
+def _payload_encoded(header: Mapping[str, Any]) -> bool:
+    """Check `crit` (RFC 7515 §4.1.11) and `b64` (RFC 7797 §3, §6); return whether `b64` holds."""
     crit = header.get("crit")
-    if crit is not None:
+    if crit is not None or "crit" in header:
         if not isinstance(crit, list) or not crit or not all(isinstance(c, str) for c in crit):
             raise MalformedToken("header 'crit' must be a non-empty array of strings")
         if len(set(crit)) != len(crit):
@@ -179,12 +236,12 @@ def _validate_header(header: Mapping[str, Any]) -> bool:
                 raise MalformedToken(f"header 'crit' lists {name!r} improperly")
             if name not in _UNDERSTOOD_CRIT:
                 raise MalformedToken(f"critical header {name!r} is not understood")
-    if "b64" in header:
-        b64 = header["b64"]
-        if not isinstance(b64, bool):
-            raise MalformedToken("header 'b64' must be a boolean")
-        # RFC 7797 §6: b64 must be understood, so it must be listed in crit.
-        if crit is None or "b64" not in crit:
-            raise MalformedToken("header 'b64' must be listed in 'crit'")
-        return b64
-    return True
+    if "b64" not in header:
+        return True
+    b64 = header["b64"]
+    if type(b64) is not bool:
+        raise MalformedToken("header 'b64' must be a boolean")
+    # RFC 7797 §6: a recipient that ignored `b64` would misread the payload, so it must be crit.
+    if crit is None or "b64" not in crit:
+        raise MalformedToken("header 'b64' must be listed in 'crit'")
+    return b64

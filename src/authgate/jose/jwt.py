@@ -1,9 +1,16 @@
 """JSON Web Token (RFC 7519) with the RFC 8725 validation rules: a compact JWS plus a claims policy.
 
-`decode` verifies the signature (through `jws.verify`), then the claims: `exp`, `nbf` and `iat` must be
-finite NumericDates (not booleans, not beyond 2**53), `iss` must equal the expected issuer, `aud` may be
-a string or an array of strings and must name the caller when present (RFC 7519 §4.1.3), `typ` is
-compared as RFC 7515 §4.1.9 and RFC 8725 §3.11 describe, and `b64: false` is refused.
+`decode` verifies the signature (through `jws.verify_compact`), then the claims:
+
+- `exp`, `nbf` and `iat` must be NumericDates (RFC 7519 §2): JSON numbers, not booleans, not
+  strings, finite and within ±2**53 (so `1e400`, which parses as infinity, is refused);
+- `iss`, `sub` and `jti` must be strings; `aud` a string or a non-empty array of strings, and when
+  the token has one it must name the caller (RFC 7519 §4.1.3);
+- an `iat` more than `IAT_FUTURE_ALLOWANCE` seconds (beyond the leeway) in the future is refused;
+- `typ` is compared as RFC 7515 §4.1.9 and RFC 8725 §3.11 describe, and `b64` is refused (a JWT
+  payload is always base64url-encoded, RFC 7797 §7).
+
+`encode` applies the same type rules to the claims it signs.
 """
 
 from __future__ import annotations
@@ -31,16 +38,23 @@ __all__ = [
 # An `iat` this far (seconds, beyond the leeway) in the future is refused: clocks disagree by
 # seconds, not minutes, and a far-future `iat` is a forged or broken token.
 IAT_FUTURE_ALLOWANCE = 60
-_MAX_NUMERIC_DATE = 2**53
-_STRING_CLAIMS = ("iss", "sub", "jti")
+_MAX_DATE = 2**53
+_MIN_DATE = -_MAX_DATE
+_MISSING: Any = object()
+_INF = math.inf
+_time = time.time
 
 
 def encode(
     claims: Mapping[str, Any], key: JWK, alg: str, header: Mapping[str, Any] | None = None
 ) -> str:
-    """Sign `claims` as a compact JWT. `typ` defaults to `JWT`; the key's `kid` is added."""
+    """Sign `claims` as a compact JWT. `typ` defaults to `JWT`; the key's `kid` is added.
+
+    Registered claims must have their RFC 7519 types (`InvalidClaim` otherwise).
+    """
     if not isinstance(claims, Mapping):
         raise TypeError("claims must be a mapping")
+    _registered_claims(claims)
     protected = {"typ": "JWT", **(header or {})}
     if "b64" in protected:
         raise MalformedToken("a JWT payload is always base64url-encoded (no 'b64')")
@@ -62,18 +76,18 @@ def decode(
 ) -> dict[str, Any]:
     """Verify a compact JWT and its claims; return the claims or raise a `JoseError` subclass.
 
-    `issuer`/`audience`: the expected value (or any of several). When the token carries `aud` and no
-    `audience` is given, it is rejected. `required`: claim names that must be present. `typ`: the
-    expected header `typ` (for example `at+jwt`). `now`: the time, in seconds since the epoch.
+    `issuer`/`audience`: the expected value (or any of several). When the token carries `aud` and
+    no `audience` is given, it is rejected. `required`: claim names that must be present. `typ`:
+    the expected header `typ` (for example `at+jwt`). `leeway`: seconds of clock skew tolerated.
+    `now`: the time, in seconds since the epoch (default: the system clock).
     """
-    verified = jws.verify(token, key, algorithms, max_size=max_size)
-    if "b64" in verified.header:
-        raise MalformedToken("a JWT must not use the 'b64' header")
+    header, payload = jws.verify_compact(
+        token, key, algorithms, max_size=max_size, unencoded_allowed=False
+    )
     if typ is not None:
-        check_typ(verified.header.get("typ"), typ)
-    claims = loads_object(verified.payload, "claims")
-    validate_claims(claims, issuer=issuer, audience=audience, leeway=leeway, required=required,
-                    now=now)
+        check_typ(header.params.get("typ"), typ)
+    claims = loads_object(payload, "claims")
+    _check_claims(claims, issuer, audience, leeway, required, now)
     return claims
 
 
@@ -98,55 +112,93 @@ def validate_claims(
     now: float | None = None,
 ) -> None:
     """Apply the claims policy to already-verified claims (shared with nested JWTs)."""
-    for name in required:
-        if name not in claims:
-            raise InvalidClaim(name, f"missing required claim {name!r}")
-    current = time.time() if now is None else now
-    exp = claims.get("exp")
-    if exp is not None and _numeric_date(exp, "exp") <= current - leeway:
+    _check_claims(claims, issuer, audience, leeway, required, now)
+
+
+def _check_claims(  # noqa: PLR0917 - positional: the per-token hot path
+    claims: Mapping[str, Any],
+    issuer: str | Collection[str] | None,
+    audience: str | Collection[str] | None,
+    leeway: float,
+    required: Iterable[str],
+    now: float | None,
+) -> None:
+    # A NaN or infinite `now` or `leeway` would make every comparison below false: nothing would
+    # ever expire.
+    if now is None:
+        now = _time()
+    elif not -_INF < now < _INF:
+        raise ValueError("now must be a finite time")
+    if not 0 <= leeway < _INF:
+        raise ValueError("leeway must be a finite number >= 0")
+    if required:
+        for name in required:
+            if name not in claims:
+                raise InvalidClaim(name, f"missing required claim {name!r}")
+    exp, nbf, iat, iss, aud = _registered_claims(claims)
+    if exp is not _MISSING and exp <= now - leeway:
         raise ExpiredToken()
-    nbf = claims.get("nbf")
-    if nbf is not None and _numeric_date(nbf, "nbf") > current + leeway:
+    if nbf is not _MISSING and nbf > now + leeway:
         raise NotYetValid("nbf")
-    iat = claims.get("iat")
-    if iat is not None and _numeric_date(iat, "iat") > current + leeway + IAT_FUTURE_ALLOWANCE:
+    if iat is not _MISSING and iat > now + leeway + IAT_FUTURE_ALLOWANCE:
         raise NotYetValid("iat", "token was issued in the future")
-    for name in _STRING_CLAIMS:
-        if name in claims and not isinstance(claims[name], str):
-            raise InvalidClaim(name, f"claim {name!r} must be a string")
-    if issuer is not None:
-        iss = claims.get("iss")
-        if iss is None or not _matches(iss, issuer):
-            raise InvalidClaim("iss", "unexpected issuer")
-    if "aud" in claims or audience is not None:
-        _check_audience(claims.get("aud"), audience)
-
-
-def _numeric_date(value: object, name: str) -> float:
-    # bool is an int subclass: `"exp": true` must not pass as 1.
-    if type(value) is int or type(value) is float:
-        if math.isfinite(value) and -_MAX_NUMERIC_DATE <= value <= _MAX_NUMERIC_DATE:
-            return value
-    raise InvalidClaim(name, f"claim {name!r} must be a NumericDate")
-
-
-def _matches(value: str, expected: str | Collection[str]) -> bool:
-    return value == expected if isinstance(expected, str) else value in expected
-
-
-def _check_audience(aud: object, audience: str | Collection[str] | None) -> None:
-    if aud is None:
-        raise InvalidClaim("aud", "token has no audience")
-    if isinstance(aud, str):
-        values: list[Any] = [aud]
-    elif isinstance(aud, list) and aud and all(isinstance(a, str) for a in aud):
-        values = aud
-    else:
-        raise InvalidClaim("aud", "claim 'aud' must be a string or an array of strings")
-    if audience is None:
+    if issuer is not None and (
+        iss is _MISSING or not (iss == issuer if type(issuer) is str else iss in issuer)
+    ):
+        raise InvalidClaim("iss", "unexpected issuer")
+    if aud is _MISSING:
+        if audience is not None:
+            raise InvalidClaim("aud", "token has no audience")
+    elif audience is None:
         raise InvalidClaim("aud", "token has an audience but none is expected")
-    if not any(_matches(a, audience) for a in values):
+    elif not (
+        (aud == audience or (type(aud) is list and audience in aud))
+        if type(audience) is str
+        else any(a in audience for a in ((aud,) if type(aud) is str else aud))
+    ):
         raise InvalidClaim("aud", "token is not intended for this audience")
+
+
+def _registered_claims(claims: Mapping[str, Any]) -> tuple[Any, Any, Any, Any, Any]:
+    """Check the types of the registered claims (RFC 7519 §4.1); return exp, nbf, iat, iss, aud.
+
+    An absent claim is returned as `_MISSING`; a present one with the wrong type (`null`
+    included) raises `InvalidClaim`. The `int` tests are fast paths for the usual case,
+    `_numeric_date` holds the rule.
+    """
+    get = claims.get
+    exp = get("exp", _MISSING)
+    if exp is not _MISSING and not (type(exp) is int and _MIN_DATE <= exp <= _MAX_DATE):
+        exp = _numeric_date(exp, "exp")
+    nbf = get("nbf", _MISSING)
+    if nbf is not _MISSING and not (type(nbf) is int and _MIN_DATE <= nbf <= _MAX_DATE):
+        nbf = _numeric_date(nbf, "nbf")
+    iat = get("iat", _MISSING)
+    if iat is not _MISSING and not (type(iat) is int and _MIN_DATE <= iat <= _MAX_DATE):
+        iat = _numeric_date(iat, "iat")
+    iss = get("iss", _MISSING)
+    if iss is not _MISSING and type(iss) is not str:
+        raise InvalidClaim("iss", "claim 'iss' must be a string")
+    if type(get("sub", "")) is not str:
+        raise InvalidClaim("sub", "claim 'sub' must be a string")
+    if type(get("jti", "")) is not str:
+        raise InvalidClaim("jti", "claim 'jti' must be a string")
+    aud = get("aud", _MISSING)
+    if (
+        aud is not _MISSING
+        and type(aud) is not str
+        and not (type(aud) is list and aud and all(type(a) is str for a in aud))
+    ):
+        raise InvalidClaim("aud", "claim 'aud' must be a string or a non-empty array of strings")
+    return exp, nbf, iat, iss, aud
+
+
+def _numeric_date(value: Any, name: str) -> float:
+    # `type() is` rather than isinstance: bool is an int subclass and `"exp": true` is not 1. The
+    # range test also refuses NaN (every comparison with NaN is false) and infinities.
+    if (type(value) is int or type(value) is float) and _MIN_DATE <= value <= _MAX_DATE:
+        return value
+    raise InvalidClaim(name, f"claim {name!r} must be a NumericDate")
 
 
 # -- nested JWTs: signed, then encrypted (RFC 7519 §5.2, §11.2) --------------------------------

@@ -1,135 +1,236 @@
 """The signature and MAC primitives behind each JWS algorithm (RFC 7518 §3, RFC 8037 §3.1).
 
-Each algorithm maps to a `sign(key, data)` and a `verify(key, data, signature) -> bool`. Keys have been
-checked against the algorithm before these run (`JWK.check`). ECDSA signatures are the fixed-size
-R || S form (RFC 7518 §3.4); R and S must both lie in [1, n-1] before the DER conversion, so that no
-out-of-range or non-canonical encoding ever reaches OpenSSL ("psychic signatures", CVE-2022-21449).
+`signer(key, alg)` and `verifier(key, alg)` check the key's binding once (`JWK.check`), then build
+and cache on the key a closure over the prepared `cryptography` objects, so that verifying a token
+costs one dictionary lookup before the primitive itself.
+
+- HMAC (§3.2): the tag is compared in constant time by `cryptography`; a keyed HMAC context is
+  prepared once and copied per message (the copy skips re-keying).
+- RSASSA-PKCS1-v1_5 and RSASSA-PSS (§3.3, §3.5): the signature must be exactly as long as the
+  modulus (RFC 8017 §8.1.2, §8.2.2 step 1); PSS uses MGF1 with the same hash and a salt as long as
+  the hash, and verification insists on exactly that salt length.
+- ECDSA (§3.4): the signature is the fixed-size R || S form; R and S must both lie in [1, n-1]
+  before the DER conversion, so that no out-of-range or non-canonical encoding ever reaches
+  OpenSSL ("psychic signatures", CVE-2022-21449).
+- EdDSA (RFC 8037 §3.1, RFC 9864): Ed25519 and Ed448, pure (no pre-hash, no context).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, hmac
-from cryptography.hazmat.primitives.asymmetric import ec, padding
+from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import (
     decode_dss_signature,
     encode_dss_signature,
 )
 
+from authgate.jose.algorithms import JWS_ALGORITHMS
+from authgate.jose.errors import AlgorithmNotAllowed, InvalidKey
 from authgate.jose.jwk import JWK
 
-Signer = Callable[[JWK, bytes], bytes]
-Verifier = Callable[[JWK, bytes, bytes], bool]
+__all__ = ["Sign", "Verify", "signer", "verifier"]
 
-_HASHES = {"256": hashes.SHA256(), "384": hashes.SHA384(), "512": hashes.SHA512()}
+Sign = Callable[[bytes], bytes]
+Verify = Callable[[bytes, bytes], bool]
+
+_SHA = {"256": hashes.SHA256(), "384": hashes.SHA384(), "512": hashes.SHA512()}
 _PKCS1 = padding.PKCS1v15()
-_EC_ORDERS = {
-    "ES256": (32, 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551),
-    "ES384": (48, int("FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFC7634D81F4372DDF581A0DB248B0A77AECEC196ACCC52973", 16)),  # noqa: E501
-    "ES512": (66, int("01FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFA51868783BF2F966B7FCC0148F709A5D03BB5C9B8899C47AEBB6FB71E91386409", 16)),  # noqa: E501
-    "ES256K": (32, 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141),
-}
+# The group orders n (SEC 2 §2.4.2, §2.5.1, §2.6.1 and §2.4.1 for secp256k1).
+_P256_N = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
+_P384_N = int(
+    "FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFC7634D81F4372DDF581A0DB248B0A77AECEC196ACCC52973",
+    16,
+)
+_P521_N = int(
+    "01FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFA"
+    "51868783BF2F966B7FCC0148F709A5D03BB5C9B8899C47AEBB6FB71E91386409",
+    16,
+)
+_K256_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 
 
-def _hmac_pair(bits: str) -> tuple[Signer, Verifier]:
-    algorithm = _HASHES[bits]
+def signer(key: JWK, alg: str) -> Sign:
+    """The signing function of `key` for `alg`; raise unless the key may sign with it."""
+    fn = key._signers.get(alg)
+    if fn is None:
+        _check(key, alg, private=True)
+        fn = key._signers[alg] = _FACTORIES[alg][0](key)
+    return fn
 
-    def sign(key: JWK, data: bytes) -> bytes:
-        assert key._secret is not None
-        mac = hmac.HMAC(key._secret, algorithm)
-        mac.update(data)
-        return mac.finalize()
 
-    def verify(key: JWK, data: bytes, signature: bytes) -> bool:
-        assert key._secret is not None
-        mac = hmac.HMAC(key._secret, algorithm)
-        mac.update(data)
+def verifier(key: JWK, alg: str) -> Verify:
+    """The verification function of `key` for `alg`: `verify(signing_input, signature) -> bool`.
+
+    Raises unless the key may verify with `alg`. The function never raises for a bad signature.
+    """
+    fn = key._verifiers.get(alg)
+    if fn is None:
+        _check(key, alg, private=False)
+        fn = key._verifiers[alg] = _FACTORIES[alg][1](key)
+    return fn
+
+
+def _check(key: JWK, alg: str, *, private: bool) -> None:
+    if alg not in JWS_ALGORITHMS:
+        raise AlgorithmNotAllowed(f"unsupported JWS algorithm {alg!r}")
+    key.check(alg, "sign" if private else "verify", private=private)
+
+
+def _hmac(bits: str) -> tuple[Callable[[JWK], Sign], Callable[[JWK], Verify]]:
+    algorithm = _SHA[bits]
+
+    def keyed(key: JWK) -> hmac.HMAC:
+        if key._secret is None:  # pragma: no cover - JWK.check admits oct keys only
+            raise InvalidKey("HMAC needs a secret")
+        return hmac.HMAC(key._secret, algorithm)
+
+    def make_sign(key: JWK) -> Sign:
+        base = keyed(key)
+
+        def sign(data: bytes) -> bytes:
+            mac = base.copy()
+            mac.update(data)
+            return mac.finalize()
+
+        return sign
+
+    def make_verify(key: JWK) -> Verify:
+        base = keyed(key)
+
+        def verify(data: bytes, signature: bytes) -> bool:
+            mac = base.copy()
+            mac.update(data)
+            try:
+                mac.verify(signature)  # constant-time comparison
+            except InvalidSignature:
+                return False
+            return True
+
+        return verify
+
+    return make_sign, make_verify
+
+
+def _rsa(pss: bool, bits: str) -> tuple[Callable[[JWK], Sign], Callable[[JWK], Verify]]:
+    algorithm = _SHA[bits]
+    # RFC 7518 §3.5: MGF1 with the same hash, and a salt as long as the hash output.
+    pad = (
+        padding.PSS(mgf=padding.MGF1(algorithm), salt_length=algorithm.digest_size)
+        if pss
+        else _PKCS1
+    )
+
+    def make_sign(key: JWK) -> Sign:
+        private = key._private
+        if not isinstance(private, rsa.RSAPrivateKey):  # pragma: no cover - see JWK.check
+            raise InvalidKey("RSA signing needs an RSA private key")
+
+        def sign(data: bytes) -> bytes:
+            return private.sign(data, pad, algorithm)
+
+        return sign
+
+    def make_verify(key: JWK) -> Verify:
+        public = key._public
+        if not isinstance(public, rsa.RSAPublicKey):  # pragma: no cover - see JWK.check
+            raise InvalidKey("RSA verification needs an RSA key")
+        size = (public.key_size + 7) // 8
+
+        def verify(data: bytes, signature: bytes) -> bool:
+            if len(signature) != size:
+                return False
+            try:
+                public.verify(signature, data, pad, algorithm)
+            except InvalidSignature:
+                return False
+            return True
+
+        return verify
+
+    return make_sign, make_verify
+
+
+def _ecdsa(
+    bits: str, size: int, order: int
+) -> tuple[Callable[[JWK], Sign], Callable[[JWK], Verify]]:
+    scheme = ec.ECDSA(_SHA[bits])
+
+    def make_sign(key: JWK) -> Sign:
+        private = key._private
+        if not isinstance(private, ec.EllipticCurvePrivateKey):  # pragma: no cover
+            raise InvalidKey("ECDSA signing needs an EC private key")
+
+        def sign(data: bytes) -> bytes:
+            r, s = decode_dss_signature(private.sign(data, scheme))
+            return r.to_bytes(size, "big") + s.to_bytes(size, "big")
+
+        return sign
+
+    def make_verify(key: JWK) -> Verify:
+        public = key._public
+        if not isinstance(public, ec.EllipticCurvePublicKey):  # pragma: no cover
+            raise InvalidKey("ECDSA verification needs an EC key")
+        from_bytes = int.from_bytes
+
+        def verify(data: bytes, signature: bytes) -> bool:
+            if len(signature) != 2 * size:
+                return False
+            r = from_bytes(signature[:size], "big")
+            s = from_bytes(signature[size:], "big")
+            if not (0 < r < order and 0 < s < order):
+                return False
+            try:
+                public.verify(encode_dss_signature(r, s), data, scheme)
+            except InvalidSignature:
+                return False
+            return True
+
+        return verify
+
+    return make_sign, make_verify
+
+
+def _make_eddsa_sign(key: JWK) -> Sign:
+    private = key._private
+    if not isinstance(private, ed25519.Ed25519PrivateKey | ed448.Ed448PrivateKey):
+        raise InvalidKey("EdDSA signing needs an Ed25519 or Ed448 private key")  # pragma: no cover
+    return private.sign
+
+
+def _make_eddsa_verify(key: JWK) -> Verify:
+    public = key._public
+    if not isinstance(public, ed25519.Ed25519PublicKey | ed448.Ed448PublicKey):
+        raise InvalidKey("EdDSA verification needs an Ed25519 or Ed448 key")  # pragma: no cover
+
+    def verify(data: bytes, signature: bytes) -> bool:
         try:
-            mac.verify(signature)  # constant-time comparison
+            public.verify(signature, data)
         except InvalidSignature:
             return False
         return True
 
-    return sign, verify
+    return verify
 
 
-def _rsa_pair(pad: Any, algorithm: hashes.HashAlgorithm) -> tuple[Signer, Verifier]:
-    def sign(key: JWK, data: bytes) -> bytes:
-        signature: bytes = key._private.sign(data, pad, algorithm)  # type: ignore[union-attr,call-arg,arg-type]
-        return signature
-
-    def verify(key: JWK, data: bytes, signature: bytes) -> bool:
-        try:
-            key._public.verify(signature, data, pad, algorithm)  # type: ignore[union-attr,call-arg,arg-type]
-        except InvalidSignature:
-            return False
-        return True
-
-    return sign, verify
-
-
-def _pss(bits: str) -> Any:
-    algorithm = _HASHES[bits]
-    # RFC 7518 §3.5: the salt is as long as the hash output; verification insists on exactly that.
-    return padding.PSS(mgf=padding.MGF1(algorithm), salt_length=algorithm.digest_size)
-
-
-def _ecdsa_pair(alg: str, bits: str) -> tuple[Signer, Verifier]:
-    size, order = _EC_ORDERS[alg]
-    scheme = ec.ECDSA(_HASHES[bits])
-
-    def sign(key: JWK, data: bytes) -> bytes:
-        der = key._private.sign(data, scheme)  # type: ignore[union-attr,call-arg,arg-type]
-        r, s = decode_dss_signature(der)
-        return r.to_bytes(size, "big") + s.to_bytes(size, "big")
-
-    def verify(key: JWK, data: bytes, signature: bytes) -> bool:
-        if len(signature) != 2 * size:
-            return False
-        r = int.from_bytes(signature[:size], "big")
-        s = int.from_bytes(signature[size:], "big")
-        if not (0 < r < order and 0 < s < order):
-            return False
-        try:
-            key._public.verify(encode_dss_signature(r, s), data, scheme)  # type: ignore[union-attr,call-arg,arg-type]
-        except InvalidSignature:
-            return False
-        return True
-
-    return sign, verify
-
-
-def _eddsa_sign(key: JWK, data: bytes) -> bytes:
-    signature: bytes = key._private.sign(data)  # type: ignore[union-attr,call-arg]
-    return signature
-
-
-def _eddsa_verify(key: JWK, data: bytes, signature: bytes) -> bool:
-    try:
-        key._public.verify(signature, data)  # type: ignore[union-attr,call-arg]
-    except InvalidSignature:
-        return False
-    return True
-
-
-ALGORITHMS: dict[str, tuple[Signer, Verifier]] = {
-    "HS256": _hmac_pair("256"),
-    "HS384": _hmac_pair("384"),
-    "HS512": _hmac_pair("512"),
-    "RS256": _rsa_pair(_PKCS1, _HASHES["256"]),
-    "RS384": _rsa_pair(_PKCS1, _HASHES["384"]),
-    "RS512": _rsa_pair(_PKCS1, _HASHES["512"]),
-    "PS256": _rsa_pair(_pss("256"), _HASHES["256"]),
-    "PS384": _rsa_pair(_pss("384"), _HASHES["384"]),
-    "PS512": _rsa_pair(_pss("512"), _HASHES["512"]),
-    "ES256": _ecdsa_pair("ES256", "256"),
-    "ES384": _ecdsa_pair("ES384", "384"),
-    "ES512": _ecdsa_pair("ES512", "512"),
-    "ES256K": _ecdsa_pair("ES256K", "256"),
-    "EdDSA": (_eddsa_sign, _eddsa_verify),
-    "Ed25519": (_eddsa_sign, _eddsa_verify),
-    "Ed448": (_eddsa_sign, _eddsa_verify),
+_EDDSA = (_make_eddsa_sign, _make_eddsa_verify)
+_FACTORIES: dict[str, tuple[Callable[[JWK], Sign], Callable[[JWK], Verify]]] = {
+    "HS256": _hmac("256"),
+    "HS384": _hmac("384"),
+    "HS512": _hmac("512"),
+    "RS256": _rsa(False, "256"),
+    "RS384": _rsa(False, "384"),
+    "RS512": _rsa(False, "512"),
+    "PS256": _rsa(True, "256"),
+    "PS384": _rsa(True, "384"),
+    "PS512": _rsa(True, "512"),
+    "ES256": _ecdsa("256", 32, _P256_N),
+    "ES384": _ecdsa("384", 48, _P384_N),
+    "ES512": _ecdsa("512", 66, _P521_N),
+    "ES256K": _ecdsa("256", 32, _K256_N),
+    "EdDSA": _EDDSA,
+    "Ed25519": _EDDSA,
+    "Ed448": _EDDSA,
 }
