@@ -64,3 +64,50 @@ def test_credential_extraction_refuses_only_with_oauth_errors(
     except OAuthError as exc:
         status = exc.status_code
     assert status in (200, 400, 401)
+
+
+SEGMENT = st.sampled_from(["a", "b", "orders", "x;m=1"])
+ROUTE_PATHS = st.lists(st.sampled_from(["a", "b", "orders", "*", "**"]), max_size=3).map(
+    lambda parts: "/" + "/".join(parts)
+)
+
+
+def _route(spec: tuple[str, bool, str | None]) -> Route:
+    text, is_pattern, method = spec
+    methods = [method] if method is not None else None
+    if is_pattern:
+        if "**" in text.rstrip("*").split("/"):
+            text = text.replace("**", "*")  # '**' only at the end
+        return Route.build(pattern=text, methods=methods, name=text)
+    return Route.build(path=text.replace("*", "a"), methods=methods, name=text)
+
+
+def _linear_match(policy: Policy[Route], method: str, path: str) -> Route | None:
+    """The route-table rule read literally: every route, most specific first, no index."""
+    owner = None
+    for route, _ in policy.routes:
+        if owner is not None and route.path.specificity != owner:
+            break
+        if route.path.matches(path):
+            owner = route.path.specificity
+            if route.allows_method(method):
+                return route
+    return None
+
+
+@given(
+    st.lists(
+        st.tuples(ROUTE_PATHS, st.booleans(), st.sampled_from([None, "GET", "POST"])),
+        min_size=1,
+        max_size=8,
+    ),
+    st.lists(SEGMENT, max_size=4).map(lambda s: "/" + "/".join(s)),
+    st.sampled_from(["GET", "POST", "DELETE"]),
+)
+@settings(max_examples=400)
+def test_the_route_index_picks_what_a_linear_scan_picks(
+    specs: list[tuple[str, bool, str | None]], path: str, method: str
+) -> None:
+    policy = Policy.of([_route(spec) for spec in specs])
+    found = policy.match(method, path)
+    assert (found[0] if found is not None else None) is _linear_match(policy, method, path)

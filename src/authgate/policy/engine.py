@@ -29,13 +29,22 @@ class Policy(Generic[R]):
     `Policy.of(routes)` builds one whose payload is the `Route` itself.
     """
 
-    __slots__ = ("_entries",)
+    __slots__ = ("_by_first", "_entries", "_rest")
 
     def __init__(self, entries: Iterable[tuple[Route, R]]) -> None:
         indexed = list(enumerate(entries))
         # Most specific first; `sorted` is stable, so ties keep configuration order.
         indexed.sort(key=lambda item: item[1][0].path.specificity, reverse=True)
         self._entries: tuple[tuple[Route, R], ...] = tuple(entry for _, entry in indexed)
+        # A route whose first segment is a literal can only match requests whose first segment
+        # is that literal: index the candidates by it, in matching order, so that a request is
+        # compared with its candidates only. `_rest` serves every other first segment.
+        literals = {first for first in map(_first_literal, self._entries) if first is not None}
+        self._by_first: dict[str, tuple[tuple[Route, R], ...]] = {
+            literal: tuple(e for e in self._entries if _first_literal(e) in (literal, None))
+            for literal in literals
+        }
+        self._rest = tuple(e for e in self._entries if _first_literal(e) is None)
 
     @classmethod
     def of(cls, routes: Iterable[Route]) -> Policy[Route]:
@@ -49,13 +58,20 @@ class Policy(Generic[R]):
     def match(self, method: str, canonical_path: str) -> tuple[Route, R] | None:
         """The route that judges this request, with its payload, or None (refuse)."""
         segments = request_segments(canonical_path)
+        candidates = self._by_first.get(segments[0], self._rest) if segments else self._rest
         owner: tuple[int, int, int] | None = None
-        for route, payload in self._entries:
-            specificity = route.path.specificity
-            if owner is not None and specificity != owner:
+        for route, payload in candidates:
+            path = route.path
+            if owner is not None and path.specificity != owner:
                 break  # never fall through to a broader path
-            if route.path.matches_segments(segments):
-                owner = specificity
+            if path.matches_segments(segments):
+                owner = path.specificity
                 if route.allows_method(method):
                     return route, payload
         return None
+
+
+def _first_literal(entry: tuple[Route, object]) -> str | None:
+    """The route's first segment when it is a literal, else None (a wildcard, or no segment)."""
+    segments = entry[0].path.segments
+    return segments[0] if segments else None

@@ -18,7 +18,7 @@ so `/admin;x=1` is judged as `/admin`, as servlet containers would route it.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import quote
 
 __all__ = [
@@ -136,6 +136,14 @@ class PathPattern:
     source: str
     segments: tuple[str | None, ...]  # None: any one segment
     open_ended: bool  # ends with `**` (every prefix route does)
+    # More literal segments, then more segments, then exact before open-ended, wins. Computed
+    # once: `Policy.match` compares it for every candidate route of every request.
+    specificity: tuple[int, int, int] = field(init=False, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        literals = sum(1 for s in self.segments if s is not None)
+        specificity = (literals, len(self.segments), 0 if self.open_ended else 1)
+        object.__setattr__(self, "specificity", specificity)
 
     @classmethod
     def prefix(cls, path: str) -> PathPattern:
@@ -164,12 +172,6 @@ class PathPattern:
                 literal = canonical_decoded_path("/" + part)
                 compiled.append(_segments(literal)[0])
         return cls(text, tuple(compiled), open_ended)
-
-    @property
-    def specificity(self) -> tuple[int, int, int]:
-        """More literal segments, then more segments, then exact before open-ended, wins."""
-        literals = sum(1 for s in self.segments if s is not None)
-        return (literals, len(self.segments), 0 if self.open_ended else 1)
 
     def matches(self, canonical: str) -> bool:
         """Whether the canonical request path falls under this pattern."""
