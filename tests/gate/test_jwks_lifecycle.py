@@ -430,6 +430,32 @@ async def test_discovery_refuses_metadata_for_another_issuer(
         await verifier.aclose()
 
 
+async def test_discovery_goes_on_when_the_rfc_8414_url_answers_for_another_issuer(
+    issuer_server: IssuerServer, clock: ManualClock
+) -> None:
+    # A host serving several issuers answers the inserted RFC 8414 URL of a path issuer with its
+    # root issuer's document; OpenID discovery under the path has the right one.
+    tenant = FakeIssuer(issuer_server, issuer_server.url + "/t1")
+    tenant.new_key()
+    tenant.publish()
+    root = {"issuer": issuer_server.url, "jwks_uri": issuer_server.url + "/root-jwks"}
+    issuer_server.set_json("/.well-known/oauth-authorization-server/t1", root)
+    issuer_server.set_json(
+        "/t1/.well-known/openid-configuration",
+        {"issuer": tenant.issuer, "jwks_uri": issuer_server.url + "/jwks"},
+    )
+    config = IssuerConfig(issuer=tenant.issuer, audiences=(AUDIENCE,))
+    verifier = Verifier(VerifierConfig(issuers=(config,)), clock=clock)
+    await verifier.start(background=False)
+    try:
+        assert verifier.ready
+        assert verifier.issuer_status()[0].jwks_uri == issuer_server.url + "/jwks"
+        assert issuer_server.hits["/root-jwks"] == 0
+        assert (await verifier.verify_token(tenant.token())).issuer == tenant.issuer
+    finally:
+        await verifier.aclose()
+
+
 async def test_discovery_refuses_a_plain_http_jwks_uri_off_loopback(
     issuer_server: IssuerServer, clock: ManualClock
 ) -> None:

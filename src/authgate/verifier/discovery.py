@@ -75,13 +75,19 @@ async def discover(
     limits: FetchLimits,
     kind: Literal["auto", "oauth", "openid"] = "auto",
 ) -> ServerMetadata:
-    """Fetch and validate the issuer's metadata, trying each well-known URL in turn."""
+    """Fetch and validate the issuer's metadata, trying each well-known URL in turn.
+
+    A document for another issuer does not end the search: on a host that serves several
+    issuers, the RFC 8414 URL of a path issuer (`/.well-known/oauth-authorization-server/t1`)
+    may be answered with the host's root issuer, while OpenID discovery (`/t1/.well-known/...`)
+    finds the right one. Whatever is accepted must name the configured issuer exactly.
+    """
     errors: list[str] = []
     for url in metadata_urls(issuer, kind):
         try:
             response = await fetcher.get_json(url, limits)
+            return parse_metadata(response.body, issuer)
         except FetchError as exc:
-            errors.append(str(exc))
-            continue
-        return parse_metadata(response.body, issuer)
+            message = str(exc)
+            errors.append(message if url in message else f"{url}: {message}")
     raise FetchError("discovery failed: " + "; ".join(errors))
