@@ -511,6 +511,37 @@ def header_of(token: str) -> dict[str, Any]:
 # -- authgate gateway ----------------------------------------------------------------------------
 
 
+class JsonSite:
+    """A loopback HTTP server answering GET with `documents[path]` as JSON (else 404)."""
+
+    def __init__(self) -> None:
+        self.documents: dict[str, Any] = {}
+        site = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self) -> None:
+                found = site.documents.get(self.path)
+                data = json.dumps(found).encode() if found is not None else b"{}"
+                self.send_response(200 if found is not None else 404)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                return
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
 class EchoUpstream:
     """A loopback HTTP service that answers every request with the headers it received."""
 
