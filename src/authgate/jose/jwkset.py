@@ -8,7 +8,7 @@ repeated among the members is refused even when one of them would be skipped.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 from authgate.jose.errors import InvalidKey, KeyNotFound
@@ -18,7 +18,7 @@ from authgate.jose.jwk import JWK, Operation
 class JWKSet:
     """An immutable set of `JWK`s, looked up by `kid` (an opaque, exact-match string)."""
 
-    __slots__ = ("_by_kid", "_candidates", "_keys", "skipped")
+    __slots__ = ("_by_kid", "_candidates", "_keys", "_verifiers", "skipped")
 
     def __init__(self, keys: Iterable[JWK] = (), *, skipped: int = 0) -> None:
         self._keys: tuple[JWK, ...] = tuple(keys)
@@ -37,6 +37,10 @@ class JWKSet:
         # (kid, alg, operation, private) -> the usable keys; only successful lookups are kept,
         # so its size is bounded by the set's kids times the algorithms.
         self._candidates: dict[tuple[str | None, str, str, bool], tuple[JWK, ...]] = {}
+        # (kid, alg) -> the candidates' prepared verifiers, filled by `jws` (same bound).
+        self._verifiers: dict[
+            tuple[str | None, str], tuple[Callable[[bytes, bytes], bool], ...]
+        ] = {}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], *, strict: bool = False) -> JWKSet:

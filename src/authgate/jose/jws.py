@@ -152,9 +152,12 @@ def verify_compact(
     alg = header.alg
     if alg not in allowed:
         raise AlgorithmNotAllowed(f"algorithm {alg!r} is not allowed")
+    # Prepared verifiers, cached on the key or the set; the binding is checked on first use.
+    checks: Iterable[Verify]
     if type(key) is JWK:
-        # The key's prepared verifier; `signatures.verifier` checks the binding on first use.
-        checks: Iterable[Verify] = (key._verifiers.get(alg) or verifier(key, alg),)
+        checks = (key._verifiers.get(alg) or verifier(key, alg),)
+    elif type(key) is JWKSet:
+        checks = key._verifiers.get((header.kid, alg)) or _set_verifiers(key, header.kid, alg)
     else:
         checks = [verifier(k, alg) for k in candidate_keys(key, header.kid, alg)]
     signature = b64decode(signature_segment, "signature")
@@ -171,6 +174,12 @@ def verify_compact(
         if check(signing_input, signature):
             return header, payload
     raise InvalidSignature()
+
+
+def _set_verifiers(keys: JWKSet, kid: str | None, alg: str) -> tuple[Verify, ...]:
+    checks = tuple(verifier(k, alg) for k in candidate_keys(keys, kid, alg))
+    keys._verifiers[(kid, alg)] = checks  # only lookups that found keys get here: bounded
+    return checks
 
 
 def _as_ascii(token: str | bytes, max_size: int) -> bytes:
