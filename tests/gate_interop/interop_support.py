@@ -27,7 +27,7 @@ import pytest
 import uvicorn
 from fastapi import Depends, FastAPI, Request, WebSocket
 from flask import Flask
-from werkzeug.serving import make_server
+from werkzeug.serving import WSGIRequestHandler, make_server
 
 from authgate.gate import Gate, load_gate_config
 from authgate.middleware import PRINCIPAL_KEY, AuthGateMiddleware
@@ -105,7 +105,8 @@ class OidcProviderIssuer(_Process):
     `jwks`: the private key set to sign with (the first key of an algorithm signs); None lets the
     script generate an RSA and a P-256 key. `path`: an issuer path (Keycloak's `/realms/x`).
     `stop()` then `start(jwks)` brings it back on the same port (the same issuer URL), with another
-    key set if given: a key rotation as verifiers see it.
+    key set if given: a key rotation as verifiers see it. With a `port` and `start=False`, the
+    issuer URL is known before the issuer runs.
     """
 
     CLIENT_ID = "interop-client"
@@ -115,17 +116,24 @@ class OidcProviderIssuer(_Process):
     OPAQUE = "https://opaque.interop.test"  # opaque tokens, opaque:read
 
     def __init__(
-        self, directory: Path, jwks: dict[str, Any] | None = None, *, path: str = ""
+        self,
+        directory: Path,
+        jwks: dict[str, Any] | None = None,
+        *,
+        path: str = "",
+        port: int = 0,
+        start: bool = True,
     ) -> None:
         super().__init__("oidc-provider", directory / "oidc-provider.log")
         self.directory = directory
         self.path = path
         self.client_secret = secrets.token_urlsafe(24)
         self.gate_secret = secrets.token_urlsafe(24)
-        self.port = 0
-        self.url = ""
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}{path}" if port else ""
         self._http = httpx.Client(timeout=10, trust_env=False)
-        self.start(jwks)
+        if start:
+            self.start(jwks)
 
     def start(self, jwks: dict[str, Any] | None = None) -> None:
         require_node()
@@ -429,6 +437,11 @@ class FastAPIShell(Shell):
         self.thread.join(10)
 
 
+class _QuietRequestHandler(WSGIRequestHandler):
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        return
+
+
 class FlaskShell(Shell):
     """Flask behind `FlaskAuthGate` (the WSGI middleware), run by werkzeug's threaded server."""
 
@@ -453,7 +466,9 @@ class FlaskShell(Shell):
             return principal_json(current_principal())
 
         self.extension = FlaskAuthGate(app, gate)
-        self.server = make_server("127.0.0.1", 0, app, threaded=True)
+        self.server = make_server(
+            "127.0.0.1", 0, app, threaded=True, request_handler=_QuietRequestHandler
+        )
         self.thread = threading.Thread(
             target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
         )

@@ -21,6 +21,7 @@ from interop_support import (
     GatewayProcess,
     OffsetClock,
     OidcProviderIssuer,
+    free_port,
     header_of,
     make_gate,
     serving,
@@ -31,7 +32,7 @@ from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
 from authgate.gate import Gate
-from authgate.jose import JWK
+from authgate.jose import JWK, jwt
 
 pytestmark = pytest.mark.node
 
@@ -266,6 +267,35 @@ def test_a_key_rotation_at_the_issuer_needs_no_restart_and_fails_no_request(
         assert metrics.jwks_fetches == 2
     finally:
         issuer.close()
+
+
+def test_an_issuer_that_starts_after_the_application_is_picked_up_without_a_restart(
+    shell: str, tmp_path: Path, clock: OffsetClock
+) -> None:
+    issuer = OidcProviderIssuer(tmp_path, port=free_port(), start=False)
+    stranger = JWK.generate("EC", alg="ES256")
+    claims = {"iss": issuer.url, "aud": ORDERS, "sub": "x", "exp": int(time.time()) + 60}
+    early_token = jwt.encode(claims, stranger, "ES256", {"typ": "at+jwt"})
+    try:
+        gate = gate_for(issuer, tmp_path, clock)
+        with serving(shell, gate) as app:
+            # A known issuer whose keys cannot be had: 503, not 401 (the token may be good).
+            early = app.get("/orders", early_token)
+            ready_before = gate.ready
+            issuer.start()
+            token = issuer.token(ORDERS, "orders:read")
+            deadline = time.monotonic() + 20  # the retry back-off is 1 s, 2 s, 4 s...
+            while (late := app.get("/orders", token)).status == 503:
+                assert time.monotonic() < deadline, "the gate never fetched the issuer's keys"
+                time.sleep(0.1)
+            ready_after = gate.ready
+    finally:
+        issuer.close()
+    assert (ready_before, ready_after) == (False, True)
+    assert early.status == 503
+    assert int(early.headers["retry-after"]) >= 1
+    assert "www-authenticate" not in early.headers
+    assert late.status == 200, late.body
 
 
 def test_an_issuer_with_a_path_is_discovered_beside_another_issuer(
