@@ -337,6 +337,23 @@ def test_deeply_nested_json_is_malformed() -> None:
         jwt.decode(token, SECRET, algorithms=["HS256"])
 
 
+@pytest.mark.parametrize(
+    "payload",
+    [b'{"sub":"\\ud800"}', b'{"\\udfff":1}', b'{"a":["x\\udbff"]}', b'{"a":{"b":"\\ud800x"}}'],
+)
+def test_lone_surrogates_are_malformed(payload: bytes) -> None:
+    """RFC 7493 §2.1: a lone surrogate cannot be re-encoded; refuse it rather than crash later."""
+    token = forge({"alg": "HS256"}, payload, SECRET, "HS256")
+    with pytest.raises(MalformedToken):
+        jwt.decode(token, SECRET, algorithms=["HS256"])
+    header = forge(b'{"alg":"HS256","kid":"\\ud800"}', b"{}", SECRET, "HS256")
+    with pytest.raises(MalformedToken):
+        jws.verify(header, SECRET, ["HS256"])
+    # A proper surrogate pair is one character.
+    pair = forge({"alg": "HS256"}, b'{"sub":"\\ud83d\\ude00"}', SECRET, "HS256")
+    assert jwt.decode(pair, SECRET, algorithms=["HS256"]) == {"sub": "\U0001f600"}
+
+
 def test_surrounding_whitespace_in_json_is_legal() -> None:
     token = forge(b' \n{"alg":"HS256"}\t ', b' {"sub":"alice"} \r\n', SECRET, "HS256")
     assert jwt.decode(token, SECRET, algorithms=["HS256"]) == {"sub": "alice"}

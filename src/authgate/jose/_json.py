@@ -2,8 +2,8 @@
 
 Duplicate member names are rejected: RFC 7515 §5.2 lets a parser keep either value, and parsers
 that disagree are an attack ("JSON parser differential"). NaN and Infinity literals, top levels
-other than an object, nesting beyond the interpreter's recursion limit and integers with more
-digits than Python converts are rejected too.
+other than an object, nesting beyond the interpreter's recursion limit, integers with more digits
+than Python converts and strings holding lone surrogates (RFC 7493 §2.1) are rejected too.
 """
 
 from __future__ import annotations
@@ -49,6 +49,14 @@ def loads_object(data: bytes, what: str) -> dict[str, Any]:
         raise MalformedToken(f"{what} is not valid JSON") from None
     if type(value) is not dict:
         raise MalformedToken(f"{what} must be a JSON object")
+    # A `\\uD800`-style escape outside a surrogate pair decodes to a lone surrogate, which no
+    # UTF-8 encoder accepts (RFC 7493 §2.1): refuse it here rather than crash whoever re-encodes
+    # the value. Only texts with a `\\u` escape need the check.
+    if "\\u" in text:
+        try:
+            dumps(value)
+        except UnicodeEncodeError:
+            raise MalformedToken(f"{what} holds a lone surrogate") from None
     return value
 
 
