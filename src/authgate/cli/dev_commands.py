@@ -1,0 +1,72 @@
+"""`authgate dev`: the authorization server, a gateway and a demo upstream on loopback, with a demo
+API, client and user, and the commands to try them (see `authgate.dev`)."""
+
+# ruff: noqa: PLC0415 - the dev stack (httpx, subprocess plumbing) loads only when it runs
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+__all__ = ["dev_command"]
+
+
+@click.command("dev")
+@click.option(
+    "--dir",
+    "directory",
+    default=".authgate-dev",
+    show_default=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Working directory: SQLite database, secret key, configuration, logs, demo credentials.",
+)
+@click.option(
+    "--port-server",
+    default=8000,
+    show_default=True,
+    type=click.IntRange(1, 65535),
+    help="Port of the authorization server (the issuer).",
+)
+@click.option(
+    "--port-gateway",
+    default=8080,
+    show_default=True,
+    type=click.IntRange(1, 65535),
+    help="Port of the gateway.",
+)
+@click.option(
+    "--port-upstream",
+    default=9000,
+    show_default=True,
+    type=click.IntRange(1, 65535),
+    help="Port of the demo upstream (the echo service behind the gateway).",
+)
+def dev_command(directory: Path, port_server: int, port_gateway: int, port_upstream: int) -> None:
+    """Run a local authorization server, gateway and demo upstream, ready to try.
+
+    Creates (or reuses) a demo API, a client_credentials client and a user, prints the commands
+    to get a token and to call the API through the gateway, and runs until Ctrl-C or SIGTERM,
+    which stops everything. Re-running with the same --dir keeps the data and the credentials.
+
+    \b
+    Example:
+      authgate dev
+      authgate dev --dir /tmp/try --port-server 18000 --port-gateway 18080 --port-upstream 19000
+    """
+    from authgate.dev.environment import DevEnvironment
+    from authgate.dev.processes import port_in_use
+    from authgate.dev.workspace import DevPorts, Workspace
+
+    ports = DevPorts(server=port_server, gateway=port_gateway, upstream=port_upstream)
+    named = ports.named()
+    if len(set(named.values())) < len(named):
+        raise click.UsageError("--port-server, --port-gateway and --port-upstream must differ")
+    for option, port in named.items():
+        if port_in_use(port):
+            raise click.ClickException(
+                f"port {port} on 127.0.0.1 is already in use; choose another with {option}"
+            )
+    status = DevEnvironment(Workspace(directory, ports), click.echo).run()
+    if status:
+        raise SystemExit(status)
