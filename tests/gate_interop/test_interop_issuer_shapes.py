@@ -8,6 +8,9 @@ application expects, and route rules can use them.
 
 from __future__ import annotations
 
+import base64
+import datetime
+import hashlib
 import json
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -16,6 +19,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import NameOID
 from interop_support import JsonSite
 
 from authgate.gate import Decision, Gate, GateRequest, load_gate_config
@@ -33,30 +40,85 @@ class Issuer:
     name: str
     issuer: str
     config: str  # TOML lines besides issuer and jwks_uri
+    jwks_style: str  # how the service publishes its keys (see `published_jwks`)
     key: JWK = field(default_factory=lambda: JWK.generate("RSA", use="sig"))
+
+
+def _certificate(key: JWK) -> bytes:
+    """A self-signed certificate for `key` (DER), as the x5c members of these JWKS hold."""
+    private = serialization.load_pem_private_key(key.to_pem(private=True), None)
+    assert isinstance(private, rsa.RSAPrivateKey)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "issuer signing key")])
+    now = datetime.datetime.now(datetime.UTC)
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(private.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=365))
+    )
+    return builder.sign(private, hashes.SHA256()).public_bytes(serialization.Encoding.DER)
+
+
+def published_jwks(issuer: Issuer) -> dict[str, Any]:
+    """The issuer's JWKS with the members its service publishes beside the key itself.
+
+    entra: no `alg`, `x5t` and `x5c`, and the non-standard `issuer` and `cloud_instance_name`;
+    keycloak: `alg`, `x5c`, `x5t`, `x5t#S256`, and an encryption key (`use: enc`, RSA-OAEP) in the
+    same set; auth0: `alg`, `x5c`, `x5t`; plain: `alg` and `use` only (Okta, Google).
+    """
+    public = issuer.key.public().to_dict()
+    der = _certificate(issuer.key)
+    x5c = {"x5c": [base64.b64encode(der).decode()], "x5t": b64url(hashlib.sha1(der).digest())}  # noqa: S324 - x5t is SHA-1 by definition (RFC 7517 §4.8)
+    if issuer.jwks_style == "entra":
+        member = {
+            **public,
+            **x5c,
+            "issuer": issuer.issuer,
+            "cloud_instance_name": "microsoftonline.com",
+        }
+        return {"keys": [member]}
+    if issuer.jwks_style == "keycloak":
+        encryption = JWK.generate("RSA").public().to_dict()
+        sha256 = {"x5t#S256": b64url(hashlib.sha256(der).digest())}
+        return {
+            "keys": [
+                {**encryption, "kid": "enc-" + issuer.key.kid, "use": "enc", "alg": "RSA-OAEP"},
+                {**public, **x5c, **sha256, "alg": "RS256"},
+            ]
+        }
+    if issuer.jwks_style == "auth0":
+        return {"keys": [{**public, **x5c, "alg": "RS256"}]}
+    return {"keys": [{**public, "alg": "RS256"}]}
+
+
+def b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
 ISSUERS = {
     i.name: i
     for i in (
         Issuer("entra-v2", f"https://login.microsoftonline.com/{TENANT}/v2.0",
-               'audiences = ["api://orders-api"]'),
+               'audiences = ["api://orders-api"]', "entra"),
         Issuer("entra-v1", f"https://sts.windows.net/{TENANT}/",
-               'audiences = ["api://orders-api"]'),
+               'audiences = ["api://orders-api"]', "entra"),
         Issuer("okta", "https://dev-133337.okta.com/oauth2/default",
-               'audiences = ["api://default"]\nrole_claims = ["groups"]'),
+               'audiences = ["api://default"]\nrole_claims = ["groups"]', "plain"),
         Issuer("auth0", "https://shop.eu.auth0.com/",
                'audiences = ["https://api.shop.example"]\n'
                'scope_claims = ["scope", "permissions"]\n'
-               'role_claims = ["https://shop.example/roles"]'),
+               'role_claims = ["https://shop.example/roles"]', "auth0"),
         Issuer("google", "https://accounts.google.com",
-               'audiences = ["https://orders-abc123-ew.a.run.app"]'),
+               'audiences = ["https://orders-abc123-ew.a.run.app"]', "plain"),
         Issuer("google-bare", "accounts.google.com",
-               'audiences = ["https://orders-abc123-ew.a.run.app"]'),
+               'audiences = ["https://orders-abc123-ew.a.run.app"]', "plain"),
         Issuer("keycloak", "https://sso.shop.example/realms/shop",
                'audiences = ["orders-api"]\n'
                'role_claims = [["realm_access", "roles"], '
-               '["resource_access", "orders-api", "roles"]]'),
+               '["resource_access", "orders-api", "roles"]]', "keycloak"),
     )
 }  # fmt: skip
 
@@ -226,7 +288,7 @@ def gate_toml(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     site = JsonSite()
     toml = 'realm = "shapes"\n'
     for issuer in ISSUERS.values():
-        site.documents[f"/{issuer.name}/keys"] = {"keys": [issuer.key.public().to_dict()]}
+        site.documents[f"/{issuer.name}/keys"] = published_jwks(issuer)
         toml += f"""
 [[issuers]]
 issuer = "{issuer.issuer}"
