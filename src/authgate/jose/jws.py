@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 from authgate.jose._b64 import b64decode, b64encode
@@ -47,7 +48,7 @@ class VerifiedJWS:
 
 
 class ProtectedHeader:
-    """A validated protected header. `params` is shared with a cache: never mutate it."""
+    """A validated protected header, shared through a cache: `params` is a read-only view."""
 
     __slots__ = ("alg", "encoded", "has_b64", "kid", "params")
 
@@ -58,11 +59,12 @@ class ProtectedHeader:
         if alg.lower() == "none":
             raise AlgorithmNotAllowed("unsecured JWS (alg 'none') is never accepted")
         if alg not in JWS_ALGORITHMS:
-            raise AlgorithmNotAllowed(f"unsupported JWS algorithm {alg!r}")
+            # The name comes from the token: echo a bounded prefix only.
+            raise AlgorithmNotAllowed(f"unsupported JWS algorithm {alg[:40]!r}")
         for name in ("kid", "typ", "cty"):
             if name in params and not isinstance(params[name], str):
                 raise MalformedToken(f"header {name!r} must be a string")
-        self.params = params
+        self.params: Mapping[str, Any] = MappingProxyType(params)
         self.alg = alg
         self.kid: str | None = params.get("kid")
         self.encoded = _payload_encoded(params)
