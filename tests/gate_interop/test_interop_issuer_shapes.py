@@ -85,7 +85,7 @@ def published_jwks(issuer: Issuer) -> dict[str, Any]:
         sha256 = {"x5t#S256": b64url(hashlib.sha256(der).digest())}
         return {
             "keys": [
-                {**encryption, "kid": "enc-" + issuer.key.kid, "use": "enc", "alg": "RSA-OAEP"},
+                {**encryption, "kid": f"enc-{issuer.key.kid}", "use": "enc", "alg": "RSA-OAEP"},
                 {**public, **x5c, **sha256, "alg": "RS256"},
             ]
         }
