@@ -128,7 +128,9 @@ class OidcProviderIssuer(_Process):
         self.directory = directory
         self.path = path
         self.client_secret = secrets.token_urlsafe(24)
-        self.gate_secret = secrets.token_urlsafe(24)
+        # Characters that RFC 6749 §2.3.1 form-encoding changes (all VSCHAR, Appendix A.2): the
+        # gate and oidc-provider must agree on the encoding.
+        self.gate_secret = secrets.token_urlsafe(24) + " +/:%&="
         self.port = port
         self.url = f"http://127.0.0.1:{port}{path}" if port else ""
         self._http = httpx.Client(timeout=10, trust_env=False)
