@@ -5,6 +5,9 @@ Precedence: built-in defaults < TOML file (`--config` or `AUTHGATE_CONFIG`) < en
 The issuer follows RFC 8414 §2 (https, no query or fragment; plain http only on loopback). The key
 schedule is checked so that a key is published long enough before it signs (JWKS cache max-age plus
 the processes' reload interval) and stays published until every token it signed has expired.
+
+The user-facing flows' sections hold the policies their modules define (`RefreshPolicy`,
+`SessionPolicy`, `DevicePolicy`, `ThrottlePolicy`), so each rule is checked in one place.
 """
 
 from __future__ import annotations
@@ -18,6 +21,16 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
+from authgate.server.flows.codes import MAX_CODE_LIFETIME
+from authgate.server.flows.device_codes import DevicePolicy
+from authgate.server.flows.refresh_tokens import RefreshPolicy
+from authgate.server.flows.sessions import SessionPolicy
+from authgate.server.flows.throttle import (
+    LOGIN_ACCOUNT_POLICY,
+    LOGIN_ADDRESS_POLICY,
+    USER_CODE_POLICY,
+    ThrottlePolicy,
+)
 from authgate.server.secret_key import load_or_create_secret_key
 
 __all__ = [
@@ -26,6 +39,8 @@ __all__ = [
     "ConfigError",
     "HttpSettings",
     "KeyPolicy",
+    "PageSettings",
+    "ThrottleSettings",
     "TokenPolicy",
     "is_loopback_host",
     "load_config",
@@ -109,12 +124,26 @@ class TokenPolicy:
     max_access_token_ttl: int = DAY
     # RFC 7523 §3: a client assertion's exp must be near; longer-lived ones are refused.
     client_assertion_max_lifetime: int = 5 * MINUTE
+    # RFC 6749 §4.1.2: short-lived; this server allows at most a minute.
+    authorization_code_ttl: int = MAX_CODE_LIFETIME
+    # None: as long as `default_access_token_ttl`.
+    id_token_ttl: int | None = None
 
     def __post_init__(self) -> None:
         if self.default_access_token_ttl > self.max_access_token_ttl:
             raise ConfigError(
                 "tokens.default_access_token_ttl must not exceed tokens.max_access_token_ttl"
             )
+        if self.authorization_code_ttl > MAX_CODE_LIFETIME:
+            raise ConfigError(f"tokens.authorization_code_ttl must be at most {MAX_CODE_LIFETIME}s")
+        # ID tokens are signed by the same keys: they must expire before their key leaves the JWKS.
+        if self.id_token_lifetime > self.max_access_token_ttl:
+            raise ConfigError("tokens.id_token_ttl must not exceed tokens.max_access_token_ttl")
+
+    @property
+    def id_token_lifetime(self) -> int:
+        """Seconds an OpenID Connect ID token is valid."""
+        return self.id_token_ttl or self.default_access_token_ttl
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +164,38 @@ class HttpSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class ThrottleSettings:
+    """Backoff for failed sign-ins per account and per client address, and for wrong device user
+    codes (see `flows.throttle`)."""
+
+    login_account: ThrottlePolicy = LOGIN_ACCOUNT_POLICY
+    login_address: ThrottlePolicy = LOGIN_ADDRESS_POLICY
+    user_code: ThrottlePolicy = USER_CODE_POLICY
+
+    @property
+    def longest_memory(self) -> int:
+        """How long any counter is remembered after its last failure."""
+        return max(p.forget_after for p in (self.login_account, self.login_address, self.user_code))
+
+
+@dataclass(frozen=True, slots=True)
+class PageSettings:
+    """The sign-in pages: the operator's template and static-file directories, searched before
+    the built-in ones, and the name shown on every page."""
+
+    template_dirs: tuple[Path, ...] = ()
+    static_dirs: tuple[Path, ...] = ()
+    site_name: str = "authgate"
+
+    def __post_init__(self) -> None:
+        for directory in (*self.template_dirs, *self.static_dirs):
+            if not directory.is_dir():
+                raise ConfigError(f"pages: {directory} is not a directory")
+        if not self.site_name.strip() or len(self.site_name) > 100:
+            raise ConfigError("pages.site_name must be 1 to 100 characters")
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     """The whole server configuration. Build it with `load_config` (or directly in tests)."""
 
@@ -144,6 +205,11 @@ class Config:
     keys: KeyPolicy = field(default_factory=KeyPolicy)
     tokens: TokenPolicy = field(default_factory=TokenPolicy)
     http: HttpSettings = field(default_factory=HttpSettings)
+    refresh_tokens: RefreshPolicy = field(default_factory=RefreshPolicy)
+    sessions: SessionPolicy = field(default_factory=SessionPolicy)
+    device: DevicePolicy = field(default_factory=DevicePolicy)
+    throttle: ThrottleSettings = field(default_factory=ThrottleSettings)
+    pages: PageSettings = field(default_factory=PageSettings)
 
     def __post_init__(self) -> None:
         check_issuer(self.issuer)
@@ -190,7 +256,19 @@ def is_loopback_host(host: str) -> bool:
 
 # -- loading ------------------------------------------------------------------------------------
 
-_TOP = {"issuer", "database_url", "secret_key_file", "keys", "tokens", "http"}
+_TOP = {
+    "issuer",
+    "database_url",
+    "secret_key_file",
+    "keys",
+    "tokens",
+    "http",
+    "refresh_tokens",
+    "sessions",
+    "device",
+    "throttle",
+    "pages",
+}
 
 
 def load_config(path: str | Path | None, env: Mapping[str, str]) -> Config:
@@ -233,6 +311,11 @@ def load_config(path: str | Path | None, env: Mapping[str, str]) -> Config:
         keys=_section(data, "keys", KeyPolicy),
         tokens=_section(data, "tokens", TokenPolicy),
         http=_section(data, "http", HttpSettings),
+        refresh_tokens=_section(data, "refresh_tokens", RefreshPolicy),
+        sessions=_section(data, "sessions", SessionPolicy),
+        device=_section(data, "device", DevicePolicy),
+        throttle=_throttle(data),
+        pages=_pages(data, base),
     )
 
 
@@ -257,9 +340,23 @@ _DURATIONS = {
     "default_access_token_ttl",
     "max_access_token_ttl",
     "client_assertion_max_lifetime",
+    "authorization_code_ttl",
+    "id_token_ttl",
     "cache_ttl",
     "jwks_fetch_cache_ttl",
+    "grace_period",
+    "idle_lifetime",
+    "absolute_lifetime",
+    "idle_timeout",
+    "touch_interval",
+    "lifetime",
+    "interval",
+    "base_delay",
+    "max_delay",
+    "forget_after",
 }
+# Durations for which 0 means "off".
+_MAY_BE_ZERO = {"cache_ttl", "grace_period", "touch_interval"}
 
 
 _T = TypeVar("_T")
@@ -269,6 +366,10 @@ def _section(data: Mapping[str, Any], name: str, cls: type[_T]) -> _T:
     raw = data.get(name, {})
     if not isinstance(raw, dict):
         raise ConfigError(f"[{name}]: expected a table")
+    return _build(raw, name, cls, cls())
+
+
+def _build(raw: Mapping[str, Any], name: str, cls: type[_T], defaults: _T) -> _T:
     allowed = set(cls.__dataclass_fields__)  # type: ignore[attr-defined]
     unknown = set(raw) - allowed
     if unknown:
@@ -277,13 +378,14 @@ def _section(data: Mapping[str, Any], name: str, cls: type[_T]) -> _T:
     for key, value in raw.items():
         label = f"{name}.{key}"
         if key in _DURATIONS:
-            values[key] = 0 if key == "cache_ttl" and value == 0 else parse_duration(value, label)
+            zero = key in _MAY_BE_ZERO and not isinstance(value, bool) and value in (0, "0", "0s")
+            values[key] = 0 if zero else parse_duration(value, label)
         elif key == "algorithms":
             if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
                 raise ConfigError(f"{label}: expected a list of algorithm names")
             values[key] = tuple(value)
         else:
-            default = getattr(cls(), key)
+            default = getattr(defaults, key)
             expected = (int, float) if isinstance(default, float) else type(default)
             if isinstance(value, bool) is not isinstance(default, bool) or not isinstance(
                 value, expected
@@ -292,5 +394,41 @@ def _section(data: Mapping[str, Any], name: str, cls: type[_T]) -> _T:
             values[key] = value
     try:
         return cls(**values)
-    except TypeError as exc:
+    except ConfigError:
+        raise
+    except (TypeError, ValueError) as exc:  # the policies' own checks raise ValueError
         raise ConfigError(f"[{name}]: {exc}") from None
+
+
+def _throttle(data: Mapping[str, Any]) -> ThrottleSettings:
+    raw = data.get("throttle", {})
+    if not isinstance(raw, dict):
+        raise ConfigError("[throttle]: expected a table")
+    unknown = set(raw) - set(ThrottleSettings.__dataclass_fields__)
+    if unknown:
+        raise ConfigError(f"[throttle]: unknown settings {', '.join(sorted(unknown))}")
+    policies: dict[str, ThrottlePolicy] = {}
+    for key, table in raw.items():
+        if not isinstance(table, dict):
+            raise ConfigError(f"[throttle.{key}]: expected a table")
+        default = getattr(ThrottleSettings(), key)
+        # A partial table changes only what it names.
+        merged = {**{f: getattr(default, f) for f in ThrottlePolicy.__dataclass_fields__}, **table}
+        policies[key] = _build(merged, f"throttle.{key}", ThrottlePolicy, default)
+    return ThrottleSettings(**policies)
+
+
+def _pages(data: Mapping[str, Any], base: Path) -> PageSettings:
+    raw = data.get("pages", {})
+    if not isinstance(raw, dict):
+        raise ConfigError("[pages]: expected a table")
+    unknown = set(raw) - set(PageSettings.__dataclass_fields__)
+    if unknown:
+        raise ConfigError(f"[pages]: unknown settings {', '.join(sorted(unknown))}")
+    dirs: dict[str, tuple[Path, ...]] = {}
+    for name in ("template_dirs", "static_dirs"):
+        value = raw.get(name, [])
+        if not isinstance(value, list) or not all(isinstance(d, str) for d in value):
+            raise ConfigError(f"pages.{name}: expected a list of directory names")
+        dirs[name] = tuple(_relative(base, d) for d in value)
+    return PageSettings(**dirs, site_name=_str(raw, "site_name", "authgate"))

@@ -24,6 +24,7 @@ from authgate.server.registry_cache import RegistryCache
 from authgate.server.secret_key import ServerSecret
 from authgate.server.storage import Database, SqlStorage, Storage
 from authgate.server.storage.migrate import check_schema, upgrade
+from authgate.server.storage.retention import Retention
 from authgate.server.token_inspection import TokenInspector
 from authgate.server.token_issuer import TokenIssuer
 
@@ -46,7 +47,7 @@ async def open_storage(config: Config, *, migrate_sqlite: bool = True) -> SqlSto
     except BaseException:
         await db.close()
         raise
-    return SqlStorage(db)
+    return SqlStorage(db, retention=Retention.from_config(config))
 
 
 async def check_secret_key(storage: Storage, secret: ServerSecret) -> None:

@@ -12,6 +12,8 @@ from typing import Any, Literal
 
 __all__ = [
     "AUTH_METHODS",
+    "DEVICE_CODE_GRANT",
+    "GRANT_TYPES",
     "Api",
     "ApiAccess",
     "Client",
@@ -24,6 +26,10 @@ __all__ = [
 TokenFormat = Literal["jwt", "opaque"]
 # RFC 7591 §2 token_endpoint_auth_method values this server implements.
 AUTH_METHODS = ("client_secret_basic", "client_secret_post", "private_key_jwt", "none")
+DEVICE_CODE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"  # RFC 8628 §3.4
+# The grant types a client may be registered for (RFC 7591 §2 `grant_types`). The implicit and
+# password grants are deliberately absent (RFC 9700 §2.1.2, §2.4).
+GRANT_TYPES = ("client_credentials", "authorization_code", "refresh_token", DEVICE_CODE_GRANT)
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +65,12 @@ class Client:
     grant_types: tuple[str, ...]
     access: tuple[ApiAccess, ...] = ()
     redirect_uris: tuple[str, ...] = ()
+    # OpenID Connect RP-Initiated Logout 1.0 §3.1; matched like redirect URIs.
+    post_logout_redirect_uris: tuple[str, ...] = ()
+    # PKCE for a confidential client too (public clients always need it, RFC 9700 §2.1.1).
+    require_pkce: bool = False
+    # A refresh token with every code/device grant, not only when `offline_access` is asked for.
+    always_issue_refresh_token: bool = False
     roles: tuple[str, ...] = ()
     jwks: Mapping[str, Any] | None = None
     jwks_uri: str | None = None
@@ -72,6 +84,11 @@ class Client:
     def is_public(self) -> bool:
         """A client that cannot keep a secret (RFC 6749 §2.1)."""
         return self.auth_method == "none"
+
+    @property
+    def pkce_required(self) -> bool:
+        """Whether an authorization request of this client must carry a PKCE challenge."""
+        return self.is_public or self.require_pkce
 
     def access_to(self, api: str) -> ApiAccess | None:
         """This client's permissions on the API with this identifier, if any."""
@@ -135,3 +152,6 @@ class OpaqueAccessToken:
     issued_at: int
     expires_at: int
     revoked: bool = False
+    # The authorization grant (code, device or refresh family) it was issued under, if any, so
+    # that `GrantRevoker.revoke_grant` finds it; None for client credentials.
+    grant_id: str | None = None

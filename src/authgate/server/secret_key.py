@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-__all__ = ["SealError", "ServerSecret", "load_or_create_secret_key"]
+__all__ = ["SealError", "ServerSecret", "derive_key", "load_or_create_secret_key"]
 
 _log = logging.getLogger("authgate.server")
 _NONCE = 12
@@ -61,15 +61,17 @@ def load_or_create_secret_key(path: Path) -> bytes:
 class ServerSecret:
     """Keys derived from the server's secret key, one per purpose."""
 
-    __slots__ = ("_client_secret_key", "_seal", "_token_key", "check_value")
+    __slots__ = ("_client_secret_key", "_seal", "_token_key", "check_value", "csrf_key")
 
     def __init__(self, secret_key: bytes) -> None:
-        self._client_secret_key = _derive(secret_key, b"authgate client secret hash v1")
-        self._token_key = _derive(secret_key, b"authgate opaque token hash v1")
-        self._seal = AESGCM(_derive(secret_key, b"authgate signing key seal v1"))
+        self._client_secret_key = derive_key(secret_key, b"authgate client secret hash v1")
+        self._token_key = derive_key(secret_key, b"authgate opaque token hash v1")
+        self._seal = AESGCM(derive_key(secret_key, b"authgate signing key seal v1"))
+        # The key of the sign-in pages' CSRF tokens (`flows.sessions.CsrfTokens`).
+        self.csrf_key = derive_key(secret_key, b"authgate csrf token v1")
         # Stored in the database so that a process started with another key fails at once.
         self.check_value = hmac.new(
-            _derive(secret_key, b"authgate key check v1"), b"authgate", hashlib.sha256
+            derive_key(secret_key, b"authgate key check v1"), b"authgate", hashlib.sha256
         ).hexdigest()
 
     def hash_client_secret(self, client_secret: str) -> str:
@@ -95,5 +97,7 @@ class ServerSecret:
             raise SealError("sealed value cannot be opened with this secret key") from None
 
 
-def _derive(secret_key: bytes, info: bytes) -> bytes:
+def derive_key(secret_key: bytes, info: bytes) -> bytes:
+    """The 256-bit key for the purpose named by `info` (HKDF-SHA256, RFC 5869); every process
+    with the same secret key derives the same one, and no two purposes share one."""
     return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=info).derive(secret_key)

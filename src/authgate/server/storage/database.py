@@ -22,6 +22,10 @@ __all__ = ["Database", "async_url"]
 # pg_advisory_xact_lock key: "authgate" in ASCII, so other tools' locks do not collide by chance.
 _ADVISORY_LOCK_ID = 0x6175746867617465
 _SQLITE_BUSY_TIMEOUT_MS = 10_000
+# Connections per process: SQLAlchemy's defaults, stated because the refresh store sizes its
+# concurrency from them.
+_POOL_SIZE = 5
+_POOL_OVERFLOW = 10
 
 
 def async_url(url: str) -> str:
@@ -47,11 +51,18 @@ class Database:
             "pool_pre_ping": self.dialect == "postgresql",
             "hide_parameters": True,  # errors and logs never show bound values
         }
+        if self.dialect == "postgresql":
+            kwargs.update(pool_size=_POOL_SIZE, max_overflow=_POOL_OVERFLOW)
         if self.dialect == "sqlite":
             kwargs["connect_args"] = {"timeout": _SQLITE_BUSY_TIMEOUT_MS / 1000}
         self.engine: AsyncEngine = create_async_engine(self.url, **kwargs)
         if self.dialect == "sqlite":
             _configure_sqlite(self.engine)
+
+    @property
+    def pool_capacity(self) -> int:
+        """The most connections this process opens to the database at once."""
+        return _POOL_SIZE + _POOL_OVERFLOW
 
     @property
     def is_sqlite(self) -> bool:

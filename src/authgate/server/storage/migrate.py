@@ -45,12 +45,16 @@ async def schema_revision(db: Database) -> str | None:
     return revision
 
 
-async def upgrade(db: Database) -> tuple[str | None, str]:
-    """Bring the schema to the newest revision; return (revision before, revision after)."""
+async def upgrade(db: Database, target: str = "head") -> tuple[str | None, str]:
+    """Bring the schema to `target` (the newest revision unless told); return (revision before,
+    revision after)."""
     async with db.exclusive() as conn:
         before = await conn.run_sync(_current_revision)
-        await conn.run_sync(_run_upgrade)
-    return before, head_revision()
+        await conn.run_sync(_run_upgrade, target)
+        after: str | None = await conn.run_sync(_current_revision)
+    if after is None:
+        raise SchemaVersionError(f"upgrading to {target} left the database without a revision")
+    return before, after
 
 
 def _current_revision(sync_connection: Any) -> str | None:
@@ -58,10 +62,10 @@ def _current_revision(sync_connection: Any) -> str | None:
     return revision
 
 
-def _run_upgrade(sync_connection: Any) -> None:
+def _run_upgrade(sync_connection: Any, target: str) -> None:
     config = _alembic_config()
     config.attributes["connection"] = sync_connection
-    command.upgrade(config, "head")
+    command.upgrade(config, target)
 
 
 async def check_schema(db: Database) -> None:

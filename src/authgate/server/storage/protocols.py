@@ -15,12 +15,23 @@ from __future__ import annotations
 from contextlib import AbstractAsyncContextManager
 from typing import Protocol
 
+from authgate.server.flows.stores import (
+    AuthorizationCodeStore,
+    ConsentStore,
+    DeviceAuthorizationStore,
+    GrantRevoker,
+    RefreshTokenStore,
+    SessionStore,
+    ThrottleStore,
+)
 from authgate.server.models import Api, Client, OpaqueAccessToken, SigningKeyRecord, User
 
 __all__ = [
     "AlreadyExistsError",
     "ApiStore",
     "ClientStore",
+    "FlowStorage",
+    "GrantStore",
     "KeyScheduleSession",
     "MaintenanceStore",
     "OpaqueTokenStore",
@@ -73,7 +84,8 @@ class ClientStore(Protocol):
         """
 
     async def delete_client(self, client_id: str) -> bool:
-        """Delete the client, its access list and its opaque tokens. False if absent."""
+        """Delete the client with its access list, opaque tokens, authorization codes, refresh
+        tokens, device authorizations and consents. False if absent."""
 
     async def set_client_secret(
         self,
@@ -101,10 +113,17 @@ class UserStore(Protocol):
         """Store a new user; `AlreadyExistsError` if the id or the username is taken."""
 
     async def delete_user(self, username: str) -> bool:
-        """Delete the user. False if absent."""
+        """Delete the user with their sessions, consents, codes and refresh tokens. False if
+        absent. (Revoke their grants first to end their access tokens too.)"""
 
     async def set_password_hash(self, username: str, password_hash: str) -> bool:
         """Replace the user's password hash. False if absent."""
+
+    async def set_user_profile(
+        self, username: str, *, email: str | None, email_verified: bool, name: str | None
+    ) -> bool:
+        """Replace the user's email, its verified flag and name (the OpenID Connect claims).
+        False if absent."""
 
 
 class KeyScheduleSession(Protocol):
@@ -147,7 +166,8 @@ class OpaqueTokenStore(Protocol):
     """Opaque access tokens, looked up by the keyed hash of their value."""
 
     async def save_opaque_token(self, record: OpaqueAccessToken) -> None:
-        """Store a newly issued token (hash collisions are impossible at 256 bits)."""
+        """Store a newly issued token (hash collisions are impossible at 256 bits). A token whose
+        `grant_id` was revoked (`GrantStore.revoke_grant`) is stored revoked."""
 
     async def get_opaque_token(self, token_hash: str) -> OpaqueAccessToken | None:
         """The record for this hash, revoked or expired ones included, or None once purged."""
@@ -189,7 +209,38 @@ class MaintenanceStore(Protocol):
     """Cleanup of records that no longer mean anything."""
 
     async def purge_expired(self, now: int) -> int:
-        """Delete expired opaque tokens, revocation entries and used values; return the count."""
+        """Delete expired opaque tokens, revocation entries and used values, and the flows'
+        records past their lifetimes (codes and device authorizations an hour after expiry,
+        sessions, refresh-token families, throttle counters); return the count of rows."""
+
+
+class GrantStore(GrantRevoker, Protocol):
+    """Everything issued under an authorization grant (a code, a device authorization and the
+    refresh-token family they start), so that it can be revoked at once."""
+
+    async def record_grant_token(self, grant_id: str, jti: str, expires_at: int) -> None:
+        """Remember that the JWT access token `jti` (valid until `expires_at`) was issued under
+        `grant_id`, so `revoke_grant` puts it on the revocation list. Opaque tokens carry their
+        `grant_id` instead. When the grant is already revoked (a redemption racing the replay
+        that revoked it) the `jti` is revoked at once; `revoke_grant` and this method never
+        interleave for one grant (a lock in the database)."""
+
+    async def revoke_user_grants(self, user_id: str, client_id: str | None, now: int) -> int:
+        """`revoke_grant` for every live refresh-token family of the user (with this client
+        only, when given); the number of grants revoked."""
+
+
+class FlowStorage(
+    AuthorizationCodeStore,
+    GrantStore,
+    RefreshTokenStore,
+    DeviceAuthorizationStore,
+    ConsentStore,
+    SessionStore,
+    ThrottleStore,
+    Protocol,
+):
+    """The stores of the user-facing flows (`authgate.server.flows.stores`) on one database."""
 
 
 class Storage(
@@ -202,6 +253,7 @@ class Storage(
     ReplayStore,
     SettingsStore,
     MaintenanceStore,
+    FlowStorage,
     Protocol,
 ):
     """Every role together, as one database provides them."""

@@ -8,17 +8,15 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from authgate.server.models import Api, ApiAccess, Client, User
-from authgate.server.storage.database import Database
 from authgate.server.storage.protocols import AlreadyExistsError
+from authgate.server.storage.sql_base import SqlBase
 from authgate.server.storage.tables import apis, client_api_access, clients, users
 
 __all__ = ["SqlRegistry"]
 
 
-class SqlRegistry:
+class SqlRegistry(SqlBase):
     """APIs, clients and users in SQL."""
-
-    _db: Database
 
     # -- APIs -----------------------------------------------------------------------------------
 
@@ -88,6 +86,9 @@ class SqlRegistry:
             "auth_method": client.auth_method,
             "grant_types": list(client.grant_types),
             "redirect_uris": list(client.redirect_uris),
+            "post_logout_redirect_uris": list(client.post_logout_redirect_uris),
+            "require_pkce": client.require_pkce,
+            "always_issue_refresh_token": client.always_issue_refresh_token,
             "roles": list(client.roles),
             "jwks": dict(client.jwks) if client.jwks else None,
             "jwks_uri": client.jwks_uri,
@@ -190,6 +191,17 @@ class SqlRegistry:
             )
         return bool(result.rowcount)
 
+    async def set_user_profile(
+        self, username: str, *, email: str | None, email_verified: bool, name: str | None
+    ) -> bool:
+        async with self._db.write() as conn:
+            result = await conn.execute(
+                users.update()
+                .where(users.c.username == username)
+                .values(email=email, email_verified=email_verified, name=name)
+            )
+        return bool(result.rowcount)
+
 
 def _api(row: Any) -> Api:
     return Api(
@@ -220,6 +232,9 @@ def _client(row: Any, access: list[ApiAccess]) -> Client:
         grant_types=tuple(row["grant_types"]),
         access=tuple(access),
         redirect_uris=tuple(row["redirect_uris"]),
+        post_logout_redirect_uris=tuple(row["post_logout_redirect_uris"]),
+        require_pkce=bool(row["require_pkce"]),
+        always_issue_refresh_token=bool(row["always_issue_refresh_token"]),
         roles=tuple(row["roles"]),
         jwks=row["jwks"],
         jwks_uri=row["jwks_uri"],

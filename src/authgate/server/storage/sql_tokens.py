@@ -1,31 +1,27 @@
 """SQL implementation of the token-related roles: opaque tokens, the JWT revocation list,
-single-use values, settings and purging (see the contracts in `protocols`)."""
+single-use values and settings (see the contracts in `protocols`)."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 
 from authgate.server.models import OpaqueAccessToken
-from authgate.server.storage.database import Database
+from authgate.server.storage.sql_base import SqlBase
 from authgate.server.storage.tables import opaque_access_tokens, revoked_jwts, settings, used_values
 
 __all__ = ["SqlTokens"]
 
 
-class SqlTokens:
+class SqlTokens(SqlBase):
     """Token state in SQL."""
-
-    _db: Database
-
-    def _insert(self, table: sa.Table) -> Any:
-        # Both dialects speak INSERT … ON CONFLICT; SQLAlchemy exposes it per dialect.
-        return (sqlite.insert if self._db.is_sqlite else postgresql.insert)(table)
 
     async def save_opaque_token(self, record: OpaqueAccessToken) -> None:
         async with self._db.write() as conn:
+            revoked = record.revoked
+            if record.grant_id is not None:
+                await self._guard_grant(conn, record.grant_id, exclusive=False)
+                # Issued while its grant was being revoked (see `SqlGrants`): born revoked.
+                revoked = revoked or await self._grant_is_revoked(conn, record.grant_id)
             await conn.execute(
                 opaque_access_tokens.insert().values(
                     token_hash=record.token_hash,
@@ -37,7 +33,8 @@ class SqlTokens:
                     roles=list(record.roles),
                     issued_at=record.issued_at,
                     expires_at=record.expires_at,
-                    revoked=record.revoked,
+                    revoked=revoked,
+                    grant_id=record.grant_id,
                 )
             )
 
@@ -64,6 +61,7 @@ class SqlTokens:
             issued_at=m["issued_at"],
             expires_at=m["expires_at"],
             revoked=bool(m["revoked"]),
+            grant_id=m["grant_id"],
         )
 
     async def revoke_opaque_token(self, token_hash: str) -> bool:
@@ -106,11 +104,3 @@ class SqlTokens:
             await conn.execute(statement.on_conflict_do_nothing(index_elements=["name"]))
             row = await conn.execute(sa.select(settings.c.value).where(settings.c.name == name))
             return str(row.scalar_one())
-
-    async def purge_expired(self, now: int) -> int:
-        removed = 0
-        async with self._db.write() as conn:
-            for table in (opaque_access_tokens, revoked_jwts, used_values):
-                result = await conn.execute(table.delete().where(table.c.expires_at <= now))
-                removed += result.rowcount or 0
-        return removed

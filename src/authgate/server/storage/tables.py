@@ -10,13 +10,22 @@ import sqlalchemy as sa
 
 __all__ = [
     "apis",
+    "authorization_codes",
     "client_api_access",
     "clients",
+    "consents",
+    "device_authorizations",
+    "grant_tokens",
     "metadata",
     "opaque_access_tokens",
+    "refresh_families",
+    "refresh_tokens",
+    "revoked_grants",
     "revoked_jwts",
+    "sessions",
     "settings",
     "signing_keys",
+    "throttle",
     "used_values",
     "users",
 ]
@@ -43,6 +52,9 @@ clients = sa.Table(
     sa.Column("auth_method", sa.String(32), nullable=False),
     sa.Column("grant_types", sa.JSON, nullable=False),
     sa.Column("redirect_uris", sa.JSON, nullable=False),
+    sa.Column("post_logout_redirect_uris", sa.JSON, nullable=False, server_default="[]"),
+    sa.Column("require_pkce", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("always_issue_refresh_token", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("roles", sa.JSON, nullable=False),
     sa.Column("jwks", sa.JSON, nullable=True),
     sa.Column("jwks_uri", sa.String(2048), nullable=True),
@@ -116,6 +128,7 @@ opaque_access_tokens = sa.Table(
     sa.Column("issued_at", sa.BigInteger, nullable=False),
     sa.Column("expires_at", sa.BigInteger, nullable=False, index=True),
     sa.Column("revoked", sa.Boolean, nullable=False),
+    sa.Column("grant_id", sa.String(64), nullable=True, index=True),
 )
 
 revoked_jwts = sa.Table(
@@ -138,4 +151,163 @@ settings = sa.Table(
     metadata,
     sa.Column("name", sa.String(64), primary_key=True),
     sa.Column("value", sa.Text, nullable=False),
+)
+
+
+# -- the user-facing flows (migration 0002) -----------------------------------------------------
+
+
+def _client_fk() -> sa.Column[str]:
+    # A deleted client takes its codes, refresh tokens, consents and device requests with it.
+    return sa.Column(
+        "client_id",
+        sa.String(128),
+        sa.ForeignKey("clients.client_id", ondelete="CASCADE"),
+        nullable=False,
+    )
+
+
+def _user_fk(*, nullable: bool = False, primary_key: bool = False) -> sa.Column[str]:
+    # A deleted user takes their sessions, consents, codes and refresh tokens with them.
+    return sa.Column(
+        "user_id",
+        sa.String(64),
+        sa.ForeignKey("users.user_id", ondelete="CASCADE"),
+        nullable=nullable,
+        primary_key=primary_key,
+        index=not primary_key,
+    )
+
+
+# JWT access tokens issued under an authorization grant: what `revoke_grant` puts on the
+# revocation list (opaque tokens carry their grant_id in their own table).
+grant_tokens = sa.Table(
+    "grant_tokens",
+    metadata,
+    sa.Column("jti", sa.String(255), primary_key=True),
+    sa.Column("grant_id", sa.String(64), nullable=False, index=True),
+    sa.Column("expires_at", sa.BigInteger, nullable=False, index=True),
+)
+
+# Grants revoked recently: a token recorded for one afterwards (a race with the replay that
+# revoked it) is born revoked.
+revoked_grants = sa.Table(
+    "revoked_grants",
+    metadata,
+    sa.Column("grant_id", sa.String(64), primary_key=True),
+    sa.Column("revoked_at", sa.BigInteger, nullable=False),
+    sa.Column("expires_at", sa.BigInteger, nullable=False, index=True),
+)
+
+authorization_codes = sa.Table(
+    "authorization_codes",
+    metadata,
+    sa.Column("code_hash", sa.String(64), primary_key=True),
+    sa.Column("grant_id", sa.String(64), nullable=False),
+    _client_fk(),
+    sa.Column("redirect_uri", sa.Text, nullable=False),
+    sa.Column("redirect_uri_in_request", sa.Boolean, nullable=False),
+    sa.Column("code_challenge", sa.String(128), nullable=True),
+    sa.Column("scopes", sa.JSON, nullable=False),
+    sa.Column("audiences", sa.JSON, nullable=False),
+    sa.Column("nonce", sa.Text, nullable=True),
+    _user_fk(),
+    sa.Column("auth_time", sa.BigInteger, nullable=False),
+    sa.Column("amr", sa.JSON, nullable=False),
+    sa.Column("issued_at", sa.BigInteger, nullable=False),
+    sa.Column("expires_at", sa.BigInteger, nullable=False, index=True),
+    sa.Column("used_at", sa.BigInteger, nullable=True),
+)
+
+# One row per refresh-token family: the row that `lock_family` locks, with the rotation state
+# and the sealed response of the last rotation (the grace-window replay).
+refresh_families = sa.Table(
+    "refresh_families",
+    metadata,
+    sa.Column("family_id", sa.String(64), primary_key=True),
+    sa.Column("grant_id", sa.String(64), nullable=False, index=True),
+    _client_fk(),
+    _user_fk(),
+    sa.Column("scopes", sa.JSON, nullable=False),
+    sa.Column("audiences", sa.JSON, nullable=False),
+    sa.Column("auth_time", sa.BigInteger, nullable=False),
+    sa.Column("amr", sa.JSON, nullable=False),
+    sa.Column("created_at", sa.BigInteger, nullable=False, index=True),
+    sa.Column("generation", sa.Integer, nullable=False),
+    sa.Column("current_hash", sa.String(64), nullable=False),
+    sa.Column("current_issued_at", sa.BigInteger, nullable=False),
+    sa.Column("rotated_at", sa.BigInteger, nullable=True),
+    sa.Column("replay", sa.LargeBinary, nullable=True),
+    sa.Column("replay_scopes", sa.JSON, nullable=True),
+    sa.Column("revoked_at", sa.BigInteger, nullable=True),
+)
+
+# The keyed hash of every refresh token ever issued in a family, so an old one is recognised.
+refresh_tokens = sa.Table(
+    "refresh_tokens",
+    metadata,
+    sa.Column("token_hash", sa.String(64), primary_key=True),
+    sa.Column(
+        "family_id",
+        sa.String(64),
+        sa.ForeignKey("refresh_families.family_id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    sa.Column("generation", sa.Integer, nullable=False),
+)
+
+device_authorizations = sa.Table(
+    "device_authorizations",
+    metadata,
+    sa.Column("device_code_hash", sa.String(64), primary_key=True),
+    sa.Column("user_code_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("grant_id", sa.String(64), nullable=False),
+    _client_fk(),
+    sa.Column("scopes", sa.JSON, nullable=False),
+    sa.Column("audiences", sa.JSON, nullable=False),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Column("expires_at", sa.BigInteger, nullable=False, index=True),
+    sa.Column("interval", sa.Integer, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("last_polled_at", sa.BigInteger, nullable=True),
+    _user_fk(nullable=True),
+    sa.Column("auth_time", sa.BigInteger, nullable=True),
+    sa.Column("amr", sa.JSON, nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+)
+
+consents = sa.Table(
+    "consents",
+    metadata,
+    _user_fk(primary_key=True),
+    sa.Column(
+        "client_id",
+        sa.String(128),
+        sa.ForeignKey("clients.client_id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("scopes", sa.JSON, nullable=False),
+    sa.Column("audiences", sa.JSON, nullable=False),
+    sa.Column("granted_at", sa.BigInteger, nullable=False),
+)
+
+sessions = sa.Table(
+    "sessions",
+    metadata,
+    sa.Column("session_hash", sa.String(64), primary_key=True),
+    _user_fk(),
+    sa.Column("auth_time", sa.BigInteger, nullable=False),
+    sa.Column("amr", sa.JSON, nullable=False),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Column("last_seen", sa.BigInteger, nullable=False, index=True),
+)
+
+throttle = sa.Table(
+    "throttle",
+    metadata,
+    sa.Column("key", sa.String(255), primary_key=True),
+    sa.Column("failures", sa.Integer, nullable=False),
+    sa.Column("last_failure", sa.BigInteger, nullable=False, index=True),
+    sa.Column("blocked_until", sa.BigInteger, nullable=False),
 )

@@ -1,0 +1,84 @@
+"""SQL implementation of `AuthorizationCodeStore` (contract in `flows.stores`; RFC 6749 §4.1.2
+and §10.5: a code is used once, and a second use is recognised so its tokens can be revoked)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+
+from authgate.server.flows.codes import AuthorizationCode, CodeRedemption
+from authgate.server.storage.sql_base import SqlBase, integrity_error
+from authgate.server.storage.tables import authorization_codes
+
+__all__ = ["CODE_MEMORY", "SqlAuthorizationCodes"]
+
+# A used or expired code is kept this long after `expires_at`, so that a replay within that time
+# is recognised as one (and revokes the grant) instead of looking unknown.
+CODE_MEMORY = 3600
+
+
+class SqlAuthorizationCodes(SqlBase):
+    """Authorization codes in SQL."""
+
+    async def save_code(self, code: AuthorizationCode) -> None:
+        try:
+            async with self._db.write() as conn:
+                await conn.execute(
+                    authorization_codes.insert().values(
+                        code_hash=code.code_hash,
+                        grant_id=code.grant_id,
+                        client_id=code.client_id,
+                        redirect_uri=code.redirect_uri,
+                        redirect_uri_in_request=code.redirect_uri_in_request,
+                        code_challenge=code.code_challenge,
+                        scopes=list(code.scopes),
+                        audiences=list(code.audiences),
+                        nonce=code.nonce,
+                        user_id=code.user_id,
+                        auth_time=code.auth_time,
+                        amr=list(code.amr),
+                        issued_at=code.issued_at,
+                        expires_at=code.expires_at,
+                        used_at=None,
+                    )
+                )
+        except IntegrityError as exc:
+            raise integrity_error(exc, "the authorization code") from None
+
+    async def consume_code(self, code_hash: str, now: int) -> CodeRedemption | None:
+        async with self._db.write() as conn:
+            # The conditional update decides the race: only one caller finds used_at empty.
+            marked = await conn.execute(
+                authorization_codes.update()
+                .where(authorization_codes.c.code_hash == code_hash)
+                .where(authorization_codes.c.used_at.is_(None))
+                .values(used_at=now)
+            )
+            row = (
+                await conn.execute(
+                    authorization_codes.select().where(authorization_codes.c.code_hash == code_hash)
+                )
+            ).first()
+        if row is None:
+            return None
+        return CodeRedemption(_code(row._mapping), first_use=bool(marked.rowcount))
+
+
+def _code(row: Any) -> AuthorizationCode:
+    return AuthorizationCode(
+        code_hash=row["code_hash"],
+        grant_id=row["grant_id"],
+        client_id=row["client_id"],
+        redirect_uri=row["redirect_uri"],
+        redirect_uri_in_request=bool(row["redirect_uri_in_request"]),
+        code_challenge=row["code_challenge"],
+        scopes=tuple(row["scopes"]),
+        audiences=tuple(row["audiences"]),
+        nonce=row["nonce"],
+        user_id=row["user_id"],
+        auth_time=row["auth_time"],
+        amr=tuple(row["amr"]),
+        issued_at=row["issued_at"],
+        expires_at=row["expires_at"],
+    )
