@@ -12,8 +12,6 @@ from typing import Any, Literal
 
 __all__ = [
     "AUTH_METHODS",
-    "DEVICE_CODE_GRANT",
-    "GRANT_TYPES",
     "Api",
     "ApiAccess",
     "Client",
@@ -26,10 +24,6 @@ __all__ = [
 TokenFormat = Literal["jwt", "opaque"]
 # RFC 7591 §2 token_endpoint_auth_method values this server implements.
 AUTH_METHODS = ("client_secret_basic", "client_secret_post", "private_key_jwt", "none")
-DEVICE_CODE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"  # RFC 8628 §3.4
-# The grant types a client may be registered for (RFC 7591 §2 `grant_types`). The implicit and
-# password grants are deliberately absent (RFC 9700 §2.1.2, §2.4).
-GRANT_TYPES = ("client_credentials", "authorization_code", "refresh_token", DEVICE_CODE_GRANT)
 
 
 @dataclass(frozen=True, slots=True)

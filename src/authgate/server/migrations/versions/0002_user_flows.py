@@ -37,20 +37,23 @@ def _user_fk(*, nullable: bool = False, primary_key: bool = False) -> sa.Column[
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("clients") as clients:
-        clients.add_column(
-            sa.Column("post_logout_redirect_uris", sa.JSON, nullable=False, server_default="[]")
-        )
-        clients.add_column(
-            sa.Column("require_pkce", sa.Boolean, nullable=False, server_default=sa.false())
-        )
-        clients.add_column(
-            sa.Column(
-                "always_issue_refresh_token", sa.Boolean, nullable=False, server_default=sa.false()
-            )
-        )
-    with op.batch_alter_table("opaque_access_tokens") as tokens:
-        tokens.add_column(sa.Column("grant_id", sa.String(64), nullable=True))
+    # Plain ALTER TABLE … ADD COLUMN, never a batch "move and copy": on SQLite that drops and
+    # recreates the table, and with foreign keys on, dropping `clients` would cascade-delete
+    # every row that refers to a client.
+    op.add_column(
+        "clients",
+        sa.Column("post_logout_redirect_uris", sa.JSON, nullable=False, server_default="[]"),
+    )
+    op.add_column(
+        "clients", sa.Column("require_pkce", sa.Boolean, nullable=False, server_default=sa.false())
+    )
+    op.add_column(
+        "clients",
+        sa.Column(
+            "always_issue_refresh_token", sa.Boolean, nullable=False, server_default=sa.false()
+        ),
+    )
+    op.add_column("opaque_access_tokens", sa.Column("grant_id", sa.String(64), nullable=True))
     op.create_index("ix_opaque_access_tokens_grant_id", "opaque_access_tokens", ["grant_id"])
 
     op.create_table(
@@ -194,9 +197,7 @@ def downgrade() -> None:
     ):
         op.drop_table(table)
     op.drop_index("ix_opaque_access_tokens_grant_id", "opaque_access_tokens")
-    with op.batch_alter_table("opaque_access_tokens") as tokens:
-        tokens.drop_column("grant_id")
-    with op.batch_alter_table("clients") as clients:
-        clients.drop_column("always_issue_refresh_token")
-        clients.drop_column("require_pkce")
-        clients.drop_column("post_logout_redirect_uris")
+    # ALTER TABLE … DROP COLUMN (SQLite 3.35+), for the same reason as in `upgrade`.
+    op.drop_column("opaque_access_tokens", "grant_id")
+    for column in ("always_issue_refresh_token", "require_pkce", "post_logout_redirect_uris"):
+        op.drop_column("clients", column)
