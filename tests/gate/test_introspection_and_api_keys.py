@@ -142,6 +142,7 @@ async def test_client_secret_post_and_answers_that_must_be_refused(
         "other-aud": active(clock, iss="https://as.test", aud="https://elsewhere.test"),
         "no-aud": active(clock, iss="https://as.test"),
         "future": active(clock, iss="https://as.test", aud=AUDIENCE, nbf=int(clock.now) + 999),
+        "dpop": active(clock, iss="https://as.test", aud=AUDIENCE, cnf={"jkt": "x"}),
     }
     issuer_server.routes["/introspect"] = Route(
         handler=introspection_endpoint(issuer_server, answers)
@@ -161,6 +162,7 @@ async def test_client_secret_post_and_answers_that_must_be_refused(
             "other-aud": Reason.AUDIENCE,
             "no-aud": Reason.AUDIENCE,
             "future": Reason.NOT_YET_VALID,
+            "dpop": Reason.BOUND,  # RFC 9449 §6.2: a bound token's answer carries cnf
         }
         for token, reason in expected.items():
             with pytest.raises(TokenRejected) as info:

@@ -111,6 +111,17 @@ async def test_wrong_audience_issuer_type_and_missing_exp(
     assert test_issuer.server.hits["/jwks"] == 1  # an unknown issuer fetches nothing
 
 
+async def test_sender_constrained_tokens_are_not_bearer_tokens(
+    verifier: Verifier, test_issuer: FakeIssuer
+) -> None:
+    # RFC 9449 §7.2 / RFC 8705 §3: the gate checks no DPoP proof and no client certificate.
+    dpop = test_issuer.token(cnf={"jkt": "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"})
+    mtls = test_issuer.token(cnf={"x5t#S256": "bwcK0esc3ACC3DB2Y5_lESsXE8o9ltc05O89jdN-dg2"})
+    for token in (dpop, mtls):
+        assert await reason_of(verifier, token) is Reason.BOUND
+    assert len(verifier.token_cache) == 0
+
+
 async def test_signature_failures_share_one_description(
     verifier: Verifier, test_issuer: FakeIssuer
 ) -> None:

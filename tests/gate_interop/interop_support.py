@@ -30,6 +30,7 @@ from flask import Flask
 from werkzeug.serving import WSGIRequestHandler, make_server
 
 from authgate.gate import Gate, load_gate_config
+from authgate.jose import JWK, jws
 from authgate.middleware import PRINCIPAL_KEY, AuthGateMiddleware
 from authgate.middleware.fastapi import require_roles as fastapi_roles
 from authgate.middleware.flask import FlaskAuthGate, current_principal
@@ -183,6 +184,28 @@ class OidcProviderIssuer(_Process):
             self.url + "/token", data=form, auth=(self.CLIENT_ID, self.client_secret)
         )
         assert response.status_code == 200, response.text
+        token: str = response.json()["access_token"]
+        return token
+
+    def dpop_token(self, resource: str, scope: str) -> str:
+        """A DPoP-bound access token (RFC 9449 §5): the request carries a proof of a new key."""
+        key = JWK.generate("EC", crv="P-256", alg="ES256")
+        claims = {
+            "jti": secrets.token_urlsafe(16),
+            "htm": "POST",
+            "htu": self.url + "/token",
+            "iat": int(time.time()),
+        }
+        header = {"typ": "dpop+jwt", "alg": "ES256", "jwk": key.public().to_dict()}
+        proof = jws.sign(json.dumps(claims).encode(), key, "ES256", header)
+        response = self._http.post(
+            self.url + "/token",
+            data={"grant_type": "client_credentials", "resource": resource, "scope": scope},
+            auth=(self.CLIENT_ID, self.client_secret),
+            headers={"DPoP": proof},
+        )
+        assert response.status_code == 200, response.text
+        assert response.json()["token_type"] == "DPoP"
         token: str = response.json()["access_token"]
         return token
 

@@ -16,6 +16,7 @@
 //   https://reports.interop.test  reports:read               ES256  300 s
 //   https://opaque.interop.test   opaque:read                opaque 300 s (RFC 7662 introspection)
 // The client holds every scope above and the role "auditor" (a `roles` claim, RFC 9068 §2.2.3.1).
+// DPoP (RFC 9449) is enabled: a token request with a DPoP proof gets a key-bound token (cnf.jkt).
 //
 // Prints one line `ready <issuer>` on stdout once it listens; stops on SIGTERM.
 import { createServer } from 'node:http';
@@ -90,6 +91,7 @@ const provider = new Provider(issuer, {
   features: {
     devInteractions: { enabled: false },
     clientCredentials: { enabled: true },
+    dPoP: { enabled: true },
     introspection: {
       enabled: true,
       // RFC 7662 §4: only the resource server may learn about tokens.

@@ -203,6 +203,18 @@ def test_tampered_tokens_are_401_with_one_description(
     assert still_good.status == 200
 
 
+def test_a_dpop_bound_token_is_not_accepted_as_a_bearer_token(
+    oidc_provider: OidcProviderIssuer, shell: str, tmp_path: Path, clock: OffsetClock
+) -> None:
+    bound = oidc_provider.dpop_token(ORDERS, "orders:read")
+    with serving(shell, gate_for(oidc_provider, tmp_path, clock)) as app:
+        reply = app.get("/orders", bound)
+    # The gate checks no DPoP proof: a stolen bound token must not work as a bearer token.
+    assert reply.status == 401
+    assert 'error="invalid_token"' in reply.challenge
+    assert "bound to a key" in reply.body["error_description"]
+
+
 def test_no_token_is_a_bare_challenge_and_public_routes_need_none(
     oidc_provider: OidcProviderIssuer, shell: str, tmp_path: Path, clock: OffsetClock
 ) -> None:

@@ -9,7 +9,8 @@ token it:
 3. for a compact JWS whose unverified `iss` names a configured issuer: refuses an algorithm outside
    that issuer's allow-list before any key lookup (so `alg: none` or HS256-over-a-public-key never
    causes a fetch), gets the key set from that issuer only (`jwks_cache`), and verifies signature,
-   `iss`, `aud`, `exp`/`nbf`/`iat` with leeway, `typ` and required claims (`authgate.jose.jwt`);
+   `iss`, `aud`, `exp`/`nbf`/`iat` with leeway, `typ` and required claims (`authgate.jose.jwt`),
+   and refuses sender-constrained tokens (`cnf`, see `confirmation`);
 4. otherwise introspects (RFC 7662) when introspection is configured, or refuses the token.
 
 An API key is checked against configured digests (`api_keys`). Outcomes are counted in `metrics`;
@@ -33,6 +34,7 @@ from authgate.jose.errors import JoseError, MalformedToken
 from authgate.jose.jwk import JWK
 from authgate.verifier.api_keys import ApiKeyVerifier
 from authgate.verifier.config import IssuerConfig, VerifierConfig
+from authgate.verifier.confirmation import refuse_bound_token
 from authgate.verifier.errors import Reason, TokenRejected, VerifierUnavailable, rejection_for
 from authgate.verifier.http_fetch import HttpFetcher
 from authgate.verifier.introspection import Introspector
@@ -104,6 +106,7 @@ class _Issuer:
             )
         except JoseError as exc:
             raise rejection_for(exc) from None
+        refuse_bound_token(claims)
         return principal_from_claims(claims, config.claims, issuer=config.issuer, method="jwt")
 
 

@@ -43,6 +43,7 @@ class Reason(StrEnum):
     TYPE = "type"
     CLAIM = "claim"
     INACTIVE = "inactive"
+    BOUND = "bound"
     API_KEY = "api_key"
 
 
@@ -62,6 +63,7 @@ DESCRIPTIONS: dict[Reason, str] = {
     Reason.TYPE: "the access token is not of the required type",
     Reason.CLAIM: "the access token's claims are not acceptable",
     Reason.INACTIVE: "the access token is not active",
+    Reason.BOUND: "the access token is bound to a key and cannot be used as a bearer token",
     Reason.API_KEY: "the API key is not valid",
 }
 
