@@ -12,13 +12,13 @@ pool. See docs/gateway.md.
 
 from authgate.gateway.config import (
     ClientLimits,
+    GatewayConfig,
     GatewaySettings,
     IdentityTokenSettings,
     RouteUpstream,
     UpstreamTimeouts,
 )
 from authgate.gateway.config_loader import load_gateway_config
-from authgate.gateway.gateway_config import GatewayConfig
 from authgate.gateway.runner import run, serve
 from authgate.gateway.service import GatewayService
 

@@ -1,32 +1,27 @@
-"""The gateway's own settings as frozen data: listening, limits, timeouts, upstreams, identity
-token.
+"""The gateway's configuration as frozen data: `GatewayConfig`, which pairs the gate's
+configuration (verifier, routes, challenges, RFC 9728 metadata) with the gateway's own settings
+(listening, limits, timeouts, identity token) and each route's upstream.
 
-The verifier and the policy have their own configuration (`authgate.verifier.config`,
-`authgate.policy`); `authgate.gateway.config_loader` reads one TOML file into all of them.
-Durations are in seconds, sizes in bytes.
+`authgate.gateway.config_loader` reads one TOML file into all of it (or build it in code). Frozen,
+so a reload builds a new one and swaps it in whole. Durations are in seconds, sizes in bytes.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit
 
+from authgate.gate import GateConfig, RouteConfig
 from authgate.gateway.upstream_pool import Origin
 from authgate.jose import JWK
 
 __all__ = [
     "ClientLimits",
-    "GatewayConfigError",
+    "GatewayConfig",
     "GatewaySettings",
     "IdentityTokenSettings",
     "RouteUpstream",
     "UpstreamTimeouts",
-    "parse_upstream",
 ]
-
-
-class GatewayConfigError(ValueError):
-    """A gateway setting is missing, malformed or unsafe; the message names the key."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,16 +115,16 @@ class GatewaySettings:
     log_level: str = "info"
 
 
-def parse_upstream(url: str, where: str) -> tuple[Origin, str]:
-    """`http(s)://host[:port][/prefix]` → (origin, path prefix without a trailing slash)."""
-    try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError as exc:
-        raise GatewayConfigError(f"{where}: upstream {url!r} is not a valid URL ({exc})") from None
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise GatewayConfigError(f"{where}: upstream must be an http:// or https:// URL")
-    if parts.query or parts.fragment or parts.username or parts.password:
-        raise GatewayConfigError(f"{where}: upstream URL may not carry a query, fragment or user")
-    origin = Origin(parts.scheme, parts.hostname, port or (443 if parts.scheme == "https" else 80))
-    return origin, parts.path.rstrip("/")
+@dataclass(frozen=True, slots=True)
+class GatewayConfig:
+    """`routes` pairs each of the gate's routes (the same `RouteConfig` objects) with its
+    upstream (None: forward-auth only), in configuration order."""
+
+    gate: GateConfig
+    settings: GatewaySettings
+    routes: tuple[tuple[RouteConfig, RouteUpstream | None], ...]
+
+    @property
+    def resource_metadata_url(self) -> str | None:
+        """The RFC 9728 document's URL, announced in challenges (§5.1)."""
+        return self.gate.resource.url if self.gate.resource is not None else None

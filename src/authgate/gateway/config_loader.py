@@ -16,24 +16,24 @@ from collections.abc import Mapping
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from authgate.gate.config import ConfigExtension, GateConfig
 from authgate.gate.loader import load_gate_config
 from authgate.gate.toml_values import Table
 from authgate.gateway.config import (
     ClientLimits,
-    GatewayConfigError,
+    GatewayConfig,
     GatewaySettings,
     IdentityTokenSettings,
     RouteUpstream,
     UpstreamTimeouts,
-    parse_upstream,
 )
-from authgate.gateway.gateway_config import GatewayConfig
+from authgate.gateway.upstream_pool import Origin
 from authgate.jose import JWK, JoseError
 from authgate.verifier import ConfigError
 
-__all__ = ["gateway_config_from", "gateway_extension", "load_gateway_config"]
+__all__ = ["gateway_config_from", "gateway_extension", "load_gateway_config", "parse_upstream"]
 
 _ASYMMETRIC_SIGNING = frozenset(
     {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
@@ -183,14 +183,12 @@ def load_gateway_config(
     """Read `gateway.toml`; raise `ConfigError` (a `ValueError`) naming the offending key."""
     base_dir = Path(path).resolve().parent
     gate = load_gate_config(path, extension=gateway_extension(base_dir), environ=environ)
-    try:
-        return gateway_config_from(gate)
-    except GatewayConfigError as exc:
-        raise ConfigError(str(exc)) from None
+    return gateway_config_from(gate)
 
 
 def gateway_config_from(gate: GateConfig) -> GatewayConfig:
-    """Combine the gate configuration and the gateway's extension values."""
+    """Combine the gate configuration and the gateway's extension values; `ConfigError` names
+    the offending key."""
     ext = gate.extensions
     host, port = "127.0.0.1", 8080
     if gate.listen is not None:
@@ -222,7 +220,7 @@ def gateway_config_from(gate: GateConfig) -> GatewayConfig:
             if strip is True:
                 pattern = entry.route.path
                 if None in pattern.segments:
-                    raise GatewayConfigError(f"{where}.strip_prefix: give the prefix to strip")
+                    raise ConfigError(f"{where}.strip_prefix: give the prefix to strip")
                 strip = pattern.source.rstrip("/") or None
             upstream = RouteUpstream(
                 origin=origin,
@@ -235,3 +233,18 @@ def gateway_config_from(gate: GateConfig) -> GatewayConfig:
             )
         routes.append((entry, upstream))
     return GatewayConfig(gate, settings, tuple(routes))
+
+
+def parse_upstream(url: str, where: str) -> tuple[Origin, str]:
+    """`http(s)://host[:port][/prefix]` → (origin, path prefix without a trailing slash)."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise ConfigError(f"{where}: upstream {url!r} is not a valid URL ({exc})") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"{where}: upstream must be an http:// or https:// URL")
+    if parts.query or parts.fragment or parts.username or parts.password:
+        raise ConfigError(f"{where}: upstream URL may not carry a query, fragment or user")
+    origin = Origin(parts.scheme, parts.hostname, port or (443 if parts.scheme == "https" else 80))
+    return origin, parts.path.rstrip("/")

@@ -18,10 +18,9 @@ from typing import Any
 from authgate.gate import Decision, Gate, GateRequest
 from authgate.gateway import responses
 from authgate.gateway.access_log import AccessLog
-from authgate.gateway.config import ClientLimits, GatewaySettings, RouteUpstream
+from authgate.gateway.config import ClientLimits, GatewayConfig, GatewaySettings, RouteUpstream
 from authgate.gateway.exchange import Answer, Forward, Verdict
 from authgate.gateway.forwarded import TrustedProxies
-from authgate.gateway.gateway_config import GatewayConfig
 from authgate.gateway.header_rules import Headers
 from authgate.gateway.identity import IdentityTokenMinter, identity_headers
 from authgate.gateway.metrics import GatewayStats

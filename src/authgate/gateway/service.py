@@ -17,8 +17,8 @@ from pathlib import Path
 
 from authgate.gateway.access_log import AccessLog
 from authgate.gateway.admin import AdminEndpoints
+from authgate.gateway.config import GatewayConfig
 from authgate.gateway.config_loader import load_gateway_config
-from authgate.gateway.gateway_config import GatewayConfig
 from authgate.gateway.generation import Generation
 from authgate.gateway.metrics import GatewayCollector, GatewayStats, render_metrics
 from authgate.gateway.server import GatewayServer
