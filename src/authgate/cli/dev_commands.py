@@ -5,11 +5,25 @@ API, client and user, and the commands to try them (see `authgate.dev`)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 import click
 
+_F = TypeVar("_F", bound=Callable[..., Any])
+
 __all__ = ["dev_command"]
+
+
+def _port_option(name: str, default: int, what: str) -> Callable[[_F], _F]:
+    return click.option(
+        name,
+        default=default,
+        show_default=True,
+        type=click.IntRange(1, 65535),
+        help=f"Port of {what}.",
+    )
 
 
 @click.command("dev")
@@ -21,27 +35,9 @@ __all__ = ["dev_command"]
     type=click.Path(file_okay=False, path_type=Path),
     help="Working directory: SQLite database, secret key, configuration, logs, demo credentials.",
 )
-@click.option(
-    "--port-server",
-    default=8000,
-    show_default=True,
-    type=click.IntRange(1, 65535),
-    help="Port of the authorization server (the issuer).",
-)
-@click.option(
-    "--port-gateway",
-    default=8080,
-    show_default=True,
-    type=click.IntRange(1, 65535),
-    help="Port of the gateway.",
-)
-@click.option(
-    "--port-upstream",
-    default=9000,
-    show_default=True,
-    type=click.IntRange(1, 65535),
-    help="Port of the demo upstream (the echo service behind the gateway).",
-)
+@_port_option("--port-server", 8000, "the authorization server (the issuer)")
+@_port_option("--port-gateway", 8080, "the gateway")
+@_port_option("--port-upstream", 9000, "the demo upstream (the echo service behind the gateway)")
 def dev_command(directory: Path, port_server: int, port_gateway: int, port_upstream: int) -> None:
     """Run a local authorization server, gateway and demo upstream, ready to try.
 
