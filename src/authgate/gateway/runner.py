@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import gc
 from pathlib import Path
 
 import uvloop
 
 from authgate.gateway.access_log import configure_logging
-from authgate.gateway.gateway_config import GatewayConfig
+from authgate.gateway.config import GatewayConfig
 from authgate.gateway.service import GatewayService
 
-__all__ = ["run", "serve"]
+__all__ = ["run", "serve", "settle_heap"]
 
 
 async def serve(config: GatewayConfig, config_path: Path | None, *, grace: float = 10.0) -> None:
@@ -18,8 +19,23 @@ async def serve(config: GatewayConfig, config_path: Path | None, *, grace: float
     service = GatewayService(config, config_path=config_path)
     service.install_signal_handlers()
     await service.start()
+    settle_heap()
     await service.wait_stopped()
     await service.stop(grace)
+
+
+def settle_heap() -> None:
+    """Take what start-up built (modules, configuration, keys) out of the cyclic collector's reach.
+
+    Those ~50,000 objects live as long as the process, yet each full collection walked them all:
+    about 29 ms of CPU here, during which every connection waits (on a busy machine a stall of
+    100 ms and more, which wrk's latency correction turns into the p99 of a one-connection run).
+    Frozen, they are never walked again; a full collection now sees only objects made while
+    serving. Frozen objects are still freed by reference counting; of the start-up configuration,
+    what a reload retires inside reference cycles stays (once: later generations are not frozen).
+    """
+    gc.collect()
+    gc.freeze()
 
 
 def run(config: GatewayConfig, config_path: Path | None, *, grace: float = 10.0) -> None:
