@@ -22,15 +22,21 @@ async def test_metadata_documents(harness: Harness) -> None:
         assert doc["jwks_uri"] == ISSUER + "/.well-known/jwks.json"
         assert doc["introspection_endpoint"] == ISSUER + "/introspect"
         assert doc["revocation_endpoint"] == ISSUER + "/revoke"
-        assert doc["grant_types_supported"] == ["client_credentials"]
-        # Only what is implemented: no public clients without a grant that allows them.
+        assert doc["grant_types_supported"] == [
+            "client_credentials",
+            "authorization_code",
+            "refresh_token",
+            "urn:ietf:params:oauth:grant-type:device_code",
+        ]
+        # Public clients ("none") exist because the code, refresh and device grants allow them.
         assert doc["token_endpoint_auth_methods_supported"] == [
             "client_secret_basic",
             "client_secret_post",
             "private_key_jwt",
+            "none",
         ]
         assert "HS256" not in doc["token_endpoint_auth_signing_alg_values_supported"]
-        assert "authorization_endpoint" not in doc
+        assert doc["authorization_endpoint"] == ISSUER + "/authorize"
 
 
 async def test_jwks_public_only_and_cacheable(harness: Harness) -> None:

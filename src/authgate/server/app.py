@@ -23,17 +23,29 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from authgate.oauth.errors import InvalidRequest, OAuthError, ServerError, TemporarilyUnavailable
 from authgate.server.config import Config, load_config
 from authgate.server.context import AuthServer
+from authgate.server.endpoints.authorize import authorization_endpoint
+from authgate.server.endpoints.consent import consent_endpoint
+from authgate.server.endpoints.device_authorization import device_authorization_endpoint
+from authgate.server.endpoints.device_verification import (
+    device_page_endpoint,
+    device_submit_endpoint,
+)
 from authgate.server.endpoints.discovery import jwks_endpoint, metadata_endpoint
 from authgate.server.endpoints.introspection import introspection_endpoint
+from authgate.server.endpoints.login import login_endpoint
+from authgate.server.endpoints.logout import end_session_endpoint
 from authgate.server.endpoints.responses import json_response, oauth_error_response
 from authgate.server.endpoints.revocation import revocation_endpoint
+from authgate.server.endpoints.static_files import static_files
 from authgate.server.endpoints.token import token_endpoint
+from authgate.server.endpoints.userinfo import userinfo_endpoint
+from authgate.server.flow_services import STATIC_PATH
 from authgate.server.metadata import ENDPOINT_PATHS
 from authgate.server.storage import Storage
 
@@ -60,7 +72,11 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        server = await AuthServer.start(config, storage=storage, clock=clock)
+        server = await AuthServer.start(
+            config,
+            storage=storage,
+            clock=clock,
+        )
         app.state.authgate = server
         tasks = []
         if background:
@@ -84,6 +100,20 @@ def create_app(
         Route(ENDPOINT_PATHS["jwks"], jwks_endpoint, methods=["GET"]),
         Route(well_known, metadata_endpoint, methods=["GET"]),
         Route("/.well-known/openid-configuration", metadata_endpoint, methods=["GET"]),
+        # The user-facing flows.
+        Route(ENDPOINT_PATHS["authorization"], authorization_endpoint, methods=["GET", "POST"]),
+        Route(ENDPOINT_PATHS["login"], login_endpoint, methods=["POST"]),
+        Route(ENDPOINT_PATHS["consent"], consent_endpoint, methods=["POST"]),
+        Route(ENDPOINT_PATHS["end_session"], end_session_endpoint, methods=["GET", "POST"]),
+        Route(ENDPOINT_PATHS["device"], device_page_endpoint, methods=["GET"]),
+        Route(ENDPOINT_PATHS["device"], device_submit_endpoint, methods=["POST"]),
+        Route(
+            ENDPOINT_PATHS["device_authorization"],
+            device_authorization_endpoint,
+            methods=["POST"],
+        ),
+        Route(ENDPOINT_PATHS["userinfo"], userinfo_endpoint, methods=["GET", "POST"]),
+        Mount(STATIC_PATH, static_files(config.pages.static_dirs), name="static"),
     ]
     issuer_path = config.issuer.split("://", 1)[1].partition("/")[2]
     if issuer_path:  # RFC 8414 §3.1: the issuer's path goes after the well-known segment

@@ -16,7 +16,15 @@ from authgate.server.client_assertion import ClientAssertionVerifier
 from authgate.server.client_auth import ClientAuthenticator
 from authgate.server.client_jwks import ClientKeys
 from authgate.server.config import Config
-from authgate.server.grants import ClientCredentialsGrant, GrantHandler
+from authgate.server.flow_services import FlowServices
+from authgate.server.grants import (
+    AuthorizationCodeGrant,
+    ClientCredentialsGrant,
+    DeviceCodeGrant,
+    GrantHandler,
+    RefreshTokenGrant,
+    UserTokens,
+)
 from authgate.server.keys import KeyManager
 from authgate.server.metadata import ENDPOINT_PATHS
 from authgate.server.models import AUTH_METHODS
@@ -75,6 +83,7 @@ class AuthServer:
     inspector: TokenInspector
     grants: dict[str, GrantHandler]
     clock: Callable[[], float]
+    flows: FlowServices
     owns_storage: bool = True
 
     @classmethod
@@ -106,8 +115,27 @@ class AuthServer:
             replay=store,
             clock=clock,
         )
-        issuer = TokenIssuer(config.issuer, keys, store, secret, clock)
-        handlers: list[GrantHandler] = [ClientCredentialsGrant(issuer, registry)]
+        issuer = TokenIssuer(config.issuer, keys, store, secret, clock, grant_tokens=store)
+        flows = FlowServices.build(
+            config,
+            stores=store,
+            users=store,
+            apis=registry,
+            secret=secret,
+            clock=clock,
+        )
+        tokens = UserTokens(
+            issuer,
+            flows,
+            issuer_url=config.issuer,
+            id_token_ttl=config.tokens.id_token_lifetime,
+        )
+        handlers: list[GrantHandler] = [
+            ClientCredentialsGrant(issuer, registry),
+            AuthorizationCodeGrant(tokens, flows),
+            RefreshTokenGrant(tokens, flows),
+            DeviceCodeGrant(tokens, flows),
+        ]
         return cls(
             config=config,
             storage=store,
@@ -125,9 +153,12 @@ class AuthServer:
                 revocations=store,
                 secret=secret,
                 clock=clock,
+                refresh_tokens=store,
+                refresh_policy=config.refresh_tokens,
             ),
             grants={h.grant_type: h for h in handlers},
             clock=clock,
+            flows=flows,
             owns_storage=storage is None,
         )
 

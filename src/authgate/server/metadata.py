@@ -1,5 +1,6 @@
-"""Authorization server metadata (RFC 8414 §2), served at `/.well-known/oauth-authorization-server`
-and `/.well-known/openid-configuration`: only what this server implements."""
+"""Authorization server metadata (RFC 8414 §2; OpenID Connect Discovery 1.0 §3; RFC 8628 §4;
+RFC 9207 §3; RP-Initiated Logout 1.0 §2.1), served at `/.well-known/oauth-authorization-server` and
+`/.well-known/openid-configuration`: only what this server implements, all of it."""
 
 from __future__ import annotations
 
@@ -8,6 +9,11 @@ from typing import Any
 
 from authgate.server.client_assertion import ASSERTION_ALGORITHMS
 from authgate.server.config import Config
+from authgate.server.flows import pkce
+from authgate.server.flows.authorization_request import PROMPT_VALUES
+from authgate.server.flows.identity_scopes import CLAIMS_BY_SCOPE, IDENTITY_SCOPES
+from authgate.server.grants.user_tokens import ID_TOKEN_ALG
+from authgate.server.user_targets import USERINFO_PATH
 
 __all__ = ["ENDPOINT_PATHS", "server_metadata"]
 
@@ -16,6 +22,14 @@ ENDPOINT_PATHS = {
     "introspection": "/introspect",
     "revocation": "/revoke",
     "jwks": "/.well-known/jwks.json",
+    "authorization": "/authorize",
+    "device_authorization": "/device_authorization",
+    "userinfo": USERINFO_PATH,
+    "end_session": "/logout",
+    # The pages of the flows (not metadata): sign-in, consent, the device verification page.
+    "login": "/login",
+    "consent": "/consent",
+    "device": "/device",
 }
 
 
@@ -24,21 +38,47 @@ def server_metadata(
 ) -> dict[str, Any]:
     """The metadata document for `config` with the registered grants and client-auth methods."""
     algs = list(ASSERTION_ALGORITHMS)
-    # Client authentication for introspection and revocation never uses "none" here.
+    # Introspection needs an authenticated caller; public clients may revoke their own tokens.
     confidential = [m for m in auth_methods if m != "none"]
     return {
         "issuer": config.issuer,
+        "authorization_endpoint": config.endpoint(ENDPOINT_PATHS["authorization"]),
         "token_endpoint": config.endpoint(ENDPOINT_PATHS["token"]),
         "jwks_uri": config.endpoint(ENDPOINT_PATHS["jwks"]),
+        "userinfo_endpoint": config.endpoint(ENDPOINT_PATHS["userinfo"]),
+        "end_session_endpoint": config.endpoint(ENDPOINT_PATHS["end_session"]),
+        "device_authorization_endpoint": config.endpoint(ENDPOINT_PATHS["device_authorization"]),
         "introspection_endpoint": config.endpoint(ENDPOINT_PATHS["introspection"]),
         "revocation_endpoint": config.endpoint(ENDPOINT_PATHS["revocation"]),
         "grant_types_supported": list(grant_types),
-        # No authorization endpoint yet, so no response type (RFC 8414 §2: REQUIRED, may be empty).
-        "response_types_supported": [],
+        # Only the code flow: no implicit or hybrid response types (RFC 9700 §2.1.2).
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query", "form_post"],
+        "code_challenge_methods_supported": [pkce.S256],
+        "authorization_response_iss_parameter_supported": True,  # RFC 9207 §3
+        "scopes_supported": sorted(IDENTITY_SCOPES),  # API scopes are each API's own
+        "claims_supported": [
+            "iss",
+            "sub",
+            "aud",
+            "exp",
+            "iat",
+            "auth_time",
+            "nonce",
+            "at_hash",
+            "azp",
+            "amr",
+            *(claim for claims in CLAIMS_BY_SCOPE.values() for claim in claims),
+        ],
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": [ID_TOKEN_ALG],
+        "prompt_values_supported": sorted(PROMPT_VALUES),
+        "request_parameter_supported": False,
+        "request_uri_parameter_supported": False,
         "token_endpoint_auth_methods_supported": list(auth_methods),
         "token_endpoint_auth_signing_alg_values_supported": algs,
         "introspection_endpoint_auth_methods_supported": confidential,
         "introspection_endpoint_auth_signing_alg_values_supported": algs,
-        "revocation_endpoint_auth_methods_supported": confidential,
+        "revocation_endpoint_auth_methods_supported": list(auth_methods),
         "revocation_endpoint_auth_signing_alg_values_supported": algs,
     }

@@ -2,8 +2,11 @@
 
 A JWT access token is ours when it verifies with a published key, under one of our algorithms,
 with `typ: at+jwt` and our `iss` (RFC 9068 §4); it is active until `exp` unless its `jti` is on the
-revocation list. An opaque token is ours when its keyed hash is stored; it is active until it
-expires or is revoked. Anything else is unknown (None), which both endpoints treat as "not active".
+revocation list (revoking its grant puts it there too). An opaque token is ours when its keyed
+hash is stored; it is active until it expires or is revoked. A refresh token is ours when its
+keyed hash belongs to a family; it is active while it is the family's newest token, the family is
+not revoked and neither lifetime (idle, absolute) has passed (RFC 6749 §6, RFC 9700 §4.14.2).
+Anything else is unknown (None), which both endpoints treat as "not active".
 """
 
 from __future__ import annotations
@@ -14,6 +17,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from authgate.jose import JoseError, jws, jwt
+from authgate.server.flows.refresh_tokens import RefreshPolicy
+from authgate.server.flows.stores import RefreshTokenStore
 from authgate.server.keys import KeyManager
 from authgate.server.secret_key import ServerSecret
 from authgate.server.storage.protocols import OpaqueTokenStore, RevocationStore
@@ -27,7 +32,7 @@ _MAX_TOKEN = 16 * 1024
 class TokenInfo:
     """What this server knows about one of its tokens."""
 
-    kind: str  # "access_token" (refresh tokens join with the user-facing flows)
+    kind: str  # "access_token" or "refresh_token"
     format: str  # "jwt" or "opaque"
     active: bool
     client_id: str
@@ -36,23 +41,24 @@ class TokenInfo:
     scope: str
     issued_at: int
     expires_at: int
-    jti: str
+    jti: str  # empty for refresh tokens
     roles: tuple[str, ...] = ()
     token_hash: str | None = field(default=None, repr=False)
 
     def introspection(self, issuer: str) -> dict[str, Any]:
         """The RFC 7662 §2.2 response members for an active token."""
-        body: dict[str, Any] = {
-            "active": True,
-            "client_id": self.client_id,
-            "token_type": "Bearer",
-            "exp": self.expires_at,
-            "iat": self.issued_at,
-            "sub": self.subject,
-            "aud": self.audience,
-            "iss": issuer,
-            "jti": self.jti,
-        }
+        body: dict[str, Any] = {"active": True, "client_id": self.client_id}
+        if self.kind == "access_token":
+            body["token_type"] = "Bearer"  # RFC 7662 §2.2: the RFC 6749 §7.1 type
+        body.update(
+            exp=self.expires_at,
+            iat=self.issued_at,
+            sub=self.subject,
+            aud=self.audience,
+            iss=issuer,
+        )
+        if self.jti:
+            body["jti"] = self.jti
         if self.scope:
             body["scope"] = self.scope
         if self.roles:
@@ -73,6 +79,8 @@ class TokenInspector:
         revocations: RevocationStore,
         secret: ServerSecret,
         clock: Callable[[], float],
+        refresh_tokens: RefreshTokenStore | None = None,
+        refresh_policy: RefreshPolicy | None = None,
     ) -> None:
         self._issuer = issuer
         self._algorithms = list(algorithms)
@@ -81,6 +89,8 @@ class TokenInspector:
         self._revocations = revocations
         self._secret = secret
         self._clock = clock
+        self._refresh_tokens = refresh_tokens
+        self._refresh_policy = refresh_policy or RefreshPolicy()
 
     async def find(self, token: str) -> TokenInfo | None:
         """What `token` is, or None when it is not one of ours (or unreadable)."""
@@ -88,10 +98,14 @@ class TokenInspector:
             return None
         if token.count(".") == 2:
             return await self._find_jwt(token)
-        return await self._find_opaque(token)
+        token_hash = self._secret.hash_token(token)
+        return await self._find_opaque(token_hash) or await self._find_refresh(token_hash)
 
     async def revoke(self, info: TokenInfo) -> None:
-        """Revoke a token found by `find` (idempotent)."""
+        """Revoke an access token found by `find` (idempotent). Refresh tokens are revoked with
+        their family and grant (`flows.refresh_tokens.revoke_refresh_token`)."""
+        if info.kind != "access_token":
+            raise ValueError("revoke() takes access tokens")
         if info.token_hash is not None:
             await self._opaque_tokens.revoke_opaque_token(info.token_hash)
         else:
@@ -129,8 +143,8 @@ class TokenInspector:
             roles=tuple(claims.get("roles", ())),
         )
 
-    async def _find_opaque(self, token: str) -> TokenInfo | None:
-        record = await self._opaque_tokens.get_opaque_token(self._secret.hash_token(token))
+    async def _find_opaque(self, token_hash: str) -> TokenInfo | None:
+        record = await self._opaque_tokens.get_opaque_token(token_hash)
         if record is None:
             return None
         active = not record.revoked and record.expires_at > self._clock()
@@ -147,4 +161,31 @@ class TokenInspector:
             jti=record.jti,
             roles=record.roles,
             token_hash=record.token_hash,
+        )
+
+    async def _find_refresh(self, token_hash: str) -> TokenInfo | None:
+        if self._refresh_tokens is None:
+            return None
+        family = await self._refresh_tokens.find_family(token_hash)
+        if family is None:
+            return None
+        policy = self._refresh_policy
+        expires_at = min(
+            family.current_issued_at + policy.idle_lifetime,
+            family.created_at + policy.absolute_lifetime,
+        )
+        current = family.current_hash == token_hash
+        active = current and family.revoked_at is None and self._clock() < expires_at
+        return TokenInfo(
+            kind="refresh_token",
+            format="opaque",
+            active=active,
+            client_id=family.client_id,
+            subject=family.user_id,
+            audience=family.audiences[0] if family.audiences else "",
+            scope=" ".join(family.scopes),
+            issued_at=family.current_issued_at,
+            expires_at=expires_at,
+            jti="",  # refresh tokens have no identifier of their own to reveal
+            token_hash=token_hash,
         )

@@ -3,7 +3,8 @@
 JWT access tokens carry the header `typ: at+jwt` and the signing key's `kid` (RFC 9068 §2.1), and
 the claims `iss`, `sub`, `aud`, `exp`, `iat`, `jti`, `client_id`, `scope` and, when the client or
 user has roles, `roles` (§2.2, §2.2.3.1). Opaque tokens are 256 random bits, stored under a keyed
-hash with the same facts, so introspection (RFC 7662) answers the same for both kinds.
+hash with the same facts, so introspection (RFC 7662) answers the same for both kinds. OpenID
+Connect ID tokens (Core §2) are signed here too, with the same keys and `typ: JWT`.
 
 RSA signatures take about half a millisecond and OpenSSL releases the GIL while it computes them,
 so RS256/PS256 tokens are signed on a small thread pool: one server process then uses every core
@@ -18,7 +19,7 @@ import secrets
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from authgate.jose import JWK, jwt
 from authgate.server.credentials import generate_token
@@ -28,10 +29,17 @@ from authgate.server.scopes import format_scope
 from authgate.server.secret_key import ServerSecret
 from authgate.server.storage.protocols import OpaqueTokenStore
 
-__all__ = ["AccessTokenRequest", "IssuedAccessToken", "TokenIssuer"]
+__all__ = ["AccessTokenRequest", "GrantTokenLog", "IssuedAccessToken", "TokenIssuer"]
 
 # Algorithms slow enough that a thread hand-off (tens of microseconds) pays for itself.
 _SIGN_IN_THREADS = frozenset({"RS256", "PS256"})
+
+
+class GrantTokenLog(Protocol):
+    """Where JWT access tokens issued under an authorization grant are listed, so that revoking
+    the grant puts them on the revocation list (opaque tokens carry their grant themselves)."""
+
+    async def record_grant_token(self, grant_id: str, jti: str, expires_at: int) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +53,9 @@ class AccessTokenRequest:
     roles: tuple[str, ...] = ()
     # Further claims a grant adds (auth_time, acr, … for user flows), never overriding ours.
     extra_claims: Mapping[str, Any] = field(default_factory=dict)
+    # The authorization grant the token comes from (user flows), recorded with the token so
+    # that revoking the grant revokes it (`GrantTokenLog`).
+    grant_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,8 +80,11 @@ class TokenIssuer:
         opaque_tokens: OpaqueTokenStore,
         secret: ServerSecret,
         clock: Callable[[], float],
+        *,
+        grant_tokens: GrantTokenLog,
     ) -> None:
         self._issuer = issuer
+        self._grant_tokens = grant_tokens
         self._keys = keys
         self._opaque_tokens = opaque_tokens
         self._secret = secret
@@ -98,6 +112,7 @@ class TokenIssuer:
                     roles=request.roles,
                     issued_at=now,
                     expires_at=now + ttl,
+                    grant_id=request.grant_id,
                 )
             )
         else:
@@ -123,14 +138,25 @@ class TokenIssuer:
                 )
             else:
                 value = _sign(claims, key, alg)
+            if request.grant_id is not None:
+                await self._grant_tokens.record_grant_token(request.grant_id, jti, now + ttl)
         return IssuedAccessToken(
             value=value, jti=jti, expires_in=ttl, expires_at=now + ttl, scope=scope
         )
+
+    async def sign_id_token(self, claims: Mapping[str, Any], alg: str = "RS256") -> str:
+        """An OpenID Connect ID token (OIDC Core §2) with these claims, signed by the active key."""
+        key = self._keys.signing_key(alg)
+        if alg in _SIGN_IN_THREADS:
+            return await asyncio.get_running_loop().run_in_executor(
+                self._signers, _sign, claims, key, alg, "JWT"
+            )
+        return _sign(claims, key, alg, "JWT")
 
     def close(self) -> None:
         """Stop the signing threads."""
         self._signers.shutdown(wait=False, cancel_futures=True)
 
 
-def _sign(claims: Mapping[str, Any], key: JWK, alg: str) -> str:
-    return jwt.encode(claims, key, alg, header={"typ": "at+jwt"})
+def _sign(claims: Mapping[str, Any], key: JWK, alg: str, typ: str = "at+jwt") -> str:
+    return jwt.encode(claims, key, alg, header={"typ": typ})

@@ -1,8 +1,11 @@
 """Token revocation (RFC 7009): opaque access tokens are marked revoked; JWT access tokens go on
-the revocation list until they expire, so introspection reports them inactive.
+the revocation list until they expire, so introspection reports them inactive. A refresh token, of
+any generation, revokes its whole family and every access token of its grant (§2.1; RFC 9700
+§4.14.2).
 
-Unknown, malformed, expired or already revoked tokens get 200 (§2.2). A token issued to another
-client is refused (§2.1) with `invalid_request`, and is not revoked.
+Unknown, malformed, expired or already revoked tokens get 200 (§2.2). An access token issued to
+another client is refused (§2.1) with `invalid_request`, and is not revoked; so is a refresh
+token of another client. Public clients may revoke their own tokens by naming themselves (§2.1).
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from starlette.responses import Response
 from authgate.oauth.errors import InvalidRequest
 from authgate.server.context import AuthServer
 from authgate.server.endpoints.responses import NO_STORE
+from authgate.server.flows.refresh_tokens import revoke_refresh_token
 from authgate.server.forms import read_form
 from authgate.server.metadata import ENDPOINT_PATHS
 
@@ -35,7 +39,17 @@ async def revocation_endpoint(request: Request) -> Response:
     if token is None:
         raise InvalidRequest("token is required")
     info = await server.inspector.find(token)
-    if info is not None and info.active:
+    if info is not None and info.kind == "refresh_token" and info.token_hash is not None:
+        revoked = await revoke_refresh_token(
+            server.storage,
+            server.storage,
+            info.token_hash,
+            client_id=caller.client_id,
+            now=int(server.clock()),
+        )
+        if not revoked and info.client_id != caller.client_id:
+            raise InvalidRequest("the token was not issued to this client")
+    elif info is not None and info.active:
         if info.client_id != caller.client_id:
             raise InvalidRequest("the token was not issued to this client")
         await server.inspector.revoke(info)

@@ -6,21 +6,32 @@ before the handler runs) and the `TokenIssuer`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
 from authgate.server.forms import Form
 from authgate.server.models import Client
 from authgate.server.token_issuer import IssuedAccessToken
 
-__all__ = ["GrantHandler", "TokenResponse"]
+__all__ = ["GrantHandler", "StoredTokenResponse", "TokenAnswer", "TokenResponse"]
+
+
+class TokenAnswer(Protocol):
+    """What a grant answers with: the JSON body of a successful token response."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON body (RFC 6749 §5.1)."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
 class TokenResponse:
-    """A successful token response."""
+    """A successful token response: the access token, and a refresh token (RFC 6749 §5.1) and an
+    ID token (OpenID Connect Core §3.1.3.3) when the grant issues them."""
 
     access_token: IssuedAccessToken
+    refresh_token: str | None = field(default=None, repr=False)
+    id_token: str | None = field(default=None, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON body (RFC 6749 §5.1); `scope` always stated so clients need not guess."""
@@ -31,7 +42,22 @@ class TokenResponse:
         }
         if self.access_token.scope:
             body["scope"] = self.access_token.scope
+        if self.refresh_token is not None:
+            body["refresh_token"] = self.refresh_token
+        if self.id_token is not None:
+            body["id_token"] = self.id_token
         return body
+
+
+@dataclass(frozen=True, slots=True)
+class StoredTokenResponse:
+    """A token response given before, answered again (a refresh retried in its grace window)."""
+
+    body: dict[str, Any] = field(repr=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The body exactly as first sent."""
+        return dict(self.body)
 
 
 class GrantHandler(Protocol):
@@ -41,6 +67,6 @@ class GrantHandler(Protocol):
     # Whether public clients (token_endpoint_auth_method "none") may use this grant.
     allows_public_clients: ClassVar[bool]
 
-    async def handle(self, form: Form, client: Client) -> TokenResponse:
+    async def handle(self, form: Form, client: Client) -> TokenAnswer:
         """Validate the grant's parameters and issue tokens, or raise an `OAuthError`."""
         ...

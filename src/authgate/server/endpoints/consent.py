@@ -1,0 +1,43 @@
+"""The consent form's target (RFC 6749 §4.1.1 and §10.2 user approval; OpenID Connect Core
+§3.1.2.4; RFC 9700 §4.7 CSRF).
+
+The form carries this browser's CSRF token and the request's ticket; `approve` remembers the
+consent (per user, client, scopes and API) and continues to the code, `deny` sends
+`access_denied` to the client. The request is validated again from the ticket's parameters.
+"""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from authgate.oauth.errors import InvalidRequest, OAuthError
+from authgate.server.context import AuthServer
+from authgate.server.endpoints.authorization_flow import TICKET_KIND, continue_authorization
+from authgate.server.endpoints.browser import csrf_value, open_browser, read_form_pairs, single
+from authgate.server.endpoints.login_page import TICKET_FIELD
+
+__all__ = ["consent_endpoint"]
+
+
+async def consent_endpoint(request: Request) -> Response:
+    """POST /consent."""
+    server: AuthServer = request.app.state.authgate
+    flows = server.flows
+    browser = await open_browser(request, flows)
+    try:
+        form = await read_form_pairs(request)
+        browser.check_csrf(csrf_value(form))
+        pending = flows.pending.open(single(form, TICKET_FIELD), (TICKET_KIND,), flows.now())
+        approve, deny = single(form, "approve"), single(form, "deny")
+        if (approve is None) == (deny is None):
+            raise InvalidRequest("choose Allow or Deny")
+    except OAuthError as exc:
+        return browser.error_page(exc)
+    return await continue_authorization(
+        server,
+        browser,
+        pending.params,
+        requested_at=pending.requested_at,
+        approved=approve is not None,
+    )

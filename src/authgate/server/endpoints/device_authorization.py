@@ -1,0 +1,67 @@
+"""The device authorization endpoint (RFC 8628 §3.1-§3.2).
+
+The client authenticates as at the token endpoint (public clients name themselves with
+`client_id`; a `private_key_jwt` assertion is addressed to the token endpoint or the issuer) and
+must be registered for the device grant. `scope` and `resource` choose the API and scopes exactly
+as in an authorization request (`user_targets`). The answer holds the `device_code`, the
+`user_code` as `XXXX-XXXX`, `verification_uri` (the `/device` page), `verification_uri_complete`,
+`expires_in` and `interval`, and is never cached.
+"""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from authgate.oauth.errors import TemporarilyUnavailable, UnauthorizedClient
+from authgate.server.context import AuthServer
+from authgate.server.endpoints.responses import json_response
+from authgate.server.flows.device_codes import authorization_response, start
+from authgate.server.forms import read_form
+from authgate.server.grants import DEVICE_CODE_GRANT
+from authgate.server.metadata import ENDPOINT_PATHS
+from authgate.server.scopes import parse_scope
+from authgate.server.storage.protocols import AlreadyExistsError
+
+__all__ = ["device_authorization_endpoint"]
+
+_ATTEMPTS = 5  # a new user code when one is taken; 20^8 codes make a second collision unlikely
+
+
+async def device_authorization_endpoint(request: Request) -> Response:
+    """POST /device_authorization."""
+    server: AuthServer = request.app.state.authgate
+    flows = server.flows
+    form = await read_form(request, server.config.http.max_body_size, repeatable=("resource",))
+    client = (
+        await server.client_auth.authenticate(
+            request.headers.get("authorization"),
+            form,
+            server.config.endpoint(ENDPOINT_PATHS["token"]),
+        )
+    ).client
+    request.state.client_id = client.client_id
+    if DEVICE_CODE_GRANT not in client.grant_types:
+        raise UnauthorizedClient("this client may not use the device authorization grant")
+    target = await flows.targets.resolve(
+        client, form.get_all("resource"), parse_scope(form.get("scope"))
+    )
+    for _ in range(_ATTEMPTS):
+        now = flows.now()
+        device_code, user_code, record = start(
+            hash_token=flows.hash_token,
+            client_id=client.client_id,
+            scopes=target.scopes,
+            audiences=target.audiences,
+            now=now,
+            policy=flows.config.device,
+        )
+        try:
+            await flows.stores.create_device_authorization(record)
+        except AlreadyExistsError:
+            continue
+        verification_uri = flows.endpoint(ENDPOINT_PATHS["device"])
+        return json_response(
+            authorization_response(device_code, user_code, record, verification_uri, now)
+        )
+    raise TemporarilyUnavailable("no free user code; try again")

@@ -1,0 +1,203 @@
+"""The device verification pages (RFC 8628 §3.3, §5.1-§5.4): where the user types the code shown
+on a device, sees which client asks for what, and approves or denies.
+
+`GET /device` (the `verification_uri`; with `?user_code=` it is the `verification_uri_complete`)
+needs a signed-in user: without one it shows the login form, which comes back here. A code is
+accepted with any case, dashes and spaces. Every code submitted, valid or not, counts against the
+signed-in user and the client address (`throttle.user_code` in the configuration), so codes
+cannot be guessed at speed (§5.1). A valid code shows the confirmation page with the client's
+name, the API and every scope, and a warning to deny a code someone else sent (§5.4); the answer
+is a CSRF-protected form.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from authgate.oauth.errors import OAuthError
+from authgate.server.context import AuthServer
+from authgate.server.endpoints.browser import (
+    Browser,
+    csrf_value,
+    open_browser,
+    read_form_pairs,
+    read_query_pairs,
+    single,
+)
+from authgate.server.endpoints.login_page import login_form
+from authgate.server.flows.device_codes import (
+    DeviceAuthorization,
+    decide_device_code,
+    format_user_code,
+    normalize_user_code,
+)
+from authgate.server.flows.identity_scopes import describe_scopes
+from authgate.server.flows.sessions import Session
+from authgate.server.flows.throttle import address_key
+from authgate.server.metadata import ENDPOINT_PATHS
+from authgate.server.pending_requests import PendingRequest
+
+__all__ = [
+    "TICKET_KIND",
+    "device_login_page",
+    "device_page_endpoint",
+    "device_submit_endpoint",
+    "resume_device",
+]
+
+TICKET_KIND = "device"
+_INVALID = "That code is not valid or has expired. Check the code on your device and try again."
+
+
+async def device_page_endpoint(request: Request) -> Response:
+    """GET /device."""
+    server: AuthServer = request.app.state.authgate
+    browser = await open_browser(request, server.flows)
+    try:
+        typed = single(read_query_pairs(request), "user_code")
+    except OAuthError as exc:
+        return browser.error_page(exc)
+    return await _show(server, browser, typed)
+
+
+async def device_submit_endpoint(request: Request) -> Response:
+    """POST /device: a typed code, or the answer on the confirmation page."""
+    server: AuthServer = request.app.state.authgate
+    browser = await open_browser(request, server.flows)
+    try:
+        form = await read_form_pairs(request)
+        browser.check_csrf(csrf_value(form))
+        typed = single(form, "user_code")
+        approve, deny = single(form, "approve"), single(form, "deny")
+    except OAuthError as exc:
+        return browser.error_page(exc)
+    if browser.session is None or (approve is None and deny is None):
+        return await _show(server, browser, typed)
+    return await _decide(server, browser, browser.session, typed, approved=deny is None)
+
+
+async def resume_device(server: AuthServer, browser: Browser, pending: PendingRequest) -> Response:
+    """After signing in: the page the user was on, with the code typed before, if any."""
+    typed = dict(pending.params).get("user_code")
+    return await _show(server, browser, typed)
+
+
+async def device_login_page(
+    server: AuthServer,
+    browser: Browser,
+    pending: PendingRequest,
+    *,
+    username: str | None,
+    error: str,
+    status_code: int = 200,
+    headers: Iterable[tuple[str, str]] = (),
+) -> Response:
+    """The login page again for the device page, with `error`."""
+    return login_form(
+        browser,
+        ticket=browser.flows.pending.seal(TICKET_KIND, pending.params, pending.requested_at),
+        username=username,
+        error=error,
+        status_code=status_code,
+        headers=headers,
+    )
+
+
+async def _show(server: AuthServer, browser: Browser, typed: str | None) -> Response:
+    flows = browser.flows
+    if browser.session is None:
+        params = [("user_code", typed)] if typed else []
+        return login_form(browser, ticket=flows.pending.seal(TICKET_KIND, params, flows.now()))
+    if typed is None:
+        return _entry_page(browser)
+    retry_after = await _count_attempt(browser, browser.session)
+    if retry_after is not None:
+        message = f"Too many codes tried. Try again in {retry_after} seconds."
+        return _entry_page(browser, typed, message, 429, [("Retry-After", str(retry_after))])
+    code = normalize_user_code(typed)
+    record = await _find(browser, code) if code is not None else None
+    if code is None or record is None:
+        return _entry_page(browser, typed, _INVALID)
+    await flows.throttle.succeeded(_user_key(browser.session))
+    return await _confirm_page(server, browser, record, code)
+
+
+async def _decide(
+    server: AuthServer, browser: Browser, session: Session, typed: str | None, *, approved: bool
+) -> Response:
+    flows = browser.flows
+    code = normalize_user_code(typed or "")
+    if code is None:
+        return _entry_page(browser, typed, _INVALID)
+    try:
+        record = await decide_device_code(
+            flows.stores,
+            flows.hash_token(code),
+            approved=approved,
+            user_id=session.user_id,
+            auth_time=session.auth_time,
+            amr=session.amr,
+            now=flows.now(),
+        )
+    except OAuthError:
+        return _entry_page(browser, typed, _INVALID)
+    client = await server.registry.get_client(record.client_id)
+    context: dict[str, object] = {"approved": approved}
+    if client is not None:
+        context["client_name"] = client.name
+    return browser.page("device_done.html", context)
+
+
+async def _count_attempt(browser: Browser, session: Session) -> int | None:
+    policy = browser.flows.config.throttle.user_code
+    keys = [("device:" + address_key(browser.address), policy), (_user_key(session), policy)]
+    return await browser.flows.throttle.attempt(keys, browser.flows.now())
+
+
+async def _find(browser: Browser, code: str) -> DeviceAuthorization | None:
+    flows = browser.flows
+    record = await flows.stores.find_device_authorization(flows.hash_token(code))
+    if record is None or record.status != "pending" or flows.now() >= record.expires_at:
+        return None
+    return record
+
+
+async def _confirm_page(
+    server: AuthServer, browser: Browser, record: DeviceAuthorization, code: str
+) -> Response:
+    flows = browser.flows
+    client = await server.registry.get_client(record.client_id)
+    api = await flows.targets.api_for(record.audiences[0]) if record.audiences else None
+    if client is None or api is None:
+        return _entry_page(browser, None, _INVALID)
+    userinfo_only = api is flows.targets.userinfo_api
+    context = {
+        "form_action": flows.endpoint(ENDPOINT_PATHS["device"]),
+        "client_name": client.name,
+        "user_code": format_user_code(code),
+        "scopes": describe_scopes(record.scopes),
+        "apis": [] if userinfo_only else [api.name],
+    }
+    return browser.page("device_confirm.html", context)
+
+
+def _entry_page(
+    browser: Browser,
+    typed: str | None = None,
+    error: str | None = None,
+    status_code: int = 200,
+    headers: Iterable[tuple[str, str]] = (),
+) -> Response:
+    context: dict[str, object] = {"form_action": browser.flows.endpoint(ENDPOINT_PATHS["device"])}
+    if typed:
+        context["user_code"] = typed
+    if error:
+        context["error"] = error
+    return browser.page("device.html", context, status_code=status_code, headers=headers)
+
+
+def _user_key(session: Session) -> str:
+    return "device:user:" + session.user_id

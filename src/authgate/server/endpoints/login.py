@@ -1,0 +1,126 @@
+"""The sign-in form's target (RFC 6749 §10.10 and §10.12; RFC 9700 §4.7; OWASP Authentication
+and Credential Stuffing cheat sheets).
+
+The form carries this browser's CSRF token and the ticket of the request that waits for the user
+(an authorization request or a device verification). Every attempt is counted per client address
+and per account (as typed) before the password is checked, with exponential backoff
+(`flows.throttle`). An unknown username is checked against a dummy argon2 hash, so its answer (the
+same page, the same status, the same words) and its timing match a wrong password. A successful
+sign-in starts a new session (new cookie id) and resumes the waiting request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from authgate.oauth.errors import OAuthError
+from authgate.server.context import AuthServer
+from authgate.server.credentials import hash_password, password_needs_rehash, verify_password
+from authgate.server.endpoints.authorization_flow import (
+    TICKET_KIND as AUTHORIZE,
+)
+from authgate.server.endpoints.authorization_flow import (
+    authorization_login_page,
+    continue_authorization,
+)
+from authgate.server.endpoints.browser import (
+    Browser,
+    csrf_value,
+    open_browser,
+    read_form_pairs,
+    single,
+)
+from authgate.server.endpoints.device_verification import (
+    TICKET_KIND as DEVICE,
+)
+from authgate.server.endpoints.device_verification import device_login_page, resume_device
+from authgate.server.endpoints.login_page import TICKET_FIELD
+from authgate.server.flows.throttle import account_key, address_key
+from authgate.server.models import User
+from authgate.server.pending_requests import PendingRequest
+
+__all__ = ["login_endpoint"]
+
+_FAILED = "Incorrect username or password."
+_MISSING = "Enter your username and password."
+_MAX_USERNAME = 255
+_AMR = ("pwd",)  # RFC 8176 §2: password-based authentication
+
+
+async def login_endpoint(request: Request) -> Response:
+    """POST /login."""
+    server: AuthServer = request.app.state.authgate
+    flows = server.flows
+    browser = await open_browser(request, flows)
+    try:
+        form = await read_form_pairs(request)
+        browser.check_csrf(csrf_value(form))
+        pending = flows.pending.open(single(form, TICKET_FIELD), (AUTHORIZE, DEVICE), flows.now())
+        username = single(form, "username")
+        password = single(form, "password")
+    except OAuthError as exc:
+        return browser.error_page(exc)
+
+    async def again(error: str, status_code: int = 200, retry_after: int | None = None) -> Response:
+        headers = [("Retry-After", str(retry_after))] if retry_after is not None else []
+        page = authorization_login_page if pending.kind == AUTHORIZE else device_login_page
+        return await page(
+            server,
+            browser,
+            pending,
+            username=username,
+            error=error,
+            status_code=status_code,
+            headers=headers,
+        )
+
+    if username is None or password is None:
+        return await again(_MISSING)
+    retry_after = await flows.throttle.attempt(
+        [
+            # The address first: once it is refused, its guesses stop counting against accounts.
+            (address_key(browser.address), flows.config.throttle.login_address),
+            (account_key(username), flows.config.throttle.login_account),
+        ],
+        flows.now(),
+    )
+    if retry_after is not None:
+        message = f"Too many sign-in attempts. Try again in {retry_after} seconds."
+        return await again(message, 429, retry_after)
+    user = await _check_password(server, username, password)
+    if user is None:
+        return await again(_FAILED)
+    await flows.throttle.succeeded(account_key(username))
+    await browser.sign_in(user, _AMR)
+    return await _RESUME[pending.kind](server, browser, pending)
+
+
+async def _check_password(server: AuthServer, username: str, password: str) -> User | None:
+    users = server.flows.users
+    user = await users.get_user_by_username(username) if len(username) <= _MAX_USERNAME else None
+    stored = user.password_hash if user is not None else None
+    # argon2 takes tens of milliseconds of CPU: off the event loop. Same work for unknown users.
+    if not await asyncio.to_thread(verify_password, password, stored) or user is None:
+        return None
+    if stored is not None and password_needs_rehash(stored):
+        new_hash = await asyncio.to_thread(hash_password, password)
+        await users.set_password_hash(user.username, new_hash)
+    return user
+
+
+async def _resume_authorization(
+    server: AuthServer, browser: Browser, pending: PendingRequest
+) -> Response:
+    return await continue_authorization(
+        server, browser, pending.params, requested_at=pending.requested_at
+    )
+
+
+_RESUME: dict[str, Callable[[AuthServer, Browser, PendingRequest], Awaitable[Response]]] = {
+    AUTHORIZE: _resume_authorization,
+    DEVICE: resume_device,
+}

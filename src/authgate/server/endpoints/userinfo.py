@@ -1,0 +1,61 @@
+"""The userinfo endpoint (OpenID Connect Core §5.3; RFC 6750 §2-§3).
+
+A protected resource of this server: the access token comes in the `Authorization: Bearer` header
+(or, on POST, as `access_token` in an urlencoded body; never in the query). It must be one of our
+active access tokens, issued to a client that still exists, for a user, with the `openid` scope.
+The answer holds `sub` and the claims the token's scopes release (`flows.id_tokens`).
+Refusals are RFC 6750 answers: 401 with a `Bearer` challenge, 403 `insufficient_scope`.
+"""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from authgate.gate import CredentialRules, error_answer, extract_credential
+from authgate.oauth.errors import InsufficientScope, OAuthError
+from authgate.server.context import AuthServer
+from authgate.server.endpoints.responses import json_response
+from authgate.server.flows.id_tokens import userinfo_claims
+from authgate.server.flows.identity_scopes import OPENID
+from authgate.server.forms import read_body
+from authgate.verifier.core import BearerCredential
+from authgate.verifier.errors import Reason, TokenRejected
+
+__all__ = ["userinfo_endpoint"]
+
+_RULES = CredentialRules(bearer_methods=frozenset({"header", "body"}))
+_FORM = "application/x-www-form-urlencoded"
+
+
+async def userinfo_endpoint(request: Request) -> Response:
+    """GET or POST /userinfo."""
+    server: AuthServer = request.app.state.authgate
+    try:
+        claims = await _claims(server, request)
+    except OAuthError as exc:
+        answer = error_answer(exc, realm=server.config.issuer)
+        return Response(answer.body, status_code=answer.status, headers=dict(answer.headers))
+    return json_response(claims)
+
+
+async def _claims(server: AuthServer, request: Request) -> dict[str, object]:
+    flows = server.flows
+    body = None
+    content_type = request.headers.get("content-type", "").partition(";")[0].strip().lower()
+    if request.method == "POST" and content_type == _FORM:
+        body = await read_body(request, server.config.http.max_body_size)
+    credential = extract_credential(request.headers.items(), request.url.query, body, _RULES)
+    if not isinstance(credential, BearerCredential):
+        raise TokenRejected(Reason.MISSING)
+    info = await server.inspector.find(credential.token)
+    if info is None or not info.active or info.kind != "access_token":
+        raise TokenRejected(Reason.INACTIVE)
+    request.state.client_id = info.client_id
+    scopes = info.scope.split()
+    if OPENID not in scopes:
+        raise InsufficientScope("the token was not issued for OpenID Connect", scope=OPENID)
+    user = await flows.users.get_user(info.subject)
+    if user is None or await server.registry.get_client(info.client_id) is None:
+        raise TokenRejected(Reason.INACTIVE)
+    return userinfo_claims(user, scopes)

@@ -1,0 +1,113 @@
+"""The parts the user-facing flows share, built once per process: the flow stores, page rendering,
+browser sessions and CSRF tokens, throttling, pending-request tickets, sealing of refresh replays,
+and the configuration with the flows' policies.
+
+Keys: each purpose (CSRF tokens, tickets, sealed refresh responses) gets its own key derived from
+the server's secret key (`secret_key.derive_key`, HKDF), so no key serves two purposes and every
+process sharing a database derives the same ones.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from authgate.server.config import Config
+from authgate.server.flows.pages import PageRenderer
+from authgate.server.flows.sessions import CsrfTokens, SessionCookie, session_cookie
+from authgate.server.flows.throttle import Throttle
+from authgate.server.pending_requests import PendingRequests
+from authgate.server.resources import ApiLookup
+from authgate.server.secret_key import ServerSecret, derive_key
+from authgate.server.storage.protocols import FlowStorage, UserStore
+from authgate.server.user_targets import UserTargets
+
+__all__ = ["STATIC_PATH", "FlowServices", "ReplaySealer"]
+
+STATIC_PATH = "/static"
+_NONCE = 12
+
+
+class ReplaySealer:
+    """AES-256-GCM for the token response a refresh keeps for its grace-window replay: the stored
+    copy is useless to someone who reads the database. The caller binds it (associated data) to
+    the hash of the refresh token that obtained it, so it is only ever answered to that token."""
+
+    __slots__ = ("_aead",)
+
+    def __init__(self, key: bytes) -> None:
+        self._aead = AESGCM(key)
+
+    def seal(self, plaintext: bytes, associated: bytes) -> bytes:
+        """Encrypt `plaintext` bound to `associated`."""
+        nonce = secrets.token_bytes(_NONCE)
+        return nonce + self._aead.encrypt(nonce, plaintext, associated)
+
+    def open(self, sealed: bytes, associated: bytes) -> bytes | None:
+        """The plaintext, or None when `sealed` was altered or bound to something else."""
+        try:
+            return self._aead.decrypt(sealed[:_NONCE], sealed[_NONCE:], associated)
+        except (InvalidTag, ValueError):
+            return None
+
+
+@dataclass(slots=True)
+class FlowServices:
+    """Everything the browser endpoints and the user grants share."""
+
+    config: Config
+    stores: FlowStorage
+    users: UserStore
+    renderer: PageRenderer
+    csrf: CsrfTokens
+    cookie: SessionCookie
+    throttle: Throttle
+    pending: PendingRequests
+    replays: ReplaySealer
+    targets: UserTargets
+    # The server's keyed hash of codes, tokens, session ids and user codes (`ServerSecret`).
+    hash_token: Callable[[str], str]
+    clock: Callable[[], float]
+
+    @classmethod
+    def build(
+        cls,
+        config: Config,
+        *,
+        stores: FlowStorage,
+        users: UserStore,
+        apis: ApiLookup,
+        secret: ServerSecret,
+        clock: Callable[[], float],
+    ) -> FlowServices:
+        """Wire the services for `config`."""
+        return cls(
+            config=config,
+            stores=stores,
+            users=users,
+            renderer=PageRenderer(
+                static_url=config.endpoint(STATIC_PATH),
+                template_dirs=config.pages.template_dirs,
+                site_name=config.pages.site_name,
+            ),
+            csrf=CsrfTokens(secret.csrf_key),
+            cookie=session_cookie(config.issuer),
+            throttle=Throttle(stores),
+            pending=PendingRequests(derive_key(config.secret_key, b"authgate pending request v1")),
+            replays=ReplaySealer(derive_key(config.secret_key, b"authgate refresh replay seal v1")),
+            targets=UserTargets(config, apis),
+            hash_token=secret.hash_token,
+            clock=clock,
+        )
+
+    def endpoint(self, path: str) -> str:
+        """The absolute URL of one of this server's endpoints or pages."""
+        return self.config.endpoint(path)
+
+    def now(self) -> int:
+        """The current time in whole seconds."""
+        return int(self.clock())

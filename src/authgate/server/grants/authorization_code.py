@@ -1,0 +1,64 @@
+"""The authorization code grant at the token endpoint (RFC 6749 §4.1.3-§4.1.4; RFC 7636 §4.5-§4.6;
+RFC 8707 §2.2; RFC 9700 §2.1.1, §4.5, §4.8.2; OpenID Connect Core §3.1.3).
+
+The code is consumed before it is checked, so a failed attempt (a wrong `code_verifier`, another
+client) uses it up; a code presented a second time fails with `invalid_grant` and revokes every
+token issued from it (`flows.codes.redeem_code`). Public clients may redeem codes: PKCE, which
+they must use, binds the code to the app that asked for it.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from authgate.oauth.errors import InvalidGrant, InvalidRequest
+from authgate.server.flow_services import FlowServices
+from authgate.server.flows.codes import redeem_code
+from authgate.server.forms import Form
+from authgate.server.grants.base import TokenResponse
+from authgate.server.grants.user_tokens import UserGrant, UserTokens
+from authgate.server.models import Client
+
+__all__ = ["AuthorizationCodeGrant"]
+
+_MAX_CODE = 256  # ours are 43 characters; anything much longer is not a code
+
+
+class AuthorizationCodeGrant:
+    """`grant_type=authorization_code`."""
+
+    grant_type: ClassVar[str] = "authorization_code"
+    allows_public_clients: ClassVar[bool] = True
+
+    def __init__(self, tokens: UserTokens, flows: FlowServices) -> None:
+        self._tokens = tokens
+        self._flows = flows
+
+    async def handle(self, form: Form, client: Client) -> TokenResponse:
+        code = form.get("code")
+        if code is None:
+            raise InvalidRequest("code is required")
+        if len(code) > _MAX_CODE:
+            raise InvalidGrant("unknown authorization code")
+        record, audiences = await redeem_code(
+            self._flows.stores,
+            self._flows.stores,
+            self._flows.hash_token(code),
+            client_id=client.client_id,
+            redirect_uri=form.get("redirect_uri"),
+            code_verifier=form.get("code_verifier"),
+            resources=form.get_all("resource"),
+            now=self._flows.now(),
+        )
+        return await self._tokens.issue(
+            UserGrant(
+                grant_id=record.grant_id,
+                client=client,
+                user_id=record.user_id,
+                scopes=record.scopes,
+                audience=audiences[0],
+                auth_time=record.auth_time,
+                amr=record.amr,
+                nonce=record.nonce,
+            )
+        )

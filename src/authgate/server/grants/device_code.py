@@ -1,0 +1,69 @@
+"""The device authorization grant at the token endpoint (RFC 8628 §3.4-§3.5).
+
+The device polls with its `device_code`: `authorization_pending` until the user decides,
+`slow_down` when it polls faster than its interval (which then grows by 5 seconds), and then
+`access_denied`, `expired_token`, or the tokens, handed out once (`flows.device_codes`). Token
+endpoint errors are all 400 (RFC 6749 §5.2), `access_denied` included, although the same code
+answers 403 elsewhere.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from authgate.oauth.errors import AccessDenied, InvalidGrant, InvalidRequest
+from authgate.server.flow_services import FlowServices
+from authgate.server.flows.device_codes import poll_device_code
+from authgate.server.forms import Form
+from authgate.server.grants.base import TokenResponse
+from authgate.server.grants.user_tokens import UserGrant, UserTokens
+from authgate.server.models import Client
+
+__all__ = ["DEVICE_CODE_GRANT", "DeviceCodeGrant"]
+
+DEVICE_CODE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
+_MAX_CODE = 256
+
+
+class _DeniedAtTokenEndpoint(AccessDenied):
+    status_code = 400  # RFC 8628 §3.5 uses the RFC 6749 §5.2 error response
+
+
+class DeviceCodeGrant:
+    """`grant_type=urn:ietf:params:oauth:grant-type:device_code`."""
+
+    grant_type: ClassVar[str] = DEVICE_CODE_GRANT
+    allows_public_clients: ClassVar[bool] = True  # RFC 8628 §3.4: devices are often public
+
+    def __init__(self, tokens: UserTokens, flows: FlowServices) -> None:
+        self._tokens = tokens
+        self._flows = flows
+
+    async def handle(self, form: Form, client: Client) -> TokenResponse:
+        device_code = form.get("device_code")
+        if device_code is None:
+            raise InvalidRequest("device_code is required")
+        if len(device_code) > _MAX_CODE:
+            raise InvalidGrant("unknown device code")
+        try:
+            record = await poll_device_code(
+                self._flows.stores,
+                self._flows.hash_token(device_code),
+                client_id=client.client_id,
+                now=self._flows.now(),
+            )
+        except AccessDenied as exc:
+            raise _DeniedAtTokenEndpoint(exc.description) from None
+        if record.user_id is None or record.auth_time is None:  # approved records have both
+            raise InvalidGrant("the device authorization is incomplete")
+        return await self._tokens.issue(
+            UserGrant(
+                grant_id=record.grant_id,
+                client=client,
+                user_id=record.user_id,
+                scopes=record.scopes,
+                audience=record.audiences[0],
+                auth_time=record.auth_time,
+                amr=record.amr,
+            )
+        )

@@ -1,0 +1,89 @@
+"""The refresh token grant (RFC 6749 §6; RFC 9700 §2.2.2 and §4.14.2 rotation and reuse detection;
+OpenID Connect Core §12.2).
+
+Every use rotates: the answer carries a new refresh token, and the one presented stops working.
+Presenting a rotated token again revokes the whole family and every token of its grant, except
+inside the grace window, where the same token used again gets the very same answer (a client that
+lost the response, two tabs racing). That answer is kept sealed (AES-256-GCM, bound to the
+presented token's hash) in the family for the window. A refresh may narrow `scope`, never widen it.
+Refreshes of one family are serialized by the store's lock (`flows.refresh_tokens`).
+
+With `openid`, a new ID token comes with the new access token; as OIDC Core §12.2 says, it keeps
+`auth_time` and carries no `nonce`.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import ClassVar
+
+from authgate.oauth.errors import InvalidGrant, InvalidRequest
+from authgate.server.credentials import generate_token
+from authgate.server.flow_services import FlowServices
+from authgate.server.flows.refresh_tokens import RefreshFamily, exchange_refresh_token
+from authgate.server.forms import Form
+from authgate.server.grants.base import StoredTokenResponse, TokenResponse
+from authgate.server.grants.user_tokens import UserGrant, UserTokens
+from authgate.server.models import Client
+from authgate.server.scopes import parse_scope
+
+__all__ = ["RefreshTokenGrant"]
+
+_MAX_TOKEN = 256
+
+
+class RefreshTokenGrant:
+    """`grant_type=refresh_token`."""
+
+    grant_type: ClassVar[str] = "refresh_token"
+    # Public clients may refresh: rotation with reuse detection is what RFC 9700 §4.14.2 asks of
+    # refresh tokens held by clients that cannot authenticate.
+    allows_public_clients: ClassVar[bool] = True
+
+    def __init__(self, tokens: UserTokens, flows: FlowServices) -> None:
+        self._tokens = tokens
+        self._flows = flows
+
+    async def handle(self, form: Form, client: Client) -> StoredTokenResponse:
+        presented = form.get("refresh_token")
+        if presented is None:
+            raise InvalidRequest("refresh_token is required")
+        if len(presented) > _MAX_TOKEN:
+            raise InvalidGrant("unknown refresh token")
+        requested = parse_scope(form.get("scope"))
+        presented_hash = self._flows.hash_token(presented)
+        binding = b"authgate refresh response\x00" + presented_hash.encode("ascii")
+
+        async def issue_pair(
+            family: RefreshFamily, access_scopes: tuple[str, ...]
+        ) -> tuple[str, bytes]:
+            access, id_token = await self._tokens.access_and_id_token(
+                UserGrant(
+                    grant_id=family.grant_id,
+                    client=client,
+                    user_id=family.user_id,
+                    scopes=access_scopes,
+                    audience=family.audiences[0],
+                    auth_time=family.auth_time,
+                    amr=family.amr,
+                )
+            )
+            new_token = generate_token()
+            body = TokenResponse(access, new_token, id_token).to_dict()
+            sealed = self._flows.replays.seal(json.dumps(body).encode("utf-8"), binding)
+            return self._flows.hash_token(new_token), sealed
+
+        sealed = await exchange_refresh_token(
+            self._flows.stores,
+            self._flows.stores,
+            presented_hash,
+            client_id=client.client_id,
+            scopes=requested or None,
+            now=self._flows.now(),
+            policy=self._flows.config.refresh_tokens,
+            issue_pair=issue_pair,
+        )
+        plaintext = self._flows.replays.open(sealed, binding)
+        if plaintext is None:  # sealed under another server key: cannot be answered again
+            raise InvalidGrant("the refresh token was already used")
+        return StoredTokenResponse(json.loads(plaintext))

@@ -1,0 +1,124 @@
+"""The tokens of the grants a user approved (authorization code, refresh token, device code): an
+access token for the grant's API, an ID token when `openid` was granted, and a refresh token when
+the client may refresh and asked for `offline_access` (RFC 6749 §5.1, §6; RFC 9068 §2.2; OpenID
+Connect Core §3.1.3.3, §11, §12.2).
+
+Access tokens name the user as `sub`, carry the user's `roles` and `auth_time` (RFC 9068
+§2.2.1, §2.2.3.1) and a `jti` prefixed with the grant id (see `grant_revocation`). Before every
+issuance the user, the API and the client's permission on it are checked again, so deleting a
+user, an API or a client's access stops its refresh tokens at once; API scopes the client no
+longer holds are left out (the response's `scope` says what was granted, RFC 6749 §5.1).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from authgate.oauth.errors import InvalidGrant
+from authgate.server.flow_services import FlowServices
+from authgate.server.flows.id_tokens import id_token_claims
+from authgate.server.flows.identity_scopes import IDENTITY_SCOPES, OPENID
+from authgate.server.flows.refresh_tokens import new_family, should_issue_refresh_token
+from authgate.server.grants.base import TokenResponse
+from authgate.server.models import Api, Client
+from authgate.server.token_issuer import AccessTokenRequest, IssuedAccessToken, TokenIssuer
+
+__all__ = ["ID_TOKEN_ALG", "UserGrant", "UserTokens"]
+
+ID_TOKEN_ALG = "RS256"  # OIDC Core §15.1: RS256 must be supported; every client can verify it
+
+
+@dataclass(frozen=True, slots=True)
+class UserGrant:
+    """What a user approved for a client, as a code, a device authorization or a refresh family
+    records it. `scopes` are every granted scope, identity scopes included."""
+
+    grant_id: str
+    client: Client
+    user_id: str
+    scopes: tuple[str, ...]
+    audience: str
+    auth_time: int
+    amr: tuple[str, ...]
+    nonce: str | None = None
+
+
+class UserTokens:
+    """Issues the tokens of user grants through the one `TokenIssuer`."""
+
+    def __init__(
+        self, issuer: TokenIssuer, flows: FlowServices, *, issuer_url: str, id_token_ttl: int
+    ) -> None:
+        self._issuer = issuer
+        self._flows = flows
+        self._issuer_url = issuer_url
+        self._id_token_ttl = id_token_ttl
+
+    async def issue(self, grant: UserGrant) -> TokenResponse:
+        """Access token, ID token and (when due) the first refresh token of a new grant."""
+        access, id_token = await self.access_and_id_token(grant)
+        refresh_token = None
+        if should_issue_refresh_token(grant.client.grant_types, grant.scopes):
+            refresh_token, family = new_family(
+                hash_token=self._flows.hash_token,
+                grant_id=grant.grant_id,
+                client_id=grant.client.client_id,
+                user_id=grant.user_id,
+                scopes=grant.scopes,
+                audiences=(grant.audience,),
+                auth_time=grant.auth_time,
+                amr=grant.amr,
+                now=self._flows.now(),
+            )
+            await self._flows.stores.create_family(family)
+        return TokenResponse(access, refresh_token, id_token)
+
+    async def access_and_id_token(self, grant: UserGrant) -> tuple[IssuedAccessToken, str | None]:
+        """The access token for `grant` and, with `openid`, an ID token bound to it by `at_hash`.
+
+        Raises `InvalidGrant` when the user or the API is gone or the client lost the API."""
+        user = await self._flows.users.get_user(grant.user_id)
+        if user is None:
+            raise InvalidGrant("the user no longer exists")
+        api = await self._flows.targets.api_for(grant.audience)
+        if api is None:
+            raise InvalidGrant("the API of this grant no longer exists")
+        scopes = self._still_allowed(grant, api)
+        access = await self._issuer.issue(
+            AccessTokenRequest(
+                client=grant.client,
+                api=api,
+                scopes=scopes,
+                subject=user.user_id,
+                roles=user.roles,
+                extra_claims={"auth_time": grant.auth_time},
+                grant_id=grant.grant_id,
+            )
+        )
+        if OPENID not in scopes:
+            return access, None
+        claims = id_token_claims(
+            issuer=self._issuer_url,
+            subject=user.user_id,
+            client_id=grant.client.client_id,
+            now=self._flows.now(),
+            lifetime=self._id_token_ttl,
+            auth_time=grant.auth_time,
+            nonce=grant.nonce,
+            access_token=access.value,
+            alg=ID_TOKEN_ALG,
+            amr=grant.amr,
+        )
+        return access, await self._issuer.sign_id_token(claims, ID_TOKEN_ALG)
+
+    def _still_allowed(self, grant: UserGrant, api: Api) -> tuple[str, ...]:
+        if api is self._flows.targets.userinfo_api:
+            return tuple(scope for scope in grant.scopes if scope in IDENTITY_SCOPES)
+        access = grant.client.access_to(api.identifier)
+        if access is None or not access.may_request:
+            raise InvalidGrant("the client may no longer use this API")
+        return tuple(
+            scope
+            for scope in grant.scopes
+            if scope in IDENTITY_SCOPES or (scope in access.scopes and scope in api.scopes)
+        )
