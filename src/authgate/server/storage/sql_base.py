@@ -16,7 +16,7 @@ from authgate.server.storage.locks import FileLock
 from authgate.server.storage.protocols import AlreadyExistsError
 from authgate.server.storage.tables import revoked_grants
 
-__all__ = ["SqlBase", "integrity_error"]
+__all__ = ["SqlBase", "integrity_error", "storable"]
 
 # First key of the two-int advisory locks on grants ("ag" + "gr"); the two-int key space is
 # separate from the one-bigint key of the server's schedule lock.
@@ -54,6 +54,18 @@ class SqlBase:
             sa.select(revoked_grants.c.grant_id).where(revoked_grants.c.grant_id == grant_id)
         )
         return row.first() is not None
+
+
+def storable(value: str) -> bool:
+    """Whether `value` can be stored at all: PostgreSQL refuses NUL in text and no database takes
+    lone surrogates. A lookup by anything else finds nothing (and must not become a 5xx)."""
+    if "\x00" in value:
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def integrity_error(exc: IntegrityError, what: str) -> Exception:

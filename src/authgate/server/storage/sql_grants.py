@@ -48,35 +48,42 @@ class SqlGrants(SqlBase):
                 )
 
     async def revoke_grant(self, grant_id: str, now: int) -> None:
-        async with self._family_lock.hold(), self._db.write() as conn:
-            # Families first: this waits for a refresh holding the family's lock, whose new
-            # access token is then recorded before the tokens are read below.
-            await conn.execute(
-                refresh_families.update()
-                .where(refresh_families.c.grant_id == grant_id)
-                .where(refresh_families.c.revoked_at.is_(None))
-                .values(revoked_at=now, replay=None)
-            )
-            await self._guard_grant(conn, grant_id, exclusive=True)
-            await conn.execute(
-                self._insert(revoked_grants)
-                .values(grant_id=grant_id, revoked_at=now, expires_at=now + REVOKED_GRANT_MEMORY)
-                .on_conflict_do_nothing(index_elements=["grant_id"])
-            )
-            listed = sa.select(grant_tokens.c.jti, grant_tokens.c.expires_at).where(
-                grant_tokens.c.grant_id == grant_id, grant_tokens.c.expires_at > now
-            )
-            await conn.execute(
-                self._insert(revoked_jwts)
-                .from_select(["jti", "expires_at"], listed)
-                .on_conflict_do_nothing(index_elements=["jti"])
-            )
-            await conn.execute(
-                opaque_access_tokens.update()
-                .where(opaque_access_tokens.c.grant_id == grant_id)
-                .where(opaque_access_tokens.c.revoked.is_(False))
-                .values(revoked=True)
-            )
+        async with self._family_lock.hold():
+            # First the marker and the access tokens, under the grant guard: every token recorded
+            # before is listed now, every one recorded after sees the marker.
+            async with self._db.write() as conn:
+                await self._guard_grant(conn, grant_id, exclusive=True)
+                await conn.execute(
+                    self._insert(revoked_grants)
+                    .values(
+                        grant_id=grant_id, revoked_at=now, expires_at=now + REVOKED_GRANT_MEMORY
+                    )
+                    .on_conflict_do_nothing(index_elements=["grant_id"])
+                )
+                listed = sa.select(grant_tokens.c.jti, grant_tokens.c.expires_at).where(
+                    grant_tokens.c.grant_id == grant_id, grant_tokens.c.expires_at > now
+                )
+                await conn.execute(
+                    self._insert(revoked_jwts)
+                    .from_select(["jti", "expires_at"], listed)
+                    .on_conflict_do_nothing(index_elements=["jti"])
+                )
+                await conn.execute(
+                    opaque_access_tokens.update()
+                    .where(opaque_access_tokens.c.grant_id == grant_id)
+                    .where(opaque_access_tokens.c.revoked.is_(False))
+                    .values(revoked=True)
+                )
+            # Then the families, outside the guard: this waits for a refresh holding a family's
+            # lock (whose new tokens, recorded meanwhile, met the marker), and a family created
+            # from now on is stored revoked (`create_family` checks the marker).
+            async with self._db.write() as conn:
+                await conn.execute(
+                    refresh_families.update()
+                    .where(refresh_families.c.grant_id == grant_id)
+                    .where(refresh_families.c.revoked_at.is_(None))
+                    .values(revoked_at=now, replay=None)
+                )
 
     async def revoke_user_grants(self, user_id: str, client_id: str | None, now: int) -> int:
         query = sa.select(refresh_families.c.grant_id).where(

@@ -9,7 +9,7 @@ from sqlalchemy.exc import IntegrityError
 
 from authgate.server.models import Api, ApiAccess, Client, User
 from authgate.server.storage.protocols import AlreadyExistsError
-from authgate.server.storage.sql_base import SqlBase
+from authgate.server.storage.sql_base import SqlBase, storable
 from authgate.server.storage.tables import apis, client_api_access, clients, users
 
 __all__ = ["SqlRegistry"]
@@ -21,6 +21,8 @@ class SqlRegistry(SqlBase):
     # -- APIs -----------------------------------------------------------------------------------
 
     async def get_api(self, identifier: str) -> Api | None:
+        if not storable(identifier):
+            return None
         async with self._db.begin() as conn:
             row = (await conn.execute(apis.select().where(apis.c.identifier == identifier))).first()
         return _api(row._mapping) if row else None
@@ -54,6 +56,8 @@ class SqlRegistry(SqlBase):
     # -- clients --------------------------------------------------------------------------------
 
     async def get_client(self, client_id: str) -> Client | None:
+        if not storable(client_id):
+            return None
         async with self._db.begin() as conn:
             row = (
                 await conn.execute(clients.select().where(clients.c.client_id == client_id))
@@ -145,9 +149,11 @@ class SqlRegistry(SqlBase):
     # -- users ----------------------------------------------------------------------------------
 
     async def get_user(self, user_id: str) -> User | None:
-        return await self._one_user(users.c.user_id == user_id)
+        return await self._one_user(users.c.user_id == user_id) if storable(user_id) else None
 
     async def get_user_by_username(self, username: str) -> User | None:
+        if not storable(username):
+            return None
         return await self._one_user(users.c.username == username)
 
     async def _one_user(self, condition: sa.ColumnElement[bool]) -> User | None:

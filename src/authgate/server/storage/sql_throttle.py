@@ -4,7 +4,8 @@ every process, each update atomic (RFC 6749 §10.10, RFC 8628 §5.1-§5.2 brute-
 PostgreSQL reads the counter `FOR UPDATE`; when there is none yet, the first of several racing
 inserts wins (`ON CONFLICT DO NOTHING`) and the others read its row and apply their change again.
 SQLite runs each update in a write transaction, which already excludes every other writer.
-Keys longer than the column are stored under their SHA-256, which keeps them distinct.
+Keys longer than the column, or holding what a database cannot store (NUL, lone surrogates: they
+come from what people type), are stored under their SHA-256, which keeps them distinct.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import hashlib
 from collections.abc import Callable
 
 from authgate.server.flows.throttle import ThrottleState
-from authgate.server.storage.sql_base import SqlBase
+from authgate.server.storage.sql_base import SqlBase, storable
 from authgate.server.storage.tables import throttle
 
 __all__ = ["SqlThrottle"]
@@ -25,7 +26,8 @@ Change = Callable[[ThrottleState | None], tuple[int | None, ThrottleState | None
 
 
 def _stored_key(key: str) -> str:
-    if len(key) <= _MAX_KEY:
+    # Keys are "account:…" or "address:…", so a hashed key never equals a stored plain one.
+    if len(key) <= _MAX_KEY and storable(key):
         return key
     return "sha256:" + hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
 
