@@ -239,7 +239,7 @@ class AuthgateServer(_Process):
     """`authgate serve` on a loopback port with SQLite in `directory`, administered through the
     `authgate api` / `authgate client` commands with the same environment."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, config: str | None = None) -> None:
         super().__init__("authgate serve", directory / "authgate-serve.log")
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -250,6 +250,10 @@ class AuthgateServer(_Process):
             "AUTHGATE_SECRET_KEY": base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
         }
         self.env.pop("AUTHGATE_CONFIG", None)
+        if config is not None:  # a TOML file for what the environment does not set
+            path = directory / "authgate.toml"
+            path.write_text(config)
+            self.env["AUTHGATE_CONFIG"] = str(path)
         self.directory = directory
         self._http = httpx.Client(timeout=10, trust_env=False)
 

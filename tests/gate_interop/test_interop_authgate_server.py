@@ -7,6 +7,7 @@ tokens through RFC 7662 introspection.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -58,7 +59,7 @@ def setup(authgate_server: AuthgateServer) -> Setup:
     return Setup(server, client, gate_client)
 
 
-def gate_for(setup: Setup, directory: Path, clock: OffsetClock) -> Gate:
+def gate_for(setup: Setup, directory: Path, clock: OffsetClock, issuer_extra: str = "") -> Gate:
     url = setup.server.url
     secret_file = directory / "introspection.secret"
     secret_file.write_text(setup.gate_client.client_secret + "\n")
@@ -70,6 +71,7 @@ realm = "interop"
 issuer = "{url}"
 audiences = [{audiences}]
 typ = "at+jwt"
+{issuer_extra}
 
 [introspection]
 endpoint = "{url}/introspect"
@@ -165,3 +167,43 @@ def test_opaque_tokens_are_introspected_and_revocation_is_seen_after_the_cache_t
     assert revoked.status == 401
     assert 'error="invalid_token"' in revoked.challenge
     assert gate.verifier.metrics.introspections == 2
+
+
+def test_a_key_rotation_at_the_server_reaches_the_gate_before_the_new_key_signs(
+    tmp_path: Path, clock: OffsetClock
+) -> None:
+    # Short key periods: a new key is published at once and signs 4 s later; the JWKS says
+    # max-age=1, and this gate's floor lets it obey that.
+    keys = """
+[keys]
+algorithms = ["RS256"]
+jwks_max_age = "1s"
+refresh_interval = "1s"
+publication_lead = "4s"
+rotation_period = "1h"
+"""
+    server = AuthgateServer(tmp_path, keys)
+    try:
+        server.start()
+        server.create_api(ORDERS, "orders:read")
+        client = server.create_client(
+            "svc", "--grant", "client_credentials", "--scope", "orders:read"
+        )
+        setup = Setup(server, client, client)
+        gate = gate_for(setup, tmp_path, clock, "[issuers.jwks]\nmin_ttl = 1")
+        with serving("fastapi", gate) as app:
+            before = server.token(client, ORDERS)
+            assert app.get("/orders", before).status == 200
+            (rotated,) = server.cli("keys", "rotate")
+            deadline = time.monotonic() + 20
+            while header_of(after := server.token(client, ORDERS))["kid"] != rotated["kid"]:
+                assert time.monotonic() < deadline, "the new key never started signing"
+                time.sleep(0.2)
+            statuses = [app.get("/orders", t).status for t in (after, before)]
+        metrics = gate.verifier.metrics.issuers[server.url]
+    finally:
+        server.close()
+    assert statuses == [200, 200]
+    # The background refresh, following Cache-Control, held the new key before its first token.
+    assert metrics.unknown_kids == 0
+    assert metrics.jwks_fetches >= 2
