@@ -1,7 +1,7 @@
 """The tokens of the grants a user approved (authorization code, refresh token, device code): an
 access token for the grant's API, an ID token when `openid` was granted, and a refresh token when
-the client may refresh and asked for `offline_access` (RFC 6749 §5.1, §6; RFC 9068 §2.2; OpenID
-Connect Core §3.1.3.3, §11, §12.2).
+the client may refresh and asked for `offline_access` or is configured to always get one (RFC 6749
+§5.1, §6; RFC 9068 §2.2; OpenID Connect Core §3.1.3.3, §11, §12.2).
 
 Access tokens name the user as `sub`, carry the user's `roles` and `auth_time` (RFC 9068
 §2.2.1, §2.2.3.1) and a `jti` prefixed with the grant id (see `grant_revocation`). Before every
@@ -58,7 +58,9 @@ class UserTokens:
         """Access token, ID token and (when due) the first refresh token of a new grant."""
         access, id_token = await self.access_and_id_token(grant)
         refresh_token = None
-        if should_issue_refresh_token(grant.client.grant_types, grant.scopes):
+        client = grant.client
+        always = client.always_issue_refresh_token
+        if should_issue_refresh_token(client.grant_types, grant.scopes, always=always):
             refresh_token, family = new_family(
                 hash_token=self._flows.hash_token,
                 grant_id=grant.grant_id,

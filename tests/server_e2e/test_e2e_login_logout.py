@@ -1,0 +1,183 @@
+"""Sign-in, sessions and RP-initiated logout end to end, in process, on SQLite and PostgreSQL: an
+unknown user and a wrong password get the same answer, failed sign-ins are throttled per account
+and address, logout is real (server-side sessions) and redirects only to registered URIs."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+
+import httpx
+from e2e_support import (
+    PASSWORD,
+    POST_LOGOUT,
+    USERNAME,
+    WEB_REDIRECT,
+    Flow,
+    UserAgent,
+    assert_page_headers,
+    only_form,
+    redirect_params,
+)
+from server_harness import ISSUER
+
+from authgate.server.models import Client
+
+CSRF = re.compile(r'name="csrf_token" value="[^"]*"')
+
+
+def web_request(flow: Flow) -> dict[str, str]:
+    return {
+        "response_type": "code",
+        "client_id": flow.web.client_id,
+        "redirect_uri": WEB_REDIRECT,
+        "scope": "openid read",
+        "state": "s",
+    }
+
+
+async def failed_sign_in(flow: Flow, agent: UserAgent, username: str) -> httpx.Response:
+    page = await agent.authorize(**web_request(flow))
+    return await agent.sign_in(page, username, "not the password")
+
+
+def comparable(response: httpx.Response, typed: str) -> str:
+    """The page without what legitimately differs: this browser's CSRF token, the name typed."""
+    return CSRF.sub("csrf", response.text).replace(f'value="{typed}"', 'value="TYPED"')
+
+
+async def test_unknown_user_and_wrong_password_look_the_same(flow: Flow) -> None:
+    wrong = await failed_sign_in(flow, flow.agent(), USERNAME)
+    unknown = await failed_sign_in(flow, flow.agent(), "mallory")
+    assert wrong.status_code == unknown.status_code == 200
+    assert "Incorrect username or password." in wrong.text
+    assert comparable(wrong, USERNAME) == comparable(unknown, "mallory")
+    assert dict(wrong.headers).keys() == dict(unknown.headers).keys()
+    assert_page_headers(wrong)
+
+
+async def test_failed_sign_ins_are_throttled_per_account(flow: Flow) -> None:
+    agent = flow.agent()
+    for _ in range(6):  # five free attempts; the sixth makes the next one wait
+        assert (await failed_sign_in(flow, agent, USERNAME)).status_code == 200
+    page = await agent.authorize(**web_request(flow))
+    blocked = await agent.sign_in(page, USERNAME, PASSWORD)  # even the right password waits
+    assert blocked.status_code == 429
+    assert "Too many sign-in attempts" in blocked.text
+    wait = int(blocked.headers["retry-after"])
+    assert wait > 0
+    # An unknown account is throttled the same way (the key is the name typed).
+    other = flow.agent()
+    for _ in range(6):
+        await failed_sign_in(flow, other, "mallory")
+    assert (await failed_sign_in(flow, other, "mallory")).status_code == 429
+    flow.harness.clock.advance(wait)
+    page = await agent.authorize(**web_request(flow))
+    consent = await agent.sign_in(page, USERNAME, PASSWORD)
+    assert only_form(consent).action == ISSUER + "/consent"
+
+
+async def test_missing_fields_ask_again(flow: Flow) -> None:
+    agent = flow.agent()
+    page = await agent.authorize(**web_request(flow))
+    response = await agent.submit(only_form(page), username=USERNAME, password="")
+    assert response.status_code == 200
+    assert "Enter your username and password." in response.text
+
+
+async def client_with_logout_uri(flow: Flow) -> Client:
+    """The web client with a registered post-logout redirect URI."""
+    storage = flow.harness.server.storage
+    await storage.delete_client(flow.web.client_id)
+    client = dataclasses.replace(flow.web, post_logout_redirect_uris=(POST_LOGOUT,))
+    await storage.create_client(client)
+    return client
+
+
+async def signed_in(flow: Flow) -> tuple[UserAgent, dict[str, str]]:
+    agent = flow.agent()
+    result = await flow.web_code(agent)
+    tokens = (
+        await flow.token(
+            grant_type="authorization_code", code=result["code"], redirect_uri=WEB_REDIRECT
+        )
+    ).json()
+    return agent, tokens
+
+
+async def test_rp_initiated_logout_with_id_token_hint(flow: Flow) -> None:
+    await client_with_logout_uri(flow)
+    agent, tokens = await signed_in(flow)
+    confirm = await agent.http.get(
+        "/logout",
+        params={
+            "id_token_hint": tokens["id_token"],
+            "post_logout_redirect_uri": POST_LOGOUT,
+            "state": "bye",
+        },
+    )
+    assert confirm.status_code == 200
+    assert_page_headers(confirm)
+    assert "Web &lt;App&gt;" in confirm.text
+    assert "https://app.example.test" in confirm.headers["content-security-policy"]
+    form = only_form(confirm)
+    assert {name for name, _ in form.buttons} == {"logout", "cancel"}
+    done = await agent.submit(form, "logout")
+    assert done.status_code == 303
+    assert done.headers["location"] == POST_LOGOUT + "?state=bye"
+    assert "Max-Age=0" in done.headers["set-cookie"]
+    assert_page_headers(done)
+    # The session is gone on the server: the old cookie value no longer signs anyone in.
+    page = await agent.authorize(**web_request(flow))
+    assert only_form(page).action == ISSUER + "/login"
+
+
+async def test_logout_by_client_id_and_cancel(flow: Flow) -> None:
+    client = await client_with_logout_uri(flow)
+    agent, _ = await signed_in(flow)
+    confirm = await agent.http.get(
+        "/logout", params={"client_id": client.client_id, "post_logout_redirect_uri": POST_LOGOUT}
+    )
+    stay = await agent.submit(only_form(confirm), "cancel")
+    assert stay.status_code == 200
+    assert "You are still signed in" in stay.text
+    assert "code" in redirect_params(await agent.authorize(**web_request(flow)))
+
+
+async def test_logout_never_redirects_to_an_unregistered_uri(flow: Flow) -> None:
+    client = await client_with_logout_uri(flow)
+    agent, tokens = await signed_in(flow)
+    for params in (
+        {"client_id": client.client_id, "post_logout_redirect_uri": "https://evil.example/"},
+        {"post_logout_redirect_uri": POST_LOGOUT},  # no client named
+        {"id_token_hint": tokens["access_token"], "post_logout_redirect_uri": POST_LOGOUT},
+        {"id_token_hint": "e30.e30.sig", "post_logout_redirect_uri": POST_LOGOUT},
+        {"client_id": "someone-else", "id_token_hint": tokens["id_token"]},
+    ):
+        response = await agent.http.get("/logout", params=params)
+        assert response.status_code == 400, params
+        assert "location" not in response.headers
+    # Without a redirect URI the user sees the signed-out page.
+    confirm = await agent.http.get("/logout")
+    done = await agent.submit(only_form(confirm), "logout")
+    assert done.status_code == 200
+    assert "You are signed out" in done.text
+
+
+async def test_logout_form_needs_the_csrf_token(flow: Flow) -> None:
+    victim, _ = await signed_in(flow)
+    attacker, _ = await signed_in(flow)
+    form = only_form(await attacker.http.get("/logout"))
+    forged = await victim.submit(form, "logout")
+    assert forged.status_code == 403
+    assert "code" in redirect_params(await victim.authorize(**web_request(flow)))
+
+
+async def test_logout_without_a_session_asks_nothing(flow: Flow) -> None:
+    client = await client_with_logout_uri(flow)
+    response = await flow.agent().http.get(
+        "/logout",
+        params={"client_id": client.client_id, "post_logout_redirect_uri": POST_LOGOUT},
+    )
+    assert response.status_code == 303
+    assert response.headers["location"] == POST_LOGOUT
