@@ -18,6 +18,7 @@ from authgate.cli.server_commands import (
     serve_command,
     user_group,
 )
+from authgate.cli.server_consent_commands import consent_group
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -33,6 +34,7 @@ main.add_command(db_group)
 main.add_command(api_group)
 main.add_command(client_group)
 main.add_command(user_group)
+main.add_command(consent_group)
 main.add_command(keys_group)
 main.add_command(gateway_command)
 main.add_command(api_key_group)

@@ -181,6 +181,9 @@ def _client_dict(client: Client, secret: str | None = None) -> dict[str, Any]:
             for a in client.access
         ],
         "redirect_uris": list(client.redirect_uris),
+        "post_logout_redirect_uris": list(client.post_logout_redirect_uris),
+        "pkce_required": client.pkce_required,
+        "always_issue_refresh_token": client.always_issue_refresh_token,
         "roles": list(client.roles),
         "jwks_uri": client.jwks_uri,
         "jwks": client.jwks,
@@ -211,6 +214,12 @@ def _client_lines(client: Client, secret: str | None = None) -> list[str]:
         lines.append(f"roles:         {' '.join(client.roles)}")
     if client.redirect_uris:
         lines.append(f"redirect uris: {' '.join(client.redirect_uris)}")
+    if client.post_logout_redirect_uris:
+        lines.append(f"logout uris:   {' '.join(client.post_logout_redirect_uris)}")
+    if client.pkce_required:
+        lines.append("pkce:          required")
+    if client.always_issue_refresh_token:
+        lines.append("refresh token: always")
     if client.jwks_uri:
         lines.append(f"jwks_uri:      {client.jwks_uri}")
     if secret is not None:
@@ -226,7 +235,13 @@ def client_group() -> None:
 
 @client_group.command("create")
 @click.option("--name", required=True, help="display name")
-@click.option("--grant", "grants", multiple=True, help="grant type, e.g. client_credentials")
+@click.option(
+    "--grant",
+    "grants",
+    multiple=True,
+    help="grant type (repeatable): client_credentials, authorization_code, refresh_token, "
+    "urn:ietf:params:oauth:grant-type:device_code",
+)
 @click.option(
     "--scope",
     "scopes",
@@ -252,7 +267,26 @@ def client_group() -> None:
     help="file with the client's public JWK set (private_key_jwt)",
 )
 @click.option("--jwks-uri", help="URL of the client's public JWK set (private_key_jwt)")
-@click.option("--redirect-uri", "redirect_uris", multiple=True, help="redirect URI (repeatable)")
+@click.option(
+    "--redirect-uri",
+    "redirect_uris",
+    multiple=True,
+    help="redirect URI of an authorization_code client (repeatable; matched exactly)",
+)
+@click.option(
+    "--post-logout-redirect-uri",
+    "post_logout_redirect_uris",
+    multiple=True,
+    help="where RP-initiated logout may send the browser back to (repeatable)",
+)
+@click.option(
+    "--require-pkce", is_flag=True, help="PKCE for this confidential client too (public: always)"
+)
+@click.option(
+    "--always-issue-refresh-token",
+    is_flag=True,
+    help="a refresh token with every grant, not only when offline_access is asked for",
+)
 @click.option("--role", "roles", multiple=True, help="role carried in the client's tokens")
 @config_option
 @json_option
@@ -267,6 +301,9 @@ def client_create(
     jwks_file: str | None,
     jwks_uri: str | None,
     redirect_uris: tuple[str, ...],
+    post_logout_redirect_uris: tuple[str, ...],
+    require_pkce: bool,
+    always_issue_refresh_token: bool,
     roles: tuple[str, ...],
     config_path: str | None,
     as_json: bool,
@@ -274,8 +311,12 @@ def client_create(
     """Register a client; print its client_id and, once, its secret.
 
     \b
-    Example:
+    Examples:
       authgate client create --name billing --grant client_credentials --scope read
+      authgate client create --name web --grant authorization_code --grant refresh_token \\
+          --redirect-uri https://app.example.com/callback --scope read
+      authgate client create --name cli --auth-method none --grant authorization_code \\
+          --redirect-uri http://127.0.0.1/callback --scope read
     """
     from authgate.server.admin import create_client
     from authgate.server.secret_key import ServerSecret
@@ -303,6 +344,9 @@ def client_create(
                 jwks=jwks,
                 jwks_uri=jwks_uri,
                 redirect_uris=redirect_uris,
+                post_logout_redirect_uris=post_logout_redirect_uris,
+                require_pkce=require_pkce,
+                always_issue_refresh_token=always_issue_refresh_token,
                 roles=roles,
                 now=now(),
             ),

@@ -51,6 +51,7 @@ def user_group() -> None:
 @click.argument("username")
 @click.option("--role", "roles", multiple=True, help="role (repeatable)")
 @click.option("--email", help="email address")
+@click.option("--email-verified", is_flag=True, help="the email address is known to be theirs")
 @click.option("--name", help="full name")
 @click.option("--password-stdin", is_flag=True, help="read the password from standard input")
 @config_option
@@ -60,6 +61,7 @@ def user_create(
     username: str,
     roles: tuple[str, ...],
     email: str | None,
+    email_verified: bool,
     name: str | None,
     password_stdin: bool,
     config_path: str | None,
@@ -78,6 +80,7 @@ def user_create(
                 username=username,
                 password=password,
                 email=email,
+                email_verified=email_verified,
                 name=name,
                 roles=roles,
                 now=now(),
@@ -100,15 +103,89 @@ def user_list(*, config_path: str | None, as_json: bool) -> None:
     )
 
 
+def _user_lines(user: User) -> list[str]:
+    verified = " (verified)" if user.email_verified else ""
+    return [
+        f"username: {user.username}",
+        f"user_id:  {user.user_id}",
+        f"name:     {user.name or '-'}",
+        f"email:    {user.email or '-'}{verified if user.email else ''}",
+        f"roles:    {' '.join(user.roles) or '-'}",
+    ]
+
+
+@user_group.command("show")
+@click.argument("username")
+@config_option
+@json_option
+def user_show(*, username: str, config_path: str | None, as_json: bool) -> None:
+    """Show one user (never the password hash)."""
+    user = run(with_storage(load(config_path), lambda s: s.get_user_by_username(username)))
+    if user is None:
+        raise CliError(f"no user named {username!r}")
+    emit(as_json, _user_dict(user), _user_lines(user))
+
+
+@user_group.command("update")
+@click.argument("username")
+@click.option("--email", help="new email address (unverified unless --email-verified)")
+@click.option("--no-email", is_flag=True, help="remove the email address")
+@click.option(
+    "--email-verified/--email-unverified",
+    default=None,
+    help="whether the email address is known to be theirs",
+)
+@click.option("--name", help="new full name")
+@click.option("--no-name", is_flag=True, help="remove the name")
+@config_option
+@json_option
+def user_update(
+    *,
+    username: str,
+    email: str | None,
+    no_email: bool,
+    email_verified: bool | None,
+    name: str | None,
+    no_name: bool,
+    config_path: str | None,
+    as_json: bool,
+) -> None:
+    """Change the profile claims (name, email, email_verified) a user's ID tokens and userinfo
+    release."""
+    from authgate.server.admin import UNCHANGED, update_user_profile
+
+    if (email is not None and no_email) or (name is not None and no_name):
+        raise CliError("give a new value or remove it, not both")
+    user = run(
+        with_storage(
+            load(config_path),
+            lambda s: update_user_profile(
+                s,
+                username,
+                email=None if no_email else UNCHANGED if email is None else email,
+                email_verified=email_verified,
+                name=None if no_name else UNCHANGED if name is None else name,
+            ),
+        )
+    )
+    emit(as_json, _user_dict(user), _user_lines(user))
+
+
 @user_group.command("delete")
 @click.argument("username")
 @config_option
 @json_option
 def user_delete(*, username: str, config_path: str | None, as_json: bool) -> None:
-    """Delete a user."""
-    if not run(with_storage(load(config_path), lambda s: s.delete_user(username))):
-        raise CliError(f"no user named {username!r}")
-    emit(as_json, {"deleted": username}, [f"deleted user {username}"])
+    """Delete a user with their sessions, consents and refresh tokens (whose access tokens are
+    revoked too)."""
+    from authgate.server.admin import delete_user
+
+    revoked = run(with_storage(load(config_path), lambda s: delete_user(s, username, now=now())))
+    emit(
+        as_json,
+        {"deleted": username, "grants_revoked": revoked},
+        [f"deleted user {username}" + (f" and revoked {revoked} grant(s)" if revoked else "")],
+    )
 
 
 @user_group.command("set-password")
@@ -119,14 +196,14 @@ def user_delete(*, username: str, config_path: str | None, as_json: bool) -> Non
 def user_set_password(
     *, username: str, password_stdin: bool, config_path: str | None, as_json: bool
 ) -> None:
-    """Replace a user's password."""
+    """Replace a user's password; this signs them out of every browser session."""
     from authgate.server.admin import set_user_password
 
     config = load(config_path)
     password = _read_password(password_stdin)
-    run(with_storage(config, lambda s: set_user_password(s, username, password)))
+    ended = run(with_storage(config, lambda s: set_user_password(s, username, password)))
     emit(
         as_json,
-        {"username": username, "password_changed": True},
-        [f"password changed for {username}"],
+        {"username": username, "password_changed": True, "sessions_ended": ended},
+        [f"password changed for {username}; {ended} session(s) ended"],
     )

@@ -6,17 +6,20 @@ generated here (256 bits) and returned once; only their keyed hash is stored.
 
 from __future__ import annotations
 
+import dataclasses
 import secrets
 from collections.abc import Mapping, Sequence
 from typing import Any
-from urllib.parse import urlsplit
 
 from authgate.jose import JoseError, JWKSet
+from authgate.oauth.errors import InvalidRedirectUri
 from authgate.server.client_assertion import allowed_algorithms
 from authgate.server.client_jwks import check_jwks_uri
 from authgate.server.config import Config
 from authgate.server.credentials import generate_client_id, generate_client_secret, hash_password
-from authgate.server.grants import GRANT_TYPES
+from authgate.server.flows.identity_scopes import IDENTITY_SCOPES
+from authgate.server.flows.redirect_uris import check_redirect_uri
+from authgate.server.grants import DEVICE_CODE_GRANT, GRANT_TYPES
 from authgate.server.models import AUTH_METHODS, Api, ApiAccess, Client, TokenFormat, User
 from authgate.server.resources import check_resource_uri
 from authgate.server.scopes import is_scope_token
@@ -24,12 +27,16 @@ from authgate.server.secret_key import ServerSecret
 from authgate.server.storage.protocols import Storage
 
 __all__ = [
+    "UNCHANGED",
     "AdminError",
+    "Unchanged",
     "create_api",
     "create_client",
     "create_user",
+    "delete_user",
     "rotate_client_secret",
     "set_user_password",
+    "update_user_profile",
 ]
 
 
@@ -125,10 +132,19 @@ async def create_client(
     jwks: Mapping[str, Any] | None = None,
     jwks_uri: str | None = None,
     redirect_uris: Sequence[str] = (),
+    post_logout_redirect_uris: Sequence[str] = (),
+    require_pkce: bool = False,
+    always_issue_refresh_token: bool = False,
     roles: Sequence[str] = (),
     now: int,
 ) -> tuple[Client, str | None]:
-    """Register a client; return it and its new secret (None for key-based or public clients)."""
+    """Register a client; return it and its new secret (None for key-based or public clients).
+
+    Clients of the user-facing flows: `authorization_code` needs at least one redirect URI
+    (checked as `flows.redirect_uris.check_redirect_uri` says), `refresh_token` comes with
+    `authorization_code` or the device grant. The identity scopes (`openid`, `profile`, `email`,
+    `offline_access`) are not granted per client: every such client may ask for them.
+    """
     if not name.strip() or len(name) > 200:
         raise AdminError("name must be 1 to 200 characters")
     if auth_method not in AUTH_METHODS:
@@ -139,10 +155,21 @@ async def create_client(
     if auth_method == "none" and "client_credentials" in grant_types:
         raise AdminError("client_credentials needs a confidential client (RFC 6749 §4.4)")
     _check_keys(auth_method, jwks, jwks_uri)
-    for uri in redirect_uris:
-        parts = urlsplit(uri)
-        if not parts.scheme or parts.fragment or "#" in uri:
-            raise AdminError(f"redirect URI {uri!r}: an absolute URI without fragment is needed")
+    redirect_uris = _unique(redirect_uris)
+    post_logout_redirect_uris = _unique(post_logout_redirect_uris)
+    _check_user_flows(
+        grant_types,
+        redirect_uris,
+        post_logout_redirect_uris,
+        require_pkce=require_pkce,
+        always_issue_refresh_token=always_issue_refresh_token,
+    )
+    identity = [s for s in scopes if s in IDENTITY_SCOPES]
+    if identity:
+        raise AdminError(
+            f"{identity[0]!r} is an OpenID Connect scope that every authorization_code or device "
+            "client may request; list only API scopes with --scope"
+        )
     for role in roles:
         if not is_scope_token(role):
             raise AdminError(f"role {role!r}: use printable ASCII without spaces")
@@ -168,7 +195,10 @@ async def create_client(
         auth_method=auth_method,
         grant_types=tuple(dict.fromkeys(grant_types)),
         access=tuple(access),
-        redirect_uris=tuple(redirect_uris),
+        redirect_uris=redirect_uris,
+        post_logout_redirect_uris=post_logout_redirect_uris,
+        require_pkce=require_pkce,
+        always_issue_refresh_token=always_issue_refresh_token,
         roles=tuple(dict.fromkeys(roles)),
         jwks=dict(jwks) if jwks else None,
         jwks_uri=jwks_uri,
@@ -177,6 +207,47 @@ async def create_client(
     )
     await storage.create_client(client)
     return client, client_secret
+
+
+def _unique(values: Sequence[str]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(values))
+
+
+def _check_user_flows(
+    grant_types: Sequence[str],
+    redirect_uris: Sequence[str],
+    post_logout_redirect_uris: Sequence[str],
+    *,
+    require_pkce: bool,
+    always_issue_refresh_token: bool,
+) -> None:
+    code = "authorization_code" in grant_types
+    if code and not redirect_uris:
+        raise AdminError("authorization_code needs at least one --redirect-uri")
+    if not code:
+        for given, option in (
+            (redirect_uris, "--redirect-uri"),
+            (post_logout_redirect_uris, "--post-logout-redirect-uri"),
+            (require_pkce, "--require-pkce"),
+        ):
+            if given:
+                raise AdminError(f"{option} is for authorization_code clients")
+    if "refresh_token" in grant_types and not (code or DEVICE_CODE_GRANT in grant_types):
+        raise AdminError(
+            "refresh_token needs authorization_code or the device grant: refresh tokens are "
+            "issued only with them"
+        )
+    if always_issue_refresh_token and "refresh_token" not in grant_types:
+        raise AdminError("--always-issue-refresh-token needs --grant refresh_token")
+    for label, uris in (
+        ("redirect URI", redirect_uris),
+        ("post-logout redirect URI", post_logout_redirect_uris),
+    ):
+        for uri in uris:
+            try:
+                check_redirect_uri(uri)
+            except InvalidRedirectUri as exc:
+                raise AdminError(f"{label} {uri!r}: {exc.description}") from None
 
 
 def _check_keys(auth_method: str, jwks: Mapping[str, Any] | None, jwks_uri: str | None) -> None:
@@ -227,6 +298,7 @@ async def create_user(
     username: str,
     password: str,
     email: str | None = None,
+    email_verified: bool = False,
     name: str | None = None,
     roles: Sequence[str] = (),
     now: int,
@@ -240,13 +312,13 @@ async def create_user(
     ):
         raise AdminError("username must be 1 to 255 printable characters, no outer spaces")
     _check_password(password)
-    if email is not None and ("@" not in email or len(email) > 320):
-        raise AdminError("email does not look like an address")
+    _check_profile(email, email_verified, name)
     user = User(
         user_id=secrets.token_urlsafe(16),
         username=username,
         password_hash=hash_password(password),
         email=email,
+        email_verified=email_verified,
         name=name,
         roles=tuple(dict.fromkeys(roles)),
         created_at=now,
@@ -255,11 +327,69 @@ async def create_user(
     return user
 
 
-async def set_user_password(storage: Storage, username: str, password: str) -> None:
-    """Replace a user's password."""
+async def set_user_password(storage: Storage, username: str, password: str) -> int:
+    """Replace a user's password and sign them out everywhere (OWASP: a password change ends
+    every session); return the number of sessions ended."""
     _check_password(password)
-    if not await storage.set_password_hash(username, hash_password(password)):
+    user = await _user(storage, username)
+    await storage.set_password_hash(username, hash_password(password))
+    return await storage.delete_user_sessions(user.user_id)
+
+
+class Unchanged:
+    """The value of an option that was not given (distinct from None, which clears it)."""
+
+
+UNCHANGED = Unchanged()
+
+
+async def update_user_profile(
+    storage: Storage,
+    username: str,
+    *,
+    email: str | Unchanged | None = UNCHANGED,
+    email_verified: bool | None = None,
+    name: str | Unchanged | None = UNCHANGED,
+) -> User:
+    """Change the claims userinfo and ID tokens release (OpenID Connect Core §5.1). A new email
+    address is unverified unless `email_verified` says otherwise."""
+    user = await _user(storage, username)
+    new_email = user.email if isinstance(email, Unchanged) else email
+    if email_verified is None:
+        email_verified = user.email_verified and new_email == user.email
+    new_name = user.name if isinstance(name, Unchanged) else name
+    _check_profile(new_email, email_verified, new_name)
+    await storage.set_user_profile(
+        username, email=new_email, email_verified=email_verified, name=new_name
+    )
+    return dataclasses.replace(user, email=new_email, email_verified=email_verified, name=new_name)
+
+
+async def delete_user(storage: Storage, username: str, *, now: int) -> int:
+    """Delete a user: revoke the grants of their refresh tokens (their access tokens with them),
+    then the user, their sessions, consents and codes. Returns the number of grants revoked."""
+    user = await _user(storage, username)
+    revoked = await storage.revoke_user_grants(user.user_id, None, now)
+    await storage.delete_user(username)
+    return revoked
+
+
+async def _user(storage: Storage, username: str) -> User:
+    user = await storage.get_user_by_username(username)
+    if user is None:
         raise AdminError(f"no user named {username!r}")
+    return user
+
+
+def _check_profile(email: str | None, email_verified: bool, name: str | None) -> None:
+    if email is not None and (
+        "@" not in email or len(email) > 320 or not email.isprintable() or " " in email
+    ):
+        raise AdminError("email does not look like an address")
+    if email is None and email_verified:
+        raise AdminError("--email-verified needs an email address")
+    if name is not None and (not name.strip() or len(name) > 200 or not name.isprintable()):
+        raise AdminError("name must be 1 to 200 printable characters")
 
 
 def _check_password(password: str) -> None:

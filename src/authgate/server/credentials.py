@@ -32,8 +32,11 @@ _HASHER = PasswordHasher()  # argon2id, RFC 9106 "second recommended option" par
 
 
 def generate_client_id() -> str:
-    """A new client identifier (128 random bits; not a secret)."""
-    return secrets.token_urlsafe(16)
+    """A new client identifier (about 128 random bits; not a secret). It never starts with `-`,
+    which a command line (`authgate client show ID`) would take for an option."""
+    while (client_id := secrets.token_urlsafe(16)).startswith("-"):
+        pass
+    return client_id
 
 
 def generate_client_secret() -> str:
