@@ -14,5 +14,7 @@ VECTORS = PROJECT_ROOT.parent / "shared" / "vectors"
 def vectors_dir() -> Path:
     """`../shared/vectors`; a missing folder is an error, never a silent skip."""
     if not VECTORS.is_dir():
-        pytest.fail(f"test vectors not found at {VECTORS} (expected ../shared/vectors beside the project)")
+        pytest.fail(
+            f"test vectors not found at {VECTORS} (expected ../shared/vectors beside the project)"
+        )
     return VECTORS
