@@ -69,7 +69,8 @@ def parse(text: str) -> Printed:
 class DevRun:
     """One `authgate dev` process; `printed` once it is ready."""
 
-    def __init__(self, directory: Path, ports: list[int], *extra: str) -> None:
+    def __init__(self, directory: Path, ports: list[int], *, relative: bool = False) -> None:
+        """`relative`: run in the directory's parent and name it relatively, as users do."""
         self.directory = directory
         self.server, self.gateway, self.upstream = ports
         self.issuer = f"http://127.0.0.1:{self.server}"
@@ -81,10 +82,10 @@ class DevRun:
         stderr = self.stderr_path.open("ab")
         env = {k: v for k, v in os.environ.items() if k != "AUTHGATE_CONFIG"}
         self.process = subprocess.Popen(
-            [str(AUTHGATE), "dev", "--dir", str(directory),
+            [str(AUTHGATE), "dev", "--dir", directory.name if relative else str(directory),
              "--port-server", str(self.server), "--port-gateway", str(self.gateway),
-             "--port-upstream", str(self.upstream), *extra],
-            stdout=subprocess.PIPE, stderr=stderr, text=True, env=env,
+             "--port-upstream", str(self.upstream)],
+            stdout=subprocess.PIPE, stderr=stderr, text=True, env=env, cwd=directory.parent,
         )  # fmt: skip
         stderr.close()
         threading.Thread(target=self._read, daemon=True).start()

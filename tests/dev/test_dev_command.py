@@ -35,7 +35,7 @@ def work(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def first(work: Path) -> Iterator[First]:
-    run = DevRun(work, free_ports(3))
+    run = DevRun(work, free_ports(3), relative=True)
     try:
         printed = run.wait_ready()
         yield First(run, printed, run.token(printed))

@@ -63,6 +63,7 @@ def dev_command(directory: Path, port_server: int, port_gateway: int, port_upstr
             raise click.ClickException(
                 f"port {port} on 127.0.0.1 is already in use; choose another with {option}"
             )
-    status = DevEnvironment(Workspace(directory, ports), click.echo).run()
+    # Absolute: the services run with the directory as their working directory.
+    status = DevEnvironment(Workspace(directory.resolve(), ports), click.echo).run()
     if status:
         raise SystemExit(status)
