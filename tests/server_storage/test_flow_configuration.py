@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from authgate.server.config import ConfigError, load_config
+from authgate.server.config import Config, ConfigError, load_config
 from authgate.server.flows.throttle import LOGIN_ADDRESS_POLICY
 from authgate.server.secret_key import ServerSecret, derive_key
 from authgate.server.storage.retention import Retention
@@ -15,7 +15,7 @@ from authgate.server.storage.retention import Retention
 ENV = {"AUTHGATE_SECRET_KEY": "k" * 40}
 
 
-def _load(tmp_path: Path, text: str) -> object:
+def _load(tmp_path: Path, text: str) -> Config:
     file = tmp_path / "authgate.toml"
     file.write_text(text)
     return load_config(file, ENV)
@@ -133,3 +133,16 @@ def test_purpose_keys_are_separate_and_stable() -> None:
     # No other purpose shares it: the token hash key, for one, is different.
     assert secret.hash_token("x") != secret.csrf_key.hex()
     assert derive_key(b"s" * 32, b"authgate opaque token hash v1") != secret.csrf_key
+
+
+def test_the_documented_flow_settings_are_the_defaults(tmp_path: Path) -> None:
+    """docs/user-flows.md shows every flow setting with its default: it loads, and equals them."""
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "user-flows.md").read_text()
+    section = doc.split("## Configuration of the flows", 1)[1]
+    toml = section.split("```toml\n", 1)[1].split("```", 1)[0]
+    config = _load(tmp_path, toml)
+    defaults = load_config(None, ENV)
+    for name in ("refresh_tokens", "sessions", "device", "throttle", "pages"):
+        assert getattr(config, name) == getattr(defaults, name), name
+    assert config.tokens.authorization_code_ttl == defaults.tokens.authorization_code_ttl
+    assert config.tokens.id_token_lifetime == defaults.tokens.id_token_lifetime
