@@ -2,7 +2,8 @@
 
 The server tests' fixtures (`tests/server/conftest.py`: a fresh PostgreSQL database per session, a
 SQLite file, `database_url` parametrized over both, the movable clock) are reused by import, not
-copied; so is their harness (`server_harness`). `flow` is the in-process server with an API, a
+copied; so is their harness (`server_harness`), and the headless Chromium of the flow pages'
+browser test (`browser`). `flow` is the in-process server with an API, a
 confidential web client, a public native client and a user; `served` is a real `authgate serve`
 process on loopback for the browser and the independent clients.
 """
@@ -17,12 +18,13 @@ from pathlib import Path
 import pytest
 
 _HERE = Path(__file__).resolve().parent
-for _folder in (_HERE, _HERE.parent / "server"):
+for _folder in (_HERE, _HERE.parent / "server", _HERE.parent / "server_flows"):
     if str(_folder) not in sys.path:
         sys.path.insert(0, str(_folder))
 
 from e2e_support import Flow, Served, set_up_flow  # noqa: E402
 from server_harness import FakeClock, make_config, running  # noqa: E402
+from test_flow_pages_browser import browser  # noqa: E402, F401 - the shared headless Chromium
 
 
 def _server_fixtures() -> object:

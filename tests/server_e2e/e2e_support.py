@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 import hashlib
 import os
 import secrets
@@ -39,6 +40,8 @@ API = "https://api.example.test"
 WEB_REDIRECT = "https://app.example.test/callback"
 NATIVE_REDIRECT = "http://127.0.0.1/callback"
 POST_LOGOUT = "https://app.example.test/signed-out"
+LOOPBACK_CALLBACK = "http://127.0.0.1/callback"
+LOOPBACK_SIGNED_OUT = "http://127.0.0.1/signed-out"
 USERNAME = "alice"
 PASSWORD = "correct horse battery staple"
 DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
@@ -317,7 +320,9 @@ class Served:
         url = f"http://127.0.0.1:{port}"
         config_path = workdir / "authgate.toml"
         config_path.write_text(
-            '[keys]\nalgorithms = ["RS256", "ES256"]\n[http]\ncache_ttl = 0\n', encoding="utf-8"
+            '[keys]\nalgorithms = ["RS256", "ES256"]\n[http]\ncache_ttl = 0\n'
+            "[device]\ninterval = 1\n",  # devices poll every second: quick tests
+            encoding="utf-8",
         )
         env = {
             **os.environ,
@@ -353,6 +358,34 @@ class Served:
             with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
                 conn.execute(f'DROP DATABASE IF EXISTS "{self.pg_database}" WITH (FORCE)')
 
+    def sign_in_and_approve(self, url: str, username: str = USERNAME) -> str:
+        """Follow an authorization URL as a user would (sign in, approve); return the redirect to
+        the client, which is not visited (the test plays the client)."""
+        with httpx.Client(base_url=self.url, timeout=10) as browser:
+            response = browser.get(url)
+            for _ in range(3):
+                if response.status_code == 303:
+                    return response.headers["location"]
+                assert response.status_code == 200, response.text
+                form = only_form(response)
+                fields = dict(form.fields)
+                if form.action.endswith("/login"):
+                    fields.update(username=username, password=PASSWORD)
+                else:
+                    fields.update(approve="approve")
+                response = browser.post(urlsplit(form.action).path, data=fields)
+        raise AssertionError(response.text)
+
+    def approve_device(self, user_code: str) -> None:
+        """A user enters `user_code` on the device page and allows the device."""
+        with httpx.Client(base_url=self.url, timeout=10) as browser:
+            login = only_form(browser.get("/device", params={"user_code": user_code}))
+            fields = {**dict(login.fields), "username": USERNAME, "password": PASSWORD}
+            confirm = browser.post("/login", data=fields)
+            assert "Allow" in confirm.text, confirm.text
+            done = browser.post("/device", data={**dict(only_form(confirm).fields), "approve": "1"})
+            assert "Device connected" in done.text, done.text
+
     def run(self, coroutine_factory: Any) -> Any:
         """Run `coroutine_factory(storage)` against the server's database (setup, inspection)."""
 
@@ -380,9 +413,13 @@ async def _register(config: Config) -> tuple[Client, str, Client]:
             name="Web App",
             grant_types=("authorization_code", "refresh_token"),
             scopes=("read", "write"),
-            redirect_uris=(WEB_REDIRECT, "http://127.0.0.1/callback"),
+            redirect_uris=(WEB_REDIRECT, LOOPBACK_CALLBACK),
             now=now,
         )
+        # RP-initiated logout back to a loopback page (any port, like redirect URIs).
+        await storage.delete_client(web.client_id)
+        web = dataclasses.replace(web, post_logout_redirect_uris=(LOOPBACK_SIGNED_OUT,))
+        await storage.create_client(web)
         native, _ = await admin.create_client(
             storage,
             secret,
