@@ -376,6 +376,34 @@ class Served:
                 response = browser.post(urlsplit(form.action).path, data=fields)
         raise AssertionError(response.text)
 
+    def web_tokens(self, scope: str = "openid offline_access read") -> dict[str, Any]:
+        """Tokens for the web client through the code flow (loopback redirect, state, PKCE)."""
+        verifier, challenge = pkce_pair()
+        params = {
+            "response_type": "code",
+            "client_id": self.web.client_id,
+            "redirect_uri": LOOPBACK_CALLBACK,
+            "scope": scope,
+            "state": secrets.token_urlsafe(8),
+            "code_challenge": challenge,
+            "code_challenge_method": "S256",
+        }
+        callback = self.sign_in_and_approve("/authorize?" + urlencode(params))
+        code = parse_qs(urlsplit(callback).query)["code"][0]
+        response = httpx.post(
+            self.url + "/token",
+            data={
+                "grant_type": "authorization_code",
+                "code": code,
+                "redirect_uri": LOOPBACK_CALLBACK,
+                "code_verifier": verifier,
+            },
+            auth=(self.web.client_id, self.web_secret),
+        )
+        assert response.status_code == 200, response.text
+        body: dict[str, Any] = response.json()
+        return body
+
     def approve_device(self, user_code: str) -> None:
         """A user enters `user_code` on the device page and allows the device."""
         with httpx.Client(base_url=self.url, timeout=10) as browser:
