@@ -131,6 +131,12 @@ class ProxyExchange:
         self.upstream = upstream
         self.state = _SENDING
         upstream.bind(self, head_request=self.head.method == b"HEAD")
+        if self.head.upgrade:
+            # Bytes after an upgrade request belong to the new protocol: they wait for the 101.
+            # Sent earlier, an upstream that refuses the upgrade would read them as another
+            # request that the gate never judged (WebSocket request smuggling).
+            upstream.write(forward.request_head)
+            return
         held, self._held = self._held, []
         self._held_bytes = 0
         upstream.write(forward.request_head + b"".join(held) if held else forward.request_head)
@@ -140,7 +146,7 @@ class ProxyExchange:
 
     def feed_body(self, chunk: bytes) -> None:
         state = self.state
-        if state in (_SENDING, _TUNNEL):
+        if state == _TUNNEL or (state == _SENDING and not self.head.upgrade):
             if state == _SENDING and self.forward is not None and self.forward.chunked:
                 self.upstream.write(b"%x\r\n%b\r\n" % (len(chunk), chunk))  # type: ignore[union-attr]
             else:
@@ -356,8 +362,10 @@ class ProxyExchange:
             self.upstream.deadline = 0.0
         self.conn.tunnel_established()
         held, self._held = self._held, []
+        self._held_bytes = 0
         if held and self.upstream is not None:
             self.upstream.write(b"".join(held))
+        self.conn.resume_reading(PAUSE_BUFFER)
 
     def _close_tunnel(self) -> None:
         self.state = _DONE

@@ -44,6 +44,10 @@ FORWARDING = frozenset(
     {b"x-forwarded-for", b"x-forwarded-proto", b"x-forwarded-host", b"forwarded", b"x-real-ip"}
 )
 _IDENTITY_PREFIX = b"x-auth-"
+# A `Connection` header may name extra hop-by-hop fields, but never the message's framing: if
+# `Connection: Content-Length` removed the length, the body would reach the next hop as the start
+# of another request (request smuggling past the gate) or of another response.
+_NEVER_NAMED = frozenset({b"content-length"})
 
 
 def is_identity_header(lower_name: bytes) -> bool:
@@ -57,7 +61,7 @@ def connection_tokens(headers: Iterable[tuple[bytes, bytes]]) -> frozenset[bytes
     for name, value in headers:
         if name.lower() == b"connection":
             tokens.update(t.strip().lower() for t in value.split(b",") if t.strip())
-    return frozenset(tokens)
+    return frozenset(tokens) - _NEVER_NAMED
 
 
 def request_headers_for_upstream(
