@@ -12,7 +12,8 @@ Patterns: `path = "/orders"` is a prefix on segment boundaries (it matches `/ord
 `/orders/` and `/orders/7`, never `/ordersX`); `pattern = "/orders/*/items"` matches segment by
 segment, where `*` (or a `{name}` placeholder) is exactly one non-empty segment and a final `**`
 is any number of segments. Matrix parameters (`;…` inside a segment) are ignored when matching,
-so `/admin;x=1` is judged as `/admin`, as servlet containers would route it.
+so `/admin;x=1` is judged as `/admin`, as servlet containers would route it; parameters on an
+empty or dot segment (`/..;/admin`, `/;x/admin`) are refused.
 """
 
 from __future__ import annotations
@@ -58,7 +59,18 @@ def canonical_path(raw: bytes | str) -> str:
         data = _decode_unreserved(data)
     if b"/." in data or b"//" in data:
         data = _remove_dot_segments(data)
+    if b";" in data:
+        _check_parameters(data)
     return data.decode("ascii")
+
+
+def _check_parameters(path: bytes) -> None:
+    # Matching ignores `;…` in a segment, and so do servlet containers, which then also read
+    # `/public/..;/admin` as `/admin` and `/;x/admin` as `/admin`. Such a segment would be judged
+    # as one thing and served as another, so it is refused.
+    for segment in path.split(b"/")[1:]:
+        if b";" in segment and segment.partition(b";")[0] in (b"", b".", b".."):
+            raise InvalidPathError("path parameters on an empty or dot segment")
 
 
 def canonical_decoded_path(path: str, encoding: str = "utf-8") -> str:
