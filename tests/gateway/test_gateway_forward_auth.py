@@ -63,7 +63,9 @@ def test_envoy_style_path_after_the_endpoint(gateway: Gateway, issuer: Issuer) -
 
 def test_public_route_is_allowed_without_identity(gateway: Gateway) -> None:
     status, headers, _ = gateway.request(
-        "GET", "/_authgate/check", {"X-Original-URI": "/public/a", "X-Auth-Subject": "mallory"}
+        "GET",
+        "/_authgate/check",
+        {"X-Original-Method": "GET", "X-Original-URI": "/public/a", "X-Auth-Subject": "mallory"},
     )
     assert status == 200
     identity = {name: value for name, value in headers.items() if name.startswith("x-auth-")}

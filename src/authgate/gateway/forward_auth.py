@@ -28,20 +28,47 @@ from authgate.gateway.request_target import (
 __all__ = ["check", "original_request"]
 
 
+# (URI field, method field) of each convention: nginx, then Traefik.
+_CONVENTIONS = (
+    (b"x-original-uri", b"x-original-method"),
+    (b"x-forwarded-uri", b"x-forwarded-method"),
+)
+_ALL_FIELDS = frozenset(name for pair in _CONVENTIONS for name in pair)
+
+
 def original_request(head: RequestHead, endpoint_path: str) -> tuple[str, RequestTarget]:
-    """The method and target of the request being judged; `BadRequestTargetError` when unusable."""
+    """The method and target of the request being judged; `BadRequestTargetError` when unusable.
+
+    The method and URI come from one convention's pair of fields. Proxies pass the client's other
+    headers on (Traefik passes them all), so a field of the other convention, or a repeated one,
+    may be the client's own forgery (`X-Original-URI: /public` on a request for `/admin`): such a
+    request is refused rather than judged by a path that is not the one being served.
+    """
     fields = head.fields
-    uri = fields.get(b"x-original-uri") or fields.get(b"x-forwarded-uri")
-    method = fields.get(b"x-original-method") or fields.get(b"x-forwarded-method")
-    if uri is None:
+    if any(name in head.repeated for name in _ALL_FIELDS):
+        raise BadRequestTargetError("a forward-auth field is repeated")
+    present = [pair for pair in _CONVENTIONS if pair[0] in fields or pair[1] in fields]
+    if len(present) > 1:
+        raise BadRequestTargetError(
+            "both X-Original-* and X-Forwarded-Uri/-Method are present: the origin is ambiguous"
+        )
+    if present:
+        uri_field, method_field = present[0]
+        uri, method = fields.get(uri_field), fields.get(method_field)
+        if uri is None or method is None:
+            raise BadRequestTargetError(
+                "the original request needs both its URI and its method "
+                "(X-Original-URI and X-Original-Method, or X-Forwarded-Uri and X-Forwarded-Method)"
+            )
+    else:
         rest = head.target.path[len(endpoint_path) :]
         if not rest.startswith("/"):
             raise BadRequestTargetError(
                 "the original URI is missing (X-Original-URI or X-Forwarded-Uri)"
             )
         uri = rest.encode("ascii") + (b"?" + head.target.query if head.target.query else b"")
-        method = method or head.method
-    method_text = (method or b"GET").strip().decode("latin-1").upper()
+        method = head.method
+    method_text = method.strip().decode("latin-1").upper()
     if not method_text.isalpha() or not method_text.isascii():
         raise BadRequestTargetError("the original method is not a valid method name")
     return method_text, parse_request_target(uri.strip())
