@@ -8,6 +8,8 @@ gets its `Connection: Upgrade` back.
 
 from __future__ import annotations
 
+from urllib.parse import unquote_plus
+
 from authgate.gateway.config import RouteUpstream
 from authgate.gateway.forwarded import ForwardedFor, TrustedProxies, forwarded_for
 from authgate.gateway.header_rules import Headers, connection_tokens, request_headers_for_upstream
@@ -28,7 +30,23 @@ def upstream_path(head: RequestHead, route: RouteUpstream) -> bytes:
         path = route.prefix + path
     target = path.encode("ascii")
     query = head.target.query
+    if query and not route.forward_authorization and (b"access_token" in query or b"%" in query):
+        query = without_access_token(query)
     return target + b"?" + query if query else target
+
+
+def without_access_token(query: bytes) -> bytes:
+    """`query` without its RFC 6750 §2.3 `access_token` parameters (in any percent-encoding).
+
+    A token sent in the query stays at the gateway like one in `Authorization`, unless the route
+    forwards credentials: the upstream gets `X-Auth-*` and `X-Auth-Token` instead.
+    """
+    kept = [
+        pair
+        for pair in query.split(b"&")
+        if unquote_plus(pair.partition(b"=")[0].decode("latin-1")) != "access_token"
+    ]
+    return b"&".join(kept)
 
 
 def forwarding_for(head: RequestHead, trusted: TrustedProxies, scheme: bytes) -> ForwardedFor:
