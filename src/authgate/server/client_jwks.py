@@ -1,9 +1,10 @@
 """The public keys a client registered for `private_key_jwt`: inline `jwks`, or a `jwks_uri`
 fetched with limits (RFC 7591 §2 `jwks_uri`; RFC 9700 §4.13 on fetching URLs from metadata).
 
-Fetches use https (plain http only to loopback hosts), no redirects, a time limit and a size limit,
-and are cached per URI. A `kid` that is not in the cached set triggers at most one refetch per
-`_REFETCH_INTERVAL`, so a stream of bogus assertions cannot turn the server into a request pump.
+Fetches use https (plain http only to loopback hosts), no redirects, no proxy from the environment,
+no content-encoding, one time limit for the whole fetch and a size limit, and are cached per URI.
+A `kid` that is not in the cached set triggers at most one refetch per `_REFETCH_INTERVAL`, so a
+stream of bogus assertions cannot turn the server into a request pump.
 """
 
 from __future__ import annotations
@@ -96,15 +97,25 @@ class ClientKeys:
         if problem:
             raise ClientKeyError(problem)
         limit = self._settings.jwks_fetch_max_bytes
+        # httpx's timeout bounds each read, not the whole fetch: a server that sends a byte now
+        # and then would hold the lock (and every assertion of this client) for hours.
+        # Compressed bodies are refused: one chunk could inflate far past `limit` in memory.
+        headers = {"Accept": "application/json", "Accept-Encoding": "identity"}
         try:
-            async with self._http.stream("GET", uri, headers={"Accept": "application/json"}) as r:
-                if r.status_code != 200:
-                    raise ClientKeyError(f"jwks_uri answered {r.status_code}")
-                body = bytearray()
-                async for chunk in r.aiter_bytes():
-                    body += chunk
-                    if len(body) > limit:
-                        raise ClientKeyError(f"jwks_uri document over {limit} bytes")
+            async with asyncio.timeout(self._settings.jwks_fetch_timeout):
+                async with self._http.stream("GET", uri, headers=headers) as r:
+                    if r.status_code != 200:
+                        raise ClientKeyError(f"jwks_uri answered {r.status_code}")
+                    encoding = r.headers.get("content-encoding", "identity").strip().lower()
+                    if encoding != "identity":
+                        raise ClientKeyError("jwks_uri answered with a content-encoding")
+                    body = bytearray()
+                    async for chunk in r.aiter_raw():
+                        body += chunk
+                        if len(body) > limit:
+                            raise ClientKeyError(f"jwks_uri document over {limit} bytes")
+        except TimeoutError:
+            raise ClientKeyError("jwks_uri fetch took too long") from None
         except httpx.HTTPError as exc:
             raise ClientKeyError(f"jwks_uri fetch failed: {type(exc).__name__}") from None
         try:
