@@ -34,6 +34,7 @@ log = logging.getLogger("authgate.gateway")
 HOLD_LIMIT = 64 * 1024
 DISCARD_LIMIT = 1024 * 1024  # request body read and dropped after an early answer
 _IDEMPOTENT = frozenset({b"GET", b"HEAD", b"OPTIONS", b"PUT", b"DELETE", b"TRACE"})
+_BODYLESS = frozenset({b"GET", b"HEAD", b"OPTIONS", b"DELETE", b"TRACE"})
 _VIA = b"Via: 1.1 authgate"  # RFC 9110 §7.6.3
 
 _DECIDING, _CONNECTING, _SENDING, _TUNNEL, _DONE = range(5)
@@ -259,10 +260,12 @@ class ProxyExchange:
             self._out.append(b"0\r\n\r\n")
         self.flush()
         if upstream is not None:
-            if self._body_done:
+            if self._body_done and not (self.head.has_body and self.head.method in _BODYLESS):
                 upstream.pool.release(upstream)
             else:
-                upstream.abort()  # answered before the request body ended: not reusable
+                # Answered before the request body ended; or a body on a method that usually
+                # has none, which an upstream may leave unread and take for the next request.
+                upstream.abort()
         self.conn.response_finished(self._keep_alive)
 
     def response_upgraded(self, rest: bytes) -> None:

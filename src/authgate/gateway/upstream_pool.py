@@ -80,6 +80,11 @@ class UpstreamConnection(asyncio.Protocol):
         self._informational = False
         self._paused_deadline = 0.0
         self._loop = asyncio.get_running_loop()
+        # A response completed in the middle of a read is returned to the pool only after the
+        # read: bytes after it would be an answer nobody asked for (see `data_received`).
+        self.feeding = False
+        self.release_after_feed = False
+        self._unsolicited = False
 
     # -- asyncio.Protocol --------------------------------------------------------------------
 
@@ -104,6 +109,7 @@ class UpstreamConnection(asyncio.Protocol):
             return
         self.received_any = True
         self.deadline = self._loop.time() + self.pool.read_timeout
+        self.feeding = True
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserUpgrade as upgrade:
@@ -116,6 +122,17 @@ class UpstreamConnection(asyncio.Protocol):
         else:
             if self.sink is not None:
                 self.sink.flush()
+        finally:
+            self.feeding = False
+        if self.release_after_feed:
+            # More responses than requests means the upstream read a request differently from
+            # us (a desync): reused, the connection would hand the surplus answer to the next
+            # request, possibly another client's (response queue poisoning).
+            self.release_after_feed = False
+            if self._unsolicited:
+                self.abort()
+            else:
+                self.pool.release(self)
 
     def pause_writing(self) -> None:
         if self.sink is not None:
@@ -126,6 +143,10 @@ class UpstreamConnection(asyncio.Protocol):
             self.sink.upstream_write_paused(False)
 
     # -- httptools callbacks -----------------------------------------------------------------
+
+    def on_message_begin(self) -> None:
+        if self.sink is None:
+            self._unsolicited = True
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self._headers.append((name, value))
@@ -268,6 +289,9 @@ class UpstreamPool:
     def release(self, conn: UpstreamConnection) -> None:
         """Return a connection after a complete exchange, or close it if it cannot be reused."""
         if conn.closed:
+            return
+        if conn.feeding:
+            conn.release_after_feed = True
             return
         if self.closing or not conn.keep_alive or len(self._idle) >= self.max_idle:
             conn.abort()
