@@ -75,6 +75,11 @@ def wrk(
         'wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"\n'
         f'wrk.headers["Authorization"] = "Basic {auth}"\n'
     )
+    return run_wrk(script, url, connections, duration)
+
+
+def run_wrk(script: Path, url: str, connections: int, duration: int) -> dict[str, Any]:
+    """Run wrk with a Lua `script`; requests, rate, non-2xx answers and median latency."""
     threads = 1 if connections == 1 else 2
     out = subprocess.run(
         [

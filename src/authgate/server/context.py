@@ -120,7 +120,7 @@ class AuthServer:
             config,
             stores=store,
             users=store,
-            apis=registry,
+            registry=registry,
             secret=secret,
             clock=clock,
         )

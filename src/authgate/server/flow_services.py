@@ -21,7 +21,7 @@ from authgate.server.flows.pages import PageRenderer
 from authgate.server.flows.sessions import CsrfTokens, SessionCookie, session_cookie
 from authgate.server.flows.throttle import Throttle
 from authgate.server.pending_requests import PendingRequests
-from authgate.server.resources import ApiLookup
+from authgate.server.registry_cache import RegistryCache
 from authgate.server.secret_key import ServerSecret, derive_key
 from authgate.server.storage.protocols import FlowStorage, UserStore
 from authgate.server.user_targets import UserTargets
@@ -62,6 +62,8 @@ class FlowServices:
     config: Config
     stores: FlowStorage
     users: UserStore
+    # Clients, APIs and users by id, cached for `http.cache_ttl` (`RegistryCache`).
+    registry: RegistryCache
     renderer: PageRenderer
     csrf: CsrfTokens
     cookie: SessionCookie
@@ -80,7 +82,7 @@ class FlowServices:
         *,
         stores: FlowStorage,
         users: UserStore,
-        apis: ApiLookup,
+        registry: RegistryCache,
         secret: ServerSecret,
         clock: Callable[[], float],
     ) -> FlowServices:
@@ -89,6 +91,7 @@ class FlowServices:
             config=config,
             stores=stores,
             users=users,
+            registry=registry,
             renderer=PageRenderer(
                 static_url=config.endpoint(STATIC_PATH),
                 template_dirs=config.pages.template_dirs,
@@ -99,7 +102,7 @@ class FlowServices:
             throttle=Throttle(stores),
             pending=PendingRequests(derive_key(config.secret_key, b"authgate pending request v1")),
             replays=ReplaySealer(derive_key(config.secret_key, b"authgate refresh replay seal v1")),
-            targets=UserTargets(config, apis),
+            targets=UserTargets(config, registry),
             hash_token=secret.hash_token,
             clock=clock,
         )

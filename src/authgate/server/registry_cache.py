@@ -1,9 +1,9 @@
-"""A short-lived per-process cache of clients and APIs in front of the store.
+"""A short-lived per-process cache of clients, APIs and users in front of the store.
 
-The token endpoint reads one client and one API per request; caching them for `ttl` seconds keeps
-that off the database. The price, documented in the configuration: a deleted client, a rotated
-secret or a deleted API takes effect in every process within `ttl` seconds. Misses are not cached,
-so a new client works at once.
+The token endpoint reads one client and one API per request (and one user for the user grants);
+caching them for `ttl` seconds keeps that off the database. The price, documented in the
+configuration: a deleted client, a rotated secret, a deleted API or a user's changed roles take
+effect in every process within `ttl` seconds. Misses are not cached, so a new client works at once.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Protocol, TypeVar
 
-from authgate.server.models import Api, Client
+from authgate.server.models import Api, Client, User
 
 __all__ = ["RegistryCache", "RegistryReader"]
 
@@ -20,15 +20,17 @@ _MAX_ENTRIES = 10_000
 
 
 class RegistryReader(Protocol):
-    """The two lookups cached here (an `ApiStore` and `ClientStore`)."""
+    """The lookups cached here (an `ApiStore`, `ClientStore` and `UserStore`)."""
 
     async def get_client(self, client_id: str) -> Client | None: ...
 
     async def get_api(self, identifier: str) -> Api | None: ...
 
+    async def get_user(self, user_id: str) -> User | None: ...
+
 
 class RegistryCache:
-    """`get_client` / `get_api` with a time-to-live."""
+    """`get_client` / `get_api` / `get_user` with a time-to-live."""
 
     def __init__(self, store: RegistryReader, ttl: float, clock: Callable[[], float]) -> None:
         self._store = store
@@ -36,6 +38,7 @@ class RegistryCache:
         self._clock = clock
         self._clients: dict[str, tuple[float, Client]] = {}
         self._apis: dict[str, tuple[float, Api]] = {}
+        self._users: dict[str, tuple[float, User]] = {}
 
     async def get_client(self, client_id: str) -> Client | None:
         """The client, from the cache when fresh."""
@@ -44,6 +47,10 @@ class RegistryCache:
     async def get_api(self, identifier: str) -> Api | None:
         """The API, from the cache when fresh."""
         return await self._cached(self._apis, identifier, self._store.get_api)
+
+    async def get_user(self, user_id: str) -> User | None:
+        """The user, from the cache when fresh (sign-in reads users by name, uncached)."""
+        return await self._cached(self._users, user_id, self._store.get_user)
 
     async def _cached(
         self,

@@ -140,7 +140,7 @@ async def open_browser(request: Request, flows: FlowServices) -> Browser:
     if not is_active(session, now, flows.config.sessions):
         await store.delete_session(session.session_hash)
         return browser
-    user = await flows.users.get_user(session.user_id)
+    user = await flows.registry.get_user(session.user_id)
     if user is None:  # deleted since signing in
         await store.delete_session(session.session_hash)
         return browser

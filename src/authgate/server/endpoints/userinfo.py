@@ -55,7 +55,7 @@ async def _claims(server: AuthServer, request: Request) -> dict[str, object]:
     scopes = info.scope.split()
     if OPENID not in scopes:
         raise InsufficientScope("the token was not issued for OpenID Connect", scope=OPENID)
-    user = await flows.users.get_user(info.subject)
+    user = await flows.registry.get_user(info.subject)
     if user is None or await server.registry.get_client(info.client_id) is None:
         raise TokenRejected(Reason.INACTIVE)
     return userinfo_claims(user, scopes)

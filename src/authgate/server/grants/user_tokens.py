@@ -4,10 +4,11 @@ the client may refresh and asked for `offline_access` or is configured to always
 §5.1, §6; RFC 9068 §2.2; OpenID Connect Core §3.1.3.3, §11, §12.2).
 
 Access tokens name the user as `sub`, carry the user's `roles` and `auth_time` (RFC 9068
-§2.2.1, §2.2.3.1) and a `jti` prefixed with the grant id (see `grant_revocation`). Before every
-issuance the user, the API and the client's permission on it are checked again, so deleting a
-user, an API or a client's access stops its refresh tokens at once; API scopes the client no
-longer holds are left out (the response's `scope` says what was granted, RFC 6749 §5.1).
+§2.2.1, §2.2.3.1); every one is recorded under its grant, so that revoking the grant revokes it.
+Before every issuance the user, the API and the client's permission on it are checked again
+(through the registry cache, so within `http.cache_ttl` seconds of a change): a deleted user or
+API, or a client that lost the API, gets no more tokens; API scopes the client no longer holds are
+left out (the response's `scope` says what was granted, RFC 6749 §5.1).
 """
 
 from __future__ import annotations
@@ -79,7 +80,7 @@ class UserTokens:
         """The access token for `grant` and, with `openid`, an ID token bound to it by `at_hash`.
 
         Raises `InvalidGrant` when the user or the API is gone or the client lost the API."""
-        user = await self._flows.users.get_user(grant.user_id)
+        user = await self._flows.registry.get_user(grant.user_id)
         if user is None:
             raise InvalidGrant("the user no longer exists")
         api = await self._flows.targets.api_for(grant.audience)
