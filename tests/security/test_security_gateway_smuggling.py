@@ -157,3 +157,25 @@ def test_ambiguous_framing_is_refused(gw: Gateway, plain: PlainUpstream, data: b
     assert answers
     assert answers[0][0] == 400
     assert answers[0][1]["connection"] == "close"
+
+
+@pytest.mark.parametrize(
+    ("data", "status"),
+    [
+        # Two Transfer-Encoding fields are one list, "gzip, chunked": not only chunked.
+        (
+            b"POST /pub/x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n"
+            b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+            501,
+        ),
+        (b"GET /pub/x HTTP/2.0\r\nHost: a\r\n\r\n", 505),
+        (b"GET /pub/x\r\n\r\n", 505),
+    ],
+    ids=["te-list-split-over-fields", "http-2-in-1-syntax", "http-0.9"],
+)
+def test_unsupported_codings_and_versions_are_not_forwarded(
+    gw: Gateway, plain: PlainUpstream, data: bytes, status: int
+) -> None:
+    answers, served = _send(gw, plain, data)
+    assert served == []
+    assert answers[0][0] == status

@@ -234,12 +234,18 @@ def _credential_fields(head: RequestHead, extra: frozenset[bytes]) -> list[tuple
 
 
 def _framing_problem(head: RequestHead) -> tuple[int, str] | None:
-    """Requests the gateway will not forward: no single Host (RFC 9112 §3.2), an unknown transfer
-    coding (RFC 9112 §6.1: 501), a WebSocket upgrade that is not a body-less GET (RFC 6455 §4.1)."""
+    """Requests the gateway will not forward: another HTTP version (505), no single Host (RFC 9112
+    §3.2), an unknown transfer coding (RFC 9112 §6.1: 501), a WebSocket upgrade that is not a
+    body-less GET (RFC 6455 §4.1)."""
+    if head.version not in (b"1.1", b"1.0"):
+        return 505, "only HTTP/1.1 and HTTP/1.0 are served"  # RFC 9112 §2.3: not 0.9, not 2.0
     if head.version == b"1.1" and (b"host" not in head.fields or b"host" in head.repeated):
         return 400, "a request needs exactly one Host header"
-    if head.chunked and head.fields[b"transfer-encoding"].strip().lower() != b"chunked":
-        return 501, "only the chunked transfer coding is supported"
+    if head.chunked:
+        # Repeated fields are one list (RFC 9110 §5.3): `gzip` then `chunked` is "gzip, chunked".
+        codings = b",".join(head.all_values(b"transfer-encoding"))
+        if codings.strip().lower() != b"chunked":
+            return 501, "only the chunked transfer coding is supported"
     if head.upgrade and (head.method != b"GET" or head.has_body):
         return 400, "a WebSocket upgrade is a GET without a body"
     return None
