@@ -47,3 +47,36 @@ async def test_every_advertised_endpoint_answers(flow: Flow) -> None:
         response = await flow.http.post(doc[name].removeprefix(ISSUER), data={})
         assert response.status_code in (400, 401), (name, response.status_code)
         assert "error" in response.json()
+
+
+async def test_cors_only_where_browser_apps_call(flow: Flow) -> None:
+    origin = {"Origin": "https://spa.example.test"}
+    preflight = await flow.http.options(
+        "/token",
+        headers={
+            **origin,
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "content-type",
+        },
+    )
+    assert preflight.status_code == 204
+    assert preflight.headers["access-control-allow-origin"] == "*"
+    assert "POST" in preflight.headers["access-control-allow-methods"]
+    assert "access-control-allow-credentials" not in preflight.headers
+    token = await flow.http.post("/token", data={}, headers=origin)
+    assert token.headers["access-control-allow-origin"] == "*"
+    userinfo = await flow.http.get("/userinfo", headers=origin)
+    assert userinfo.status_code == 401
+    assert "WWW-Authenticate" in userinfo.headers["access-control-expose-headers"]
+    # The pages that rely on the session cookie are not readable from other origins.
+    for path in ("/authorize", "/device", "/logout"):
+        page = await flow.http.get(path, headers=origin)
+        assert "access-control-allow-origin" not in page.headers
+    assert "access-control-allow-origin" not in (await flow.http.get("/token")).headers
+
+
+async def test_wrong_method_names_the_allowed_ones(flow: Flow) -> None:
+    response = await flow.http.put("/authorize")
+    assert response.status_code == 405
+    assert set(response.headers["allow"].split(", ")) == {"GET", "HEAD", "POST"}
+    assert (await flow.http.delete("/token")).headers["allow"] == "POST"

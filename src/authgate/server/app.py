@@ -31,6 +31,7 @@ from authgate.server.config import Config, load_config
 from authgate.server.context import AuthServer
 from authgate.server.endpoints.authorize import authorization_endpoint
 from authgate.server.endpoints.consent import consent_endpoint
+from authgate.server.endpoints.cors import ApiCors
 from authgate.server.endpoints.device_authorization import device_authorization_endpoint
 from authgate.server.endpoints.device_verification import (
     device_page_endpoint,
@@ -136,7 +137,10 @@ def create_app(
         if not isinstance(exc, HTTPException):  # registered for HTTPException only
             raise exc
         if exc.status_code == 405:
-            return oauth_error_response(_MethodNotAllowed("method not allowed"), realm)
+            response = oauth_error_response(_MethodNotAllowed("method not allowed"), realm)
+            if exc.headers and "Allow" in exc.headers:  # the route's methods (RFC 9110 §15.5.6)
+                response.headers["Allow"] = exc.headers["Allow"]
+            return response
         return json_response({"error": "not_found"}, 404 if exc.status_code == 404 else 400)
 
     async def on_database_error(request: Request, exc: Exception) -> Response:
@@ -160,6 +164,12 @@ def create_app(
             TimeoutError: on_database_error,
         },
     )
+    browser_callable = [
+        ENDPOINT_PATHS[name]
+        for name in ("token", "revocation", "userinfo", "device_authorization", "jwks")
+    ]
+    metadata_paths = [r.path for r in routes if isinstance(r, Route) and "well-known" in r.path]
+    app.add_middleware(ApiCors, paths=[*browser_callable, *metadata_paths])
     app.add_middleware(_GuardMiddleware, realm=realm)
     return app
 
