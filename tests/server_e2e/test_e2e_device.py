@@ -164,3 +164,13 @@ async def test_device_endpoint_errors(flow: Flow) -> None:
     assert bogus.json()["error"] == "invalid_grant"
     missing = await flow.token(flow.native, grant_type=DEVICE_GRANT)
     assert missing.json()["error"] == "invalid_request"
+
+
+async def test_guessing_through_the_answer_form_is_throttled_too(flow: Flow) -> None:
+    agent, page = await signed_in_device_page(flow)
+    form = only_form(page)
+    statuses = []
+    for _ in range(7):
+        response = await agent.submit(form, user_code="BBBB-BBBB", approve="approve")
+        statuses.append(response.status_code)
+    assert statuses == [200] * 6 + [429]

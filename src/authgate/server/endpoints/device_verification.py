@@ -115,8 +115,7 @@ async def _show(server: AuthServer, browser: Browser, typed: str | None) -> Resp
         return _entry_page(browser)
     retry_after = await _count_attempt(browser, browser.session)
     if retry_after is not None:
-        message = f"Too many codes tried. Try again in {retry_after} seconds."
-        return _entry_page(browser, typed, message, 429, [("Retry-After", str(retry_after))])
+        return _too_many(browser, typed, retry_after)
     code = normalize_user_code(typed)
     record = await _find(browser, code) if code is not None else None
     if code is None or record is None:
@@ -129,6 +128,10 @@ async def _decide(
     server: AuthServer, browser: Browser, session: Session, typed: str | None, *, approved: bool
 ) -> Response:
     flows = browser.flows
+    # The answer names a code too: counted like a typed one, or it would be a way to guess.
+    retry_after = await _count_attempt(browser, session)
+    if retry_after is not None:
+        return _too_many(browser, typed, retry_after)
     code = normalize_user_code(typed or "")
     if code is None:
         return _entry_page(browser, typed, _INVALID)
@@ -144,6 +147,7 @@ async def _decide(
         )
     except OAuthError:
         return _entry_page(browser, typed, _INVALID)
+    await flows.throttle.succeeded(_user_key(session))
     client = await server.registry.get_client(record.client_id)
     context: dict[str, object] = {"approved": approved}
     if client is not None:
@@ -182,6 +186,11 @@ async def _confirm_page(
         "apis": [] if userinfo_only else [api.name],
     }
     return browser.page("device_confirm.html", context)
+
+
+def _too_many(browser: Browser, typed: str | None, retry_after: int) -> Response:
+    message = f"Too many codes tried. Try again in {retry_after} seconds."
+    return _entry_page(browser, typed, message, 429, [("Retry-After", str(retry_after))])
 
 
 def _entry_page(
