@@ -22,6 +22,7 @@ TOML itself. Unknown keys are errors that name the key's location, e.g. `routes[
 
 from __future__ import annotations
 
+import logging
 import os
 import tomllib
 from collections.abc import Callable, Mapping
@@ -48,7 +49,9 @@ from authgate.verifier.config import (
 from authgate.verifier.http_fetch import FetchLimits
 from authgate.verifier.principal import ClaimMapping, ClaimPath
 
-__all__ = ["load_gate_config", "parse_gate_config"]
+__all__ = ["load_gate_config", "parse_gate_config", "read_secret_file"]
+
+logger = logging.getLogger("authgate.gate")
 
 _TOP_LEVEL = frozenset({
     "listen", "realm", "resource", "resource_metadata", "bearer_methods", "max_token_bytes",
@@ -127,10 +130,8 @@ class _Secrets:
                 raise ConfigError(f"{table.where}.{name}_env: ${env_name} is not set")
             return value.encode("utf-8")
         if file_name is not None:
-            try:
-                content = (self._base_dir / file_name).read_bytes()
-            except OSError as exc:
-                raise ConfigError(f"{table.where}.{name}_file: {exc.strerror}") from None
+            where = f"{table.where}.{name}_file"
+            content = read_secret_file(self._base_dir / file_name, where)
             content = content.removesuffix(b"\n").removesuffix(b"\r")
             if not content:
                 raise ConfigError(f"{table.where}.{name}_file: the file is empty")
@@ -138,6 +139,22 @@ class _Secrets:
         if required:
             raise ConfigError(f"{table.where}: {name}_env or {name}_file is required")
         return None
+
+
+def read_secret_file(path: Path, where: str) -> bytes:
+    """The content of a file that holds a secret or a private key; `ConfigError` if unreadable.
+
+    A file that other users may read is used, with a warning (the server's key file is treated
+    the same way): refusing it would stop a running service at its next reload.
+    """
+    try:
+        mode = path.stat().st_mode
+        content = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"{where}: {exc.strerror}") from None
+    if mode & 0o077:
+        logger.warning("%s: %s is readable by other users; chmod 600 it", where, path)
+    return content
 
 
 def _build(top: Table, ext: ConfigExtension, secrets: _Secrets, source: str | None) -> GateConfig:

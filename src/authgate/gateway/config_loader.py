@@ -19,7 +19,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from authgate.gate.config import ConfigExtension, GateConfig
-from authgate.gate.loader import load_gate_config
+from authgate.gate.loader import load_gate_config, read_secret_file
 from authgate.gate.toml_values import Table
 from authgate.gateway.config import (
     ClientLimits,
@@ -127,14 +127,13 @@ class _IdentityParser:
 
     def _key(self, key_file: str, alg: str, table: Table) -> JWK:
         where = table.key_path("key_file")
+        content = read_secret_file(self.base_dir / key_file, where)
         try:
-            data = json.loads((self.base_dir / key_file).read_text(encoding="utf-8"))
+            data = json.loads(content.decode("utf-8"))
             if isinstance(data, dict) and "alg" not in data:
                 data = {**data, "alg": alg}
             key = JWK.from_dict(data)
             key.check(alg, "sign", private=True)
-        except OSError as exc:
-            raise ConfigError(f"{where}: {exc.strerror}") from None
         except (ValueError, JoseError) as exc:
             raise ConfigError(f"{where}: not a private JWK usable with {alg} ({exc})") from None
         return key
