@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import dataclasses
 import hashlib
 import os
 import secrets
@@ -442,12 +441,10 @@ async def _register(config: Config) -> tuple[Client, str, Client]:
             grant_types=("authorization_code", "refresh_token"),
             scopes=("read", "write"),
             redirect_uris=(WEB_REDIRECT, LOOPBACK_CALLBACK),
+            # RP-initiated logout back to a loopback page (any port, like redirect URIs).
+            post_logout_redirect_uris=(LOOPBACK_SIGNED_OUT,),
             now=now,
         )
-        # RP-initiated logout back to a loopback page (any port, like redirect URIs).
-        await storage.delete_client(web.client_id)
-        web = dataclasses.replace(web, post_logout_redirect_uris=(LOOPBACK_SIGNED_OUT,))
-        await storage.create_client(web)
         native, _ = await admin.create_client(
             storage,
             secret,

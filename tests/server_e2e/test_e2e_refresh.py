@@ -176,31 +176,23 @@ async def test_deleting_the_user_or_the_clients_api_access_stops_refreshes(flow:
 
 
 async def test_client_settings_require_pkce_and_always_refresh(flow: Flow) -> None:
-    client, secret = await flow.harness.create_client(
+    strict, secret = await flow.harness.create_client(
         name="Strict",
         grant_types=("authorization_code", "refresh_token"),
         scopes=("read",),
         redirect_uris=(WEB_REDIRECT,),
+        require_pkce=True,
+        always_issue_refresh_token=True,
     )
-    storage = flow.harness.server.storage
-    await storage.delete_client(client.client_id)
-    strict = client.__class__(
-        **{
-            **{f: getattr(client, f) for f in client.__dataclass_fields__},
-            "require_pkce": True,
-            "always_issue_refresh_token": True,
-        }
-    )
-    await storage.create_client(strict)
     request = {
         "response_type": "code",
-        "client_id": client.client_id,
+        "client_id": strict.client_id,
         "redirect_uri": WEB_REDIRECT,
         "scope": "read",
         "state": "s",
     }
     refused = redirect_params(await flow.agent().authorize(**request))
-    assert refused["error"] == "invalid_request"
+    assert refused["error"] == "invalid_request"  # a confidential client that asked for PKCE
     verifier, challenge = pkce_pair()
     params = await flow.agent().code_for(
         **request, code_challenge=challenge, code_challenge_method="S256"
