@@ -248,6 +248,24 @@ def test_port_in_use_is_refused_clearly(tmp_path: Path) -> None:
     assert not (tmp_path / "d").exists()  # nothing was started or written
 
 
+def test_a_directory_of_other_files_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "server.toml").write_text("mine")
+    result = subprocess.run(
+        [str(AUTHGATE), "dev", "--dir", str(tmp_path), *_ports_args()],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert result.returncode != 0
+    assert "was not made by `authgate dev`" in result.stderr
+    assert (tmp_path / "server.toml").read_text() == "mine"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["server.toml"]
+
+
+def _ports_args() -> list[str]:
+    server, gateway, upstream = free_ports(3)
+    return ["--port-server", str(server), "--port-gateway", str(gateway),
+            "--port-upstream", str(upstream)]  # fmt: skip
+
+
 def _admin_json(*args: str) -> list[dict[str, object]]:
     out = subprocess.run(
         [str(AUTHGATE), *args, "--json"], capture_output=True, text=True, check=True, timeout=60

@@ -52,7 +52,7 @@ def dev_command(directory: Path, port_server: int, port_gateway: int, port_upstr
     """
     from authgate.dev.environment import DevEnvironment
     from authgate.dev.processes import port_in_use
-    from authgate.dev.workspace import DevPorts, Workspace
+    from authgate.dev.workspace import DevPorts, Workspace, WorkspaceError
 
     ports = DevPorts(server=port_server, gateway=port_gateway, upstream=port_upstream)
     named = ports.named()
@@ -64,6 +64,11 @@ def dev_command(directory: Path, port_server: int, port_gateway: int, port_upstr
                 f"port {port} on 127.0.0.1 is already in use; choose another with {option}"
             )
     # Absolute: the services run with the directory as their working directory.
-    status = DevEnvironment(Workspace(directory.resolve(), ports), click.echo).run()
+    workspace = Workspace(directory.resolve(), ports)
+    try:
+        workspace.check()
+    except WorkspaceError as exc:
+        raise click.ClickException(str(exc)) from None
+    status = DevEnvironment(workspace, click.echo).run()
     if status:
         raise SystemExit(status)

@@ -13,14 +13,27 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["API_PATH", "DEMO_SCOPES", "READ_SCOPE", "WRITE_SCOPE", "DevPorts", "Workspace"]
+__all__ = [
+    "API_PATH",
+    "DEMO_SCOPES",
+    "READ_SCOPE",
+    "WRITE_SCOPE",
+    "DevPorts",
+    "Workspace",
+    "WorkspaceError",
+]
 
 API_PATH = "/api"
 READ_SCOPE = "demo:read"
 WRITE_SCOPE = "demo:write"
 DEMO_SCOPES = (READ_SCOPE, WRITE_SCOPE)
+_MARKER = "# Written by `authgate dev`."
 _READ_METHODS = ("GET",)  # GET also allows HEAD
 _WRITE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
+
+
+class WorkspaceError(Exception):
+    """The directory cannot be used: the message says why."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +97,23 @@ class Workspace:
     def log_file(self, name: str) -> Path:
         return self.logs / f"{name}.log"
 
+    def check(self) -> None:
+        """Refuse a directory that holds other files than an `authgate dev` one: its
+        `server.toml` and `gateway.toml` would be overwritten."""
+        if not self.directory.exists():
+            return
+        if not self.directory.is_dir():
+            raise WorkspaceError(f"{self.directory} is not a directory")
+        ignore = self.directory / ".gitignore"
+        ours = ignore.is_file() and ignore.read_text(encoding="utf-8", errors="replace").startswith(
+            _MARKER
+        )
+        if not ours and any(self.directory.iterdir()):
+            raise WorkspaceError(
+                f"{self.directory} holds other files and was not made by `authgate dev`; "
+                "choose a new or empty directory with --dir"
+            )
+
     def prepare(self) -> None:
         """Create the directory (private: it holds the server's secret key) and write both
         configuration files for the current ports."""
@@ -91,7 +121,7 @@ class Workspace:
         self.logs.mkdir(mode=0o700, exist_ok=True)
         ignore = self.directory / ".gitignore"
         if not ignore.exists():  # keeps the data (and its secrets) out of the user's repository
-            ignore.write_text("# Written by `authgate dev`.\n*\n", encoding="utf-8")
+            ignore.write_text(f"{_MARKER}\n*\n", encoding="utf-8")
         self.server_config.write_text(self.server_toml(), encoding="utf-8")
         self.gateway_config.write_text(self.gateway_toml(), encoding="utf-8")
 
