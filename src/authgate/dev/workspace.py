@@ -104,15 +104,17 @@ class Workspace:
             return
         if not self.directory.is_dir():
             raise WorkspaceError(f"{self.directory} is not a directory")
-        ignore = self.directory / ".gitignore"
-        ours = ignore.is_file() and ignore.read_text(encoding="utf-8", errors="replace").startswith(
-            _MARKER
-        )
-        if not ours and any(self.directory.iterdir()):
+        if not self._made_here() and any(self.directory.iterdir()):
             raise WorkspaceError(
                 f"{self.directory} holds other files and was not made by `authgate dev`; "
                 "choose a new or empty directory with --dir"
             )
+
+    def _made_here(self) -> bool:
+        ignore = self.directory / ".gitignore"
+        if not ignore.is_file():
+            return False
+        return ignore.read_text(encoding="utf-8", errors="replace").startswith(_MARKER)
 
     def prepare(self) -> None:
         """Create the directory (private: it holds the server's secret key) and write both
