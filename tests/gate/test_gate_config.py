@@ -199,7 +199,7 @@ def test_secrets_come_from_the_environment_or_files_only(tmp_path: Path) -> None
         short(hs, environ={"HS": "too-short"})
     introspection = ISSUE_EXAMPLE + (
         "[introspection]\nendpoint = 'https://as.test/i'\nclient_id = 'c'\n"
-        "client_secret_file = 'missing.secret'\n"
+        "client_secret_file = 'missing.secret'\naudiences = ['orders']\n"
     )
     with pytest.raises(ConfigError, match=r"introspection\.client_secret_file"):
         load(tmp_path, introspection)

@@ -46,6 +46,7 @@ def introspection_endpoint(
 
 
 def make_verifier(server: IssuerServer, clock: Any, **kwargs: Any) -> Verifier:
+    kwargs.setdefault("any_audience", "audiences" not in kwargs)
     config = IntrospectionConfig(
         endpoint=server.url + "/introspect",
         client_id=CLIENT_ID,
@@ -193,7 +194,10 @@ async def test_wrong_client_credentials_are_an_outage_not_a_client_error(
 ) -> None:
     issuer_server.routes["/introspect"] = Route(handler=introspection_endpoint(issuer_server, {}))
     config = IntrospectionConfig(
-        endpoint=issuer_server.url + "/introspect", client_id="x", client_secret="wrong"
+        endpoint=issuer_server.url + "/introspect",
+        client_id="x",
+        client_secret="wrong",
+        any_audience=True,
     )
     verifier = Verifier(VerifierConfig(introspection=config), clock=clock)
     try:
@@ -243,8 +247,22 @@ async def test_api_keys_map_to_configured_principals(clock: ManualClock) -> None
 
 def test_config_repr_never_shows_secrets() -> None:
     config = IntrospectionConfig(
-        endpoint="https://as.test/introspect", client_id="c", client_secret="very-secret-value"
+        endpoint="https://as.test/introspect",
+        client_id="c",
+        client_secret="very-secret-value",
+        any_audience=True,
     )
     assert "very-secret-value" not in repr(config)
     digest = parse_key_hash(hash_api_key("k" * 40))
     assert digest.hex() not in repr(ApiKeyEntry(digest, "s"))
+
+
+def test_introspection_needs_audiences_or_an_explicit_waiver() -> None:
+    """An active answer for another API's token must not pass: audiences are required."""
+    base = {"endpoint": "https://as.test/introspect", "client_id": "c", "client_secret": "s"}
+    with pytest.raises(ConfigError, match="audiences is required"):
+        IntrospectionConfig(**base)
+    with pytest.raises(ConfigError, match="not both"):
+        IntrospectionConfig(**base, audiences=("https://api.test",), any_audience=True)
+    assert IntrospectionConfig(**base, any_audience=True).any_audience
+    assert IntrospectionConfig(**base, audiences=("https://api.test",)).audiences

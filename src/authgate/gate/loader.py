@@ -278,6 +278,7 @@ def _introspection(table: Table, secrets: _Secrets) -> IntrospectionConfig:
         ),
         issuer=table.string("issuer", None),
         audiences=tuple(table.strings("audiences", ())),
+        any_audience=table.boolean("any_audience", False),
         cache_ttl=table.number("cache_ttl", 60.0),
         negative_ttl=table.number("negative_ttl", 10.0),
         max_entries=table.integer("max_entries", 10_000),

@@ -192,8 +192,11 @@ class IntrospectionConfig:
     The gate authenticates to `endpoint` as `client_id` with `client_secret` (`auth_method`:
     "client_secret_basic" per RFC 6749 §2.3.1, or "client_secret_post"). Active answers are cached
     for `cache_ttl` seconds and never past the token's `exp`; inactive ones for `negative_ttl`.
-    When `issuer` is set, an answer's `iss` must equal it; when `audiences` is set, an answer's
-    `aud` must name one of them (an answer without `aud` is then refused).
+    When `issuer` is set, an answer's `iss` must equal it. An answer's `aud` must name one of
+    `audiences` (an answer without `aud` is then refused): without that check, an active token
+    issued for another API of the same server would pass here. `any_audience=True` waives it, for
+    introspection endpoints that themselves answer `active` only for this resource server's tokens
+    (authgate's own server does, for a client registered with `--introspect API`).
     """
 
     endpoint: str
@@ -202,6 +205,7 @@ class IntrospectionConfig:
     auth_method: Literal["client_secret_basic", "client_secret_post"] = "client_secret_basic"
     issuer: str | None = None
     audiences: tuple[str, ...] = ()
+    any_audience: bool = False
     cache_ttl: float = 60.0
     negative_ttl: float = 10.0
     max_entries: int = 10_000
@@ -218,6 +222,13 @@ class IntrospectionConfig:
             raise ConfigError("introspection needs client_id and client_secret (RFC 7662 §2.1)")
         if self.auth_method not in ("client_secret_basic", "client_secret_post"):
             raise ConfigError("introspection.auth_method must be client_secret_basic or _post")
+        if not self.audiences and not self.any_audience:
+            raise ConfigError(
+                "introspection.audiences is required: without it a token issued for another API "
+                "would pass (set any_audience = true only if the endpoint limits its answers)"
+            )
+        if self.audiences and self.any_audience:
+            raise ConfigError("introspection: set audiences or any_audience, not both")
         _positive("introspection.cache_ttl", self.cache_ttl, zero=True)
         _positive("introspection.negative_ttl", self.negative_ttl, zero=True)
         _positive("introspection.max_entries", self.max_entries)

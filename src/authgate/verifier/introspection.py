@@ -112,7 +112,7 @@ class Introspector:
         config = self.config
         if answer.get("active") is not True:
             raise TokenRejected(Reason.INACTIVE, debug="introspection: active is not true")
-        # Without configured audiences, `aud` is not judged (jose would refuse any `aud`).
+        # With `any_audience` (no audiences configured), `aud` is not judged: jose would refuse any.
         checked = answer if config.audiences else {k: v for k, v in answer.items() if k != "aud"}
         try:
             validate_claims(
