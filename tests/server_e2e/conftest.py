@@ -22,7 +22,8 @@ for _folder in (_HERE, _HERE.parent / "server", _HERE.parent / "server_flows"):
     if str(_folder) not in sys.path:
         sys.path.insert(0, str(_folder))
 
-from e2e_support import Flow, Served, set_up_flow  # noqa: E402
+from e2e_served import Served  # noqa: E402
+from e2e_support import Flow, set_up_flow  # noqa: E402
 from server_harness import FakeClock, make_config, running  # noqa: E402
 from test_flow_pages_browser import browser  # noqa: E402, F401 - the shared headless Chromium
 

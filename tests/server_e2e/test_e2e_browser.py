@@ -20,7 +20,8 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
 import pytest
-from e2e_support import DEVICE_GRANT, PASSWORD, USERNAME, Served
+from e2e_served import Served
+from e2e_support import DEVICE_GRANT, PASSWORD, USERNAME
 
 pytestmark = pytest.mark.browser
 

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from e2e_support import Served
+from e2e_served import Served
 
 CONCURRENT = 24
 
