@@ -34,6 +34,7 @@ def test_toml_and_environment_precedence(tmp_path: Path) -> None:
         '[keys]\nrotation_period = "10d"\npublication_lead = "1d"\n'
         '[tokens]\ndefault_access_token_ttl = "2m"\n'
         "[http]\nport = 9000\nmax_body_size = 4096\n"
+        'trusted_proxies = ["10.0.0.0/8", "2001:db8::1"]\n'
     )
     (tmp_path / "keys").mkdir()
     config = load_config(file, {})
@@ -41,6 +42,7 @@ def test_toml_and_environment_precedence(tmp_path: Path) -> None:
     assert config.keys.rotation_period == 10 * 86400
     assert config.tokens.default_access_token_ttl == 120
     assert config.http.port == 9000
+    assert config.http.trusted_proxies == ("10.0.0.0/8", "2001:db8::1")
     assert (tmp_path / "keys" / "secret").exists()  # relative to the configuration file
     env = {
         "AUTHGATE_CONFIG": str(file),
@@ -68,6 +70,8 @@ def test_toml_and_environment_precedence(tmp_path: Path) -> None:
         ('[tokens]\nmax_access_token_ttl = "30d"', "retirement_period"),
         ('[http]\nport = "80"', "expected int"),
         ("[http]\nnonsense = 1", "unknown"),
+        ('[http]\ntrusted_proxies = "10.0.0.1"', "list of addresses"),
+        ('[http]\ntrusted_proxies = ["proxy.example"]', "not an IP address"),
         ("not toml [", "configuration file"),
     ],
 )

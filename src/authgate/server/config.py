@@ -161,6 +161,18 @@ class HttpSettings:
     jwks_fetch_max_bytes: int = 64 * 1024
     jwks_fetch_timeout: float = 5.0
     jwks_fetch_cache_ttl: int = 5 * MINUTE
+    # Reverse proxies (addresses or CIDR blocks) whose X-Forwarded-For is believed: behind them the
+    # client address (throttling) is the right-most untrusted entry (`authgate.http_forwarding`).
+    trusted_proxies: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        for network in self.trusted_proxies:
+            try:
+                ipaddress.ip_network(network, strict=False)
+            except ValueError:
+                raise ConfigError(
+                    f"http.trusted_proxies: {network!r} is not an IP address or CIDR block"
+                ) from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -355,6 +367,8 @@ _DURATIONS = {
     "max_delay",
     "forget_after",
 }
+# Lists of strings, and what their items are.
+_LISTS = {"algorithms": "algorithm names", "trusted_proxies": "addresses or CIDR blocks"}
 # Durations for which 0 means "off".
 _MAY_BE_ZERO = {"cache_ttl", "grace_period", "touch_interval"}
 
@@ -380,9 +394,9 @@ def _build(raw: Mapping[str, Any], name: str, cls: type[_T], defaults: _T) -> _T
         if key in _DURATIONS:
             zero = key in _MAY_BE_ZERO and not isinstance(value, bool) and value in (0, "0", "0s")
             values[key] = 0 if zero else parse_duration(value, label)
-        elif key == "algorithms":
+        elif key in _LISTS:
             if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-                raise ConfigError(f"{label}: expected a list of algorithm names")
+                raise ConfigError(f"{label}: expected a list of {_LISTS[key]}")
             values[key] = tuple(value)
         else:
             default = getattr(defaults, key)

@@ -1,5 +1,6 @@
 """The parts the user-facing flows share, built once per process: the flow stores, page rendering,
-browser sessions and CSRF tokens, throttling, pending-request tickets, sealing of refresh replays,
+browser sessions and CSRF tokens, throttling and the client address behind trusted proxies,
+pending-request tickets, sealing of refresh replays,
 and the configuration with the flows' policies.
 
 Keys: each purpose (CSRF tokens, tickets, sealed refresh responses) gets its own key derived from
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from authgate.http_forwarding import TrustedProxies
 from authgate.server.config import Config
 from authgate.server.flows.pages import PageRenderer
 from authgate.server.flows.sessions import CsrfTokens, SessionCookie, session_cookie
@@ -71,6 +73,8 @@ class FlowServices:
     pending: PendingRequests
     replays: ReplaySealer
     targets: UserTargets
+    # `http.trusted_proxies`: whose X-Forwarded-For names the client address.
+    proxies: TrustedProxies
     # The server's keyed hash of codes, tokens, session ids and user codes (`ServerSecret`).
     hash_token: Callable[[str], str]
     clock: Callable[[], float]
@@ -103,6 +107,7 @@ class FlowServices:
             pending=PendingRequests(derive_key(config.secret_key, b"authgate pending request v1")),
             replays=ReplaySealer(derive_key(config.secret_key, b"authgate refresh replay seal v1")),
             targets=UserTargets(config, registry),
+            proxies=TrustedProxies(config.http.trusted_proxies),
             hash_token=secret.hash_token,
             clock=clock,
         )

@@ -19,6 +19,7 @@ from urllib.parse import parse_qsl
 from starlette.requests import Request
 from starlette.responses import Response
 
+from authgate.http_forwarding import client_address
 from authgate.oauth.errors import InvalidRequest, OAuthError
 from authgate.server.credentials import generate_token
 from authgate.server.flow_services import FlowServices
@@ -125,7 +126,7 @@ class Browser:
 
 async def open_browser(request: Request, flows: FlowServices) -> Browser:
     """The browser of `request`: its active session, or a (new) anonymous cookie id."""
-    address = request.client.host if request.client is not None else "unknown"
+    address = _client_address(request, flows)
     value = request.cookies.get(flows.cookie.name)
     if value is None or _COOKIE_ID.fullmatch(value) is None:
         fresh = Browser(flows, generate_token(), address)
@@ -150,6 +151,16 @@ async def open_browser(request: Request, flows: FlowServices) -> Browser:
         session = touched
     browser.session, browser.user = session, user
     return browser
+
+
+def _client_address(request: Request, flows: FlowServices) -> str:
+    """The client's address: the TCP peer, or behind `http.trusted_proxies` the right-most
+    untrusted X-Forwarded-For entry (RFC 7239 §5.2), so users behind one proxy are not throttled
+    as one."""
+    peer = request.client.host if request.client is not None else "unknown"
+    # Repeated header lines form one list (RFC 9110 §5.3).
+    chain = ", ".join(request.headers.getlist("x-forwarded-for"))
+    return client_address(peer, chain, flows.proxies)
 
 
 def read_query_pairs(request: Request) -> list[tuple[str, str]]:
