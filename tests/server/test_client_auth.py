@@ -14,10 +14,11 @@ from typing import Any
 
 import jwt as pyjwt
 import pytest
-from server_harness import ISSUER, Harness, expect_error
+from server_harness import ISSUER, FakeClock, Harness, expect_error, make_config, running
 
 from authgate.jose import JWK
 from authgate.server.admin import AdminError
+from authgate.server.config import ConfigError, TokenPolicy
 
 API = "https://api.example.test"
 TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
@@ -130,6 +131,32 @@ async def test_assertion_rules(harness: Harness) -> None:
         assert label
     wrong_type = form(cid, assertion(key, cid, now), client_assertion_type="urn:other")
     expect_error(await h.http.post("/token", data=wrong_type), 401, "invalid_client")
+
+
+async def test_issuer_only_audience(database_url: str, clock: FakeClock) -> None:
+    """`tokens.client_assertion_audience = "issuer"` (draft-ietf-oauth-rfc7523bis §4): the token
+    endpoint, the endpoint called, or the issuer next to another audience are refused, so an
+    assertion made for a server that claims our endpoint as its own cannot be replayed here."""
+    strict = TokenPolicy(client_assertion_audience="issuer")
+    async with running(make_config(database_url, tokens=strict), clock) as h:
+        await h.create_api(API)
+        key = _key()
+        client, _ = await h.create_client(
+            scopes=("read",), auth_method="private_key_jwt", jwks={"keys": [key.public().to_dict()]}
+        )
+        cid = client.client_id
+        now = h.clock()
+        for audience in (ISSUER, [ISSUER]):
+            ok = await h.http.post("/token", data=form(cid, assertion(key, cid, now, aud=audience)))
+            assert ok.status_code == 200, (audience, ok.text)
+        for audience in (ISSUER + "/token", [ISSUER, ISSUER + "/token"], ISSUER + "/introspect"):
+            token = assertion(key, cid, now, aud=audience)
+            expect_error(await h.http.post("/token", data=form(cid, token)), 401, "invalid_client")
+        introspect = {"client_assertion_type": TYPE, "token": "x", "client_id": cid}
+        introspect["client_assertion"] = assertion(key, cid, now, aud=ISSUER + "/introspect")
+        expect_error(await h.http.post("/introspect", data=introspect), 401, "invalid_client")
+    with pytest.raises(ConfigError, match="client_assertion_audience"):
+        TokenPolicy(client_assertion_audience="endpoint")
 
 
 async def test_jti_single_use(harness: Harness) -> None:

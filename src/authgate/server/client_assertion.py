@@ -3,9 +3,11 @@
 The assertion must be signed by a key the client registered, with an algorithm that key is bound
 to (the allow-list comes from the client's keys, never from the token; HMAC is refused). `iss` and
 `sub` are the client_id; `aud` names this issuer, the token endpoint or the endpoint called (RFC
-7523 §3 item 3); `exp` is required and near (at most `client_assertion_max_lifetime` ahead); `jti`
-is required and single-use until `exp` (§3 item 7), enforced in the database so a replay to another
-process fails too.
+7523 §3 item 3), or with `tokens.client_assertion_audience = "issuer"` only the issuer, as its sole
+value (draft-ietf-oauth-rfc7523bis §4: an assertion a client made for another server that lists our
+token endpoint as its own cannot be replayed here); `exp` is required and near (at most
+`client_assertion_max_lifetime` ahead); `jti` is required and single-use until `exp` (§3 item 7),
+enforced in the database so a replay to another process fails too.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Any
 from authgate.jose import JoseError, JWKSet, KeyNotFound, jwt
 from authgate.oauth.errors import InvalidClient
 from authgate.server.client_jwks import ClientKeyError, ClientKeys
+from authgate.server.config import ISSUER_ONLY
 from authgate.server.models import Client
 from authgate.server.storage.protocols import ReplayStore
 
@@ -75,6 +78,7 @@ class ClientAssertionVerifier:
         issuer: str,
         token_endpoint: str,
         max_lifetime: int,
+        audience_rule: str,
         client_keys: ClientKeys,
         replay: ReplayStore,
         clock: Callable[[], float],
@@ -82,6 +86,7 @@ class ClientAssertionVerifier:
         self._issuer = issuer
         self._token_endpoint = token_endpoint
         self._max_lifetime = max_lifetime
+        self._issuer_only = audience_rule == ISSUER_ONLY
         self._client_keys = client_keys
         self._replay = replay
         self._clock = clock
@@ -92,6 +97,9 @@ class ClientAssertionVerifier:
             raise InvalidClient("client authentication failed", debug="assertion too large")
         claims = await self._verified_claims(client, assertion, endpoint_url)
         now = self._clock()
+        if self._issuer_only and claims["aud"] not in (self._issuer, [self._issuer]):
+            # rfc7523bis §4: the issuer as the sole audience value.
+            raise InvalidClient("client authentication failed", debug="aud not only the issuer")
         if claims.get("sub") != client.client_id:
             raise InvalidClient("client authentication failed", debug="assertion sub mismatch")
         if claims["exp"] - now > self._max_lifetime + _LEEWAY:
@@ -111,7 +119,10 @@ class ClientAssertionVerifier:
     async def _verified_claims(
         self, client: Client, assertion: str, endpoint_url: str
     ) -> dict[str, Any]:
-        audiences = list(dict.fromkeys([self._issuer, self._token_endpoint, endpoint_url]))
+        if self._issuer_only:
+            audiences = [self._issuer]
+        else:
+            audiences = list(dict.fromkeys([self._issuer, self._token_endpoint, endpoint_url]))
         missing_kid = None
         for _attempt in range(2):
             try:

@@ -54,6 +54,9 @@ DAY = 24 * HOUR
 SIGNING_ALGORITHMS = ("RS256", "ES256", "PS256", "EdDSA")
 DEFAULT_ISSUER = "http://127.0.0.1:8000"
 DEFAULT_DATABASE_URL = "sqlite:///authgate.db"
+# `tokens.client_assertion_audience`: which `aud` a private_key_jwt assertion may carry.
+ISSUER_ONLY = "issuer"
+ASSERTION_AUDIENCES = (ISSUER_ONLY, "issuer-or-endpoint")
 # Tokens may be checked by verifiers whose clocks run a little behind ours.
 CLOCK_SKEW = 60
 
@@ -124,12 +127,20 @@ class TokenPolicy:
     max_access_token_ttl: int = DAY
     # RFC 7523 §3: a client assertion's exp must be near; longer-lived ones are refused.
     client_assertion_max_lifetime: int = 5 * MINUTE
+    # Which `aud` a private_key_jwt assertion may carry: "issuer" (the issuer as its sole value:
+    # draft-ietf-oauth-rfc7523bis §4, against audience injection) or "issuer-or-endpoint" (also the
+    # token endpoint or the endpoint called, RFC 7523 §3, which Authlib and others send).
+    client_assertion_audience: str = "issuer-or-endpoint"
     # RFC 6749 §4.1.2: short-lived; this server allows at most a minute.
     authorization_code_ttl: int = MAX_CODE_LIFETIME
     # None: as long as `default_access_token_ttl`.
     id_token_ttl: int | None = None
 
     def __post_init__(self) -> None:
+        if self.client_assertion_audience not in ASSERTION_AUDIENCES:
+            raise ConfigError(
+                "tokens.client_assertion_audience: choose " + " or ".join(ASSERTION_AUDIENCES)
+            )
         if self.default_access_token_ttl > self.max_access_token_ttl:
             raise ConfigError(
                 "tokens.default_access_token_ttl must not exceed tokens.max_access_token_ttl"

@@ -111,6 +111,7 @@ class AuthServer:
             issuer=config.issuer,
             token_endpoint=config.endpoint(ENDPOINT_PATHS["token"]),
             max_lifetime=config.tokens.client_assertion_max_lifetime,
+            audience_rule=config.tokens.client_assertion_audience,
             client_keys=client_keys,
             replay=store,
             clock=clock,
