@@ -127,6 +127,26 @@ async def test_consent_is_remembered_and_asked_again_for_more(flow: Flow) -> Non
     assert [sorted(c.scopes) for c in consents] == [["openid", "read"]]
 
 
+async def test_head_never_mints_a_code(flow: Flow) -> None:
+    """HEAD is "safe" (RFC 9110 §9.3.2) and link checkers or prefetchers send it: a signed-in,
+    consented browser's HEAD /authorize is refused instead of running the flow."""
+    agent = flow.agent()
+    await flow.web_code(agent, scope="openid read")
+    request = {
+        "response_type": "code",
+        "client_id": flow.web.client_id,
+        "redirect_uri": WEB_REDIRECT,
+        "scope": "openid read",
+        "state": "x",
+    }
+    head = await agent.http.head("/authorize", params=request)
+    assert head.status_code == 405
+    assert {m.strip() for m in head.headers["allow"].split(",")} == {"GET", "POST"}
+    assert "location" not in head.headers
+    # The same request as GET would have gone straight to the client with a code.
+    assert redirect_params(await agent.authorize(**request))["code"]
+
+
 async def test_deny_sends_access_denied_to_the_client(flow: Flow) -> None:
     agent = flow.agent()
     page = await agent.authorize(

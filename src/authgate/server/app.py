@@ -102,7 +102,9 @@ def create_app(
         Route(well_known, metadata_endpoint, methods=["GET"]),
         Route("/.well-known/openid-configuration", metadata_endpoint, methods=["GET"]),
         # The user-facing flows.
-        Route(ENDPOINT_PATHS["authorization"], authorization_endpoint, methods=["GET", "POST"]),
+        _without_head(
+            Route(ENDPOINT_PATHS["authorization"], authorization_endpoint, methods=["GET", "POST"])
+        ),
         Route(ENDPOINT_PATHS["login"], login_endpoint, methods=["POST"]),
         Route(ENDPOINT_PATHS["consent"], consent_endpoint, methods=["POST"]),
         Route(ENDPOINT_PATHS["end_session"], end_session_endpoint, methods=["GET", "POST"]),
@@ -172,6 +174,15 @@ def create_app(
     app.add_middleware(ApiCors, paths=[*browser_callable, *metadata_paths])
     app.add_middleware(_GuardMiddleware, realm=realm)
     return app
+
+
+def _without_head(route: Route) -> Route:
+    """`route` without the HEAD that Starlette adds to every GET route: HEAD must be safe (RFC
+    9110 §9.3.2) and link checkers send it, but GET /authorize can issue a code. Starlette then
+    answers HEAD with 405 and `Allow: GET, POST`."""
+    if route.methods is not None:
+        route.methods.discard("HEAD")
+    return route
 
 
 def create_app_from_environment() -> Starlette:
