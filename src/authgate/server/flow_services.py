@@ -1,7 +1,7 @@
 """The parts the user-facing flows share, built once per process: the flow stores, page rendering,
 browser sessions and CSRF tokens, throttling and the client address behind trusted proxies,
-pending-request tickets, sealing of refresh replays,
-and the configuration with the flows' policies.
+pending-request tickets, sealing of refresh replays (`ServerSecret.refresh_replays`), and the
+configuration with the flows' policies.
 
 Keys: each purpose (CSRF tokens, tickets, sealed refresh responses) gets its own key derived from
 the server's secret key (`secret_key.derive_key`, HKDF), so no key serves two purposes and every
@@ -10,12 +10,8 @@ process sharing a database derives the same ones.
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
-
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from authgate.http_forwarding import TrustedProxies
 from authgate.server.config import Config
@@ -24,37 +20,13 @@ from authgate.server.flows.sessions import CsrfTokens, SessionCookie, session_co
 from authgate.server.flows.throttle import Throttle
 from authgate.server.pending_requests import PendingRequests
 from authgate.server.registry_cache import RegistryCache
-from authgate.server.secret_key import ServerSecret, derive_key
+from authgate.server.secret_key import Sealer, ServerSecret, derive_key
 from authgate.server.storage.protocols import FlowStorage, UserStore
 from authgate.server.user_targets import UserTargets
 
-__all__ = ["STATIC_PATH", "FlowServices", "ReplaySealer"]
+__all__ = ["STATIC_PATH", "FlowServices"]
 
 STATIC_PATH = "/static"
-_NONCE = 12
-
-
-class ReplaySealer:
-    """AES-256-GCM for the token response a refresh keeps for its grace-window replay: the stored
-    copy is useless to someone who reads the database. The caller binds it (associated data) to
-    the hash of the refresh token that obtained it, so it is only ever answered to that token."""
-
-    __slots__ = ("_aead",)
-
-    def __init__(self, key: bytes) -> None:
-        self._aead = AESGCM(key)
-
-    def seal(self, plaintext: bytes, associated: bytes) -> bytes:
-        """Encrypt `plaintext` bound to `associated`."""
-        nonce = secrets.token_bytes(_NONCE)
-        return nonce + self._aead.encrypt(nonce, plaintext, associated)
-
-    def open(self, sealed: bytes, associated: bytes) -> bytes | None:
-        """The plaintext, or None when `sealed` was altered or bound to something else."""
-        try:
-            return self._aead.decrypt(sealed[:_NONCE], sealed[_NONCE:], associated)
-        except (InvalidTag, ValueError):
-            return None
 
 
 @dataclass(slots=True)
@@ -71,7 +43,8 @@ class FlowServices:
     cookie: SessionCookie
     throttle: Throttle
     pending: PendingRequests
-    replays: ReplaySealer
+    # `ServerSecret.refresh_replays`: seals the token response kept for a refresh replay.
+    replays: Sealer
     targets: UserTargets
     # `http.trusted_proxies`: whose X-Forwarded-For names the client address.
     proxies: TrustedProxies
@@ -105,7 +78,7 @@ class FlowServices:
             cookie=session_cookie(config.issuer),
             throttle=Throttle(stores),
             pending=PendingRequests(derive_key(config.secret_key, b"authgate pending request v1")),
-            replays=ReplaySealer(derive_key(config.secret_key, b"authgate refresh replay seal v1")),
+            replays=secret.refresh_replays,
             targets=UserTargets(config, registry),
             proxies=TrustedProxies(config.http.trusted_proxies),
             hash_token=secret.hash_token,

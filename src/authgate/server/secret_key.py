@@ -2,8 +2,9 @@
 
 `AUTHGATE_SECRET_KEY` (or the key file) never encrypts or authenticates anything directly: HKDF
 (RFC 5869) derives one independent key per purpose, so that the key that hashes client secrets can
-never decrypt a signing key. Signing keys are sealed with AES-256-GCM, the key id and algorithm
-bound as associated data so a sealed key cannot be moved to another row.
+never decrypt a signing key. Sealing is AES-256-GCM (`Sealer`) with a key per purpose: signing
+keys (the key id and algorithm bound as associated data so a sealed key cannot be moved to another
+row) and the token responses kept for refresh replays (bound to the refresh token's hash).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-__all__ = ["SealError", "ServerSecret", "derive_key", "load_or_create_secret_key"]
+__all__ = ["SealError", "Sealer", "ServerSecret", "derive_key", "load_or_create_secret_key"]
 
 _log = logging.getLogger("authgate.server")
 _NONCE = 12
@@ -58,15 +59,47 @@ def load_or_create_secret_key(path: Path) -> bytes:
     raise OSError(errno.EIO, f"secret key file {path} is empty")
 
 
+class Sealer:
+    """AES-256-GCM under one purpose's key: a random 96-bit nonce per value, prefixed to it."""
+
+    __slots__ = ("_aead",)
+
+    def __init__(self, key: bytes) -> None:
+        self._aead = AESGCM(key)
+
+    def seal(self, plaintext: bytes, associated: bytes) -> bytes:
+        """Encrypt `plaintext`, authenticating `associated` with it."""
+        nonce = secrets.token_bytes(_NONCE)
+        return nonce + self._aead.encrypt(nonce, plaintext, associated)
+
+    def open(self, sealed: bytes, associated: bytes) -> bytes:
+        """Decrypt what `seal` produced; raise `SealError` on any mismatch."""
+        try:
+            return self._aead.decrypt(sealed[:_NONCE], sealed[_NONCE:], associated)
+        except (InvalidTag, ValueError):
+            raise SealError("sealed value cannot be opened with this secret key") from None
+
+
 class ServerSecret:
     """Keys derived from the server's secret key, one per purpose."""
 
-    __slots__ = ("_client_secret_key", "_seal", "_token_key", "check_value", "csrf_key")
+    __slots__ = (
+        "_client_secret_key",
+        "_signing_keys",
+        "_token_key",
+        "check_value",
+        "csrf_key",
+        "refresh_replays",
+    )
 
     def __init__(self, secret_key: bytes) -> None:
         self._client_secret_key = derive_key(secret_key, b"authgate client secret hash v1")
         self._token_key = derive_key(secret_key, b"authgate opaque token hash v1")
-        self._seal = AESGCM(derive_key(secret_key, b"authgate signing key seal v1"))
+        self._signing_keys = Sealer(derive_key(secret_key, b"authgate signing key seal v1"))
+        # The token response a refresh keeps for its grace-window replay, sealed so the stored copy
+        # is useless to someone who reads the database; the caller binds it (associated data) to
+        # the hash of the refresh token that obtained it, so only that token is ever answered.
+        self.refresh_replays = Sealer(derive_key(secret_key, b"authgate refresh replay seal v1"))
         # The key of the sign-in pages' CSRF tokens (`flows.sessions.CsrfTokens`).
         self.csrf_key = derive_key(secret_key, b"authgate csrf token v1")
         # Stored in the database so that a process started with another key fails at once.
@@ -85,16 +118,12 @@ class ServerSecret:
         return hmac.new(self._token_key, token.encode("utf-8"), hashlib.sha256).hexdigest()
 
     def seal(self, plaintext: bytes, associated: bytes) -> bytes:
-        """AES-256-GCM encrypt `plaintext`, authenticating `associated` with it."""
-        nonce = secrets.token_bytes(_NONCE)
-        return nonce + self._seal.encrypt(nonce, plaintext, associated)
+        """Seal a signing key (`Sealer.seal` under the signing-key seal key)."""
+        return self._signing_keys.seal(plaintext, associated)
 
     def open(self, sealed: bytes, associated: bytes) -> bytes:
-        """Decrypt what `seal` produced; raise `SealError` on any mismatch."""
-        try:
-            return self._seal.decrypt(sealed[:_NONCE], sealed[_NONCE:], associated)
-        except (InvalidTag, ValueError):
-            raise SealError("sealed value cannot be opened with this secret key") from None
+        """Open a sealed signing key; raise `SealError` on any mismatch."""
+        return self._signing_keys.open(sealed, associated)
 
 
 def derive_key(secret_key: bytes, info: bytes) -> bytes:

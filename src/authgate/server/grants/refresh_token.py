@@ -26,6 +26,7 @@ from authgate.server.grants.base import StoredTokenResponse, TokenResponse
 from authgate.server.grants.user_tokens import UserGrant, UserTokens
 from authgate.server.models import Client
 from authgate.server.scopes import parse_scope
+from authgate.server.secret_key import SealError
 
 __all__ = ["RefreshTokenGrant"]
 
@@ -83,7 +84,8 @@ class RefreshTokenGrant:
             policy=self._flows.config.refresh_tokens,
             issue_pair=issue_pair,
         )
-        plaintext = self._flows.replays.open(sealed, binding)
-        if plaintext is None:  # sealed under another server key: cannot be answered again
-            raise InvalidGrant("the refresh token was already used")
+        try:
+            plaintext = self._flows.replays.open(sealed, binding)
+        except SealError:  # sealed under another server key: cannot be answered again
+            raise InvalidGrant("the refresh token was already used") from None
         return StoredTokenResponse(json.loads(plaintext))
