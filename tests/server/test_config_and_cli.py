@@ -35,6 +35,7 @@ def test_toml_and_environment_precedence(tmp_path: Path) -> None:
         '[tokens]\ndefault_access_token_ttl = "2m"\n'
         "[http]\nport = 9000\nmax_body_size = 4096\n"
         'trusted_proxies = ["10.0.0.0/8", "2001:db8::1"]\n'
+        "[database]\npool_size = 7\n"
     )
     (tmp_path / "keys").mkdir()
     config = load_config(file, {})
@@ -43,6 +44,7 @@ def test_toml_and_environment_precedence(tmp_path: Path) -> None:
     assert config.tokens.default_access_token_ttl == 120
     assert config.http.port == 9000
     assert config.http.trusted_proxies == ("10.0.0.0/8", "2001:db8::1")
+    assert config.database.pool_size == 7
     assert (tmp_path / "keys" / "secret").exists()  # relative to the configuration file
     env = {
         "AUTHGATE_CONFIG": str(file),
@@ -72,6 +74,8 @@ def test_toml_and_environment_precedence(tmp_path: Path) -> None:
         ("[http]\nnonsense = 1", "unknown"),
         ('[http]\ntrusted_proxies = "10.0.0.1"', "list of addresses"),
         ('[http]\ntrusted_proxies = ["proxy.example"]', "not an IP address"),
+        ("[database]\npool_size = 0", "pool_size"),
+        ('[database]\npool_size = "10"', "expected int"),
         ("not toml [", "configuration file"),
     ],
 )

@@ -8,7 +8,10 @@ from collections.abc import AsyncIterator
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from server_harness import make_config
 
+from authgate.server.config import DEFAULT_POOL_SIZE, DatabaseSettings
+from authgate.server.context import open_storage
 from authgate.server.models import Api, ApiAccess, Client, OpaqueAccessToken, User
 from authgate.server.storage import AlreadyExistsError, Database, SqlStorage
 from authgate.server.storage.migrate import head_revision, schema_revision, upgrade
@@ -44,6 +47,20 @@ def _client(client_id: str = "c1", *access: ApiAccess) -> Client:
         secret_hash="ab" * 32,
         created_at=1,
     )
+
+
+async def test_pool_size_comes_from_the_configuration(pg_url: str, sqlite_url: str) -> None:
+    """`[database] pool_size` sizes the PostgreSQL pool (and the refresh store's concurrency,
+    which `pool_capacity` feeds); SQLite keeps SQLAlchemy's pool."""
+    config = make_config(pg_url, database=DatabaseSettings(pool_size=7))
+    storage = await open_storage(config)
+    try:
+        assert storage.database.engine.pool.size() == 7  # type: ignore[attr-defined]
+        assert storage.database.pool_capacity == 17
+    finally:
+        await storage.close()
+    assert Database(pg_url).pool_capacity == DEFAULT_POOL_SIZE + 10
+    assert Database(sqlite_url, pool_size=7).pool_capacity == 15
 
 
 async def test_schema_matches_tables_and_upgrade_is_idempotent(database_url: str) -> None:

@@ -47,7 +47,7 @@ class SecretKeyMismatchError(RuntimeError):
 
 async def open_storage(config: Config, *, migrate_sqlite: bool = True) -> SqlStorage:
     """Connect to the configured database and check (or, for SQLite, bring) its schema."""
-    db = Database(config.database_url)
+    db = Database(config.database_url, pool_size=config.database.pool_size)
     try:
         if db.is_sqlite and migrate_sqlite:
             await upgrade(db)
