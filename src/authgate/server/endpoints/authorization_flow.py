@@ -22,6 +22,7 @@ from authgate.server.endpoints.browser import Browser
 from authgate.server.endpoints.login_page import TICKET_FIELD, login_form
 from authgate.server.flow_services import FlowServices
 from authgate.server.flows.authorization_request import (
+    READ_PARAMETERS,
     AuthorizationRequest,
     PageError,
     RedirectError,
@@ -47,25 +48,7 @@ __all__ = ["TICKET_KIND", "authorization_login_page", "continue_authorization"]
 
 TICKET_KIND = "authorize"
 # What a ticket keeps of the request: the parameters the parser reads (others are ignored).
-_KEPT = frozenset(
-    {
-        "client_id",
-        "redirect_uri",
-        "response_type",
-        "response_mode",
-        "state",
-        "scope",
-        "nonce",
-        "prompt",
-        "max_age",
-        "code_challenge",
-        "code_challenge_method",
-        "login_hint",
-        "resource",
-        "request",
-        "request_uri",
-    }
-)
+_KEPT = READ_PARAMETERS
 _MAX_CLIENT_ID = 128
 
 

@@ -35,6 +35,7 @@ from authgate.server.scopes import parse_scope
 __all__ = [
     "MAX_PARAMETERS",
     "MAX_VALUE_LENGTH",
+    "READ_PARAMETERS",
     "AuthorizationError",
     "AuthorizationRequest",
     "ClientPolicy",
@@ -69,6 +70,8 @@ _SINGLE = (
     "request",
     "request_uri",
 )
+# Every parameter the parser reads; a pending request need keep no other.
+READ_PARAMETERS = frozenset((*_SINGLE, "resource"))
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _VSCHAR = re.compile(r"[\x20-\x7e]+")  # RFC 6749 Appendix A.5 (state), A.1 (client_id)
 
