@@ -7,14 +7,13 @@ from pathlib import Path
 import pytest
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-VECTORS = PROJECT_ROOT.parent / "shared" / "vectors"
+# Third-party vectors vendored with the tests (RFC 7520 cookbook, Wycheproof); see SOURCES.md there.
+VECTORS = Path(__file__).resolve().parent / "vectors"
 
 
 @pytest.fixture(scope="session")
 def vectors_dir() -> Path:
-    """`../shared/vectors`; a missing folder is an error, never a silent skip."""
-    if not VECTORS.is_dir():
-        pytest.fail(
-            f"test vectors not found at {VECTORS} (expected ../shared/vectors beside the project)"
-        )
+    """`tests/vectors`; a missing folder is an error, never a silent skip."""
+    if not (VECTORS / "SOURCES.md").is_file():
+        pytest.fail(f"test vectors not found at {VECTORS} (they are committed with the tests)")
     return VECTORS

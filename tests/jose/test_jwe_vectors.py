@@ -1,7 +1,7 @@
 """JWE against the published examples: RFC 7520 §5 and §6 (JOSE Cookbook), RFC 7516 Appendix A,
 RFC 7518 Appendix B (AES_CBC_HMAC_SHA2) and Appendix C (ECDH-ES Concat KDF), RFC 8037 (X25519).
 
-The RFC 7520 and RFC 8037 examples are read from `../shared/vectors/rfc7520-cookbook/` (see
+The RFC 7520 and RFC 8037 examples are read from `tests/vectors/rfc7520-cookbook/` (see
 SOURCES.md). The RFC 7516 and RFC 7518 values are copied from the RFC texts; the same literals ship
 in jwcrypto's `tests.py` (RFC 7516 A.1-A.3) and in many JOSE libraries' test suites.
 """

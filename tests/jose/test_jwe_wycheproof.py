@@ -1,4 +1,4 @@
-"""Project Wycheproof vectors for JWE (`../shared/vectors/wycheproof/`, see SOURCES.md).
+"""Project Wycheproof vectors for JWE (`tests/vectors/wycheproof/`, see SOURCES.md).
 
 `json_web_encryption_test.json` runs through the public `jwe.decrypt`; every case's expected result
 is honoured, except the ones named in `DELIBERATELY_REJECTED` with the reason. The primitive files

@@ -1,6 +1,6 @@
 """JWK and JWS against the JOSE Cookbook: RFC 7520 §3 (keys) and §4 (signatures).
 
-The examples are read from `../shared/vectors/rfc7520-cookbook/` (see SOURCES.md). Every section
+The examples are read from `tests/vectors/rfc7520-cookbook/` (see SOURCES.md). Every section
 whose algorithm authgate supports is verified from its compact serialization, and for the
 deterministic algorithms (RSASSA-PKCS1-v1_5, HMAC) signing reproduces the published output exactly.
 

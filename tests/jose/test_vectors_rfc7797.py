@@ -1,6 +1,6 @@
 """The unencoded payload option (RFC 7797): `b64: false` with `crit: ["b64"]`.
 
-Sources: `../shared/vectors/rfc7520-cookbook/rfc7797/` (the cookbook's machine-readable RFC 7797
+Sources: `tests/vectors/rfc7520-cookbook/rfc7797/` (the cookbook's machine-readable RFC 7797
 examples) and the RFC 7797 §4.1 / §4.2 compact strings (also in jwcrypto's `tests.py`).
 
 Known defects of the cookbook files, and how they are handled:

@@ -1,5 +1,5 @@
 """EdDSA against RFC 8037 Appendix A: the Ed25519 key (A.1, A.2), its thumbprint (A.3) and the
-signature example (A.4, A.5), read from `../shared/vectors/rfc7520-cookbook/curve25519/jws.json`.
+signature example (A.4, A.5), read from `tests/vectors/rfc7520-cookbook/curve25519/jws.json`.
 Ed25519 is deterministic, so signing reproduces the published JWS exactly.
 """
 

@@ -1,5 +1,5 @@
 """Project Wycheproof, JOSE level: `json_web_signature_test.json`, `json_web_key_test.json` and the
-JWS groups of `json_web_crypto_test.json` (`../shared/vectors/wycheproof/`, see SOURCES.md).
+JWS groups of `json_web_crypto_test.json` (`tests/vectors/wycheproof/`, see SOURCES.md).
 
 Every token goes through the public `jws.verify` with the *widest* allow-list (every supported
 JWS algorithm), so that only the key's binding, never the caller's list, stands between a

@@ -1,5 +1,5 @@
 """Project Wycheproof, primitive level: the signature and MAC files for every JWS algorithm
-(`../shared/vectors/wycheproof/`, see SOURCES.md).
+(`tests/vectors/wycheproof/`, see SOURCES.md).
 
 Each key is imported from the JWK the file gives (`publicKeyJwk` / `keyJwk`, or the raw HMAC key
 through `JWK.from_secret`) and each signature is checked with `signatures.verifier(key, alg)`, the
