@@ -1,6 +1,6 @@
 """The JWKS lifecycle against a real issuer on loopback: fetch at start, Cache-Control within
 floor and ceiling, unknown-kid refetch with single-flight and cooldown, rotation, stale-if-error,
-limits."""
+limits; and `JWKSState`'s unknown-kid pacing with an injected clock."""
 
 from __future__ import annotations
 
@@ -8,12 +8,13 @@ import asyncio
 import logging
 import time
 from email.utils import formatdate
+from itertools import pairwise
 from typing import Any
 
 import pytest
 from gate_support import AUDIENCE, FakeIssuer, IssuerServer, ManualClock
 
-from authgate.jose import JWK
+from authgate.jose import JWK, JWKSet
 from authgate.verifier import (
     IssuerConfig,
     JWKSCachePolicy,
@@ -27,6 +28,7 @@ from authgate.verifier import (
 )
 from authgate.verifier.discovery import metadata_urls
 from authgate.verifier.http_fetch import FetchLimits
+from authgate.verifier.jwks_state import JWKSState, KidVerdict
 
 
 def make_verifier(issuer: FakeIssuer, clock: Any, **policy: Any) -> Verifier:
@@ -481,3 +483,101 @@ def test_metadata_urls_follow_rfc_8414_and_openid_discovery() -> None:
     assert metadata_urls("https://idp.example.com", "openid") == (
         "https://idp.example.com/.well-known/openid-configuration",
     )
+
+
+# -- unknown-kid refetch after an outage (JWKSState, sans I/O, injected time) --------------------
+
+
+def _held_state(policy: JWKSCachePolicy, now: float) -> JWKSState:
+    state = JWKSState(policy)
+    key = JWK.generate("EC", crv="P-256", kid="held", alg="ES256")
+    state.record_success(JWKSet([key.public()]), started=now, now=now, lifetime=600)
+    return state
+
+
+def test_unknown_kid_fetch_is_not_held_back_by_the_failure_backoff() -> None:
+    policy = JWKSCachePolicy(unknown_kid_cooldown=30, retry_initial=1, retry_max=60)
+    state = _held_state(policy, 0.0)
+    for t in range(100, 107):  # the issuer goes down; failed fetches back off up to retry_max
+        state.record_failure("HTTP 503", now=float(t))
+    assert state.retry_at == 106 + 60
+    assert not state.may_fetch(107)
+    # The back-off protects the issuer from refreshes, but an unknown kid's refetch is bounded by
+    # the cooldown alone: the last kid-driven fetch was long ago, so one may start now.
+    assert state.kid_verdict("new", 107) is KidVerdict.FETCH
+    state.begin_kid_fetch(107)
+    state.record_failure("HTTP 503", now=107)
+    assert state.kid_verdict("new", 136.9) is KidVerdict.COOLDOWN
+    assert state.kid_cooldown_left(136.9) == pytest.approx(0.1)
+    assert state.kid_verdict("new", 137) is KidVerdict.FETCH  # while retry_at is 167
+
+
+@pytest.mark.parametrize("recovered_at", [100.5, 113.0, 129.9, 150.0, 171.0, 250.0, 399.0])
+def test_after_an_outage_a_new_kid_is_fetched_within_the_cooldown(recovered_at: float) -> None:
+    # An outage from t=100 with the background task retrying whenever the back-off allows and a
+    # token with a new kid arriving every 0.5 s; the issuer answers again at `recovered_at`.
+    policy = JWKSCachePolicy(unknown_kid_cooldown=30, retry_initial=1, retry_max=60)
+    state = _held_state(policy, 0.0)
+    state.record_failure("HTTP 503", now=100.0)
+    fetched_at = None
+    t = 100.0
+    while t < recovered_at + 200 and fetched_at is None:
+        up = t >= recovered_at
+        if state.next_refresh_at() <= t and not up:
+            state.record_failure("HTTP 503", now=t)  # the background retry fails
+        if state.kid_verdict("new", t) is KidVerdict.FETCH:
+            state.begin_kid_fetch(t)
+            if up:
+                fetched_at = t
+            else:
+                state.record_failure("HTTP 503", now=t)
+        t += 0.5
+    assert fetched_at is not None
+    assert fetched_at - recovered_at <= policy.unknown_kid_cooldown
+
+
+def test_invented_kids_during_an_outage_cause_one_fetch_per_cooldown() -> None:
+    policy = JWKSCachePolicy(unknown_kid_cooldown=30, retry_initial=1, retry_max=60)
+    state = _held_state(policy, 0.0)
+    state.record_failure("HTTP 503", now=100.0)
+    starts = []
+    for i in range(6000):  # a new invented kid every 0.1 s for 600 s; every fetch fails
+        now = 100.0 + i * 0.1
+        if state.kid_verdict(f"invented-{i}", now) is KidVerdict.FETCH:
+            state.begin_kid_fetch(now)
+            state.record_failure("HTTP 503", now=now)
+            starts.append(now)
+    assert len(starts) == 20
+    assert all(b - a >= policy.unknown_kid_cooldown for a, b in pairwise(starts))
+
+
+async def test_a_new_kid_is_accepted_within_the_cooldown_after_the_issuer_recovers(
+    test_issuer: FakeIssuer, clock: ManualClock
+) -> None:
+    # The back-off after a failure (45 s here, up to retry_max in general) is longer than the
+    # cooldown: the new kid must not wait for it once the issuer answers again.
+    verifier = make_verifier(
+        test_issuer, clock, unknown_kid_cooldown=30, retry_initial=45, retry_max=60
+    )
+    await verifier.start(background=False)
+    try:
+        new_key = test_issuer.new_key("after-outage")
+        test_issuer.server.set_json("/jwks", {"error": "down"}, status=503)
+        with pytest.raises(VerifierUnavailable) as info:
+            await verifier.verify_token(test_issuer.token(new_key))
+        assert info.value.retry_after == 30  # the kid's next chance, not the 45 s back-off
+        assert test_issuer.server.hits["/jwks"] == 2
+
+        clock.advance(10)  # within the cooldown: no fetch
+        with pytest.raises(VerifierUnavailable):
+            await verifier.verify_token(test_issuer.token(new_key))
+        assert test_issuer.server.hits["/jwks"] == 2
+
+        test_issuer.publish()  # the issuer is back, with the new key
+        clock.advance(20)  # the cooldown is over; the back-off is not (15 s left)
+        principal = await verifier.verify_token(test_issuer.token(new_key))
+        assert principal.subject == "user-1"
+        assert test_issuer.server.hits["/jwks"] == 3
+        assert verifier.issuer_status()[0].failures == 0
+    finally:
+        await verifier.aclose()

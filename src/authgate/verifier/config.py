@@ -70,13 +70,16 @@ class JWKSCachePolicy:
       none.
     - `refresh_ahead`: the fraction of the lifetime, before expiry, at which the background task
       refreshes (0.2: a 10-minute lifetime is refreshed after 8 minutes).
-    - `unknown_kid_cooldown`: at most one fetch caused by unknown `kid`s per this period.
+    - `unknown_kid_cooldown`: at most one fetch caused by unknown `kid`s per this period. Only
+      this paces those fetches, not the back-off below, so after an outage a new `kid` is fetched
+      at most this long after the issuer answers again. 0 removes the bound.
     - `unknown_kid_ttl`/`max_unknown_kids`: how long, and how many, `kid`s confirmed absent by a
       fetch are remembered, so that repeating an invented `kid` never causes a fetch.
     - `stale_grace`: when refreshing fails, held keys keep verifying for this long after they
       expired (stale-if-error, RFC 5861 §4); then the issuer's tokens get 503 until a fetch
       succeeds.
-    - `retry_initial`/`retry_max`: back-off between attempts after a failed fetch.
+    - `retry_initial`/`retry_max`: back-off between attempts after a failed fetch (background
+      refreshes and requests holding no fresh key; unknown-`kid` refetches follow the cooldown).
     - `fetch`: time and size limits on every request to the issuer.
     """
 

@@ -282,7 +282,7 @@ class JWKSCache:
             if not state.last_attempt_ok:
                 raise VerifierUnavailable(
                     self.config.issuer,
-                    retry_after=_ceil(state.retry_after(now)),
+                    retry_after=_ceil(state.kid_cooldown_left(now)),
                     debug=f"refetch for an unknown kid failed: {state.last_error}",
                 )
             if state.confirm_unknown(kid, seen=seen, now=now):

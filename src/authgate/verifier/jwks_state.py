@@ -16,6 +16,13 @@ Unknown `kid`s: a token whose `kid` is not held may cause one refetch, at most o
 `unknown_kid_cooldown`; `kid`s that a fetch started after they were first seen did not contain
 are remembered for `unknown_kid_ttl` (at most `max_unknown_kids`), so repeating them never causes
 fetches.
+
+Two clocks bound the fetches. The back-off after failures (`retry_at`, `retry_initial` doubling up
+to `retry_max`) paces the background task and the foreground fetches of requests that hold no
+fresh key. The cooldown (`kid_fetch_at` + `unknown_kid_cooldown`) alone paces the refetches caused
+by unknown `kid`s, back-off or not: it is already their rate bound, so during an outage the issuer
+sees at most one kid-driven attempt per cooldown besides the backed-off retries, and once it
+answers again a new `kid` is fetched at most one cooldown later (not up to `retry_max`).
 """
 
 from __future__ import annotations
@@ -81,7 +88,7 @@ class JWKSState:
     # -- fetch scheduling --------------------------------------------------------------------
 
     def may_fetch(self, now: float) -> bool:
-        """False while backing off after a failure."""
+        """False while backing off after a failure (unknown-`kid` refetches ignore this)."""
         return now >= self.retry_at
 
     def wants_foreground_fetch(self, now: float) -> bool:
@@ -131,7 +138,9 @@ class JWKSState:
                 if now < until:
                     return KidVerdict.REMEMBERED
                 del self._unknown[kid]
-        if now - self.kid_fetch_at >= self.policy.unknown_kid_cooldown and self.may_fetch(now):
+        # The cooldown alone decides, not `may_fetch`: waiting for the back-off as well kept a
+        # new key out for up to `retry_max` after its issuer recovered.
+        if now - self.kid_fetch_at >= self.policy.unknown_kid_cooldown:
             return KidVerdict.FETCH
         return KidVerdict.COOLDOWN
 
@@ -139,8 +148,12 @@ class JWKSState:
         self.kid_fetch_at = now
 
     def kid_cooldown_left(self, now: float) -> float:
+        """Seconds until an unknown `kid` may be looked up again: the end of the cooldown, or the
+        back-off's retry (which fetches the whole set) if that comes first."""
         left = self.kid_fetch_at + self.policy.unknown_kid_cooldown - now
-        return max(left, self.retry_after(now), 0.0)
+        if self.failures:
+            left = min(left, self.retry_at - now)
+        return max(left, 0.0)
 
     def confirm_unknown(self, kid: str | None, *, seen: float, now: float) -> bool:
         """Remember `kid` as absent if a fetch started at or after `seen` succeeded without it.
