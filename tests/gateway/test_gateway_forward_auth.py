@@ -61,6 +61,28 @@ def test_envoy_style_path_after_the_endpoint(gateway: Gateway, issuer: Issuer) -
     assert status == 403
 
 
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"X-Original-URI": "/public/x", "X-Original-Method": "GET"},
+        {"X-Forwarded-Uri": "/public/x", "X-Forwarded-Method": "GET"},
+        {"X-Original-URI": "/public/x"},
+        {"X-Original-Method": "GET"},
+        {"X-Forwarded-Uri": "/public/x"},
+        {"X-Forwarded-Method": "GET"},
+    ],
+)
+def test_envoy_path_with_a_header_convention_field_is_400(
+    gateway: Gateway, fields: dict[str, str]
+) -> None:
+    # Envoy copies the client's x- headers: the path after the endpoint is the request being
+    # served, and a field claiming another one is ambiguous (never judged as /public/x).
+    status, headers, body = gateway.request("GET", "/_authgate/check/admin/secret", fields)
+    assert status == 400
+    assert json.loads(body)["error"] == "invalid_request"
+    assert "x-auth-subject" not in headers
+
+
 def test_public_route_is_allowed_without_identity(gateway: Gateway) -> None:
     status, headers, _ = gateway.request(
         "GET",

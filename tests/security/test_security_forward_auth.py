@@ -85,3 +85,22 @@ def test_each_convention_alone_still_decides(
     gw: Gateway, headers: dict[str, str], status: int
 ) -> None:
     assert gw.request("GET", "/_authgate/check", headers)[0] == status
+
+
+@pytest.mark.parametrize(
+    "forged",
+    [
+        {"X-Original-URI": "/catalog/1", "X-Original-Method": "GET"},
+        {"X-Forwarded-Uri": "/catalog/1", "X-Forwarded-Method": "GET"},
+    ],
+)
+def test_envoy_path_is_not_overridden_by_client_fields(
+    gw: Gateway, forged: dict[str, str]
+) -> None:
+    # Envoy ext_authz with `allowed_headers: prefix "x-"` sends the client's own fields along
+    # with the original path after the endpoint. The client asked for /admin/users; its fields
+    # once had the request judged as the public GET /catalog/1 (200), and Envoy then forwarded
+    # /admin/users for real.
+    assert gw.request("GET", "/_authgate/check/admin/users")[0] == 401
+    assert gw.request("GET", "/_authgate/check/admin/users", forged)[0] == 400
+    assert gw.request("DELETE", "/_authgate/check/admin/users", forged)[0] == 400

@@ -4,6 +4,8 @@ ForwardAuth, Envoy HTTP `ext_authz` (RFC 6750 §3 answers).
 The original request is read from `X-Original-Method`/`X-Original-URI` (nginx) or
 `X-Forwarded-Method`/`X-Forwarded-Uri` (Traefik). Envoy sends the original method and path as the
 check request's own, after the endpoint's path: `/_authgate/check/orders/7` judges `/orders/7`.
+A request that uses two of these ways at once (a path after the endpoint's and any of the fields,
+or fields of both conventions) is refused with 400: one of them may be the client's own.
 The same routes and policy apply; the credentials are the check request's (the proxy passes the
 client's headers). The answer is 200 with the identity fields (`X-Auth-*`, and `X-Auth-Token` when
 configured) for the proxy to copy upstream, all of them present and empty when unknown, or
@@ -52,6 +54,15 @@ def original_request(head: RequestHead, endpoint_path: str) -> tuple[str, Reques
         raise BadRequestTargetError(
             "both X-Original-* and X-Forwarded-Uri/-Method are present: the origin is ambiguous"
         )
+    rest = head.target.path[len(endpoint_path) :]
+    if rest and present:
+        # Envoy's path is the request being served, and Envoy copies the client's fields that
+        # its `allowed_headers` admit (a `prefix: "x-"` matcher admits these): one of them may
+        # be the client's forgery of a harmless request. Ambiguous, so refused like the above.
+        raise BadRequestTargetError(
+            "the original request is given both after the endpoint's path and in "
+            "X-Original-*/X-Forwarded-Uri/-Method fields: the origin is ambiguous"
+        )
     if present:
         uri_field, method_field = present[0]
         uri, method = fields.get(uri_field), fields.get(method_field)
@@ -61,7 +72,6 @@ def original_request(head: RequestHead, endpoint_path: str) -> tuple[str, Reques
                 "(X-Original-URI and X-Original-Method, or X-Forwarded-Uri and X-Forwarded-Method)"
             )
     else:
-        rest = head.target.path[len(endpoint_path) :]
         if not rest.startswith("/"):
             raise BadRequestTargetError(
                 "the original URI is missing (X-Original-URI or X-Forwarded-Uri)"
