@@ -444,3 +444,45 @@ def parse_responses(data: bytes) -> list[tuple[int, dict[str, str], bytes]]:
     with contextlib.suppress(httptools.HttpParserError):  # a truncated tail: keep what parsed
         parser.feed_data(data)
     return out
+
+
+def read_response(sock: socket.socket) -> tuple[int, dict[str, str], bytes]:
+    """Read exactly one response from a connection that stays open (a keep-alive exchange)."""
+    done: list[tuple[int, dict[str, str], bytes]] = []
+
+    class Sink:
+        def __init__(self) -> None:
+            self.headers: dict[str, str] = {}
+            self.body = b""
+
+        def on_header(self, name: bytes, value: bytes) -> None:
+            self.headers[name.decode().lower()] = value.decode("latin-1")
+
+        def on_body(self, body: bytes) -> None:
+            self.body += body
+
+        def on_message_complete(self) -> None:
+            done.append((parser.get_status_code(), self.headers, self.body))
+
+    sink = Sink()
+    parser = httptools.HttpResponseParser(sink)
+    while not done:
+        data = sock.recv(1)  # byte by byte: nothing of a later response is consumed
+        if not data:
+            raise AssertionError("the connection closed before a complete response")
+        parser.feed_data(data)
+    return done[0]
+
+
+def read_until_closed(sock: socket.socket) -> bytes:
+    """Everything the server sends until it closes the connection (bounded by the timeout)."""
+    chunks = []
+    while True:
+        try:
+            chunk = sock.recv(65536)
+        except ConnectionResetError:
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    return b"".join(chunks)

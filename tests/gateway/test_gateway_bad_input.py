@@ -11,7 +11,14 @@ import socket
 import time
 
 import pytest
-from gateway_support import Gateway, Issuer, parse_responses, raw_exchange
+from gateway_support import (
+    Gateway,
+    Issuer,
+    parse_responses,
+    raw_exchange,
+    read_response,
+    read_until_closed,
+)
 
 from authgate.jose import JWK
 
@@ -72,6 +79,57 @@ def test_malformed_requests_get_a_4xx_and_a_closed_connection(
     got, _, body = _one(gateway, request_bytes)
     assert got == status
     assert "error" in json.loads(body)
+
+
+GOOD = b"GET /public/first HTTP/1.1\r\nHost: t\r\n\r\n"
+SECOND_REQUESTS = [
+    (b"GET /public/%5c/x HTTP/1.1\r\nHost: t\r\n\r\n", 400),
+    (b"GET /public/a%2Fb HTTP/1.1\r\nHost: t\r\n\r\n", 400),
+    (b"GET /public/x HTTP/1.1\r\nHost: t\r\nBad Header: x\r\n\r\n", 400),
+    (b"GET /public/x HTTP/1.1\r\nHost: t\r\n folded: x\r\n\r\n", 400),
+    (b"GARBAGE\r\n\r\n", 400),
+    (b"GET /public/" + b"a" * 3000 + b" HTTP/1.1\r\nHost: t\r\n\r\n", 414),
+    (b"GET /public/x HTTP/1.1\r\nHost: t\r\nX-Big: " + b"a" * 9000 + b"\r\n\r\n", 431),
+    (b"POST /public/x HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", 400),
+]
+SECOND_IDS = ["encoded-backslash", "encoded-slash", "bad-header", "folded", "garbage",
+              "long-target", "big-header", "bad-chunk"]  # fmt: skip
+
+
+@pytest.mark.parametrize(("second", "status"), SECOND_REQUESTS, ids=SECOND_IDS)
+def test_a_malformed_second_request_on_a_keep_alive_connection_is_answered(
+    gateway: Gateway, second: bytes, status: int
+) -> None:
+    # It used to be closed without an answer: the first response's state was still set.
+    with socket.create_connection(("127.0.0.1", gateway.port), timeout=10) as sock:
+        sock.sendall(GOOD)
+        assert read_response(sock)[0] == 200
+        sock.sendall(second)
+        answers = parse_responses(read_until_closed(sock))
+    assert [(got, headers["connection"]) for got, headers, _ in answers] == [(status, "close")]
+    assert "error" in json.loads(answers[0][2])
+
+
+@pytest.mark.parametrize(("second", "status"), SECOND_REQUESTS, ids=SECOND_IDS)
+def test_a_malformed_pipelined_request_is_answered_after_the_one_before(
+    gateway: Gateway, second: bytes, status: int
+) -> None:
+    # The good request keeps its whole response, then the malformed one gets its own, in order.
+    with socket.create_connection(("127.0.0.1", gateway.port), timeout=10) as sock:
+        sock.sendall(GOOD + second)
+        answers = parse_responses(read_until_closed(sock))
+    assert [got for got, _, _ in answers] == [200, status]
+    assert json.loads(answers[0][2])["path"] == "/public/first"
+    assert answers[1][1]["connection"] == "close"
+
+
+def test_a_slow_second_header_section_times_out_with_408(gateway: Gateway) -> None:
+    with socket.create_connection(("127.0.0.1", gateway.port), timeout=20) as sock:
+        sock.sendall(GOOD)
+        assert read_response(sock)[0] == 200
+        sock.sendall(b"GET /public/x HTTP/1.1\r\nHost: t\r\n")
+        answers = parse_responses(read_until_closed(sock))
+    assert [got for got, _, _ in answers] == [408]
 
 
 def test_slow_header_section_times_out_with_408(gateway: Gateway) -> None:

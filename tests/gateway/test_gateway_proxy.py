@@ -7,7 +7,7 @@ import socket
 from typing import Any
 
 import pytest
-from gateway_support import Gateway, Issuer, parse_responses, raw_exchange
+from gateway_support import Gateway, Issuer, parse_responses, raw_exchange, read_response
 
 
 def _record(body: bytes) -> dict[str, Any]:
@@ -161,6 +161,24 @@ def test_pipelined_requests_are_answered_in_order(gateway: Gateway) -> None:
         "/public/4",
         "/public/last",
     ]
+
+
+def test_a_pipelined_request_whose_body_is_still_arriving_is_read(
+    gateway: Gateway, issuer: Issuer
+) -> None:
+    # The second request's head and half its body wait behind the first; once it is started the
+    # rest of its body must be read (reading stayed paused, and the upstream timed out: 504).
+    first = b"GET /slow/0.2 HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer %s\r\n\r\n" % (
+        issuer.token().encode()
+    )
+    second = b"POST /public/upload HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\n12345"
+    with socket.create_connection(("127.0.0.1", gateway.port), timeout=10) as sock:
+        sock.sendall(first + second)
+        assert read_response(sock)[0] == 200
+        sock.sendall(b"67890")
+        status, _, body = read_response(sock)
+    assert status == 200
+    assert (_record(body)["path"], _record(body)["body_len"]) == ("/public/upload", 10)
 
 
 def test_path_is_canonical_before_routing_and_upstream_gets_the_same(gateway: Gateway) -> None:

@@ -94,9 +94,7 @@ def test_each_convention_alone_still_decides(
         {"X-Forwarded-Uri": "/catalog/1", "X-Forwarded-Method": "GET"},
     ],
 )
-def test_envoy_path_is_not_overridden_by_client_fields(
-    gw: Gateway, forged: dict[str, str]
-) -> None:
+def test_envoy_path_is_not_overridden_by_client_fields(gw: Gateway, forged: dict[str, str]) -> None:
     # Envoy ext_authz with `allowed_headers: prefix "x-"` sends the client's own fields along
     # with the original path after the endpoint. The client asked for /admin/users; its fields
     # once had the request judged as the public GET /catalog/1 (200), and Envoy then forwarded

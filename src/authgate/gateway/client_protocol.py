@@ -5,8 +5,9 @@ Encoding`, bad chunk framing and obsolete line folding are refused, RFC 9112 §6
 request line, the header section and the number of fields are bounded; a request that breaks the
 rules gets a 400/414/431 and the connection closes; none reaches the upstream. Keep-alive and
 pipelining are supported: pipelined requests wait (reading paused) until the response before them is
-complete, at most `max_pipeline` deep. Timeouts are checked by the server's sweeper through
-`check_deadline`.
+complete, at most `max_pipeline` deep. A malformed request after others on the same connection is
+answered in its turn, after their responses (RFC 9112 §9.3.2). Timeouts are checked by the server's
+sweeper through `check_deadline`.
 """
 
 from __future__ import annotations
@@ -108,7 +109,8 @@ class ClientConnection(asyncio.Protocol):
         self._queue: list[_Pending] = []
         self._pause = 0
         self._closing = False
-        self._closing_after_upgrade = False
+        self._ignore_input = False
+        self._refusal: tuple[int, str] | None = None  # answer after the requests before it
         self._upgrade_accepted = False
         self._in_head = False
         self._head_seen = 0
@@ -148,7 +150,7 @@ class ClientConnection(asyncio.Protocol):
         if self.tunnel is not None:
             self.tunnel.feed_body(data)
             return
-        if self._closing or self._closing_after_upgrade:
+        if self._closing or self._ignore_input:
             return
         if self._in_head or self._request_complete:
             self._head_seen += len(data)
@@ -159,15 +161,15 @@ class ClientConnection(asyncio.Protocol):
         except httptools.HttpParserCallbackError as exc:
             cause = exc.__context__
             if isinstance(cause, _Reject):
-                self._refuse(cause.status, str(cause))
+                self._malformed(cause.status, str(cause))
             else:
                 log.error("request handling failed", exc_info=cause or exc)  # noqa: TRY400
                 self._refuse(500, None)
         except httptools.HttpParserError as exc:
-            self._refuse(400, _parser_message(exc))
+            self._malformed(400, _parser_message(exc))
         else:
             if self._in_head and self._head_seen > self.limits.max_header_bytes:
-                self._refuse(431, "request header section too large")
+                self._malformed(431, "request header section too large")
 
     def eof_received(self) -> bool | None:
         # A half-closed client cannot send more requests; finish the current response, then close.
@@ -270,7 +272,7 @@ class ClientConnection(asyncio.Protocol):
         if self.deadline_kind == _IDLE or self.response_started:
             self._close()
         else:
-            self._refuse(408, "timed out waiting for the request")
+            self._malformed(408, "timed out waiting for the request")
 
     def close(self) -> None:
         """Close now (shutdown)."""
@@ -356,6 +358,7 @@ class ClientConnection(asyncio.Protocol):
 
     def _exchange_done(self) -> None:
         self._exchange = None
+        self.response_started = False  # no response is under way until the next exchange's
         if not self._keep_alive:
             self._close()
             return
@@ -373,6 +376,12 @@ class ClientConnection(asyncio.Protocol):
                 self._request_complete = True
                 if self._response_complete:
                     self._exchange_done()
+            else:
+                # Its body is still arriving (so it is the last request read): read it.
+                self.resume_reading(PAUSE_PIPELINE)
+            return
+        if self._refusal is not None:
+            self._refuse(*self._refusal)
             return
         self.resume_reading(PAUSE_PIPELINE)
         self._set_deadline(_IDLE, self.limits.keepalive_timeout)
@@ -388,7 +397,27 @@ class ClientConnection(asyncio.Protocol):
             if rest:
                 self.tunnel.feed_body(rest)
         else:
-            self._closing_after_upgrade = True
+            self._ignore_input = True
+
+    def _malformed(self, status: int, message: str) -> None:
+        """The request being read breaks the rules (or is too slow): answer it in its turn, then
+        close. Requests before it on this connection keep their responses (RFC 9112 §9.3.2)."""
+        exchange, sink = self._exchange, self._body_sink
+        self._body_sink = None
+        if exchange is not None and sink is exchange and not self._in_head:
+            self._refuse(status, message)  # the body of the request being served
+            return
+        if isinstance(sink, _Pending):
+            self._queue.remove(sink)  # a queued request whose body broke: this answer is its own
+        if exchange is None and not self._queue:
+            self._refuse(status, message)
+            return
+        # Earlier requests are still being answered: read nothing more, answer this one after
+        # them. Past `max_pipeline`, or after `Connection: close`, nothing more is answered.
+        self.pause_reading(PAUSE_PIPELINE)
+        self._ignore_input = True  # what is still buffered belongs to no request
+        if self._keep_alive:
+            self._refusal = (status, message)
 
     def _refuse(self, status: int, message: str | None) -> None:
         exchange = self._exchange or self.tunnel
