@@ -1,23 +1,30 @@
-"""Smoke test of benchmarks/jose_bench.py: the documented command runs and reports every algorithm.
+"""Smoke test of benchmarks/jose_bench.py: the documented command runs to completion and reports a
+figure for every algorithm, operation and implementation it claims to measure
+(benchmarks/README.md, "What is measured").
 
-It runs with the smallest batches and one round, and asserts the shape of the report only: timing
-figures are never asserted in tests (they belong to the benchmark's own run).
+It runs one round of the smallest batches and checks the report's structure only. No figure is
+compared with a goal, a threshold or another figure: speed belongs to the benchmark's own runs.
 """
 
 from __future__ import annotations
 
 import json
+import math
+import os
 import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 BENCH = Path(__file__).resolve().parents[2] / "benchmarks" / "jose_bench.py"
 ALGORITHMS = {
     "HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512",
     "ES256", "ES384", "ES512", "ES256K", "EdDSA",
 }  # fmt: skip
-GOALS = {"RS256": 0.80, "ES256": 0.90, "EdDSA": 0.92, "HS256": 0.25}
+OPERATIONS = ("sign", "verify")
+# PyJWT and joserfc are in the test extra, and both support every algorithm above: no `n/a` here.
+IMPLEMENTATIONS = ("raw", "authgate", "PyJWT", "joserfc")
 
 
 def _bench(*args: str) -> subprocess.CompletedProcess[str]:
@@ -27,45 +34,63 @@ def _bench(*args: str) -> subprocess.CompletedProcess[str]:
     )  # fmt: skip
 
 
-def test_json_report_has_a_row_per_algorithm_and_operation() -> None:
+def _is_figure(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def test_json_report_has_a_figure_for_every_algorithm_operation_and_implementation() -> None:
     result = _bench("--json")
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
-    rows = {(row["alg"], row["op"]): row for row in report["rows"]}
-    assert set(rows) == {(alg, op) for alg in ALGORITHMS for op in ("sign", "verify")}
-    for (alg, op), row in rows.items():
-        assert set(row["results"]) == {"raw", "authgate", "PyJWT", "joserfc"}
-        for name in ("raw", "authgate"):
-            assert row["results"][name]["ops_per_s"] > 0, (alg, op, name)
-        assert row["results"]["raw"]["share_of_raw"] == 1.0
-        if op == "verify" and alg in GOALS:
-            assert row["goal"]["authgate_share_at_least"] == GOALS[alg]
-            assert row["goal"]["met"] == (row["results"]["authgate"]["share_of_raw"] >= GOALS[alg])
-        else:
-            assert "goal" not in row
     assert report["meta"]["rounds"] == 1
-    if hasattr(__import__("os"), "sched_setaffinity"):
+    assert report["meta"]["unavailable"] == {}
+    if hasattr(os, "sched_setaffinity"):
         assert isinstance(report["meta"]["cpu"], int)
+    # One row per algorithm and operation, none missing, none twice.
+    assert sorted((row["alg"], row["op"]) for row in report["rows"]) == sorted(
+        (alg, op) for alg in ALGORITHMS for op in OPERATIONS
+    )
+    for row in report["rows"]:
+        assert tuple(row["results"]) == IMPLEMENTATIONS, row["results"].keys()
+        for name, figures in row["results"].items():
+            where = (row["alg"], row["op"], name, figures)
+            assert set(figures) == {"ops_per_s", "share_of_raw", "spread"}, where
+            assert all(_is_figure(figures[key]) for key in figures), where
+            assert figures["ops_per_s"] > 0, where
+        # The reference is divided by itself, whatever the speed.
+        assert row["results"]["raw"]["share_of_raw"] == 1.0
+        goal = row.get("goal")
+        if goal is not None:
+            assert row["op"] == "verify", row
+            assert set(goal) == {"authgate_share_at_least", "met"}
+            assert _is_figure(goal["authgate_share_at_least"])
+            assert isinstance(goal["met"], bool)
+    assert any("goal" in row for row in report["rows"])
 
 
-def test_table_report_marks_goals() -> None:
+def test_table_report_shows_every_implementation_for_the_chosen_algorithms() -> None:
     result = _bench("--alg", "HS256", "--alg", "ES384")
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert "interleaved rounds" in lines[0]
     assert "CPU" in lines[0]
+    assert not any("n/a" in line for line in lines), result.stdout
     table = [[cell.strip() for cell in line.strip("|").split("|")] for line in lines if "|" in line]
     header, rows = table[0], {(row[0], row[1]): row for row in table[2:]}
-    assert header[:3] == ["alg", "op", "raw ops/s"]
-    assert header[-1] == "goal: authgate"
-    assert set(rows) == {
-        ("HS256", "sign"),
-        ("HS256", "verify"),
-        ("ES384", "sign"),
-        ("ES384", "verify"),
-    }
-    hs_verify = rows[("HS256", "verify")]
-    assert hs_verify[3].endswith("%)")  # authgate: "ops/s (share %)"
-    assert re.fullmatch(r"(✓ \d+\.\d % ≥|✗ \d+\.\d % <) 25 %", hs_verify[-1]), hs_verify[-1]
-    assert rows[("ES384", "verify")][-1] == ""
-    assert rows[("HS256", "sign")][-1] == ""
+    assert header == [
+        "alg",
+        "op",
+        "raw ops/s",
+        *(f"{name} ops/s (% raw)" for name in IMPLEMENTATIONS[1:]),
+        "goal: authgate",
+    ]
+    assert sorted(rows) == sorted((alg, op) for alg in ("HS256", "ES384") for op in OPERATIONS)
+    for key, row in rows.items():
+        raw, *others, goal = row[2:]
+        assert re.fullmatch(r"[\d,]+", raw), (key, raw)
+        for cell in others:
+            assert re.fullmatch(r"[\d,]+ \(\d+ %\)", cell), (key, cell)
+        if key == ("HS256", "verify"):  # the one goal row among these: a verdict, either way
+            assert re.fullmatch(r"✓ \d+\.\d % ≥ \d+ %|✗ \d+\.\d % < \d+ %", goal), goal
+        else:
+            assert goal == "", (key, goal)
