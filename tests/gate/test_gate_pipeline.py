@@ -233,6 +233,26 @@ async def test_insufficient_scope_names_the_scope(gate: Gate, test_issuer: FakeI
     assert admin.allowed
 
 
+@pytest.mark.parametrize("separator", ["\u00a0", "\u3000", "\t", "\n"])
+async def test_scope_split_on_other_whitespace_grants_nothing(
+    gate: Gate, test_issuer: FakeIssuer, separator: str
+) -> None:
+    # RFC 6749 §3.3 separates scopes with U+0020 only: "profile<sep>orders:read" is no grant of
+    # orders:read (an issuer reading it as one scope would be out-voted by the gate otherwise).
+    token = test_issuer.token(scope=f"profile{separator}orders:read")
+    decision = await gate.check(request(token=token))
+    assert decision.outcome is Outcome.FORBIDDEN
+    assert decision.answer is not None
+    assert challenge(decision)["error"] == "insufficient_scope"
+
+
+async def test_scope_as_an_array_grants_nothing(gate: Gate, test_issuer: FakeIssuer) -> None:
+    array = await gate.check(request(token=test_issuer.token(scope=["orders:read"])))
+    assert array.outcome is Outcome.FORBIDDEN
+    spaced = await gate.check(request(token=test_issuer.token(scope="  profile  orders:read ")))
+    assert spaced.allowed
+
+
 async def test_unavailable_keys_give_503_with_retry_after(
     test_issuer: FakeIssuer, clock: ManualClock
 ) -> None:

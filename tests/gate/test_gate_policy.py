@@ -231,3 +231,15 @@ def test_claim_conditions() -> None:
         ClaimCondition(("x",))
     with pytest.raises(ValueError, match="exactly one"):
         ClaimCondition(("x",), equals=1, contains=1)
+
+
+@pytest.mark.parametrize(
+    "separator", ["\u00a0", "\u3000", "\t", "\n", "\r", "\x0b", "\x1f", "\u2003"]
+)
+def test_contains_splits_a_string_on_spaces_only(separator: str) -> None:
+    # RFC 6749 §3.3: only U+0020 separates; "pwd<sep>mfa" is not a word list holding "mfa".
+    amr = ClaimCondition(("amr",), contains="mfa")
+    assert not amr.holds({"amr": f"pwd{separator}mfa"})
+    assert not amr.holds({"amr": f"mfa{separator}"})
+    assert Requirement(claims=(amr,)).check(principal(amr=f"pwd{separator}mfa")) is not None
+    assert amr.holds({"amr": "pwd  mfa "})  # repeated spaces are not a word

@@ -10,7 +10,17 @@ from hypothesis import strategies as st
 
 from authgate.gate.credentials import CredentialRules, extract_credential
 from authgate.oauth.errors import OAuthError
-from authgate.policy import InvalidPathError, Policy, Route, canonical_decoded_path, canonical_path
+from authgate.oauth.scope import is_scope_token, split_scope
+from authgate.policy import (
+    ClaimCondition,
+    InvalidPathError,
+    Policy,
+    Route,
+    canonical_decoded_path,
+    canonical_path,
+)
+from authgate.verifier import ClaimMapping
+from authgate.verifier.principal import principal_from_claims
 
 PATH_BYTES = st.binary(max_size=64).map(lambda b: b"/" + b) | st.sampled_from(
     [b"/a/../b", b"/%2e%2e/x", b"//x", b"/a/%zz", b"/a;b/../c", b"/%C3%A9"]
@@ -111,3 +121,35 @@ def test_the_route_index_picks_what_a_linear_scan_picks(
     policy = Policy.of([_route(spec) for spec in specs])
     found = policy.match(method, path)
     assert (found[0] if found is not None else None) is _linear_match(policy, method, path)
+
+
+SCOPE_TEXT = st.text(
+    st.sampled_from(
+        ["a", "b", ":", " ", "\t", "\n", "\u00a0", "\u3000", "\u2003", "\x1f", "é", '"']
+    ),
+    max_size=12,
+)
+
+
+@given(st.one_of(SCOPE_TEXT, st.lists(SCOPE_TEXT, max_size=4)), SCOPE_TEXT)
+@settings(max_examples=400)
+def test_granted_scopes_are_scope_tokens_read_alike_by_any_splitter(
+    scp: str | list[str], scope: str
+) -> None:
+    # RFC 6749 §3.3: a principal holds only well-formed scope tokens, each one of the issuer's
+    # U+0020-separated items, so writing them out again (X-Auth-Token's `scope`) and splitting on
+    # any whitespace gives back the same set.
+    principal = principal_from_claims(
+        {"scp": scp, "scope": scope}, ClaimMapping(), issuer="i", method="jwt"
+    )
+    items = set(scope.split(" ")) | set(scp.split(" ") if isinstance(scp, str) else scp)
+    assert all(is_scope_token(s) for s in principal.scopes)
+    assert principal.scopes <= items
+    assert set(" ".join(principal.scopes).split()) == principal.scopes
+
+
+@given(SCOPE_TEXT, st.sampled_from(["a", "b", "a:b", "ab"]))
+def test_contains_on_a_string_is_a_scope_token_test(value: str, word: str) -> None:
+    holds = ClaimCondition(("amr",), contains=word).holds({"amr": value})
+    assert holds == (word in value.split(" "))
+    assert holds == (word in split_scope(value))

@@ -270,6 +270,58 @@ def test_claim_mapping_covers_common_issuers() -> None:
     assert p.expires_at is None
 
 
+# Separators that str.split() honours and RFC 6749 §3.3 does not (only U+0020 separates scopes).
+HOSTILE_SEPARATORS = [
+    "\u00a0",
+    "\u3000",
+    "\t",
+    "\n",
+    "\r",
+    "\x0b",
+    "\x0c",
+    "\x1f",
+    "\u2003",
+    "\u2028",
+]
+
+
+@pytest.mark.parametrize("separator", HOSTILE_SEPARATORS)
+@pytest.mark.parametrize("claim", ["scope", "scp"])
+def test_scope_strings_split_on_spaces_only(separator: str, claim: str) -> None:
+    claims = {"sub": "s", claim: f"profile read{separator}write"}
+    p = principal_from_claims(claims, ClaimMapping(), issuer="i", method="jwt")
+    assert p.scopes == {"profile"}  # "read<sep>write" is no scope token: neither read nor write
+
+
+def test_scope_strings_drop_empty_items_and_arrays_only_where_documented() -> None:
+    mapping = ClaimMapping()
+    p = principal_from_claims({"scope": "  read   write "}, mapping, issuer="i", method="jwt")
+    assert p.scopes == {"read", "write"}
+    # `scope` is a string (RFC 9068 §2.2.3, RFC 7662 §2.2): an array there adds nothing.
+    p = principal_from_claims({"scope": ["read", "write"]}, mapping, issuer="i", method="jwt")
+    assert p.scopes == frozenset()
+    # `scp` may be an array (Okta); each element is one scope token, or nothing.
+    okta = {"scp": ["read", "read write", "a\tb", "caf\u00e9", 'q"'], "scope": "x"}
+    p = principal_from_claims(okta, mapping, issuer="i", method="jwt")
+    assert p.scopes == {"read", "x"}
+    # A configured array claim (Auth0 `permissions`) is read as documented.
+    auth0 = ClaimMapping(scopes=(("scope",), ("permissions",)))
+    claims = {"scope": "openid", "permissions": ["read:orders", "write:orders"]}
+    p = principal_from_claims(claims, auth0, issuer="i", method="jwt")
+    assert p.scopes == {"openid", "read:orders", "write:orders"}
+
+
+async def test_hostile_scope_separators_grant_nothing_through_the_verifier(
+    verifier: Verifier, test_issuer: FakeIssuer
+) -> None:
+    for separator in HOSTILE_SEPARATORS:
+        token = test_issuer.token(scope=f"orders:read{separator}orders:write")
+        principal = await verifier.verify_token(token)
+        assert principal.scopes == frozenset(), repr(separator)
+    principal = await verifier.verify_token(test_issuer.token(scope=["orders:read"]))
+    assert principal.scopes == frozenset()
+
+
 def test_issuer_configuration_is_checked_when_built() -> None:
     assert IssuerConfig(issuer="https://x.test", audiences=["a"]).audiences == ("a",)
     with pytest.raises(ConfigError, match="HS512 needs a secret of at least 64 bytes"):

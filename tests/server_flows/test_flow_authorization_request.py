@@ -101,6 +101,15 @@ def test_malformed_scope_is_invalid_scope(scope: str) -> None:
     assert error.target.state == "xyz"
 
 
+@pytest.mark.parametrize("separator", ["\u00a0", "\u3000", "\t", "\n", "\r", "\x0b", "\x1f"])
+def test_scope_separated_by_other_whitespace_is_refused(separator: str) -> None:
+    # RFC 6749 §3.3: only U+0020 separates scope tokens (the gate drops such a token instead).
+    # Control characters are refused earlier, as a malformed parameter.
+    error = redirect_error(params(scope=f"openid{separator}read"))
+    assert isinstance(error.error, errors.InvalidScope | errors.InvalidRequest)
+    assert error.target.state == "xyz"
+
+
 def test_several_resources() -> None:
     pairs = [*params(), ("resource", "https://api.example.com/"), ("resource", "urn:x:y")]
     assert parse(pairs).resources == ("https://api.example.com/", "urn:x:y")

@@ -9,7 +9,9 @@ that a client knows what to ask for.
 
 Claim conditions: `equals` compares JSON values exactly (`true` is not `1`, `"1"` is not `1`);
 `contains` holds when the claim is an array with that element, or a space-separated string (like
-`scope`) with that word. A missing claim satisfies neither.
+`scope`) with that word; the string is split as RFC 6749 §3.3 splits a scope
+(`authgate.oauth.scope.split_scope`: on U+0020 only, so "pwd\tmfa" holds neither word). A missing
+claim satisfies neither.
 """
 
 from __future__ import annotations
@@ -21,12 +23,12 @@ from enum import StrEnum
 from typing import Any
 
 from authgate.oauth.errors import InsufficientScope
+from authgate.oauth.scope import is_scope_token, split_scope
 from authgate.policy.paths import PathPattern
 from authgate.verifier.principal import MISSING, ClaimPath, Principal, claim_at
 
 __all__ = ["ClaimCondition", "Match", "Requirement", "Route"]
 
-_SCOPE_TOKEN = re.compile(r"^[\x21\x23-\x5b\x5d-\x7e]+$")  # RFC 6749 §3.3 NQCHAR
 _METHOD = re.compile(r"^[A-Z]+$")
 
 
@@ -72,7 +74,7 @@ class ClaimCondition:
         if isinstance(value, list):
             return any(_json_equal(item, self.contains) for item in value)
         if isinstance(value, str) and isinstance(self.contains, str):
-            return self.contains in value.split()
+            return self.contains in split_scope(value)
         return False
 
 
@@ -102,7 +104,7 @@ class Requirement:
         object.__setattr__(self, "scopes_match", Match(self.scopes_match))
         object.__setattr__(self, "roles_match", Match(self.roles_match))
         for scope in self.scopes:
-            if not _SCOPE_TOKEN.match(scope):
+            if not is_scope_token(scope):
                 raise ValueError(f"scope {scope!r} is not a valid scope token (RFC 6749 §3.3)")
 
     @property

@@ -1,24 +1,19 @@
 """Scope strings (RFC 6749 §3.3): space-delimited, case-sensitive tokens of NQCHAR.
 
-`scope-token = 1*( %x21 / %x23-5B / %x5D-7E )`: printable ASCII except space, `"` and `\\`. A value
-with empty tokens (two spaces, a leading or trailing space) is malformed and refused.
+`scope-token = 1*( %x21 / %x23-5B / %x5D-7E )`: printable ASCII except space, `"` and `\\`. A
+request's value with empty tokens (two spaces, a leading or trailing space) or any other separator
+(a tab, U+00A0) is malformed and refused. The grammar lives in `authgate.oauth.scope`, shared with
+the gate, which drops what a request here would be refused for (`split_scope`).
 """
 
 from __future__ import annotations
 
-import re
-
 from authgate.oauth.errors import InvalidScope
+from authgate.oauth.scope import is_scope_token
 
 __all__ = ["format_scope", "is_scope_token", "parse_scope"]
 
-_TOKEN = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")
 _MAX_SCOPES = 100
-
-
-def is_scope_token(value: str) -> bool:
-    """True when `value` is one well-formed scope token."""
-    return _TOKEN.fullmatch(value) is not None
 
 
 def parse_scope(value: str | None) -> tuple[str, ...]:

@@ -5,7 +5,11 @@ Issuers spell scopes and roles differently, so where they are read is configurab
 (`ClaimMapping`). The defaults cover the common issuers:
 
 - scopes: `scope` (a space-separated string: RFC 8693 §4.2, RFC 9068, Auth0, Keycloak, authgate)
-  and `scp` (Entra ID: a space-separated string; Okta: an array of strings);
+  and `scp` (Entra ID: a space-separated string; Okta: an array of strings). Strings are split as
+  RFC 6749 §3.3 says (`authgate.oauth.scope.split_scope`: on U+0020 only, items that are not scope
+  tokens dropped); array elements are single scope tokens. `scope` is a string by definition
+  (RFC 9068 §2.2.3, RFC 7662 §2.2), so an array there adds nothing; other sources (`scp`, a
+  configured `permissions`) may be either;
 - roles: `roles` (RFC 9068 §2.2.3.1 / RFC 7643, Entra ID app roles, authgate) and
   `realm_access.roles` (Keycloak realm roles). `groups` is not a default: a group is not a role,
   but it can be configured;
@@ -23,6 +27,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Literal
+
+from authgate.oauth.scope import is_scope_token, split_scope
 
 __all__ = ["MISSING", "ClaimMapping", "ClaimPath", "Principal", "claim_at", "principal_from_claims"]
 
@@ -96,9 +102,22 @@ def claim_at(claims: Mapping[str, Any], path: ClaimPath) -> Any:
     return value
 
 
-def _strings(value: Any, *, split: bool) -> set[str]:
+# Claims whose value is a scope string and never an array (RFC 9068 §2.2.3, RFC 7662 §2.2).
+_STRING_ONLY_SCOPES: frozenset[ClaimPath] = frozenset({("scope",)})
+
+
+def _scopes(value: Any, *, arrays: bool) -> set[str]:
     if isinstance(value, str):
-        return set(value.split()) if split else ({value} if value else set())
+        return set(split_scope(value))
+    if arrays and isinstance(value, list):
+        return {v for v in value if isinstance(v, str) and is_scope_token(v)}
+    return set()
+
+
+def _roles(value: Any) -> set[str]:
+    # A role is one string: "Order Admins" is one role, not two.
+    if isinstance(value, str):
+        return {value} if value else set()
     if isinstance(value, list):
         return {v for v in value if isinstance(v, str) and v}
     return set()
@@ -114,11 +133,10 @@ def principal_from_claims(
     """Build a `Principal` from verified claims (a JWT payload or an introspection answer)."""
     scopes: set[str] = set()
     for path in mapping.scopes:
-        scopes |= _strings(claim_at(claims, path), split=True)
+        scopes |= _scopes(claim_at(claims, path), arrays=path not in _STRING_ONLY_SCOPES)
     roles: set[str] = set()
     for path in mapping.roles:
-        # A role is one string: "Order Admins" is one role, not two.
-        roles |= _strings(claim_at(claims, path), split=False)
+        roles |= _roles(claim_at(claims, path))
     client_id = None
     for path in mapping.client_id:
         value = claim_at(claims, path)

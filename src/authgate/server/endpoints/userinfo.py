@@ -14,6 +14,7 @@ from starlette.responses import Response
 
 from authgate.gate import CredentialRules, error_answer, extract_credential
 from authgate.oauth.errors import InsufficientScope, OAuthError
+from authgate.oauth.scope import split_scope
 from authgate.server.context import AuthServer
 from authgate.server.endpoints.responses import json_response
 from authgate.server.flows.id_tokens import userinfo_claims
@@ -52,7 +53,7 @@ async def _claims(server: AuthServer, request: Request) -> dict[str, object]:
     if info is None or not info.active or info.kind != "access_token":
         raise TokenRejected(Reason.INACTIVE)
     request.state.client_id = info.client_id
-    scopes = info.scope.split()
+    scopes = split_scope(info.scope)  # RFC 6749 §3.3: U+0020 separates, nothing else
     if OPENID not in scopes:
         raise InsufficientScope("the token was not issued for OpenID Connect", scope=OPENID)
     user = await flows.registry.get_user(info.subject)
