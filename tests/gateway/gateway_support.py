@@ -91,6 +91,14 @@ class Issuer:
 # -- the HTTP upstream -----------------------------------------------------------------------------
 
 
+class RawConnection:
+    """Every byte one connection to the upstream carried, and whether it has closed."""
+
+    def __init__(self) -> None:
+        self.data = bytearray()
+        self.closed = threading.Event()
+
+
 class UpstreamState:
     """Shared between the upstream (its own thread and loop) and the tests."""
 
@@ -98,6 +106,21 @@ class UpstreamState:
         self.first_upload_chunk = threading.Event()
         self.release_download = threading.Event()
         self.requests: list[dict[str, Any]] = []
+        self.connections: list[RawConnection] = []
+
+    def connection_with(self, marker: bytes, timeout: float = 10) -> RawConnection:
+        """The connection that has carried `marker`, once it has (bounded wait)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for conn in list(self.connections):
+                if marker in conn.data:
+                    return conn
+            time.sleep(0.01)
+        raise AssertionError(f"no upstream connection carried {marker!r}")
+
+    def carried(self, marker: bytes) -> bool:
+        """Whether any connection to the upstream has carried `marker` so far."""
+        return any(marker in conn.data for conn in list(self.connections))
 
 
 class _UpstreamProtocol(asyncio.Protocol):
@@ -108,8 +131,14 @@ class _UpstreamProtocol(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
+        self.raw = RawConnection()
+        self.state.connections.append(self.raw)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.raw.closed.set()
 
     def data_received(self, data: bytes) -> None:
+        self.raw.data += data
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserError:

@@ -13,7 +13,16 @@ from pathlib import Path
 
 import pytest
 import websockets
-from gateway_support import Gateway, Issuer, Upstream, gateway_toml, parse_responses, raw_exchange
+from gateway_support import (
+    Gateway,
+    Issuer,
+    Upstream,
+    gateway_toml,
+    parse_responses,
+    raw_exchange,
+    read_response,
+    read_until_closed,
+)
 
 MB = 1024 * 1024
 
@@ -193,3 +202,56 @@ def test_connect_timeout_is_504(issuer: Issuer, upstream: Upstream, tmp_path: Pa
             gw.stop()
             for filler in fillers:
                 filler.close()
+
+
+def _post_chunked(path: bytes, extra: bytes = b"") -> bytes:
+    return b"POST %b HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n%b\r\n" % (path, extra)
+
+
+def test_a_bad_first_chunk_size_reaches_nothing_upstream(
+    gateway: Gateway, upstream: Upstream
+) -> None:
+    # A public route is decided at once and an idle upstream connection is at hand: the head
+    # used to go upstream before the first chunk size was read, and the upstream saw it cut off.
+    assert gateway.request("GET", "/public/warm-the-pool")[0] == 200
+    answers = parse_responses(
+        raw_exchange(gateway.port, _post_chunked(b"/public/bad-first-chunk") + b"zz\r\n")
+    )
+    assert [status for status, _, _ in answers] == [400]
+    # The upstream has answered a later request, so whatever the gateway wrote before has arrived.
+    assert gateway.request("GET", "/public/after-bad-first-chunk")[0] == 200
+    assert not upstream.state.carried(b"/public/bad-first-chunk")
+
+
+def test_a_bad_chunk_size_later_closes_the_upstream_connection(
+    gateway: Gateway, upstream: Upstream
+) -> None:
+    # Once the body streams, the upstream has the head and the chunks so far; a bad chunk size
+    # then closes its connection without the last chunk (never returned to the pool).
+    with socket.create_connection(("127.0.0.1", gateway.port), timeout=10) as sock:
+        sock.sendall(_post_chunked(b"/public/bad-later-chunk") + b"5\r\nhello\r\n")
+        conn = upstream.state.connection_with(b"5\r\nhello\r\n")
+        sock.sendall(b"zz\r\n")
+        answers = parse_responses(read_until_closed(sock))
+    assert [status for status, _, _ in answers] == [400]
+    assert conn.closed.wait(10)
+    carried = bytes(conn.data)  # a reused connection: earlier exchanges come first
+    head, _, body = carried[carried.index(b"POST /public/bad-later-chunk ") :].partition(
+        b"\r\n\r\n"
+    )
+    assert b"\r\nTransfer-Encoding: chunked" in head
+    assert body == b"5\r\nhello\r\n"  # the chunks before the bad one, and no last chunk
+    assert not [r for r in upstream.state.requests if r["path"] == "/public/bad-later-chunk"]
+
+
+def test_a_chunked_request_expecting_100_continue_is_sent_at_once(
+    gateway: Gateway, upstream: Upstream
+) -> None:
+    # The client waits for the upstream's 100 before its first chunk: the head cannot wait for it.
+    with socket.create_connection(("127.0.0.1", gateway.port), timeout=10) as sock:
+        sock.sendall(_post_chunked(b"/public/continue", b"Expect: 100-continue\r\n"))
+        assert read_response(sock)[0] == 100
+        sock.sendall(b"3\r\nabc\r\n0\r\n\r\n")
+        status, _, body = read_response(sock)
+    assert status == 200
+    assert json.loads(body)["body_len"] == 3

@@ -5,7 +5,10 @@ The router's verdict is either an `Answer` (errors, health, metrics, forward-aut
 (a pool and the request head to send). Bodies are streamed in both directions with back-pressure:
 when one side's socket buffer fills, reading from the other side pauses. Nothing is buffered
 whole; only the body bytes that arrive while the verdict or the upstream connection is pending are
-held, and reading stops once `HOLD_LIMIT` bytes are held. A reused keep-alive connection that the
+held, and reading stops once `HOLD_LIMIT` bytes are held. A chunked request goes upstream only
+once its first chunk's size line has parsed (unless the client waits for `100 Continue`), so a body
+malformed from its start reaches nothing; a later framing error closes the upstream connection
+before the last chunk. A reused keep-alive connection that the
 upstream closed before answering is retried once on a fresh connection for a body-less idempotent
 request (RFC 9110 §9.2.2, RFC 9112 §9.3.1).
 """
@@ -37,7 +40,7 @@ _IDEMPOTENT = frozenset({b"GET", b"HEAD", b"OPTIONS", b"PUT", b"DELETE", b"TRACE
 _BODYLESS = frozenset({b"GET", b"HEAD", b"OPTIONS", b"DELETE", b"TRACE"})
 _VIA = b"Via: 1.1 authgate"  # RFC 9110 §7.6.3
 
-_DECIDING, _CONNECTING, _SENDING, _TUNNEL, _DONE = range(5)
+_DECIDING, _AWAITING_BODY, _CONNECTING, _SENDING, _TUNNEL, _DONE = range(6)
 _NONE, _LENGTH, _CHUNKED, _CLOSE = range(4)
 
 
@@ -109,12 +112,21 @@ class ProxyExchange:
             self.answer(verdict)
             return
         self.forward = verdict
+        head = self.head
+        if head.chunked and not self._held and not self._body_done and not _expects_100(head):
+            # llhttp hands over body bytes only after a chunk's size line parsed: until then,
+            # the request may still be malformed and nothing of it goes upstream.
+            self.state = _AWAITING_BODY
+            return
+        self._open(verdict)
+
+    def _open(self, forward: Forward) -> None:
         self.state = _CONNECTING
-        upstream = verdict.pool.take_idle()
+        upstream = forward.pool.take_idle()
         if upstream is not None:
-            self._attach(upstream, verdict)
+            self._attach(upstream, forward)
         else:
-            self._task = asyncio.ensure_future(self._connect(verdict))
+            self._task = asyncio.ensure_future(self._connect(forward))
 
     async def _connect(self, forward: Forward) -> None:
         try:
@@ -162,6 +174,8 @@ class ProxyExchange:
             self._held_bytes += len(framed)
             if self._held_bytes > HOLD_LIMIT:
                 self.conn.pause_reading(PAUSE_BUFFER)
+            if state == _AWAITING_BODY and self.forward is not None:
+                self._open(self.forward)
 
     def end_body(self) -> None:
         if self.state == _TUNNEL:
@@ -171,8 +185,10 @@ class ProxyExchange:
         if self.head.chunked:
             if self.state == _SENDING and self.upstream is not None:
                 self.upstream.write(b"0\r\n\r\n")
-            elif self.state in (_DECIDING, _CONNECTING):
+            elif self.state in (_DECIDING, _AWAITING_BODY, _CONNECTING):
                 self._held.append(b"0\r\n\r\n")
+                if self.state == _AWAITING_BODY and self.forward is not None:
+                    self._open(self.forward)  # an empty body: "0" was its first chunk
 
     def client_write_paused(self, paused: bool) -> None:
         upstream = self.upstream
@@ -375,3 +391,9 @@ class ProxyExchange:
         if self.upstream is not None:
             self.upstream.close()
         self.conn.close()
+
+
+def _expects_100(head: RequestHead) -> bool:
+    """Whether the client waits for `100 Continue` before sending the body (RFC 9110 §10.1.1)."""
+    expect = head.fields.get(b"expect")
+    return expect is not None and expect.strip().lower() == b"100-continue"
