@@ -29,6 +29,7 @@ def gateway(
     """The standard gateway: short timeouts, an identity token, no trusted proxies."""
     extra = """
 access_log = true
+max_token_bytes = 4096
 [upstream]
 read = 1.0
 connect = 1.0

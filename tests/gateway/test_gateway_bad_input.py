@@ -37,42 +37,41 @@ def _one(gateway: Gateway, request: bytes) -> tuple[int, dict[str, str], bytes]:
     return responses[0]
 
 
-@pytest.mark.parametrize(
-    ("request_bytes", "status"),
-    [
-        (b"GET /public/x HTTP/1.1\r\nHost: t\r\nX-Big: " + b"a" * 9000 + b"\r\n\r\n", 431),
-        (
-            b"GET /public/x HTTP/1.1\r\nHost: t\r\n"
-            + b"".join(b"X-H%d: v\r\n" % i for i in range(60))
-            + b"\r\n",
-            431,
-        ),
-        (b"GET /public/" + b"a" * 3000 + b" HTTP/1.1\r\nHost: t\r\n\r\n", 414),
-        (b"GET /public/x HTTP/1.1\r\nHost: t\r\nBad Header: x\r\n\r\n", 400),
-        (b"GARBAGE\r\n\r\n", 400),
-        (b"GET /public/x HTTP/1.1\r\nHost: t\r\n folded: x\r\n\r\n", 400),
-        (
-            b"POST /public/x HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n"
-            b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
-            400,
-        ),
-        (
-            b"POST /public/x HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n",
-            400,
-        ),
-        (b"GET /public/x HTTP/1.1\r\n\r\n", 400),  # no Host
-        (b"GET /public/x HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400),
-        (b"GET /public/a%2Fb HTTP/1.1\r\nHost: t\r\n\r\n", 400),
-        (b"GET /public/a%zz HTTP/1.1\r\nHost: t\r\n\r\n", 400),
-        (b"OPTIONS * HTTP/1.1\r\nHost: t\r\n\r\n", 400),
-        (
-            b"GET /public/x HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"
-            b"0\r\n\r\n",
-            501,
-        ),
-        (b"GET /public/x HTTP/9.9\r\nHost: t\r\n\r\n", 400),
-    ],
-)
+MALFORMED = [
+    (b"GET /public/x HTTP/1.1\r\nHost: t\r\nX-Big: " + b"a" * 9000 + b"\r\n\r\n", 431),
+    (
+        b"GET /public/x HTTP/1.1\r\nHost: t\r\n"
+        + b"".join(b"X-H%d: v\r\n" % i for i in range(60))
+        + b"\r\n",
+        431,
+    ),
+    (b"GET /public/" + b"a" * 3000 + b" HTTP/1.1\r\nHost: t\r\n\r\n", 414),
+    (b"GET /public/x HTTP/1.1\r\nHost: t\r\nBad Header: x\r\n\r\n", 400),
+    (b"GARBAGE\r\n\r\n", 400),
+    (b"GET /public/x HTTP/1.1\r\nHost: t\r\n folded: x\r\n\r\n", 400),
+    (
+        b"POST /public/x HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n"
+        b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+        400,
+    ),
+    (
+        b"POST /public/x HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n",
+        400,
+    ),
+    (b"GET /public/x HTTP/1.1\r\n\r\n", 400),  # no Host
+    (b"GET /public/x HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400),
+    (b"GET /public/a%2Fb HTTP/1.1\r\nHost: t\r\n\r\n", 400),
+    (b"GET /public/a%zz HTTP/1.1\r\nHost: t\r\n\r\n", 400),
+    (b"OPTIONS * HTTP/1.1\r\nHost: t\r\n\r\n", 400),
+    (
+        b"GET /public/x HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n",
+        501,
+    ),
+    (b"GET /public/x HTTP/9.9\r\nHost: t\r\n\r\n", 400),
+]
+
+
+@pytest.mark.parametrize(("request_bytes", "status"), MALFORMED)
 def test_malformed_requests_get_a_4xx_and_a_closed_connection(
     gateway: Gateway, request_bytes: bytes, status: int
 ) -> None:
@@ -252,16 +251,58 @@ def test_no_route_is_refused(gateway: Gateway, issuer: Issuer) -> None:
 
 
 def test_oversized_token_is_refused(gateway: Gateway) -> None:
-    status, _, _ = gateway.request("GET", "/orders/1", {"Authorization": "Bearer " + "a" * 7000})
-    assert status in (401, 431)
+    # Over this gateway's max_token_bytes (4096) but within its header section limit (8192).
+    _assert_invalid_token(gateway, "a" * 7000, "the access token is too large")
 
 
-def test_the_gateway_never_answered_500_and_is_alive(gateway: Gateway) -> None:
-    status, _, _ = gateway.request("GET", "/healthz")
-    assert status == 200
-    statuses = [
-        r.get("status") for r in gateway.log_records() if r.get("logger") == "authgate.access"
+def test_token_beyond_the_header_section_limit_is_431(gateway: Gateway) -> None:
+    status, _, body = gateway.request("GET", "/orders/1", {"Authorization": "Bearer " + "a" * 9000})
+    assert status == 431
+    assert json.loads(body)["error"] == "request_header_fields_too_large"
+
+
+def _hostile_tokens(issuer: Issuer) -> list[str]:
+    now = int(time.time())
+    unsigned = _b64(json.dumps({"alg": "none"}).encode()) + "." + _b64(b"{}") + "."
+    return [
+        "not-a-jwt",
+        "a" * 7000,
+        unsigned,
+        issuer.token(iat=now - 600, exp=now - 5),
+        issuer.token(aud="https://other.example.com"),
+        issuer.token(key=JWK.generate("RSA", alg="RS256", kid="key-1")),
+        "e30.e30.e30",
     ]
-    assert statuses
-    assert 500 not in statuses
+
+
+def test_the_gateway_never_answered_500_and_is_alive(gateway: Gateway, issuer: Issuer) -> None:
+    # Self-contained: it sends its own hostile requests, and each must get its precise answer.
+    expected: list[int] = []
+    statuses: list[int] = []
+    for request_bytes, status in MALFORMED:
+        expected.append(status)
+        statuses += [
+            got for got, _, _ in parse_responses(raw_exchange(gateway.port, request_bytes))
+        ]
+    for second, status in SECOND_REQUESTS:
+        expected += [200, status]
+        data = raw_exchange(gateway.port, GOOD + second)
+        statuses += [got for got, _, _ in parse_responses(data)]
+    tokens = _hostile_tokens(issuer)
+    for token in tokens:
+        expected.append(401)
+        auth = {"Authorization": f"Bearer {token}"}
+        statuses.append(gateway.request("GET", "/orders/never-500", auth)[0])
+    assert statuses == expected
+    assert gateway.request("GET", "/healthz")[0] == 200
+
+    def access() -> list[dict[str, object]]:
+        return [r for r in gateway.log_records() if r.get("logger") == "authgate.access"]
+
+    # The access log is written in batches: wait until the last of these requests is in it.
+    deadline = time.monotonic() + 10
+    while sum(r.get("path") == "/orders/never-500" for r in access()) < len(tokens):
+        assert time.monotonic() < deadline, "these requests never reached the access log"
+        time.sleep(0.05)
+    assert 500 not in [r.get("status") for r in access()]
     assert not [r for r in gateway.log_records() if r.get("level") == "error"]
