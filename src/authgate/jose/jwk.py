@@ -183,7 +183,9 @@ class JWK:
     ) -> JWK:
         """Wrap raw secret bytes as an `oct` key (for HMAC or AES algorithms).
 
-        PEM, DER, OpenSSH and JWK-JSON encodings of asymmetric keys are refused (key confusion).
+        An asymmetric key in any encoding an operator might have stored it in (PEM, DER, base64 or
+        hex of them, OpenSSH, X.509, JWK JSON...) is refused (key confusion), as is a secret longer
+        than 8192 bytes.
         """
         if not isinstance(secret, bytes):
             raise InvalidKey("a secret must be bytes")
