@@ -18,7 +18,7 @@ from authgate.jose import (
     KeyNotFound,
     jws,
 )
-from authgate.jose._b64 import b64encode
+from authgate.jose._b64 import b64decode, b64encode
 
 EC = JWK.generate("EC", crv="P-256", kid="ec")
 
@@ -280,6 +280,22 @@ def test_rsa_import_rules() -> None:
     for data in (partial, inconsistent, private_without_d, multi_prime, even_exponent):
         with pytest.raises(InvalidKey):
             JWK.from_dict(data)
+
+
+@pytest.mark.parametrize("member", ["n", "e"])
+def test_rsa_n_and_e_with_a_leading_zero_octet_are_refused(member: str) -> None:
+    """RFC 7518 §6.3.1: n and e are Base64urlUInt, which uses the minimum number of octets (§2)."""
+    key = JWK.generate("RSA", kid="rsa")
+    for data in (key.to_dict(), key.to_dict(private=True)):
+        padded = dict(data, **{member: b64encode(b"\x00" + b64decode(data[member])).decode()})
+        with pytest.raises(InvalidKey, match="leading zero") as info:
+            JWK.from_dict(padded)
+        assert info.value.code == "ERR_JOSE_INVALID_KEY"
+        # A set skips such a member (RFC 7517 §5), or refuses the set when strict.
+        assert JWKSet.from_dict({"keys": [padded]}).skipped == 1
+        with pytest.raises(InvalidKey, match="leading zero"):
+            JWKSet.from_dict({"keys": [padded]}, strict=True)
+        assert JWK.from_dict(data).thumbprint() == key.thumbprint()
 
 
 def test_non_mapping_keys_are_refused() -> None:

@@ -60,11 +60,18 @@ def _as_bytes(data: object, what: str) -> bytes:
     raise MalformedToken(f"{what} must be a base64url string")
 
 
-def b64decode_uint(data: object, what: str) -> int:
-    """Decode a JWK Base64urlUInt (RFC 7518 §2): a non-empty big-endian unsigned integer."""
+def b64decode_uint(data: object, what: str, *, minimal: bool = False) -> int:
+    """Decode a JWK Base64urlUInt (RFC 7518 §2): a non-empty big-endian unsigned integer.
+
+    With `minimal`, a leading zero octet is refused: RFC 7518 §2 asks for the minimum number of
+    octets (zero itself is one zero octet).
+    """
     if not isinstance(data, str) or not data:
         raise MalformedToken(f"{what} must be a non-empty base64url string")
-    return int.from_bytes(b64decode(data, what), "big")
+    raw = b64decode(data, what)
+    if minimal and len(raw) > 1 and raw[0] == 0:
+        raise MalformedToken(f"{what} has a leading zero octet (RFC 7518 §2: minimum octets)")
+    return int.from_bytes(raw, "big")
 
 
 def uint_b64encode(value: int, length: int | None = None) -> str:

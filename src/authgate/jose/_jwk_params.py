@@ -160,8 +160,12 @@ def _string(data: Mapping[str, Any], name: str) -> str:
 
 
 def _parse_rsa(data: Mapping[str, Any]) -> KeyMaterial:
+    # RFC 7518 §6.3.1.1-2: n and e in the minimum number of octets, so that one key has one
+    # encoding (and one RFC 7638 thumbprint). The private members are decoded leniently: some
+    # exporters pad them to a fixed length, and they never name the key.
     public = rsa.RSAPublicNumbers(
-        b64decode_uint(data.get("e"), "e"), b64decode_uint(data.get("n"), "n")
+        b64decode_uint(data.get("e"), "e", minimal=True),
+        b64decode_uint(data.get("n"), "n", minimal=True),
     )
     check_rsa_public_numbers(public)
     if "d" not in data:
