@@ -221,6 +221,27 @@ def test_upstream_path_rewriting(
     assert upstream_path(_head(path, b"q=1"), route) == expected
 
 
+@pytest.mark.parametrize(
+    ("path", "strip", "case_insensitive", "expected"),
+    [
+        ("/strip;x/a", "/strip", False, b"/a"),  # matched as /strip/a: stripped alike
+        ("/strip;x", "/strip", False, b"/"),
+        ("/api/v1;k=v/a;p", "/api/v1", False, b"/a;p"),
+        ("/STRIP/a", "/strip", False, b"/STRIP/a"),  # not matched case-sensitively
+        ("/STRIP/a", "/strip", True, b"/a"),
+        ("/Strip;x/a/", "/strip", True, b"/a/"),
+        ("/stripX/a", "/strip", True, b"/stripX/a"),
+    ],
+)
+def test_strip_prefix_removes_what_the_route_matched(
+    path: str, strip: str, case_insensitive: bool, expected: bytes
+) -> None:
+    route = RouteUpstream(
+        Origin("http", "h", 80), "aud", strip_prefix=strip, case_insensitive=case_insensitive
+    )
+    assert upstream_path(_head(path), route) == expected
+
+
 def _config(tmp_path: Path, text: str) -> Path:
     path = tmp_path / "gateway.toml"
     path.write_text(text + '\n[[issuers]]\nissuer = "https://idp.example"\naudiences = ["a"]\n')

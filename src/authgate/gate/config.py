@@ -62,7 +62,7 @@ class GateConfig:
     `realm`: the `realm` of challenges. `credentials`: where tokens and API keys may be sent.
     `resource`: the RFC 9728 metadata (None: no metadata, no `resource_metadata` parameter).
     `listen`: the gateway's address ("host:port"); middleware ignores it. `source`: the file the
-    configuration came from, if any.
+    configuration came from, if any. `case_insensitive`: routes match paths in any ASCII case.
     """
 
     verifier: VerifierConfig
@@ -73,6 +73,7 @@ class GateConfig:
     listen: str | None = None
     extensions: Mapping[str, Any] = field(default_factory=_frozen)
     source: str | None = None
+    case_insensitive: bool = False
 
     def __post_init__(self) -> None:
         routes: object = self.routes  # a list is accepted where a tuple is declared

@@ -18,6 +18,10 @@ Files and the environment are read here and nowhere else: `secret_env`/`client_s
 environment variable, `secret_file`/`client_secret_file` a file (relative to the configuration
 file) whose content, minus one trailing newline, is the secret; secrets are never written in the
 TOML itself. Unknown keys are errors that name the key's location, e.g. `routes[2].scope`.
+
+Routes are case-sensitive unless `case_insensitive = true`; when they are, a protected route whose
+other-case spelling (`/ADMIN` for `/admin`) another route would judge differently is logged as a
+warning, since an application that ignores case would serve that spelling as the protected path.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from authgate.gate.config import ConfigExtension, GateConfig, RouteConfig
 from authgate.gate.credentials import CredentialRules
 from authgate.gate.resource_metadata import ResourceMetadata
 from authgate.gate.toml_values import Table
+from authgate.policy.engine import Policy
 from authgate.policy.rules import ClaimCondition, Route
 from authgate.verifier.api_keys import parse_key_hash
 from authgate.verifier.config import (
@@ -55,7 +60,7 @@ logger = logging.getLogger("authgate.gate")
 
 _TOP_LEVEL = frozenset({
     "listen", "realm", "resource", "resource_metadata", "bearer_methods", "max_token_bytes",
-    "issuers", "introspection", "api_keys", "token_cache", "routes",
+    "issuers", "introspection", "api_keys", "token_cache", "routes", "case_insensitive",
 })  # fmt: skip
 _JWKS_DURATIONS = (
     "min_ttl",
@@ -179,8 +184,65 @@ def _build(top: Table, ext: ConfigExtension, secrets: _Secrets, source: str | No
     if listen is not None:
         _check_listen(listen)
     realm = top.string("realm", "authgate")
+    case_insensitive = top.boolean("case_insensitive", False)
     extensions = _extensions(top, ext.top_level, ext.defaults, _TOP_LEVEL)
-    return GateConfig(verifier, routes, realm, credentials, resource, listen, extensions, source)
+    if not case_insensitive:
+        for warning in case_risks([r.route for r in routes]):
+            logger.warning("%s", warning)
+    return GateConfig(
+        verifier,
+        routes,
+        realm,
+        credentials,
+        resource,
+        listen,
+        extensions,
+        source,
+        case_insensitive=case_insensitive,
+    )
+
+
+def case_risks(routes: list[Route]) -> list[str]:
+    """Warnings for case-sensitive routes that an application ignoring case would undo.
+
+    For each protected route, its path is spelt in upper and in lower case (a wildcard segment as
+    `x`); when that spelling is judged by another route that is public or demands something else,
+    a case-insensitive application (Express's default, ASP.NET, IIS) would serve the protected
+    path under the weaker rule.
+    """
+    policy = Policy.of(routes)
+    index = {id(route): i for i, route in enumerate(routes)}
+    warnings = []
+    for i, route in enumerate(routes):
+        if route.public:
+            continue
+        pattern = route.path
+        own = ["x" if s is None else s for s in pattern.segments]
+        for spelling in sorted({"/" + "/".join(own).upper(), "/" + "/".join(own).lower()}):
+            other = _owner(policy, route, spelling)
+            if other is not None:
+                j = index[id(other)]
+                demand = "public" if other.public else "other requirements"
+                warnings.append(
+                    f"routes[{i}] ({pattern.source}) is case-sensitive: {spelling} is judged by "
+                    f"routes[{j}] ({other.path.source}, {demand}), and an application that "
+                    f"ignores case would serve it as {pattern.source}; set case_insensitive = true "
+                    f"if it does"
+                )
+                break
+    return warnings
+
+
+def _owner(policy: Policy[Route], route: Route, spelling: str) -> Route | None:
+    """The other route that judges `spelling` under weaker or different demands, if any."""
+    for method in sorted(route.methods or {"GET"}):
+        matched = policy.match(method, spelling)
+        if matched is None:
+            continue
+        other = matched[0]
+        if other is not route and (other.public or other.requirement != route.requirement):
+            return other
+    return None
 
 
 def _extensions(

@@ -121,7 +121,9 @@ class Gate:
     ) -> None:
         self.config = config
         self.verifier = verifier or Verifier(config.verifier, fetcher=fetcher, clock=clock)
-        self.policy: Policy[RouteConfig] = Policy((r.route, r) for r in config.routes)
+        self.policy: Policy[RouteConfig] = Policy(
+            ((r.route, r) for r in config.routes), case_insensitive=config.case_insensitive
+        )
         self.decisions: Counter[str] = Counter()
         resource = config.resource
         self._metadata_url = resource.url if resource is not None else None

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from authgate.gate import GateConfig, RouteConfig
 from authgate.gateway.upstream_pool import Origin
 from authgate.jose import JWK
+from authgate.policy.paths import PathPattern, fold_case
 
 __all__ = [
     "ClientLimits",
@@ -62,7 +63,9 @@ class RouteUpstream:
     """Where a route's requests go, and how.
 
     `prefix`: a path prepended to the request path (from the upstream URL). `strip_prefix`: remove
-    this leading path (usually the route's) before prepending. `forward_authorization`: pass the
+    this leading path (usually the route's) before prepending, segment by segment as routes match
+    (matrix parameters ignored; any ASCII case when `case_insensitive`, the gate's setting).
+    `forward_authorization`: pass the
     client's `Authorization` (and API-key header) on; off by default, so that credentials stay at
     the gateway. `preserve_host`: send the client's `Host` (otherwise the upstream's authority).
     `identity_token`: attach the gateway-minted `X-Auth-Token` (when the gateway has a key).
@@ -76,6 +79,19 @@ class RouteUpstream:
     forward_authorization: bool = False
     preserve_host: bool = True
     identity_token: bool = True
+    case_insensitive: bool = False
+    # `strip_prefix` as the segments compared (folded when case is ignored); None: no stripping.
+    strip_segments: tuple[str, ...] | None = field(
+        init=False, default=None, repr=False, compare=False
+    )
+
+    def __post_init__(self) -> None:
+        if self.strip_prefix is not None:
+            pattern = PathPattern.prefix(self.strip_prefix)
+            literals = tuple(s for s in pattern.segments if s is not None)
+            if self.case_insensitive:
+                literals = tuple(fold_case(s) for s in literals)
+            object.__setattr__(self, "strip_segments", literals)
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,6 +31,7 @@ from authgate.gateway.config import (
 )
 from authgate.gateway.upstream_pool import Origin
 from authgate.jose import JWK, JoseError
+from authgate.policy.paths import PathPattern
 from authgate.verifier import ConfigError
 
 __all__ = ["gateway_config_from", "gateway_extension", "load_gateway_config", "parse_upstream"]
@@ -88,7 +89,11 @@ def _numbers(value: Any, where: str, cls: type[Any]) -> Any:
 def _strip_prefix(value: Any, where: str) -> bool | str:
     if isinstance(value, bool):
         return value
-    return _path(value, where) or False
+    path = _path(value, where)
+    if not path:
+        return False
+    PathPattern.prefix(path)  # stripped segment by segment: each must be a literal segment
+    return path
 
 
 class _IdentityParser:
@@ -229,6 +234,7 @@ def gateway_config_from(gate: GateConfig) -> GatewayConfig:
                 forward_authorization=entry.extensions.get("forward_authorization", False),
                 preserve_host=entry.extensions.get("preserve_host", True),
                 identity_token=entry.extensions.get("identity_token", True),
+                case_insensitive=gate.case_insensitive,
             )
         routes.append((entry, upstream))
     return GatewayConfig(gate, settings, tuple(routes))

@@ -14,6 +14,7 @@ from authgate.gateway.config import RouteUpstream
 from authgate.gateway.forwarded import ForwardedFor, TrustedProxies, forwarded_for
 from authgate.gateway.header_rules import Headers, connection_tokens, request_headers_for_upstream
 from authgate.gateway.request_head import RequestHead
+from authgate.policy.paths import strip_leading_segments
 
 __all__ = ["build_request_head", "forwarding_for", "upstream_path"]
 
@@ -23,9 +24,13 @@ _AUTHORIZATION = frozenset({b"authorization"})
 def upstream_path(head: RequestHead, route: RouteUpstream) -> bytes:
     """The target sent upstream: strip the route's prefix, prepend the upstream's."""
     path = head.target.path
-    strip = route.strip_prefix
-    if strip and (path == strip or path.startswith(strip + "/")):
-        path = path[len(strip) :] or "/"
+    strip = route.strip_segments
+    if strip is not None:
+        # Compared as the route matched: `/api;v=1/x` (and `/API/x` when case is ignored) is
+        # under `/api` for the policy, so it loses `/api` too instead of going up unstripped.
+        rest = strip_leading_segments(path, strip, case_insensitive=route.case_insensitive)
+        if rest is not None:
+            path = rest
     if route.prefix:
         path = route.prefix + path
     target = path.encode("ascii")

@@ -8,6 +8,9 @@ method, the request is refused; it never falls through to a broader route. So ne
 of routes in a file nor a public catch-all (`/`) can open a narrower path (`/admin`) or a method
 that its routes do not list. A request that no route matches gets None, which every shell turns
 into a refusal.
+
+`case_insensitive` compares paths in ASCII lower case (`/ADMIN` is `/admin`), for applications that
+route that way (Express's default, ASP.NET); otherwise paths are case-sensitive.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Generic, TypeVar
 
-from authgate.policy.paths import request_segments
+from authgate.policy.paths import PathPattern, fold_case, request_segments
 from authgate.policy.rules import Route
 
 __all__ = ["Policy"]
@@ -29,22 +32,30 @@ class Policy(Generic[R]):
     `Policy.of(routes)` builds one whose payload is the `Route` itself.
     """
 
-    __slots__ = ("_by_first", "_entries", "_rest")
+    __slots__ = ("_by_first", "_entries", "_fold", "_rest")
 
-    def __init__(self, entries: Iterable[tuple[Route, R]]) -> None:
+    def __init__(
+        self, entries: Iterable[tuple[Route, R]], *, case_insensitive: bool = False
+    ) -> None:
         indexed = list(enumerate(entries))
         # Most specific first; `sorted` is stable, so ties keep configuration order.
         indexed.sort(key=lambda item: item[1][0].path.specificity, reverse=True)
         self._entries: tuple[tuple[Route, R], ...] = tuple(entry for _, entry in indexed)
+        self._fold = case_insensitive
+        # What is compared: each route's pattern, folded when case is ignored.
+        matchers = tuple(
+            (route.path.folded() if case_insensitive else route.path, route, payload)
+            for route, payload in self._entries
+        )
         # A route whose first segment is a literal can only match requests whose first segment
         # is that literal: index the candidates by it, in matching order, so that a request is
         # compared with its candidates only. `_rest` serves every other first segment.
-        literals = {first for first in map(_first_literal, self._entries) if first is not None}
-        self._by_first: dict[str, tuple[tuple[Route, R], ...]] = {
-            literal: tuple(e for e in self._entries if _first_literal(e) in (literal, None))
+        literals = {f for f in (_first_literal(m[0]) for m in matchers) if f is not None}
+        self._by_first: dict[str, tuple[tuple[PathPattern, Route, R], ...]] = {
+            literal: tuple(m for m in matchers if _first_literal(m[0]) in (literal, None))
             for literal in literals
         }
-        self._rest = tuple(e for e in self._entries if _first_literal(e) is None)
+        self._rest = tuple(m for m in matchers if _first_literal(m[0]) is None)
 
     @classmethod
     def of(cls, routes: Iterable[Route]) -> Policy[Route]:
@@ -58,10 +69,11 @@ class Policy(Generic[R]):
     def match(self, method: str, canonical_path: str) -> tuple[Route, R] | None:
         """The route that judges this request, with its payload, or None (refuse)."""
         segments = request_segments(canonical_path)
+        if self._fold:
+            segments = [fold_case(segment) for segment in segments]
         candidates = self._by_first.get(segments[0], self._rest) if segments else self._rest
         owner: tuple[int, int, int] | None = None
-        for route, payload in candidates:
-            path = route.path
+        for path, route, payload in candidates:
             if owner is not None and path.specificity != owner:
                 break  # never fall through to a broader path
             if path.matches_segments(segments):
@@ -71,7 +83,7 @@ class Policy(Generic[R]):
         return None
 
 
-def _first_literal(entry: tuple[Route, object]) -> str | None:
-    """The route's first segment when it is a literal, else None (a wildcard, or no segment)."""
-    segments = entry[0].path.segments
+def _first_literal(pattern: PathPattern) -> str | None:
+    """The pattern's first segment when it is a literal, else None (a wildcard, or no segment)."""
+    segments = pattern.segments
     return segments[0] if segments else None

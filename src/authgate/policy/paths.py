@@ -13,7 +13,8 @@ Patterns: `path = "/orders"` is a prefix on segment boundaries (it matches `/ord
 segment, where `*` (or a `{name}` placeholder) is exactly one non-empty segment and a final `**`
 is any number of segments. Matrix parameters (`;…` inside a segment) are ignored when matching,
 so `/admin;x=1` is judged as `/admin`, as servlet containers would route it; parameters on an
-empty or dot segment (`/..;/admin`, `/;x/admin`) are refused.
+empty or dot segment (`/..;/admin`, `/;x/admin`) are refused. Matching is case-sensitive unless
+a policy folds ASCII case (`PathPattern.folded`, `fold_case`) for upstreams that ignore it.
 """
 
 from __future__ import annotations
@@ -27,7 +28,9 @@ __all__ = [
     "PathPattern",
     "canonical_decoded_path",
     "canonical_path",
+    "fold_case",
     "request_segments",
+    "strip_leading_segments",
 ]
 
 _UNRESERVED = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
@@ -185,6 +188,11 @@ class PathPattern:
                 compiled.append(_segments(literal)[0])
         return cls(text, tuple(compiled), open_ended)
 
+    def folded(self) -> PathPattern:
+        """The same pattern with its literal segments in ASCII lower case (see `fold_case`)."""
+        segments = tuple(None if s is None else fold_case(s) for s in self.segments)
+        return PathPattern(self.source, segments, self.open_ended)
+
     def matches(self, canonical: str) -> bool:
         """Whether the canonical request path falls under this pattern."""
         return self.matches_segments(_segments(canonical))
@@ -205,3 +213,27 @@ class PathPattern:
 def request_segments(canonical: str) -> list[str]:
     """Split a canonical path once for matching against many patterns."""
     return _segments(canonical)
+
+
+def fold_case(segment: str) -> str:
+    """ASCII lower case. Canonical paths are ASCII, and `%XX` escapes fold on both sides alike,
+    so `%C3%89` and `%C3%A9` (É and é) stay different, as in Express's case-insensitive routing."""
+    return segment.lower()
+
+
+def strip_leading_segments(
+    canonical: str, prefix: tuple[str, ...], *, case_insensitive: bool = False
+) -> str | None:
+    """`canonical` without its leading segments when they match `prefix` as a route matches
+    them (matrix parameters ignored; ASCII case ignored when `case_insensitive`, with `prefix`
+    already folded), or None when they do not. What a route matched is what is removed:
+    `/api;v=1/x` and, case-insensitively, `/API/x` lose `/api` like `/api/x` does."""
+    parts = canonical.split("/")  # "" first; a canonical path has no other empty segment
+    count = len(prefix)
+    if len(parts) - 1 < count:
+        return None
+    for want, got in zip(prefix, parts[1 : count + 1], strict=True):
+        name = got.partition(";")[0]
+        if (fold_case(name) if case_insensitive else name) != want:
+            return None
+    return "/" + "/".join(parts[count + 1 :])
