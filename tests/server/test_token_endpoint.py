@@ -14,6 +14,8 @@ from joserfc.jwk import KeySet
 from server_harness import ISSUER, Harness
 
 from authgate.server import admin
+from authgate.server.client_auth import ClientAuthenticator
+from authgate.server.secret_key import ServerSecret
 
 API = "https://api.example.test"
 
@@ -292,6 +294,42 @@ async def test_invalid_client_answers(harness: Harness) -> None:
             "error_description": "client authentication failed",
         }
         assert response.headers["www-authenticate"].startswith("Basic realm=")
+
+
+class CountingSecret(ServerSecret):
+    """The server's real keyed hash of client secrets, recording what it hashes."""
+
+    def __init__(self, secret_key: bytes) -> None:
+        super().__init__(secret_key)
+        self.hashed: list[str] = []
+
+    def hash_client_secret(self, client_secret: str) -> str:
+        self.hashed.append(client_secret)
+        return super().hash_client_secret(client_secret)
+
+
+async def test_an_unknown_client_costs_the_same_secret_checks_as_a_wrong_secret(
+    harness: Harness,
+) -> None:
+    """Structural, not timed: for an unknown client id the presented secret is hashed and compared
+    (against a dummy hash) as often as for a known client with a wrong secret, and the answer is the
+    same 401, so neither the answer nor the work done tells which client ids exist."""
+    await harness.create_api(API)
+    client, _ = await harness.create_client(scopes=("read",))
+    server = harness.server
+    counting = CountingSecret(harness.config.secret_key)
+    assertions = server.client_auth._assertions
+    server.client_auth = ClientAuthenticator(server.registry, counting, assertions, harness.clock)
+    answers = []
+    for client_id in (client.client_id, "no-such-client"):
+        counting.hashed.clear()
+        response = await harness.http.post(
+            "/token", data={"grant_type": "client_credentials"}, auth=(client_id, "presented")
+        )
+        answers.append((response.status_code, response.json(), list(counting.hashed)))
+    failed = {"error": "invalid_client", "error_description": "client authentication failed"}
+    # Two checks each: the current secret hash and the previous one (a dummy when there is none).
+    assert answers == [(401, failed, ["presented", "presented"])] * 2
 
 
 async def test_two_authentication_methods_refused(harness: Harness) -> None:

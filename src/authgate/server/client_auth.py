@@ -4,8 +4,9 @@ Methods (RFC 7591 §2 names): `client_secret_basic` (RFC 6749 §2.3.1: the id an
 form-urlencoded *before* Basic encoding, so they are decoded after it), `client_secret_post`,
 `private_key_jwt` (RFC 7523) and `none` (a public client naming itself). A client authenticates only
 with the method it registered; using more than one method in a request is `invalid_request` (RFC
-6749 §2.3). An unknown client and a wrong secret get the same answer, and the secret check takes the
-same time in both cases.
+6749 §2.3). An unknown client and a wrong secret get the same answer and cost the same work: the
+presented secret is checked against a dummy hash when there is no client, and `RegistryCache`
+remembers unknown client ids as it does known clients, so timing does not reveal which ids exist.
 """
 
 from __future__ import annotations
@@ -115,8 +116,8 @@ class ClientAuthenticator:
         return client
 
     def _check_secret(self, client: Client | None, secret: str) -> None:
-        # Both hashes are always compared, so timing does not tell which one matched or whether
-        # the client exists.
+        # Both hashes are always compared (a missing one as a dummy of the same form), so timing
+        # tells neither which one matched nor whether the client exists (client id enumeration).
         stored = client.secret_hash if client else None
         previous = None
         expires = client.previous_secret_expires_at if client else None
