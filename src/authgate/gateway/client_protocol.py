@@ -172,8 +172,10 @@ class ClientConnection(asyncio.Protocol):
                 self._malformed(431, "request header section too large")
 
     def eof_received(self) -> bool | None:
-        # A half-closed client cannot send more requests; finish the current response, then close.
-        self._keep_alive = False
+        # A half-closed client cannot send more requests; finish the current response, then close
+        # (after the answer to a malformed request, when one waits for its turn).
+        if self._refusal is None:
+            self._keep_alive = False
         if self.tunnel is not None:
             self.tunnel.end_body()  # half-close travels through the tunnel
         elif self._exchange is None:
