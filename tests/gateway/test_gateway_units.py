@@ -1,5 +1,6 @@
 """The gateway's sans-I/O rules, one by one: request targets, header rules, forwarding trust,
-identity field values, path rewriting and the configuration keys."""
+identity field values, path rewriting and the configuration keys; and a client connection driven
+by hand, for event orderings that a live test cannot force."""
 
 from __future__ import annotations
 
