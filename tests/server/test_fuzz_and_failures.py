@@ -7,6 +7,7 @@ import random
 import pytest
 from server_harness import Harness, expect_error
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 API = "https://api.example.test"
 _ALPHABET = "abcxyz_=&%+ .-~/:#?\x00\x7f\u00e9\u202e\U0001f600" + "0123456789ABCDEF"
@@ -83,6 +84,30 @@ async def test_database_failure_is_503(harness: Harness, monkeypatch: pytest.Mon
 
     monkeypatch.setattr(harness.server.storage, "get_client", unavailable)
     expect_error(await harness.token(client, secret), 503, "temporarily_unavailable")
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        OperationalError("SELECT", {}, ConnectionRefusedError("db down")),
+        PoolTimeout("no connection within the pool timeout"),
+        TimeoutError(),  # a driver's command timeout, a lock file's wait
+    ],
+)
+async def test_database_unavailability_answers_503_with_retry_after(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch, failure: Exception
+) -> None:
+    """RFC 9110 §10.2.3: every 503 for an unavailable or stalled database says when to retry."""
+    await harness.create_api(API)
+    client, secret = await harness.create_client(scopes=("read",))
+
+    async def unavailable(client_id: str) -> None:
+        raise failure
+
+    monkeypatch.setattr(harness.server.storage, "get_client", unavailable)
+    response = await harness.token(client, secret)
+    expect_error(response, 503, "temporarily_unavailable")
+    assert int(response.headers["retry-after"]) > 0
 
 
 async def test_public_clients(harness: Harness) -> None:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from server_harness import make_config
 
-from authgate.server.config import DEFAULT_POOL_SIZE, DatabaseSettings
+from authgate.server.config import DEFAULT_POOL_SIZE, ConfigError, DatabaseSettings, load_config
 from authgate.server.context import open_storage
 from authgate.server.models import Api, ApiAccess, Client, OpaqueAccessToken, User
 from authgate.server.storage import AlreadyExistsError, Database, SqlStorage
@@ -61,6 +62,48 @@ async def test_pool_size_comes_from_the_configuration(pg_url: str, sqlite_url: s
         await storage.close()
     assert Database(pg_url).pool_capacity == DEFAULT_POOL_SIZE + 10
     assert Database(sqlite_url, pool_size=7).pool_capacity == 15
+
+
+async def test_database_timeouts_come_from_the_configuration(database_url: str) -> None:
+    """`[database]` lock, statement and pool timeouts reach every connection: PostgreSQL's own
+    settings and the driver's limits, SQLite's busy timeout."""
+    settings = DatabaseSettings(lock_timeout=2, statement_timeout=7, pool_timeout=4)
+    storage = await open_storage(make_config(database_url, database=settings))
+    try:
+        async with storage.database.begin() as conn:
+            if storage.database.is_sqlite:
+                busy = (await conn.exec_driver_sql("PRAGMA busy_timeout")).scalar()
+                assert busy == 2000
+            else:
+                shown = [
+                    (await conn.exec_driver_sql(f"SHOW {name}")).scalar()
+                    for name in (
+                        "lock_timeout",
+                        "statement_timeout",
+                        "idle_in_transaction_session_timeout",
+                    )
+                ]
+                assert shown == ["2s", "7s", "7s"]
+                raw = await conn.get_raw_connection()
+                assert raw.driver_connection._config.command_timeout == 9  # type: ignore[union-attr]
+        assert storage.database.engine.pool.timeout() == 4  # type: ignore[attr-defined]
+    finally:
+        await storage.close()
+    with pytest.raises(ValueError, match="lock_timeout"):
+        DatabaseSettings(lock_timeout=0)
+
+
+def test_database_timeouts_in_the_configuration_file(tmp_path: Path) -> None:
+    file = tmp_path / "authgate.toml"
+    file.write_text('[database]\nlock_timeout = "2s"\nstatement_timeout = "1m"\npool_timeout = 3\n')
+    settings = load_config(file, {"AUTHGATE_SECRET_KEY": "k" * 40}).database
+    assert (settings.lock_timeout, settings.statement_timeout, settings.pool_timeout) == (2, 60, 3)
+    assert DatabaseSettings() == DatabaseSettings(
+        lock_timeout=10, statement_timeout=30, pool_timeout=10
+    )
+    file.write_text('[database]\nstatement_timeout = "2h"\n')
+    with pytest.raises(ConfigError, match="statement_timeout"):
+        load_config(file, {"AUTHGATE_SECRET_KEY": "k" * 40})
 
 
 async def test_schema_matches_tables_and_upgrade_is_idempotent(database_url: str) -> None:

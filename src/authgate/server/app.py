@@ -1,9 +1,10 @@
 """The ASGI application: routes, error rendering, logging, background maintenance.
 
 Every failure is answered, never dropped: OAuth errors render as RFC 6749 §5.2 JSON, unknown paths
-as 404 and wrong methods as 405 JSON, an unreachable database as 503 `temporarily_unavailable`,
-and anything unexpected as 500 `server_error` with the traceback (without exception messages, which
-might quote input) in the log. The access log names method, path, status and client_id, never query
+as 404 and wrong methods as 405 JSON, an unreachable or stalled database (an error, or a lock,
+statement or pool timeout) as 503 `temporarily_unavailable` with `Retry-After`, and anything
+unexpected as 500 `server_error` with the traceback (without exception messages, which might quote
+input) in the log. The access log names method, path, status and client_id, never query
 strings, bodies or headers, so no secret or token reaches a log line.
 """
 
@@ -19,6 +20,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -163,7 +165,8 @@ def create_app(
             HTTPException: on_http_error,
             DBAPIError: on_database_error,
             OSError: on_database_error,
-            TimeoutError: on_database_error,
+            TimeoutError: on_database_error,  # a driver's or a lock's time limit
+            PoolTimeout: on_database_error,  # no pooled connection within the pool timeout
         },
     )
     browser_callable = [

@@ -194,15 +194,25 @@ class HttpSettings:
 
 @dataclass(frozen=True, slots=True)
 class DatabaseSettings:
-    """Each process's PostgreSQL connection pool (SQLite keeps SQLAlchemy's own pool)."""
+    """Each process's PostgreSQL connection pool (SQLite keeps SQLAlchemy's own pool), and how long
+    a request may wait on the database before it is answered 503 (seconds)."""
 
     # Connections kept open; up to 10 more are opened under load. Every process opens its own, so
     # processes x (pool_size + 10) must stay below PostgreSQL's max_connections.
     pool_size: int = DEFAULT_POOL_SIZE
+    # A wait for a lock: PostgreSQL's lock_timeout, SQLite's busy timeout, the refresh-family lock.
+    lock_timeout: int = 10
+    # One statement: PostgreSQL's statement_timeout, and the driver's own limit (a frozen server).
+    statement_timeout: int = 30
+    # A wait for a pooled connection, or to open a new one.
+    pool_timeout: int = 10
 
     def __post_init__(self) -> None:
         if not 1 <= self.pool_size <= 500:
             raise ConfigError("database.pool_size must be between 1 and 500")
+        for name in ("lock_timeout", "statement_timeout", "pool_timeout"):
+            if not 1 <= getattr(self, name) <= 3600:
+                raise ConfigError(f"database.{name} must be between 1s and 1h")
 
 
 @dataclass(frozen=True, slots=True)
@@ -399,6 +409,9 @@ _DURATIONS = {
     "base_delay",
     "max_delay",
     "forget_after",
+    "lock_timeout",
+    "statement_timeout",
+    "pool_timeout",
 }
 # Lists of strings, and what their items are.
 _LISTS = {"algorithms": "algorithm names", "trusted_proxies": "addresses or CIDR blocks"}

@@ -47,7 +47,14 @@ class SecretKeyMismatchError(RuntimeError):
 
 async def open_storage(config: Config, *, migrate_sqlite: bool = True) -> SqlStorage:
     """Connect to the configured database and check (or, for SQLite, bring) its schema."""
-    db = Database(config.database_url, pool_size=config.database.pool_size)
+    settings = config.database
+    db = Database(
+        config.database_url,
+        pool_size=settings.pool_size,
+        lock_timeout=settings.lock_timeout,
+        statement_timeout=settings.statement_timeout,
+        pool_timeout=settings.pool_timeout,
+    )
     try:
         if db.is_sqlite and migrate_sqlite:
             await upgrade(db)

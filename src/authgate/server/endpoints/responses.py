@@ -2,7 +2,8 @@
 
 Token, introspection and revocation answers carry `Cache-Control: no-store` (RFC 6749 §5.1, RFC
 7662 §2.2 via RFC 9700). A 401 `invalid_client` carries a `WWW-Authenticate: Basic` challenge
-(RFC 6749 §5.2; RFC 9110 §15.5.2 requires a challenge with every 401).
+(RFC 6749 §5.2; RFC 9110 §15.5.2 requires a challenge with every 401), and a 503
+`temporarily_unavailable` a `Retry-After` (RFC 9110 §10.2.3), so clients back off and come back.
 """
 
 from __future__ import annotations
@@ -15,9 +16,12 @@ from starlette.responses import Response
 
 from authgate.oauth.errors import OAuthError
 
-__all__ = ["NO_STORE", "json_response", "oauth_error_response"]
+__all__ = ["NO_STORE", "RETRY_AFTER", "json_response", "oauth_error_response"]
 
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+# Seconds a client is asked to wait after a 503 (a stalled or unreachable database, no signing key):
+# long enough not to pile retries onto a struggling database, short enough for a user waiting.
+RETRY_AFTER = 5
 
 
 def json_response(
@@ -37,4 +41,6 @@ def oauth_error_response(error: OAuthError, realm: str) -> Response:
         headers["WWW-Authenticate"] = f'Basic realm="{realm}", charset="UTF-8"'
     if error.status_code == 405:
         headers["Allow"] = "POST"
+    if error.status_code == 503:
+        headers["Retry-After"] = str(RETRY_AFTER)
     return json_response(error.to_dict(), error.status_code, headers)

@@ -92,8 +92,9 @@ class RefreshTokenStore(Protocol):
         (a replay, not an alarm). Changes are committed when the block exits normally and rolled
         back on an exception: decide, save, leave the block, and only then raise the OAuth error.
         PostgreSQL: one transaction, `SELECT … FROM refresh_families WHERE family_id = :id FOR
-        UPDATE` after looking the token up; SQLite: `BEGIN IMMEDIATE`. Waiting must not time out
-        into a 5xx under load (use the pool's timeout, not a short lock timeout).
+        UPDATE` after looking the token up; SQLite: `BEGIN IMMEDIATE`. Waiting is bounded by the
+        configured database timeouts (generous enough for load, not for a stalled database):
+        past them the store raises and commits nothing, and the server answers 503.
         """
 
     async def find_family(self, token_hash: str) -> RefreshFamily | None:

@@ -4,6 +4,11 @@
 processes may share the file; `postgresql://…` runs on asyncpg. `exclusive()` is the one
 cross-process lock of the server: a transaction-scoped advisory lock on PostgreSQL, `BEGIN
 IMMEDIATE` (the database's single write lock) on SQLite.
+
+The server bounds every wait on the database (`[database]` lock, statement and pool timeouts): a
+stalled or frozen database makes a request fail, and roll back, instead of hanging and committing
+long after its client gave up. Without them (the admin commands' migrations), waits are unbounded
+except SQLite's busy timeout.
 """
 
 from __future__ import annotations
@@ -23,7 +28,11 @@ __all__ = ["Database", "async_url"]
 
 # pg_advisory_xact_lock key: "authgate" in ASCII, so other tools' locks do not collide by chance.
 _ADVISORY_LOCK_ID = 0x6175746867617465
-_SQLITE_BUSY_TIMEOUT_MS = 10_000
+_SQLITE_BUSY_TIMEOUT = 10.0
+# The driver's own limit on a statement is the server's plus this, so that a live server's
+# statement_timeout (which leaves the connection usable) fires first; the driver's catches a
+# frozen server or a dead network.
+_DRIVER_TIMEOUT_MARGIN = 2.0
 # Connections opened on top of the pool under load; the refresh store sizes its concurrency from
 # the sum (`pool_capacity`).
 _POOL_OVERFLOW = 10
@@ -43,11 +52,23 @@ def async_url(url: str) -> str:
 class Database:
     """An async engine plus the dialect-specific rules for transactions and locks."""
 
-    def __init__(self, url: str, *, echo: bool = False, pool_size: int = DEFAULT_POOL_SIZE) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        echo: bool = False,
+        pool_size: int = DEFAULT_POOL_SIZE,
+        lock_timeout: float | None = None,
+        statement_timeout: float | None = None,
+        pool_timeout: float | None = None,
+    ) -> None:
+        """Timeouts in seconds; None leaves the driver's default (no limit on PostgreSQL)."""
         self.url = make_url(async_url(url))
         self.dialect: str = self.url.get_backend_name()
         if self.dialect not in ("sqlite", "postgresql"):
             raise ValueError("database_url: use sqlite:///PATH or postgresql://…")
+        self.lock_timeout = lock_timeout
+        self.pool_timeout = pool_timeout
         # SQLite keeps SQLAlchemy's pool (5); `pool_size` sizes the PostgreSQL one.
         self._pool_size = pool_size if self.dialect == "postgresql" else _SQLITE_POOL_SIZE
         kwargs: dict[str, Any] = {
@@ -57,13 +78,17 @@ class Database:
             "pool_pre_ping": self.dialect == "postgresql",
             "hide_parameters": True,  # errors and logs never show bound values
         }
+        if pool_timeout is not None:
+            kwargs["pool_timeout"] = pool_timeout
         if self.dialect == "postgresql":
             kwargs.update(pool_size=pool_size, max_overflow=_POOL_OVERFLOW)
+            kwargs["connect_args"] = _asyncpg_limits(lock_timeout, statement_timeout, pool_timeout)
+        busy = lock_timeout if lock_timeout is not None else _SQLITE_BUSY_TIMEOUT
         if self.dialect == "sqlite":
-            kwargs["connect_args"] = {"timeout": _SQLITE_BUSY_TIMEOUT_MS / 1000}
+            kwargs["connect_args"] = {"timeout": busy}
         self.engine: AsyncEngine = create_async_engine(self.url, **kwargs)
         if self.dialect == "sqlite":
-            _configure_sqlite(self.engine)
+            _configure_sqlite(self.engine, busy)
 
     @property
     def pool_capacity(self) -> int:
@@ -103,7 +128,28 @@ class Database:
         await self.engine.dispose()
 
 
-def _configure_sqlite(engine: AsyncEngine) -> None:
+def _asyncpg_limits(
+    lock_timeout: float | None, statement_timeout: float | None, connect_timeout: float | None
+) -> dict[str, Any]:
+    """asyncpg's connect arguments for the timeouts: the server enforces lock and statement
+    timeouts (and ends a transaction left idle that long: a stalled holder must not keep its row
+    locks), the driver its own limit on every command and on connecting."""
+    settings: dict[str, str] = {}
+    args: dict[str, Any] = {}
+    if lock_timeout is not None:
+        settings["lock_timeout"] = f"{round(lock_timeout * 1000)}ms"
+    if statement_timeout is not None:
+        settings["statement_timeout"] = f"{round(statement_timeout * 1000)}ms"
+        settings["idle_in_transaction_session_timeout"] = settings["statement_timeout"]
+        args["command_timeout"] = statement_timeout + _DRIVER_TIMEOUT_MARGIN
+    if connect_timeout is not None:
+        args["timeout"] = connect_timeout
+    if settings:
+        args["server_settings"] = settings
+    return args
+
+
+def _configure_sqlite(engine: AsyncEngine, busy_timeout: float) -> None:
     # pysqlite's implicit transactions are replaced by explicit BEGINs (SQLAlchemy's documented
     # recipe), which lets `exclusive()` ask for BEGIN IMMEDIATE.
     @event.listens_for(engine.sync_engine, "connect")
@@ -113,7 +159,7 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute(f"PRAGMA busy_timeout={_SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute(f"PRAGMA busy_timeout={round(busy_timeout * 1000)}")
         cursor.close()
 
     @event.listens_for(engine.sync_engine, "begin")

@@ -46,18 +46,25 @@ class LoopLocal(Generic[_T]):
 
 class FileLock:
     """Mutual exclusion across coroutines and processes: an asyncio lock, then `flock` on `path`
-    (None: this process only, as for an in-memory database)."""
+    (None: this process only, as for an in-memory database). `timeout` (seconds, None: none)
+    bounds the wait for both; past it `hold` raises `TimeoutError`."""
 
-    def __init__(self, path: Path | None) -> None:
+    def __init__(self, path: Path | None, timeout: float | None = None) -> None:
         self._path = path
+        self._timeout = timeout
         self._fd: int | None = None
         self._local: LoopLocal[asyncio.Lock] = LoopLocal(asyncio.Lock)
 
     @contextlib.asynccontextmanager
     async def hold(self) -> AsyncIterator[None]:
-        """Hold the lock for the block. Waiting polls with a short backoff, so a cancelled
-        waiter leaves nothing behind."""
-        async with self._local.get():
+        """Hold the lock for the block. Waiting polls with a short backoff, so a cancelled or
+        timed-out waiter leaves nothing behind."""
+        loop = asyncio.get_running_loop()
+        deadline = None if self._timeout is None else loop.time() + self._timeout
+        local = self._local.get()
+        async with asyncio.timeout_at(deadline):
+            await local.acquire()
+        try:
             fd = self._open()
             if fd is None:
                 yield
@@ -68,12 +75,16 @@ class FileLock:
                     fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                     break
                 except BlockingIOError:
+                    if deadline is not None and loop.time() >= deadline:
+                        raise TimeoutError("the database lock file stayed locked") from None
                     await asyncio.sleep(delay)
                     delay = min(delay * 2, _POLL_MAX)
             try:
                 yield
             finally:
                 fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            local.release()
 
     def _open(self) -> int | None:
         if self._path is None:

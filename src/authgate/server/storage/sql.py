@@ -43,7 +43,7 @@ class SqlStorage(
     def __init__(self, db: Database, *, retention: Retention | None = None) -> None:
         self._db = db
         self._retention = retention or Retention()
-        self._family_lock = FileLock(_lock_path(db))
+        self._family_lock = FileLock(_lock_path(db), db.lock_timeout)
         # Refreshes holding a family lock each need one more pooled connection to issue tokens.
         holders = max(1, db.pool_capacity // 2)
         self._refresh_slots = LoopLocal(lambda: asyncio.Semaphore(holders))

@@ -11,6 +11,10 @@ in it. `lock_family` serialises all changes to a family across processes:
 - SQLite: the database's only lock is the write lock of the whole file, and the holder's token
   writes need it too, so the family is read and written in two short transactions under a
   `FileLock` that every process opening the database shares.
+
+Every wait is bounded by the database's timeouts (a holder slot: the pool timeout; the row lock
+or the lock file: the lock timeout), so a stalled database fails the refresh, which then commits
+nothing, instead of rotating the family long after the client gave up.
 """
 
 from __future__ import annotations
@@ -90,15 +94,21 @@ class SqlRefreshTokens(SqlBase):
     async def _lock_family_postgresql(
         self, token_hash: str
     ) -> AsyncIterator[SqlLockedFamily | None]:
-        async with self._refresh_slots.get(), self._db.begin() as conn:
-            found = await _find(conn, token_hash, for_update=True)
-            if found is None:
-                yield None
-                return
-            locked = SqlLockedFamily(*found)
-            yield locked
-            # Reached only when the block raised nothing; an exception rolls everything back.
-            await _write(conn, locked)
+        slots = self._refresh_slots.get()
+        async with asyncio.timeout(self._db.pool_timeout):
+            await slots.acquire()
+        try:
+            async with self._db.begin() as conn:
+                found = await _find(conn, token_hash, for_update=True)
+                if found is None:
+                    yield None
+                    return
+                locked = SqlLockedFamily(*found)
+                yield locked
+                # Reached only when the block raised nothing; an exception rolls everything back.
+                await _write(conn, locked)
+        finally:
+            slots.release()
 
     @asynccontextmanager
     async def _lock_family_sqlite(self, token_hash: str) -> AsyncIterator[SqlLockedFamily | None]:
