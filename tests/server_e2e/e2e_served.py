@@ -57,8 +57,11 @@ class Served:
     log: Path
 
     @classmethod
-    def start(cls, database_url: str | None, workdir: Path, *, workers: int = 1) -> Served:
-        """Start a server on a fresh database (`database_url` None: a new PostgreSQL database)."""
+    def start(
+        cls, database_url: str | None, workdir: Path, *, workers: int = 1, extra_config: str = ""
+    ) -> Served:
+        """Start a server on a fresh database (`database_url` None: a new PostgreSQL database);
+        `extra_config` is TOML appended to the configuration file."""
         pg_database = None
         if database_url is None:
             pg_database = f"authgate_e2e_{secrets.token_hex(6)}"
@@ -70,7 +73,7 @@ class Served:
         config_path = workdir / "authgate.toml"
         config_path.write_text(
             '[keys]\nalgorithms = ["RS256", "ES256"]\n[http]\ncache_ttl = 0\n'
-            "[device]\ninterval = 1\n",  # devices poll every second: quick tests
+            "[device]\ninterval = 1\n" + extra_config,  # devices poll every second: quick tests
             encoding="utf-8",
         )
         env = {

@@ -5,9 +5,11 @@ introspection and revocation of refresh tokens, client settings (PKCE, always a 
 
 from __future__ import annotations
 
+import base64
+import json
 from typing import Any
 
-from e2e_support import WEB_REDIRECT, Flow, pkce_pair, redirect_params
+from e2e_support import API, WEB_REDIRECT, Flow, pkce_pair, redirect_params
 from server_harness import ISSUER
 
 
@@ -208,3 +210,40 @@ async def test_client_settings_require_pkce_and_always_refresh(flow: Flow) -> No
         )
     ).json()
     assert body["refresh_token"]  # without offline_access
+
+
+async def test_resource_must_be_one_the_grant_covers(flow: Flow) -> None:
+    """RFC 8707 §2.2: a refresh may name the grant's API (the token is for it), never another API,
+    an unknown one or several; a refused target is no reuse alarm."""
+    await flow.harness.create_api("https://other.example.test", scopes=("read",))
+    first = await flow.web_tokens()
+    token = first["refresh_token"]
+    for resource in ("https://other.example.test", "https://unknown.example.test", "not a uri"):
+        refused = await refresh(flow, token, resource=resource)
+        assert refused.status_code == 400, refused.text
+        assert refused.json()["error"] == "invalid_target", resource
+    several = await flow.http.post(
+        "/token",
+        data={
+            "grant_type": "refresh_token",
+            "refresh_token": token,
+            "resource": [API, "https://other.example.test"],
+        },
+        auth=(flow.web.client_id, flow.web_secret),
+    )
+    assert several.json()["error"] == "invalid_target"
+    own = await refresh(flow, token, resource=API)
+    assert own.status_code == 200, own.text
+    assert _claims(own.json()["access_token"])["aud"] == API
+    # A retry of that refresh naming another API is refused too, and the family lives on.
+    retry = await refresh(flow, token, resource="https://other.example.test")
+    assert retry.json()["error"] == "invalid_target"
+    assert (await refresh(flow, own.json()["refresh_token"])).status_code == 200
+
+
+def _claims(jwt: str) -> dict[str, Any]:
+    payload = jwt.split(".")[1]
+    decoded: dict[str, Any] = json.loads(
+        base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
+    )
+    return decoded

@@ -10,9 +10,10 @@ import pytest
 from flows_memory_stores import MemoryGrantRevoker, MemoryRefreshStore
 from flows_support import NOW, keyed_hash
 
-from authgate.oauth.errors import InvalidGrant, InvalidScope
+from authgate.oauth.errors import InvalidGrant, InvalidScope, InvalidTarget
 from authgate.server.credentials import generate_token
 from authgate.server.flows.refresh_tokens import (
+    ClientGone,
     RefreshFamily,
     RefreshPolicy,
     Reject,
@@ -258,7 +259,7 @@ async def exchange(
         keyed_hash(token),
         client_id=client_id,
         scopes=None,
-        now=now,
+        clock=lambda: now,
         policy=POLICY,
         issue_pair=issuer,
     )
@@ -319,7 +320,7 @@ async def test_failed_issuance_changes_nothing() -> None:
             keyed_hash(token),
             client_id="web-app",
             scopes=None,
-            now=NOW + 1,
+            clock=lambda: NOW + 1,
             policy=POLICY,
             issue_pair=broken,
         )
@@ -350,3 +351,143 @@ async def test_revocation_revokes_family_and_grant() -> None:
     assert store.families[fam.family_id].revoked_at == NOW + 3
     with pytest.raises(InvalidGrant, match="revoked"):
         await exchange(store, revoker, newest, issuer, NOW + 4)
+
+
+# -- a stalled database: time is read under the lock, an abandoned refresh commits nothing -------
+
+
+async def test_a_refresh_that_waited_for_the_lock_is_dated_when_it_got_it() -> None:
+    """The family's lock is held for 25 s (a stalled database); the refresh waiting for it, then
+    the client's retry with the same token, must be one rotation and its replay, not reuse."""
+    store, revoker, issuer = MemoryRefreshStore(), MemoryGrantRevoker(), Issuer()
+    token, fam = family()
+    await store.create_family(fam)
+    now = [NOW + 1]  # when the refresh arrives
+    lock = store.locks.setdefault(fam.family_id, asyncio.Lock())
+    await lock.acquire()
+
+    def refresh() -> asyncio.Task[bytes]:
+        return asyncio.create_task(
+            exchange_refresh_token(
+                store,
+                revoker,
+                keyed_hash(token),
+                client_id="web-app",
+                scopes=None,
+                clock=lambda: now[0],
+                policy=POLICY,
+                issue_pair=issuer,
+            )
+        )
+
+    first = refresh()
+    await asyncio.sleep(0.01)
+    now[0] = NOW + 13  # the client gave up and retries; the retry queues behind the first
+    retry = refresh()
+    await asyncio.sleep(0.01)
+    now[0] = NOW + 26
+    lock.release()
+    assert await first == await retry  # the retry is answered with the same pair
+    assert len(issuer.issued) == 1
+    assert revoker.revoked == []
+    stored = store.families[fam.family_id]
+    assert stored.revoked_at is None
+    assert stored.rotated_at == NOW + 26
+
+
+async def test_the_grace_window_starts_when_the_response_is_ready() -> None:
+    """Issuing took 12 s (a slow database while the lock was held): a retry that waited for the
+    lock must still be inside the grace window."""
+    store, revoker = MemoryRefreshStore(), MemoryGrantRevoker()
+    token, fam = family()
+    await store.create_family(fam)
+    now = [NOW + 1]
+    issuer = Issuer()
+
+    async def slow(fam: RefreshFamily, scopes: tuple[str, ...]) -> tuple[str, bytes]:
+        now[0] += 12
+        return await issuer(fam, scopes)
+
+    answer = await exchange_refresh_token(
+        store,
+        revoker,
+        keyed_hash(token),
+        client_id="web-app",
+        scopes=None,
+        clock=lambda: now[0],
+        policy=POLICY,
+        issue_pair=slow,
+    )
+    assert store.families[fam.family_id].rotated_at == NOW + 13
+    now[0] += 1
+    assert await exchange(store, revoker, token, issuer, now[0]) == answer
+    assert revoker.revoked == []
+
+
+async def test_a_refresh_whose_client_went_away_changes_nothing() -> None:
+    store, revoker, issuer = MemoryRefreshStore(), MemoryGrantRevoker(), Issuer()
+    token, fam = family()
+    await store.create_family(fam)
+    asked: list[bool] = []
+
+    async def gone() -> bool:
+        asked.append(True)
+        return True
+
+    with pytest.raises(ClientGone):
+        await exchange_refresh_token(
+            store,
+            revoker,
+            keyed_hash(token),
+            client_id="web-app",
+            scopes=None,
+            clock=lambda: NOW + 1,
+            policy=POLICY,
+            issue_pair=issuer,
+            client_gone=gone,
+        )
+    assert asked == [True]
+    assert store.families[fam.family_id] == fam
+    # Long after any grace window, the token the client still holds works: no reuse alarm.
+    await exchange(store, revoker, token, issuer, NOW + 100)
+    assert revoker.revoked == []
+    assert store.families[fam.family_id].generation == 1
+
+
+# -- RFC 8707 §2.2: resource on refresh ------------------------------------------------------------
+
+
+def test_resource_must_be_one_the_grant_covers() -> None:
+    _, fam = family()
+    own = decide_refresh(
+        fam,
+        0,
+        client_id="web-app",
+        scopes=None,
+        now=NOW + 1,
+        policy=POLICY,
+        resource="https://api.example.com",
+    )[0]
+    assert isinstance(own, Rotate)
+    for other in ("https://other.example.com", "https://api.example.com/x"):
+        decision, kept = decide_refresh(
+            fam, 0, client_id="web-app", scopes=None, now=NOW + 1, policy=POLICY, resource=other
+        )
+        assert isinstance(decision, Reject)
+        assert isinstance(decision.error, InvalidTarget)
+        assert not decision.revoke_grant
+        assert kept is fam
+    # A retry inside the grace window naming another resource is refused, without an alarm.
+    after = rotated(fam, NOW + 1)
+    decision, kept = decide_refresh(
+        after,
+        0,
+        client_id="web-app",
+        scopes=None,
+        now=NOW + 2,
+        policy=POLICY,
+        resource="https://other.example.com",
+    )
+    assert isinstance(decision, Reject)
+    assert isinstance(decision.error, InvalidTarget)
+    assert kept is after

@@ -40,7 +40,7 @@ async def _refresh(url: str, token: str, start_at: float, callers: int) -> list[
                 keyed_hash(token),
                 client_id="c",
                 scopes=None,
-                now=T0 + 1,
+                clock=lambda: T0 + 1,
                 policy=RefreshPolicy(),
                 issue_pair=issue_pair,
             )

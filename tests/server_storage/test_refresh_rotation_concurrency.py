@@ -88,7 +88,7 @@ async def _exchange(
             keyed_hash(token),
             client_id="c",
             scopes=None,
-            now=now,
+            clock=lambda: now,
             policy=POLICY,
             issue_pair=issuer,
         )
@@ -151,7 +151,7 @@ async def test_a_failed_issue_leaves_the_family_as_it_was(store: SqlStorage) -> 
             keyed_hash(token),
             client_id="c",
             scopes=None,
-            now=T0 + 1,
+            clock=lambda: T0 + 1,
             policy=POLICY,
             issue_pair=broken,
         )

@@ -36,5 +36,5 @@ async def token_endpoint(request: Request) -> Response:
         raise UnsupportedGrantType("unsupported grant_type")
     if grant_type not in client.grant_types:
         raise UnauthorizedClient("this client may not use this grant type")
-    response = await handler.handle(form, client)
+    response = await handler.handle(form, client, request.is_disconnected)
     return json_response(response.to_dict())

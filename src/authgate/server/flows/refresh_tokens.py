@@ -9,10 +9,17 @@ grant (`Reject.revoke_grant`). One exception: within `grace_period` seconds afte
 token just rotated away may be presented again (a client retrying after a lost response, two tabs
 racing) and receives the very same response, sealed in the family at the rotation (`Replay`).
 
-A refresh may narrow the access token's scope; the family keeps its scope (RFC 6749 §6). A family
-dies `absolute_lifetime` after the sign-in that started it, and a token unused for
+A refresh may narrow the access token's scope; the family keeps its scope (RFC 6749 §6). It may
+name a `resource` only among the family's audiences, and the access token is then for it (RFC 8707
+§2.2). A family dies `absolute_lifetime` after the sign-in that started it, and a token unused for
 `idle_lifetime` expires. Decisions are pure functions over the family record; the store runs them
 while holding the family's lock (see `stores.RefreshTokenStore`).
+
+Time is read only once the lock is held, and a rotation is dated when its response is ready: a
+refresh that waited (a stalled database, another refresh of the family) must not record its
+rotation in the past, or its client's retry, queued behind it, would land outside the grace window
+and revoke the family. A refresh whose client has gone away commits nothing (`ClientGone`): the
+token it would have rotated away is the one the client still holds.
 """
 
 from __future__ import annotations
@@ -22,7 +29,13 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
-from authgate.oauth.errors import InvalidGrant, InvalidScope, OAuthError
+from authgate.oauth.errors import (
+    InvalidGrant,
+    InvalidScope,
+    InvalidTarget,
+    OAuthError,
+    TemporarilyUnavailable,
+)
 from authgate.server.credentials import generate_token
 from authgate.server.flows.identity_scopes import OFFLINE_ACCESS
 
@@ -30,6 +43,7 @@ if TYPE_CHECKING:
     from authgate.server.flows.stores import GrantRevoker, RefreshTokenStore
 
 __all__ = [
+    "ClientGone",
     "RefreshDecision",
     "RefreshFamily",
     "RefreshPolicy",
@@ -46,6 +60,11 @@ __all__ = [
 ]
 
 DAY = 86400
+
+
+class ClientGone(TemporarilyUnavailable):
+    """The client closed the connection before the rotation was committed; nothing was stored
+    (and nobody reads this answer)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,10 +183,12 @@ def decide_refresh(
     scopes: Sequence[str] | None,
     now: int,
     policy: RefreshPolicy,
+    resource: str | None = None,
 ) -> tuple[RefreshDecision, RefreshFamily]:
     """Decide a refresh of the token of `generation` in `family`, presented by `client_id`
-    (authenticated) asking for `scopes` (None: the family's). Returns the decision and the family
-    to store (the same object when nothing changes)."""
+    (authenticated) asking for `scopes` (None: the family's) and `resource` (None: the family's
+    audience). Returns the decision and the family to store (the same object when nothing
+    changes)."""
     if family.revoked_at is not None:
         return Reject(InvalidGrant("the refresh token has been revoked")), family
     if family.client_id != client_id:
@@ -176,12 +197,16 @@ def decide_refresh(
     if now >= family.created_at + policy.absolute_lifetime:
         return Reject(InvalidGrant("the refresh token has expired")), family
     access_scopes = family.scopes if scopes is None else tuple(dict.fromkeys(scopes))
+    # RFC 8707 §2.2: the resource must be one the grant covers.
+    foreign_target = resource is not None and resource not in family.audiences
     if generation == family.generation:
         if now >= family.current_issued_at + policy.idle_lifetime:
             return Reject(InvalidGrant("the refresh token has expired")), family
         if not set(access_scopes).issubset(family.scopes):
             # RFC 6749 §6: the scope may only narrow.
             return Reject(InvalidScope("scope exceeds what was granted")), family
+        if foreign_target:
+            return _foreign_target(), family
         return Rotate(access_scopes), family
     in_grace = (
         generation == family.generation - 1
@@ -190,10 +215,16 @@ def decide_refresh(
         and now < family.rotated_at + policy.grace_period
     )
     if in_grace and family.replay is not None:
+        if foreign_target:  # a retry does not change its target: refused, no alarm
+            return _foreign_target(), family
         if access_scopes != family.replay_scopes:
             return Reject(InvalidGrant("the refresh token was already used")), family
         return Replay(family.replay), family
     return _reuse(family, now, "the refresh token was already used")
+
+
+def _foreign_target() -> Reject:
+    return Reject(InvalidTarget("resource was not part of the original grant"))
 
 
 def _reuse(family: RefreshFamily, now: int, why: str) -> tuple[RefreshDecision, RefreshFamily]:
@@ -236,9 +267,11 @@ async def exchange_refresh_token(
     *,
     client_id: str,
     scopes: Sequence[str] | None,
-    now: int,
+    clock: Callable[[], int],
     policy: RefreshPolicy,
     issue_pair: Callable[[RefreshFamily, tuple[str, ...]], Awaitable[tuple[str, bytes]]],
+    resource: str | None = None,
+    client_gone: Callable[[], Awaitable[bool]] | None = None,
 ) -> bytes:
     """Run one refresh under the family's lock; return the sealed token response to send.
 
@@ -246,11 +279,14 @@ async def exchange_refresh_token(
     lock is held) and returns `(new_refresh_token_hash, sealed_response)`; a replay inside the grace
     window returns the sealed response of the rotation it repeats. Raises the `OAuthError` after
     the lock is released; on reuse, the family is stored revoked and `revoker` revokes the grant.
+    `clock` is read under the lock; `client_gone`, asked just before a rotation is committed,
+    turns it into `ClientGone` with nothing stored.
     """
     rejected: Reject | None = None
     family: RefreshFamily | None = None
     sealed = b""
     async with store.lock_family(token_hash) as locked:
+        now = clock()  # not before: the wait for the lock may have been long
         if locked is None:
             rejected = Reject(InvalidGrant("unknown refresh token"))
         else:
@@ -262,15 +298,22 @@ async def exchange_refresh_token(
                 scopes=scopes,
                 now=now,
                 policy=policy,
+                resource=resource,
             )
             if isinstance(decision, Rotate):
                 new_hash, sealed = await issue_pair(family, decision.access_scopes)
+                if client_gone is not None and await client_gone():
+                    # Nobody will receive the new pair: rotating would strand the client with a
+                    # token one generation old, which a later retry would present as reuse.
+                    raise ClientGone("the client went away; nothing was changed")
                 updated = rotate_family(
                     updated,
                     new_token_hash=new_hash,
                     sealed_response=sealed,
                     access_scopes=decision.access_scopes,
-                    now=now,
+                    # The grace window starts when the response is ready, not when the
+                    # refresh began: issuing may have waited on the database.
+                    now=max(now, clock()),
                 )
             elif isinstance(decision, Replay):
                 sealed = decision.sealed_response

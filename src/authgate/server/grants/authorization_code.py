@@ -15,7 +15,7 @@ from authgate.oauth.errors import InvalidGrant, InvalidRequest
 from authgate.server.flow_services import FlowServices
 from authgate.server.flows.codes import redeem_code
 from authgate.server.forms import Form
-from authgate.server.grants.base import TokenResponse
+from authgate.server.grants.base import ClientGoneCheck, TokenResponse
 from authgate.server.grants.user_tokens import UserGrant, UserTokens
 from authgate.server.models import Client
 
@@ -34,7 +34,9 @@ class AuthorizationCodeGrant:
         self._tokens = tokens
         self._flows = flows
 
-    async def handle(self, form: Form, client: Client) -> TokenResponse:
+    async def handle(
+        self, form: Form, client: Client, client_gone: ClientGoneCheck
+    ) -> TokenResponse:
         code = form.get("code")
         if code is None:
             raise InvalidRequest("code is required")

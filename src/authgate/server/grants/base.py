@@ -6,6 +6,7 @@ before the handler runs) and the `TokenIssuer`.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
@@ -13,7 +14,17 @@ from authgate.server.forms import Form
 from authgate.server.models import Client
 from authgate.server.token_issuer import IssuedAccessToken
 
-__all__ = ["GrantHandler", "StoredTokenResponse", "TokenAnswer", "TokenResponse"]
+__all__ = [
+    "ClientGoneCheck",
+    "GrantHandler",
+    "StoredTokenResponse",
+    "TokenAnswer",
+    "TokenResponse",
+]
+
+# Whether the client has closed its connection (asked of the ASGI server), so that a grant can
+# leave its state unchanged when nobody will receive the answer.
+ClientGoneCheck = Callable[[], Awaitable[bool]]
 
 
 class TokenAnswer(Protocol):
@@ -67,6 +78,6 @@ class GrantHandler(Protocol):
     # Whether public clients (token_endpoint_auth_method "none") may use this grant.
     allows_public_clients: ClassVar[bool]
 
-    async def handle(self, form: Form, client: Client) -> TokenAnswer:
+    async def handle(self, form: Form, client: Client, client_gone: ClientGoneCheck) -> TokenAnswer:
         """Validate the grant's parameters and issue tokens, or raise an `OAuthError`."""
         ...

@@ -10,7 +10,7 @@ from typing import ClassVar
 
 from authgate.oauth.errors import UnauthorizedClient
 from authgate.server.forms import Form
-from authgate.server.grants.base import TokenResponse
+from authgate.server.grants.base import ClientGoneCheck, TokenResponse
 from authgate.server.models import Client
 from authgate.server.resources import ApiLookup, resolve_target
 from authgate.server.scopes import parse_scope
@@ -29,7 +29,9 @@ class ClientCredentialsGrant:
         self._issuer = issuer
         self._apis = apis
 
-    async def handle(self, form: Form, client: Client) -> TokenResponse:
+    async def handle(
+        self, form: Form, client: Client, client_gone: ClientGoneCheck
+    ) -> TokenResponse:
         if client.is_public:
             raise UnauthorizedClient("public clients cannot use client_credentials")
         target = await resolve_target(

@@ -15,7 +15,7 @@ from authgate.oauth.errors import AccessDenied, InvalidGrant, InvalidRequest
 from authgate.server.flow_services import FlowServices
 from authgate.server.flows.device_codes import poll_device_code
 from authgate.server.forms import Form
-from authgate.server.grants.base import TokenResponse
+from authgate.server.grants.base import ClientGoneCheck, TokenResponse
 from authgate.server.grants.user_tokens import UserGrant, UserTokens
 from authgate.server.models import Client
 
@@ -39,7 +39,9 @@ class DeviceCodeGrant:
         self._tokens = tokens
         self._flows = flows
 
-    async def handle(self, form: Form, client: Client) -> TokenResponse:
+    async def handle(
+        self, form: Form, client: Client, client_gone: ClientGoneCheck
+    ) -> TokenResponse:
         device_code = form.get("device_code")
         if device_code is None:
             raise InvalidRequest("device_code is required")

@@ -5,8 +5,10 @@ Every use rotates: the answer carries a new refresh token, and the one presented
 Presenting a rotated token again revokes the whole family and every token of its grant, except
 inside the grace window, where the same token used again gets the very same answer (a client that
 lost the response, two tabs racing). That answer is kept sealed (AES-256-GCM, bound to the
-presented token's hash) in the family for the window. A refresh may narrow `scope`, never widen it.
-Refreshes of one family are serialized by the store's lock (`flows.refresh_tokens`).
+presented token's hash) in the family for the window. A refresh may narrow `scope`, never widen it,
+and may name as `resource` only the API the grant was for (RFC 8707 §2.2, else `invalid_target`).
+Refreshes of one family are serialized by the store's lock (`flows.refresh_tokens`); a refresh
+whose client has hung up changes nothing.
 
 With `openid`, a new ID token comes with the new access token; as OIDC Core §12.2 says, it keeps
 `auth_time` and carries no `nonce`.
@@ -17,14 +19,15 @@ from __future__ import annotations
 import json
 from typing import ClassVar
 
-from authgate.oauth.errors import InvalidGrant, InvalidRequest
+from authgate.oauth.errors import InvalidGrant, InvalidRequest, InvalidTarget
 from authgate.server.credentials import generate_token
 from authgate.server.flow_services import FlowServices
 from authgate.server.flows.refresh_tokens import RefreshFamily, exchange_refresh_token
 from authgate.server.forms import Form
-from authgate.server.grants.base import StoredTokenResponse, TokenResponse
+from authgate.server.grants.base import ClientGoneCheck, StoredTokenResponse, TokenResponse
 from authgate.server.grants.user_tokens import UserGrant, UserTokens
 from authgate.server.models import Client
+from authgate.server.resources import check_resource_uri
 from authgate.server.scopes import parse_scope
 from authgate.server.secret_key import SealError
 
@@ -45,13 +48,16 @@ class RefreshTokenGrant:
         self._tokens = tokens
         self._flows = flows
 
-    async def handle(self, form: Form, client: Client) -> StoredTokenResponse:
+    async def handle(
+        self, form: Form, client: Client, client_gone: ClientGoneCheck
+    ) -> StoredTokenResponse:
         presented = form.get("refresh_token")
         if presented is None:
             raise InvalidRequest("refresh_token is required")
         if len(presented) > _MAX_TOKEN:
             raise InvalidGrant("unknown refresh token")
         requested = parse_scope(form.get("scope"))
+        resource = _one_resource(form.get_all("resource"))
         presented_hash = self._flows.hash_token(presented)
         binding = b"authgate refresh response\x00" + presented_hash.encode("ascii")
 
@@ -64,7 +70,8 @@ class RefreshTokenGrant:
                     client=client,
                     user_id=family.user_id,
                     scopes=access_scopes,
-                    audience=family.audiences[0],
+                    # The flow checked that a named resource is one of the family's.
+                    audience=resource or family.audiences[0],
                     auth_time=family.auth_time,
                     amr=family.amr,
                 )
@@ -80,12 +87,26 @@ class RefreshTokenGrant:
             presented_hash,
             client_id=client.client_id,
             scopes=requested or None,
-            now=self._flows.now(),
+            clock=self._flows.now,
             policy=self._flows.config.refresh_tokens,
             issue_pair=issue_pair,
+            resource=resource,
+            client_gone=client_gone,
         )
         try:
             plaintext = self._flows.replays.open(sealed, binding)
         except SealError:  # sealed under another server key: cannot be answered again
             raise InvalidGrant("the refresh token was already used") from None
         return StoredTokenResponse(json.loads(plaintext))
+
+
+def _one_resource(values: list[str]) -> str | None:
+    """The RFC 8707 `resource` of a refresh: None, or one valid URI (one audience per token)."""
+    for value in values:
+        problem = check_resource_uri(value)
+        if problem:
+            raise InvalidTarget(problem)
+    distinct = list(dict.fromkeys(values))
+    if len(distinct) > 1:
+        raise InvalidTarget("request one resource per token")
+    return distinct[0] if distinct else None
