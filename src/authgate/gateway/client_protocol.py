@@ -3,7 +3,8 @@
 Requests are parsed with httptools (llhttp, strict mode: conflicting `Content-Length`/`Transfer-
 Encoding`, bad chunk framing and obsolete line folding are refused, RFC 9112 §6.3, §11.2). The
 request line, the header section and the number of fields are bounded; a request that breaks the
-rules gets a 400/414/431 and the connection closes; none reaches the upstream. Keep-alive and
+rules gets a 400/414/431 and the connection closes; none reaches the upstream (for a body that
+breaks them part-way, see `exchange`). Keep-alive and
 pipelining are supported: pipelined requests wait (reading paused) until the response before them is
 complete, at most `max_pipeline` deep. A malformed request after others on the same connection is
 answered in its turn, after their responses (RFC 9112 §9.3.2). Timeouts are checked by the server's

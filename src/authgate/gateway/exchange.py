@@ -8,9 +8,9 @@ whole; only the body bytes that arrive while the verdict or the upstream connect
 held, and reading stops once `HOLD_LIMIT` bytes are held. A chunked request goes upstream only
 once its first chunk's size line has parsed (unless the client waits for `100 Continue`), so a body
 malformed from its start reaches nothing; a later framing error closes the upstream connection
-before the last chunk. A reused keep-alive connection that the
-upstream closed before answering is retried once on a fresh connection for a body-less idempotent
-request (RFC 9110 §9.2.2, RFC 9112 §9.3.1).
+before the last chunk. A reused keep-alive connection that the upstream closed before answering is
+retried once on a fresh connection for a body-less idempotent request (RFC 9110 §9.2.2, RFC 9112
+§9.3.1).
 """
 
 from __future__ import annotations
