@@ -1,6 +1,7 @@
 """An HMAC issuer's `secret_file` goes through the same key-confusion check as `JWK.from_secret`
-(RFC 8725 §2.1): a public key saved in the file, in any encoding, is refused when the verifier is
-built; a random secret in the file works."""
+(RFC 8725 §2.1): a public key saved in the file, in any encoding, is refused when the configuration
+is loaded (so a gateway reload keeps its running configuration); a random secret in the file
+works."""
 
 from __future__ import annotations
 
@@ -11,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from authgate.gate import load_gate_config
-from authgate.jose import JWK, InvalidKey
-from authgate.verifier import Verifier
+from authgate.jose import JWK
+from authgate.verifier import ConfigError, Verifier
 
 CONFIG = """
 [[issuers]]
@@ -46,7 +47,7 @@ def verifier_for(tmp_path: Path, content: bytes) -> Verifier:
     ids=["PEM with BOM", "JWK array", "UTF-16 JWK"],
 )
 def test_a_public_key_in_the_secret_file_is_refused(tmp_path: Path, content: bytes) -> None:
-    with pytest.raises(InvalidKey):
+    with pytest.raises(ConfigError, match="unusable HMAC secret"):
         verifier_for(tmp_path, content)
 
 

@@ -190,9 +190,22 @@ def test_sighup_reload_applies_new_rules_and_keeps_connections(
         gw.wait_for_log(lambda r: "reload failed" in str(r.get("msg")))
         assert gw.request("GET", "/orders/1", auth)[0] == 403  # the previous config stays
         assert gw.process.poll() is None
+
+        # An HMAC issuer whose secret file holds a public key (RFC 8725 §2.1): refused on
+        # reload like a typo, never a crash, and the running configuration stays.
+        (tmp_path / "hs.secret").write_bytes(JWK.generate("EC", crv="P-256").public().to_pem())
+        (tmp_path / "hs.secret").chmod(0o600)
+        hmac_issuer = (
+            '[[issuers]]\nissuer = "https://hs.example"\naudiences = ["orders"]\n'
+            f'algorithms = ["HS256"]\nsecret_file = "{tmp_path / "hs.secret"}"\n'
+        )
+        gw.reload(base + hmac_issuer)
+        gw.wait_for_log(lambda r: "unusable HMAC secret" in str(r.get("error")))
+        assert gw.request("GET", "/orders/1", auth)[0] == 403
+        assert gw.process.poll() is None
         values = _metrics(gw)
         assert values['authgate_config_reloads_total{result="ok"}'] == 1
-        assert values['authgate_config_reloads_total{result="error"}'] == 1
+        assert values['authgate_config_reloads_total{result="error"}'] == 2
     finally:
         gw.stop()
 

@@ -22,6 +22,7 @@ from authgate.gateway.config_loader import load_gateway_config
 from authgate.gateway.generation import Generation
 from authgate.gateway.metrics import GatewayCollector, GatewayStats, render_metrics
 from authgate.gateway.server import GatewayServer
+from authgate.jose import JoseError
 from authgate.verifier import Verifier
 
 __all__ = ["GatewayService"]
@@ -80,18 +81,18 @@ class GatewayService:
         if self.config_path is None:
             return False
         async with self._reloading:
+            old = self.generation
             try:
                 config = self._loader(self.config_path)
-            except (ValueError, OSError) as exc:
+                same_verifier = config.gate.verifier == old.config.gate.verifier
+                verifier = old.verifier if same_verifier else Verifier(config.gate.verifier)
+            except (ValueError, OSError, JoseError) as exc:
                 self.stats.reloads["error"] += 1
                 log.error(  # noqa: TRY400 - the message says it all; no traceback for a typo
                     "configuration reload failed; keeping the running one",
                     extra={"error": str(exc)},
                 )
                 return False
-            old = self.generation
-            same_verifier = config.gate.verifier == old.config.gate.verifier
-            verifier = old.verifier if same_verifier else Verifier(config.gate.verifier)
             if not same_verifier:
                 await verifier.start()
             generation = self._generation(config, verifier)

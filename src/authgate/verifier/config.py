@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from authgate.jose import JWK, JoseError
 from authgate.jose.algorithms import JWS_ALGORITHMS
 from authgate.verifier.http_fetch import FetchLimits, check_fetch_url
 from authgate.verifier.principal import ClaimMapping
@@ -161,6 +162,11 @@ class IssuerConfig:
             raise ConfigError(f"{where}: configure either a secret or a jwks_uri, not both")
         if not isinstance(self.secret, bytes) or len(self.secret) < 32:
             raise ConfigError(f"{where}: an HMAC secret must be at least 32 bytes")
+        try:
+            # RFC 8725 §2.1: refused here, at load and on reload, not later when keys are built.
+            JWK.from_secret(self.secret)
+        except JoseError as exc:
+            raise ConfigError(f"{where}: unusable HMAC secret: {exc}") from None
         algorithms = self.algorithms or ("HS256",)
         if not set(algorithms) <= set(HMAC_ALGORITHMS):
             raise ConfigError(f"{where}: with a secret, algorithms must be HMAC (HS256/384/512)")
