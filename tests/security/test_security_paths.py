@@ -132,8 +132,9 @@ def test_a_protected_route_open_in_another_case_is_warned_about(
         CASE_CONFIG,  # every spelling is judged by the same route
         CONFIG.replace('path = "/"\npublic = true', 'path = "/x"\npublic = true'),  # no catch-all
         CONFIG.replace('path = "/"\npublic = true', 'path = "/"\nroles = ["admin"]'),  # same demand
+        "case_insensitive = false\n" + CONFIG,  # the operator says the application minds case
     ],
-    ids=["case-insensitive", "default-deny", "same-requirement"],
+    ids=["case-insensitive", "default-deny", "same-requirement", "explicitly-case-sensitive"],
 )
 def test_no_case_warning_without_a_risk(caplog: pytest.LogCaptureFixture, config: str) -> None:
     assert _case_warnings(caplog, config) == []

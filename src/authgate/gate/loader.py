@@ -19,9 +19,10 @@ environment variable, `secret_file`/`client_secret_file` a file (relative to the
 file) whose content, minus one trailing newline, is the secret; secrets are never written in the
 TOML itself. Unknown keys are errors that name the key's location, e.g. `routes[2].scope`.
 
-Routes are case-sensitive unless `case_insensitive = true`; when they are, a protected route whose
-other-case spelling (`/ADMIN` for `/admin`) another route would judge differently is logged as a
-warning, since an application that ignores case would serve that spelling as the protected path.
+Routes are case-sensitive unless `case_insensitive = true`; when the key is left out, a protected
+route whose other-case spelling (`/ADMIN` for `/admin`) another route would judge differently is
+logged as a warning, since an application that ignores case would serve that spelling as the
+protected path (an explicit `case_insensitive = false` silences it).
 """
 
 from __future__ import annotations
@@ -186,7 +187,8 @@ def _build(top: Table, ext: ConfigExtension, secrets: _Secrets, source: str | No
     realm = top.string("realm", "authgate")
     case_insensitive = top.boolean("case_insensitive", False)
     extensions = _extensions(top, ext.top_level, ext.defaults, _TOP_LEVEL)
-    if not case_insensitive:
+    # An explicit `case_insensitive = false` says the application is case-sensitive too: no warning.
+    if "case_insensitive" not in top.data:
         for warning in case_risks([r.route for r in routes]):
             logger.warning("%s", warning)
     return GateConfig(
