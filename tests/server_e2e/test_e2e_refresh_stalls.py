@@ -6,7 +6,8 @@ ends in 503 `temporarily_unavailable` with `Retry-After` and changes nothing; on
 released the same refresh token rotates and the family is intact (no reuse alarm, the user stays
 signed in). A client that gave up, or hung up before the rotation was committed, leaves the family
 as it was too: in process at the ASGI level, and through a real `authgate serve` whose client times
-out while the refresh waits for the lock.
+out while the refresh waits for the lock. A frozen PostgreSQL (SIGSTOP, on an instance of the test's
+own) answers 503 as well, through the driver's own time limit, and the family survives the freeze.
 """
 
 from __future__ import annotations
@@ -14,9 +15,15 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import os
+import shutil
+import signal
 import sqlite3
+import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -26,11 +33,12 @@ import psycopg
 import pytest
 from e2e_served import Served
 from e2e_support import Flow, set_up_flow
-from server_harness import FakeClock, make_config, running
+from server_harness import FakeClock, free_port, make_config, running
 
 from authgate.server.config import DatabaseSettings
 from authgate.server.secret_key import ServerSecret
-from authgate.server.storage import Storage
+from authgate.server.storage import Database, Storage
+from authgate.server.storage.migrate import upgrade
 
 # Short limits so that the tests are quick; the lock is held far longer than any of them.
 TIMEOUTS = DatabaseSettings(lock_timeout=1, statement_timeout=5, pool_timeout=5)
@@ -238,3 +246,91 @@ async def _generation(storage: Storage, served: Served, token: str) -> tuple[int
     family = await storage.find_family(ServerSecret(served.config.secret_key).hash_token(token))
     assert family is not None
     return family.generation, family.revoked_at
+
+
+# -- a frozen PostgreSQL ---------------------------------------------------------------------------
+
+
+@dataclass
+class OwnPostgres:
+    """A PostgreSQL instance of this test's own (never the shared one), which it may freeze."""
+
+    url: str
+    data: Path
+
+    def processes(self) -> list[int]:
+        """The postmaster and its children (the backends)."""
+        main = int((self.data / "postmaster.pid").read_text().split()[0])
+        children = []
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            with contextlib.suppress(OSError, IndexError, ValueError):
+                if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == main:
+                    children.append(int(stat.parent.name))
+        return [main, *children]
+
+    def signal(self, sig: signal.Signals) -> None:
+        for pid in self.processes():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, sig)
+
+
+@pytest.fixture(scope="module")
+def own_postgres() -> Iterator[OwnPostgres]:
+    initdb, pg_ctl = shutil.which("initdb"), shutil.which("pg_ctl")
+    if initdb is None or pg_ctl is None:
+        pytest.fail("initdb and pg_ctl are needed to start a PostgreSQL of the test's own")
+    # Not under pytest's temporary folder, which the postgres user may not enter.
+    root = Path(tempfile.mkdtemp(prefix="authgate-own-pg-"))
+    if os.geteuid() == 0:
+        shutil.chown(root, "postgres")
+    data, port = root / "data", free_port()
+    options = f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off"
+    _run_as_postgres([initdb, "-D", str(data), "-A", "trust", "-U", "postgres", "--no-sync"])
+    _run_as_postgres([pg_ctl, "-D", str(data), "-o", options, "-l", str(root / "log"), "start"])
+    own = OwnPostgres(f"postgresql://postgres@127.0.0.1:{port}/postgres", data)
+    try:
+        asyncio.run(_upgrade(own.url))
+        yield own
+    finally:
+        own.signal(signal.SIGCONT)
+        _run_as_postgres([pg_ctl, "-D", str(data), "-m", "immediate", "stop"])
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _run_as_postgres(command: list[str]) -> None:
+    # PostgreSQL refuses to run as root.
+    if os.geteuid() == 0:
+        command = ["runuser", "-u", "postgres", "--", *command]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+async def _upgrade(url: str) -> None:
+    db = Database(url)
+    try:
+        await upgrade(db)
+    finally:
+        await db.close()
+
+
+async def test_a_frozen_postgresql_answers_503_and_the_family_survives(
+    own_postgres: OwnPostgres, clock: FakeClock
+) -> None:
+    """The review's 30 s freeze: every refresh during it fails with 503 within the configured
+    limits (the server cannot enforce its own timeouts while frozen; the driver does), and after
+    it the token the client holds still rotates."""
+    settings = DatabaseSettings(lock_timeout=1, statement_timeout=2, pool_timeout=2)
+    async with running(make_config(own_postgres.url, database=settings), clock) as harness:
+        flow = await set_up_flow(harness)
+        first = await flow.web_tokens()
+        own_postgres.signal(signal.SIGSTOP)
+        try:
+            expect_unavailable(await refresh(flow, first["refresh_token"]))
+            clock.advance(12)  # the client's retry with the same token
+            expect_unavailable(await refresh(flow, first["refresh_token"]))
+        finally:
+            own_postgres.signal(signal.SIGCONT)
+        clock.advance(30)
+        rotated = await refresh(flow, first["refresh_token"])
+        assert rotated.status_code == 200, rotated.text
+        assert await family_state(flow, first["refresh_token"]) == (1, None)
