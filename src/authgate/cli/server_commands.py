@@ -93,6 +93,7 @@ def serve_command(
 
     from authgate.server.config import DEFAULT_ISSUER
     from authgate.server.context import AuthServer
+    from authgate.server.serve_protocol import protocol_factory
 
     config = load(config_path)
     if config_path:
@@ -114,16 +115,21 @@ def serve_command(
         await server.close()
 
     run(prepare())
+    http = config.http
     uvicorn.run(
         "authgate.server.app:create_app_from_environment",
         factory=True,
         host=host,
         port=port,
-        workers=workers or config.http.workers,
+        workers=workers or http.workers,
         access_log=False,
         log_config=_logging_config(log_level.upper()),
         server_header=False,
         proxy_headers=False,
+        # uvicorn bounds only idle keep-alive connections; the protocol adds header and body
+        # deadlines, so half-sent requests cannot hold connections open.
+        http=protocol_factory(header_timeout=http.header_timeout, body_timeout=http.body_timeout),
+        timeout_keep_alive=http.keep_alive_timeout,
     )
 
 

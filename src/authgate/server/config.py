@@ -181,8 +181,16 @@ class HttpSettings:
     # Reverse proxies (addresses or CIDR blocks) whose X-Forwarded-For is believed: behind them the
     # client address (throttling) is the right-most untrusted entry (`authgate.http_forwarding`).
     trusted_proxies: tuple[str, ...] = ()
+    # Connection deadlines (`server.serve_protocol`): a request head must be complete this long
+    # after the connection opened or its first byte came, its body this long after the head
+    # (408 and closed otherwise); an idle connection is closed this long after a response.
+    header_timeout: int = 10
+    body_timeout: int = 30
+    keep_alive_timeout: int = 5
 
     def __post_init__(self) -> None:
+        if min(self.header_timeout, self.body_timeout, self.keep_alive_timeout) <= 0:
+            raise ConfigError("http: header_timeout, body_timeout, keep_alive_timeout must be > 0")
         for network in self.trusted_proxies:
             try:
                 ipaddress.ip_network(network, strict=False)
@@ -399,6 +407,9 @@ _DURATIONS = {
     "id_token_ttl",
     "cache_ttl",
     "jwks_fetch_cache_ttl",
+    "header_timeout",
+    "body_timeout",
+    "keep_alive_timeout",
     "grace_period",
     "idle_lifetime",
     "absolute_lifetime",
