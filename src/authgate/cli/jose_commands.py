@@ -18,7 +18,7 @@ from authgate.cli.jose_inputs import (
     read_password,
 )
 from authgate.jose import JWK
-from authgate.jose.algorithms import ALL_KEY_ALGORITHMS
+from authgate.jose._algorithms import ALL_KEY_ALGORITHMS
 
 __all__ = ["jwk_group"]
 

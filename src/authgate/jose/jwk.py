@@ -19,6 +19,7 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
+from authgate.jose._algorithms import ALL_KEY_ALGORITHMS, JWE_CONTENT_ALGORITHMS, KeyRequirement
 from authgate.jose._b64 import b64encode
 from authgate.jose._json import dumps
 from authgate.jose._jwk_params import (
@@ -32,7 +33,6 @@ from authgate.jose._jwk_params import (
     parse_params,
 )
 from authgate.jose._key_checks import MIN_RSA_BITS
-from authgate.jose.algorithms import ALL_KEY_ALGORITHMS, JWE_CONTENT_ALGORITHMS, KeyRequirement
 from authgate.jose.errors import AlgorithmNotAllowed, InvalidKey, MalformedToken
 
 __all__ = ["JWK", "Operation", "PrivateKey", "PublicKey"]
@@ -88,7 +88,7 @@ class JWK:
     _private: PrivateKey | None
     _public: PublicKey | None
     _secret: bytes | None
-    # Per-algorithm prepared operations (see `signatures`), filled once the binding is checked.
+    # Per-algorithm prepared operations (see `_signatures`), filled once the binding is checked.
     _verifiers: dict[str, Callable[[bytes, bytes], bool]]
     _signers: dict[str, Callable[[bytes], bytes]]
     _checked: set[tuple[str, str, bool]]

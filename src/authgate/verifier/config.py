@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from authgate.jose import JWK, JoseError
-from authgate.jose.algorithms import JWS_ALGORITHMS
+from authgate.jose._algorithms import JWS_ALGORITHMS
 from authgate.verifier.http_fetch import FetchLimits, check_fetch_url
 from authgate.verifier.principal import ClaimMapping
 
