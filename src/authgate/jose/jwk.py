@@ -35,7 +35,15 @@ from authgate.jose._jwk_params import (
 from authgate.jose._key_checks import MIN_RSA_BITS
 from authgate.jose.errors import AlgorithmNotAllowed, InvalidKey, MalformedToken
 
-__all__ = ["JWK", "Operation", "PrivateKey", "PublicKey"]
+__all__ = [
+    "JWK",
+    "KeyRequirement",
+    "Operation",
+    "PrivateKey",
+    "PublicKey",
+    "algorithms_for",
+    "key_requirement",
+]
 
 Operation = Literal[
     "sign", "verify", "encrypt", "decrypt", "wrapKey", "unwrapKey", "deriveKey", "deriveBits"
@@ -419,3 +427,33 @@ def _check_x5c(value: object, material: KeyMaterial) -> tuple[str, ...]:
     if certified != material.public.public_bytes(_DER, _SPKI):
         raise InvalidKey("x5c[0] certifies a different key")
     return tuple(value)
+
+
+# -- the algorithm table, read-only ---------------------------------------------------------------
+
+
+def key_requirement(alg: str) -> KeyRequirement:
+    """What a key must be to serve `alg`, a JWS or JWE key management algorithm.
+
+    Its `use` ("sig" or "enc"), the `families` ((kty, crv) pairs) it accepts and, for `oct` keys,
+    `min_secret_bytes`/`exact_secret_bytes`. `AlgorithmNotAllowed` for any other name. A JWK's
+    own `alg`, `use` and `key_ops` narrow what it may do further (`JWK.check`).
+    """
+    requirement = ALL_KEY_ALGORITHMS.get(alg) if isinstance(alg, str) else None
+    if requirement is None:
+        raise AlgorithmNotAllowed(f"unsupported algorithm {alg!r}")
+    return requirement
+
+
+def algorithms_for(kty: str, crv: str | None = None, *, use: str | None = None) -> tuple[str, ...]:
+    """The algorithms a key of type `kty` (and curve `crv`) can serve, in a fixed order.
+
+    `use` ("sig" or "enc") keeps one kind. A JWK's own `alg`, `use` and `key_ops` narrow the list
+    further (`JWK.check`).
+    """
+    family = (kty, crv)
+    return tuple(
+        alg
+        for alg, requirement in ALL_KEY_ALGORITHMS.items()
+        if family in requirement.families and (use is None or requirement.use == use)
+    )
