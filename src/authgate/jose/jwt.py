@@ -10,7 +10,8 @@
 - `typ` is compared as RFC 7515 §4.1.9 and RFC 8725 §3.11 describe, and `b64` is refused (a JWT
   payload is always base64url-encoded, RFC 7797 §7).
 
-`encode` applies the same type rules to the claims it signs.
+`encode` applies the same type rules to the claims it signs. `peek` reads a JWT's header and claims
+WITHOUT verifying anything, only to route a token to its issuer and keys before `decode`.
 """
 
 from __future__ import annotations
@@ -18,20 +19,25 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from authgate.jose import jwe, jws
+from authgate.jose._b64 import b64decode
 from authgate.jose._json import dumps, loads_object
 from authgate.jose.errors import ExpiredToken, InvalidClaim, MalformedToken, NotYetValid
 from authgate.jose.jwk import JWK
 from authgate.jose.jwkset import JWKSet
+from authgate.jose.jws import _as_ascii
 
 __all__ = [
     "IAT_FUTURE_ALLOWANCE",
+    "UnverifiedJWT",
     "decode",
     "decode_nested",
     "encode",
     "encode_nested",
+    "peek",
     "validate_claims",
 ]
 
@@ -89,6 +95,52 @@ def decode(
     claims = loads_object(payload, "claims")
     _check_claims(claims, issuer, audience, leeway, required, now)
     return claims
+
+
+@dataclass(frozen=True, slots=True)
+class UnverifiedJWT:
+    """The header and claims of a compact JWT whose signature has NOT been checked (see `peek`)."""
+
+    header: dict[str, Any]
+    claims: dict[str, Any]
+
+    @property
+    def issuer(self) -> str | None:
+        """The UNVERIFIED `iss` claim, when it is a string."""
+        iss = self.claims.get("iss")
+        return iss if isinstance(iss, str) else None
+
+    @property
+    def kid(self) -> str | None:
+        """The UNVERIFIED header `kid`, when it is a string."""
+        kid = self.header.get("kid")
+        return kid if isinstance(kid, str) else None
+
+    @property
+    def alg(self) -> str | None:
+        """The UNVERIFIED header `alg`, when it is a string."""
+        alg = self.header.get("alg")
+        return alg if isinstance(alg, str) else None
+
+
+def peek(token: str | bytes, *, max_size: int = jws.MAX_TOKEN_SIZE) -> UnverifiedJWT:
+    """Decode a compact JWT's header and claims WITHOUT verifying anything.
+
+    The result is attacker-controlled. It may only pick among the caller's own configured issuers
+    and key sets (an `iss`, a `kid`) before `decode` verifies the token; it never selects an
+    algorithm, a key source or a URL (RFC 7515 §7.1, RFC 8725 §3.10). Decoding is as strict as
+    `decode`'s, so a token cannot read one way here and another way there: at most `max_size`
+    bytes of ASCII, three segments, canonical base64url, header and claims JSON objects without
+    duplicate members. Nothing else is checked (not `alg`, `crit`, `b64`, the signature or any
+    claim). Raises `MalformedToken`.
+    """
+    data = _as_ascii(token, max_size)
+    parts = data.split(b".")
+    if len(parts) != 3:
+        raise MalformedToken("a compact JWS has exactly three segments")
+    header = loads_object(b64decode(parts[0], "header"), "header")
+    claims = loads_object(b64decode(parts[1], "payload"), "claims")
+    return UnverifiedJWT(header, claims)
 
 
 def check_typ(actual: object, expected: str) -> None:

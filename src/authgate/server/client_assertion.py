@@ -12,14 +12,12 @@ enforced in the database so a replay to another process fails too.
 
 from __future__ import annotations
 
-import base64
-import json
 import logging
 import math
 from collections.abc import Callable
 from typing import Any
 
-from authgate.jose import JoseError, JWKSet, KeyNotFound, jwt
+from authgate.jose import JoseError, JWKSet, KeyNotFound, MalformedToken, jwt
 from authgate.oauth.errors import InvalidClient
 from authgate.server.client_jwks import ClientKeyError, ClientKeys
 from authgate.server.config import ISSUER_ONLY
@@ -46,15 +44,15 @@ ASSERTION_ALGORITHMS = tuple(dict.fromkeys(a for algs in _BY_FAMILY.values() for
 
 
 def unverified_subject(assertion: str) -> str | None:
-    """The `sub` of an assertion before verification, only to find which client's keys to use."""
-    parts = assertion.split(".")
-    if len(assertion) > _MAX_ASSERTION or len(parts) != 3:
-        return None
+    """The UNVERIFIED `sub` of an assertion, only to find which client's keys to use.
+
+    None unless the assertion decodes as strictly as `jwt.decode` will read it (`jwt.peek`) and
+    its `sub` is a string.
+    """
     try:
-        payload = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
-    except (ValueError, RecursionError):
+        sub = jwt.peek(assertion, max_size=_MAX_ASSERTION).claims.get("sub")
+    except MalformedToken:
         return None
-    sub = payload.get("sub") if isinstance(payload, dict) else None
     return sub if isinstance(sub, str) else None
 
 
@@ -157,10 +155,8 @@ class ClientAssertionVerifier:
 
 
 def _header_kid(assertion: str) -> str:
-    segment = assertion.split(".", 1)[0]
+    """The UNVERIFIED header `kid`, only to ask for a refetch of the client's keys."""
     try:
-        header = json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
-    except (ValueError, RecursionError):
+        return jwt.peek(assertion, max_size=_MAX_ASSERTION).kid or ""
+    except MalformedToken:
         return ""
-    kid = header.get("kid") if isinstance(header, dict) else None
-    return kid if isinstance(kid, str) else ""
