@@ -7,7 +7,11 @@ import base64
 import pytest
 
 from authgate.jose import JWK, JWKSet, jwt
-from authgate.server.client_assertion import unverified_subject
+from authgate.server.client_assertion import (
+    ASSERTION_ALGORITHMS,
+    allowed_algorithms,
+    unverified_subject,
+)
 
 KEY = JWK.generate("EC", alg="ES256", kid="k1")
 
@@ -61,3 +65,49 @@ def test_a_well_formed_assertion_still_names_its_client() -> None:
     keys = JWKSet([KEY.public()])
     token = jwt.encode({"sub": "client-1", "iss": "client-1"}, KEY, "ES256")
     assert unverified_subject(token) == jwt.decode(token, keys, algorithms=["ES256"])["sub"]
+
+
+def test_assertion_algorithms_are_the_signing_ones_of_the_offered_families() -> None:
+    # Advertised as token_endpoint_auth_signing_alg_values_supported: no HMAC, no ES256K.
+    assert ASSERTION_ALGORITHMS == (
+        "RS256",
+        "RS384",
+        "RS512",
+        "PS256",
+        "PS384",
+        "PS512",
+        "ES256",
+        "ES384",
+        "ES512",
+        "EdDSA",
+        "Ed25519",
+        "Ed448",
+    )
+
+
+@pytest.mark.parametrize(
+    ("key", "expected"),
+    [
+        (JWK.generate("RSA"), ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512"]),
+        (JWK.generate("RSA", alg="PS384"), ["PS384"]),
+        (JWK.generate("EC", crv="P-384"), ["ES384"]),
+        (JWK.generate("EC", crv="P-521"), ["ES512"]),
+        (JWK.generate("OKP", crv="Ed25519"), ["EdDSA", "Ed25519"]),
+        (JWK.generate("OKP", crv="Ed448"), ["EdDSA", "Ed448"]),
+        (JWK.generate("OKP", crv="Ed448", alg="Ed448"), ["Ed448"]),
+        (JWK.generate("EC", crv="secp256k1"), []),
+        (JWK.generate("EC", crv="secp256k1", alg="ES256K"), []),
+        (JWK.generate("OKP", crv="X25519"), []),
+        (JWK.generate("EC", crv="P-256", use="enc"), []),
+        (JWK.generate("oct", size=512), []),
+        (JWK.generate("oct", alg="HS256"), []),
+    ],
+)
+def test_allowed_algorithms_per_key(key: JWK, expected: list[str]) -> None:
+    assert allowed_algorithms(JWKSet([key.public() if key.kty != "oct" else key])) == expected
+
+
+def test_allowed_algorithms_of_a_set_keep_order_without_repeats() -> None:
+    keys = JWKSet([JWK.generate("OKP", crv="Ed25519").public(), KEY.public()])
+    keys = JWKSet([*keys, JWK.generate("OKP", crv="Ed448").public()])
+    assert allowed_algorithms(keys) == ["EdDSA", "Ed25519", "ES256", "Ed448"]
