@@ -29,10 +29,10 @@ from authgate.jose import (
     jws,
     jwt,
 )
+from authgate.jose._algorithms import JWS_ALGORITHMS
 from authgate.jose._b64 import b64decode, b64encode
 from authgate.jose._json import dumps
-from authgate.jose.algorithms import JWS_ALGORITHMS
-from authgate.jose.signatures import signer, verifier
+from authgate.jose._signatures import signer, verifier
 
 ALL_ALGS = sorted(JWS_ALGORITHMS)
 SECRET = JWK.from_secret(b"s" * 32, kid="hmac")

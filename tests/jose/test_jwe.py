@@ -16,10 +16,10 @@ from authgate.jose import (
     MalformedToken,
     jwe,
 )
+from authgate.jose._algorithms import JWE_CONTENT_ALGORITHMS, JWE_KEY_ALGORITHMS
 from authgate.jose._b64 import b64decode
 from authgate.jose._json import loads_object
-from authgate.jose.algorithms import JWE_CONTENT_ALGORITHMS, JWE_KEY_ALGORITHMS
-from authgate.jose.key_management import OPERATIONS
+from authgate.jose._key_management import OPERATIONS
 
 ENCS = sorted(JWE_CONTENT_ALGORITHMS)
 ECDH_ALGS = ["ECDH-ES", "ECDH-ES+A128KW", "ECDH-ES+A192KW", "ECDH-ES+A256KW"]

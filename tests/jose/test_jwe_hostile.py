@@ -22,11 +22,11 @@ from authgate.jose import (
     jwe,
     jws,
 )
+from authgate.jose._algorithms import JWE_CONTENT_ALGORITHMS, JWE_KEY_ALGORITHMS
 from authgate.jose._b64 import b64decode, b64encode
+from authgate.jose._content_encryption import CONTENT_CIPHERS
 from authgate.jose._json import dumps
-from authgate.jose.algorithms import JWE_CONTENT_ALGORITHMS, JWE_KEY_ALGORITHMS
-from authgate.jose.content_encryption import CONTENT_CIPHERS
-from authgate.jose.key_management import ecdh_shared_secret, unwrap, wrap
+from authgate.jose._key_management import ecdh_shared_secret, unwrap, wrap
 
 ALL_ALGS = sorted(JWE_KEY_ALGORITHMS)
 ALL_ENCS = sorted(JWE_CONTENT_ALGORITHMS)

@@ -21,7 +21,7 @@ from jwcrypto import jwk as jc_jwk
 from jwcrypto import jwt as jc_jwt
 
 from authgate.jose import JWK, jwe, jwt
-from authgate.jose.algorithms import JWE_CONTENT_ALGORITHMS
+from authgate.jose._algorithms import JWE_CONTENT_ALGORITHMS
 
 # joserfc flags the polymorphic "EdDSA" name (RFC 9864); it is still what jwcrypto speaks.
 pytestmark = pytest.mark.filterwarnings("ignore:EdDSA is deprecated")

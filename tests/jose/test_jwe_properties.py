@@ -11,8 +11,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from authgate.jose import JWK, JoseError, jwe, jwt
+from authgate.jose._algorithms import JWE_CONTENT_ALGORITHMS, JWE_KEY_ALGORITHMS
 from authgate.jose._b64 import b64encode
-from authgate.jose.algorithms import JWE_CONTENT_ALGORITHMS, JWE_KEY_ALGORITHMS
 
 ENCS = sorted(JWE_CONTENT_ALGORITHMS)
 ALL_ALGS = sorted(JWE_KEY_ALGORITHMS)

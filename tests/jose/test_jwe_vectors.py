@@ -16,9 +16,9 @@ import pytest
 
 from authgate.jose import JWK, AlgorithmNotAllowed, jwe, jwt
 from authgate.jose._b64 import b64decode, b64encode
-from authgate.jose.content_encryption import CONTENT_CIPHERS
+from authgate.jose._content_encryption import CONTENT_CIPHERS
+from authgate.jose._key_management import concat_kdf, ecdh_shared_secret, unwrap, wrap
 from authgate.jose.jwe import _encrypt
-from authgate.jose.key_management import concat_kdf, ecdh_shared_secret, unwrap, wrap
 
 # -- RFC 7520 §5: the JOSE Cookbook ----------------------------------------------------------------
 

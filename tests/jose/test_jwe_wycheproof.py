@@ -17,14 +17,14 @@ from typing import Any
 import pytest
 
 from authgate.jose import JWK, AlgorithmNotAllowed, DecryptionFailed, JoseError, jwe
-from authgate.jose.algorithms import JWE_CONTENT_ALGORITHMS, JWE_KEY_ALGORITHMS
-from authgate.jose.content_encryption import (
+from authgate.jose._algorithms import JWE_CONTENT_ALGORITHMS, JWE_KEY_ALGORITHMS
+from authgate.jose._content_encryption import (
     aes_cbc_decrypt,
     aes_cbc_encrypt,
     gcm_decrypt,
     gcm_encrypt,
 )
-from authgate.jose.key_management import (
+from authgate.jose._key_management import (
     aes_unwrap,
     ecdh_shared_secret,
     rsa_oaep_decrypt,

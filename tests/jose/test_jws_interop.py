@@ -24,7 +24,7 @@ from jwcrypto import jws as cjws
 from jwcrypto import jwt as cjwt
 
 from authgate.jose import JWK, jwt
-from authgate.jose.algorithms import JWS_ALGORITHMS
+from authgate.jose._algorithms import JWS_ALGORITHMS
 
 ISSUER = "https://issuer.example"
 AUDIENCE = "api://interop"

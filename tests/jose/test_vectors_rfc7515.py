@@ -20,9 +20,9 @@ from authgate.jose import (
     jws,
     jwt,
 )
+from authgate.jose._algorithms import JWS_ALGORITHMS
 from authgate.jose._b64 import b64encode
-from authgate.jose.algorithms import JWS_ALGORITHMS
-from authgate.jose.signatures import signer
+from authgate.jose._signatures import signer
 
 # RFC 7515 A.1 (HS256); the key is RFC 7517 A.3's second key.
 A1_KEY = {

@@ -24,7 +24,7 @@ import pytest
 
 from authgate.jose import JWK, InvalidKey, InvalidSignature, JWKSet, jws
 from authgate.jose._b64 import b64decode, b64encode
-from authgate.jose.signatures import verifier
+from authgate.jose._signatures import verifier
 
 SECTIONS = {
     "4_1": "rsa_v15_signature",

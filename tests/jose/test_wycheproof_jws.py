@@ -28,8 +28,8 @@ from authgate.jose import (
     MalformedToken,
     jws,
 )
+from authgate.jose._algorithms import JWS_ALGORITHMS
 from authgate.jose._b64 import b64decode
-from authgate.jose.algorithms import JWS_ALGORITHMS
 
 ALL_ALGS = sorted(JWS_ALGORITHMS)
 

@@ -24,7 +24,7 @@ import pytest
 
 from authgate.jose import JWK, InvalidKey
 from authgate.jose._b64 import b64encode
-from authgate.jose.signatures import verifier
+from authgate.jose._signatures import verifier
 
 ECDSA = {
     "ecdsa_secp256r1_sha256_p1363_test.json": "ES256",

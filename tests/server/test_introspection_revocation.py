@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from server_harness import ISSUER, Harness, expect_error
 
-from authgate.jose import JWK, jwt
+from authgate.jose import JWK, jws, jwt
 
 API = "https://api.example.test"
 OTHER = "https://other.example.test"
@@ -111,6 +113,52 @@ async def test_token_from_another_issuer_is_inactive(harness: Harness) -> None:
     )
     response = await harness.http.post("/introspect", data={"token": forged}, auth=rs)
     assert response.json() == {"active": False}
+
+
+async def test_our_jwt_is_found_for_any_single_audience(harness: Harness) -> None:
+    """What makes a JWT access token ours: our key and issuer, `typ: at+jwt`, one `aud` (any)."""
+    key = harness.server.keys.signing_key("RS256")
+    now = int(harness.clock())
+    ours = {
+        "iss": ISSUER,
+        "sub": "alice",
+        "aud": "https://any-api.example.test",
+        "exp": now + 60,
+        "iat": now,
+        "jti": "j1",
+        "client_id": "c1",
+    }
+
+    async def find(claims: dict[str, object], typ: str = "at+jwt") -> object:
+        # jws.sign, not jwt.encode: it would refuse the ill-typed claims.
+        token = jws.sign(json.dumps(claims).encode(), key, "RS256", {"typ": typ})
+        return await harness.server.inspector.find(token)
+
+    info = await find(ours)
+    assert info is not None
+    assert (info.audience, info.subject, info.jti, info.active) == (
+        ours["aud"],
+        "alice",
+        "j1",
+        True,
+    )
+    assert await find(ours, typ="application/at+jwt") is not None  # RFC 7515 §4.1.9
+    assert await find(ours, typ="JWT") is None
+    without = {name: {k: v for k, v in ours.items() if k != name} for name in ours}
+    for claims in (
+        {**ours, "aud": [API, OTHER]},  # ours name exactly one API
+        {**ours, "aud": 7},
+        without["aud"],
+        {**ours, "iss": OTHER},
+        {**ours, "exp": now - 1},
+        {**ours, "iat": "now"},
+        without["sub"],
+        without["jti"],
+        without["client_id"],
+        without["iat"],
+        without["exp"],
+    ):
+        assert await find(claims) is None, claims
 
 
 async def test_endpoints_require_client_authentication(harness: Harness) -> None:

@@ -17,8 +17,8 @@ from authgate.cli.jose_inputs import (
     read_input,
     read_password,
 )
-from authgate.jose import JWK
-from authgate.jose.algorithms import ALL_KEY_ALGORITHMS
+from authgate.jose import JWK, AlgorithmNotAllowed
+from authgate.jose.jwk import KeyRequirement, key_requirement
 
 __all__ = ["jwk_group"]
 
@@ -84,10 +84,7 @@ def jwk_generate(
 
 def _family_for(alg: str) -> tuple[str, str | None]:
 
-    requirement = ALL_KEY_ALGORITHMS.get(alg)
-    if requirement is None:
-        raise CliError(f"unsupported algorithm {alg!r}", ExitCode.ALGORITHM)
-    families = requirement.families
+    families = _requirement(alg).families
     if len(families) == 1:
         return next(iter(families))
     return next(f for f in _PREFERRED_FAMILIES if f in families)
@@ -95,10 +92,15 @@ def _family_for(alg: str) -> tuple[str, str | None]:
 
 def _check_binding(key: JWK, alg: str) -> None:
     """Refuse to print a key bound to an algorithm it cannot serve (e.g. a P-384 key for ES256)."""
-    requirement = ALL_KEY_ALGORITHMS.get(alg)
-    if requirement is None:
-        raise CliError(f"unsupported algorithm {alg!r}", ExitCode.ALGORITHM)
-    key.check(alg, "sign" if requirement.use == "sig" else "encrypt", private=False)
+    use = _requirement(alg).use
+    key.check(alg, "sign" if use == "sig" else "encrypt", private=False)
+
+
+def _requirement(alg: str) -> KeyRequirement:
+    try:
+        return key_requirement(alg)
+    except AlgorithmNotAllowed:
+        raise CliError(f"unsupported algorithm {alg!r}", ExitCode.ALGORITHM) from None
 
 
 @jwk_group.command("public")

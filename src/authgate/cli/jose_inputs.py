@@ -18,7 +18,7 @@ import click
 
 from authgate.cli.exit_codes import CliError, ExitCode, jose_errors
 from authgate.jose import JWK, InvalidKey, JWKSet, MalformedToken
-from authgate.jose._json import loads_object
+from authgate.jose.encoding import json_object
 
 __all__ = [
     "MAX_INPUT_BYTES",
@@ -71,7 +71,7 @@ def read_password() -> bytes:
 def parse_json_object(data: bytes, what: str) -> dict[str, Any]:
     """A strict JSON object (UTF-8, no duplicate members), or a `CliError` naming `what`."""
     try:
-        return loads_object(data, what)
+        return json_object(data, what)
     except MalformedToken as exc:
         raise CliError(str(exc), ExitCode.INPUT) from None
 

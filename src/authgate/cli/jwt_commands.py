@@ -25,8 +25,7 @@ from authgate.cli.jose_inputs import (
     read_token,
 )
 from authgate.jose import MalformedToken, jwt
-from authgate.jose._b64 import b64decode
-from authgate.jose._json import loads_object
+from authgate.jose.encoding import b64url_decode, json_object
 
 __all__ = ["jwt_group"]
 
@@ -242,7 +241,8 @@ def _decode_unverified(token: str) -> dict[str, Any]:
         )
     out: dict[str, Any] = {"status": "UNVERIFIED"}
     with jose_errors():
-        header = loads_object(b64decode(segments[0], "header"), "header")
+        # Both compact forms start with the protected header (RFC 7515 §7.1, RFC 7516 §7.1).
+        header = json_object(b64url_decode(segments[0], "header"), "header")
         if len(segments) == 5:
             out.update(format="JWE", header=header, note="encrypted: the payload is not shown")
             return out
@@ -250,10 +250,12 @@ def _decode_unverified(token: str) -> dict[str, Any]:
         if header.get("b64") is False:  # RFC 7797 unencoded payload
             out["payload"] = segments[1]
             return out
-        payload = b64decode(segments[1], "payload")
         try:
-            claims = loads_object(payload, "payload")
+            # No size limit beyond the input's own (read_token).
+            claims = jwt.peek(token, max_size=len(token)).claims
         except MalformedToken:
+            # Not a JWT: a payload that is base64url but not a JSON object is shown as text.
+            payload = b64url_decode(segments[1], "payload")
             out["payload"] = payload.decode("utf-8", "backslashreplace")
             return out
     out["claims"] = claims

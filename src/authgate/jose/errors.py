@@ -7,6 +7,19 @@ that errors cannot serve as an oracle (RFC 8725 §3.3, Bleichenbacher/padding-or
 
 from __future__ import annotations
 
+__all__ = [
+    "AlgorithmNotAllowed",
+    "DecryptionFailed",
+    "ExpiredToken",
+    "InvalidClaim",
+    "InvalidKey",
+    "InvalidSignature",
+    "JoseError",
+    "KeyNotFound",
+    "MalformedToken",
+    "NotYetValid",
+]
+
 
 class JoseError(Exception):
     """Root of every error raised by `authgate.jose`."""

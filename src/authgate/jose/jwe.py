@@ -29,11 +29,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from authgate.jose import key_management
+from authgate.jose import _key_management
+from authgate.jose._algorithms import JWE_KEY_ALGORITHMS
 from authgate.jose._b64 import b64decode, b64encode
+from authgate.jose._content_encryption import CONTENT_CIPHERS
 from authgate.jose._json import dumps, loads_object
-from authgate.jose.algorithms import JWE_KEY_ALGORITHMS
-from authgate.jose.content_encryption import CONTENT_CIPHERS
 from authgate.jose.errors import (
     AlgorithmNotAllowed,
     DecryptionFailed,
@@ -89,7 +89,7 @@ def _encrypt(
     for name, table in ((alg, JWE_KEY_ALGORITHMS), (enc, CONTENT_CIPHERS)):
         if name not in table:
             raise AlgorithmNotAllowed(_unsupported(name))
-    key.check(alg, key_management.OPERATIONS[alg][0], private=False)
+    key.check(alg, _key_management.OPERATIONS[alg][0], private=False)
     extra = dict(header or {})
     for name, value in (("alg", alg), ("enc", enc)):
         if extra.pop(name, value) != value:
@@ -98,7 +98,7 @@ def _encrypt(
         if name in extra:
             raise MalformedToken(f"header {name!r} is set by the key management algorithm")
     _validate_header({**extra, "alg": alg, "enc": enc})
-    wrapped = key_management.wrap(
+    wrapped = _key_management.wrap(
         alg, enc, key, extra, cek=_cek, ephemeral_key=_epk, wrap_iv=_wrap_iv
     )
     protected: dict[str, Any] = {"alg": alg}
@@ -153,7 +153,7 @@ def decrypt(
     cipher = CONTENT_CIPHERS[enc]
     for candidate in _recipient_keys(key, header.get("kid"), alg, enc):
         try:
-            cek = key_management.unwrap(alg, enc, candidate, header, encrypted_key)
+            cek = _key_management.unwrap(alg, enc, candidate, header, encrypted_key)
             plaintext = cipher.decrypt(cek, iv, ciphertext, tag, header_segment)
         except DecryptionFailed:
             continue
@@ -162,12 +162,12 @@ def decrypt(
 
 
 def _recipient_keys(key: JWK | JWKSet, kid: object, alg: str, enc: str) -> list[JWK]:
-    keys = candidate_keys(key, kid, alg, key_management.OPERATIONS[alg][1], private=True)
+    keys = candidate_keys(key, kid, alg, _key_management.OPERATIONS[alg][1], private=True)
     if alg != "dir":
         return keys
     if isinstance(key, JWK) or kid is not None:
         for candidate in keys:
-            key_management.check_direct_key(candidate, enc)
+            _key_management.check_direct_key(candidate, enc)
         return keys
     usable = [candidate for candidate in keys if _fits_direct(candidate, enc)]
     if not usable:
@@ -177,7 +177,7 @@ def _recipient_keys(key: JWK | JWKSet, kid: object, alg: str, enc: str) -> list[
 
 def _fits_direct(key: JWK, enc: str) -> bool:
     try:
-        key_management.check_direct_key(key, enc)
+        _key_management.check_direct_key(key, enc)
     except InvalidKey:
         return False
     return True

@@ -19,6 +19,7 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
+from authgate.jose._algorithms import ALL_KEY_ALGORITHMS, JWE_CONTENT_ALGORITHMS, KeyRequirement
 from authgate.jose._b64 import b64encode
 from authgate.jose._json import dumps
 from authgate.jose._jwk_params import (
@@ -32,10 +33,17 @@ from authgate.jose._jwk_params import (
     parse_params,
 )
 from authgate.jose._key_checks import MIN_RSA_BITS
-from authgate.jose.algorithms import ALL_KEY_ALGORITHMS, JWE_CONTENT_ALGORITHMS, KeyRequirement
 from authgate.jose.errors import AlgorithmNotAllowed, InvalidKey, MalformedToken
 
-__all__ = ["JWK", "Operation", "PrivateKey", "PublicKey"]
+__all__ = [
+    "JWK",
+    "KeyRequirement",
+    "Operation",
+    "PrivateKey",
+    "PublicKey",
+    "algorithms_for",
+    "key_requirement",
+]
 
 Operation = Literal[
     "sign", "verify", "encrypt", "decrypt", "wrapKey", "unwrapKey", "deriveKey", "deriveBits"
@@ -88,7 +96,7 @@ class JWK:
     _private: PrivateKey | None
     _public: PublicKey | None
     _secret: bytes | None
-    # Per-algorithm prepared operations (see `signatures`), filled once the binding is checked.
+    # Per-algorithm prepared operations (see `_signatures`), filled once the binding is checked.
     _verifiers: dict[str, Callable[[bytes, bytes], bool]]
     _signers: dict[str, Callable[[bytes], bytes]]
     _checked: set[tuple[str, str, bool]]
@@ -419,3 +427,33 @@ def _check_x5c(value: object, material: KeyMaterial) -> tuple[str, ...]:
     if certified != material.public.public_bytes(_DER, _SPKI):
         raise InvalidKey("x5c[0] certifies a different key")
     return tuple(value)
+
+
+# -- the algorithm table, read-only ---------------------------------------------------------------
+
+
+def key_requirement(alg: str) -> KeyRequirement:
+    """What a key must be to serve `alg`, a JWS or JWE key management algorithm.
+
+    Its `use` ("sig" or "enc"), the `families` ((kty, crv) pairs) it accepts and, for `oct` keys,
+    `min_secret_bytes`/`exact_secret_bytes`. `AlgorithmNotAllowed` for any other name. A JWK's
+    own `alg`, `use` and `key_ops` narrow what it may do further (`JWK.check`).
+    """
+    requirement = ALL_KEY_ALGORITHMS.get(alg) if isinstance(alg, str) else None
+    if requirement is None:
+        raise AlgorithmNotAllowed(f"unsupported algorithm {alg!r}")
+    return requirement
+
+
+def algorithms_for(kty: str, crv: str | None = None, *, use: str | None = None) -> tuple[str, ...]:
+    """The algorithms a key of type `kty` (and curve `crv`) can serve, in a fixed order.
+
+    `use` ("sig" or "enc") keeps one kind. A JWK's own `alg`, `use` and `key_ops` narrow the list
+    further (`JWK.check`).
+    """
+    family = (kty, crv)
+    return tuple(
+        alg
+        for alg, requirement in ALL_KEY_ALGORITHMS.items()
+        if family in requirement.families and (use is None or requirement.use == use)
+    )

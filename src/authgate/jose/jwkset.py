@@ -14,6 +14,8 @@ from typing import Any
 from authgate.jose.errors import InvalidKey, KeyNotFound
 from authgate.jose.jwk import JWK, Operation
 
+__all__ = ["JWKSet"]
+
 
 class JWKSet:
     """An immutable set of `JWK`s, looked up by `kid` (an opaque, exact-match string)."""

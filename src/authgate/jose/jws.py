@@ -15,13 +15,13 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
+from authgate.jose._algorithms import JWS_ALGORITHMS
 from authgate.jose._b64 import b64decode, b64encode
 from authgate.jose._json import dumps, loads_object
-from authgate.jose.algorithms import JWS_ALGORITHMS
+from authgate.jose._signatures import Verify, signer, verifier
 from authgate.jose.errors import AlgorithmNotAllowed, InvalidSignature, MalformedToken
 from authgate.jose.jwk import JWK
 from authgate.jose.jwkset import JWKSet, candidate_keys
-from authgate.jose.signatures import Verify, signer, verifier
 
 __all__ = ["MAX_TOKEN_SIZE", "ProtectedHeader", "VerifiedJWS", "sign", "verify", "verify_compact"]
 

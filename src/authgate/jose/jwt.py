@@ -5,33 +5,42 @@
 - `exp`, `nbf` and `iat` must be NumericDates (RFC 7519 §2): JSON numbers, not booleans, not
   strings, finite and within ±2**53 (so `1e400`, which parses as infinity, is refused);
 - `iss`, `sub` and `jti` must be strings; `aud` a string or a non-empty array of strings, and when
-  the token has one it must name the caller (RFC 7519 §4.1.3);
+  the token has one it must name the caller (RFC 7519 §4.1.3), unless the caller explicitly takes
+  any audience (`ANY_AUDIENCE`);
 - an `iat` more than `IAT_FUTURE_ALLOWANCE` seconds (beyond the leeway) in the future is refused;
 - `typ` is compared as RFC 7515 §4.1.9 and RFC 8725 §3.11 describe, and `b64` is refused (a JWT
   payload is always base64url-encoded, RFC 7797 §7).
 
-`encode` applies the same type rules to the claims it signs.
+`encode` applies the same type rules to the claims it signs. `peek` reads a JWT's header and claims
+WITHOUT verifying anything, only to route a token to its issuer and keys before `decode`.
 """
 
 from __future__ import annotations
 
+import enum
 import math
 import time
 from collections.abc import Collection, Iterable, Mapping
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Final, TypeAlias
 
 from authgate.jose import jwe, jws
+from authgate.jose._b64 import b64decode
 from authgate.jose._json import dumps, loads_object
 from authgate.jose.errors import ExpiredToken, InvalidClaim, MalformedToken, NotYetValid
 from authgate.jose.jwk import JWK
 from authgate.jose.jwkset import JWKSet
+from authgate.jose.jws import _as_ascii
 
 __all__ = [
+    "ANY_AUDIENCE",
     "IAT_FUTURE_ALLOWANCE",
+    "UnverifiedJWT",
     "decode",
     "decode_nested",
     "encode",
     "encode_nested",
+    "peek",
     "validate_claims",
 ]
 
@@ -43,6 +52,19 @@ _MIN_DATE = -_MAX_DATE
 _MISSING: Any = object()
 _INF = math.inf
 _time = time.time
+
+
+class _AnyAudience(enum.Enum):
+    ANY_AUDIENCE = "any audience"
+
+    def __repr__(self) -> str:
+        return "jwt.ANY_AUDIENCE"
+
+
+# `audience=ANY_AUDIENCE`: the token must carry a well-formed `aud`, whatever it names. Never a
+# default: a service that accepted any audience would take tokens minted for another one.
+ANY_AUDIENCE: Final = _AnyAudience.ANY_AUDIENCE
+_Audience: TypeAlias = str | Collection[str] | _AnyAudience | None
 
 
 def encode(
@@ -67,7 +89,7 @@ def decode(
     *,
     algorithms: Iterable[str],
     issuer: str | Collection[str] | None = None,
-    audience: str | Collection[str] | None = None,
+    audience: _Audience = None,
     leeway: float = 0,
     required: Iterable[str] = (),
     typ: str | None = None,
@@ -77,7 +99,8 @@ def decode(
     """Verify a compact JWT and its claims; return the claims or raise a `JoseError` subclass.
 
     `issuer`/`audience`: the expected value (or any of several). When the token carries `aud` and
-    no `audience` is given, it is rejected. `required`: claim names that must be present. `typ`:
+    no `audience` is given, it is rejected; `audience=ANY_AUDIENCE` takes any `aud` but still
+    requires one. `required`: claim names that must be present. `typ`:
     the expected header `typ` (for example `at+jwt`). `leeway`: seconds of clock skew tolerated.
     `now`: the time, in seconds since the epoch (default: the system clock).
     """
@@ -89,6 +112,52 @@ def decode(
     claims = loads_object(payload, "claims")
     _check_claims(claims, issuer, audience, leeway, required, now)
     return claims
+
+
+@dataclass(frozen=True, slots=True)
+class UnverifiedJWT:
+    """The header and claims of a compact JWT whose signature has NOT been checked (see `peek`)."""
+
+    header: dict[str, Any]
+    claims: dict[str, Any]
+
+    @property
+    def issuer(self) -> str | None:
+        """The UNVERIFIED `iss` claim, when it is a string."""
+        iss = self.claims.get("iss")
+        return iss if isinstance(iss, str) else None
+
+    @property
+    def kid(self) -> str | None:
+        """The UNVERIFIED header `kid`, when it is a string."""
+        kid = self.header.get("kid")
+        return kid if isinstance(kid, str) else None
+
+    @property
+    def alg(self) -> str | None:
+        """The UNVERIFIED header `alg`, when it is a string."""
+        alg = self.header.get("alg")
+        return alg if isinstance(alg, str) else None
+
+
+def peek(token: str | bytes, *, max_size: int = jws.MAX_TOKEN_SIZE) -> UnverifiedJWT:
+    """Decode a compact JWT's header and claims WITHOUT verifying anything.
+
+    The result is attacker-controlled. It may only pick among the caller's own configured issuers
+    and key sets (an `iss`, a `kid`) before `decode` verifies the token; it never selects an
+    algorithm, a key source or a URL (RFC 7515 §7.1, RFC 8725 §3.10). Decoding is as strict as
+    `decode`'s, so a token cannot read one way here and another way there: at most `max_size`
+    bytes of ASCII, three segments, canonical base64url, header and claims JSON objects without
+    duplicate members. Nothing else is checked (not `alg`, `crit`, `b64`, the signature or any
+    claim). Raises `MalformedToken`.
+    """
+    data = _as_ascii(token, max_size)
+    parts = data.split(b".")
+    if len(parts) != 3:
+        raise MalformedToken("a compact JWS has exactly three segments")
+    header = loads_object(b64decode(parts[0], "header"), "header")
+    claims = loads_object(b64decode(parts[1], "payload"), "claims")
+    return UnverifiedJWT(header, claims)
 
 
 def check_typ(actual: object, expected: str) -> None:
@@ -106,7 +175,7 @@ def validate_claims(
     claims: Mapping[str, Any],
     *,
     issuer: str | Collection[str] | None = None,
-    audience: str | Collection[str] | None = None,
+    audience: _Audience = None,
     leeway: float = 0,
     required: Iterable[str] = (),
     now: float | None = None,
@@ -118,7 +187,7 @@ def validate_claims(
 def _check_claims(  # noqa: PLR0917 - positional: the per-token hot path
     claims: Mapping[str, Any],
     issuer: str | Collection[str] | None,
-    audience: str | Collection[str] | None,
+    audience: _Audience,
     leeway: float,
     required: Iterable[str],
     now: float | None,
@@ -151,6 +220,8 @@ def _check_claims(  # noqa: PLR0917 - positional: the per-token hot path
             raise InvalidClaim("aud", "token has no audience")
     elif audience is None:
         raise InvalidClaim("aud", "token has an audience but none is expected")
+    elif audience is ANY_AUDIENCE:
+        pass  # its type was checked above
     elif not (
         (aud == audience or (type(aud) is list and audience in aud))
         if type(audience) is str
@@ -234,7 +305,7 @@ def decode_nested(
     key_algorithms: Iterable[str],
     encryptions: Iterable[str],
     issuer: str | Collection[str] | None = None,
-    audience: str | Collection[str] | None = None,
+    audience: _Audience = None,
     leeway: float = 0,
     required: Iterable[str] = (),
     typ: str | None = None,

@@ -12,14 +12,13 @@ enforced in the database so a replay to another process fails too.
 
 from __future__ import annotations
 
-import base64
-import json
 import logging
 import math
 from collections.abc import Callable
 from typing import Any
 
-from authgate.jose import JoseError, JWKSet, KeyNotFound, jwt
+from authgate.jose import JoseError, JWKSet, KeyNotFound, MalformedToken, jwt
+from authgate.jose.jwk import algorithms_for
 from authgate.oauth.errors import InvalidClient
 from authgate.server.client_jwks import ClientKeyError, ClientKeys
 from authgate.server.config import ISSUER_ONLY
@@ -33,28 +32,31 @@ ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 _MAX_ASSERTION = 8 * 1024
 _MAX_JTI = 256
 _LEEWAY = 30
-# Algorithms a key may sign client assertions with, by key family, when the key names no `alg`.
-_BY_FAMILY: dict[tuple[str, str | None], tuple[str, ...]] = {
-    ("RSA", None): ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512"),
-    ("EC", "P-256"): ("ES256",),
-    ("EC", "P-384"): ("ES384",),
-    ("EC", "P-521"): ("ES512",),
-    ("OKP", "Ed25519"): ("EdDSA", "Ed25519"),
-    ("OKP", "Ed448"): ("EdDSA", "Ed448"),
-}
-ASSERTION_ALGORITHMS = tuple(dict.fromkeys(a for algs in _BY_FAMILY.values() for a in algs))
+# The key families a client may sign assertions with: no `oct` (HMAC is refused) and no secp256k1.
+# Which algorithms each family serves comes from the jose table.
+_FAMILIES = (
+    ("RSA", None),
+    ("EC", "P-256"),
+    ("EC", "P-384"),
+    ("EC", "P-521"),
+    ("OKP", "Ed25519"),
+    ("OKP", "Ed448"),
+)
+ASSERTION_ALGORITHMS = tuple(
+    dict.fromkeys(alg for kty, crv in _FAMILIES for alg in algorithms_for(kty, crv, use="sig"))
+)
 
 
 def unverified_subject(assertion: str) -> str | None:
-    """The `sub` of an assertion before verification, only to find which client's keys to use."""
-    parts = assertion.split(".")
-    if len(assertion) > _MAX_ASSERTION or len(parts) != 3:
-        return None
+    """The UNVERIFIED `sub` of an assertion, only to find which client's keys to use.
+
+    None unless the assertion decodes as strictly as `jwt.decode` will read it (`jwt.peek`) and
+    its `sub` is a string.
+    """
     try:
-        payload = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
-    except (ValueError, RecursionError):
+        sub = jwt.peek(assertion, max_size=_MAX_ASSERTION).claims.get("sub")
+    except MalformedToken:
         return None
-    sub = payload.get("sub") if isinstance(payload, dict) else None
     return sub if isinstance(sub, str) else None
 
 
@@ -64,7 +66,7 @@ def allowed_algorithms(keys: JWKSet) -> list[str]:
     for key in keys:
         if key.use not in (None, "sig"):
             continue
-        candidates = (key.alg,) if key.alg else _BY_FAMILY.get((key.kty, key.crv), ())
+        candidates = (key.alg,) if key.alg else algorithms_for(key.kty, key.crv, use="sig")
         out.extend(alg for alg in candidates if alg in ASSERTION_ALGORITHMS)
     return list(dict.fromkeys(out))
 
@@ -157,10 +159,8 @@ class ClientAssertionVerifier:
 
 
 def _header_kid(assertion: str) -> str:
-    segment = assertion.split(".", 1)[0]
+    """The UNVERIFIED header `kid`, only to ask for a refetch of the client's keys."""
     try:
-        header = json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
-    except (ValueError, RecursionError):
+        return jwt.peek(assertion, max_size=_MAX_ASSERTION).kid or ""
+    except MalformedToken:
         return ""
-    kid = header.get("kid") if isinstance(header, dict) else None
-    return kid if isinstance(kid, str) else ""

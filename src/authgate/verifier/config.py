@@ -17,8 +17,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from authgate.jose import JWK, JoseError
-from authgate.jose.algorithms import JWS_ALGORITHMS
+from authgate.jose import JWK, AlgorithmNotAllowed, JoseError
+from authgate.jose.jwk import key_requirement
 from authgate.verifier.http_fetch import FetchLimits, check_fetch_url
 from authgate.verifier.principal import ClaimMapping
 
@@ -53,6 +53,13 @@ def _as_tuple(config: object, name: str) -> None:
     value = getattr(config, name)
     if isinstance(value, list):
         object.__setattr__(config, name, tuple(value))
+
+
+def _is_jws_algorithm(alg: str) -> bool:
+    try:
+        return key_requirement(alg).use == "sig"
+    except AlgorithmNotAllowed:
+        return False
 
 
 def _positive(name: str, value: float, *, zero: bool = False) -> None:
@@ -171,7 +178,7 @@ class IssuerConfig:
         if not set(algorithms) <= set(HMAC_ALGORITHMS):
             raise ConfigError(f"{where}: with a secret, algorithms must be HMAC (HS256/384/512)")
         for alg in algorithms:
-            needed = JWS_ALGORITHMS[alg].min_secret_bytes  # RFC 7518 §3.2: at least the hash size
+            needed = key_requirement(alg).min_secret_bytes  # RFC 7518 §3.2: the hash size
             if len(self.secret) < needed:
                 raise ConfigError(f"{where}: {alg} needs a secret of at least {needed} bytes")
         object.__setattr__(self, "algorithms", tuple(algorithms))
@@ -182,7 +189,7 @@ class IssuerConfig:
             if alg in HMAC_ALGORITHMS:
                 # RFC 8725 §3.2: an HMAC algorithm over a public key is the classic confusion.
                 raise ConfigError(f"{where}: {alg} needs a configured secret")
-            if alg not in JWS_ALGORITHMS:
+            if not _is_jws_algorithm(alg):
                 raise ConfigError(f"{where}: unsupported algorithm {alg!r}")
         object.__setattr__(self, "algorithms", tuple(algorithms))
         try:

@@ -42,7 +42,6 @@ from authgate.verifier.jwks_cache import IssuerStatus, JWKSCache, KeySource, Sta
 from authgate.verifier.metrics import VerifierMetrics
 from authgate.verifier.principal import Principal, principal_from_claims
 from authgate.verifier.token_cache import VerifiedTokenCache
-from authgate.verifier.unverified import UnverifiedJWT, looks_like_jws, peek
 
 __all__ = ["ApiKeyCredential", "BearerCredential", "Credential", "Verifier"]
 
@@ -83,7 +82,7 @@ class _Issuer:
         self.algorithms = frozenset(config.algorithms)
 
     async def verify(
-        self, token: str, unverified: UnverifiedJWT, now: Callable[[], float]
+        self, token: str, unverified: jwt.UnverifiedJWT, now: Callable[[], float]
     ) -> Principal:
         config = self.config
         if unverified.alg not in self.algorithms:
@@ -248,10 +247,10 @@ class Verifier:
         if len(token) > self.config.max_token_bytes:
             raise TokenRejected(Reason.TOO_LARGE)
         self.metrics.token_cache_misses += 1
-        unverified: UnverifiedJWT | None = None
-        if looks_like_jws(token):
+        unverified: jwt.UnverifiedJWT | None = None
+        if token.count(".") == 2:  # the compact JWS shape (a JWE has five segments)
             try:
-                unverified = peek(token)
+                unverified = jwt.peek(token, max_size=self.config.max_token_bytes)
             except MalformedToken:
                 unverified = None
         issuer = self._issuers.get(unverified.issuer or "") if unverified is not None else None

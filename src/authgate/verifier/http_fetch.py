@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from authgate.jose._json import loads_object
+from authgate.jose.encoding import json_object
 from authgate.jose.errors import MalformedToken
 
 __all__ = ["FetchError", "FetchLimits", "HttpFetcher", "JsonResponse", "check_fetch_url"]
@@ -157,7 +157,7 @@ class HttpFetcher:
                 f"{method} {url}: HTTP {response.status_code}", status=response.status_code
             )
         try:
-            parsed = loads_object(body, "response")
+            parsed = json_object(body, "response")
         except MalformedToken:
             raise FetchError(f"{method} {url}: the body is not a JSON object") from None
         headers_out = {k.lower(): v for k, v in response.headers.items()}

@@ -27,7 +27,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import (
     encode_dss_signature,
 )
 
-from authgate.jose.algorithms import JWS_ALGORITHMS
+from authgate.jose._algorithms import JWS_ALGORITHMS
 from authgate.jose.errors import AlgorithmNotAllowed, InvalidKey
 from authgate.jose.jwk import JWK
 

@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives import padding as sym_padding
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from authgate.jose.algorithms import JWE_CONTENT_ALGORITHMS
+from authgate.jose._algorithms import JWE_CONTENT_ALGORITHMS
 from authgate.jose.errors import DecryptionFailed
 
 __all__ = [

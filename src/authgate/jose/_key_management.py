@@ -35,9 +35,9 @@ from cryptography.hazmat.primitives.keywrap import (
     aes_key_wrap,
 )
 
+from authgate.jose._algorithms import JWE_CONTENT_ALGORITHMS, JWE_KEY_ALGORITHMS
 from authgate.jose._b64 import b64decode, b64encode
-from authgate.jose.algorithms import JWE_CONTENT_ALGORITHMS, JWE_KEY_ALGORITHMS
-from authgate.jose.content_encryption import GCM_IV_SIZE, gcm_decrypt, gcm_encrypt
+from authgate.jose._content_encryption import GCM_IV_SIZE, gcm_decrypt, gcm_encrypt
 from authgate.jose.errors import (
     AlgorithmNotAllowed,
     DecryptionFailed,
