@@ -14,10 +14,23 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable
 
-__all__ = ["TrustedProxies", "client_address"]
+__all__ = ["TrustedProxies", "client_address", "parse_networks"]
 
 _Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 _OWS = " \t\r\n\x0b\x0c"  # what `bytes.strip()` removes: the same answer for str and bytes
+
+
+def parse_networks(networks: Iterable[str]) -> tuple[_Network, ...]:
+    """Addresses or CIDR blocks (host bits allowed) as networks; `ValueError` names a bad one.
+    The one check of every `trusted_proxies` setting (server and gateway)."""
+    parsed = []
+    for item in networks:
+        try:
+            # A str only: ip_network would also take an int or bytes as an address.
+            parsed.append(ipaddress.ip_network(item if isinstance(item, str) else "", strict=False))
+        except ValueError:
+            raise ValueError(f"{item!r} is not an IP address or CIDR block") from None
+    return tuple(parsed)
 
 
 class TrustedProxies:
@@ -26,9 +39,7 @@ class TrustedProxies:
     __slots__ = ("_cache", "_networks")
 
     def __init__(self, networks: Iterable[str] = ()) -> None:
-        self._networks: tuple[_Network, ...] = tuple(
-            ipaddress.ip_network(n, strict=False) for n in networks
-        )
+        self._networks = parse_networks(networks)
         self._cache: dict[str, bool] = {}
 
     def __bool__(self) -> bool:

@@ -319,6 +319,56 @@ def test_bad_config_names_the_key(tmp_path: Path, text: str, message: str) -> No
         load_gateway_config(_config(tmp_path, text))
 
 
+def test_durations_may_be_written_with_units(tmp_path: Path) -> None:
+    """Every duration of gateway.toml takes the one syntax: numbers of seconds as before, and
+    strings such as "30s" (docs/configuration.md)."""
+    config = load_gateway_config(
+        _config(
+            tmp_path,
+            """
+[limits]
+header_timeout = "5s"
+body_timeout = "1m"
+keepalive_timeout = 75
+[upstream]
+connect = "500ms"
+read = "2m30s"
+idle = 4.5
+[identity_token]
+issuer = "https://gw"
+ttl = "30s"
+""",
+        )
+    )
+    client, upstream = config.settings.client, config.settings.upstream
+    assert (client.header_timeout, client.body_timeout, client.keepalive_timeout) == (5, 60, 75)
+    assert (upstream.connect, upstream.read, upstream.idle) == (0.5, 150, 4.5)
+    assert config.settings.identity_token is not None
+    assert config.settings.identity_token.ttl == 30
+    path = tmp_path / "gateway.toml"
+    path.write_text(
+        '[[issuers]]\nissuer = "https://idp.example"\naudiences = ["a"]\nleeway = "1m"\n'
+        '[issuers.jwks]\nmin_ttl = "30s"\nstale_grace = "0s"\ntimeout = "2s"\n'
+    )
+    config = load_gateway_config(path)
+    first = config.gate.verifier.issuers[0]
+    assert (first.leeway, first.jwks.min_ttl, first.jwks.stale_grace) == (60, 30, 0)
+    assert first.jwks.fetch.timeout == 2
+
+
+def test_a_config_error_names_the_file_the_key_and_the_reason(tmp_path: Path) -> None:
+    path = _config(tmp_path, '[[routes]]\npath = "/x"\nscopes = "orders:read"\n')
+    with pytest.raises(ConfigError) as info:
+        load_gateway_config(path)
+    assert (info.value.file, info.value.key) == (str(path), "routes[0].scopes")
+    assert info.value.reason == "must be an array of strings"
+    assert str(info.value) == f"{path}: routes[0].scopes: must be an array of strings"
+    with pytest.raises(ConfigError) as info:
+        load_gateway_config(_config(tmp_path, '[upstream]\nread = "soon"\n'))
+    assert (info.value.file, info.value.key) == (str(path), "upstream.read")
+    assert "is not a duration" in info.value.reason
+
+
 # -- a client connection driven by hand: ordering that a live test cannot force --------------------
 
 

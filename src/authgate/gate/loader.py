@@ -29,23 +29,21 @@ from __future__ import annotations
 
 import logging
 import os
-import tomllib
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from authgate.config import ConfigError, Setting, Table, parse_toml, read_settings, read_toml
 from authgate.gate.config import ConfigExtension, GateConfig, RouteConfig
 from authgate.gate.credentials import CredentialRules
 from authgate.gate.resource_metadata import ResourceMetadata
-from authgate.gate.toml_values import Table
 from authgate.policy.engine import Policy
 from authgate.policy.rules import ClaimCondition, Route
 from authgate.verifier.api_keys import parse_key_hash
 from authgate.verifier.config import (
     ApiKeyConfig,
     ApiKeyEntry,
-    ConfigError,
     IntrospectionConfig,
     IssuerConfig,
     JWKSCachePolicy,
@@ -63,17 +61,21 @@ _TOP_LEVEL = frozenset({
     "listen", "realm", "resource", "resource_metadata", "bearer_methods", "max_token_bytes",
     "issuers", "introspection", "api_keys", "token_cache", "routes", "case_insensitive",
 })  # fmt: skip
-_JWKS_DURATIONS = (
-    "min_ttl",
-    "max_ttl",
-    "default_ttl",
-    "refresh_ahead",
-    "unknown_kid_cooldown",
-    "unknown_kid_ttl",
-    "stale_grace",
-    "retry_initial",
-    "retry_max",
-)
+# `[issuers.jwks]`, declared: which keys are durations (0 allowed where it means "none").
+_JWKS = {
+    "min_ttl": Setting.duration(),
+    "max_ttl": Setting.duration(),
+    "default_ttl": Setting.duration(),
+    "refresh_ahead": Setting("number"),  # a fraction of the lifetime, not a duration
+    "unknown_kid_cooldown": Setting.duration(zero=True),
+    "unknown_kid_ttl": Setting.duration(zero=True),
+    "max_unknown_kids": Setting("integer"),
+    "stale_grace": Setting.duration(zero=True),
+    "retry_initial": Setting.duration(),
+    "retry_max": Setting.duration(),
+    "timeout": Setting.duration(),
+    "max_bytes": Setting("integer"),
+}
 
 
 def load_gate_config(
@@ -82,15 +84,8 @@ def load_gate_config(
     extension: ConfigExtension | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> GateConfig:
-    """Read and validate a TOML file; raise `ConfigError` naming the offending key."""
-    file = Path(path)
-    try:
-        text = file.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"cannot read {file}: {exc.strerror}") from None
-    return parse_gate_config(
-        text, extension=extension, environ=environ, base_dir=file.parent, source=str(file)
-    )
+    """Read and validate a TOML file; raise `ConfigError` naming the file and the key."""
+    return _load(read_toml(path), extension, environ, Path(path).parent)
 
 
 def parse_gate_config(
@@ -101,21 +96,19 @@ def parse_gate_config(
     base_dir: Path | None = None,
     source: str | None = None,
 ) -> GateConfig:
-    """Validate TOML text (see `load_gate_config`)."""
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{source or 'configuration'} is not valid TOML: {exc}") from None
-    ext = extension or ConfigExtension()
-    env = os.environ if environ is None else environ
-    secrets = _Secrets(env, base_dir or Path.cwd())
-    top = Table(data, "")
-    try:
-        return _build(top, ext, secrets, source)
-    except ConfigError:
-        raise
-    except (ValueError, TypeError) as exc:
-        raise ConfigError(str(exc)) from None
+    """Validate TOML text (see `load_gate_config`); `source` names the file in errors."""
+    return _load(parse_toml(text, source), extension, environ, base_dir or Path.cwd())
+
+
+def _load(
+    top: Table,
+    extension: ConfigExtension | None,
+    environ: Mapping[str, str] | None,
+    base_dir: Path,
+) -> GateConfig:
+    secrets = _Secrets(os.environ if environ is None else environ, base_dir)
+    with top.checking():
+        return _build(top, extension or ConfigExtension(), secrets, top.file)
 
 
 class _Secrets:
@@ -129,21 +122,21 @@ class _Secrets:
         env_name: str | None = table.string(f"{name}_env", None)
         file_name: str | None = table.string(f"{name}_file", None)
         if env_name is not None and file_name is not None:
-            raise ConfigError(f"{table.where}: give {name}_env or {name}_file, not both")
+            raise table.error(f"give {name}_env or {name}_file, not both")
         if env_name is not None:
             value = self._environ.get(env_name)
             if not value:
-                raise ConfigError(f"{table.where}.{name}_env: ${env_name} is not set")
+                raise table.error(f"${env_name} is not set", f"{name}_env")
             return value.encode("utf-8")
         if file_name is not None:
-            where = f"{table.where}.{name}_file"
+            where = table.key_path(f"{name}_file")
             content = read_secret_file(self._base_dir / file_name, where)
             content = content.removesuffix(b"\n").removesuffix(b"\r")
             if not content:
-                raise ConfigError(f"{table.where}.{name}_file: the file is empty")
+                raise table.error("the file is empty", f"{name}_file")
             return content
         if required:
-            raise ConfigError(f"{table.where}: {name}_env or {name}_file is required")
+            raise table.error(f"{name}_env or {name}_file is required")
         return None
 
 
@@ -157,7 +150,7 @@ def read_secret_file(path: Path, where: str) -> bytes:
         mode = path.stat().st_mode
         content = path.read_bytes()
     except OSError as exc:
-        raise ConfigError(f"{where}: {exc.strerror}") from None
+        raise ConfigError(f"cannot read {path}: {exc.strerror}", key=where) from None
     if mode & 0o077:
         logger.warning("%s: %s is readable by other users; chmod 600 it", where, path)
     return content
@@ -261,8 +254,10 @@ def _extensions(
             where = table.key_path(key)
             try:
                 out[key] = parser(table.take(key), where)
+            except ConfigError as exc:
+                raise exc.locate(file=table.file, key=where) from None
             except (ValueError, TypeError) as exc:
-                raise ConfigError(f"{where}: {exc}") from None
+                raise table.error(str(exc), key) from None
     table.finish()
     return out
 
@@ -270,7 +265,7 @@ def _extensions(
 def _check_listen(listen: str) -> None:
     host, sep, port = listen.rpartition(":")
     if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise ConfigError(f"listen: {listen!r} must look like 'host:port'")
+        raise ConfigError(f"{listen!r} must look like 'host:port'", key="listen")
 
 
 def _claim_path(value: Any, where: str) -> ClaimPath:
@@ -278,7 +273,7 @@ def _claim_path(value: Any, where: str) -> ClaimPath:
         return (value,)
     if isinstance(value, list) and value and all(isinstance(v, str) and v for v in value):
         return tuple(value)
-    raise ConfigError(f"{where}: a claim is a name or an array of names (a path)")
+    raise ConfigError("a claim is a name or an array of names (a path)", key=where)
 
 
 def _claim_mapping(table: Table) -> ClaimMapping:
@@ -304,77 +299,81 @@ def _claim_mapping(table: Table) -> ClaimMapping:
 def _jwks_policy(table: Table | None) -> JWKSCachePolicy:
     if table is None:
         return JWKSCachePolicy()
-    values: dict[str, Any] = {k: table.number(k) for k in _JWKS_DURATIONS if k in table.data}
-    if "max_unknown_kids" in table.data:
-        values["max_unknown_kids"] = table.integer("max_unknown_kids")
-    limits = FetchLimits(table.number("timeout", 5.0), table.integer("max_bytes", 256 * 1024))
-    table.finish()
-    return JWKSCachePolicy(fetch=limits, **values)
+    values = read_settings(table, _JWKS)
+    with table.checking():
+        limits = FetchLimits(values.pop("timeout", 5.0), values.pop("max_bytes", 256 * 1024))
+        return JWKSCachePolicy(fetch=limits, **values)
 
 
 def _issuer(table: Table, secrets: _Secrets) -> IssuerConfig:
     issuer = table.string("issuer")
-    config = IssuerConfig(
-        issuer=issuer,
-        audiences=tuple(table.strings("audiences")),
-        jwks_uri=table.string("jwks_uri", None),
-        discovery=table.choice("discovery", ("auto", "oauth", "openid"), "auto"),
-        algorithms=tuple(table.strings("algorithms", ())),
-        secret=secrets.read(table, "secret", required=False),
-        typ=table.string("typ", None),
-        leeway=table.number("leeway", 30.0),
-        required_claims=tuple(table.strings("required_claims", ("exp",))),
-        claims=_claim_mapping(table),
-        jwks=_jwks_policy(table.table("jwks")),
-    )
+    values: dict[str, Any] = {
+        "audiences": tuple(table.strings("audiences")),
+        "jwks_uri": table.string("jwks_uri", None),
+        "discovery": table.choice("discovery", ("auto", "oauth", "openid"), "auto"),
+        "algorithms": tuple(table.strings("algorithms", ())),
+        "secret": secrets.read(table, "secret", required=False),
+        "typ": table.string("typ", None),
+        "leeway": table.duration("leeway", 30.0, zero=True),
+        "required_claims": tuple(table.strings("required_claims", ("exp",))),
+        "claims": _claim_mapping(table),
+        "jwks": _jwks_policy(table.table("jwks")),
+    }
     table.finish()
-    return config
+    with table.checking():
+        return IssuerConfig(issuer=issuer, **values)
 
 
 def _introspection(table: Table, secrets: _Secrets) -> IntrospectionConfig:
     secret = secrets.read(table, "client_secret", required=True) or b""
-    config = IntrospectionConfig(
-        endpoint=table.string("endpoint"),
-        client_id=table.string("client_id"),
-        client_secret=secret.decode("utf-8"),
-        auth_method=table.choice(
+    values: dict[str, Any] = {
+        "endpoint": table.string("endpoint"),
+        "client_id": table.string("client_id"),
+        "client_secret": secret.decode("utf-8"),
+        "auth_method": table.choice(
             "auth_method", ("client_secret_basic", "client_secret_post"), "client_secret_basic"
         ),
-        issuer=table.string("issuer", None),
-        audiences=tuple(table.strings("audiences", ())),
-        any_audience=table.boolean("any_audience", False),
-        cache_ttl=table.number("cache_ttl", 60.0),
-        negative_ttl=table.number("negative_ttl", 10.0),
-        max_entries=table.integer("max_entries", 10_000),
-        claims=_claim_mapping(table),
-        fetch=FetchLimits(table.number("timeout", 5.0), table.integer("max_bytes", 64 * 1024)),
-    )
+        "issuer": table.string("issuer", None),
+        "audiences": tuple(table.strings("audiences", ())),
+        "any_audience": table.boolean("any_audience", False),
+        "cache_ttl": table.duration("cache_ttl", 60.0, zero=True),
+        "negative_ttl": table.duration("negative_ttl", 10.0, zero=True),
+        "max_entries": table.integer("max_entries", 10_000),
+        "claims": _claim_mapping(table),
+    }
+    timeout = table.duration("timeout", 5.0)
+    max_bytes = table.integer("max_bytes", 64 * 1024)
     table.finish()
-    return config
+    with table.checking():
+        return IntrospectionConfig(fetch=FetchLimits(timeout, max_bytes), **values)
 
 
 def _api_keys(table: Table) -> ApiKeyConfig:
     entries = []
     for entry in table.tables("keys"):
-        entries.append(ApiKeyEntry(
-            digest=parse_key_hash(entry.string("hash")),
-            subject=entry.string("subject"),
-            scopes=frozenset(entry.strings("scopes", ())),
-            roles=frozenset(entry.strings("roles", ())),
-            client_id=entry.string("client_id", None),
-        ))  # fmt: skip
+        with entry.checking():
+            entries.append(ApiKeyEntry(
+                digest=parse_key_hash(entry.string("hash")),
+                subject=entry.string("subject"),
+                scopes=frozenset(entry.strings("scopes", ())),
+                roles=frozenset(entry.strings("roles", ())),
+                client_id=entry.string("client_id", None),
+            ))  # fmt: skip
         entry.finish()
     if not entries:
-        raise ConfigError(f"{table.where}: at least one [[api_keys.keys]] entry is required")
-    config = ApiKeyConfig(tuple(entries), table.string("header", "X-API-Key"))
+        raise table.error("at least one [[api_keys.keys]] entry is required")
+    header = table.string("header", "X-API-Key")
     table.finish()
-    return config
+    with table.checking():
+        return ApiKeyConfig(tuple(entries), header)
 
 
 def _token_cache(table: Table) -> TokenCacheConfig:
-    config = TokenCacheConfig(table.integer("max_entries", 10_000), table.number("max_ttl", 300.0))
+    max_entries = table.integer("max_entries", 10_000)
+    max_ttl = table.duration("max_ttl", 300.0, zero=True)
     table.finish()
-    return config
+    with table.checking():
+        return TokenCacheConfig(max_entries, max_ttl)
 
 
 def _route(table: Table, ext: ConfigExtension) -> RouteConfig:
@@ -382,26 +381,27 @@ def _route(table: Table, ext: ConfigExtension) -> RouteConfig:
     for condition in table.tables("claims"):
         path = _claim_path(condition.take("claim"), condition.key_path("claim"))
         kwargs = {k: condition.take(k) for k in ("equals", "contains") if k in condition.data}
-        claims.append(ClaimCondition(path, **kwargs))
+        with condition.checking():
+            claims.append(ClaimCondition(path, **kwargs))
         condition.finish()
-    methods = table.strings("methods", None)
-    route = Route.build(
-        path=table.string("path", None),
-        pattern=table.string("pattern", None),
-        methods=methods,
-        public=table.boolean("public", False),
-        scopes=table.strings("scopes", ()),
-        scopes_match=table.choice("scopes_match", ("all", "any"), "all"),
-        roles=table.strings("roles", ()),
-        roles_match=table.choice("roles_match", ("all", "any"), "all"),
-        claims=claims,
-        name=table.string("name", None),
-    )
+    values: dict[str, Any] = {
+        "path": table.string("path", None),
+        "pattern": table.string("pattern", None),
+        "methods": table.strings("methods", None),
+        "public": table.boolean("public", False),
+        "scopes": table.strings("scopes", ()),
+        "scopes_match": table.choice("scopes_match", ("all", "any"), "all"),
+        "roles": table.strings("roles", ()),
+        "roles_match": table.choice("roles_match", ("all", "any"), "all"),
+        "name": table.string("name", None),
+    }
+    with table.checking():
+        route = Route.build(claims=claims, **values)
     upstream = table.string("upstream", None)
     if upstream is not None:
         parts = urlsplit(upstream)
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ConfigError(f"{table.key_path('upstream')}: must be an http(s) URL")
+            raise table.error("must be an http(s) URL", "upstream")
     core = frozenset(table.consumed)
     extensions = _extensions(table, ext.route, ext.route_defaults, core)
     return RouteConfig(route, upstream, extensions)
@@ -417,7 +417,7 @@ def _resource(
     table = top.table("resource_metadata")
     if resource is None:
         if table is not None:
-            raise ConfigError("[resource_metadata] needs a top-level 'resource'")
+            raise table.error("needs a top-level 'resource'")
         return None
     servers = [i.issuer for i in verifier.issuers]
     if verifier.introspection is not None and verifier.introspection.issuer:

@@ -9,18 +9,16 @@ In `[[routes]]`: `forward_authorization`, `preserve_host`, `strip_prefix`, `iden
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import os
 from collections.abc import Mapping
-from dataclasses import fields
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from authgate.gate.config import ConfigExtension, GateConfig
+from authgate.config import ConfigError, Setting, Table, read_settings
+from authgate.gate.config import ConfigExtension, GateConfig, ValueParser
 from authgate.gate.loader import load_gate_config, read_secret_file
-from authgate.gate.toml_values import Table
 from authgate.gateway.config import (
     ClientLimits,
     GatewayConfig,
@@ -30,15 +28,32 @@ from authgate.gateway.config import (
     UpstreamTimeouts,
 )
 from authgate.gateway.upstream_pool import Origin
+from authgate.http_forwarding import parse_networks
 from authgate.jose import JWK, JoseError
 from authgate.policy.paths import PathPattern
-from authgate.verifier import ConfigError
 
 __all__ = ["gateway_config_from", "gateway_extension", "load_gateway_config", "parse_upstream"]
 
 _ASYMMETRIC_SIGNING = frozenset(
     {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
 )
+_COUNT = Setting("integer", positive=True)
+# `[limits]` and `[upstream]`, declared: every value must be greater than zero.
+_CLIENT_LIMITS = {
+    "max_request_line": _COUNT,
+    "max_header_bytes": _COUNT,
+    "max_headers": _COUNT,
+    "header_timeout": Setting.duration(),
+    "body_timeout": Setting.duration(),
+    "keepalive_timeout": Setting.duration(),
+    "max_pipeline": _COUNT,
+}
+_UPSTREAM_TIMEOUTS = {
+    "connect": Setting.duration(),
+    "read": Setting.duration(),
+    "idle": Setting.duration(),
+    "max_idle": _COUNT,
+}
 
 
 def _path(value: Any, where: str) -> str | None:
@@ -64,26 +79,20 @@ def _string(value: Any, where: str) -> str:
 def _networks(value: Any, where: str) -> tuple[str, ...]:
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise ValueError("must be an array of addresses or CIDR blocks")
-    for item in value:
-        try:
-            ipaddress.ip_network(item, strict=False)
-        except ValueError:
-            raise ValueError(f"{item!r} is not an IP address or CIDR block") from None
+    parse_networks(value)  # the same check as the server's `http.trusted_proxies`
     return tuple(value)
 
 
-def _numbers(value: Any, where: str, cls: type[Any]) -> Any:
-    """A table of positive numbers onto the dataclass `cls` (field names are the keys)."""
-    table = Table(value, where)
-    values: dict[str, Any] = {}
-    for spec in fields(cls):
-        if spec.name in table.data:
-            number = table.integer(spec.name) if spec.type == "int" else table.number(spec.name)
-            if number <= 0:
-                raise ConfigError(f"{table.key_path(spec.name)} must be greater than zero")
-            values[spec.name] = number
-    table.finish()
-    return cls(**values)
+def _section(schema: Mapping[str, Setting], cls: type[Any]) -> ValueParser:
+    """A parser for a table of the declared `schema` onto the dataclass `cls`."""
+
+    def parse(value: Any, where: str) -> Any:
+        table = Table(value, where)
+        values = read_settings(table, schema)
+        with table.checking():
+            return cls(**values)
+
+    return parse
 
 
 def _strip_prefix(value: Any, where: str) -> bool | str:
@@ -107,7 +116,7 @@ class _IdentityParser:
         table = Table(value, where)
         alg = table.string("alg", "ES256")
         if alg not in _ASYMMETRIC_SIGNING:
-            raise ConfigError(f"{table.key_path('alg')}: must be an asymmetric JWS algorithm")
+            raise table.error("must be an asymmetric JWS algorithm", "alg")
         key_file = table.string("key_file", None)
         key = self._key(key_file, alg, table) if key_file else _generated_key(alg)
         issuer = table.string("issuer")
@@ -116,18 +125,16 @@ class _IdentityParser:
             alg=alg,
             issuer=issuer,
             audience=table.string("audience", issuer),
-            ttl=table.number("ttl", 60.0),
+            ttl=table.duration("ttl", 60.0),
             jwks_path=_path(table.string("jwks_path", "/.well-known/authgate/jwks.json"), where)
             or "/.well-known/authgate/jwks.json",
             header=table.string("header", "X-Auth-Token"),
         )
         table.finish()
         if not 0 < settings.ttl <= 3600:
-            raise ConfigError(f"{where}.ttl must be between 0 and 3600 seconds")
+            raise table.error("must be between 0 and 3600 seconds", "ttl")
         if not settings.header.lower().replace("_", "-").startswith("x-auth-"):
-            raise ConfigError(
-                f"{where}.header must start with X-Auth- (so clients cannot forge it)"
-            )
+            raise table.error("must start with X-Auth- (so clients cannot forge it)", "header")
         return settings
 
     def _key(self, key_file: str, alg: str, table: Table) -> JWK:
@@ -140,7 +147,7 @@ class _IdentityParser:
             key = JWK.from_dict(data)
             key.check(alg, "sign", private=True)
         except (ValueError, JoseError) as exc:
-            raise ConfigError(f"{where}: not a private JWK usable with {alg} ({exc})") from None
+            raise ConfigError(f"not a private JWK usable with {alg} ({exc})", key=where) from None
         return key
 
 
@@ -167,8 +174,8 @@ def gateway_extension(base_dir: Path) -> ConfigExtension:
             "metrics_path": _path,
             "access_log": _boolean,
             "log_level": lambda v, w: _string(v, w).lower(),
-            "limits": lambda v, w: _numbers(v, w, ClientLimits),
-            "upstream": lambda v, w: _numbers(v, w, UpstreamTimeouts),
+            "limits": _section(_CLIENT_LIMITS, ClientLimits),
+            "upstream": _section(_UPSTREAM_TIMEOUTS, UpstreamTimeouts),
             "identity_token": _IdentityParser(base_dir),
         },
         route={
@@ -184,7 +191,7 @@ def gateway_extension(base_dir: Path) -> ConfigExtension:
 def load_gateway_config(
     path: str | os.PathLike[str], *, environ: Mapping[str, str] | None = None
 ) -> GatewayConfig:
-    """Read `gateway.toml`; raise `ConfigError` (a `ValueError`) naming the offending key."""
+    """Read `gateway.toml`; raise `ConfigError` (a `ValueError`) naming the file and the key."""
     base_dir = Path(path).resolve().parent
     gate = load_gate_config(path, extension=gateway_extension(base_dir), environ=environ)
     return gateway_config_from(gate)
@@ -192,7 +199,14 @@ def load_gateway_config(
 
 def gateway_config_from(gate: GateConfig) -> GatewayConfig:
     """Combine the gate configuration and the gateway's extension values; `ConfigError` names
-    the offending key."""
+    the file and the key."""
+    try:
+        return _combine(gate)
+    except ConfigError as exc:
+        raise exc.locate(file=gate.source) from None
+
+
+def _combine(gate: GateConfig) -> GatewayConfig:
     ext = gate.extensions
     host, port = "127.0.0.1", 8080
     if gate.listen is not None:
@@ -224,7 +238,7 @@ def gateway_config_from(gate: GateConfig) -> GatewayConfig:
             if strip is True:
                 pattern = entry.route.path
                 if None in pattern.segments:
-                    raise ConfigError(f"{where}.strip_prefix: give the prefix to strip")
+                    raise ConfigError("give the prefix to strip", key=f"{where}.strip_prefix")
                 strip = pattern.source.rstrip("/") or None
             upstream = RouteUpstream(
                 origin=origin,
@@ -246,10 +260,10 @@ def parse_upstream(url: str, where: str) -> tuple[Origin, str]:
         parts = urlsplit(url)
         port = parts.port
     except ValueError as exc:
-        raise ConfigError(f"{where}: upstream {url!r} is not a valid URL ({exc})") from None
+        raise ConfigError(f"upstream {url!r} is not a valid URL ({exc})", key=where) from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError(f"{where}: upstream must be an http:// or https:// URL")
+        raise ConfigError("upstream must be an http:// or https:// URL", key=where)
     if parts.query or parts.fragment or parts.username or parts.password:
-        raise ConfigError(f"{where}: upstream URL may not carry a query, fragment or user")
+        raise ConfigError("upstream URL may not carry a query, fragment or user", key=where)
     origin = Origin(parts.scheme, parts.hostname, port or (443 if parts.scheme == "https" else 80))
     return origin, parts.path.rstrip("/")

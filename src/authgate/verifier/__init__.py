@@ -5,12 +5,12 @@ No web framework inside: a credential in, a `Principal` or an OAuth error out. S
 verification steps, `jwks_cache`/`jwks_state` for the key lifecycle, `config` for every setting.
 """
 
+from authgate.config import ConfigError  # re-exported: the toolkit's one configuration error
 from authgate.verifier.api_keys import hash_api_key, new_api_key
 from authgate.verifier.config import (
     ASYMMETRIC_ALGORITHMS,
     ApiKeyConfig,
     ApiKeyEntry,
-    ConfigError,
     IntrospectionConfig,
     IssuerConfig,
     JWKSCachePolicy,

@@ -15,7 +15,8 @@ import hmac
 import secrets
 from types import MappingProxyType
 
-from authgate.verifier.config import ApiKeyConfig, ApiKeyEntry, ConfigError
+from authgate.config import ConfigError
+from authgate.verifier.config import ApiKeyConfig, ApiKeyEntry
 from authgate.verifier.errors import Reason, TokenRejected
 from authgate.verifier.principal import Principal
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from authgate.config import ConfigError
 from authgate.jose import JWK, AlgorithmNotAllowed, JoseError
 from authgate.jose.jwk import key_requirement
 from authgate.verifier.http_fetch import FetchLimits, check_fetch_url
@@ -27,7 +28,6 @@ __all__ = [
     "HMAC_ALGORITHMS",
     "ApiKeyConfig",
     "ApiKeyEntry",
-    "ConfigError",
     "IntrospectionConfig",
     "IssuerConfig",
     "JWKSCachePolicy",
@@ -42,10 +42,6 @@ ASYMMETRIC_ALGORITHMS = (
     "Ed25519",
 )  # fmt: skip
 HMAC_ALGORITHMS = ("HS256", "HS384", "HS512")
-
-
-class ConfigError(ValueError):
-    """A configuration value is missing, malformed or unsafe. The message names the key."""
 
 
 def _as_tuple(config: object, name: str) -> None:
