@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from authgate.server.config import Config, ConfigError, load_config
+from authgate.config import ConfigError
+from authgate.server.config import Config
+from authgate.server.config_loader import load_config
 from authgate.server.flows.throttle import LOGIN_ADDRESS_POLICY
 from authgate.server.secret_key import ServerSecret, derive_key
 from authgate.server.storage.retention import Retention
@@ -99,7 +101,7 @@ def _write(tmp_path: Path, text: str) -> Path:
         ('[refresh_tokens]\ngrace_period = "-1s"', "duration"),
         ("[refresh_tokens]\ngrace_period = false", "duration"),
         ('[refresh_tokens]\nidle_lifetime = "100d"', "idle_lifetime <= absolute_lifetime"),
-        ("[refresh_tokens]\nidle_lifetime = 0", "positive"),
+        ("[refresh_tokens]\nidle_lifetime = 0", "greater than zero"),
         ('[sessions]\nidle_timeout = "8d"', "idle_timeout <= absolute_lifetime"),
         ('[sessions]\ntouch_interval = "9h"', "touch_interval"),
         ('[device]\ninterval = "2m"', "interval 1-60"),
@@ -108,15 +110,15 @@ def _write(tmp_path: Path, text: str) -> Path:
         ('[tokens]\nauthorization_code_ttl = "10m"', "at most 60s"),
         ('[tokens]\nid_token_ttl = "2d"', "id_token_ttl"),
         ("[throttle]\nlogin = 1", "unknown"),
-        ("[throttle]\nlogin_account = 5", "expected a table"),
+        ("[throttle]\nlogin_account = 5", "must be a table"),
         ("[throttle.user_code]\nfree_attempts = 0", "free_attempts >= 1"),
-        ('[throttle.user_code]\nfree_attempts = "5"', "expected int"),
+        ('[throttle.user_code]\nfree_attempts = "5"', "must be an integer"),
         ('[throttle.user_code]\nforget_after = "1m"', "forget_after must be at least max_delay"),
         ('[pages]\ntemplate_dirs = ["missing"]', "not a directory"),
-        ('[pages]\nstatic_dirs = "static"', "list of directory names"),
+        ('[pages]\nstatic_dirs = "static"', "array of directory names"),
         ('[pages]\nsite_name = ""', "site_name"),
         ("[pages]\ncolour = 1", "unknown"),
-        ('sessions = "8h"', "expected a table"),
+        ('sessions = "8h"', "must be a table"),
     ],
 )
 def test_invalid_flow_settings(tmp_path: Path, text: str, message: str) -> None:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from authgate.cli.durations import duration_option
 from authgate.cli.exit_codes import CliError
 from authgate.cli.server_shell import (
     config_option,
@@ -31,17 +32,6 @@ if TYPE_CHECKING:
     from authgate.server.models import Api, Client
 
 __all__ = ["api_group", "client_group"]
-
-
-def _duration(value: str | None, name: str) -> int | None:
-    from authgate.server.config import ConfigError, parse_duration
-
-    if value is None:
-        return None
-    try:
-        return parse_duration(value, name)
-    except ConfigError as exc:
-        raise click.BadParameter(str(exc)) from None
 
 
 # -- APIs -----------------------------------------------------------------------------------------
@@ -77,7 +67,12 @@ def api_group() -> None:
 @click.option(
     "--token-format", type=click.Choice(["jwt", "opaque"]), default="jwt", show_default=True
 )
-@click.option("--access-token-ttl", help="access token lifetime, e.g. 5m (default: configured)")
+@click.option(
+    "--access-token-ttl",
+    callback=duration_option(whole=True),
+    metavar="DURATION",
+    help="access token lifetime, e.g. 5m (default: configured)",
+)
 @click.option(
     "--alg",
     default="RS256",
@@ -92,7 +87,7 @@ def api_create(
     scopes: tuple[str, ...],
     name: str | None,
     token_format: str,
-    access_token_ttl: str | None,
+    access_token_ttl: int | None,
     alg: str,
     config_path: str | None,
     as_json: bool,
@@ -106,7 +101,6 @@ def api_create(
     from authgate.server.admin import create_api
 
     config = load(config_path)
-    ttl = _duration(access_token_ttl, "--access-token-ttl")
     api = run(
         with_storage(
             config,
@@ -117,7 +111,7 @@ def api_create(
                 scopes=scopes,
                 name=name,
                 token_format=token_format,  # type: ignore[arg-type]
-                access_token_ttl=ttl,
+                access_token_ttl=access_token_ttl,
                 signing_alg=alg,
                 now=now(),
             ),
@@ -397,24 +391,25 @@ def client_delete(*, client_id: str, config_path: str | None, as_json: bool) -> 
     "--grace",
     default="0s",
     show_default=True,
+    callback=duration_option(zero=True, whole=True),
+    metavar="DURATION",
     help="how long the old secret keeps working, e.g. 1h",
 )
 @config_option
 @json_option
 def client_rotate_secret(
-    *, client_id: str, grace: str, config_path: str | None, as_json: bool
+    *, client_id: str, grace: int, config_path: str | None, as_json: bool
 ) -> None:
     """Give a client a new secret and print it once."""
     from authgate.server.admin import rotate_client_secret
     from authgate.server.secret_key import ServerSecret
 
-    grace_seconds = 0 if grace.strip() in ("0", "0s") else _duration(grace, "--grace") or 0
     config = load(config_path)
     secret = ServerSecret(config.secret_key)
     new = run(
         with_storage(
             config,
-            lambda s: rotate_client_secret(s, secret, client_id, grace=grace_seconds, now=now()),
+            lambda s: rotate_client_secret(s, secret, client_id, grace=grace, now=now()),
         )
     )
     emit(

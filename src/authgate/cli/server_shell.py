@@ -49,7 +49,8 @@ json_option = click.option("--json", "as_json", is_flag=True, help="machine-read
 
 def load(config_path: str | None) -> Config:
     """The configuration, or a one-line error."""
-    from authgate.server.config import ConfigError, load_config
+    from authgate.config import ConfigError
+    from authgate.server.config_loader import load_config
 
     try:
         return load_config(config_path, os.environ)

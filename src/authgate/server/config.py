@@ -1,7 +1,7 @@
-"""Server configuration: frozen data, read from a TOML file and the environment at the edge.
+"""Server configuration as frozen data; `authgate.server.config_loader` reads it from a TOML file
+and the environment (or build it in code). Every value is checked when the object is created, and
+an error names the setting (`ConfigError.key`, the file's dotted key). Durations are in seconds.
 
-Precedence: built-in defaults < TOML file (`--config` or `AUTHGATE_CONFIG`) < environment variables
-(`AUTHGATE_ISSUER`, `AUTHGATE_DATABASE_URL`, `AUTHGATE_SECRET_KEY`, `AUTHGATE_SECRET_KEY_FILE`).
 The issuer follows RFC 8414 §2 (https, no query or fragment; plain http only on loopback). The key
 schedule is checked so that a key is published long enough before it signs (JWKS cache max-age plus
 the processes' reload interval) and stays published until every token it signed has expired.
@@ -13,14 +13,12 @@ The user-facing flows' sections hold the policies their modules define (`Refresh
 from __future__ import annotations
 
 import ipaddress
-import re
-import tomllib
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
+from authgate.config import ConfigError
+from authgate.http_forwarding import parse_networks
 from authgate.server.flows.codes import MAX_CODE_LIFETIME
 from authgate.server.flows.device_codes import DevicePolicy
 from authgate.server.flows.refresh_tokens import RefreshPolicy
@@ -31,12 +29,10 @@ from authgate.server.flows.throttle import (
     USER_CODE_POLICY,
     ThrottlePolicy,
 )
-from authgate.server.secret_key import load_or_create_secret_key
 
 __all__ = [
     "SIGNING_ALGORITHMS",
     "Config",
-    "ConfigError",
     "DatabaseSettings",
     "HttpSettings",
     "KeyPolicy",
@@ -44,8 +40,6 @@ __all__ = [
     "ThrottleSettings",
     "TokenPolicy",
     "is_loopback_host",
-    "load_config",
-    "parse_duration",
 ]
 
 MINUTE = 60
@@ -66,28 +60,6 @@ DEFAULT_POOL_SIZE = 15
 # Tokens may be checked by verifiers whose clocks run a little behind ours.
 CLOCK_SKEW = 60
 
-_DURATION = re.compile(r"^\s*(\d+)\s*([smhd]?)\s*$")
-_UNITS = {"": 1, "s": 1, "m": MINUTE, "h": HOUR, "d": DAY}
-
-
-class ConfigError(ValueError):
-    """The configuration is invalid; the message says which setting and why."""
-
-
-def parse_duration(value: object, name: str) -> int:
-    """Seconds from an int or a string such as `90s`, `5m`, `12h`, `30d`."""
-    if isinstance(value, bool):
-        raise ConfigError(f"{name}: expected a duration such as '5m', got {value!r}")
-    if isinstance(value, int):
-        seconds = value
-    elif isinstance(value, str) and (match := _DURATION.match(value)):
-        seconds = int(match.group(1)) * _UNITS[match.group(2)]
-    else:
-        raise ConfigError(f"{name}: expected a duration such as '5m' or '30d', got {value!r}")
-    if seconds <= 0:
-        raise ConfigError(f"{name}: must be positive")
-    return seconds
-
 
 @dataclass(frozen=True, slots=True)
 class KeyPolicy:
@@ -103,17 +75,20 @@ class KeyPolicy:
     def __post_init__(self) -> None:
         unknown = [a for a in self.algorithms if a not in SIGNING_ALGORITHMS]
         if unknown or not self.algorithms:
-            raise ConfigError(f"keys.algorithms: choose from {', '.join(SIGNING_ALGORITHMS)}")
+            raise ConfigError(f"choose from {', '.join(SIGNING_ALGORITHMS)}", key="keys.algorithms")
         if "RS256" not in self.algorithms:
-            raise ConfigError("keys.algorithms: RS256 must stay available (RFC 9068, OIDC)")
+            raise ConfigError("RS256 must stay available (RFC 9068, OIDC)", key="keys.algorithms")
         if self.refresh_interval > self.jwks_max_age:
-            raise ConfigError("keys.refresh_interval must not exceed keys.jwks_max_age")
+            raise ConfigError("must not exceed keys.jwks_max_age", key="keys.refresh_interval")
         if self.publication_lead < self.activation_delay:
             raise ConfigError(
-                "keys.publication_lead must be at least keys.jwks_max_age + keys.refresh_interval"
+                "must be at least keys.jwks_max_age + keys.refresh_interval",
+                key="keys.publication_lead",
             )
         if self.rotation_period <= self.publication_lead:
-            raise ConfigError("keys.rotation_period must be longer than keys.publication_lead")
+            raise ConfigError(
+                "must be longer than keys.publication_lead", key="keys.rotation_period"
+            )
 
     @property
     def activation_delay(self) -> int:
@@ -145,17 +120,23 @@ class TokenPolicy:
     def __post_init__(self) -> None:
         if self.client_assertion_audience not in ASSERTION_AUDIENCES:
             raise ConfigError(
-                "tokens.client_assertion_audience: choose " + " or ".join(ASSERTION_AUDIENCES)
+                "choose " + " or ".join(ASSERTION_AUDIENCES),
+                key="tokens.client_assertion_audience",
             )
         if self.default_access_token_ttl > self.max_access_token_ttl:
             raise ConfigError(
-                "tokens.default_access_token_ttl must not exceed tokens.max_access_token_ttl"
+                "must not exceed tokens.max_access_token_ttl",
+                key="tokens.default_access_token_ttl",
             )
         if self.authorization_code_ttl > MAX_CODE_LIFETIME:
-            raise ConfigError(f"tokens.authorization_code_ttl must be at most {MAX_CODE_LIFETIME}s")
+            raise ConfigError(
+                f"must be at most {MAX_CODE_LIFETIME}s", key="tokens.authorization_code_ttl"
+            )
         # ID tokens are signed by the same keys: they must expire before their key leaves the JWKS.
         if self.id_token_lifetime > self.max_access_token_ttl:
-            raise ConfigError("tokens.id_token_ttl must not exceed tokens.max_access_token_ttl")
+            raise ConfigError(
+                "must not exceed tokens.max_access_token_ttl", key="tokens.id_token_ttl"
+            )
 
     @property
     def id_token_lifetime(self) -> int:
@@ -190,14 +171,13 @@ class HttpSettings:
 
     def __post_init__(self) -> None:
         if min(self.header_timeout, self.body_timeout, self.keep_alive_timeout) <= 0:
-            raise ConfigError("http: header_timeout, body_timeout, keep_alive_timeout must be > 0")
-        for network in self.trusted_proxies:
-            try:
-                ipaddress.ip_network(network, strict=False)
-            except ValueError:
-                raise ConfigError(
-                    f"http.trusted_proxies: {network!r} is not an IP address or CIDR block"
-                ) from None
+            raise ConfigError(
+                "header_timeout, body_timeout, keep_alive_timeout must be > 0", key="http"
+            )
+        try:
+            parse_networks(self.trusted_proxies)
+        except ValueError as exc:
+            raise ConfigError(str(exc), key="http.trusted_proxies") from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,10 +197,10 @@ class DatabaseSettings:
 
     def __post_init__(self) -> None:
         if not 1 <= self.pool_size <= 500:
-            raise ConfigError("database.pool_size must be between 1 and 500")
+            raise ConfigError("must be between 1 and 500", key="database.pool_size")
         for name in ("lock_timeout", "statement_timeout", "pool_timeout"):
             if not 1 <= getattr(self, name) <= 3600:
-                raise ConfigError(f"database.{name} must be between 1s and 1h")
+                raise ConfigError("must be between 1s and 1h", key=f"database.{name}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -250,14 +230,15 @@ class PageSettings:
     def __post_init__(self) -> None:
         for directory in (*self.template_dirs, *self.static_dirs):
             if not directory.is_dir():
-                raise ConfigError(f"pages: {directory} is not a directory")
+                raise ConfigError(f"{directory} is not a directory", key="pages")
         if not self.site_name.strip() or len(self.site_name) > 100:
-            raise ConfigError("pages.site_name must be 1 to 100 characters")
+            raise ConfigError("must be 1 to 100 characters", key="pages.site_name")
 
 
 @dataclass(frozen=True, slots=True)
 class Config:
-    """The whole server configuration. Build it with `load_config` (or directly in tests)."""
+    """The whole server configuration. Build it with `config_loader.load_config` (or directly in
+    code and tests)."""
 
     issuer: str = DEFAULT_ISSUER
     database_url: str = DEFAULT_DATABASE_URL
@@ -275,14 +256,14 @@ class Config:
     def __post_init__(self) -> None:
         check_issuer(self.issuer)
         if len(self.secret_key) < 32:
-            raise ConfigError("secret key: at least 32 bytes are needed")
+            raise ConfigError("the secret key needs at least 32 bytes", key="secret_key")
         if not self.database_url.startswith(("sqlite://", "postgresql://", "postgres://")):
-            raise ConfigError("database_url: use sqlite:///PATH or postgresql://…")
+            raise ConfigError("use sqlite:///PATH or postgresql://…", key="database_url")
         # A retired key stays published until every token it signed has expired (RFC 7517 §5).
         needed = self.tokens.max_access_token_ttl + CLOCK_SKEW
         if self.keys.retirement_period < needed:
             raise ConfigError(
-                "keys.retirement_period must be at least tokens.max_access_token_ttl + 60s"
+                "must be at least tokens.max_access_token_ttl + 60s", key="keys.retirement_period"
             )
 
     def endpoint(self, path: str) -> str:
@@ -293,17 +274,17 @@ class Config:
 def check_issuer(issuer: str) -> None:
     """RFC 8414 §2: an https URL with no query or fragment (http allowed on loopback hosts)."""
     if not issuer.isascii() or any(ch in issuer for ch in ' "\\<>') or not issuer.isprintable():
-        raise ConfigError("issuer: only printable ASCII URL characters are allowed")
+        raise ConfigError("only printable ASCII URL characters are allowed", key="issuer")
     parts = urlsplit(issuer)
     if parts.query or parts.fragment or "?" in issuer or "#" in issuer or not parts.hostname:
-        raise ConfigError("issuer: an absolute URL without query or fragment is required")
+        raise ConfigError("an absolute URL without query or fragment is required", key="issuer")
     if issuer.endswith("/"):
-        raise ConfigError("issuer: remove the trailing '/'")
+        raise ConfigError("remove the trailing '/'", key="issuer")
     if parts.scheme == "https":
         return
     if parts.scheme == "http" and is_loopback_host(parts.hostname):
         return
-    raise ConfigError("issuer: must use https (plain http only on a loopback host)")
+    raise ConfigError("must use https (plain http only on a loopback host)", key="issuer")
 
 
 def is_loopback_host(host: str) -> bool:
@@ -313,193 +294,3 @@ def is_loopback_host(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
-
-
-# -- loading ------------------------------------------------------------------------------------
-
-_TOP = {
-    "issuer",
-    "database_url",
-    "database",
-    "secret_key_file",
-    "keys",
-    "tokens",
-    "http",
-    "refresh_tokens",
-    "sessions",
-    "device",
-    "throttle",
-    "pages",
-}
-
-
-def load_config(path: str | Path | None, env: Mapping[str, str]) -> Config:
-    """Read the TOML file (`path`, else `AUTHGATE_CONFIG`, else none) and apply the environment.
-
-    The secret key comes from `AUTHGATE_SECRET_KEY`, else from the key file (`secret_key_file`,
-    `AUTHGATE_SECRET_KEY_FILE`, default `authgate.secret` in the working directory), which is
-    created with mode 0600 when absent.
-    """
-    source = path if path is not None else env.get("AUTHGATE_CONFIG")
-    data: dict[str, Any] = {}
-    base = Path.cwd()
-    if source:
-        file = Path(source)
-        try:
-            data = tomllib.loads(file.read_text(encoding="utf-8"))
-        except OSError as exc:
-            raise ConfigError(f"cannot read configuration file {file}: {exc.strerror}") from None
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"configuration file {file}: {exc}") from None
-        base = file.resolve().parent
-    unknown = set(data) - _TOP
-    if unknown:
-        raise ConfigError(f"unknown configuration settings: {', '.join(sorted(unknown))}")
-    issuer = env.get("AUTHGATE_ISSUER") or _str(data, "issuer", DEFAULT_ISSUER)
-    database_url = env.get("AUTHGATE_DATABASE_URL") or _str(
-        data, "database_url", DEFAULT_DATABASE_URL
-    )
-    key_file = env.get("AUTHGATE_SECRET_KEY_FILE") or _str(
-        data, "secret_key_file", "authgate.secret"
-    )
-    if env.get("AUTHGATE_SECRET_KEY"):
-        secret = env["AUTHGATE_SECRET_KEY"].encode("utf-8")
-    else:
-        secret = load_or_create_secret_key(_relative(base, key_file))
-    return Config(
-        issuer=issuer,
-        database_url=database_url,
-        secret_key=secret,
-        keys=_section(data, "keys", KeyPolicy),
-        tokens=_section(data, "tokens", TokenPolicy),
-        http=_section(data, "http", HttpSettings),
-        database=_section(data, "database", DatabaseSettings),
-        refresh_tokens=_section(data, "refresh_tokens", RefreshPolicy),
-        sessions=_section(data, "sessions", SessionPolicy),
-        device=_section(data, "device", DevicePolicy),
-        throttle=_throttle(data),
-        pages=_pages(data, base),
-    )
-
-
-def _relative(base: Path, value: str) -> Path:
-    candidate = Path(value)
-    return candidate if candidate.is_absolute() else base / candidate
-
-
-def _str(data: Mapping[str, Any], name: str, default: str) -> str:
-    value = data.get(name, default)
-    if not isinstance(value, str):
-        raise ConfigError(f"{name}: expected a string")
-    return value
-
-
-_DURATIONS = {
-    "rotation_period",
-    "publication_lead",
-    "retirement_period",
-    "jwks_max_age",
-    "refresh_interval",
-    "default_access_token_ttl",
-    "max_access_token_ttl",
-    "client_assertion_max_lifetime",
-    "authorization_code_ttl",
-    "id_token_ttl",
-    "cache_ttl",
-    "jwks_fetch_cache_ttl",
-    "header_timeout",
-    "body_timeout",
-    "keep_alive_timeout",
-    "grace_period",
-    "idle_lifetime",
-    "absolute_lifetime",
-    "idle_timeout",
-    "touch_interval",
-    "lifetime",
-    "interval",
-    "base_delay",
-    "max_delay",
-    "forget_after",
-    "lock_timeout",
-    "statement_timeout",
-    "pool_timeout",
-}
-# Lists of strings, and what their items are.
-_LISTS = {"algorithms": "algorithm names", "trusted_proxies": "addresses or CIDR blocks"}
-# Durations for which 0 means "off".
-_MAY_BE_ZERO = {"cache_ttl", "grace_period", "touch_interval"}
-
-
-_T = TypeVar("_T")
-
-
-def _section(data: Mapping[str, Any], name: str, cls: type[_T]) -> _T:
-    raw = data.get(name, {})
-    if not isinstance(raw, dict):
-        raise ConfigError(f"[{name}]: expected a table")
-    return _build(raw, name, cls, cls())
-
-
-def _build(raw: Mapping[str, Any], name: str, cls: type[_T], defaults: _T) -> _T:
-    allowed = set(cls.__dataclass_fields__)  # type: ignore[attr-defined]
-    unknown = set(raw) - allowed
-    if unknown:
-        raise ConfigError(f"[{name}]: unknown settings {', '.join(sorted(unknown))}")
-    values: dict[str, Any] = {}
-    for key, value in raw.items():
-        label = f"{name}.{key}"
-        if key in _DURATIONS:
-            zero = key in _MAY_BE_ZERO and not isinstance(value, bool) and value in (0, "0", "0s")
-            values[key] = 0 if zero else parse_duration(value, label)
-        elif key in _LISTS:
-            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-                raise ConfigError(f"{label}: expected a list of {_LISTS[key]}")
-            values[key] = tuple(value)
-        else:
-            default = getattr(defaults, key)
-            expected = (int, float) if isinstance(default, float) else type(default)
-            if isinstance(value, bool) is not isinstance(default, bool) or not isinstance(
-                value, expected
-            ):
-                raise ConfigError(f"{label}: expected {type(default).__name__}")
-            values[key] = value
-    try:
-        return cls(**values)
-    except ConfigError:
-        raise
-    except (TypeError, ValueError) as exc:  # the policies' own checks raise ValueError
-        raise ConfigError(f"[{name}]: {exc}") from None
-
-
-def _throttle(data: Mapping[str, Any]) -> ThrottleSettings:
-    raw = data.get("throttle", {})
-    if not isinstance(raw, dict):
-        raise ConfigError("[throttle]: expected a table")
-    unknown = set(raw) - set(ThrottleSettings.__dataclass_fields__)
-    if unknown:
-        raise ConfigError(f"[throttle]: unknown settings {', '.join(sorted(unknown))}")
-    policies: dict[str, ThrottlePolicy] = {}
-    for key, table in raw.items():
-        if not isinstance(table, dict):
-            raise ConfigError(f"[throttle.{key}]: expected a table")
-        default = getattr(ThrottleSettings(), key)
-        # A partial table changes only what it names.
-        merged = {**{f: getattr(default, f) for f in ThrottlePolicy.__dataclass_fields__}, **table}
-        policies[key] = _build(merged, f"throttle.{key}", ThrottlePolicy, default)
-    return ThrottleSettings(**policies)
-
-
-def _pages(data: Mapping[str, Any], base: Path) -> PageSettings:
-    raw = data.get("pages", {})
-    if not isinstance(raw, dict):
-        raise ConfigError("[pages]: expected a table")
-    unknown = set(raw) - set(PageSettings.__dataclass_fields__)
-    if unknown:
-        raise ConfigError(f"[pages]: unknown settings {', '.join(sorted(unknown))}")
-    dirs: dict[str, tuple[Path, ...]] = {}
-    for name in ("template_dirs", "static_dirs"):
-        value = raw.get(name, [])
-        if not isinstance(value, list) or not all(isinstance(d, str) for d in value):
-            raise ConfigError(f"pages.{name}: expected a list of directory names")
-        dirs[name] = tuple(_relative(base, d) for d in value)
-    return PageSettings(**dirs, site_name=_str(raw, "site_name", "authgate"))
