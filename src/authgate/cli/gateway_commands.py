@@ -9,6 +9,8 @@ from pathlib import Path
 
 import click
 
+from authgate.cli.durations import duration_option
+
 
 @click.command("gateway")
 @click.option(
@@ -21,13 +23,18 @@ import click
 @click.option("--listen", help="Override `listen` (host:port; port 0 picks a free port).")
 @click.option("--check", is_flag=True, help="Validate the configuration and exit.")
 @click.option(
-    "--grace", default=10.0, show_default=True, help="Seconds to finish requests on stop."
+    "--grace",
+    default="10s",
+    show_default=True,
+    callback=duration_option(zero=True),
+    metavar="DURATION",
+    help="Time to finish requests on stop.",
 )
 def gateway_command(config_path: Path, listen: str | None, check: bool, grace: float) -> None:
     """Run the authenticating reverse proxy. SIGHUP reloads the configuration."""
+    from authgate.config import ConfigError
     from authgate.gateway.config_loader import load_gateway_config
     from authgate.gateway.runner import run
-    from authgate.verifier import ConfigError
 
     try:
         config = load_gateway_config(config_path)

@@ -1,4 +1,4 @@
-"""Reading what the JOSE commands are given: key files, JSON arguments, tokens and durations.
+"""Reading what the JOSE commands are given: key files, JSON arguments and tokens.
 
 Every input may be hostile. Files and stdin are read with a size cap; keys, claims and headers go
 through the strict parsers of `authgate.jose` (duplicate member names rejected); a bad input becomes
@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 import sys
 from typing import Any
 
@@ -26,7 +25,6 @@ __all__ = [
     "json_argument",
     "load_key",
     "load_key_set",
-    "parse_duration",
     "parse_json_object",
     "parse_keys",
     "parse_timestamp",
@@ -37,10 +35,6 @@ __all__ = [
 ]
 
 MAX_INPUT_BYTES = 1024 * 1024
-# Durations are capped so that `now + duration` stays a sane NumericDate (100 years).
-MAX_DURATION = 100 * 365 * 86400
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-_DURATION_PART = re.compile(r"(\d{1,10})([smhdw])")
 
 
 def read_input(source: str, what: str, *, limit: int = MAX_INPUT_BYTES) -> bytes:
@@ -157,21 +151,6 @@ def read_token(argument: str) -> str:
         return token.decode("ascii")
     except UnicodeDecodeError:
         raise CliError("token is not ASCII (ERR_JOSE_MALFORMED)", ExitCode.MALFORMED) from None
-
-
-def parse_duration(text: str) -> int:
-    """Seconds in `90`, `30s`, `10m`, `2h`, `7d`, `1w` or a sum such as `1h30m`."""
-    value = text.strip()
-    if value.isdigit() and len(value) <= 10:
-        seconds = int(value)
-    else:
-        parts = _DURATION_PART.findall(value)
-        if not parts or "".join(n + u for n, u in parts) != value:
-            raise click.BadParameter(f"{text!r} is not a duration such as 30s, 10m, 2h or 7d")
-        seconds = sum(int(n) * _UNITS[u] for n, u in parts)
-    if seconds > MAX_DURATION:
-        raise click.BadParameter("durations are limited to 100 years")
-    return seconds
 
 
 def parse_timestamp(value: float | None) -> float | None:

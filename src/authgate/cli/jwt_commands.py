@@ -13,13 +13,13 @@ from typing import Any
 
 import click
 
+from authgate.cli.durations import duration_option
 from authgate.cli.exit_codes import CliError, ExitCode, jose_errors
 from authgate.cli.jose_inputs import (
     echo_json,
     json_argument,
     load_key,
     load_key_set,
-    parse_duration,
     parse_timestamp,
     read_password,
     read_token,
@@ -31,11 +31,6 @@ __all__ = ["jwt_group"]
 
 _TIME_CLAIMS = ("exp", "nbf", "iat")
 _UNVERIFIED_WARNING = "UNVERIFIED: the signature was not checked; do not trust this content"
-
-
-def _duration(_ctx: click.Context, _param: click.Parameter, value: str | None) -> int | None:
-
-    return None if value is None else parse_duration(value)
 
 
 def _now(_ctx: click.Context, _param: click.Parameter, value: float | None) -> float | None:
@@ -74,7 +69,11 @@ def jwt_group() -> None:
     help="claims as JSON, @FILE, or - for stdin",
 )
 @click.option(
-    "--exp", callback=_duration, metavar="DURATION", help="set exp this far ahead: 30s, 10m, 2h, 7d"
+    "--exp",
+    # Whole seconds: `exp` is a NumericDate, written as an integer.
+    callback=duration_option(zero=True, whole=True),
+    metavar="DURATION",
+    help="set exp this far ahead: 30s, 10m, 2h, 7d, 1h30m",
 )
 @click.option("--iat/--no-iat", default=True, show_default=True, help="set iat to now")
 @click.option("--header", metavar="JSON|@FILE", help="extra protected header members")
@@ -148,7 +147,7 @@ def jwt_sign(
 @click.option("--aud", "audiences", multiple=True, help="expected audience (repeat: any of)")
 @click.option(
     "--leeway",
-    callback=_duration,
+    callback=duration_option(zero=True),
     default="0",
     show_default=True,
     metavar="DURATION",
@@ -171,7 +170,7 @@ def jwt_verify(
     algorithms: tuple[str, ...],
     issuers: tuple[str, ...],
     audiences: tuple[str, ...],
-    leeway: int,
+    leeway: float,
     typ: str | None,
     required: tuple[str, ...],
     now: float | None,
