@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from authgate.cli import main
-from authgate.server.config import ConfigError, load_config, parse_duration
+from authgate.server.config import ConfigError, HttpSettings, load_config, parse_duration
 
 
 def test_defaults_and_key_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -74,6 +74,8 @@ def test_toml_and_environment_precedence(tmp_path: Path) -> None:
         ("[http]\nnonsense = 1", "unknown"),
         ('[http]\ntrusted_proxies = "10.0.0.1"', "list of addresses"),
         ('[http]\ntrusted_proxies = ["proxy.example"]', "not an IP address"),
+        ("[http]\nheader_timeout = 0", "header_timeout: must be positive"),
+        ('[http]\nbody_timeout = "soon"', "duration"),
         ("[database]\npool_size = 0", "pool_size"),
         ('[database]\npool_size = "10"', "expected int"),
         ("not toml [", "configuration file"),
@@ -84,6 +86,19 @@ def test_invalid_configuration(tmp_path: Path, text: str, message: str) -> None:
     file.write_text(text)
     with pytest.raises(ConfigError, match=message):
         load_config(file, {"AUTHGATE_SECRET_KEY": "k" * 40})
+
+
+def test_connection_deadlines(tmp_path: Path) -> None:
+    http = HttpSettings()
+    assert (http.header_timeout, http.body_timeout, http.keep_alive_timeout) == (10, 30, 5)
+    file = tmp_path / "authgate.toml"
+    file.write_text(
+        '[http]\nheader_timeout = "20s"\nbody_timeout = "1m"\nkeep_alive_timeout = 75\n'
+    )
+    http = load_config(file, {"AUTHGATE_SECRET_KEY": "k" * 40}).http
+    assert (http.header_timeout, http.body_timeout, http.keep_alive_timeout) == (20, 60, 75)
+    with pytest.raises(ConfigError, match="keep_alive_timeout"):
+        HttpSettings(keep_alive_timeout=0)
 
 
 def test_durations() -> None:
