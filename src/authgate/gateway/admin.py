@@ -1,8 +1,8 @@
 """The gateway's own endpoints, answered before any route: `/healthz` (the process serves),
 `/readyz` (every issuer holds usable keys), `/metrics` (Prometheus), the JWKS of the
 identity-token key (RFC 7517 §5), the RFC 9728 protected-resource metadata, and the forward-auth
-endpoint. Paths are configurable; these paths are never
-proxied. The first four answer GET and HEAD only (405 otherwise, RFC 9110 §15.5.6).
+endpoint. Paths are configurable; these paths are never proxied. The first four answer GET and
+HEAD only (405 otherwise, RFC 9110 §15.5.6).
 """
 
 from __future__ import annotations
