@@ -50,12 +50,7 @@ class AdminEndpoints:
         if resource is not None and path == resource.path:
             method = "GET" if head.method == b"HEAD" else head.method.decode("ascii")
             answer = resource.answer(method)  # HEAD: the GET answer, whose body render() drops
-            headers = [
-                (n.encode(), v.encode())
-                for n, v in answer.headers
-                if n not in ("content-type", "cache-control")
-            ]
-            return LocalAnswer(answer.status, answer.body, headers, cache_control=b"max-age=3600")
+            return LocalAnswer.from_gate(answer, cache_control=b"max-age=3600")
         minter = gen.minter
         if minter is not None and path == minter.settings.jwks_path:
             return _read_only(head) or LocalAnswer(

@@ -28,6 +28,7 @@ from authgate.gateway.request_head import RequestHead
 from authgate.gateway.upstream_pool import UpstreamConnection, UpstreamError, UpstreamPool
 
 if TYPE_CHECKING:
+    from authgate.gate import Answer
     from authgate.gateway.client_protocol import ClientConnection
 
 __all__ = ["Forward", "LocalAnswer", "ProxyExchange", "Verdict"]
@@ -39,6 +40,7 @@ DISCARD_LIMIT = 1024 * 1024  # request body read and dropped after an early answ
 _IDEMPOTENT = frozenset({b"GET", b"HEAD", b"OPTIONS", b"PUT", b"DELETE", b"TRACE"})
 _BODYLESS = frozenset({b"GET", b"HEAD", b"OPTIONS", b"DELETE", b"TRACE"})
 _VIA = b"Via: 1.1 authgate"  # RFC 9110 §7.6.3
+_RENDERED = frozenset({"content-type", "cache-control"})  # written by responses.render
 
 _DECIDING, _AWAITING_BODY, _CONNECTING, _SENDING, _TUNNEL, _DONE = range(6)
 _NONE, _LENGTH, _CHUNKED, _CLOSE = range(4)
@@ -54,6 +56,16 @@ class LocalAnswer:
     headers: list[tuple[bytes, bytes]] = field(default_factory=list)
     content_type: bytes = b"application/json"
     cache_control: bytes = b"no-store"
+
+    @classmethod
+    def from_gate(cls, answer: Answer, *, cache_control: bytes = b"no-store") -> LocalAnswer:
+        """The gate's answer (a refusal, the RFC 9728 document) as the gateway writes it."""
+        headers = [
+            (name.encode("latin-1"), value.encode("latin-1"))
+            for name, value in answer.headers
+            if name not in _RENDERED
+        ]
+        return cls(answer.status, answer.body, headers, cache_control=cache_control)
 
 
 @dataclass(frozen=True, slots=True)

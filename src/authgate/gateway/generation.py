@@ -34,7 +34,6 @@ __all__ = ["FORWARD_AUTH", "PROXY", "Generation", "finish_when_decided"]
 
 PROXY, FORWARD_AUTH = "proxy", "forward_auth"
 _OUTCOMES = {400: "bad_request", 404: "no_route", 501: "bad_request"}
-_SKIPPED = frozenset({"content-type", "cache-control"})  # set by responses.render
 
 
 class Generation:
@@ -180,12 +179,7 @@ class Generation:
             head.log["reason"] = (
                 error.reason.value if isinstance(error, TokenRejected) else error.error
             )
-        headers = [
-            (name.encode("latin-1"), value.encode("latin-1"))
-            for name, value in gate_answer.headers
-            if name not in _SKIPPED
-        ]
-        answer = LocalAnswer(gate_answer.status, gate_answer.body, headers)
+        answer = LocalAnswer.from_gate(gate_answer)
         return self.record_answer(endpoint, head, decision.outcome.value, answer)
 
     def answer_error(
