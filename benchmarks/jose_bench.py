@@ -59,7 +59,8 @@ ALGORITHMS = (
     "EdDSA",
 )
 IMPLEMENTATIONS = ("raw", "authgate", "PyJWT", "joserfc")
-# The issue's goal for authgate's verify rate as a share of raw (issue 2, "Speed").
+# The goal for authgate's verify rate as a share of raw: a JWT check should cost little beyond the
+# primitive itself (HS256's is lower: its primitive is so cheap that parsing and claims dominate).
 GOALS = {"RS256": 0.80, "ES256": 0.90, "EdDSA": 0.92, "HS256": 0.25}
 ISSUER = "https://issuer.example"
 AUDIENCE = "api://orders"

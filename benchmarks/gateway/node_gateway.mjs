@@ -1,8 +1,8 @@
 // The reference gateway from the common "API gateway with JWT in Node.js" recipe: Express, a
 // jsonwebtoken check with keys from jwks-rsa, and http-proxy-middleware in front of the upstream.
-// Following the issue, the key is parsed once (KeyObject cached per kid), not on every request,
-// and upstream connections are kept alive, so that the comparison is with a well-tuned Node
-// gateway. Configuration comes from the environment: PORT, JWKS_URI, ISSUER, AUDIENCE, UPSTREAM.
+// The key is parsed once (KeyObject cached per kid), not on every request, and upstream
+// connections are kept alive, so that the comparison is with a well-tuned Node gateway.
+// Configuration comes from the environment: PORT, JWKS_URI, ISSUER, AUDIENCE, UPSTREAM.
 import http from "node:http";
 import { createPublicKey } from "node:crypto";
 

@@ -11,7 +11,7 @@ import pytest
 from authgate.gate import ConfigExtension, load_gate_config, parse_gate_config
 from authgate.verifier import ConfigError, hash_api_key
 
-ISSUE_EXAMPLE = """
+MINIMAL_EXAMPLE = """
 listen = "127.0.0.1:8080"
 [[issuers]]
 issuer = "http://127.0.0.1:8000"          # discovery; or jwks_uri = "…"
@@ -102,8 +102,8 @@ def load(tmp_path: Path, text: str, **kwargs: Any) -> Any:
     return load_gate_config(file, **kwargs)
 
 
-def test_the_issue_example_loads() -> None:
-    config = parse_gate_config(ISSUE_EXAMPLE)
+def test_the_minimal_example_loads() -> None:
+    config = parse_gate_config(MINIMAL_EXAMPLE)
     assert config.listen == "127.0.0.1:8080"
     (issuer,) = config.verifier.issuers
     assert issuer.issuer == "http://127.0.0.1:8000"
@@ -156,29 +156,29 @@ def test_every_documented_key_loads(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("listen = 8080\n" + ISSUE_EXAMPLE.split("\n", 2)[2], "listen: must be a string"),
-        ('lisen = "x"\n' + ISSUE_EXAMPLE, "lisen: unknown configuration key"),
-        (ISSUE_EXAMPLE + 'scope = ["x"]\n', "routes[0].scope"),
-        (ISSUE_EXAMPLE.replace("audiences", "audience"), "issuers[0].audience"),
-        (ISSUE_EXAMPLE.replace('audiences = ["https://api.example.com"]', ""), "audiences"),
-        (ISSUE_EXAMPLE.replace("http://127.0.0.1:8000", "http://idp.example.com"), "https"),
-        (ISSUE_EXAMPLE + 'algorithms = ["HS256"]\n', "routes[0].algorithms"),
-        (ISSUE_EXAMPLE.replace("audiences", 'algorithms = ["HS256"]\naudiences'), "secret"),
-        (ISSUE_EXAMPLE.replace('methods = ["GET"]', 'methods = "GET"'), "routes[0].methods"),
-        (ISSUE_EXAMPLE.replace("http://127.0.0.1:9000", "ftp://x"), "routes[0].upstream"),
-        (ISSUE_EXAMPLE.replace("127.0.0.1:8080", "nope"), "host:port"),
-        ('bearer_methods = ["query"]\n' + ISSUE_EXAMPLE, "header"),
-        ('bearer_methods = ["cookie"]\n' + ISSUE_EXAMPLE, "bearer_methods"),
+        ("listen = 8080\n" + MINIMAL_EXAMPLE.split("\n", 2)[2], "listen: must be a string"),
+        ('lisen = "x"\n' + MINIMAL_EXAMPLE, "lisen: unknown configuration key"),
+        (MINIMAL_EXAMPLE + 'scope = ["x"]\n', "routes[0].scope"),
+        (MINIMAL_EXAMPLE.replace("audiences", "audience"), "issuers[0].audience"),
+        (MINIMAL_EXAMPLE.replace('audiences = ["https://api.example.com"]', ""), "audiences"),
+        (MINIMAL_EXAMPLE.replace("http://127.0.0.1:8000", "http://idp.example.com"), "https"),
+        (MINIMAL_EXAMPLE + 'algorithms = ["HS256"]\n', "routes[0].algorithms"),
+        (MINIMAL_EXAMPLE.replace("audiences", 'algorithms = ["HS256"]\naudiences'), "secret"),
+        (MINIMAL_EXAMPLE.replace('methods = ["GET"]', 'methods = "GET"'), "routes[0].methods"),
+        (MINIMAL_EXAMPLE.replace("http://127.0.0.1:9000", "ftp://x"), "routes[0].upstream"),
+        (MINIMAL_EXAMPLE.replace("127.0.0.1:8080", "nope"), "host:port"),
+        ('bearer_methods = ["query"]\n' + MINIMAL_EXAMPLE, "header"),
+        ('bearer_methods = ["cookie"]\n' + MINIMAL_EXAMPLE, "bearer_methods"),
         ("[[routes]]\npath = '/'\n", "at least one"),
-        (ISSUE_EXAMPLE + "[[routes]]\npath = '/x'\npattern = '/y'\n", "exactly one"),
-        (ISSUE_EXAMPLE + "[[routes]]\npath = '/x'\npublic = 'yes'\n", "routes[1].public"),
-        (ISSUE_EXAMPLE + "[[routes]]\npath = '/x'\nclaims = [{claim = 'a'}]\n", "exactly one"),
-        (ISSUE_EXAMPLE + "[[routes]]\npath = '/x'\nclaims = [{c = 'a'}]\n", "claims[0].claim"),
-        (ISSUE_EXAMPLE + "[api_keys]\n[[api_keys.keys]]\nhash = 'x'\nsubject = 's'\n", "sha256"),
-        (ISSUE_EXAMPLE + "[resource_metadata]\nresource_name = 'x'\n", "resource"),
-        ('resource = "http://api.example.com"\n' + ISSUE_EXAMPLE, "https"),
-        (ISSUE_EXAMPLE + "[issuers.jwks]\nmin_ttl = 100\nmax_ttl = 10\n", "min_ttl"),
-        (ISSUE_EXAMPLE + "[issuers.jwks]\nmin_tl = 100\n", "issuers[0].jwks.min_tl"),
+        (MINIMAL_EXAMPLE + "[[routes]]\npath = '/x'\npattern = '/y'\n", "exactly one"),
+        (MINIMAL_EXAMPLE + "[[routes]]\npath = '/x'\npublic = 'yes'\n", "routes[1].public"),
+        (MINIMAL_EXAMPLE + "[[routes]]\npath = '/x'\nclaims = [{claim = 'a'}]\n", "exactly one"),
+        (MINIMAL_EXAMPLE + "[[routes]]\npath = '/x'\nclaims = [{c = 'a'}]\n", "claims[0].claim"),
+        (MINIMAL_EXAMPLE + "[api_keys]\n[[api_keys.keys]]\nhash = 'x'\nsubject = 's'\n", "sha256"),
+        (MINIMAL_EXAMPLE + "[resource_metadata]\nresource_name = 'x'\n", "resource"),
+        ('resource = "http://api.example.com"\n' + MINIMAL_EXAMPLE, "https"),
+        (MINIMAL_EXAMPLE + "[issuers.jwks]\nmin_ttl = 100\nmax_ttl = 10\n", "min_ttl"),
+        (MINIMAL_EXAMPLE + "[issuers.jwks]\nmin_tl = 100\n", "issuers[0].jwks.min_tl"),
         ("listen = [", "not valid TOML"),
     ],
 )
@@ -189,15 +189,15 @@ def test_refusals_name_the_key(text: str, message: str) -> None:
 
 
 def test_secrets_come_from_the_environment_or_files_only(tmp_path: Path) -> None:
-    hs = ISSUE_EXAMPLE.replace("audiences", 'secret_env = "HS"\naudiences')
+    hs = MINIMAL_EXAMPLE.replace("audiences", 'secret_env = "HS"\naudiences')
     with pytest.raises(ConfigError, match=r"\$HS is not set"):
         parse_gate_config(hs, environ={})
     with pytest.raises(ConfigError, match="unknown configuration key"):
-        parse_gate_config(ISSUE_EXAMPLE.replace("audiences", 'secret = "inline"\naudiences'))
+        parse_gate_config(MINIMAL_EXAMPLE.replace("audiences", 'secret = "inline"\naudiences'))
     short = parse_gate_config
     with pytest.raises(ConfigError, match="32 bytes"):
         short(hs, environ={"HS": "too-short"})
-    introspection = ISSUE_EXAMPLE + (
+    introspection = MINIMAL_EXAMPLE + (
         "[introspection]\nendpoint = 'https://as.test/i'\nclient_id = 'c'\n"
         "client_secret_file = 'missing.secret'\naudiences = ['orders']\n"
     )
@@ -225,7 +225,7 @@ def test_extensions_add_keys_for_the_gateway() -> None:
         route_defaults={"forward_authorization": False},
     )
     text = (
-        ISSUE_EXAMPLE.replace(
+        MINIMAL_EXAMPLE.replace(
             'listen = "127.0.0.1:8080"',
             'listen = "127.0.0.1:8080"\n[forward_auth]\npath = "/_authgate/check"',
         )
@@ -240,8 +240,8 @@ def test_extensions_add_keys_for_the_gateway() -> None:
     assert first.extensions == {"forward_authorization": False, "timeout": 2.5}
     assert second.extensions == {"forward_authorization": True}
     with pytest.raises(ConfigError, match=r"routes\[0\].timeout: must be a positive"):
-        parse_gate_config(ISSUE_EXAMPLE + "timeout = -1\n", extension=extension)
+        parse_gate_config(MINIMAL_EXAMPLE + "timeout = -1\n", extension=extension)
     with pytest.raises(ConfigError, match="unknown configuration key"):
-        parse_gate_config(ISSUE_EXAMPLE + "timeout = 1\n")  # not without the extension
+        parse_gate_config(MINIMAL_EXAMPLE + "timeout = 1\n")  # not without the extension
     with pytest.raises(ConfigError, match="collides"):
-        parse_gate_config(ISSUE_EXAMPLE, extension=ConfigExtension(top_level={"realm": table}))
+        parse_gate_config(MINIMAL_EXAMPLE, extension=ConfigExtension(top_level={"realm": table}))

@@ -39,7 +39,7 @@ def test_not_ready_until_keys_are_held(issuer: Issuer, upstream: Upstream, tmp_p
             assert json.loads(body)["ready"] is False
             assert gw.request("GET", "/healthz")[0] == 200
             # A token from the issuer cannot be checked: 503, not 401 (RFC 6750 has no code
-            # for "try later"; the issue asks for 503 with Retry-After).
+            # for "try later"; 503 with Retry-After tells the client when, RFC 9110 §10.2.3).
             status, headers, _ = gw.request(
                 "GET", "/orders/1", {"Authorization": f"Bearer {issuer.token()}"}
             )
@@ -152,6 +152,39 @@ def test_forwarding_headers_from_a_trusted_proxy_are_extended(trusting_gateway: 
     assert seen["x-forwarded-host"] == "shop.example"
     record = trusting_gateway.wait_for_log(lambda r: r.get("path") == "/public/t")
     assert record["client"] == "127.0.0.1"  # the peer; the chain is logged by the upstream
+
+
+def test_resource_metadata_is_served_and_named_in_challenges(
+    issuer: Issuer, upstream: Upstream, tmp_path: Path
+) -> None:
+    """RFC 9728: the document at its well-known path (§3.1; GET and HEAD, 405 otherwise), and its
+    URL in every challenge (§5.1). The gate's answers pass through the gateway unchanged."""
+    gw = Gateway(gateway_toml(issuer, upstream, 'resource = "https://api.test/v1"'), tmp_path)
+    try:
+        path = "/.well-known/oauth-protected-resource/v1"
+        status, headers, body = gw.request("GET", path)
+        assert (status, headers["content-type"]) == (200, "application/json")
+        assert headers["cache-control"] == "max-age=3600"
+        document = json.loads(body)
+        assert document["resource"] == "https://api.test/v1"
+        assert document["authorization_servers"] == [issuer.url]
+        status, headers, body = gw.request("HEAD", path)
+        assert (status, body, headers["cache-control"]) == (200, b"", "max-age=3600")
+        status, headers, _ = gw.request("POST", path, body=b"")
+        assert (status, headers["allow"]) == (405, "GET, HEAD")
+        status, headers, body = gw.request("GET", "/orders/1")
+        assert status == 401
+        assert headers["www-authenticate"] == (
+            'Bearer realm="authgate", '
+            'resource_metadata="https://api.test/.well-known/oauth-protected-resource/v1"'
+        )
+        assert (headers["content-type"], headers["cache-control"]) == (
+            "application/json",
+            "no-store",
+        )
+        assert json.loads(body)["error"] == "invalid_token"
+    finally:
+        gw.stop()
 
 
 def test_sighup_reload_applies_new_rules_and_keeps_connections(

@@ -12,6 +12,7 @@ from click.testing import CliRunner
 
 from authgate.cli import main
 from authgate.config import ConfigError, parse_duration
+from authgate.server.config import HttpSettings
 from authgate.server.config_loader import load_config
 
 
@@ -75,6 +76,8 @@ def test_toml_and_environment_precedence(tmp_path: Path) -> None:
         ("[http]\nnonsense = 1", "unknown"),
         ('[http]\ntrusted_proxies = "10.0.0.1"', "array of addresses"),
         ('[http]\ntrusted_proxies = ["proxy.example"]', "not an IP address"),
+        ("[http]\nheader_timeout = 0", "header_timeout: must be positive"),
+        ('[http]\nbody_timeout = "soon"', "duration"),
         ("[database]\npool_size = 0", "pool_size"),
         ('[database]\npool_size = "10"', "database.pool_size: must be an integer"),
         ("not toml [", "configuration file"),
@@ -123,6 +126,19 @@ def test_errors_name_the_environment_variable_a_value_came_from(tmp_path: Path) 
     with pytest.raises(ConfigError) as info:
         load_config(file, {"AUTHGATE_SECRET_KEY": "k" * 40})
     assert (info.value.file, info.value.key) == (str(file), "issuer")
+
+
+def test_connection_deadlines(tmp_path: Path) -> None:
+    http = HttpSettings()
+    assert (http.header_timeout, http.body_timeout, http.keep_alive_timeout) == (10, 30, 5)
+    file = tmp_path / "authgate.toml"
+    file.write_text(
+        '[http]\nheader_timeout = "20s"\nbody_timeout = "1m"\nkeep_alive_timeout = 75\n'
+    )
+    http = load_config(file, {"AUTHGATE_SECRET_KEY": "k" * 40}).http
+    assert (http.header_timeout, http.body_timeout, http.keep_alive_timeout) == (20, 60, 75)
+    with pytest.raises(ConfigError, match="keep_alive_timeout"):
+        HttpSettings(keep_alive_timeout=0)
 
 
 def test_durations() -> None:

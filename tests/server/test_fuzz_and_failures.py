@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 import random
+from typing import Any
 
 import pytest
-from server_harness import Harness, expect_error
+from server_harness import FakeClock, Harness, expect_error, make_config, running
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
@@ -125,3 +127,49 @@ async def test_public_clients(harness: Harness) -> None:
         "/token", data={"grant_type": "client_credentials", "client_id": public.client_id}
     )
     expect_error(token, 400, "unauthorized_client")
+
+
+async def test_a_client_gone_mid_body_is_logged_quietly(
+    database_url: str, clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A client that hangs up while its body is read (or `serve`'s body timeout ends it) is no
+    server fault: no "unhandled" traceback, no answer, and the access log says 499."""
+    runner = running(make_config(database_url), clock)
+    async with runner:
+        app = runner.app
+        scope = {
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": "POST",
+            "scheme": "http",
+            "path": "/token",
+            "raw_path": b"/token",
+            "query_string": b"",
+            "root_path": "",
+            "headers": [
+                (b"host", b"127.0.0.1"),
+                (b"content-type", b"application/x-www-form-urlencoded"),
+                (b"content-length", b"100"),
+            ],
+            "client": ("127.0.0.1", 50000),
+            "server": ("127.0.0.1", 8000),
+        }
+        messages: list[dict[str, Any]] = [
+            {"type": "http.request", "body": b"grant_type=client_", "more_body": True}
+        ]
+
+        async def receive() -> dict[str, Any]:
+            return messages.pop(0) if messages else {"type": "http.disconnect"}
+
+        sent: list[dict[str, Any]] = []
+
+        async def send(message: dict[str, Any]) -> None:
+            sent.append(message)
+
+        with caplog.at_level(logging.INFO):
+            await app(scope, receive, send)
+    assert sent == []
+    assert not [r for r in caplog.records if "unhandled" in r.getMessage()]
+    access = [r.getMessage() for r in caplog.records if r.name == "authgate.access"]
+    assert any(line.startswith("POST /token 499 ") for line in access), access

@@ -148,6 +148,26 @@ async def test_user_code_guessing_is_throttled(flow: Flow) -> None:
     assert "Allow" in allowed.text
 
 
+async def test_approving_devices_with_right_codes_is_never_throttled(flow: Flow) -> None:
+    """Issue 8, finding 4: every code counted against the user and the address (twice per device:
+    typed, then approved), so the third device approved within the hour got 429. Now a right code
+    takes its count back; only wrong codes add up (the clock stands still here)."""
+    agent, page = await signed_in_device_page(flow)
+    for _ in range(6):
+        body = await start(flow, scope="read")
+        confirm = await agent.submit(only_form(page), user_code=body["user_code"])
+        assert confirm.status_code == 200, confirm.text
+        done = await agent.submit(only_form(confirm), "approve")
+        assert done.status_code == 200, done.text
+        assert "Device connected" in done.text
+    # Wrong codes are throttled exactly as on a fresh page: five free, the sixth sets a wait.
+    statuses = []
+    for _ in range(7):
+        response = await agent.submit(only_form(page), user_code="BBBB-BBBB")
+        statuses.append(response.status_code)
+    assert statuses == [200] * 6 + [429]
+
+
 async def test_device_endpoint_errors(flow: Flow) -> None:
     web = await flow.post("/device_authorization", scope="read")  # not registered for it
     assert web.status_code == 400

@@ -4,11 +4,13 @@ and address, logout is real (server-side sessions) and redirects only to registe
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import re
 
 import httpx
 from e2e_support import (
+    NATIVE_REDIRECT,
     PASSWORD,
     POST_LOGOUT,
     USERNAME,
@@ -17,6 +19,7 @@ from e2e_support import (
     UserAgent,
     assert_page_headers,
     only_form,
+    pkce_pair,
     redirect_params,
 )
 from server_harness import ISSUER
@@ -75,6 +78,48 @@ async def test_failed_sign_ins_are_throttled_per_account(flow: Flow) -> None:
     page = await agent.authorize(**web_request(flow))
     consent = await agent.sign_in(page, USERNAME, PASSWORD)
     assert only_form(consent).action == ISSUER + "/consent"
+
+
+async def test_successful_sign_ins_never_count_against_the_address(flow: Flow) -> None:
+    """Issue 8, finding 4: every sign-in counted against the address and a success cleared only
+    the account, so after 20 correct sign-ins from one address (a NAT, or every user behind a
+    proxy without `trusted_proxies`) each further one had to wait. Here the clock stands still:
+    any count left behind by a success would block the 22nd sign-in."""
+    for _ in range(30):  # a public client (PKCE), a fresh browser each time, prompt=login
+        verifier, challenge = pkce_pair()
+        result = await flow.agent().code_for(
+            response_type="code",
+            client_id=flow.native.client_id,
+            redirect_uri=NATIVE_REDIRECT,
+            scope="openid read",
+            state="s-" + verifier[:8],
+            code_challenge=challenge,
+            code_challenge_method="S256",
+            prompt="login",
+        )
+        assert result["code"]
+    # Failures still count per address as before: 20 free (other accounts, so only the address
+    # counts), the 21st makes the next one wait.
+    agent = flow.agent()
+    for n in range(21):
+        assert (await failed_sign_in(flow, agent, f"guess{n}")).status_code == 200
+    blocked = await failed_sign_in(flow, agent, "guess-more")
+    assert blocked.status_code == 429
+    page = await agent.authorize(**web_request(flow))
+    assert (await agent.sign_in(page, USERNAME, PASSWORD)).status_code == 429  # the right one too
+
+
+async def test_a_burst_of_concurrent_guesses_is_still_stopped(flow: Flow) -> None:
+    """Attempts are counted before the password is checked (a success takes its count back),
+    so guesses sent all at once cannot all be checked before the first failure is recorded."""
+    agent = flow.agent()
+    pages = [await agent.authorize(**web_request(flow)) for _ in range(40)]
+    answers = await asyncio.gather(
+        *(agent.sign_in(page, f"guess{n}", "wrong") for n, page in enumerate(pages))
+    )
+    statuses = [answer.status_code for answer in answers]
+    assert statuses.count(200) == 21  # 20 free on the address, the 21st sets the first wait
+    assert statuses.count(429) == 19
 
 
 async def test_missing_fields_ask_again(flow: Flow) -> None:

@@ -153,11 +153,11 @@ def test_denied() -> None:
 def test_expired() -> None:
     _, _, record = start()
     outcome, same = dc.poll(record, client_id="tv-app", now=record.expires_at)
-    assert isinstance(outcome, errors.ExpiredToken)
+    assert isinstance(outcome, errors.ExpiredDeviceCode)
     assert same is record
     approved = dc.approve(record, user_id="a", auth_time=NOW, amr=[], now=NOW + 1)
     outcome, _ = dc.poll(approved, client_id="tv-app", now=record.expires_at)
-    assert isinstance(outcome, errors.ExpiredToken)
+    assert isinstance(outcome, errors.ExpiredDeviceCode)
 
 
 def test_other_client_cannot_poll() -> None:
@@ -175,7 +175,7 @@ def test_decisions_only_once_and_before_expiry() -> None:
         dc.deny(approved, now=NOW + 2)
     with pytest.raises(errors.InvalidGrant):
         dc.approve(approved, user_id="mallory", auth_time=NOW, amr=[], now=NOW + 2)
-    with pytest.raises(errors.ExpiredToken):
+    with pytest.raises(errors.ExpiredDeviceCode):
         dc.approve(record, user_id="alice", auth_time=NOW, amr=[], now=record.expires_at)
 
 

@@ -12,6 +12,7 @@ from authgate.server.flows.throttle import (
     LOGIN_ACCOUNT_POLICY,
     LOGIN_ADDRESS_POLICY,
     USER_CODE_POLICY,
+    Counted,
     MemoryThrottleStore,
     Throttle,
     ThrottlePolicy,
@@ -19,6 +20,7 @@ from authgate.server.flows.throttle import (
     account_key,
     address_key,
     register_attempt,
+    take_back,
 )
 
 POLICY = ThrottlePolicy(free_attempts=3, base_delay=2, max_delay=60, forget_after=3600)
@@ -138,6 +140,64 @@ async def test_concurrent_attempts_cannot_slip_through() -> None:
     throttle = Throttle(MemoryThrottleStore())
     keys = [(account_key("alice"), POLICY)]
     results = await asyncio.gather(*(throttle.attempt(keys, NOW) for _ in range(50)))
+    assert results.count(None) == POLICY.free_attempts + 1
+
+
+async def test_a_success_takes_its_count_back_and_only_failures_add_up() -> None:
+    """Issue 8, finding 4: successes counted against the address and were never cleared there."""
+    throttle = Throttle(MemoryThrottleStore())
+    address = address_key("192.0.2.7")
+    for n in range(30):  # right passwords, all at one instant: none may leave a count
+        attempt = await throttle.count([(address, POLICY), (account_key(f"u{n}"), POLICY)], NOW)
+        assert attempt.retry_after is None
+        await throttle.take_back(attempt, clear={account_key(f"u{n}")})
+    # Failures still count as on a fresh address: three free, the fourth sets the first wait.
+    for n in range(4):
+        assert (
+            await throttle.attempt([(address, POLICY), (account_key(f"x{n}"), POLICY)], NOW) is None
+        )
+    assert await throttle.attempt([(address, POLICY)], NOW) == 2
+
+
+async def test_a_success_leaves_earlier_failures_exactly_as_they_were() -> None:
+    store = MemoryThrottleStore()
+    throttle = Throttle(store)
+    keys = [(address_key("192.0.2.7"), POLICY)]
+    for _ in range(4):
+        await throttle.attempt(keys, NOW)
+    before = dict(store._entries)
+    attempt = await throttle.count(keys, NOW + 2)  # after the wait the fourth failure set
+    assert attempt.retry_after is None
+    await throttle.take_back(attempt)
+    assert store._entries == before  # not even the time of the last failure moved
+
+
+def test_take_back_after_other_attempts_counted_removes_one() -> None:
+    state = attempts(2)
+    assert state is not None
+    _, mine = register_attempt(state, NOW, POLICY)
+    assert mine is not None
+    counted = Counted("k", state, mine)
+    _, theirs = register_attempt(mine, NOW + 5, POLICY)  # a failure counted after ours
+    assert theirs is not None
+    assert take_back(mine, counted) == state
+    assert take_back(theirs, counted) == ThrottleState(3, NOW + 5, theirs.blocked_until)
+    assert take_back(None, counted) is None
+
+
+async def test_concurrent_attempts_cannot_slip_through_when_some_succeed() -> None:
+    """Counting before the check keeps a burst bounded: successes give back only their own."""
+    throttle = Throttle(MemoryThrottleStore())
+    keys = [(address_key("192.0.2.7"), POLICY)]
+
+    async def guess(right: bool) -> int | None:
+        attempt = await throttle.count(keys, NOW)
+        await asyncio.sleep(0)  # the password check: every other attempt gets counted meanwhile
+        if attempt.retry_after is None and right:
+            await throttle.take_back(attempt)
+        return attempt.retry_after
+
+    results = await asyncio.gather(*(guess(right=n % 2 == 0) for n in range(50)))
     assert results.count(None) == POLICY.free_attempts + 1
 
 

@@ -12,9 +12,10 @@ decision:
 5. apply the route's requirement (403 `insufficient_scope`).
 
 Only step 4 may wait for I/O, and only on a cache miss: `check_nowait` runs every step without
-waiting and returns None when step 4 needs the network, so synchronous shells (WSGI) hop to an
-event loop only then. A `Decision` carries the principal for allowed requests, and for refusals the
-complete `Answer` (status, `WWW-Authenticate`, JSON body) to send.
+waiting and returns a `Pending` (for `verify_pending`) when step 4 needs the network, so
+synchronous shells (WSGI) hop to an event loop only then. A `Decision` carries the principal for
+allowed requests, and for refusals the complete `Answer` (status, `WWW-Authenticate`, JSON body)
+to send.
 """
 
 from __future__ import annotations
@@ -166,7 +167,7 @@ class Gate:
             return None
         return resource.answer(method)
 
-    def refuse(
+    def refusal_for(
         self, error: OAuthError, *, path: str | None = None, route: RouteConfig | None = None
     ) -> Decision:
         """The decision for `error` (also for shells that catch an error themselves)."""
@@ -199,10 +200,10 @@ class Gate:
             else:
                 path = canonical_path(request.path)
         except InvalidPathError as exc:
-            return self.refuse(InvalidRequest(str(exc)))
+            return self.refusal_for(InvalidRequest(str(exc)))
         matched = self.policy.match(request.method.upper(), path)
         if matched is None:
-            return self.refuse(AccessDenied("no route allows this request"), path=path)
+            return self.refusal_for(AccessDenied("no route allows this request"), path=path)
         route_config = matched[1]
         if matched[0].public:
             self.decisions[Outcome.PUBLIC.value] += 1
@@ -210,7 +211,7 @@ class Gate:
         try:
             credential = self.extract(request)
         except OAuthError as exc:
-            return self.refuse(exc, path=path, route=route_config)
+            return self.refusal_for(exc, path=path, route=route_config)
         return Pending(path, route_config, credential)
 
     def extract(self, request: GateRequest) -> Credential:
@@ -229,7 +230,7 @@ class Gate:
         """Step 5: apply the route's requirement to a verified principal."""
         denied = pending.route.route.requirement.check(principal)
         if denied is not None:
-            return self.refuse(denied, path=pending.path, route=pending.route)
+            return self.refusal_for(denied, path=pending.path, route=pending.route)
         self.decisions[_ALLOWED_LABEL] += 1
         return Decision(_ALLOWED, pending.path, pending.route, principal)
 
@@ -245,7 +246,7 @@ class Gate:
         try:
             principal = await self.verifier.authenticate(pending.credential)
         except OAuthError as exc:
-            return self.refuse(exc, path=pending.path, route=pending.route)
+            return self.refusal_for(exc, path=pending.path, route=pending.route)
         return self.finish(pending, principal)
 
     def check_nowait(self, request: GateRequest) -> Decision | Pending:
@@ -256,5 +257,5 @@ class Gate:
         try:
             principal = self.verifier.authenticate_nowait(step.credential)
         except OAuthError as exc:
-            return self.refuse(exc, path=step.path, route=step.route)
+            return self.refusal_for(exc, path=step.path, route=step.route)
         return step if principal is None else self.finish(step, principal)

@@ -1,7 +1,7 @@
 """JSON logs: one object per line, never a token.
 
 `AccessLog` writes one line per request without going through `logging` (whose per-record cost
-shows at tens of thousands of requests per second): lines are buffered and flushed by the server's
+shows at the gateway's request rates): lines are buffered and flushed by the server's
 periodic sweep, or when the buffer fills. A line holds the method, the path (never the query, which
 may carry credentials), the status, the route, the decision, the client address and the subject.
 `JsonFormatter` renders the other log records the same way; as a last guard it masks anything in a

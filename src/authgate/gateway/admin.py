@@ -1,8 +1,8 @@
 """The gateway's own endpoints, answered before any route: `/healthz` (the process serves),
 `/readyz` (every issuer holds usable keys), `/metrics` (Prometheus), the JWKS of the
 identity-token key (RFC 7517 §5), the RFC 9728 protected-resource metadata, and the forward-auth
-endpoint. Paths are configurable; these paths are never
-proxied. The first four answer GET and HEAD only (405 otherwise, RFC 9110 §15.5.6).
+endpoint. Paths are configurable; these paths are never proxied. The first four answer GET and
+HEAD only (405 otherwise, RFC 9110 §15.5.6).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from authgate.gateway import forward_auth
-from authgate.gateway.exchange import Answer, Verdict
+from authgate.gateway.exchange import LocalAnswer, Verdict
 from authgate.gateway.generation import Generation
 from authgate.gateway.request_head import RequestHead
 
@@ -39,26 +39,21 @@ class AdminEndpoints:
         if check_path is not None and (path == check_path or path.startswith(check_path + "/")):
             return forward_auth.check(gen, head, check_path)
         if path == settings.health_path:
-            return _read_only(head) or Answer(200, b'{"status":"ok"}')
+            return _read_only(head) or LocalAnswer(200, b'{"status":"ok"}')
         if path == settings.ready_path:
             return _read_only(head) or _readiness(gen)
         if path == settings.metrics_path:
-            return _read_only(head) or Answer(
+            return _read_only(head) or LocalAnswer(
                 200, self._metrics(), content_type=CONTENT_TYPE_LATEST.encode()
             )
         resource = gen.config.gate.resource
         if resource is not None and path == resource.path:
             method = "GET" if head.method == b"HEAD" else head.method.decode("ascii")
             answer = resource.answer(method)  # HEAD: the GET answer, whose body render() drops
-            headers = [
-                (n.encode(), v.encode())
-                for n, v in answer.headers
-                if n not in ("content-type", "cache-control")
-            ]
-            return Answer(answer.status, answer.body, headers, cache_control=b"max-age=3600")
+            return LocalAnswer.from_gate(answer, cache_control=b"max-age=3600")
         minter = gen.minter
         if minter is not None and path == minter.settings.jwks_path:
-            return _read_only(head) or Answer(
+            return _read_only(head) or LocalAnswer(
                 200,
                 _json(minter.jwks()),
                 content_type=b"application/jwk-set+json",
@@ -67,14 +62,14 @@ class AdminEndpoints:
         return None
 
 
-def _read_only(head: RequestHead) -> Answer | None:
+def _read_only(head: RequestHead) -> LocalAnswer | None:
     if head.method in _READ:
         return None
     body = _json({"error": "method_not_allowed"})
-    return Answer(405, body, [(b"Allow", b"GET, HEAD")])
+    return LocalAnswer(405, body, [(b"Allow", b"GET, HEAD")])
 
 
-def _readiness(gen: Generation) -> Answer:
+def _readiness(gen: Generation) -> LocalAnswer:
     issuers = [
         {
             "issuer": s.issuer,
@@ -87,4 +82,4 @@ def _readiness(gen: Generation) -> Answer:
         for s in gen.verifier.issuer_status()
     ]
     ready = gen.verifier.ready
-    return Answer(200 if ready else 503, _json({"ready": ready, "issuers": issuers}))
+    return LocalAnswer(200 if ready else 503, _json({"ready": ready, "issuers": issuers}))

@@ -4,11 +4,11 @@ Requests are parsed with httptools (llhttp, strict mode: conflicting `Content-Le
 Encoding`, bad chunk framing and obsolete line folding are refused, RFC 9112 §6.3, §11.2). The
 request line, the header section and the number of fields are bounded; a request that breaks the
 rules gets a 400/414/431 and the connection closes; none reaches the upstream (for a body that
-breaks them part-way, see `exchange`). Keep-alive and
-pipelining are supported: pipelined requests wait (reading paused) until the response before them is
-complete, at most `max_pipeline` deep. A malformed request after others on the same connection is
-answered in its turn, after their responses (RFC 9112 §9.3.2). Timeouts are checked by the server's
-sweeper through `check_deadline`.
+breaks them part-way, see `exchange`). Keep-alive and pipelining are supported: pipelined requests
+wait (reading paused) until the response before them is complete, at most `max_pipeline` deep. A
+malformed request after others on the same connection is answered in its turn, after their
+responses (RFC 9112 §9.3.2). Timeouts are checked by the server's sweeper through
+`check_deadline`.
 """
 
 from __future__ import annotations
@@ -111,7 +111,7 @@ class ClientConnection(asyncio.Protocol):
         self._pause = 0
         self._closing = False
         self._ignore_input = False
-        self._refusal: tuple[int, str] | None = None  # answer after the requests before it
+        self._deferred_error: tuple[int, str] | None = None  # answer after the requests before it
         self._upgrade_accepted = False
         self._in_head = False
         self._head_seen = 0
@@ -165,7 +165,7 @@ class ClientConnection(asyncio.Protocol):
                 self._malformed(cause.status, str(cause))
             else:
                 log.error("request handling failed", exc_info=cause or exc)  # noqa: TRY400
-                self._refuse(500, None)
+                self._answer_error_and_close(500, None)
         except httptools.HttpParserError as exc:
             self._malformed(400, _parser_message(exc))
         else:
@@ -175,7 +175,7 @@ class ClientConnection(asyncio.Protocol):
     def eof_received(self) -> bool | None:
         # A half-closed client cannot send more requests; finish the current response, then close
         # (after the answer to a malformed request, when one waits for its turn).
-        if self._refusal is None:
+        if self._deferred_error is None:
             self._keep_alive = False
         if self.tunnel is not None:
             self.tunnel.end_body()  # half-close travels through the tunnel
@@ -342,7 +342,7 @@ class ClientConnection(asyncio.Protocol):
             exchange = self.host.dispatch(self, head)
         except Exception:
             log.exception("request dispatch failed")
-            self._refuse(500, None)
+            self._answer_error_and_close(500, None)
             return None
         self._exchange = exchange
         self._body_sink = exchange
@@ -383,8 +383,8 @@ class ClientConnection(asyncio.Protocol):
                 # Its body is still arriving (so it is the last request read): read it.
                 self.resume_reading(PAUSE_PIPELINE)
             return
-        if self._refusal is not None:
-            self._refuse(*self._refusal)
+        if self._deferred_error is not None:
+            self._answer_error_and_close(*self._deferred_error)
             return
         self.resume_reading(PAUSE_PIPELINE)
         self._set_deadline(_IDLE, self.limits.keepalive_timeout)
@@ -408,21 +408,21 @@ class ClientConnection(asyncio.Protocol):
         exchange, sink = self._exchange, self._body_sink
         self._body_sink = None
         if exchange is not None and sink is exchange and not self._in_head:
-            self._refuse(status, message)  # the body of the request being served
+            self._answer_error_and_close(status, message)  # the body of the request being served
             return
         if isinstance(sink, _Pending):
             self._queue.remove(sink)  # a queued request whose body broke: this answer is its own
         if exchange is None and not self._queue:
-            self._refuse(status, message)
+            self._answer_error_and_close(status, message)
             return
         # Earlier requests are still being answered: read nothing more, answer this one after
         # them. Past `max_pipeline`, or after `Connection: close`, nothing more is answered.
         self.pause_reading(PAUSE_PIPELINE)
         self._ignore_input = True  # what is still buffered belongs to no request
         if self._keep_alive:
-            self._refusal = (status, message)
+            self._deferred_error = (status, message)
 
-    def _refuse(self, status: int, message: str | None) -> None:
+    def _answer_error_and_close(self, status: int, message: str | None) -> None:
         exchange = self._exchange or self.tunnel
         self._exchange = self.tunnel = None
         if exchange is not None:

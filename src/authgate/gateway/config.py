@@ -65,9 +65,9 @@ class RouteUpstream:
     `prefix`: a path prepended to the request path (from the upstream URL). `strip_prefix`: remove
     this leading path (usually the route's) before prepending, segment by segment as routes match
     (matrix parameters ignored; any ASCII case when `case_insensitive`, the gate's setting).
-    `forward_authorization`: pass the
-    client's `Authorization` (and API-key header) on; off by default, so that credentials stay at
-    the gateway. `preserve_host`: send the client's `Host` (otherwise the upstream's authority).
+    `forward_authorization`: pass the client's `Authorization` (and API-key header) on; off by
+    default, so that credentials stay at the gateway. `preserve_host`: send the client's `Host`
+    (otherwise the upstream's authority).
     `identity_token`: attach the gateway-minted `X-Auth-Token` (when the gateway has a key).
     `audience`: the `aud` of that token (default: the upstream URL).
     """

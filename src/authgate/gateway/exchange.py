@@ -1,16 +1,16 @@
 """One request through the gateway: decide, then answer locally or stream to the upstream and
 back (RFC 9110 §7.6, §15.2; RFC 9112 §6, §7, §9.6; RFC 6455 §4 for WebSocket upgrades).
 
-The router's verdict is either an `Answer` (errors, health, metrics, forward-auth) or a `Forward`
-(a pool and the request head to send). Bodies are streamed in both directions with back-pressure:
-when one side's socket buffer fills, reading from the other side pauses. Nothing is buffered
-whole; only the body bytes that arrive while the verdict or the upstream connection is pending are
-held, and reading stops once `HOLD_LIMIT` bytes are held. A chunked request goes upstream only
-once its first chunk's size line has parsed (unless the client waits for `100 Continue`), so a body
-malformed from its start reaches nothing; a later framing error closes the upstream connection
-before the last chunk. A reused keep-alive connection that the upstream closed before answering is
-retried once on a fresh connection for a body-less idempotent request (RFC 9110 §9.2.2, RFC 9112
-§9.3.1).
+The router's verdict is either a `LocalAnswer` (errors, health, metrics, forward-auth) or a
+`Forward` (a pool and the request head to send). Bodies are streamed in both directions with
+back-pressure: when one side's socket buffer fills, reading from the other side pauses. Nothing is
+buffered whole; only the body bytes that arrive while the verdict or the upstream connection is
+pending are held, and reading stops once `HOLD_LIMIT` bytes are held. A chunked request goes
+upstream only once its first chunk's size line has parsed (unless the client waits for
+`100 Continue`), so a body malformed from its start reaches nothing; a later framing error closes
+the upstream connection before the last chunk. A reused keep-alive connection that the upstream
+closed before answering is retried once on a fresh connection for a body-less idempotent request
+(RFC 9110 §9.2.2, RFC 9112 §9.3.1).
 """
 
 from __future__ import annotations
@@ -28,9 +28,10 @@ from authgate.gateway.request_head import RequestHead
 from authgate.gateway.upstream_pool import UpstreamConnection, UpstreamError, UpstreamPool
 
 if TYPE_CHECKING:
+    from authgate.gate import Answer
     from authgate.gateway.client_protocol import ClientConnection
 
-__all__ = ["Answer", "Forward", "ProxyExchange", "Verdict"]
+__all__ = ["Forward", "LocalAnswer", "ProxyExchange", "Verdict"]
 
 log = logging.getLogger("authgate.gateway")
 
@@ -39,20 +40,32 @@ DISCARD_LIMIT = 1024 * 1024  # request body read and dropped after an early answ
 _IDEMPOTENT = frozenset({b"GET", b"HEAD", b"OPTIONS", b"PUT", b"DELETE", b"TRACE"})
 _BODYLESS = frozenset({b"GET", b"HEAD", b"OPTIONS", b"DELETE", b"TRACE"})
 _VIA = b"Via: 1.1 authgate"  # RFC 9110 §7.6.3
+_RENDERED = frozenset({"content-type", "cache-control"})  # written by responses.render
 
 _DECIDING, _AWAITING_BODY, _CONNECTING, _SENDING, _TUNNEL, _DONE = range(6)
 _NONE, _LENGTH, _CHUNKED, _CLOSE = range(4)
 
 
 @dataclass(frozen=True, slots=True)
-class Answer:
-    """A response made by the gateway itself."""
+class LocalAnswer:
+    """A response the gateway makes itself instead of forwarding: status, body, extra fields (the
+    gate's refusals arrive as `authgate.gate.Answer` and are converted to this)."""
 
     status: int
     body: bytes = b""
     headers: list[tuple[bytes, bytes]] = field(default_factory=list)
     content_type: bytes = b"application/json"
     cache_control: bytes = b"no-store"
+
+    @classmethod
+    def from_gate(cls, answer: Answer, *, cache_control: bytes = b"no-store") -> LocalAnswer:
+        """The gate's answer (a refusal, the RFC 9728 document) as the gateway writes it."""
+        headers = [
+            (name.encode("latin-1"), value.encode("latin-1"))
+            for name, value in answer.headers
+            if name not in _RENDERED
+        ]
+        return cls(answer.status, answer.body, headers, cache_control=cache_control)
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +79,7 @@ class Forward:
     on_failure: Callable[[int], None] | None = None  # 502/504 made by the gateway
 
 
-Verdict = Answer | Forward
+Verdict = LocalAnswer | Forward
 Router = Callable[[RequestHead], "Verdict | Awaitable[Verdict]"]
 
 
@@ -93,7 +106,7 @@ class ProxyExchange:
     def start(self, router: Router) -> None:
         """Ask the router for a verdict; continue at once when it needs no I/O."""
         verdict = router(self.head)
-        if isinstance(verdict, Answer | Forward):
+        if isinstance(verdict, LocalAnswer | Forward):
             self._decided(verdict)
         else:
             self._task = asyncio.ensure_future(self._await_verdict(verdict))
@@ -103,12 +116,12 @@ class ProxyExchange:
             verdict = await pending
         except Exception:
             log.exception("deciding on a request failed")
-            verdict = Answer(500, responses.error_body(500))
+            verdict = LocalAnswer(500, responses.error_body(500))
         if self.state == _DECIDING:
             self._decided(verdict)
 
     def _decided(self, verdict: Verdict) -> None:
-        if isinstance(verdict, Answer):
+        if isinstance(verdict, LocalAnswer):
             self.answer(verdict)
             return
         self.forward = verdict
@@ -325,7 +338,7 @@ class ProxyExchange:
 
     # -- local answers and failures --------------------------------------------------------------
 
-    def answer(self, answer: Answer) -> None:
+    def answer(self, answer: LocalAnswer) -> None:
         """Write a gateway-made response and finish the exchange."""
         self.state = _DONE
         self._held = []
@@ -350,7 +363,7 @@ class ProxyExchange:
         self.head.log["upstream_error"] = str(error)
         if self.forward is not None and self.forward.on_failure is not None:
             self.forward.on_failure(error.status)
-        self.answer(Answer(error.status, responses.error_body(error.status, str(error))))
+        self.answer(LocalAnswer(error.status, responses.error_body(error.status, str(error))))
 
     def _can_retry(self, upstream: UpstreamConnection, error: UpstreamError) -> bool:
         return (

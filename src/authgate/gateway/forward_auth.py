@@ -17,8 +17,8 @@ from __future__ import annotations
 from collections.abc import Awaitable
 
 from authgate.gate import Decision
-from authgate.gateway.exchange import Answer, Verdict
-from authgate.gateway.generation import FORWARD_AUTH, Generation, then
+from authgate.gateway.exchange import LocalAnswer, Verdict
+from authgate.gateway.generation import FORWARD_AUTH, Generation, finish_when_decided
 from authgate.gateway.identity import IDENTITY_FIELDS
 from authgate.gateway.request_head import RequestHead
 from authgate.gateway.request_target import (
@@ -89,17 +89,17 @@ def check(gen: Generation, head: RequestHead, endpoint_path: str) -> Verdict | A
     try:
         method, target = original_request(head, endpoint_path)
     except BadRequestTargetError as exc:
-        return gen.refuse(FORWARD_AUTH, head, 400, str(exc))
+        return gen.answer_error(FORWARD_AUTH, head, 400, str(exc))
     head.log["original_path"] = target.path
     decided = gen.judge(method, target, head)
     if isinstance(decided, Decision):
         return _answer(gen, head, decided)
-    return then(decided, lambda d: _answer(gen, head, d))
+    return finish_when_decided(decided, lambda d: _answer(gen, head, d))
 
 
 def _answer(gen: Generation, head: RequestHead, decision: Decision) -> Verdict:
     if not decision.allowed:
-        return gen.refused(FORWARD_AUTH, head, decision)
+        return gen.answer_refusal(FORWARD_AUTH, head, decision)
     principal = decision.principal
     upstream = gen.upstream_of(decision)
     given = gen.identity_for(principal, upstream) if principal is not None else []
@@ -112,8 +112,8 @@ def _answer(gen: Generation, head: RequestHead, decision: Decision) -> Verdict:
     ]
     if principal is not None:
         head.log["subject"] = principal.subject
-    answer = Answer(200, b"", headers)
-    return gen.answered(FORWARD_AUTH, head, decision.outcome.value, answer)
+    answer = LocalAnswer(200, b"", headers)
+    return gen.record_answer(FORWARD_AUTH, head, decision.outcome.value, answer)
 
 
 def _all_identity_names(gen: Generation) -> tuple[bytes, ...]:

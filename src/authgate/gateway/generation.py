@@ -19,7 +19,7 @@ from authgate.gate import Decision, Gate, GateRequest
 from authgate.gateway import responses
 from authgate.gateway.access_log import AccessLog
 from authgate.gateway.config import ClientLimits, GatewayConfig, GatewaySettings, RouteUpstream
-from authgate.gateway.exchange import Answer, Forward, Verdict
+from authgate.gateway.exchange import Forward, LocalAnswer, Verdict
 from authgate.gateway.forwarded import TrustedProxies
 from authgate.gateway.header_rules import Headers
 from authgate.gateway.identity import IdentityTokenMinter, identity_headers
@@ -30,11 +30,10 @@ from authgate.gateway.upstream_pool import ConnectionTracker, Origin, UpstreamPo
 from authgate.gateway.upstream_request import build_request_head, forwarding_for
 from authgate.verifier import Principal, TokenRejected, Verifier
 
-__all__ = ["FORWARD_AUTH", "PROXY", "Generation", "then"]
+__all__ = ["FORWARD_AUTH", "PROXY", "Generation", "finish_when_decided"]
 
 PROXY, FORWARD_AUTH = "proxy", "forward_auth"
 _OUTCOMES = {400: "bad_request", 404: "no_route", 501: "bad_request"}
-_SKIPPED = frozenset({"content-type", "cache-control"})  # set by responses.render
 
 
 class Generation:
@@ -101,11 +100,11 @@ class Generation:
             return admin
         problem = _framing_problem(head)
         if problem is not None:
-            return self.refuse(PROXY, head, *problem)
+            return self.answer_error(PROXY, head, *problem)
         decided = self.judge(head.method.decode("ascii"), head.target, head)
         if isinstance(decided, Decision):
             return self._forward(head, decided)
-        return then(decided, lambda d: self._forward(head, d))
+        return finish_when_decided(decided, lambda d: self._forward(head, d))
 
     def judge(
         self, method: str, target: RequestTarget, head: RequestHead
@@ -126,10 +125,10 @@ class Generation:
 
     def _forward(self, head: RequestHead, decision: Decision) -> Verdict:
         if not decision.allowed:
-            return self.refused(PROXY, head, decision)
+            return self.answer_refusal(PROXY, head, decision)
         upstream = self.upstream_of(decision)
         if upstream is None:  # a forward-auth-only route: nothing to proxy to
-            return self.refuse(PROXY, head, 404, "this route has no upstream")
+            return self.answer_error(PROXY, head, 404, "this route has no upstream")
         principal = decision.principal
         identity = self.identity_for(principal, upstream) if principal is not None else []
         forwarded = forwarding_for(head, self.trusted, b"http")
@@ -171,7 +170,7 @@ class Generation:
 
     # -- refusals and logging --------------------------------------------------------------------
 
-    def refused(self, endpoint: str, head: RequestHead, decision: Decision) -> Answer:
+    def answer_refusal(self, endpoint: str, head: RequestHead, decision: Decision) -> LocalAnswer:
         """The gate's refusal as the gateway's answer, counted and logged."""
         gate_answer = decision.answer
         assert gate_answer is not None  # noqa: S101 - a refused Decision always carries its answer
@@ -180,20 +179,19 @@ class Generation:
             head.log["reason"] = (
                 error.reason.value if isinstance(error, TokenRejected) else error.error
             )
-        headers = [
-            (name.encode("latin-1"), value.encode("latin-1"))
-            for name, value in gate_answer.headers
-            if name not in _SKIPPED
-        ]
-        answer = Answer(gate_answer.status, gate_answer.body, headers)
-        return self.answered(endpoint, head, decision.outcome.value, answer)
+        answer = LocalAnswer.from_gate(gate_answer)
+        return self.record_answer(endpoint, head, decision.outcome.value, answer)
 
-    def refuse(self, endpoint: str, head: RequestHead, status: int, message: str) -> Answer:
+    def answer_error(
+        self, endpoint: str, head: RequestHead, status: int, message: str
+    ) -> LocalAnswer:
         """A refusal made by the gateway itself (framing, missing upstream), counted and logged."""
-        answer = Answer(status, responses.error_body(status, message))
-        return self.answered(endpoint, head, _OUTCOMES.get(status, "bad_request"), answer)
+        answer = LocalAnswer(status, responses.error_body(status, message))
+        return self.record_answer(endpoint, head, _OUTCOMES.get(status, "bad_request"), answer)
 
-    def answered(self, endpoint: str, head: RequestHead, outcome: str, answer: Answer) -> Answer:
+    def record_answer(
+        self, endpoint: str, head: RequestHead, outcome: str, answer: LocalAnswer
+    ) -> LocalAnswer:
         """Count and log a decision answered by the gateway itself; return `answer`."""
         self.stats.decisions[endpoint, outcome] += 1
         self._log(head, answer.status, outcome)
@@ -218,7 +216,9 @@ class Generation:
         )
 
 
-async def then(pending: Awaitable[Decision], finish: Callable[[Decision], Verdict]) -> Verdict:
+async def finish_when_decided(
+    pending: Awaitable[Decision], finish: Callable[[Decision], Verdict]
+) -> Verdict:
     """`finish` applied to the awaited decision."""
     return finish(await pending)
 

@@ -3,7 +3,8 @@
 The path that the policy sees must be the path that the upstream serves, or a request such as
 `/public/../admin` or `/%61dmin` would be judged by one route and served by another. So the gateway
 puts the path in the policy's canonical form (`authgate.policy.paths.canonical_path`: RFC 3986
-§5.2.4 and §6.2.2, encoded `/`, `\\` and NUL refused) and forwards exactly the path it judged.
+§5.2.4 and §6.2.2, encoded `/`, `\\` and NUL refused) and forwards the path it judged (rewritten
+only by the route's configured prefixes, see `upstream_request.upstream_path`).
 """
 
 from __future__ import annotations
@@ -29,18 +30,15 @@ class BadRequestTargetError(ValueError):
 class RequestTarget:
     """A request target in canonical origin form.
 
-    `path` is what routes are matched against and what the upstream receives; `query` is passed on
-    untouched (without its `?`); `authority` is set for an absolute-form target (RFC 9112 §3.2.2).
+    `path` is what routes are matched against and, after the route's prefix rewriting, what the
+    upstream receives; `query` is passed on as received (without its `?`; `access_token`
+    parameters are dropped unless the route forwards credentials); `authority` is set for an
+    absolute-form target (RFC 9112 §3.2.2).
     """
 
     path: str
     query: bytes
     authority: bytes | None = None
-
-    def origin_form(self) -> bytes:
-        """The target as sent upstream: canonical path plus the original query."""
-        path = self.path.encode("ascii")
-        return path + b"?" + self.query if self.query else path
 
 
 def parse_request_target(raw: bytes) -> RequestTarget:

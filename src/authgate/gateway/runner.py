@@ -27,9 +27,8 @@ async def serve(config: GatewayConfig, config_path: Path | None, *, grace: float
 def settle_heap() -> None:
     """Take what start-up built (modules, configuration, keys) out of the cyclic collector's reach.
 
-    Those ~50,000 objects live as long as the process, yet each full collection walked them all:
-    about 29 ms of CPU here, during which every connection waits (on a busy machine a stall of
-    100 ms and more, which wrk's latency correction turns into the p99 of a one-connection run).
+    Those objects live as long as the process, yet each full collection walked them all, and every
+    connection waits while it runs (the stall shows as tail latency).
     Frozen, they are never walked again; a full collection now sees only objects made while
     serving. Frozen objects are still freed by reference counting; of the start-up configuration,
     what a reload retires inside reference cycles stays (once: later generations are not frozen).

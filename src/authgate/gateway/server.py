@@ -11,29 +11,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
-from typing import Protocol
+from collections.abc import Callable
 
 from authgate.gateway.client_protocol import ClientConnection
-from authgate.gateway.config import ClientLimits
-from authgate.gateway.exchange import ProxyExchange, Verdict
+from authgate.gateway.exchange import ProxyExchange
+from authgate.gateway.generation import Generation
 from authgate.gateway.request_head import Exchange, RequestHead
 from authgate.gateway.upstream_pool import UpstreamConnection
 
-__all__ = ["GatewayServer", "Generation"]
+__all__ = ["GatewayServer"]
 
 log = logging.getLogger("authgate.gateway")
-
-
-class Generation(Protocol):
-    """One loaded configuration: how requests are decided and where they go."""
-
-    limits: ClientLimits
-    sweep_interval: float
-
-    def route(self, head: RequestHead) -> Verdict | Awaitable[Verdict]:
-        """Decide on a request: answer it or forward it."""
-        ...
 
 
 class GatewayServer:

@@ -2,10 +2,10 @@
 
 Why not a synchronous copy of the verifier: the JWKS cache, its single-flight fetches, the
 background refresh and the introspection caches are state that must be shared by every request
-and owned by one event loop. A sync twin would duplicate that logic (and the guide forbids near-
-copies). So WSGI threads decide everything they can without I/O (`Gate.check_nowait`: paths,
-routes, credentials, API keys, verified-token cache hits) and hop to this loop only when a token
-must be fetched-and-verified or introspected.
+and owned by one event loop. A sync twin would duplicate that logic, and two copies of security
+code drift apart. So WSGI threads decide everything they can without I/O (`Gate.check_nowait`:
+paths, routes, credentials, API keys, verified-token cache hits) and hop to this loop only when a
+token must be fetched-and-verified or introspected.
 """
 
 from __future__ import annotations

@@ -58,7 +58,7 @@ def _gate_of(connection: HTTPConnection) -> Gate:
 
 
 def _refusal(connection: HTTPConnection, gate: Gate, error: OAuthError) -> Exception:
-    decision = gate.refuse(error)
+    decision = gate.refusal_for(error)
     if connection.scope["type"] == "websocket":
         return WebSocketException(code=1008, reason=error.description)
     answer = decision.answer

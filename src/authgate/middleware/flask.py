@@ -96,8 +96,8 @@ class FlaskAuthGate:
         """The Flask response for a refusal."""
         if self.sync is None:
             raise RuntimeError("FlaskAuthGate is not initialised")
-        answer = self.sync.gate.refuse(error).answer
-        if answer is None:  # pragma: no cover - refuse always answers
+        answer = self.sync.gate.refusal_for(error).answer
+        if answer is None:  # pragma: no cover - a refusal always answers
             raise RuntimeError("no answer for a refusal")
         return Response(answer.body, status=answer.status, headers=list(answer.headers))
 

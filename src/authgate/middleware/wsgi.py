@@ -82,7 +82,7 @@ class SyncGate:
                 return self._runner.run(self.gate.verify_pending(step), self.timeout)
             except TimeoutError:
                 unavailable = VerifierUnavailable("verifier", debug="verification timed out")
-                return self.gate.refuse(unavailable, path=step.path, route=step.route)
+                return self.gate.refusal_for(unavailable, path=step.path, route=step.route)
         return step
 
     def run(self, coro: Coroutine[Any, Any, T]) -> T:

@@ -98,7 +98,9 @@ class SlowDown(OAuthError):
     error = "slow_down"
 
 
-class ExpiredToken(OAuthError):
+class ExpiredDeviceCode(OAuthError):
+    """The device code has expired (RFC 8628 §3.5 names the error `expired_token`)."""
+
     error = "expired_token"
 
 

@@ -4,8 +4,9 @@ Every failure is answered, never dropped: OAuth errors render as RFC 6749 §5.2 
 as 404 and wrong methods as 405 JSON, an unreachable or stalled database (an error, or a lock,
 statement or pool timeout) as 503 `temporarily_unavailable` with `Retry-After`, and anything
 unexpected as 500 `server_error` with the traceback (without exception messages, which might quote
-input) in the log. The access log names method, path, status and client_id, never query
-strings, bodies or headers, so no secret or token reaches a log line.
+input) in the log; a client that hangs up mid-body is logged as 499, not as a fault. The access
+log names method, path, status and client_id, never query strings, bodies or headers, so no secret
+or token reaches a log line.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -58,6 +59,7 @@ __all__ = ["create_app", "create_app_from_environment"]
 _log = logging.getLogger("authgate.server")
 _access = logging.getLogger("authgate.access")
 _PURGE_INTERVAL = 600
+_CLIENT_GONE = 499  # the access log's status for a request whose client left (nginx's code)
 
 
 class _MethodNotAllowed(InvalidRequest):
@@ -227,6 +229,10 @@ class _GuardMiddleware:
 
         try:
             await self.app(scope, receive, send_wrapper)
+        except ClientDisconnect:
+            # The client hung up mid-body (or `serve`'s body timeout ended it): nobody to answer.
+            if status == 0:
+                status = _CLIENT_GONE
         except Exception as exc:  # noqa: BLE001 - the last line of defence answers 500
             frames = "".join(traceback.format_tb(exc.__traceback__))
             _log.error(

@@ -1,6 +1,6 @@
 """Verifier configuration as frozen data (RFC 8414 §3, RFC 7517 §5, RFC 7662 §2, RFC 9068 §4).
 
-Nothing here reads files or the environment: `authgate.gate.config` loads TOML at the edge and
+Nothing here reads files or the environment: `authgate.gate.loader` loads TOML at the edge and
 builds these objects; code that embeds the verifier builds them directly. Every value is checked
 when the object is created, so a `Verifier` never starts with a configuration it cannot honour.
 

@@ -185,7 +185,7 @@ class Verifier:
         Returns the principal, raises `TokenRejected`, or returns None: then await `authenticate`.
         """
         started = _perf_counter()
-        if isinstance(credential, BearerCredential):  # the hot path: one digest, one lookup
+        if isinstance(credential, BearerCredential):  # the hot path: one dict lookup
             token = credential.token
             if len(token) > self._max_token_bytes:
                 return None

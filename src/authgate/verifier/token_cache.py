@@ -2,8 +2,8 @@
 signature check, until its `exp` (RFC 7519 §4.1.4) or the configured ceiling, whichever is first.
 
 Entries are keyed by the token itself: a dict lookup compares the whole string, so a hit is an
-exact match (no digest collisions to reason about) and costs a fraction of a microsecond, which is
-what lets cached verification run at over a million per second per core. The cache holds a token
+exact match (no digest collisions to reason about) and costs one string hash and one comparison,
+no cryptography, which is what makes cached verification cheap. The cache holds a token
 no longer than the token is valid; a reader of this process's memory could take the in-flight
 tokens and the gateway's own signing key just as well, so hashing the key would buy nothing. It is
 bounded: when full, the oldest entry is dropped (only tokens that verified are ever added, so an

@@ -3,11 +3,12 @@ on a device, sees which client asks for what, and approves or denies.
 
 `GET /device` (the `verification_uri`; with `?user_code=` it is the `verification_uri_complete`)
 needs a signed-in user: without one it shows the login form, which comes back here. A code is
-accepted with any case, dashes and spaces. Every code submitted, valid or not, counts against the
-signed-in user and the client address (`throttle.user_code` in the configuration), so codes
-cannot be guessed at speed (§5.1). A valid code shows the confirmation page with the client's
-name, the API and every scope, and a warning to deny a code someone else sent (§5.4); the answer
-is a CSRF-protected form.
+accepted with any case, dashes and spaces. Every code submitted is counted against the signed-in
+user and the client address (`throttle.user_code` in the configuration) before it is looked up, so
+codes cannot be guessed at speed (§5.1); a valid one takes its count back, so only wrong codes add
+up and approving several devices is never throttled. A valid code shows the confirmation page with
+the client's name, the API and every scope, and a warning to deny a code someone else sent (§5.4);
+the answer is a CSRF-protected form.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from authgate.server.flows.device_codes import (
 )
 from authgate.server.flows.identity_scopes import describe_scopes
 from authgate.server.flows.sessions import Session
-from authgate.server.flows.throttle import address_key
+from authgate.server.flows.throttle import Attempt, address_key
 from authgate.server.metadata import ENDPOINT_PATHS
 from authgate.server.pending_requests import PendingRequest
 
@@ -113,14 +114,14 @@ async def _show(server: AuthServer, browser: Browser, typed: str | None) -> Resp
         return login_form(browser, ticket=flows.pending.seal(TICKET_KIND, params, flows.now()))
     if typed is None:
         return _entry_page(browser)
-    retry_after = await _count_attempt(browser, browser.session)
-    if retry_after is not None:
-        return _too_many(browser, typed, retry_after)
+    attempt = await _count_attempt(browser, browser.session)
+    if attempt.retry_after is not None:
+        return _too_many(browser, typed, attempt.retry_after)
     code = normalize_user_code(typed)
     record = await _find(browser, code) if code is not None else None
     if code is None or record is None:
         return _entry_page(browser, typed, _INVALID)
-    await flows.throttle.succeeded(_user_key(browser.session))
+    await flows.throttle.take_back(attempt, clear={_user_key(browser.session)})
     return await _confirm_page(server, browser, record, code)
 
 
@@ -129,9 +130,9 @@ async def _decide(
 ) -> Response:
     flows = browser.flows
     # The answer names a code too: counted like a typed one, or it would be a way to guess.
-    retry_after = await _count_attempt(browser, session)
-    if retry_after is not None:
-        return _too_many(browser, typed, retry_after)
+    attempt = await _count_attempt(browser, session)
+    if attempt.retry_after is not None:
+        return _too_many(browser, typed, attempt.retry_after)
     code = normalize_user_code(typed or "")
     if code is None:
         return _entry_page(browser, typed, _INVALID)
@@ -147,7 +148,7 @@ async def _decide(
         )
     except OAuthError:
         return _entry_page(browser, typed, _INVALID)
-    await flows.throttle.succeeded(_user_key(session))
+    await flows.throttle.take_back(attempt, clear={_user_key(session)})
     client = await server.registry.get_client(record.client_id)
     context: dict[str, object] = {"approved": approved}
     if client is not None:
@@ -155,10 +156,10 @@ async def _decide(
     return browser.page("device_done.html", context)
 
 
-async def _count_attempt(browser: Browser, session: Session) -> int | None:
+async def _count_attempt(browser: Browser, session: Session) -> Attempt:
     policy = browser.flows.config.throttle.user_code
     keys = [("device:" + address_key(browser.address), policy), (_user_key(session), policy)]
-    return await browser.flows.throttle.attempt(keys, browser.flows.now())
+    return await browser.flows.throttle.count(keys, browser.flows.now())
 
 
 async def _find(browser: Browser, code: str) -> DeviceAuthorization | None:

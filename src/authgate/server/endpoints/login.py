@@ -1,12 +1,13 @@
 """The sign-in form's target (RFC 6749 §10.10 and §10.12; RFC 9700 §4.7; OWASP Authentication
 and Credential Stuffing cheat sheets).
 
-The form carries this browser's CSRF token and the ticket of the request that waits for the user
-(an authorization request or a device verification). Every attempt is counted per client address
-and per account (as typed) before the password is checked, with exponential backoff
-(`flows.throttle`). An unknown username is checked against a dummy argon2 hash, so its answer (the
-same page, the same status, the same words) and its timing match a wrong password. A successful
-sign-in starts a new session (new cookie id) and resumes the waiting request.
+The form carries this browser's CSRF token and the ticket of the request that waits for the user (an
+authorization request or a device verification). Every attempt is counted per client address and per
+account (as typed) before the password is checked, with exponential backoff (`flows.throttle`); a
+successful one takes its count back and clears the account's, so only failures add up (people behind
+one NAT or proxy are not made to wait). An unknown username is checked against a dummy argon2 hash,
+so its answer (the same page, the same status, the same words) and its timing match a wrong
+password. A successful sign-in starts a new session (new cookie id) and resumes the waiting request.
 """
 
 from __future__ import annotations
@@ -80,7 +81,8 @@ async def login_endpoint(request: Request) -> Response:
 
     if username is None or password is None:
         return await again(_MISSING)
-    retry_after = await flows.throttle.attempt(
+    # Counted before the check, so that guesses sent at once cannot all be checked first.
+    attempt = await flows.throttle.count(
         [
             # The address first: once it is refused, its guesses stop counting against accounts.
             (address_key(browser.address), flows.config.throttle.login_address),
@@ -88,13 +90,13 @@ async def login_endpoint(request: Request) -> Response:
         ],
         flows.now(),
     )
-    if retry_after is not None:
-        message = f"Too many sign-in attempts. Try again in {retry_after} seconds."
-        return await again(message, 429, retry_after)
+    if attempt.retry_after is not None:
+        message = f"Too many sign-in attempts. Try again in {attempt.retry_after} seconds."
+        return await again(message, 429, attempt.retry_after)
     user = await _check_password(server, username, password)
     if user is None:
         return await again(_FAILED)
-    await flows.throttle.succeeded(account_key(username))
+    await flows.throttle.take_back(attempt, clear={account_key(username)})
     await browser.sign_in(user, _AMR)
     return await _RESUME[pending.kind](server, browser, pending)
 

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from authgate.oauth.errors import (
     AccessDenied,
     AuthorizationPending,
-    ExpiredToken,
+    ExpiredDeviceCode,
     InvalidGrant,
     OAuthError,
     SlowDown,
@@ -179,7 +179,7 @@ def poll(
     if record.status == "used":
         return InvalidGrant("the device code was already used"), record
     if now >= record.expires_at:
-        return ExpiredToken("the device code has expired"), record
+        return ExpiredDeviceCode("the device code has expired"), record
     if record.status == "denied":
         return AccessDenied("the user denied the request"), record
     if record.status == "approved":
@@ -202,7 +202,7 @@ def approve(
 ) -> DeviceAuthorization:
     """The record after the signed-in user approved it on the verification page (RFC 8628 §3.3).
 
-    Raises `ExpiredToken` after expiry and `InvalidGrant` when it was already decided.
+    Raises `ExpiredDeviceCode` after expiry and `InvalidGrant` when it was already decided.
     """
     _check_pending(record, now)
     return replace(
@@ -223,7 +223,7 @@ def deny(record: DeviceAuthorization, *, now: int) -> DeviceAuthorization:
 
 def _check_pending(record: DeviceAuthorization, now: int) -> None:
     if now >= record.expires_at:
-        raise ExpiredToken("the code has expired")
+        raise ExpiredDeviceCode("the code has expired")
     if record.status != "pending":
         raise InvalidGrant("the code was already used")
 
@@ -258,7 +258,7 @@ async def decide_device_code(
     """Record the signed-in user's answer on the verification page; return the stored record.
 
     Retries when a poll changed the record meanwhile. Raises `InvalidGrant` for an unknown or
-    already decided code and `ExpiredToken` after expiry.
+    already decided code and `ExpiredDeviceCode` after expiry.
     """
     amr = tuple(amr)
     for _ in range(_DECIDE_ATTEMPTS):

@@ -4,8 +4,10 @@ and §10.12 "brute force"; RFC 8628 §5.1 and §5.2; OWASP Authentication Cheat 
 Each key (an account, a client address, a signed-in user) has a few free attempts; after them,
 every attempt makes the next one wait twice as long, up to `max_delay`, and the record is forgotten
 after `forget_after` seconds without a failure. There is no permanent lockout, which would hand
-attackers a denial of service. An attempt counts as a failure *before* the password or code is
-checked and is cleared on success, so concurrent guesses cannot slip between check and count.
+attackers a denial of service. Only failures count, but an attempt is counted *before* the
+password or code is checked, so concurrent guesses cannot slip between check and count; a success
+then takes its own count back (`Throttle.take_back`), leaving the key as if it had never been
+tried. Otherwise everyone behind one address (a NAT, a proxy) would wait after 20 sign-ins.
 
 Keys are the same whether or not the account exists (the username as typed, case-folded), and the
 caller checks an argon2 hash for unknown users too (`credentials.verify_password` with no hash), so
@@ -19,8 +21,8 @@ import ipaddress
 import threading
 import unicodedata
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -30,6 +32,8 @@ __all__ = [
     "LOGIN_ACCOUNT_POLICY",
     "LOGIN_ADDRESS_POLICY",
     "USER_CODE_POLICY",
+    "Attempt",
+    "Counted",
     "MemoryThrottleStore",
     "Throttle",
     "ThrottlePolicy",
@@ -37,6 +41,7 @@ __all__ = [
     "account_key",
     "address_key",
     "register_attempt",
+    "take_back",
 ]
 
 
@@ -91,6 +96,38 @@ def register_attempt(
     return None, ThrottleState(failures, now, now + delay)
 
 
+@dataclass(frozen=True, slots=True)
+class Counted:
+    """One key's provisional count: its state just before and just after."""
+
+    key: str
+    before: ThrottleState | None
+    after: ThrottleState
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """An attempt counted against its keys (`Throttle.count`): `retry_after` seconds to wait when
+    a key refused it (the keys before that one were counted), else None."""
+
+    retry_after: int | None
+    counted: tuple[Counted, ...]
+
+
+def take_back(state: ThrottleState | None, counted: Counted) -> ThrottleState | None:
+    """The key's state without a successful attempt's count.
+
+    Unchanged since: exactly the state before it (a success leaves no trace, not even a later
+    `last_failure`). Counted again since by other attempts: one failure fewer, their times and
+    waits kept (a wait set while our count was included stays; erring towards waiting).
+    """
+    if state == counted.after:
+        return counted.before
+    if state is None or state.failures <= 1:
+        return None
+    return replace(state, failures=state.failures - 1)
+
+
 def account_key(username: str) -> str:
     """The throttle key of a username as typed (NFKC, case-folded), whether the account exists
     or not."""
@@ -116,23 +153,54 @@ class Throttle:
     def __init__(self, store: ThrottleStore) -> None:
         self._store = store
 
-    async def attempt(self, keys: Sequence[tuple[str, ThrottlePolicy]], now: int) -> int | None:
-        """Count an attempt against every key in order; the seconds to wait when one refuses.
+    async def count(self, keys: Sequence[tuple[str, ThrottlePolicy]], now: int) -> Attempt:
+        """Count an attempt against every key in order, before it is checked; stop at the first
+        key that refuses. A success hands the result to `take_back`.
 
         Put the address first: an address that is already refused then adds nothing to the
         account's count, so one attacker cannot slow a victim's account down further.
         """
+        counted: list[Counted] = []
         for key, policy in keys:
+            seen: list[tuple[ThrottleState | None, ThrottleState | None]] = []
 
             def change(
-                state: ThrottleState | None, policy: ThrottlePolicy = policy
+                state: ThrottleState | None,
+                policy: ThrottlePolicy = policy,
+                seen: list[tuple[ThrottleState | None, ThrottleState | None]] = seen,
             ) -> tuple[int | None, ThrottleState | None]:
-                return register_attempt(state, now, policy)
+                retry_after, new = register_attempt(state, now, policy)
+                seen.append((state, new))  # a store may apply it again: the last call stands
+                return retry_after, new
 
             retry_after = await self._store.update_throttle(key, change)
             if retry_after is not None:
-                return retry_after
-        return None
+                return Attempt(retry_after, tuple(counted))
+            before, after = seen[-1]
+            if after is not None:  # always, for an attempt let through
+                counted.append(Counted(key, before, after))
+        return Attempt(None, tuple(counted))
+
+    async def attempt(self, keys: Sequence[tuple[str, ThrottlePolicy]], now: int) -> int | None:
+        """`count`, for callers that only need the seconds to wait."""
+        return (await self.count(keys, now)).retry_after
+
+    async def take_back(self, attempt: Attempt, *, clear: Collection[str] = ()) -> None:
+        """After a success: remove the attempt's count from every key, so that successes never
+        count. Keys in `clear` are forgotten altogether (the account whose password was right, the
+        user who typed a valid code); never the address key, or one valid account would reset an
+        attacker's address."""
+        for counted in attempt.counted:
+            if counted.key in clear:
+                await self._store.clear_throttle(counted.key)
+                continue
+
+            def change(
+                state: ThrottleState | None, counted: Counted = counted
+            ) -> tuple[int | None, ThrottleState | None]:
+                return None, take_back(state, counted)
+
+            await self._store.update_throttle(counted.key, change)
 
     async def succeeded(self, key: str) -> None:
         """Clear a key after a successful sign-in or a valid code (not the address key: one valid
