@@ -101,7 +101,7 @@ def _write(tmp_path: Path, text: str) -> Path:
         ('[refresh_tokens]\ngrace_period = "-1s"', "duration"),
         ("[refresh_tokens]\ngrace_period = false", "duration"),
         ('[refresh_tokens]\nidle_lifetime = "100d"', "idle_lifetime <= absolute_lifetime"),
-        ("[refresh_tokens]\nidle_lifetime = 0", "greater than zero"),
+        ("[refresh_tokens]\nidle_lifetime = 0", "positive"),
         ('[sessions]\nidle_timeout = "8d"', "idle_timeout <= absolute_lifetime"),
         ('[sessions]\ntouch_interval = "9h"', "touch_interval"),
         ('[device]\ninterval = "2m"', "interval 1-60"),

@@ -42,7 +42,7 @@ def parse_duration(value: object, *, zero: bool = False, whole: bool = False) ->
     `whole`: only whole seconds, returned as an int. A `ConfigError` (reason only) otherwise."""
     seconds = _seconds(value)
     if seconds < 0 or (seconds == 0 and not zero):
-        raise ConfigError("must not be negative" if zero else "must be greater than zero")
+        raise ConfigError("must not be negative" if zero else "must be positive")
     if seconds > MAX_DURATION:
         raise ConfigError("must be at most 100 years")
     if whole:
