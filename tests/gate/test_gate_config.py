@@ -180,6 +180,8 @@ def test_every_documented_key_loads(tmp_path: Path) -> None:
         (MINIMAL_EXAMPLE + "[issuers.jwks]\nmin_ttl = 100\nmax_ttl = 10\n", "min_ttl"),
         (MINIMAL_EXAMPLE + "[issuers.jwks]\nmin_tl = 100\n", "issuers[0].jwks.min_tl"),
         ("listen = [", "not valid TOML"),
+        ('realm = "Zürich"\n' + MINIMAL_EXAMPLE, "realm"),  # would not encode in a header
+        ('realm = "a\\tb"\n' + MINIMAL_EXAMPLE, "realm"),
     ],
 )
 def test_refusals_name_the_key(text: str, message: str) -> None:

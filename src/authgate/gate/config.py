@@ -79,8 +79,10 @@ class GateConfig:
         routes: object = self.routes  # a list is accepted where a tuple is declared
         if isinstance(routes, list):
             object.__setattr__(self, "routes", tuple(routes))
-        if not self.realm or not self.realm.isprintable():
-            raise ValueError("realm must be a non-empty printable string")
+        # The realm goes into every WWW-Authenticate header: printable ASCII only, or each
+        # refusal would fail to encode (RFC 9110 §5.5: field values are octets, not Unicode).
+        if not self.realm or not all(" " <= ch <= "~" for ch in self.realm):
+            raise ValueError("realm must be a non-empty string of printable ASCII characters")
         # The API-key header and the token size limit are the verifier's; keep one source.
         api_key_header = self.verifier.api_keys.header.lower() if self.verifier.api_keys else None
         rules = CredentialRules(
