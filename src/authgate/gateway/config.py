@@ -139,8 +139,3 @@ class GatewayConfig:
     gate: GateConfig
     settings: GatewaySettings
     routes: tuple[tuple[RouteConfig, RouteUpstream | None], ...]
-
-    @property
-    def resource_metadata_url(self) -> str | None:
-        """The RFC 9728 document's URL, announced in challenges (§5.1)."""
-        return self.gate.resource.url if self.gate.resource is not None else None

@@ -10,7 +10,6 @@ the live connections instead of a timer per request.
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Callable
 
 from authgate.gateway.client_protocol import ClientConnection
@@ -20,8 +19,6 @@ from authgate.gateway.request_head import Exchange, RequestHead
 from authgate.gateway.upstream_pool import UpstreamConnection
 
 __all__ = ["GatewayServer"]
-
-log = logging.getLogger("authgate.gateway")
 
 
 class GatewayServer:
