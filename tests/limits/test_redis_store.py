@@ -16,7 +16,7 @@ import pytest
 import redis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from limits_support import SHARED_REDIS, Clock, keys_of, new_namespace
+from limits_support import SHARED_REDIS, Clock, keys_of, new_namespace, own_redis
 
 from authgate.limits import Limit, Limiter, parse_rate
 from authgate.limits.gcra import decide
@@ -205,9 +205,9 @@ async def test_keys_are_gone_once_their_buckets_refill(
     redis_client: redis.Redis, namespace: str, redis_store: RedisStore
 ) -> None:
     limiter = Limiter(redis_store, namespace=namespace)
-    fast = Limit("fast", parse_rate("20/second"))
-    for i in range(200):
-        await limiter.hit(fast, "client", str(i))
+    fast = Limit("fast", parse_rate("1/2 seconds"))
+    answers = await asyncio.gather(*(limiter.hit(fast, "client", str(i)) for i in range(200)))
+    assert all(d.allowed for d in answers)
     assert len(keys_of(redis_client, namespace)) == 200
     for _ in range(200):  # bounded: 10 s at most
         if not keys_of(redis_client, namespace):
@@ -234,3 +234,37 @@ async def test_server_time_never_admits_more_than_the_bound(namespace: str) -> N
     assert admitted <= rate.burst + math.ceil(elapsed_us / rate.interval_us)
     assert admitted >= rate.burst
     assert any(not d.allowed for d in answers)
+
+
+async def test_one_turns_decisions_go_in_one_call_and_stay_exact(namespace: str) -> None:
+    # Batches split at max_batch; decisions on one key are made in order across them.
+    store = RedisStore(SHARED_REDIS, timeout=2.0, max_batch=7)
+    limiter = Limiter(store, namespace=namespace)
+    limit = Limit("batch", parse_rate("10/hour"))
+    try:
+        answers = await asyncio.gather(
+            *(limiter.hit(limit, "client", "hot" if i % 3 else f"cold-{i}") for i in range(150))
+        )
+    finally:
+        await limiter.aclose()
+    hot = [d for i, d in enumerate(answers) if i % 3]
+    assert sum(d.allowed for d in hot) == 10
+    assert sorted(d.remaining for d in hot if d.allowed) == list(range(10))
+    assert all(d.allowed for i, d in enumerate(answers) if not i % 3)
+
+
+async def test_a_busy_turn_costs_one_round_trip() -> None:
+    with own_redis() as server:
+        limiter = Limiter.from_url(server.url, timeout=2.0, namespace="batch")
+        limit = Limit("batch", parse_rate("1000/second"))
+        try:
+            assert (await limiter.hit(limit, "warm-up")).allowed  # loads the script
+            admin = redis.Redis(port=server.port, socket_timeout=5)
+            admin.config_resetstat()
+            answers = await asyncio.gather(*(limiter.hit(limit, str(i)) for i in range(64)))
+            assert all(d.allowed for d in answers)
+            stats = admin.info("commandstats")
+            admin.close()
+        finally:
+            await limiter.aclose()
+    assert stats["cmdstat_evalsha"]["calls"] == 1

@@ -30,7 +30,7 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # read-only by convention; not frozen: one per request, frozen is slower
 class Decision:
     """The answer of a limit to one request.
 

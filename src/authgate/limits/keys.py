@@ -39,10 +39,11 @@ def store_key(namespace: str, limit: str, parts: Sequence[KeyPart]) -> str:
     Text is UTF-8 ("surrogatepass": text decoded with surrogateescape still has one encoding), so
     the text and the bytes of one value share a key.
     """
-    digest = hashlib.sha256()
+    chunks = []
     for part in parts:
         data = part.encode("utf-8", "surrogatepass") if isinstance(part, str) else bytes(part)
-        digest.update(len(data).to_bytes(8, "big"))
-        digest.update(data)
-    tag = base64.urlsafe_b64encode(digest.digest()[:DIGEST_BYTES]).rstrip(b"=").decode("ascii")
+        chunks.append(len(data).to_bytes(8, "big"))
+        chunks.append(data)
+    digest = hashlib.sha256(b"".join(chunks)).digest()[:DIGEST_BYTES]
+    tag = base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
     return f"{namespace}:rl:{limit}:{tag}"

@@ -43,6 +43,10 @@ logger = logging.getLogger("authgate.limits")
 
 # Seconds between tries of a store that stopped answering.
 DEFAULT_RETRY_INTERVAL = 1.0
+# Keys already hashed, for values that come back (a client's id); bounded in count and, since
+# only short values are kept, in size.
+_KEY_CACHE_SIZE = 4096
+_KEY_CACHE_MAX_CHARS = 512
 
 
 class Limiter:
@@ -68,6 +72,7 @@ class Limiter:
         self._retry_at = 0.0
         self._probing = False
         self._failed_decisions = 0
+        self._keys: dict[tuple[str, tuple[KeyPart, ...]], str] = {}
 
     @classmethod
     def from_url(
@@ -94,7 +99,18 @@ class Limiter:
 
     def key(self, limit: Limit, *key: KeyPart) -> str:
         """The store key for `key` under `limit`."""
-        return store_key(self.namespace, limit.name, key)
+        return self._key(limit.name, key)
+
+    def _key(self, name: str, parts: tuple[KeyPart, ...]) -> str:
+        cached = self._keys.get((name, parts))
+        if cached is not None:
+            return cached
+        key = store_key(self.namespace, name, parts)
+        if sum(map(len, parts)) <= _KEY_CACHE_MAX_CHARS:
+            if len(self._keys) >= _KEY_CACHE_SIZE:
+                self._keys.clear()
+            self._keys[(name, parts)] = key
+        return key
 
     async def hit(self, limit: Limit, *key: KeyPart) -> Decision:
         """Count one request for `key` (its parts: "client", client_id…) and decide it."""
@@ -114,7 +130,7 @@ class Limiter:
 
     async def reset(self, limit: Limit, *key: KeyPart) -> None:
         """Forget what `key` used of `limit`; StoreUnavailable when the store does not answer."""
-        await self.store.delete(self.key(limit, *key))
+        await self.store.delete(self._key(limit.name, key))
 
     async def aclose(self) -> None:
         await self.store.aclose()
@@ -126,7 +142,7 @@ class Limiter:
             return self._without_store(limit, count)
         rate = limit.rate
         outcome = self.store.update_nowait(
-            store_key(self.namespace, limit.name, key), rate.interval_us, rate.burst, count=count
+            self._key(limit.name, key), rate.interval_us, rate.burst, count=count
         )
         if outcome is None:
             return None
@@ -141,10 +157,7 @@ class Limiter:
             self._probing = True
         try:
             outcome = await self.store.update(
-                store_key(self.namespace, limit.name, key),
-                rate.interval_us,
-                rate.burst,
-                count=count,
+                self._key(limit.name, key), rate.interval_us, rate.burst, count=count
             )
         except StoreUnavailable as exc:
             self._store_failed(exc)
