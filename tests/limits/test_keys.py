@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from authgate.limits.keys import check_namespace, store_key
+from authgate.limits.keys import address_part, check_namespace, store_key
 
 parts = st.lists(st.one_of(st.text(), st.binary()), max_size=4)
 # namespace (32) + ":rl:" + limit name (32) + ":" + 22 characters of digest
@@ -72,3 +72,12 @@ def test_every_key_is_bounded(values: list[str | bytes]) -> None:
 def test_bad_namespaces(bad: str) -> None:
     with pytest.raises(ValueError, match="namespace"):
         check_namespace(bad)
+
+
+def test_addresses_count_per_host_and_per_ipv6_64() -> None:
+    assert address_part("203.0.113.7") == "203.0.113.7"
+    assert address_part("::ffff:203.0.113.7") == "203.0.113.7"
+    assert address_part("2001:db8:1:2:aaaa::1") == "2001:db8:1:2::/64"
+    assert address_part("2001:db8:1:2:ffff:ffff:ffff:ffff") == "2001:db8:1:2::/64"
+    assert address_part("2001:db8:1:3::1") != address_part("2001:db8:1:2::1")
+    assert address_part("unix:/run/sock") == "unix:/run/sock"

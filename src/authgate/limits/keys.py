@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import ipaddress
 import re
 from collections.abc import Sequence
 
-__all__ = ["KeyPart", "check_namespace", "store_key"]
+__all__ = ["KeyPart", "address_part", "check_namespace", "store_key"]
 
 KeyPart = str | bytes
 _NAMESPACE = re.compile(r"[a-z0-9][a-z0-9_.-]{0,31}", re.ASCII)
@@ -47,3 +48,19 @@ def store_key(namespace: str, limit: str, parts: Sequence[KeyPart]) -> str:
     digest = hashlib.sha256(b"".join(chunks)).digest()[:DIGEST_BYTES]
     tag = base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
     return f"{namespace}:rl:{limit}:{tag}"
+
+
+def address_part(address: str) -> str:
+    """The key part for a client address: the address, an IPv4-mapped IPv6 address as IPv4, or
+    the /64 network of an IPv6 address (the block one subscriber usually holds, so one host
+    cannot get a fresh bucket from each of its 2^64 addresses). Anything else is kept as given
+    (it is hashed into the key like any part)."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((ip, 64), strict=False))
+    return str(ip)
