@@ -20,7 +20,7 @@ from authgate.limits import (
 )
 from authgate.oauth.errors import TemporarilyUnavailable
 
-TOKEN = Limit("token", parse_rate("60/minute"))
+TOKEN = Limit("token", parse_rate("60/minute", burst=60))
 BURSTY = Limit("per-address", parse_rate("600/hour", burst=20), FailMode.CLOSED)
 
 # RFC 8941 List of Items: sf-string with parameters whose keys are lcalpha / "*" then

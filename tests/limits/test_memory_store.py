@@ -72,7 +72,7 @@ def test_expired_keys_are_dropped_while_traffic_continues(clock: Clock) -> None:
 
 
 def test_threads_share_one_exact_count(clock: Clock) -> None:
-    limit = Limit("burst", parse_rate("100/hour"))
+    limit = Limit("burst", parse_rate("100/hour", burst=100))
     limiter = limiter_on(clock)
     results: list[bool] = []
     lock = threading.Lock()

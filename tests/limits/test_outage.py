@@ -23,8 +23,8 @@ from authgate.limits import (
     refusal,
 )
 
-OPEN = Limit("open", parse_rate("1000/second"), FailMode.OPEN)
-CLOSED = Limit("closed", parse_rate("1000/second"), FailMode.CLOSED)
+OPEN = Limit("open", parse_rate("1000/second", burst=1000), FailMode.OPEN)
+CLOSED = Limit("closed", parse_rate("1000/second", burst=1000), FailMode.CLOSED)
 # Generous: the store's timeout is 0.2 s; this only says "answered, did not hang".
 ANSWERED_WITHIN = 5.0
 RETRY_INTERVAL = 0.2

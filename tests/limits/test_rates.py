@@ -22,7 +22,14 @@ from authgate.limits import FailMode, Limit, Rate, parse_rate
 )
 def test_rates_parse(text: str, count: int, period: int) -> None:
     rate = parse_rate(text)
-    assert (rate.count, rate.period, rate.burst) == (count, period, count)
+    assert (rate.count, rate.period, rate.burst) == (count, period, max(1, count // 10))
+
+
+def test_the_default_burst_keeps_a_period_near_its_count() -> None:
+    # A tenth of the count, at least 1: a period holds at most count + burst - 1.
+    assert parse_rate("60/minute").burst == 6
+    assert parse_rate("5/minute").burst == 1
+    assert parse_rate("1000/hour").burst == 100
 
 
 def test_burst_is_kept_and_the_interval_never_exceeds_the_rate() -> None:
@@ -89,5 +96,5 @@ def test_limit_names_are_checked_and_fail_mode_normalised() -> None:
 
 
 def test_rates_compare_by_value() -> None:
-    assert parse_rate("60/minute") == Rate(60, 60, 60)
+    assert parse_rate("60/minute") == Rate(60, 60, 6)
     assert parse_rate("60/minute") != parse_rate("60/minute", burst=5)

@@ -114,7 +114,7 @@ async def test_two_limiters_share_one_exact_count(namespace: str) -> None:
     # Two stores with their own connection pools, as two processes would have.
     first = Limiter(RedisStore(SHARED_REDIS, timeout=2.0), namespace=namespace)
     second = Limiter(RedisStore(SHARED_REDIS, timeout=2.0), namespace=namespace)
-    limit = Limit("shared", parse_rate("10/hour"))
+    limit = Limit("shared", parse_rate("10/hour", burst=10))
     try:
         answers = await asyncio.gather(
             *(limiter.hit(limit, "client", "c1") for _ in range(15) for limiter in (first, second))
@@ -129,7 +129,7 @@ async def test_two_limiters_share_one_exact_count(namespace: str) -> None:
 
 async def test_memory_stores_count_per_process_by_contrast() -> None:
     # What the Redis store is for: two in-process stores each admit the whole rate.
-    limit = Limit("shared", parse_rate("10/hour"))
+    limit = Limit("shared", parse_rate("10/hour", burst=10))
     first, second = Limiter(MemoryStore()), Limiter(MemoryStore())
     answers = [await limiter.hit(limit, "c1") for _ in range(15) for limiter in (first, second)]
     assert sum(d.allowed for d in answers) == 20
@@ -143,7 +143,7 @@ async def test_another_process_shares_the_count(namespace: str, redis_store: Red
 
         async def main():
             limiter = Limiter.from_url({SHARED_REDIS!r}, timeout=2.0, namespace={namespace!r})
-            limit = Limit("shared", parse_rate("10/hour"))
+            limit = Limit("shared", parse_rate("10/hour", burst=10))
             answers = [await limiter.hit(limit, "client", "c1") for _ in range(7)]
             await limiter.aclose()
             print(sum(d.allowed for d in answers))
@@ -163,7 +163,7 @@ async def test_another_process_shares_the_count(namespace: str, redis_store: Red
     assert process.returncode == 0, err.decode()
     assert out.decode().strip() == "7"
     limiter = Limiter(redis_store, namespace=namespace)
-    limit = Limit("shared", parse_rate("10/hour"))
+    limit = Limit("shared", parse_rate("10/hour", burst=10))
     answers = [await limiter.hit(limit, "client", "c1") for _ in range(7)]
     assert [d.allowed for d in answers] == [True] * 3 + [False] * 4
 
@@ -243,7 +243,7 @@ async def test_one_turns_decisions_go_in_one_call_and_stay_exact(namespace: str)
     # Batches split at max_batch; decisions on one key are made in order across them.
     store = RedisStore(SHARED_REDIS, timeout=2.0, max_batch=7)
     limiter = Limiter(store, namespace=namespace)
-    limit = Limit("batch", parse_rate("10/hour"))
+    limit = Limit("batch", parse_rate("10/hour", burst=10))
     try:
         answers = await asyncio.gather(
             *(limiter.hit(limit, "client", "hot" if i % 3 else f"cold-{i}") for i in range(150))
@@ -259,7 +259,7 @@ async def test_one_turns_decisions_go_in_one_call_and_stay_exact(namespace: str)
 async def test_a_busy_turn_costs_one_round_trip() -> None:
     with own_redis() as server:
         limiter = Limiter.from_url(server.url, timeout=2.0, namespace="batch")
-        limit = Limit("batch", parse_rate("1000/second"))
+        limit = Limit("batch", parse_rate("1000/second", burst=1000))
         try:
             assert (await limiter.hit(limit, "warm-up")).allowed  # loads the script
             admin = redis.Redis(port=server.port, socket_timeout=5)

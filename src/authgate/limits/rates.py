@@ -2,7 +2,8 @@
 
 A rate is `count/period`: `"10/minute"`, `"100/second"`, `"6000/hour"`, `"500/day"`, or with a
 multiple, `"20/5 minutes"`. Its burst is how many requests may arrive back to back; it defaults to
-the count (a bucket that holds one period's worth). See `gcra` for what the pair guarantees.
+a tenth of the count (at least 1), so that no span of one period admits more than about 1.1 times
+the count (`count + burst - 1`). See `gcra` for what the pair guarantees.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import math
 import re
 from dataclasses import dataclass, field
 
-__all__ = ["FailMode", "Limit", "Rate", "parse_rate"]
+__all__ = ["FailMode", "Limit", "Rate", "default_burst", "parse_rate"]
 
 _UNITS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
 # ASCII digits only: `\d` would also take the digits of other scripts.
@@ -54,11 +55,17 @@ class Rate:
 
     def __str__(self) -> str:
         text = f"{self.count}/{self.period}s"
-        return text if self.burst == self.count else f"{text} burst {self.burst}"
+        return text if self.burst == default_burst(self.count) else f"{text} burst {self.burst}"
+
+
+def default_burst(count: int) -> int:
+    """A tenth of the count, at least 1: short bursts pass, and a period holds at most
+    `count + burst - 1` (a bucket of a whole period would let nearly twice the count through)."""
+    return max(1, count // 10)
 
 
 def parse_rate(text: str, *, burst: int | None = None) -> Rate:
-    """The `Rate` for `"10/minute"` and the like; `burst` defaults to the count.
+    """The `Rate` for `"10/minute"` and the like; `burst` defaults to `default_burst(count)`.
 
     ValueError names the text and what is wrong with it.
     """
@@ -77,7 +84,11 @@ def parse_rate(text: str, *, burst: int | None = None) -> Rate:
     if multiple == 0:
         raise ValueError(f"rate {text!r}: the period must not be zero")
     try:
-        return Rate(count, multiple * _UNITS[match["unit"]], count if burst is None else burst)
+        return Rate(
+            count,
+            multiple * _UNITS[match["unit"]],
+            default_burst(count) if burst is None else burst,
+        )
     except ValueError as exc:
         raise ValueError(f"rate {text!r}: {exc}") from None
 
