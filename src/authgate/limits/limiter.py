@@ -1,0 +1,216 @@
+"""The limiter: a limit and a key in, a `Decision` out, whichever store holds the counts.
+
+```python
+limiter = Limiter.from_url(settings.redis_url)        # "memory://" by default
+TOKEN = Limit("token", parse_rate("60/minute", burst=20), FailMode.CLOSED)
+
+decision = await limiter.hit(TOKEN, "client", client_id)
+if (answer := refusal([decision])) is not None:
+    ...  # answer.status (429 or 503), answer.headers, answer.error.to_dict()
+```
+
+Keys are built here from the parts (`keys.store_key`), so a store never sees client input.
+
+When the store does not answer (`StoreUnavailable`: Redis down, hung past the timeout, refusing),
+each limit answers by its failure mode: `FailMode.OPEN` allows without counting, `FailMode.CLOSED`
+refuses with 503 and a `Retry-After`. The first failure logs one warning and starts an outage;
+for `retry_interval` seconds no request waits on the store, then the next request tries it again
+(one at a time; the others keep the failure answer meanwhile). The first success logs one line and
+ends the outage: recovery needs no restart. The counters are in `metrics` (`LimiterMetrics`).
+
+Synchronous callers (WSGI) use `hit_nowait`, which decides without I/O when it can (the memory
+store, or during an outage's quiet time) and returns None otherwise; they then run `hit` on their
+event loop thread (`authgate.middleware._loop_thread.LoopThread`), where the Redis connections
+live. A limiter with a Redis store belongs to one event loop.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+
+from authgate.limits.decisions import Decision
+from authgate.limits.gcra import Outcome
+from authgate.limits.keys import KeyPart, check_namespace, store_key
+from authgate.limits.metrics import LimiterMetrics
+from authgate.limits.rates import FailMode, Limit
+from authgate.limits.stores import DEFAULT_TIMEOUT, Store, StoreUnavailable, open_store
+
+__all__ = ["DEFAULT_RETRY_INTERVAL", "Limiter"]
+
+logger = logging.getLogger("authgate.limits")
+
+# Seconds between tries of a store that stopped answering.
+DEFAULT_RETRY_INTERVAL = 1.0
+# Keys already hashed, for values that come back (a client's id); bounded in count and, since
+# only short values are kept, in size.
+_KEY_CACHE_SIZE = 4096
+_KEY_CACHE_MAX_CHARS = 512
+
+
+class Limiter:
+    """Decides requests against limits, counting in `store` (see the module docstring)."""
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        namespace: str = "authgate",
+        retry_interval: float = DEFAULT_RETRY_INTERVAL,
+        metrics: LimiterMetrics | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if not retry_interval > 0:
+            raise ValueError(f"retry_interval must be > 0 seconds, not {retry_interval!r}")
+        self.store = store
+        self.namespace = check_namespace(namespace)
+        self.retry_interval = retry_interval
+        self.metrics = metrics if metrics is not None else LimiterMetrics()
+        self._clock = clock
+        self._down_since: float | None = None
+        self._retry_at = 0.0
+        self._probing = False
+        self._failed_decisions = 0
+        self._keys: dict[tuple[str, tuple[KeyPart, ...]], str] = {}
+
+    @classmethod
+    def from_url(
+        cls,
+        url: str = "memory://",
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        namespace: str = "authgate",
+        retry_interval: float = DEFAULT_RETRY_INTERVAL,
+        metrics: LimiterMetrics | None = None,
+    ) -> Limiter:
+        """A limiter on the store `url` names (`stores.open_store`); ValueError when it is bad."""
+        return cls(
+            open_store(url, timeout=timeout),
+            namespace=namespace,
+            retry_interval=retry_interval,
+            metrics=metrics,
+        )
+
+    @property
+    def store_available(self) -> bool:
+        """False during an outage (from the first failure to the next success)."""
+        return self._down_since is None
+
+    def key(self, limit: Limit, *key: KeyPart) -> str:
+        """The store key for `key` under `limit`."""
+        return self._key(limit.name, key)
+
+    def _key(self, name: str, parts: tuple[KeyPart, ...]) -> str:
+        cached = self._keys.get((name, parts))
+        if cached is not None:
+            return cached
+        key = store_key(self.namespace, name, parts)
+        if sum(map(len, parts)) <= _KEY_CACHE_MAX_CHARS:
+            if len(self._keys) >= _KEY_CACHE_SIZE:
+                self._keys.clear()
+            self._keys[(name, parts)] = key
+        return key
+
+    async def hit(self, limit: Limit, *key: KeyPart) -> Decision:
+        """Count one request for `key` (its parts: "client", client_id…) and decide it."""
+        return await self._decide(limit, key, count=True)
+
+    async def peek(self, limit: Limit, *key: KeyPart) -> Decision:
+        """Whether a request would be admitted, without counting it."""
+        return await self._decide(limit, key, count=False)
+
+    def hit_nowait(self, limit: Limit, *key: KeyPart) -> Decision | None:
+        """`hit` when it needs no I/O; None when the caller must await `hit`."""
+        return self._decide_nowait(limit, key, count=True)
+
+    def peek_nowait(self, limit: Limit, *key: KeyPart) -> Decision | None:
+        """`peek` when it needs no I/O; None when the caller must await `peek`."""
+        return self._decide_nowait(limit, key, count=False)
+
+    async def reset(self, limit: Limit, *key: KeyPart) -> None:
+        """Forget what `key` used of `limit`; StoreUnavailable when the store does not answer."""
+        await self.store.delete(self._key(limit.name, key))
+
+    async def aclose(self) -> None:
+        await self.store.aclose()
+
+    def _decide_nowait(
+        self, limit: Limit, key: tuple[KeyPart, ...], count: bool
+    ) -> Decision | None:
+        if self._down_since is not None and (self._probing or self._clock() < self._retry_at):
+            return self._without_store(limit, count)
+        rate = limit.rate
+        outcome = self.store.update_nowait(
+            self._key(limit.name, key), rate.interval_us, rate.burst, count=count
+        )
+        if outcome is None:
+            return None
+        return self._decision(limit, outcome, count)
+
+    async def _decide(self, limit: Limit, key: tuple[KeyPart, ...], count: bool) -> Decision:
+        probing = self._down_since is not None
+        if probing and (self._probing or self._clock() < self._retry_at):
+            return self._without_store(limit, count)
+        rate = limit.rate
+        if probing:
+            self._probing = True
+        try:
+            outcome = await self.store.update(
+                self._key(limit.name, key), rate.interval_us, rate.burst, count=count
+            )
+        except StoreUnavailable as exc:
+            self._store_failed(exc)
+            return self._without_store(limit, count)
+        finally:
+            if probing:
+                self._probing = False
+        if self._down_since is not None:
+            self._store_recovered()
+        return self._decision(limit, outcome, count)
+
+    def _decision(self, limit: Limit, outcome: Outcome, count: bool) -> Decision:
+        if count:
+            self.metrics.decisions[(limit.name, "allowed" if outcome.allowed else "limited")] += 1
+        return Decision(
+            limit,
+            outcome.allowed,
+            outcome.remaining,
+            outcome.retry_after_us / 1e6,
+            outcome.window_us / 1e6,
+            outcome.reset_after_us / 1e6,
+        )
+
+    def _without_store(self, limit: Limit, count: bool) -> Decision:
+        allowed = limit.on_store_failure is FailMode.OPEN
+        if count:
+            self._failed_decisions += 1
+            self.metrics.decisions[(limit.name, "fail_open" if allowed else "fail_closed")] += 1
+        wait = 0.0 if allowed else max(self._retry_at - self._clock(), 0.0)
+        return Decision(limit, allowed, 0, wait, 0.0, 0.0, store_failed=True)
+
+    def _store_failed(self, exc: StoreUnavailable) -> None:
+        now = self._clock()
+        self.metrics.store_errors += 1
+        self._retry_at = now + self.retry_interval
+        if self._down_since is None:
+            self._down_since = now
+            self._failed_decisions = 0
+            self.metrics.outages += 1
+            self.metrics.store_up = False
+            logger.warning(
+                "rate-limit store unavailable (%s); each limit now answers by its failure mode "
+                "(fail_open: allowed uncounted, fail_closed: 503) until the store answers again",
+                exc,
+            )
+
+    def _store_recovered(self) -> None:
+        down_for = self._clock() - (self._down_since or 0.0)
+        self._down_since = None
+        self.metrics.store_up = True
+        logger.warning(
+            "rate-limit store %s answers again after %.1fs; %d decisions were made without it",
+            self.store.description,
+            down_for,
+            self._failed_decisions,
+        )

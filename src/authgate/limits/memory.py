@@ -1,0 +1,77 @@
+"""The in-process store: one TAT per key in a bounded, least-recently-used map.
+
+Safe from several threads (WSGI workers) and the event loop at once: each decision holds a lock
+for a few dictionary operations. Bounded so that hostile keys cannot grow it: a key whose TAT has
+passed is the same as no key and is dropped when reached from the old end, and past `max_keys`
+the least recently used key is forgotten. Forgetting a live key gives that key a full bucket, so a
+flood of more than `max_keys` distinct keys within one bucket's time weakens per-key limits; a
+coarser limit (per address, or global) alongside a per-client one keeps holding.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+
+from authgate.limits import gcra
+
+__all__ = ["DEFAULT_MAX_KEYS", "MemoryStore", "monotonic_us"]
+
+DEFAULT_MAX_KEYS = 100_000
+# Expired keys dropped from the old end per write: more than one, so the map shrinks back to its
+# live keys while traffic continues.
+_SWEEP = 2
+
+
+def monotonic_us() -> int:
+    """This process's monotonic clock in microseconds."""
+    return time.monotonic_ns() // 1000
+
+
+class MemoryStore:
+    """GCRA state in this process (see `stores.Store`)."""
+
+    description = "memory://"
+
+    def __init__(
+        self, *, max_keys: int = DEFAULT_MAX_KEYS, clock: Callable[[], int] = monotonic_us
+    ) -> None:
+        if max_keys < 1:
+            raise ValueError("max_keys must be at least 1")
+        self.max_keys = max_keys
+        self._clock = clock
+        self._tats: OrderedDict[str, int] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._tats)
+
+    def update_nowait(self, key: str, interval: int, burst: int, *, count: bool) -> gcra.Outcome:
+        tats = self._tats
+        with self._lock:
+            now = self._clock()
+            outcome, tat = gcra.decide(tats.get(key), now, interval, burst, count=count)
+            if tat is not None:
+                tats[key] = tat
+                tats.move_to_end(key)
+                for _ in range(_SWEEP):
+                    oldest = next(iter(tats))
+                    if tats[oldest] > now:
+                        break
+                    del tats[oldest]
+                while len(tats) > self.max_keys:
+                    tats.popitem(last=False)
+        return outcome
+
+    async def update(self, key: str, interval: int, burst: int, *, count: bool) -> gcra.Outcome:
+        return self.update_nowait(key, interval, burst, count=count)
+
+    async def delete(self, key: str) -> None:
+        with self._lock:
+            self._tats.pop(key, None)
+
+    async def aclose(self) -> None:
+        with self._lock:
+            self._tats.clear()
