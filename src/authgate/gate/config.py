@@ -17,6 +17,7 @@ from types import MappingProxyType
 from typing import Any
 
 from authgate.gate.credentials import CredentialRules
+from authgate.gate.rate_limits import KeyKind, LimitsSettings, RouteRateLimit
 from authgate.gate.resource_metadata import ResourceMetadata
 from authgate.policy.rules import Route
 from authgate.verifier.config import VerifierConfig
@@ -48,11 +49,25 @@ class ConfigExtension:
 
 @dataclass(frozen=True, slots=True)
 class RouteConfig:
-    """A policy route plus what other shells need: the `upstream` (gateway) and extension values."""
+    """A policy route plus what other shells need: the `upstream` (gateway), extension values,
+    and the route's `rate_limit` (None: not limited)."""
 
     route: Route
     upstream: str | None = None
     extensions: Mapping[str, Any] = field(default_factory=_frozen)
+    rate_limit: RouteRateLimit | None = None
+
+    def __post_init__(self) -> None:
+        limit = self.rate_limit
+        if (
+            limit is not None
+            and self.route.public
+            and (limit.key is not KeyKind.ADDRESS or len(limit.tiers) > 1)
+        ):
+            # No principal on a public route: only the address can be counted, in one tier.
+            raise ValueError(
+                "a public route's rate limit is counted by address, with one rate (no tiers)"
+            )
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +78,7 @@ class GateConfig:
     `resource`: the RFC 9728 metadata (None: no metadata, no `resource_metadata` parameter).
     `listen`: the gateway's address ("host:port"); middleware ignores it. `source`: the file the
     configuration came from, if any. `case_insensitive`: routes match paths in any ASCII case.
+    `limits`: where the routes' rate limits are counted (see `rate_limits`).
     """
 
     verifier: VerifierConfig
@@ -74,11 +90,19 @@ class GateConfig:
     extensions: Mapping[str, Any] = field(default_factory=_frozen)
     source: str | None = None
     case_insensitive: bool = False
+    limits: LimitsSettings = field(default_factory=LimitsSettings)
 
     def __post_init__(self) -> None:
         routes: object = self.routes  # a list is accepted where a tuple is declared
         if isinstance(routes, list):
             object.__setattr__(self, "routes", tuple(routes))
+        # One name, one limit: routes may share a limit (one count), never two rates under one
+        # name (they would share a count kept at two intervals).
+        named: dict[str, object] = {}
+        for route in self.routes:
+            for limit in route.rate_limit.limits if route.rate_limit is not None else ():
+                if named.setdefault(limit.name, limit) != limit:
+                    raise ValueError(f"two different rate limits are named {limit.name!r}")
         # The realm goes into every WWW-Authenticate header: printable ASCII only, or each
         # refusal would fail to encode (RFC 9110 §5.5: field values are octets, not Unicode).
         if not self.realm or not all(" " <= ch <= "~" for ch in self.realm):
@@ -89,6 +113,11 @@ class GateConfig:
             self.credentials.bearer_methods, api_key_header, self.verifier.max_token_bytes
         )
         object.__setattr__(self, "credentials", rules)
+
+    @property
+    def rate_limited(self) -> bool:
+        """Whether any route has a rate limit (then the gate needs a limiter)."""
+        return any(route.rate_limit is not None for route in self.routes)
 
     @classmethod
     def simple(

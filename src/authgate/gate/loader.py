@@ -37,7 +37,9 @@ from urllib.parse import urlsplit
 from authgate.config import ConfigError, Setting, Table, parse_toml, read_settings, read_toml
 from authgate.gate.config import ConfigExtension, GateConfig, RouteConfig
 from authgate.gate.credentials import CredentialRules
+from authgate.gate.rate_limit_config import read_limits, read_route_limit
 from authgate.gate.resource_metadata import ResourceMetadata
+from authgate.limits import FailMode
 from authgate.policy.engine import Policy
 from authgate.policy.rules import ClaimCondition, Route
 from authgate.verifier.api_keys import parse_key_hash
@@ -60,7 +62,10 @@ logger = logging.getLogger("authgate.gate")
 _TOP_LEVEL = frozenset({
     "listen", "realm", "resource", "resource_metadata", "bearer_methods", "max_token_bytes",
     "issuers", "introspection", "api_keys", "token_cache", "routes", "case_insensitive",
+    "limits",
 })  # fmt: skip
+# `[limits]` holds the rate limits' store settings; an extension may add its own keys there.
+_SHARED = "limits"
 # `[issuers.jwks]`, declared: which keys are durations (0 allowed where it means "none").
 _JWKS = {
     "min_ttl": Setting.duration(),
@@ -118,6 +123,10 @@ class _Secrets:
         self._environ = environ
         self._base_dir = base_dir
 
+    @property
+    def environ(self) -> Mapping[str, str]:
+        return self._environ
+
     def read(self, table: Table, name: str, *, required: bool) -> bytes | None:
         env_name: str | None = table.string(f"{name}_env", None)
         file_name: str | None = table.string(f"{name}_file", None)
@@ -170,7 +179,12 @@ def _build(top: Table, ext: ConfigExtension, secrets: _Secrets, source: str | No
     )
     if not issuers and verifier.introspection is None and verifier.api_keys is None:
         raise ConfigError("configure at least one of [[issuers]], [introspection], [api_keys]")
-    routes = tuple(_route(t, ext) for t in top.tables("routes"))
+    shared = _SHARED in ext.top_level
+    limits, fail_mode, ext_limits = read_limits(
+        top.table(_SHARED), secrets, secrets.environ, shared=shared
+    )
+    routes = tuple(_route(t, ext, i, fail_mode) for i, t in enumerate(top.tables("routes")))
+    _check_limit_names(routes)
     methods = frozenset(top.strings("bearer_methods", ("header",)))
     credentials = CredentialRules(bearer_methods=methods)
     resource = _resource(top, verifier, routes, credentials)
@@ -179,7 +193,16 @@ def _build(top: Table, ext: ConfigExtension, secrets: _Secrets, source: str | No
         _check_listen(listen)
     realm = top.string("realm", "authgate")
     case_insensitive = top.boolean("case_insensitive", False)
-    extensions = _extensions(top, ext.top_level, ext.defaults, _TOP_LEVEL)
+    parsers = {k: v for k, v in ext.top_level.items() if k != _SHARED}
+    extensions = _extensions(top, parsers, ext.defaults, _TOP_LEVEL)
+    if shared and ext_limits:
+        where = top.key_path(_SHARED)
+        try:
+            extensions[_SHARED] = ext.top_level[_SHARED](ext_limits, where)
+        except ConfigError as exc:
+            raise exc.locate(file=top.file, key=where) from None
+        except (ValueError, TypeError) as exc:
+            raise top.error(str(exc), _SHARED) from None
     # An explicit `case_insensitive = false` says the application is case-sensitive too: no warning.
     if "case_insensitive" not in top.data:
         for warning in case_risks([r.route for r in routes]):
@@ -194,7 +217,22 @@ def _build(top: Table, ext: ConfigExtension, secrets: _Secrets, source: str | No
         extensions,
         source,
         case_insensitive=case_insensitive,
+        limits=limits,
     )
+
+
+def _check_limit_names(routes: tuple[RouteConfig, ...]) -> None:
+    """Each route's limits have names of their own (a shared name would share one count)."""
+    owner: dict[str, int] = {}
+    for index, route in enumerate(routes):
+        for limit in route.rate_limit.limits if route.rate_limit is not None else ():
+            first = owner.setdefault(limit.name, index)
+            if first != index:
+                raise ConfigError(
+                    f"the rate limit name {limit.name!r} is also used by routes[{first}]; give "
+                    "the routes (or the tiers) different names",
+                    key=f"routes[{index}]",
+                )
 
 
 def case_risks(routes: list[Route]) -> list[str]:
@@ -376,7 +414,7 @@ def _token_cache(table: Table) -> TokenCacheConfig:
         return TokenCacheConfig(max_entries, max_ttl)
 
 
-def _route(table: Table, ext: ConfigExtension) -> RouteConfig:
+def _route(table: Table, ext: ConfigExtension, index: int, fail_mode: FailMode) -> RouteConfig:
     claims = []
     for condition in table.tables("claims"):
         path = _claim_path(condition.take("claim"), condition.key_path("claim"))
@@ -402,9 +440,13 @@ def _route(table: Table, ext: ConfigExtension) -> RouteConfig:
         parts = urlsplit(upstream)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise table.error("must be an http(s) URL", "upstream")
+    rate_limit = read_route_limit(
+        table, index, name=route.name, public=route.public, default_mode=fail_mode
+    )
     core = frozenset(table.consumed)
     extensions = _extensions(table, ext.route, ext.route_defaults, core)
-    return RouteConfig(route, upstream, extensions)
+    with table.checking():
+        return RouteConfig(route, upstream, extensions, rate_limit)
 
 
 def _resource(

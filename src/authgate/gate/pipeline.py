@@ -9,13 +9,17 @@ decision:
 2. match a route (none: 403 `access_denied`, default deny); a public route allows at once;
 3. find the credential (none: 401 without an error code; two: 400; see `credentials`);
 4. verify it with the shared `Verifier` (401 `invalid_token`, or 503 when keys are unavailable);
-5. apply the route's requirement (403 `insufficient_scope`).
+5. apply the route's requirement (403 `insufficient_scope`);
+6. count the request against the route's rate limit, if it has one (429 with `Retry-After`, or 503
+   when a fail-closed limit's store is down; see `rate_limits`). Public routes go from step 2
+   straight to this one.
 
-Only step 4 may wait for I/O, and only on a cache miss: `check_nowait` runs every step without
-waiting and returns a `Pending` (for `verify_pending`) when step 4 needs the network, so
-synchronous shells (WSGI) hop to an event loop only then. A `Decision` carries the principal for
-allowed requests, and for refusals the complete `Answer` (status, `WWW-Authenticate`, JSON body)
-to send.
+Only steps 4 and 6 may wait for I/O: step 4 on a cache miss, step 6 when the counts are in Redis.
+`check_nowait` runs every step without waiting and returns a `Pending` (for `verify_pending`) when
+one of them needs the network, so synchronous shells (WSGI) hop to an event loop only then. A
+`Decision` carries the principal for allowed requests, and for refusals the complete `Answer`
+(status, `WWW-Authenticate` or `Retry-After`, JSON body) to send; `Gate.rate_limit_headers` gives
+the RateLimit fields for an allowed answer.
 """
 
 from __future__ import annotations
@@ -31,6 +35,10 @@ from authgate.gate.challenge import Answer, error_answer
 from authgate.gate.config import GateConfig, RouteConfig
 from authgate.gate.credentials import extract_credential
 from authgate.gate.loader import load_gate_config
+from authgate.gate.rate_limits import KeyKind, limited_answer
+from authgate.limits import Decision as LimitDecision
+from authgate.limits import Limit, Limiter, rate_limit_headers, refusal
+from authgate.limits.keys import KeyPart
 from authgate.oauth.errors import AccessDenied, InvalidRequest, OAuthError
 from authgate.policy.engine import Policy
 from authgate.policy.paths import InvalidPathError, canonical_decoded_path, canonical_path
@@ -54,11 +62,14 @@ class Outcome(StrEnum):
     UNAUTHENTICATED = "unauthenticated"
     FORBIDDEN = "forbidden"
     UNAVAILABLE = "unavailable"
+    LIMITED = "limited"
 
 
 # Enum member lookups cost a descriptor call each; the allowed path is every request's.
 _ALLOWED = Outcome.ALLOWED
 _ALLOWED_LABEL = Outcome.ALLOWED.value
+_PUBLIC = Outcome.PUBLIC
+_PUBLIC_LABEL = Outcome.PUBLIC.value
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +80,8 @@ class GateRequest:
     `decoded_as` naming how its bytes became text ("latin-1" for WSGI `PATH_INFO`, "utf-8" for
     ASGI `path` when `raw_path` is absent). `headers`: (name, value) pairs, names in any case,
     values decoded as latin-1. `form_body`: the urlencoded body, when the shell read it because
-    `Gate.wants_body` said so.
+    `Gate.wants_body` said so. `client`: the client's address as the shell knows it (behind
+    trusted proxies, the address they name), counted by rate limits keyed by address.
     """
 
     method: str
@@ -78,6 +90,7 @@ class GateRequest:
     query_string: str = ""
     form_body: bytes | None = None
     decoded_as: str | None = None
+    client: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +98,9 @@ class Decision:
     """The verdict. `path` is the canonical path judged (send it to the application or upstream).
 
     Allowed: `principal` is set (None on public routes) and `answer` is None. Refused: `error`
-    and `answer` are set.
+    and `answer` are set. On a rate-limited route, `rate_limit` is the limit's decision (allowed
+    or refused, with the caller's `principal` in both cases) and `rate_key` what it counted
+    (`KeyKind`: the route's key, or "address" when the request had no value for it).
     """
 
     outcome: Outcome
@@ -94,6 +109,8 @@ class Decision:
     principal: Principal | None = None
     error: OAuthError | None = None
     answer: Answer | None = None
+    rate_limit: LimitDecision | None = None
+    rate_key: KeyKind | None = None
 
     @property
     def allowed(self) -> bool:
@@ -102,11 +119,17 @@ class Decision:
 
 @dataclass(frozen=True, slots=True)
 class Pending:
-    """A request that needs its credential verified before it can be decided."""
+    """A request that needs I/O before it can be decided: its credential verified (`principal`
+    None), or, once verified (or on a public route), its rate limit counted in the store
+    (`limit` set, with the key's parts)."""
 
     path: str
     route: RouteConfig
-    credential: Credential
+    credential: Credential | None
+    principal: Principal | None = None
+    client: str | None = None
+    limit: Limit | None = None
+    key: tuple[KeyKind, tuple[KeyPart, ...]] | None = None
 
 
 class Gate:
@@ -119,9 +142,18 @@ class Gate:
         verifier: Verifier | None = None,
         fetcher: HttpFetcher | None = None,
         clock: Callable[[], float] = time.time,
+        limiter: Limiter | None = None,
     ) -> None:
         self.config = config
         self.verifier = verifier or Verifier(config.verifier, fetcher=fetcher, clock=clock)
+        # The rate limits' counts: given (a gateway keeps one across reloads), or built from
+        # `config.limits` when a route is limited (then closed with the gate).
+        self._owns_limiter = limiter is None and config.rate_limited
+        if limiter is None and config.rate_limited:
+            limiter = config.limits.limiter()
+        self.limiter: Limiter | None = limiter
+        self.rate_limited: Counter[tuple[str, str]] = Counter()  # (route label, key kind)
+        self._headers_on_allowed = config.limits.headers == "all"
         self.policy: Policy[RouteConfig] = Policy(
             ((r.route, r) for r in config.routes), case_insensitive=config.case_insensitive
         )
@@ -146,6 +178,8 @@ class Gate:
 
     async def aclose(self) -> None:
         await self.verifier.aclose()
+        if self._owns_limiter and self.limiter is not None:
+            await self.limiter.aclose()
 
     @property
     def ready(self) -> bool:
@@ -206,13 +240,15 @@ class Gate:
             return self.refusal_for(AccessDenied("no route allows this request"), path=path)
         route_config = matched[1]
         if matched[0].public:
-            self.decisions[Outcome.PUBLIC.value] += 1
-            return Decision(Outcome.PUBLIC, path, route_config)
+            if route_config.rate_limit is not None:
+                return self._admit(Pending(path, route_config, None, None, request.client), None)
+            self.decisions[_PUBLIC_LABEL] += 1
+            return Decision(_PUBLIC, path, route_config)
         try:
             credential = self.extract(request)
         except OAuthError as exc:
             return self.refusal_for(exc, path=path, route=route_config)
-        return Pending(path, route_config, credential)
+        return Pending(path, route_config, credential, None, request.client)
 
     def extract(self, request: GateRequest) -> Credential:
         """Step 3 alone: the request's credential, or raise (400, or 401 when there is none).
@@ -226,11 +262,14 @@ class Gate:
             raise TokenRejected(Reason.MISSING)
         return credential
 
-    def finish(self, pending: Pending, principal: Principal) -> Decision:
-        """Step 5: apply the route's requirement to a verified principal."""
+    def finish(self, pending: Pending, principal: Principal) -> Decision | Pending:
+        """Steps 5 and 6: apply the route's requirement to a verified principal, then its rate
+        limit (`Pending` when the limit's store must be asked)."""
         denied = pending.route.route.requirement.check(principal)
         if denied is not None:
             return self.refusal_for(denied, path=pending.path, route=pending.route)
+        if pending.route.rate_limit is not None:
+            return self._admit(pending, principal)
         self.decisions[_ALLOWED_LABEL] += 1
         return Decision(_ALLOWED, pending.path, pending.route, principal)
 
@@ -242,17 +281,78 @@ class Gate:
         return await self.verify_pending(step)
 
     async def verify_pending(self, pending: Pending) -> Decision:
-        """Step 4 then 5 for a `Pending` request."""
+        """The steps a `Pending` request still needs: 4 to 6, or only 6's count in the store."""
+        if pending.limit is not None and pending.key is not None and self.limiter is not None:
+            decided = await self.limiter.hit(pending.limit, *pending.key[1])
+            return self._rate_decided(pending, pending.principal, decided, pending.key[0])
+        if pending.credential is None:  # pragma: no cover - a Pending always needs one or other
+            raise TypeError("a Pending request without a credential or a limit to count")
         try:
             principal = await self.verifier.authenticate(pending.credential)
         except OAuthError as exc:
             return self.refusal_for(exc, path=pending.path, route=pending.route)
-        return self.finish(pending, principal)
+        step = self.finish(pending, principal)
+        return step if isinstance(step, Decision) else await self.verify_pending(step)
+
+    # -- rate limits -------------------------------------------------------------------------
+
+    def _admit(self, pending: Pending, principal: Principal | None) -> Decision | Pending:
+        """Step 6: count the request against its route's limit (decided at once when the store
+        is in this process; `Pending` when it must be asked)."""
+        rate = pending.route.rate_limit
+        limiter = self.limiter
+        if rate is None or limiter is None:  # pragma: no cover - a limited route has a limiter
+            raise TypeError("step 6 needs a rate-limited route and the gate's limiter")
+        limit = rate.limit_for(principal)
+        kind, parts = rate.key_for(principal, pending.credential, pending.client)
+        decided = limiter.hit_nowait(limit, *parts)
+        if decided is None:
+            return Pending(
+                pending.path,
+                pending.route,
+                pending.credential,
+                principal,
+                pending.client,
+                limit,
+                (kind, parts),
+            )
+        return self._rate_decided(pending, principal, decided, kind)
+
+    def _rate_decided(
+        self, pending: Pending, principal: Principal | None, decided: LimitDecision, kind: KeyKind
+    ) -> Decision:
+        route = pending.route
+        if decided.allowed:
+            outcome = _ALLOWED if principal is not None else _PUBLIC
+            self.decisions[outcome.value] += 1
+            return Decision(outcome, pending.path, route, principal, None, None, decided, kind)
+        refused = refusal((decided,))
+        assert refused is not None  # noqa: S101 - a refused decision always has its refusal
+        outcome = Outcome.LIMITED if refused.status == 429 else Outcome.UNAVAILABLE
+        self.decisions[outcome.value] += 1
+        if outcome is Outcome.LIMITED:
+            self.rate_limited[route.route.label, kind.value] += 1
+        logger.debug("refused: %s (limit %s, by %s)", outcome, decided.limit.name, kind)
+        answer = limited_answer(refused)
+        return Decision(
+            outcome, pending.path, route, principal, refused.error, answer, decided, kind
+        )
+
+    def rate_limit_headers(self, decision: Decision) -> list[tuple[str, str]]:
+        """The `RateLimit-Policy` and `RateLimit` fields for an allowed answer (none when the
+        route is not limited, or when `[limits] headers = "refusals"`); a refusal's are in its
+        `answer` already."""
+        decided = decision.rate_limit
+        if decided is None or decision.answer is not None or not self._headers_on_allowed:
+            return []
+        return rate_limit_headers((decided,))
 
     def check_nowait(self, request: GateRequest) -> Decision | Pending:
         """Decide without waiting for I/O; `Pending` means `verify_pending` must be awaited."""
         step = self.prepare(request)
         if isinstance(step, Decision):
+            return step
+        if step.credential is None:  # a public route whose limit must ask its store
             return step
         try:
             principal = self.verifier.authenticate_nowait(step.credential)
