@@ -77,6 +77,8 @@ class Forward:
     chunked: bool
     on_response: Callable[[int], None] | None = None  # the upstream's final status
     on_failure: Callable[[int], None] | None = None  # 502/504 made by the gateway
+    # Added to the upstream's final response (the gateway's RateLimit fields).
+    response_fields: list[tuple[bytes, bytes]] = field(default_factory=list)
 
 
 Verdict = LocalAnswer | Forward
@@ -252,8 +254,12 @@ class ProxyExchange:
                 out.append((b"Transfer-Encoding", b"chunked"))
             else:
                 self._framing = _CLOSE
-        if self.forward is not None and self.forward.on_response is not None:
-            self.forward.on_response(status)
+        forward = self.forward
+        if forward is not None:
+            if forward.response_fields:
+                out += forward.response_fields
+            if forward.on_response is not None:
+                forward.on_response(status)
         self._keep_alive = self.conn.keep_alive and self._framing != _CLOSE and not head.upgrade
         if not self._keep_alive:
             out.append((b"Connection", b"close"))

@@ -9,7 +9,9 @@ or fields of both conventions) is refused with 400: one of them may be the clien
 The same routes and policy apply; the credentials are the check request's (the proxy passes the
 client's headers). The answer is 200 with the identity fields (`X-Auth-*`, and `X-Auth-Token` when
 configured) for the proxy to copy upstream, all of them present and empty when unknown, or
-401/403 with `WWW-Authenticate`, or 503.
+401/403 with `WWW-Authenticate`, or 503; on a rate-limited route 429 with `Retry-After` and the
+RateLimit fields (which the 200 carries too), as the proxy itself answers (docs/gateway.md shows
+the nginx lines that turn its 500 for an unexpected status back into the 429).
 """
 
 from __future__ import annotations
@@ -112,6 +114,8 @@ def _answer(gen: Generation, head: RequestHead, decision: Decision) -> Verdict:
     ]
     if principal is not None:
         head.log["subject"] = principal.subject
+    if decision.rate_limit is not None:
+        headers += gen.rate_limit_fields(decision)
     answer = LocalAnswer(200, b"", headers)
     return gen.record_answer(FORWARD_AUTH, head, decision.outcome.value, answer)
 

@@ -6,8 +6,10 @@ module adds what a proxy needs around it. For each request: the gateway's own en
 answered first (see `admin`); requests the gateway will not forward (no `Host`, unknown transfer
 coding, a WebSocket upgrade that is not a plain GET) are refused; then the gate decides. A token in
 the verifier's cache is decided without leaving the event loop's current callback (`check_nowait`);
-anything else (first sight of a token, a JWKS fetch, introspection) is awaited. An allowed request
-is forwarded with identity fields rebuilt by the gateway; a refused one gets the gate's answer.
+anything else (first sight of a token, a JWKS fetch, introspection) is awaited, as is a rate limit
+counted in Redis (one counted in memory is decided at once). An allowed request is forwarded with
+identity fields rebuilt by the gateway (and the RateLimit fields added to its response); a refused
+one gets the gate's answer.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
-from authgate.gate import Decision, Gate, GateRequest
+from authgate.gate import Decision, Gate, GateRequest, Outcome
 from authgate.gateway import responses
 from authgate.gateway.access_log import AccessLog
 from authgate.gateway.config import ClientLimits, GatewayConfig, GatewaySettings, RouteUpstream
@@ -28,6 +30,7 @@ from authgate.gateway.request_head import RequestHead
 from authgate.gateway.request_target import RequestTarget
 from authgate.gateway.upstream_pool import ConnectionTracker, Origin, UpstreamPool
 from authgate.gateway.upstream_request import build_request_head, forwarding_for
+from authgate.limits import Limiter
 from authgate.verifier import Principal, TokenRejected, Verifier
 
 __all__ = ["FORWARD_AUTH", "PROXY", "Generation", "finish_when_decided"]
@@ -47,12 +50,15 @@ class Generation:
         stats: GatewayStats,
         access_log: AccessLog,
         admin: Callable[[Generation, RequestHead], Verdict | Awaitable[Verdict] | None],
+        limiter: Limiter | None = None,
     ) -> None:
         settings = config.settings
         self.config = config
         self.settings: GatewaySettings = settings
         self.limits: ClientLimits = settings.client
-        self.gate = Gate(config.gate, verifier=verifier)
+        self.gate = Gate(config.gate, verifier=verifier, limiter=limiter)
+        # Rate limits keyed by address need the client's address before the decision.
+        self.rate_limited = config.gate.rate_limited
         self.verifier = verifier
         self.stats = stats
         self.access_log = access_log
@@ -115,9 +121,25 @@ class Generation:
             target.path,
             _credential_fields(head, self.credential_headers),
             target.query.decode("latin-1"),
+            client=self.client_address(head) if self.rate_limited else None,
         )
         step = self.gate.check_nowait(request)
         return step if isinstance(step, Decision) else self.gate.verify_pending(step)
+
+    def client_address(self, head: RequestHead) -> str:
+        """The client's address: the peer, or behind `trusted_proxies` the address they name."""
+        if not self.trusted:
+            return head.peer
+        return forwarding_for(head, self.trusted, b"http").client
+
+    def rate_limit_fields(self, decision: Decision) -> list[tuple[bytes, bytes]]:
+        """The RateLimit fields for an allowed decision's answer (empty on unlimited routes)."""
+        if decision.rate_limit is None:
+            return []
+        return [
+            (name.encode("latin-1"), value.encode("latin-1"))
+            for name, value in self.gate.rate_limit_headers(decision)
+        ]
 
     def upstream_of(self, decision: Decision) -> RouteUpstream | None:
         """The upstream of the route that decided."""
@@ -149,6 +171,7 @@ class Generation:
             head.chunked,
             on_response=lambda status: self._proxied(head, status, outcome),
             on_failure=lambda status: self._failed(head, status),
+            response_fields=self.rate_limit_fields(decision),
         )
 
     def identity_for(self, principal: Principal, upstream: RouteUpstream | None) -> Headers:
@@ -179,8 +202,24 @@ class Generation:
             head.log["reason"] = (
                 error.reason.value if isinstance(error, TokenRejected) else error.error
             )
+        if decision.rate_limit is not None:
+            self._note_rate_limit(endpoint, head, decision)
         answer = LocalAnswer.from_gate(gate_answer)
         return self.record_answer(endpoint, head, decision.outcome.value, answer)
+
+    def _note_rate_limit(self, endpoint: str, head: RequestHead, decision: Decision) -> None:
+        decided, route = decision.rate_limit, decision.route
+        if decided is None or route is None:  # pragma: no cover - set on every limited decision
+            return
+        limited = decision.outcome is Outcome.LIMITED
+        head.log["reason"] = "rate_limited" if limited else "limit_store_unavailable"
+        head.log["limit"] = decided.limit.name
+        head.log["limit_key"] = str(decision.rate_key)
+        head.log["route"] = route.route.label
+        if decision.principal is not None:
+            head.log["subject"] = decision.principal.subject
+        if limited:
+            self.stats.rate_limited[endpoint, route.route.label, str(decision.rate_key)] += 1
 
     def answer_error(
         self, endpoint: str, head: RequestHead, status: int, message: str

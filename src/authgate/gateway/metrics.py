@@ -12,9 +12,14 @@ them into metric families when Prometheus scrapes. Names:
   `authgate_token_cache_hits_total`, `authgate_token_cache_misses_total`,
   `authgate_token_cache_hit_ratio`;
 - `authgate_decisions_total{endpoint,outcome}` (endpoint: proxy or forward_auth; outcome: allowed,
-  public, unauthenticated, forbidden, unavailable, no_route, bad_request);
+  public, unauthenticated, forbidden, unavailable, no_route, bad_request, limited);
 - `authgate_upstream_responses_total{code_class}`, `authgate_upstream_errors_total{status}`,
-  `authgate_open_connections`, `authgate_config_reloads_total{result}`.
+  `authgate_open_connections`, `authgate_config_reloads_total{result}`;
+- rate limits: `authgate_rate_limited_total{endpoint,route,key}` (429s, by the route and what its
+  limit counted: subject, client_id, api_key, address or claim), and the limiter's own families
+  (`authgate.limits.LimitsCollector`: `authgate_limit_decisions_total{limit,outcome}`,
+  `authgate_limit_store_errors_total`, `authgate_limit_store_outages_total`,
+  `authgate_limit_store_up`) while a route is limited.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
+from authgate.limits import LimiterMetrics, LimitsCollector
 from authgate.verifier import Verifier
 
 __all__ = ["GatewayCollector", "GatewayStats", "render_metrics"]
@@ -45,6 +51,7 @@ class GatewayStats:
     upstream_responses: Counter[str] = field(default_factory=Counter)
     upstream_errors: Counter[str] = field(default_factory=Counter)
     reloads: Counter[str] = field(default_factory=Counter)
+    rate_limited: Counter[tuple[str, str, str]] = field(default_factory=Counter)
 
 
 class GatewayCollector(Collector):
@@ -55,15 +62,31 @@ class GatewayCollector(Collector):
         stats: GatewayStats,
         verifier: Callable[[], Verifier],
         open_connections: Callable[[], int],
+        limiter: Callable[[], LimiterMetrics | None] = lambda: None,
     ) -> None:
         self._stats = stats
         self._verifier = verifier
         self._open = open_connections
+        self._limiter = limiter
 
     def collect(self) -> Iterator[Metric]:
         yield from self._issuer_families()
         yield from self._verification_families()
         yield from self._gateway_families()
+        yield from self._rate_limit_families()
+
+    def _rate_limit_families(self) -> Iterator[Metric]:
+        limited = CounterMetricFamily(
+            "authgate_rate_limited",
+            "requests refused with 429 by a route's rate limit",
+            labels=["endpoint", "route", "key"],
+        )
+        for (endpoint, route, key), count in sorted(self._stats.rate_limited.items()):
+            limited.add_metric([endpoint, route, key], count)
+        yield limited
+        metrics = self._limiter()
+        if metrics is not None:
+            yield from LimitsCollector(metrics).collect()
 
     def _issuer_families(self) -> Iterator[Metric]:
         verifier = self._verifier()

@@ -4,7 +4,8 @@ A reload reads the file again. A configuration that does not load (or whose new 
 built) is logged and the running one is kept. Otherwise the new generation is prepared completely
 (its verifier fetches keys first) and then swapped in: requests in flight finish on the old one,
 new requests use the new one, and no connection is closed. The verifier is kept across reloads
-when its configuration did not change, so keys, caches and counters survive.
+when its configuration did not change, so keys, caches and counters survive; so is the rate
+limiter (its counts, its Redis connections) when `[limits]` did not change.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import signal
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 
+from authgate.gate import GateConfig
 from authgate.gateway.access_log import AccessLog
 from authgate.gateway.admin import AdminEndpoints
 from authgate.gateway.config import GatewayConfig
@@ -23,6 +25,7 @@ from authgate.gateway.generation import Generation
 from authgate.gateway.metrics import GatewayCollector, GatewayStats, render_metrics
 from authgate.gateway.server import GatewayServer
 from authgate.jose import JoseError
+from authgate.limits import Limiter
 from authgate.verifier import Verifier
 
 __all__ = ["GatewayService"]
@@ -49,8 +52,12 @@ class GatewayService:
         self.stats = GatewayStats()
         self.access_log = access_log or AccessLog(enabled=config.settings.access_log)
         self._loader = loader
+        self.limiter = _limiter_for(config, None)
         self._collector = GatewayCollector(
-            self.stats, lambda: self.generation.verifier, lambda: self.server.connection_count
+            self.stats,
+            lambda: self.generation.verifier,
+            lambda: self.server.connection_count,
+            lambda: self.limiter.metrics if self.limiter is not None else None,
         )
         self._admin = AdminEndpoints(lambda: render_metrics(self._collector))
         self._reloading = asyncio.Lock()
@@ -62,7 +69,12 @@ class GatewayService:
 
     def _generation(self, config: GatewayConfig, verifier: Verifier) -> Generation:
         return Generation(
-            config, verifier, stats=self.stats, access_log=self.access_log, admin=self._admin
+            config,
+            verifier,
+            stats=self.stats,
+            access_log=self.access_log,
+            admin=self._admin,
+            limiter=self.limiter,
         )
 
     async def start(self) -> tuple[str, int]:
@@ -86,6 +98,8 @@ class GatewayService:
                 config = self._loader(self.config_path)
                 same_verifier = config.gate.verifier == old.config.gate.verifier
                 verifier = old.verifier if same_verifier else Verifier(config.gate.verifier)
+                old_limiter, old_limits = self.limiter, old.config.gate
+                limiter = _limiter_for(config, (old_limits, old_limiter))
             except (ValueError, OSError, JoseError) as exc:
                 self.stats.reloads["error"] += 1
                 log.error(  # noqa: TRY400 - the message says it all; no traceback for a typo
@@ -95,6 +109,7 @@ class GatewayService:
                 return False
             if not same_verifier:
                 await verifier.start()
+            self.limiter = limiter
             generation = self._generation(config, verifier)
             generation.attach(self.server)
             self.server.swap(generation)
@@ -102,14 +117,16 @@ class GatewayService:
             old.close()
             if not same_verifier:
                 self._spawn(self._retire(old.verifier))
+            if old_limiter is not None and old_limiter is not limiter:
+                self._spawn(self._retire(old_limiter))
             self.stats.reloads["ok"] += 1
             log.info("configuration reloaded", extra={"verifier_kept": same_verifier})
             return True
 
     @staticmethod
-    async def _retire(verifier: Verifier) -> None:
+    async def _retire(old: Verifier | Limiter) -> None:
         await asyncio.sleep(_RETIRE_AFTER)
-        await verifier.aclose()
+        await old.aclose()
 
     def _spawn(self, coro: Coroutine[object, object, object]) -> None:
         task = asyncio.ensure_future(coro)
@@ -137,5 +154,21 @@ class GatewayService:
         for task in list(self._background):
             task.cancel()
         await self.generation.verifier.aclose()
+        if self.limiter is not None:
+            await self.limiter.aclose()
         self.access_log.flush()
         log.info("stopped")
+
+
+def _limiter_for(
+    config: GatewayConfig, previous: tuple[GateConfig, Limiter | None] | None
+) -> Limiter | None:
+    """The limiter for `config`: the previous one when `[limits]` did not change (its counts and
+    connections carry on), a new one when it did, None when no route is limited."""
+    if not config.gate.rate_limited:
+        return None
+    if previous is not None:
+        old_config, old_limiter = previous
+        if old_limiter is not None and old_config.limits == config.gate.limits:
+            return old_limiter
+    return config.gate.limits.limiter()
