@@ -57,10 +57,13 @@ def gate_request_from_scope(scope: Scope, form_body: bytes | None = None) -> Gat
     headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope.get("headers", ())]
     method = scope.get("method", "GET") if scope["type"] == "http" else "GET"
     query = scope.get("query_string", b"").decode("latin-1")
+    # The server's view of the client (behind a proxy, what the server was told to believe).
+    peer = scope.get("client")
+    client = str(peer[0]) if peer else None
     if raw_path:
-        return GateRequest(method, raw_path, headers, query, form_body)
+        return GateRequest(method, raw_path, headers, query, form_body, client=client)
     return GateRequest(
-        method, scope.get("path", "/"), headers, query, form_body, decoded_as="utf-8"
+        method, scope.get("path", "/"), headers, query, form_body, decoded_as="utf-8", client=client
     )
 
 
@@ -148,11 +151,27 @@ class AuthGateMiddleware:
         child[PRINCIPAL_KEY] = decision.principal
         child[ROUTE_KEY] = decision.route
         child[GATE_KEY] = self.gate
+        if decision.rate_limit is not None and http:
+            send = _adding_fields(send, self.gate.rate_limit_headers(decision))
         if decision.path is not None and decision.path.encode() != scope.get("raw_path"):
             # Hand the application exactly the path the policy judged.
             child["raw_path"] = decision.path.encode("ascii")
             child["path"] = unquote(decision.path)
         await self.app(child, receive, send)
+
+
+def _adding_fields(send: Send, fields: list[tuple[str, str]]) -> Send:
+    """`send` that adds `fields` (the RateLimit fields) to the application's response."""
+    if not fields:
+        return send
+    encoded = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in fields]
+
+    async def send_with_fields(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            message = {**message, "headers": [*message.get("headers", ()), *encoded]}
+        await send(message)
+
+    return send_with_fields
 
 
 def _header(scope: Scope, name: bytes) -> str | None:

@@ -56,6 +56,7 @@ def gate_request_from_environ(environ: Environ, form_body: bytes | None = None) 
         environ.get("QUERY_STRING", ""),
         form_body,
         decoded_as="latin-1",
+        client=environ.get("REMOTE_ADDR") or None,
     )
 
 
@@ -152,7 +153,20 @@ class AuthGateWSGIMiddleware:
         environ[GATE_KEY] = self.sync
         if decision.path is not None:
             environ["PATH_INFO"] = unquote_to_bytes(decision.path).decode("latin-1")
+        if decision.rate_limit is not None:
+            start_response = _adding_fields(start_response, gate.rate_limit_headers(decision))
         return self.app(environ, start_response)
+
+
+def _adding_fields(start_response: StartResponse, fields: list[tuple[str, str]]) -> StartResponse:
+    """`start_response` that adds `fields` (the RateLimit fields) to the application's headers."""
+    if not fields:
+        return start_response
+
+    def start_with_fields(status: str, headers: list[tuple[str, str]], *exc_info: Any) -> Any:
+        return start_response(status, [*headers, *fields], *exc_info)
+
+    return start_with_fields
 
 
 def _read_body(environ: Environ, limit: int) -> bytes | None:
