@@ -53,10 +53,11 @@ def read_limits(
     if table is None:
         url = environ.get(LIMITS_REDIS_URL_ENV) or "memory://"
         return _settings(Table({}, "limits"), url, {}), FailMode.OPEN, {}
+    given = [k for k in ("redis_url", "redis_url_env", "redis_url_file") if k in table.data]
+    if len(given) > 1:
+        raise table.error("give redis_url, redis_url_env or redis_url_file, not two of them")
     plain = table.string("redis_url", None)
     secret = secrets.read(table, "redis_url", required=False)
-    if plain is not None and secret is not None:
-        raise table.error("give redis_url, redis_url_env or redis_url_file, not two of them")
     url = environ.get(LIMITS_REDIS_URL_ENV) or (
         secret.decode("utf-8", "replace") if secret is not None else plain
     )
@@ -114,6 +115,11 @@ def read_route_limit(
     base = name if name is not None and _NAME.fullmatch(name) else f"routes-{index}"
     key, claim = _key(table, key_text, public)
     tiers = [_tier(t, (base, f"routes-{index}", j), mode) for j, t in enumerate(tier_tables)]
+    if any(t.default for t in tiers[:-1]):
+        raise table.error(
+            "only the last tier may have no role or scope (the tiers after it would never match)",
+            "limits",
+        )
     if rate_text is not None:
         if any(t.default for t in tiers):
             raise table.error(

@@ -129,8 +129,8 @@ class RateTier:
 class RouteRateLimit:
     """A route's rate limit: the first tier the caller matches applies, counted by `key`.
 
-    `claim` names the claim when `key` is `KeyKind.CLAIM` (a top-level claim; its value, as text
-    or as JSON, is counted).
+    `claim` names the claim when `key` is `KeyKind.CLAIM` (a top-level claim; its value's JSON is
+    counted).
     """
 
     tiers: tuple[RateTier, ...]
@@ -201,12 +201,10 @@ class RouteRateLimit:
 
 def _claim_text(principal: Principal, name: str) -> str | None:
     value = principal.claims.get(name)
-    if value is None:
+    if value is None or value == "":
         return None
-    if isinstance(value, str):
-        return value if value else None
-    # Numbers, booleans, arrays and objects: their JSON, with keys sorted, so one value has one key
-    # (`1` and `"1"` stay different keys: the JSON of the second is quoted).
+    # The value's JSON (keys sorted): one value, one key, whatever its type, and values of
+    # different types never share one (`"1"` is quoted, `1` is not; `["a","b"]` is not `"a,b"`).
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
