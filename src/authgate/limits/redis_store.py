@@ -7,29 +7,36 @@ shares one clock and their own clocks' skew does not matter. Works on Redis 5 an
 that calls `TIME` and then writes needs effects replication, the default from 5 on); not on Redis
 Cluster (a batch's keys may live in different slots).
 
-Decisions asked for in the same turn of the event loop go to Redis together, as one call of the
-script over all their keys (at most `max_batch`): a busy process pays one round trip and one
-command for many decisions instead of one each. The script is atomic as a whole, so each decision
-in it is as well, and two decisions on one key are made in order. An idle process sends batches
-of one.
+Decisions go to Redis in batches, as one call of the script over all their keys (at most
+`max_batch`), on one connection of their own with one call in flight at a time: the decisions
+asked for while a call is out (and those of one turn of the event loop) go together in the next.
+So a busy process pays one round trip and one command for many decisions instead of one each, and
+the busier it is, the larger its batches; an idle process sends batches of one, at once. The script
+is atomic as a whole, so each decision in it is as well, and two decisions on one key are made in
+order. The connection is redis-py's (`Connection`, made from the URL: TLS, AUTH, database), driven
+directly with pipelined sends and reads, which costs a fraction of a client command.
 
-Every call is bounded by `timeout` seconds as a whole (waiting for a pooled connection,
-connecting, the round trip); redis-py's own retries are off, so a dead or hung Redis costs a
-decision at most `timeout` and then raises `StoreUnavailable`. A connection broken by a restart is
-replaced on the next use, and a restarted Redis that lost its script cache gets the script again
-(redis-py's `Script` reloads it on NOSCRIPT).
+No decision waits more than `timeout` seconds for its answer, queueing behind a call in flight
+included: a batch's deadline is its oldest decision's arrival plus `timeout` (connecting and the
+round trip count against it); redis-py's own retries are off, so a dead or hung Redis costs a
+decision at most `timeout` and then raises `StoreUnavailable`, and a failed call fails the
+decisions queued behind it at once. A connection that failed is dropped and a new one is made on
+the next call, so a restarted Redis is used again; one that lost its script cache gets the script
+again (on NOSCRIPT). `delete` (rare) goes through a small pool.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio.connection import AbstractConnection
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
-from redis.exceptions import RedisError
+from redis.exceptions import NoScriptError, RedisError
 
 from authgate.limits.gcra import Outcome
 from authgate.limits.stores import DEFAULT_TIMEOUT, StoreUnavailable, describe_url
@@ -81,16 +88,18 @@ return out
 
 DEFAULT_MAX_CONNECTIONS = 32
 DEFAULT_MAX_BATCH = 128
+_SCRIPT_SHA = hashlib.sha1(GCRA_SCRIPT.encode(), usedforsecurity=False).hexdigest()
 
-_Pending = tuple[str, int, int, bool, "asyncio.Future[Outcome]"]
+# key, interval, burst, count, the caller's future, when it was asked (loop time).
+_Pending = tuple[str, int, int, bool, "asyncio.Future[Outcome]", float]
 
 
 class RedisStore:
     """GCRA state in Redis (see `stores.Store` and the module docstring).
 
-    `timeout` bounds each call (seconds); `max_connections` bounds the pool (a call waits for a
-    free connection within its timeout); `max_batch` bounds the keys of one call. `clock`
-    (microseconds) replaces Redis's `TIME`, for tests that need a controlled clock.
+    `timeout` bounds each decision's wait (seconds); `max_batch` bounds the keys of one call;
+    `max_connections` bounds the pool that `delete` uses. `clock` (microseconds) replaces Redis's
+    `TIME`, for tests that need a controlled clock.
     """
 
     def __init__(
@@ -123,9 +132,13 @@ class RedisStore:
             # redis-py's message may quote the URL, which may hold a password.
             raise ValueError(f"limits store {self.description!r}: not a valid Redis URL") from None
         self._client: Redis = Redis(connection_pool=self._pool)
-        self._script = self._client.register_script(GCRA_SCRIPT)
+        # The decisions' own connection: its socket waits are bounded by the batch deadline
+        # (`asyncio.timeout_at`), not per read (redis-py would wrap each send in `wait_for`).
+        self._connection_kwargs = {**self._pool.connection_kwargs, "socket_timeout": None}
+        self._connection: AbstractConnection | None = None
         self._pending: list[_Pending] = []
-        self._flushes: set[asyncio.Task[None]] = set()
+        self._scheduled = False  # a flush is queued on the loop
+        self._call_task: asyncio.Task[None] | None = None  # the call in flight
 
     def update_nowait(self, key: str, interval: int, burst: int, *, count: bool) -> None:
         return None
@@ -133,40 +146,85 @@ class RedisStore:
     async def update(self, key: str, interval: int, burst: int, *, count: bool) -> Outcome:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Outcome] = loop.create_future()
-        if not self._pending:
+        self._pending.append((key, interval, burst, count, future, loop.time()))
+        if not self._scheduled and self._call_task is None:
             # After the callbacks already queued: the decisions of this turn go together.
+            self._scheduled = True
             loop.call_soon(self._flush_pending)
-        self._pending.append((key, interval, burst, count, future))
         return await future
 
     def _flush_pending(self) -> None:
-        pending, self._pending = self._pending, []
-        for start in range(0, len(pending), self.max_batch):
-            task = asyncio.ensure_future(self._call(pending[start : start + self.max_batch]))
-            self._flushes.add(task)
-            task.add_done_callback(self._flushes.discard)
+        self._scheduled = False
+        if self._call_task is not None or not self._pending:
+            return  # the call in flight flushes what waits when it ends
+        batch = self._pending[: self.max_batch]
+        del self._pending[: self.max_batch]
+        self._call_task = asyncio.ensure_future(self._call(batch))
 
     async def _call(self, batch: list[_Pending]) -> None:
         """One script call for `batch`; every future is settled, whatever happens."""
         try:
-            outcomes = await self._decide(batch)
-        except StoreUnavailable as exc:
-            _fail(batch, exc)
+            async with asyncio.timeout_at(batch[0][5] + self.timeout):
+                outcomes = await self._decide(batch)
+        except TimeoutError:
+            self._fail_all(batch, StoreUnavailable(f"{self.description}: no answer in time"))
+            await self._drop_connection()
         except asyncio.CancelledError:
-            _fail(batch, StoreUnavailable(f"{self.description}: store closed"))
+            self._fail_all(batch, StoreUnavailable(f"{self.description}: store closed"))
+            await self._drop_connection()
             raise
+        except StoreUnavailable as exc:
+            self._fail_all(batch, exc)
+            await self._drop_connection()
         except Exception as exc:  # noqa: BLE001 - no caller may be left waiting
-            _fail(batch, StoreUnavailable(f"{self.description}: {type(exc).__name__}"))
+            self._fail_all(batch, StoreUnavailable(f"{self.description}: {type(exc).__name__}"))
+            await self._drop_connection()
         else:
             for entry, outcome in zip(batch, outcomes, strict=True):
                 if not entry[4].done():
                     entry[4].set_result(outcome)
+        finally:
+            self._call_task = None
+            if self._pending and not self._scheduled:
+                self._scheduled = True
+                asyncio.get_running_loop().call_soon(self._flush_pending)
+
+    def _fail_all(self, batch: list[_Pending], exc: StoreUnavailable) -> None:
+        """Fail `batch` and the decisions queued behind it: they would wait on the same store."""
+        queued, self._pending = self._pending, []
+        _fail(batch + queued, exc)
+
+    async def _drop_connection(self) -> None:
+        """Close a connection whose state is unknown (a read cut short, a dead server); the next
+        call makes a new one."""
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            await connection.disconnect(nowait=True)
+
+    async def _roundtrip(self, *args: str | int) -> Any:
+        connection = self._connection
+        if connection is None:
+            connection = self._pool.connection_class(**self._connection_kwargs)
+            self._connection = connection  # closed by `_drop_connection` if connecting fails
+            await connection.connect()  # type: ignore[no-untyped-call]
+        await connection.send_packed_command(connection.pack_command(*args), check_health=False)
+        return await connection.read_response()
 
     async def _decide(self, batch: list[_Pending]) -> list[Outcome]:
-        args: list[int | str] = ["" if self._clock is None else str(self._clock())]
-        for _, interval, burst, count, _ in batch:
+        args: list[str | int] = [len(batch)]
+        args += [entry[0] for entry in batch]
+        args.append("" if self._clock is None else str(self._clock()))
+        for _, interval, burst, count, _, _ in batch:
             args += (interval, burst, "1" if count else "0")
-        reply = await self._run(self._script([entry[0] for entry in batch], args))
+        try:
+            try:
+                reply = await self._roundtrip("EVALSHA", _SCRIPT_SHA, *args)
+            except NoScriptError:
+                # A Redis that restarted (or flushed its scripts) since the last call.
+                await self._roundtrip("SCRIPT", "LOAD", GCRA_SCRIPT)
+                reply = await self._roundtrip("EVALSHA", _SCRIPT_SHA, *args)
+        except (RedisError, OSError) as exc:
+            raise StoreUnavailable(f"{self.description}: {type(exc).__name__}: {exc}") from exc
         try:
             values = [int(v) for v in reply]
         except (TypeError, ValueError) as exc:
@@ -191,10 +249,15 @@ class RedisStore:
             raise StoreUnavailable(f"{self.description}: {type(exc).__name__}: {exc}") from exc
 
     async def aclose(self) -> None:
-        for task in list(self._flushes):
+        task = self._call_task
+        if task is not None:
             task.cancel()
-        if self._flushes:
-            await asyncio.gather(*self._flushes, return_exceptions=True)
+            await asyncio.gather(task, return_exceptions=True)
+        _fail(self._pending, StoreUnavailable(f"{self.description}: store closed"))
+        self._pending = []
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            await connection.disconnect(nowait=True)
         await self._client.aclose()
         await self._pool.disconnect()
 
