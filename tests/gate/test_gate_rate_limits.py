@@ -20,8 +20,15 @@ from gate_support import AUDIENCE, FakeIssuer
 from authgate.config import ConfigError
 from authgate.gate import Decision, Gate, GateConfig, GateRequest, Outcome, Pending, RouteConfig
 from authgate.gate import parse_gate_config as parse
-from authgate.gate.rate_limits import KeyKind, LimitsSettings, RateTier, RouteRateLimit
-from authgate.limits import FailMode, Limit, Limiter, parse_rate
+from authgate.gate.rate_limits import (
+    KeyKind,
+    LimitsSettings,
+    RateTier,
+    RouteRateLimit,
+    allowed_fields,
+)
+from authgate.limits import Decision as LimitDecision
+from authgate.limits import FailMode, Limit, Limiter, parse_rate, rate_limit_headers
 from authgate.limits.memory import MemoryStore
 from authgate.policy import Route
 from authgate.verifier import VerifierConfig, hash_api_key
@@ -700,3 +707,22 @@ async def test_huge_and_odd_values_get_short_keys(gate: Gate, test_issuer: FakeI
     lengths = {len(k) for k in store._tats}
     assert len(lengths) == 1
     assert lengths.pop() < 64
+
+
+@pytest.mark.parametrize(
+    ("rate", "remaining", "window", "failed"),
+    [
+        ("3/minute", 2, 20.0, False),
+        ("600/minute", 0, 0.1, False),
+        ("10/second", 7, 0.0000001, False),
+        ("100/minute", 99, 59.5, False),
+        ("100/minute", 0, 0.0, True),
+    ],
+)
+def test_allowed_fields_match_the_limits_package(
+    rate: str, remaining: int, window: float, failed: bool
+) -> None:
+    limit = Limit("fields", parse_rate(rate))
+    decided = LimitDecision(limit, True, remaining, 0.0, window, window, store_failed=failed)
+    for _ in range(2):  # built, then from the cached policy
+        assert allowed_fields(decided) == rate_limit_headers([decided])

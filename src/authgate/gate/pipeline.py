@@ -35,9 +35,9 @@ from authgate.gate.challenge import Answer, error_answer
 from authgate.gate.config import GateConfig, RouteConfig
 from authgate.gate.credentials import extract_credential
 from authgate.gate.loader import load_gate_config
-from authgate.gate.rate_limits import KeyKind, limited_answer
+from authgate.gate.rate_limits import KeyKind, allowed_fields, limited_answer
 from authgate.limits import Decision as LimitDecision
-from authgate.limits import Limit, Limiter, rate_limit_headers, refusal
+from authgate.limits import Limit, Limiter, refusal
 from authgate.limits.keys import KeyPart
 from authgate.oauth.errors import AccessDenied, InvalidRequest, OAuthError
 from authgate.policy.engine import Policy
@@ -323,9 +323,11 @@ class Gate:
     ) -> Decision:
         route = pending.route
         if decided.allowed:
-            outcome = _ALLOWED if principal is not None else _PUBLIC
-            self.decisions[outcome.value] += 1
-            return Decision(outcome, pending.path, route, principal, None, None, decided, kind)
+            if principal is not None:
+                self.decisions[_ALLOWED_LABEL] += 1
+                return Decision(_ALLOWED, pending.path, route, principal, None, None, decided, kind)
+            self.decisions[_PUBLIC_LABEL] += 1
+            return Decision(_PUBLIC, pending.path, route, None, None, None, decided, kind)
         refused = refusal((decided,))
         assert refused is not None  # noqa: S101 - a refused decision always has its refusal
         outcome = Outcome.LIMITED if refused.status == 429 else Outcome.UNAVAILABLE
@@ -345,7 +347,7 @@ class Gate:
         decided = decision.rate_limit
         if decided is None or decision.answer is not None or not self._headers_on_allowed:
             return []
-        return rate_limit_headers((decided,))
+        return allowed_fields(decided)
 
     def check_nowait(self, request: GateRequest) -> Decision | Pending:
         """Decide without waiting for I/O; `Pending` means `verify_pending` must be awaited."""

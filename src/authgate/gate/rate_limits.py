@@ -18,12 +18,13 @@ by subject) is counted by its client address instead, so nothing escapes its rou
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Literal
 
 from authgate.gate.challenge import Answer
-from authgate.limits import DEFAULT_TIMEOUT, Limit, Limiter, Refusal
+from authgate.limits import DEFAULT_TIMEOUT, Decision, Limit, Limiter, Refusal, rate_limit_headers
 from authgate.limits.keys import KeyPart, address_part, check_namespace
 from authgate.limits.limiter import DEFAULT_RETRY_INTERVAL
 from authgate.limits.stores import describe_url
@@ -36,6 +37,7 @@ __all__ = [
     "LimitsSettings",
     "RateTier",
     "RouteRateLimit",
+    "allowed_fields",
     "limited_answer",
 ]
 
@@ -206,6 +208,30 @@ def _claim_text(principal: Principal, name: str) -> str | None:
     # The value's JSON (keys sorted): one value, one key, whatever its type, and values of
     # different types never share one (`"1"` is quoted, `1` is not; `["a","b"]` is not `"a,b"`).
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+# Each limit's `RateLimit-Policy` value, by identity: it never changes, and an allowed request's
+# fields are built on every request of a limited route.
+_POLICIES: dict[int, tuple[Limit, str]] = {}
+
+
+def allowed_fields(decided: Decision) -> list[tuple[str, str]]:
+    """The RateLimit fields for one allowed decision: what `authgate.limits.rate_limit_headers`
+    gives for it (the tests hold the two equal), built with the policy value cached."""
+    limit = decided.limit
+    cached = _POLICIES.get(id(limit))
+    if cached is None or cached[0] is not limit:
+        if len(_POLICIES) >= 1024:
+            _POLICIES.clear()
+        policy = rate_limit_headers((decided,))[0][1]
+        _POLICIES[id(limit)] = cached = (limit, policy)
+    if decided.store_failed:
+        return [("RateLimit-Policy", cached[1])]
+    window = max(1, math.ceil(decided.window))
+    return [
+        ("RateLimit-Policy", cached[1]),
+        ("RateLimit", f'"{limit.name}";r={decided.remaining};t={window}'),
+    ]
 
 
 def limited_answer(refused: Refusal) -> Answer:
