@@ -4,6 +4,13 @@ RS256 token, at 1, 16 and 64 connections; the forward-auth endpoint's decisions 
 verifier's cached verifications per second.
 
     .venv/bin/python benchmarks/gateway/run.py [--duration 10] [--repeat 3] [--connections 1,16,64]
+        [--limits] [--no-node]
+
+`--limits` adds two more authgate gateways to the same run, identical but for a rate limit on the
+route (keyed by the token's subject, high enough never to refuse: every request is counted and
+answered with the RateLimit fields): one counting in memory, one in the shared Redis at
+127.0.0.1:6379 (its own key namespace, deleted afterwards). Their throughput is reported as a
+share of the unlimited gateway's. `--no-node` leaves the Node.js gateway out.
 
 Needs `wrk` and `nginx` (apt-get install wrk nginx-light), Node.js and the test peers
 (`cd tests/node && npm ci`). Every server listens on loopback. One core each: the process under
@@ -112,12 +119,37 @@ http {{
     return process
 
 
+REDIS_URL = "redis://127.0.0.1:6379/0"
+# Never refuses at these rates, so every request pays for a decision and its fields.
+BENCH_RATE = "1000000/second"
+
+
+def limits_toml(limits: str, namespace: str) -> tuple[str, str]:
+    """(top-level table, route keys) for a gateway with `limits` "off", "memory" or "redis"."""
+    if limits == "off":
+        return "", ""
+    route = f'rate_limit = "{BENCH_RATE}"\n'
+    if limits == "memory":
+        return "", route
+    return f'[limits]\nredis_url = "{REDIS_URL}"\nnamespace = "{namespace}"\n', route
+
+
 def authgate_gateway(
-    directory: Path, port: int, jwks: JWKSServer, upstream: int
+    directory: Path,
+    port: int,
+    jwks: JWKSServer,
+    upstream: int,
+    *,
+    limits: str = "off",
+    namespace: str = "bench",
 ) -> subprocess.Popen[bytes]:
+    directory = directory / f"authgate-{limits}"
+    directory.mkdir()
+    top, route = limits_toml(limits, namespace)
     config = directory / "gateway.toml"
     config.write_text(f"""
 listen = "127.0.0.1:{port}"
+{top}
 [[issuers]]
 issuer = "{jwks.url}"
 jwks_uri = "{jwks.url}/jwks.json"
@@ -126,6 +158,7 @@ audiences = ["{AUDIENCE}"]
 path = "/api"
 upstream = "http://127.0.0.1:{upstream}"
 scopes = ["orders:read"]
+{route}
 """)
     log = (directory / "authgate.log").open("wb")
     process = subprocess.Popen(
@@ -242,12 +275,16 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per measurement")
     parser.add_argument("--connections", default="1,16,64", help="comma-separated counts")
     parser.add_argument("--repeat", type=int, default=3, help="rounds (the median is reported)")
+    parser.add_argument(
+        "--limits", action="store_true", help="add gateways with rate limits in memory and Redis"
+    )
+    parser.add_argument("--no-node", action="store_true", help="leave the Node.js gateway out")
     args = parser.parse_args()
-    for tool in ("wrk", "node", "taskset"):
+    for tool in ("wrk", "taskset", *(() if args.no_node else ("node",))):
         if shutil.which(tool) is None:
             raise SystemExit(f"{tool} is required (see the module docstring)")
-    if not NODE_MODULES.is_dir():
-        raise SystemExit("run `cd tests/node && npm ci` first")
+    if not args.no_node and not NODE_MODULES.is_dir():
+        raise SystemExit("run `cd tests/node && npm ci` first (or pass --no-node)")
     connections = [int(c) for c in args.connections.split(",")]
 
     key = JWK.generate("RSA", alg="RS256", kid="bench-key")
@@ -260,20 +297,37 @@ def main() -> None:
 
     results: dict[str, Any] = {"cpus": len(CPUS), "duration": args.duration, "repeat": args.repeat}
     runs: list[dict[str, Any]] = []
+    namespace = f"bench-{os.getpid()}"
     with tempfile.TemporaryDirectory(prefix="authgate-bench-") as tmp:
         work = Path(tmp)
-        ports = {name: free_port() for name in ("upstream", "authgate", "node")}
+        names = ["upstream", "authgate", *LIMITED, "node"]
+        ports = {name: free_port() for name in names}
         processes = [nginx_upstream(work, ports["upstream"])]
         try:
             processes.append(authgate_gateway(work, ports["authgate"], jwks, ports["upstream"]))
-            processes.append(node_gateway(work, ports["node"], jwks, ports["upstream"]))
             targets = {
                 "upstream alone": f"http://127.0.0.1:{ports['upstream']}/api/orders",
                 "authgate": f"http://127.0.0.1:{ports['authgate']}/api/orders",
-                "node": f"http://127.0.0.1:{ports['node']}/api/orders",
             }
-            for url in (targets["authgate"], targets["node"]):  # warm-up (JIT, pools, caches)
-                wrk(url, 16, min(3.0, args.duration), auth)
+            if args.limits:
+                for name, mode in LIMITED.items():
+                    processes.append(
+                        authgate_gateway(
+                            work,
+                            ports[name],
+                            jwks,
+                            ports["upstream"],
+                            limits=mode,
+                            namespace=namespace,
+                        )
+                    )
+                    targets[name] = f"http://127.0.0.1:{ports[name]}/api/orders"
+            if not args.no_node:
+                processes.append(node_gateway(work, ports["node"], jwks, ports["upstream"]))
+                targets["node"] = f"http://127.0.0.1:{ports['node']}/api/orders"
+            for name, url in targets.items():  # warm-up (JIT, pools, caches)
+                if name != "upstream alone":
+                    wrk(url, 16, min(3.0, args.duration), auth)
             check = f"http://127.0.0.1:{ports['authgate']}/_authgate/check"
             check_headers = {**auth, "X-Original-URI": "/api/orders", "X-Original-Method": "GET"}
             # Rounds interleave the targets, so that load from elsewhere hits them alike; the
@@ -297,6 +351,8 @@ def main() -> None:
                 process.terminate()
             for process in processes:
                 process.wait(10)
+            if args.limits:
+                delete_namespace(namespace)
     results["runs"] = runs
     results["rows"] = medians(runs)
     rates = sorted(cached_verifications(jwks, token) for _ in range(args.repeat))
@@ -307,6 +363,21 @@ def main() -> None:
     (out_dir / f"gateway-{int(time.time())}.json").write_text(json.dumps(results, indent=2))
 
 
+LIMITED = {"authgate, memory limits": "memory", "authgate, Redis limits": "redis"}
+
+
+def delete_namespace(namespace: str) -> None:
+    """Remove the benchmark's keys from the shared Redis (they expire by themselves anyway)."""
+    import redis  # noqa: PLC0415 - only with --limits
+
+    client = redis.Redis.from_url(REDIS_URL, socket_timeout=5)
+    try:
+        for key in client.scan_iter(match=f"{namespace}:*"):
+            client.delete(key)
+    finally:
+        client.close()
+
+
 def print_table(results: dict[str, Any]) -> None:
     rows = results["rows"]
     by = {(r["target"], r["connections"]): r for r in rows}
@@ -314,16 +385,31 @@ def print_table(results: dict[str, Any]) -> None:
         f"\n{results['cpus']} CPUs, {results['duration']:.0f} s per measurement, "
         f"median of {results['repeat']} rounds\n"
     )
-    print("| connections | upstream alone req/s | authgate req/s (p99) | Node req/s (p99) | "
-          "authgate / Node |")  # fmt: skip
-    print("|---:|---:|---:|---:|---:|")
-    for c in sorted({r["connections"] for r in rows if r["target"] == "authgate"}):
-        up, ag, nd = by[("upstream alone", c)], by[("authgate", c)], by[("node", c)]
-        ratio = ag["rps"] / nd["rps"]
-        print(
-            f"| {c} | {up['rps']:,.0f} | {ag['rps']:,.0f} ({ag['p99_ms']:.2f} ms) | "
-            f"{nd['rps']:,.0f} ({nd['p99_ms']:.2f} ms) | {ratio:.2f}x |"
-        )
+    counts = sorted({r["connections"] for r in rows if r["target"] == "authgate"})
+    if any(r["target"] == "node" for r in rows):
+        print("| connections | upstream alone req/s | authgate req/s (p99) | Node req/s (p99) | "
+              "authgate / Node |")  # fmt: skip
+        print("|---:|---:|---:|---:|---:|")
+        for c in counts:
+            up, ag, nd = by[("upstream alone", c)], by[("authgate", c)], by[("node", c)]
+            ratio = ag["rps"] / nd["rps"]
+            print(
+                f"| {c} | {up['rps']:,.0f} | {ag['rps']:,.0f} ({ag['p99_ms']:.2f} ms) | "
+                f"{nd['rps']:,.0f} ({nd['p99_ms']:.2f} ms) | {ratio:.2f}x |"
+            )
+    if any(r["target"] in LIMITED for r in rows):
+        print("\n| connections | authgate, no limits req/s | memory limits req/s (share) | "
+              "Redis limits req/s (share) |")  # fmt: skip
+        print("|---:|---:|---:|---:|")
+        for c in counts:
+            off = by[("authgate", c)]["rps"]
+            cells = []
+            for name in LIMITED:
+                row = by[(name, c)]
+                cells.append(
+                    f"{row['rps']:,.0f} ({row['rps'] / off:.1%}, p99 {row['p99_ms']:.2f} ms)"
+                )
+            print(f"| {c} | {off:,.0f} | {cells[0]} | {cells[1]} |")
     for r in rows:
         if r["target"] == "forward-auth":
             print(f"\nforward-auth, {r['connections']} connections: {r['rps']:,.0f} decisions/s "
