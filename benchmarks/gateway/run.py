@@ -8,9 +8,11 @@ verifier's cached verifications per second.
 
 `--limits` adds two more authgate gateways to the same run, identical but for a rate limit on the
 route (keyed by the token's subject, high enough never to refuse: every request is counted and
-answered with the RateLimit fields): one counting in memory, one in the shared Redis at
-127.0.0.1:6379 (its own key namespace, deleted afterwards). Their throughput is reported as a
-share of the unlimited gateway's. `--no-node` leaves the Node.js gateway out.
+answered with the RateLimit fields): one counting in memory, one in Redis. The Redis is the run's
+own `redis-server` (apt-get install redis-server) on a free port, pinned with the load generator,
+as it would run on another machine in production rather than on the gateway's core. Their
+throughput is reported as a share of the unlimited gateway's. `--no-node` leaves the Node.js
+gateway out.
 
 Needs `wrk` and `nginx` (apt-get install wrk nginx-light), Node.js and the test peers
 (`cd tests/node && npm ci`). Every server listens on loopback. One core each: the process under
@@ -119,7 +121,7 @@ http {{
     return process
 
 
-REDIS_URL = "redis://127.0.0.1:6379/0"
+REDIS_URL = "redis://127.0.0.1:6379/0"  # replaced by the run's own redis-server with --limits
 # Never refuses at these rates, so every request pays for a decision and its fields.
 BENCH_RATE = "1000000/second"
 
@@ -280,7 +282,8 @@ def main() -> None:
     )
     parser.add_argument("--no-node", action="store_true", help="leave the Node.js gateway out")
     args = parser.parse_args()
-    for tool in ("wrk", "taskset", *(() if args.no_node else ("node",))):
+    needed = ("wrk", "taskset", *(() if args.no_node else ("node",)))
+    for tool in (*needed, *(("redis-server",) if args.limits else ())):
         if shutil.which(tool) is None:
             raise SystemExit(f"{tool} is required (see the module docstring)")
     if not args.no_node and not NODE_MODULES.is_dir():
@@ -298,11 +301,15 @@ def main() -> None:
     results: dict[str, Any] = {"cpus": len(CPUS), "duration": args.duration, "repeat": args.repeat}
     runs: list[dict[str, Any]] = []
     namespace = f"bench-{os.getpid()}"
+    global REDIS_URL  # noqa: PLW0603 - the run's own Redis, set once before any gateway starts
     with tempfile.TemporaryDirectory(prefix="authgate-bench-") as tmp:
         work = Path(tmp)
-        names = ["upstream", "authgate", *LIMITED, "node"]
+        names = ["upstream", "authgate", *LIMITED, "node", "redis"]
         ports = {name: free_port() for name in names}
         processes = [nginx_upstream(work, ports["upstream"])]
+        if args.limits:
+            processes.append(redis_server(work, ports["redis"]))
+            REDIS_URL = f"redis://127.0.0.1:{ports['redis']}/0"
         try:
             processes.append(authgate_gateway(work, ports["authgate"], jwks, ports["upstream"]))
             targets = {
@@ -351,8 +358,6 @@ def main() -> None:
                 process.terminate()
             for process in processes:
                 process.wait(10)
-            if args.limits:
-                delete_namespace(namespace)
     results["runs"] = runs
     results["rows"] = medians(runs)
     rates = sorted(cached_verifications(jwks, token) for _ in range(args.repeat))
@@ -366,16 +371,16 @@ def main() -> None:
 LIMITED = {"authgate, memory limits": "memory", "authgate, Redis limits": "redis"}
 
 
-def delete_namespace(namespace: str) -> None:
-    """Remove the benchmark's keys from the shared Redis (they expire by themselves anyway)."""
-    import redis  # noqa: PLC0415 - only with --limits
-
-    client = redis.Redis.from_url(REDIS_URL, socket_timeout=5)
-    try:
-        for key in client.scan_iter(match=f"{namespace}:*"):
-            client.delete(key)
-    finally:
-        client.close()
+def redis_server(directory: Path, port: int) -> subprocess.Popen[bytes]:
+    """The run's own Redis, on the load generator's CPU, nothing saved to disk."""
+    binary = shutil.which("redis-server") or "/usr/bin/redis-server"
+    process = subprocess.Popen(
+        ["taskset", "-c", LOAD_CPU, binary, "--port", str(port), "--bind", "127.0.0.1",
+         "--save", "", "--appendonly", "no", "--dir", str(directory)],
+        stdout=subprocess.DEVNULL,
+    )  # fmt: skip
+    wait_port(port, process, "redis-server")
+    return process
 
 
 def print_table(results: dict[str, Any]) -> None:
