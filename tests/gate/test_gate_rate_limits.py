@@ -26,6 +26,7 @@ from authgate.gate.rate_limits import (
     RateTier,
     RouteRateLimit,
     allowed_fields,
+    allowed_fields_bytes,
 )
 from authgate.limits import Decision as LimitDecision
 from authgate.limits import FailMode, Limit, Limiter, parse_rate, rate_limit_headers
@@ -117,11 +118,11 @@ rate_limit_key = "claim:tenant"
 path = "/free"
 """,
             top='[limits]\nredis_url = "memory://?max_keys=1000"\ntimeout = "50ms"\n'
-            'retry_interval = "2s"\nnamespace = "shop"\nheaders = "refusals"\n'
+            'retry_interval = "2s"\nnamespace = "shop"\nheaders = "all"\n'
             'on_store_failure = "fail_open"\n',
         )
     )
-    assert config.limits == LimitsSettings("memory://?max_keys=1000", 0.05, 2.0, "shop", "refusals")
+    assert config.limits == LimitsSettings("memory://?max_keys=1000", 0.05, 2.0, "shop", "all")
     orders = config.routes[0].rate_limit
     assert orders is not None
     assert orders.key is KeyKind.CLIENT_ID
@@ -428,7 +429,7 @@ def clock() -> MicroClock:
 
 @pytest.fixture
 async def gate(test_issuer: FakeIssuer, clock: MicroClock) -> AsyncIterator[Gate]:
-    config = parse(issuer_part(test_issuer) + ROUTES)
+    config = parse('[limits]\nheaders = "all"\n' + issuer_part(test_issuer) + ROUTES)
     gate = Gate(config, limiter=Limiter(MemoryStore(clock=clock)))
     await gate.start(background=False)
     yield gate
@@ -569,13 +570,16 @@ async def test_refused_requests_are_not_counted(gate: Gate, test_issuer: FakeIss
     assert await statuses(gate, req("/scoped", admin), 2) == [200, 429]
 
 
-async def test_headers_on_refusals_only(test_issuer: FakeIssuer, clock: MicroClock) -> None:
-    config = parse('[limits]\nheaders = "refusals"\n' + issuer_part(test_issuer) + ROUTES)
+async def test_allowed_answers_carry_the_fields_only_when_asked(
+    test_issuer: FakeIssuer, clock: MicroClock
+) -> None:
+    config = parse(issuer_part(test_issuer) + ROUTES)  # headers = "refusals", the default
     gate = Gate(config, limiter=Limiter(MemoryStore(clock=clock)))
     try:
         allowed = await gate.check(req("/public"))
         assert allowed.allowed
         assert gate.rate_limit_headers(allowed) == []
+        assert gate.rate_limit_fields(allowed) == []
         await gate.check(req("/public"))
         refused = await gate.check(req("/public"))
         assert refused.answer is not None
@@ -607,8 +611,7 @@ async def test_redis_limits_wait_in_pending_then_decide(test_issuer: FakeIssuer)
     namespace = f"test-{uuid.uuid4().hex[:16]}"
     config = parse(
         f'[limits]\nredis_url = "{SHARED_REDIS}"\nnamespace = "{namespace}"\ntimeout = 2\n'
-        + issuer_part(test_issuer)
-        + ROUTES
+        'headers = "all"\n' + issuer_part(test_issuer) + ROUTES
     )
     gate = Gate(config)
     client = redis.Redis.from_url(SHARED_REDIS, socket_timeout=5)
@@ -644,7 +647,8 @@ async def test_an_unreachable_store_fails_open_or_closed(
     secret = "hunter2-not-logged"
     url = f"redis://:{secret}@127.0.0.1:{closed_port()}/0"
     config = parse(
-        '[limits]\nredis_url_env = "U"\n' + issuer_part(test_issuer) + ROUTES, environ={"U": url}
+        '[limits]\nredis_url_env = "U"\nheaders = "all"\n' + issuer_part(test_issuer) + ROUTES,
+        environ={"U": url},
     )
     gate = Gate(config)
     try:
@@ -724,5 +728,7 @@ def test_allowed_fields_match_the_limits_package(
 ) -> None:
     limit = Limit("fields", parse_rate(rate))
     decided = LimitDecision(limit, True, remaining, 0.0, window, window, store_failed=failed)
+    expected = rate_limit_headers([decided])
     for _ in range(2):  # built, then from the cached policy
-        assert allowed_fields(decided) == rate_limit_headers([decided])
+        assert allowed_fields(decided) == expected
+        assert allowed_fields_bytes(decided) == [(n.encode(), v.encode()) for n, v in expected]

@@ -22,9 +22,9 @@ from authgate.middleware.flask import FlaskAuthGate
 SHARED_REDIS = "redis://127.0.0.1:6379/0"
 
 
-def config_text(issuer: FakeIssuer, limits: str = "") -> str:
+def config_text(issuer: FakeIssuer, limits: str = "[limits]\n") -> str:
     return f"""
-{limits}
+{limits}headers = "all"
 [[issuers]]
 issuer = "{issuer.issuer}"
 jwks_uri = "{issuer.server.url}/jwks"
@@ -66,7 +66,9 @@ async def test_asgi_answers_429_and_adds_the_fields(
     test_issuer: FakeIssuer, store: str, namespace: str
 ) -> None:
     limits = f'[limits]\nredis_url = "{SHARED_REDIS}"\nnamespace = "{namespace}"\ntimeout = 2\n'
-    gate = Gate(parse_gate_config(config_text(test_issuer, limits if store == "redis" else "")))
+    gate = Gate(
+        parse_gate_config(config_text(test_issuer, limits if store == "redis" else "[limits]\n"))
+    )
     app = AuthGateMiddleware(asgi_app, gate)
     token = test_issuer.token()
     try:
@@ -98,7 +100,9 @@ def test_wsgi_answers_429_and_adds_the_fields(
     test_issuer: FakeIssuer, store: str, namespace: str
 ) -> None:
     limits = f'[limits]\nredis_url = "{SHARED_REDIS}"\nnamespace = "{namespace}"\ntimeout = 2\n'
-    gate = Gate(parse_gate_config(config_text(test_issuer, limits if store == "redis" else "")))
+    gate = Gate(
+        parse_gate_config(config_text(test_issuer, limits if store == "redis" else "[limits]\n"))
+    )
     app = Flask(__name__)
     extension = FlaskAuthGate(app, gate)
 

@@ -95,7 +95,9 @@ def limited(
 ) -> Iterator[Gateway]:
     """Limits counted in memory; the test client (127.0.0.1) is a trusted proxy."""
     gw = Gateway(
-        limited_toml(issuer, upstream, 'trusted_proxies = ["127.0.0.1"]'),
+        limited_toml(
+            issuer, upstream, 'trusted_proxies = ["127.0.0.1"]\n[limits]\nheaders = "all"'
+        ),
         tmp_path_factory.mktemp("limited"),
     )
     yield gw
@@ -464,7 +466,7 @@ def outage_gateway(
     url = f"redis://:{PASSWORD}@127.0.0.1:{own_redis.port}/0"
     limits = (
         '[limits]\nredis_url_env = "RL_TEST_REDIS_URL"\ntimeout = "200ms"\n'
-        'retry_interval = "200ms"\n'
+        'retry_interval = "200ms"\nheaders = "all"\n'
     )
     config = gateway_toml(issuer, upstream, limits, OUTAGE_ROUTES.format(up=upstream.url))
     with pytest.MonkeyPatch.context() as env:

@@ -35,7 +35,7 @@ from authgate.gate.challenge import Answer, error_answer
 from authgate.gate.config import GateConfig, RouteConfig
 from authgate.gate.credentials import extract_credential
 from authgate.gate.loader import load_gate_config
-from authgate.gate.rate_limits import KeyKind, allowed_fields, limited_answer
+from authgate.gate.rate_limits import KeyKind, allowed_fields, allowed_fields_bytes, limited_answer
 from authgate.limits import Decision as LimitDecision
 from authgate.limits import Limit, Limiter, refusal
 from authgate.limits.keys import KeyPart
@@ -348,6 +348,13 @@ class Gate:
         if decided is None or decision.answer is not None or not self._headers_on_allowed:
             return []
         return allowed_fields(decided)
+
+    def rate_limit_fields(self, decision: Decision) -> list[tuple[bytes, bytes]]:
+        """`rate_limit_headers` as bytes, for servers that write them (the gateway)."""
+        decided = decision.rate_limit
+        if decided is None or decision.answer is not None or not self._headers_on_allowed:
+            return []
+        return allowed_fields_bytes(decided)
 
     def check_nowait(self, request: GateRequest) -> Decision | Pending:
         """Decide without waiting for I/O; `Pending` means `verify_pending` must be awaited."""

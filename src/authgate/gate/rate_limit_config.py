@@ -66,7 +66,7 @@ def read_limits(
         if key in table.data:
             values[key] = table.duration(key)
     values["namespace"] = table.string("namespace", "authgate")
-    values["headers"] = table.choice("headers", ("all", "refusals"), "all")
+    values["headers"] = table.choice("headers", ("all", "refusals"), "refusals")
     mode = _fail_mode(table, "on_store_failure", FailMode.OPEN)
     if not shared:
         table.finish()  # any other key is unknown

@@ -38,6 +38,7 @@ __all__ = [
     "RateTier",
     "RouteRateLimit",
     "allowed_fields",
+    "allowed_fields_bytes",
     "limited_answer",
 ]
 
@@ -64,14 +65,16 @@ class LimitsSettings:
     out of `repr` and only `store` (the URL without credentials) is ever shown. `timeout`: each
     store call as a whole. `retry_interval`: between tries of a store that stopped answering.
     `namespace`: prefix of the store keys (one per deployment sharing a Redis). `headers`:
-    "all" puts `RateLimit`/`RateLimit-Policy` on allowed answers too, "refusals" only on 429/503.
+    "refusals" puts `RateLimit`/`RateLimit-Policy` on 429/503 answers only (the default, as most
+    gateways do: building them costs every allowed request a little), "all" on allowed answers
+    too, so that clients can pace themselves before they are refused.
     """
 
     redis_url: str = field(default="memory://", repr=False)
     timeout: float = DEFAULT_TIMEOUT
     retry_interval: float = DEFAULT_RETRY_INTERVAL
     namespace: str = "authgate"
-    headers: HeadersMode = "all"
+    headers: HeadersMode = "refusals"
 
     def __post_init__(self) -> None:
         if not isinstance(self.redis_url, str) or not self.redis_url:
@@ -210,27 +213,45 @@ def _claim_text(principal: Principal, name: str) -> str | None:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
-# Each limit's `RateLimit-Policy` value, by identity: it never changes, and an allowed request's
-# fields are built on every request of a limited route.
-_POLICIES: dict[int, tuple[Limit, str]] = {}
+# Each limit's `RateLimit-Policy` value (as text and as bytes) and its name as bytes, by identity:
+# they never change, and an allowed request's fields are built on every request of a limited route.
+_POLICIES: dict[int, tuple[Limit, str, bytes, bytes]] = {}
 
 
-def allowed_fields(decided: Decision) -> list[tuple[str, str]]:
-    """The RateLimit fields for one allowed decision: what `authgate.limits.rate_limit_headers`
-    gives for it (the tests hold the two equal), built with the policy value cached."""
+def _policy(decided: Decision) -> tuple[Limit, str, bytes, bytes]:
     limit = decided.limit
     cached = _POLICIES.get(id(limit))
     if cached is None or cached[0] is not limit:
         if len(_POLICIES) >= 1024:
             _POLICIES.clear()
         policy = rate_limit_headers((decided,))[0][1]
-        _POLICIES[id(limit)] = cached = (limit, policy)
+        cached = (limit, policy, policy.encode("ascii"), limit.name.encode("ascii"))
+        _POLICIES[id(limit)] = cached
+    return cached
+
+
+def allowed_fields(decided: Decision) -> list[tuple[str, str]]:
+    """The RateLimit fields for one allowed decision: what `authgate.limits.rate_limit_headers`
+    gives for it (the tests hold the two equal), built with the policy value cached."""
+    policy = _policy(decided)[1]
     if decided.store_failed:
-        return [("RateLimit-Policy", cached[1])]
+        return [("RateLimit-Policy", policy)]
     window = max(1, math.ceil(decided.window))
     return [
-        ("RateLimit-Policy", cached[1]),
-        ("RateLimit", f'"{limit.name}";r={decided.remaining};t={window}'),
+        ("RateLimit-Policy", policy),
+        ("RateLimit", f'"{decided.limit.name}";r={decided.remaining};t={window}'),
+    ]
+
+
+def allowed_fields_bytes(decided: Decision) -> list[tuple[bytes, bytes]]:
+    """`allowed_fields` as the bytes a server writes (names and values are ASCII)."""
+    _, _, policy, name = _policy(decided)
+    if decided.store_failed:
+        return [(b"RateLimit-Policy", policy)]
+    window = max(1, math.ceil(decided.window))
+    return [
+        (b"RateLimit-Policy", policy),
+        (b"RateLimit", b'"%b";r=%d;t=%d' % (name, decided.remaining, window)),
     ]
 
 

@@ -58,7 +58,7 @@ class Generation:
         self.limits: ClientLimits = settings.client
         self.gate = Gate(config.gate, verifier=verifier, limiter=limiter)
         # Rate limits keyed by address need the client's address before the decision.
-        self.rate_limited = config.gate.rate_limited
+        self.counts_addresses = config.gate.rate_limited
         self.verifier = verifier
         self.stats = stats
         self.access_log = access_log
@@ -121,7 +121,7 @@ class Generation:
             target.path,
             _credential_fields(head, self.credential_headers),
             target.query.decode("latin-1"),
-            client=self.client_address(head) if self.rate_limited else None,
+            client=self.client_address(head) if self.counts_addresses else None,
         )
         step = self.gate.check_nowait(request)
         return step if isinstance(step, Decision) else self.gate.verify_pending(step)
@@ -136,10 +136,7 @@ class Generation:
         """The RateLimit fields for an allowed decision's answer (empty on unlimited routes)."""
         if decision.rate_limit is None:
             return []
-        return [
-            (name.encode("latin-1"), value.encode("latin-1"))
-            for name, value in self.gate.rate_limit_headers(decision)
-        ]
+        return self.gate.rate_limit_fields(decision)
 
     def upstream_of(self, decision: Decision) -> RouteUpstream | None:
         """The upstream of the route that decided."""
