@@ -56,14 +56,20 @@ class MemoryStore:
             if tat is not None:
                 tats[key] = tat
                 tats.move_to_end(key)
-                for _ in range(_SWEEP):
-                    oldest = next(iter(tats))
-                    if tats[oldest] > now:
-                        break
-                    del tats[oldest]
-                while len(tats) > self.max_keys:
+                if tats[next(iter(tats))] <= now:  # the oldest has expired (checked once: hot)
+                    self._sweep(now)
+                if len(tats) > self.max_keys:
                     tats.popitem(last=False)
         return outcome
+
+    def _sweep(self, now: int) -> None:
+        """Drop up to `_SWEEP` expired keys from the old end (the lock is held)."""
+        tats = self._tats
+        for _ in range(_SWEEP):
+            oldest = next(iter(tats))
+            if tats[oldest] > now:
+                break
+            del tats[oldest]
 
     async def update(self, key: str, interval: int, burst: int, *, count: bool) -> gcra.Outcome:
         return self.update_nowait(key, interval, burst, count=count)
