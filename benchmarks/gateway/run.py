@@ -7,11 +7,14 @@ verifier's cached verifications per second.
         [--limits] [--no-node]
 
 `--limits` adds two more authgate gateways to the same run, identical but for a rate limit on the
-route (keyed by the token's subject, high enough never to refuse: every request is counted and
-answered with the RateLimit fields): one counting in memory, one in Redis. The Redis is the run's
+route (keyed by the token's subject, high enough never to refuse: every request is counted): one
+counting in memory, one in Redis, and one in memory that also puts the RateLimit fields on every
+allowed answer (`[limits] headers = "all"`). The Redis is the run's
 own `redis-server` (apt-get install redis-server) on a free port, pinned with the load generator,
-as it would run on another machine in production rather than on the gateway's core. Their
-throughput is reported as a share of the unlimited gateway's. `--no-node` leaves the Node.js
+as it would run on another machine in production rather than on the gateway's core. Each is
+reported as a share of the unlimited gateway: of its requests per second, and of its CPU per
+request (the gateway process's user and system time over the requests wrk counted), which other
+work on the machine disturbs much less than wall-clock rates. `--no-node` leaves the Node.js
 gateway out.
 
 Needs `wrk` and `nginx` (apt-get install wrk nginx-light), Node.js and the test peers
@@ -133,6 +136,8 @@ def limits_toml(limits: str, namespace: str) -> tuple[str, str]:
     route = f'rate_limit = "{BENCH_RATE}"\n'
     if limits == "memory":
         return "", route
+    if limits == "memory-fields":  # the RateLimit fields on allowed answers too
+        return '[limits]\nheaders = "all"\n', route
     return f'[limits]\nredis_url = "{REDIS_URL}"\nnamespace = "{namespace}"\n', route
 
 
@@ -206,15 +211,32 @@ def wrk(url: str, connections: int, duration: float, headers: dict[str, str]) ->
         command += ["-H", f"{name}: {value}"]
     out = subprocess.run([*command, url], capture_output=True, text=True, check=True).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    total = re.search(r"(\d+) requests in", out)
     p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
     bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     errors = re.search(r"Socket errors: (.*)", out)
     return {
         "rps": rps,
+        "requests": int(total.group(1)) if total else 0,
         "p99_ms": float(p99.group(1)) * _UNITS[p99.group(2)] if p99 else float("nan"),
         "non_2xx": int(bad.group(1)) if bad else 0,
         "socket_errors": errors.group(1) if errors else "",  # type: ignore[dict-item]
     }
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user and system) the process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def measured(url: str, c: int, duration: float, headers: dict[str, str], pid: int | None) -> Any:
+    """`wrk`, plus the CPU the process `pid` spent per request meanwhile (µs), when given."""
+    before = cpu_seconds(pid) if pid is not None else 0.0
+    row: dict[str, Any] = wrk(url, c, duration, headers)
+    if pid is not None and row["requests"]:
+        row["cpu_us"] = (cpu_seconds(pid) - before) / row["requests"] * 1e6
+    return row
 
 
 def pin(pid: int, cpu: str) -> None:
@@ -227,22 +249,28 @@ def record(
     runs.append({"target": target, "connections": c, "round": round_, **row})
     bad = f"  NON-2xx: {row['non_2xx']}" if row["non_2xx"] else ""
     unit = "decisions/s" if target == "forward-auth" else "req/s"
+    cpu = f"  CPU {row['cpu_us']:.1f} µs/request" if "cpu_us" in row else ""
     print(
         f"round {round_ + 1} {target:>15} c={c:<3} {row['rps']:>10.0f} {unit}  "
-        f"p99 {row['p99_ms']:.2f} ms{bad}",
+        f"p99 {row['p99_ms']:.2f} ms{cpu}{bad}",
         flush=True,
     )
 
 
 def medians(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Per target and connection count, the round with the median rate."""
+    """Per target and connection count, the round with the median rate (and, where measured,
+    the median CPU per request over the rounds)."""
     groups: dict[tuple[str, int], list[dict[str, Any]]] = {}
     for run in runs:
         groups.setdefault((run["target"], run["connections"]), []).append(run)
     out = []
     for group in groups.values():
         ordered = sorted(group, key=lambda r: r["rps"])
-        out.append(ordered[len(ordered) // 2])
+        row = dict(ordered[len(ordered) // 2])
+        cpus = sorted(r["cpu_us"] for r in group if "cpu_us" in r)
+        if cpus:
+            row["cpu_us"] = cpus[len(cpus) // 2]
+        out.append(row)
     return out
 
 
@@ -312,6 +340,7 @@ def main() -> None:
             REDIS_URL = f"redis://127.0.0.1:{ports['redis']}/0"
         try:
             processes.append(authgate_gateway(work, ports["authgate"], jwks, ports["upstream"]))
+            pids = {"authgate": processes[-1].pid}
             targets = {
                 "upstream alone": f"http://127.0.0.1:{ports['upstream']}/api/orders",
                 "authgate": f"http://127.0.0.1:{ports['authgate']}/api/orders",
@@ -328,6 +357,7 @@ def main() -> None:
                             namespace=namespace,
                         )
                     )
+                    pids[name] = processes[-1].pid
                     targets[name] = f"http://127.0.0.1:{ports[name]}/api/orders"
             if not args.no_node:
                 processes.append(node_gateway(work, ports["node"], jwks, ports["upstream"]))
@@ -345,14 +375,13 @@ def main() -> None:
                         upstream_alone = name == "upstream alone"
                         if upstream_alone:  # the upstream gets the test CPU for its own row
                             pin(processes[0].pid, TEST_CPU)
-                        row = wrk(url, c, args.duration, auth)
+                        row = measured(url, c, args.duration, auth, pids.get(name))
                         if upstream_alone:
                             pin(processes[0].pid, LOAD_CPU)
                         record(runs, name, c, round_, row)
                 for c in (16, 64):
-                    record(
-                        runs, "forward-auth", c, round_, wrk(check, c, args.duration, check_headers)
-                    )
+                    row = measured(check, c, args.duration, check_headers, pids["authgate"])
+                    record(runs, "forward-auth", c, round_, row)
         finally:
             for process in processes:
                 process.terminate()
@@ -368,7 +397,11 @@ def main() -> None:
     (out_dir / f"gateway-{int(time.time())}.json").write_text(json.dumps(results, indent=2))
 
 
-LIMITED = {"authgate, memory limits": "memory", "authgate, Redis limits": "redis"}
+LIMITED = {
+    "authgate, memory limits": "memory",
+    "authgate, Redis limits": "redis",
+    "authgate, memory limits, fields": "memory-fields",
+}
 
 
 def redis_server(directory: Path, port: int) -> subprocess.Popen[bytes]:
@@ -403,18 +436,24 @@ def print_table(results: dict[str, Any]) -> None:
                 f"{nd['rps']:,.0f} ({nd['p99_ms']:.2f} ms) | {ratio:.2f}x |"
             )
     if any(r["target"] in LIMITED for r in rows):
-        print("\n| connections | authgate, no limits req/s | memory limits req/s (share) | "
-              "Redis limits req/s (share) |")  # fmt: skip
-        print("|---:|---:|---:|---:|")
+        # Two views of the same runs: requests per second (wall clock, which other work on the
+        # machine disturbs), and the gateway's CPU per request (which it barely does): on a core
+        # of its own, a CPU-bound gateway serves 1 / (CPU per request).
+        print("\n| connections | authgate, no limits: req/s, CPU/request | memory limits | "
+              "Redis limits | memory limits, fields on allowed answers |")  # fmt: skip
+        print("|---:|---:|---:|---:|---:|")
         for c in counts:
-            off = by[("authgate", c)]["rps"]
-            cells = []
+            off = by[("authgate", c)]
+            cells = [f"{off['rps']:,.0f}, {off.get('cpu_us', float('nan')):.1f} µs"]
             for name in LIMITED:
                 row = by[(name, c)]
+                cpu_share = off.get("cpu_us", float("nan")) / row.get("cpu_us", float("nan"))
                 cells.append(
-                    f"{row['rps']:,.0f} ({row['rps'] / off:.1%}, p99 {row['p99_ms']:.2f} ms)"
+                    f"{row['rps']:,.0f} ({row['rps'] / off['rps']:.1%}), "
+                    f"{row.get('cpu_us', float('nan')):.1f} µs ({cpu_share:.1%})"
                 )
-            print(f"| {c} | {off:,.0f} | {cells[0]} | {cells[1]} |")
+            print(f"| {c} | {' | '.join(cells)} |")
+        print("\nshares: of the unlimited gateway's req/s, and its CPU per request over this one's")
     for r in rows:
         if r["target"] == "forward-auth":
             print(f"\nforward-auth, {r['connections']} connections: {r['rps']:,.0f} decisions/s "
