@@ -12,7 +12,7 @@ from authgate.gate.challenge import Answer, error_answer, www_authenticate
 from authgate.gate.config import ConfigExtension, GateConfig, RouteConfig
 from authgate.gate.credentials import CredentialRules, extract_credential
 from authgate.gate.loader import load_gate_config, parse_gate_config
-from authgate.gate.pipeline import Decision, Gate, GateRequest, Outcome, Pending
+from authgate.gate.pipeline import Decision, Gate, GateRequest, Outcome, Pending, RatePending
 from authgate.gate.resource_metadata import WELL_KNOWN_PATH, ResourceMetadata
 
 __all__ = [
@@ -26,6 +26,7 @@ __all__ = [
     "GateRequest",
     "Outcome",
     "Pending",
+    "RatePending",
     "ResourceMetadata",
     "RouteConfig",
     "error_answer",

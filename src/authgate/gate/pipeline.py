@@ -47,7 +47,7 @@ from authgate.verifier.errors import Reason, TokenRejected, VerifierUnavailable
 from authgate.verifier.http_fetch import HttpFetcher
 from authgate.verifier.principal import Principal
 
-__all__ = ["Decision", "Gate", "GateRequest", "Outcome", "Pending"]
+__all__ = ["Decision", "Gate", "GateRequest", "Outcome", "Pending", "RatePending"]
 
 logger = logging.getLogger("authgate.gate")
 
@@ -119,13 +119,20 @@ class Decision:
 
 @dataclass(frozen=True, slots=True)
 class Pending:
-    """A request that needs I/O before it can be decided: its credential verified (`principal`
-    None), or, once verified (or on a public route), its rate limit counted in the store
-    (`limit` set, with the key's parts)."""
+    """A request that needs its credential verified before it can be decided (a `RatePending`
+    on a rate-limited route)."""
 
     path: str
     route: RouteConfig
     credential: Credential | None
+
+
+@dataclass(frozen=True, slots=True)
+class RatePending(Pending):
+    """A request on a rate-limited route: its credential to verify (`principal` None), or, once
+    verified (or on a public route, without a credential), its count to make in the store
+    (`limit` and the key's parts set). `client` is the address, for keys by address."""
+
     principal: Principal | None = None
     client: str | None = None
     limit: Limit | None = None
@@ -241,14 +248,17 @@ class Gate:
         route_config = matched[1]
         if matched[0].public:
             if route_config.rate_limit is not None:
-                return self._admit(Pending(path, route_config, None, None, request.client), None)
+                start = RatePending(path, route_config, None, None, request.client)
+                return self._admit(start, None)
             self.decisions[_PUBLIC_LABEL] += 1
             return Decision(_PUBLIC, path, route_config)
         try:
             credential = self.extract(request)
         except OAuthError as exc:
             return self.refusal_for(exc, path=path, route=route_config)
-        return Pending(path, route_config, credential, None, request.client)
+        if route_config.rate_limit is not None:
+            return RatePending(path, route_config, credential, None, request.client)
+        return Pending(path, route_config, credential)
 
     def extract(self, request: GateRequest) -> Credential:
         """Step 3 alone: the request's credential, or raise (400, or 401 when there is none).
@@ -268,7 +278,7 @@ class Gate:
         denied = pending.route.route.requirement.check(principal)
         if denied is not None:
             return self.refusal_for(denied, path=pending.path, route=pending.route)
-        if pending.route.rate_limit is not None:
+        if isinstance(pending, RatePending):  # what `prepare` makes for a rate-limited route
             return self._admit(pending, principal)
         self.decisions[_ALLOWED_LABEL] += 1
         return Decision(_ALLOWED, pending.path, pending.route, principal)
@@ -282,9 +292,12 @@ class Gate:
 
     async def verify_pending(self, pending: Pending) -> Decision:
         """The steps a `Pending` request still needs: 4 to 6, or only 6's count in the store."""
-        if pending.limit is not None and pending.key is not None and self.limiter is not None:
-            decided = await self.limiter.hit(pending.limit, *pending.key[1])
-            return self._rate_decided(pending, pending.principal, decided, pending.key[0])
+        if isinstance(pending, RatePending) and pending.limit is not None:
+            limiter, key = self.limiter, pending.key
+            if limiter is None or key is None:  # pragma: no cover - set with `limit`
+                raise TypeError("a count to make without a limiter or a key")
+            decided = await limiter.hit(pending.limit, *key[1])
+            return self._rate_decided(pending, pending.principal, decided, key[0])
         if pending.credential is None:  # pragma: no cover - a Pending always needs one or other
             raise TypeError("a Pending request without a credential or a limit to count")
         try:
@@ -296,7 +309,7 @@ class Gate:
 
     # -- rate limits -------------------------------------------------------------------------
 
-    def _admit(self, pending: Pending, principal: Principal | None) -> Decision | Pending:
+    def _admit(self, pending: RatePending, principal: Principal | None) -> Decision | Pending:
         """Step 6: count the request against its route's limit (decided at once when the store
         is in this process; `Pending` when it must be asked)."""
         rate = pending.route.rate_limit
@@ -307,7 +320,7 @@ class Gate:
         kind, parts = rate.key_for(principal, pending.credential, pending.client)
         decided = limiter.hit_nowait(limit, *parts)
         if decided is None:
-            return Pending(
+            return RatePending(
                 pending.path,
                 pending.route,
                 pending.credential,
@@ -319,7 +332,11 @@ class Gate:
         return self._rate_decided(pending, principal, decided, kind)
 
     def _rate_decided(
-        self, pending: Pending, principal: Principal | None, decided: LimitDecision, kind: KeyKind
+        self,
+        pending: RatePending,
+        principal: Principal | None,
+        decided: LimitDecision,
+        kind: KeyKind,
     ) -> Decision:
         route = pending.route
         if decided.allowed:

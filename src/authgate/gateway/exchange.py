@@ -78,7 +78,7 @@ class Forward:
     on_response: Callable[[int], None] | None = None  # the upstream's final status
     on_failure: Callable[[int], None] | None = None  # 502/504 made by the gateway
     # Added to the upstream's final response (the gateway's RateLimit fields).
-    response_fields: list[tuple[bytes, bytes]] = field(default_factory=list)
+    response_fields: list[tuple[bytes, bytes]] | tuple[()] = ()
 
 
 Verdict = LocalAnswer | Forward

@@ -158,6 +158,7 @@ class Generation:
         )
         outcome = decision.outcome.value
         self.stats.decisions[PROXY, outcome] += 1
+        fields = self.rate_limit_fields(decision) if decision.rate_limit is not None else ()
         if decision.route is not None:
             head.log["route"] = decision.route.route.label
         if principal is not None:
@@ -168,7 +169,7 @@ class Generation:
             head.chunked,
             on_response=lambda status: self._proxied(head, status, outcome),
             on_failure=lambda status: self._failed(head, status),
-            response_fields=self.rate_limit_fields(decision),
+            response_fields=fields,
         )
 
     def identity_for(self, principal: Principal, upstream: RouteUpstream | None) -> Headers:
