@@ -25,6 +25,11 @@ import pytest
 import redis
 from gateway_support import Gateway, Issuer, Upstream, free_port, gateway_toml
 
+from authgate.config import ConfigError
+from authgate.gate.rate_limits import LimitsSettings
+from authgate.gateway.config import ClientLimits
+from authgate.gateway.config_loader import load_gateway_config
+
 # The limits tests' own-Redis helper (a redis-server on a free port that a test may kill).
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "limits"))
 from limits_support import RedisProcess
@@ -68,6 +73,39 @@ name = "rl-check"
 rate_limit = "2/minute"
 burst = 2
 """
+
+
+SHARED_TABLE = """
+[[issuers]]
+issuer = "https://idp.example.com"
+jwks_uri = "https://idp.example.com/jwks"
+audiences = ["api"]
+[[routes]]
+path = "/a"
+upstream = "http://127.0.0.1:9000"
+rate_limit = "5/second"
+"""
+
+
+def test_limits_table_holds_the_request_sizes_and_the_rate_limits_store(tmp_path: Path) -> None:
+    path = tmp_path / "gateway.toml"
+    path.write_text(
+        '[limits]\nmax_headers = 20\nheader_timeout = "2s"\ntimeout = "50ms"\n'
+        'namespace = "edge"\n' + SHARED_TABLE
+    )
+    config = load_gateway_config(path, environ={})
+    assert config.settings.client == ClientLimits(max_headers=20, header_timeout=2.0)
+    assert config.gate.limits == LimitsSettings(timeout=0.05, namespace="edge")
+    path.write_text("[limits]\nmax_headers = 20\n" + SHARED_TABLE)
+    assert load_gateway_config(path, environ={}).gate.limits == LimitsSettings()
+    path.write_text("[limits]\nmax_headerz = 20\n" + SHARED_TABLE)
+    with pytest.raises(ConfigError) as caught:
+        load_gateway_config(path, environ={})
+    assert caught.value.key == "limits.max_headerz"
+    path.write_text("[limits]\nmax_headers = 0\n" + SHARED_TABLE)
+    with pytest.raises(ConfigError) as caught:
+        load_gateway_config(path, environ={})
+    assert caught.value.key == "limits.max_headers"
 
 
 def limited_toml(issuer: Issuer, upstream: Upstream, extra: str = "") -> str:
