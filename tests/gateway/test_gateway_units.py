@@ -312,6 +312,7 @@ public = true
         ('[identity_token]\nissuer = "i"\nalg = "HS256"\n', "asymmetric"),
         ('[identity_token]\nissuer = "i"\nheader = "X-User"\n', "X-Auth-"),
         ('health_path = "healthz"\n', "health_path"),
+        ('mode = "dependencies"\n', "mode: the gateway decides by routes only"),
     ],
 )
 def test_bad_config_names_the_key(tmp_path: Path, text: str, message: str) -> None:

@@ -11,6 +11,11 @@ decision:
 4. verify it with the shared `Verifier` (401 `invalid_token`, or 503 when keys are unavailable);
 5. apply the route's requirement (403 `insufficient_scope`).
 
+In dependencies mode (`GateMode.DEPENDENCIES`) a request that no route matches is not refused at
+step 2: a credential, when there is one, goes through steps 3-4 all the same (a bad one is refused
+there), and the request is passed on as `DEFERRED`, with the principal or None, for the
+application's dependencies or decorators to decide.
+
 Only step 4 may wait for I/O, and only on a cache miss: `check_nowait` runs every step without
 waiting and returns a `Pending` (for `verify_pending`) when step 4 needs the network, so
 synchronous shells (WSGI) hop to an event loop only then. A `Decision` carries the principal for
@@ -23,12 +28,12 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
 from authgate.gate.challenge import Answer, error_answer
-from authgate.gate.config import GateConfig, RouteConfig
+from authgate.gate.config import GateConfig, GateMode, RouteConfig
 from authgate.gate.credentials import extract_credential
 from authgate.gate.loader import load_gate_config
 from authgate.oauth.errors import AccessDenied, InvalidRequest, OAuthError
@@ -54,6 +59,7 @@ class Outcome(StrEnum):
     UNAUTHENTICATED = "unauthenticated"
     FORBIDDEN = "forbidden"
     UNAVAILABLE = "unavailable"
+    DEFERRED = "deferred"  # dependencies mode, no route: passed on for the application to decide
 
 
 # Enum member lookups cost a descriptor call each; the allowed path is every request's.
@@ -84,8 +90,9 @@ class GateRequest:
 class Decision:
     """The verdict. `path` is the canonical path judged (send it to the application or upstream).
 
-    Allowed: `principal` is set (None on public routes) and `answer` is None. Refused: `error`
-    and `answer` are set.
+    Allowed: `principal` is set (None on public routes, and when a deferred request carried no
+    credential) and `answer` is None; `route` is None for deferred requests and the framework's
+    documentation paths. Refused: `error` and `answer` are set.
     """
 
     outcome: Outcome
@@ -102,10 +109,11 @@ class Decision:
 
 @dataclass(frozen=True, slots=True)
 class Pending:
-    """A request that needs its credential verified before it can be decided."""
+    """A request that needs its credential verified before it can be decided (`route` None: a
+    deferred request, in dependencies mode)."""
 
     path: str
-    route: RouteConfig
+    route: RouteConfig | None
     credential: Credential
 
 
@@ -126,6 +134,7 @@ class Gate:
             ((r.route, r) for r in config.routes), case_insensitive=config.case_insensitive
         )
         self.decisions: Counter[str] = Counter()
+        self._defer_unmatched = config.mode is GateMode.DEPENDENCIES
         resource = config.resource
         self._metadata_url = resource.url if resource is not None else None
 
@@ -167,6 +176,21 @@ class Gate:
             return None
         return resource.answer(method)
 
+    def public_path(self, request: GateRequest, paths: Collection[str]) -> Decision | None:
+        """A public decision when `request` is a GET or HEAD for exactly one of `paths` (compared
+        with the canonical path), else None: for shells that serve their framework's own pages
+        (API documentation) by an explicit option. An ambiguous path is left to `check`."""
+        if request.method.upper() not in ("GET", "HEAD") or not paths:
+            return None
+        try:
+            path = self._canonical(request)
+        except InvalidPathError:
+            return None
+        if path not in paths:
+            return None
+        self.decisions[Outcome.PUBLIC.value] += 1
+        return Decision(Outcome.PUBLIC, path)
+
     def refusal_for(
         self, error: OAuthError, *, path: str | None = None, route: RouteConfig | None = None
     ) -> Decision:
@@ -194,7 +218,7 @@ class Gate:
 
     def prepare(self, request: GateRequest) -> Decision | Pending:
         """Steps 1-3: a final `Decision`, or `Pending` when a credential must be verified."""
-        try:
+        try:  # inline, not `_canonical`: this runs for every request of every shell
             if request.decoded_as is not None:
                 path = canonical_decoded_path(str(request.path), request.decoded_as)
             else:
@@ -203,6 +227,8 @@ class Gate:
             return self.refusal_for(InvalidRequest(str(exc)))
         matched = self.policy.match(request.method.upper(), path)
         if matched is None:
+            if self._defer_unmatched:
+                return self._defer(request, path)
             return self.refusal_for(AccessDenied("no route allows this request"), path=path)
         route_config = matched[1]
         if matched[0].public:
@@ -213,6 +239,24 @@ class Gate:
         except OAuthError as exc:
             return self.refusal_for(exc, path=path, route=route_config)
         return Pending(path, route_config, credential)
+
+    def _canonical(self, request: GateRequest) -> str:
+        if request.decoded_as is not None:
+            return canonical_decoded_path(str(request.path), request.decoded_as)
+        return canonical_path(request.path)
+
+    def _defer(self, request: GateRequest, path: str) -> Decision | Pending:
+        """Dependencies mode, no route: verify a credential if one was sent, then pass it on."""
+        try:
+            credential = extract_credential(
+                request.headers, request.query_string, request.form_body, self.config.credentials
+            )
+        except OAuthError as exc:
+            return self.refusal_for(exc, path=path)
+        if credential is None:
+            self.decisions[Outcome.DEFERRED.value] += 1
+            return Decision(Outcome.DEFERRED, path)
+        return Pending(path, None, credential)
 
     def extract(self, request: GateRequest) -> Credential:
         """Step 3 alone: the request's credential, or raise (400, or 401 when there is none).
@@ -228,6 +272,9 @@ class Gate:
 
     def finish(self, pending: Pending, principal: Principal) -> Decision:
         """Step 5: apply the route's requirement to a verified principal."""
+        if pending.route is None:  # deferred: the application's dependencies decide
+            self.decisions[Outcome.DEFERRED.value] += 1
+            return Decision(Outcome.DEFERRED, pending.path, None, principal)
         denied = pending.route.route.requirement.check(principal)
         if denied is not None:
             return self.refusal_for(denied, path=pending.path, route=pending.route)

@@ -17,7 +17,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from authgate.config import ConfigError, Setting, Table, read_settings
-from authgate.gate.config import ConfigExtension, GateConfig, ValueParser
+from authgate.gate.config import ConfigExtension, GateConfig, GateMode, ValueParser
 from authgate.gate.loader import load_gate_config, read_secret_file
 from authgate.gateway.config import (
     ClientLimits,
@@ -207,6 +207,11 @@ def gateway_config_from(gate: GateConfig) -> GatewayConfig:
 
 
 def _combine(gate: GateConfig) -> GatewayConfig:
+    if gate.mode is not GateMode.ROUTES:
+        # Nothing behind the gateway would decide what the routes leave open.
+        raise ConfigError(
+            'the gateway decides by routes only: leave out mode or set "routes"', key="mode"
+        )
     ext = gate.extensions
     host, port = "127.0.0.1", 8080
     if gate.listen is not None:
