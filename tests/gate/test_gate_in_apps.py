@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Annotated, Any
 
 import httpx
@@ -252,6 +253,15 @@ async def test_no_routes_and_no_mode_still_refuses_everything(
             assert response.status_code == 403
             assert response.json()["error"] == "access_denied"
     await gate.aclose()
+
+
+def test_the_documented_dependencies_example_loads() -> None:
+    text = (Path(__file__).parents[2] / "docs" / "gate.md").read_text()
+    section = text.split("## Routes or dependencies", 1)[1]
+    example = section.split("```toml\n", 1)[1].split("```", 1)[0]
+    config = parse_gate_config(example)
+    assert config.mode == "dependencies"
+    assert config.routes == ()
 
 
 def test_the_mode_key_is_checked(test_issuer: FakeIssuer) -> None:
