@@ -13,15 +13,15 @@ from authgate.server.flows.throttle import (
     LOGIN_ADDRESS_POLICY,
     USER_CODE_POLICY,
     Counted,
-    MemoryThrottleStore,
     Throttle,
     ThrottlePolicy,
-    ThrottleState,
     account_key,
     address_key,
     register_attempt,
     take_back,
 )
+from authgate.server.models import ThrottleState
+from authgate.server.storage.memory import MemoryThrottleStore
 
 POLICY = ThrottlePolicy(free_attempts=3, base_delay=2, max_delay=60, forget_after=3600)
 

@@ -13,9 +13,8 @@ from click.testing import CliRunner
 from storage_support import T0, keyed_hash
 
 from authgate.cli import main
-from authgate.server.flows.consent import ConsentGrant
 from authgate.server.flows.refresh_tokens import new_family
-from authgate.server.flows.sessions import Session
+from authgate.server.models import ConsentGrant, Session
 from authgate.server.storage import Database, SqlStorage
 
 DEVICE = "urn:ietf:params:oauth:grant-type:device_code"

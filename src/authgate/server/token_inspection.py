@@ -17,10 +17,9 @@ from typing import Any
 
 from authgate.jose import JoseError, jwt
 from authgate.server.flows.refresh_tokens import RefreshPolicy
-from authgate.server.flows.stores import RefreshTokenStore
 from authgate.server.keys import KeyManager
 from authgate.server.secret_key import ServerSecret
-from authgate.server.storage.protocols import OpaqueTokenStore, RevocationStore
+from authgate.server.storage.protocols import OpaqueTokenStore, RefreshTokenStore, RevocationStore
 
 __all__ = ["TokenInfo", "TokenInspector"]
 
@@ -167,11 +166,7 @@ class TokenInspector:
         family = await self._refresh_tokens.find_family(token_hash)
         if family is None:
             return None
-        policy = self._refresh_policy
-        expires_at = min(
-            family.current_issued_at + policy.idle_lifetime,
-            family.created_at + policy.absolute_lifetime,
-        )
+        expires_at = family.expires_at(self._refresh_policy)
         current = family.current_hash == token_hash
         active = current and family.revoked_at is None and self._clock() < expires_at
         return TokenInfo(

@@ -38,9 +38,8 @@ from authgate.server.flows.codes import issue_code
 from authgate.server.flows.consent import record_consent
 from authgate.server.flows.identity_scopes import describe_scopes
 from authgate.server.flows.interaction import Step, next_step
-from authgate.server.flows.sessions import Session
 from authgate.server.metadata import ENDPOINT_PATHS
-from authgate.server.models import Client
+from authgate.server.models import Client, Session
 from authgate.server.pending_requests import PendingRequest
 from authgate.server.user_targets import UserTarget
 

@@ -24,9 +24,9 @@ from authgate.oauth.errors import InvalidRequest, OAuthError
 from authgate.server.credentials import generate_token
 from authgate.server.flow_services import FlowServices
 from authgate.server.flows.pages import PageResponse
-from authgate.server.flows.sessions import CSRF_FIELD, Session, is_active, start_session, touch
+from authgate.server.flows.sessions import CSRF_FIELD, is_active, start_session, touch
 from authgate.server.forms import read_body
-from authgate.server.models import User
+from authgate.server.models import Session, User
 
 __all__ = [
     "Browser",

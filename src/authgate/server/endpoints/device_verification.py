@@ -30,15 +30,14 @@ from authgate.server.endpoints.browser import (
 )
 from authgate.server.endpoints.login_page import login_form
 from authgate.server.flows.device_codes import (
-    DeviceAuthorization,
     decide_device_code,
     format_user_code,
     normalize_user_code,
 )
 from authgate.server.flows.identity_scopes import describe_scopes
-from authgate.server.flows.sessions import Session
 from authgate.server.flows.throttle import Attempt, address_key
 from authgate.server.metadata import ENDPOINT_PATHS
+from authgate.server.models import DeviceAuthorization, Session
 from authgate.server.pending_requests import PendingRequest
 
 __all__ = [

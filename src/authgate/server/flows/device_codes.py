@@ -10,7 +10,7 @@ stored under the server's keyed hash only.
 Polling (§3.5): `authorization_pending` until the user decides; polling faster than the interval
 answers `slow_down` and adds 5 seconds to the interval for good; then `access_denied`, the tokens
 (once), or `expired_token`. Every change of a record increments `version`, which the store uses
-for compare-and-set (`stores.DeviceAuthorizationStore.replace_device_authorization`).
+for compare-and-set (`DeviceAuthorizationStore.replace_device_authorization`).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from authgate.oauth.errors import (
     AccessDenied,
@@ -30,17 +30,16 @@ from authgate.oauth.errors import (
 )
 from authgate.server.credentials import generate_token
 from authgate.server.flows.redirect_uris import add_query
+from authgate.server.models import DeviceAuthorization
 
 if TYPE_CHECKING:
-    from authgate.server.flows.stores import DeviceAuthorizationStore
+    from authgate.server.storage.protocols import DeviceAuthorizationStore
 
 __all__ = [
     "SLOW_DOWN_STEP",
     "USER_CODE_ALPHABET",
     "USER_CODE_LENGTH",
-    "DeviceAuthorization",
     "DevicePolicy",
-    "DeviceStatus",
     "Issue",
     "approve",
     "authorization_response",
@@ -60,8 +59,6 @@ SLOW_DOWN_STEP = 5  # RFC 8628 §3.5
 _MAX_TYPED = 32  # longer input is not a user code with some spaces
 _DECIDE_ATTEMPTS = 5
 
-DeviceStatus = Literal["pending", "approved", "denied", "used"]
-
 
 @dataclass(frozen=True, slots=True)
 class DevicePolicy:
@@ -73,27 +70,6 @@ class DevicePolicy:
     def __post_init__(self) -> None:
         if not 60 <= self.lifetime <= 3600 or not 1 <= self.interval <= 60:
             raise ValueError("device flow: lifetime must be 60-3600 s and interval 1-60 s")
-
-
-@dataclass(frozen=True, slots=True)
-class DeviceAuthorization:
-    """One device authorization, from the device's request until its tokens are collected."""
-
-    device_code_hash: str
-    user_code_hash: str
-    grant_id: str
-    client_id: str
-    scopes: tuple[str, ...]
-    audiences: tuple[str, ...]
-    created_at: int
-    expires_at: int
-    interval: int
-    status: DeviceStatus = "pending"
-    last_polled_at: int | None = None
-    user_id: str | None = None
-    auth_time: int | None = None
-    amr: tuple[str, ...] = ()
-    version: int = 0
 
 
 @dataclass(frozen=True, slots=True)
