@@ -36,7 +36,7 @@ from authgate.server.storage.retention import Retention
 from authgate.server.token_inspection import TokenInspector
 from authgate.server.token_issuer import TokenIssuer
 
-__all__ = ["AuthServer", "SecretKeyMismatchError", "open_storage"]
+__all__ = ["AuthServer", "SecretKeyMismatchError", "open_storage", "retention_for"]
 
 _CHECK_SETTING = "secret_key_check"
 
@@ -62,7 +62,18 @@ async def open_storage(config: Config, *, migrate_sqlite: bool = True) -> SqlSto
     except BaseException:
         await db.close()
         raise
-    return SqlStorage(db, retention=Retention.from_config(config))
+    return SqlStorage(db, retention=retention_for(config))
+
+
+def retention_for(config: Config) -> Retention:
+    """How long the stores keep records, from `config`'s refresh, session and throttle policies."""
+    return Retention(
+        refresh_idle=config.refresh_tokens.idle_lifetime,
+        refresh_absolute=config.refresh_tokens.absolute_lifetime,
+        session_idle=config.sessions.idle_timeout,
+        session_absolute=config.sessions.absolute_lifetime,
+        throttle_memory=config.throttle.longest_memory,
+    )
 
 
 async def check_secret_key(storage: Storage, secret: ServerSecret) -> None:
