@@ -49,8 +49,7 @@ from authgate.server.endpoints.revocation import revocation_endpoint
 from authgate.server.endpoints.static_files import static_files
 from authgate.server.endpoints.token import token_endpoint
 from authgate.server.endpoints.userinfo import userinfo_endpoint
-from authgate.server.flow_services import STATIC_PATH
-from authgate.server.metadata import ENDPOINT_PATHS
+from authgate.server.paths import ENDPOINT_PATHS, STATIC_PATH
 from authgate.server.storage import Storage
 
 __all__ = ["create_app", "create_app_from_environment"]

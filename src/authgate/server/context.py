@@ -26,8 +26,8 @@ from authgate.server.grants import (
     UserTokens,
 )
 from authgate.server.keys import KeyManager
-from authgate.server.metadata import ENDPOINT_PATHS
 from authgate.server.models import AUTH_METHODS
+from authgate.server.paths import ENDPOINT_PATHS
 from authgate.server.registry_cache import RegistryCache
 from authgate.server.secret_key import ServerSecret
 from authgate.server.storage import Database, SqlStorage, Storage

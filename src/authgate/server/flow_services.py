@@ -18,15 +18,14 @@ from authgate.server.config import Config
 from authgate.server.flows.pages import PageRenderer
 from authgate.server.flows.sessions import CsrfTokens, SessionCookie, session_cookie
 from authgate.server.flows.throttle import Throttle
+from authgate.server.paths import ENDPOINT_PATHS, STATIC_PATH
 from authgate.server.pending_requests import PendingRequests
 from authgate.server.registry_cache import RegistryCache
 from authgate.server.secret_key import Sealer, ServerSecret, derive_key
 from authgate.server.storage.protocols import FlowStorage, UserStore
-from authgate.server.user_targets import UserTargets
+from authgate.server.targets.user_targets import UserTargets
 
-__all__ = ["STATIC_PATH", "FlowServices"]
-
-STATIC_PATH = "/static"
+__all__ = ["FlowServices"]
 
 
 @dataclass(slots=True)
@@ -79,7 +78,11 @@ class FlowServices:
             throttle=Throttle(stores),
             pending=PendingRequests(derive_key(config.secret_key, b"authgate pending request v1")),
             replays=secret.refresh_replays,
-            targets=UserTargets(config, registry),
+            targets=UserTargets(
+                registry,
+                userinfo_url=config.endpoint(ENDPOINT_PATHS["userinfo"]),
+                access_token_ttl=config.tokens.default_access_token_ttl,
+            ),
             proxies=TrustedProxies(config.http.trusted_proxies),
             hash_token=secret.hash_token,
             clock=clock,

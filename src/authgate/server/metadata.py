@@ -11,26 +11,11 @@ from authgate.server.client_assertion import ASSERTION_ALGORITHMS
 from authgate.server.config import Config
 from authgate.server.flows import pkce
 from authgate.server.flows.authorization_request import PROMPT_VALUES
-from authgate.server.flows.identity_scopes import CLAIMS_BY_SCOPE, IDENTITY_SCOPES
 from authgate.server.grants.user_tokens import ID_TOKEN_ALG
-from authgate.server.user_targets import USERINFO_PATH
+from authgate.server.paths import ENDPOINT_PATHS
+from authgate.server.targets.identity_scopes import CLAIMS_BY_SCOPE, IDENTITY_SCOPES
 
-__all__ = ["ENDPOINT_PATHS", "server_metadata"]
-
-ENDPOINT_PATHS = {
-    "token": "/token",
-    "introspection": "/introspect",
-    "revocation": "/revoke",
-    "jwks": "/.well-known/jwks.json",
-    "authorization": "/authorize",
-    "device_authorization": "/device_authorization",
-    "userinfo": USERINFO_PATH,
-    "end_session": "/logout",
-    # The pages of the flows (not metadata): sign-in, consent, the device verification page.
-    "login": "/login",
-    "consent": "/consent",
-    "device": "/device",
-}
+__all__ = ["server_metadata"]
 
 
 def server_metadata(

@@ -25,9 +25,9 @@ from authgate.jose import JWK, jwt
 from authgate.server.credentials import generate_token
 from authgate.server.keys import KeyManager
 from authgate.server.models import Api, Client, OpaqueAccessToken
-from authgate.server.scopes import format_scope
 from authgate.server.secret_key import ServerSecret
 from authgate.server.storage.protocols import OpaqueTokenStore
+from authgate.server.targets.scopes import format_scope
 
 __all__ = ["AccessTokenRequest", "GrantTokenLog", "IssuedAccessToken", "TokenIssuer"]
 

@@ -36,12 +36,12 @@ from authgate.server.flows.authorization_response import (
 )
 from authgate.server.flows.codes import issue_code
 from authgate.server.flows.consent import record_consent
-from authgate.server.flows.identity_scopes import describe_scopes
 from authgate.server.flows.interaction import Step, next_step
-from authgate.server.metadata import ENDPOINT_PATHS
 from authgate.server.models import Client, Session
+from authgate.server.paths import ENDPOINT_PATHS
 from authgate.server.pending_requests import PendingRequest
-from authgate.server.user_targets import UserTarget
+from authgate.server.targets.identity_scopes import describe_scopes
+from authgate.server.targets.user_targets import UserTarget
 
 __all__ = ["TICKET_KIND", "authorization_login_page", "continue_authorization"]
 

@@ -3,7 +3,7 @@
 The client authenticates as at the token endpoint (public clients name themselves with
 `client_id`; a `private_key_jwt` assertion is addressed to the token endpoint or the issuer) and
 must be registered for the device grant. `scope` and `resource` choose the API and scopes exactly
-as in an authorization request (`user_targets`). The answer holds the `device_code`, the
+as in an authorization request (`targets.user_targets`). The answer holds the `device_code`, the
 `user_code` as `XXXX-XXXX`, `verification_uri` (the `/device` page), `verification_uri_complete`,
 `expires_in` and `interval`, and is never cached.
 """
@@ -19,9 +19,9 @@ from authgate.server.endpoints.responses import json_response
 from authgate.server.flows.device_codes import authorization_response, start
 from authgate.server.forms import read_form
 from authgate.server.grants import DEVICE_CODE_GRANT
-from authgate.server.metadata import ENDPOINT_PATHS
-from authgate.server.scopes import parse_scope
+from authgate.server.paths import ENDPOINT_PATHS
 from authgate.server.storage.protocols import AlreadyExistsError
+from authgate.server.targets.scopes import parse_scope
 
 __all__ = ["device_authorization_endpoint"]
 

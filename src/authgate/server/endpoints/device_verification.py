@@ -34,11 +34,11 @@ from authgate.server.flows.device_codes import (
     format_user_code,
     normalize_user_code,
 )
-from authgate.server.flows.identity_scopes import describe_scopes
 from authgate.server.flows.throttle import Attempt, address_key
-from authgate.server.metadata import ENDPOINT_PATHS
 from authgate.server.models import DeviceAuthorization, Session
+from authgate.server.paths import ENDPOINT_PATHS
 from authgate.server.pending_requests import PendingRequest
+from authgate.server.targets.identity_scopes import describe_scopes
 
 __all__ = [
     "TICKET_KIND",

@@ -15,8 +15,8 @@ from authgate.oauth.errors import InvalidRequest
 from authgate.server.context import AuthServer
 from authgate.server.endpoints.responses import json_response
 from authgate.server.forms import read_form
-from authgate.server.metadata import ENDPOINT_PATHS
 from authgate.server.models import Client
+from authgate.server.paths import ENDPOINT_PATHS
 from authgate.server.token_inspection import TokenInfo
 
 __all__ = ["introspection_endpoint"]

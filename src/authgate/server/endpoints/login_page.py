@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from starlette.responses import Response
 
 from authgate.server.endpoints.browser import Browser
-from authgate.server.metadata import ENDPOINT_PATHS
+from authgate.server.paths import ENDPOINT_PATHS
 
 __all__ = ["TICKET_FIELD", "login_form"]
 

@@ -32,8 +32,8 @@ from authgate.server.endpoints.login_page import TICKET_FIELD
 from authgate.server.flows.logout import LogoutRequest, parse_logout_request, post_logout_redirect
 from authgate.server.flows.pages import PageResponse, security_headers
 from authgate.server.flows.sessions import CSRF_FIELD
-from authgate.server.metadata import ENDPOINT_PATHS
 from authgate.server.models import Client
+from authgate.server.paths import ENDPOINT_PATHS
 
 __all__ = ["end_session_endpoint"]
 

@@ -18,7 +18,7 @@ from authgate.server.context import AuthServer
 from authgate.server.endpoints.responses import NO_STORE
 from authgate.server.flows.refresh_tokens import revoke_refresh_token
 from authgate.server.forms import read_form
-from authgate.server.metadata import ENDPOINT_PATHS
+from authgate.server.paths import ENDPOINT_PATHS
 
 __all__ = ["revocation_endpoint"]
 

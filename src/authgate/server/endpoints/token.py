@@ -12,7 +12,7 @@ from authgate.oauth.errors import InvalidRequest, UnauthorizedClient, Unsupporte
 from authgate.server.context import AuthServer
 from authgate.server.endpoints.responses import json_response
 from authgate.server.forms import read_form
-from authgate.server.metadata import ENDPOINT_PATHS
+from authgate.server.paths import ENDPOINT_PATHS
 
 __all__ = ["token_endpoint"]
 

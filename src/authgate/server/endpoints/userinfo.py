@@ -18,8 +18,8 @@ from authgate.oauth.scope import split_scope
 from authgate.server.context import AuthServer
 from authgate.server.endpoints.responses import json_response
 from authgate.server.flows.id_tokens import userinfo_claims
-from authgate.server.flows.identity_scopes import OPENID
 from authgate.server.forms import read_body
+from authgate.server.targets.identity_scopes import OPENID
 from authgate.verifier.core import BearerCredential
 from authgate.verifier.errors import Reason, TokenRejected
 

@@ -37,8 +37,8 @@ from authgate.oauth.errors import (
     TemporarilyUnavailable,
 )
 from authgate.server.credentials import generate_token
-from authgate.server.flows.identity_scopes import OFFLINE_ACCESS
 from authgate.server.models import RefreshFamily
+from authgate.server.targets.identity_scopes import OFFLINE_ACCESS
 
 if TYPE_CHECKING:
     from authgate.server.storage.protocols import GrantRevoker, RefreshTokenStore

@@ -12,8 +12,8 @@ from authgate.oauth.errors import UnauthorizedClient
 from authgate.server.forms import Form
 from authgate.server.grants.base import ClientGoneCheck, TokenResponse
 from authgate.server.models import Client
-from authgate.server.resources import ApiLookup, resolve_target
-from authgate.server.scopes import parse_scope
+from authgate.server.targets.resources import ApiLookup, resolve_target
+from authgate.server.targets.scopes import parse_scope
 from authgate.server.token_issuer import AccessTokenRequest, TokenIssuer
 
 __all__ = ["ClientCredentialsGrant"]

@@ -27,9 +27,9 @@ from authgate.server.forms import Form
 from authgate.server.grants.base import ClientGoneCheck, StoredTokenResponse, TokenResponse
 from authgate.server.grants.user_tokens import UserGrant, UserTokens
 from authgate.server.models import Client, RefreshFamily
-from authgate.server.resources import check_resource_uri
-from authgate.server.scopes import parse_scope
 from authgate.server.secret_key import SealError
+from authgate.server.targets.resources import check_resource_uri
+from authgate.server.targets.scopes import parse_scope
 
 __all__ = ["RefreshTokenGrant"]
 
