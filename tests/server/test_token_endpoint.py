@@ -14,7 +14,7 @@ from joserfc.jwk import KeySet
 from server_harness import ISSUER, Harness
 
 from authgate.server import admin
-from authgate.server.client_auth import ClientAuthenticator
+from authgate.server.clients.authentication import ClientAuthenticator
 from authgate.server.secret_key import ServerSecret
 
 API = "https://api.example.test"

@@ -10,7 +10,6 @@ import pytest
 from flows_support import NOW, keyed_hash
 
 from authgate.oauth.errors import InvalidGrant, InvalidScope, InvalidTarget
-from authgate.server.credentials import generate_token
 from authgate.server.flows.refresh_tokens import (
     ClientGone,
     RefreshPolicy,
@@ -26,6 +25,7 @@ from authgate.server.flows.refresh_tokens import (
     should_issue_refresh_token,
 )
 from authgate.server.models import RefreshFamily
+from authgate.server.secret_key import generate_token
 from authgate.server.storage.memory import MemoryGrantRevoker, MemoryRefreshStore
 
 POLICY = RefreshPolicy(idle_lifetime=3600, absolute_lifetime=86400, grace_period=10)

@@ -7,7 +7,7 @@ import asyncio
 import pytest
 from flows_support import NOW
 
-from authgate.server.credentials import hash_password, verify_password
+from authgate.server.flows.passwords import hash_password, verify_password
 from authgate.server.flows.throttle import (
     LOGIN_ACCOUNT_POLICY,
     LOGIN_ADDRESS_POLICY,

@@ -12,9 +12,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from authgate.server.client_assertion import ClientAssertionVerifier
-from authgate.server.client_auth import ClientAuthenticator
-from authgate.server.client_jwks import ClientKeys
+from authgate.server.clients.assertions import ClientAssertionVerifier
+from authgate.server.clients.authentication import ClientAuthenticator
+from authgate.server.clients.jwks import ClientKeys
 from authgate.server.config import Config
 from authgate.server.flow_services import FlowServices
 from authgate.server.grants import (

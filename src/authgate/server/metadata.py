@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from authgate.server.client_assertion import ASSERTION_ALGORITHMS
+from authgate.server.clients.assertions import ASSERTION_ALGORITHMS
 from authgate.server.config import Config
 from authgate.server.flows import pkce
 from authgate.server.flows.authorization_request import PROMPT_VALUES

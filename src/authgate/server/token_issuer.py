@@ -22,10 +22,9 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from authgate.jose import JWK, jwt
-from authgate.server.credentials import generate_token
 from authgate.server.keys import KeyManager
 from authgate.server.models import Api, Client, OpaqueAccessToken
-from authgate.server.secret_key import ServerSecret
+from authgate.server.secret_key import ServerSecret, generate_token
 from authgate.server.storage.protocols import OpaqueTokenStore
 from authgate.server.targets.scopes import format_scope
 

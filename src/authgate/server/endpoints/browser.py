@@ -21,12 +21,12 @@ from starlette.responses import Response
 
 from authgate.http_forwarding import client_address
 from authgate.oauth.errors import InvalidRequest, OAuthError
-from authgate.server.credentials import generate_token
 from authgate.server.flow_services import FlowServices
 from authgate.server.flows.pages import PageResponse
 from authgate.server.flows.sessions import CSRF_FIELD, is_active, start_session, touch
 from authgate.server.forms import read_body
 from authgate.server.models import Session, User
+from authgate.server.secret_key import generate_token
 
 __all__ = [
     "Browser",

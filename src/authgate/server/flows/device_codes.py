@@ -28,9 +28,9 @@ from authgate.oauth.errors import (
     OAuthError,
     SlowDown,
 )
-from authgate.server.credentials import generate_token
 from authgate.server.flows.redirect_uris import add_query
 from authgate.server.models import DeviceAuthorization
+from authgate.server.secret_key import generate_token
 
 if TYPE_CHECKING:
     from authgate.server.storage.protocols import DeviceAuthorizationStore

@@ -36,8 +36,8 @@ from authgate.oauth.errors import (
     OAuthError,
     TemporarilyUnavailable,
 )
-from authgate.server.credentials import generate_token
 from authgate.server.models import RefreshFamily
+from authgate.server.secret_key import generate_token
 from authgate.server.targets.identity_scopes import OFFLINE_ACCESS
 
 if TYPE_CHECKING:
@@ -212,7 +212,7 @@ def rotate_family(
     access_scopes: Sequence[str],
     now: int,
 ) -> RefreshFamily:
-    """The family after a `Rotate`: the new token (from `credentials.generate_token`, stored under
+    """The family after a `Rotate`: the new token (from `secret_key.generate_token`, stored under
     its keyed hash) is the newest; the response is kept, sealed, for replays."""
     return replace(
         family,

@@ -21,8 +21,8 @@ import hmac
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 
-from authgate.server.credentials import generate_token
 from authgate.server.models import Session
+from authgate.server.secret_key import generate_token
 
 __all__ = [
     "CSRF_FIELD",

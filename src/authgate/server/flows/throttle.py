@@ -10,7 +10,7 @@ then takes its own count back (`Throttle.take_back`), leaving the key as if it h
 tried. Otherwise everyone behind one address (a NAT, a proxy) would wait after 20 sign-ins.
 
 Keys are the same whether or not the account exists (the username as typed, case-folded), and the
-caller checks an argon2 hash for unknown users too (`credentials.verify_password` with no hash), so
+caller checks an argon2 hash for unknown users too (`passwords.verify_password` with no hash), so
 neither the answer nor its timing tells an unknown user from a wrong password. IPv6 addresses are
 throttled by /64, the block one subscriber usually holds.
 """

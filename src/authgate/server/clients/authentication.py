@@ -19,12 +19,12 @@ from typing import Protocol
 from urllib.parse import unquote_plus
 
 from authgate.oauth.errors import InvalidClient, InvalidRequest
-from authgate.server.client_assertion import (
+from authgate.server.clients.assertions import (
     ASSERTION_TYPE,
     ClientAssertionVerifier,
     unverified_subject,
 )
-from authgate.server.credentials import verify_client_secret
+from authgate.server.clients.client_secrets import verify_client_secret
 from authgate.server.forms import Form
 from authgate.server.models import Client
 from authgate.server.secret_key import ServerSecret
