@@ -51,8 +51,8 @@ from bench_token_endpoint import (
 )
 
 from authgate.server import admin
+from authgate.server.auth_server import open_storage
 from authgate.server.config import Config, load_config
-from authgate.server.context import open_storage
 from authgate.server.flows.refresh_tokens import new_family
 from authgate.server.models import AuthorizationCode
 from authgate.server.secret_key import ServerSecret

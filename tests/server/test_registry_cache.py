@@ -10,7 +10,7 @@ from server_harness import FakeClock, make_config, running
 
 from authgate.server.config import HttpSettings
 from authgate.server.models import Api, Client, User
-from authgate.server.registry_cache import RegistryCache, RegistryReader
+from authgate.server.storage.registry_cache import RegistryCache, RegistryReader
 
 API = "https://api.example.test"
 

@@ -11,8 +11,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from server_harness import make_config
 
+from authgate.server.auth_server import open_storage
 from authgate.server.config import DEFAULT_POOL_SIZE, ConfigError, DatabaseSettings, load_config
-from authgate.server.context import open_storage
 from authgate.server.models import Api, ApiAccess, Client, OpaqueAccessToken, User
 from authgate.server.storage import AlreadyExistsError, Database, SqlStorage
 from authgate.server.storage.migrate import head_revision, schema_revision, upgrade

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from authgate.server.auth_server import retention_for
 from authgate.server.config import Config, ConfigError, load_config
-from authgate.server.context import retention_for
 from authgate.server.flows.throttle import LOGIN_ADDRESS_POLICY
 from authgate.server.secret_key import ServerSecret, derive_key
 from authgate.server.storage.retention import Retention

@@ -30,8 +30,8 @@ from starlette.routing import Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from authgate.oauth.errors import InvalidRequest, OAuthError, ServerError, TemporarilyUnavailable
+from authgate.server.auth_server import AuthServer
 from authgate.server.config import Config, load_config
-from authgate.server.context import AuthServer
 from authgate.server.endpoints.authorize import authorization_endpoint
 from authgate.server.endpoints.consent import consent_endpoint
 from authgate.server.endpoints.cors import ApiCors

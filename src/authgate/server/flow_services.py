@@ -16,13 +16,13 @@ from dataclasses import dataclass
 from authgate.http_forwarding import TrustedProxies
 from authgate.server.config import Config
 from authgate.server.flows.pages import PageRenderer
+from authgate.server.flows.pending_requests import PendingRequests
 from authgate.server.flows.sessions import CsrfTokens, SessionCookie, session_cookie
 from authgate.server.flows.throttle import Throttle
 from authgate.server.paths import ENDPOINT_PATHS, STATIC_PATH
-from authgate.server.pending_requests import PendingRequests
-from authgate.server.registry_cache import RegistryCache
 from authgate.server.secret_key import Sealer, ServerSecret, derive_key
 from authgate.server.storage.protocols import FlowStorage, UserStore
+from authgate.server.storage.registry_cache import RegistryCache
 from authgate.server.targets.user_targets import UserTargets
 
 __all__ = ["FlowServices"]

@@ -25,7 +25,7 @@ from authgate.server.clients.assertions import (
     unverified_subject,
 )
 from authgate.server.clients.client_secrets import verify_client_secret
-from authgate.server.forms import Form
+from authgate.server.http.forms import Form
 from authgate.server.models import Client
 from authgate.server.secret_key import ServerSecret
 

@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 from starlette.responses import Response
 
 from authgate.oauth.errors import AccessDenied, InvalidRequest, OAuthError
-from authgate.server.context import AuthServer
+from authgate.server.auth_server import AuthServer
 from authgate.server.endpoints.browser import Browser
 from authgate.server.endpoints.login_page import TICKET_FIELD, login_form
 from authgate.server.flow_services import FlowServices
@@ -37,9 +37,9 @@ from authgate.server.flows.authorization_response import (
 from authgate.server.flows.codes import issue_code
 from authgate.server.flows.consent import record_consent
 from authgate.server.flows.interaction import Step, next_step
+from authgate.server.flows.pending_requests import PendingRequest
 from authgate.server.models import Client, Session
 from authgate.server.paths import ENDPOINT_PATHS
-from authgate.server.pending_requests import PendingRequest
 from authgate.server.targets.identity_scopes import describe_scopes
 from authgate.server.targets.user_targets import UserTarget
 

@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from authgate.oauth.errors import OAuthError
-from authgate.server.context import AuthServer
+from authgate.server.auth_server import AuthServer
 from authgate.server.endpoints.authorization_flow import continue_authorization
 from authgate.server.endpoints.browser import open_browser, read_form_pairs, read_query_pairs
 

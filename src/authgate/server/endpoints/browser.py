@@ -24,7 +24,7 @@ from authgate.oauth.errors import InvalidRequest, OAuthError
 from authgate.server.flow_services import FlowServices
 from authgate.server.flows.pages import PageResponse
 from authgate.server.flows.sessions import CSRF_FIELD, is_active, start_session, touch
-from authgate.server.forms import read_body
+from authgate.server.http.forms import read_body
 from authgate.server.models import Session, User
 from authgate.server.secret_key import generate_token
 
@@ -40,7 +40,8 @@ __all__ = [
 
 _COOKIE_ID = re.compile(r"[A-Za-z0-9_\-]{43}")  # `generate_token`: 32 bytes, base64url
 _MAX_QUERY = 8 * 1024
-_MAX_FORM = 48 * 1024  # a page's form carries a ticket (`pending_requests`) of the query
+# A page's form carries a ticket of the query (`flows.pending_requests`).
+_MAX_FORM = 48 * 1024
 _FORM_TYPE = "application/x-www-form-urlencoded"
 
 

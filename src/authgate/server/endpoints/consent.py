@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from authgate.oauth.errors import InvalidRequest, OAuthError
-from authgate.server.context import AuthServer
+from authgate.server.auth_server import AuthServer
 from authgate.server.endpoints.authorization_flow import TICKET_KIND, continue_authorization
 from authgate.server.endpoints.browser import csrf_value, open_browser, read_form_pairs, single
 from authgate.server.endpoints.login_page import TICKET_FIELD

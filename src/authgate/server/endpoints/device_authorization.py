@@ -14,11 +14,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from authgate.oauth.errors import TemporarilyUnavailable, UnauthorizedClient
-from authgate.server.context import AuthServer
+from authgate.server.auth_server import AuthServer
 from authgate.server.endpoints.responses import json_response
 from authgate.server.flows.device_codes import authorization_response, start
-from authgate.server.forms import read_form
 from authgate.server.grants import DEVICE_CODE_GRANT
+from authgate.server.http.forms import read_form
 from authgate.server.paths import ENDPOINT_PATHS
 from authgate.server.storage.protocols import AlreadyExistsError
 from authgate.server.targets.scopes import parse_scope

@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from authgate.oauth.errors import OAuthError
-from authgate.server.context import AuthServer
+from authgate.server.auth_server import AuthServer
 from authgate.server.endpoints.browser import (
     Browser,
     csrf_value,
@@ -34,10 +34,10 @@ from authgate.server.flows.device_codes import (
     format_user_code,
     normalize_user_code,
 )
+from authgate.server.flows.pending_requests import PendingRequest
 from authgate.server.flows.throttle import Attempt, address_key
 from authgate.server.models import DeviceAuthorization, Session
 from authgate.server.paths import ENDPOINT_PATHS
-from authgate.server.pending_requests import PendingRequest
 from authgate.server.targets.identity_scopes import describe_scopes
 
 __all__ = [

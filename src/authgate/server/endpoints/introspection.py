@@ -12,9 +12,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from authgate.oauth.errors import InvalidRequest
-from authgate.server.context import AuthServer
+from authgate.server.auth_server import AuthServer
 from authgate.server.endpoints.responses import json_response
-from authgate.server.forms import read_form
+from authgate.server.http.forms import read_form
 from authgate.server.models import Client
 from authgate.server.paths import ENDPOINT_PATHS
 from authgate.server.token_inspection import TokenInfo

@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from authgate.oauth.errors import OAuthError
-from authgate.server.context import AuthServer
+from authgate.server.auth_server import AuthServer
 from authgate.server.endpoints.authorization_flow import (
     TICKET_KIND as AUTHORIZE,
 )
@@ -40,9 +40,9 @@ from authgate.server.endpoints.device_verification import (
 from authgate.server.endpoints.device_verification import device_login_page, resume_device
 from authgate.server.endpoints.login_page import TICKET_FIELD
 from authgate.server.flows.passwords import hash_password, password_needs_rehash, verify_password
+from authgate.server.flows.pending_requests import PendingRequest
 from authgate.server.flows.throttle import account_key, address_key
 from authgate.server.models import User
-from authgate.server.pending_requests import PendingRequest
 
 __all__ = ["login_endpoint"]
 

@@ -1,6 +1,6 @@
 """The sign-in form, shown wherever a flow needs a signed-in user (authorization, device
-verification). It posts to `/login` with the pending request's ticket (`pending_requests`), which
-`/login` resumes after a successful sign-in."""
+verification). It posts to `/login` with the pending request's ticket
+(`flows.pending_requests`), which `/login` resumes after a successful sign-in."""
 
 from __future__ import annotations
 

@@ -19,7 +19,7 @@ from starlette.responses import Response
 
 from authgate.jose import JoseError, jws
 from authgate.oauth.errors import InvalidRequest, OAuthError
-from authgate.server.context import AuthServer
+from authgate.server.auth_server import AuthServer
 from authgate.server.endpoints.browser import (
     Browser,
     csrf_value,

@@ -14,10 +14,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from authgate.oauth.errors import InvalidRequest
-from authgate.server.context import AuthServer
+from authgate.server.auth_server import AuthServer
 from authgate.server.endpoints.responses import NO_STORE
 from authgate.server.flows.refresh_tokens import revoke_refresh_token
-from authgate.server.forms import read_form
+from authgate.server.http.forms import read_form
 from authgate.server.paths import ENDPOINT_PATHS
 
 __all__ = ["revocation_endpoint"]

@@ -9,9 +9,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from authgate.oauth.errors import InvalidRequest, UnauthorizedClient, UnsupportedGrantType
-from authgate.server.context import AuthServer
+from authgate.server.auth_server import AuthServer
 from authgate.server.endpoints.responses import json_response
-from authgate.server.forms import read_form
+from authgate.server.http.forms import read_form
 from authgate.server.paths import ENDPOINT_PATHS
 
 __all__ = ["token_endpoint"]

@@ -15,10 +15,10 @@ from starlette.responses import Response
 from authgate.gate import CredentialRules, error_answer, extract_credential
 from authgate.oauth.errors import InsufficientScope, OAuthError
 from authgate.oauth.scope import split_scope
-from authgate.server.context import AuthServer
+from authgate.server.auth_server import AuthServer
 from authgate.server.endpoints.responses import json_response
 from authgate.server.flows.id_tokens import userinfo_claims
-from authgate.server.forms import read_body
+from authgate.server.http.forms import read_body
 from authgate.server.targets.identity_scopes import OPENID
 from authgate.verifier.core import BearerCredential
 from authgate.verifier.errors import Reason, TokenRejected

@@ -14,9 +14,9 @@ from typing import ClassVar
 from authgate.oauth.errors import InvalidGrant, InvalidRequest
 from authgate.server.flow_services import FlowServices
 from authgate.server.flows.codes import redeem_code
-from authgate.server.forms import Form
 from authgate.server.grants.base import ClientGoneCheck, TokenResponse
 from authgate.server.grants.user_tokens import UserGrant, UserTokens
+from authgate.server.http.forms import Form
 from authgate.server.models import Client
 
 __all__ = ["AuthorizationCodeGrant"]

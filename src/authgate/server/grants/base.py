@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
-from authgate.server.forms import Form
+from authgate.server.http.forms import Form
 from authgate.server.models import Client
 from authgate.server.token_issuer import IssuedAccessToken
 

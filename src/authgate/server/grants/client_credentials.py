@@ -9,8 +9,8 @@ from __future__ import annotations
 from typing import ClassVar
 
 from authgate.oauth.errors import UnauthorizedClient
-from authgate.server.forms import Form
 from authgate.server.grants.base import ClientGoneCheck, TokenResponse
+from authgate.server.http.forms import Form
 from authgate.server.models import Client
 from authgate.server.targets.resources import ApiLookup, resolve_target
 from authgate.server.targets.scopes import parse_scope

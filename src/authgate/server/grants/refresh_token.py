@@ -22,9 +22,9 @@ from typing import ClassVar
 from authgate.oauth.errors import InvalidGrant, InvalidRequest, InvalidTarget
 from authgate.server.flow_services import FlowServices
 from authgate.server.flows.refresh_tokens import exchange_refresh_token
-from authgate.server.forms import Form
 from authgate.server.grants.base import ClientGoneCheck, StoredTokenResponse, TokenResponse
 from authgate.server.grants.user_tokens import UserGrant, UserTokens
+from authgate.server.http.forms import Form
 from authgate.server.models import Client, RefreshFamily
 from authgate.server.secret_key import SealError, generate_token
 from authgate.server.targets.resources import check_resource_uri

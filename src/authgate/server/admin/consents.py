@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from authgate.server.admin import AdminError
+from authgate.server.admin.registry import AdminError
 from authgate.server.models import ConsentGrant
 from authgate.server.storage.protocols import Storage
 

@@ -28,10 +28,10 @@ from authgate.server.grants import (
 from authgate.server.keys import KeyManager
 from authgate.server.models import AUTH_METHODS
 from authgate.server.paths import ENDPOINT_PATHS
-from authgate.server.registry_cache import RegistryCache
 from authgate.server.secret_key import ServerSecret
 from authgate.server.storage import Database, SqlStorage, Storage
 from authgate.server.storage.migrate import check_schema, upgrade
+from authgate.server.storage.registry_cache import RegistryCache
 from authgate.server.storage.retention import Retention
 from authgate.server.token_inspection import TokenInspector
 from authgate.server.token_issuer import TokenIssuer
