@@ -26,15 +26,19 @@ from authgate.server.grants import (
     UserTokens,
 )
 from authgate.server.keys import KeyManager
-from authgate.server.models import AUTH_METHODS
+from authgate.server.models import AUTH_METHODS, TokenFormat
 from authgate.server.paths import ENDPOINT_PATHS
 from authgate.server.secret_key import ServerSecret
 from authgate.server.storage import Database, SqlStorage, Storage
 from authgate.server.storage.migrate import check_schema, upgrade
 from authgate.server.storage.registry_cache import RegistryCache
 from authgate.server.storage.retention import Retention
-from authgate.server.token_inspection import TokenInspector
-from authgate.server.token_issuer import TokenIssuer
+from authgate.server.tokens.formats import AccessTokenFormat
+from authgate.server.tokens.inspection import TokenInspector
+from authgate.server.tokens.issuer import TokenIssuer
+from authgate.server.tokens.jwt_format import JwtAccessTokens
+from authgate.server.tokens.opaque_format import OpaqueAccessTokens
+from authgate.server.tokens.signing import JwtSigner
 
 __all__ = ["AuthServer", "SecretKeyMismatchError", "open_storage", "retention_for"]
 
@@ -134,7 +138,20 @@ class AuthServer:
             replay=store,
             clock=clock,
         )
-        issuer = TokenIssuer(config.issuer, keys, store, secret, clock, grant_tokens=store)
+        signer = JwtSigner(keys)
+        formats: dict[TokenFormat, AccessTokenFormat] = {
+            "jwt": JwtAccessTokens(
+                issuer=config.issuer,
+                algorithms=config.keys.algorithms,
+                keys=keys,
+                signer=signer,
+                revocations=store,
+                grant_tokens=store,
+                clock=clock,
+            ),
+            "opaque": OpaqueAccessTokens(store, hash_token=secret.hash_token, clock=clock),
+        }
+        issuer = TokenIssuer(formats, signer, clock)
         flows = FlowServices.build(
             config,
             stores=store,
@@ -165,15 +182,11 @@ class AuthServer:
             client_auth=ClientAuthenticator(registry, secret, assertions, clock),
             issuer=issuer,
             inspector=TokenInspector(
-                issuer=config.issuer,
-                algorithms=config.keys.algorithms,
-                keys=keys,
-                opaque_tokens=store,
-                revocations=store,
-                secret=secret,
-                clock=clock,
+                formats=formats,
                 refresh_tokens=store,
-                refresh_policy=config.refresh_tokens,
+                refresh_lifetimes=config.refresh_tokens,
+                hash_token=secret.hash_token,
+                clock=clock,
             ),
             grants={h.grant_type: h for h in handlers},
             clock=clock,

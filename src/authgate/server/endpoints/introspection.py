@@ -17,7 +17,7 @@ from authgate.server.endpoints.responses import json_response
 from authgate.server.http.forms import read_form
 from authgate.server.models import Client
 from authgate.server.paths import ENDPOINT_PATHS
-from authgate.server.token_inspection import TokenInfo
+from authgate.server.tokens.formats import TokenInfo
 
 __all__ = ["introspection_endpoint"]
 

@@ -3,7 +3,7 @@
 A protected resource of this server: the access token comes in the `Authorization: Bearer` header
 (or, on POST, as `access_token` in an urlencoded body; never in the query). It must be one of our
 active access tokens, issued to a client that still exists, for a user, with the `openid` scope.
-The answer holds `sub` and the claims the token's scopes release (`flows.id_tokens`).
+The answer holds `sub` and the claims the token's scopes release (`tokens.id_tokens`).
 Refusals are RFC 6750 answers: 401 with a `Bearer` challenge, 403 `insufficient_scope`.
 """
 
@@ -17,9 +17,9 @@ from authgate.oauth.errors import InsufficientScope, OAuthError
 from authgate.oauth.scope import split_scope
 from authgate.server.auth_server import AuthServer
 from authgate.server.endpoints.responses import json_response
-from authgate.server.flows.id_tokens import userinfo_claims
 from authgate.server.http.forms import read_body
 from authgate.server.targets.identity_scopes import OPENID
+from authgate.server.tokens.id_tokens import userinfo_claims
 from authgate.verifier.core import BearerCredential
 from authgate.verifier.errors import Reason, TokenRejected
 

@@ -12,7 +12,7 @@ from typing import Any, ClassVar, Protocol
 
 from authgate.server.http.forms import Form
 from authgate.server.models import Client
-from authgate.server.token_issuer import IssuedAccessToken
+from authgate.server.tokens.issuer import IssuedAccessToken
 
 __all__ = [
     "ClientGoneCheck",

@@ -14,7 +14,7 @@ from authgate.server.http.forms import Form
 from authgate.server.models import Client
 from authgate.server.targets.resources import ApiLookup, resolve_target
 from authgate.server.targets.scopes import parse_scope
-from authgate.server.token_issuer import AccessTokenRequest, TokenIssuer
+from authgate.server.tokens.issuer import AccessTokenRequest, TokenIssuer
 
 __all__ = ["ClientCredentialsGrant"]
 

@@ -17,12 +17,12 @@ from dataclasses import dataclass
 
 from authgate.oauth.errors import InvalidGrant
 from authgate.server.flow_services import FlowServices
-from authgate.server.flows.id_tokens import id_token_claims
 from authgate.server.flows.refresh_tokens import new_family, should_issue_refresh_token
 from authgate.server.grants.base import TokenResponse
 from authgate.server.models import Api, Client
 from authgate.server.targets.identity_scopes import IDENTITY_SCOPES, OPENID
-from authgate.server.token_issuer import AccessTokenRequest, IssuedAccessToken, TokenIssuer
+from authgate.server.tokens.id_tokens import id_token_claims
+from authgate.server.tokens.issuer import AccessTokenRequest, IssuedAccessToken, TokenIssuer
 
 __all__ = ["ID_TOKEN_ALG", "UserGrant", "UserTokens"]
 

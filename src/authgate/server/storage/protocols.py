@@ -47,6 +47,7 @@ __all__ = [
     "FlowStorage",
     "GrantRevoker",
     "GrantStore",
+    "GrantTokenLog",
     "KeyScheduleSession",
     "LockedFamily",
     "MaintenanceStore",
@@ -369,9 +370,9 @@ class ThrottleStore(Protocol):
         """Forget the key (after a success)."""
 
 
-class GrantStore(GrantRevoker, Protocol):
-    """Everything issued under an authorization grant (a code, a device authorization and the
-    refresh-token family they start), so that it can be revoked at once."""
+class GrantTokenLog(Protocol):
+    """The JWT access tokens issued under authorization grants (opaque tokens carry their
+    `grant_id` themselves)."""
 
     async def record_grant_token(self, grant_id: str, jti: str, expires_at: int) -> None:
         """Remember that the JWT access token `jti` (valid until `expires_at`) was issued under
@@ -379,6 +380,11 @@ class GrantStore(GrantRevoker, Protocol):
         `grant_id` instead. When the grant is already revoked (a redemption racing the replay
         that revoked it) the `jti` is revoked at once; `revoke_grant` and this method never
         interleave for one grant (a lock in the database)."""
+
+
+class GrantStore(GrantRevoker, GrantTokenLog, Protocol):
+    """Everything issued under an authorization grant (a code, a device authorization and the
+    refresh-token family they start), so that it can be revoked at once."""
 
     async def revoke_user_grants(self, user_id: str, client_id: str | None, now: int) -> int:
         """`revoke_grant` for every live refresh-token family of the user (with this client
