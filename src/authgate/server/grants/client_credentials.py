@@ -12,7 +12,8 @@ from authgate.oauth.errors import UnauthorizedClient
 from authgate.server.grants.base import ClientGoneCheck, TokenResponse
 from authgate.server.http.forms import Form
 from authgate.server.models import Client
-from authgate.server.targets.resources import ApiLookup, resolve_target
+from authgate.server.storage.protocols import ApiLookup
+from authgate.server.targets.resources import resolve_target
 from authgate.server.targets.scopes import parse_scope
 from authgate.server.tokens.issuer import AccessTokenRequest, TokenIssuer
 

@@ -39,8 +39,10 @@ from authgate.server.models import (
 
 __all__ = [
     "AlreadyExistsError",
+    "ApiLookup",
     "ApiStore",
     "AuthorizationCodeStore",
+    "ClientLookup",
     "ClientStore",
     "ConsentStore",
     "DeviceAuthorizationStore",
@@ -53,6 +55,7 @@ __all__ = [
     "MaintenanceStore",
     "OpaqueTokenStore",
     "RefreshTokenStore",
+    "RegistryReader",
     "ReplayStore",
     "RevocationStore",
     "SessionStore",
@@ -60,6 +63,7 @@ __all__ = [
     "SigningKeyStore",
     "Storage",
     "ThrottleStore",
+    "UserLookup",
     "UserStore",
 ]
 
@@ -68,11 +72,15 @@ class AlreadyExistsError(Exception):
     """A record with this key already exists; nothing was changed."""
 
 
-class ApiStore(Protocol):
-    """Resource servers, by identifier (the RFC 8707 resource and the tokens' `aud`)."""
+class ApiLookup(Protocol):
+    """Finding one API (an `ApiStore`, or a cache in front of it)."""
 
     async def get_api(self, identifier: str) -> Api | None:
         """The API with exactly this identifier (no normalisation), or None."""
+
+
+class ApiStore(ApiLookup, Protocol):
+    """Resource servers, by identifier (the RFC 8707 resource and the tokens' `aud`)."""
 
     async def list_apis(self) -> list[Api]:
         """All APIs, ordered by identifier."""
@@ -88,11 +96,15 @@ class ApiStore(Protocol):
         """
 
 
-class ClientStore(Protocol):
-    """Registered clients with their permissions (`Client.access`)."""
+class ClientLookup(Protocol):
+    """Finding one client (a `ClientStore`, or a cache in front of it)."""
 
     async def get_client(self, client_id: str) -> Client | None:
         """The client with exactly this id, including its access list, or None."""
+
+
+class ClientStore(ClientLookup, Protocol):
+    """Registered clients with their permissions (`Client.access`)."""
 
     async def list_clients(self) -> list[Client]:
         """All clients, ordered by name then id."""
@@ -117,11 +129,19 @@ class ClientStore(Protocol):
         """Replace the stored secret hash (and the grace-period one). False if absent."""
 
 
-class UserStore(Protocol):
-    """People who sign in. Usernames are unique and compared exactly."""
+class UserLookup(Protocol):
+    """Finding one user by id (a `UserStore`, or a cache in front of it)."""
 
     async def get_user(self, user_id: str) -> User | None:
         """The user with this id, or None."""
+
+
+class RegistryReader(ApiLookup, ClientLookup, UserLookup, Protocol):
+    """The three lookups by key, which the registry cache answers from memory."""
+
+
+class UserStore(UserLookup, Protocol):
+    """People who sign in. Usernames are unique and compared exactly."""
 
     async def get_user_by_username(self, username: str) -> User | None:
         """The user with exactly this username, or None."""

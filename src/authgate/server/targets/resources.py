@@ -11,21 +11,15 @@ none, the client's only API is used, and a client allowed several APIs must say 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
 from urllib.parse import urlsplit
 
 from authgate.oauth.errors import InvalidScope, InvalidTarget
 from authgate.server.models import Api, Client
+from authgate.server.storage.protocols import ApiLookup
 
-__all__ = ["ApiLookup", "Target", "check_resource_uri", "resolve_target"]
+__all__ = ["Target", "check_resource_uri", "resolve_target"]
 
 _MAX_RESOURCE_LENGTH = 2048
-
-
-class ApiLookup(Protocol):
-    """The one query target resolution needs (an `ApiStore` or a cache in front of it)."""
-
-    async def get_api(self, identifier: str) -> Api | None: ...
 
 
 @dataclass(frozen=True, slots=True)

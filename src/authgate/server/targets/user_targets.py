@@ -16,8 +16,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from authgate.server.models import Api, Client
+from authgate.server.storage.protocols import ApiLookup
 from authgate.server.targets.identity_scopes import OFFLINE_ACCESS, split_scopes
-from authgate.server.targets.resources import ApiLookup, resolve_target
+from authgate.server.targets.resources import resolve_target
 
 __all__ = ["UserTarget", "UserTargets"]
 
