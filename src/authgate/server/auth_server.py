@@ -1,9 +1,12 @@
-"""`AuthServer`: the parts of a running authorization server, built once and shared by the
-endpoints (and by the user-facing flows that build on it).
+"""`AuthServer`: the parts of a running authorization server, wired together once per process
+and shared by the endpoints: storage, the server secret and the signing keys, client
+authentication, the token issuer and inspector, the grants, and what the sign-in pages need.
 
 Startup checks the schema (SQLite is upgraded in place; PostgreSQL must be upgraded with `authgate
 db upgrade`), checks that the secret key is the one the database was set up with, and brings the
-signing keys on schedule before the first request.
+signing keys on schedule before the first request. Each purpose (token hashes, CSRF tokens,
+tickets, sealed refresh responses, sealed signing keys) uses its own key derived from the secret
+key (`ServerSecret`), so no key serves two purposes and every process derives the same ones.
 """
 
 from __future__ import annotations
@@ -12,11 +15,15 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from authgate.http_forwarding import TrustedProxies
 from authgate.server.clients.assertions import ClientAssertionVerifier
 from authgate.server.clients.authentication import ClientAuthenticator
 from authgate.server.clients.jwks import ClientKeys
 from authgate.server.config import Config
-from authgate.server.flow_services import FlowServices
+from authgate.server.flows.pages import PageRenderer
+from authgate.server.flows.pending_requests import PendingRequests
+from authgate.server.flows.sessions import CsrfTokens, SessionCookie, session_cookie
+from authgate.server.flows.throttle import Throttle
 from authgate.server.grants import (
     AuthorizationCodeGrant,
     ClientCredentialsGrant,
@@ -27,12 +34,13 @@ from authgate.server.grants import (
 )
 from authgate.server.keys import KeyManager
 from authgate.server.models import AUTH_METHODS, TokenFormat
-from authgate.server.paths import ENDPOINT_PATHS
+from authgate.server.paths import ENDPOINT_PATHS, STATIC_PATH
 from authgate.server.secret_key import ServerSecret
 from authgate.server.storage import Database, SqlStorage, Storage
 from authgate.server.storage.migrate import check_schema, upgrade
 from authgate.server.storage.registry_cache import RegistryCache
 from authgate.server.storage.retention import Retention
+from authgate.server.targets.user_targets import UserTargets
 from authgate.server.tokens.formats import AccessTokenFormat
 from authgate.server.tokens.inspection import TokenInspector
 from authgate.server.tokens.issuer import TokenIssuer
@@ -40,7 +48,13 @@ from authgate.server.tokens.jwt_format import JwtAccessTokens
 from authgate.server.tokens.opaque_format import OpaqueAccessTokens
 from authgate.server.tokens.signing import JwtSigner
 
-__all__ = ["AuthServer", "SecretKeyMismatchError", "open_storage", "retention_for"]
+__all__ = [
+    "AuthServer",
+    "BrowserPages",
+    "SecretKeyMismatchError",
+    "open_storage",
+    "retention_for",
+]
 
 _CHECK_SETTING = "secret_key_check"
 
@@ -90,6 +104,35 @@ async def check_secret_key(storage: Storage, secret: ServerSecret) -> None:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class BrowserPages:
+    """What the sign-in pages need to talk to a browser: page rendering with the security headers,
+    the session cookie, CSRF tokens, the sealed tickets that carry a waiting request through a
+    form, and the client's address behind trusted proxies."""
+
+    renderer: PageRenderer
+    cookie: SessionCookie
+    csrf: CsrfTokens
+    tickets: PendingRequests
+    # `http.trusted_proxies`: whose X-Forwarded-For names the client address.
+    proxies: TrustedProxies
+
+    @classmethod
+    def for_config(cls, config: Config, secret: ServerSecret) -> BrowserPages:
+        """The pages of `config`'s issuer, with keys derived from `secret`."""
+        return cls(
+            renderer=PageRenderer(
+                static_url=config.endpoint(STATIC_PATH),
+                template_dirs=config.pages.template_dirs,
+                site_name=config.pages.site_name,
+            ),
+            cookie=session_cookie(config.issuer),
+            csrf=CsrfTokens(secret.csrf_key),
+            tickets=PendingRequests(secret.ticket_key),
+            proxies=TrustedProxies(config.http.trusted_proxies),
+        )
+
+
 @dataclass(slots=True)
 class AuthServer:
     """Everything the endpoints need, wired together."""
@@ -98,14 +141,19 @@ class AuthServer:
     storage: Storage
     secret: ServerSecret
     keys: KeyManager
+    # Clients, APIs and users by id, cached for `http.cache_ttl`.
     registry: RegistryCache
+    # The API and scopes of a user-facing request.
+    targets: UserTargets
     client_keys: ClientKeys
     client_auth: ClientAuthenticator
     issuer: TokenIssuer
     inspector: TokenInspector
     grants: dict[str, GrantHandler]
+    # Counts sign-in and user-code attempts (the policies are in `config.throttle`).
+    throttle: Throttle
+    pages: BrowserPages
     clock: Callable[[], float]
-    flows: FlowServices
     owns_storage: bool = True
 
     @classmethod
@@ -152,25 +200,41 @@ class AuthServer:
             "opaque": OpaqueAccessTokens(store, hash_token=secret.hash_token, clock=clock),
         }
         issuer = TokenIssuer(formats, signer, clock)
-        flows = FlowServices.build(
-            config,
-            stores=store,
-            users=store,
-            registry=registry,
-            secret=secret,
-            clock=clock,
+        targets = UserTargets(
+            registry,
+            userinfo_url=config.endpoint(ENDPOINT_PATHS["userinfo"]),
+            access_token_ttl=config.tokens.default_access_token_ttl,
         )
+
+        def now() -> int:
+            return int(clock())
+
+        hash_token = secret.hash_token
         tokens = UserTokens(
             issuer,
-            flows,
+            users=registry,
+            targets=targets,
+            families=store,
+            hash_token=hash_token,
+            now=now,
             issuer_url=config.issuer,
             id_token_ttl=config.tokens.id_token_lifetime,
         )
         handlers: list[GrantHandler] = [
             ClientCredentialsGrant(issuer, registry),
-            AuthorizationCodeGrant(tokens, flows),
-            RefreshTokenGrant(tokens, flows),
-            DeviceCodeGrant(tokens, flows),
+            AuthorizationCodeGrant(
+                tokens, codes=store, revoker=store, hash_token=hash_token, now=now
+            ),
+            RefreshTokenGrant(
+                tokens,
+                families=store,
+                revoker=store,
+                replays=secret.refresh_replays,
+                policy=config.refresh_tokens,
+                hash_token=hash_token,
+                now=now,
+            ),
+            DeviceCodeGrant(tokens, devices=store, hash_token=hash_token, now=now),
         ]
         return cls(
             config=config,
@@ -178,6 +242,7 @@ class AuthServer:
             secret=secret,
             keys=keys,
             registry=registry,
+            targets=targets,
             client_keys=client_keys,
             client_auth=ClientAuthenticator(registry, secret, assertions, clock),
             issuer=issuer,
@@ -189,10 +254,15 @@ class AuthServer:
                 clock=clock,
             ),
             grants={h.grant_type: h for h in handlers},
+            throttle=Throttle(store),
+            pages=BrowserPages.for_config(config, secret),
             clock=clock,
-            flows=flows,
             owns_storage=storage is None,
         )
+
+    def now(self) -> int:
+        """The current time in whole seconds."""
+        return int(self.clock())
 
     @property
     def auth_methods(self) -> list[str]:

@@ -103,6 +103,7 @@ class ServerSecret:
         "check_value",
         "csrf_key",
         "refresh_replays",
+        "ticket_key",
     )
 
     def __init__(self, secret_key: bytes) -> None:
@@ -115,6 +116,9 @@ class ServerSecret:
         self.refresh_replays = Sealer(derive_key(secret_key, b"authgate refresh replay seal v1"))
         # The key of the sign-in pages' CSRF tokens (`flows.sessions.CsrfTokens`).
         self.csrf_key = derive_key(secret_key, b"authgate csrf token v1")
+        # The key of the tickets that carry a waiting request through a page
+        # (`flows.pending_requests.PendingRequests`).
+        self.ticket_key = derive_key(secret_key, b"authgate pending request v1")
         # Stored in the database so that a process started with another key fails at once.
         self.check_value = hmac.new(
             derive_key(secret_key, b"authgate key check v1"), b"authgate", hashlib.sha256

@@ -21,8 +21,7 @@ __all__ = ["authorization_endpoint"]
 async def authorization_endpoint(request: Request) -> Response:
     """GET or POST /authorize."""
     server: AuthServer = request.app.state.authgate
-    flows = server.flows
-    browser = await open_browser(request, flows)
+    browser = await open_browser(request, server)
     try:
         if request.method == "POST":
             pairs = await read_form_pairs(request)
@@ -30,4 +29,4 @@ async def authorization_endpoint(request: Request) -> Response:
             pairs = read_query_pairs(request)
     except OAuthError as exc:
         return browser.error_page(exc)
-    return await continue_authorization(server, browser, pairs, requested_at=flows.now())
+    return await continue_authorization(server, browser, pairs, requested_at=server.now())

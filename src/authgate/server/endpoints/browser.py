@@ -21,7 +21,7 @@ from starlette.responses import Response
 
 from authgate.http_forwarding import client_address
 from authgate.oauth.errors import InvalidRequest, OAuthError
-from authgate.server.flow_services import FlowServices
+from authgate.server.auth_server import AuthServer
 from authgate.server.flows.pages import PageResponse
 from authgate.server.flows.sessions import CSRF_FIELD, is_active, start_session, touch
 from authgate.server.http.forms import read_body
@@ -55,7 +55,7 @@ class CsrfFailure(InvalidRequest):
 class Browser:
     """One request from a browser: its cookie id, its signed-in session, the cookies to set."""
 
-    flows: FlowServices
+    server: AuthServer
     cookie_id: str
     address: str  # the client address, for throttling
     session: Session | None = None
@@ -65,31 +65,31 @@ class Browser:
     @property
     def csrf_token(self) -> str:
         """The CSRF token of the forms rendered for this browser."""
-        return self.flows.csrf.token(self.cookie_id)
+        return self.server.pages.csrf.token(self.cookie_id)
 
     def check_csrf(self, presented: str | None) -> None:
         """Raise `CsrfFailure` unless `presented` is this browser's token."""
-        if not self.flows.csrf.verify(self.cookie_id, presented):
+        if not self.server.pages.csrf.verify(self.cookie_id, presented):
             raise CsrfFailure("the form has expired or did not come from this site; start again")
 
     async def sign_in(self, user: User, amr: Iterable[str]) -> None:
         """Start a new session for `user` under a new cookie id."""
-        flows = self.flows
+        server = self.server
         if self.session is not None:
-            await flows.stores.delete_session(self.session.session_hash)
+            await server.storage.delete_session(self.session.session_hash)
         cookie_id, session = start_session(
-            hash_token=flows.hash_token, user_id=user.user_id, amr=amr, now=flows.now()
+            hash_token=server.secret.hash_token, user_id=user.user_id, amr=amr, now=server.now()
         )
-        await flows.stores.save_session(session)
+        await server.storage.save_session(session)
         self.cookie_id, self.session, self.user = cookie_id, session, user
-        self.set_cookies.append(flows.cookie.set_header(cookie_id))
+        self.set_cookies.append(server.pages.cookie.set_header(cookie_id))
 
     async def sign_out(self) -> None:
         """End the session and forget the cookie."""
         if self.session is not None:
-            await self.flows.stores.delete_session(self.session.session_hash)
+            await self.server.storage.delete_session(self.session.session_hash)
         self.session = self.user = None
-        self.set_cookies.append(self.flows.cookie.clear_header())
+        self.set_cookies.append(self.server.pages.cookie.clear_header())
 
     def page(
         self,
@@ -104,7 +104,7 @@ class Browser:
         full = {"csrf_token": self.csrf_token, **context}
         if self.user is not None:
             full.setdefault("user_name", self.user.name or self.user.username)
-        rendered = self.flows.renderer.render(
+        rendered = self.server.pages.renderer.render(
             template, full, status_code=status_code, form_targets=form_targets
         )
         return self.respond(rendered, headers)
@@ -125,28 +125,28 @@ class Browser:
         return response
 
 
-async def open_browser(request: Request, flows: FlowServices) -> Browser:
+async def open_browser(request: Request, server: AuthServer) -> Browser:
     """The browser of `request`: its active session, or a (new) anonymous cookie id."""
-    address = _client_address(request, flows)
-    value = request.cookies.get(flows.cookie.name)
+    address = _client_address(request, server)
+    value = request.cookies.get(server.pages.cookie.name)
     if value is None or _COOKIE_ID.fullmatch(value) is None:
-        fresh = Browser(flows, generate_token(), address)
-        fresh.set_cookies.append(flows.cookie.set_header(fresh.cookie_id))
+        fresh = Browser(server, generate_token(), address)
+        fresh.set_cookies.append(server.pages.cookie.set_header(fresh.cookie_id))
         return fresh
-    browser = Browser(flows, value, address)
-    store = flows.stores
-    session = await store.get_session(flows.hash_token(value))
+    browser = Browser(server, value, address)
+    store = server.storage
+    session = await store.get_session(server.secret.hash_token(value))
     if session is None:
         return browser
-    now = flows.now()
-    if not is_active(session, now, flows.config.sessions):
+    now = server.now()
+    if not is_active(session, now, server.config.sessions):
         await store.delete_session(session.session_hash)
         return browser
-    user = await flows.registry.get_user(session.user_id)
+    user = await server.registry.get_user(session.user_id)
     if user is None:  # deleted since signing in
         await store.delete_session(session.session_hash)
         return browser
-    touched = touch(session, now, flows.config.sessions)
+    touched = touch(session, now, server.config.sessions)
     if touched is not None:
         await store.save_session(touched)
         session = touched
@@ -154,14 +154,14 @@ async def open_browser(request: Request, flows: FlowServices) -> Browser:
     return browser
 
 
-def _client_address(request: Request, flows: FlowServices) -> str:
+def _client_address(request: Request, server: AuthServer) -> str:
     """The client's address: the TCP peer, or behind `http.trusted_proxies` the right-most
     untrusted X-Forwarded-For entry (RFC 7239 §5.2), so users behind one proxy are not throttled
     as one."""
     peer = request.client.host if request.client is not None else "unknown"
     # Repeated header lines form one list (RFC 9110 §5.3).
     chain = ", ".join(request.headers.getlist("x-forwarded-for"))
-    return client_address(peer, chain, flows.proxies)
+    return client_address(peer, chain, server.pages.proxies)
 
 
 def read_query_pairs(request: Request) -> list[tuple[str, str]]:

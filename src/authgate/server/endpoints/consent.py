@@ -23,12 +23,13 @@ __all__ = ["consent_endpoint"]
 async def consent_endpoint(request: Request) -> Response:
     """POST /consent."""
     server: AuthServer = request.app.state.authgate
-    flows = server.flows
-    browser = await open_browser(request, flows)
+    browser = await open_browser(request, server)
     try:
         form = await read_form_pairs(request)
         browser.check_csrf(csrf_value(form))
-        pending = flows.pending.open(single(form, TICKET_FIELD), (TICKET_KIND,), flows.now())
+        pending = server.pages.tickets.open(
+            single(form, TICKET_FIELD), (TICKET_KIND,), server.now()
+        )
         approve, deny = single(form, "approve"), single(form, "deny")
         if (approve is None) == (deny is None):
             raise InvalidRequest("choose Allow or Deny")

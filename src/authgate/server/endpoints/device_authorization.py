@@ -31,7 +31,6 @@ _ATTEMPTS = 5  # a new user code when one is taken; 20^8 codes make a second col
 async def device_authorization_endpoint(request: Request) -> Response:
     """POST /device_authorization."""
     server: AuthServer = request.app.state.authgate
-    flows = server.flows
     form = await read_form(request, server.config.http.max_body_size, repeatable=("resource",))
     client = (
         await server.client_auth.authenticate(
@@ -43,24 +42,24 @@ async def device_authorization_endpoint(request: Request) -> Response:
     request.state.client_id = client.client_id
     if DEVICE_CODE_GRANT not in client.grant_types:
         raise UnauthorizedClient("this client may not use the device authorization grant")
-    target = await flows.targets.resolve(
+    target = await server.targets.resolve(
         client, form.get_all("resource"), parse_scope(form.get("scope"))
     )
     for _ in range(_ATTEMPTS):
-        now = flows.now()
+        now = server.now()
         device_code, user_code, record = start(
-            hash_token=flows.hash_token,
+            hash_token=server.secret.hash_token,
             client_id=client.client_id,
             scopes=target.scopes,
             audiences=target.audiences,
             now=now,
-            policy=flows.config.device,
+            policy=server.config.device,
         )
         try:
-            await flows.stores.create_device_authorization(record)
+            await server.storage.create_device_authorization(record)
         except AlreadyExistsError:
             continue
-        verification_uri = flows.endpoint(ENDPOINT_PATHS["device"])
+        verification_uri = server.config.endpoint(ENDPOINT_PATHS["device"])
         return json_response(
             authorization_response(device_code, user_code, record, verification_uri, now)
         )

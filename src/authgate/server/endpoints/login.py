@@ -55,12 +55,13 @@ _AMR = ("pwd",)  # RFC 8176 §2: password-based authentication
 async def login_endpoint(request: Request) -> Response:
     """POST /login."""
     server: AuthServer = request.app.state.authgate
-    flows = server.flows
-    browser = await open_browser(request, flows)
+    browser = await open_browser(request, server)
     try:
         form = await read_form_pairs(request)
         browser.check_csrf(csrf_value(form))
-        pending = flows.pending.open(single(form, TICKET_FIELD), (AUTHORIZE, DEVICE), flows.now())
+        pending = server.pages.tickets.open(
+            single(form, TICKET_FIELD), (AUTHORIZE, DEVICE), server.now()
+        )
         username = single(form, "username")
         password = single(form, "password")
     except OAuthError as exc:
@@ -82,13 +83,13 @@ async def login_endpoint(request: Request) -> Response:
     if username is None or password is None:
         return await again(_MISSING)
     # Counted before the check, so that guesses sent at once cannot all be checked first.
-    attempt = await flows.throttle.count(
+    attempt = await server.throttle.count(
         [
             # The address first: once it is refused, its guesses stop counting against accounts.
-            (address_key(browser.address), flows.config.throttle.login_address),
-            (account_key(username), flows.config.throttle.login_account),
+            (address_key(browser.address), server.config.throttle.login_address),
+            (account_key(username), server.config.throttle.login_account),
         ],
-        flows.now(),
+        server.now(),
     )
     if attempt.retry_after is not None:
         message = f"Too many sign-in attempts. Try again in {attempt.retry_after} seconds."
@@ -96,13 +97,13 @@ async def login_endpoint(request: Request) -> Response:
     user = await _check_password(server, username, password)
     if user is None:
         return await again(_FAILED)
-    await flows.throttle.take_back(attempt, clear={account_key(username)})
+    await server.throttle.take_back(attempt, clear={account_key(username)})
     await browser.sign_in(user, _AMR)
     return await _RESUME[pending.kind](server, browser, pending)
 
 
 async def _check_password(server: AuthServer, username: str, password: str) -> User | None:
-    users = server.flows.users
+    users = server.storage
     user = await users.get_user_by_username(username) if len(username) <= _MAX_USERNAME else None
     stored = user.password_hash if user is not None else None
     # argon2 takes tens of milliseconds of CPU: off the event loop. Same work for unknown users.

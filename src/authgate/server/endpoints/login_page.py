@@ -30,7 +30,7 @@ def login_form(
     """The login page. `form_targets`: where a successful sign-in may redirect to (the client's
     redirect URI), which the page's CSP `form-action` must allow."""
     context: dict[str, object] = {
-        "form_action": browser.flows.endpoint(ENDPOINT_PATHS["login"]),
+        "form_action": browser.server.config.endpoint(ENDPOINT_PATHS["login"]),
         "hidden": [(TICKET_FIELD, ticket)],
     }
     if client_name:

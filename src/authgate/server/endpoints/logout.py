@@ -44,8 +44,7 @@ _MAX_CLIENT_ID = 128
 async def end_session_endpoint(request: Request) -> Response:
     """GET or POST /logout."""
     server: AuthServer = request.app.state.authgate
-    flows = server.flows
-    browser = await open_browser(request, flows)
+    browser = await open_browser(request, server)
     try:
         if request.method == "POST":
             pairs = await read_form_pairs(request)
@@ -61,8 +60,8 @@ async def end_session_endpoint(request: Request) -> Response:
         return _finish(browser, target)
     kept = [(name, value) for name, value in pairs if value]
     context: dict[str, object] = {
-        "form_action": flows.endpoint(ENDPOINT_PATHS["end_session"]),
-        "hidden": [(TICKET_FIELD, flows.pending.seal(TICKET_KIND, kept, flows.now()))],
+        "form_action": server.config.endpoint(ENDPOINT_PATHS["end_session"]),
+        "hidden": [(TICKET_FIELD, server.pages.tickets.seal(TICKET_KIND, kept, server.now()))],
     }
     if client is not None:
         context["client_name"] = client.name
@@ -72,9 +71,8 @@ async def end_session_endpoint(request: Request) -> Response:
 async def _confirmed(
     server: AuthServer, browser: Browser, pairs: Sequence[tuple[str, str]]
 ) -> Response:
-    flows = browser.flows
     browser.check_csrf(csrf_value(pairs))
-    pending = flows.pending.open(single(pairs, TICKET_FIELD), (TICKET_KIND,), flows.now())
+    pending = server.pages.tickets.open(single(pairs, TICKET_FIELD), (TICKET_KIND,), server.now())
     _, target = await _destination(server, parse_logout_request(pending.params))
     if single(pairs, "logout") is not None:
         await browser.sign_out()

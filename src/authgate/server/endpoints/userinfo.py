@@ -41,7 +41,6 @@ async def userinfo_endpoint(request: Request) -> Response:
 
 
 async def _claims(server: AuthServer, request: Request) -> dict[str, object]:
-    flows = server.flows
     body = None
     content_type = request.headers.get("content-type", "").partition(";")[0].strip().lower()
     if request.method == "POST" and content_type == _FORM:
@@ -56,7 +55,7 @@ async def _claims(server: AuthServer, request: Request) -> dict[str, object]:
     scopes = split_scope(info.scope)  # RFC 6749 §3.3: U+0020 separates, nothing else
     if OPENID not in scopes:
         raise InsufficientScope("the token was not issued for OpenID Connect", scope=OPENID)
-    user = await flows.registry.get_user(info.subject)
+    user = await server.registry.get_user(info.subject)
     if user is None or await server.registry.get_client(info.client_id) is None:
         raise TokenRejected(Reason.INACTIVE)
     return userinfo_claims(user, scopes)
