@@ -1,4 +1,6 @@
-"""The token endpoint (RFC 6749 §3.2, §5): authenticate the client, dispatch on `grant_type`.
+"""The token endpoint (RFC 6749 §3.2, §5): authenticate the client, check that it may use the
+`grant_type` (registered for it; a public client only where the grant allows public clients),
+then dispatch to the grant.
 
 `resource` may repeat (RFC 8707 §2); every other parameter may appear once (RFC 6749 §3.2).
 """
@@ -36,5 +38,9 @@ async def token_endpoint(request: Request) -> Response:
         raise UnsupportedGrantType("unsupported grant_type")
     if grant_type not in client.grant_types:
         raise UnauthorizedClient("this client may not use this grant type")
+    if client.is_public and not handler.allows_public_clients:
+        # The one place a grant's `allows_public_clients` is enforced (RFC 6749 §4.4: client
+        # credentials need a confidential client).
+        raise UnauthorizedClient(f"public clients cannot use {grant_type}")
     response = await handler.handle(form, client, request.is_disconnected)
     return json_response(response.to_dict())

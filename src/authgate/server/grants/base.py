@@ -1,7 +1,9 @@
 """What every grant handler provides, and the token response they return (RFC 6749 §5.1).
 
-One handler per grant type, each a small module; all share the client-authentication step (done
-before the handler runs) and the `TokenIssuer`.
+One handler per grant type, each a small module. The token endpoint authenticates the client and
+checks that it may use the grant (registered for it, and public only where the grant says
+`allows_public_clients`) before the handler runs; every handler issues through the one
+`TokenIssuer`.
 """
 
 from __future__ import annotations
@@ -75,7 +77,9 @@ class GrantHandler(Protocol):
     """Handles one `grant_type` at the token endpoint for an authenticated client."""
 
     grant_type: ClassVar[str]
-    # Whether public clients (token_endpoint_auth_method "none") may use this grant.
+    # Whether public clients (token_endpoint_auth_method "none") may use this grant: the token
+    # endpoint refuses them otherwise (unauthorized_client), and the metadata offers "none" only
+    # when some grant allows them.
     allows_public_clients: ClassVar[bool]
 
     async def handle(self, form: Form, client: Client, client_gone: ClientGoneCheck) -> TokenAnswer:

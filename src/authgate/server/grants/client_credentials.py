@@ -1,14 +1,14 @@
 """The client credentials grant (RFC 6749 §4.4) with RFC 8707 resource indicators.
 
-Only confidential clients may use it (§4.4); the token's subject is the client itself and it
-carries the client's roles. No refresh token is issued (§4.4.3).
+Only confidential clients may use it (§4.4: `allows_public_clients` is False, which the token
+endpoint enforces); the token's subject is the client itself and it carries the client's roles.
+No refresh token is issued (§4.4.3).
 """
 
 from __future__ import annotations
 
 from typing import ClassVar
 
-from authgate.oauth.errors import UnauthorizedClient
 from authgate.server.grants.base import ClientGoneCheck, TokenResponse
 from authgate.server.http.forms import Form
 from authgate.server.models import Client
@@ -33,8 +33,6 @@ class ClientCredentialsGrant:
     async def handle(
         self, form: Form, client: Client, client_gone: ClientGoneCheck
     ) -> TokenResponse:
-        if client.is_public:
-            raise UnauthorizedClient("public clients cannot use client_credentials")
         target = await resolve_target(
             client, form.get_all("resource"), parse_scope(form.get("scope")), self._apis
         )
