@@ -12,7 +12,7 @@ from flows_support import NOW, keyed_hash
 
 from authgate.oauth import errors
 from authgate.server.flows import device_codes as dc
-from authgate.server.flows.device_codes import USER_CODE_ALPHABET, DevicePolicy, Issue
+from authgate.server.flows.device_codes import USER_CODE_ALPHABET, DevicePolicy, TokensDue
 from authgate.server.models import DeviceAuthorization
 from authgate.server.storage.memory import MemoryDeviceStore
 
@@ -127,7 +127,7 @@ def test_approved_issues_once() -> None:
     _, _, record = start()
     record = dc.approve(record, user_id="alice", auth_time=NOW + 20, amr=["pwd"], now=NOW + 30)
     outcome, used = dc.poll(record, client_id="tv-app", now=NOW + 31)
-    assert isinstance(outcome, Issue)
+    assert isinstance(outcome, TokensDue)
     assert outcome.record is used
     assert (used.status, used.user_id, used.auth_time, used.amr) == (
         "used",

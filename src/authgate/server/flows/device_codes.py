@@ -40,7 +40,7 @@ __all__ = [
     "USER_CODE_ALPHABET",
     "USER_CODE_LENGTH",
     "DevicePolicy",
-    "Issue",
+    "TokensDue",
     "approve",
     "authorization_response",
     "decide_device_code",
@@ -73,8 +73,8 @@ class DevicePolicy:
 
 
 @dataclass(frozen=True, slots=True)
-class Issue:
-    """The user approved: issue tokens for `record` (already marked used)."""
+class TokensDue:
+    """The user approved: the tokens for `record` (already marked used) are due now."""
 
     record: DeviceAuthorization
 
@@ -145,10 +145,11 @@ def authorization_response(
 
 def poll(
     record: DeviceAuthorization, *, client_id: str, now: int
-) -> tuple[Issue | OAuthError, DeviceAuthorization]:
+) -> tuple[TokensDue | OAuthError, DeviceAuthorization]:
     """One token request for the device code (RFC 8628 §3.4-§3.5) by the authenticated
-    `client_id`. Returns `Issue` or the error to answer, and the record to store (compare-and-set
-    against `record`; a lost race means another poll came at the same moment: answer `slow_down`).
+    `client_id`. Returns `TokensDue` or the error to answer, and the record to store
+    (compare-and-set against `record`; a lost race means another poll came at the same moment:
+    answer `slow_down`).
     """
     if record.client_id != client_id:
         return InvalidGrant("the device code was issued to another client"), record
@@ -160,7 +161,7 @@ def poll(
         return AccessDenied("the user denied the request"), record
     if record.status == "approved":
         used = replace(record, status="used", last_polled_at=now, version=record.version + 1)
-        return Issue(used), used
+        return TokensDue(used), used
     too_fast = record.last_polled_at is not None and now - record.last_polled_at < record.interval
     polled = replace(
         record,
@@ -216,7 +217,7 @@ async def poll_device_code(
     outcome, updated = poll(record, client_id=client_id, now=now)
     if updated is not record and not await store.replace_device_authorization(record, updated):
         raise SlowDown(f"poll at most every {record.interval} seconds")
-    if isinstance(outcome, Issue):
+    if isinstance(outcome, TokensDue):
         return outcome.record
     raise outcome
 
