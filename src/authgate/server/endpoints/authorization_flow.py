@@ -18,8 +18,8 @@ from starlette.responses import Response
 
 from authgate.oauth.errors import AccessDenied, InvalidRequest, OAuthError
 from authgate.server.auth_server import AuthServer
-from authgate.server.endpoints.browser import Browser
-from authgate.server.endpoints.login_page import TICKET_FIELD, login_form
+from authgate.server.endpoints.browser import TICKET_FIELD, Browser
+from authgate.server.endpoints.login_page import login_form
 from authgate.server.flows.authorization_request import (
     READ_PARAMETERS,
     AuthorizationRequest,

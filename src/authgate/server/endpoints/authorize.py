@@ -13,7 +13,7 @@ from starlette.responses import Response
 from authgate.oauth.errors import OAuthError
 from authgate.server.auth_server import AuthServer
 from authgate.server.endpoints.authorization_flow import continue_authorization
-from authgate.server.endpoints.browser import open_browser, read_form_pairs, read_query_pairs
+from authgate.server.endpoints.browser import open_browser, read_request_pairs
 
 __all__ = ["authorization_endpoint"]
 
@@ -23,10 +23,7 @@ async def authorization_endpoint(request: Request) -> Response:
     server: AuthServer = request.app.state.authgate
     browser = await open_browser(request, server)
     try:
-        if request.method == "POST":
-            pairs = await read_form_pairs(request)
-        else:
-            pairs = read_query_pairs(request)
+        pairs = await read_request_pairs(request)
     except OAuthError as exc:
         return browser.error_page(exc)
     return await continue_authorization(server, browser, pairs, requested_at=server.now())

@@ -11,7 +11,7 @@ are real. Every page goes out with the security headers of `flows.pages.security
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
@@ -23,20 +23,26 @@ from authgate.http_forwarding import client_address
 from authgate.oauth.errors import InvalidRequest, OAuthError
 from authgate.server.auth_server import AuthServer
 from authgate.server.flows.pages import PageResponse
+from authgate.server.flows.pending_requests import PendingRequest
 from authgate.server.flows.sessions import CSRF_FIELD, is_active, start_session, touch
 from authgate.server.http.forms import read_body
 from authgate.server.models import Session, User
 from authgate.server.secret_key import generate_token
 
 __all__ = [
+    "TICKET_FIELD",
     "Browser",
     "CsrfFailure",
     "csrf_value",
     "open_browser",
     "read_form_pairs",
     "read_query_pairs",
+    "read_request_pairs",
     "single",
 ]
+
+# The hidden field of our forms that carries the waiting request (`flows.pending_requests`).
+TICKET_FIELD = "ticket"
 
 _COOKIE_ID = re.compile(r"[A-Za-z0-9_\-]{43}")  # `generate_token`: 32 bytes, base64url
 _MAX_QUERY = 8 * 1024
@@ -71,6 +77,21 @@ class Browser:
         """Raise `CsrfFailure` unless `presented` is this browser's token."""
         if not self.server.pages.csrf.verify(self.cookie_id, presented):
             raise CsrfFailure("the form has expired or did not come from this site; start again")
+
+    async def read_form(self, request: Request) -> list[tuple[str, str]]:
+        """The parameters of a form of ours that this browser posted back; `CsrfFailure` unless
+        it carries this browser's CSRF token."""
+        pairs = await read_form_pairs(request)
+        self.check_csrf(csrf_value(pairs))
+        return pairs
+
+    def open_ticket(
+        self, pairs: Iterable[tuple[str, str]], kinds: Collection[str]
+    ) -> PendingRequest:
+        """The request waiting in the form's ticket, which must be of one of `kinds`;
+        `InvalidRequest` when it is missing, altered or expired."""
+        server = self.server
+        return server.pages.tickets.open(single(pairs, TICKET_FIELD), kinds, server.now())
 
     async def sign_in(self, user: User, amr: Iterable[str]) -> None:
         """Start a new session for `user` under a new cookie id."""
@@ -168,6 +189,14 @@ def read_query_pairs(request: Request) -> list[tuple[str, str]]:
     """The query's parameters in order, duplicates kept (the flows judge them); `InvalidRequest`
     for an oversized query or one that is not UTF-8."""
     return _pairs(request.url.query)
+
+
+async def read_request_pairs(request: Request) -> list[tuple[str, str]]:
+    """The parameters of a GET or POST request (OpenID Connect Core §3.1.2.1): the urlencoded body
+    of a POST, the query of a GET."""
+    if request.method == "POST":
+        return await read_form_pairs(request)
+    return read_query_pairs(request)
 
 
 async def read_form_pairs(request: Request) -> list[tuple[str, str]]:

@@ -14,8 +14,10 @@ from starlette.responses import Response
 from authgate.oauth.errors import InvalidRequest, OAuthError
 from authgate.server.auth_server import AuthServer
 from authgate.server.endpoints.authorization_flow import TICKET_KIND, continue_authorization
-from authgate.server.endpoints.browser import csrf_value, open_browser, read_form_pairs, single
-from authgate.server.endpoints.login_page import TICKET_FIELD
+from authgate.server.endpoints.browser import (
+    open_browser,
+    single,
+)
 
 __all__ = ["consent_endpoint"]
 
@@ -25,11 +27,8 @@ async def consent_endpoint(request: Request) -> Response:
     server: AuthServer = request.app.state.authgate
     browser = await open_browser(request, server)
     try:
-        form = await read_form_pairs(request)
-        browser.check_csrf(csrf_value(form))
-        pending = server.pages.tickets.open(
-            single(form, TICKET_FIELD), (TICKET_KIND,), server.now()
-        )
+        form = await browser.read_form(request)
+        pending = browser.open_ticket(form, (TICKET_KIND,))
         approve, deny = single(form, "approve"), single(form, "deny")
         if (approve is None) == (deny is None):
             raise InvalidRequest("choose Allow or Deny")

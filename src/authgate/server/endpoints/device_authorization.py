@@ -15,10 +15,10 @@ from starlette.responses import Response
 
 from authgate.oauth.errors import TemporarilyUnavailable, UnauthorizedClient
 from authgate.server.auth_server import AuthServer
+from authgate.server.endpoints.client_requests import read_client_form
 from authgate.server.endpoints.responses import json_response
 from authgate.server.flows.device_codes import authorization_response, start
 from authgate.server.grants import DEVICE_CODE_GRANT
-from authgate.server.http.forms import read_form
 from authgate.server.paths import ENDPOINT_PATHS
 from authgate.server.storage.protocols import AlreadyExistsError
 from authgate.server.targets.scopes import parse_scope
@@ -31,15 +31,10 @@ _ATTEMPTS = 5  # a new user code when one is taken; 20^8 codes make a second col
 async def device_authorization_endpoint(request: Request) -> Response:
     """POST /device_authorization."""
     server: AuthServer = request.app.state.authgate
-    form = await read_form(request, server.config.http.max_body_size, repeatable=("resource",))
-    client = (
-        await server.client_auth.authenticate(
-            request.headers.get("authorization"),
-            form,
-            server.config.endpoint(ENDPOINT_PATHS["token"]),
-        )
-    ).client
-    request.state.client_id = client.client_id
+    # A private_key_jwt assertion here is addressed as at the token endpoint.
+    form, client = await read_client_form(
+        request, server, endpoint="token", repeatable=("resource",)
+    )
     if DEVICE_CODE_GRANT not in client.grant_types:
         raise UnauthorizedClient("this client may not use the device authorization grant")
     target = await server.targets.resolve(

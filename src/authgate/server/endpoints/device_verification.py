@@ -22,9 +22,7 @@ from authgate.oauth.errors import OAuthError
 from authgate.server.auth_server import AuthServer
 from authgate.server.endpoints.browser import (
     Browser,
-    csrf_value,
     open_browser,
-    read_form_pairs,
     read_query_pairs,
     single,
 )
@@ -68,8 +66,7 @@ async def device_submit_endpoint(request: Request) -> Response:
     server: AuthServer = request.app.state.authgate
     browser = await open_browser(request, server)
     try:
-        form = await read_form_pairs(request)
-        browser.check_csrf(csrf_value(form))
+        form = await browser.read_form(request)
         typed = single(form, "user_code")
         approve, deny = single(form, "approve"), single(form, "deny")
     except OAuthError as exc:

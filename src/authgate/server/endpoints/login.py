@@ -29,16 +29,13 @@ from authgate.server.endpoints.authorization_flow import (
 )
 from authgate.server.endpoints.browser import (
     Browser,
-    csrf_value,
     open_browser,
-    read_form_pairs,
     single,
 )
 from authgate.server.endpoints.device_verification import (
     TICKET_KIND as DEVICE,
 )
 from authgate.server.endpoints.device_verification import device_login_page, resume_device
-from authgate.server.endpoints.login_page import TICKET_FIELD
 from authgate.server.flows.passwords import hash_password, password_needs_rehash, verify_password
 from authgate.server.flows.pending_requests import PendingRequest
 from authgate.server.flows.throttle import account_key, address_key
@@ -57,11 +54,8 @@ async def login_endpoint(request: Request) -> Response:
     server: AuthServer = request.app.state.authgate
     browser = await open_browser(request, server)
     try:
-        form = await read_form_pairs(request)
-        browser.check_csrf(csrf_value(form))
-        pending = server.pages.tickets.open(
-            single(form, TICKET_FIELD), (AUTHORIZE, DEVICE), server.now()
-        )
+        form = await browser.read_form(request)
+        pending = browser.open_ticket(form, (AUTHORIZE, DEVICE))
         username = single(form, "username")
         password = single(form, "password")
     except OAuthError as exc:

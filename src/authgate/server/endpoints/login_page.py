@@ -8,12 +8,10 @@ from collections.abc import Iterable
 
 from starlette.responses import Response
 
-from authgate.server.endpoints.browser import Browser
+from authgate.server.endpoints.browser import TICKET_FIELD, Browser
 from authgate.server.paths import ENDPOINT_PATHS
 
-__all__ = ["TICKET_FIELD", "login_form"]
-
-TICKET_FIELD = "ticket"
+__all__ = ["login_form"]
 
 
 def login_form(

@@ -21,14 +21,13 @@ from authgate.jose import JoseError, jws
 from authgate.oauth.errors import InvalidRequest, OAuthError
 from authgate.server.auth_server import AuthServer
 from authgate.server.endpoints.browser import (
+    TICKET_FIELD,
     Browser,
     csrf_value,
     open_browser,
-    read_form_pairs,
-    read_query_pairs,
+    read_request_pairs,
     single,
 )
-from authgate.server.endpoints.login_page import TICKET_FIELD
 from authgate.server.flows.logout import LogoutRequest, parse_logout_request, post_logout_redirect
 from authgate.server.flows.pages import PageResponse, security_headers
 from authgate.server.flows.sessions import CSRF_FIELD
@@ -46,10 +45,7 @@ async def end_session_endpoint(request: Request) -> Response:
     server: AuthServer = request.app.state.authgate
     browser = await open_browser(request, server)
     try:
-        if request.method == "POST":
-            pairs = await read_form_pairs(request)
-        else:
-            pairs = read_query_pairs(request)
+        pairs = await read_request_pairs(request)
         if request.method == "POST" and any(k in (CSRF_FIELD, TICKET_FIELD) for k, _ in pairs):
             return await _confirmed(server, browser, pairs)
         logout = parse_logout_request(pairs)
@@ -72,7 +68,7 @@ async def _confirmed(
     server: AuthServer, browser: Browser, pairs: Sequence[tuple[str, str]]
 ) -> Response:
     browser.check_csrf(csrf_value(pairs))
-    pending = server.pages.tickets.open(single(pairs, TICKET_FIELD), (TICKET_KIND,), server.now())
+    pending = browser.open_ticket(pairs, (TICKET_KIND,))
     _, target = await _destination(server, parse_logout_request(pending.params))
     if single(pairs, "logout") is not None:
         await browser.sign_out()

@@ -12,9 +12,8 @@ from starlette.responses import Response
 
 from authgate.oauth.errors import InvalidRequest, UnauthorizedClient, UnsupportedGrantType
 from authgate.server.auth_server import AuthServer
+from authgate.server.endpoints.client_requests import read_client_form
 from authgate.server.endpoints.responses import json_response
-from authgate.server.http.forms import read_form
-from authgate.server.paths import ENDPOINT_PATHS
 
 __all__ = ["token_endpoint"]
 
@@ -22,14 +21,9 @@ __all__ = ["token_endpoint"]
 async def token_endpoint(request: Request) -> Response:
     """POST /token."""
     server: AuthServer = request.app.state.authgate
-    form = await read_form(request, server.config.http.max_body_size, repeatable=("resource",))
-    authenticated = await server.client_auth.authenticate(
-        request.headers.get("authorization"),
-        form,
-        server.config.endpoint(ENDPOINT_PATHS["token"]),
+    form, client = await read_client_form(
+        request, server, endpoint="token", repeatable=("resource",)
     )
-    client = authenticated.client
-    request.state.client_id = client.client_id
     grant_type = form.get("grant_type")
     if grant_type is None:
         raise InvalidRequest("grant_type is required")

@@ -12,17 +12,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import ClassVar
 
-from authgate.oauth.errors import InvalidGrant, InvalidRequest
 from authgate.server.flows.codes import redeem_code
-from authgate.server.grants.base import ClientGoneCheck, TokenResponse
+from authgate.server.grants.base import ClientGoneCheck, TokenResponse, presented_credential
 from authgate.server.grants.user_tokens import UserGrant, UserTokens
 from authgate.server.http.forms import Form
 from authgate.server.models import Client
 from authgate.server.storage.protocols import AuthorizationCodeStore, GrantRevoker
 
 __all__ = ["AuthorizationCodeGrant"]
-
-_MAX_CODE = 256  # ours are 43 characters; anything much longer is not a code
 
 
 class AuthorizationCodeGrant:
@@ -49,11 +46,7 @@ class AuthorizationCodeGrant:
     async def handle(
         self, form: Form, client: Client, client_gone: ClientGoneCheck
     ) -> TokenResponse:
-        code = form.get("code")
-        if code is None:
-            raise InvalidRequest("code is required")
-        if len(code) > _MAX_CODE:
-            raise InvalidGrant("unknown authorization code")
+        code = presented_credential(form, "code", unknown="unknown authorization code")
         record, audiences = await redeem_code(
             self._codes,
             self._revoker,

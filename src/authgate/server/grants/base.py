@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
+from authgate.oauth.errors import InvalidGrant, InvalidRequest
 from authgate.server.http.forms import Form
 from authgate.server.models import Client
 from authgate.server.tokens.issuer import IssuedAccessToken
@@ -22,7 +23,10 @@ __all__ = [
     "StoredTokenResponse",
     "TokenAnswer",
     "TokenResponse",
+    "presented_credential",
 ]
+
+_MAX_CREDENTIAL = 256  # ours are 43 characters; anything much longer is not one of them
 
 # Whether the client has closed its connection (asked of the ASGI server), so that a grant can
 # leave its state unchanged when nobody will receive the answer.
@@ -85,3 +89,14 @@ class GrantHandler(Protocol):
     async def handle(self, form: Form, client: Client, client_gone: ClientGoneCheck) -> TokenAnswer:
         """Validate the grant's parameters and issue tokens, or raise an `OAuthError`."""
         ...
+
+
+def presented_credential(form: Form, name: str, *, unknown: str) -> str:
+    """The code or token a grant redeems, from the form's `name` parameter: `InvalidRequest` when
+    it is missing, `InvalidGrant(unknown)` without a lookup when it is too long to be ours."""
+    value = form.get(name)
+    if value is None:
+        raise InvalidRequest(f"{name} is required")
+    if len(value) > _MAX_CREDENTIAL:
+        raise InvalidGrant(unknown)
+    return value

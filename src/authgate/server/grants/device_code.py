@@ -12,9 +12,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import ClassVar
 
-from authgate.oauth.errors import AccessDenied, InvalidGrant, InvalidRequest
+from authgate.oauth.errors import AccessDenied, InvalidGrant
 from authgate.server.flows.device_codes import poll_device_code
-from authgate.server.grants.base import ClientGoneCheck, TokenResponse
+from authgate.server.grants.base import ClientGoneCheck, TokenResponse, presented_credential
 from authgate.server.grants.user_tokens import UserGrant, UserTokens
 from authgate.server.http.forms import Form
 from authgate.server.models import Client
@@ -23,7 +23,6 @@ from authgate.server.storage.protocols import DeviceAuthorizationStore
 __all__ = ["DEVICE_CODE_GRANT", "DeviceCodeGrant"]
 
 DEVICE_CODE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
-_MAX_CODE = 256
 
 
 class _DeniedAtTokenEndpoint(AccessDenied):
@@ -52,11 +51,7 @@ class DeviceCodeGrant:
     async def handle(
         self, form: Form, client: Client, client_gone: ClientGoneCheck
     ) -> TokenResponse:
-        device_code = form.get("device_code")
-        if device_code is None:
-            raise InvalidRequest("device_code is required")
-        if len(device_code) > _MAX_CODE:
-            raise InvalidGrant("unknown device code")
+        device_code = presented_credential(form, "device_code", unknown="unknown device code")
         try:
             record = await poll_device_code(
                 self._devices,

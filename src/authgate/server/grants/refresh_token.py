@@ -20,20 +20,23 @@ import json
 from collections.abc import Callable
 from typing import ClassVar
 
-from authgate.oauth.errors import InvalidGrant, InvalidRequest, InvalidTarget
+from authgate.oauth.errors import InvalidGrant
 from authgate.server.flows.refresh_tokens import RefreshPolicy, exchange_refresh_token
-from authgate.server.grants.base import ClientGoneCheck, StoredTokenResponse, TokenResponse
+from authgate.server.grants.base import (
+    ClientGoneCheck,
+    StoredTokenResponse,
+    TokenResponse,
+    presented_credential,
+)
 from authgate.server.grants.user_tokens import UserGrant, UserTokens
 from authgate.server.http.forms import Form
 from authgate.server.models import Client, RefreshFamily
 from authgate.server.secret_key import Sealer, SealError, generate_token
 from authgate.server.storage.protocols import GrantRevoker, RefreshTokenStore
-from authgate.server.targets.resources import check_resource_uri
+from authgate.server.targets.resources import one_resource
 from authgate.server.targets.scopes import parse_scope
 
 __all__ = ["RefreshTokenGrant"]
-
-_MAX_TOKEN = 256
 
 
 class RefreshTokenGrant:
@@ -68,13 +71,9 @@ class RefreshTokenGrant:
     async def handle(
         self, form: Form, client: Client, client_gone: ClientGoneCheck
     ) -> StoredTokenResponse:
-        presented = form.get("refresh_token")
-        if presented is None:
-            raise InvalidRequest("refresh_token is required")
-        if len(presented) > _MAX_TOKEN:
-            raise InvalidGrant("unknown refresh token")
+        presented = presented_credential(form, "refresh_token", unknown="unknown refresh token")
         requested = parse_scope(form.get("scope"))
-        resource = _one_resource(form.get_all("resource"))
+        resource = one_resource(form.get_all("resource"))
         presented_hash = self._hash_token(presented)
         binding = b"authgate refresh response\x00" + presented_hash.encode("ascii")
 
@@ -115,15 +114,3 @@ class RefreshTokenGrant:
         except SealError:  # sealed under another server key: cannot be answered again
             raise InvalidGrant("the refresh token was already used") from None
         return StoredTokenResponse(json.loads(plaintext))
-
-
-def _one_resource(values: list[str]) -> str | None:
-    """The RFC 8707 `resource` of a refresh: None, or one valid URI (one audience per token)."""
-    for value in values:
-        problem = check_resource_uri(value)
-        if problem:
-            raise InvalidTarget(problem)
-    distinct = list(dict.fromkeys(values))
-    if len(distinct) > 1:
-        raise InvalidTarget("request one resource per token")
-    return distinct[0] if distinct else None
