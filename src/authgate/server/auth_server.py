@@ -187,55 +187,24 @@ class AuthServer:
             clock=clock,
         )
         signer = JwtSigner(keys)
-        formats: dict[TokenFormat, AccessTokenFormat] = {
-            "jwt": JwtAccessTokens(
-                issuer=config.issuer,
-                algorithms=config.keys.algorithms,
-                keys=keys,
-                signer=signer,
-                revocations=store,
-                grant_tokens=store,
-                clock=clock,
-            ),
-            "opaque": OpaqueAccessTokens(store, hash_token=secret.hash_token, clock=clock),
-        }
+        formats = _access_token_formats(
+            config, keys=keys, signer=signer, store=store, secret=secret, clock=clock
+        )
         issuer = TokenIssuer(formats, signer, clock)
         targets = UserTargets(
             registry,
             userinfo_url=config.endpoint(ENDPOINT_PATHS["userinfo"]),
             access_token_ttl=config.tokens.default_access_token_ttl,
         )
-
-        def now() -> int:
-            return int(clock())
-
-        hash_token = secret.hash_token
-        tokens = UserTokens(
-            issuer,
-            users=registry,
+        handlers = _grant_handlers(
+            config,
+            issuer=issuer,
+            registry=registry,
             targets=targets,
-            families=store,
-            hash_token=hash_token,
-            now=now,
-            issuer_url=config.issuer,
-            id_token_ttl=config.tokens.id_token_lifetime,
+            store=store,
+            secret=secret,
+            clock=clock,
         )
-        handlers: list[GrantHandler] = [
-            ClientCredentialsGrant(issuer, registry),
-            AuthorizationCodeGrant(
-                tokens, codes=store, revoker=store, hash_token=hash_token, now=now
-            ),
-            RefreshTokenGrant(
-                tokens,
-                families=store,
-                revoker=store,
-                replays=secret.refresh_replays,
-                policy=config.refresh_tokens,
-                hash_token=hash_token,
-                now=now,
-            ),
-            DeviceCodeGrant(tokens, devices=store, hash_token=hash_token, now=now),
-        ]
         return cls(
             config=config,
             storage=store,
@@ -276,3 +245,69 @@ class AuthServer:
         self.issuer.close()
         if self.owns_storage:
             await self.storage.close()
+
+
+def _access_token_formats(
+    config: Config,
+    *,
+    keys: KeyManager,
+    signer: JwtSigner,
+    store: Storage,
+    secret: ServerSecret,
+    clock: Callable[[], float],
+) -> dict[TokenFormat, AccessTokenFormat]:
+    """Both access-token formats, shared by the issuer and the inspector."""
+    return {
+        "jwt": JwtAccessTokens(
+            issuer=config.issuer,
+            algorithms=config.keys.algorithms,
+            keys=keys,
+            signer=signer,
+            revocations=store,
+            grant_tokens=store,
+            clock=clock,
+        ),
+        "opaque": OpaqueAccessTokens(store, hash_token=secret.hash_token, clock=clock),
+    }
+
+
+def _grant_handlers(
+    config: Config,
+    *,
+    issuer: TokenIssuer,
+    registry: RegistryCache,
+    targets: UserTargets,
+    store: Storage,
+    secret: ServerSecret,
+    clock: Callable[[], float],
+) -> list[GrantHandler]:
+    """One handler per grant type the server implements."""
+
+    def now() -> int:
+        return int(clock())
+
+    hash_token = secret.hash_token
+    tokens = UserTokens(
+        issuer,
+        users=registry,
+        targets=targets,
+        families=store,
+        hash_token=hash_token,
+        now=now,
+        issuer_url=config.issuer,
+        id_token_ttl=config.tokens.id_token_lifetime,
+    )
+    return [
+        ClientCredentialsGrant(issuer, registry),
+        AuthorizationCodeGrant(tokens, codes=store, revoker=store, hash_token=hash_token, now=now),
+        RefreshTokenGrant(
+            tokens,
+            families=store,
+            revoker=store,
+            replays=secret.refresh_replays,
+            policy=config.refresh_tokens,
+            hash_token=hash_token,
+            now=now,
+        ),
+        DeviceCodeGrant(tokens, devices=store, hash_token=hash_token, now=now),
+    ]
