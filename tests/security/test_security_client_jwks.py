@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from authgate.jose import JWK
-from authgate.server.client_jwks import ClientKeyError, ClientKeys
+from authgate.server.clients.jwks import ClientKeyError, ClientKeys
 from authgate.server.config import HttpSettings
 from authgate.server.models import Client
 

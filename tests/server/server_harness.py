@@ -17,8 +17,8 @@ import pytest
 
 from authgate.server import admin
 from authgate.server.app import create_app
+from authgate.server.auth_server import AuthServer
 from authgate.server.config import Config, HttpSettings, KeyPolicy, TokenPolicy
-from authgate.server.context import AuthServer
 from authgate.server.models import Api, Client
 
 ISSUER = "https://auth.example.test"

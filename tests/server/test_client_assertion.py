@@ -1,4 +1,4 @@
-"""`client_assertion`'s pure parts: the unverified `sub` lookup and the assertion algorithms."""
+"""`clients.assertions`'s pure parts: the unverified `sub` lookup and the assertion algorithms."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import base64
 import pytest
 
 from authgate.jose import JWK, JWKSet, jwt
-from authgate.server.client_assertion import (
+from authgate.server.clients.assertions import (
     ASSERTION_ALGORITHMS,
     allowed_algorithms,
     unverified_subject,

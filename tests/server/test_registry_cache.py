@@ -10,7 +10,8 @@ from server_harness import FakeClock, make_config, running
 
 from authgate.server.config import HttpSettings
 from authgate.server.models import Api, Client, User
-from authgate.server.registry_cache import RegistryCache, RegistryReader
+from authgate.server.storage.protocols import RegistryReader
+from authgate.server.storage.registry_cache import RegistryCache
 
 API = "https://api.example.test"
 

@@ -12,9 +12,9 @@ from alembic.runtime.migration import MigrationContext
 from server_harness import make_config
 
 from authgate.config import ConfigError
+from authgate.server.auth_server import open_storage
 from authgate.server.config import DEFAULT_POOL_SIZE, DatabaseSettings
 from authgate.server.config_loader import load_config
-from authgate.server.context import open_storage
 from authgate.server.models import Api, ApiAccess, Client, OpaqueAccessToken, User
 from authgate.server.storage import AlreadyExistsError, Database, SqlStorage
 from authgate.server.storage.migrate import head_revision, schema_revision, upgrade

@@ -14,7 +14,8 @@ from joserfc.jwk import KeySet
 from server_harness import ISSUER, Harness
 
 from authgate.server import admin
-from authgate.server.client_auth import ClientAuthenticator
+from authgate.server.clients.authentication import ClientAuthenticator
+from authgate.server.models import ApiAccess, Client
 from authgate.server.secret_key import ServerSecret
 
 API = "https://api.example.test"
@@ -250,6 +251,33 @@ async def test_client_not_registered_for_grant(harness: Harness) -> None:
     response = await harness.token(client, secret)
     assert response.status_code == 400
     assert response.json()["error"] == "unauthorized_client"
+
+
+async def test_public_client_refused_where_its_grant_allows_no_public_clients(
+    harness: Harness,
+) -> None:
+    """A public client registered for client_credentials (admin refuses that; here it comes
+    straight from storage) authenticates by naming itself, and the token endpoint refuses the
+    grant: `allows_public_clients` is enforced there, for every grant (RFC 6749 §4.4)."""
+    await harness.create_api(API)
+    await harness.server.storage.create_client(
+        Client(
+            client_id="public-cc",
+            name="public",
+            auth_method="none",
+            grant_types=("client_credentials",),
+            access=(ApiAccess(api=API, scopes=("read",)),),
+            created_at=1,
+        )
+    )
+    response = await harness.http.post(
+        "/token", data={"grant_type": "client_credentials", "client_id": "public-cc"}
+    )
+    assert response.status_code == 400
+    assert response.json() == {
+        "error": "unauthorized_client",
+        "error_description": "public clients cannot use client_credentials",
+    }
 
 
 async def test_invalid_client_answers(harness: Harness) -> None:

@@ -33,9 +33,9 @@ from e2e_support import (
 from server_harness import PG_ADMIN, free_port, wait_ready
 
 from authgate.server import admin
+from authgate.server.auth_server import open_storage
 from authgate.server.config import Config
 from authgate.server.config_loader import load_config
-from authgate.server.context import open_storage
 from authgate.server.models import Client
 from authgate.server.secret_key import ServerSecret
 

@@ -177,7 +177,10 @@ def test_wrong_password_and_unknown_user_look_the_same(
 
 
 def test_device_page(served: Served, browser: Any) -> None:
+    from selenium.common.exceptions import WebDriverException  # noqa: PLC0415
     from selenium.webdriver.common.by import By  # noqa: PLC0415
+    from selenium.webdriver.support import expected_conditions  # noqa: PLC0415
+    from selenium.webdriver.support.wait import WebDriverWait  # noqa: PLC0415
 
     device = httpx.post(
         served.url + "/device_authorization",
@@ -194,6 +197,11 @@ def test_device_page(served: Served, browser: Any) -> None:
     assert "Native App" in browser.find_element(By.CLASS_NAME, "client-name").text
     browser.save_screenshot(str(SCREENSHOTS / "authgate-e2e-device-confirm.png"))
     browser.find_element(By.NAME, "approve").click()
+    # The confirmation page names the client too: wait until it has been replaced (while it goes,
+    # Chrome may answer a lookup with an error of its own).
+    WebDriverWait(browser, 15, ignored_exceptions=[WebDriverException]).until(
+        expected_conditions.invisibility_of_element_located((By.NAME, "approve"))
+    )
     wait_for(browser, By.CLASS_NAME, "client-name")
     assert browser.find_element(By.TAG_NAME, "h1").text == "Device connected"
     tokens = httpx.post(

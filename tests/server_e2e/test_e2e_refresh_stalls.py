@@ -80,7 +80,7 @@ async def refresh(flow: Flow, token: str) -> httpx.Response:
 
 async def family_state(flow: Flow, token: str) -> tuple[int, int | None]:
     family = await flow.harness.server.storage.find_family(
-        flow.harness.server.flows.hash_token(token)
+        flow.harness.server.secret.hash_token(token)
     )
     assert family is not None
     return family.generation, family.revoked_at

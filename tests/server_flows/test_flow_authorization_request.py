@@ -95,7 +95,7 @@ def test_scope_order_kept_and_duplicates_dropped() -> None:
 
 @pytest.mark.parametrize("scope", ["a  b", " a", "a ", 'a "b"', "a\\b"])
 def test_malformed_scope_is_invalid_scope(scope: str) -> None:
-    # The core's scope parser (`server.scopes.parse_scope`) is the one rule for every endpoint.
+    # The core's scope parser (`targets.scopes.parse_scope`) is the one rule for every endpoint.
     error = redirect_error(params(scope=scope))
     assert isinstance(error.error, errors.InvalidScope)
     assert error.target.state == "xyz"

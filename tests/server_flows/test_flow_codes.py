@@ -6,7 +6,6 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
-from flows_memory_stores import MemoryCodeStore, MemoryGrantRevoker
 from flows_support import NOW, FakeClient, keyed_hash
 
 from authgate.oauth.errors import InvalidGrant, InvalidRequest, InvalidTarget
@@ -14,14 +13,10 @@ from authgate.server.flows.authorization_request import (
     AuthorizationRequest,
     parse_authorization_request,
 )
-from authgate.server.flows.codes import (
-    MAX_CODE_LIFETIME,
-    AuthorizationCode,
-    check_redemption,
-    issue_code,
-    redeem_code,
-)
+from authgate.server.flows.codes import MAX_CODE_LIFETIME, check_redemption, issue_code, redeem_code
 from authgate.server.flows.pkce import s256_challenge
+from authgate.server.models import AuthorizationCode
+from authgate.server.storage.memory import MemoryCodeStore, MemoryGrantRevoker
 
 VERIFIER = "verifier-" + "x" * 40
 REDIRECT = "https://app.example.com/callback"

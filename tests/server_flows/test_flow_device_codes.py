@@ -8,17 +8,13 @@ import re
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from flows_memory_stores import MemoryDeviceStore
 from flows_support import NOW, keyed_hash
 
 from authgate.oauth import errors
 from authgate.server.flows import device_codes as dc
-from authgate.server.flows.device_codes import (
-    USER_CODE_ALPHABET,
-    DeviceAuthorization,
-    DevicePolicy,
-    Issue,
-)
+from authgate.server.flows.device_codes import USER_CODE_ALPHABET, DevicePolicy, TokensDue
+from authgate.server.models import DeviceAuthorization
+from authgate.server.storage.memory import MemoryDeviceStore
 
 POLICY = DevicePolicy(lifetime=600, interval=5)
 VERIFY = "https://auth.example.com/device"
@@ -131,7 +127,7 @@ def test_approved_issues_once() -> None:
     _, _, record = start()
     record = dc.approve(record, user_id="alice", auth_time=NOW + 20, amr=["pwd"], now=NOW + 30)
     outcome, used = dc.poll(record, client_id="tv-app", now=NOW + 31)
-    assert isinstance(outcome, Issue)
+    assert isinstance(outcome, TokensDue)
     assert outcome.record is used
     assert (used.status, used.user_id, used.auth_time, used.amr) == (
         "used",

@@ -14,8 +14,8 @@ from joserfc.jwk import RSAKey
 
 from authgate.jose import JWK
 from authgate.jose import jwt as ag_jwt
-from authgate.server.flows.id_tokens import id_token_claims, token_hash, userinfo_claims
 from authgate.server.models import User
+from authgate.server.tokens.id_tokens import id_token_claims, token_hash, userinfo_claims
 
 # From the oidc-token-hash package's README (panva), an independent implementation.
 ACCESS_TOKEN = (

@@ -13,9 +13,10 @@ from authgate.server.flows.authorization_request import (
     AuthorizationRequest,
     parse_authorization_request,
 )
-from authgate.server.flows.consent import ConsentGrant, consent_covers, record_consent
-from authgate.server.flows.identity_scopes import describe_scopes, split_scopes
+from authgate.server.flows.consent import consent_covers, record_consent
 from authgate.server.flows.interaction import Step, next_step
+from authgate.server.models import ConsentGrant
+from authgate.server.targets.identity_scopes import describe_scopes, split_scopes
 
 API = "https://api.example.com"
 

@@ -11,7 +11,6 @@ from typing import Any
 import jinja2
 import pytest
 
-from authgate.server.flows.identity_scopes import describe_scopes
 from authgate.server.flows.pages import (
     BUILTIN_TEMPLATES,
     PageRenderer,
@@ -19,6 +18,7 @@ from authgate.server.flows.pages import (
     csp_source,
     security_headers,
 )
+from authgate.server.targets.identity_scopes import describe_scopes
 
 HOSTILE = '"><script>alert(1)</script><img src=x onerror=alert(2)>&amp;'
 CSRF = "csrf-token-value-123"

@@ -21,9 +21,9 @@ import pytest
 
 from authgate.server.flows.authorization_request import RedirectTarget
 from authgate.server.flows.authorization_response import authorization_success_response
-from authgate.server.flows.identity_scopes import describe_scopes
 from authgate.server.flows.pages import BUILTIN_TEMPLATES, PageRenderer, PageResponse
 from authgate.server.flows.sessions import CsrfTokens
+from authgate.server.targets.identity_scopes import describe_scopes
 
 pytestmark = pytest.mark.browser
 

@@ -7,14 +7,11 @@ import asyncio
 import dataclasses
 
 import pytest
-from flows_memory_stores import MemoryGrantRevoker, MemoryRefreshStore
 from flows_support import NOW, keyed_hash
 
 from authgate.oauth.errors import InvalidGrant, InvalidScope, InvalidTarget
-from authgate.server.credentials import generate_token
 from authgate.server.flows.refresh_tokens import (
     ClientGone,
-    RefreshFamily,
     RefreshPolicy,
     Reject,
     Replay,
@@ -27,6 +24,9 @@ from authgate.server.flows.refresh_tokens import (
     rotate_family,
     should_issue_refresh_token,
 )
+from authgate.server.models import RefreshFamily
+from authgate.server.secret_key import generate_token
+from authgate.server.storage.memory import MemoryGrantRevoker, MemoryRefreshStore
 
 POLICY = RefreshPolicy(idle_lifetime=3600, absolute_lifetime=86400, grace_period=10)
 SCOPES = ("openid", "offline_access", "orders:read", "orders:write")

@@ -7,21 +7,21 @@ import asyncio
 import pytest
 from flows_support import NOW
 
-from authgate.server.credentials import hash_password, verify_password
+from authgate.server.flows.passwords import hash_password, verify_password
 from authgate.server.flows.throttle import (
     LOGIN_ACCOUNT_POLICY,
     LOGIN_ADDRESS_POLICY,
     USER_CODE_POLICY,
     Counted,
-    MemoryThrottleStore,
     Throttle,
     ThrottlePolicy,
-    ThrottleState,
     account_key,
     address_key,
     register_attempt,
     take_back,
 )
+from authgate.server.models import ThrottleState
+from authgate.server.storage.memory import MemoryThrottleStore
 
 POLICY = ThrottlePolicy(free_attempts=3, base_delay=2, max_delay=60, forget_after=3600)
 

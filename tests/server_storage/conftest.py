@@ -1,8 +1,7 @@
 """Fixtures for the SQL stores of the user-facing flows, on SQLite and the real PostgreSQL.
 
 The databases come from the server tests' fixtures (`tests/server/conftest.py`: a fresh PostgreSQL
-database per session, a SQLite file, each emptied per test), loaded from there rather than copied;
-the flow store contracts come from `tests/server_flows`.
+database per session, a SQLite file, each emptied per test), loaded from there rather than copied.
 """
 
 from __future__ import annotations
@@ -15,9 +14,8 @@ from pathlib import Path
 import pytest
 
 _TESTS = Path(__file__).resolve().parent.parent
-for _area in ("server", "server_flows"):
-    if str(_TESTS / _area) not in sys.path:
-        sys.path.insert(0, str(_TESTS / _area))
+if str(_TESTS / "server") not in sys.path:
+    sys.path.insert(0, str(_TESTS / "server"))
 
 _spec = importlib.util.spec_from_file_location(
     "server_area_fixtures", _TESTS / "server" / "conftest.py"

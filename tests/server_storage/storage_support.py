@@ -9,7 +9,7 @@ from authgate.server.models import Client, User
 from authgate.server.storage import Database, SqlStorage
 
 T0 = 1_700_000_000
-# The users and clients that `flows_store_contracts` refers to (the SQL tables have foreign keys).
+# The users and clients that `store_contracts` refers to (the SQL tables have foreign keys).
 CONTRACT_USERS = ("u", "alice", "bob")
 CONTRACT_CLIENTS = ("c", "tv", "app")
 

@@ -8,12 +8,9 @@ import time
 
 from storage_support import T0, keyed_hash
 
-from authgate.server.credentials import generate_token
-from authgate.server.flows.refresh_tokens import (
-    RefreshFamily,
-    RefreshPolicy,
-    exchange_refresh_token,
-)
+from authgate.server.flows.refresh_tokens import RefreshPolicy, exchange_refresh_token
+from authgate.server.models import RefreshFamily
+from authgate.server.secret_key import generate_token
 from authgate.server.storage import Database, SqlStorage
 
 

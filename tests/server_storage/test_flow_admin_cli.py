@@ -13,9 +13,8 @@ from click.testing import CliRunner
 from storage_support import T0, keyed_hash
 
 from authgate.cli import main
-from authgate.server.flows.consent import ConsentGrant
 from authgate.server.flows.refresh_tokens import new_family
-from authgate.server.flows.sessions import Session
+from authgate.server.models import ConsentGrant, Session
 from authgate.server.storage import Database, SqlStorage
 
 DEVICE = "urn:ietf:params:oauth:grant-type:device_code"
@@ -376,8 +375,8 @@ def test_user_profile_password_and_deletion(env: dict[str, str]) -> None:
 
 def test_client_ids_never_look_like_options(monkeypatch: pytest.MonkeyPatch) -> None:
     """`authgate client show ID` and `consent revoke --client ID` must take every id."""
-    from authgate.server import credentials  # noqa: PLC0415
+    from authgate.server.clients import client_secrets  # noqa: PLC0415
 
     drawn = iter(["-starts-with-a-dash", "_fine"])
-    monkeypatch.setattr(credentials.secrets, "token_urlsafe", lambda _n: next(drawn))
-    assert credentials.generate_client_id() == "_fine"
+    monkeypatch.setattr(client_secrets.secrets, "token_urlsafe", lambda _n: next(drawn))
+    assert client_secrets.generate_client_id() == "_fine"

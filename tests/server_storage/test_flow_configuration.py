@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from authgate.config import ConfigError
+from authgate.server.auth_server import retention_for
 from authgate.server.config import Config
 from authgate.server.config_loader import load_config
 from authgate.server.flows.throttle import LOGIN_ADDRESS_POLICY
@@ -37,7 +38,7 @@ def test_defaults(tmp_path: Path) -> None:
     assert config.tokens.authorization_code_ttl == 60
     assert config.tokens.id_token_lifetime == config.tokens.default_access_token_ttl == 300
     assert config.pages.template_dirs == ()
-    assert Retention.from_config(config) == Retention()
+    assert retention_for(config) == Retention()
 
 
 def test_every_section_from_toml(tmp_path: Path) -> None:
@@ -83,7 +84,7 @@ def test_every_section_from_toml(tmp_path: Path) -> None:
     assert config.pages.template_dirs == (tmp_path / "theme" / "templates",)
     assert config.pages.static_dirs == (tmp_path / "theme" / "static",)
     assert config.pages.site_name == "Example Login"
-    retention = Retention.from_config(config)
+    retention = retention_for(config)
     assert (retention.refresh_idle, retention.session_absolute) == (2 * 86400, 86400)
     assert retention.throttle_memory == 86400
 

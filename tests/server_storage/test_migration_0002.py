@@ -18,7 +18,7 @@ from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
 from server_harness import PG_ADMIN
 
-from authgate.server.flows.consent import ConsentGrant
+from authgate.server.models import ConsentGrant
 from authgate.server.storage import Database, SqlStorage
 from authgate.server.storage.migrate import head_revision, schema_revision, upgrade
 from authgate.server.storage.tables import metadata

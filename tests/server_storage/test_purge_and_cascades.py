@@ -6,12 +6,10 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
-from flows_store_contracts import _code, _device, _family
 from storage_support import T0, keyed_hash
+from store_contracts import _code, _device, _family
 
-from authgate.server.flows.consent import ConsentGrant
-from authgate.server.flows.sessions import Session
-from authgate.server.flows.throttle import ThrottleState
+from authgate.server.models import ConsentGrant, Session, ThrottleState
 from authgate.server.storage import Database, SqlStorage
 from authgate.server.storage.retention import Retention
 from authgate.server.storage.sql_codes import CODE_MEMORY

@@ -16,14 +16,9 @@ from storage_support import T0, keyed_hash, open_store
 from storage_workers import refresh_in_process
 
 from authgate.oauth.errors import InvalidGrant
-from authgate.server.credentials import generate_token
-from authgate.server.flows.refresh_tokens import (
-    RefreshFamily,
-    RefreshPolicy,
-    exchange_refresh_token,
-    new_family,
-)
-from authgate.server.models import OpaqueAccessToken
+from authgate.server.flows.refresh_tokens import RefreshPolicy, exchange_refresh_token, new_family
+from authgate.server.models import OpaqueAccessToken, RefreshFamily
+from authgate.server.secret_key import generate_token
 from authgate.server.storage import SqlStorage
 
 CALLERS = 40

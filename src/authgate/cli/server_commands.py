@@ -91,9 +91,9 @@ def serve_command(
     """
     import uvicorn
 
+    from authgate.server.auth_server import AuthServer
     from authgate.server.config import DEFAULT_ISSUER
-    from authgate.server.context import AuthServer
-    from authgate.server.serve_protocol import protocol_factory
+    from authgate.server.http.serve_protocol import protocol_factory
 
     config = load(config_path)
     if config_path:

@@ -26,7 +26,7 @@ from authgate.cli.server_shell import (
 )
 
 if TYPE_CHECKING:
-    from authgate.server.consent_admin import ConsentRecord
+    from authgate.server.admin import ConsentRecord
 
 __all__ = ["consent_group"]
 
@@ -71,7 +71,7 @@ def consent_list(
     *, username: str | None, client_id: str | None, config_path: str | None, as_json: bool
 ) -> None:
     """List remembered consents: user, client, scopes, APIs, when."""
-    from authgate.server.consent_admin import list_consents
+    from authgate.server.admin import list_consents
 
     records = run(
         with_storage(
@@ -106,7 +106,7 @@ def consent_revoke(
     Example:
       authgate consent revoke --user alice --client 3f9c…
     """
-    from authgate.server.consent_admin import revoke_consent
+    from authgate.server.admin import revoke_consent
 
     done = run(
         with_storage(

@@ -68,7 +68,7 @@ def run(coro: Coroutine[Any, Any, _T]) -> _T:
     from sqlalchemy.exc import DBAPIError
 
     from authgate.server.admin import AdminError
-    from authgate.server.context import SecretKeyMismatchError
+    from authgate.server.auth_server import SecretKeyMismatchError
     from authgate.server.secret_key import SealError
     from authgate.server.storage import AlreadyExistsError
     from authgate.server.storage.migrate import SchemaVersionError
@@ -90,7 +90,7 @@ def run(coro: Coroutine[Any, Any, _T]) -> _T:
 
 async def with_storage(config: Config, action: Callable[[SqlStorage], Awaitable[_T]]) -> _T:
     """Open the configured store (upgrading SQLite), check the secret key, run `action`."""
-    from authgate.server.context import check_secret_key, open_storage
+    from authgate.server.auth_server import check_secret_key, open_storage
     from authgate.server.secret_key import ServerSecret
 
     storage = await open_storage(config)

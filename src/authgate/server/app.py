@@ -30,9 +30,9 @@ from starlette.routing import Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from authgate.oauth.errors import InvalidRequest, OAuthError, ServerError, TemporarilyUnavailable
+from authgate.server.auth_server import AuthServer
 from authgate.server.config import Config
 from authgate.server.config_loader import load_config
-from authgate.server.context import AuthServer
 from authgate.server.endpoints.authorize import authorization_endpoint
 from authgate.server.endpoints.consent import consent_endpoint
 from authgate.server.endpoints.cors import ApiCors
@@ -50,8 +50,7 @@ from authgate.server.endpoints.revocation import revocation_endpoint
 from authgate.server.endpoints.static_files import static_files
 from authgate.server.endpoints.token import token_endpoint
 from authgate.server.endpoints.userinfo import userinfo_endpoint
-from authgate.server.flow_services import STATIC_PATH
-from authgate.server.metadata import ENDPOINT_PATHS
+from authgate.server.paths import ENDPOINT_PATHS, STATIC_PATH
 from authgate.server.storage import Storage
 
 __all__ = ["create_app", "create_app_from_environment"]

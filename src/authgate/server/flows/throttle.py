@@ -10,7 +10,7 @@ then takes its own count back (`Throttle.take_back`), leaving the key as if it h
 tried. Otherwise everyone behind one address (a NAT, a proxy) would wait after 20 sign-ins.
 
 Keys are the same whether or not the account exists (the username as typed, case-folded), and the
-caller checks an argon2 hash for unknown users too (`credentials.verify_password` with no hash), so
+caller checks an argon2 hash for unknown users too (`passwords.verify_password` with no hash), so
 neither the answer nor its timing tells an unknown user from a wrong password. IPv6 addresses are
 throttled by /64, the block one subscriber usually holds.
 """
@@ -18,15 +18,15 @@ throttled by /64, the block one subscriber usually holds.
 from __future__ import annotations
 
 import ipaddress
-import threading
 import unicodedata
-from collections import OrderedDict
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
+from authgate.server.models import ThrottleState
+
 if TYPE_CHECKING:
-    from authgate.server.flows.stores import ThrottleStore
+    from authgate.server.storage.protocols import ThrottleStore
 
 __all__ = [
     "LOGIN_ACCOUNT_POLICY",
@@ -34,10 +34,8 @@ __all__ = [
     "USER_CODE_POLICY",
     "Attempt",
     "Counted",
-    "MemoryThrottleStore",
     "Throttle",
     "ThrottlePolicy",
-    "ThrottleState",
     "account_key",
     "address_key",
     "register_attempt",
@@ -70,15 +68,6 @@ LOGIN_ADDRESS_POLICY = ThrottlePolicy(
     free_attempts=20, base_delay=1, max_delay=900, forget_after=86400
 )
 USER_CODE_POLICY = ThrottlePolicy(free_attempts=5, base_delay=2, max_delay=600, forget_after=3600)
-
-
-@dataclass(frozen=True, slots=True)
-class ThrottleState:
-    """Attempts not yet cleared by a success, the last one's time, and when the next is allowed."""
-
-    failures: int
-    last_failure: int
-    blocked_until: int
 
 
 def register_attempt(
@@ -206,33 +195,3 @@ class Throttle:
         """Clear a key after a successful sign-in or a valid code (not the address key: one valid
         account must not reset an attacker's address)."""
         await self._store.clear_throttle(key)
-
-
-class MemoryThrottleStore:
-    """A `ThrottleStore` in this process's memory, for a single-process server. Bounded: beyond
-    `max_entries` keys, the least recently updated are forgotten."""
-
-    def __init__(self, max_entries: int = 100_000) -> None:
-        self._entries: OrderedDict[str, ThrottleState] = OrderedDict()
-        self._lock = threading.Lock()
-        self._max_entries = max_entries
-
-    async def update_throttle(
-        self,
-        key: str,
-        change: Callable[[ThrottleState | None], tuple[int | None, ThrottleState | None]],
-    ) -> int | None:
-        with self._lock:
-            result, new = change(self._entries.get(key))
-            if new is None:
-                self._entries.pop(key, None)
-            else:
-                self._entries[key] = new
-                self._entries.move_to_end(key)
-                while len(self._entries) > self._max_entries:
-                    self._entries.popitem(last=False)
-            return result
-
-    async def clear_throttle(self, key: str) -> None:
-        with self._lock:
-            self._entries.pop(key, None)

@@ -38,7 +38,7 @@ class SqlStorage(
 ):
     """The `Storage` roles (the user-facing flows' stores included) implemented with SQLAlchemy
     Core on one `Database`. `retention` says how long `purge_expired` keeps the flows' records
-    (`Retention.from_config`)."""
+    (by default the configuration's defaults)."""
 
     def __init__(self, db: Database, *, retention: Retention | None = None) -> None:
         self._db = db

@@ -13,18 +13,19 @@ from typing import Any
 
 from authgate.jose import JoseError, JWKSet
 from authgate.oauth.errors import InvalidRedirectUri
-from authgate.server.client_assertion import allowed_algorithms
-from authgate.server.client_jwks import check_jwks_uri
+from authgate.server.clients.assertions import allowed_algorithms
+from authgate.server.clients.client_secrets import generate_client_id, generate_client_secret
+from authgate.server.clients.jwks import check_jwks_uri
 from authgate.server.config import Config
-from authgate.server.credentials import generate_client_id, generate_client_secret, hash_password
-from authgate.server.flows.identity_scopes import IDENTITY_SCOPES
+from authgate.server.flows.passwords import hash_password
 from authgate.server.flows.redirect_uris import check_redirect_uri
 from authgate.server.grants import DEVICE_CODE_GRANT, GRANT_TYPES
 from authgate.server.models import AUTH_METHODS, Api, ApiAccess, Client, TokenFormat, User
-from authgate.server.resources import check_resource_uri
-from authgate.server.scopes import is_scope_token
 from authgate.server.secret_key import ServerSecret
 from authgate.server.storage.protocols import Storage
+from authgate.server.targets.identity_scopes import IDENTITY_SCOPES
+from authgate.server.targets.resources import check_resource_uri
+from authgate.server.targets.scopes import is_scope_token
 
 __all__ = [
     "UNCHANGED",

@@ -15,30 +15,24 @@ import base64
 import binascii
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
 from urllib.parse import unquote_plus
 
 from authgate.oauth.errors import InvalidClient, InvalidRequest
-from authgate.server.client_assertion import (
+from authgate.server.clients.assertions import (
     ASSERTION_TYPE,
     ClientAssertionVerifier,
     unverified_subject,
 )
-from authgate.server.credentials import verify_client_secret
-from authgate.server.forms import Form
+from authgate.server.clients.client_secrets import verify_client_secret
+from authgate.server.http.forms import Form
 from authgate.server.models import Client
 from authgate.server.secret_key import ServerSecret
+from authgate.server.storage.protocols import ClientLookup
 
-__all__ = ["AuthenticatedClient", "ClientAuthenticator", "ClientLookup"]
+__all__ = ["AuthenticatedClient", "ClientAuthenticator"]
 
 _FAILED = "client authentication failed"
 _MAX_CREDENTIAL = 1024
-
-
-class ClientLookup(Protocol):
-    """The one query client authentication needs (a `ClientStore` or a cache in front of it)."""
-
-    async def get_client(self, client_id: str) -> Client | None: ...
 
 
 @dataclass(frozen=True, slots=True)

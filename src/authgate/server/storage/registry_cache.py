@@ -13,24 +13,15 @@ its client exists and a new client still works at once.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Protocol, TypeVar
+from typing import TypeVar
 
 from authgate.server.models import Api, Client, User
+from authgate.server.storage.protocols import RegistryReader
 
-__all__ = ["RegistryCache", "RegistryReader"]
+__all__ = ["RegistryCache"]
 
 _V = TypeVar("_V")
 _MAX_ENTRIES = 10_000
-
-
-class RegistryReader(Protocol):
-    """The lookups cached here (an `ApiStore`, `ClientStore` and `UserStore`)."""
-
-    async def get_client(self, client_id: str) -> Client | None: ...
-
-    async def get_api(self, identifier: str) -> Api | None: ...
-
-    async def get_user(self, user_id: str) -> User | None: ...
 
 
 class RegistryCache:

@@ -1,25 +1,45 @@
-"""Reference in-memory implementations of the flow store Protocols, for the tests.
+"""The storage roles of the user-facing flows (`storage.protocols`) in this process's memory.
 
-They follow the written contracts of `authgate.server.flows.stores` within one event loop and are
-what `flows_store_contracts` is checked against first; the SQL stores must pass the same checks.
+They keep the written contracts within one process and one event loop, and are what the contract
+checks run against beside the SQL stores; tests of the flows use them instead of a database.
+Nothing here is shared between processes, so a server of several processes cannot use them.
 """
 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
-from collections.abc import AsyncIterator
+import threading
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 
-from authgate.server.flows.codes import AuthorizationCode, CodeRedemption
-from authgate.server.flows.consent import ConsentGrant
-from authgate.server.flows.device_codes import DeviceAuthorization
-from authgate.server.flows.refresh_tokens import RefreshFamily
-from authgate.server.flows.sessions import Session
+from authgate.server.models import (
+    AuthorizationCode,
+    CodeRedemption,
+    ConsentGrant,
+    DeviceAuthorization,
+    RefreshFamily,
+    Session,
+    ThrottleState,
+)
 from authgate.server.storage.protocols import AlreadyExistsError
+
+__all__ = [
+    "MemoryCodeStore",
+    "MemoryConsentStore",
+    "MemoryDeviceStore",
+    "MemoryGrantRevoker",
+    "MemoryLockedFamily",
+    "MemoryRefreshStore",
+    "MemorySessionStore",
+    "MemoryThrottleStore",
+]
 
 
 class MemoryCodeStore:
+    """An `AuthorizationCodeStore`."""
+
     def __init__(self) -> None:
         self.codes: dict[str, tuple[AuthorizationCode, int | None]] = {}
 
@@ -42,6 +62,9 @@ class MemoryCodeStore:
 
 
 class MemoryGrantRevoker:
+    """A `GrantRevoker` for a process that holds no access tokens: it keeps the revoked grant
+    ids, in the order they were revoked."""
+
     def __init__(self) -> None:
         self.revoked: list[str] = []
 
@@ -49,8 +72,10 @@ class MemoryGrantRevoker:
         self.revoked.append(grant_id)
 
 
-@dataclasses.dataclass
-class Locked:
+@dataclass
+class MemoryLockedFamily:
+    """A `LockedFamily` of `MemoryRefreshStore`."""
+
     store: MemoryRefreshStore
     family: RefreshFamily
     generation: int
@@ -60,6 +85,8 @@ class Locked:
 
 
 class MemoryRefreshStore:
+    """A `RefreshTokenStore`: one `asyncio.Lock` per family."""
+
     def __init__(self) -> None:
         self.families: dict[str, RefreshFamily] = {}
         self.tokens: dict[str, tuple[str, int]] = {}  # hash -> (family_id, generation)
@@ -73,7 +100,7 @@ class MemoryRefreshStore:
         self.tokens[family.current_hash] = (family.family_id, family.generation)
 
     @asynccontextmanager
-    async def lock_family(self, token_hash: str) -> AsyncIterator[Locked | None]:
+    async def lock_family(self, token_hash: str) -> AsyncIterator[MemoryLockedFamily | None]:
         entry = self.tokens.get(token_hash)
         if entry is None:
             yield None
@@ -81,9 +108,9 @@ class MemoryRefreshStore:
         family_id, generation = entry
         async with self.locks.setdefault(family_id, asyncio.Lock()):
             self.pending = None
-            yield Locked(self, self.families[family_id], generation)
+            yield MemoryLockedFamily(self, self.families[family_id], generation)
             # Committed only when the block exits without an exception.
-            new = self.pending
+            new = self._take_pending()
             if new is not None:
                 if new.generation > self.families[family_id].generation:
                     self.tokens[new.current_hash] = (family_id, new.generation)
@@ -93,8 +120,14 @@ class MemoryRefreshStore:
         entry = self.tokens.get(token_hash)
         return None if entry is None else self.families[entry[0]]
 
+    def _take_pending(self) -> RefreshFamily | None:
+        new, self.pending = self.pending, None
+        return new
+
 
 class MemoryDeviceStore:
+    """A `DeviceAuthorizationStore`."""
+
     def __init__(self) -> None:
         self.records: dict[str, DeviceAuthorization] = {}
 
@@ -125,6 +158,8 @@ class MemoryDeviceStore:
 
 
 class MemoryConsentStore:
+    """A `ConsentStore`."""
+
     def __init__(self) -> None:
         self.grants: dict[tuple[str, str], ConsentGrant] = {}
 
@@ -142,6 +177,8 @@ class MemoryConsentStore:
 
 
 class MemorySessionStore:
+    """A `SessionStore`."""
+
     def __init__(self) -> None:
         self.sessions: dict[str, Session] = {}
 
@@ -159,3 +196,33 @@ class MemorySessionStore:
         for session_hash in doomed:
             del self.sessions[session_hash]
         return len(doomed)
+
+
+class MemoryThrottleStore:
+    """A `ThrottleStore`. Bounded: beyond `max_entries` keys, the least recently updated are
+    forgotten."""
+
+    def __init__(self, max_entries: int = 100_000) -> None:
+        self._entries: OrderedDict[str, ThrottleState] = OrderedDict()
+        self._lock = threading.Lock()
+        self._max_entries = max_entries
+
+    async def update_throttle(
+        self,
+        key: str,
+        change: Callable[[ThrottleState | None], tuple[int | None, ThrottleState | None]],
+    ) -> int | None:
+        with self._lock:
+            result, new = change(self._entries.get(key))
+            if new is None:
+                self._entries.pop(key, None)
+            else:
+                self._entries[key] = new
+                self._entries.move_to_end(key)
+                while len(self._entries) > self._max_entries:
+                    self._entries.popitem(last=False)
+            return result
+
+    async def clear_throttle(self, key: str) -> None:
+        with self._lock:
+            self._entries.pop(key, None)

@@ -1,10 +1,11 @@
-"""Executable contracts of the flow store Protocols (`authgate.server.flows.stores`).
+"""Executable contracts of the flows' storage roles (`authgate.server.storage.protocols`).
 
 Each `check_*` coroutine exercises one store through its Protocol only and fails with an assertion
-when the written contract is broken. `test_flow_store_contracts.py` runs them against the in-memory
-reference stores; the SQL stores run the very same checks on SQLite and PostgreSQL (pass a fresh,
-empty store). Concurrency is checked with many coroutines at once; against a database use a store
-whose connection pool allows several connections, so the database's locking is what is tested.
+when the written contract is broken. `test_memory_store_contracts.py` runs them against the
+in-memory stores (`storage.memory`), `test_sql_store_contracts.py` against the SQL stores on SQLite
+and PostgreSQL (pass a fresh, empty store). Concurrency is checked with many coroutines at once;
+against a database use a store whose connection pool allows several connections, so the
+database's locking is what is tested.
 """
 
 from __future__ import annotations
@@ -13,12 +14,17 @@ import asyncio
 import contextlib
 import dataclasses
 
-from authgate.server.flows.codes import AuthorizationCode
-from authgate.server.flows.consent import ConsentGrant
-from authgate.server.flows.device_codes import DeviceAuthorization
-from authgate.server.flows.refresh_tokens import RefreshFamily, revoke_family
-from authgate.server.flows.sessions import Session
-from authgate.server.flows.stores import (
+from authgate.server.flows.refresh_tokens import revoke_family
+from authgate.server.models import (
+    AuthorizationCode,
+    ConsentGrant,
+    DeviceAuthorization,
+    RefreshFamily,
+    Session,
+    ThrottleState,
+)
+from authgate.server.storage.protocols import (
+    AlreadyExistsError,
     AuthorizationCodeStore,
     ConsentStore,
     DeviceAuthorizationStore,
@@ -26,8 +32,6 @@ from authgate.server.flows.stores import (
     SessionStore,
     ThrottleStore,
 )
-from authgate.server.flows.throttle import ThrottleState
-from authgate.server.storage.protocols import AlreadyExistsError
 
 T0 = 1_700_000_000
 CONCURRENCY = 16

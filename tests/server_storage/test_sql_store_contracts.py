@@ -1,11 +1,11 @@
-"""Every executable contract of the flow stores (`tests/server_flows/flows_store_contracts.py`),
-run against `SqlStorage` on SQLite and on the real PostgreSQL, as the in-memory reference stores
-run them."""
+"""Every executable contract of the flow stores (`store_contracts.py`), run against `SqlStorage`
+on SQLite and on the real PostgreSQL, as the in-memory stores run them."""
 
 from __future__ import annotations
 
 import pytest
-from flows_store_contracts import (
+from storage_support import open_store
+from store_contracts import (
     check_code_store,
     check_consent_store,
     check_device_store,
@@ -13,7 +13,6 @@ from flows_store_contracts import (
     check_session_store,
     check_throttle_store,
 )
-from storage_support import open_store
 
 from authgate.server.storage import SqlStorage
 

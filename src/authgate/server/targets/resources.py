@@ -10,22 +10,17 @@ none, the client's only API is used, and a client allowed several APIs must say 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
 from urllib.parse import urlsplit
 
 from authgate.oauth.errors import InvalidScope, InvalidTarget
 from authgate.server.models import Api, Client
+from authgate.server.storage.protocols import ApiLookup
 
-__all__ = ["ApiLookup", "Target", "check_resource_uri", "resolve_target"]
+__all__ = ["Target", "check_resource_uri", "one_resource", "resolve_target"]
 
 _MAX_RESOURCE_LENGTH = 2048
-
-
-class ApiLookup(Protocol):
-    """The one query target resolution needs (an `ApiStore` or a cache in front of it)."""
-
-    async def get_api(self, identifier: str) -> Api | None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,19 +46,26 @@ def check_resource_uri(value: str) -> str | None:
     return None
 
 
+def one_resource(values: Sequence[str]) -> str | None:
+    """The one API a request's `resource` values name (RFC 8707 §2), or None when they name none:
+    each must be a valid resource URI, and this server issues one audience per token."""
+    for value in values:
+        problem = check_resource_uri(value)
+        if problem:
+            raise InvalidTarget(problem)
+    distinct = list(dict.fromkeys(values))
+    if len(distinct) > 1:
+        raise InvalidTarget("request one resource per token")
+    return distinct[0] if distinct else None
+
+
 async def resolve_target(
     client: Client, resources: list[str], requested: tuple[str, ...], apis: ApiLookup
 ) -> Target:
     """The API and scopes for a token request, or `InvalidTarget` / `InvalidScope`."""
-    for value in resources:
-        problem = check_resource_uri(value)
-        if problem:
-            raise InvalidTarget(problem)
-    distinct = list(dict.fromkeys(resources))
-    if len(distinct) > 1:
-        raise InvalidTarget("request one resource per token")
-    if distinct:
-        identifier = distinct[0]
+    named = one_resource(resources)
+    if named is not None:
+        identifier = named
     else:
         allowed = [entry.api for entry in client.access if entry.may_request]
         if len(allowed) != 1:

@@ -20,7 +20,7 @@ from typing import Any
 from authgate.jose import JoseError, JWKSet, KeyNotFound, MalformedToken, jwt
 from authgate.jose.jwk import algorithms_for
 from authgate.oauth.errors import InvalidClient
-from authgate.server.client_jwks import ClientKeyError, ClientKeys
+from authgate.server.clients.jwks import ClientKeyError, ClientKeys
 from authgate.server.config import ISSUER_ONLY
 from authgate.server.models import Client
 from authgate.server.storage.protocols import ReplayStore

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from authgate.server.admin import AdminError
-from authgate.server.flows.consent import ConsentGrant
+from authgate.server.admin.registry import AdminError
+from authgate.server.models import ConsentGrant
 from authgate.server.storage.protocols import Storage
 
 __all__ = ["ConsentRecord", "ConsentRevocation", "list_consents", "revoke_consent"]

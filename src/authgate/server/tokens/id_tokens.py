@@ -15,7 +15,7 @@ import hashlib
 from collections.abc import Iterable, Mapping
 from typing import Any, Protocol
 
-from authgate.server.flows.identity_scopes import CLAIMS_BY_SCOPE
+from authgate.server.targets.identity_scopes import CLAIMS_BY_SCOPE
 
 __all__ = ["UserClaimsSource", "id_token_claims", "token_hash", "userinfo_claims"]
 

@@ -15,14 +15,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from authgate.server.config import Config
-from authgate.server.flows.identity_scopes import OFFLINE_ACCESS, split_scopes
 from authgate.server.models import Api, Client
-from authgate.server.resources import ApiLookup, resolve_target
+from authgate.server.storage.protocols import ApiLookup
+from authgate.server.targets.identity_scopes import OFFLINE_ACCESS, split_scopes
+from authgate.server.targets.resources import resolve_target
 
-__all__ = ["USERINFO_PATH", "UserTarget", "UserTargets"]
-
-USERINFO_PATH = "/userinfo"
+__all__ = ["UserTarget", "UserTargets"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,15 +42,17 @@ class UserTarget:
 class UserTargets:
     """Resolves user-facing requests against the registered APIs."""
 
-    def __init__(self, config: Config, apis: ApiLookup) -> None:
+    def __init__(self, apis: ApiLookup, *, userinfo_url: str, access_token_ttl: int) -> None:
+        """`userinfo_url` is the audience of tokens for the userinfo endpoint alone, which live
+        `access_token_ttl` seconds (the default lifetime of access tokens)."""
         self._apis = apis
         # Not stored: the userinfo endpoint is part of this server, not a registered API.
         self.userinfo_api = Api(
-            identifier=config.endpoint(USERINFO_PATH),
+            identifier=userinfo_url,
             name="your account details",
             scopes=(),
             token_format="jwt",
-            access_token_ttl=config.tokens.default_access_token_ttl,
+            access_token_ttl=access_token_ttl,
             signing_alg="RS256",
             created_at=0,
         )

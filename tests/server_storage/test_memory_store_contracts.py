@@ -1,5 +1,5 @@
-"""The store contracts, run against the in-memory reference stores (the SQL stores run the same
-`flows_store_contracts` checks)."""
+"""The store contracts, run against the in-memory stores (`authgate.server.storage.memory`); the SQL
+stores run the same `store_contracts` checks (`test_sql_store_contracts.py`)."""
 
 from __future__ import annotations
 
@@ -7,15 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import pytest
-from flows_memory_stores import (
-    Locked,
-    MemoryCodeStore,
-    MemoryConsentStore,
-    MemoryDeviceStore,
-    MemoryRefreshStore,
-    MemorySessionStore,
-)
-from flows_store_contracts import (
+from store_contracts import (
     check_code_store,
     check_consent_store,
     check_device_store,
@@ -24,8 +16,16 @@ from flows_store_contracts import (
     check_throttle_store,
 )
 
-from authgate.server.flows.codes import CodeRedemption
-from authgate.server.flows.throttle import MemoryThrottleStore
+from authgate.server.models import CodeRedemption
+from authgate.server.storage.memory import (
+    MemoryCodeStore,
+    MemoryConsentStore,
+    MemoryDeviceStore,
+    MemoryLockedFamily,
+    MemoryRefreshStore,
+    MemorySessionStore,
+    MemoryThrottleStore,
+)
 
 
 async def test_code_store_contract() -> None:
@@ -68,7 +68,7 @@ async def test_the_checks_catch_a_store_that_forgets_single_use() -> None:
 async def test_the_checks_catch_a_refresh_store_without_rollback() -> None:
     class NoRollback(MemoryRefreshStore):
         @asynccontextmanager
-        async def lock_family(self, token_hash: str) -> AsyncIterator[Locked | None]:
+        async def lock_family(self, token_hash: str) -> AsyncIterator[MemoryLockedFamily | None]:
             entry = self.tokens.get(token_hash)
             if entry is None:
                 yield None
@@ -76,7 +76,7 @@ async def test_the_checks_catch_a_refresh_store_without_rollback() -> None:
             family_id, generation = entry
             self.pending = None
             try:
-                yield Locked(self, self.families[family_id], generation)
+                yield MemoryLockedFamily(self, self.families[family_id], generation)
             finally:  # commits even when the block raised
                 if self.pending is not None:
                     self.tokens[self.pending.current_hash] = (family_id, self.pending.generation)

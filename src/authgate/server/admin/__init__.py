@@ -1,0 +1,39 @@
+"""Administration of APIs, clients, users and remembered consent; the CLI is a thin shell."""
+
+from authgate.server.admin.consents import (
+    ConsentRecord,
+    ConsentRevocation,
+    list_consents,
+    revoke_consent,
+)
+from authgate.server.admin.registry import (
+    UNCHANGED,
+    AdminError,
+    Unchanged,
+    create_api,
+    create_client,
+    create_user,
+    delete_user,
+    resolve_scope_specs,
+    rotate_client_secret,
+    set_user_password,
+    update_user_profile,
+)
+
+__all__ = [
+    "UNCHANGED",
+    "AdminError",
+    "ConsentRecord",
+    "ConsentRevocation",
+    "Unchanged",
+    "create_api",
+    "create_client",
+    "create_user",
+    "delete_user",
+    "list_consents",
+    "resolve_scope_specs",
+    "revoke_consent",
+    "rotate_client_secret",
+    "set_user_password",
+    "update_user_profile",
+]
