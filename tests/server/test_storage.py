@@ -13,10 +13,11 @@ from server_harness import make_config
 
 from authgate.config import ConfigError
 from authgate.server.auth_server import open_storage
-from authgate.server.config import DEFAULT_POOL_SIZE, DatabaseSettings
+from authgate.server.config import DatabaseSettings
 from authgate.server.config_loader import load_config
 from authgate.server.models import Api, ApiAccess, Client, OpaqueAccessToken, User
 from authgate.server.storage import AlreadyExistsError, Database, SqlStorage
+from authgate.server.storage.database import DEFAULT_POOL_SIZE
 from authgate.server.storage.migrate import head_revision, schema_revision, upgrade
 from authgate.server.storage.tables import metadata
 

@@ -29,6 +29,7 @@ from authgate.server.flows.throttle import (
     USER_CODE_POLICY,
     ThrottlePolicy,
 )
+from authgate.server.storage.database import DEFAULT_POOL_SIZE
 
 __all__ = [
     "SIGNING_ALGORITHMS",
@@ -52,11 +53,6 @@ DEFAULT_DATABASE_URL = "sqlite:///authgate.db"
 # `tokens.client_assertion_audience`: which `aud` a private_key_jwt assertion may carry.
 ISSUER_ONLY = "issuer"
 ASSERTION_AUDIENCES = (ISSUER_ONLY, "issuer-or-endpoint")
-# Connections each process keeps open to PostgreSQL (`[database] pool_size`). 15 rather than
-# SQLAlchemy's 5: a code redemption or a refresh holds several connections in turn, and with 5 the
-# user grants waited for connections (benchmarks/server/bench_user_grants.py: ~1.6x codes/s and
-# ~1.3x refreshes/s, same CPU per grant).
-DEFAULT_POOL_SIZE = 15
 # Tokens may be checked by verifiers whose clocks run a little behind ours.
 CLOCK_SKEW = 60
 
@@ -162,7 +158,7 @@ class HttpSettings:
     # Reverse proxies (addresses or CIDR blocks) whose X-Forwarded-For is believed: behind them the
     # client address (throttling) is the right-most untrusted entry (`authgate.http_forwarding`).
     trusted_proxies: tuple[str, ...] = ()
-    # Connection deadlines (`server.serve_protocol`): a request head must be complete this long
+    # Connection deadlines (`server.http.serve_protocol`): a request head must be complete this long
     # after the connection opened or its first byte came, its body this long after the head
     # (408 and closed otherwise); an idle connection is closed this long after a response.
     header_timeout: int = 10
