@@ -25,8 +25,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 __all__ = ["DEFAULT_POOL_SIZE", "Database", "async_url"]
 
 # Connections a process keeps open to PostgreSQL: the default of `[database] pool_size` and of any
-# caller that names none. More than SQLAlchemy's 5 (benchmarks/README.md has the measurement): a code redemption or a refresh holds
-# several connections in turn, and with too few the user grants wait for connections.
+# caller that names none. More than SQLAlchemy's 5 (benchmarks/README.md has the measurement): a
+# code redemption or a refresh holds several connections in turn, and with too few the user grants
+# wait for connections.
 DEFAULT_POOL_SIZE = 15
 
 # pg_advisory_xact_lock key: "authgate" in ASCII, so other tools' locks do not collide by chance.
