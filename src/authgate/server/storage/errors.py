@@ -50,7 +50,8 @@ def where(url: str) -> str:
         return "the database (its URL is malformed)"
     if parsed.get_backend_name() == "sqlite":
         return f"SQLite database {parsed.database or ':memory:'}"
-    host = parsed.host or "localhost"
+    socket_dir = parsed.query.get("host")  # `?host=/run/postgresql`: a Unix socket
+    host = parsed.host or (socket_dir if isinstance(socket_dir, str) else None) or "localhost"
     shown = f"[{host}]" if ":" in host else host
     return f'database "{parsed.database or parsed.username or ""}" on {shown}:{parsed.port or 5432}'
 
