@@ -141,3 +141,11 @@ def test_a_sqlite_file_in_a_missing_directory_is_named(tmp_path: Path) -> None:
     assert status == ExitCode.DATABASE
     assert len(lines) == 1
     assert lines[0].startswith(f"Error: SQLite database {path}: cannot open the file")
+
+
+def test_a_short_secret_key_is_one_line_without_the_key(tmp_path: Path) -> None:
+    status, lines = _serve(tmp_path, _environment(AUTHGATE_SECRET_KEY="hunter2-too-short"))
+    assert status == ExitCode.CONFIG
+    assert lines == [
+        "Error: configuration: AUTHGATE_SECRET_KEY: the secret key needs at least 32 bytes"
+    ]
