@@ -104,6 +104,9 @@ def test_environment_over_file_over_default(tmp_path: Path) -> None:
         ("AUTHGATE_ISSUER", "http://evil.example/\x00", "AUTHGATE_ISSUER: only printable"),
         ("AUTHGATE_DATABASE_URL", "mysql://u:hunter2@h/d", "AUTHGATE_DATABASE_URL: use sqlite"),
         ("AUTHGATE_HTTP_TRUSTED_PROXIES", "10.0.0.0/33", "AUTHGATE_HTTP_TRUSTED_PROXIES"),
+        ("AUTHGATE_HTTP_PORT", "70000", "AUTHGATE_HTTP_PORT: must be between 0 and 65535"),
+        ("AUTHGATE_HTTP_PORT", "-1", "AUTHGATE_HTTP_PORT: must be between 0 and 65535"),
+        ("AUTHGATE_HTTP_WORKERS", "0", "AUTHGATE_HTTP_WORKERS: must be at least 1"),
     ],
 )
 def test_a_bad_value_names_the_variable_not_the_value(

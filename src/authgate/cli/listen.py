@@ -19,6 +19,8 @@ def check_listen(host: str, port: int) -> None:
     if port == 0:
         return
     shown = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    if not 0 < port <= 65535:  # getaddrinfo would wrap it around
+        raise CliError(f"cannot listen on {shown}: not a port number", ExitCode.LISTEN)
     try:
         infos = socket.getaddrinfo(
             host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
