@@ -141,3 +141,18 @@ def test_check_refuses_an_empty_schema(env: dict[str, str]) -> None:
     finally:
         with psycopg.connect(_PG_ADMIN, autocommit=True) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
+
+
+def test_check_gives_up_on_a_database_that_never_answers(env: dict[str, str]) -> None:
+    # A port that accepts connections (the kernel's backlog) but never says a word.
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        port = silent.getsockname()[1]
+        env["AUTHGATE_DATABASE_URL"] = f"postgresql://postgres@127.0.0.1:{port}/x"
+        status, _, err = _run(env, "check")
+    assert status == ExitCode.DATABASE
+    assert err.splitlines() == [
+        f'Error: database "x" on 127.0.0.1:{port}: no answer in time (connection or statement '
+        "timed out)"
+    ]
