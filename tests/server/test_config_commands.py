@@ -15,8 +15,9 @@ from click.testing import CliRunner
 
 from authgate.cli import main
 from authgate.cli.exit_codes import ExitCode
+from authgate.server.config import Config
 from authgate.server.config_loader import settings
-from authgate.server.config_report import DESCRIPTIONS, markdown_table
+from authgate.server.config_report import _MISSING, DESCRIPTIONS, _attribute, markdown_table
 
 _DOCS = Path(__file__).resolve().parents[2] / "docs" / "server.md"
 _SECRET = "secret-key-" + "z" * 40
@@ -47,8 +48,12 @@ def test_the_documented_table_is_the_generated_one() -> None:
     )
 
 
-def test_every_setting_is_described() -> None:
+def test_every_setting_is_described_and_held_in_config() -> None:
     assert set(DESCRIPTIONS) == {path for path, _ in settings()}
+    config = Config(secret_key=b"\0" * 32)
+    for path, _ in settings():
+        if path != "secret_key_file":  # read by the loader only
+            assert _attribute(config, path) is not _MISSING, path
     table = markdown_table()
     for path, _ in settings():
         assert f"| `{path}` |" in table
