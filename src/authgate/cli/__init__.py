@@ -6,6 +6,7 @@ import click
 
 from authgate import __version__
 from authgate.cli.api_key_commands import api_key_group
+from authgate.cli.config_commands import config_group
 from authgate.cli.dev_commands import dev_command
 from authgate.cli.gateway_commands import gateway_command
 from authgate.cli.jose_commands import jwk_group
@@ -39,3 +40,4 @@ main.add_command(keys_group)
 main.add_command(gateway_command)
 main.add_command(api_key_group)
 main.add_command(dev_command)
+main.add_command(config_group)

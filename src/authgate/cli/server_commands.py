@@ -18,6 +18,7 @@ from typing import Any
 import click
 
 from authgate.cli.exit_codes import CliError
+from authgate.cli.listen import check_listen
 from authgate.cli.server_admin_commands import api_group, client_group
 from authgate.cli.server_shell import (
     config_option,
@@ -114,6 +115,7 @@ def serve_command(
         server = await AuthServer.start(config)
         await server.close()
 
+    check_listen(host, port)  # a taken port: one line, before the database work
     run(prepare())
     http = config.http
     uvicorn.run(
@@ -147,6 +149,7 @@ def db_group() -> None:
 def db_upgrade(*, config_path: str | None, as_json: bool) -> None:
     """Bring the database schema to this version's revision."""
     from authgate.server.storage import Database
+    from authgate.server.storage.errors import database_errors
     from authgate.server.storage.migrate import upgrade
 
     config = load(config_path)
@@ -154,7 +157,8 @@ def db_upgrade(*, config_path: str | None, as_json: bool) -> None:
     async def action() -> tuple[str | None, str]:
         db = Database(config.database_url)
         try:
-            return await upgrade(db)
+            async with database_errors(config.database_url):
+                return await upgrade(db)
         finally:
             await db.close()
 
@@ -172,6 +176,7 @@ def db_upgrade(*, config_path: str | None, as_json: bool) -> None:
 def db_status(*, config_path: str | None, as_json: bool) -> None:
     """Show the schema revision and the one this version needs."""
     from authgate.server.storage import Database
+    from authgate.server.storage.errors import database_errors
     from authgate.server.storage.migrate import head_revision, schema_revision
 
     config = load(config_path)
@@ -179,7 +184,8 @@ def db_status(*, config_path: str | None, as_json: bool) -> None:
     async def action() -> str | None:
         db = Database(config.database_url)
         try:
-            return await schema_revision(db)
+            async with database_errors(config.database_url):
+                return await schema_revision(db)
         finally:
             await db.close()
 

@@ -37,6 +37,7 @@ from authgate.server.models import AUTH_METHODS, TokenFormat
 from authgate.server.paths import ENDPOINT_PATHS, STATIC_PATH
 from authgate.server.secret_key import ServerSecret
 from authgate.server.storage import Database, SqlStorage, Storage
+from authgate.server.storage.errors import database_errors
 from authgate.server.storage.migrate import check_schema, upgrade
 from authgate.server.storage.registry_cache import RegistryCache
 from authgate.server.storage.retention import Retention
@@ -74,9 +75,10 @@ async def open_storage(config: Config, *, migrate_sqlite: bool = True) -> SqlSto
         pool_timeout=settings.pool_timeout,
     )
     try:
-        if db.is_sqlite and migrate_sqlite:
-            await upgrade(db)
-        await check_schema(db)
+        async with database_errors(config.database_url):
+            if db.is_sqlite and migrate_sqlite:
+                await upgrade(db)
+            await check_schema(db)
     except BaseException:
         await db.close()
         raise

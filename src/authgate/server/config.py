@@ -166,6 +166,10 @@ class HttpSettings:
     keep_alive_timeout: int = 5
 
     def __post_init__(self) -> None:
+        if not 0 <= self.port <= 65535:  # a larger number would wrap around in the socket layer
+            raise ConfigError("must be between 0 and 65535", key="http.port")
+        if self.workers < 1:
+            raise ConfigError("must be at least 1", key="http.workers")
         if min(self.header_timeout, self.body_timeout, self.keep_alive_timeout) <= 0:
             raise ConfigError(
                 "header_timeout, body_timeout, keep_alive_timeout must be > 0", key="http"

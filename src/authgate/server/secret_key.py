@@ -56,7 +56,10 @@ def load_or_create_secret_key(path: Path) -> bytes:
     except FileExistsError:
         pass
     except OSError as exc:
-        raise OSError(exc.errno or errno.EIO, f"cannot create secret key file {path}") from None
+        raise OSError(
+            exc.errno or errno.EIO,
+            f"cannot create secret key file {path}: {exc.strerror or 'failed'}",
+        ) from None
     else:
         with os.fdopen(fd, "w", encoding="ascii") as out:
             out.write(base64.urlsafe_b64encode(secrets.token_bytes(32)).decode("ascii") + "\n")
