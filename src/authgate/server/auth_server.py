@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from authgate.http_forwarding import TrustedProxies
+from authgate.limits import LimiterMetrics
 from authgate.server.clients.assertions import ClientAssertionVerifier
 from authgate.server.clients.authentication import ClientAuthenticator
 from authgate.server.clients.jwks import ClientKeys
@@ -38,6 +39,7 @@ from authgate.server.paths import ENDPOINT_PATHS, STATIC_PATH
 from authgate.server.secret_key import ServerSecret
 from authgate.server.storage import Database, SqlStorage, Storage
 from authgate.server.storage.migrate import check_schema, upgrade
+from authgate.server.storage.redis_throttle import RedisThrottleStore
 from authgate.server.storage.registry_cache import RegistryCache
 from authgate.server.storage.retention import Retention
 from authgate.server.targets.user_targets import UserTargets
@@ -52,6 +54,7 @@ __all__ = [
     "AuthServer",
     "BrowserPages",
     "SecretKeyMismatchError",
+    "limits_metrics",
     "open_storage",
     "retention_for",
 ]
@@ -155,6 +158,8 @@ class AuthServer:
     pages: BrowserPages
     clock: Callable[[], float]
     owns_storage: bool = True
+    # The throttle's Redis store when `[limits] redis_url` is set (closed with the server).
+    throttle_redis: RedisThrottleStore | None = None
 
     @classmethod
     async def start(
@@ -176,6 +181,7 @@ class AuthServer:
                 await store.close()
             raise
         registry = RegistryCache(store, config.http.cache_ttl, clock)
+        throttle_redis = _throttle_redis(config)
         client_keys = ClientKeys(config.http, clock)
         assertions = ClientAssertionVerifier(
             issuer=config.issuer,
@@ -223,10 +229,11 @@ class AuthServer:
                 clock=clock,
             ),
             grants={h.grant_type: h for h in handlers},
-            throttle=Throttle(store),
+            throttle=Throttle(throttle_redis or store),
             pages=BrowserPages.for_config(config, secret),
             clock=clock,
             owns_storage=storage is None,
+            throttle_redis=throttle_redis,
         )
 
     def now(self) -> int:
@@ -242,9 +249,38 @@ class AuthServer:
     async def close(self) -> None:
         """Release connections (the storage only if this server opened it)."""
         await self.client_keys.close()
+        if self.throttle_redis is not None:
+            await self.throttle_redis.aclose()
         self.issuer.close()
         if self.owns_storage:
             await self.storage.close()
+
+
+def limits_metrics(server: AuthServer) -> LimiterMetrics:
+    """The counters of the server's limits store, for `authgate.limits.LimitsCollector`
+    (`REGISTRY.register(LimitsCollector(lambda: limits_metrics(server)))` where the server's
+    metrics are served). Zero while the throttle counts in the database."""
+    if server.throttle_redis is not None:
+        return server.throttle_redis.metrics
+    return _NO_METRICS
+
+
+_NO_METRICS = LimiterMetrics()
+
+
+def _throttle_redis(config: Config) -> RedisThrottleStore | None:
+    """The throttle's Redis store when `[limits] redis_url` is set; else None (the database)."""
+    limits = config.limits
+    if limits.redis_url is None:
+        return None
+    return RedisThrottleStore(
+        limits.redis_url,
+        ttl=config.throttle.longest_memory,
+        namespace=limits.namespace,
+        timeout=limits.timeout,
+        retry_interval=limits.retry_interval,
+        on_store_failure=limits.throttle_on_store_failure,
+    )
 
 
 def _access_token_formats(

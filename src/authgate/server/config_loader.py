@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from authgate.config import ConfigError, Setting, Table, read_settings, read_toml
+from authgate.limits import FailMode
 from authgate.server.config import (
     DEFAULT_DATABASE_URL,
     DEFAULT_ISSUER,
@@ -24,6 +25,7 @@ from authgate.server.config import (
     DatabaseSettings,
     HttpSettings,
     KeyPolicy,
+    LimitsSettings,
     PageSettings,
     ThrottleSettings,
     TokenPolicy,
@@ -104,6 +106,13 @@ SECTIONS: Mapping[str, Mapping[str, Setting]] = {
     "throttle.login_account": _THROTTLE,
     "throttle.login_address": _THROTTLE,
     "throttle.user_code": _THROTTLE,
+    "limits": {
+        "redis_url": _STRING,  # or AUTHGATE_LIMITS_REDIS_URL (keeps the password out of files)
+        "timeout": Setting.duration(),
+        "retry_interval": Setting.duration(),
+        "namespace": _STRING,
+    },
+    "limits.throttle": {"on_store_failure": _STRING},
     "pages": {
         # Relative to the configuration file's directory.
         "template_dirs": Setting.strings("directory names"),
@@ -118,6 +127,7 @@ ENVIRONMENT: Mapping[str, str] = {
     "secret_key_file": "AUTHGATE_SECRET_KEY_FILE",
 }
 _SECRET_KEY_VARIABLE = "AUTHGATE_SECRET_KEY"
+_REDIS_URL_VARIABLE = "AUTHGATE_LIMITS_REDIS_URL"
 # The sections read with `_section`, and the type that holds each.
 _SECTION_TYPES: Mapping[str, type[Any]] = {
     "keys": KeyPolicy,
@@ -151,6 +161,7 @@ def _load(top: Table, env: Mapping[str, str], base: Path) -> Config:
     sections = {name: _section(top, name, cls()) for name, cls in _SECTION_TYPES.items()}
     throttle = _throttle(top)
     pages = _pages(top, base)
+    limits = _limits(top, env)
     top.finish()
     # Where each top-level value came from (file, key), so that an error names the right one.
     origins: dict[str, tuple[str | None, str | None]] = {}
@@ -172,6 +183,7 @@ def _load(top: Table, env: Mapping[str, str], base: Path) -> Config:
             secret_key=secret,
             throttle=throttle,
             pages=pages,
+            limits=limits,
             **sections,
         )
     except ConfigError as exc:
@@ -206,6 +218,31 @@ def _throttle(top: Table) -> ThrottleSettings:
     }
     table.finish()
     return ThrottleSettings(**policies)
+
+
+def _limits(top: Table, env: Mapping[str, str]) -> LimitsSettings:
+    table = top.table("limits")
+    values: dict[str, Any] = {}
+    if table is not None:
+        values = read_settings(table, SECTIONS["limits"])
+        throttle = table.table("throttle")
+        if throttle is not None:
+            mode = read_settings(throttle, SECTIONS["limits.throttle"]).get("on_store_failure")
+            if mode is not None:
+                if mode not in tuple(FailMode):
+                    raise throttle.error('must be "open" or "closed"', "on_store_failure")
+                values["throttle_on_store_failure"] = FailMode(mode)
+            throttle.finish()
+        table.finish()
+    from_env = bool(env.get(_REDIS_URL_VARIABLE))
+    if from_env:
+        values["redis_url"] = env[_REDIS_URL_VARIABLE]
+    try:
+        return LimitsSettings(**values)
+    except ConfigError as exc:
+        if from_env and exc.key == "limits.redis_url":
+            raise ConfigError(exc.reason, key=_REDIS_URL_VARIABLE) from None
+        raise exc.locate(file=top.file) from None
 
 
 def _pages(top: Table, base: Path) -> PageSettings:
