@@ -224,16 +224,14 @@ def _limits(top: Table, env: Mapping[str, str]) -> LimitsSettings:
     table = top.table("limits")
     values: dict[str, Any] = {}
     if table is not None:
+        throttle = table.table("throttle")  # taken first: read_settings refuses unread keys
         values = read_settings(table, SECTIONS["limits"])
-        throttle = table.table("throttle")
         if throttle is not None:
             mode = read_settings(throttle, SECTIONS["limits.throttle"]).get("on_store_failure")
             if mode is not None:
                 if mode not in tuple(FailMode):
                     raise throttle.error('must be "open" or "closed"', "on_store_failure")
                 values["throttle_on_store_failure"] = FailMode(mode)
-            throttle.finish()
-        table.finish()
     from_env = bool(env.get(_REDIS_URL_VARIABLE))
     if from_env:
         values["redis_url"] = env[_REDIS_URL_VARIABLE]
