@@ -13,14 +13,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from authgate.http_forwarding import TrustedProxies
 from authgate.limits import LimiterMetrics
 from authgate.server.clients.assertions import ClientAssertionVerifier
 from authgate.server.clients.authentication import ClientAuthenticator
 from authgate.server.clients.jwks import ClientKeys
-from authgate.server.config import Config
+from authgate.server.config import Config, LimitsSettings
 from authgate.server.flows.pages import PageRenderer
 from authgate.server.flows.pending_requests import PendingRequests
 from authgate.server.flows.sessions import CsrfTokens, SessionCookie, session_cookie
@@ -34,6 +34,7 @@ from authgate.server.grants import (
     UserTokens,
 )
 from authgate.server.keys import KeyManager
+from authgate.server.limits import ServerLimits
 from authgate.server.models import AUTH_METHODS, TokenFormat
 from authgate.server.paths import ENDPOINT_PATHS, STATIC_PATH
 from authgate.server.secret_key import ServerSecret
@@ -54,7 +55,6 @@ __all__ = [
     "AuthServer",
     "BrowserPages",
     "SecretKeyMismatchError",
-    "limits_metrics",
     "open_storage",
     "retention_for",
 ]
@@ -160,6 +160,8 @@ class AuthServer:
     owns_storage: bool = True
     # The throttle's Redis store when `[limits] redis_url` is set (closed with the server).
     throttle_redis: RedisThrottleStore | None = None
+    # The rate limits of `[limits]` (closed with the server).
+    limits: ServerLimits = field(default_factory=lambda: ServerLimits.for_config(LimitsSettings()))
 
     @classmethod
     async def start(
@@ -181,7 +183,8 @@ class AuthServer:
                 await store.close()
             raise
         registry = RegistryCache(store, config.http.cache_ttl, clock)
-        throttle_redis = _throttle_redis(config)
+        limits = ServerLimits.for_config(config.limits)
+        throttle_redis = _throttle_redis(config, limits.metrics)
         client_keys = ClientKeys(config.http, clock)
         assertions = ClientAssertionVerifier(
             issuer=config.issuer,
@@ -234,6 +237,7 @@ class AuthServer:
             clock=clock,
             owns_storage=storage is None,
             throttle_redis=throttle_redis,
+            limits=limits,
         )
 
     def now(self) -> int:
@@ -251,24 +255,13 @@ class AuthServer:
         await self.client_keys.close()
         if self.throttle_redis is not None:
             await self.throttle_redis.aclose()
+        await self.limits.aclose()
         self.issuer.close()
         if self.owns_storage:
             await self.storage.close()
 
 
-def limits_metrics(server: AuthServer) -> LimiterMetrics:
-    """The counters of the server's limits store, for `authgate.limits.LimitsCollector`
-    (`REGISTRY.register(LimitsCollector(lambda: limits_metrics(server)))` where the server's
-    metrics are served). Zero while the throttle counts in the database."""
-    if server.throttle_redis is not None:
-        return server.throttle_redis.metrics
-    return _NO_METRICS
-
-
-_NO_METRICS = LimiterMetrics()
-
-
-def _throttle_redis(config: Config) -> RedisThrottleStore | None:
+def _throttle_redis(config: Config, metrics: LimiterMetrics) -> RedisThrottleStore | None:
     """The throttle's Redis store when `[limits] redis_url` is set; else None (the database)."""
     limits = config.limits
     if limits.redis_url is None:
@@ -280,6 +273,7 @@ def _throttle_redis(config: Config) -> RedisThrottleStore | None:
         timeout=limits.timeout,
         retry_interval=limits.retry_interval,
         on_store_failure=limits.throttle_on_store_failure,
+        metrics=metrics,  # one set of counters for the server's limits and its Redis
     )
 
 

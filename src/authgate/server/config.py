@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 from authgate.config import ConfigError
 from authgate.http_forwarding import parse_networks
-from authgate.limits import FailMode
+from authgate.limits import FailMode, Limit, Rate, parse_rate
 from authgate.limits.keys import check_namespace
 from authgate.limits.stores import describe_url
 from authgate.server.flows.codes import MAX_CODE_LIFETIME
@@ -39,6 +39,7 @@ __all__ = [
     "DatabaseSettings",
     "HttpSettings",
     "KeyPolicy",
+    "LimitSettings",
     "LimitsSettings",
     "PageSettings",
     "ThrottleSettings",
@@ -223,6 +224,35 @@ class ThrottleSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class LimitSettings:
+    """One rate limit of `[limits.NAME]`: `rate` ("600/minute"), `burst` (requests back to back;
+    None: a tenth of the count), `on_store_failure` and `enabled`."""
+
+    rate: str
+    burst: int | None = None
+    on_store_failure: FailMode = FailMode.OPEN
+    enabled: bool = True
+
+    def limit(self, name: str) -> Limit | None:
+        """The `Limit` named `name`, or None when it is turned off."""
+        return Limit(name, self.parsed, self.on_store_failure) if self.enabled else None
+
+    @property
+    def parsed(self) -> Rate:
+        return parse_rate(self.rate, burst=self.burst)
+
+    def __post_init__(self) -> None:
+        self.parsed  # noqa: B018 - raises ValueError naming the text
+
+
+# POST /token per authenticated client: well above what a client fetching tokens as it should
+# asks for (a token per API per token lifetime), low enough that one runaway client cannot take
+# the token endpoint for itself. Open on a store failure: tokens are how every client and API
+# keeps working, and a Redis outage must not become an authentication outage.
+DEFAULT_TOKEN_LIMIT = LimitSettings("600/minute", burst=60, on_store_failure=FailMode.OPEN)
+
+
+@dataclass(frozen=True, slots=True)
 class LimitsSettings:
     """`[limits]`: where the limits' state lives (see docs/limits.md).
 
@@ -237,6 +267,7 @@ class LimitsSettings:
     retry_interval: float = 1.0
     namespace: str = "authgate"
     throttle_on_store_failure: FailMode = FailMode.CLOSED
+    token: LimitSettings = DEFAULT_TOKEN_LIMIT
 
     def __post_init__(self) -> None:
         if self.redis_url is not None:

@@ -25,6 +25,7 @@ from authgate.server.config import (
     DatabaseSettings,
     HttpSettings,
     KeyPolicy,
+    LimitSettings,
     LimitsSettings,
     PageSettings,
     ThrottleSettings,
@@ -113,6 +114,12 @@ SECTIONS: Mapping[str, Mapping[str, Setting]] = {
         "namespace": _STRING,
     },
     "limits.throttle": {"on_store_failure": _STRING},
+    "limits.token": {
+        "rate": _STRING,
+        "burst": Setting("integer", positive=True),
+        "on_store_failure": _STRING,
+        "enabled": Setting("boolean"),
+    },
     "pages": {
         # Relative to the configuration file's directory.
         "template_dirs": Setting.strings("directory names"),
@@ -224,14 +231,16 @@ def _limits(top: Table, env: Mapping[str, str]) -> LimitsSettings:
     table = top.table("limits")
     values: dict[str, Any] = {}
     if table is not None:
-        throttle = table.table("throttle")  # taken first: read_settings refuses unread keys
+        # Sub-tables are taken first: read_settings refuses keys not read.
+        throttle = table.table("throttle")
+        token = table.table("token")
         values = read_settings(table, SECTIONS["limits"])
         if throttle is not None:
             mode = read_settings(throttle, SECTIONS["limits.throttle"]).get("on_store_failure")
             if mode is not None:
-                if mode not in tuple(FailMode):
-                    raise throttle.error('must be "open" or "closed"', "on_store_failure")
-                values["throttle_on_store_failure"] = FailMode(mode)
+                values["throttle_on_store_failure"] = _fail_mode(throttle, mode)
+        if token is not None:
+            values["token"] = _limit(token, LimitsSettings().token)
     from_env = bool(env.get(_REDIS_URL_VARIABLE))
     if from_env:
         values["redis_url"] = env[_REDIS_URL_VARIABLE]
@@ -241,6 +250,21 @@ def _limits(top: Table, env: Mapping[str, str]) -> LimitsSettings:
         if from_env and exc.key == "limits.redis_url":
             raise ConfigError(exc.reason, key=_REDIS_URL_VARIABLE) from None
         raise exc.locate(file=top.file) from None
+
+
+def _fail_mode(table: Table, value: str) -> FailMode:
+    if value not in tuple(FailMode):
+        raise table.error('must be "open" or "closed"', "on_store_failure")
+    return FailMode(value)
+
+
+def _limit(table: Table, default: LimitSettings) -> LimitSettings:
+    """A `[limits.NAME]` table over the limit's defaults."""
+    values = read_settings(table, SECTIONS[table.where])
+    if "on_store_failure" in values:
+        values["on_store_failure"] = _fail_mode(table, values["on_store_failure"])
+    with table.checking():  # parse_rate's ValueError names the text
+        return replace(default, **values)
 
 
 def _pages(top: Table, base: Path) -> PageSettings:
