@@ -43,6 +43,11 @@ on_store_failure = "open"
     assert limits.timeout == 0.25  # type: ignore[attr-defined]
     assert limits.namespace == "prod-a"  # type: ignore[attr-defined]
     assert limits.throttle_on_store_failure is FailMode.OPEN  # type: ignore[attr-defined]
+    assert limits.token.rate == "600/minute"  # type: ignore[attr-defined]
+    token = _load(tmp_path, '[limits.token]\nrate = "5/second"\non_store_failure = "closed"')
+    assert token.token.limit("token").rate.count == 5  # type: ignore[attr-defined]
+    assert token.token.on_store_failure is FailMode.CLOSED  # type: ignore[attr-defined]
+    assert token.token.burst == 60  # type: ignore[attr-defined] - a partial table keeps the rest
     secret_url = "redis://:s3cret-pw@10.0.0.5:6380/0"
     overridden = _load(tmp_path, text, AUTHGATE_LIMITS_REDIS_URL=secret_url)
     assert overridden.redis_url == secret_url  # type: ignore[attr-defined]
@@ -61,6 +66,13 @@ on_store_failure = "open"
         ('[limits.throttle]\non_store_failure = "maybe"', "limits.throttle.on_store_failure"),
         ("[limits.throttle]\non_store_failure = 1", "limits.throttle.on_store_failure"),
         ('[limits.throttle]\nrate = "1/s"', "rate"),
+        ('[limits.token]\nrate = "10/fortnight"', "limits.token.*fortnight"),
+        ('[limits.token]\nrate = "\u0661\u0660/minute"', "limits.token"),
+        ("[limits.token]\nburst = 0", "limits.token.burst"),
+        ('[limits.token]\nenabled = "yes"', "limits.token.enabled"),
+        ('[limits.token]\non_store_failure = "sometimes"', "limits.token.on_store_failure"),
+        ('[limits.token]\nrate = "1/day"\nburst = 400', "limits.token"),  # a bucket over a year
+        ('[limits.tokens]\nrate = "1/second"', "limits.tokens"),
     ],
 )
 def test_invalid_limits(tmp_path: Path, text: str, message: str) -> None:
