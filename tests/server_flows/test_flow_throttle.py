@@ -12,6 +12,7 @@ from authgate.server.flows.throttle import (
     LOGIN_ACCOUNT_POLICY,
     LOGIN_ADDRESS_POLICY,
     USER_CODE_POLICY,
+    Attempt,
     Counted,
     Throttle,
     ThrottlePolicy,
@@ -22,6 +23,7 @@ from authgate.server.flows.throttle import (
 )
 from authgate.server.models import ThrottleState
 from authgate.server.storage.memory import MemoryThrottleStore
+from authgate.server.storage.protocols import ThrottleUnavailable
 
 POLICY = ThrottlePolicy(free_attempts=3, base_delay=2, max_delay=60, forget_after=3600)
 
@@ -215,3 +217,41 @@ def test_unknown_user_and_wrong_password_are_checked_alike() -> None:
     assert verify_password("correct horse", stored)
     assert not verify_password("wrong", stored)
     assert not verify_password("wrong", None)
+
+
+class _FailingAfter(MemoryThrottleStore):
+    """A store whose keys other than `working` cannot be counted (its failure mode: closed)."""
+
+    def __init__(self, working: str) -> None:
+        super().__init__()
+        self.working = working
+
+    async def update_throttle(self, key, change):  # type: ignore[no-untyped-def]
+        if key != self.working:
+            raise ThrottleUnavailable(3)
+        return await super().update_throttle(key, change)
+
+
+async def test_a_store_that_cannot_count_refuses_as_unavailable_and_gives_counts_back() -> None:
+    address = address_key("192.0.2.7")
+    store = _FailingAfter(address)
+    throttle = Throttle(store)
+    attempt = await throttle.count([(address, POLICY), (account_key("alice"), POLICY)], NOW)
+    assert attempt.unavailable
+    assert attempt.retry_after == 3
+    assert attempt.counted == ()
+    assert store._entries == {}  # the address's count was given back: the attempt never ran
+
+
+class _FailingOpen(MemoryThrottleStore):
+    """A store that lets attempts through without counting them (its failure mode: open)."""
+
+    async def update_throttle(self, key, change):  # type: ignore[no-untyped-def]
+        return None
+
+
+async def test_a_store_that_fails_open_lets_the_attempt_through_uncounted() -> None:
+    throttle = Throttle(_FailingOpen())
+    attempt = await throttle.count([(account_key("alice"), POLICY)], NOW)
+    assert attempt == Attempt(None, ())
+    await throttle.take_back(attempt, clear={account_key("alice")})

@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from authgate.http_forwarding import TrustedProxies
+from authgate.limits import LimiterMetrics
 from authgate.server.clients.assertions import ClientAssertionVerifier
 from authgate.server.clients.authentication import ClientAuthenticator
 from authgate.server.clients.jwks import ClientKeys
-from authgate.server.config import Config
+from authgate.server.config import Config, LimitsSettings
 from authgate.server.flows.pages import PageRenderer
 from authgate.server.flows.pending_requests import PendingRequests
 from authgate.server.flows.sessions import CsrfTokens, SessionCookie, session_cookie
@@ -33,12 +34,14 @@ from authgate.server.grants import (
     UserTokens,
 )
 from authgate.server.keys import KeyManager
+from authgate.server.limits import ServerLimits
 from authgate.server.models import AUTH_METHODS, TokenFormat
 from authgate.server.paths import ENDPOINT_PATHS, STATIC_PATH
 from authgate.server.secret_key import ServerSecret
 from authgate.server.storage import Database, SqlStorage, Storage
 from authgate.server.storage.errors import database_errors
 from authgate.server.storage.migrate import check_schema, upgrade
+from authgate.server.storage.redis_throttle import RedisThrottleStore
 from authgate.server.storage.registry_cache import RegistryCache
 from authgate.server.storage.retention import Retention
 from authgate.server.targets.user_targets import UserTargets
@@ -157,6 +160,10 @@ class AuthServer:
     pages: BrowserPages
     clock: Callable[[], float]
     owns_storage: bool = True
+    # The throttle's Redis store when `[limits] redis_url` is set (closed with the server).
+    throttle_redis: RedisThrottleStore | None = None
+    # The rate limits of `[limits]` (closed with the server).
+    limits: ServerLimits = field(default_factory=lambda: ServerLimits.for_config(LimitsSettings()))
 
     @classmethod
     async def start(
@@ -178,6 +185,8 @@ class AuthServer:
                 await store.close()
             raise
         registry = RegistryCache(store, config.http.cache_ttl, clock)
+        limits = ServerLimits.for_config(config.limits)
+        throttle_redis = _throttle_redis(config, limits.metrics)
         client_keys = ClientKeys(config.http, clock)
         assertions = ClientAssertionVerifier(
             issuer=config.issuer,
@@ -225,10 +234,12 @@ class AuthServer:
                 clock=clock,
             ),
             grants={h.grant_type: h for h in handlers},
-            throttle=Throttle(store),
+            throttle=Throttle(throttle_redis or store),
             pages=BrowserPages.for_config(config, secret),
             clock=clock,
             owns_storage=storage is None,
+            throttle_redis=throttle_redis,
+            limits=limits,
         )
 
     def now(self) -> int:
@@ -244,9 +255,28 @@ class AuthServer:
     async def close(self) -> None:
         """Release connections (the storage only if this server opened it)."""
         await self.client_keys.close()
+        if self.throttle_redis is not None:
+            await self.throttle_redis.aclose()
+        await self.limits.aclose()
         self.issuer.close()
         if self.owns_storage:
             await self.storage.close()
+
+
+def _throttle_redis(config: Config, metrics: LimiterMetrics) -> RedisThrottleStore | None:
+    """The throttle's Redis store when `[limits] redis_url` is set; else None (the database)."""
+    limits = config.limits
+    if limits.redis_url is None:
+        return None
+    return RedisThrottleStore(
+        limits.redis_url,
+        ttl=config.throttle.longest_memory,
+        namespace=limits.namespace,
+        timeout=limits.timeout,
+        retry_interval=limits.retry_interval,
+        on_store_failure=limits.throttle.on_store_failure,
+        metrics=metrics,  # one set of counters for the server's limits and its Redis
+    )
 
 
 def _access_token_formats(

@@ -19,6 +19,9 @@ from urllib.parse import urlsplit
 
 from authgate.config import ConfigError
 from authgate.http_forwarding import parse_networks
+from authgate.limits import FailMode, Limit, Rate, parse_rate
+from authgate.limits.keys import check_namespace
+from authgate.limits.stores import describe_url
 from authgate.server.flows.codes import MAX_CODE_LIFETIME
 from authgate.server.flows.device_codes import DevicePolicy
 from authgate.server.flows.refresh_tokens import RefreshPolicy
@@ -37,6 +40,9 @@ __all__ = [
     "DatabaseSettings",
     "HttpSettings",
     "KeyPolicy",
+    "LimitSettings",
+    "LimitsSettings",
+    "ThrottleStoreSettings",
     "PageSettings",
     "ThrottleSettings",
     "TokenPolicy",
@@ -219,6 +225,77 @@ class ThrottleSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class LimitSettings:
+    """One rate limit of `[limits.NAME]`: `rate` ("600/minute"), `burst` (requests back to back;
+    None: a tenth of the count), `on_store_failure` and `enabled`."""
+
+    rate: str
+    burst: int | None = None
+    on_store_failure: FailMode = FailMode.OPEN
+    enabled: bool = True
+
+    def limit(self, name: str) -> Limit | None:
+        """The `Limit` named `name`, or None when it is turned off."""
+        return Limit(name, self.parsed, self.on_store_failure) if self.enabled else None
+
+    @property
+    def parsed(self) -> Rate:
+        return parse_rate(self.rate, burst=self.burst)
+
+    def __post_init__(self) -> None:
+        self.parsed  # noqa: B018 - raises ValueError naming the text
+
+
+# POST /token per authenticated client: well above what a client fetching tokens as it should
+# asks for (a token per API per token lifetime), low enough that one runaway client cannot take
+# the token endpoint for itself. Open on a store failure: tokens are how every client and API
+# keeps working, and a Redis outage must not become an authentication outage.
+DEFAULT_TOKEN_LIMIT = LimitSettings("600/minute", burst=60, on_store_failure=FailMode.OPEN)
+
+
+@dataclass(frozen=True, slots=True)
+class ThrottleStoreSettings:
+    """`[limits.throttle]`: what the sign-in and user-code throttles do while Redis does not
+    answer (closed by default: a guess is never checked uncounted)."""
+
+    on_store_failure: FailMode = FailMode.CLOSED
+
+
+@dataclass(frozen=True, slots=True)
+class LimitsSettings:
+    """`[limits]`: where the limits' state lives (see docs/limits.md).
+
+    With `redis_url`, the sign-in and user-code throttles count in Redis, shared by every process
+    and machine on it; without it they stay in the database (shared by every process on one
+    PostgreSQL database, as before). `throttle`: what the throttles do while Redis does not answer.
+    """
+
+    redis_url: str | None = field(default=None, repr=False)  # may hold a password
+    timeout: float = 0.1
+    retry_interval: float = 1.0
+    namespace: str = "authgate"
+    throttle: ThrottleStoreSettings = ThrottleStoreSettings()
+    token: LimitSettings = DEFAULT_TOKEN_LIMIT
+
+    def __post_init__(self) -> None:
+        if self.redis_url is not None:
+            scheme = urlsplit(self.redis_url).scheme.lower()
+            if scheme not in ("redis", "rediss", "unix"):
+                raise ConfigError(
+                    f"{describe_url(self.redis_url)!r}: expected redis://, rediss:// or unix://",
+                    key="limits.redis_url",
+                )
+        if not 0 < self.timeout <= 10:
+            raise ConfigError("must be above 0 and at most 10s", key="limits.timeout")
+        if not 0 < self.retry_interval <= 300:
+            raise ConfigError("must be above 0 and at most 5 minutes", key="limits.retry_interval")
+        try:
+            check_namespace(self.namespace)
+        except ValueError as exc:
+            raise ConfigError(str(exc), key="limits.namespace") from None
+
+
+@dataclass(frozen=True, slots=True)
 class PageSettings:
     """The sign-in pages: the operator's template and static-file directories, searched before
     the built-in ones, and the name shown on every page."""
@@ -252,6 +329,7 @@ class Config:
     device: DevicePolicy = field(default_factory=DevicePolicy)
     throttle: ThrottleSettings = field(default_factory=ThrottleSettings)
     pages: PageSettings = field(default_factory=PageSettings)
+    limits: LimitsSettings = field(default_factory=LimitsSettings)
 
     def __post_init__(self) -> None:
         check_issuer(self.issuer)

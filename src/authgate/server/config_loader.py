@@ -28,6 +28,7 @@ from authgate.config import (
     read_settings,
     read_toml,
 )
+from authgate.limits import FailMode
 from authgate.server.config import (
     DEFAULT_DATABASE_URL,
     DEFAULT_ISSUER,
@@ -35,8 +36,11 @@ from authgate.server.config import (
     DatabaseSettings,
     HttpSettings,
     KeyPolicy,
+    LimitSettings,
+    LimitsSettings,
     PageSettings,
     ThrottleSettings,
+    ThrottleStoreSettings,
     TokenPolicy,
 )
 from authgate.server.flows.device_codes import DevicePolicy
@@ -124,6 +128,19 @@ SECTIONS: Mapping[str, Mapping[str, Setting]] = {
     "throttle.login_account": _THROTTLE,
     "throttle.login_address": _THROTTLE,
     "throttle.user_code": _THROTTLE,
+    "limits": {
+        "redis_url": _STRING,  # or AUTHGATE_LIMITS_REDIS_URL (keeps the password out of files)
+        "timeout": Setting.duration(),
+        "retry_interval": Setting.duration(),
+        "namespace": _STRING,
+    },
+    "limits.throttle": {"on_store_failure": _STRING},
+    "limits.token": {
+        "rate": _STRING,
+        "burst": Setting("integer", positive=True),
+        "on_store_failure": _STRING,
+        "enabled": Setting("boolean"),
+    },
     "pages": {
         # Relative to the configuration file's directory.
         "template_dirs": Setting.strings("directory names"),
@@ -149,7 +166,6 @@ _SECRET_KEY_VARIABLE = "AUTHGATE_SECRET_KEY"
 OTHER_VARIABLES: Mapping[str, str] = {
     "AUTHGATE_CONFIG": "the configuration file",
     _SECRET_KEY_VARIABLE: "the secret key itself, instead of a key file",
-    "AUTHGATE_LIMITS_REDIS_URL": "the rate limits' Redis URL (docs/limits.md)",
 }
 _SETTING_OF = {variable: path for path, variable in ENVIRONMENT.items()}
 _DECLARED = dict(settings())
@@ -254,6 +270,7 @@ def _load(top: Table, env: Mapping[str, str], base: Path) -> tuple[Config, str]:
     sections = {name: _section(top, name, cls()) for name, cls in _SECTION_TYPES.items()}
     throttle = _throttle(top)
     pages = _pages(top, base)
+    limits = _limits(top)
     top.finish()
     # Where each top-level value came from (file, key), so that an error names the right one.
     origins: dict[str, tuple[str | None, str | None]] = {}
@@ -273,6 +290,7 @@ def _load(top: Table, env: Mapping[str, str], base: Path) -> tuple[Config, str]:
             secret_key=secret,
             throttle=throttle,
             pages=pages,
+            limits=limits,
             **sections,
         )
     except ConfigError as exc:
@@ -308,6 +326,41 @@ def _throttle(top: Table) -> ThrottleSettings:
     }
     table.finish()
     return ThrottleSettings(**policies)
+
+
+def _limits(top: Table) -> LimitsSettings:
+    table = top.table("limits")
+    values: dict[str, Any] = {}
+    if table is not None:
+        # Sub-tables are taken first: read_settings refuses keys not read.
+        throttle = table.table("throttle")
+        token = table.table("token")
+        values = read_settings(table, SECTIONS["limits"])
+        if throttle is not None:
+            mode = read_settings(throttle, SECTIONS["limits.throttle"]).get("on_store_failure")
+            if mode is not None:
+                values["throttle"] = ThrottleStoreSettings(_fail_mode(throttle, mode))
+        if token is not None:
+            values["token"] = _limit(token, LimitsSettings().token)
+    try:
+        return LimitsSettings(**values)
+    except ConfigError as exc:
+        raise exc.locate(file=top.file) from None
+
+
+def _fail_mode(table: Table, value: str) -> FailMode:
+    if value not in tuple(FailMode):
+        raise table.error('must be "open" or "closed"', "on_store_failure")
+    return FailMode(value)
+
+
+def _limit(table: Table, default: LimitSettings) -> LimitSettings:
+    """A `[limits.NAME]` table over the limit's defaults."""
+    values = read_settings(table, SECTIONS[table.where])
+    if "on_store_failure" in values:
+        values["on_store_failure"] = _fail_mode(table, values["on_store_failure"])
+    with table.checking():  # parse_rate's ValueError names the text
+        return replace(default, **values)
 
 
 def _pages(top: Table, base: Path) -> PageSettings:

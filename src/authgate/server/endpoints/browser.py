@@ -38,6 +38,7 @@ __all__ = [
     "read_form_pairs",
     "read_query_pairs",
     "read_request_pairs",
+    "request_address",
     "single",
 ]
 
@@ -148,7 +149,7 @@ class Browser:
 
 async def open_browser(request: Request, server: AuthServer) -> Browser:
     """The browser of `request`: its active session, or a (new) anonymous cookie id."""
-    address = _client_address(request, server)
+    address = request_address(request, server)
     value = request.cookies.get(server.pages.cookie.name)
     if value is None or _COOKIE_ID.fullmatch(value) is None:
         fresh = Browser(server, generate_token(), address)
@@ -175,7 +176,7 @@ async def open_browser(request: Request, server: AuthServer) -> Browser:
     return browser
 
 
-def _client_address(request: Request, server: AuthServer) -> str:
+def request_address(request: Request, server: AuthServer) -> str:
     """The client's address: the TCP peer, or behind `http.trusted_proxies` the right-most
     untrusted X-Forwarded-For entry (RFC 7239 §5.2), so users behind one proxy are not throttled
     as one."""

@@ -113,7 +113,7 @@ async def _show(server: AuthServer, browser: Browser, typed: str | None) -> Resp
         return _entry_page(browser)
     attempt = await _count_attempt(browser, browser.session)
     if attempt.retry_after is not None:
-        return _too_many(browser, typed, attempt.retry_after)
+        return _too_many(browser, typed, attempt)
     code = normalize_user_code(typed)
     record = await _find(browser, code) if code is not None else None
     if code is None or record is None:
@@ -128,7 +128,7 @@ async def _decide(
     # The answer names a code too: counted like a typed one, or it would be a way to guess.
     attempt = await _count_attempt(browser, session)
     if attempt.retry_after is not None:
-        return _too_many(browser, typed, attempt.retry_after)
+        return _too_many(browser, typed, attempt)
     code = normalize_user_code(typed or "")
     if code is None:
         return _entry_page(browser, typed, _INVALID)
@@ -184,9 +184,13 @@ async def _confirm_page(
     return browser.page("device_confirm.html", context)
 
 
-def _too_many(browser: Browser, typed: str | None, retry_after: int) -> Response:
-    message = f"Too many codes tried. Try again in {retry_after} seconds."
-    return _entry_page(browser, typed, message, 429, [("Retry-After", str(retry_after))])
+def _too_many(browser: Browser, typed: str | None, attempt: Attempt) -> Response:
+    wait = attempt.retry_after or 1
+    if attempt.unavailable:  # the throttle's store does not answer and fails closed
+        message = f"Codes cannot be checked right now. Try again in {wait} seconds."
+        return _entry_page(browser, typed, message, 503, [("Retry-After", str(wait))])
+    message = f"Too many codes tried. Try again in {wait} seconds."
+    return _entry_page(browser, typed, message, 429, [("Retry-After", str(wait))])
 
 
 def _entry_page(

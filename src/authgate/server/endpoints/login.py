@@ -85,6 +85,9 @@ async def login_endpoint(request: Request) -> Response:
         ],
         server.now(),
     )
+    if attempt.unavailable:
+        message = f"Sign-in is briefly unavailable. Try again in {attempt.retry_after} seconds."
+        return await again(message, 503, attempt.retry_after)
     if attempt.retry_after is not None:
         message = f"Too many sign-in attempts. Try again in {attempt.retry_after} seconds."
         return await again(message, 429, attempt.retry_after)

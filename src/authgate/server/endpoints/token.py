@@ -10,10 +10,12 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
+from authgate.limits import Decision, rate_limit_headers, refusal
 from authgate.oauth.errors import InvalidRequest, UnauthorizedClient, UnsupportedGrantType
 from authgate.server.auth_server import AuthServer
+from authgate.server.endpoints.browser import request_address
 from authgate.server.endpoints.client_requests import read_client_form
-from authgate.server.endpoints.responses import json_response
+from authgate.server.endpoints.responses import NO_STORE, json_response, limited_response
 
 __all__ = ["token_endpoint"]
 
@@ -24,6 +26,12 @@ async def token_endpoint(request: Request) -> Response:
     form, client = await read_client_form(
         request, server, endpoint="token", repeatable=("resource",)
     )
+    # Per authenticated client: counting the id a request merely names would let anyone spend
+    # another client's quota.
+    address = request_address(request, server) if client.is_public else None
+    decisions = await server.limits.token_request(client.client_id, address)
+    if (answer := refusal(decisions)) is not None:
+        return limited_response(answer)
     grant_type = form.get("grant_type")
     if grant_type is None:
         raise InvalidRequest("grant_type is required")
@@ -37,4 +45,11 @@ async def token_endpoint(request: Request) -> Response:
         # credentials need a confidential client).
         raise UnauthorizedClient(f"public clients cannot use {grant_type}")
     response = await handler.handle(form, client, request.is_disconnected)
-    return json_response(response.to_dict())
+    if not decisions:
+        return json_response(response.to_dict())
+    return json_response(response.to_dict(), headers={**NO_STORE, **rate_limit_fields(decisions)})
+
+
+def rate_limit_fields(decisions: list[Decision]) -> dict[str, str]:
+    """The RateLimit-Policy and RateLimit fields of an admitted request."""
+    return dict(rate_limit_headers(decisions))

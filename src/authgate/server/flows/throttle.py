@@ -17,6 +17,7 @@ throttled by /64, the block one subscriber usually holds.
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import unicodedata
 from collections.abc import Collection, Sequence
@@ -24,6 +25,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from authgate.server.models import ThrottleState
+from authgate.server.storage.protocols import ThrottleUnavailable
 
 if TYPE_CHECKING:
     from authgate.server.storage.protocols import ThrottleStore
@@ -97,10 +99,12 @@ class Counted:
 @dataclass(frozen=True, slots=True)
 class Attempt:
     """An attempt counted against its keys (`Throttle.count`): `retry_after` seconds to wait when
-    a key refused it (the keys before that one were counted), else None."""
+    a key refused it (the keys before that one were counted), else None. `unavailable`: refused
+    because the store could not count it (answer 503, not 429: the client did nothing wrong)."""
 
     retry_after: int | None
     counted: tuple[Counted, ...]
+    unavailable: bool = False
 
 
 def take_back(state: ThrottleState | None, counted: Counted) -> ThrottleState | None:
@@ -144,7 +148,8 @@ class Throttle:
 
     async def count(self, keys: Sequence[tuple[str, ThrottlePolicy]], now: int) -> Attempt:
         """Count an attempt against every key in order, before it is checked; stop at the first
-        key that refuses. A success hands the result to `take_back`.
+        key that refuses. A success hands the result to `take_back`. When the store cannot count
+        and fails closed, the attempt is refused as `unavailable`.
 
         Put the address first: an address that is already refused then adds nothing to the
         account's count, so one attacker cannot slow a victim's account down further.
@@ -162,12 +167,17 @@ class Throttle:
                 seen.append((state, new))  # a store may apply it again: the last call stands
                 return retry_after, new
 
-            retry_after = await self._store.update_throttle(key, change)
+            try:
+                retry_after = await self._store.update_throttle(key, change)
+            except ThrottleUnavailable as exc:
+                # Refused without a count of its own: the keys already counted give theirs back.
+                await self.take_back(Attempt(None, tuple(counted)))
+                return Attempt(exc.retry_after, (), unavailable=True)
             if retry_after is not None:
                 return Attempt(retry_after, tuple(counted))
-            before, after = seen[-1]
-            if after is not None:  # always, for an attempt let through
-                counted.append(Counted(key, before, after))
+            # Nothing seen: a store that could not count let the attempt through (fail open).
+            if seen and seen[-1][1] is not None:  # always, for an attempt counted
+                counted.append(Counted(key, seen[-1][0], seen[-1][1]))
         return Attempt(None, tuple(counted))
 
     async def attempt(self, keys: Sequence[tuple[str, ThrottlePolicy]], now: int) -> int | None:
@@ -189,7 +199,9 @@ class Throttle:
             ) -> tuple[int | None, ThrottleState | None]:
                 return None, take_back(state, counted)
 
-            await self._store.update_throttle(counted.key, change)
+            # If the store cannot count, the success stands and its count stays (towards waiting).
+            with contextlib.suppress(ThrottleUnavailable):
+                await self._store.update_throttle(counted.key, change)
 
     async def succeeded(self, key: str) -> None:
         """Clear a key after a successful sign-in or a valid code (not the address key: one valid

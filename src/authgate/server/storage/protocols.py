@@ -63,6 +63,7 @@ __all__ = [
     "SigningKeyStore",
     "Storage",
     "ThrottleStore",
+    "ThrottleUnavailable",
     "UserLookup",
     "UserStore",
 ]
@@ -374,6 +375,15 @@ class SessionStore(Protocol):
         """Delete every session of the user (password change, user deletion); the count."""
 
 
+class ThrottleUnavailable(Exception):
+    """A throttle store could not count an attempt and its failure mode is closed: the attempt is
+    refused (503 with `Retry-After: retry_after`) rather than checked uncounted."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(f"the throttle's store is unavailable; retry in {retry_after}s")
+        self.retry_after = retry_after
+
+
 class ThrottleStore(Protocol):
     """Throttle counters by key, updated atomically."""
 
@@ -384,7 +394,9 @@ class ThrottleStore(Protocol):
     ) -> int | None:
         """Apply `change` to the key's state atomically (no update lost to a concurrent caller in
         any process), store its new state (None: delete) and return its result. `change` is pure
-        and fast. SQL: `SELECT … FOR UPDATE` (or an upsert loop) in one transaction."""
+        and fast. SQL: `SELECT … FOR UPDATE` (or an upsert loop) in one transaction. A store that
+        cannot count may return None without applying `change` (fail open) or raise
+        `ThrottleUnavailable` (fail closed)."""
 
     async def clear_throttle(self, key: str) -> None:
         """Forget the key (after a success)."""
