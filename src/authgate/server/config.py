@@ -42,9 +42,9 @@ __all__ = [
     "KeyPolicy",
     "LimitSettings",
     "LimitsSettings",
-    "ThrottleStoreSettings",
     "PageSettings",
     "ThrottleSettings",
+    "ThrottleStoreSettings",
     "TokenPolicy",
     "is_loopback_host",
 ]
