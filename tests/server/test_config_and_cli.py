@@ -310,6 +310,27 @@ def test_keys_and_db_cli(cli_env: dict[str, str]) -> None:
     assert json.loads(out)["up_to_date"] is True
 
 
+def test_keys_revoke_cli(cli_env: dict[str, str]) -> None:
+    assert _run(cli_env, "keys", "rotate", "--alg", "RS256")[0] == 0  # creates the first keys
+    code, out = _run(cli_env, "keys", "list", "--json")
+    (active,) = [k for k in json.loads(out) if k["alg"] == "RS256" and k["state"] == "active"]
+    code, out = _run(cli_env, "keys", "revoke", active["kid"], "--json")
+    assert code == 0, out
+    revoked = json.loads(out)
+    assert revoked["revoked"] == active["kid"]
+    code, out = _run(cli_env, "keys", "list", "--json")
+    keys = {k["kid"]: k for k in json.loads(out)}
+    assert active["kid"] not in keys
+    # The published successor signs at once: the publication lead is waived.
+    assert keys[revoked["signing"]]["state"] == "active"
+    for hostile in (active["kid"], "nope", "x" * 5000, "kid\x1b[2J"):
+        code, out = _run(cli_env, "keys", "revoke", hostile)
+        assert code == 1
+        assert out.startswith("Error: no signing key with kid")
+        assert "\x1b" not in out
+        assert len(out) < 400
+
+
 def test_wrong_secret_key_is_one_clear_line(cli_env: dict[str, str]) -> None:
     assert _run(cli_env, "keys", "rotate", "--alg", "RS256")[0] == 0
     code, out = _run({**cli_env, "AUTHGATE_SECRET_KEY": "t" * 43}, "keys", "rotate")
