@@ -359,3 +359,35 @@ def test_no_secret_in_server_logs(deployment: Deployment) -> None:
     for secret in (d.client["client_secret"], d.rs["client_secret"], d.env["AUTHGATE_SECRET_KEY"]):
         assert secret not in text
     assert "eyJ" not in text  # no JWT (header or assertion) was ever logged
+
+
+@pytest.mark.postgres
+async def test_cli_key_revocation_followed_by_both(deployment: Deployment) -> None:
+    # Last in this module: a revocation waives the publication lead the tests above check.
+    d = deployment
+    async with httpx.AsyncClient(timeout=5) as http:
+        token = (
+            await http.post(
+                d.urls[0] + "/token",
+                data={"grant_type": "client_credentials", "resource": API},
+                auth=(d.client["client_id"], d.client["client_secret"]),
+            )
+        ).json()["access_token"]
+        kid = pyjwt.get_unverified_header(token)["kid"]
+        rs = (d.rs["client_id"], d.rs["client_secret"])
+        for url in d.urls:
+            info = await http.post(url + "/introspect", data={"token": token}, auth=rs)
+            assert info.json()["active"] is True
+        assert d.cli("keys", "revoke", kid)["revoked"] == kid
+        followed: set[int] = set()
+        deadline = time.monotonic() + 15  # the servers check every refresh interval (1 s here)
+        while time.monotonic() < deadline and len(followed) < 2:
+            for i, url in enumerate(d.urls):
+                jwks = (await http.get(url + "/.well-known/jwks.json")).json()
+                info = await http.post(url + "/introspect", data={"token": token}, auth=rs)
+                if kid not in {k["kid"] for k in jwks["keys"]} and info.json() == {"active": False}:
+                    followed.add(i)
+            await asyncio.sleep(0.2)
+        assert followed == {0, 1}, "both servers drop the revoked key"
+        for url in d.urls:
+            assert await _kid_of(url, d, http) != kid
