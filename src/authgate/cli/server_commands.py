@@ -27,6 +27,7 @@ from authgate.cli.server_shell import (
     load,
     now,
     run,
+    table,
     with_storage,
 )
 from authgate.cli.server_user_commands import user_group
@@ -222,12 +223,22 @@ def keys_list(*, config_path: str | None, as_json: bool) -> None:
     emit(
         as_json,
         rows,
-        [
-            f"{r['alg']:6} {r['state']:9} {r['kid']}  signs {iso(r['activate_at'])} .. "
-            f"{iso(r['retire_at'])}  removed {iso(r['remove_at'])}"
-            for r in rows
-        ]
-        or ["no signing keys yet (they are created when the server first starts)"],
+        table(
+            ("ALG", "STATE", "KID", "SIGNS_FROM", "SIGNS_UNTIL", "REMOVED_AT"),
+            (
+                (
+                    r["alg"],
+                    r["state"],
+                    r["kid"],
+                    iso(r["activate_at"]),
+                    iso(r["retire_at"]),
+                    iso(r["remove_at"]),
+                )
+                for r in rows
+            ),
+        )
+        if rows
+        else ["no signing keys yet (they are created when the server first starts)"],
     )
 
 

@@ -15,7 +15,16 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from authgate.cli.exit_codes import CliError
-from authgate.cli.server_shell import config_option, emit, json_option, load, now, run, with_storage
+from authgate.cli.server_shell import (
+    config_option,
+    emit,
+    json_option,
+    load,
+    now,
+    run,
+    table,
+    with_storage,
+)
 
 if TYPE_CHECKING:
     from authgate.server.models import User
@@ -99,7 +108,10 @@ def user_list(*, config_path: str | None, as_json: bool) -> None:
     emit(
         as_json,
         [_user_dict(u) for u in users],
-        [f"{u.username}\t{u.email or '-'}\t{' '.join(u.roles)}" for u in users],
+        table(
+            ("USERNAME", "EMAIL", "ROLES"),
+            ((u.username, u.email or "-", " ".join(u.roles)) for u in users),
+        ),
     )
 
 
