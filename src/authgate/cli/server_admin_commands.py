@@ -440,3 +440,28 @@ def client_rotate_secret(
             "(the secret is shown only now; store it safely)",
         ],
     )
+
+
+@client_group.command("revoke-tokens")
+@click.argument("client_id")
+@config_option
+@json_option
+def client_revoke_tokens(*, client_id: str, config_path: str | None, as_json: bool) -> None:
+    """Revoke every refresh token and tracked access token of a client (opaque tokens, and JWTs
+    issued under an authorization grant); the client itself stays registered.
+
+    JWT access tokens from client_credentials are tracked nowhere and run out within their
+    lifetime; rotate the secret too if it leaked."""
+    from authgate.server.admin import revoke_client_tokens
+
+    done = run(
+        with_storage(load(config_path), lambda s: revoke_client_tokens(s, client_id, now=now()))
+    )
+    emit(
+        as_json,
+        {"client_id": client_id, "grants": done.grants, "opaque_tokens": done.opaque_tokens},
+        [
+            f"client {client_id}: revoked {done.grants} grant(s) (refresh tokens and their "
+            f"access tokens) and {done.opaque_tokens} other opaque access token(s)"
+        ],
+    )

@@ -200,6 +200,33 @@ def user_delete(*, username: str, config_path: str | None, as_json: bool) -> Non
     )
 
 
+@user_group.command("revoke-sessions")
+@click.argument("username")
+@config_option
+@json_option
+def user_revoke_sessions(*, username: str, config_path: str | None, as_json: bool) -> None:
+    """Sign a user out everywhere: end their browser sessions and revoke their refresh tokens and
+    tracked access tokens with every client. The account stays."""
+    from authgate.server.admin import revoke_user_sessions
+
+    done = run(
+        with_storage(load(config_path), lambda s: revoke_user_sessions(s, username, now=now()))
+    )
+    emit(
+        as_json,
+        {
+            "username": username,
+            "sessions": done.sessions,
+            "grants": done.tokens.grants,
+            "opaque_tokens": done.tokens.opaque_tokens,
+        },
+        [
+            f"user {username}: ended {done.sessions} session(s), revoked {done.tokens.grants} "
+            f"grant(s) and {done.tokens.opaque_tokens} other opaque access token(s)"
+        ],
+    )
+
+
 @user_group.command("set-password")
 @click.argument("username")
 @click.option("--password-stdin", is_flag=True, help="read the password from standard input")
