@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import contextlib
 import json
 
 import pytest
@@ -275,3 +277,26 @@ async def test_other_process_drops_a_revoked_key_at_its_next_check(harness: Harn
     assert other.signing_key("ES256").kid == successor
     assert revoked not in {k["kid"] for k in json.loads(other.jwks_body())["keys"]}
     assert revoked not in {k.kid for k in other.verification_keys()}
+
+
+async def test_background_loop_follows_a_revocation_within_its_check_interval(
+    harness: Harness,
+) -> None:
+    h = harness
+    # The full reload comes every refresh_interval (a minute); the revocation check every 5 s.
+    assert h.config.keys.refresh_interval == 60
+    other = KeyManager(h.server.storage, h.server.secret, h.config.keys, h.clock)
+    await other.refresh()
+    revoked = other.signing_key("RS256").kid
+    task = asyncio.create_task(other.run())
+    try:
+        successor = await h.server.keys.revoke(revoked)
+        for _ in range(150):  # bounded: 15 s, three check intervals, a quarter of a reload
+            if other.signing_key("RS256").kid == successor:
+                break
+            await asyncio.sleep(0.1)
+        assert other.signing_key("RS256").kid == successor
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
