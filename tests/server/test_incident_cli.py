@@ -13,7 +13,7 @@ from server_harness import ISSUER, SECRET_KEY, Harness
 from authgate.cli import main
 from authgate.server import admin
 from authgate.server.flows.refresh_tokens import new_family
-from authgate.server.models import Session
+from authgate.server.models import OpaqueAccessToken, Session
 
 JWT_API = "https://api.example.test"
 OPAQUE_API = "https://opaque.example.test"
@@ -154,10 +154,34 @@ async def test_user_revoke_sessions(harness: Harness) -> None:
     h = harness
     owner, rs, _ = await _setup(h)
     alice, refresh = await _user_grant(h, owner[0])
-    _, bob_refresh = await _user_grant(h, owner[0], "bob")
+    bob, bob_refresh = await _user_grant(h, owner[0], "bob")
+    # An opaque access token of alice's under a grant without a refresh family (a code grant
+    # without offline_access), and one of bob's.
+    now = int(h.clock())
+    for name, user in (("alice", alice), ("bob", bob)):
+        await h.server.storage.save_opaque_token(
+            OpaqueAccessToken(
+                "hash-" + name,
+                "jti-opaque-" + name,
+                owner[0],
+                user,
+                OPAQUE_API,
+                "read",
+                (),
+                now,
+                now + 300,
+                grant_id="code-grant-" + name,
+            )
+        )
     code, out = await _cli(h, "user", "revoke-sessions", "alice")
     assert code == 0, out
-    assert "ended 1 session(s), revoked 1 grant(s)" in out
+    assert "ended 1 session(s), revoked 2 grant(s)" in out
+    opaque = await h.server.storage.get_opaque_token("hash-alice")
+    assert opaque is not None
+    assert opaque.revoked
+    untouched = await h.server.storage.get_opaque_token("hash-bob")
+    assert untouched is not None
+    assert not untouched.revoked
     assert await h.server.storage.get_session("session-alice") is None
     assert not await _active(h, rs, refresh)
     assert await h.server.storage.is_jti_revoked("jti-alice")
