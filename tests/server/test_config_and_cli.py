@@ -334,6 +334,17 @@ def test_keys_and_db_cli(cli_env: dict[str, str]) -> None:
     assert json.loads(out)["up_to_date"] is True
 
 
+def test_client_create_prints_the_auth_method(cli_env: dict[str, str]) -> None:
+    _run(cli_env, "api", "create", "--identifier", "https://api.example.test", "--scope", "read")
+    for method in ("client_secret_basic", "client_secret_post"):
+        code, out = _run(
+            cli_env, "client", "create", "--name", "x", "--grant", "client_credentials",
+            "--scope", "read", "--auth-method", method,
+        )  # fmt: skip
+        assert code == 0, out
+        assert f"auth method:   {method}" in out.splitlines()
+
+
 def test_keys_revoke_cli(cli_env: dict[str, str]) -> None:
     assert _run(cli_env, "keys", "rotate", "--alg", "RS256")[0] == 0  # creates the first keys
     code, out = _run(cli_env, "keys", "list", "--json")
