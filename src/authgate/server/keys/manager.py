@@ -164,12 +164,15 @@ class KeyManager:
         due = loop.time() + self._policy.refresh_interval * random.uniform(0.8, 1.0)  # noqa: S311
         while True:
             await asyncio.sleep(min(check, max(0.0, due - loop.time())))
-            try:
-                if loop.time() >= due:
-                    due = loop.time() + self._policy.refresh_interval * random.uniform(0.8, 1.0)  # noqa: S311
-                    await self.maintain()
-                else:
+            if loop.time() < due:
+                try:
                     await self._drop_revoked()
+                except Exception:  # noqa: BLE001 - the full reload below reports failures
+                    _log.debug("revoked-key check failed", exc_info=True)
+                continue
+            due = loop.time() + self._policy.refresh_interval * random.uniform(0.8, 1.0)  # noqa: S311
+            try:
+                await self.maintain()
             except Exception:  # noqa: BLE001 - a background loop must survive any failure
                 _log.exception("signing key maintenance failed; will retry")
 
@@ -178,7 +181,9 @@ class KeyManager:
         # this process stops signing with it, publishing it and accepting its tokens.
         records = await self._store.list_signing_keys()
         stored = {r.kid for r in records}
-        if any(r.kid not in stored for r in self._records):
+        now = self._clock()
+        # (A key deleted after its scheduled removal is no news: it left the JWKS already.)
+        if any(r.kid not in stored and r.state(now) != "removed" for r in self._records):
             _log.warning("a signing key was revoked; reloading the keys")
             self._install(records)
 
