@@ -269,3 +269,39 @@ async def test_registration_rules(harness: Harness) -> None:
         )
     with pytest.raises(AdminError, match="confidential"):
         await harness.create_client(auth_method="none", scopes=("read",))
+
+
+async def test_method_mismatch_names_the_registered_method(harness: Harness) -> None:
+    await harness.create_api(API)
+    client, secret = await harness.create_client(scopes=("read",))  # client_secret_basic
+    assert secret is not None
+    cid = client.client_id
+    sent_post = await harness.http.post(
+        "/token",
+        data={"grant_type": "client_credentials", "client_id": cid, "client_secret": secret},
+    )
+    expect_error(sent_post, 401, "invalid_client")
+    assert sent_post.json()["error_description"] == (
+        "client is registered for client_secret_basic; it sent client_secret_post"
+    )
+    assert secret not in sent_post.text
+    sent_none = await harness.http.post(
+        "/token", data={"grant_type": "client_credentials", "client_id": cid}
+    )
+    expect_error(sent_none, 401, "invalid_client")
+    assert "registered for client_secret_basic; it sent none" in sent_none.text
+    # A wrong secret with the wrong method, and an unknown id, get the one plain answer.
+    wrong = await harness.http.post(
+        "/token",
+        data={"grant_type": "client_credentials", "client_id": cid, "client_secret": "x" * 43},
+    )
+    unknown = await harness.http.post(
+        "/token",
+        data={"grant_type": "client_credentials", "client_id": "u" * 22, "client_secret": secret},
+    )
+    unknown_none = await harness.http.post(
+        "/token", data={"grant_type": "client_credentials", "client_id": "u" * 22}
+    )
+    for response in (wrong, unknown, unknown_none):
+        expect_error(response, 401, "invalid_client")
+        assert response.json()["error_description"] == "client authentication failed"

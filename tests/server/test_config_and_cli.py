@@ -211,11 +211,29 @@ def test_admin_cli_round_trip(cli_env: dict[str, str]) -> None:
     assert shown["access"][0]["scopes"] == ["read"]
     code, out = _run(cli_env, "client", "rotate-secret", client_id, "--grace", "1h", "--json")
     assert code == 0
-    assert json.loads(out)["client_secret"] != created["client_secret"]
+    rotated = json.loads(out)
+    assert rotated["client_secret"] != created["client_secret"]
+    assert rotated["previous_secret_expires_at"] is not None
+    code, out = _run(cli_env, "client", "rotate-secret", client_id, "--overlap", "24h")
+    assert code == 0
+    assert "old secret:    accepted until" in out
+    code, out = _run(cli_env, "client", "rotate-secret", client_id)
+    assert "old secret:    no longer accepted" in out
+    for bad in ("soon", "-1h", "1.5s"):
+        code, out = _run(cli_env, "client", "rotate-secret", client_id, "--overlap", bad)
+        assert code == 2
+        assert "--overlap" in out
+    code, out = _run(cli_env, "client", "rotate-secret", "no-such-client", "--overlap", "1h")
+    assert code == 1
+    assert "no client with id 'no-such-client'" in out
     code, out = _run(cli_env, "client", "list", "--json")
     assert [c["client_id"] for c in json.loads(out)] == [client_id]
     code, out = _run(cli_env, "api", "list")
-    assert "https://api.example.test" in out
+    assert out.splitlines()[0].split("\t") == ["IDENTIFIER", "FORMAT", "ALG", "SCOPES"]
+    assert out.splitlines()[1].startswith("https://api.example.test\t")
+    code, out = _run(cli_env, "client", "list")
+    assert out.splitlines()[0].split("\t") == ["CLIENT_ID", "AUTH_METHOD", "GRANTS", "NAME"]
+    assert out.splitlines()[1].split("\t")[:2] == [client_id, "client_secret_basic"]
     assert _run(cli_env, "client", "delete", client_id)[0] == 0
     assert _run(cli_env, "client", "delete", client_id)[0] != 0
     assert _run(cli_env, "api", "delete", "https://api.example.test")[0] == 0
@@ -290,6 +308,8 @@ def test_user_cli(cli_env: dict[str, str]) -> None:
         stdin="another long passphrase\nanother long passphrase\n",
     )
     assert code == 0, out
+    code, out = _run(cli_env, "user", "list")
+    assert out.splitlines()[0].split("\t") == ["USERNAME", "EMAIL", "ROLES"]
     code, out = _run(cli_env, "user", "list", "--json")
     assert [u["username"] for u in json.loads(out)] == ["alice"]
     assert "password" not in out
@@ -302,12 +322,48 @@ def test_keys_and_db_cli(cli_env: dict[str, str]) -> None:
     code, out = _run(cli_env, "keys", "rotate", "--alg", "RS256", "--json")
     assert code == 0, out
     (rotation,) = json.loads(out)
+    code, out = _run(cli_env, "keys", "list")
+    header, *rows = out.splitlines()
+    assert header.split("\t")[:3] == ["ALG", "STATE", "KID"]
+    assert len(rows) >= 2  # a key per configured algorithm, and the RS256 successor
     code, out = _run(cli_env, "keys", "list", "--json")
     states = {k["kid"]: k["state"] for k in json.loads(out)}
     assert states[rotation["kid"]] == "published"
     assert "active" in states.values()
     code, out = _run(cli_env, "db", "status", "--json")
     assert json.loads(out)["up_to_date"] is True
+
+
+def test_client_create_prints_the_auth_method(cli_env: dict[str, str]) -> None:
+    _run(cli_env, "api", "create", "--identifier", "https://api.example.test", "--scope", "read")
+    for method in ("client_secret_basic", "client_secret_post"):
+        code, out = _run(
+            cli_env, "client", "create", "--name", "x", "--grant", "client_credentials",
+            "--scope", "read", "--auth-method", method,
+        )  # fmt: skip
+        assert code == 0, out
+        assert f"auth method:   {method}" in out.splitlines()
+
+
+def test_keys_revoke_cli(cli_env: dict[str, str]) -> None:
+    assert _run(cli_env, "keys", "rotate", "--alg", "RS256")[0] == 0  # creates the first keys
+    code, out = _run(cli_env, "keys", "list", "--json")
+    (active,) = [k for k in json.loads(out) if k["alg"] == "RS256" and k["state"] == "active"]
+    code, out = _run(cli_env, "keys", "revoke", active["kid"], "--json")
+    assert code == 0, out
+    revoked = json.loads(out)
+    assert revoked["revoked"] == active["kid"]
+    code, out = _run(cli_env, "keys", "list", "--json")
+    keys = {k["kid"]: k for k in json.loads(out)}
+    assert active["kid"] not in keys
+    # The published successor signs at once: the publication lead is waived.
+    assert keys[revoked["signing"]]["state"] == "active"
+    for hostile in (active["kid"], "nope", "x" * 5000, "kid\x1b[2J"):
+        code, out = _run(cli_env, "keys", "revoke", hostile)
+        assert code == 1
+        assert out.startswith("Error: no signing key with kid")
+        assert "\x1b" not in out
+        assert len(out) < 400
 
 
 def test_wrong_secret_key_is_one_clear_line(cli_env: dict[str, str]) -> None:

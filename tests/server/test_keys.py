@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import base64
+import contextlib
 import json
 
 import pytest
@@ -11,7 +14,13 @@ from server_harness import FakeClock, Harness, make_config, running
 from authgate.jose import JWKSet, jwt
 from authgate.server.auth_server import SecretKeyMismatchError
 from authgate.server.config import DAY, HOUR, KeyPolicy
-from authgate.server.keys.schedule import active_key, plan_maintenance, plan_rotation
+from authgate.server.keys import KeyManager
+from authgate.server.keys.schedule import (
+    active_key,
+    plan_maintenance,
+    plan_revocation,
+    plan_rotation,
+)
 from authgate.server.models import SigningKeyRecord
 
 POLICY = KeyPolicy(
@@ -102,6 +111,40 @@ def test_policy_validation() -> None:
         KeyPolicy(rotation_period=DAY, publication_lead=2 * DAY)
 
 
+def test_revoking_the_signing_key_activates_its_successor_now() -> None:
+    current = _record("a", T0, T0, T0 + 30 * DAY, T0 + 37 * DAY)
+    successor = _record("b", T0 + 28 * DAY, T0 + 30 * DAY)
+    at = T0 + 29 * DAY
+    plan, kid = plan_revocation([current, successor], POLICY, "a", at)
+    assert plan.delete == ("a",)
+    assert kid == "b"
+    assert [(c.kid, c.activate_at) for c in plan.reschedule] == [("b", at)]
+    assert not plan.create
+    # Without a published successor a new key is created that signs at once.
+    plan, kid = plan_revocation([_record("a", T0, T0)], POLICY, "a", T0 + DAY)
+    assert kid is None
+    assert plan.delete == ("a",)
+    assert [(k.alg, k.activate_at) for k in plan.create] == [("RS256", T0 + DAY)]
+
+
+def test_revoking_a_waiting_or_retired_key_leaves_the_signing_key() -> None:
+    current = _record("a", T0, T0, T0 + 30 * DAY, T0 + 37 * DAY)
+    successor = _record("b", T0 + 28 * DAY, T0 + 30 * DAY)
+    plan, kid = plan_revocation([current, successor], POLICY, "b", T0 + 29 * DAY)
+    assert (plan.delete, kid, plan.create) == (("b",), None, ())
+    # The current key no longer retires into a key that is gone.
+    assert [(c.kid, c.retire_at, c.remove_at) for c in plan.reschedule] == [("a", None, None)]
+    retired = _record("a", T0, T0, T0 + 30 * DAY, T0 + 37 * DAY)
+    signing = _record("b", T0 + 28 * DAY, T0 + 30 * DAY)
+    plan, kid = plan_revocation([retired, signing], POLICY, "a", T0 + 31 * DAY)
+    assert (plan.delete, kid, plan.create, plan.reschedule) == (("a",), None, (), ())
+
+
+def test_revoking_an_unknown_kid_is_a_lookup_error() -> None:
+    with pytest.raises(LookupError, match="no signing key with kid 'nope'"):
+        plan_revocation([_record("a", T0, T0)], POLICY, "nope", T0)
+
+
 async def _jwks(h: Harness) -> JWKSet:
     return JWKSet.from_dict((await h.http.get("/.well-known/jwks.json")).json())
 
@@ -189,3 +232,71 @@ async def test_other_secret_key_refused(database_url: str) -> None:
     with pytest.raises(SecretKeyMismatchError):
         async with running(other, clock):
             pass
+
+
+async def test_revoked_key_leaves_jwks_stops_signing_and_its_tokens_are_inactive(
+    harness: Harness,
+) -> None:
+    h = harness
+    await h.create_api("https://api.example.test")
+    client, secret = await h.create_client(scopes=("read",))
+    rs, rs_secret = await h.create_client(
+        name="rs", grant_types=(), introspect=("https://api.example.test",)
+    )
+    rs_auth = (rs.client_id, rs_secret or "")
+    revoked = h.server.keys.signing_key("RS256").kid
+    token = (await h.token(client, secret)).json()["access_token"]
+    before = await h.http.post("/introspect", data={"token": token}, auth=rs_auth)
+    assert before.json()["active"] is True
+    successor = await h.server.keys.revoke(revoked)
+    assert successor
+    assert successor != revoked
+    assert revoked not in {k.kid for k in await _jwks(h)}
+    assert revoked not in {r.kid for r in await h.server.storage.list_signing_keys()}
+    assert h.server.keys.signing_key("RS256").kid == successor  # no publication lead
+    after = await h.http.post("/introspect", data={"token": token}, auth=rs_auth)
+    assert after.json() == {"active": False}
+    fresh = (await h.token(client, secret)).json()["access_token"]
+    header = fresh.split(".")[0]
+    assert (
+        json.loads(base64.urlsafe_b64decode(header + "=" * (-len(header) % 4)))["kid"] == successor
+    )
+    with pytest.raises(LookupError):
+        await h.server.keys.revoke(revoked)
+
+
+async def test_other_process_drops_a_revoked_key_at_its_next_check(harness: Harness) -> None:
+    # A second KeyManager on the same database stands for another `serve` process.
+    h = harness
+    other = KeyManager(h.server.storage, h.server.secret, h.config.keys, h.clock)
+    await other.refresh()
+    revoked = other.signing_key("ES256").kid
+    successor = await h.server.keys.revoke(revoked)
+    assert other.signing_key("ES256").kid == revoked  # not yet checked
+    await other._drop_revoked()  # what its background loop does every few seconds
+    assert other.signing_key("ES256").kid == successor
+    assert revoked not in {k["kid"] for k in json.loads(other.jwks_body())["keys"]}
+    assert revoked not in {k.kid for k in other.verification_keys()}
+
+
+async def test_background_loop_follows_a_revocation_within_its_check_interval(
+    harness: Harness,
+) -> None:
+    h = harness
+    # The full reload comes every refresh_interval (a minute); the revocation check every 5 s.
+    assert h.config.keys.refresh_interval == 60
+    other = KeyManager(h.server.storage, h.server.secret, h.config.keys, h.clock)
+    await other.refresh()
+    revoked = other.signing_key("RS256").kid
+    task = asyncio.create_task(other.run())
+    try:
+        successor = await h.server.keys.revoke(revoked)
+        for _ in range(150):  # bounded: 15 s, three check intervals, a quarter of a reload
+            if other.signing_key("RS256").kid == successor:
+                break
+            await asyncio.sleep(0.1)
+        assert other.signing_key("RS256").kid == successor
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

@@ -12,6 +12,7 @@ import asyncio
 import json
 import os
 import secrets
+import shutil
 import subprocess
 import sys
 import time
@@ -359,3 +360,94 @@ def test_no_secret_in_server_logs(deployment: Deployment) -> None:
     for secret in (d.client["client_secret"], d.rs["client_secret"], d.env["AUTHGATE_SECRET_KEY"]):
         assert secret not in text
     assert "eyJ" not in text  # no JWT (header or assertion) was ever logged
+
+
+@pytest.mark.postgres
+def test_node_client_recipes(deployment: Deployment) -> None:
+    # docs/clients.md's openid-client and oauth4webapi recipes, as written there.
+    d = deployment
+    modules = Path(__file__).resolve().parents[1] / "node" / "node_modules"
+    if shutil.which("node") is None or not (modules / "oauth4webapi").is_dir():
+        pytest.fail("node and tests/node/node_modules are needed: run `cd tests/node && npm ci`")
+    recipe_input = {
+        "issuer": d.urls[0],
+        "api": API,
+        "basic_id": d.client["client_id"],
+        "basic_secret": d.client["client_secret"],
+        "jwt_id": d.jwt_client["client_id"],
+        "jwt_key": d.jwt_key.to_dict(private=True),
+    }
+    result = subprocess.run(
+        ["node", str(Path(__file__).with_name("client_recipes.mjs"))],
+        env={**os.environ, "NODE_MODULES": str(modules), "RECIPE_INPUT": json.dumps(recipe_input)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert json.loads(result.stdout) == {
+        "openid_client_default": (
+            "client is registered for client_secret_basic; it sent client_secret_post"
+        ),
+        "openid_client_basic": "string",
+        "oauth4webapi_basic": "string",
+        "oauth4webapi_private_key_jwt": ["string", "string"],
+    }
+
+
+class _ShortLivedPrivateKeyJWT(PrivateKeyJWT):  # type: ignore[misc]
+    """docs/clients.md's Authlib recipe: fresh claims (so a fresh jti) for every assertion."""
+
+    def sign(self, auth: Any, token_endpoint: str) -> Any:
+        self.claims = {"exp": int(time.time()) + 60}
+        return super().sign(auth, token_endpoint)
+
+
+@pytest.mark.postgres
+async def test_authlib_private_key_jwt_recipe(deployment: Deployment) -> None:
+    d = deployment
+    client = AsyncOAuth2Client(
+        d.jwt_client["client_id"],
+        d.jwt_key.to_pem(private=True).decode(),
+        token_endpoint_auth_method="private_key_jwt",
+    )
+    client.register_client_auth_method(_ShortLivedPrivateKeyJWT(d.issuer))  # aud: the issuer
+    async with client:
+        for _ in range(2):  # one client object, one assertion (and jti) per request
+            token = await client.fetch_token(
+                d.urls[0] + "/token", grant_type="client_credentials", resource=API
+            )
+            assert token["token_type"] == "Bearer"
+
+
+@pytest.mark.postgres
+async def test_cli_key_revocation_followed_by_both(deployment: Deployment) -> None:
+    # Last in this module: a revocation waives the publication lead the tests above check.
+    d = deployment
+    async with httpx.AsyncClient(timeout=5) as http:
+        token = (
+            await http.post(
+                d.urls[0] + "/token",
+                data={"grant_type": "client_credentials", "resource": API},
+                auth=(d.client["client_id"], d.client["client_secret"]),
+            )
+        ).json()["access_token"]
+        kid = pyjwt.get_unverified_header(token)["kid"]
+        rs = (d.rs["client_id"], d.rs["client_secret"])
+        for url in d.urls:
+            info = await http.post(url + "/introspect", data={"token": token}, auth=rs)
+            assert info.json()["active"] is True
+        assert d.cli("keys", "revoke", kid)["revoked"] == kid
+        followed: set[int] = set()
+        deadline = time.monotonic() + 15  # the servers check every refresh interval (1 s here)
+        while time.monotonic() < deadline and len(followed) < 2:
+            for i, url in enumerate(d.urls):
+                jwks = (await http.get(url + "/.well-known/jwks.json")).json()
+                info = await http.post(url + "/introspect", data={"token": token}, auth=rs)
+                if kid not in {k["kid"] for k in jwks["keys"]} and info.json() == {"active": False}:
+                    followed.add(i)
+            await asyncio.sleep(0.2)
+        assert followed == {0, 1}, "both servers drop the revoked key"
+        for url in d.urls:
+            assert await _kid_of(url, d, http) != kid

@@ -295,7 +295,7 @@ async def test_invalid_client_answers(harness: Harness) -> None:
             auth=("no-such-client", secret or ""),
         ),
         await harness.http.post(
-            "/token", data={"grant_type": "client_credentials", "client_id": client.client_id}
+            "/token", data={"grant_type": "client_credentials", "client_id": "no-such-client"}
         ),
         await harness.http.post("/token", data={"grant_type": "client_credentials"}),
         await harness.http.post(
@@ -322,6 +322,16 @@ async def test_invalid_client_answers(harness: Harness) -> None:
             "error_description": "client authentication failed",
         }
         assert response.headers["www-authenticate"].startswith("Basic realm=")
+    # A known client sending no secret is told the method it registered (client ids are 128-bit
+    # random, not guessable; an unknown id above gets the plain answer).
+    bare = await harness.http.post(
+        "/token", data={"grant_type": "client_credentials", "client_id": client.client_id}
+    )
+    assert bare.status_code == 401
+    assert bare.json() == {
+        "error": "invalid_client",
+        "error_description": "client is registered for client_secret_basic; it sent none",
+    }
 
 
 class CountingSecret(ServerSecret):

@@ -280,6 +280,9 @@ def test_consent_list_and_revoke(env: dict[str, str]) -> None:
     assert listed[0]["scopes"] == ["openid", "read"]
     assert listed[0]["apis"] == ["https://api.example.test"]
     assert [c["client_id"] for c in _json(env, "consent", "list", "--client", web)] == [web]
+    code, out = _cli(env, "consent", "list", "--client", web)
+    assert out.splitlines()[0].split("\t")[:3] == ["USERNAME", "CLIENT_ID", "CLIENT"]
+    assert out.splitlines()[1].split("\t")[:2] == ["alice", web]
     assert _json(env, "consent", "list", "--user", "bob") == []
     code, out = _cli(env, "consent", "list", "--user", "bob")
     assert "no remembered consent" in out

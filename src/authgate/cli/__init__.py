@@ -20,6 +20,7 @@ from authgate.cli.server_commands import (
     user_group,
 )
 from authgate.cli.server_consent_commands import consent_group
+from authgate.cli.server_token_commands import token_group
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -37,6 +38,7 @@ main.add_command(client_group)
 main.add_command(user_group)
 main.add_command(consent_group)
 main.add_command(keys_group)
+main.add_command(token_group)
 main.add_command(gateway_command)
 main.add_command(api_key_group)
 main.add_command(dev_command)

@@ -28,6 +28,7 @@ from authgate.cli.server_shell import (
     load,
     now,
     run,
+    table,
     with_storage,
 )
 from authgate.cli.server_user_commands import user_group
@@ -202,7 +203,7 @@ def db_status(*, config_path: str | None, as_json: bool) -> None:
 
 @click.group("keys")
 def keys_group() -> None:
-    """Signing keys: list the schedule, bring a rotation forward."""
+    """Signing keys: list the schedule, bring a rotation forward, revoke a key."""
 
 
 @keys_group.command("list")
@@ -228,12 +229,22 @@ def keys_list(*, config_path: str | None, as_json: bool) -> None:
     emit(
         as_json,
         rows,
-        [
-            f"{r['alg']:6} {r['state']:9} {r['kid']}  signs {iso(r['activate_at'])} .. "
-            f"{iso(r['retire_at'])}  removed {iso(r['remove_at'])}"
-            for r in rows
-        ]
-        or ["no signing keys yet (they are created when the server first starts)"],
+        table(
+            ("ALG", "STATE", "KID", "SIGNS_FROM", "SIGNS_UNTIL", "REMOVED_AT"),
+            (
+                (
+                    r["alg"],
+                    r["state"],
+                    r["kid"],
+                    iso(r["activate_at"]),
+                    iso(r["retire_at"]),
+                    iso(r["remove_at"]),
+                )
+                for r in rows
+            ),
+        )
+        if rows
+        else ["no signing keys yet (they are created when the server first starts)"],
     )
 
 
@@ -267,4 +278,37 @@ def keys_rotate(*, algorithms: tuple[str, ...], config_path: str | None, as_json
         as_json,
         [{"alg": r.alg, "kid": r.kid, "activate_at": r.activate_at} for r in rotations],
         [f"{r.alg}: key {r.kid} signs from {iso(r.activate_at)}" for r in rotations],
+    )
+
+
+@keys_group.command("revoke")
+@click.argument("kid")
+@config_option
+@json_option
+def keys_revoke(*, kid: str, config_path: str | None, as_json: bool) -> None:
+    """Revoke a signing key at once (it is compromised).
+
+    The key leaves the JWKS and stops signing; its successor signs at once (the publication lead
+    is waived). Every server process follows within a few seconds; outside verifiers keep the
+    key until their cached JWKS expires (keys.jwks_max_age). See docs/server.md.
+    """
+    from authgate.server.keys import KeyManager
+    from authgate.server.secret_key import ServerSecret
+
+    if not 0 < len(kid) <= 128 or not kid.isprintable():
+        raise CliError(f"no signing key with kid {kid!r}")
+    config = load(config_path)
+
+    async def action(storage: Any) -> str:
+        manager = KeyManager(
+            storage, ServerSecret(config.secret_key), config.keys, lambda: float(now())
+        )
+        return await manager.revoke(kid)
+
+    successor = run(with_storage(config, action))
+    emit(
+        as_json,
+        {"revoked": kid, "signing": successor or None},
+        [f"revoked signing key {kid}"]
+        + ([f"key {successor} signs in its place"] if successor else []),
     )

@@ -43,6 +43,9 @@ def _record_dict(record: ConsentRecord) -> dict[str, Any]:
     }
 
 
+_HEADER = "USERNAME\tCLIENT_ID\tCLIENT\tSCOPES\tAPIS\tGRANTED"
+
+
 def _record_line(record: ConsentRecord) -> str:
     grant = record.grant
     return "\t".join(
@@ -82,7 +85,7 @@ def consent_list(
     emit(
         as_json,
         [_record_dict(r) for r in records],
-        [_record_line(r) for r in records] or ["no remembered consent"],
+        [_HEADER, *(_record_line(r) for r in records)] if records else ["no remembered consent"],
     )
 
 

@@ -32,6 +32,7 @@ __all__ = [
     "load",
     "now",
     "run",
+    "table",
     "with_storage",
 ]
 
@@ -113,6 +114,11 @@ def emit(as_json: bool, data: Any, lines: Iterable[str]) -> None:
     else:
         for line in lines:
             click.echo(line)
+
+
+def table(header: Iterable[str], rows: Iterable[Iterable[str]]) -> list[str]:
+    """Tab-separated text lines of a list command: a header row naming the columns, then rows."""
+    return ["\t".join(header), *("\t".join(row) for row in rows)]
 
 
 def iso(timestamp: int | None) -> str:

@@ -1,4 +1,5 @@
-"""Administration of APIs, clients, users and remembered consent; the CLI is a thin shell."""
+"""Administration of APIs, clients, users, remembered consent and token revocation; the CLI is a
+thin shell."""
 
 from authgate.server.admin.consents import (
     ConsentRecord,
@@ -19,12 +20,21 @@ from authgate.server.admin.registry import (
     set_user_password,
     update_user_profile,
 )
+from authgate.server.admin.revocation import (
+    SessionsRevoked,
+    TokenRevocation,
+    revoke_client_tokens,
+    revoke_token,
+    revoke_user_sessions,
+)
 
 __all__ = [
     "UNCHANGED",
     "AdminError",
     "ConsentRecord",
     "ConsentRevocation",
+    "SessionsRevoked",
+    "TokenRevocation",
     "Unchanged",
     "create_api",
     "create_client",
@@ -32,7 +42,10 @@ __all__ = [
     "delete_user",
     "list_consents",
     "resolve_scope_specs",
+    "revoke_client_tokens",
     "revoke_consent",
+    "revoke_token",
+    "revoke_user_sessions",
     "rotate_client_secret",
     "set_user_password",
     "update_user_profile",

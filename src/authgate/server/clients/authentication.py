@@ -104,9 +104,17 @@ class ClientAuthenticator:
     @staticmethod
     def _require_method(client: Client | None, method: str) -> Client:
         # A client authenticates only the way it registered (RFC 7591 §2
-        # token_endpoint_auth_method); an unknown client gets the same answer.
-        if client is None or client.auth_method != method:
-            raise InvalidClient(_FAILED, debug=f"unknown client or not registered for {method}")
+        # token_endpoint_auth_method). The answer names the registered method, so a developer
+        # sees the fix; an unknown client id gets the same answer as a wrong secret. For the
+        # secret methods this runs only after the secret matched; for the others it names the
+        # method of a known id, which reveals nothing guessable (ids are 128-bit random).
+        if client is None:
+            raise InvalidClient(_FAILED, debug=f"unknown client ({method})")
+        if client.auth_method != method:
+            raise InvalidClient(
+                f"client is registered for {client.auth_method}; it sent {method}",
+                debug="authentication method mismatch",
+            )
         return client
 
     def _check_secret(self, client: Client | None, secret: str) -> None:

@@ -23,6 +23,7 @@ from authgate.server.keys.schedule import (
     KeyPlan,
     active_key,
     plan_maintenance,
+    plan_revocation,
     plan_rotation,
     published_keys,
 )
@@ -30,9 +31,13 @@ from authgate.server.models import SigningKeyRecord
 from authgate.server.secret_key import ServerSecret
 from authgate.server.storage.protocols import KeyScheduleSession, SigningKeyStore
 
-__all__ = ["KeyManager", "NoSigningKey", "Rotation"]
+__all__ = ["REVOCATION_CHECK", "KeyManager", "NoSigningKey", "Rotation"]
 
 _log = logging.getLogger("authgate.server.keys")
+
+# How often (seconds) each process looks for revoked keys between its full reloads: the bound on
+# how long another process may still sign with, publish or accept a key `keys revoke` removed.
+REVOCATION_CHECK = 5.0
 
 # How each algorithm's keys are generated (RFC 7518 §3.3/§3.4/§3.5, RFC 8037).
 _GENERATE: dict[str, tuple[str, dict[str, object]]] = {
@@ -140,15 +145,47 @@ class KeyManager:
         await self.refresh()
         return out
 
+    async def revoke(self, kid: str) -> str:
+        """Revoke key `kid` at once (see `plan_revocation`); return the kid that now signs its
+        algorithm in its place ('' when none has to). `LookupError` for an unknown kid."""
+        async with self._store.key_schedule_lock() as session:
+            records = await session.list_signing_keys()
+            plan, successor = plan_revocation(records, self._policy, kid, int(self._clock()))
+            created = await self._apply(session, plan)
+        _log.warning("revoked signing key %s", kid)
+        await self.refresh()
+        return successor or (created[0].kid if created else "")
+
     async def run(self) -> None:
         """Keep the schedule forever (a background task of the server)."""
+        check = min(REVOCATION_CHECK, float(self._policy.refresh_interval))
+        loop = asyncio.get_running_loop()
+        # Jitter spreads the processes' reloads so they do not hit the database together.
+        due = loop.time() + self._policy.refresh_interval * random.uniform(0.8, 1.0)  # noqa: S311
         while True:
-            # Jitter spreads the processes' reloads so they do not hit the database together.
-            await asyncio.sleep(self._policy.refresh_interval * random.uniform(0.8, 1.0))  # noqa: S311
+            await asyncio.sleep(min(check, max(0.0, due - loop.time())))
+            if loop.time() < due:
+                try:
+                    await self._drop_revoked()
+                except Exception:  # noqa: BLE001 - the full reload below reports failures
+                    _log.debug("revoked-key check failed", exc_info=True)
+                continue
+            due = loop.time() + self._policy.refresh_interval * random.uniform(0.8, 1.0)  # noqa: S311
             try:
                 await self.maintain()
             except Exception:  # noqa: BLE001 - a background loop must survive any failure
                 _log.exception("signing key maintenance failed; will retry")
+
+    async def _drop_revoked(self) -> None:
+        # A key gone from the store before its scheduled removal was revoked: reload at once so
+        # this process stops signing with it, publishing it and accepting its tokens.
+        records = await self._store.list_signing_keys()
+        stored = {r.kid for r in records}
+        now = self._clock()
+        # (A key deleted after its scheduled removal is no news: it left the JWKS already.)
+        if any(r.kid not in stored and r.state(now) != "removed" for r in self._records):
+            _log.warning("a signing key was revoked; reloading the keys")
+            self._install(records)
 
     async def _apply(self, session: KeyScheduleSession, plan: KeyPlan) -> list[SigningKeyRecord]:
         created = []

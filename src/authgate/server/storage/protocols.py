@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
 from typing import Protocol
 
 from authgate.server.models import (
@@ -64,6 +65,7 @@ __all__ = [
     "Storage",
     "ThrottleStore",
     "ThrottleUnavailable",
+    "TokensRevoked",
     "UserLookup",
     "UserStore",
 ]
@@ -414,6 +416,15 @@ class GrantTokenLog(Protocol):
         interleave for one grant (a lock in the database)."""
 
 
+@dataclass(frozen=True, slots=True)
+class TokensRevoked:
+    """What `GrantStore.revoke_tokens_of` revoked: grants (each with its refresh-token family
+    and tracked access tokens) and opaque access tokens issued outside any grant."""
+
+    grants: int
+    opaque_tokens: int
+
+
 class GrantStore(GrantRevoker, GrantTokenLog, Protocol):
     """Everything issued under an authorization grant (a code, a device authorization and the
     refresh-token family they start), so that it can be revoked at once."""
@@ -421,6 +432,14 @@ class GrantStore(GrantRevoker, GrantTokenLog, Protocol):
     async def revoke_user_grants(self, user_id: str, client_id: str | None, now: int) -> int:
         """`revoke_grant` for every live refresh-token family of the user (with this client
         only, when given); the number of grants revoked."""
+
+    async def revoke_tokens_of(
+        self, *, client_id: str | None = None, user_id: str | None = None, now: int
+    ) -> TokensRevoked:
+        """Everything one client (or one user) holds: `revoke_grant` for every grant with a live
+        refresh-token family or live opaque access token of theirs, then every other live opaque
+        access token of theirs marked revoked. JWT access tokens outside any grant
+        (client_credentials) are not listed anywhere and run out on their own."""
 
 
 class FlowStorage(
