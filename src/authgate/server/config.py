@@ -39,6 +39,7 @@ __all__ = [
     "PageSettings",
     "ThrottleSettings",
     "TokenPolicy",
+    "TracingSettings",
     "is_loopback_host",
 ]
 
@@ -236,6 +237,14 @@ class PageSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class TracingSettings:
+    """OpenTelemetry tracing (the `otel` extra); the exporter is configured by the standard
+    `OTEL_*` environment variables (see `authgate.tracing`)."""
+
+    enabled: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     """The whole server configuration. Build it with `config_loader.load_config` (or directly in
     code and tests)."""
@@ -252,6 +261,7 @@ class Config:
     device: DevicePolicy = field(default_factory=DevicePolicy)
     throttle: ThrottleSettings = field(default_factory=ThrottleSettings)
     pages: PageSettings = field(default_factory=PageSettings)
+    tracing: TracingSettings = field(default_factory=TracingSettings)
 
     def __post_init__(self) -> None:
         check_issuer(self.issuer)

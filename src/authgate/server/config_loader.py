@@ -27,6 +27,7 @@ from authgate.server.config import (
     PageSettings,
     ThrottleSettings,
     TokenPolicy,
+    TracingSettings,
 )
 from authgate.server.flows.device_codes import DevicePolicy
 from authgate.server.flows.refresh_tokens import RefreshPolicy
@@ -110,6 +111,7 @@ SECTIONS: Mapping[str, Mapping[str, Setting]] = {
         "static_dirs": Setting.strings("directory names"),
         "site_name": _STRING,
     },
+    "tracing": {"enabled": Setting("boolean")},
 }
 # Top-level keys that an environment variable overrides (an empty variable does not).
 ENVIRONMENT: Mapping[str, str] = {
@@ -127,6 +129,7 @@ _SECTION_TYPES: Mapping[str, type[Any]] = {
     "refresh_tokens": RefreshPolicy,
     "sessions": SessionPolicy,
     "device": DevicePolicy,
+    "tracing": TracingSettings,
 }
 
 _T = TypeVar("_T")
