@@ -32,6 +32,7 @@ from authgate.server.flows.throttle import (
 
 __all__ = [
     "SIGNING_ALGORITHMS",
+    "AuditSettings",
     "Config",
     "DatabaseSettings",
     "HttpSettings",
@@ -237,6 +238,17 @@ class PageSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class AuditSettings:
+    """The audit trail (`authgate.server.audit`): how long events are kept (seconds)."""
+
+    retention: int = 365 * DAY
+
+    def __post_init__(self) -> None:
+        if not DAY <= self.retention <= 100 * 365 * DAY:
+            raise ConfigError("must be between 1 day and 100 years", key="audit.retention")
+
+
+@dataclass(frozen=True, slots=True)
 class TracingSettings:
     """OpenTelemetry tracing (the `otel` extra); the exporter is configured by the standard
     `OTEL_*` environment variables (see `authgate.tracing`)."""
@@ -262,6 +274,7 @@ class Config:
     throttle: ThrottleSettings = field(default_factory=ThrottleSettings)
     pages: PageSettings = field(default_factory=PageSettings)
     tracing: TracingSettings = field(default_factory=TracingSettings)
+    audit: AuditSettings = field(default_factory=AuditSettings)
 
     def __post_init__(self) -> None:
         check_issuer(self.issuer)

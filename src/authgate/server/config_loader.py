@@ -20,6 +20,7 @@ from authgate.config import ConfigError, Setting, Table, read_settings, read_tom
 from authgate.server.config import (
     DEFAULT_DATABASE_URL,
     DEFAULT_ISSUER,
+    AuditSettings,
     Config,
     DatabaseSettings,
     HttpSettings,
@@ -112,6 +113,7 @@ SECTIONS: Mapping[str, Mapping[str, Setting]] = {
         "site_name": _STRING,
     },
     "tracing": {"enabled": Setting("boolean")},
+    "audit": {"retention": _SECONDS},
 }
 # Top-level keys that an environment variable overrides (an empty variable does not).
 ENVIRONMENT: Mapping[str, str] = {
@@ -130,6 +132,7 @@ _SECTION_TYPES: Mapping[str, type[Any]] = {
     "sessions": SessionPolicy,
     "device": DevicePolicy,
     "tracing": TracingSettings,
+    "audit": AuditSettings,
 }
 
 _T = TypeVar("_T")
