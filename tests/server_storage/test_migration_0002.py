@@ -97,8 +97,7 @@ async def test_upgrade_from_0001_keeps_data_and_matches_the_tables(empty_url: st
     try:
         assert await upgrade(db, "0001") == (None, "0001")
         await _insert_0001_data(db)
-        assert await upgrade(db) == ("0001", "0002")
-        assert head_revision() == "0002"
+        assert await upgrade(db) == ("0001", head_revision())  # through 0002 to the head
         assert await _schema_diff(db) == []
         assert await _tables(db) >= FLOW_TABLES
 

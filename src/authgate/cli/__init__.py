@@ -11,6 +11,7 @@ from authgate.cli.dev_commands import dev_command
 from authgate.cli.gateway_commands import gateway_command
 from authgate.cli.jose_commands import jwk_group
 from authgate.cli.jwt_commands import jwt_group
+from authgate.cli.server_audit_commands import audit_group
 from authgate.cli.server_commands import (
     api_group,
     client_group,
@@ -37,6 +38,7 @@ main.add_command(api_group)
 main.add_command(client_group)
 main.add_command(user_group)
 main.add_command(consent_group)
+main.add_command(audit_group)
 main.add_command(keys_group)
 main.add_command(token_group)
 main.add_command(gateway_command)

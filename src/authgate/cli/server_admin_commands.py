@@ -155,7 +155,10 @@ def api_show(*, identifier: str, config_path: str | None, as_json: bool) -> None
 @json_option
 def api_delete(*, identifier: str, config_path: str | None, as_json: bool) -> None:
     """Delete an API and every client's access to it."""
-    if not run(with_storage(load(config_path), lambda s: s.delete_api(identifier))):
+    from authgate.server.admin import delete_api
+
+    deleting = with_storage(load(config_path), lambda s: delete_api(s, identifier, now=now()))
+    if not run(deleting):
         raise CliError(f"no API with identifier {identifier!r}")
     emit(as_json, {"deleted": identifier}, [f"deleted API {identifier}"])
 
@@ -387,7 +390,10 @@ def client_show(*, client_id: str, config_path: str | None, as_json: bool) -> No
 @json_option
 def client_delete(*, client_id: str, config_path: str | None, as_json: bool) -> None:
     """Delete a client and its opaque tokens."""
-    if not run(with_storage(load(config_path), lambda s: s.delete_client(client_id))):
+    from authgate.server.admin import delete_client
+
+    deleting = with_storage(load(config_path), lambda s: delete_client(s, client_id, now=now()))
+    if not run(deleting):
         raise CliError(f"no client with id {client_id!r}")
     emit(as_json, {"deleted": client_id}, [f"deleted client {client_id}"])
 

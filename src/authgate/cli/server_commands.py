@@ -268,7 +268,11 @@ def keys_rotate(*, algorithms: tuple[str, ...], config_path: str | None, as_json
 
     async def action(storage: Any) -> Any:
         manager = KeyManager(
-            storage, ServerSecret(config.secret_key), config.keys, lambda: float(now())
+            storage,
+            ServerSecret(config.secret_key),
+            config.keys,
+            lambda: float(now()),
+            audit_store=storage,
         )
         await manager.maintain()
         return await manager.rotate(tuple(algorithms) or None)

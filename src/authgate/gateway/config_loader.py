@@ -2,7 +2,8 @@
 added through the gate loader's `ConfigExtension` (every key is documented in docs/gateway.md).
 
 Top level: `trusted_proxies`, `forward_auth_path`, `health_path`, `ready_path`, `metrics_path`,
-`access_log`, `log_level`, and the tables `[limits]`, `[upstream]` and `[identity_token]`.
+`access_log`, `log_level`, and the tables `[limits]`, `[upstream]`, `[identity_token]` and
+`[tracing]`.
 In `[[routes]]`: `forward_authorization`, `preserve_host`, `strip_prefix`, `identity_token`,
 `audience`. Files (the identity key) are read here, at the edge, relative to the config file.
 """
@@ -95,6 +96,13 @@ def _section(schema: Mapping[str, Setting], cls: type[Any]) -> ValueParser:
     return parse
 
 
+def _tracing(value: Any, where: str) -> bool:
+    """`[tracing]`: `enabled` (OpenTelemetry, the `otel` extra; see docs/tracing.md)."""
+    table = Table(value, where)
+    values = read_settings(table, {"enabled": Setting("boolean")})
+    return bool(values.get("enabled", False))
+
+
 def _strip_prefix(value: Any, where: str) -> bool | str:
     if isinstance(value, bool):
         return value
@@ -177,6 +185,7 @@ def gateway_extension(base_dir: Path) -> ConfigExtension:
             "limits": _section(_CLIENT_LIMITS, ClientLimits),
             "upstream": _section(_UPSTREAM_TIMEOUTS, UpstreamTimeouts),
             "identity_token": _IdentityParser(base_dir),
+            "tracing": _tracing,
         },
         route={
             "forward_authorization": _boolean,
@@ -231,6 +240,7 @@ def _combine(gate: GateConfig) -> GatewayConfig:
         identity_token=ext.get("identity_token"),
         access_log=ext.get("access_log", True),
         log_level=ext.get("log_level", "info"),
+        tracing=ext.get("tracing", False),
         **paths,
     )
     routes = []

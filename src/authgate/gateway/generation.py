@@ -13,10 +13,12 @@ is forwarded with identity fields rebuilt by the gateway; a refused one gets the
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Coroutine
+from functools import partial
 from typing import Any
 
+from authgate import tracing
 from authgate.gate import Decision, Gate, GateRequest
-from authgate.gateway import responses
+from authgate.gateway import responses, trace_context
 from authgate.gateway.access_log import AccessLog
 from authgate.gateway.config import ClientLimits, GatewayConfig, GatewaySettings, RouteUpstream
 from authgate.gateway.exchange import Forward, LocalAnswer, Verdict
@@ -134,10 +136,18 @@ class Generation:
         forwarded = forwarding_for(head, self.trusted, b"http")
         if forwarded.client != head.peer:
             head.log["forwarded_client"] = forwarded.client
-        request_head = build_request_head(
-            head, upstream, forwarded, identity, credentials=self.credential_headers
-        )
         outcome = decision.outcome.value
+        on_response: Callable[[int], None] = partial(self._proxied, head, outcome=outcome)
+        on_failure: Callable[[int], None] = partial(self._failed, head)
+        trace = None
+        if tracing.active():  # one span per forwarded request, its traceparent sent upstream
+            label = decision.route.route.label if decision.route is not None else "-"
+            span, trace = trace_context.open_span(head, label)
+            on_response = trace_context.ended_by(span, on_response, failed=False)
+            on_failure = trace_context.ended_by(span, on_failure, failed=True)
+        request_head = build_request_head(
+            head, upstream, forwarded, identity, credentials=self.credential_headers, trace=trace
+        )
         self.stats.decisions[PROXY, outcome] += 1
         if decision.route is not None:
             head.log["route"] = decision.route.route.label
@@ -147,8 +157,8 @@ class Generation:
             self.pools[upstream.origin],
             request_head,
             head.chunked,
-            on_response=lambda status: self._proxied(head, status, outcome),
-            on_failure=lambda status: self._failed(head, status),
+            on_response=on_response,
+            on_failure=on_failure,
         )
 
     def identity_for(self, principal: Principal, upstream: RouteUpstream | None) -> Headers:

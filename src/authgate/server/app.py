@@ -29,6 +29,7 @@ from starlette.responses import Response
 from starlette.routing import Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from authgate import tracing
 from authgate.oauth.errors import InvalidRequest, OAuthError, ServerError, TemporarilyUnavailable
 from authgate.server.auth_server import AuthServer
 from authgate.server.config import Config
@@ -77,6 +78,8 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        if config.tracing.enabled:  # before storage opens, so that its engine is traced
+            tracing.enable("authgate-server")
         server = await AuthServer.start(
             config,
             storage=storage,
@@ -177,7 +180,8 @@ def create_app(
     ]
     metadata_paths = [r.path for r in routes if isinstance(r, Route) and "well-known" in r.path]
     app.add_middleware(ApiCors, paths=[*browser_callable, *metadata_paths])
-    app.add_middleware(_GuardMiddleware, realm=realm)
+    route_paths = frozenset(r.path for r in routes if isinstance(r, Route))
+    app.add_middleware(_GuardMiddleware, realm=realm, paths=route_paths)
     return app
 
 
@@ -209,14 +213,62 @@ async def _purge_forever(server: AuthServer) -> None:
 class _GuardMiddleware:
     """Outermost layer: the access log, and a JSON 500 for anything that escaped."""
 
-    def __init__(self, app: ASGIApp, realm: str) -> None:
+    def __init__(self, app: ASGIApp, realm: str, paths: frozenset[str] = frozenset()) -> None:
         self.app = app
         self.realm = realm
+        self.paths = paths  # the routes' paths: span names (any other path is named by method)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        if tracing.active():
+            await self._traced(scope, receive, send)
+        else:
+            await self._guarded(scope, receive, send)
+
+    async def _traced(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """`_guarded` inside a server span, a child of the caller's W3C `traceparent` if any."""
+        method: str = scope["method"]
+        path: str = scope["path"]
+        # Only known routes name a span: a scanner's paths must not each make a new span name.
+        name = f"{method} {path}" if path in self.paths else method
+        carrier = {
+            key: value.decode("latin-1")
+            for name_, value in scope["headers"]
+            if (key := name_.decode("latin-1").lower()) in ("traceparent", "tracestate")
+        }
+        attributes = {"http.request.method": method, "url.path": _safe(path)}
+        if path in self.paths:
+            attributes["http.route"] = path
+        span = tracing.start_span(
+            name, kind="server", parent=tracing.extract_context(carrier), attributes=attributes
+        )
+        if span is None:  # tracing was turned off meanwhile
+            await self._guarded(scope, receive, send)
+            return
+        status = 0
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            with tracing.current(span):
+                await self._guarded(scope, receive, send_wrapper)
+        finally:
+            if status:
+                span.set_attribute("http.response.status_code", status)
+            if status >= 500:
+                tracing.mark_error(span, str(status))
+            client_id = scope.get("state", {}).get("client_id")
+            if client_id:
+                span.set_attribute("oauth.client_id", _safe(client_id))
+            span.end()
+
+    async def _guarded(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
         status = 0
 

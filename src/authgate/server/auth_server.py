@@ -89,13 +89,15 @@ async def open_storage(config: Config, *, migrate_sqlite: bool = True) -> SqlSto
 
 
 def retention_for(config: Config) -> Retention:
-    """How long the stores keep records, from `config`'s refresh, session and throttle policies."""
+    """How long the stores keep records, from `config`'s refresh, session, throttle and audit
+    settings."""
     return Retention(
         refresh_idle=config.refresh_tokens.idle_lifetime,
         refresh_absolute=config.refresh_tokens.absolute_lifetime,
         session_idle=config.sessions.idle_timeout,
         session_absolute=config.sessions.absolute_lifetime,
         throttle_memory=config.throttle.longest_memory,
+        audit=config.audit.retention,
     )
 
 
@@ -178,7 +180,7 @@ class AuthServer:
         secret = ServerSecret(config.secret_key)
         try:
             await check_secret_key(store, secret)
-            keys = KeyManager(store, secret, config.keys, clock)
+            keys = KeyManager(store, secret, config.keys, clock, audit_store=store)
             await keys.maintain()
         except BaseException:
             if storage is None:
@@ -340,6 +342,7 @@ def _grant_handlers(
             policy=config.refresh_tokens,
             hash_token=hash_token,
             now=now,
+            audit_store=store,
         ),
         DeviceCodeGrant(tokens, devices=store, hash_token=hash_token, now=now),
     ]

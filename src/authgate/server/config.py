@@ -36,6 +36,7 @@ from authgate.server.storage.database import DEFAULT_POOL_SIZE
 
 __all__ = [
     "SIGNING_ALGORITHMS",
+    "AuditSettings",
     "Config",
     "DatabaseSettings",
     "HttpSettings",
@@ -46,6 +47,7 @@ __all__ = [
     "ThrottleSettings",
     "ThrottleStoreSettings",
     "TokenPolicy",
+    "TracingSettings",
     "is_loopback_host",
 ]
 
@@ -313,6 +315,25 @@ class PageSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class AuditSettings:
+    """The audit trail (`authgate.server.audit`): how long events are kept (seconds)."""
+
+    retention: int = 365 * DAY
+
+    def __post_init__(self) -> None:
+        if not DAY <= self.retention <= 100 * 365 * DAY:
+            raise ConfigError("must be between 1 day and 100 years", key="audit.retention")
+
+
+@dataclass(frozen=True, slots=True)
+class TracingSettings:
+    """OpenTelemetry tracing (the `otel` extra); the exporter is configured by the standard
+    `OTEL_*` environment variables (see `authgate.tracing`)."""
+
+    enabled: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     """The whole server configuration. Build it with `config_loader.load_config` (or directly in
     code and tests)."""
@@ -330,6 +351,8 @@ class Config:
     throttle: ThrottleSettings = field(default_factory=ThrottleSettings)
     pages: PageSettings = field(default_factory=PageSettings)
     limits: LimitsSettings = field(default_factory=LimitsSettings)
+    tracing: TracingSettings = field(default_factory=TracingSettings)
+    audit: AuditSettings = field(default_factory=AuditSettings)
 
     def __post_init__(self) -> None:
         check_issuer(self.issuer)

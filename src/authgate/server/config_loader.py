@@ -32,6 +32,7 @@ from authgate.limits import FailMode
 from authgate.server.config import (
     DEFAULT_DATABASE_URL,
     DEFAULT_ISSUER,
+    AuditSettings,
     Config,
     DatabaseSettings,
     HttpSettings,
@@ -42,6 +43,7 @@ from authgate.server.config import (
     ThrottleSettings,
     ThrottleStoreSettings,
     TokenPolicy,
+    TracingSettings,
 )
 from authgate.server.flows.device_codes import DevicePolicy
 from authgate.server.flows.refresh_tokens import RefreshPolicy
@@ -147,6 +149,8 @@ SECTIONS: Mapping[str, Mapping[str, Setting]] = {
         "static_dirs": Setting.strings("directory names"),
         "site_name": _STRING,
     },
+    "tracing": {"enabled": Setting("boolean")},
+    "audit": {"retention": _SECONDS},
 }
 
 
@@ -178,6 +182,8 @@ _SECTION_TYPES: Mapping[str, type[Any]] = {
     "refresh_tokens": RefreshPolicy,
     "sessions": SessionPolicy,
     "device": DevicePolicy,
+    "tracing": TracingSettings,
+    "audit": AuditSettings,
 }
 
 _T = TypeVar("_T")

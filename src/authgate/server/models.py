@@ -17,6 +17,7 @@ __all__ = [
     "AUTH_METHODS",
     "Api",
     "ApiAccess",
+    "AuditEvent",
     "AuthorizationCode",
     "Client",
     "CodeRedemption",
@@ -293,3 +294,18 @@ class ThrottleState:
     failures: int
     last_failure: int
     blocked_until: int
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEvent:
+    """One security event of the audit trail (see `authgate.server.audit`): when, what (`kind`,
+    such as "client.created"), by whom (`actor`: "admin", "server", a client id) and about what
+    (`subject`: a client id, API identifier, username, key id...), with a few bounded `details`.
+    Never a secret, token, code or password. `event_id` is the store's (increasing) number."""
+
+    at: int
+    kind: str
+    actor: str
+    subject: str
+    details: Mapping[str, Any] = field(default_factory=dict)
+    event_id: int | None = None

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from authgate.server import audit
 from authgate.server.admin.registry import AdminError
 from authgate.server.models import ConsentGrant
 from authgate.server.storage.protocols import Storage
@@ -71,4 +72,13 @@ async def revoke_consent(
         raise AdminError(f"no client with id {client_id!r}")
     removed = await storage.revoke_consent(user.user_id, client_id)
     revoked = 0 if keep_tokens else await storage.revoke_user_grants(user.user_id, client_id, now)
+    if removed:
+        await audit.record(
+            storage,
+            "consent.revoked",
+            username,
+            now=now,
+            client_id=client_id,
+            grants_revoked=revoked,
+        )
     return ConsentRevocation(username, client_id, removed, revoked)

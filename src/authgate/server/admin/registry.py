@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import dataclasses
 import secrets
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from authgate.jose import JoseError, JWKSet
 from authgate.oauth.errors import InvalidRedirectUri
+from authgate.server import audit
 from authgate.server.clients.assertions import allowed_algorithms
 from authgate.server.clients.client_secrets import generate_client_id, generate_client_secret
 from authgate.server.clients.jwks import check_jwks_uri
@@ -34,6 +36,8 @@ __all__ = [
     "create_api",
     "create_client",
     "create_user",
+    "delete_api",
+    "delete_client",
     "delete_user",
     "rotate_client_secret",
     "set_user_password",
@@ -83,6 +87,9 @@ async def create_api(
         created_at=now,
     )
     await storage.create_api(api)
+    await audit.record(
+        storage, "api.created", identifier, now=now, scopes=api.scopes, token_format=token_format
+    )
     return api
 
 
@@ -207,6 +214,15 @@ async def create_client(
         created_at=now,
     )
     await storage.create_client(client)
+    await audit.record(
+        storage,
+        "client.created",
+        client.client_id,
+        now=now,
+        name=client.name,
+        auth_method=auth_method,
+        grant_types=client.grant_types,
+    )
     return client, client_secret
 
 
@@ -290,6 +306,7 @@ async def rotate_client_secret(
         previous,
         now + grace if previous else None,
     )
+    await audit.record(storage, "client.secret_rotated", client_id, now=now, grace=grace)
     return new_secret
 
 
@@ -325,16 +342,22 @@ async def create_user(
         created_at=now,
     )
     await storage.create_user(user)
+    await audit.record(storage, "user.created", username, now=now, roles=user.roles)
     return user
 
 
-async def set_user_password(storage: Storage, username: str, password: str) -> int:
+async def set_user_password(
+    storage: Storage, username: str, password: str, *, now: int | None = None
+) -> int:
     """Replace a user's password and sign them out everywhere (OWASP: a password change ends
     every session); return the number of sessions ended."""
     _check_password(password)
     user = await _user(storage, username)
     await storage.set_password_hash(username, hash_password(password))
-    return await storage.delete_user_sessions(user.user_id)
+    ended = await storage.delete_user_sessions(user.user_id)
+    at = int(time.time()) if now is None else now
+    await audit.record(storage, "user.password_changed", username, now=at, sessions_ended=ended)
+    return ended
 
 
 class Unchanged:
@@ -351,6 +374,7 @@ async def update_user_profile(
     email: str | Unchanged | None = UNCHANGED,
     email_verified: bool | None = None,
     name: str | Unchanged | None = UNCHANGED,
+    now: int | None = None,
 ) -> User:
     """Change the claims userinfo and ID tokens release (OpenID Connect Core §5.1). A new email
     address is unverified unless `email_verified` says otherwise."""
@@ -363,6 +387,17 @@ async def update_user_profile(
     await storage.set_user_profile(
         username, email=new_email, email_verified=email_verified, name=new_name
     )
+    changed = [
+        field
+        for field, old, new in (
+            ("email", user.email, new_email),
+            ("email_verified", user.email_verified, email_verified),
+            ("name", user.name, new_name),
+        )
+        if old != new
+    ]
+    at = int(time.time()) if now is None else now
+    await audit.record(storage, "user.profile_changed", username, now=at, changed=changed)
     return dataclasses.replace(user, email=new_email, email_verified=email_verified, name=new_name)
 
 
@@ -372,7 +407,24 @@ async def delete_user(storage: Storage, username: str, *, now: int) -> int:
     user = await _user(storage, username)
     revoked = await storage.revoke_user_grants(user.user_id, None, now)
     await storage.delete_user(username)
+    await audit.record(storage, "user.deleted", username, now=now, grants_revoked=revoked)
     return revoked
+
+
+async def delete_api(storage: Storage, identifier: str, *, now: int) -> bool:
+    """Delete an API (its clients lose access to it); False when there was none."""
+    deleted = await storage.delete_api(identifier)
+    if deleted:
+        await audit.record(storage, "api.deleted", identifier, now=now)
+    return deleted
+
+
+async def delete_client(storage: Storage, client_id: str, *, now: int) -> bool:
+    """Delete a client (its tokens, codes and grants go with it); False when there was none."""
+    deleted = await storage.delete_client(client_id)
+    if deleted:
+        await audit.record(storage, "client.deleted", client_id, now=now)
+    return deleted
 
 
 async def _user(storage: Storage, username: str) -> User:

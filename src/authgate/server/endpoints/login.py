@@ -19,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from authgate.oauth.errors import OAuthError
+from authgate.server import audit
 from authgate.server.auth_server import AuthServer
 from authgate.server.endpoints.authorization_flow import (
     TICKET_KIND as AUTHORIZE,
@@ -38,7 +39,13 @@ from authgate.server.endpoints.device_verification import (
 from authgate.server.endpoints.device_verification import device_login_page, resume_device
 from authgate.server.flows.passwords import hash_password, password_needs_rehash, verify_password
 from authgate.server.flows.pending_requests import PendingRequest
-from authgate.server.flows.throttle import account_key, address_key
+from authgate.server.flows.throttle import (
+    Attempt,
+    ThrottlePolicy,
+    account_key,
+    address_key,
+    just_blocked,
+)
 from authgate.server.models import User
 
 __all__ = ["login_endpoint"]
@@ -77,14 +84,12 @@ async def login_endpoint(request: Request) -> Response:
     if username is None or password is None:
         return await again(_MISSING)
     # Counted before the check, so that guesses sent at once cannot all be checked first.
-    attempt = await server.throttle.count(
-        [
-            # The address first: once it is refused, its guesses stop counting against accounts.
-            (address_key(browser.address), server.config.throttle.login_address),
-            (account_key(username), server.config.throttle.login_account),
-        ],
-        server.now(),
-    )
+    keys = [
+        # The address first: once it is refused, its guesses stop counting against accounts.
+        (address_key(browser.address), server.config.throttle.login_address),
+        (account_key(username), server.config.throttle.login_account),
+    ]
+    attempt = await server.throttle.count(keys, server.now())
     if attempt.unavailable:
         message = f"Sign-in is briefly unavailable. Try again in {attempt.retry_after} seconds."
         return await again(message, 503, attempt.retry_after)
@@ -93,10 +98,30 @@ async def login_endpoint(request: Request) -> Response:
         return await again(message, 429, attempt.retry_after)
     user = await _check_password(server, username, password)
     if user is None:
+        await _audit_throttled(server, attempt, dict(keys))
         return await again(_FAILED)
     await server.throttle.take_back(attempt, clear={account_key(username)})
     await browser.sign_in(user, _AMR)
     return await _RESUME[pending.kind](server, browser, pending)
+
+
+async def _audit_throttled(
+    server: AuthServer, attempt: Attempt, policies: dict[str, ThrottlePolicy]
+) -> None:
+    """Record each key this failure made wait (the account as typed, or the client address)."""
+    for counted in attempt.counted:
+        if just_blocked(counted, policies[counted.key]):
+            kind, _, name = counted.key.partition(":")
+            await audit.record(
+                server.storage,
+                "signin.throttled",
+                name,
+                now=server.now(),
+                actor="server",
+                key=kind,
+                failures=counted.after.failures,
+                wait=counted.after.blocked_until - counted.after.last_failure,
+            )
 
 
 async def _check_password(server: AuthServer, username: str, password: str) -> User | None:

@@ -36,12 +36,13 @@ from authgate.oauth.errors import (
     OAuthError,
     TemporarilyUnavailable,
 )
+from authgate.server import audit
 from authgate.server.models import RefreshFamily
 from authgate.server.secret_key import generate_token
 from authgate.server.targets.identity_scopes import OFFLINE_ACCESS
 
 if TYPE_CHECKING:
-    from authgate.server.storage.protocols import GrantRevoker, RefreshTokenStore
+    from authgate.server.storage.protocols import AuditStore, GrantRevoker, RefreshTokenStore
 
 __all__ = [
     "ClientGone",
@@ -244,6 +245,7 @@ async def exchange_refresh_token(
     issue_pair: Callable[[RefreshFamily, tuple[str, ...]], Awaitable[tuple[str, bytes]]],
     resource: str | None = None,
     client_gone: Callable[[], Awaitable[bool]] | None = None,
+    audit_store: AuditStore | None = None,
 ) -> bytes:
     """Run one refresh under the family's lock; return the sealed token response to send.
 
@@ -252,7 +254,8 @@ async def exchange_refresh_token(
     window returns the sealed response of the rotation it repeats. Raises the `OAuthError` after
     the lock is released; on reuse, the family is stored revoked and `revoker` revokes the grant.
     `clock` is read under the lock; `client_gone`, asked just before a rotation is committed,
-    turns it into `ClientGone` with nothing stored.
+    turns it into `ClientGone` with nothing stored. A detected reuse is recorded in
+    `audit_store` (`refresh_token.reused`).
     """
     rejected: Reject | None = None
     family: RefreshFamily | None = None
@@ -296,6 +299,17 @@ async def exchange_refresh_token(
     if rejected is not None:
         if rejected.revoke_grant and family is not None:
             await revoker.revoke_grant(family.grant_id, now)
+            if audit_store is not None:
+                await audit.record(
+                    audit_store,
+                    "refresh_token.reused",
+                    family.user_id,
+                    now=now,
+                    actor=client_id,
+                    client_id=family.client_id,
+                    grant_id=family.grant_id,
+                    reason=rejected.error.description or rejected.error.error,
+                )
         raise rejected.error
     return sealed
 

@@ -40,6 +40,7 @@ __all__ = [
     "ThrottlePolicy",
     "account_key",
     "address_key",
+    "just_blocked",
     "register_attempt",
     "take_back",
 ]
@@ -105,6 +106,12 @@ class Attempt:
     retry_after: int | None
     counted: tuple[Counted, ...]
     unavailable: bool = False
+
+
+def just_blocked(counted: Counted, policy: ThrottlePolicy) -> bool:
+    """True when this attempt used up the key's free attempts: the first one that makes it wait
+    (so a flood of failures reports the crossing once, not once per attempt)."""
+    return counted.after.failures == policy.free_attempts + 1
 
 
 def take_back(state: ThrottleState | None, counted: Counted) -> ThrottleState | None:

@@ -32,7 +32,7 @@ from authgate.server.grants.user_tokens import UserGrant, UserTokens
 from authgate.server.http.forms import Form
 from authgate.server.models import Client, RefreshFamily
 from authgate.server.secret_key import Sealer, SealError, generate_token
-from authgate.server.storage.protocols import GrantRevoker, RefreshTokenStore
+from authgate.server.storage.protocols import AuditStore, GrantRevoker, RefreshTokenStore
 from authgate.server.targets.resources import one_resource
 from authgate.server.targets.scopes import parse_scope
 
@@ -57,9 +57,11 @@ class RefreshTokenGrant:
         policy: RefreshPolicy,
         hash_token: Callable[[str], str],
         now: Callable[[], int],
+        audit_store: AuditStore | None = None,
     ) -> None:
         """`replays` seals the token response kept for a retry in the grace window
-        (`ServerSecret.refresh_replays`)."""
+        (`ServerSecret.refresh_replays`); `audit_store` records detected reuse."""
+        self._audit_store = audit_store
         self._tokens = tokens
         self._families = families
         self._revoker = revoker
@@ -108,6 +110,7 @@ class RefreshTokenGrant:
             issue_pair=issue_pair,
             resource=resource,
             client_gone=client_gone,
+            audit_store=self._audit_store,
         )
         try:
             plaintext = self._replays.open(sealed, binding)

@@ -22,6 +22,8 @@ from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from authgate import tracing
+
 __all__ = ["DEFAULT_POOL_SIZE", "Database", "async_url"]
 
 # Connections a process keeps open to PostgreSQL: the default of `[database] pool_size` and of any
@@ -93,6 +95,7 @@ class Database:
         self.engine: AsyncEngine = create_async_engine(self.url, **kwargs)
         if self.dialect == "sqlite":
             _configure_sqlite(self.engine, busy)
+        tracing.instrument_engine(self.engine.sync_engine, self.dialect)  # when tracing is on
 
     @property
     def pool_capacity(self) -> int:

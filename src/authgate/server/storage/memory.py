@@ -12,9 +12,10 @@ import threading
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from authgate.server.models import (
+    AuditEvent,
     AuthorizationCode,
     CodeRedemption,
     ConsentGrant,
@@ -26,6 +27,7 @@ from authgate.server.models import (
 from authgate.server.storage.protocols import AlreadyExistsError
 
 __all__ = [
+    "MemoryAuditStore",
     "MemoryCodeStore",
     "MemoryConsentStore",
     "MemoryDeviceStore",
@@ -226,3 +228,21 @@ class MemoryThrottleStore:
     async def clear_throttle(self, key: str) -> None:
         with self._lock:
             self._entries.pop(key, None)
+
+
+class MemoryAuditStore:
+    """An `AuditStore`. Bounded: beyond `max_entries` events, the oldest are forgotten."""
+
+    def __init__(self, max_entries: int = 100_000) -> None:
+        self.events: list[AuditEvent] = []
+        self._next_id = 1
+        self._max_entries = max_entries
+
+    async def append_audit_event(self, event: AuditEvent) -> None:
+        self.events.append(replace(event, event_id=self._next_id))
+        self._next_id += 1
+        del self.events[: -self._max_entries]
+
+    async def list_audit_events(self, since: int, limit: int) -> list[AuditEvent]:
+        matching = [e for e in self.events if e.at >= since]
+        return matching[-limit:] if limit > 0 else []

@@ -25,6 +25,7 @@ from typing import Protocol
 
 from authgate.server.models import (
     Api,
+    AuditEvent,
     AuthorizationCode,
     Client,
     CodeRedemption,
@@ -42,6 +43,7 @@ __all__ = [
     "AlreadyExistsError",
     "ApiLookup",
     "ApiStore",
+    "AuditStore",
     "AuthorizationCodeStore",
     "ClientLookup",
     "ClientStore",
@@ -248,13 +250,25 @@ class SettingsStore(Protocol):
         """The stored value of `name`; stores `value` first when there is none (atomically)."""
 
 
+class AuditStore(Protocol):
+    """The audit trail: security events, appended, listed, purged after the retention."""
+
+    async def append_audit_event(self, event: AuditEvent) -> None:
+        """Store `event` (its `event_id` is ignored: the store numbers events in order)."""
+
+    async def list_audit_events(self, since: int, limit: int) -> list[AuditEvent]:
+        """Events at or after `since`, oldest first, at most `limit` (the newest ones when more
+        match), each with its `event_id`."""
+
+
 class MaintenanceStore(Protocol):
     """Cleanup of records that no longer mean anything."""
 
     async def purge_expired(self, now: int) -> int:
         """Delete expired opaque tokens, revocation entries and used values, and the flows'
         records past their lifetimes (codes and device authorizations an hour after expiry,
-        sessions, refresh-token families, throttle counters); return the count of rows."""
+        sessions, refresh-token families, throttle counters, audit events past the audit
+        retention); return the count of rows."""
 
 
 class AuthorizationCodeStore(Protocol):
@@ -465,6 +479,7 @@ class Storage(
     ReplayStore,
     SettingsStore,
     MaintenanceStore,
+    AuditStore,
     FlowStorage,
     Protocol,
 ):

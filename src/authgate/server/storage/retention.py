@@ -20,3 +20,4 @@ class Retention:
     session_idle: int = 8 * 3600
     session_absolute: int = 7 * DAY
     throttle_memory: int = DAY
+    audit: int = 365 * DAY  # `[audit] retention`

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from authgate import tracing
 from authgate.jose import JWK, jwt
 from authgate.server.keys import KeyManager
 
@@ -36,11 +37,12 @@ class JwtSigner:
         """A JWS compact JWT of `claims` with the header `typ`; `NoSigningKey` (503) when no key
         of `alg` is active."""
         key = self._keys.signing_key(alg)
-        if alg in _SIGN_IN_THREADS:
-            return await asyncio.get_running_loop().run_in_executor(
-                self._threads, _sign, claims, key, alg, typ
-            )
-        return _sign(claims, key, alg, typ)
+        with tracing.span("sign", {"jwt.alg": alg, "jwt.typ": typ}):
+            if alg in _SIGN_IN_THREADS:
+                return await asyncio.get_running_loop().run_in_executor(
+                    self._threads, _sign, claims, key, alg, typ
+                )
+            return _sign(claims, key, alg, typ)
 
     def close(self) -> None:
         """Stop the signing threads."""
