@@ -194,3 +194,17 @@ async def test_user_revoke_sessions(harness: Harness) -> None:
         assert code == 1, out
         assert "no user named" in out
         assert "\x1b" not in out
+
+
+async def test_incident_commands_are_audited_without_the_token(harness: Harness) -> None:
+    h = harness
+    owner, _, tokens = await _setup(h)
+    await _user_grant(h, owner[0])
+    assert (await _cli(h, "token", "revoke", "-", stdin=tokens[OPAQUE_API]))[0] == 0
+    assert (await _cli(h, "client", "revoke-tokens", owner[0]))[0] == 0
+    assert (await _cli(h, "user", "revoke-sessions", "alice"))[0] == 0
+    events = await h.server.storage.list_audit_events(0, 100)
+    kinds = [e.kind for e in events]
+    for kind in ("token.revoked", "client.tokens_revoked", "user.sessions_revoked"):
+        assert kind in kinds, kinds
+    assert not [e for e in events if tokens[OPAQUE_API] in repr(e)]

@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from authgate.server import audit
 from authgate.server.admin.registry import AdminError
 from authgate.server.flows.refresh_tokens import revoke_refresh_token
 from authgate.server.storage.protocols import Storage, TokensRevoked
@@ -62,6 +63,10 @@ async def revoke_token(
         )
     elif info.active:
         await inspector.revoke(info)
+    # The token itself is never recorded: its kind, client and subject say which it was.
+    await audit.record(
+        storage, "token.revoked", info.client_id, now=now, token_kind=info.kind, sub=info.subject
+    )
     return TokenRevocation(info.kind, info.client_id, info.subject, info.active)
 
 
@@ -69,7 +74,16 @@ async def revoke_client_tokens(storage: Storage, client_id: str, *, now: int) ->
     """Revoke every refresh-token family and tracked access token of a client."""
     if not 0 < len(client_id) <= 128 or await storage.get_client(client_id) is None:
         raise AdminError(f"no client with id {client_id!r}")
-    return await storage.revoke_tokens_of(client_id=client_id, now=now)
+    revoked = await storage.revoke_tokens_of(client_id=client_id, now=now)
+    await audit.record(
+        storage,
+        "client.tokens_revoked",
+        client_id,
+        now=now,
+        grants=revoked.grants,
+        opaque_tokens=revoked.opaque_tokens,
+    )
+    return revoked
 
 
 async def revoke_user_sessions(storage: Storage, username: str, *, now: int) -> SessionsRevoked:
@@ -80,4 +94,13 @@ async def revoke_user_sessions(storage: Storage, username: str, *, now: int) -> 
         raise AdminError(f"no user named {username!r}")
     sessions = await storage.delete_user_sessions(user.user_id)
     tokens = await storage.revoke_tokens_of(user_id=user.user_id, now=now)
+    await audit.record(
+        storage,
+        "user.sessions_revoked",
+        user.user_id,
+        now=now,
+        sessions=sessions,
+        grants=tokens.grants,
+        opaque_tokens=tokens.opaque_tokens,
+    )
     return SessionsRevoked(username, sessions, tokens)
