@@ -41,28 +41,6 @@ __all__ = [
 ]
 
 
-def _logging_config(level: str) -> dict[str, Any]:
-    # Given to every uvicorn worker; uvicorn's own access log is off (it would print query
-    # strings); authgate.access logs method, path, status and client_id only.
-    return {
-        "version": 1,
-        "disable_existing_loggers": False,
-        "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-        "handlers": {
-            "stderr": {
-                "class": "logging.StreamHandler",
-                "formatter": "plain",
-                "stream": "ext://sys.stderr",
-            }
-        },
-        "loggers": {
-            "uvicorn": {"handlers": ["stderr"], "level": level, "propagate": False},
-            "uvicorn.access": {"handlers": [], "level": "WARNING", "propagate": False},
-            "authgate": {"handlers": ["stderr"], "level": level, "propagate": False},
-        },
-    }
-
-
 @click.command("serve")
 @click.option("--host", help="address to listen on (default 127.0.0.1 or [http] host)")
 @click.option("--port", type=click.IntRange(0, 65535), help="port (default 8000 or [http] port)")
@@ -73,6 +51,13 @@ def _logging_config(level: str) -> dict[str, Any]:
     default="info",
     show_default=True,
 )
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="log lines as text or as one JSON object per line; both carry the request id",
+)
 @config_option
 def serve_command(
     *,
@@ -80,6 +65,7 @@ def serve_command(
     port: int | None,
     workers: int | None,
     log_level: str,
+    log_format: str,
     config_path: str | None,
 ) -> None:
     """Run the authorization server.
@@ -94,6 +80,7 @@ def serve_command(
     from authgate.server.auth_server import AuthServer
     from authgate.server.config import DEFAULT_ISSUER
     from authgate.server.http.serve_protocol import protocol_factory
+    from authgate.server.observability.logs import logging_config
 
     config = load(config_path)
     if config_path:
@@ -123,7 +110,7 @@ def serve_command(
         port=port,
         workers=workers or http.workers,
         access_log=False,
-        log_config=_logging_config(log_level.upper()),
+        log_config=logging_config(log_level.upper(), "json" if log_format == "json" else "text"),
         server_header=False,
         proxy_headers=False,
         # uvicorn bounds only idle keep-alive connections; the protocol adds header and body

@@ -20,6 +20,7 @@ import traceback
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.applications import Starlette
@@ -29,6 +30,7 @@ from starlette.responses import Response
 from starlette.routing import Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from authgate.http_forwarding import TrustedProxies
 from authgate.oauth.errors import InvalidRequest, OAuthError, ServerError, TemporarilyUnavailable
 from authgate.server.auth_server import AuthServer
 from authgate.server.config import Config
@@ -50,6 +52,9 @@ from authgate.server.endpoints.revocation import revocation_endpoint
 from authgate.server.endpoints.static_files import static_files
 from authgate.server.endpoints.token import token_endpoint
 from authgate.server.endpoints.userinfo import userinfo_endpoint
+from authgate.server.observability.health import health_endpoint, ready_endpoint
+from authgate.server.observability.metrics import ServerCollector, ServerMetrics, render_metrics
+from authgate.server.observability.middleware import RequestObservation
 from authgate.server.paths import ENDPOINT_PATHS, STATIC_PATH
 from authgate.server.storage import Storage
 
@@ -97,6 +102,12 @@ def create_app(
             await asyncio.gather(*tasks, return_exceptions=True)
             await server.close()
 
+    metrics = ServerMetrics()
+
+    async def metrics_endpoint(request: Request) -> Response:
+        body = render_metrics(ServerCollector(metrics, request.app.state.authgate))
+        return Response(body, media_type=CONTENT_TYPE_LATEST, headers={"Cache-Control": "no-store"})
+
     well_known = "/.well-known/oauth-authorization-server"
     routes = [
         Route(ENDPOINT_PATHS["token"], token_endpoint, methods=["POST"]),
@@ -121,6 +132,10 @@ def create_app(
         ),
         Route(ENDPOINT_PATHS["userinfo"], userinfo_endpoint, methods=["GET", "POST"]),
         Mount(STATIC_PATH, static_files(config.pages.static_dirs), name="static"),
+        # Probes and metrics (observability/): no credentials; /healthz touches no database.
+        Route("/healthz", health_endpoint, methods=["GET"]),
+        Route("/readyz", ready_endpoint, methods=["GET"]),
+        Route("/metrics", metrics_endpoint, methods=["GET"]),
     ]
     issuer_path = config.issuer.split("://", 1)[1].partition("/")[2]
     if issuer_path:  # RFC 8414 §3.1: the issuer's path goes after the well-known segment
@@ -178,6 +193,9 @@ def create_app(
     metadata_paths = [r.path for r in routes if isinstance(r, Route) and "well-known" in r.path]
     app.add_middleware(ApiCors, paths=[*browser_callable, *metadata_paths])
     app.add_middleware(_GuardMiddleware, realm=realm)
+    # Outermost: the request id is set before the access line and any error line is written.
+    proxies = TrustedProxies(config.http.trusted_proxies)
+    app.add_middleware(RequestObservation, proxies=proxies, metrics=metrics)
     return app
 
 

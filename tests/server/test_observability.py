@@ -1,0 +1,214 @@
+"""Probes, metrics, request ids and JSON log lines of the authorization server
+(`authgate.server.observability`), on both database backends."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import re
+import sqlite3
+from collections.abc import Iterator
+from dataclasses import replace
+
+import psycopg
+import pytest
+from server_harness import FakeClock, Harness, free_port, make_config, running
+
+from authgate.server.config import HttpSettings
+from authgate.server.observability.logs import JsonLogFormatter, RequestIdFilter, logging_config
+from authgate.server.storage import Database
+from authgate.server.storage.migrate import head_revision
+
+API = "https://api.example.test"
+_GENERATED = re.compile(r"[0-9a-f]{16}")
+
+
+def _sql(url: str, statement: str) -> None:
+    if url.startswith("sqlite"):
+        with sqlite3.connect(url.removeprefix("sqlite:///")) as conn:
+            conn.execute(statement)
+    else:
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(statement)
+
+
+# -- /healthz, /readyz ----------------------------------------------------------------------------
+
+
+async def test_ready_when_database_schema_and_keys_are(harness: Harness) -> None:
+    response = await harness.http.get("/readyz")
+    assert response.status_code == 200, response.text
+    assert response.json() == {
+        "status": "ok",
+        "checks": {
+            "database": "ok",
+            "schema": "ok",
+            "signing_keys": {"RS256": "ok", "ES256": "ok"},
+        },
+    }
+    assert (await harness.http.get("/healthz")).json() == {"status": "ok"}
+
+
+async def test_unreachable_database_is_not_ready_but_alive(harness: Harness) -> None:
+    storage = harness.server.storage
+    real = storage._db  # type: ignore[attr-defined]
+    # Nothing listens on this port: connections are refused.
+    dead = Database(f"postgresql://postgres@127.0.0.1:{free_port()}/none", pool_timeout=1)
+    storage._db = dead  # type: ignore[attr-defined]
+    try:
+        ready = await harness.http.get("/readyz")
+        alive = await harness.http.get("/healthz")
+    finally:
+        storage._db = real  # type: ignore[attr-defined]
+        await dead.close()
+    assert ready.status_code == 503
+    assert ready.headers["retry-after"] == "5"
+    assert ready.json()["checks"]["database"] == "unavailable"
+    assert "127.0.0.1" not in ready.text  # no connection string or driver message
+    assert alive.status_code == 200  # liveness never depends on the database
+
+
+async def test_outdated_schema_is_not_ready(harness: Harness, database_url: str) -> None:
+    _sql(database_url, "UPDATE alembic_version SET version_num = 'not_the_head'")
+    try:
+        response = await harness.http.get("/readyz")
+    finally:
+        head = head_revision()
+        _sql(database_url, f"UPDATE alembic_version SET version_num = '{head}'")  # noqa: S608
+    assert response.status_code == 503
+    assert response.json()["checks"]["schema"] == "outdated"
+
+
+async def test_missing_signing_key_is_not_ready(harness: Harness, database_url: str) -> None:
+    _sql(database_url, "DELETE FROM signing_keys WHERE alg = 'ES256'")
+    await harness.server.keys.refresh()
+    response = await harness.http.get("/readyz")
+    assert response.status_code == 503
+    assert response.json()["checks"]["signing_keys"] == {"RS256": "ok", "ES256": "missing"}
+
+
+async def test_probes_answer_get_only_and_need_no_credentials(harness: Harness) -> None:
+    for path in ("/healthz", "/readyz", "/metrics"):
+        assert (await harness.http.get(path)).status_code == 200
+        assert (await harness.http.post(path, data={"x": "1"})).status_code == 405
+
+
+# -- /metrics -------------------------------------------------------------------------------------
+
+
+async def test_metrics_count_requests_tokens_and_keys(harness: Harness) -> None:
+    await harness.create_api(API)
+    client, secret = await harness.create_client(scopes=("read",))
+    assert (await harness.token(client, secret)).status_code == 200
+    assert (await harness.token(client, "wrong")).status_code == 401
+    await harness.http.get("/no/such/path/" + "x" * 50)
+    text = (await harness.http.get("/metrics")).text
+    assert 'authgate_server_requests_total{endpoint="token",status="200"} 1.0' in text
+    assert 'authgate_server_requests_total{endpoint="token",status="401"} 1.0' in text
+    # Unknown paths share one label: a scanner cannot grow the label set.
+    assert 'authgate_server_requests_total{endpoint="other",status="404"} 1.0' in text
+    assert "/no/such/path" not in text
+    assert 'authgate_server_tokens_issued_total{grant="client_credentials"} 1.0' in text
+    assert 'authgate_server_request_duration_seconds_count{endpoint="token"} 2.0' in text
+    assert 'authgate_server_signing_key_age_seconds{alg="RS256"}' in text
+    assert "authgate_server_db_pool_capacity" in text
+    assert client.client_id not in text  # no client ids as labels
+    assert secret is not None
+    assert secret not in text
+
+
+# -- request ids and log lines --------------------------------------------------------------------
+
+
+@pytest.fixture
+def json_lines() -> Iterator[io.StringIO]:
+    """The `authgate` loggers' lines as `--log-format json` writes them."""
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonLogFormatter())
+    handler.addFilter(RequestIdFilter())
+    logger = logging.getLogger("authgate")
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    yield stream
+    logger.removeHandler(handler)
+    logger.setLevel(level)
+
+
+def _lines(stream: io.StringIO) -> list[dict[str, object]]:
+    return [json.loads(line) for line in stream.getvalue().splitlines()]
+
+
+async def test_generated_request_id_is_echoed_and_in_every_line(
+    harness: Harness, json_lines: io.StringIO
+) -> None:
+    # Not a trusted proxy (none configured): the sent id is ignored.
+    response = await harness.http.post(
+        "/token", data={"grant_type": "nope"}, headers={"X-Request-Id": "chosen-by-client"}
+    )
+    request_id = response.headers["x-request-id"]
+    assert _GENERATED.fullmatch(request_id)
+    lines = _lines(json_lines)
+    assert len(lines) >= 2  # the refusal and the access line
+    assert {line["request_id"] for line in lines} == {request_id}
+    assert any(line["logger"] == "authgate.access" for line in lines)
+    other = await harness.http.get("/healthz")
+    assert other.headers["x-request-id"] != request_id
+
+
+@pytest.mark.parametrize(
+    "sent",
+    [
+        "",
+        "x" * 129,
+        "has space",
+        "line\nbreak",
+        'quote"',
+        "caf\u00e9",
+        "tab\there",
+        "back\\slash",
+    ],
+)
+async def test_hostile_request_ids_from_a_trusted_proxy_are_replaced(
+    database_url: str, clock: FakeClock, sent: str
+) -> None:
+    config = replace(make_config(database_url), http=HttpSettings(trusted_proxies=("127.0.0.1",)))
+    async with running(config, clock) as h:
+        response = await h.http.get("/healthz", headers=[("X-Request-Id", sent.encode("utf-8"))])
+    assert response.status_code == 200
+    assert _GENERATED.fullmatch(response.headers["x-request-id"])
+
+
+async def test_trusted_proxy_request_id_is_kept(
+    database_url: str, clock: FakeClock, json_lines: io.StringIO
+) -> None:
+    # httpx's ASGI transport presents the peer as 127.0.0.1.
+    config = replace(make_config(database_url), http=HttpSettings(trusted_proxies=("127.0.0.1",)))
+    sent = "edge-7f3a:01/req=9"
+    async with running(config, clock) as h:
+        response = await h.http.get("/nowhere", headers={"X-Request-Id": sent})
+    assert response.headers["x-request-id"] == sent
+    access = [line for line in _lines(json_lines) if line["logger"] == "authgate.access"]
+    assert [line["request_id"] for line in access] == [sent]
+
+
+def test_json_lines_mask_jwts_and_name_the_request() -> None:
+    record = logging.LogRecord(
+        "authgate.server", logging.INFO, "", 0, "saw %s", ("eyJhbGciOi.eyJzdWIi.c2ln",), None
+    )
+    RequestIdFilter().filter(record)
+    line = json.loads(JsonLogFormatter().format(record))
+    assert line["msg"] == "saw [redacted]"
+    assert line["request_id"] == "-"
+
+
+def test_logging_config_formats() -> None:
+    json_config = logging_config("INFO", "json")
+    assert json_config["formatters"]["line"] == {"()": JsonLogFormatter}
+    text_config = logging_config("INFO", "text")
+    assert "%(request_id)s" in text_config["formatters"]["line"]["format"]
+    for config in (json_config, text_config):
+        assert config["handlers"]["stderr"]["filters"] == ["request_id"]
+        assert config["loggers"]["uvicorn.access"]["handlers"] == []
