@@ -7,15 +7,22 @@ import io
 import json
 import logging
 import re
+import socket
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import replace
+from pathlib import Path
 
+import httpx
 import psycopg
 import pytest
+from click.testing import CliRunner
 from server_harness import FakeClock, Harness, free_port, make_config, running
 
-from authgate.server.config import HttpSettings
+from authgate.cli import main
+from authgate.config import ConfigError
+from authgate.server.config import AdminSettings, HttpSettings
+from authgate.server.config_loader import load_config
 from authgate.server.observability.logs import JsonLogFormatter, RequestIdFilter, logging_config
 from authgate.server.storage import Database
 from authgate.server.storage.migrate import head_revision
@@ -212,3 +219,69 @@ def test_logging_config_formats() -> None:
     for config in (json_config, text_config):
         assert config["handlers"]["stderr"]["filters"] == ["request_id"]
         assert config["loggers"]["uvicorn.access"]["handlers"] == []
+
+
+# -- [admin] listen -------------------------------------------------------------------------------
+
+
+async def test_admin_listener_serves_probes_and_metrics_off_the_public_port(
+    database_url: str, clock: FakeClock
+) -> None:
+    port = free_port()
+    config = replace(make_config(database_url), admin=AdminSettings(listen=f"127.0.0.1:{port}"))
+    admin_url = f"http://127.0.0.1:{port}"
+    async with running(config, clock) as h, httpx.AsyncClient(timeout=5) as admin:
+        await h.http.get("/.well-known/jwks.json")
+        scraped = await admin.get(admin_url + "/metrics")
+        assert scraped.status_code == 200
+        assert 'authgate_server_requests_total{endpoint="jwks",status="200"} 1.0' in scraped.text
+        assert (await admin.get(admin_url + "/readyz")).json()["status"] == "ok"
+        assert (await admin.get(admin_url + "/healthz")).status_code == 200
+        assert (await admin.post(admin_url + "/metrics")).status_code == 405
+        assert (await admin.get(admin_url + "/token")).status_code == 404  # probes only
+        # Not on the public port, except liveness.
+        assert (await h.http.get("/metrics")).status_code == 404
+        assert (await h.http.get("/readyz")).status_code == 404
+        assert (await h.http.get("/healthz")).status_code == 200
+    async with httpx.AsyncClient(timeout=2) as after:
+        with pytest.raises(httpx.ConnectError):  # closed with the server
+            await after.get(admin_url + "/healthz")
+
+
+async def test_admin_listener_on_a_busy_port_fails_startup(
+    database_url: str, clock: FakeClock
+) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        config = replace(make_config(database_url), admin=AdminSettings(listen=f"127.0.0.1:{port}"))
+        with pytest.raises(OSError, match="admin"):
+            async with running(config, clock):
+                pass
+
+
+@pytest.mark.parametrize(
+    "listen", ["9100", ":9100", "127.0.0.1", "127.0.0.1:0", "127.0.0.1:70000", "host:port", ""]
+)
+def test_bad_admin_listen_is_refused_at_load(tmp_path: Path, listen: str) -> None:
+    file = tmp_path / "authgate.toml"
+    file.write_text(f"[admin]\nlisten = {json.dumps(listen)}\n")
+    with pytest.raises(ConfigError, match=r"admin\.listen: must"):
+        load_config(file, {"AUTHGATE_SECRET_KEY": "k" * 40})
+
+
+def test_admin_listen_is_read(tmp_path: Path) -> None:
+    file = tmp_path / "authgate.toml"
+    file.write_text('[admin]\nlisten = "[::1]:9100"\n')
+    config = load_config(file, {"AUTHGATE_SECRET_KEY": "k" * 40})
+    assert config.admin.address() == ("::1", 9100)
+
+
+def test_serve_refuses_admin_listener_with_several_workers(tmp_path: Path) -> None:
+    file = tmp_path / "authgate.toml"
+    file.write_text('[admin]\nlisten = "127.0.0.1:9100"\n')
+    env = {"AUTHGATE_SECRET_KEY": "k" * 43, "AUTHGATE_CONFIG": ""}
+    result = CliRunner().invoke(main, ["serve", "--workers", "2", "--config", str(file)], env=env)
+    assert result.exit_code != 0
+    assert "one worker process" in result.output

@@ -101,8 +101,11 @@ def serve_command(
         server = await AuthServer.start(config)
         await server.close()
 
-    run(prepare())
     http = config.http
+    if config.admin.listen is not None and (workers or http.workers) > 1:
+        # Workers cannot share the admin port, and each keeps its own counters.
+        raise CliError("[admin] listen needs one worker process: use --workers 1 or leave it unset")
+    run(prepare())
     uvicorn.run(
         "authgate.server.app:create_app_from_environment",
         factory=True,

@@ -20,7 +20,6 @@ import traceback
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.applications import Starlette
@@ -52,8 +51,8 @@ from authgate.server.endpoints.revocation import revocation_endpoint
 from authgate.server.endpoints.static_files import static_files
 from authgate.server.endpoints.token import token_endpoint
 from authgate.server.endpoints.userinfo import userinfo_endpoint
-from authgate.server.observability.health import health_endpoint, ready_endpoint
-from authgate.server.observability.metrics import ServerCollector, ServerMetrics, render_metrics
+from authgate.server.observability.admin_listener import AdminListener, public_probe_routes
+from authgate.server.observability.metrics import ServerMetrics, scrape_endpoint
 from authgate.server.observability.middleware import RequestObservation
 from authgate.server.paths import ENDPOINT_PATHS, STATIC_PATH
 from authgate.server.storage import Storage
@@ -88,6 +87,11 @@ def create_app(
             clock=clock,
         )
         app.state.authgate = server
+        try:
+            listener = await AdminListener.open(config.admin, server, metrics_endpoint)
+        except BaseException:
+            await server.close()
+            raise
         tasks = []
         if background:
             tasks = [
@@ -100,14 +104,13 @@ def create_app(
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+            if listener is not None:
+                await listener.stop()
             await server.close()
 
     metrics = ServerMetrics()
 
-    async def metrics_endpoint(request: Request) -> Response:
-        body = render_metrics(ServerCollector(metrics, request.app.state.authgate))
-        return Response(body, media_type=CONTENT_TYPE_LATEST, headers={"Cache-Control": "no-store"})
-
+    metrics_endpoint = scrape_endpoint(metrics)
     well_known = "/.well-known/oauth-authorization-server"
     routes = [
         Route(ENDPOINT_PATHS["token"], token_endpoint, methods=["POST"]),
@@ -132,10 +135,8 @@ def create_app(
         ),
         Route(ENDPOINT_PATHS["userinfo"], userinfo_endpoint, methods=["GET", "POST"]),
         Mount(STATIC_PATH, static_files(config.pages.static_dirs), name="static"),
-        # Probes and metrics (observability/): no credentials; /healthz touches no database.
-        Route("/healthz", health_endpoint, methods=["GET"]),
-        Route("/readyz", ready_endpoint, methods=["GET"]),
-        Route("/metrics", metrics_endpoint, methods=["GET"]),
+        # Probes and metrics: no credentials; with `[admin] listen` only /healthz stays here.
+        *public_probe_routes(config.admin, metrics_endpoint),
     ]
     issuer_path = config.issuer.split("://", 1)[1].partition("/")[2]
     if issuer_path:  # RFC 8414 §3.1: the issuer's path goes after the well-known segment

@@ -20,6 +20,7 @@ from authgate.config import ConfigError, Setting, Table, read_settings, read_tom
 from authgate.server.config import (
     DEFAULT_DATABASE_URL,
     DEFAULT_ISSUER,
+    AdminSettings,
     Config,
     DatabaseSettings,
     HttpSettings,
@@ -110,6 +111,7 @@ SECTIONS: Mapping[str, Mapping[str, Setting]] = {
         "static_dirs": Setting.strings("directory names"),
         "site_name": _STRING,
     },
+    "admin": {"listen": _STRING},
 }
 # Top-level keys that an environment variable overrides (an empty variable does not).
 ENVIRONMENT: Mapping[str, str] = {
@@ -127,6 +129,7 @@ _SECTION_TYPES: Mapping[str, type[Any]] = {
     "refresh_tokens": RefreshPolicy,
     "sessions": SessionPolicy,
     "device": DevicePolicy,
+    "admin": AdminSettings,
 }
 
 _T = TypeVar("_T")

@@ -20,10 +20,10 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import (
     CounterMetricFamily,
     GaugeMetricFamily,
@@ -31,6 +31,8 @@ from prometheus_client.core import (
     Metric,
 )
 from prometheus_client.registry import Collector
+from starlette.requests import Request
+from starlette.responses import Response
 
 from authgate.server.keys.schedule import active_key
 from authgate.server.paths import ENDPOINT_PATHS
@@ -38,7 +40,13 @@ from authgate.server.paths import ENDPOINT_PATHS
 if TYPE_CHECKING:
     from authgate.server.auth_server import AuthServer
 
-__all__ = ["ENDPOINT_NAMES", "ServerCollector", "ServerMetrics", "render_metrics"]
+__all__ = [
+    "ENDPOINT_NAMES",
+    "ServerCollector",
+    "ServerMetrics",
+    "render_metrics",
+    "scrape_endpoint",
+]
 
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 # Path -> bounded endpoint label. Paths not listed count as "other" (404s, scans, static files).
@@ -174,3 +182,13 @@ def render_metrics(collector: ServerCollector) -> bytes:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(collector)
     return generate_latest(registry)
+
+
+def scrape_endpoint(metrics: ServerMetrics) -> Callable[[Request], Awaitable[Response]]:
+    """The `/metrics` endpoint over `metrics` and the app's running server."""
+
+    async def endpoint(request: Request) -> Response:
+        body = render_metrics(ServerCollector(metrics, request.app.state.authgate))
+        return Response(body, media_type=CONTENT_TYPE_LATEST, headers={"Cache-Control": "no-store"})
+
+    return endpoint
