@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import logging
@@ -21,9 +22,13 @@ from server_harness import FakeClock, Harness, free_port, make_config, running
 
 from authgate.cli import main
 from authgate.config import ConfigError
+from authgate.http_forwarding import TrustedProxies
 from authgate.server.config import AdminSettings, HttpSettings
 from authgate.server.config_loader import load_config
+from authgate.server.observability import health
 from authgate.server.observability.logs import JsonLogFormatter, RequestIdFilter, logging_config
+from authgate.server.observability.metrics import ServerMetrics
+from authgate.server.observability.middleware import RequestObservation
 from authgate.server.storage import Database
 from authgate.server.storage.migrate import head_revision
 
@@ -93,6 +98,28 @@ async def test_missing_signing_key_is_not_ready(harness: Harness, database_url: 
     response = await harness.http.get("/readyz")
     assert response.status_code == 503
     assert response.json()["checks"]["signing_keys"] == {"RS256": "ok", "ES256": "missing"}
+
+
+async def test_readiness_probes_cannot_load_the_database(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    queries = 0
+    real = health.schema_revision
+
+    async def counted(db: Database) -> str | None:
+        nonlocal queries
+        queries += 1
+        return await real(db)
+
+    monkeypatch.setattr(health, "schema_revision", counted)
+    monkeypatch.setattr(health, "REUSE_FOR", 3600.0)  # no answer expires during the test
+    answers = await asyncio.gather(*(harness.http.get("/readyz") for _ in range(20)))
+    answers.append(await harness.http.get("/readyz"))
+    assert {a.status_code for a in answers} == {200}
+    assert queries == 1  # one check at a time, and its answer reused
+    monkeypatch.setattr(health, "REUSE_FOR", 0.0)
+    await harness.http.get("/readyz")
+    assert queries == 2
 
 
 async def test_probes_answer_get_only_and_need_no_credentials(harness: Harness) -> None:
@@ -285,3 +312,21 @@ def test_serve_refuses_admin_listener_with_several_workers(tmp_path: Path) -> No
     result = CliRunner().invoke(main, ["serve", "--workers", "2", "--config", str(file)], env=env)
     assert result.exit_code != 0
     assert "one worker process" in result.output
+
+
+async def test_a_request_left_unanswered_counts_as_499() -> None:
+    # The client hung up before an answer started (the access log's 499): not a label "0".
+    async def silent(scope: object, receive: object, send: object) -> None:
+        return None
+
+    async def receive() -> dict[str, object]:
+        return {"type": "http.disconnect"}
+
+    async def send(message: object) -> None:
+        raise AssertionError("nothing is sent")
+
+    metrics = ServerMetrics()
+    layer = RequestObservation(silent, TrustedProxies(), metrics)  # type: ignore[arg-type]
+    scope = {"type": "http", "path": "/token", "headers": [], "client": ("127.0.0.1", 1)}
+    await layer(scope, receive, send)  # type: ignore[arg-type]
+    assert metrics.requests == {("token", 499): 1}

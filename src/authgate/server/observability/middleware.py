@@ -52,7 +52,8 @@ class RequestObservation:
         finally:
             REQUEST_ID.reset(token)
             endpoint = ENDPOINT_NAMES.get(scope["path"], "other")
-            self.metrics.observe(endpoint, status, time.perf_counter() - started)
+            # No answer started: the client left (the access log's 499, nginx's code).
+            self.metrics.observe(endpoint, status or 499, time.perf_counter() - started)
             if endpoint == "token" and status == 200:
                 state: dict[str, Any] = scope.get("state", {})
                 grant = state.get("grant_type")
