@@ -1,7 +1,8 @@
 """Gateway benchmark: the upstream alone, the authgate gateway and the reference Node.js gateway
 (Express + jsonwebtoken + jwks-rsa + http-proxy-middleware, `node_gateway.mjs`), each with a valid
 RS256 token, at 1, 16 and 64 connections; the forward-auth endpoint's decisions per second; and the
-verifier's cached verifications per second.
+verifier's cached verifications per second; and the authgate gateway again with `access_log =
+false`, so that the cost of its JSON access lines shows as the ratio on/off in the same run.
 
     .venv/bin/python benchmarks/gateway/run.py [--duration 10] [--repeat 3] [--connections 1,16,64]
 
@@ -113,11 +114,12 @@ http {{
 
 
 def authgate_gateway(
-    directory: Path, port: int, jwks: JWKSServer, upstream: int
+    directory: Path, port: int, jwks: JWKSServer, upstream: int, *, access_log: bool = True
 ) -> subprocess.Popen[bytes]:
-    config = directory / "gateway.toml"
+    config = directory / f"gateway-{port}.toml"
     config.write_text(f"""
 listen = "127.0.0.1:{port}"
+access_log = {str(access_log).lower()}
 [[issuers]]
 issuer = "{jwks.url}"
 jwks_uri = "{jwks.url}/jwks.json"
@@ -127,7 +129,7 @@ path = "/api"
 upstream = "http://127.0.0.1:{upstream}"
 scopes = ["orders:read"]
 """)
-    log = (directory / "authgate.log").open("wb")
+    log = (directory / f"authgate-{port}.log").open("wb")
     process = subprocess.Popen(
         ["taskset", "-c", TEST_CPU, str(Path(sys.executable).with_name("authgate")), "gateway",
          "--config", str(config)],
@@ -193,7 +195,7 @@ def record(
     bad = f"  NON-2xx: {row['non_2xx']}" if row["non_2xx"] else ""
     unit = "decisions/s" if target == "forward-auth" else "req/s"
     print(
-        f"round {round_ + 1} {target:>15} c={c:<3} {row['rps']:>10.0f} {unit}  "
+        f"round {round_ + 1} {target:>23} c={c:<3} {row['rps']:>10.0f} {unit}  "
         f"p99 {row['p99_ms']:.2f} ms{bad}",
         flush=True,
     )
@@ -262,17 +264,22 @@ def main() -> None:
     runs: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="authgate-bench-") as tmp:
         work = Path(tmp)
-        ports = {name: free_port() for name in ("upstream", "authgate", "node")}
+        ports = {name: free_port() for name in ("upstream", "authgate", "node", "quiet")}
         processes = [nginx_upstream(work, ports["upstream"])]
         try:
             processes.append(authgate_gateway(work, ports["authgate"], jwks, ports["upstream"]))
             processes.append(node_gateway(work, ports["node"], jwks, ports["upstream"]))
+            # The same gateway without its access log: what the JSON lines cost (issue 10).
+            processes.append(
+                authgate_gateway(work, ports["quiet"], jwks, ports["upstream"], access_log=False)
+            )
             targets = {
                 "upstream alone": f"http://127.0.0.1:{ports['upstream']}/api/orders",
                 "authgate": f"http://127.0.0.1:{ports['authgate']}/api/orders",
                 "node": f"http://127.0.0.1:{ports['node']}/api/orders",
+                "authgate, no access log": f"http://127.0.0.1:{ports['quiet']}/api/orders",
             }
-            for url in (targets["authgate"], targets["node"]):  # warm-up (JIT, pools, caches)
+            for url in targets.values():  # warm-up (JIT, pools, caches)
                 wrk(url, 16, min(3.0, args.duration), auth)
             check = f"http://127.0.0.1:{ports['authgate']}/_authgate/check"
             check_headers = {**auth, "X-Original-URI": "/api/orders", "X-Original-Method": "GET"}
@@ -324,6 +331,9 @@ def print_table(results: dict[str, Any]) -> None:
             f"| {c} | {up['rps']:,.0f} | {ag['rps']:,.0f} ({ag['p99_ms']:.2f} ms) | "
             f"{nd['rps']:,.0f} ({nd['p99_ms']:.2f} ms) | {ratio:.2f}x |"
         )
+    for c in sorted({r["connections"] for r in rows if r["target"] == "authgate"}):
+        on, off = by[("authgate", c)], by[("authgate, no access log", c)]
+        print(f"\naccess log on/off, {c} connections: {on['rps'] / off['rps']:.3f}", end="")
     for r in rows:
         if r["target"] == "forward-auth":
             print(f"\nforward-auth, {r['connections']} connections: {r['rps']:,.0f} decisions/s "

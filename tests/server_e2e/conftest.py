@@ -22,6 +22,7 @@ for _folder in (_HERE, _HERE.parent / "server", _HERE.parent / "server_flows"):
     if str(_folder) not in sys.path:
         sys.path.insert(0, str(_folder))
 
+from e2e_log_scan import captured_server_logs, scan_serve_log  # noqa: E402, F401 - autouse
 from e2e_served import Served  # noqa: E402
 from e2e_support import Flow, set_up_flow  # noqa: E402
 from server_harness import FakeClock, make_config, running  # noqa: E402
@@ -66,3 +67,5 @@ def served(
         yield server
     finally:
         server.stop()
+    # The whole module's requests to this process: no credential in its log.
+    scan_serve_log(server.log, [server.web_secret])

@@ -91,7 +91,17 @@ class Served:
         web, web_secret, native = asyncio.run(_register(config))
         log = workdir / "serve.log"
         process = subprocess.Popen(
-            [AUTHGATE, "serve", "--port", str(port), "--workers", str(workers)],
+            # JSON lines: the suite's fixture scans them for credentials (e2e_log_scan).
+            [
+                AUTHGATE,
+                "serve",
+                "--port",
+                str(port),
+                "--workers",
+                str(workers),
+                "--log-format",
+                "json",
+            ],
             env=env,
             cwd=workdir,
             stdout=subprocess.DEVNULL,

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -239,7 +240,9 @@ def test_a_served_refresh_whose_client_timed_out_rotates_nothing(served_slowly: 
 
 
 def _token_lines(log: Path) -> int:
-    return sum(" POST /token " in line for line in log.read_text().splitlines())
+    # The access lines of /token (the server logs JSON lines here).
+    lines = [json.loads(line) for line in log.read_text().splitlines()]
+    return sum(line["msg"].startswith("POST /token ") for line in lines)
 
 
 async def _generation(storage: Storage, served: Served, token: str) -> tuple[int, int | None]:

@@ -43,28 +43,6 @@ __all__ = [
 ]
 
 
-def _logging_config(level: str) -> dict[str, Any]:
-    # Given to every uvicorn worker; uvicorn's own access log is off (it would print query
-    # strings); authgate.access logs method, path, status and client_id only.
-    return {
-        "version": 1,
-        "disable_existing_loggers": False,
-        "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-        "handlers": {
-            "stderr": {
-                "class": "logging.StreamHandler",
-                "formatter": "plain",
-                "stream": "ext://sys.stderr",
-            }
-        },
-        "loggers": {
-            "uvicorn": {"handlers": ["stderr"], "level": level, "propagate": False},
-            "uvicorn.access": {"handlers": [], "level": "WARNING", "propagate": False},
-            "authgate": {"handlers": ["stderr"], "level": level, "propagate": False},
-        },
-    }
-
-
 @click.command("serve")
 @click.option("--host", help="address to listen on (default 127.0.0.1 or [http] host)")
 @click.option("--port", type=click.IntRange(0, 65535), help="port (default 8000 or [http] port)")
@@ -75,6 +53,13 @@ def _logging_config(level: str) -> dict[str, Any]:
     default="info",
     show_default=True,
 )
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="log lines as text or as one JSON object per line; both carry the request id",
+)
 @config_option
 def serve_command(
     *,
@@ -82,6 +67,7 @@ def serve_command(
     port: int | None,
     workers: int | None,
     log_level: str,
+    log_format: str,
     config_path: str | None,
 ) -> None:
     """Run the authorization server.
@@ -96,6 +82,7 @@ def serve_command(
     from authgate.server.auth_server import AuthServer
     from authgate.server.config import DEFAULT_ISSUER
     from authgate.server.http.serve_protocol import protocol_factory
+    from authgate.server.observability.logs import logging_config
 
     config = load(config_path)
     if config_path:
@@ -116,9 +103,12 @@ def serve_command(
         server = await AuthServer.start(config)
         await server.close()
 
+    http = config.http
+    if config.admin.listen is not None and (workers or http.workers) > 1:
+        # Workers cannot share the admin port, and each keeps its own counters.
+        raise CliError("[admin] listen needs one worker process: use --workers 1 or leave it unset")
     check_listen(host, port)  # a taken port: one line, before the database work
     run(prepare())
-    http = config.http
     uvicorn.run(
         "authgate.server.app:create_app_from_environment",
         factory=True,
@@ -126,7 +116,7 @@ def serve_command(
         port=port,
         workers=workers or http.workers,
         access_log=False,
-        log_config=_logging_config(log_level.upper()),
+        log_config=logging_config(log_level.upper(), "json" if log_format == "json" else "text"),
         server_header=False,
         proxy_headers=False,
         # uvicorn bounds only idle keep-alive connections; the protocol adds header and body

@@ -17,7 +17,7 @@ import logging
 import os
 import time
 import traceback
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from sqlalchemy.exc import DBAPIError
@@ -26,10 +26,11 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
-from starlette.routing import Mount, Route
+from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from authgate import tracing
+from authgate.http_forwarding import TrustedProxies
 from authgate.oauth.errors import InvalidRequest, OAuthError, ServerError, TemporarilyUnavailable
 from authgate.server.auth_server import AuthServer
 from authgate.server.config import Config
@@ -51,6 +52,9 @@ from authgate.server.endpoints.revocation import revocation_endpoint
 from authgate.server.endpoints.static_files import static_files
 from authgate.server.endpoints.token import token_endpoint
 from authgate.server.endpoints.userinfo import userinfo_endpoint
+from authgate.server.observability.admin_listener import AdminListener, public_probe_routes
+from authgate.server.observability.metrics import ServerMetrics, scrape_endpoint
+from authgate.server.observability.middleware import RequestObservation
 from authgate.server.paths import ENDPOINT_PATHS, STATIC_PATH
 from authgate.server.storage import Storage
 
@@ -86,6 +90,11 @@ def create_app(
             clock=clock,
         )
         app.state.authgate = server
+        try:
+            listener = await AdminListener.open(config.admin, server, metrics_endpoint)
+        except BaseException:
+            await server.close()
+            raise
         tasks = []
         if background:
             tasks = [
@@ -98,36 +107,14 @@ def create_app(
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+            if listener is not None:
+                await listener.stop()
             await server.close()
 
-    well_known = "/.well-known/oauth-authorization-server"
-    routes = [
-        Route(ENDPOINT_PATHS["token"], token_endpoint, methods=["POST"]),
-        Route(ENDPOINT_PATHS["introspection"], introspection_endpoint, methods=["POST"]),
-        Route(ENDPOINT_PATHS["revocation"], revocation_endpoint, methods=["POST"]),
-        Route(ENDPOINT_PATHS["jwks"], jwks_endpoint, methods=["GET"]),
-        Route(well_known, metadata_endpoint, methods=["GET"]),
-        Route("/.well-known/openid-configuration", metadata_endpoint, methods=["GET"]),
-        # The user-facing flows.
-        _without_head(
-            Route(ENDPOINT_PATHS["authorization"], authorization_endpoint, methods=["GET", "POST"])
-        ),
-        Route(ENDPOINT_PATHS["login"], login_endpoint, methods=["POST"]),
-        Route(ENDPOINT_PATHS["consent"], consent_endpoint, methods=["POST"]),
-        Route(ENDPOINT_PATHS["end_session"], end_session_endpoint, methods=["GET", "POST"]),
-        Route(ENDPOINT_PATHS["device"], device_page_endpoint, methods=["GET"]),
-        Route(ENDPOINT_PATHS["device"], device_submit_endpoint, methods=["POST"]),
-        Route(
-            ENDPOINT_PATHS["device_authorization"],
-            device_authorization_endpoint,
-            methods=["POST"],
-        ),
-        Route(ENDPOINT_PATHS["userinfo"], userinfo_endpoint, methods=["GET", "POST"]),
-        Mount(STATIC_PATH, static_files(config.pages.static_dirs), name="static"),
-    ]
-    issuer_path = config.issuer.split("://", 1)[1].partition("/")[2]
-    if issuer_path:  # RFC 8414 §3.1: the issuer's path goes after the well-known segment
-        routes.append(Route(f"{well_known}/{issuer_path}", metadata_endpoint, methods=["GET"]))
+    metrics = ServerMetrics()
+
+    metrics_endpoint = scrape_endpoint(metrics)
+    routes = _routes(config, metrics_endpoint)
     realm = config.issuer
 
     async def on_oauth_error(request: Request, exc: Exception) -> Response:
@@ -182,7 +169,47 @@ def create_app(
     app.add_middleware(ApiCors, paths=[*browser_callable, *metadata_paths])
     route_paths = frozenset(r.path for r in routes if isinstance(r, Route))
     app.add_middleware(_GuardMiddleware, realm=realm, paths=route_paths)
+    # Outermost: the request id is set before the access line and any error line is written.
+    proxies = TrustedProxies(config.http.trusted_proxies)
+    app.add_middleware(RequestObservation, proxies=proxies, metrics=metrics)
     return app
+
+
+def _routes(
+    config: Config, metrics_endpoint: Callable[[Request], Awaitable[Response]]
+) -> list[BaseRoute]:
+    """The server's endpoints and pages (RFC 8414 §3.1: the issuer's path after the well-known)."""
+    well_known = "/.well-known/oauth-authorization-server"
+    routes = [
+        Route(ENDPOINT_PATHS["token"], token_endpoint, methods=["POST"]),
+        Route(ENDPOINT_PATHS["introspection"], introspection_endpoint, methods=["POST"]),
+        Route(ENDPOINT_PATHS["revocation"], revocation_endpoint, methods=["POST"]),
+        Route(ENDPOINT_PATHS["jwks"], jwks_endpoint, methods=["GET"]),
+        Route(well_known, metadata_endpoint, methods=["GET"]),
+        Route("/.well-known/openid-configuration", metadata_endpoint, methods=["GET"]),
+        # The user-facing flows.
+        _without_head(
+            Route(ENDPOINT_PATHS["authorization"], authorization_endpoint, methods=["GET", "POST"])
+        ),
+        Route(ENDPOINT_PATHS["login"], login_endpoint, methods=["POST"]),
+        Route(ENDPOINT_PATHS["consent"], consent_endpoint, methods=["POST"]),
+        Route(ENDPOINT_PATHS["end_session"], end_session_endpoint, methods=["GET", "POST"]),
+        Route(ENDPOINT_PATHS["device"], device_page_endpoint, methods=["GET"]),
+        Route(ENDPOINT_PATHS["device"], device_submit_endpoint, methods=["POST"]),
+        Route(
+            ENDPOINT_PATHS["device_authorization"],
+            device_authorization_endpoint,
+            methods=["POST"],
+        ),
+        Route(ENDPOINT_PATHS["userinfo"], userinfo_endpoint, methods=["GET", "POST"]),
+        Mount(STATIC_PATH, static_files(config.pages.static_dirs), name="static"),
+        # Probes and metrics: no credentials; with `[admin] listen` only /healthz stays here.
+        *public_probe_routes(config.admin, metrics_endpoint),
+    ]
+    issuer_path = config.issuer.split("://", 1)[1].partition("/")[2]
+    if issuer_path:  # RFC 8414 §3.1: the issuer's path goes after the well-known segment
+        routes.append(Route(f"{well_known}/{issuer_path}", metadata_endpoint, methods=["GET"]))
+    return routes
 
 
 def _without_head(route: Route) -> Route:

@@ -36,6 +36,7 @@ from authgate.server.storage.database import DEFAULT_POOL_SIZE
 
 __all__ = [
     "SIGNING_ALGORITHMS",
+    "AdminSettings",
     "AuditSettings",
     "Config",
     "DatabaseSettings",
@@ -212,6 +213,26 @@ class DatabaseSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class AdminSettings:
+    """`[admin] listen = "127.0.0.1:9100"`: serve `/readyz` and `/metrics` on this separate
+    address and not on the public one (`/healthz` stays on both). Unset: all three are public."""
+
+    listen: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.listen is not None:
+            self.address()  # check it now
+
+    def address(self) -> tuple[str, int]:
+        """(host, port) of `listen`; `ConfigError` unless it is HOST:PORT (`[::1]:9100` for v6)."""
+        host, _, port_text = (self.listen or "").rpartition(":")
+        host = host.removeprefix("[").removesuffix("]")
+        if not host or not port_text.isdigit() or not 0 < int(port_text) < 65536:
+            raise ConfigError("must be HOST:PORT, such as 127.0.0.1:9100", key="admin.listen")
+        return host, int(port_text)
+
+
+@dataclass(frozen=True, slots=True)
 class ThrottleSettings:
     """Backoff for failed sign-ins per account and per client address, and for wrong device user
     codes (see `flows.throttle`)."""
@@ -353,6 +374,7 @@ class Config:
     limits: LimitsSettings = field(default_factory=LimitsSettings)
     tracing: TracingSettings = field(default_factory=TracingSettings)
     audit: AuditSettings = field(default_factory=AuditSettings)
+    admin: AdminSettings = field(default_factory=AdminSettings)
 
     def __post_init__(self) -> None:
         check_issuer(self.issuer)

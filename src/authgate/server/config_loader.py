@@ -32,6 +32,7 @@ from authgate.limits import FailMode
 from authgate.server.config import (
     DEFAULT_DATABASE_URL,
     DEFAULT_ISSUER,
+    AdminSettings,
     AuditSettings,
     Config,
     DatabaseSettings,
@@ -151,6 +152,7 @@ SECTIONS: Mapping[str, Mapping[str, Setting]] = {
     },
     "tracing": {"enabled": Setting("boolean")},
     "audit": {"retention": _SECONDS},
+    "admin": {"listen": _STRING},
 }
 
 
@@ -184,6 +186,7 @@ _SECTION_TYPES: Mapping[str, type[Any]] = {
     "device": DevicePolicy,
     "tracing": TracingSettings,
     "audit": AuditSettings,
+    "admin": AdminSettings,
 }
 
 _T = TypeVar("_T")

@@ -82,6 +82,7 @@ DESCRIPTIONS: Mapping[str, str] = {
     "limits.token.burst": "`/token` requests a client may send back to back",
     "limits.token.on_store_failure": "`/token` limit while Redis is down: `open` or `closed`",
     "limits.token.enabled": "whether `/token` is limited per client",
+    "admin.listen": "`HOST:PORT` serving /healthz, /readyz, /metrics apart (unset: public port)",
     "tracing.enabled": "OpenTelemetry spans (needs `authgate[otel]`; exporter from `OTEL_*`)",
     "audit.retention": "how long audit events are kept",
     "pages.template_dirs": "directories of templates that replace the built-in pages",

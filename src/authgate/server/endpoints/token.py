@@ -45,6 +45,7 @@ async def token_endpoint(request: Request) -> Response:
         # credentials need a confidential client).
         raise UnauthorizedClient(f"public clients cannot use {grant_type}")
     response = await handler.handle(form, client, request.is_disconnected)
+    request.state.grant_type = handler.grant_type  # counted in the metrics (a bounded label)
     if not decisions:
         return json_response(response.to_dict())
     return json_response(response.to_dict(), headers={**NO_STORE, **rate_limit_fields(decisions)})
