@@ -14,6 +14,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from authgate.http_forwarding import TrustedProxies
 from authgate.limits import LimiterMetrics
@@ -41,7 +42,6 @@ from authgate.server.secret_key import ServerSecret
 from authgate.server.storage import Database, SqlStorage, Storage
 from authgate.server.storage.errors import database_errors
 from authgate.server.storage.migrate import check_schema, upgrade
-from authgate.server.storage.redis_throttle import RedisThrottleStore
 from authgate.server.storage.registry_cache import RegistryCache
 from authgate.server.storage.retention import Retention
 from authgate.server.targets.user_targets import UserTargets
@@ -51,6 +51,9 @@ from authgate.server.tokens.issuer import TokenIssuer
 from authgate.server.tokens.jwt_format import JwtAccessTokens
 from authgate.server.tokens.opaque_format import OpaqueAccessTokens
 from authgate.server.tokens.signing import JwtSigner
+
+if TYPE_CHECKING:
+    from authgate.server.storage.redis_throttle import RedisThrottleStore
 
 __all__ = [
     "AuthServer",
@@ -270,6 +273,9 @@ def _throttle_redis(config: Config, metrics: LimiterMetrics) -> RedisThrottleSto
     limits = config.limits
     if limits.redis_url is None:
         return None
+    # redis (and what it pulls in, OpenTelemetry among it) loads only when Redis is configured.
+    from authgate.server.storage.redis_throttle import RedisThrottleStore  # noqa: PLC0415
+
     return RedisThrottleStore(
         limits.redis_url,
         ttl=config.throttle.longest_memory,
