@@ -12,6 +12,7 @@ on first start.
 from __future__ import annotations
 
 import os
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +63,10 @@ def _logging_config(level: str) -> dict[str, Any]:
             "authgate": {"handlers": ["stderr"], "level": level, "propagate": False},
         },
     }
+
+
+def _stopped(signum: int, frame: object) -> None:
+    raise SystemExit(0)
 
 
 @click.command("serve")
@@ -118,6 +123,9 @@ def serve_command(
     check_listen(host, port)  # a taken port: one line, before the database work
     run(prepare())
     http = config.http
+    # uvicorn finishes the requests in flight on SIGTERM, then raises the signal again so that the
+    # process dies of it; a graceful stop is a success, like the gateway's: exit status 0.
+    signal.signal(signal.SIGTERM, _stopped)
     uvicorn.run(
         "authgate.server.app:create_app_from_environment",
         factory=True,
