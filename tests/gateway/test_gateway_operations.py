@@ -6,6 +6,7 @@ from __future__ import annotations
 import http.client
 import json
 import signal
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -251,17 +252,31 @@ def test_sigterm_lets_requests_in_flight_finish(
         auth = {"Authorization": f"Bearer {issuer.token()}"}
         result: dict[str, int] = {}
         thread = threading.Thread(
-            target=lambda: result.update(status=gw.request("GET", "/slow/0.8", auth)[0])
+            target=lambda: result.update(status=gw.request("GET", "/slow/3", auth)[0])
         )
         thread.start()
-        time.sleep(0.3)
+        upstream.state.connection_with(b"/slow/3")  # the request is in flight (bounded wait)
         gw.process.send_signal(signal.SIGTERM)
+        # The listening socket goes first: a new connection is refused while the request runs.
+        deadline = time.monotonic() + 10
+        while not _refused(gw.port):
+            assert time.monotonic() < deadline, "new connections are still accepted"
+            time.sleep(0.05)
+        assert thread.is_alive()
         thread.join(10)
         assert result["status"] == 200
         assert gw.process.wait(10) == 0
         gw.wait_for_log(lambda r: r.get("msg") == "stopped")
     finally:
         gw.stop()
+
+
+def _refused(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1):
+            return False
+    except ConnectionRefusedError:
+        return True
 
 
 def test_key_rotation_jwks_outage_and_invented_kids(upstream: Upstream, tmp_path: Path) -> None:

@@ -16,15 +16,10 @@ import asyncio
 import base64
 import contextlib
 import json
-import os
-import shutil
 import signal
 import sqlite3
-import subprocess
-import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -34,7 +29,8 @@ import psycopg
 import pytest
 from e2e_served import Served
 from e2e_support import Flow, set_up_flow
-from server_harness import FakeClock, free_port, make_config, running
+from own_postgres import OwnPostgres, own_postgres_instance
+from server_harness import FakeClock, make_config, running
 
 from authgate.server.config import DatabaseSettings
 from authgate.server.secret_key import ServerSecret
@@ -254,58 +250,11 @@ async def _generation(storage: Storage, served: Served, token: str) -> tuple[int
 # -- a frozen PostgreSQL ---------------------------------------------------------------------------
 
 
-@dataclass
-class OwnPostgres:
-    """A PostgreSQL instance of this test's own (never the shared one), which it may freeze."""
-
-    url: str
-    data: Path
-
-    def processes(self) -> list[int]:
-        """The postmaster and its children (the backends)."""
-        main = int((self.data / "postmaster.pid").read_text().split()[0])
-        children = []
-        for stat in Path("/proc").glob("[0-9]*/stat"):
-            with contextlib.suppress(OSError, IndexError, ValueError):
-                if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == main:
-                    children.append(int(stat.parent.name))
-        return [main, *children]
-
-    def signal(self, sig: signal.Signals) -> None:
-        for pid in self.processes():
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, sig)
-
-
 @pytest.fixture(scope="module")
 def own_postgres() -> Iterator[OwnPostgres]:
-    initdb, pg_ctl = shutil.which("initdb"), shutil.which("pg_ctl")
-    if initdb is None or pg_ctl is None:
-        pytest.fail("initdb and pg_ctl are needed to start a PostgreSQL of the test's own")
-    # Not under pytest's temporary folder, which the postgres user may not enter.
-    root = Path(tempfile.mkdtemp(prefix="authgate-own-pg-"))
-    if os.geteuid() == 0:
-        shutil.chown(root, "postgres")
-    data, port = root / "data", free_port()
-    options = f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off"
-    _run_as_postgres([initdb, "-D", str(data), "-A", "trust", "-U", "postgres", "--no-sync"])
-    _run_as_postgres([pg_ctl, "-D", str(data), "-o", options, "-l", str(root / "log"), "start"])
-    own = OwnPostgres(f"postgresql://postgres@127.0.0.1:{port}/postgres", data)
-    try:
+    with own_postgres_instance() as own:
         asyncio.run(_upgrade(own.url))
         yield own
-    finally:
-        own.signal(signal.SIGCONT)
-        _run_as_postgres([pg_ctl, "-D", str(data), "-m", "immediate", "stop"])
-        shutil.rmtree(root, ignore_errors=True)
-
-
-def _run_as_postgres(command: list[str]) -> None:
-    # PostgreSQL refuses to run as root.
-    if os.geteuid() == 0:
-        command = ["runuser", "-u", "postgres", "--", *command]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
-    assert done.returncode == 0, done.stdout + done.stderr
 
 
 async def _upgrade(url: str) -> None:

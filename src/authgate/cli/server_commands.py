@@ -12,6 +12,7 @@ on first start.
 from __future__ import annotations
 
 import os
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +42,10 @@ __all__ = [
     "serve_command",
     "user_group",
 ]
+
+
+def _stopped(signum: int, frame: object) -> None:
+    raise SystemExit(0)
 
 
 @click.command("serve")
@@ -109,6 +114,9 @@ def serve_command(
         raise CliError("[admin] listen needs one worker process: use --workers 1 or leave it unset")
     check_listen(host, port)  # a taken port: one line, before the database work
     run(prepare())
+    # uvicorn finishes the requests in flight on SIGTERM, then raises the signal again so that the
+    # process dies of it; a graceful stop is a success, like the gateway's: exit status 0.
+    signal.signal(signal.SIGTERM, _stopped)
     uvicorn.run(
         "authgate.server.app:create_app_from_environment",
         factory=True,
