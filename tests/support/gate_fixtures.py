@@ -1,11 +1,13 @@
-"""Fixtures for the gate tests (helpers live in gate_support.py)."""
+"""Fixtures for the gate tests (helpers live in `support.gate`), imported by the conftest.py of each
+folder that needs them."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
 import pytest
-from gate_support import FakeIssuer, IssuerServer, ManualClock
+
+from tests.support.gate import FakeIssuer, IssuerServer, ManualClock
 
 
 @pytest.fixture

@@ -19,10 +19,10 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import httpx
 from joserfc import jwt as joserfc_jwt
 from joserfc.jwk import KeySet
-from server_harness import ISSUER, Harness
 
 from authgate.server import admin
 from authgate.server.models import Client, User
+from tests.support.server_harness import ISSUER, Harness
 
 API = "https://api.example.test"
 WEB_REDIRECT = "https://app.example.test/callback"

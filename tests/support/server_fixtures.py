@@ -14,11 +14,11 @@ from collections.abc import AsyncIterator, Iterator
 
 import psycopg
 import pytest
-from server_harness import PG_ADMIN, FakeClock, Harness, make_config, running
 
 from authgate.server.storage import Database
 from authgate.server.storage.migrate import upgrade
 from authgate.server.storage.tables import metadata
+from tests.support.server_harness import PG_ADMIN, FakeClock, Harness, make_config, running
 
 TABLES = [t.name for t in reversed(metadata.sorted_tables)]
 

@@ -1,7 +1,7 @@
-"""A real `authgate serve` process on a free loopback port for the end-to-end tests (a uniquely
-named module: test folders have no packages), set up like `e2e_support.Flow`: an API, a
-confidential web client with loopback redirect and post-logout URIs, a public native client with
-the device grant, and a user. The headless browser and the independent clients talk to it."""
+"""A real `authgate serve` process on a free loopback port for the end-to-end tests, set up
+like `support.e2e.Flow`: an API, a confidential web client with loopback redirect and
+post-logout URIs, a public native client with the device grant, and a user. The headless
+browser and the independent clients talk to it."""
 
 from __future__ import annotations
 
@@ -18,7 +18,14 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
 import psycopg
-from e2e_support import (
+
+from authgate.server import admin
+from authgate.server.auth_server import open_storage
+from authgate.server.config import Config
+from authgate.server.config_loader import load_config
+from authgate.server.models import Client
+from authgate.server.secret_key import ServerSecret
+from tests.support.e2e import (
     API,
     DEVICE_GRANT,
     LOOPBACK_CALLBACK,
@@ -30,14 +37,7 @@ from e2e_support import (
     only_form,
     pkce_pair,
 )
-from server_harness import PG_ADMIN, free_port, wait_ready
-
-from authgate.server import admin
-from authgate.server.auth_server import open_storage
-from authgate.server.config import Config
-from authgate.server.config_loader import load_config
-from authgate.server.models import Client
-from authgate.server.secret_key import ServerSecret
+from tests.support.server_harness import PG_ADMIN, free_port, wait_ready
 
 AUTHGATE = str(Path(sys.executable).parent / "authgate")
 

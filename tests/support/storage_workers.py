@@ -6,12 +6,11 @@ import asyncio
 import json
 import time
 
-from storage_support import T0, keyed_hash
-
 from authgate.server.flows.refresh_tokens import RefreshPolicy, exchange_refresh_token
 from authgate.server.models import RefreshFamily
 from authgate.server.secret_key import generate_token
 from authgate.server.storage import Database, SqlStorage
+from tests.support.storage import T0, keyed_hash
 
 
 def refresh_in_process(url: str, token: str, start_at: float, callers: int) -> list[str]:
