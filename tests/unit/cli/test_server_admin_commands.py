@@ -10,12 +10,12 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from storage_support import T0, keyed_hash
 
 from authgate.cli import main
 from authgate.server.flows.refresh_tokens import new_family
 from authgate.server.models import ConsentGrant, Session
 from authgate.server.storage import Database, SqlStorage
+from tests.support.storage import T0, keyed_hash
 
 DEVICE = "urn:ietf:params:oauth:grant-type:device_code"
 

@@ -9,7 +9,6 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from gate_support import AUDIENCE, FakeIssuer, ManualClock
 
 from authgate.gate import (
     Decision,
@@ -29,6 +28,7 @@ from authgate.verifier import (
     VerifierConfig,
     hash_api_key,
 )
+from tests.support.gate import AUDIENCE, FakeIssuer, ManualClock
 
 API_KEY = "k" * 43
 

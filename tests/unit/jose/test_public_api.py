@@ -15,7 +15,7 @@ import pytest
 
 import authgate.jose
 
-PROJECT = Path(__file__).resolve().parents[2]
+PROJECT = Path(__file__).resolve().parents[3]
 JOSE_DIR = PROJECT / "src" / "authgate" / "jose"
 
 ERRORS = [

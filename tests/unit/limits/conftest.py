@@ -1,4 +1,4 @@
-"""Fixtures of the limits tests (see limits_support for the helpers)."""
+"""Fixtures of the limits tests (helpers live in `tests.support.limits`)."""
 
 from __future__ import annotations
 
@@ -6,15 +6,15 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 import redis
-from limits_support import (
+
+from authgate.limits.redis_store import RedisStore
+from tests.support.limits import (
     SHARED_REDIS,
     Clock,
     delete_namespace,
     new_namespace,
     shared_redis,
 )
-
-from authgate.limits.redis_store import RedisStore
 
 
 @pytest.fixture

@@ -5,11 +5,11 @@ from __future__ import annotations
 import threading
 
 import pytest
-from limits_support import Clock
 
 from authgate.limits import FailMode, Limit, Limiter, parse_rate, refusal
 from authgate.limits.memory import MemoryStore
 from authgate.limits.stores import open_store
+from tests.support.limits import Clock
 
 TOKEN = Limit("token", parse_rate("5/minute", burst=3))
 

@@ -16,7 +16,6 @@ import pytest
 import redis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from limits_support import SHARED_REDIS, Clock, keys_of, new_namespace, own_redis
 
 from authgate.limits import Decision, Limit, Limiter, parse_rate
 from authgate.limits.gcra import decide
@@ -24,8 +23,9 @@ from authgate.limits.memory import MemoryStore
 from authgate.limits.rates import Rate
 from authgate.limits.redis_store import RedisStore
 from authgate.limits.stores import open_store
+from tests.support.limits import SHARED_REDIS, Clock, keys_of, new_namespace, own_redis
 
-SRC = str(Path(__file__).resolve().parents[2] / "src")
+SRC = str(Path(__file__).resolve().parents[3] / "src")
 
 
 def test_urls_select_redis_and_keep_passwords_out_of_messages() -> None:

@@ -17,7 +17,6 @@ import httpx
 import pytest
 import uvicorn
 from fastapi import Depends, FastAPI, Request, WebSocket
-from gate_support import AUDIENCE, FakeIssuer, forge
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
@@ -30,6 +29,7 @@ from authgate.middleware.fastapi import (
     use_gate,
 )
 from authgate.verifier import Principal
+from tests.support.gate import AUDIENCE, FakeIssuer, forge
 
 
 def config_text(issuer: FakeIssuer, methods: str = '["header"]') -> str:

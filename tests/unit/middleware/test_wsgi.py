@@ -9,7 +9,6 @@ from typing import Any
 import pytest
 from flask import Flask, request
 from flask.testing import FlaskClient
-from gate_support import AUDIENCE, FakeIssuer, forge
 
 from authgate.gate import Gate, parse_gate_config
 from authgate.middleware.flask import (
@@ -19,6 +18,7 @@ from authgate.middleware.flask import (
     require_roles,
     require_scopes,
 )
+from tests.support.gate import AUDIENCE, FakeIssuer, forge
 
 
 def config_text(issuer: FakeIssuer, methods: str = '["header"]') -> str:

@@ -140,7 +140,7 @@ def test_purpose_keys_are_separate_and_stable() -> None:
 
 def test_the_documented_flow_settings_are_the_defaults(tmp_path: Path) -> None:
     """docs/user-flows.md shows every flow setting with its default: it loads, and equals them."""
-    doc = (Path(__file__).resolve().parents[2] / "docs" / "user-flows.md").read_text()
+    doc = (Path(__file__).resolve().parents[3] / "docs" / "user-flows.md").read_text()
     section = doc.split("## Configuration of the flows", 1)[1]
     toml = section.split("```toml\n", 1)[1].split("```", 1)[0]
     config = _load(tmp_path, toml)

@@ -6,13 +6,13 @@ from __future__ import annotations
 import json
 
 import pytest
-from server_harness import FakeClock, Harness, make_config, running
 
 from authgate.jose import JWKSet, jwt
 from authgate.server.auth_server import SecretKeyMismatchError
 from authgate.server.config import DAY, HOUR, KeyPolicy
 from authgate.server.keys.schedule import active_key, plan_maintenance, plan_rotation
 from authgate.server.models import SigningKeyRecord
+from tests.support.server_harness import FakeClock, Harness, make_config, running
 
 POLICY = KeyPolicy(
     algorithms=("RS256",),

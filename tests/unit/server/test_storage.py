@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from server_harness import make_config
 
 from authgate.config import ConfigError
 from authgate.server.auth_server import open_storage
@@ -19,6 +18,7 @@ from authgate.server.models import Api, ApiAccess, Client, OpaqueAccessToken, Us
 from authgate.server.storage import AlreadyExistsError, Database, SqlStorage
 from authgate.server.storage.migrate import head_revision, schema_revision, upgrade
 from authgate.server.storage.tables import metadata
+from tests.support.server_harness import make_config
 
 
 @pytest.fixture

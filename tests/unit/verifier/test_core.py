@@ -9,7 +9,6 @@ import json
 from collections.abc import AsyncIterator
 
 import pytest
-from gate_support import AUDIENCE, FakeIssuer, ManualClock, b64, forge
 
 from authgate.jose import JWK, jws, jwt
 from authgate.verifier import (
@@ -26,6 +25,7 @@ from authgate.verifier import (
 from authgate.verifier.errors import DESCRIPTIONS
 from authgate.verifier.http_fetch import check_fetch_url
 from authgate.verifier.principal import principal_from_claims
+from tests.support.gate import AUDIENCE, FakeIssuer, ManualClock, b64, forge
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from gate_support import AUDIENCE, IssuerServer, ManualClock, Route
 
 from authgate.verifier import (
     ApiKeyConfig,
@@ -24,6 +23,7 @@ from authgate.verifier import (
     new_api_key,
 )
 from authgate.verifier.api_keys import parse_key_hash
+from tests.support.gate import AUDIENCE, IssuerServer, ManualClock, Route
 
 CLIENT_ID = "gate client"
 SECRET = "s3cr:et/+"

@@ -12,7 +12,6 @@ from itertools import pairwise
 from typing import Any
 
 import pytest
-from gate_support import AUDIENCE, FakeIssuer, IssuerServer, ManualClock
 
 from authgate.jose import JWK, JWKSet
 from authgate.verifier import (
@@ -29,6 +28,7 @@ from authgate.verifier import (
 from authgate.verifier.discovery import metadata_urls
 from authgate.verifier.http_fetch import FetchLimits
 from authgate.verifier.jwks_state import JWKSState, KidVerdict
+from tests.support.gate import AUDIENCE, FakeIssuer, IssuerServer, ManualClock
 
 
 def make_verifier(issuer: FakeIssuer, clock: Any, **policy: Any) -> Verifier:

@@ -14,12 +14,19 @@ from typing import Any
 
 import jwt as pyjwt
 import pytest
-from server_harness import ISSUER, FakeClock, Harness, expect_error, make_config, running
 
 from authgate.config import ConfigError
 from authgate.jose import JWK
 from authgate.server.admin import AdminError
 from authgate.server.config import TokenPolicy
+from tests.support.server_harness import (
+    ISSUER,
+    FakeClock,
+    Harness,
+    expect_error,
+    make_config,
+    running,
+)
 
 API = "https://api.example.test"
 TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
-from server_harness import ISSUER, Harness, expect_error
 
 from authgate.jose import JWK, jws, jwt
+from tests.support.server_harness import ISSUER, Harness, expect_error
 
 API = "https://api.example.test"
 OTHER = "https://other.example.test"

@@ -11,12 +11,12 @@ import jwt as pyjwt
 import pytest
 from joserfc import jwt as jose_jwt
 from joserfc.jwk import KeySet
-from server_harness import ISSUER, Harness
 
 from authgate.server import admin
 from authgate.server.clients.authentication import ClientAuthenticator
 from authgate.server.models import ApiAccess, Client
 from authgate.server.secret_key import ServerSecret
+from tests.support.server_harness import ISSUER, Harness
 
 API = "https://api.example.test"
 

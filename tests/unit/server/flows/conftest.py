@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from flows_support import FakeClient
+
+from tests.support.flows import FakeClient
 
 
 @pytest.fixture

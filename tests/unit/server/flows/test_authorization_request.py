@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import pytest
-from flows_support import NOW, FakeClient
 
 from authgate.oauth import errors
 from authgate.server.flows import authorization_request as ar
@@ -17,6 +16,7 @@ from authgate.server.flows.authorization_request import (
 )
 from authgate.server.flows.pkce import s256_challenge
 from authgate.server.models import Client
+from tests.support.flows import NOW, FakeClient
 
 CHALLENGE = s256_challenge("v" * 43)
 REDIRECT = "https://app.example.com/callback"

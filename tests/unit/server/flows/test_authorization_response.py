@@ -9,7 +9,6 @@ from html.parser import HTMLParser
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
-from flows_support import ISSUER
 
 from authgate.oauth.errors import AccessDenied, InvalidScope, LoginRequired
 from authgate.server.flows.authorization_request import RedirectTarget
@@ -18,6 +17,7 @@ from authgate.server.flows.authorization_response import (
     authorization_success_response,
 )
 from authgate.server.flows.pages import PageRenderer, PageResponse
+from tests.support.flows import ISSUER
 
 HOSTILE_STATE = '"><script>alert(1)</script>&x=1 ?!'
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
-from flows_support import NOW, FakeClient, keyed_hash
 
 from authgate.oauth.errors import InvalidGrant, InvalidRequest, InvalidTarget
 from authgate.server.flows.authorization_request import (
@@ -17,6 +16,7 @@ from authgate.server.flows.codes import MAX_CODE_LIFETIME, check_redemption, iss
 from authgate.server.flows.pkce import s256_challenge
 from authgate.server.models import AuthorizationCode
 from authgate.server.storage.memory import MemoryCodeStore, MemoryGrantRevoker
+from tests.support.flows import NOW, FakeClient, keyed_hash
 
 VERIFIER = "verifier-" + "x" * 40
 REDIRECT = "https://app.example.com/callback"

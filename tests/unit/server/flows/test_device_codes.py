@@ -8,13 +8,13 @@ import re
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from flows_support import NOW, keyed_hash
 
 from authgate.oauth import errors
 from authgate.server.flows import device_codes as dc
 from authgate.server.flows.device_codes import USER_CODE_ALPHABET, DevicePolicy, TokensDue
 from authgate.server.models import DeviceAuthorization
 from authgate.server.storage.memory import MemoryDeviceStore
+from tests.support.flows import NOW, keyed_hash
 
 POLICY = DevicePolicy(lifetime=600, interval=5)
 VERIFY = "https://auth.example.com/device"

@@ -6,7 +6,6 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
-from flows_support import NOW, FakeClient
 
 from authgate.oauth.errors import ConsentRequired, LoginRequired
 from authgate.server.flows.authorization_request import (
@@ -17,6 +16,7 @@ from authgate.server.flows.consent import consent_covers, record_consent
 from authgate.server.flows.interaction import Step, next_step
 from authgate.server.models import ConsentGrant
 from authgate.server.targets.identity_scopes import describe_scopes, split_scopes
+from tests.support.flows import NOW, FakeClient
 
 API = "https://api.example.com"
 

@@ -7,8 +7,6 @@ The test checks what arrived (fields, CSRF tokens) and saves screenshots of both
 
 from __future__ import annotations
 
-import os
-import shutil
 import tempfile
 import threading
 from collections.abc import Iterator
@@ -27,8 +25,6 @@ from authgate.server.targets.identity_scopes import describe_scopes
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = shutil.which("chromium")
-CHROMEDRIVER = shutil.which("chromedriver")
 STATIC = BUILTIN_TEMPLATES.parent / "static"
 SESSION_ID = "browser-session-id"
 CSRF = CsrfTokens(b"s" * 32)
@@ -150,39 +146,6 @@ def servers() -> Iterator[tuple[str, str, Recorder]]:
     yield base, redirect_uri, recorder
     server.shutdown()
     client.shutdown()
-
-
-@pytest.fixture
-def browser() -> Iterator[object]:
-    if CHROMIUM is None or CHROMEDRIVER is None:
-        pytest.fail("chromium and chromium-driver are required (scripts/test installs them)")
-    from selenium import webdriver  # noqa: PLC0415  (only browser tests need selenium)
-    from selenium.webdriver.chrome.service import Service  # noqa: PLC0415
-
-    profile = tempfile.mkdtemp(prefix="authgate-chromium-")
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for argument in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-        "--window-size=900,1000",
-        f"--user-data-dir={profile}",
-    ):
-        options.add_argument(argument)
-    os.environ.setdefault("SE_AVOID_STATS", "true")
-    driver = webdriver.Chrome(options=options, service=Service(executable_path=CHROMEDRIVER))
-    driver.set_page_load_timeout(30)
-    try:
-        yield driver
-    finally:
-        driver.quit()
-        shutil.rmtree(profile, ignore_errors=True)
 
 
 def test_login_and_consent_in_chromium(servers: tuple[str, str, Recorder], browser: object) -> None:

@@ -7,7 +7,6 @@ import asyncio
 import dataclasses
 
 import pytest
-from flows_support import NOW, keyed_hash
 
 from authgate.oauth.errors import InvalidGrant, InvalidScope, InvalidTarget
 from authgate.server.flows.refresh_tokens import (
@@ -27,6 +26,7 @@ from authgate.server.flows.refresh_tokens import (
 from authgate.server.models import RefreshFamily
 from authgate.server.secret_key import generate_token
 from authgate.server.storage.memory import MemoryGrantRevoker, MemoryRefreshStore
+from tests.support.flows import NOW, keyed_hash
 
 POLICY = RefreshPolicy(idle_lifetime=3600, absolute_lifetime=86400, grace_period=10)
 SCOPES = ("openid", "offline_access", "orders:read", "orders:write")

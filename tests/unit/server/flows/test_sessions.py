@@ -6,7 +6,6 @@ import dataclasses
 from http.cookies import SimpleCookie
 
 import pytest
-from flows_support import NOW, keyed_hash
 
 from authgate.server.flows.sessions import (
     CsrfTokens,
@@ -16,6 +15,7 @@ from authgate.server.flows.sessions import (
     start_session,
     touch,
 )
+from tests.support.flows import NOW, keyed_hash
 
 POLICY = SessionPolicy(idle_timeout=1800, absolute_lifetime=86400, touch_interval=60)
 

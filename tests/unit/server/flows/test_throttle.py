@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from flows_support import NOW
 
 from authgate.server.flows.passwords import hash_password, verify_password
 from authgate.server.flows.throttle import (
@@ -22,6 +21,7 @@ from authgate.server.flows.throttle import (
 )
 from authgate.server.models import ThrottleState
 from authgate.server.storage.memory import MemoryThrottleStore
+from tests.support.flows import NOW
 
 POLICY = ThrottlePolicy(free_attempts=3, base_delay=2, max_delay=60, forget_after=3600)
 

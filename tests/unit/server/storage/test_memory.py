@@ -7,14 +7,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import pytest
-from store_contracts import (
-    check_code_store,
-    check_consent_store,
-    check_device_store,
-    check_refresh_store,
-    check_session_store,
-    check_throttle_store,
-)
 
 from authgate.server.models import CodeRedemption
 from authgate.server.storage.memory import (
@@ -25,6 +17,14 @@ from authgate.server.storage.memory import (
     MemoryRefreshStore,
     MemorySessionStore,
     MemoryThrottleStore,
+)
+from tests.support.store_contracts import (
+    check_code_store,
+    check_consent_store,
+    check_device_store,
+    check_refresh_store,
+    check_session_store,
+    check_throttle_store,
 )
 
 

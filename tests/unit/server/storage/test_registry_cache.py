@@ -6,12 +6,11 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import replace
 
-from server_harness import FakeClock, make_config, running
-
 from authgate.server.config import HttpSettings
 from authgate.server.models import Api, Client, User
 from authgate.server.storage.protocols import RegistryReader
 from authgate.server.storage.registry_cache import RegistryCache
+from tests.support.server_harness import FakeClock, make_config, running
 
 API = "https://api.example.test"
 

@@ -4,8 +4,10 @@ on SQLite and on the real PostgreSQL, as the in-memory stores run them."""
 from __future__ import annotations
 
 import pytest
-from storage_support import open_store
-from store_contracts import (
+
+from authgate.server.storage import SqlStorage
+from tests.support.storage import open_store
+from tests.support.store_contracts import (
     check_code_store,
     check_consent_store,
     check_device_store,
@@ -13,8 +15,6 @@ from store_contracts import (
     check_session_store,
     check_throttle_store,
 )
-
-from authgate.server.storage import SqlStorage
 
 
 async def test_code_store_contract(store: SqlStorage) -> None:

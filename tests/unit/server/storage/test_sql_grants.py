@@ -6,14 +6,13 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 
-from storage_support import T0, keyed_hash, open_store
-from store_contracts import _code
-
 from authgate.oauth.errors import InvalidGrant
 from authgate.server.flows.codes import redeem_code
 from authgate.server.flows.refresh_tokens import new_family
 from authgate.server.models import OpaqueAccessToken, RefreshFamily
 from authgate.server.storage import SqlStorage
+from tests.support.storage import T0, keyed_hash, open_store
+from tests.support.store_contracts import _code
 
 CALLERS = 16
 

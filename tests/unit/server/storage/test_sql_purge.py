@@ -6,14 +6,14 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
-from storage_support import T0, keyed_hash
-from store_contracts import _code, _device, _family
 
 from authgate.server.models import ConsentGrant, Session, ThrottleState
 from authgate.server.storage import Database, SqlStorage
 from authgate.server.storage.retention import Retention
 from authgate.server.storage.sql_codes import CODE_MEMORY
 from authgate.server.storage.sql_device import DEVICE_MEMORY
+from tests.support.storage import T0, keyed_hash
+from tests.support.store_contracts import _code, _device, _family
 
 HOUR = 3600
 DAY = 86400

@@ -12,14 +12,14 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 
 import pytest
-from storage_support import T0, keyed_hash, open_store
-from storage_workers import refresh_in_process
 
 from authgate.oauth.errors import InvalidGrant
 from authgate.server.flows.refresh_tokens import RefreshPolicy, exchange_refresh_token, new_family
 from authgate.server.models import OpaqueAccessToken, RefreshFamily
 from authgate.server.secret_key import generate_token
 from authgate.server.storage import SqlStorage
+from tests.support.storage import T0, keyed_hash, open_store
+from tests.support.storage_workers import refresh_in_process
 
 CALLERS = 40
 POLICY = RefreshPolicy(grace_period=10)

@@ -8,7 +8,6 @@ import hashlib
 import jwt as pyjwt
 import pytest
 from authlib.oidc.core.util import create_half_hash
-from flows_support import ISSUER, NOW
 from joserfc import jwt as joserfc_jwt
 from joserfc.jwk import RSAKey
 
@@ -16,6 +15,7 @@ from authgate.jose import JWK
 from authgate.jose import jwt as ag_jwt
 from authgate.server.models import User
 from authgate.server.tokens.id_tokens import id_token_claims, token_hash, userinfo_claims
+from tests.support.flows import ISSUER, NOW
 
 # From the oidc-token-hash package's README (panva), an independent implementation.
 ACCESS_TOKEN = (

@@ -16,12 +16,12 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
-from server_harness import PG_ADMIN
 
 from authgate.server.models import ConsentGrant
 from authgate.server.storage import Database, SqlStorage
 from authgate.server.storage.migrate import head_revision, schema_revision, upgrade
 from authgate.server.storage.tables import metadata
+from tests.support.server_harness import PG_ADMIN
 
 FLOW_TABLES = {
     "authorization_codes",
