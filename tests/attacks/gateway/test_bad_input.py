@@ -11,7 +11,9 @@ import socket
 import time
 
 import pytest
-from gateway_support import (
+
+from authgate.jose import JWK
+from tests.support.gateway import (
     Gateway,
     Issuer,
     parse_responses,
@@ -19,8 +21,6 @@ from gateway_support import (
     read_response,
     read_until_closed,
 )
-
-from authgate.jose import JWK
 
 
 def _b64(data: bytes) -> str:

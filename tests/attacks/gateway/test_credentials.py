@@ -7,9 +7,9 @@ import json
 from collections.abc import Iterator
 
 import pytest
-from gateway_support import Gateway, Issuer, Upstream, gateway_toml
 
 from authgate.gateway.upstream_request import without_access_token
+from tests.support.gateway import Gateway, Issuer, Upstream, gateway_toml
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,15 @@ import threading
 from collections.abc import Iterator
 
 import pytest
-from gateway_support import Gateway, Issuer, Upstream, gateway_toml, parse_responses, raw_exchange
+
+from tests.support.gateway import (
+    Gateway,
+    Issuer,
+    Upstream,
+    gateway_toml,
+    parse_responses,
+    raw_exchange,
+)
 
 SMUGGLED = b"GET /pub/smuggled HTTP/1.1\r\nHost: x\r\n\r\n"
 

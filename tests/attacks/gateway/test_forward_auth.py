@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from gateway_support import Gateway, Issuer, Upstream, gateway_toml
+
+from tests.support.gateway import Gateway, Issuer, Upstream, gateway_toml
 
 
 @pytest.fixture(scope="module")

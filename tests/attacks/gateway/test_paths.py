@@ -13,10 +13,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from gateway_support import Gateway, Issuer, Upstream, gateway_toml
 
 from authgate.gate import Decision, Gate, GateRequest, Outcome, parse_gate_config
 from authgate.policy.paths import InvalidPathError, canonical_decoded_path, canonical_path
+from tests.support.gateway import Gateway, Issuer, Upstream, gateway_toml
 
 CONFIG = """
 [[issuers]]

@@ -16,7 +16,15 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
-from gateway_support import Gateway, Issuer, Upstream, gateway_toml, parse_responses, raw_exchange
+
+from tests.support.gateway import (
+    Gateway,
+    Issuer,
+    Upstream,
+    gateway_toml,
+    parse_responses,
+    raw_exchange,
+)
 
 SMUGGLED = b"GET /secret/data HTTP/1.1\r\nHost: x\r\nX-Auth-Subject: admin\r\n\r\n"
 

@@ -7,9 +7,10 @@ import random
 from typing import Any
 
 import pytest
-from server_harness import FakeClock, Harness, expect_error, make_config, running
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+from tests.support.server_harness import FakeClock, Harness, expect_error, make_config, running
 
 API = "https://api.example.test"
 _ALPHABET = "abcxyz_=&%+ .-~/:#?\x00\x7f\u00e9\u202e\U0001f600" + "0123456789ABCDEF"

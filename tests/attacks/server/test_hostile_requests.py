@@ -6,7 +6,8 @@ from __future__ import annotations
 import logging
 
 import pytest
-from server_harness import ISSUER, Harness, expect_error
+
+from tests.support.server_harness import ISSUER, Harness, expect_error
 
 API = "https://api.example.test"
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}

@@ -6,7 +6,8 @@ CSRF against the login and consent forms, clickjacking (§4.16), session fixatio
 from __future__ import annotations
 
 import pytest
-from e2e_support import (
+
+from tests.support.e2e import (
     PASSWORD,
     USERNAME,
     WEB_REDIRECT,
@@ -17,7 +18,7 @@ from e2e_support import (
     pkce_pair,
     redirect_params,
 )
-from server_harness import ISSUER
+from tests.support.server_harness import ISSUER
 
 OPAQUE_API = "https://opaque.example.test"
 

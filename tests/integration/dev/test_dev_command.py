@@ -14,9 +14,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from dev_support import AUTHGATE, DevRun, Printed, free_ports, port_free, wait_gone
 
 from authgate.jose import JWKSet, jwt
+from tests.support.dev import AUTHGATE, DevRun, Printed, free_ports, port_free, wait_gone
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="uses /proc")
 

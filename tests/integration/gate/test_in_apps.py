@@ -16,7 +16,6 @@ import pytest
 from fastapi import Depends, FastAPI, Request
 from flask import Flask
 from flask import request as flask_request
-from gate_support import AUDIENCE, FakeIssuer, forge
 
 from authgate.gate import Gate, parse_gate_config
 from authgate.middleware import PRINCIPAL_KEY, AuthGateMiddleware
@@ -27,6 +26,7 @@ from authgate.middleware.flask import current_principal as flask_principal
 from authgate.middleware.flask import require_scopes as flask_require_scopes
 from authgate.oauth.errors import InsufficientScope
 from authgate.verifier import ConfigError, Principal
+from tests.support.gate import AUDIENCE, FakeIssuer, forge
 
 ROUTES = """
 [[routes]]
@@ -256,7 +256,7 @@ async def test_no_routes_and_no_mode_still_refuses_everything(
 
 
 def test_the_documented_dependencies_example_loads() -> None:
-    text = (Path(__file__).parents[2] / "docs" / "gate.md").read_text()
+    text = (Path(__file__).parents[3] / "docs" / "gate.md").read_text()
     section = text.split("## Routes or dependencies", 1)[1]
     example = section.split("```toml\n", 1)[1].split("```", 1)[0]
     config = parse_gate_config(example)

@@ -9,9 +9,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from gateway_support import AUTHGATE, Gateway, Issuer, Upstream, gateway_toml
 
 from authgate.verifier import hash_api_key, new_api_key
+from tests.support.gateway import AUTHGATE, Gateway, Issuer, Upstream, gateway_toml
 
 KEY = new_api_key()
 

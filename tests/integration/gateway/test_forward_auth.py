@@ -13,7 +13,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from gateway_support import Gateway, Issuer, Upstream, free_port
+
+from tests.support.gateway import Gateway, Issuer, Upstream, free_port
 
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 

@@ -12,9 +12,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from gateway_support import Gateway, Issuer, Upstream, gateway_toml
 
 from authgate.jose import JWK, JWKSet, jwt
+from tests.support.gateway import Gateway, Issuer, Upstream, gateway_toml
 
 
 def test_health_and_readiness(gateway: Gateway, issuer: Issuer) -> None:

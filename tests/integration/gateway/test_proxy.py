@@ -7,7 +7,8 @@ import socket
 from typing import Any
 
 import pytest
-from gateway_support import Gateway, Issuer, parse_responses, raw_exchange, read_response
+
+from tests.support.gateway import Gateway, Issuer, parse_responses, raw_exchange, read_response
 
 
 def _record(body: bytes) -> dict[str, Any]:

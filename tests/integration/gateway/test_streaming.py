@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 import websockets
-from gateway_support import (
+
+from tests.support.gateway import (
     Gateway,
     Issuer,
     Upstream,

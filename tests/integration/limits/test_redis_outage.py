@@ -10,7 +10,6 @@ import time
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
-from limits_support import RedisProcess, free_port, own_redis
 
 from authgate.limits import (
     Decision,
@@ -22,6 +21,7 @@ from authgate.limits import (
     rate_limit_headers,
     refusal,
 )
+from tests.support.limits import RedisProcess, free_port, own_redis
 
 OPEN = Limit("open", parse_rate("1000/second", burst=1000), FailMode.OPEN)
 CLOSED = Limit("closed", parse_rate("1000/second", burst=1000), FailMode.CLOSED)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import html
 from urllib.parse import urlsplit
 
-from e2e_support import (
+from tests.support.e2e import (
     API,
     PASSWORD,
     USERNAME,
@@ -20,7 +20,7 @@ from e2e_support import (
     pkce_pair,
     redirect_params,
 )
-from server_harness import ISSUER
+from tests.support.server_harness import ISSUER
 
 
 async def test_code_flow_tokens_verify_with_joserfc(flow: Flow) -> None:

@@ -20,8 +20,9 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
 import pytest
-from e2e_served import Served
-from e2e_support import DEVICE_GRANT, PASSWORD, USERNAME
+
+from tests.support.e2e import DEVICE_GRANT, PASSWORD, USERNAME
+from tests.support.e2e_served import Served
 
 pytestmark = pytest.mark.browser
 

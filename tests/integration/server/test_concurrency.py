@@ -10,7 +10,8 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from e2e_served import Served
+
+from tests.support.e2e_served import Served
 
 CONCURRENT = 24
 

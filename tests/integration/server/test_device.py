@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from e2e_support import (
+from tests.support.e2e import (
     DEVICE_GRANT,
     PASSWORD,
     USERNAME,
@@ -17,7 +17,7 @@ from e2e_support import (
     assert_page_headers,
     only_form,
 )
-from server_harness import ISSUER
+from tests.support.server_harness import ISSUER
 
 USER_CODE = re.compile(r"[BCDFGHJKLMNPQRSTVWXZ]{4}-[BCDFGHJKLMNPQRSTVWXZ]{4}")
 

@@ -4,8 +4,8 @@
 
 from __future__ import annotations
 
-from e2e_support import Flow
-from server_harness import ISSUER
+from tests.support.e2e import Flow
+from tests.support.server_harness import ISSUER
 
 
 async def test_metadata_lists_the_user_flows(flow: Flow) -> None:

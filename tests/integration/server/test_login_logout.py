@@ -9,7 +9,9 @@ import dataclasses
 import re
 
 import httpx
-from e2e_support import (
+
+from authgate.server.models import Client
+from tests.support.e2e import (
     NATIVE_REDIRECT,
     PASSWORD,
     POST_LOGOUT,
@@ -22,9 +24,7 @@ from e2e_support import (
     pkce_pair,
     redirect_params,
 )
-from server_harness import ISSUER
-
-from authgate.server.models import Client
+from tests.support.server_harness import ISSUER
 
 CSRF = re.compile(r'name="csrf_token" value="[^"]*"')
 

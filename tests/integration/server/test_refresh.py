@@ -9,8 +9,8 @@ import base64
 import json
 from typing import Any
 
-from e2e_support import API, WEB_REDIRECT, Flow, pkce_pair, redirect_params
-from server_harness import ISSUER
+from tests.support.e2e import API, WEB_REDIRECT, Flow, pkce_pair, redirect_params
+from tests.support.server_harness import ISSUER
 
 
 async def refresh(flow: Flow, token: str, **form: str) -> Any:

@@ -31,14 +31,14 @@ from urllib.parse import urlencode
 import httpx
 import psycopg
 import pytest
-from e2e_served import Served
-from e2e_support import Flow, set_up_flow
-from server_harness import FakeClock, free_port, make_config, running
 
 from authgate.server.config import DatabaseSettings
 from authgate.server.secret_key import ServerSecret
 from authgate.server.storage import Database, Storage
 from authgate.server.storage.migrate import upgrade
+from tests.support.e2e import Flow, set_up_flow
+from tests.support.e2e_served import Served
+from tests.support.server_harness import FakeClock, free_port, make_config, running
 
 # Short limits so that the tests are quick; the lock is held far longer than any of them.
 TIMEOUTS = DatabaseSettings(lock_timeout=1, statement_timeout=5, pool_timeout=5)

@@ -17,7 +17,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from server_harness import free_port, wait_ready
+
+from tests.support.server_harness import free_port, wait_ready
 
 AUTHGATE = str(Path(sys.executable).parent / "authgate")
 CONFIG = """

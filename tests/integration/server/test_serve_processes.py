@@ -26,9 +26,9 @@ import psycopg
 import pytest
 from authlib.integrations.httpx_client import AsyncOAuth2Client
 from authlib.oauth2.rfc7523 import PrivateKeyJWT
-from server_harness import PG_ADMIN, free_port, wait_ready
 
 from authgate.jose import JWK
+from tests.support.server_harness import PG_ADMIN, free_port, wait_ready
 
 AUTHGATE = str(Path(sys.executable).parent / "authgate")
 API = "https://orders.example.test"

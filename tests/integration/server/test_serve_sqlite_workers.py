@@ -10,7 +10,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from server_harness import free_port, wait_ready
+
+from tests.support.server_harness import free_port, wait_ready
 
 AUTHGATE = str(Path(sys.executable).parent / "authgate")
 

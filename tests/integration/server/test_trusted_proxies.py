@@ -8,11 +8,11 @@ import dataclasses
 from collections.abc import AsyncIterator
 
 import pytest
-from e2e_support import PASSWORD, USERNAME, WEB_REDIRECT, Flow, set_up_flow
-from server_harness import FakeClock, make_config, running
 
 from authgate.server.config import HttpSettings, ThrottleSettings
 from authgate.server.flows.throttle import LOGIN_ADDRESS_POLICY
+from tests.support.e2e import PASSWORD, USERNAME, WEB_REDIRECT, Flow, set_up_flow
+from tests.support.server_harness import FakeClock, make_config, running
 
 # The harness's requests come from 127.0.0.1: here that is the reverse proxy.
 PROXY = "127.0.0.1"

@@ -1,4 +1,4 @@
-"""Fixtures for the gate's interoperability tests (helpers live in interop_support.py).
+"""Fixtures for the gate's interoperability tests (helpers live in `tests.support.interop`).
 
 Issuer processes are started once per module (`oidc_provider`, `authgate_server`); tests that must
 disturb an issuer (key rotation) start their own.
@@ -10,7 +10,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from interop_support import SHELLS, AuthgateServer, OffsetClock, OidcProviderIssuer
+
+from tests.support.interop import SHELLS, AuthgateServer, OffsetClock, OidcProviderIssuer
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from interop_support import (
+
+from authgate.gate import Gate
+from tests.support.interop import (
     AuthgateServer,
     OffsetClock,
     RegisteredClient,
@@ -21,8 +23,6 @@ from interop_support import (
     serving,
     tamper_signature,
 )
-
-from authgate.gate import Gate
 
 ORDERS = "https://orders.authgate.test"
 BILLING = "https://billing.authgate.test"

@@ -23,10 +23,10 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
-from interop_support import JsonSite
 
 from authgate.gate import Decision, Gate, GateRequest, load_gate_config
 from authgate.jose import JWK, jws
+from tests.support.interop import JsonSite
 
 TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
 NOW = int(time.time())

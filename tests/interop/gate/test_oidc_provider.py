@@ -16,7 +16,12 @@ from pathlib import Path
 
 import httpx
 import pytest
-from interop_support import (
+from websockets.exceptions import InvalidStatus
+from websockets.sync.client import connect
+
+from authgate.gate import Gate
+from authgate.jose import JWK, jwt
+from tests.support.interop import (
     EchoUpstream,
     GatewayProcess,
     OffsetClock,
@@ -28,11 +33,6 @@ from interop_support import (
     tamper_claims,
     tamper_signature,
 )
-from websockets.exceptions import InvalidStatus
-from websockets.sync.client import connect
-
-from authgate.gate import Gate
-from authgate.jose import JWK, jwt
 
 pytestmark = pytest.mark.node
 

@@ -13,11 +13,12 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 from authlib.integrations.requests_client import OAuth2Session as AuthlibSession
-from e2e_served import Served
-from e2e_support import API, DEVICE_GRANT, WEB_REDIRECT, at_hash, joserfc_claims
 from oauthlib.oauth2 import DeviceClient
 from requests.auth import HTTPBasicAuth
 from requests_oauthlib import OAuth2Session as OAuthlibSession
+
+from tests.support.e2e import API, DEVICE_GRANT, WEB_REDIRECT, at_hash, joserfc_claims
+from tests.support.e2e_served import Served
 
 
 def discovery(served: Served) -> dict[str, Any]:
