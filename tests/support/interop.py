@@ -101,7 +101,7 @@ class _Process:
 
 
 class OidcProviderIssuer(_Process):
-    """npm `oidc-provider` (tests/gate_interop/oidc_provider_issuer.mjs) on a loopback port.
+    """npm `oidc-provider` (tests/support/oidc_provider_issuer.mjs) on a loopback port.
 
     `jwks`: the private key set to sign with (the first key of an algorithm signs); None lets the
     script generate an RSA and a P-256 key. `path`: an issuer path (Keycloak's `/realms/x`).

@@ -1,11 +1,11 @@
 """Executable contracts of the flows' storage roles (`authgate.server.storage.protocols`).
 
 Each `check_*` coroutine exercises one store through its Protocol only and fails with an assertion
-when the written contract is broken. `test_memory_store_contracts.py` runs them against the
-in-memory stores (`storage.memory`), `test_sql_store_contracts.py` against the SQL stores on SQLite
+when the written contract is broken. `tests/unit/server/storage/test_memory.py` runs them against
+the in-memory stores (`storage.memory`), `test_sql.py` beside it against the SQL stores on SQLite
 and PostgreSQL (pass a fresh, empty store). Concurrency is checked with many coroutines at once;
-against a database use a store whose connection pool allows several connections, so the
-database's locking is what is tested.
+against a database use a store whose connection pool allows several connections, so the database's
+locking is what is tested.
 """
 
 from __future__ import annotations

@@ -161,7 +161,7 @@ def test_upstream_connection_header_cannot_remove_the_response_length(
 def test_ambiguous_framing_is_refused(gw: Gateway, plain: PlainUpstream, data: bytes) -> None:
     answers, served = _send(gw, plain, data + SMUGGLED)
     # A chunked head waits for its first chunk's size line, so none of these reaches the
-    # upstream (tests/gateway/test_gateway_streaming.py checks that strictly); a broken chunk
+    # upstream (tests/integration/gateway/test_streaming.py checks that strictly); a broken chunk
     # later in a body can only end the exchange.
     assert served in ([], ["/pub/x"])
     assert answers

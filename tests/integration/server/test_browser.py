@@ -1,5 +1,5 @@
 """The sign-in pages in a real headless Chromium (Debian `chromium` + `chromium-driver`, through
-Selenium; the `browser` fixture of tests/server_flows, shared through conftest.py) against
+Selenium; the `browser` fixture of `tests.support.browser`) against
 `authgate serve` on loopback, on SQLite and PostgreSQL: sign-in and consent, deny, the device
 page, logout, and a wrong password that looks exactly like an unknown user. The client is a small
 loopback server that records where the browser lands; screenshots of the pages are saved to the

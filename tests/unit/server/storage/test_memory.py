@@ -1,5 +1,5 @@
 """The store contracts, run against the in-memory stores (`authgate.server.storage.memory`); the SQL
-stores run the same `store_contracts` checks (`test_sql_store_contracts.py`)."""
+stores run the same `tests.support.store_contracts` checks (`test_sql.py`)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""Every executable contract of the flow stores (`store_contracts.py`), run against `SqlStorage`
-on SQLite and on the real PostgreSQL, as the in-memory stores run them."""
+"""Every executable contract of the flow stores (`tests/support/store_contracts.py`), run against
+`SqlStorage` on SQLite and on the real PostgreSQL, as the in-memory stores run them."""
 
 from __future__ import annotations
 
