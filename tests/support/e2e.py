@@ -226,17 +226,29 @@ class Flow:
         body: dict[str, Any] = response.json()
         return body
 
-    async def web_code(self, agent: UserAgent | None = None, **params: str) -> dict[str, str]:
-        """A code for the web client (scope read, state, redirect_uri) unless `params` say else."""
-        params = {
+    def web_request(self, **params: str) -> dict[str, str]:
+        """The web client's authorization request: the code flow to its redirect URI with scope
+        `openid read` and state `s`; `params` add parameters or replace these."""
+        return {
             "response_type": "code",
             "client_id": self.web.client_id,
             "redirect_uri": WEB_REDIRECT,
             "scope": "openid read",
-            "state": "s-" + secrets.token_urlsafe(8),
+            "state": "s",
             **params,
         }
-        return await (agent or self.agent()).code_for(**params)
+
+    async def authorization_page(
+        self, agent: UserAgent | None = None, **params: str
+    ) -> httpx.Response:
+        """GET /authorize with the web client's request (`web_request(**params)`) in `agent`'s
+        browser (a new one by default): the sign-in or consent page, or the redirect."""
+        return await (agent or self.agent()).authorize(**self.web_request(**params))
+
+    async def web_code(self, agent: UserAgent | None = None, **params: str) -> dict[str, str]:
+        """A code for the web client (scope read, state, redirect_uri) unless `params` say else."""
+        request = self.web_request(**{"state": "s-" + secrets.token_urlsafe(8), **params})
+        return await (agent or self.agent()).code_for(**request)
 
     async def web_tokens(self, scope: str = "openid offline_access read") -> dict[str, Any]:
         """Tokens for the web client through the whole code flow."""

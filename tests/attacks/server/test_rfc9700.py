@@ -23,15 +23,8 @@ from tests.support.server_harness import ISSUER
 OPAQUE_API = "https://opaque.example.test"
 
 
-def web_request(flow: Flow, **params: str) -> dict[str, str]:
-    return {
-        "response_type": "code",
-        "client_id": flow.web.client_id,
-        "redirect_uri": WEB_REDIRECT,
-        "scope": "openid offline_access read",
-        "state": "xyz",
-        **params,
-    }
+# The web client's request in these tests: refresh tokens too, and a fixed state.
+ATTACKED = {"scope": "openid offline_access read", "state": "xyz"}
 
 
 # -- code replay (RFC 6749 §4.1.2, RFC 9700 §4.5) --------------------------------------------------
@@ -68,7 +61,9 @@ async def test_code_replay_revokes_opaque_tokens_and_later_refreshed_ones(flow: 
         redirect_uris=(WEB_REDIRECT,),
     )
     params = await flow.agent().code_for(
-        **web_request(flow, client_id=client.client_id, scope="offline_access read")
+        **flow.web_request(
+            **ATTACKED | {"client_id": client.client_id, "scope": "offline_access read"}
+        )
     )
     issued = (
         await flow.token(
@@ -226,7 +221,7 @@ REDIRECT_VARIANTS = [
 async def test_redirect_uri_variants_show_an_error_page(flow: Flow) -> None:
     agent = flow.agent()
     for variant in REDIRECT_VARIANTS:
-        response = await agent.authorize(**web_request(flow, redirect_uri=variant))
+        response = await flow.authorization_page(agent, **ATTACKED | {"redirect_uri": variant})
         assert response.status_code == 400, variant
         assert "location" not in response.headers, variant
         assert_page_headers(response)
@@ -243,7 +238,7 @@ async def test_redirect_uri_variants_show_an_error_page(flow: Flow) -> None:
     ],
 )
 async def test_no_redirect_to_an_unvalidated_uri(flow: Flow, params: dict[str, str]) -> None:
-    response = await flow.agent().authorize(**web_request(flow, **params))
+    response = await flow.authorization_page(**ATTACKED | params)
     assert response.status_code == 400
     assert "location" not in response.headers
     assert_page_headers(response)
@@ -261,7 +256,7 @@ async def test_repeated_client_or_redirect_uri_is_a_page(flow: Flow) -> None:
 
 
 async def test_errors_after_validation_go_to_the_registered_uri_only(flow: Flow) -> None:
-    response = await flow.agent().authorize(**web_request(flow, response_type="token"))
+    response = await flow.authorization_page(**ATTACKED | {"response_type": "token"})
     params = redirect_params(response)
     assert response.headers["location"].startswith(WEB_REDIRECT + "?")
     assert params == {
@@ -276,7 +271,7 @@ async def test_errors_after_validation_go_to_the_registered_uri_only(flow: Flow)
 
 
 async def test_request_without_state_or_pkce_is_refused(flow: Flow) -> None:
-    request = web_request(flow, scope="read")
+    request = flow.web_request(**ATTACKED | {"scope": "read"})
     del request["state"]
     params = redirect_params(await flow.agent().authorize(**request))
     assert params["error"] == "invalid_request"
@@ -293,10 +288,10 @@ async def test_request_without_state_or_pkce_is_refused(flow: Flow) -> None:
 
 async def test_login_form_requires_this_browsers_csrf_token(flow: Flow) -> None:
     victim, attacker = flow.agent(), flow.agent()
-    attacker_page = await attacker.authorize(**web_request(flow))
+    attacker_page = await flow.authorization_page(attacker, **ATTACKED)
     form = only_form(attacker_page)
     # The attacker's form, with the attacker's token, posted from the victim's browser.
-    await victim.authorize(**web_request(flow))
+    await flow.authorization_page(victim, **ATTACKED)
     forged = await victim.submit(form, username=USERNAME, password=PASSWORD)
     assert forged.status_code == 403
     assert_page_headers(forged)
@@ -308,18 +303,18 @@ async def test_login_form_requires_this_browsers_csrf_token(flow: Flow) -> None:
     cookieless = flow.agent()
     assert (await cookieless.submit(form, username=USERNAME, password=PASSWORD)).status_code == 403
     # The victim is still not signed in.
-    page = await victim.authorize(**web_request(flow))
+    page = await flow.authorization_page(victim, **ATTACKED)
     assert only_form(page).action == ISSUER + "/login"
 
 
 async def test_consent_form_requires_this_browsers_csrf_token(flow: Flow) -> None:
     victim, attacker = flow.agent(), flow.agent()
     consent = await attacker.sign_in(
-        await attacker.authorize(**web_request(flow)), USERNAME, PASSWORD
+        await flow.authorization_page(attacker, **ATTACKED), USERNAME, PASSWORD
     )
     form = only_form(consent)
     assert form.action == ISSUER + "/consent"
-    victim_login = await victim.authorize(**web_request(flow))
+    victim_login = await flow.authorization_page(victim, **ATTACKED)
     await victim.sign_in(victim_login, USERNAME, PASSWORD)
     forged = await victim.submit(form, "approve")
     assert forged.status_code == 403
@@ -329,7 +324,7 @@ async def test_consent_form_requires_this_browsers_csrf_token(flow: Flow) -> Non
 
 async def test_a_tampered_ticket_is_refused(flow: Flow) -> None:
     agent = flow.agent()
-    page = await agent.authorize(**web_request(flow))
+    page = await flow.authorization_page(agent, **ATTACKED)
     form = only_form(page)
     ticket = form.value("ticket")
     tampered = ticket[:-2] + ("AA" if not ticket.endswith("AA") else "BB")
@@ -349,7 +344,7 @@ def session_cookie(agent: UserAgent) -> str:
 
 async def test_sign_in_starts_a_new_session_id(flow: Flow) -> None:
     agent = flow.agent()
-    page = await agent.authorize(**web_request(flow))
+    page = await flow.authorization_page(agent, **ATTACKED)
     before = session_cookie(agent)
     cookie = page.headers["set-cookie"]
     for attribute in ("Path=/", "HttpOnly", "SameSite=Lax", "Secure"):
@@ -360,7 +355,7 @@ async def test_sign_in_starts_a_new_session_id(flow: Flow) -> None:
     # A planted pre-login id does not become a session.
     planted = flow.agent()
     planted.http.cookies.set("__Host-authgate_session", before, domain="auth.example.test")
-    response = await planted.authorize(**web_request(flow))
+    response = await flow.authorization_page(planted, **ATTACKED)
     assert only_form(response).action == ISSUER + "/login"
 
 
@@ -368,7 +363,7 @@ async def test_sessions_expire_when_idle(flow: Flow) -> None:
     agent = flow.agent()
     await flow.web_code(agent)
     flow.harness.clock.advance(8 * 3600 + 1)
-    page = await agent.authorize(**web_request(flow))
+    page = await flow.authorization_page(agent, **ATTACKED)
     assert only_form(page).action == ISSUER + "/login"
 
 
@@ -377,14 +372,16 @@ async def test_sessions_expire_when_idle(flow: Flow) -> None:
 
 async def test_every_page_carries_the_anti_framing_headers(flow: Flow) -> None:
     agent = flow.agent()
-    login = await agent.authorize(**web_request(flow))
+    login = await flow.authorization_page(agent, **ATTACKED)
     consent = await agent.sign_in(login, USERNAME, PASSWORD)
     redirect = await agent.approve(consent)
     error = await agent.authorize(client_id="nope")
     device = await agent.http.get("/device")
     logout = await agent.http.get("/logout")
     other = flow.agent()
-    wrong = await other.sign_in(await other.authorize(**web_request(flow)), USERNAME, "wrong!!!")
+    wrong = await other.sign_in(
+        await flow.authorization_page(other, **ATTACKED), USERNAME, "wrong!!!"
+    )
     for response in (login, consent, redirect, error, device, logout, wrong):
         assert_page_headers(response)
         assert "form-action" in response.headers["content-security-policy"]

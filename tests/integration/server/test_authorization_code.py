@@ -25,10 +25,8 @@ from tests.support.server_harness import ISSUER
 
 async def test_code_flow_tokens_verify_with_joserfc(flow: Flow) -> None:
     agent = flow.agent()
-    page = await agent.authorize(
-        response_type="code",
-        client_id=flow.web.client_id,
-        redirect_uri=WEB_REDIRECT,
+    page = await flow.authorization_page(
+        agent,
         scope="openid profile offline_access read",
         state="st&te=1 ~x",
         nonce="n-0S6_WzA2Mj",
@@ -106,18 +104,14 @@ async def test_no_refresh_token_without_offline_access(flow: Flow) -> None:
 async def test_consent_is_remembered_and_asked_again_for_more(flow: Flow) -> None:
     agent = flow.agent()
     await flow.web_code(agent, scope="openid read")
-    again = await agent.authorize(
-        response_type="code",
-        client_id=flow.web.client_id,
-        redirect_uri=WEB_REDIRECT,
+    again = await flow.authorization_page(
+        agent,
         scope="read openid",
         state="x",
     )
     assert redirect_params(again)["code"]  # signed in and consented: straight to the client
-    more = await agent.authorize(
-        response_type="code",
-        client_id=flow.web.client_id,
-        redirect_uri=WEB_REDIRECT,
+    more = await flow.authorization_page(
+        agent,
         scope="openid read write",
         state="x",
     )
@@ -132,13 +126,7 @@ async def test_head_never_mints_a_code(flow: Flow) -> None:
     consented browser's HEAD /authorize is refused instead of running the flow."""
     agent = flow.agent()
     await flow.web_code(agent, scope="openid read")
-    request = {
-        "response_type": "code",
-        "client_id": flow.web.client_id,
-        "redirect_uri": WEB_REDIRECT,
-        "scope": "openid read",
-        "state": "x",
-    }
+    request = flow.web_request(scope="openid read", state="x")
     head = await agent.http.head("/authorize", params=request)
     assert head.status_code == 405
     assert {m.strip() for m in head.headers["allow"].split(",")} == {"GET", "POST"}
@@ -149,10 +137,8 @@ async def test_head_never_mints_a_code(flow: Flow) -> None:
 
 async def test_deny_sends_access_denied_to_the_client(flow: Flow) -> None:
     agent = flow.agent()
-    page = await agent.authorize(
-        response_type="code",
-        client_id=flow.web.client_id,
-        redirect_uri=WEB_REDIRECT,
+    page = await flow.authorization_page(
+        agent,
         scope="read",
         state="deny-me",
     )
@@ -170,10 +156,8 @@ async def test_deny_sends_access_denied_to_the_client(flow: Flow) -> None:
 async def test_form_post_response_mode(flow: Flow) -> None:
     agent = flow.agent()
     await flow.web_code(agent, scope="read")  # sign in and consent once
-    page = await agent.authorize(
-        response_type="code",
-        client_id=flow.web.client_id,
-        redirect_uri=WEB_REDIRECT,
+    page = await flow.authorization_page(
+        agent,
         scope="read",
         state="fp",
         response_mode="form_post",
@@ -193,14 +177,7 @@ async def test_form_post_response_mode(flow: Flow) -> None:
 
 async def test_prompt_none(flow: Flow) -> None:
     agent = flow.agent()
-    request = {
-        "response_type": "code",
-        "client_id": flow.web.client_id,
-        "redirect_uri": WEB_REDIRECT,
-        "scope": "openid read",
-        "state": "p",
-        "prompt": "none",
-    }
+    request = flow.web_request(scope="openid read", state="p", prompt="none")
     assert redirect_params(await agent.authorize(**request))["error"] == "login_required"
     page = await agent.authorize(**{**request, "prompt": "login"})
     await agent.sign_in(page, USERNAME, PASSWORD)  # now signed in, consent not given
@@ -212,13 +189,7 @@ async def test_prompt_none(flow: Flow) -> None:
 async def test_prompt_login_and_max_age_ask_to_sign_in_again(flow: Flow) -> None:
     agent = flow.agent()
     await flow.web_code(agent)
-    request = {
-        "response_type": "code",
-        "client_id": flow.web.client_id,
-        "redirect_uri": WEB_REDIRECT,
-        "scope": "openid read",
-        "state": "p",
-    }
+    request = flow.web_request(scope="openid read", state="p")
     flow.harness.clock.advance(1)  # a sign-in in the same second as the request satisfies it
     again = await agent.authorize(**request, prompt="login")
     assert only_form(again).action == ISSUER + "/login"
@@ -240,10 +211,7 @@ async def test_prompt_login_and_max_age_ask_to_sign_in_again(flow: Flow) -> None
 
 
 async def test_login_hint_fills_the_username(flow: Flow) -> None:
-    page = await flow.agent().authorize(
-        response_type="code",
-        client_id=flow.web.client_id,
-        redirect_uri=WEB_REDIRECT,
+    page = await flow.authorization_page(
         scope="read",
         state="h",
         login_hint="alice@example.test",
@@ -346,19 +314,13 @@ async def test_resource_chooses_and_narrows_the_audience(flow: Flow) -> None:
     )
     assert widened.status_code == 400
     assert widened.json()["error"] == "invalid_target"
-    unknown = await flow.agent().authorize(
-        response_type="code",
-        client_id=flow.web.client_id,
-        redirect_uri=WEB_REDIRECT,
+    unknown = await flow.authorization_page(
         scope="read",
         state="r",
         resource="https://unknown.example.test",
     )
     assert redirect_params(unknown)["error"] == "invalid_target"
-    bad_scope = await flow.agent().authorize(
-        response_type="code",
-        client_id=flow.web.client_id,
-        redirect_uri=WEB_REDIRECT,
+    bad_scope = await flow.authorization_page(
         scope="read delete",
         state="r",
     )
@@ -384,10 +346,7 @@ async def test_post_to_the_authorization_endpoint(flow: Flow) -> None:
 
 
 async def test_pages_escape_and_link_the_stylesheet(flow: Flow) -> None:
-    page = await flow.agent().authorize(
-        response_type="code",
-        client_id=flow.web.client_id,
-        redirect_uri=WEB_REDIRECT,
+    page = await flow.authorization_page(
         scope="read",
         state="<script>",
     )

@@ -29,18 +29,8 @@ from tests.support.server_harness import ISSUER
 CSRF = re.compile(r'name="csrf_token" value="[^"]*"')
 
 
-def web_request(flow: Flow) -> dict[str, str]:
-    return {
-        "response_type": "code",
-        "client_id": flow.web.client_id,
-        "redirect_uri": WEB_REDIRECT,
-        "scope": "openid read",
-        "state": "s",
-    }
-
-
 async def failed_sign_in(flow: Flow, agent: UserAgent, username: str) -> httpx.Response:
-    page = await agent.authorize(**web_request(flow))
+    page = await flow.authorization_page(agent)
     return await agent.sign_in(page, username, "not the password")
 
 
@@ -63,7 +53,7 @@ async def test_failed_sign_ins_are_throttled_per_account(flow: Flow) -> None:
     agent = flow.agent()
     for _ in range(6):  # five free attempts; the sixth makes the next one wait
         assert (await failed_sign_in(flow, agent, USERNAME)).status_code == 200
-    page = await agent.authorize(**web_request(flow))
+    page = await flow.authorization_page(agent)
     blocked = await agent.sign_in(page, USERNAME, PASSWORD)  # even the right password waits
     assert blocked.status_code == 429
     assert "Too many sign-in attempts" in blocked.text
@@ -75,7 +65,7 @@ async def test_failed_sign_ins_are_throttled_per_account(flow: Flow) -> None:
         await failed_sign_in(flow, other, "mallory")
     assert (await failed_sign_in(flow, other, "mallory")).status_code == 429
     flow.harness.clock.advance(wait)
-    page = await agent.authorize(**web_request(flow))
+    page = await flow.authorization_page(agent)
     consent = await agent.sign_in(page, USERNAME, PASSWORD)
     assert only_form(consent).action == ISSUER + "/consent"
 
@@ -105,7 +95,7 @@ async def test_successful_sign_ins_never_count_against_the_address(flow: Flow) -
         assert (await failed_sign_in(flow, agent, f"guess{n}")).status_code == 200
     blocked = await failed_sign_in(flow, agent, "guess-more")
     assert blocked.status_code == 429
-    page = await agent.authorize(**web_request(flow))
+    page = await flow.authorization_page(agent)
     assert (await agent.sign_in(page, USERNAME, PASSWORD)).status_code == 429  # the right one too
 
 
@@ -113,7 +103,7 @@ async def test_a_burst_of_concurrent_guesses_is_still_stopped(flow: Flow) -> Non
     """Attempts are counted before the password is checked (a success takes its count back),
     so guesses sent all at once cannot all be checked before the first failure is recorded."""
     agent = flow.agent()
-    pages = [await agent.authorize(**web_request(flow)) for _ in range(40)]
+    pages = [await flow.authorization_page(agent) for _ in range(40)]
     answers = await asyncio.gather(
         *(agent.sign_in(page, f"guess{n}", "wrong") for n, page in enumerate(pages))
     )
@@ -124,7 +114,7 @@ async def test_a_burst_of_concurrent_guesses_is_still_stopped(flow: Flow) -> Non
 
 async def test_missing_fields_ask_again(flow: Flow) -> None:
     agent = flow.agent()
-    page = await agent.authorize(**web_request(flow))
+    page = await flow.authorization_page(agent)
     response = await agent.submit(only_form(page), username=USERNAME, password="")
     assert response.status_code == 200
     assert "Enter your username and password." in response.text
@@ -173,7 +163,7 @@ async def test_rp_initiated_logout_with_id_token_hint(flow: Flow) -> None:
     assert "Max-Age=0" in done.headers["set-cookie"]
     assert_page_headers(done)
     # The session is gone on the server: the old cookie value no longer signs anyone in.
-    page = await agent.authorize(**web_request(flow))
+    page = await flow.authorization_page(agent)
     assert only_form(page).action == ISSUER + "/login"
 
 
@@ -186,7 +176,7 @@ async def test_logout_by_client_id_and_cancel(flow: Flow) -> None:
     stay = await agent.submit(only_form(confirm), "cancel")
     assert stay.status_code == 200
     assert "You are still signed in" in stay.text
-    assert "code" in redirect_params(await agent.authorize(**web_request(flow)))
+    assert "code" in redirect_params(await flow.authorization_page(agent))
 
 
 async def test_logout_never_redirects_to_an_unregistered_uri(flow: Flow) -> None:
@@ -215,7 +205,7 @@ async def test_logout_form_needs_the_csrf_token(flow: Flow) -> None:
     form = only_form(await attacker.http.get("/logout"))
     forged = await victim.submit(form, "logout")
     assert forged.status_code == 403
-    assert "code" in redirect_params(await victim.authorize(**web_request(flow)))
+    assert "code" in redirect_params(await flow.authorization_page(victim))
 
 
 async def test_logout_without_a_session_asks_nothing(flow: Flow) -> None:

@@ -11,7 +11,7 @@ import pytest
 
 from authgate.server.config import HttpSettings, ThrottleSettings
 from authgate.server.flows.throttle import LOGIN_ADDRESS_POLICY
-from tests.support.e2e import PASSWORD, USERNAME, WEB_REDIRECT, Flow, set_up_flow
+from tests.support.e2e import PASSWORD, USERNAME, Flow, set_up_flow
 from tests.support.server_harness import FakeClock, make_config, running
 
 # The harness's requests come from 127.0.0.1: here that is the reverse proxy.
@@ -39,10 +39,8 @@ async def proxied(
 async def sign_in(flow: Flow, forwarded_for: str, username: str, password: str) -> int:
     agent = flow.agent()
     agent.http.headers["X-Forwarded-For"] = forwarded_for
-    page = await agent.authorize(
-        response_type="code",
-        client_id=flow.web.client_id,
-        redirect_uri=WEB_REDIRECT,
+    page = await flow.authorization_page(
+        agent,
         scope="openid read",
         state="s",
     )
