@@ -17,7 +17,8 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -515,3 +516,32 @@ def read_until_closed(sock: socket.socket) -> bytes:
             break
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+@dataclass(frozen=True)
+class LiveGateway:
+    """A gateway process with an issuer and an upstream of its own."""
+
+    gateway: Gateway
+    issuer: Issuer
+    upstream: Upstream
+
+
+@contextlib.contextmanager
+def live_gateway(
+    directory: Path, extra: str = "", routes: str | Callable[[Upstream], str] = ""
+) -> Iterator[LiveGateway]:
+    """A gateway on `gateway_toml(issuer, upstream, extra, routes)` with a fresh issuer and
+    upstream (`routes` may be built from the upstream); everything is stopped afterwards, also
+    when the gateway fails to start."""
+    issuer, upstream = Issuer(), Upstream()
+    try:
+        extra_routes = routes(upstream) if callable(routes) else routes
+        gateway = Gateway(gateway_toml(issuer, upstream, extra, extra_routes), directory)
+        try:
+            yield LiveGateway(gateway, issuer, upstream)
+        finally:
+            gateway.stop()
+    finally:
+        issuer.close()
+        upstream.close()

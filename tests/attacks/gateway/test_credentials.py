@@ -9,18 +9,14 @@ from collections.abc import Iterator
 import pytest
 
 from authgate.gateway.upstream_request import without_access_token
-from tests.support.gateway import Gateway, Issuer, Upstream, gateway_toml
+from tests.support.gateway import Gateway, Issuer, live_gateway
 
 
 @pytest.fixture(scope="module")
 def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Gateway, Issuer]]:
-    issuer, upstream = Issuer(), Upstream()
-    config = gateway_toml(issuer, upstream, 'bearer_methods = ["header", "query"]')
-    gateway = Gateway(config, tmp_path_factory.mktemp("gw"))
-    yield gateway, issuer
-    gateway.stop()
-    issuer.close()
-    upstream.close()
+    extra = 'bearer_methods = ["header", "query"]'
+    with live_gateway(tmp_path_factory.mktemp("gw"), extra) as live:
+        yield live.gateway, live.issuer
 
 
 @pytest.mark.parametrize("name", ["access_token", "access%5Ftoken", "access%5ftoken"])

@@ -17,9 +17,7 @@ import pytest
 
 from tests.support.gateway import (
     Gateway,
-    Issuer,
-    Upstream,
-    gateway_toml,
+    live_gateway,
     parse_responses,
     raw_exchange,
 )
@@ -70,19 +68,17 @@ def gw(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
             threading.Thread(target=_serve_connection, args=(conn,), daemon=True).start()
 
     threading.Thread(target=accept, daemon=True).start()
-    issuer, upstream = Issuer(), Upstream()
     routes = f"""
 [[routes]]
 path = "/pub"
 public = true
 upstream = "http://127.0.0.1:{listener.getsockname()[1]}"
 """
-    gateway = Gateway(gateway_toml(issuer, upstream, "", routes), tmp_path_factory.mktemp("gw"))
-    yield gateway
-    gateway.stop()
-    listener.close()
-    issuer.close()
-    upstream.close()
+    try:
+        with live_gateway(tmp_path_factory.mktemp("gw"), routes=routes) as live:
+            yield live.gateway
+    finally:
+        listener.close()
 
 
 def test_a_surplus_response_in_the_same_read_is_not_handed_on(gw: Gateway) -> None:

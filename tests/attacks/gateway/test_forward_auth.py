@@ -12,24 +12,22 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.support.gateway import Gateway, Issuer, Upstream, gateway_toml
+from tests.support.gateway import Gateway, Upstream, live_gateway
 
 
 @pytest.fixture(scope="module")
 def gw(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
-    issuer, upstream = Issuer(), Upstream()
-    routes = f"""
+    def routes(upstream: Upstream) -> str:
+        return f"""
 [[routes]]
 path = "/catalog"
 methods = ["GET"]
 public = true
 upstream = "{upstream.url}"
 """
-    gateway = Gateway(gateway_toml(issuer, upstream, "", routes), tmp_path_factory.mktemp("gw"))
-    yield gateway
-    gateway.stop()
-    issuer.close()
-    upstream.close()
+
+    with live_gateway(tmp_path_factory.mktemp("gw"), routes=routes) as live:
+        yield live.gateway
 
 
 def test_client_forged_x_original_uri_beside_traefiks_fields_is_refused(gw: Gateway) -> None:

@@ -19,9 +19,7 @@ import pytest
 
 from tests.support.gateway import (
     Gateway,
-    Issuer,
-    Upstream,
-    gateway_toml,
+    live_gateway,
     parse_responses,
     raw_exchange,
 )
@@ -82,7 +80,6 @@ def plain() -> Iterator[PlainUpstream]:
 
 @pytest.fixture(scope="module")
 def gw(plain: PlainUpstream, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
-    issuer, upstream = Issuer(), Upstream()
     routes = f"""
 [[routes]]
 path = "/pub"
@@ -94,11 +91,8 @@ path = "/secret"
 scopes = ["orders:admin"]
 upstream = "http://127.0.0.1:{plain.port}"
 """
-    gateway = Gateway(gateway_toml(issuer, upstream, "", routes), tmp_path_factory.mktemp("gw"))
-    yield gateway
-    gateway.stop()
-    issuer.close()
-    upstream.close()
+    with live_gateway(tmp_path_factory.mktemp("gw"), routes=routes) as live:
+        yield live.gateway
 
 
 def _send(gw: Gateway, plain: PlainUpstream, data: bytes) -> tuple[list[Any], list[str]]:
