@@ -31,11 +31,13 @@ from werkzeug.serving import WSGIRequestHandler, make_server
 
 from authgate.gate import Gate, load_gate_config
 from authgate.jose import JWK, jws
+from authgate.jose.encoding import b64url_decode
 from authgate.middleware import PRINCIPAL_KEY, AuthGateMiddleware
 from authgate.middleware.fastapi import require_roles as fastapi_roles
 from authgate.middleware.flask import FlaskAuthGate, current_principal
 from authgate.middleware.flask import require_roles as flask_roles
 from authgate.verifier import Principal
+from tests.support.tokens import b64url, claims_of
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
@@ -532,24 +534,16 @@ def serving(shell: str, gate: Gate) -> Iterator[Shell]:
 def tamper_signature(token: str) -> str:
     """The same token with one signature bit flipped (the bytes decode, the signature is wrong)."""
     head, body, signature = token.split(".")
-    raw = bytearray(base64.urlsafe_b64decode(signature + "=" * (-len(signature) % 4)))
+    raw = bytearray(b64url_decode(signature, "signature"))
     raw[len(raw) // 2] ^= 0x01
-    return f"{head}.{body}.{base64.urlsafe_b64encode(bytes(raw)).rstrip(b'=').decode()}"
+    return f"{head}.{body}.{b64url(bytes(raw))}"
 
 
 def tamper_claims(token: str, **changes: Any) -> str:
     """The same header and signature over changed claims (a forged payload)."""
-    head, body, signature = token.split(".")
-    claims = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
-    claims.update(changes)
-    encoded = base64.urlsafe_b64encode(json.dumps(claims).encode()).rstrip(b"=").decode()
-    return f"{head}.{encoded}.{signature}"
-
-
-def header_of(token: str) -> dict[str, Any]:
-    head = token.split(".", maxsplit=1)[0]
-    value: dict[str, Any] = json.loads(base64.urlsafe_b64decode(head + "=" * (-len(head) % 4)))
-    return value
+    head, _, signature = token.split(".")
+    claims = {**claims_of(token), **changes}
+    return f"{head}.{b64url(json.dumps(claims).encode())}.{signature}"
 
 
 # -- authgate gateway ----------------------------------------------------------------------------

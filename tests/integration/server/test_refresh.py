@@ -5,12 +5,11 @@ introspection and revocation of refresh tokens, client settings (PKCE, always a 
 
 from __future__ import annotations
 
-import base64
-import json
 from typing import Any
 
 from tests.support.e2e import API, WEB_REDIRECT, Flow, pkce_pair, redirect_params
 from tests.support.server_harness import ISSUER
+from tests.support.tokens import claims_of
 
 
 async def refresh(flow: Flow, token: str, **form: str) -> Any:
@@ -234,16 +233,8 @@ async def test_resource_must_be_one_the_grant_covers(flow: Flow) -> None:
     assert several.json()["error"] == "invalid_target"
     own = await refresh(flow, token, resource=API)
     assert own.status_code == 200, own.text
-    assert _claims(own.json()["access_token"])["aud"] == API
+    assert claims_of(own.json()["access_token"])["aud"] == API
     # A retry of that refresh naming another API is refused too, and the family lives on.
     retry = await refresh(flow, token, resource="https://other.example.test")
     assert retry.json()["error"] == "invalid_target"
     assert (await refresh(flow, own.json()["refresh_token"])).status_code == 200
-
-
-def _claims(jwt: str) -> dict[str, Any]:
-    payload = jwt.split(".")[1]
-    decoded: dict[str, Any] = json.loads(
-        base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
-    )
-    return decoded

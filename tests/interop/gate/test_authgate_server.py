@@ -18,11 +18,11 @@ from tests.support.interop import (
     AuthgateServer,
     OffsetClock,
     RegisteredClient,
-    header_of,
     make_gate,
     serving,
     tamper_signature,
 )
+from tests.support.tokens import header_of
 
 ORDERS = "https://orders.authgate.test"
 BILLING = "https://billing.authgate.test"

@@ -27,12 +27,12 @@ from tests.support.interop import (
     OffsetClock,
     OidcProviderIssuer,
     free_port,
-    header_of,
     make_gate,
     serving,
     tamper_claims,
     tamper_signature,
 )
+from tests.support.tokens import header_of
 
 pytestmark = pytest.mark.node
 

@@ -17,9 +17,9 @@ from authgate.jose import (
     jwe,
 )
 from authgate.jose._algorithms import JWE_CONTENT_ALGORITHMS, JWE_KEY_ALGORITHMS
-from authgate.jose._b64 import b64decode
-from authgate.jose._json import loads_object
 from authgate.jose._key_management import OPERATIONS
+from authgate.jose.encoding import b64url_decode
+from tests.support.tokens import header_of
 
 ENCS = sorted(JWE_CONTENT_ALGORITHMS)
 ECDH_ALGS = ["ECDH-ES", "ECDH-ES+A128KW", "ECDH-ES+A192KW", "ECDH-ES+A256KW"]
@@ -44,10 +44,6 @@ def curve_key(kty: str, crv: str) -> JWK:
     return JWK.generate(kty, crv=crv)
 
 
-def _header(token: str) -> dict[str, object]:
-    return loads_object(b64decode(token.split(".", maxsplit=1)[0]), "header")
-
-
 def _roundtrip(recipient: JWK, sender: JWK, alg: str, enc: str) -> None:
     plaintext = f"{alg} {enc} \u2013 payload".encode()
     token = jwe.encrypt(plaintext, sender, alg, enc)
@@ -55,7 +51,7 @@ def _roundtrip(recipient: JWK, sender: JWK, alg: str, enc: str) -> None:
     assert result.plaintext == plaintext
     assert result.header["alg"] == alg
     assert result.header["enc"] == enc
-    assert result.header == _header(token)
+    assert result.header == header_of(token)
 
 
 # -- every pair ------------------------------------------------------------------------------------
@@ -92,7 +88,7 @@ def test_ecdh_es(kty: str, crv: str, alg: str, enc: str) -> None:
 @pytest.mark.parametrize(("kty", "crv"), CURVES)
 def test_ecdh_es_header_carries_only_a_public_epk(kty: str, crv: str) -> None:
     token = jwe.encrypt(b"x", curve_key(kty, crv).public(), "ECDH-ES", "A256GCM")
-    epk = _header(token)["epk"]
+    epk = header_of(token)["epk"]
     assert isinstance(epk, dict)
     assert set(epk) == ({"kty", "crv", "x", "y"} if kty == "EC" else {"kty", "crv", "x"})
     assert (epk["kty"], epk["crv"]) == (kty, crv)
@@ -102,7 +98,7 @@ def test_ecdh_es_header_carries_only_a_public_epk(kty: str, crv: str) -> None:
 def test_ecdh_es_party_info_is_bound_into_the_key() -> None:
     key = curve_key("EC", "P-256")
     token = jwe.encrypt(b"x", key.public(), "ECDH-ES", "A128GCM", {"apu": "QWxpY2U", "apv": "Qm9i"})
-    header = _header(token)
+    header = header_of(token)
     assert (header["apu"], header["apv"]) == ("QWxpY2U", "Qm9i")
     assert (
         jwe.decrypt(token, key, algorithms=["ECDH-ES"], encryptions=["A128GCM"]).plaintext == b"x"
@@ -111,9 +107,9 @@ def test_ecdh_es_party_info_is_bound_into_the_key() -> None:
 
 def test_gcm_key_wrap_header_carries_iv_and_tag() -> None:
     key = JWK.generate("oct", size=256)
-    header = _header(jwe.encrypt(b"x", key, "A256GCMKW", "A256GCM"))
-    assert len(b64decode(str(header["iv"]))) == 12
-    assert len(b64decode(str(header["tag"]))) == 16
+    header = header_of(jwe.encrypt(b"x", key, "A256GCMKW", "A256GCM"))
+    assert len(b64url_decode(str(header["iv"]))) == 12
+    assert len(b64url_decode(str(header["tag"]))) == 16
 
 
 def test_fresh_randomness_every_time() -> None:
@@ -137,7 +133,7 @@ def test_empty_plaintext() -> None:
 def test_kid_comes_from_the_key_and_header_members_are_kept() -> None:
     key = JWK.generate("oct", size=128, kid="k1")
     token = jwe.encrypt(b"x", key, "A128KW", "A128GCM", {"typ": "example+jwe", "cty": "text/plain"})
-    assert _header(token) == {
+    assert header_of(token) == {
         "alg": "A128KW",
         "kid": "k1",
         "typ": "example+jwe",
@@ -145,7 +141,7 @@ def test_kid_comes_from_the_key_and_header_members_are_kept() -> None:
         "enc": "A128GCM",
     }
     token = jwe.encrypt(b"x", key, "A128KW", "A128GCM", {"kid": "other"})
-    assert _header(token)["kid"] == "other"
+    assert header_of(token)["kid"] == "other"
 
 
 def test_header_may_repeat_but_not_contradict_alg_and_enc() -> None:
@@ -285,7 +281,7 @@ def _anonymous(key: JWK) -> JWK:
 def test_without_kid_every_fitting_key_is_tried() -> None:
     keys = [JWK.generate("oct", size=128, kid=f"k{i}") for i in range(3)]
     token = jwe.encrypt(b"x", _anonymous(keys[1]), "A128KW", "A128GCM")
-    assert "kid" not in _header(token)
+    assert "kid" not in header_of(token)
     result = jwe.decrypt(token, JWKSet(keys), algorithms=["A128KW"], encryptions=["A128GCM"])
     assert result.plaintext == b"x"
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pytest
@@ -19,15 +18,10 @@ from authgate.jose import (
     jwt,
 )
 from authgate.jose import jws as jws_module
-from authgate.jose._b64 import b64decode
+from tests.support.tokens import header_of
 
 KEY = JWK.generate("EC", crv="P-256", kid="k1")
 SECRET = JWK.generate("oct", kid="s1")
-
-
-def header_of(token: str) -> dict[str, Any]:
-    parsed: dict[str, Any] = json.loads(b64decode(token.split(".", maxsplit=1)[0]))
-    return parsed
 
 
 def test_sign_adds_alg_then_kid_and_keeps_the_callers_members() -> None:

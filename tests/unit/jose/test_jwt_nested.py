@@ -18,8 +18,7 @@ from authgate.jose import (
     jws,
     jwt,
 )
-from authgate.jose._b64 import b64decode
-from authgate.jose._json import loads_object
+from tests.support.tokens import header_of
 
 NOW = 1_700_000_000
 CLAIMS = {"iss": "https://issuer.example", "sub": "alice", "aud": "api", "exp": NOW + 300}
@@ -60,21 +59,17 @@ def _decode(token: str, **options: object) -> dict[str, object]:
     )
 
 
-def _header(segment: str) -> dict[str, object]:
-    return loads_object(b64decode(segment), "header")
-
-
 def test_round_trip_and_headers() -> None:
     token = _nested(header={"typ": "secevent+jwe"})
     assert _decode(token) == CLAIMS
-    outer = _header(token.split(".")[0])
+    outer = header_of(token)
     assert outer["cty"] == "JWT"
     assert outer["typ"] == "secevent+jwe"
     assert outer["kid"] == "enc"
     inner = jwe.decrypt(
         token, encryption_key(), algorithms=["ECDH-ES+A256KW"], encryptions=["A256GCM"]
     )
-    inner_header = _header(inner.plaintext.decode().split(".")[0])
+    inner_header = header_of(inner.plaintext.decode())
     assert inner_header == {"typ": "JWT", "alg": "ES256", "kid": "sig"}
 
 

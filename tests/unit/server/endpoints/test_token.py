@@ -4,7 +4,6 @@ libraries (PyJWT, joserfc) verify against the served JWKS, and every RFC 6749 §
 from __future__ import annotations
 
 import base64
-import json
 from urllib.parse import quote
 
 import jwt as pyjwt
@@ -17,18 +16,9 @@ from authgate.server.clients.authentication import ClientAuthenticator
 from authgate.server.models import ApiAccess, Client
 from authgate.server.secret_key import ServerSecret
 from tests.support.server_harness import ISSUER, Harness
+from tests.support.tokens import claims_of, header_of
 
 API = "https://api.example.test"
-
-
-def _claims(token: str) -> dict[str, object]:
-    payload = token.split(".")[1]
-    return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-
-
-def _header(token: str) -> dict[str, object]:
-    segment = token.split(".", maxsplit=1)[0]
-    return json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
 
 
 async def _jwks(h: Harness) -> dict[str, object]:
@@ -51,7 +41,7 @@ async def test_jwt_access_token_verifies_with_pyjwt_and_joserfc(harness: Harness
     assert body["scope"] == "read"
     assert "refresh_token" not in body  # RFC 6749 §4.4.3
     token = body["access_token"]
-    header = _header(token)
+    header = header_of(token)
     assert header["typ"] == "at+jwt"
     assert header["alg"] == alg
     assert header["kid"]
@@ -79,7 +69,7 @@ async def test_jwt_access_token_verifies_with_pyjwt_and_joserfc(harness: Harness
 async def test_client_without_roles_gets_no_roles_claim(harness: Harness) -> None:
     await harness.create_api(API)
     client, secret = await harness.create_client(scopes=("read",))
-    claims = _claims((await harness.token(client, secret)).json()["access_token"])
+    claims = claims_of((await harness.token(client, secret)).json()["access_token"])
     assert "roles" not in claims
 
 
@@ -87,7 +77,7 @@ async def test_jti_unique_per_token(harness: Harness) -> None:
     await harness.create_api(API)
     client, secret = await harness.create_client(scopes=("read",))
     jtis = {
-        _claims((await harness.token(client, secret)).json()["access_token"])["jti"]
+        claims_of((await harness.token(client, secret)).json()["access_token"])["jti"]
         for _ in range(5)
     }
     assert len(jtis) == 5
@@ -149,7 +139,7 @@ async def test_resource_indicators(harness: Harness) -> None:
     assert missing.status_code == 400
     assert missing.json()["error"] == "invalid_target"
     chosen = await harness.token(client, secret, resource=other)
-    assert _claims(chosen.json()["access_token"])["aud"] == other
+    assert claims_of(chosen.json()["access_token"])["aud"] == other
     cases = {
         "unknown": "https://nowhere.example.test",
         "not allowed": "urn:example:unrelated",
@@ -181,7 +171,7 @@ async def test_resource_indicators(harness: Harness) -> None:
 async def test_single_api_is_the_default_resource(harness: Harness) -> None:
     await harness.create_api(API)
     client, secret = await harness.create_client(scopes=("read",))
-    assert _claims((await harness.token(client, secret)).json()["access_token"])["aud"] == API
+    assert claims_of((await harness.token(client, secret)).json()["access_token"])["aud"] == API
 
 
 async def test_client_without_api_access_gets_invalid_target(harness: Harness) -> None:
@@ -197,7 +187,7 @@ async def test_api_without_scopes(harness: Harness) -> None:
     client, secret = await harness.create_client(apis=(API,))
     body = (await harness.token(client, secret)).json()
     assert "scope" not in body
-    assert "scope" not in _claims(body["access_token"])
+    assert "scope" not in claims_of(body["access_token"])
 
 
 async def test_opaque_tokens(harness: Harness) -> None:
@@ -404,4 +394,4 @@ async def test_signing_algorithm_per_api(harness: Harness) -> None:
     await harness.create_api(API, signing_alg="ES256")
     client, secret = await harness.create_client(scopes=("read",))
     token = (await harness.token(client, secret)).json()["access_token"]
-    assert _header(token)["alg"] == "ES256"
+    assert header_of(token)["alg"] == "ES256"
