@@ -10,6 +10,7 @@ canonical unpadded base64url (RFC 7515 §2) that forged segments need.
 from __future__ import annotations
 
 import base64
+import json
 from typing import Any
 
 from authgate.jose import jwt
@@ -29,3 +30,13 @@ def header_of(token: str) -> dict[str, Any]:
 def claims_of(token: str) -> dict[str, Any]:
     """The claims of a compact JWT, decoded strictly (`jwt.peek`), NOT verified."""
     return jwt.peek(token).claims
+
+
+def b64url_bytes(data: bytes) -> bytes:
+    """Unpadded base64url as bytes (for segments joined as bytes)."""
+    return base64.urlsafe_b64encode(data).rstrip(b"=")
+
+
+def compact_json(value: Any) -> bytes:
+    """JSON as authgate writes headers and claims: compact UTF-8, no NaN."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()

@@ -30,9 +30,9 @@ from authgate.jose import (
     jwt,
 )
 from authgate.jose._algorithms import JWS_ALGORITHMS
-from authgate.jose._b64 import b64decode, b64encode
-from authgate.jose._json import dumps
 from authgate.jose._signatures import signer, verifier
+from authgate.jose.encoding import b64url_decode
+from tests.support.tokens import b64url_bytes, compact_json
 
 ALL_ALGS = sorted(JWS_ALGORITHMS)
 SECRET = JWK.from_secret(b"s" * 32, kid="hmac")
@@ -47,19 +47,19 @@ ORDERS = {
 
 
 def segment(value: bytes | dict[str, Any]) -> str:
-    raw = value if isinstance(value, bytes) else dumps(value)
-    return b64encode(raw).decode()
+    raw = value if isinstance(value, bytes) else compact_json(value)
+    return b64url_bytes(raw).decode()
 
 
 def forge(header: bytes | dict[str, Any], payload: bytes, key: JWK, alg: str) -> str:
     """A token whose signature is valid for `key` over an arbitrary (hostile) header and payload."""
     signing_input = f"{segment(header)}.{segment(payload)}"
     signature = signer(key, alg)(signing_input.encode())
-    return f"{signing_input}.{b64encode(signature).decode()}"
+    return f"{signing_input}.{b64url_bytes(signature).decode()}"
 
 
 def claims(**extra: Any) -> bytes:
-    return dumps({"iss": "https://issuer.example", "sub": "alice", **extra})
+    return compact_json({"iss": "https://issuer.example", "sub": "alice", **extra})
 
 
 # -- alg "none" -------------------------------------------------------------------------------
@@ -129,7 +129,7 @@ def test_public_keys_cannot_verify_hmac_tokens(victim: JWK) -> None:
         forged = f"{segment({'alg': 'HS256'})}.{segment(claims())}"
         mac = hmac.HMAC(material, hashes.SHA256())
         mac.update(forged.encode())
-        token = f"{forged}.{b64encode(mac.finalize()).decode()}"
+        token = f"{forged}.{b64url_bytes(mac.finalize()).decode()}"
         with pytest.raises(InvalidKey):
             jws.verify(token, public, ALL_ALGS)
         # Through a set: no kid -> no HMAC-capable key; the victim's kid -> that key refuses.
@@ -146,7 +146,7 @@ def test_public_key_encodings_are_refused_as_secrets(victim: JWK) -> None:
         with pytest.raises(InvalidKey):
             JWK.from_secret(material)
         with pytest.raises(InvalidKey):
-            JWK.from_dict({"kty": "oct", "k": b64encode(material).decode()})
+            JWK.from_dict({"kty": "oct", "k": b64url_bytes(material).decode()})
     private_der = victim.to_pem(private=True)
     with pytest.raises(InvalidKey):
         JWK.from_secret(private_der)
@@ -543,7 +543,7 @@ def test_leeway_and_now_must_be_finite() -> None:
 @pytest.mark.parametrize("name", ["iss", "sub", "jti"])
 @pytest.mark.parametrize("value", [1, None, True, ["x"], {"x": 1}])
 def test_string_claims_must_be_strings(name: str, value: Any) -> None:
-    token = forge({"alg": "HS256"}, dumps({name: value}), SECRET, "HS256")
+    token = forge({"alg": "HS256"}, compact_json({name: value}), SECRET, "HS256")
     with pytest.raises(InvalidClaim) as info:
         jwt.decode(token, SECRET, algorithms=["HS256"], now=NOW)
     assert info.value.claim == name
@@ -551,7 +551,7 @@ def test_string_claims_must_be_strings(name: str, value: Any) -> None:
 
 @pytest.mark.parametrize("aud", [1, None, True, [], [1], ["api", 2], {"api": True}, [["api"]]])
 def test_malformed_audiences_are_refused(aud: Any) -> None:
-    token = forge({"alg": "HS256"}, dumps({"aud": aud}), SECRET, "HS256")
+    token = forge({"alg": "HS256"}, compact_json({"aud": aud}), SECRET, "HS256")
     for audience in ("api", None):
         with pytest.raises(InvalidClaim) as info:
             jwt.decode(token, SECRET, algorithms=["HS256"], audience=audience, now=NOW)
@@ -621,7 +621,7 @@ def test_ecdsa_out_of_range_r_and_s_never_verify(alg: str) -> None:
     header, payload, _ = token.split(".")
     for r, s in ((0, 0), (0, 1), (1, 0), (n, 1), (1, n), (n, n), (n + 1, 1), (2**256 - 1, 1)):
         signature = r.to_bytes(size, "big") + s.to_bytes(size, "big")
-        forged = f"{header}.{payload}.{b64encode(signature).decode()}"
+        forged = f"{header}.{payload}.{b64url_bytes(signature).decode()}"
         with pytest.raises(InvalidSignature):
             jws.verify(forged, key.public(), [alg])
 
@@ -629,16 +629,16 @@ def test_ecdsa_out_of_range_r_and_s_never_verify(alg: str) -> None:
 def test_ecdsa_der_signatures_are_refused() -> None:
     token = jws.sign(b"payload", EC, "ES256")
     header, payload, signature = token.split(".")
-    raw = b64decode(signature)
+    raw = b64url_decode(signature)
     der = encode_dss_signature(int.from_bytes(raw[:32], "big"), int.from_bytes(raw[32:], "big"))
-    forged = f"{header}.{payload}.{b64encode(der).decode()}"
+    forged = f"{header}.{payload}.{b64url_bytes(der).decode()}"
     with pytest.raises(InvalidSignature):
         jws.verify(forged, EC.public(), ["ES256"])
     # n - s is the other valid signature for the same r: ECDSA is malleable, and JOSE accepts
     # both (RFC 7518 does not require low-s); what matters is that the value stays in range.
     n = ORDERS["ES256"][1]
     high_s = raw[:32] + (n - int.from_bytes(raw[32:], "big")).to_bytes(32, "big")
-    assert jws.verify(f"{header}.{payload}.{b64encode(high_s).decode()}", EC.public(), ["ES256"])
+    assert jws.verify(f"{header}.{payload}.{b64url_bytes(high_s).decode()}", EC.public(), ["ES256"])
 
 
 @pytest.mark.parametrize(
@@ -649,12 +649,12 @@ def test_ecdsa_der_signatures_are_refused() -> None:
 def test_wrong_length_signatures_fail_alike(key: JWK, alg: str) -> None:
     token = jws.sign(b"payload", key, alg)
     header, payload, signature = token.split(".")
-    raw = b64decode(signature)
+    raw = b64url_decode(signature)
     verifier = key if key.kty == "oct" else key.public()
     messages = set()
     for bad in (b"", raw[:-1], raw + b"\x00", b"\x00" + raw, raw * 2, b"\x00" * len(raw)):
         with pytest.raises(InvalidSignature) as info:
-            jws.verify(f"{header}.{payload}.{b64encode(bad).decode()}", verifier, [alg])
+            jws.verify(f"{header}.{payload}.{b64url_bytes(bad).decode()}", verifier, [alg])
         messages.add(str(info.value))
     # No oracle: every signature failure reads the same.
     assert messages == {"signature verification failed"}
@@ -664,14 +664,14 @@ def test_eddsa_signature_forms() -> None:
     key = JWK.generate("OKP", crv="Ed25519")
     token = jws.sign(b"payload", key, "EdDSA")
     header, payload, signature = token.split(".")
-    raw = b64decode(signature)
+    raw = b64url_decode(signature)
     # S >= L (the group order) is the malleable twin of a valid signature (RFC 8032 §5.1.7).
     order = 2**252 + 27742317777372353535851937790883648493
     s = int.from_bytes(raw[32:], "little")
     twin = raw[:32] + (s + order).to_bytes(32, "little")
     for bad in (twin, raw[:-1], b"\x00" * 64):
         with pytest.raises(InvalidSignature):
-            jws.verify(f"{header}.{payload}.{b64encode(bad).decode()}", key.public(), ["EdDSA"])
+            jws.verify(f"{header}.{payload}.{b64url_bytes(bad).decode()}", key.public(), ["EdDSA"])
 
 
 # -- weak and confused keys ------------------------------------------------------------------------
@@ -697,7 +697,7 @@ def test_weak_keys_are_refused() -> None:
 def test_secrets_never_appear_in_error_messages() -> None:
     secret = b"super-secret-value-0123456789"  # 29 bytes: too short for HS256
     key = JWK.from_secret(secret)
-    encoded = b64encode(secret).decode()
+    encoded = b64url_bytes(secret).decode()
     for action in (
         lambda: jws.sign(b"x", key, "HS256"),
         key.to_dict,

@@ -23,10 +23,10 @@ from authgate.jose import (
     jws,
 )
 from authgate.jose._algorithms import JWE_CONTENT_ALGORITHMS, JWE_KEY_ALGORITHMS
-from authgate.jose._b64 import b64decode, b64encode
 from authgate.jose._content_encryption import CONTENT_CIPHERS
-from authgate.jose._json import dumps
 from authgate.jose._key_management import ecdh_shared_secret, unwrap, wrap
+from authgate.jose.encoding import b64url_decode
+from tests.support.tokens import b64url_bytes, compact_json
 
 ALL_ALGS = sorted(JWE_KEY_ALGORITHMS)
 ALL_ENCS = sorted(JWE_CONTENT_ALGORITHMS)
@@ -44,7 +44,7 @@ def x25519_key() -> JWK:
 
 
 def _b64(data: bytes) -> str:
-    return b64encode(data).decode()
+    return b64url_bytes(data).decode()
 
 
 def _seal(header: bytes | dict[str, Any], key: JWK, plaintext: bytes = b"x") -> str:
@@ -52,10 +52,10 @@ def _seal(header: bytes | dict[str, Any], key: JWK, plaintext: bytes = b"x") -> 
     params = header if isinstance(header, dict) else {}
     alg, enc = params.get("alg", "A128KW"), params.get("enc", "A128GCM")
     wrapped = wrap(alg, enc, key, params)
-    raw = dumps({**params, **wrapped.header}) if isinstance(header, dict) else header
+    raw = compact_json({**params, **wrapped.header}) if isinstance(header, dict) else header
     cipher = CONTENT_CIPHERS[enc]
     iv = os.urandom(cipher.iv_size)
-    ciphertext, tag = cipher.encrypt(wrapped.cek, iv, plaintext, b64encode(raw))
+    ciphertext, tag = cipher.encrypt(wrapped.cek, iv, plaintext, b64url_bytes(raw))
     return ".".join(map(_b64, (raw, wrapped.encrypted_key, iv, ciphertext, tag)))
 
 
@@ -94,10 +94,10 @@ def test_allow_lists_are_explicit_non_empty_and_known(algorithms: Any, encryptio
 
 def test_disallowed_alg_or_enc_is_refused_before_any_decoding_or_crypto() -> None:
     garbage = "!!!.%%%.***.~~~"  # no segment after the header is even base64url
-    header = _b64(dumps({"alg": "RSA-OAEP", "enc": "A128GCM"}))
+    header = _b64(compact_json({"alg": "RSA-OAEP", "enc": "A128GCM"}))
     with pytest.raises(AlgorithmNotAllowed, match="RSA-OAEP"):
         jwe.decrypt(f"{header}.{garbage}", KEY, algorithms=["A128KW"], encryptions=["A128GCM"])
-    header = _b64(dumps({"alg": "A128KW", "enc": "A256GCM"}))
+    header = _b64(compact_json({"alg": "A128KW", "enc": "A256GCM"}))
     with pytest.raises(AlgorithmNotAllowed, match="A256GCM"):
         jwe.decrypt(f"{header}.{garbage}", KEY, algorithms=["A128KW"], encryptions=["A128GCM"])
 
@@ -114,13 +114,13 @@ def test_disallowed_alg_or_enc_is_refused_before_any_decoding_or_crypto() -> Non
     ],
 )
 def test_unsupported_algorithms_are_named(alg: str, match: str) -> None:
-    header = _b64(dumps({"alg": alg, "enc": "A128GCM", "p2c": 2**31, "p2s": "AAAA"}))
+    header = _b64(compact_json({"alg": alg, "enc": "A128GCM", "p2c": 2**31, "p2s": "AAAA"}))
     with pytest.raises(AlgorithmNotAllowed, match=match):
         _decrypt(f"{header}.AAAA.AAAA.AAAA.AAAA")
 
 
 def test_refusals_do_not_echo_unbounded_input() -> None:
-    header = _b64(dumps({"alg": "A" * 5000, "enc": "A128GCM"}))
+    header = _b64(compact_json({"alg": "A" * 5000, "enc": "A128GCM"}))
     with pytest.raises(AlgorithmNotAllowed) as info:
         _decrypt(f"{header}....")
     assert len(str(info.value)) < 200
@@ -136,7 +136,7 @@ def test_authentic_compressed_token_is_refused() -> None:
 
 
 def test_zip_is_refused_before_any_crypto() -> None:
-    header = _b64(dumps({"alg": "A128KW", "enc": "A128GCM", "zip": "DEF"}))
+    header = _b64(compact_json({"alg": "A128KW", "enc": "A128GCM", "zip": "DEF"}))
     with pytest.raises(AlgorithmNotAllowed, match="zip"):
         _decrypt(f"{header}.!.!.!.!")
 
@@ -253,7 +253,7 @@ def test_malformed_header_even_when_authentic(raw: bytes) -> None:
 )
 def test_header_member_types(header: dict[str, Any]) -> None:
     with pytest.raises(MalformedToken):
-        _decrypt(_b64(dumps(header)) + ".AAAA.AAAA.AAAA.AAAA")
+        _decrypt(_b64(compact_json(header)) + ".AAAA.AAAA.AAAA.AAAA")
 
 
 @pytest.mark.parametrize(
@@ -290,7 +290,7 @@ def test_header_keys_and_urls_are_ignored() -> None:
 def test_protected_header_is_authenticated() -> None:
     token = jwe.encrypt(b"x", KEY, "A128KW", "A128GCM", {"typ": "a"})
     parts = token.split(".")
-    parts[0] = _b64(dumps({"alg": "A128KW", "kid": "k", "typ": "b", "enc": "A128GCM"}))
+    parts[0] = _b64(compact_json({"alg": "A128KW", "kid": "k", "typ": "b", "enc": "A128GCM"}))
     with pytest.raises(DecryptionFailed):
         _decrypt(".".join(parts))
 
@@ -322,7 +322,7 @@ def test_gcm_key_wrap_needs_iv_and_tag(change: dict[str, Any]) -> None:
     token = jwe.encrypt(b"x", key, "A128GCMKW", "A128GCM")
     wrapped_header = _decrypt(token, key).header
     header = {k: v for k, v in {**wrapped_header, **change}.items() if v is not None}
-    forged = ".".join([_b64(dumps(header)), *token.split(".")[1:]])
+    forged = ".".join([_b64(compact_json(header)), *token.split(".")[1:]])
     with pytest.raises(MalformedToken):
         _decrypt(forged, key)
 
@@ -333,7 +333,7 @@ def test_gcm_key_wrap_iv_and_tag_are_sized(member: str) -> None:
     token = jwe.encrypt(b"x", key, "A128GCMKW", "A128GCM")
     header = dict(_decrypt(token, key).header)
     header[member] = _b64(os.urandom(8))
-    forged = ".".join([_b64(dumps(header)), *token.split(".")[1:]])
+    forged = ".".join([_b64(compact_json(header)), *token.split(".")[1:]])
     with pytest.raises(DecryptionFailed):
         _decrypt(forged, key)
 
@@ -342,7 +342,7 @@ def _ecdh_token_with(epk: Any) -> str:
     header = {"alg": "ECDH-ES", "enc": "A128GCM"}
     if epk is not ...:
         header["epk"] = epk
-    return _b64(dumps(header)) + "..AAAAAAAAAAAAAAAA.AAAA.AAAAAAAAAAAAAAAAAAAAAA"
+    return _b64(compact_json(header)) + "..AAAAAAAAAAAAAAAA.AAAA.AAAAAAAAAAAAAAAAAAAAAA"
 
 
 @pytest.mark.parametrize("epk", [..., None, "key", [1], 7])
@@ -404,14 +404,14 @@ def test_low_order_points_are_refused(crv: str, index: int) -> None:
 def test_oversized_party_info_is_refused() -> None:
     header = {"alg": "ECDH-ES", "enc": "A128GCM", "epk": P256_POINT, "apu": _b64(bytes(513))}
     with pytest.raises(MalformedToken, match="apu"):
-        _decrypt(_b64(dumps(header)) + "..AAAA.AAAA.AAAA", JWK.generate("EC", crv="P-256"))
+        _decrypt(_b64(compact_json(header)) + "..AAAA.AAAA.AAAA", JWK.generate("EC", crv="P-256"))
 
 
 # -- algorithm confusion ---------------------------------------------------------------------------
 
 
 def test_jws_alg_in_a_jwe_is_refused() -> None:
-    header = _b64(dumps({"alg": "HS256", "enc": "A128GCM"}))
+    header = _b64(compact_json({"alg": "HS256", "enc": "A128GCM"}))
     with pytest.raises(AlgorithmNotAllowed):
         _decrypt(f"{header}.AAAA.AAAA.AAAA.AAAA")
 
@@ -446,7 +446,7 @@ def test_a_jws_is_not_a_jwe_and_back() -> None:
 
 def _flip(token: str, segment: int, position: int = 0) -> str:
     parts = token.split(".")
-    raw = bytearray(b64decode(parts[segment]))
+    raw = bytearray(b64url_decode(parts[segment]))
     raw[position] ^= 0x01
     parts[segment] = _b64(bytes(raw))
     return ".".join(parts)
@@ -454,7 +454,7 @@ def _flip(token: str, segment: int, position: int = 0) -> str:
 
 def _cbc_token(key: bytes, padded_plaintext: bytes) -> str:
     """dir + A128CBC-HS256 built by hand (RFC 7518 §5.2.2.1) around any padded plaintext."""
-    header = b64encode(dumps({"alg": "dir", "enc": "A128CBC-HS256"}))
+    header = b64url_bytes(compact_json({"alg": "dir", "enc": "A128CBC-HS256"}))
     iv = os.urandom(16)
     encryptor = Cipher(algorithms.AES(key[16:]), modes.CBC(iv)).encryptor()
     ciphertext = encryptor.update(padded_plaintext) + encryptor.finalize()
@@ -504,13 +504,14 @@ def test_only_jose_errors_escape() -> None:
         valid.replace(".", ".."),
         valid[:-1],
         valid + "A",
-        _b64(dumps({"alg": "A128KW", "enc": "A128GCM"})) + "." * 4,
-        _b64(dumps({"alg": "RSA-OAEP", "enc": "A128GCM"})) + ".AA.AA.AA.AA",
-        _b64(dumps({"alg": "RSA-OAEP", "enc": "A128GCM"})) + "." + "A" * 2000 + ".A.A.A",
-        _b64(dumps({"alg": "ECDH-ES+A128KW", "enc": "A128GCM", "epk": {}})) + ".AA.AA.AA.AA",
-        _b64(dumps({"alg": "A128GCMKW", "enc": "A128GCM", "iv": "", "tag": ""})) + ".AA.AA.AA.AA",
-        _b64(dumps({"alg": "dir", "enc": "A128CBC-HS256"})) + "..AAAA.AAAA.AAAA",
-        _b64(dumps({"alg": "A128KW", "enc": "A128CBC-HS256"})) + "." + "A" * 43 + "..A.",
+        _b64(compact_json({"alg": "A128KW", "enc": "A128GCM"})) + "." * 4,
+        _b64(compact_json({"alg": "RSA-OAEP", "enc": "A128GCM"})) + ".AA.AA.AA.AA",
+        _b64(compact_json({"alg": "RSA-OAEP", "enc": "A128GCM"})) + "." + "A" * 2000 + ".A.A.A",
+        _b64(compact_json({"alg": "ECDH-ES+A128KW", "enc": "A128GCM", "epk": {}})) + ".AA.AA.AA.AA",
+        _b64(compact_json({"alg": "A128GCMKW", "enc": "A128GCM", "iv": "", "tag": ""}))
+        + ".AA.AA.AA.AA",
+        _b64(compact_json({"alg": "dir", "enc": "A128CBC-HS256"})) + "..AAAA.AAAA.AAAA",
+        _b64(compact_json({"alg": "A128KW", "enc": "A128CBC-HS256"})) + "." + "A" * 43 + "..A.",
     ]
     for token in hostile:
         for key in keys:

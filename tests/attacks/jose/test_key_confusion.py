@@ -22,8 +22,8 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 from cryptography.x509.oid import NameOID
 
 from authgate.jose import JWK, InvalidKey
-from authgate.jose._b64 import b64encode
 from authgate.jose._key_checks import MAX_SECRET_BYTES
+from tests.support.tokens import b64url_bytes
 
 RSA = JWK.generate("RSA", kid="rsa")
 EC = JWK.generate("EC", crv="P-256", kid="ec")
@@ -41,12 +41,12 @@ def refused(material: bytes) -> None:
     with pytest.raises(InvalidKey):
         JWK.from_secret(material)
     with pytest.raises(InvalidKey):
-        JWK.from_dict({"kty": "oct", "k": b64encode(material).decode()})
+        JWK.from_dict({"kty": "oct", "k": b64url_bytes(material).decode()})
 
 
 def accepted(material: bytes) -> None:
     assert JWK.from_secret(material).kty == "oct"
-    assert JWK.from_dict({"kty": "oct", "k": b64encode(material).decode()}).kty == "oct"
+    assert JWK.from_dict({"kty": "oct", "k": b64url_bytes(material).decode()}).kty == "oct"
 
 
 # -- the encodings ---------------------------------------------------------------------------------
@@ -302,12 +302,12 @@ def test_secret_size_is_bounded() -> None:
     with pytest.raises(InvalidKey, match="at most"):
         JWK.from_secret(rng.randbytes(MAX_SECRET_BYTES + 1))
     with pytest.raises(InvalidKey, match="at most"):
-        JWK.from_dict({"kty": "oct", "k": b64encode(b"k" * (MAX_SECRET_BYTES + 1)).decode()})
+        JWK.from_dict({"kty": "oct", "k": b64url_bytes(b"k" * (MAX_SECRET_BYTES + 1)).decode()})
 
 
 def test_a_secret_needing_too_many_decodings_is_refused() -> None:
     """More candidate decodings than the budget: refused (fail closed), not searched on."""
-    strings = [b64encode(random.Random(i).randbytes(60)).decode() for i in range(200)]
+    strings = [b64url_bytes(random.Random(i).randbytes(60)).decode() for i in range(200)]
     with pytest.raises(InvalidKey):
         JWK.from_secret(json.dumps(strings).encode())
 

@@ -18,7 +18,8 @@ from authgate.jose import (
     KeyNotFound,
     jws,
 )
-from authgate.jose._b64 import b64decode, b64encode
+from authgate.jose.encoding import b64url_decode
+from tests.support.tokens import b64url_bytes
 
 EC = JWK.generate("EC", crv="P-256", kid="ec")
 
@@ -107,7 +108,7 @@ def test_symmetric_keys_have_no_public_form() -> None:
     for action in (key.to_dict, key.public, key.to_pem):
         with pytest.raises(InvalidKey):
             action()
-    assert key.to_dict(private=True)["k"] == b64encode(key._secret or b"").decode()
+    assert key.to_dict(private=True)["k"] == b64url_bytes(key._secret or b"").decode()
 
 
 def test_private_export_of_a_public_key_is_refused() -> None:
@@ -250,9 +251,9 @@ def _ec(**change: Any) -> dict[str, Any]:
         _ec(x="A" + EC.to_dict()["x"]),  # not canonical base64url / wrong length
         _ec(y=EC.to_dict()["x"]),  # not on the curve
         _ec(d="AA" + EC.to_dict(private=True)["d"][2:]),  # d does not match the point
-        _ec(d=b64encode(b"\x00" * 32).decode()),  # d = 0
-        _ec(x=b64encode(b"\xff" * 32).decode()),  # x >= p
-        {"kty": "OKP", "crv": "Ed25519", "x": b64encode(b"\x01" * 31).decode()},
+        _ec(d=b64url_bytes(b"\x00" * 32).decode()),  # d = 0
+        _ec(x=b64url_bytes(b"\xff" * 32).decode()),  # x >= p
+        {"kty": "OKP", "crv": "Ed25519", "x": b64url_bytes(b"\x01" * 31).decode()},
         {"kty": "OKP", "crv": "X25519"},
         {"kty": "oct", "k": ""},
         {"kty": "oct", "k": "a=="},
@@ -276,7 +277,7 @@ def test_rsa_import_rules() -> None:
     inconsistent = dict(full, dq=full["dp"])
     private_without_d = {name: full[name] for name in ("kty", "n", "e", "p", "q")}
     multi_prime = dict(full, oth=[])
-    even_exponent = dict(key.to_dict(), e=b64encode((65538).to_bytes(3, "big")).decode())
+    even_exponent = dict(key.to_dict(), e=b64url_bytes((65538).to_bytes(3, "big")).decode())
     for data in (partial, inconsistent, private_without_d, multi_prime, even_exponent):
         with pytest.raises(InvalidKey):
             JWK.from_dict(data)
@@ -287,7 +288,9 @@ def test_rsa_n_and_e_with_a_leading_zero_octet_are_refused(member: str) -> None:
     """RFC 7518 §6.3.1: n and e are Base64urlUInt, which uses the minimum number of octets (§2)."""
     key = JWK.generate("RSA", kid="rsa")
     for data in (key.to_dict(), key.to_dict(private=True)):
-        padded = dict(data, **{member: b64encode(b"\x00" + b64decode(data[member])).decode()})
+        padded = dict(
+            data, **{member: b64url_bytes(b"\x00" + b64url_decode(data[member])).decode()}
+        )
         with pytest.raises(InvalidKey, match="leading zero") as info:
             JWK.from_dict(padded)
         assert info.value.code == "ERR_JOSE_INVALID_KEY"
@@ -326,7 +329,7 @@ def test_set_import_skips_unusable_members_unless_strict() -> None:
             EC.public().to_dict(),
             {"kty": "DSA", "kid": "dsa"},
             {"kty": "EC", "crv": "P-256", "kid": "broken"},
-            {"kty": "RSA", "kid": "weak", "n": b64encode(b"\xc1" * 128).decode(), "e": "AQAB"},
+            {"kty": "RSA", "kid": "weak", "n": b64url_bytes(b"\xc1" * 128).decode(), "e": "AQAB"},
             "not an object",
         ]
     }

@@ -21,8 +21,8 @@ from authgate.jose import (
     jwt,
 )
 from authgate.jose._algorithms import JWS_ALGORITHMS
-from authgate.jose._b64 import b64encode
 from authgate.jose._signatures import signer
+from tests.support.tokens import b64url_bytes
 
 # RFC 7515 A.1 (HS256); the key is RFC 7517 A.3's second key.
 A1_KEY = {
@@ -187,7 +187,7 @@ def test_appendix_a2_signing_reproduces_the_signature() -> None:
     # authgate adds the key's thumbprint as kid, so the header differs; the signature over
     # A.2's exact signing input is reproduced by the primitive.
     assert token.split(".")[1] == payload
-    assert b64encode(signer(key, "RS256")(f"{header}.{payload}".encode())).decode() == signature
+    assert b64url_bytes(signer(key, "RS256")(f"{header}.{payload}".encode())).decode() == signature
 
 
 @pytest.mark.parametrize("example", sorted(EXAMPLES))

@@ -15,10 +15,11 @@ from typing import Any
 import pytest
 
 from authgate.jose import JWK, AlgorithmNotAllowed, jwe, jwt
-from authgate.jose._b64 import b64decode, b64encode
 from authgate.jose._content_encryption import CONTENT_CIPHERS
 from authgate.jose._key_management import concat_kdf, ecdh_shared_secret, unwrap, wrap
+from authgate.jose.encoding import b64url_decode
 from authgate.jose.jwe import _encrypt
+from tests.support.tokens import b64url_bytes
 
 # -- RFC 7520 §5: the JOSE Cookbook ----------------------------------------------------------------
 
@@ -70,13 +71,13 @@ def test_cookbook_encrypts_byte_for_byte(vectors_dir: Path, section: str) -> Non
     case = _cookbook(vectors_dir, section)
     inp, generated, encrypting = case["input"], case["generated"], case.get("encrypting_key", {})
     protected = case["encrypting_content"]["protected"]
-    fixed: dict[str, Any] = {"_iv": b64decode(generated["iv"])}
+    fixed: dict[str, Any] = {"_iv": b64url_decode(generated["iv"])}
     if "cek" in generated:
-        fixed["_cek"] = b64decode(generated["cek"])
+        fixed["_cek"] = b64url_decode(generated["cek"])
     if "epk" in encrypting:
         fixed["_epk"] = JWK.from_dict(encrypting["epk"])
     if "iv" in encrypting:
-        fixed["_wrap_iv"] = b64decode(encrypting["iv"])
+        fixed["_wrap_iv"] = b64url_decode(encrypting["iv"])
     key = JWK.from_dict(inp["key"])
     header = {"kid": protected["kid"]}
     token = _encrypt(inp["plaintext"].encode(), key, inp["alg"], inp["enc"], header, **fixed)
@@ -93,7 +94,7 @@ def test_cookbook_ecdh_es_derives_the_published_cek(vectors_dir: Path) -> None:
     key = JWK.from_dict(case["input"]["key"])
     header = case["encrypting_content"]["protected"]
     cek = unwrap("ECDH-ES", "A128CBC-HS256", key, header, b"")
-    assert b64encode(cek).decode() == case["encrypting_key"]["cek"]
+    assert b64url_bytes(cek).decode() == case["encrypting_key"]["cek"]
 
 
 @pytest.mark.parametrize("section", sorted(REJECTED))
@@ -325,7 +326,7 @@ APPENDIX_C_KEY = "VqqN6vgjbSBcIijNcacQGg"
 
 def test_rfc7518_appendix_c_concat_kdf() -> None:
     derived = concat_kdf(APPENDIX_C_Z, "A128GCM", b"Alice", b"Bob", 16)
-    assert b64encode(derived).decode() == APPENDIX_C_KEY
+    assert b64url_bytes(derived).decode() == APPENDIX_C_KEY
 
 
 def test_rfc7518_appendix_c_both_sides() -> None:
@@ -339,8 +340,8 @@ def test_rfc7518_appendix_c_both_sides() -> None:
         "apv": "Qm9i",
         "epk": epk_public,
     }
-    assert b64encode(unwrap("ECDH-ES", "A128GCM", bob, header, b"")).decode() == APPENDIX_C_KEY
+    assert b64url_bytes(unwrap("ECDH-ES", "A128GCM", bob, header, b"")).decode() == APPENDIX_C_KEY
     sent = wrap("ECDH-ES", "A128GCM", bob.public(), header, ephemeral_key=JWK.from_dict(ALICE_EPK))
-    assert b64encode(sent.cek).decode() == APPENDIX_C_KEY
+    assert b64url_bytes(sent.cek).decode() == APPENDIX_C_KEY
     assert sent.encrypted_key == b""
     assert sent.header == {"epk": epk_public}

@@ -23,8 +23,9 @@ from typing import Any
 import pytest
 
 from authgate.jose import JWK, InvalidKey, InvalidSignature, JWKSet, jws
-from authgate.jose._b64 import b64decode, b64encode
 from authgate.jose._signatures import verifier
+from authgate.jose.encoding import b64url_decode
+from tests.support.tokens import b64url_bytes
 
 SECTIONS = {
     "4_1": "rsa_v15_signature",
@@ -128,7 +129,7 @@ def test_cookbook_signatures_fail_with_the_wrong_payload(vectors_dir: Path) -> N
         example = load(vectors_dir, section)
         key = JWK.from_dict(example["input"]["key"])
         header, _, signature = example["output"]["compact"].split(".")
-        forged = f"{header}.{b64encode(b'It is a safe business').decode()}.{signature}"
+        forged = f"{header}.{b64url_bytes(b'It is a safe business').decode()}.{signature}"
         public = key.public() if key.kty != "oct" else key
         with pytest.raises(InvalidSignature):
             jws.verify(forged, public, [example["input"]["alg"]])
@@ -164,7 +165,7 @@ def test_cookbook_protecting_content_only_has_no_compact_form(vectors_dir: Path)
     key = JWK.from_dict(example["input"]["key"])
     flat = example["output"]["json_flat"]
     check = verifier(key, "HS256")
-    assert check(b"." + flat["payload"].encode(), b64decode(flat["signature"]))
+    assert check(b"." + flat["payload"].encode(), b64url_decode(flat["signature"]))
 
 
 def test_cookbook_multiple_signatures(vectors_dir: Path) -> None:
@@ -187,7 +188,7 @@ def test_cookbook_multiple_signatures(vectors_dir: Path) -> None:
     assert jws.verify(compact, rsa, [algs[0]]).header == {"alg": "RS256"}
     ec = keys[1].public()
     assert verifier(ec, "ES512")(
-        b"." + payload_segment.encode(), b64decode(signatures[1]["signature"])
+        b"." + payload_segment.encode(), b64url_decode(signatures[1]["signature"])
     )
     compact = f"{signatures[2]['protected']}.{payload_segment}.{signatures[2]['signature']}"
     assert jws.verify(compact, keys[2], [algs[2]]).payload == example["input"]["payload"].encode()

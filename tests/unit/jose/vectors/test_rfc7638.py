@@ -10,7 +10,7 @@ import hashlib
 import json
 
 from authgate.jose import JWK
-from authgate.jose._b64 import b64encode
+from tests.support.tokens import b64url_bytes
 
 # RFC 7638 §3.1: the example RSA key (RFC 7517 A.1's second key) and its thumbprint.
 RSA_KEY = {
@@ -42,7 +42,7 @@ def test_rfc7638_rsa_example() -> None:
         {"e": RSA_KEY["e"], "kty": "RSA", "n": RSA_KEY["n"]}, separators=(",", ":")
     ).encode()
     assert hashlib.sha256(canonical).digest()[:16] == RSA_HASH_PREFIX
-    assert b64encode(hashlib.sha256(canonical).digest()).decode() == RSA_THUMBPRINT
+    assert b64url_bytes(hashlib.sha256(canonical).digest()).decode() == RSA_THUMBPRINT
 
 
 def test_rfc8037_okp_example() -> None:
@@ -70,6 +70,6 @@ def test_oct_thumbprint_covers_the_secret() -> None:
     b = JWK.from_secret(b"b" * 32)
     assert a.thumbprint() != b.thumbprint()
     expected = hashlib.sha256(
-        ('{"k":"' + b64encode(b"a" * 32).decode() + '","kty":"oct"}').encode()
+        ('{"k":"' + b64url_bytes(b"a" * 32).decode() + '","kty":"oct"}').encode()
     ).digest()
-    assert a.thumbprint() == b64encode(expected).decode()
+    assert a.thumbprint() == b64url_bytes(expected).decode()

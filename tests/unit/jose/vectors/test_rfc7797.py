@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from authgate.jose import JWK, InvalidSignature, MalformedToken, jws, jwt
-from authgate.jose._b64 import b64decode
+from authgate.jose.encoding import b64url_decode
 
 # RFC 7797 §4 (and RFC 7515 A.1): the HMAC key of every example.
 KEY = JWK.from_dict(
@@ -79,7 +79,8 @@ def test_cookbook_compact_unencoded_payload(vectors_dir: Path) -> None:
     assert jws.sign(payload, key, "HS256", UNENCODED) == compact
     # The stale `signing` block is what its title says: not valid JSON.
     assert (
-        b64decode(example["signing"]["protected_b64u"]) == b'{"alg":"HS256","b64":,"crit":["b64"]}'
+        b64url_decode(example["signing"]["protected_b64u"])
+        == b'{"alg":"HS256","b64":,"crit":["b64"]}'
     )
 
 
@@ -87,7 +88,7 @@ def test_cookbook_json_only_draft_header_without_crit_is_refused(vectors_dir: Pa
     example = load(vectors_dir, "4.2.hmac-sha2_b64_false.json")
     key = JWK.from_dict(example["input"]["key"])
     flat = example["output"]["json_flat"]
-    assert json.loads(b64decode(flat["protected"])) == {"alg": "HS256", "b64": False}
+    assert json.loads(b64url_decode(flat["protected"])) == {"alg": "HS256", "b64": False}
     detached = f"{flat['protected']}..{flat['signature']}"
     with pytest.raises(MalformedToken):
         jws.verify(detached, key, ["HS256"], detached_payload=flat["payload"].encode())

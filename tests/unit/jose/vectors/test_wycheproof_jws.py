@@ -29,7 +29,7 @@ from authgate.jose import (
     jws,
 )
 from authgate.jose._algorithms import JWS_ALGORITHMS
-from authgate.jose._b64 import b64decode
+from authgate.jose.encoding import b64url_decode
 
 ALL_ALGS = sorted(JWS_ALGORITHMS)
 
@@ -112,7 +112,7 @@ def expected_error(group: dict[str, Any], case: dict[str, Any]) -> tuple[type[Jo
     if "WrongPrimitive" in flags:
         # A header naming another algorithm than the key's is a key error; a signature made with
         # another primitive under the key's own algorithm is a signature error.
-        header = json.loads(b64decode(case["jws"].split(".")[0]))
+        header = json.loads(b64url_decode(case["jws"].split(".")[0]))
         key_alg = (group.get("public") or group["private"]).get("alg")
         return (InvalidKey,) if header["alg"] != key_alg else (InvalidSignature,)
     if comment in _BAD_KEY or {"MixedKeySet", "DuplicateKid"} & set(flags):

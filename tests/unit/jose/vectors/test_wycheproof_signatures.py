@@ -23,8 +23,8 @@ from typing import Any
 import pytest
 
 from authgate.jose import JWK, InvalidKey
-from authgate.jose._b64 import b64encode
 from authgate.jose._signatures import verifier
+from tests.support.tokens import b64url_bytes
 
 ECDSA = {
     "ecdsa_secp256r1_sha256_p1363_test.json": "ES256",
@@ -65,7 +65,7 @@ def _ec_jwk(public: dict[str, Any]) -> dict[str, str]:
     )
     point = bytes.fromhex(public["uncompressed"])[1:]
     half = len(point) // 2
-    x, y = (b64encode(part).decode() for part in (point[:half], point[half:]))
+    x, y = (b64url_bytes(part).decode() for part in (point[:half], point[half:]))
     return {"kty": "EC", "crv": crv, "x": x, "y": y}
 
 
