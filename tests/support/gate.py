@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import base64
 import json
 import threading
 import time
@@ -16,19 +15,16 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from authgate.jose import JWK, jwt
+from tests.support.tokens import b64url
 
 AUDIENCE = "https://api.example.test"
 
 
-def b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
 def forge(header: dict[str, Any], claims: dict[str, Any], signature: bytes = b"") -> str:
     """A compact JWS with any header and signature bytes (for hostile tokens)."""
-    head = b64(json.dumps(header).encode())
-    body = b64(json.dumps(claims).encode())
-    return f"{head}.{body}.{b64(signature)}"
+    head = b64url(json.dumps(header).encode())
+    body = b64url(json.dumps(claims).encode())
+    return f"{head}.{body}.{b64url(signature)}"
 
 
 class ManualClock:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import string
-from base64 import urlsafe_b64encode
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from authgate.cli.exit_codes import ExitCode
+from tests.support.tokens import b64url
 
 DOCUMENTED = {int(code) for code in ExitCode}
 TOKEN = "eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJhIn0.c2ln"
@@ -164,10 +164,6 @@ def test_secret_never_appears_in_errors(run: Any, keys: Any) -> None:
 _B64URL = string.ascii_letters + string.digits + "-_"
 
 
-def _b64(data: bytes) -> str:
-    return urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
 # Well-formed segments around hostile content, so that fuzzing reaches the algorithm, key and
 # signature checks instead of stopping at the base64url decoder.
 _JSON = st.recursive(
@@ -202,9 +198,13 @@ _SIGNATURE = (
 )
 _JWS = st.tuples(
     _HEADER, _CLAIMS.map(lambda c: json.dumps(c).encode()) | st.binary(max_size=64), _SIGNATURE
-).map(lambda parts: ".".join((_b64(json.dumps(parts[0]).encode()), _b64(parts[1]), _b64(parts[2]))))
+).map(
+    lambda parts: ".".join(
+        (b64url(json.dumps(parts[0]).encode()), b64url(parts[1]), b64url(parts[2]))
+    )
+)
 _JWE = st.tuples(_HEADER, st.lists(st.binary(max_size=40), min_size=4, max_size=4)).map(
-    lambda parts: ".".join((_b64(json.dumps(parts[0]).encode()), *map(_b64, parts[1])))
+    lambda parts: ".".join((b64url(json.dumps(parts[0]).encode()), *map(b64url, parts[1])))
 )
 _TOKENS = st.one_of(
     st.text(max_size=300),

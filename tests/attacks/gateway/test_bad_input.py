@@ -3,7 +3,6 @@ precise 4xx with the RFC 6750 challenge where one applies; never a 500, never a 
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
 import json
@@ -21,10 +20,7 @@ from tests.support.gateway import (
     read_response,
     read_until_closed,
 )
-
-
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+from tests.support.tokens import b64url
 
 
 def _challenge(headers: dict[str, str]) -> str:
@@ -163,9 +159,9 @@ def _assert_invalid_token(gateway: Gateway, token: str, description: str | None 
 
 
 def test_alg_none_is_refused(gateway: Gateway, issuer: Issuer) -> None:
-    header = _b64(json.dumps({"alg": "none", "typ": "JWT"}).encode())
+    header = b64url(json.dumps({"alg": "none", "typ": "JWT"}).encode())
     now = int(time.time())
-    payload = _b64(
+    payload = b64url(
         json.dumps(
             {"iss": issuer.url, "aud": "https://api.example.com", "sub": "x", "exp": now + 60,
              "scope": "orders:read"}
@@ -176,16 +172,16 @@ def test_alg_none_is_refused(gateway: Gateway, issuer: Issuer) -> None:
 
 def test_hmac_signed_with_the_public_key_is_refused(gateway: Gateway, issuer: Issuer) -> None:
     public_pem = issuer.key.public().to_pem()
-    header = _b64(json.dumps({"alg": "HS256", "typ": "JWT", "kid": "key-1"}).encode())
+    header = b64url(json.dumps({"alg": "HS256", "typ": "JWT", "kid": "key-1"}).encode())
     now = int(time.time())
-    payload = _b64(
+    payload = b64url(
         json.dumps(
             {"iss": issuer.url, "aud": "https://api.example.com", "sub": "x", "exp": now + 60,
              "scope": "orders:read"}
         ).encode()
     )  # fmt: skip
     signing_input = f"{header}.{payload}".encode()
-    signature = _b64(hmac.new(public_pem, signing_input, hashlib.sha256).digest())
+    signature = b64url(hmac.new(public_pem, signing_input, hashlib.sha256).digest())
     _assert_invalid_token(gateway, f"{header}.{payload}.{signature}", "could not be verified")
 
 
@@ -263,7 +259,7 @@ def test_token_beyond_the_header_section_limit_is_431(gateway: Gateway) -> None:
 
 def _hostile_tokens(issuer: Issuer) -> list[str]:
     now = int(time.time())
-    unsigned = _b64(json.dumps({"alg": "none"}).encode()) + "." + _b64(b"{}") + "."
+    unsigned = b64url(json.dumps({"alg": "none"}).encode()) + "." + b64url(b"{}") + "."
     return [
         "not-a-jwt",
         "a" * 7000,

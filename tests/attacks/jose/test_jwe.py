@@ -26,7 +26,7 @@ from authgate.jose._algorithms import JWE_CONTENT_ALGORITHMS, JWE_KEY_ALGORITHMS
 from authgate.jose._content_encryption import CONTENT_CIPHERS
 from authgate.jose._key_management import ecdh_shared_secret, unwrap, wrap
 from authgate.jose.encoding import b64url_decode
-from tests.support.tokens import b64url_bytes, compact_json
+from tests.support.tokens import b64url, b64url_bytes, compact_json
 
 ALL_ALGS = sorted(JWE_KEY_ALGORITHMS)
 ALL_ENCS = sorted(JWE_CONTENT_ALGORITHMS)
@@ -43,10 +43,6 @@ def x25519_key() -> JWK:
     return JWK.generate("OKP", crv="X25519")
 
 
-def _b64(data: bytes) -> str:
-    return b64url_bytes(data).decode()
-
-
 def _seal(header: bytes | dict[str, Any], key: JWK, plaintext: bytes = b"x") -> str:
     """An authentic token with exactly this protected header, bypassing `encrypt`'s own checks."""
     params = header if isinstance(header, dict) else {}
@@ -56,7 +52,7 @@ def _seal(header: bytes | dict[str, Any], key: JWK, plaintext: bytes = b"x") -> 
     cipher = CONTENT_CIPHERS[enc]
     iv = os.urandom(cipher.iv_size)
     ciphertext, tag = cipher.encrypt(wrapped.cek, iv, plaintext, b64url_bytes(raw))
-    return ".".join(map(_b64, (raw, wrapped.encrypted_key, iv, ciphertext, tag)))
+    return ".".join(map(b64url, (raw, wrapped.encrypted_key, iv, ciphertext, tag)))
 
 
 def _decrypt(token: str | bytes, key: JWK = KEY, **kwargs: Any) -> jwe.DecryptedJWE:
@@ -94,10 +90,10 @@ def test_allow_lists_are_explicit_non_empty_and_known(algorithms: Any, encryptio
 
 def test_disallowed_alg_or_enc_is_refused_before_any_decoding_or_crypto() -> None:
     garbage = "!!!.%%%.***.~~~"  # no segment after the header is even base64url
-    header = _b64(compact_json({"alg": "RSA-OAEP", "enc": "A128GCM"}))
+    header = b64url(compact_json({"alg": "RSA-OAEP", "enc": "A128GCM"}))
     with pytest.raises(AlgorithmNotAllowed, match="RSA-OAEP"):
         jwe.decrypt(f"{header}.{garbage}", KEY, algorithms=["A128KW"], encryptions=["A128GCM"])
-    header = _b64(compact_json({"alg": "A128KW", "enc": "A256GCM"}))
+    header = b64url(compact_json({"alg": "A128KW", "enc": "A256GCM"}))
     with pytest.raises(AlgorithmNotAllowed, match="A256GCM"):
         jwe.decrypt(f"{header}.{garbage}", KEY, algorithms=["A128KW"], encryptions=["A128GCM"])
 
@@ -114,13 +110,13 @@ def test_disallowed_alg_or_enc_is_refused_before_any_decoding_or_crypto() -> Non
     ],
 )
 def test_unsupported_algorithms_are_named(alg: str, match: str) -> None:
-    header = _b64(compact_json({"alg": alg, "enc": "A128GCM", "p2c": 2**31, "p2s": "AAAA"}))
+    header = b64url(compact_json({"alg": alg, "enc": "A128GCM", "p2c": 2**31, "p2s": "AAAA"}))
     with pytest.raises(AlgorithmNotAllowed, match=match):
         _decrypt(f"{header}.AAAA.AAAA.AAAA.AAAA")
 
 
 def test_refusals_do_not_echo_unbounded_input() -> None:
-    header = _b64(compact_json({"alg": "A" * 5000, "enc": "A128GCM"}))
+    header = b64url(compact_json({"alg": "A" * 5000, "enc": "A128GCM"}))
     with pytest.raises(AlgorithmNotAllowed) as info:
         _decrypt(f"{header}....")
     assert len(str(info.value)) < 200
@@ -136,7 +132,7 @@ def test_authentic_compressed_token_is_refused() -> None:
 
 
 def test_zip_is_refused_before_any_crypto() -> None:
-    header = _b64(compact_json({"alg": "A128KW", "enc": "A128GCM", "zip": "DEF"}))
+    header = b64url(compact_json({"alg": "A128KW", "enc": "A128GCM", "zip": "DEF"}))
     with pytest.raises(AlgorithmNotAllowed, match="zip"):
         _decrypt(f"{header}.!.!.!.!")
 
@@ -253,7 +249,7 @@ def test_malformed_header_even_when_authentic(raw: bytes) -> None:
 )
 def test_header_member_types(header: dict[str, Any]) -> None:
     with pytest.raises(MalformedToken):
-        _decrypt(_b64(compact_json(header)) + ".AAAA.AAAA.AAAA.AAAA")
+        _decrypt(b64url(compact_json(header)) + ".AAAA.AAAA.AAAA.AAAA")
 
 
 @pytest.mark.parametrize(
@@ -278,7 +274,7 @@ def test_header_keys_and_urls_are_ignored() -> None:
     header = {
         "alg": "A128KW",
         "enc": "A128GCM",
-        "jwk": {"kty": "oct", "k": _b64(attacker._secret or b"")},
+        "jwk": {"kty": "oct", "k": b64url(attacker._secret or b"")},
         "jku": "https://attacker.invalid/jwks",
         "x5u": "https://attacker.invalid/cert",
     }
@@ -290,7 +286,7 @@ def test_header_keys_and_urls_are_ignored() -> None:
 def test_protected_header_is_authenticated() -> None:
     token = jwe.encrypt(b"x", KEY, "A128KW", "A128GCM", {"typ": "a"})
     parts = token.split(".")
-    parts[0] = _b64(compact_json({"alg": "A128KW", "kid": "k", "typ": "b", "enc": "A128GCM"}))
+    parts[0] = b64url(compact_json({"alg": "A128KW", "kid": "k", "typ": "b", "enc": "A128GCM"}))
     with pytest.raises(DecryptionFailed):
         _decrypt(".".join(parts))
 
@@ -322,7 +318,7 @@ def test_gcm_key_wrap_needs_iv_and_tag(change: dict[str, Any]) -> None:
     token = jwe.encrypt(b"x", key, "A128GCMKW", "A128GCM")
     wrapped_header = _decrypt(token, key).header
     header = {k: v for k, v in {**wrapped_header, **change}.items() if v is not None}
-    forged = ".".join([_b64(compact_json(header)), *token.split(".")[1:]])
+    forged = ".".join([b64url(compact_json(header)), *token.split(".")[1:]])
     with pytest.raises(MalformedToken):
         _decrypt(forged, key)
 
@@ -332,8 +328,8 @@ def test_gcm_key_wrap_iv_and_tag_are_sized(member: str) -> None:
     key = JWK.from_secret(bytes(range(16)))
     token = jwe.encrypt(b"x", key, "A128GCMKW", "A128GCM")
     header = dict(_decrypt(token, key).header)
-    header[member] = _b64(os.urandom(8))
-    forged = ".".join([_b64(compact_json(header)), *token.split(".")[1:]])
+    header[member] = b64url(os.urandom(8))
+    forged = ".".join([b64url(compact_json(header)), *token.split(".")[1:]])
     with pytest.raises(DecryptionFailed):
         _decrypt(forged, key)
 
@@ -342,7 +338,7 @@ def _ecdh_token_with(epk: Any) -> str:
     header = {"alg": "ECDH-ES", "enc": "A128GCM"}
     if epk is not ...:
         header["epk"] = epk
-    return _b64(compact_json(header)) + "..AAAAAAAAAAAAAAAA.AAAA.AAAAAAAAAAAAAAAAAAAAAA"
+    return b64url(compact_json(header)) + "..AAAAAAAAAAAAAAAA.AAAA.AAAAAAAAAAAAAAAAAAAAAA"
 
 
 @pytest.mark.parametrize("epk", [..., None, "key", [1], 7])
@@ -359,12 +355,12 @@ P256_POINT = {
 }
 BAD_EPKS = {
     "another curve": {**P256_POINT, "crv": "P-384"},
-    "another key type": {"kty": "OKP", "crv": "X25519", "x": _b64(bytes(range(32)))},
+    "another key type": {"kty": "OKP", "crv": "X25519", "x": b64url(bytes(range(32)))},
     "an RSA key": {"kty": "RSA", "n": "AQAB", "e": "AQAB"},
     "a private key": {**P256_POINT, "d": "0_NxaRPUMQoAJt50Gz8YiTr8gRTwyEaCumd-MToTmIo"},
     "a point off the curve": {**P256_POINT, "y": P256_POINT["x"]},
-    "the point at zero": {**P256_POINT, "x": _b64(bytes(32)), "y": _b64(bytes(32))},
-    "a short coordinate": {**P256_POINT, "x": _b64(bytes(31))},
+    "the point at zero": {**P256_POINT, "x": b64url(bytes(32)), "y": b64url(bytes(32))},
+    "a short coordinate": {**P256_POINT, "x": b64url(bytes(31))},
     "a coordinate that is not base64url": {**P256_POINT, "x": "!!"},
     "no coordinates": {"kty": "EC", "crv": "P-256"},
 }
@@ -394,7 +390,7 @@ LOW_ORDER = {
                                             ("X448", 0), ("X448", 1)])  # fmt: skip
 def test_low_order_points_are_refused(crv: str, index: int) -> None:
     recipient = JWK.generate("OKP", crv=crv)
-    epk = {"kty": "OKP", "crv": crv, "x": _b64(LOW_ORDER[crv][index])}
+    epk = {"kty": "OKP", "crv": crv, "x": b64url(LOW_ORDER[crv][index])}
     with pytest.raises(DecryptionFailed):
         ecdh_shared_secret(recipient, epk)
     with pytest.raises(DecryptionFailed):
@@ -402,16 +398,16 @@ def test_low_order_points_are_refused(crv: str, index: int) -> None:
 
 
 def test_oversized_party_info_is_refused() -> None:
-    header = {"alg": "ECDH-ES", "enc": "A128GCM", "epk": P256_POINT, "apu": _b64(bytes(513))}
+    header = {"alg": "ECDH-ES", "enc": "A128GCM", "epk": P256_POINT, "apu": b64url(bytes(513))}
     with pytest.raises(MalformedToken, match="apu"):
-        _decrypt(_b64(compact_json(header)) + "..AAAA.AAAA.AAAA", JWK.generate("EC", crv="P-256"))
+        _decrypt(b64url(compact_json(header)) + "..AAAA.AAAA.AAAA", JWK.generate("EC", crv="P-256"))
 
 
 # -- algorithm confusion ---------------------------------------------------------------------------
 
 
 def test_jws_alg_in_a_jwe_is_refused() -> None:
-    header = _b64(compact_json({"alg": "HS256", "enc": "A128GCM"}))
+    header = b64url(compact_json({"alg": "HS256", "enc": "A128GCM"}))
     with pytest.raises(AlgorithmNotAllowed):
         _decrypt(f"{header}.AAAA.AAAA.AAAA.AAAA")
 
@@ -448,7 +444,7 @@ def _flip(token: str, segment: int, position: int = 0) -> str:
     parts = token.split(".")
     raw = bytearray(b64url_decode(parts[segment]))
     raw[position] ^= 0x01
-    parts[segment] = _b64(bytes(raw))
+    parts[segment] = b64url(bytes(raw))
     return ".".join(parts)
 
 
@@ -460,7 +456,7 @@ def _cbc_token(key: bytes, padded_plaintext: bytes) -> str:
     ciphertext = encryptor.update(padded_plaintext) + encryptor.finalize()
     al = (len(header) * 8).to_bytes(8, "big")
     tag = hmac.new(key[:16], header + iv + ciphertext + al, hashlib.sha256).digest()[:16]
-    return ".".join([header.decode(), "", _b64(iv), _b64(ciphertext), _b64(tag)])
+    return ".".join([header.decode(), "", b64url(iv), b64url(ciphertext), b64url(tag)])
 
 
 def test_hand_built_cbc_token_is_right() -> None:
@@ -504,14 +500,15 @@ def test_only_jose_errors_escape() -> None:
         valid.replace(".", ".."),
         valid[:-1],
         valid + "A",
-        _b64(compact_json({"alg": "A128KW", "enc": "A128GCM"})) + "." * 4,
-        _b64(compact_json({"alg": "RSA-OAEP", "enc": "A128GCM"})) + ".AA.AA.AA.AA",
-        _b64(compact_json({"alg": "RSA-OAEP", "enc": "A128GCM"})) + "." + "A" * 2000 + ".A.A.A",
-        _b64(compact_json({"alg": "ECDH-ES+A128KW", "enc": "A128GCM", "epk": {}})) + ".AA.AA.AA.AA",
-        _b64(compact_json({"alg": "A128GCMKW", "enc": "A128GCM", "iv": "", "tag": ""}))
+        b64url(compact_json({"alg": "A128KW", "enc": "A128GCM"})) + "." * 4,
+        b64url(compact_json({"alg": "RSA-OAEP", "enc": "A128GCM"})) + ".AA.AA.AA.AA",
+        b64url(compact_json({"alg": "RSA-OAEP", "enc": "A128GCM"})) + "." + "A" * 2000 + ".A.A.A",
+        b64url(compact_json({"alg": "ECDH-ES+A128KW", "enc": "A128GCM", "epk": {}}))
         + ".AA.AA.AA.AA",
-        _b64(compact_json({"alg": "dir", "enc": "A128CBC-HS256"})) + "..AAAA.AAAA.AAAA",
-        _b64(compact_json({"alg": "A128KW", "enc": "A128CBC-HS256"})) + "." + "A" * 43 + "..A.",
+        b64url(compact_json({"alg": "A128GCMKW", "enc": "A128GCM", "iv": "", "tag": ""}))
+        + ".AA.AA.AA.AA",
+        b64url(compact_json({"alg": "dir", "enc": "A128CBC-HS256"})) + "..AAAA.AAAA.AAAA",
+        b64url(compact_json({"alg": "A128KW", "enc": "A128CBC-HS256"})) + "." + "A" * 43 + "..A.",
     ]
     for token in hostile:
         for key in keys:

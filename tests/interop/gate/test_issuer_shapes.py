@@ -27,6 +27,7 @@ from cryptography.x509.oid import NameOID
 from authgate.gate import Decision, Gate, GateRequest, load_gate_config
 from authgate.jose import JWK, jws
 from tests.support.interop import JsonSite
+from tests.support.tokens import b64url
 
 TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
 NOW = int(time.time())
@@ -92,10 +93,6 @@ def published_jwks(issuer: Issuer) -> dict[str, Any]:
     if issuer.jwks_style == "auth0":
         return {"keys": [{**public, **x5c, "alg": "RS256"}]}
     return {"keys": [{**public, "alg": "RS256"}]}
-
-
-def b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
 ISSUERS = {

@@ -17,15 +17,12 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 
 from authgate.jose import JWK, JWKSet, jws, jwt
+from tests.support.tokens import b64url
 
 NOW = 1_700_000_000
 ISSUER = "https://issuer.example"
 AUDIENCE = "api://orders"
 CLAIMS = {"sub": "alice", "iss": ISSUER, "aud": AUDIENCE, "scope": "orders:read"}
-
-
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
 def _sign(run: Any, *args: str, stdin: str | None = None) -> str:
@@ -302,11 +299,11 @@ def cases(keys: Any) -> dict[str, tuple[str, list[str]]]:
     """Tokens that must be rejected, each with the extra verify arguments (the EC key first)."""
     ec = keys["ec"].key
     good = jwt.encode({**CLAIMS, "exp": NOW + 600}, ec, "ES256")
-    header_none = _b64(b'{"alg":"none"}')
+    header_none = b64url(b'{"alg":"none"}')
     cases = {
         "malformed": ("not.a.jwt", []),
         "two_segments": ("abc.def", []),
-        "alg_none": (f"{header_none}.{_b64(b'{}')}.", []),
+        "alg_none": (f"{header_none}.{b64url(b'{}')}.", []),
         "alg_not_allowed": (jwt.encode(CLAIMS, keys["hs"].key, "HS256"), []),
         "bad_signature": (_tampered(good), []),
         "expired": (jwt.encode({**CLAIMS, "exp": NOW}, ec, "ES256"), []),
@@ -420,11 +417,11 @@ def test_inspect_jwe_shows_the_header_only(run: Any) -> None:
     header = {"alg": "RSA-OAEP-256", "enc": "A256GCM", "kid": "k1"}
     token = ".".join(
         [
-            _b64(json.dumps(header).encode()),
-            _b64(b"k" * 256),
-            _b64(b"i" * 12),
-            _b64(b"secret payload"),
-            _b64(b"t" * 16),
+            b64url(json.dumps(header).encode()),
+            b64url(b"k" * 256),
+            b64url(b"i" * 12),
+            b64url(b"secret payload"),
+            b64url(b"t" * 16),
         ]
     )
     result = run("jwt", "inspect", token)
@@ -465,8 +462,8 @@ def test_inspect_escapes_terminal_controls(run: Any, keys: Any) -> None:
         "a.b",
         "a.b.c.d",
         "!!!.e30.",
-        _b64(b"[1]") + ".e30.",
-        _b64(b'{"a":1,"a":2}') + ".e30.",
+        b64url(b"[1]") + ".e30.",
+        b64url(b'{"a":1,"a":2}') + ".e30.",
         "é.e30.",
     ],
 )

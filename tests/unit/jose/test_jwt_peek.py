@@ -2,24 +2,22 @@
 
 from __future__ import annotations
 
-import base64
 import hmac
 import json
 
 import pytest
 
 from authgate.jose import JWK, MalformedToken, jwt
+from tests.support.tokens import b64url
 
 KEY = JWK.generate("EC", alg="ES256", kid="k1")
 CLAIMS = {"iss": "https://issuer.example", "sub": "alice", "aud": "api", "exp": 2_000_000_000}
 
 
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
-
-
 def _token(header: object, claims: object, signature: str = "c2ln") -> str:
-    return f"{_b64(json.dumps(header).encode())}.{_b64(json.dumps(claims).encode())}.{signature}"
+    return (
+        f"{b64url(json.dumps(header).encode())}.{b64url(json.dumps(claims).encode())}.{signature}"
+    )
 
 
 def test_peek_reads_header_and_claims_without_verifying() -> None:
@@ -42,18 +40,18 @@ def test_peek_interprets_nothing_in_the_header() -> None:
 
 
 SECRET = JWK.from_secret(b"k" * 32)
-HEADER = _b64(b'{"alg":"HS256"}')
-BODY = _b64(b'{"sub":"alic"}')  # 19 characters: two unused bits in the last one
+HEADER = b64url(b'{"alg":"HS256"}')
+BODY = b64url(b'{"sub":"alic"}')  # 19 characters: two unused bits in the last one
 
 
 def _signed(header: str, payload: str) -> str:
     """A token whose HMAC is right, so that `decode` gets as far as the segment it refuses."""
     mac = hmac.digest(b"k" * 32, f"{header}.{payload}".encode(), "sha256")
-    return f"{header}.{payload}.{_b64(mac)}"
+    return f"{header}.{payload}.{b64url(mac)}"
 
 
 def _raw(header: bytes, claims: bytes) -> str:
-    return _signed(_b64(header), _b64(claims))
+    return _signed(b64url(header), b64url(claims))
 
 
 def _noncanonical(segment: str) -> str:

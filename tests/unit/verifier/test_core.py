@@ -25,7 +25,8 @@ from authgate.verifier import (
 from authgate.verifier.errors import DESCRIPTIONS
 from authgate.verifier.http_fetch import check_fetch_url
 from authgate.verifier.principal import principal_from_claims
-from tests.support.gate import AUDIENCE, FakeIssuer, ManualClock, b64, forge
+from tests.support.gate import AUDIENCE, FakeIssuer, ManualClock, forge
+from tests.support.tokens import b64url
 
 
 @pytest.fixture
@@ -85,7 +86,7 @@ async def test_hmac_signed_with_the_public_key_is_refused(
         header = {"alg": "HS256", "typ": "at+jwt", "kid": public.kid}
         unsigned = forge(header, test_issuer.claims()).rsplit(".", 1)[0]
         mac = hmac.new(secret, unsigned.encode(), hashlib.sha256).digest()
-        assert await reason_of(verifier, f"{unsigned}.{b64(mac)}") is Reason.SIGNATURE
+        assert await reason_of(verifier, f"{unsigned}.{b64url(mac)}") is Reason.SIGNATURE
     assert test_issuer.server.hits["/jwks"] == 1
 
 

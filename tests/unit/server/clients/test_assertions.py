@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-
 import pytest
 
 from authgate.jose import JWK, JWKSet, jwt
@@ -12,16 +10,13 @@ from authgate.server.clients.assertions import (
     allowed_algorithms,
     unverified_subject,
 )
+from tests.support.tokens import b64url
 
 KEY = JWK.generate("EC", alg="ES256", kid="k1")
 
 
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
-
-
 def _assertion(payload: bytes, header: bytes = b'{"alg":"ES256"}') -> str:
-    return f"{_b64(header)}.{_b64(payload)}.c2ln"
+    return f"{b64url(header)}.{b64url(payload)}.c2ln"
 
 
 def test_unverified_subject_reads_sub_before_verification() -> None:
@@ -51,13 +46,13 @@ def test_unverified_subject_of_a_malformed_assertion_is_none(assertion: str) -> 
     [
         # What the lenient `urlsafe_b64decode` + `json.loads` read as client-2, and jwt.decode
         # refuses: padding, characters outside the alphabet, a duplicate `sub` (last one won).
-        _b64(b'{"sub":"client-2"}') + "=",
-        _b64(b'{"sub":"client-2"}')[:4] + "!" + _b64(b'{"sub":"client-2"}')[4:],
-        _b64(b'{"sub":"client-1","sub":"client-2"}'),
+        b64url(b'{"sub":"client-2"}') + "=",
+        b64url(b'{"sub":"client-2"}')[:4] + "!" + b64url(b'{"sub":"client-2"}')[4:],
+        b64url(b'{"sub":"client-1","sub":"client-2"}'),
     ],
 )
 def test_unverified_subject_decodes_as_strictly_as_verification(payload_segment: str) -> None:
-    assertion = _b64(b'{"alg":"ES256"}') + f".{payload_segment}.c2ln"
+    assertion = b64url(b'{"alg":"ES256"}') + f".{payload_segment}.c2ln"
     assert unverified_subject(assertion) is None
 
 
