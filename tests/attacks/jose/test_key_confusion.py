@@ -18,7 +18,7 @@ from collections.abc import Callable
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ed25519
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from cryptography.x509.oid import NameOID
 
 from authgate.jose import JWK, InvalidKey
@@ -252,6 +252,26 @@ def test_asymmetric_keys_in_disguise_are_refused_as_secrets(victim: str, disguis
     material = ALL_DISGUISES[disguise](VICTIMS[victim])
     assert len(material) <= MAX_SECRET_BYTES  # refused for what it holds, not for its size
     refused(material)
+
+
+def _ec_key_whose_ssh_blob_ends_in(last: bytes) -> bytes:
+    """A P-256 public key's OpenSSH line whose wire blob ends in `last` (a fixed scalar search)."""
+    for scalar in range(1, 100_000):
+        public = ec.derive_private_key(scalar, ec.SECP256R1()).public_key()
+        line = public.public_bytes(
+            serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH
+        )
+        if base64.b64decode(line.split()[1]).endswith(last):
+            return line
+    raise AssertionError("no such key in the search range")
+
+
+@pytest.mark.parametrize("last", [b" ", b"\n", b"\t", b"\r", b"\x0b", b"\x0c"])
+def test_an_ssh_key_whose_last_byte_is_whitespace_is_refused(last: bytes) -> None:
+    # Trimming the decoded blob cut the point's last byte off, so about 2 % of EC keys passed.
+    line = _ec_key_whose_ssh_blob_ends_in(last)
+    refused(line)
+    refused(base64.b64decode(line.split()[1]))  # the wire form alone
 
 
 # -- ordinary secrets are still secrets ------------------------------------------------------------
