@@ -273,7 +273,9 @@ class LimitSettings:
 # asks for (a token per API per token lifetime), low enough that one runaway client cannot take
 # the token endpoint for itself. Open on a store failure: tokens are how every client and API
 # keeps working, and a Redis outage must not become an authentication outage.
-DEFAULT_TOKEN_LIMIT = LimitSettings("600/minute", burst=60, on_store_failure=FailMode.OPEN)
+# Per client: 100 tokens a second sustained. A confidential web app refreshes for all its users
+# under one client id, so the default stays far above what one app needs (docs/limits.md).
+DEFAULT_TOKEN_LIMIT = LimitSettings("6000/minute", burst=600, on_store_failure=FailMode.OPEN)
 
 
 @dataclass(frozen=True, slots=True)

@@ -366,7 +366,7 @@ def test_no_secret_in_server_logs(deployment: Deployment) -> None:
 def test_node_client_recipes(deployment: Deployment) -> None:
     # docs/clients.md's openid-client and oauth4webapi recipes, as written there.
     d = deployment
-    modules = Path(__file__).resolve().parents[1] / "node" / "node_modules"
+    modules = Path(__file__).resolve().parents[2] / "node" / "node_modules"
     if shutil.which("node") is None or not (modules / "oauth4webapi").is_dir():
         pytest.fail("node and tests/node/node_modules are needed: run `cd tests/node && npm ci`")
     recipe_input = {

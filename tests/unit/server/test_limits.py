@@ -43,11 +43,11 @@ on_store_failure = "open"
     assert limits.timeout == 0.25  # type: ignore[attr-defined]
     assert limits.namespace == "prod-a"  # type: ignore[attr-defined]
     assert limits.throttle.on_store_failure is FailMode.OPEN  # type: ignore[attr-defined]
-    assert limits.token.rate == "600/minute"  # type: ignore[attr-defined]
+    assert limits.token.rate == "6000/minute"  # type: ignore[attr-defined]
     token = _load(tmp_path, '[limits.token]\nrate = "5/second"\non_store_failure = "closed"')
     assert token.token.limit("token").rate.count == 5  # type: ignore[attr-defined]
     assert token.token.on_store_failure is FailMode.CLOSED  # type: ignore[attr-defined]
-    assert token.token.burst == 60  # type: ignore[attr-defined] - a partial table keeps the rest
+    assert token.token.burst == 600  # type: ignore[attr-defined] - a partial table keeps the rest
     secret_url = "redis://:s3cret-pw@10.0.0.5:6380/0"
     overridden = _load(tmp_path, text, AUTHGATE_LIMITS_REDIS_URL=secret_url)
     assert overridden.redis_url == secret_url  # type: ignore[attr-defined]

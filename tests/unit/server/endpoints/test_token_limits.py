@@ -165,8 +165,8 @@ async def test_token_limit_through_a_redis_outage(
 def test_the_default_limit_is_documented_and_open() -> None:
     default = LimitsSettings().token
     assert (default.rate, default.burst, default.on_store_failure) == (
-        "600/minute",
-        60,
+        "6000/minute",
+        600,
         FailMode.OPEN,
     )
     assert replace(default, enabled=False).limit("token") is None
