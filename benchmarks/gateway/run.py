@@ -1,7 +1,8 @@
 """Gateway benchmark: the upstream alone, the authgate gateway and the reference Node.js gateway
 (Express + jsonwebtoken + jwks-rsa + http-proxy-middleware, `node_gateway.mjs`), each with a valid
 RS256 token, at 1, 16 and 64 connections; the forward-auth endpoint's decisions per second; and the
-verifier's cached verifications per second.
+verifier's cached verifications per second; and the authgate gateway again with `access_log =
+false`, so that the cost of its JSON access lines shows as the ratio on/off in the same run.
 
     .venv/bin/python benchmarks/gateway/run.py [--duration 10] [--repeat 3] [--connections 1,16,64]
         [--limits] [--no-node]
@@ -149,13 +150,15 @@ def authgate_gateway(
     *,
     limits: str = "off",
     namespace: str = "bench",
+    access_log: bool = True,
 ) -> subprocess.Popen[bytes]:
-    directory = directory / f"authgate-{limits}"
+    directory = directory / f"authgate-{limits}-{port}"
     directory.mkdir()
     top, route = limits_toml(limits, namespace)
     config = directory / "gateway.toml"
     config.write_text(f"""
 listen = "127.0.0.1:{port}"
+access_log = {str(access_log).lower()}
 {top}
 [[issuers]]
 issuer = "{jwks.url}"
@@ -167,7 +170,7 @@ upstream = "http://127.0.0.1:{upstream}"
 scopes = ["orders:read"]
 {route}
 """)
-    log = (directory / "authgate.log").open("wb")
+    log = (directory / f"authgate-{port}.log").open("wb")
     process = subprocess.Popen(
         ["taskset", "-c", TEST_CPU, str(Path(sys.executable).with_name("authgate")), "gateway",
          "--config", str(config)],
@@ -251,7 +254,7 @@ def record(
     unit = "decisions/s" if target == "forward-auth" else "req/s"
     cpu = f"  CPU {row['cpu_us']:.1f} µs/request" if "cpu_us" in row else ""
     print(
-        f"round {round_ + 1} {target:>15} c={c:<3} {row['rps']:>10.0f} {unit}  "
+        f"round {round_ + 1} {target:>23} c={c:<3} {row['rps']:>10.0f} {unit}  "
         f"p99 {row['p99_ms']:.2f} ms{cpu}{bad}",
         flush=True,
     )
@@ -332,7 +335,7 @@ def main() -> None:
     global REDIS_URL  # noqa: PLW0603 - the run's own Redis, set once before any gateway starts
     with tempfile.TemporaryDirectory(prefix="authgate-bench-") as tmp:
         work = Path(tmp)
-        names = ["upstream", "authgate", *LIMITED, "node", "redis"]
+        names = ["upstream", "authgate", *LIMITED, "node", "redis", "quiet"]
         ports = {name: free_port() for name in names}
         processes = [nginx_upstream(work, ports["upstream"])]
         if args.limits:
@@ -359,6 +362,11 @@ def main() -> None:
                     )
                     pids[name] = processes[-1].pid
                     targets[name] = f"http://127.0.0.1:{ports[name]}/api/orders"
+            # The same gateway without its access log: what the JSON lines cost.
+            processes.append(
+                authgate_gateway(work, ports["quiet"], jwks, ports["upstream"], access_log=False)
+            )
+            targets["authgate, no access log"] = f"http://127.0.0.1:{ports['quiet']}/api/orders"
             if not args.no_node:
                 processes.append(node_gateway(work, ports["node"], jwks, ports["upstream"]))
                 targets["node"] = f"http://127.0.0.1:{ports['node']}/api/orders"
@@ -454,6 +462,9 @@ def print_table(results: dict[str, Any]) -> None:
                 )
             print(f"| {c} | {' | '.join(cells)} |")
         print("\nshares: of the unlimited gateway's req/s, and its CPU per request over this one's")
+    for c in counts:
+        on, off = by[("authgate", c)], by[("authgate, no access log", c)]
+        print(f"\naccess log on/off, {c} connections: {on['rps'] / off['rps']:.3f}", end="")
     for r in rows:
         if r["target"] == "forward-auth":
             print(f"\nforward-auth, {r['connections']} connections: {r['rps']:,.0f} decisions/s "

@@ -2,6 +2,12 @@
 
     .venv/bin/python benchmarks/server/bench_token_endpoint.py [--duration 10]
         [--connections 1,16,64]
+    .venv/bin/python benchmarks/server/bench_token_endpoint.py --limits off,memory,redis
+        [--rounds 3] [--duration 10] [--limits-connections 16]
+
+With `--limits`: the token endpoint (client_credentials, ES256) with its per-client limit off, in
+memory and in Redis (127.0.0.1:6379), three servers on one database measured in turn, in the same
+run; the median req/s of each and its ratio to "off" (benchmarks/results/server-token-limits.json).
 
 What it measures (one server process each, loopback, `wrk` as the load generator):
 - client_credentials with client_secret_basic and an RFC 8707 `resource`, JWT access tokens signed
@@ -119,8 +125,14 @@ def measure(
     return result
 
 
-def start_authgate(workdir: Path) -> tuple[subprocess.Popen[bytes], str, dict[str, Any], str]:
-    env = {**os.environ, "AUTHGATE_CONFIG": "", "AUTHGATE_SECRET_KEY": secrets.token_urlsafe(32)}
+def start_authgate(
+    workdir: Path, env: dict[str, str] | None = None
+) -> tuple[subprocess.Popen[bytes], str, dict[str, Any], str]:
+    """Set up the APIs and clients and serve them; `env` (filled in when given) is the server's
+    environment, for more servers on the same database."""
+    env = env if env is not None else {}
+    env.update(os.environ)
+    env.update({"AUTHGATE_CONFIG": "", "AUTHGATE_SECRET_KEY": secrets.token_urlsafe(32)})
     port = free_port()
     env["AUTHGATE_ISSUER"] = f"http://127.0.0.1:{port}"
 
@@ -162,17 +174,99 @@ def start_authgate(workdir: Path) -> tuple[subprocess.Popen[bytes], str, dict[st
         "https://opaque.bench.test#read",
     )
     rs = cli("client", "create", "--name", "rs", "--introspect", "https://opaque.bench.test")
+    process, url = serve(workdir, env, port)
+    rs_auth = base64.b64encode(f"{rs['client_id']}:{rs['client_secret']}".encode()).decode()
+    return process, url, client, rs_auth
+
+
+def serve(
+    workdir: Path, env: dict[str, str], port: int, name: str = "authgate"
+) -> tuple[subprocess.Popen[bytes], str]:
+    """`authgate serve` on `port` with `env`, once it answers."""
     process = subprocess.Popen(
         [AUTHGATE, "serve", "--port", str(port), "--log-level", "warning"],
         cwd=workdir,
         env=env,
         stdout=subprocess.DEVNULL,
-        stderr=(workdir / "authgate.log").open("wb"),
+        stderr=(workdir / f"{name}.log").open("wb"),
     )
     url = f"http://127.0.0.1:{port}"
     wait_ready(url + "/.well-known/jwks.json")
-    rs_auth = base64.b64encode(f"{rs['client_id']}:{rs['client_secret']}".encode()).decode()
-    return process, url, client, rs_auth
+    return process, url
+
+
+# The token limit in each mode: off, or high enough that no request is refused (what is measured
+# is the cost of deciding, not of refusing).
+LIMIT_MODES = {
+    "off": "[limits.token]\nenabled = false\n",
+    "memory": '[limits.token]\nrate = "1000000/second"\nburst = 1000000\n',
+    "redis": (
+        '[limits]\nredis_url = "redis://127.0.0.1:6379/0"\nnamespace = "bench-{tag}"\n'
+        '[limits.token]\nrate = "1000000/second"\nburst = 1000000\n'
+    ),
+}
+
+
+def limits_run(args: argparse.Namespace) -> None:
+    """The token endpoint (client_credentials, ES256) with the token limit off, in memory and in
+    Redis: three servers on one database, measured in turn, `--rounds` times, in the same run;
+    the medians and their ratios to "off"."""
+    modes = args.limits.split(",")
+    rounds: dict[str, list[dict[str, Any]]] = {mode: [] for mode in modes}
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(tmp)
+        base_env: dict[str, str] = {}
+        first, _, client, _ = start_authgate(workdir, base_env)
+        first.terminate()
+        first.wait(timeout=10)
+        auth = base64.b64encode(
+            f"{client['client_id']}:{client['client_secret']}".encode()
+        ).decode()
+        body = f"grant_type=client_credentials&scope=read&resource={ES256}"
+        servers: dict[str, tuple[subprocess.Popen[bytes], str]] = {}
+        try:
+            for mode in modes:
+                config = workdir / f"{mode}.toml"
+                config.write_text(LIMIT_MODES[mode].format(tag=secrets.token_hex(4)))
+                # One issuer for all (the clients' audience); each server on a port of its own.
+                env = {**base_env, "AUTHGATE_CONFIG": str(config)}
+                servers[mode] = serve(workdir, env, free_port(), mode)
+            for _ in range(args.rounds):
+                for mode in modes:
+                    process, url = servers[mode]
+                    r = measure(
+                        pid=process.pid,
+                        url=url + "/token",
+                        body=body,
+                        auth=auth,
+                        connections=args.limits_connections,
+                        duration=args.duration,
+                        workdir=workdir,
+                    )
+                    rounds[mode].append(r)
+                    print(
+                        f"limits={mode:7} c={args.limits_connections:<3} {r['rps']:>8.0f} req/s  "
+                        f"{r['cpu_us_per_request']:>7.1f} us CPU/token  non-2xx {r['non_2xx']}",
+                        flush=True,
+                    )
+        finally:
+            for process, _ in servers.values():
+                process.terminate()
+                process.wait(timeout=10)
+    medians = {
+        mode: sorted(r["rps"] for r in runs)[len(runs) // 2] for mode, runs in rounds.items()
+    }
+    results: dict[str, Any] = {"duration_s": args.duration, "rounds": rounds, "medians": medians}
+    if "off" in medians:
+        print("\nratio to limits=off (median req/s):")
+        for mode, value in medians.items():
+            ratio = value / medians["off"] if medians["off"] else 0.0
+            results.setdefault("ratios", {})[mode] = round(ratio, 3)
+            print(f"  {mode:7} {ratio:.3f}")
+    out = ROOT / "benchmarks" / "results" / "server-token-limits.json"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps(results, indent=2))
+    print(f"\nwritten to {out.relative_to(ROOT)}")
 
 
 def start_peer(client_id: str, secret: str) -> tuple[subprocess.Popen[bytes], str]:
@@ -192,9 +286,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--duration", type=int, default=10, help="seconds per measurement")
     parser.add_argument("--connections", default="1,16,64")
+    parser.add_argument(
+        "--limits",
+        default="",
+        help="instead: the token limit's modes to compare in one run, e.g. off,memory,redis",
+    )
+    parser.add_argument("--rounds", type=int, default=3, help="rounds per mode with --limits")
+    parser.add_argument("--limits-connections", type=int, default=16)
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is needed: apt-get install wrk")
+    if args.limits:
+        limits_run(args)
+        return
     connections = [int(c) for c in args.connections.split(",")]
     results: dict[str, Any] = {"duration_s": args.duration, "cpus": os.cpu_count(), "runs": []}
     with tempfile.TemporaryDirectory() as tmp:

@@ -51,11 +51,11 @@ from bench_token_endpoint import (
 )
 
 from authgate.server import admin
+from authgate.server.auth_server import open_storage
 from authgate.server.config import Config
 from authgate.server.config_loader import load_config
-from authgate.server.context import open_storage
-from authgate.server.flows.codes import AuthorizationCode
 from authgate.server.flows.refresh_tokens import new_family
+from authgate.server.models import AuthorizationCode
 from authgate.server.secret_key import ServerSecret
 from authgate.server.storage import Storage
 

@@ -1,4 +1,4 @@
-"""Exit codes and one-line errors for the `authgate jwk` and `authgate jwt` commands.
+"""Exit codes and one-line errors for the `authgate` commands (`jwk`, `jwt`, and the server's).
 
 Each `authgate.jose` error maps, by its stable `code`, to its own exit status, so that scripts can
 tell an expired token from a forged one without parsing messages. Messages are made single-line and
@@ -21,7 +21,7 @@ _MAX_MESSAGE = 300
 
 
 class ExitCode(IntEnum):
-    """The exit statuses of the JOSE commands (documented in docs/cli.md)."""
+    """The exit statuses of the commands (documented in docs/cli.md)."""
 
     OK = 0
     ERROR = 1  # any other failure
@@ -34,6 +34,10 @@ class ExitCode(IntEnum):
     EXPIRED = 8  # exp has passed
     NOT_YET_VALID = 9  # nbf (or iat) lies in the future
     CLAIM = 10  # iss, aud, typ, a required claim or a claim's type is wrong
+    # The server's and the gateway's commands (sysexits.h values).
+    DATABASE = 69  # the database is unreachable, missing, refuses us, or its schema is wrong
+    LISTEN = 71  # the address to listen on is taken or not allowed
+    CONFIG = 78  # the configuration (file, environment, secret key) is unreadable or invalid
 
 
 _BY_JOSE_CODE = {

@@ -10,6 +10,8 @@ from pathlib import Path
 import click
 
 from authgate.cli.durations import duration_option
+from authgate.cli.exit_codes import CliError, ExitCode
+from authgate.cli.listen import check_listen
 
 
 @click.command("gateway")
@@ -39,7 +41,7 @@ def gateway_command(config_path: Path, listen: str | None, check: bool, grace: f
     try:
         config = load_gateway_config(config_path)
     except ConfigError as exc:
-        raise click.ClickException(f"invalid configuration: {exc}") from None
+        raise CliError(f"invalid configuration: {exc}", ExitCode.CONFIG) from None
     if check:
         click.echo(f"{config_path}: the configuration is valid ({len(config.routes)} routes)")
         return
@@ -49,4 +51,5 @@ def gateway_command(config_path: Path, listen: str | None, check: bool, grace: f
             raise click.BadParameter("must look like host:port", param_hint="--listen")
         settings = replace(config.settings, host=host.strip("[]"), port=int(port))
         config = replace(config, settings=settings)
+    check_listen(config.settings.host, config.settings.port)
     run(config, config_path, grace=grace)

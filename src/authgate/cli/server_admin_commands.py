@@ -25,6 +25,7 @@ from authgate.cli.server_shell import (
     load,
     now,
     run,
+    table,
     with_storage,
 )
 
@@ -129,7 +130,10 @@ def api_list(*, config_path: str | None, as_json: bool) -> None:
     emit(
         as_json,
         [_api_dict(a) for a in apis],
-        [f"{a.identifier}\t{a.token_format}\t{a.signing_alg}\t{' '.join(a.scopes)}" for a in apis],
+        table(
+            ("IDENTIFIER", "FORMAT", "ALG", "SCOPES"),
+            ((a.identifier, a.token_format, a.signing_alg, " ".join(a.scopes)) for a in apis),
+        ),
     )
 
 
@@ -151,7 +155,10 @@ def api_show(*, identifier: str, config_path: str | None, as_json: bool) -> None
 @json_option
 def api_delete(*, identifier: str, config_path: str | None, as_json: bool) -> None:
     """Delete an API and every client's access to it."""
-    if not run(with_storage(load(config_path), lambda s: s.delete_api(identifier))):
+    from authgate.server.admin import delete_api
+
+    deleting = with_storage(load(config_path), lambda s: delete_api(s, identifier, now=now()))
+    if not run(deleting):
         raise CliError(f"no API with identifier {identifier!r}")
     emit(as_json, {"deleted": identifier}, [f"deleted API {identifier}"])
 
@@ -358,7 +365,10 @@ def client_list(*, config_path: str | None, as_json: bool) -> None:
     emit(
         as_json,
         [_client_dict(c) for c in clients],
-        [f"{c.client_id}\t{c.auth_method}\t{' '.join(c.grant_types)}\t{c.name}" for c in clients],
+        table(
+            ("CLIENT_ID", "AUTH_METHOD", "GRANTS", "NAME"),
+            ((c.client_id, c.auth_method, " ".join(c.grant_types), c.name) for c in clients),
+        ),
     )
 
 
@@ -380,7 +390,10 @@ def client_show(*, client_id: str, config_path: str | None, as_json: bool) -> No
 @json_option
 def client_delete(*, client_id: str, config_path: str | None, as_json: bool) -> None:
     """Delete a client and its opaque tokens."""
-    if not run(with_storage(load(config_path), lambda s: s.delete_client(client_id))):
+    from authgate.server.admin import delete_client
+
+    deleting = with_storage(load(config_path), lambda s: delete_client(s, client_id, now=now()))
+    if not run(deleting):
         raise CliError(f"no client with id {client_id!r}")
     emit(as_json, {"deleted": client_id}, [f"deleted client {client_id}"])
 
@@ -388,36 +401,73 @@ def client_delete(*, client_id: str, config_path: str | None, as_json: bool) -> 
 @client_group.command("rotate-secret")
 @click.argument("client_id")
 @click.option(
-    "--grace",
+    "--overlap",
+    "--grace",  # the name before 0.x; kept so existing scripts work
+    "overlap",
     default="0s",
     show_default=True,
     callback=duration_option(zero=True, whole=True),
     metavar="DURATION",
-    help="how long the old secret keeps working, e.g. 1h",
+    help="how long the old secret keeps working, e.g. 24h (0: it stops at once, for a leak)",
 )
 @config_option
 @json_option
 def client_rotate_secret(
-    *, client_id: str, grace: int, config_path: str | None, as_json: bool
+    *, client_id: str, overlap: int, config_path: str | None, as_json: bool
 ) -> None:
-    """Give a client a new secret and print it once."""
+    """Give a client a new secret and print it once.
+
+    \b
+    Examples:
+      authgate client rotate-secret CLIENT_ID --overlap 24h   # planned: both work for a day
+      authgate client rotate-secret CLIENT_ID                 # leaked: the old one stops now
+    """
     from authgate.server.admin import rotate_client_secret
     from authgate.server.secret_key import ServerSecret
 
     config = load(config_path)
     secret = ServerSecret(config.secret_key)
+    at = now()
     new = run(
         with_storage(
             config,
-            lambda s: rotate_client_secret(s, secret, client_id, grace=grace, now=now()),
+            lambda s: rotate_client_secret(s, secret, client_id, grace=overlap, now=at),
         )
     )
+    old_until = at + overlap if overlap else None
+    old = f"accepted until {iso(old_until)}" if old_until else "no longer accepted"
     emit(
         as_json,
-        {"client_id": client_id, "client_secret": new},
+        {"client_id": client_id, "client_secret": new, "previous_secret_expires_at": old_until},
         [
             f"client_id:     {client_id}",
             f"client_secret: {new}",
+            f"old secret:    {old}",
             "(the secret is shown only now; store it safely)",
+        ],
+    )
+
+
+@client_group.command("revoke-tokens")
+@click.argument("client_id")
+@config_option
+@json_option
+def client_revoke_tokens(*, client_id: str, config_path: str | None, as_json: bool) -> None:
+    """Revoke every refresh token and tracked access token of a client (opaque tokens, and JWTs
+    issued under an authorization grant); the client itself stays registered.
+
+    JWT access tokens from client_credentials are tracked nowhere and run out within their
+    lifetime; rotate the secret too if it leaked."""
+    from authgate.server.admin import revoke_client_tokens
+
+    done = run(
+        with_storage(load(config_path), lambda s: revoke_client_tokens(s, client_id, now=now()))
+    )
+    emit(
+        as_json,
+        {"client_id": client_id, "grants": done.grants, "opaque_tokens": done.opaque_tokens},
+        [
+            f"client {client_id}: revoked {done.grants} grant(s) (refresh tokens and their "
+            f"access tokens) and {done.opaque_tokens} other opaque access token(s)"
         ],
     )

@@ -12,12 +12,14 @@ on first start.
 from __future__ import annotations
 
 import os
+import signal
 from pathlib import Path
 from typing import Any
 
 import click
 
 from authgate.cli.exit_codes import CliError
+from authgate.cli.listen import check_listen
 from authgate.cli.server_admin_commands import api_group, client_group
 from authgate.cli.server_shell import (
     config_option,
@@ -27,6 +29,7 @@ from authgate.cli.server_shell import (
     load,
     now,
     run,
+    table,
     with_storage,
 )
 from authgate.cli.server_user_commands import user_group
@@ -41,26 +44,8 @@ __all__ = [
 ]
 
 
-def _logging_config(level: str) -> dict[str, Any]:
-    # Given to every uvicorn worker; uvicorn's own access log is off (it would print query
-    # strings); authgate.access logs method, path, status and client_id only.
-    return {
-        "version": 1,
-        "disable_existing_loggers": False,
-        "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-        "handlers": {
-            "stderr": {
-                "class": "logging.StreamHandler",
-                "formatter": "plain",
-                "stream": "ext://sys.stderr",
-            }
-        },
-        "loggers": {
-            "uvicorn": {"handlers": ["stderr"], "level": level, "propagate": False},
-            "uvicorn.access": {"handlers": [], "level": "WARNING", "propagate": False},
-            "authgate": {"handlers": ["stderr"], "level": level, "propagate": False},
-        },
-    }
+def _stopped(signum: int, frame: object) -> None:
+    raise SystemExit(0)
 
 
 @click.command("serve")
@@ -73,6 +58,13 @@ def _logging_config(level: str) -> dict[str, Any]:
     default="info",
     show_default=True,
 )
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="log lines as text or as one JSON object per line; both carry the request id",
+)
 @config_option
 def serve_command(
     *,
@@ -80,6 +72,7 @@ def serve_command(
     port: int | None,
     workers: int | None,
     log_level: str,
+    log_format: str,
     config_path: str | None,
 ) -> None:
     """Run the authorization server.
@@ -91,9 +84,10 @@ def serve_command(
     """
     import uvicorn
 
+    from authgate.server.auth_server import AuthServer
     from authgate.server.config import DEFAULT_ISSUER
-    from authgate.server.context import AuthServer
-    from authgate.server.serve_protocol import protocol_factory
+    from authgate.server.http.serve_protocol import protocol_factory
+    from authgate.server.observability.logs import logging_config
 
     config = load(config_path)
     if config_path:
@@ -114,8 +108,15 @@ def serve_command(
         server = await AuthServer.start(config)
         await server.close()
 
-    run(prepare())
     http = config.http
+    if config.admin.listen is not None and (workers or http.workers) > 1:
+        # Workers cannot share the admin port, and each keeps its own counters.
+        raise CliError("[admin] listen needs one worker process: use --workers 1 or leave it unset")
+    check_listen(host, port)  # a taken port: one line, before the database work
+    run(prepare())
+    # uvicorn finishes the requests in flight on SIGTERM, then raises the signal again so that the
+    # process dies of it; a graceful stop is a success, like the gateway's: exit status 0.
+    signal.signal(signal.SIGTERM, _stopped)
     uvicorn.run(
         "authgate.server.app:create_app_from_environment",
         factory=True,
@@ -123,7 +124,7 @@ def serve_command(
         port=port,
         workers=workers or http.workers,
         access_log=False,
-        log_config=_logging_config(log_level.upper()),
+        log_config=logging_config(log_level.upper(), "json" if log_format == "json" else "text"),
         server_header=False,
         proxy_headers=False,
         # uvicorn bounds only idle keep-alive connections; the protocol adds header and body
@@ -147,6 +148,7 @@ def db_group() -> None:
 def db_upgrade(*, config_path: str | None, as_json: bool) -> None:
     """Bring the database schema to this version's revision."""
     from authgate.server.storage import Database
+    from authgate.server.storage.errors import database_errors
     from authgate.server.storage.migrate import upgrade
 
     config = load(config_path)
@@ -154,7 +156,8 @@ def db_upgrade(*, config_path: str | None, as_json: bool) -> None:
     async def action() -> tuple[str | None, str]:
         db = Database(config.database_url)
         try:
-            return await upgrade(db)
+            async with database_errors(config.database_url):
+                return await upgrade(db)
         finally:
             await db.close()
 
@@ -172,6 +175,7 @@ def db_upgrade(*, config_path: str | None, as_json: bool) -> None:
 def db_status(*, config_path: str | None, as_json: bool) -> None:
     """Show the schema revision and the one this version needs."""
     from authgate.server.storage import Database
+    from authgate.server.storage.errors import database_errors
     from authgate.server.storage.migrate import head_revision, schema_revision
 
     config = load(config_path)
@@ -179,7 +183,8 @@ def db_status(*, config_path: str | None, as_json: bool) -> None:
     async def action() -> str | None:
         db = Database(config.database_url)
         try:
-            return await schema_revision(db)
+            async with database_errors(config.database_url):
+                return await schema_revision(db)
         finally:
             await db.close()
 
@@ -196,7 +201,7 @@ def db_status(*, config_path: str | None, as_json: bool) -> None:
 
 @click.group("keys")
 def keys_group() -> None:
-    """Signing keys: list the schedule, bring a rotation forward."""
+    """Signing keys: list the schedule, bring a rotation forward, revoke a key."""
 
 
 @keys_group.command("list")
@@ -222,12 +227,22 @@ def keys_list(*, config_path: str | None, as_json: bool) -> None:
     emit(
         as_json,
         rows,
-        [
-            f"{r['alg']:6} {r['state']:9} {r['kid']}  signs {iso(r['activate_at'])} .. "
-            f"{iso(r['retire_at'])}  removed {iso(r['remove_at'])}"
-            for r in rows
-        ]
-        or ["no signing keys yet (they are created when the server first starts)"],
+        table(
+            ("ALG", "STATE", "KID", "SIGNS_FROM", "SIGNS_UNTIL", "REMOVED_AT"),
+            (
+                (
+                    r["alg"],
+                    r["state"],
+                    r["kid"],
+                    iso(r["activate_at"]),
+                    iso(r["retire_at"]),
+                    iso(r["remove_at"]),
+                )
+                for r in rows
+            ),
+        )
+        if rows
+        else ["no signing keys yet (they are created when the server first starts)"],
     )
 
 
@@ -251,7 +266,11 @@ def keys_rotate(*, algorithms: tuple[str, ...], config_path: str | None, as_json
 
     async def action(storage: Any) -> Any:
         manager = KeyManager(
-            storage, ServerSecret(config.secret_key), config.keys, lambda: float(now())
+            storage,
+            ServerSecret(config.secret_key),
+            config.keys,
+            lambda: float(now()),
+            audit_store=storage,
         )
         await manager.maintain()
         return await manager.rotate(tuple(algorithms) or None)
@@ -261,4 +280,37 @@ def keys_rotate(*, algorithms: tuple[str, ...], config_path: str | None, as_json
         as_json,
         [{"alg": r.alg, "kid": r.kid, "activate_at": r.activate_at} for r in rotations],
         [f"{r.alg}: key {r.kid} signs from {iso(r.activate_at)}" for r in rotations],
+    )
+
+
+@keys_group.command("revoke")
+@click.argument("kid")
+@config_option
+@json_option
+def keys_revoke(*, kid: str, config_path: str | None, as_json: bool) -> None:
+    """Revoke a signing key at once (it is compromised).
+
+    The key leaves the JWKS and stops signing; its successor signs at once (the publication lead
+    is waived). Every server process follows within a few seconds; outside verifiers keep the
+    key until their cached JWKS expires (keys.jwks_max_age). See docs/server.md.
+    """
+    from authgate.server.keys import KeyManager
+    from authgate.server.secret_key import ServerSecret
+
+    if not 0 < len(kid) <= 128 or not kid.isprintable():
+        raise CliError(f"no signing key with kid {kid!r}")
+    config = load(config_path)
+
+    async def action(storage: Any) -> str:
+        manager = KeyManager(
+            storage, ServerSecret(config.secret_key), config.keys, lambda: float(now())
+        )
+        return await manager.revoke(kid)
+
+    successor = run(with_storage(config, action))
+    emit(
+        as_json,
+        {"revoked": kid, "signing": successor or None},
+        [f"revoked signing key {kid}"]
+        + ([f"key {successor} signs in its place"] if successor else []),
     )

@@ -26,7 +26,7 @@ from authgate.cli.server_shell import (
 )
 
 if TYPE_CHECKING:
-    from authgate.server.consent_admin import ConsentRecord
+    from authgate.server.admin import ConsentRecord
 
 __all__ = ["consent_group"]
 
@@ -41,6 +41,9 @@ def _record_dict(record: ConsentRecord) -> dict[str, Any]:
         "apis": sorted(record.grant.audiences),
         "granted_at": record.grant.granted_at,
     }
+
+
+_HEADER = "USERNAME\tCLIENT_ID\tCLIENT\tSCOPES\tAPIS\tGRANTED"
 
 
 def _record_line(record: ConsentRecord) -> str:
@@ -71,7 +74,7 @@ def consent_list(
     *, username: str | None, client_id: str | None, config_path: str | None, as_json: bool
 ) -> None:
     """List remembered consents: user, client, scopes, APIs, when."""
-    from authgate.server.consent_admin import list_consents
+    from authgate.server.admin import list_consents
 
     records = run(
         with_storage(
@@ -82,7 +85,7 @@ def consent_list(
     emit(
         as_json,
         [_record_dict(r) for r in records],
-        [_record_line(r) for r in records] or ["no remembered consent"],
+        [_HEADER, *(_record_line(r) for r in records)] if records else ["no remembered consent"],
     )
 
 
@@ -106,7 +109,7 @@ def consent_revoke(
     Example:
       authgate consent revoke --user alice --client 3f9c…
     """
-    from authgate.server.consent_admin import revoke_consent
+    from authgate.server.admin import revoke_consent
 
     done = run(
         with_storage(

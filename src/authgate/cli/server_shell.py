@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from authgate.cli.exit_codes import CliError
+from authgate.cli.exit_codes import CliError, ExitCode
 
 if TYPE_CHECKING:
     from authgate.server.config import Config
@@ -32,6 +32,7 @@ __all__ = [
     "load",
     "now",
     "run",
+    "table",
     "with_storage",
 ]
 
@@ -54,8 +55,10 @@ def load(config_path: str | None) -> Config:
 
     try:
         return load_config(config_path, os.environ)
-    except (ConfigError, OSError) as exc:
-        raise CliError(f"configuration: {exc}") from None
+    except ConfigError as exc:
+        raise CliError(f"configuration: {exc}", ExitCode.CONFIG) from None
+    except OSError as exc:  # the secret key file
+        raise CliError(f"configuration: {exc.strerror or exc}", ExitCode.CONFIG) from None
 
 
 def now() -> int:
@@ -68,29 +71,31 @@ def run(coro: Coroutine[Any, Any, _T]) -> _T:
     from sqlalchemy.exc import DBAPIError
 
     from authgate.server.admin import AdminError
-    from authgate.server.context import SecretKeyMismatchError
+    from authgate.server.auth_server import SecretKeyMismatchError
     from authgate.server.secret_key import SealError
     from authgate.server.storage import AlreadyExistsError
+    from authgate.server.storage.errors import DatabaseUnavailableError, describe_database_error
     from authgate.server.storage.migrate import SchemaVersionError
 
     try:
         return asyncio.run(coro)
+    except (DatabaseUnavailableError, SchemaVersionError) as exc:
+        raise CliError(str(exc), ExitCode.DATABASE) from None
     except (
         AdminError,
         AlreadyExistsError,
-        SchemaVersionError,
         LookupError,
         SecretKeyMismatchError,
         SealError,
     ) as exc:
         raise CliError(str(exc)) from None
     except (DBAPIError, OSError) as exc:
-        raise CliError(f"database unavailable: {type(exc).__name__}") from None
+        raise CliError(describe_database_error(exc, None), ExitCode.DATABASE) from None
 
 
 async def with_storage(config: Config, action: Callable[[SqlStorage], Awaitable[_T]]) -> _T:
     """Open the configured store (upgrading SQLite), check the secret key, run `action`."""
-    from authgate.server.context import check_secret_key, open_storage
+    from authgate.server.auth_server import check_secret_key, open_storage
     from authgate.server.secret_key import ServerSecret
 
     storage = await open_storage(config)
@@ -109,6 +114,11 @@ def emit(as_json: bool, data: Any, lines: Iterable[str]) -> None:
     else:
         for line in lines:
             click.echo(line)
+
+
+def table(header: Iterable[str], rows: Iterable[Iterable[str]]) -> list[str]:
+    """Tab-separated text lines of a list command: a header row naming the columns, then rows."""
+    return ["\t".join(header), *("\t".join(row) for row in rows)]
 
 
 def iso(timestamp: int | None) -> str:

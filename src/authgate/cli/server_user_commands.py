@@ -15,7 +15,16 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from authgate.cli.exit_codes import CliError
-from authgate.cli.server_shell import config_option, emit, json_option, load, now, run, with_storage
+from authgate.cli.server_shell import (
+    config_option,
+    emit,
+    json_option,
+    load,
+    now,
+    run,
+    table,
+    with_storage,
+)
 
 if TYPE_CHECKING:
     from authgate.server.models import User
@@ -99,7 +108,10 @@ def user_list(*, config_path: str | None, as_json: bool) -> None:
     emit(
         as_json,
         [_user_dict(u) for u in users],
-        [f"{u.username}\t{u.email or '-'}\t{' '.join(u.roles)}" for u in users],
+        table(
+            ("USERNAME", "EMAIL", "ROLES"),
+            ((u.username, u.email or "-", " ".join(u.roles)) for u in users),
+        ),
     )
 
 
@@ -185,6 +197,33 @@ def user_delete(*, username: str, config_path: str | None, as_json: bool) -> Non
         as_json,
         {"deleted": username, "grants_revoked": revoked},
         [f"deleted user {username}" + (f" and revoked {revoked} grant(s)" if revoked else "")],
+    )
+
+
+@user_group.command("revoke-sessions")
+@click.argument("username")
+@config_option
+@json_option
+def user_revoke_sessions(*, username: str, config_path: str | None, as_json: bool) -> None:
+    """Sign a user out everywhere: end their browser sessions and revoke their refresh tokens and
+    tracked access tokens with every client. The account stays."""
+    from authgate.server.admin import revoke_user_sessions
+
+    done = run(
+        with_storage(load(config_path), lambda s: revoke_user_sessions(s, username, now=now()))
+    )
+    emit(
+        as_json,
+        {
+            "username": username,
+            "sessions": done.sessions,
+            "grants": done.tokens.grants,
+            "opaque_tokens": done.tokens.opaque_tokens,
+        },
+        [
+            f"user {username}: ended {done.sessions} session(s), revoked {done.tokens.grants} "
+            f"grant(s) and {done.tokens.opaque_tokens} other opaque access token(s)"
+        ],
     )
 
 

@@ -5,12 +5,14 @@ command line (docs/configuration.md).
 - `Table`: typed reads from a parsed TOML table that refuse unknown keys (`read_toml`,
   `parse_toml` give a file's top-level table);
 - `parse_duration`: the one duration syntax (`30`, `"30s"`, `"5m"`, `"1h30m"`, `"500ms"`);
-- `Setting`/`read_settings`: a table's keys declared with their kinds.
+- `Setting`/`read_settings`: a table's keys declared with their kinds;
+- `environment_name`/`from_environment`: a declared setting read from an environment variable.
 
 It imports nothing else from authgate, so every layer may use it.
 """
 
 from authgate.config.durations import MAX_DURATION, parse_duration
+from authgate.config.environment import environment_name, from_environment
 from authgate.config.errors import ConfigError
 from authgate.config.schema import Setting, read_settings
 from authgate.config.table import Table, parse_toml, read_toml
@@ -20,6 +22,8 @@ __all__ = [
     "ConfigError",
     "Setting",
     "Table",
+    "environment_name",
+    "from_environment",
     "parse_duration",
     "parse_toml",
     "read_settings",

@@ -4,12 +4,13 @@ RFC 9728).
 
 - `Gate(config).check(GateRequest(...)) -> Decision` (async) and `check_nowait` (sync, may return
   `Pending` for `verify_pending`);
-- `GateConfig`/`RouteConfig` (frozen data), `load_gate_config(path, extension=...)` (TOML);
+- `GateConfig`/`RouteConfig` (frozen data), `GateMode` (who decides requests no route matches),
+  `load_gate_config(path, extension=...)` (TOML);
 - `error_answer`/`www_authenticate` (RFC 6750 answers), `ResourceMetadata` (RFC 9728).
 """
 
 from authgate.gate.challenge import Answer, error_answer, www_authenticate
-from authgate.gate.config import ConfigExtension, GateConfig, RouteConfig
+from authgate.gate.config import ConfigExtension, GateConfig, GateMode, RouteConfig
 from authgate.gate.credentials import CredentialRules, extract_credential
 from authgate.gate.loader import load_gate_config, parse_gate_config
 from authgate.gate.pipeline import Decision, Gate, GateRequest, Outcome, Pending, RatePending
@@ -23,6 +24,7 @@ __all__ = [
     "Decision",
     "Gate",
     "GateConfig",
+    "GateMode",
     "GateRequest",
     "Outcome",
     "Pending",

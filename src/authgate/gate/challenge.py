@@ -27,7 +27,7 @@ from authgate.oauth.errors import (
 )
 from authgate.verifier.errors import Reason, TokenRejected, VerifierUnavailable
 
-__all__ = ["Answer", "error_answer", "www_authenticate"]
+__all__ = ["FORM_TOO_LARGE", "Answer", "error_answer", "www_authenticate"]
 
 # RFC 6750 §3: error_description and scope values use %x20-21 / %x23-5B / %x5D-7E.
 _ALLOWED = frozenset(chr(c) for c in (0x20, 0x21, *range(0x23, 0x5C), *range(0x5D, 0x7F)))
@@ -40,6 +40,17 @@ class Answer:
     status: int
     headers: tuple[tuple[str, str], ...]
     body: bytes
+
+
+# A form body read for an access token (RFC 6750 §2.2) beyond the shell's limit: 413 (RFC 9110
+# §15.5.14), the same answer from every shell.
+FORM_TOO_LARGE = Answer(
+    413,
+    (("content-type", "application/json"), ("cache-control", "no-store")),
+    json.dumps(
+        {"error": "invalid_request", "error_description": "the form body is too large"}
+    ).encode(),
+)
 
 
 def _quote(value: str) -> str:

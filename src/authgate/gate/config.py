@@ -2,6 +2,11 @@
 settings (RFC 6750 §2-§3, RFC 9728). `authgate.gate.loader` builds it from TOML; code can build it
 directly.
 
+`mode` says who decides a request that no route matches: the gate ("routes", the default: it is
+refused) or the application's FastAPI dependencies / Flask decorators ("dependencies": the gate
+verifies a credential if one is sent and passes the request on). Leaving routes out never opens
+anything by itself; only the explicit mode does.
+
 Extensible: the gateway adds its own keys (proxy timeouts, identity tokens, forward-auth path…)
 through a `ConfigExtension`, which names extra top-level keys and extra route keys with a parser
 for each; their parsed values land in `GateConfig.extensions` and `RouteConfig.extensions`. Any
@@ -13,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 from types import MappingProxyType
 from typing import Any
 
@@ -22,7 +28,7 @@ from authgate.gate.resource_metadata import ResourceMetadata
 from authgate.policy.rules import Route
 from authgate.verifier.config import VerifierConfig
 
-__all__ = ["ConfigExtension", "GateConfig", "RouteConfig", "ValueParser"]
+__all__ = ["ConfigExtension", "GateConfig", "GateMode", "RouteConfig", "ValueParser"]
 
 # Parses one extension value; `where` names the key for messages. Raise ValueError to refuse.
 ValueParser = Callable[[Any, str], Any]
@@ -30,6 +36,13 @@ ValueParser = Callable[[Any, str], Any]
 
 def _frozen(mapping: Mapping[str, Any] | None = None) -> Mapping[str, Any]:
     return MappingProxyType(dict(mapping or {}))
+
+
+class GateMode(StrEnum):
+    """Who decides a request that no route matches."""
+
+    ROUTES = "routes"  # the gate: refused (403 access_denied)
+    DEPENDENCIES = "dependencies"  # the application, with the verified principal (or none)
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +92,7 @@ class GateConfig:
     `listen`: the gateway's address ("host:port"); middleware ignores it. `source`: the file the
     configuration came from, if any. `case_insensitive`: routes match paths in any ASCII case.
     `limits`: where the routes' rate limits are counted (see `rate_limits`).
+    `mode`: see `GateMode` (a string is accepted).
     """
 
     verifier: VerifierConfig
@@ -91,8 +105,12 @@ class GateConfig:
     source: str | None = None
     case_insensitive: bool = False
     limits: LimitsSettings = field(default_factory=LimitsSettings)
+    mode: GateMode = GateMode.ROUTES
 
     def __post_init__(self) -> None:
+        if self.mode not in tuple(GateMode):
+            raise ValueError("mode must be one of: " + ", ".join(GateMode))
+        object.__setattr__(self, "mode", GateMode(self.mode))
         routes: object = self.routes  # a list is accepted where a tuple is declared
         if isinstance(routes, list):
             object.__setattr__(self, "routes", tuple(routes))

@@ -19,6 +19,10 @@ environment variable, `secret_file`/`client_secret_file` a file (relative to the
 file) whose content, minus one trailing newline, is the secret; secrets are never written in the
 TOML itself. Unknown keys are errors that name the key's location, e.g. `routes[2].scope`.
 
+`mode = "dependencies"` lets the application's FastAPI dependencies or Flask decorators decide the
+requests that no route matches (see `GateMode`); without it, a file with no `[[routes]]` refuses
+every request, and loading it logs a warning saying so.
+
 Routes are case-sensitive unless `case_insensitive = true`; when the key is left out, a protected
 route whose other-case spelling (`/ADMIN` for `/admin`) another route would judge differently is
 logged as a warning, since an application that ignores case would serve that spelling as the
@@ -35,7 +39,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from authgate.config import ConfigError, Setting, Table, parse_toml, read_settings, read_toml
-from authgate.gate.config import ConfigExtension, GateConfig, RouteConfig
+from authgate.gate.config import ConfigExtension, GateConfig, GateMode, RouteConfig
 from authgate.gate.credentials import CredentialRules
 from authgate.gate.rate_limit_config import read_limits, read_route_limit
 from authgate.gate.resource_metadata import ResourceMetadata
@@ -61,7 +65,7 @@ logger = logging.getLogger("authgate.gate")
 
 _TOP_LEVEL = frozenset({
     "listen", "realm", "resource", "resource_metadata", "bearer_methods", "max_token_bytes",
-    "issuers", "introspection", "api_keys", "token_cache", "routes", "case_insensitive",
+    "issuers", "introspection", "api_keys", "token_cache", "routes", "case_insensitive", "mode",
     "limits",
 })  # fmt: skip
 # `[limits]` holds the rate limits' store settings; an extension may add its own keys there.
@@ -193,6 +197,14 @@ def _build(top: Table, ext: ConfigExtension, secrets: _Secrets, source: str | No
         _check_listen(listen)
     realm = top.string("realm", "authgate")
     case_insensitive = top.boolean("case_insensitive", False)
+    mode = GateMode(top.choice("mode", tuple(GateMode), GateMode.ROUTES.value))
+    if not routes and mode is GateMode.ROUTES:
+        # Reject by default: a missing routes table may be a typo, so it opens nothing.
+        logger.warning(
+            "%sno [[routes]]: every request will be refused (403 access_denied); set "
+            'mode = "dependencies" to let FastAPI dependencies or Flask decorators decide',
+            f"{source}: " if source else "",
+        )
     parsers = {k: v for k, v in ext.top_level.items() if k != _SHARED}
     extensions = _extensions(top, parsers, ext.defaults, _TOP_LEVEL)
     if shared and ext_limits:
@@ -218,6 +230,7 @@ def _build(top: Table, ext: ConfigExtension, secrets: _Secrets, source: str | No
         source,
         case_insensitive=case_insensitive,
         limits=limits,
+        mode=mode,
     )
 
 

@@ -14,6 +14,11 @@ decision:
    when a fail-closed limit's store is down; see `rate_limits`). Public routes go from step 2
    straight to this one.
 
+In dependencies mode (`GateMode.DEPENDENCIES`) a request that no route matches is not refused at
+step 2: a credential, when there is one, goes through steps 3-4 all the same (a bad one is refused
+there), and the request is passed on as `DEFERRED`, with the principal or None, for the
+application's dependencies or decorators to decide.
+
 Only steps 4 and 6 may wait for I/O: step 4 on a cache miss, step 6 when the counts are in Redis.
 `check_nowait` runs every step without waiting and returns a `Pending` (for `verify_pending`) when
 one of them needs the network, so synchronous shells (WSGI) hop to an event loop only then. A
@@ -27,12 +32,12 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
 from authgate.gate.challenge import Answer, error_answer
-from authgate.gate.config import GateConfig, RouteConfig
+from authgate.gate.config import GateConfig, GateMode, RouteConfig
 from authgate.gate.credentials import extract_credential
 from authgate.gate.loader import load_gate_config
 from authgate.gate.rate_limits import KeyKind, allowed_fields, allowed_fields_bytes, limited_answer
@@ -63,6 +68,7 @@ class Outcome(StrEnum):
     FORBIDDEN = "forbidden"
     UNAVAILABLE = "unavailable"
     LIMITED = "limited"
+    DEFERRED = "deferred"  # dependencies mode, no route: passed on for the application to decide
 
 
 # Enum member lookups cost a descriptor call each; the allowed path is every request's.
@@ -97,10 +103,12 @@ class GateRequest:
 class Decision:
     """The verdict. `path` is the canonical path judged (send it to the application or upstream).
 
-    Allowed: `principal` is set (None on public routes) and `answer` is None. Refused: `error`
-    and `answer` are set. On a rate-limited route, `rate_limit` is the limit's decision (allowed
-    or refused, with the caller's `principal` in both cases) and `rate_key` what it counted
-    (`KeyKind`: the route's key, or "address" when the request had no value for it).
+    Allowed: `principal` is set (None on public routes, and when a deferred request carried no
+    credential) and `answer` is None; `route` is None for deferred requests and the framework's
+    documentation paths. Refused: `error` and `answer` are set. On a rate-limited route,
+    `rate_limit` is the limit's decision (allowed or refused, with the caller's `principal` in both
+    cases) and `rate_key` what it counted (`KeyKind`: the route's key, or "address" when the
+    request had no value for it).
     """
 
     outcome: Outcome
@@ -119,11 +127,11 @@ class Decision:
 
 @dataclass(frozen=True, slots=True)
 class Pending:
-    """A request that needs its credential verified before it can be decided (a `RatePending`
-    on a rate-limited route)."""
+    """A request that needs its credential verified before it can be decided (`route` None: a
+    deferred request, in dependencies mode; a `RatePending` on a rate-limited route)."""
 
     path: str
-    route: RouteConfig
+    route: RouteConfig | None
     credential: Credential | None
 
 
@@ -165,6 +173,7 @@ class Gate:
             ((r.route, r) for r in config.routes), case_insensitive=config.case_insensitive
         )
         self.decisions: Counter[str] = Counter()
+        self._defer_unmatched = config.mode is GateMode.DEPENDENCIES
         resource = config.resource
         self._metadata_url = resource.url if resource is not None else None
 
@@ -208,6 +217,21 @@ class Gate:
             return None
         return resource.answer(method)
 
+    def public_path(self, request: GateRequest, paths: Collection[str]) -> Decision | None:
+        """A public decision when `request` is a GET or HEAD for exactly one of `paths` (compared
+        with the canonical path), else None: for shells that serve their framework's own pages
+        (API documentation) by an explicit option. An ambiguous path is left to `check`."""
+        if request.method.upper() not in ("GET", "HEAD") or not paths:
+            return None
+        try:
+            path = self._canonical(request)
+        except InvalidPathError:
+            return None
+        if path not in paths:
+            return None
+        self.decisions[Outcome.PUBLIC.value] += 1
+        return Decision(Outcome.PUBLIC, path)
+
     def refusal_for(
         self, error: OAuthError, *, path: str | None = None, route: RouteConfig | None = None
     ) -> Decision:
@@ -235,7 +259,7 @@ class Gate:
 
     def prepare(self, request: GateRequest) -> Decision | Pending:
         """Steps 1-3: a final `Decision`, or `Pending` when a credential must be verified."""
-        try:
+        try:  # inline, not `_canonical`: this runs for every request of every shell
             if request.decoded_as is not None:
                 path = canonical_decoded_path(str(request.path), request.decoded_as)
             else:
@@ -244,6 +268,8 @@ class Gate:
             return self.refusal_for(InvalidRequest(str(exc)))
         matched = self.policy.match(request.method.upper(), path)
         if matched is None:
+            if self._defer_unmatched:
+                return self._defer(request, path)
             return self.refusal_for(AccessDenied("no route allows this request"), path=path)
         route_config = matched[1]
         if matched[0].public:
@@ -260,6 +286,24 @@ class Gate:
             return RatePending(path, route_config, credential, None, request.client)
         return Pending(path, route_config, credential)
 
+    def _canonical(self, request: GateRequest) -> str:
+        if request.decoded_as is not None:
+            return canonical_decoded_path(str(request.path), request.decoded_as)
+        return canonical_path(request.path)
+
+    def _defer(self, request: GateRequest, path: str) -> Decision | Pending:
+        """Dependencies mode, no route: verify a credential if one was sent, then pass it on."""
+        try:
+            credential = extract_credential(
+                request.headers, request.query_string, request.form_body, self.config.credentials
+            )
+        except OAuthError as exc:
+            return self.refusal_for(exc, path=path)
+        if credential is None:
+            self.decisions[Outcome.DEFERRED.value] += 1
+            return Decision(Outcome.DEFERRED, path)
+        return Pending(path, None, credential)
+
     def extract(self, request: GateRequest) -> Credential:
         """Step 3 alone: the request's credential, or raise (400, or 401 when there is none).
 
@@ -275,6 +319,9 @@ class Gate:
     def finish(self, pending: Pending, principal: Principal) -> Decision | Pending:
         """Steps 5 and 6: apply the route's requirement to a verified principal, then its rate
         limit (`Pending` when the limit's store must be asked)."""
+        if pending.route is None:  # deferred: the application's dependencies decide
+            self.decisions[Outcome.DEFERRED.value] += 1
+            return Decision(Outcome.DEFERRED, pending.path, None, principal)
         denied = pending.route.route.requirement.check(principal)
         if denied is not None:
             return self.refusal_for(denied, path=pending.path, route=pending.route)
@@ -312,7 +359,7 @@ class Gate:
     def _admit(self, pending: RatePending, principal: Principal | None) -> Decision | Pending:
         """Step 6: count the request against its route's limit (decided at once when the store
         is in this process; `Pending` when it must be asked)."""
-        rate = pending.route.rate_limit
+        rate = pending.route.rate_limit if pending.route is not None else None
         limiter = self.limiter
         if rate is None or limiter is None:  # pragma: no cover - a limited route has a limiter
             raise TypeError("step 6 needs a rate-limited route and the gate's limiter")
@@ -349,7 +396,7 @@ class Gate:
         assert refused is not None  # noqa: S101 - a refused decision always has its refusal
         outcome = Outcome.LIMITED if refused.status == 429 else Outcome.UNAVAILABLE
         self.decisions[outcome.value] += 1
-        if outcome is Outcome.LIMITED:
+        if outcome is Outcome.LIMITED and route is not None:
             self.rate_limited[route.route.label, kind.value] += 1
         logger.debug("refused: %s (limit %s, by %s)", outcome, decided.limit.name, kind)
         answer = limited_answer(refused)

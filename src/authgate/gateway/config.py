@@ -129,6 +129,7 @@ class GatewaySettings:
     identity_token: IdentityTokenSettings | None = None
     access_log: bool = True
     log_level: str = "info"
+    tracing: bool = False  # `[tracing] enabled`: OpenTelemetry spans (read at start, not reload)
 
 
 @dataclass(frozen=True, slots=True)

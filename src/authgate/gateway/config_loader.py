@@ -2,7 +2,8 @@
 added through the gate loader's `ConfigExtension` (every key is documented in docs/gateway.md).
 
 Top level: `trusted_proxies`, `forward_auth_path`, `health_path`, `ready_path`, `metrics_path`,
-`access_log`, `log_level`, and the tables `[limits]`, `[upstream]` and `[identity_token]`.
+`access_log`, `log_level`, and the tables `[limits]`, `[upstream]`, `[identity_token]` and
+`[tracing]`.
 In `[[routes]]`: `forward_authorization`, `preserve_host`, `strip_prefix`, `identity_token`,
 `audience`. Files (the identity key) are read here, at the edge, relative to the config file.
 """
@@ -17,7 +18,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from authgate.config import ConfigError, Setting, Table, read_settings
-from authgate.gate.config import ConfigExtension, GateConfig, ValueParser
+from authgate.gate.config import ConfigExtension, GateConfig, GateMode, ValueParser
 from authgate.gate.loader import load_gate_config, read_secret_file
 from authgate.gateway.config import (
     ClientLimits,
@@ -93,6 +94,13 @@ def _section(schema: Mapping[str, Setting], cls: type[Any]) -> ValueParser:
             return cls(**values)
 
     return parse
+
+
+def _tracing(value: Any, where: str) -> bool:
+    """`[tracing]`: `enabled` (OpenTelemetry, the `otel` extra; see docs/tracing.md)."""
+    table = Table(value, where)
+    values = read_settings(table, {"enabled": Setting("boolean")})
+    return bool(values.get("enabled", False))
 
 
 def _strip_prefix(value: Any, where: str) -> bool | str:
@@ -177,6 +185,7 @@ def gateway_extension(base_dir: Path) -> ConfigExtension:
             "limits": _section(_CLIENT_LIMITS, ClientLimits),
             "upstream": _section(_UPSTREAM_TIMEOUTS, UpstreamTimeouts),
             "identity_token": _IdentityParser(base_dir),
+            "tracing": _tracing,
         },
         route={
             "forward_authorization": _boolean,
@@ -207,6 +216,11 @@ def gateway_config_from(gate: GateConfig) -> GatewayConfig:
 
 
 def _combine(gate: GateConfig) -> GatewayConfig:
+    if gate.mode is not GateMode.ROUTES:
+        # Nothing behind the gateway would decide what the routes leave open.
+        raise ConfigError(
+            'the gateway decides by routes only: leave out mode or set "routes"', key="mode"
+        )
     ext = gate.extensions
     host, port = "127.0.0.1", 8080
     if gate.listen is not None:
@@ -226,6 +240,7 @@ def _combine(gate: GateConfig) -> GatewayConfig:
         identity_token=ext.get("identity_token"),
         access_log=ext.get("access_log", True),
         log_level=ext.get("log_level", "info"),
+        tracing=ext.get("tracing", False),
         **paths,
     )
     routes = []

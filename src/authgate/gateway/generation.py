@@ -15,10 +15,12 @@ one gets the gate's answer.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Coroutine
+from functools import partial
 from typing import Any
 
+from authgate import tracing
 from authgate.gate import Decision, Gate, GateRequest, Outcome
-from authgate.gateway import responses
+from authgate.gateway import responses, trace_context
 from authgate.gateway.access_log import AccessLog
 from authgate.gateway.config import ClientLimits, GatewayConfig, GatewaySettings, RouteUpstream
 from authgate.gateway.exchange import Forward, LocalAnswer, Verdict
@@ -153,10 +155,18 @@ class Generation:
         forwarded = forwarding_for(head, self.trusted, b"http")
         if forwarded.client != head.peer:
             head.log["forwarded_client"] = forwarded.client
-        request_head = build_request_head(
-            head, upstream, forwarded, identity, credentials=self.credential_headers
-        )
         outcome = decision.outcome.value
+        on_response: Callable[[int], None] = partial(self._proxied, head, outcome=outcome)
+        on_failure: Callable[[int], None] = partial(self._failed, head)
+        trace = None
+        if tracing.active():  # one span per forwarded request, its traceparent sent upstream
+            label = decision.route.route.label if decision.route is not None else "-"
+            span, trace = trace_context.open_span(head, label)
+            on_response = trace_context.ended_by(span, on_response, failed=False)
+            on_failure = trace_context.ended_by(span, on_failure, failed=True)
+        request_head = build_request_head(
+            head, upstream, forwarded, identity, credentials=self.credential_headers, trace=trace
+        )
         self.stats.decisions[PROXY, outcome] += 1
         fields = self.rate_limit_fields(decision) if decision.rate_limit is not None else ()
         if decision.route is not None:
@@ -167,8 +177,8 @@ class Generation:
             self.pools[upstream.origin],
             request_head,
             head.chunked,
-            on_response=lambda status: self._proxied(head, status, outcome),
-            on_failure=lambda status: self._failed(head, status),
+            on_response=on_response,
+            on_failure=on_failure,
             response_fields=fields,
         )
 

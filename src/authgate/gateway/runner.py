@@ -7,6 +7,7 @@ from pathlib import Path
 
 import uvloop
 
+from authgate import tracing
 from authgate.gateway.access_log import configure_logging
 from authgate.gateway.config import GatewayConfig
 from authgate.gateway.service import GatewayService
@@ -40,4 +41,6 @@ def settle_heap() -> None:
 def run(config: GatewayConfig, config_path: Path | None, *, grace: float = 10.0) -> None:
     """Configure logging and run `serve` on a uvloop event loop."""
     configure_logging(config.settings.log_level)
+    if config.settings.tracing:
+        tracing.enable("authgate-gateway")
     uvloop.run(serve(config, config_path, grace=grace))

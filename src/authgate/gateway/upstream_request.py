@@ -14,6 +14,7 @@ from authgate.gateway.config import RouteUpstream
 from authgate.gateway.forwarded import ForwardedFor, TrustedProxies, forwarded_for
 from authgate.gateway.header_rules import Headers, connection_tokens, request_headers_for_upstream
 from authgate.gateway.request_head import RequestHead
+from authgate.gateway.trace_context import TRACE_FIELDS
 from authgate.policy.paths import strip_leading_segments
 
 __all__ = ["build_request_head", "forwarding_for", "upstream_path"]
@@ -78,13 +79,18 @@ def build_request_head(
     identity: Headers,
     *,
     credentials: frozenset[bytes],
+    trace: Headers | None = None,
 ) -> bytes:
     """The complete request head (with its blank line) for the upstream.
 
     `identity`: the `X-Auth-*` fields to add. `credentials`: lower-case names of credential fields
     (API-key header); they and `Authorization` are removed unless the route forwards them.
+    `trace`: the gateway span's `traceparent`/`tracestate`, sent instead of the client's (None:
+    the client's pass through unchanged).
     """
     dropped = frozenset() if route.forward_authorization else _AUTHORIZATION | credentials
+    if trace is not None:
+        dropped |= TRACE_FIELDS
     named = connection_tokens(head.headers) if b"connection" in head.fields else frozenset()
     kept = request_headers_for_upstream(head.headers, credentials=dropped, named=named)
     host = (head.target.authority or head.fields.get(b"host", b"")) if route.preserve_host else b""
@@ -98,6 +104,8 @@ def build_request_head(
     if forwarded.host:
         lines.append(b"X-Forwarded-Host: " + forwarded.host)
     lines.extend(name + b": " + value for name, value in identity)
+    if trace is not None:
+        lines.extend(name + b": " + value for name, value in trace)
     lines.append(b"Via: " + head.version + b" authgate")
     if head.upgrade:
         lines.append(b"Connection: Upgrade")

@@ -120,10 +120,17 @@ def _binary_key(blob: bytes) -> bool:
     for der in {blob, trimmed, unpadded, _first_der_element(unpadded)}:
         if der[:1] == b"\x30" and _loads(_DER_LOADERS, der):  # 0x30: a DER SEQUENCE
             return True
-    if trimmed.startswith(_SSH_PRIVATE_MAGIC):
-        armoured = _armour("OPENSSH PRIVATE KEY", trimmed)
-        return _loads((lambda d: serialization.load_ssh_private_key(d, password=None),), armoured)
-    return _ssh_wire_key(trimmed)
+    # Both as given and trimmed: a key's own last bytes may be whitespace (about 2 % of EC
+    # points end in one), so trimming alone would cut them off and let the key through.
+    for candidate in (blob, trimmed):
+        if candidate.startswith(_SSH_PRIVATE_MAGIC):
+            armoured = _armour("OPENSSH PRIVATE KEY", candidate)
+            loader = (lambda d: serialization.load_ssh_private_key(d, password=None),)
+            if _loads(loader, armoured):
+                return True
+        elif _ssh_wire_key(candidate):
+            return True
+    return False
 
 
 def _first_der_element(der: bytes) -> bytes:

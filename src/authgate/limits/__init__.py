@@ -14,7 +14,8 @@ from authgate.limits.decisions import Decision, RateLimited, Refusal, rate_limit
 from authgate.limits.limiter import Limiter
 from authgate.limits.metrics import LimiterMetrics, LimitsCollector
 from authgate.limits.rates import FailMode, Limit, Rate, parse_rate
-from authgate.limits.stores import DEFAULT_TIMEOUT, Store, StoreUnavailable, open_store
+from authgate.limits.store import DEFAULT_TIMEOUT, Store, StoreUnavailable
+from authgate.limits.stores import open_store
 
 __all__ = [
     "DEFAULT_TIMEOUT",

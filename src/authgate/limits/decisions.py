@@ -14,6 +14,7 @@ client that waits as told is admitted.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -62,6 +63,7 @@ def _seconds(value: float) -> int:
     return max(1, math.ceil(value))
 
 
+@functools.lru_cache(maxsize=256)  # limits come from configuration: a few, each sent often
 def _policy_item(limit: Limit) -> str:
     rate = limit.rate
     item = f'"{limit.name}";q={rate.count};w={rate.period}'

@@ -35,7 +35,8 @@ from authgate.limits.gcra import Outcome
 from authgate.limits.keys import KeyPart, check_namespace, store_key
 from authgate.limits.metrics import LimiterMetrics
 from authgate.limits.rates import FailMode, Limit
-from authgate.limits.stores import DEFAULT_TIMEOUT, Store, StoreUnavailable, open_store
+from authgate.limits.store import DEFAULT_TIMEOUT, Store, StoreUnavailable
+from authgate.limits.stores import open_store
 
 __all__ = ["DEFAULT_RETRY_INTERVAL", "Limiter"]
 

@@ -40,7 +40,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import NoScriptError, RedisError
 
 from authgate.limits.gcra import Outcome
-from authgate.limits.stores import DEFAULT_TIMEOUT, StoreUnavailable, describe_url
+from authgate.limits.store import DEFAULT_TIMEOUT, StoreUnavailable, describe_url
 
 __all__ = ["GCRA_SCRIPT", "RedisStore"]
 

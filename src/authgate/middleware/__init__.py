@@ -6,7 +6,7 @@ itself. The FastAPI and Flask modules are imported only on demand, so neither fr
 dependency of authgate.
 """
 
-from authgate.middleware.asgi import AuthGateMiddleware, gate_request_from_scope
+from authgate.middleware.asgi import AuthGateMiddleware, GateRefusal, gate_request_from_scope
 from authgate.middleware.keys import GATE_KEY, PRINCIPAL_KEY, ROUTE_KEY
 from authgate.middleware.wsgi import AuthGateWSGIMiddleware, SyncGate, gate_request_from_environ
 
@@ -16,6 +16,7 @@ __all__ = [
     "ROUTE_KEY",
     "AuthGateMiddleware",
     "AuthGateWSGIMiddleware",
+    "GateRefusal",
     "SyncGate",
     "gate_request_from_environ",
     "gate_request_from_scope",

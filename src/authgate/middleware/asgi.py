@@ -15,6 +15,13 @@ replaced by the canonical path the policy judged. Refused HTTP requests get the 
 when the server supports the denial-response extension, otherwise a close with code 1008 (which
 servers send as 403). The RFC 9728 metadata document is served at its well-known path.
 
+Refusals made inside the application: the FastAPI dependencies raise `GateRefusal`, which carries
+the gate's complete answer; the middleware sends that answer, so a dependency's refusal is byte for
+byte the middleware's own (without the middleware, `use_gate` registers a handler that does the
+same). Framework documentation: with `framework_docs=True`, GET and HEAD requests for exactly the
+paths the FastAPI application declares (`openapi_url`, `docs_url`, `redoc_url`,
+`swagger_ui_oauth2_redirect_url`) pass without a credential; off by default.
+
 Lifespan: keys are fetched when the application starts (before `lifespan.startup` reaches it) and
 the gate is closed at shutdown; without lifespan events, the gate starts on the first request.
 With the "body" bearer method, a form-encoded body is read (at most `max_body_bytes`, 413 beyond)
@@ -24,19 +31,24 @@ and replayed to the application unchanged.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 from urllib.parse import unquote
 
-from authgate.gate.challenge import Answer
-from authgate.gate.pipeline import Gate, GateRequest
+from authgate.gate.challenge import FORM_TOO_LARGE, Answer
+from authgate.gate.pipeline import Decision, Gate, GateRequest
 from authgate.middleware.keys import GATE_KEY, PRINCIPAL_KEY, ROUTE_KEY
 
 __all__ = [
     "AuthGateMiddleware",
+    "GateRefusal",
+    "framework_doc_paths",
     "gate_request_from_scope",
     "send_answer",
 ]
+
+logger = logging.getLogger("authgate.gate")
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -44,11 +56,39 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
-_TOO_LARGE = Answer(
-    413,
-    (("content-type", "application/json"),),
-    b'{"error":"invalid_request","error_description":"the form body is too large"}',
-)
+
+class GateRefusal(Exception):
+    """A refusal made inside the application (a FastAPI dependency), with the gate's answer.
+
+    Not an `HTTPException`: the framework's handler would render that as `{"detail": …}`. It
+    travels up to `AuthGateMiddleware` (or to the handler `use_gate` registers), which sends
+    `answer` exactly as the gate's own refusals are sent.
+    """
+
+    def __init__(self, answer: Answer) -> None:
+        super().__init__(f"refused with {answer.status}")
+        self.answer = answer
+
+
+def framework_doc_paths(app: object) -> frozenset[str] | None:
+    """The documentation paths a FastAPI application serves, as FastAPI decides them (none when
+    `openapi_url` is None); None when `app` is not such an application."""
+    if not hasattr(app, "openapi_url") or not hasattr(app, "docs_url"):
+        return None
+    openapi = getattr(app, "openapi_url", None)
+    if not isinstance(openapi, str) or not openapi:
+        return frozenset()
+    paths = {openapi}
+    docs = getattr(app, "docs_url", None)
+    if isinstance(docs, str) and docs:
+        paths.add(docs)
+        redirect = getattr(app, "swagger_ui_oauth2_redirect_url", None)
+        if isinstance(redirect, str) and redirect:
+            paths.add(redirect)
+    redoc = getattr(app, "redoc_url", None)
+    if isinstance(redoc, str) and redoc:
+        paths.add(redoc)
+    return frozenset(paths)
 
 
 def gate_request_from_scope(scope: Scope, form_body: bytes | None = None) -> GateRequest:
@@ -85,11 +125,14 @@ class AuthGateMiddleware:
         *,
         serve_metadata: bool = True,
         max_body_bytes: int = 64 * 1024,
+        framework_docs: bool = False,
     ) -> None:
         self.app = app
         self.gate = gate
         self.serve_metadata = serve_metadata
         self.max_body_bytes = max_body_bytes
+        self.framework_docs = framework_docs
+        self._doc_paths: frozenset[str] | None = None  # found on the first request
         self._start_lock = asyncio.Lock()
         self._started = False
 
@@ -133,11 +176,16 @@ class AuthGateMiddleware:
             if answer is not None:
                 await send_answer(send, answer, head_only=method == "HEAD")
                 return
+        if http and self.framework_docs:
+            docs = self.gate.public_path(gate_request_from_scope(scope), self._docs(scope))
+            if docs is not None:
+                await self._call_app(scope, receive, send, docs)
+                return
         form_body = None
         if http and self.gate.wants_body(method, _header(scope, b"content-type")):
             form_body, complete = await _read_body(receive, self.max_body_bytes)
             if not complete:
-                await send_answer(send, _TOO_LARGE)
+                await send_answer(send, FORM_TOO_LARGE)
                 return
             receive = _replay(form_body, receive)
         decision = await self.gate.check(gate_request_from_scope(scope, form_body))
@@ -147,17 +195,53 @@ class AuthGateMiddleware:
             else:
                 await _deny_websocket(scope, receive, send, decision.answer)
             return
+        await self._call_app(scope, receive, send, decision)
+
+    async def _call_app(
+        self, scope: Scope, receive: Receive, send: Send, decision: Decision
+    ) -> None:
         child = dict(scope)
         child[PRINCIPAL_KEY] = decision.principal
         child[ROUTE_KEY] = decision.route
         child[GATE_KEY] = self.gate
-        if decision.rate_limit is not None and http:
+        if decision.rate_limit is not None and scope["type"] == "http":
             send = _adding_fields(send, self.gate.rate_limit_headers(decision))
-        if decision.path is not None and decision.path.encode() != scope.get("raw_path"):
+        path = decision.path
+        if path is not None and path.encode() != scope.get("raw_path"):
             # Hand the application exactly the path the policy judged.
-            child["raw_path"] = decision.path.encode("ascii")
-            child["path"] = unquote(decision.path)
-        await self.app(child, receive, send)
+            child["raw_path"] = path.encode("ascii")
+            child["path"] = unquote(path)
+        started = False
+
+        async def watch(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(child, receive, watch)
+        except GateRefusal as refusal:
+            # A dependency refused before anything was sent: answer as the gate does. Once the
+            # response has started, the refusal cannot be sent; let it propagate.
+            if started or scope["type"] != "http":
+                raise
+            await send_answer(send, refusal.answer, head_only=scope.get("method") == "HEAD")
+
+    def _docs(self, scope: Scope) -> frozenset[str]:
+        if self._doc_paths is None:
+            # The application this middleware wraps, or (under add_middleware) the one that
+            # built the middleware stack, which Starlette puts in the scope.
+            found = framework_doc_paths(self.app)
+            if found is None:
+                found = framework_doc_paths(scope.get("app"))
+            if found is None:
+                logger.warning(
+                    "framework_docs is on, but the application declares no documentation "
+                    "paths (a FastAPI application's openapi_url, docs_url…): none is opened"
+                )
+            self._doc_paths = found or frozenset()
+        return self._doc_paths
 
 
 def _adding_fields(send: Send, fields: list[tuple[str, str]]) -> Send:

@@ -11,11 +11,17 @@ async def feed(ws: WebSocket, principal: Principal = Depends(current_principal))
 ```
 
 `current_principal` returns the principal the middleware verified; on a route the gate lets
-through without a credential (a public route), or without the middleware (`use_gate(app, gate)`),
-it verifies the request's credential itself with the same gate. `require_scopes`,
-`require_roles` and `require` build dependencies that apply a `Requirement`, the same object and
-check that gate routes use. Refusals raise `HTTPException` with the gate's status and headers
-(`WWW-Authenticate`, `Retry-After`), or `WebSocketException` (code 1008) in WebSocket endpoints.
+through without a credential (a public route, or any request in dependencies mode), or without the
+middleware (`use_gate(app, gate)`), it verifies the request's credential itself with the same
+gate. `require_scopes`, `require_roles` and `require` build dependencies that apply a
+`Requirement`, the same object and check that gate routes use.
+
+Refusals raise `GateRefusal` with the gate's complete answer (status, `WWW-Authenticate`,
+`Retry-After`, `Cache-Control` and the RFC 6750 JSON body), which `AuthGateMiddleware` sends, or,
+without the middleware, the exception handler `use_gate` registers: so a dependency's refusal is
+the same answer, byte for byte, as the middleware's (not FastAPI's `{"detail": …}`), and no
+handler of the application's is needed. In WebSocket endpoints they raise `WebSocketException`
+(code 1008).
 
 This module imports FastAPI; `authgate` itself does not require it (`pip install fastapi`).
 """
@@ -26,26 +32,42 @@ from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 try:
-    from fastapi import Depends, HTTPException, WebSocketException
-    from starlette.requests import HTTPConnection
+    from fastapi import Depends, WebSocketException
+    from starlette.requests import HTTPConnection, Request
+    from starlette.responses import Response
 except ImportError as exc:  # pragma: no cover - depends on the environment
     raise ImportError("authgate.middleware.fastapi needs FastAPI: pip install fastapi") from exc
 
 from authgate.gate.pipeline import Gate
-from authgate.middleware.asgi import gate_request_from_scope
+from authgate.middleware.asgi import GateRefusal, gate_request_from_scope
 from authgate.middleware.keys import GATE_KEY, PRINCIPAL_KEY
 from authgate.oauth.errors import OAuthError
 from authgate.policy.rules import Match, Requirement
 from authgate.verifier.principal import Principal
 
-__all__ = ["current_principal", "require", "require_roles", "require_scopes", "use_gate"]
-
-_EXPOSED_HEADERS = ("www-authenticate", "retry-after", "cache-control")
+__all__ = [
+    "GateRefusal",
+    "current_principal",
+    "require",
+    "require_roles",
+    "require_scopes",
+    "use_gate",
+]
 
 
 def use_gate(app: object, gate: Gate) -> None:
-    """Make `gate` available to the dependencies of `app` without the middleware."""
+    """Make `gate` available to the dependencies of `app` without the middleware, and answer
+    their refusals as the gate does (an exception handler for `GateRefusal`)."""
     app.state.authgate_gate = gate  # type: ignore[attr-defined]
+    app.add_exception_handler(GateRefusal, _refusal_response)  # type: ignore[attr-defined]
+
+
+async def _refusal_response(request: Request, exc: Exception) -> Response:
+    if not isinstance(exc, GateRefusal):  # pragma: no cover - registered for GateRefusal only
+        raise exc
+    answer = exc.answer
+    body = b"" if request.method == "HEAD" else answer.body  # as the middleware sends it
+    return Response(body, status_code=answer.status, headers=dict(answer.headers))
 
 
 def _gate_of(connection: HTTPConnection) -> Gate:
@@ -58,14 +80,12 @@ def _gate_of(connection: HTTPConnection) -> Gate:
 
 
 def _refusal(connection: HTTPConnection, gate: Gate, error: OAuthError) -> Exception:
-    decision = gate.refusal_for(error)
+    answer = gate.refusal_for(error).answer
     if connection.scope["type"] == "websocket":
         return WebSocketException(code=1008, reason=error.description)
-    answer = decision.answer
-    headers = {k: v for k, v in answer.headers if k in _EXPOSED_HEADERS} if answer else {}
-    return HTTPException(
-        error.status_code, detail=error.description or error.error, headers=headers
-    )
+    if answer is None:  # pragma: no cover - a refusal always answers
+        raise RuntimeError("no answer for a refusal")
+    return GateRefusal(answer)
 
 
 async def current_principal(connection: HTTPConnection) -> Principal:

@@ -10,10 +10,12 @@ def orders():
 ```
 
 `FlaskAuthGate` wraps `app.wsgi_app` in `AuthGateWSGIMiddleware` (pass `enforce_routes=False` to
-use the decorators alone). The decorators use the principal the middleware verified; on a public
-route, or without the middleware, they verify the request's credential with the same gate. They
-apply a `Requirement`, the same check that gate routes use, and answer refusals with the gate's
-status, `WWW-Authenticate` and JSON body.
+use the decorators alone, or keep the middleware with the gate's `mode = "dependencies"`: it then
+verifies any credential sent and leaves requests no route matches to the decorators). The
+decorators use the principal the middleware verified; on a public route, or without the
+middleware, they verify the request's credential with the same gate. They apply a `Requirement`,
+the same check that gate routes use, and answer refusals with the gate's answer: the status,
+`WWW-Authenticate` and JSON body the middleware would send.
 
 This module imports Flask; `authgate` itself does not require it (`pip install flask`).
 """

@@ -21,7 +21,7 @@ from http import HTTPStatus
 from typing import Any, TypeVar
 from urllib.parse import unquote_to_bytes
 
-from authgate.gate.challenge import Answer
+from authgate.gate.challenge import FORM_TOO_LARGE, Answer
 from authgate.gate.pipeline import Decision, Gate, GateRequest, Pending
 from authgate.middleware._loop_thread import LoopThread
 from authgate.middleware.keys import GATE_KEY, PRINCIPAL_KEY, ROUTE_KEY
@@ -141,10 +141,7 @@ class AuthGateWSGIMiddleware:
         if gate.wants_body(method, environ.get("CONTENT_TYPE")):
             form_body = _read_body(environ, self.max_body_bytes)
             if form_body is None:
-                too_large = Answer(
-                    413, (("content-type", "application/json"),), b'{"error":"invalid_request"}'
-                )
-                return answer_response(too_large, start_response)
+                return answer_response(FORM_TOO_LARGE, start_response)
         decision = self.sync.check(gate_request_from_environ(environ, form_body))
         if decision.answer is not None:
             return answer_response(decision.answer, start_response, head_only=head)

@@ -17,7 +17,7 @@ import logging
 import os
 import time
 import traceback
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from sqlalchemy.exc import DBAPIError
@@ -26,13 +26,15 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
-from starlette.routing import Mount, Route
+from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from authgate import tracing
+from authgate.http_forwarding import TrustedProxies
 from authgate.oauth.errors import InvalidRequest, OAuthError, ServerError, TemporarilyUnavailable
+from authgate.server.auth_server import AuthServer
 from authgate.server.config import Config
 from authgate.server.config_loader import load_config
-from authgate.server.context import AuthServer
 from authgate.server.endpoints.authorize import authorization_endpoint
 from authgate.server.endpoints.consent import consent_endpoint
 from authgate.server.endpoints.cors import ApiCors
@@ -50,8 +52,10 @@ from authgate.server.endpoints.revocation import revocation_endpoint
 from authgate.server.endpoints.static_files import static_files
 from authgate.server.endpoints.token import token_endpoint
 from authgate.server.endpoints.userinfo import userinfo_endpoint
-from authgate.server.flow_services import STATIC_PATH
-from authgate.server.metadata import ENDPOINT_PATHS
+from authgate.server.observability.admin_listener import AdminListener, public_probe_routes
+from authgate.server.observability.metrics import ServerMetrics, scrape_endpoint
+from authgate.server.observability.middleware import RequestObservation
+from authgate.server.paths import ENDPOINT_PATHS, STATIC_PATH
 from authgate.server.storage import Storage
 
 __all__ = ["create_app", "create_app_from_environment"]
@@ -78,12 +82,19 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        if config.tracing.enabled:  # before storage opens, so that its engine is traced
+            tracing.enable("authgate-server")
         server = await AuthServer.start(
             config,
             storage=storage,
             clock=clock,
         )
         app.state.authgate = server
+        try:
+            listener = await AdminListener.open(config.admin, server, metrics_endpoint)
+        except BaseException:
+            await server.close()
+            raise
         tasks = []
         if background:
             tasks = [
@@ -96,36 +107,14 @@ def create_app(
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+            if listener is not None:
+                await listener.stop()
             await server.close()
 
-    well_known = "/.well-known/oauth-authorization-server"
-    routes = [
-        Route(ENDPOINT_PATHS["token"], token_endpoint, methods=["POST"]),
-        Route(ENDPOINT_PATHS["introspection"], introspection_endpoint, methods=["POST"]),
-        Route(ENDPOINT_PATHS["revocation"], revocation_endpoint, methods=["POST"]),
-        Route(ENDPOINT_PATHS["jwks"], jwks_endpoint, methods=["GET"]),
-        Route(well_known, metadata_endpoint, methods=["GET"]),
-        Route("/.well-known/openid-configuration", metadata_endpoint, methods=["GET"]),
-        # The user-facing flows.
-        _without_head(
-            Route(ENDPOINT_PATHS["authorization"], authorization_endpoint, methods=["GET", "POST"])
-        ),
-        Route(ENDPOINT_PATHS["login"], login_endpoint, methods=["POST"]),
-        Route(ENDPOINT_PATHS["consent"], consent_endpoint, methods=["POST"]),
-        Route(ENDPOINT_PATHS["end_session"], end_session_endpoint, methods=["GET", "POST"]),
-        Route(ENDPOINT_PATHS["device"], device_page_endpoint, methods=["GET"]),
-        Route(ENDPOINT_PATHS["device"], device_submit_endpoint, methods=["POST"]),
-        Route(
-            ENDPOINT_PATHS["device_authorization"],
-            device_authorization_endpoint,
-            methods=["POST"],
-        ),
-        Route(ENDPOINT_PATHS["userinfo"], userinfo_endpoint, methods=["GET", "POST"]),
-        Mount(STATIC_PATH, static_files(config.pages.static_dirs), name="static"),
-    ]
-    issuer_path = config.issuer.split("://", 1)[1].partition("/")[2]
-    if issuer_path:  # RFC 8414 §3.1: the issuer's path goes after the well-known segment
-        routes.append(Route(f"{well_known}/{issuer_path}", metadata_endpoint, methods=["GET"]))
+    metrics = ServerMetrics()
+
+    metrics_endpoint = scrape_endpoint(metrics)
+    routes = _routes(config, metrics_endpoint)
     realm = config.issuer
 
     async def on_oauth_error(request: Request, exc: Exception) -> Response:
@@ -178,8 +167,49 @@ def create_app(
     ]
     metadata_paths = [r.path for r in routes if isinstance(r, Route) and "well-known" in r.path]
     app.add_middleware(ApiCors, paths=[*browser_callable, *metadata_paths])
-    app.add_middleware(_GuardMiddleware, realm=realm)
+    route_paths = frozenset(r.path for r in routes if isinstance(r, Route))
+    app.add_middleware(_GuardMiddleware, realm=realm, paths=route_paths)
+    # Outermost: the request id is set before the access line and any error line is written.
+    proxies = TrustedProxies(config.http.trusted_proxies)
+    app.add_middleware(RequestObservation, proxies=proxies, metrics=metrics)
     return app
+
+
+def _routes(
+    config: Config, metrics_endpoint: Callable[[Request], Awaitable[Response]]
+) -> list[BaseRoute]:
+    """The server's endpoints and pages (RFC 8414 §3.1: the issuer's path after the well-known)."""
+    well_known = "/.well-known/oauth-authorization-server"
+    routes = [
+        Route(ENDPOINT_PATHS["token"], token_endpoint, methods=["POST"]),
+        Route(ENDPOINT_PATHS["introspection"], introspection_endpoint, methods=["POST"]),
+        Route(ENDPOINT_PATHS["revocation"], revocation_endpoint, methods=["POST"]),
+        Route(ENDPOINT_PATHS["jwks"], jwks_endpoint, methods=["GET"]),
+        Route(well_known, metadata_endpoint, methods=["GET"]),
+        Route("/.well-known/openid-configuration", metadata_endpoint, methods=["GET"]),
+        # The user-facing flows.
+        _without_head(
+            Route(ENDPOINT_PATHS["authorization"], authorization_endpoint, methods=["GET", "POST"])
+        ),
+        Route(ENDPOINT_PATHS["login"], login_endpoint, methods=["POST"]),
+        Route(ENDPOINT_PATHS["consent"], consent_endpoint, methods=["POST"]),
+        Route(ENDPOINT_PATHS["end_session"], end_session_endpoint, methods=["GET", "POST"]),
+        Route(ENDPOINT_PATHS["device"], device_page_endpoint, methods=["GET"]),
+        Route(ENDPOINT_PATHS["device"], device_submit_endpoint, methods=["POST"]),
+        Route(
+            ENDPOINT_PATHS["device_authorization"],
+            device_authorization_endpoint,
+            methods=["POST"],
+        ),
+        Route(ENDPOINT_PATHS["userinfo"], userinfo_endpoint, methods=["GET", "POST"]),
+        Mount(STATIC_PATH, static_files(config.pages.static_dirs), name="static"),
+        # Probes and metrics: no credentials; with `[admin] listen` only /healthz stays here.
+        *public_probe_routes(config.admin, metrics_endpoint),
+    ]
+    issuer_path = config.issuer.split("://", 1)[1].partition("/")[2]
+    if issuer_path:  # RFC 8414 §3.1: the issuer's path goes after the well-known segment
+        routes.append(Route(f"{well_known}/{issuer_path}", metadata_endpoint, methods=["GET"]))
+    return routes
 
 
 def _without_head(route: Route) -> Route:
@@ -210,14 +240,62 @@ async def _purge_forever(server: AuthServer) -> None:
 class _GuardMiddleware:
     """Outermost layer: the access log, and a JSON 500 for anything that escaped."""
 
-    def __init__(self, app: ASGIApp, realm: str) -> None:
+    def __init__(self, app: ASGIApp, realm: str, paths: frozenset[str] = frozenset()) -> None:
         self.app = app
         self.realm = realm
+        self.paths = paths  # the routes' paths: span names (any other path is named by method)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        if tracing.active():
+            await self._traced(scope, receive, send)
+        else:
+            await self._guarded(scope, receive, send)
+
+    async def _traced(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """`_guarded` inside a server span, a child of the caller's W3C `traceparent` if any."""
+        method: str = scope["method"]
+        path: str = scope["path"]
+        # Only known routes name a span: a scanner's paths must not each make a new span name.
+        name = f"{method} {path}" if path in self.paths else method
+        carrier = {
+            key: value.decode("latin-1")
+            for name_, value in scope["headers"]
+            if (key := name_.decode("latin-1").lower()) in ("traceparent", "tracestate")
+        }
+        attributes = {"http.request.method": method, "url.path": _safe(path)}
+        if path in self.paths:
+            attributes["http.route"] = path
+        span = tracing.start_span(
+            name, kind="server", parent=tracing.extract_context(carrier), attributes=attributes
+        )
+        if span is None:  # tracing was turned off meanwhile
+            await self._guarded(scope, receive, send)
+            return
+        status = 0
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            with tracing.current(span):
+                await self._guarded(scope, receive, send_wrapper)
+        finally:
+            if status:
+                span.set_attribute("http.response.status_code", status)
+            if status >= 500:
+                tracing.mark_error(span, str(status))
+            client_id = scope.get("state", {}).get("client_id")
+            if client_id:
+                span.set_attribute("oauth.client_id", _safe(client_id))
+            span.end()
+
+    async def _guarded(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
         status = 0
 

@@ -19,6 +19,9 @@ from urllib.parse import urlsplit
 
 from authgate.config import ConfigError
 from authgate.http_forwarding import parse_networks
+from authgate.limits import FailMode, Limit, Rate, parse_rate
+from authgate.limits.keys import check_namespace
+from authgate.limits.stores import describe_url
 from authgate.server.flows.codes import MAX_CODE_LIFETIME
 from authgate.server.flows.device_codes import DevicePolicy
 from authgate.server.flows.refresh_tokens import RefreshPolicy
@@ -29,16 +32,23 @@ from authgate.server.flows.throttle import (
     USER_CODE_POLICY,
     ThrottlePolicy,
 )
+from authgate.server.storage.database import DEFAULT_POOL_SIZE
 
 __all__ = [
     "SIGNING_ALGORITHMS",
+    "AdminSettings",
+    "AuditSettings",
     "Config",
     "DatabaseSettings",
     "HttpSettings",
     "KeyPolicy",
+    "LimitSettings",
+    "LimitsSettings",
     "PageSettings",
     "ThrottleSettings",
+    "ThrottleStoreSettings",
     "TokenPolicy",
+    "TracingSettings",
     "is_loopback_host",
 ]
 
@@ -52,11 +62,6 @@ DEFAULT_DATABASE_URL = "sqlite:///authgate.db"
 # `tokens.client_assertion_audience`: which `aud` a private_key_jwt assertion may carry.
 ISSUER_ONLY = "issuer"
 ASSERTION_AUDIENCES = (ISSUER_ONLY, "issuer-or-endpoint")
-# Connections each process keeps open to PostgreSQL (`[database] pool_size`). 15 rather than
-# SQLAlchemy's 5: a code redemption or a refresh holds several connections in turn, and with 5 the
-# user grants waited for connections (benchmarks/server/bench_user_grants.py: ~1.6x codes/s and
-# ~1.3x refreshes/s, same CPU per grant).
-DEFAULT_POOL_SIZE = 15
 # Tokens may be checked by verifiers whose clocks run a little behind ours.
 CLOCK_SKEW = 60
 
@@ -162,7 +167,7 @@ class HttpSettings:
     # Reverse proxies (addresses or CIDR blocks) whose X-Forwarded-For is believed: behind them the
     # client address (throttling) is the right-most untrusted entry (`authgate.http_forwarding`).
     trusted_proxies: tuple[str, ...] = ()
-    # Connection deadlines (`server.serve_protocol`): a request head must be complete this long
+    # Connection deadlines (`server.http.serve_protocol`): a request head must be complete this long
     # after the connection opened or its first byte came, its body this long after the head
     # (408 and closed otherwise); an idle connection is closed this long after a response.
     header_timeout: int = 10
@@ -170,6 +175,10 @@ class HttpSettings:
     keep_alive_timeout: int = 5
 
     def __post_init__(self) -> None:
+        if not 0 <= self.port <= 65535:  # a larger number would wrap around in the socket layer
+            raise ConfigError("must be between 0 and 65535", key="http.port")
+        if self.workers < 1:
+            raise ConfigError("must be at least 1", key="http.workers")
         if min(self.header_timeout, self.body_timeout, self.keep_alive_timeout) <= 0:
             raise ConfigError(
                 "header_timeout, body_timeout, keep_alive_timeout must be > 0", key="http"
@@ -204,6 +213,26 @@ class DatabaseSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class AdminSettings:
+    """`[admin] listen = "127.0.0.1:9100"`: serve `/readyz` and `/metrics` on this separate
+    address and not on the public one (`/healthz` stays on both). Unset: all three are public."""
+
+    listen: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.listen is not None:
+            self.address()  # check it now
+
+    def address(self) -> tuple[str, int]:
+        """(host, port) of `listen`; `ConfigError` unless it is HOST:PORT (`[::1]:9100` for v6)."""
+        host, _, port_text = (self.listen or "").rpartition(":")
+        host = host.removeprefix("[").removesuffix("]")
+        if not host or not port_text.isdigit() or not 0 < int(port_text) < 65536:
+            raise ConfigError("must be HOST:PORT, such as 127.0.0.1:9100", key="admin.listen")
+        return host, int(port_text)
+
+
+@dataclass(frozen=True, slots=True)
 class ThrottleSettings:
     """Backoff for failed sign-ins per account and per client address, and for wrong device user
     codes (see `flows.throttle`)."""
@@ -216,6 +245,79 @@ class ThrottleSettings:
     def longest_memory(self) -> int:
         """How long any counter is remembered after its last failure."""
         return max(p.forget_after for p in (self.login_account, self.login_address, self.user_code))
+
+
+@dataclass(frozen=True, slots=True)
+class LimitSettings:
+    """One rate limit of `[limits.NAME]`: `rate` ("600/minute"), `burst` (requests back to back;
+    None: a tenth of the count), `on_store_failure` and `enabled`."""
+
+    rate: str
+    burst: int | None = None
+    on_store_failure: FailMode = FailMode.OPEN
+    enabled: bool = True
+
+    def limit(self, name: str) -> Limit | None:
+        """The `Limit` named `name`, or None when it is turned off."""
+        return Limit(name, self.parsed, self.on_store_failure) if self.enabled else None
+
+    @property
+    def parsed(self) -> Rate:
+        return parse_rate(self.rate, burst=self.burst)
+
+    def __post_init__(self) -> None:
+        self.parsed  # noqa: B018 - raises ValueError naming the text
+
+
+# POST /token per authenticated client: well above what a client fetching tokens as it should
+# asks for (a token per API per token lifetime), low enough that one runaway client cannot take
+# the token endpoint for itself. Open on a store failure: tokens are how every client and API
+# keeps working, and a Redis outage must not become an authentication outage.
+# Per client: 100 tokens a second sustained. A confidential web app refreshes for all its users
+# under one client id, so the default stays far above what one app needs (docs/limits.md).
+DEFAULT_TOKEN_LIMIT = LimitSettings("6000/minute", burst=600, on_store_failure=FailMode.OPEN)
+
+
+@dataclass(frozen=True, slots=True)
+class ThrottleStoreSettings:
+    """`[limits.throttle]`: what the sign-in and user-code throttles do while Redis does not
+    answer (closed by default: a guess is never checked uncounted)."""
+
+    on_store_failure: FailMode = FailMode.CLOSED
+
+
+@dataclass(frozen=True, slots=True)
+class LimitsSettings:
+    """`[limits]`: where the limits' state lives (see docs/limits.md).
+
+    With `redis_url`, the sign-in and user-code throttles count in Redis, shared by every process
+    and machine on it; without it they stay in the database (shared by every process on one
+    PostgreSQL database, as before). `throttle`: what the throttles do while Redis does not answer.
+    """
+
+    redis_url: str | None = field(default=None, repr=False)  # may hold a password
+    timeout: float = 0.1
+    retry_interval: float = 1.0
+    namespace: str = "authgate"
+    throttle: ThrottleStoreSettings = ThrottleStoreSettings()
+    token: LimitSettings = DEFAULT_TOKEN_LIMIT
+
+    def __post_init__(self) -> None:
+        if self.redis_url is not None:
+            scheme = urlsplit(self.redis_url).scheme.lower()
+            if scheme not in ("redis", "rediss", "unix"):
+                raise ConfigError(
+                    f"{describe_url(self.redis_url)!r}: expected redis://, rediss:// or unix://",
+                    key="limits.redis_url",
+                )
+        if not 0 < self.timeout <= 10:
+            raise ConfigError("must be above 0 and at most 10s", key="limits.timeout")
+        if not 0 < self.retry_interval <= 300:
+            raise ConfigError("must be above 0 and at most 5 minutes", key="limits.retry_interval")
+        try:
+            check_namespace(self.namespace)
+        except ValueError as exc:
+            raise ConfigError(str(exc), key="limits.namespace") from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -236,6 +338,25 @@ class PageSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class AuditSettings:
+    """The audit trail (`authgate.server.audit`): how long events are kept (seconds)."""
+
+    retention: int = 365 * DAY
+
+    def __post_init__(self) -> None:
+        if not DAY <= self.retention <= 100 * 365 * DAY:
+            raise ConfigError("must be between 1 day and 100 years", key="audit.retention")
+
+
+@dataclass(frozen=True, slots=True)
+class TracingSettings:
+    """OpenTelemetry tracing (the `otel` extra); the exporter is configured by the standard
+    `OTEL_*` environment variables (see `authgate.tracing`)."""
+
+    enabled: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     """The whole server configuration. Build it with `config_loader.load_config` (or directly in
     code and tests)."""
@@ -252,6 +373,10 @@ class Config:
     device: DevicePolicy = field(default_factory=DevicePolicy)
     throttle: ThrottleSettings = field(default_factory=ThrottleSettings)
     pages: PageSettings = field(default_factory=PageSettings)
+    limits: LimitsSettings = field(default_factory=LimitsSettings)
+    tracing: TracingSettings = field(default_factory=TracingSettings)
+    audit: AuditSettings = field(default_factory=AuditSettings)
+    admin: AdminSettings = field(default_factory=AdminSettings)
 
     def __post_init__(self) -> None:
         check_issuer(self.issuer)

@@ -1,27 +1,41 @@
-"""The records the authorization server keeps: APIs, clients, users, signing keys, tokens.
+"""The records the authorization server keeps: APIs, clients, users, signing keys, tokens, and the
+records of the user-facing flows (codes, device authorizations, refresh-token families, consent,
+sessions, throttle counters).
 
-Plain frozen data with no behaviour beyond derived properties; the stores load and save them.
-Times are whole seconds since the epoch.
+Plain frozen data with no behaviour beyond derived properties and the rules that read only the
+record itself; the stores (`storage.protocols`) load and save them, the flows decide with them.
+Times are whole seconds since the epoch. Secrets never appear: only their keyed hashes.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 __all__ = [
     "AUTH_METHODS",
     "Api",
     "ApiAccess",
+    "AuditEvent",
+    "AuthorizationCode",
     "Client",
+    "CodeRedemption",
+    "ConsentGrant",
+    "DeviceAuthorization",
+    "DeviceStatus",
     "OpaqueAccessToken",
+    "RefreshFamily",
+    "RefreshLifetimes",
+    "Session",
     "SigningKeyRecord",
+    "ThrottleState",
     "TokenFormat",
     "User",
 ]
 
 TokenFormat = Literal["jwt", "opaque"]
+DeviceStatus = Literal["pending", "approved", "denied", "used"]
 # RFC 7591 §2 token_endpoint_auth_method values this server implements.
 AUTH_METHODS = ("client_secret_basic", "client_secret_post", "private_key_jwt", "none")
 
@@ -149,3 +163,149 @@ class OpaqueAccessToken:
     # The authorization grant (code, device or refresh family) it was issued under, if any, so
     # that `GrantRevoker.revoke_grant` finds it; None for client credentials.
     grant_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AuthorizationCode:
+    """What a code is bound to (RFC 6749 §4.1.2). `code_hash` is the keyed hash of the code, the
+    store's key."""
+
+    code_hash: str
+    grant_id: str
+    client_id: str
+    redirect_uri: str
+    redirect_uri_in_request: bool
+    code_challenge: str | None
+    scopes: tuple[str, ...]
+    audiences: tuple[str, ...]
+    nonce: str | None
+    user_id: str
+    auth_time: int
+    amr: tuple[str, ...]
+    issued_at: int
+    expires_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class CodeRedemption:
+    """The stored code and whether this redemption was the first (False: a replay)."""
+
+    code: AuthorizationCode
+    first_use: bool
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceAuthorization:
+    """One device authorization (RFC 8628), from the device's request until its tokens are
+    collected. Every change increments `version`, the store's compare-and-set key."""
+
+    device_code_hash: str
+    user_code_hash: str
+    grant_id: str
+    client_id: str
+    scopes: tuple[str, ...]
+    audiences: tuple[str, ...]
+    created_at: int
+    expires_at: int
+    interval: int
+    status: DeviceStatus = "pending"
+    last_polled_at: int | None = None
+    user_id: str | None = None
+    auth_time: int | None = None
+    amr: tuple[str, ...] = ()
+    version: int = 0
+
+
+class RefreshLifetimes(Protocol):
+    """The two lifetimes of refresh tokens (`flows.refresh_tokens.RefreshPolicy`), in seconds."""
+
+    @property
+    def idle_lifetime(self) -> int: ...
+
+    @property
+    def absolute_lifetime(self) -> int: ...
+
+
+@dataclass(frozen=True, slots=True)
+class RefreshFamily:
+    """One chain of rotated refresh tokens and what they are bound to.
+
+    `generation` numbers the newest token (the first is 0) and `current_hash` is its keyed hash;
+    the store keeps the hash of every generation so that an old token is recognised as reuse.
+    `rotated_at`/`replay`/`replay_scopes` describe the last rotation: when it happened, its token
+    response sealed by the caller, and the access-token scopes it granted.
+    """
+
+    family_id: str
+    grant_id: str
+    client_id: str
+    user_id: str
+    scopes: tuple[str, ...]
+    audiences: tuple[str, ...]
+    auth_time: int
+    amr: tuple[str, ...]
+    created_at: int
+    generation: int
+    current_hash: str
+    current_issued_at: int
+    rotated_at: int | None = None
+    replay: bytes | None = None
+    replay_scopes: tuple[str, ...] | None = None
+    revoked_at: int | None = None
+
+    def ends_at(self, lifetimes: RefreshLifetimes) -> int:
+        """When the whole family dies: `absolute_lifetime` after the sign-in that started it."""
+        return self.created_at + lifetimes.absolute_lifetime
+
+    def expires_at(self, lifetimes: RefreshLifetimes) -> int:
+        """When the newest token stops working: `idle_lifetime` after it was issued, or when the
+        family ends, whichever comes first (RFC 9700 §4.14.2)."""
+        return min(self.current_issued_at + lifetimes.idle_lifetime, self.ends_at(lifetimes))
+
+
+@dataclass(frozen=True, slots=True)
+class ConsentGrant:
+    """What `user_id` allowed `client_id`: scopes and API identifiers, as of `granted_at`."""
+
+    user_id: str
+    client_id: str
+    scopes: frozenset[str]
+    audiences: frozenset[str]
+    granted_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    """A signed-in browser. `session_hash` (keyed hash of the cookie value) is the store's key;
+    `auth_time` and `amr` describe the sign-in (OpenID Connect Core §2)."""
+
+    session_hash: str
+    user_id: str
+    auth_time: int
+    amr: tuple[str, ...]
+    created_at: int
+    last_seen: int
+
+
+@dataclass(frozen=True, slots=True)
+class ThrottleState:
+    """Attempts not yet cleared by a success, the last one's time, and when the next is allowed."""
+
+    failures: int
+    last_failure: int
+    blocked_until: int
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEvent:
+    """One security event of the audit trail (see `authgate.server.audit`): when, what (`kind`,
+    such as "client.created"), by whom (`actor`: "admin", "server", a client id) and about what
+    (`subject`: a client id, API identifier, username, key id...), with a few bounded `details`.
+    Never a secret, token, code or password. `event_id` is the store's (increasing) number."""
+
+    at: int
+    kind: str
+    actor: str
+    subject: str
+    details: Mapping[str, Any] = field(default_factory=dict)
+    event_id: int | None = None

@@ -1,10 +1,15 @@
-"""The server's secret key and the purpose-bound keys derived from it.
+"""The server's secret key, the purpose-bound keys derived from it, and the random values stored
+only under its keyed hash.
 
 `AUTHGATE_SECRET_KEY` (or the key file) never encrypts or authenticates anything directly: HKDF
 (RFC 5869) derives one independent key per purpose, so that the key that hashes client secrets can
 never decrypt a signing key. Sealing is AES-256-GCM (`Sealer`) with a key per purpose: signing
 keys (the key id and algorithm bound as associated data so a sealed key cannot be moved to another
 row) and the token responses kept for refresh replays (bound to the refresh token's hash).
+
+Opaque tokens, refresh tokens, codes, session ids and client secrets are 256 random bits
+(`generate_token`), so a keyed hash (HMAC-SHA256 under a derived key) is enough to store them
+and fast to check (RFC 6749 §10.10: at most 2^-128 guessing probability).
 """
 
 from __future__ import annotations
@@ -23,10 +28,18 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-__all__ = ["SealError", "Sealer", "ServerSecret", "derive_key", "load_or_create_secret_key"]
+__all__ = [
+    "SealError",
+    "Sealer",
+    "ServerSecret",
+    "derive_key",
+    "generate_token",
+    "load_or_create_secret_key",
+]
 
 _log = logging.getLogger("authgate.server")
 _NONCE = 12
+_TOKEN_BYTES = 32  # 256 bits: RFC 6749 §10.10 asks for at most 2^-128 guessing probability
 
 
 class SealError(Exception):
@@ -43,7 +56,10 @@ def load_or_create_secret_key(path: Path) -> bytes:
     except FileExistsError:
         pass
     except OSError as exc:
-        raise OSError(exc.errno or errno.EIO, f"cannot create secret key file {path}") from None
+        raise OSError(
+            exc.errno or errno.EIO,
+            f"cannot create secret key file {path}: {exc.strerror or 'failed'}",
+        ) from None
     else:
         with os.fdopen(fd, "w", encoding="ascii") as out:
             out.write(base64.urlsafe_b64encode(secrets.token_bytes(32)).decode("ascii") + "\n")
@@ -90,6 +106,7 @@ class ServerSecret:
         "check_value",
         "csrf_key",
         "refresh_replays",
+        "ticket_key",
     )
 
     def __init__(self, secret_key: bytes) -> None:
@@ -102,6 +119,9 @@ class ServerSecret:
         self.refresh_replays = Sealer(derive_key(secret_key, b"authgate refresh replay seal v1"))
         # The key of the sign-in pages' CSRF tokens (`flows.sessions.CsrfTokens`).
         self.csrf_key = derive_key(secret_key, b"authgate csrf token v1")
+        # The key of the tickets that carry a waiting request through a page
+        # (`flows.pending_requests.PendingRequests`).
+        self.ticket_key = derive_key(secret_key, b"authgate pending request v1")
         # Stored in the database so that a process started with another key fails at once.
         self.check_value = hmac.new(
             derive_key(secret_key, b"authgate key check v1"), b"authgate", hashlib.sha256
@@ -130,3 +150,9 @@ def derive_key(secret_key: bytes, info: bytes) -> bytes:
     """The 256-bit key for the purpose named by `info` (HKDF-SHA256, RFC 5869); every process
     with the same secret key derives the same one, and no two purposes share one."""
     return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=info).derive(secret_key)
+
+
+def generate_token() -> str:
+    """A new opaque token value (access or refresh token, code, session id, client secret):
+    256 random bits, base64url."""
+    return secrets.token_urlsafe(_TOKEN_BYTES)

@@ -17,10 +17,9 @@ from urllib.parse import urlsplit
 from starlette.responses import Response
 
 from authgate.oauth.errors import AccessDenied, InvalidRequest, OAuthError
-from authgate.server.context import AuthServer
-from authgate.server.endpoints.browser import Browser
-from authgate.server.endpoints.login_page import TICKET_FIELD, login_form
-from authgate.server.flow_services import FlowServices
+from authgate.server.auth_server import AuthServer
+from authgate.server.endpoints.browser import TICKET_FIELD, Browser
+from authgate.server.endpoints.login_page import login_form
 from authgate.server.flows.authorization_request import (
     READ_PARAMETERS,
     AuthorizationRequest,
@@ -36,13 +35,12 @@ from authgate.server.flows.authorization_response import (
 )
 from authgate.server.flows.codes import issue_code
 from authgate.server.flows.consent import record_consent
-from authgate.server.flows.identity_scopes import describe_scopes
 from authgate.server.flows.interaction import Step, next_step
-from authgate.server.flows.sessions import Session
-from authgate.server.metadata import ENDPOINT_PATHS
-from authgate.server.models import Client
-from authgate.server.pending_requests import PendingRequest
-from authgate.server.user_targets import UserTarget
+from authgate.server.flows.pending_requests import PendingRequest
+from authgate.server.models import Client, Session
+from authgate.server.paths import ENDPOINT_PATHS
+from authgate.server.targets.identity_scopes import describe_scopes
+from authgate.server.targets.user_targets import UserTarget
 
 __all__ = ["TICKET_KIND", "authorization_login_page", "continue_authorization"]
 
@@ -62,7 +60,6 @@ async def continue_authorization(
 ) -> Response:
     """Answer the authorization request made of `pairs` (first seen at `requested_at`) for this
     browser. `approved`: the user's answer on the consent page (None: no answer given)."""
-    flows = server.flows
     try:
         client, request = await _validate(server, pairs, requested_at)
     except PageError as exc:
@@ -71,12 +68,12 @@ async def continue_authorization(
         return _redirect_error(server, browser, exc.target, exc.error)
     session = browser.session
     try:
-        target = await flows.targets.resolve(client, request.resources, request.scopes)
+        target = await server.targets.resolve(client, request.resources, request.scopes)
         if approved is False:
             raise AccessDenied("the user denied the request")
         consent = None
         if session is not None:
-            consents = flows.stores
+            consents = server.storage
             consent = await consents.get_consent(session.user_id, client.client_id)
             if approved:
                 consent = record_consent(
@@ -85,7 +82,7 @@ async def continue_authorization(
                     client_id=client.client_id,
                     scopes=target.scopes,
                     audiences=target.audiences,
-                    now=flows.now(),
+                    now=server.now(),
                 )
                 await consents.save_consent(consent)
         step = next_step(
@@ -93,21 +90,21 @@ async def continue_authorization(
             auth_time=session.auth_time if session is not None else None,
             consent=consent,
             audiences=target.audiences,
-            now=flows.now(),
+            now=server.now(),
         )
     except OAuthError as exc:
         return _redirect_error(server, browser, request.target, exc)
     if step is Step.LOGIN or session is None:
         return login_form(
             browser,
-            ticket=_ticket(flows, pairs, requested_at),
+            ticket=_ticket(server, pairs, requested_at),
             client_name=client.name,
             username=request.login_hint,
             form_targets=[request.redirect_uri],
         )
     if step is Step.CONSENT:
         return _consent_page(
-            flows, browser, client=client, request=request, target=target, pairs=pairs
+            server, browser, client=client, request=request, target=target, pairs=pairs
         )
     return await _issue(server, browser, session=session, request=request, target=target)
 
@@ -148,7 +145,7 @@ async def authorization_login_page(
         return _redirect_error(server, browser, exc.target, exc.error)
     return login_form(
         browser,
-        ticket=_ticket(browser.flows, pending.params, pending.requested_at),
+        ticket=_ticket(browser.server, pending.params, pending.requested_at),
         client_name=client.name,
         username=username,
         error=error,
@@ -162,18 +159,18 @@ def _redirect_error(
     server: AuthServer, browser: Browser, target: RedirectTarget, error: OAuthError
 ) -> Response:
     page = authorization_error_response(
-        target, error, issuer=server.config.issuer, renderer=browser.flows.renderer
+        target, error, issuer=server.config.issuer, renderer=browser.server.pages.renderer
     )
     return browser.respond(page)
 
 
-def _ticket(flows: FlowServices, pairs: Sequence[tuple[str, str]], requested_at: int) -> str:
+def _ticket(server: AuthServer, pairs: Sequence[tuple[str, str]], requested_at: int) -> str:
     kept = [(name, value) for name, value in pairs if name in _KEPT]
-    return flows.pending.seal(TICKET_KIND, kept, requested_at)
+    return server.pages.tickets.seal(TICKET_KIND, kept, requested_at)
 
 
 def _consent_page(
-    flows: FlowServices,
+    server: AuthServer,
     browser: Browser,
     *,
     client: Client,
@@ -183,12 +180,12 @@ def _consent_page(
 ) -> Response:
     parts = urlsplit(request.redirect_uri)
     context = {
-        "form_action": flows.endpoint(ENDPOINT_PATHS["consent"]),
+        "form_action": server.config.endpoint(ENDPOINT_PATHS["consent"]),
         "client_name": client.name,
         "apis": [] if target.userinfo_only else [target.api.name],
         "scopes": describe_scopes(target.scopes),
         "redirect_host": parts.hostname or parts.scheme,
-        "hidden": [(TICKET_FIELD, _ticket(flows, pairs, request.requested_at))],
+        "hidden": [(TICKET_FIELD, _ticket(server, pairs, request.requested_at))],
     }
     return browser.page("consent.html", context, form_targets=[request.redirect_uri])
 
@@ -201,20 +198,19 @@ async def _issue(
     request: AuthorizationRequest,
     target: UserTarget,
 ) -> Response:
-    flows = browser.flows
     code, record = issue_code(
         request,
-        hash_code=flows.hash_token,
+        hash_code=server.secret.hash_token,
         user_id=session.user_id,
         auth_time=session.auth_time,
         amr=session.amr,
         scopes=target.scopes,
         audiences=target.audiences,
-        now=flows.now(),
-        lifetime=flows.config.tokens.authorization_code_ttl,
+        now=server.now(),
+        lifetime=server.config.tokens.authorization_code_ttl,
     )
-    await flows.stores.save_code(record)
+    await server.storage.save_code(record)
     page = authorization_success_response(
-        request.target, code=code, issuer=server.config.issuer, renderer=flows.renderer
+        request.target, code=code, issuer=server.config.issuer, renderer=server.pages.renderer
     )
     return browser.respond(page)

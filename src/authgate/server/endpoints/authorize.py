@@ -11,9 +11,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from authgate.oauth.errors import OAuthError
-from authgate.server.context import AuthServer
+from authgate.server.auth_server import AuthServer
 from authgate.server.endpoints.authorization_flow import continue_authorization
-from authgate.server.endpoints.browser import open_browser, read_form_pairs, read_query_pairs
+from authgate.server.endpoints.browser import open_browser, read_request_pairs
 
 __all__ = ["authorization_endpoint"]
 
@@ -21,13 +21,9 @@ __all__ = ["authorization_endpoint"]
 async def authorization_endpoint(request: Request) -> Response:
     """GET or POST /authorize."""
     server: AuthServer = request.app.state.authgate
-    flows = server.flows
-    browser = await open_browser(request, flows)
+    browser = await open_browser(request, server)
     try:
-        if request.method == "POST":
-            pairs = await read_form_pairs(request)
-        else:
-            pairs = read_query_pairs(request)
+        pairs = await read_request_pairs(request)
     except OAuthError as exc:
         return browser.error_page(exc)
-    return await continue_authorization(server, browser, pairs, requested_at=flows.now())
+    return await continue_authorization(server, browser, pairs, requested_at=server.now())

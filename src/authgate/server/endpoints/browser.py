@@ -11,7 +11,7 @@ are real. Every page goes out with the security headers of `flows.pages.security
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
@@ -21,26 +21,34 @@ from starlette.responses import Response
 
 from authgate.http_forwarding import client_address
 from authgate.oauth.errors import InvalidRequest, OAuthError
-from authgate.server.credentials import generate_token
-from authgate.server.flow_services import FlowServices
+from authgate.server.auth_server import AuthServer
 from authgate.server.flows.pages import PageResponse
-from authgate.server.flows.sessions import CSRF_FIELD, Session, is_active, start_session, touch
-from authgate.server.forms import read_body
-from authgate.server.models import User
+from authgate.server.flows.pending_requests import PendingRequest
+from authgate.server.flows.sessions import CSRF_FIELD, is_active, start_session, touch
+from authgate.server.http.forms import read_body
+from authgate.server.models import Session, User
+from authgate.server.secret_key import generate_token
 
 __all__ = [
+    "TICKET_FIELD",
     "Browser",
     "CsrfFailure",
     "csrf_value",
     "open_browser",
     "read_form_pairs",
     "read_query_pairs",
+    "read_request_pairs",
+    "request_address",
     "single",
 ]
 
+# The hidden field of our forms that carries the waiting request (`flows.pending_requests`).
+TICKET_FIELD = "ticket"
+
 _COOKIE_ID = re.compile(r"[A-Za-z0-9_\-]{43}")  # `generate_token`: 32 bytes, base64url
 _MAX_QUERY = 8 * 1024
-_MAX_FORM = 48 * 1024  # a page's form carries a ticket (`pending_requests`) of the query
+# A page's form carries a ticket of the query (`flows.pending_requests`).
+_MAX_FORM = 48 * 1024
 _FORM_TYPE = "application/x-www-form-urlencoded"
 
 
@@ -54,7 +62,7 @@ class CsrfFailure(InvalidRequest):
 class Browser:
     """One request from a browser: its cookie id, its signed-in session, the cookies to set."""
 
-    flows: FlowServices
+    server: AuthServer
     cookie_id: str
     address: str  # the client address, for throttling
     session: Session | None = None
@@ -64,31 +72,46 @@ class Browser:
     @property
     def csrf_token(self) -> str:
         """The CSRF token of the forms rendered for this browser."""
-        return self.flows.csrf.token(self.cookie_id)
+        return self.server.pages.csrf.token(self.cookie_id)
 
     def check_csrf(self, presented: str | None) -> None:
         """Raise `CsrfFailure` unless `presented` is this browser's token."""
-        if not self.flows.csrf.verify(self.cookie_id, presented):
+        if not self.server.pages.csrf.verify(self.cookie_id, presented):
             raise CsrfFailure("the form has expired or did not come from this site; start again")
+
+    async def read_form(self, request: Request) -> list[tuple[str, str]]:
+        """The parameters of a form of ours that this browser posted back; `CsrfFailure` unless
+        it carries this browser's CSRF token."""
+        pairs = await read_form_pairs(request)
+        self.check_csrf(csrf_value(pairs))
+        return pairs
+
+    def open_ticket(
+        self, pairs: Iterable[tuple[str, str]], kinds: Collection[str]
+    ) -> PendingRequest:
+        """The request waiting in the form's ticket, which must be of one of `kinds`;
+        `InvalidRequest` when it is missing, altered or expired."""
+        server = self.server
+        return server.pages.tickets.open(single(pairs, TICKET_FIELD), kinds, server.now())
 
     async def sign_in(self, user: User, amr: Iterable[str]) -> None:
         """Start a new session for `user` under a new cookie id."""
-        flows = self.flows
+        server = self.server
         if self.session is not None:
-            await flows.stores.delete_session(self.session.session_hash)
+            await server.storage.delete_session(self.session.session_hash)
         cookie_id, session = start_session(
-            hash_token=flows.hash_token, user_id=user.user_id, amr=amr, now=flows.now()
+            hash_token=server.secret.hash_token, user_id=user.user_id, amr=amr, now=server.now()
         )
-        await flows.stores.save_session(session)
+        await server.storage.save_session(session)
         self.cookie_id, self.session, self.user = cookie_id, session, user
-        self.set_cookies.append(flows.cookie.set_header(cookie_id))
+        self.set_cookies.append(server.pages.cookie.set_header(cookie_id))
 
     async def sign_out(self) -> None:
         """End the session and forget the cookie."""
         if self.session is not None:
-            await self.flows.stores.delete_session(self.session.session_hash)
+            await self.server.storage.delete_session(self.session.session_hash)
         self.session = self.user = None
-        self.set_cookies.append(self.flows.cookie.clear_header())
+        self.set_cookies.append(self.server.pages.cookie.clear_header())
 
     def page(
         self,
@@ -103,7 +126,7 @@ class Browser:
         full = {"csrf_token": self.csrf_token, **context}
         if self.user is not None:
             full.setdefault("user_name", self.user.name or self.user.username)
-        rendered = self.flows.renderer.render(
+        rendered = self.server.pages.renderer.render(
             template, full, status_code=status_code, form_targets=form_targets
         )
         return self.respond(rendered, headers)
@@ -124,28 +147,28 @@ class Browser:
         return response
 
 
-async def open_browser(request: Request, flows: FlowServices) -> Browser:
+async def open_browser(request: Request, server: AuthServer) -> Browser:
     """The browser of `request`: its active session, or a (new) anonymous cookie id."""
-    address = _client_address(request, flows)
-    value = request.cookies.get(flows.cookie.name)
+    address = request_address(request, server)
+    value = request.cookies.get(server.pages.cookie.name)
     if value is None or _COOKIE_ID.fullmatch(value) is None:
-        fresh = Browser(flows, generate_token(), address)
-        fresh.set_cookies.append(flows.cookie.set_header(fresh.cookie_id))
+        fresh = Browser(server, generate_token(), address)
+        fresh.set_cookies.append(server.pages.cookie.set_header(fresh.cookie_id))
         return fresh
-    browser = Browser(flows, value, address)
-    store = flows.stores
-    session = await store.get_session(flows.hash_token(value))
+    browser = Browser(server, value, address)
+    store = server.storage
+    session = await store.get_session(server.secret.hash_token(value))
     if session is None:
         return browser
-    now = flows.now()
-    if not is_active(session, now, flows.config.sessions):
+    now = server.now()
+    if not is_active(session, now, server.config.sessions):
         await store.delete_session(session.session_hash)
         return browser
-    user = await flows.registry.get_user(session.user_id)
+    user = await server.registry.get_user(session.user_id)
     if user is None:  # deleted since signing in
         await store.delete_session(session.session_hash)
         return browser
-    touched = touch(session, now, flows.config.sessions)
+    touched = touch(session, now, server.config.sessions)
     if touched is not None:
         await store.save_session(touched)
         session = touched
@@ -153,20 +176,28 @@ async def open_browser(request: Request, flows: FlowServices) -> Browser:
     return browser
 
 
-def _client_address(request: Request, flows: FlowServices) -> str:
+def request_address(request: Request, server: AuthServer) -> str:
     """The client's address: the TCP peer, or behind `http.trusted_proxies` the right-most
     untrusted X-Forwarded-For entry (RFC 7239 §5.2), so users behind one proxy are not throttled
     as one."""
     peer = request.client.host if request.client is not None else "unknown"
     # Repeated header lines form one list (RFC 9110 §5.3).
     chain = ", ".join(request.headers.getlist("x-forwarded-for"))
-    return client_address(peer, chain, flows.proxies)
+    return client_address(peer, chain, server.pages.proxies)
 
 
 def read_query_pairs(request: Request) -> list[tuple[str, str]]:
     """The query's parameters in order, duplicates kept (the flows judge them); `InvalidRequest`
     for an oversized query or one that is not UTF-8."""
     return _pairs(request.url.query)
+
+
+async def read_request_pairs(request: Request) -> list[tuple[str, str]]:
+    """The parameters of a GET or POST request (OpenID Connect Core §3.1.2.1): the urlencoded body
+    of a POST, the query of a GET."""
+    if request.method == "POST":
+        return await read_form_pairs(request)
+    return read_query_pairs(request)
 
 
 async def read_form_pairs(request: Request) -> list[tuple[str, str]]:

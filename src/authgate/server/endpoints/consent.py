@@ -12,10 +12,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from authgate.oauth.errors import InvalidRequest, OAuthError
-from authgate.server.context import AuthServer
+from authgate.server.auth_server import AuthServer
 from authgate.server.endpoints.authorization_flow import TICKET_KIND, continue_authorization
-from authgate.server.endpoints.browser import csrf_value, open_browser, read_form_pairs, single
-from authgate.server.endpoints.login_page import TICKET_FIELD
+from authgate.server.endpoints.browser import (
+    open_browser,
+    single,
+)
 
 __all__ = ["consent_endpoint"]
 
@@ -23,12 +25,10 @@ __all__ = ["consent_endpoint"]
 async def consent_endpoint(request: Request) -> Response:
     """POST /consent."""
     server: AuthServer = request.app.state.authgate
-    flows = server.flows
-    browser = await open_browser(request, flows)
+    browser = await open_browser(request, server)
     try:
-        form = await read_form_pairs(request)
-        browser.check_csrf(csrf_value(form))
-        pending = flows.pending.open(single(form, TICKET_FIELD), (TICKET_KIND,), flows.now())
+        form = await browser.read_form(request)
+        pending = browser.open_ticket(form, (TICKET_KIND,))
         approve, deny = single(form, "approve"), single(form, "deny")
         if (approve is None) == (deny is None):
             raise InvalidRequest("choose Allow or Deny")

@@ -19,6 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 __all__ = ["ApiCors"]
 
 _ALLOWED_HEADERS = "Authorization, Content-Type"
+_EXPOSED = "WWW-Authenticate, Retry-After, RateLimit, RateLimit-Policy"
 _PREFLIGHT = [
     (b"access-control-allow-origin", b"*"),
     (b"access-control-allow-methods", b"GET, POST"),
@@ -28,7 +29,11 @@ _PREFLIGHT = [
 ]
 _SIMPLE = [
     (b"access-control-allow-origin", b"*"),
-    (b"access-control-expose-headers", b"WWW-Authenticate, Retry-After"),
+    # The rate-limit fields, so that a browser app can pace itself.
+    (
+        b"access-control-expose-headers",
+        b"WWW-Authenticate, Retry-After, RateLimit, RateLimit-Policy",
+    ),
 ]
 
 

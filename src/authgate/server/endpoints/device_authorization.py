@@ -3,7 +3,7 @@
 The client authenticates as at the token endpoint (public clients name themselves with
 `client_id`; a `private_key_jwt` assertion is addressed to the token endpoint or the issuer) and
 must be registered for the device grant. `scope` and `resource` choose the API and scopes exactly
-as in an authorization request (`user_targets`). The answer holds the `device_code`, the
+as in an authorization request (`targets.user_targets`). The answer holds the `device_code`, the
 `user_code` as `XXXX-XXXX`, `verification_uri` (the `/device` page), `verification_uri_complete`,
 `expires_in` and `interval`, and is never cached.
 """
@@ -14,14 +14,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from authgate.oauth.errors import TemporarilyUnavailable, UnauthorizedClient
-from authgate.server.context import AuthServer
+from authgate.server.auth_server import AuthServer
+from authgate.server.endpoints.client_requests import read_client_form
 from authgate.server.endpoints.responses import json_response
 from authgate.server.flows.device_codes import authorization_response, start
-from authgate.server.forms import read_form
 from authgate.server.grants import DEVICE_CODE_GRANT
-from authgate.server.metadata import ENDPOINT_PATHS
-from authgate.server.scopes import parse_scope
+from authgate.server.paths import ENDPOINT_PATHS
 from authgate.server.storage.protocols import AlreadyExistsError
+from authgate.server.targets.scopes import parse_scope
 
 __all__ = ["device_authorization_endpoint"]
 
@@ -31,36 +31,30 @@ _ATTEMPTS = 5  # a new user code when one is taken; 20^8 codes make a second col
 async def device_authorization_endpoint(request: Request) -> Response:
     """POST /device_authorization."""
     server: AuthServer = request.app.state.authgate
-    flows = server.flows
-    form = await read_form(request, server.config.http.max_body_size, repeatable=("resource",))
-    client = (
-        await server.client_auth.authenticate(
-            request.headers.get("authorization"),
-            form,
-            server.config.endpoint(ENDPOINT_PATHS["token"]),
-        )
-    ).client
-    request.state.client_id = client.client_id
+    # A private_key_jwt assertion here is addressed as at the token endpoint.
+    form, client = await read_client_form(
+        request, server, endpoint="token", repeatable=("resource",)
+    )
     if DEVICE_CODE_GRANT not in client.grant_types:
         raise UnauthorizedClient("this client may not use the device authorization grant")
-    target = await flows.targets.resolve(
+    target = await server.targets.resolve(
         client, form.get_all("resource"), parse_scope(form.get("scope"))
     )
     for _ in range(_ATTEMPTS):
-        now = flows.now()
+        now = server.now()
         device_code, user_code, record = start(
-            hash_token=flows.hash_token,
+            hash_token=server.secret.hash_token,
             client_id=client.client_id,
             scopes=target.scopes,
             audiences=target.audiences,
             now=now,
-            policy=flows.config.device,
+            policy=server.config.device,
         )
         try:
-            await flows.stores.create_device_authorization(record)
+            await server.storage.create_device_authorization(record)
         except AlreadyExistsError:
             continue
-        verification_uri = flows.endpoint(ENDPOINT_PATHS["device"])
+        verification_uri = server.config.endpoint(ENDPOINT_PATHS["device"])
         return json_response(
             authorization_response(device_code, user_code, record, verification_uri, now)
         )

@@ -19,27 +19,24 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from authgate.oauth.errors import OAuthError
-from authgate.server.context import AuthServer
+from authgate.server.auth_server import AuthServer
 from authgate.server.endpoints.browser import (
     Browser,
-    csrf_value,
     open_browser,
-    read_form_pairs,
     read_query_pairs,
     single,
 )
 from authgate.server.endpoints.login_page import login_form
 from authgate.server.flows.device_codes import (
-    DeviceAuthorization,
     decide_device_code,
     format_user_code,
     normalize_user_code,
 )
-from authgate.server.flows.identity_scopes import describe_scopes
-from authgate.server.flows.sessions import Session
+from authgate.server.flows.pending_requests import PendingRequest
 from authgate.server.flows.throttle import Attempt, address_key
-from authgate.server.metadata import ENDPOINT_PATHS
-from authgate.server.pending_requests import PendingRequest
+from authgate.server.models import DeviceAuthorization, Session
+from authgate.server.paths import ENDPOINT_PATHS
+from authgate.server.targets.identity_scopes import describe_scopes
 
 __all__ = [
     "TICKET_KIND",
@@ -56,7 +53,7 @@ _INVALID = "That code is not valid or has expired. Check the code on your device
 async def device_page_endpoint(request: Request) -> Response:
     """GET /device."""
     server: AuthServer = request.app.state.authgate
-    browser = await open_browser(request, server.flows)
+    browser = await open_browser(request, server)
     try:
         typed = single(read_query_pairs(request), "user_code")
     except OAuthError as exc:
@@ -67,10 +64,9 @@ async def device_page_endpoint(request: Request) -> Response:
 async def device_submit_endpoint(request: Request) -> Response:
     """POST /device: a typed code, or the answer on the confirmation page."""
     server: AuthServer = request.app.state.authgate
-    browser = await open_browser(request, server.flows)
+    browser = await open_browser(request, server)
     try:
-        form = await read_form_pairs(request)
-        browser.check_csrf(csrf_value(form))
+        form = await browser.read_form(request)
         typed = single(form, "user_code")
         approve, deny = single(form, "approve"), single(form, "deny")
     except OAuthError as exc:
@@ -99,7 +95,7 @@ async def device_login_page(
     """The login page again for the device page, with `error`."""
     return login_form(
         browser,
-        ticket=browser.flows.pending.seal(TICKET_KIND, pending.params, pending.requested_at),
+        ticket=browser.server.pages.tickets.seal(TICKET_KIND, pending.params, pending.requested_at),
         username=username,
         error=error,
         status_code=status_code,
@@ -108,47 +104,47 @@ async def device_login_page(
 
 
 async def _show(server: AuthServer, browser: Browser, typed: str | None) -> Response:
-    flows = browser.flows
     if browser.session is None:
         params = [("user_code", typed)] if typed else []
-        return login_form(browser, ticket=flows.pending.seal(TICKET_KIND, params, flows.now()))
+        return login_form(
+            browser, ticket=server.pages.tickets.seal(TICKET_KIND, params, server.now())
+        )
     if typed is None:
         return _entry_page(browser)
     attempt = await _count_attempt(browser, browser.session)
     if attempt.retry_after is not None:
-        return _too_many(browser, typed, attempt.retry_after)
+        return _too_many(browser, typed, attempt)
     code = normalize_user_code(typed)
     record = await _find(browser, code) if code is not None else None
     if code is None or record is None:
         return _entry_page(browser, typed, _INVALID)
-    await flows.throttle.take_back(attempt, clear={_user_key(browser.session)})
+    await server.throttle.take_back(attempt, clear={_user_key(browser.session)})
     return await _confirm_page(server, browser, record, code)
 
 
 async def _decide(
     server: AuthServer, browser: Browser, session: Session, typed: str | None, *, approved: bool
 ) -> Response:
-    flows = browser.flows
     # The answer names a code too: counted like a typed one, or it would be a way to guess.
     attempt = await _count_attempt(browser, session)
     if attempt.retry_after is not None:
-        return _too_many(browser, typed, attempt.retry_after)
+        return _too_many(browser, typed, attempt)
     code = normalize_user_code(typed or "")
     if code is None:
         return _entry_page(browser, typed, _INVALID)
     try:
         record = await decide_device_code(
-            flows.stores,
-            flows.hash_token(code),
+            server.storage,
+            server.secret.hash_token(code),
             approved=approved,
             user_id=session.user_id,
             auth_time=session.auth_time,
             amr=session.amr,
-            now=flows.now(),
+            now=server.now(),
         )
     except OAuthError:
         return _entry_page(browser, typed, _INVALID)
-    await flows.throttle.take_back(attempt, clear={_user_key(session)})
+    await server.throttle.take_back(attempt, clear={_user_key(session)})
     client = await server.registry.get_client(record.client_id)
     context: dict[str, object] = {"approved": approved}
     if client is not None:
@@ -157,15 +153,15 @@ async def _decide(
 
 
 async def _count_attempt(browser: Browser, session: Session) -> Attempt:
-    policy = browser.flows.config.throttle.user_code
+    policy = browser.server.config.throttle.user_code
     keys = [("device:" + address_key(browser.address), policy), (_user_key(session), policy)]
-    return await browser.flows.throttle.count(keys, browser.flows.now())
+    return await browser.server.throttle.count(keys, browser.server.now())
 
 
 async def _find(browser: Browser, code: str) -> DeviceAuthorization | None:
-    flows = browser.flows
-    record = await flows.stores.find_device_authorization(flows.hash_token(code))
-    if record is None or record.status != "pending" or flows.now() >= record.expires_at:
+    server = browser.server
+    record = await server.storage.find_device_authorization(server.secret.hash_token(code))
+    if record is None or record.status != "pending" or server.now() >= record.expires_at:
         return None
     return record
 
@@ -173,14 +169,13 @@ async def _find(browser: Browser, code: str) -> DeviceAuthorization | None:
 async def _confirm_page(
     server: AuthServer, browser: Browser, record: DeviceAuthorization, code: str
 ) -> Response:
-    flows = browser.flows
     client = await server.registry.get_client(record.client_id)
-    api = await flows.targets.api_for(record.audiences[0]) if record.audiences else None
+    api = await server.targets.api_for(record.audiences[0]) if record.audiences else None
     if client is None or api is None:
         return _entry_page(browser, None, _INVALID)
-    userinfo_only = api is flows.targets.userinfo_api
+    userinfo_only = api is server.targets.userinfo_api
     context = {
-        "form_action": flows.endpoint(ENDPOINT_PATHS["device"]),
+        "form_action": server.config.endpoint(ENDPOINT_PATHS["device"]),
         "client_name": client.name,
         "user_code": format_user_code(code),
         "scopes": describe_scopes(record.scopes),
@@ -189,9 +184,13 @@ async def _confirm_page(
     return browser.page("device_confirm.html", context)
 
 
-def _too_many(browser: Browser, typed: str | None, retry_after: int) -> Response:
-    message = f"Too many codes tried. Try again in {retry_after} seconds."
-    return _entry_page(browser, typed, message, 429, [("Retry-After", str(retry_after))])
+def _too_many(browser: Browser, typed: str | None, attempt: Attempt) -> Response:
+    wait = attempt.retry_after or 1
+    if attempt.unavailable:  # the throttle's store does not answer and fails closed
+        message = f"Codes cannot be checked right now. Try again in {wait} seconds."
+        return _entry_page(browser, typed, message, 503, [("Retry-After", str(wait))])
+    message = f"Too many codes tried. Try again in {wait} seconds."
+    return _entry_page(browser, typed, message, 429, [("Retry-After", str(wait))])
 
 
 def _entry_page(
@@ -201,7 +200,9 @@ def _entry_page(
     status_code: int = 200,
     headers: Iterable[tuple[str, str]] = (),
 ) -> Response:
-    context: dict[str, object] = {"form_action": browser.flows.endpoint(ENDPOINT_PATHS["device"])}
+    context: dict[str, object] = {
+        "form_action": browser.server.config.endpoint(ENDPOINT_PATHS["device"])
+    }
     if typed:
         context["user_code"] = typed
     if error:

@@ -12,12 +12,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from authgate.oauth.errors import InvalidRequest
-from authgate.server.context import AuthServer
+from authgate.server.auth_server import AuthServer
+from authgate.server.endpoints.client_requests import read_client_form
 from authgate.server.endpoints.responses import json_response
-from authgate.server.forms import read_form
-from authgate.server.metadata import ENDPOINT_PATHS
 from authgate.server.models import Client
-from authgate.server.token_inspection import TokenInfo
+from authgate.server.tokens.formats import TokenInfo
 
 __all__ = ["introspection_endpoint"]
 
@@ -35,16 +34,12 @@ def may_introspect(caller: Client, info: TokenInfo) -> bool:
 async def introspection_endpoint(request: Request) -> Response:
     """POST /introspect."""
     server: AuthServer = request.app.state.authgate
-    form = await read_form(request, server.config.http.max_body_size)
-    caller = (
-        await server.client_auth.authenticate(
-            request.headers.get("authorization"),
-            form,
-            server.config.endpoint(ENDPOINT_PATHS["introspection"]),
-            allow_public=False,  # RFC 7662 §2.1: the caller must be authenticated
-        )
-    ).client
-    request.state.client_id = caller.client_id
+    form, caller = await read_client_form(
+        request,
+        server,
+        endpoint="introspection",
+        allow_public=False,  # RFC 7662 §2.1: the caller must be authenticated
+    )
     token = form.get("token")
     if token is None:
         raise InvalidRequest("token is required")

@@ -19,8 +19,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from authgate.oauth.errors import OAuthError
-from authgate.server.context import AuthServer
-from authgate.server.credentials import hash_password, password_needs_rehash, verify_password
+from authgate.server import audit
+from authgate.server.auth_server import AuthServer
 from authgate.server.endpoints.authorization_flow import (
     TICKET_KIND as AUTHORIZE,
 )
@@ -30,19 +30,23 @@ from authgate.server.endpoints.authorization_flow import (
 )
 from authgate.server.endpoints.browser import (
     Browser,
-    csrf_value,
     open_browser,
-    read_form_pairs,
     single,
 )
 from authgate.server.endpoints.device_verification import (
     TICKET_KIND as DEVICE,
 )
 from authgate.server.endpoints.device_verification import device_login_page, resume_device
-from authgate.server.endpoints.login_page import TICKET_FIELD
-from authgate.server.flows.throttle import account_key, address_key
+from authgate.server.flows.passwords import hash_password, password_needs_rehash, verify_password
+from authgate.server.flows.pending_requests import PendingRequest
+from authgate.server.flows.throttle import (
+    Attempt,
+    ThrottlePolicy,
+    account_key,
+    address_key,
+    just_blocked,
+)
 from authgate.server.models import User
-from authgate.server.pending_requests import PendingRequest
 
 __all__ = ["login_endpoint"]
 
@@ -55,12 +59,10 @@ _AMR = ("pwd",)  # RFC 8176 §2: password-based authentication
 async def login_endpoint(request: Request) -> Response:
     """POST /login."""
     server: AuthServer = request.app.state.authgate
-    flows = server.flows
-    browser = await open_browser(request, flows)
+    browser = await open_browser(request, server)
     try:
-        form = await read_form_pairs(request)
-        browser.check_csrf(csrf_value(form))
-        pending = flows.pending.open(single(form, TICKET_FIELD), (AUTHORIZE, DEVICE), flows.now())
+        form = await browser.read_form(request)
+        pending = browser.open_ticket(form, (AUTHORIZE, DEVICE))
         username = single(form, "username")
         password = single(form, "password")
     except OAuthError as exc:
@@ -82,27 +84,48 @@ async def login_endpoint(request: Request) -> Response:
     if username is None or password is None:
         return await again(_MISSING)
     # Counted before the check, so that guesses sent at once cannot all be checked first.
-    attempt = await flows.throttle.count(
-        [
-            # The address first: once it is refused, its guesses stop counting against accounts.
-            (address_key(browser.address), flows.config.throttle.login_address),
-            (account_key(username), flows.config.throttle.login_account),
-        ],
-        flows.now(),
-    )
+    keys = [
+        # The address first: once it is refused, its guesses stop counting against accounts.
+        (address_key(browser.address), server.config.throttle.login_address),
+        (account_key(username), server.config.throttle.login_account),
+    ]
+    attempt = await server.throttle.count(keys, server.now())
+    if attempt.unavailable:
+        message = f"Sign-in is briefly unavailable. Try again in {attempt.retry_after} seconds."
+        return await again(message, 503, attempt.retry_after)
     if attempt.retry_after is not None:
         message = f"Too many sign-in attempts. Try again in {attempt.retry_after} seconds."
         return await again(message, 429, attempt.retry_after)
     user = await _check_password(server, username, password)
     if user is None:
+        await _audit_throttled(server, attempt, dict(keys))
         return await again(_FAILED)
-    await flows.throttle.take_back(attempt, clear={account_key(username)})
+    await server.throttle.take_back(attempt, clear={account_key(username)})
     await browser.sign_in(user, _AMR)
     return await _RESUME[pending.kind](server, browser, pending)
 
 
+async def _audit_throttled(
+    server: AuthServer, attempt: Attempt, policies: dict[str, ThrottlePolicy]
+) -> None:
+    """Record each key this failure made wait (the account as typed, or the client address)."""
+    for counted in attempt.counted:
+        if just_blocked(counted, policies[counted.key]):
+            kind, _, name = counted.key.partition(":")
+            await audit.record(
+                server.storage,
+                "signin.throttled",
+                name,
+                now=server.now(),
+                actor="server",
+                key=kind,
+                failures=counted.after.failures,
+                wait=counted.after.blocked_until - counted.after.last_failure,
+            )
+
+
 async def _check_password(server: AuthServer, username: str, password: str) -> User | None:
-    users = server.flows.users
+    users = server.storage
     user = await users.get_user_by_username(username) if len(username) <= _MAX_USERNAME else None
     stored = user.password_hash if user is not None else None
     # argon2 takes tens of milliseconds of CPU: off the event loop. Same work for unknown users.

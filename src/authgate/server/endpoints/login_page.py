@@ -1,6 +1,6 @@
 """The sign-in form, shown wherever a flow needs a signed-in user (authorization, device
-verification). It posts to `/login` with the pending request's ticket (`pending_requests`), which
-`/login` resumes after a successful sign-in."""
+verification). It posts to `/login` with the pending request's ticket
+(`flows.pending_requests`), which `/login` resumes after a successful sign-in."""
 
 from __future__ import annotations
 
@@ -8,12 +8,10 @@ from collections.abc import Iterable
 
 from starlette.responses import Response
 
-from authgate.server.endpoints.browser import Browser
-from authgate.server.metadata import ENDPOINT_PATHS
+from authgate.server.endpoints.browser import TICKET_FIELD, Browser
+from authgate.server.paths import ENDPOINT_PATHS
 
-__all__ = ["TICKET_FIELD", "login_form"]
-
-TICKET_FIELD = "ticket"
+__all__ = ["login_form"]
 
 
 def login_form(
@@ -30,7 +28,7 @@ def login_form(
     """The login page. `form_targets`: where a successful sign-in may redirect to (the client's
     redirect URI), which the page's CSP `form-action` must allow."""
     context: dict[str, object] = {
-        "form_action": browser.flows.endpoint(ENDPOINT_PATHS["login"]),
+        "form_action": browser.server.config.endpoint(ENDPOINT_PATHS["login"]),
         "hidden": [(TICKET_FIELD, ticket)],
     }
     if client_name:

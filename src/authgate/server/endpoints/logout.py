@@ -19,21 +19,20 @@ from starlette.responses import Response
 
 from authgate.jose import JoseError, jws
 from authgate.oauth.errors import InvalidRequest, OAuthError
-from authgate.server.context import AuthServer
+from authgate.server.auth_server import AuthServer
 from authgate.server.endpoints.browser import (
+    TICKET_FIELD,
     Browser,
     csrf_value,
     open_browser,
-    read_form_pairs,
-    read_query_pairs,
+    read_request_pairs,
     single,
 )
-from authgate.server.endpoints.login_page import TICKET_FIELD
 from authgate.server.flows.logout import LogoutRequest, parse_logout_request, post_logout_redirect
 from authgate.server.flows.pages import PageResponse, security_headers
 from authgate.server.flows.sessions import CSRF_FIELD
-from authgate.server.metadata import ENDPOINT_PATHS
 from authgate.server.models import Client
+from authgate.server.paths import ENDPOINT_PATHS
 
 __all__ = ["end_session_endpoint"]
 
@@ -44,13 +43,9 @@ _MAX_CLIENT_ID = 128
 async def end_session_endpoint(request: Request) -> Response:
     """GET or POST /logout."""
     server: AuthServer = request.app.state.authgate
-    flows = server.flows
-    browser = await open_browser(request, flows)
+    browser = await open_browser(request, server)
     try:
-        if request.method == "POST":
-            pairs = await read_form_pairs(request)
-        else:
-            pairs = read_query_pairs(request)
+        pairs = await read_request_pairs(request)
         if request.method == "POST" and any(k in (CSRF_FIELD, TICKET_FIELD) for k, _ in pairs):
             return await _confirmed(server, browser, pairs)
         logout = parse_logout_request(pairs)
@@ -61,8 +56,8 @@ async def end_session_endpoint(request: Request) -> Response:
         return _finish(browser, target)
     kept = [(name, value) for name, value in pairs if value]
     context: dict[str, object] = {
-        "form_action": flows.endpoint(ENDPOINT_PATHS["end_session"]),
-        "hidden": [(TICKET_FIELD, flows.pending.seal(TICKET_KIND, kept, flows.now()))],
+        "form_action": server.config.endpoint(ENDPOINT_PATHS["end_session"]),
+        "hidden": [(TICKET_FIELD, server.pages.tickets.seal(TICKET_KIND, kept, server.now()))],
     }
     if client is not None:
         context["client_name"] = client.name
@@ -72,9 +67,8 @@ async def end_session_endpoint(request: Request) -> Response:
 async def _confirmed(
     server: AuthServer, browser: Browser, pairs: Sequence[tuple[str, str]]
 ) -> Response:
-    flows = browser.flows
     browser.check_csrf(csrf_value(pairs))
-    pending = flows.pending.open(single(pairs, TICKET_FIELD), (TICKET_KIND,), flows.now())
+    pending = browser.open_ticket(pairs, (TICKET_KIND,))
     _, target = await _destination(server, parse_logout_request(pending.params))
     if single(pairs, "logout") is not None:
         await browser.sign_out()

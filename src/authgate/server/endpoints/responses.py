@@ -14,9 +14,16 @@ from typing import Any
 
 from starlette.responses import Response
 
+from authgate.limits import Refusal
 from authgate.oauth.errors import OAuthError
 
-__all__ = ["NO_STORE", "RETRY_AFTER", "json_response", "oauth_error_response"]
+__all__ = [
+    "NO_STORE",
+    "RETRY_AFTER",
+    "json_response",
+    "limited_response",
+    "oauth_error_response",
+]
 
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 # Seconds a client is asked to wait after a 503 (a stalled or unreachable database, no signing key):
@@ -31,6 +38,15 @@ def json_response(
     body = json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
     return Response(
         body, status_code=status, headers=dict(headers or NO_STORE), media_type="application/json"
+    )
+
+
+def limited_response(answer: Refusal) -> Response:
+    """A request refused by a rate limit on an OAuth endpoint: 429 (or 503 when a fail-closed
+    limit could not be checked) with the RFC 6749 §5.2 body, `Retry-After` and the RateLimit
+    fields (`authgate.limits.refusal`)."""
+    return json_response(
+        answer.error.to_dict(), answer.status, {**NO_STORE, **dict(answer.headers)}
     )
 
 

@@ -14,11 +14,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from authgate.oauth.errors import InvalidRequest
-from authgate.server.context import AuthServer
+from authgate.server.auth_server import AuthServer
+from authgate.server.endpoints.client_requests import read_client_form
 from authgate.server.endpoints.responses import NO_STORE
 from authgate.server.flows.refresh_tokens import revoke_refresh_token
-from authgate.server.forms import read_form
-from authgate.server.metadata import ENDPOINT_PATHS
 
 __all__ = ["revocation_endpoint"]
 
@@ -26,15 +25,7 @@ __all__ = ["revocation_endpoint"]
 async def revocation_endpoint(request: Request) -> Response:
     """POST /revoke."""
     server: AuthServer = request.app.state.authgate
-    form = await read_form(request, server.config.http.max_body_size)
-    caller = (
-        await server.client_auth.authenticate(
-            request.headers.get("authorization"),
-            form,
-            server.config.endpoint(ENDPOINT_PATHS["revocation"]),
-        )
-    ).client
-    request.state.client_id = caller.client_id
+    form, caller = await read_client_form(request, server, endpoint="revocation")
     token = form.get("token")
     if token is None:
         raise InvalidRequest("token is required")

@@ -1,4 +1,6 @@
-"""The token endpoint (RFC 6749 §3.2, §5): authenticate the client, dispatch on `grant_type`.
+"""The token endpoint (RFC 6749 §3.2, §5): authenticate the client, check that it may use the
+`grant_type` (registered for it; a public client only where the grant allows public clients),
+then dispatch to the grant.
 
 `resource` may repeat (RFC 8707 §2); every other parameter may appear once (RFC 6749 §3.2).
 """
@@ -8,11 +10,12 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
+from authgate.limits import Decision, rate_limit_headers, refusal
 from authgate.oauth.errors import InvalidRequest, UnauthorizedClient, UnsupportedGrantType
-from authgate.server.context import AuthServer
-from authgate.server.endpoints.responses import json_response
-from authgate.server.forms import read_form
-from authgate.server.metadata import ENDPOINT_PATHS
+from authgate.server.auth_server import AuthServer
+from authgate.server.endpoints.browser import request_address
+from authgate.server.endpoints.client_requests import read_client_form
+from authgate.server.endpoints.responses import NO_STORE, json_response, limited_response
 
 __all__ = ["token_endpoint"]
 
@@ -20,14 +23,15 @@ __all__ = ["token_endpoint"]
 async def token_endpoint(request: Request) -> Response:
     """POST /token."""
     server: AuthServer = request.app.state.authgate
-    form = await read_form(request, server.config.http.max_body_size, repeatable=("resource",))
-    authenticated = await server.client_auth.authenticate(
-        request.headers.get("authorization"),
-        form,
-        server.config.endpoint(ENDPOINT_PATHS["token"]),
+    form, client = await read_client_form(
+        request, server, endpoint="token", repeatable=("resource",)
     )
-    client = authenticated.client
-    request.state.client_id = client.client_id
+    # Per authenticated client: counting the id a request merely names would let anyone spend
+    # another client's quota.
+    address = request_address(request, server) if client.is_public else None
+    decisions = await server.limits.token_request(client.client_id, address)
+    if (answer := refusal(decisions)) is not None:
+        return limited_response(answer)
     grant_type = form.get("grant_type")
     if grant_type is None:
         raise InvalidRequest("grant_type is required")
@@ -36,5 +40,17 @@ async def token_endpoint(request: Request) -> Response:
         raise UnsupportedGrantType("unsupported grant_type")
     if grant_type not in client.grant_types:
         raise UnauthorizedClient("this client may not use this grant type")
+    if client.is_public and not handler.allows_public_clients:
+        # The one place a grant's `allows_public_clients` is enforced (RFC 6749 §4.4: client
+        # credentials need a confidential client).
+        raise UnauthorizedClient(f"public clients cannot use {grant_type}")
     response = await handler.handle(form, client, request.is_disconnected)
-    return json_response(response.to_dict())
+    request.state.grant_type = handler.grant_type  # counted in the metrics (a bounded label)
+    if not decisions:
+        return json_response(response.to_dict())
+    return json_response(response.to_dict(), headers={**NO_STORE, **rate_limit_fields(decisions)})
+
+
+def rate_limit_fields(decisions: list[Decision]) -> dict[str, str]:
+    """The RateLimit-Policy and RateLimit fields of an admitted request."""
+    return dict(rate_limit_headers(decisions))

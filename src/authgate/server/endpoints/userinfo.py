@@ -3,7 +3,7 @@
 A protected resource of this server: the access token comes in the `Authorization: Bearer` header
 (or, on POST, as `access_token` in an urlencoded body; never in the query). It must be one of our
 active access tokens, issued to a client that still exists, for a user, with the `openid` scope.
-The answer holds `sub` and the claims the token's scopes release (`flows.id_tokens`).
+The answer holds `sub` and the claims the token's scopes release (`tokens.id_tokens`).
 Refusals are RFC 6750 answers: 401 with a `Bearer` challenge, 403 `insufficient_scope`.
 """
 
@@ -15,11 +15,11 @@ from starlette.responses import Response
 from authgate.gate import CredentialRules, error_answer, extract_credential
 from authgate.oauth.errors import InsufficientScope, OAuthError
 from authgate.oauth.scope import split_scope
-from authgate.server.context import AuthServer
+from authgate.server.auth_server import AuthServer
 from authgate.server.endpoints.responses import json_response
-from authgate.server.flows.id_tokens import userinfo_claims
-from authgate.server.flows.identity_scopes import OPENID
-from authgate.server.forms import read_body
+from authgate.server.http.forms import read_body
+from authgate.server.targets.identity_scopes import OPENID
+from authgate.server.tokens.id_tokens import userinfo_claims
 from authgate.verifier.core import BearerCredential
 from authgate.verifier.errors import Reason, TokenRejected
 
@@ -41,7 +41,6 @@ async def userinfo_endpoint(request: Request) -> Response:
 
 
 async def _claims(server: AuthServer, request: Request) -> dict[str, object]:
-    flows = server.flows
     body = None
     content_type = request.headers.get("content-type", "").partition(";")[0].strip().lower()
     if request.method == "POST" and content_type == _FORM:
@@ -56,7 +55,7 @@ async def _claims(server: AuthServer, request: Request) -> dict[str, object]:
     scopes = split_scope(info.scope)  # RFC 6749 §3.3: U+0020 separates, nothing else
     if OPENID not in scopes:
         raise InsufficientScope("the token was not issued for OpenID Connect", scope=OPENID)
-    user = await flows.registry.get_user(info.subject)
+    user = await server.registry.get_user(info.subject)
     if user is None or await server.registry.get_client(info.client_id) is None:
         raise TokenRejected(Reason.INACTIVE)
     return userinfo_claims(user, scopes)

@@ -29,8 +29,8 @@ from authgate.oauth.errors import (
 )
 from authgate.server.flows import pkce
 from authgate.server.flows.redirect_uris import match_redirect_uri
-from authgate.server.resources import check_resource_uri
-from authgate.server.scopes import parse_scope
+from authgate.server.targets.resources import check_resource_uri
+from authgate.server.targets.scopes import parse_scope
 
 __all__ = [
     "MAX_PARAMETERS",
@@ -102,8 +102,8 @@ class RedirectTarget:
 class AuthorizationRequest:
     """A validated authorization request.
 
-    `scopes` keeps the request's order without duplicates (`server.scopes.parse_scope`);
-    `resources` are the RFC 8707 values as sent (`server.resources.resolve_target` turns them and
+    `scopes` keeps the request's order without duplicates (`targets.scopes.parse_scope`);
+    `resources` are the RFC 8707 values as sent (`targets.resources.resolve_target` turns them and
     the API scopes into an API). `redirect_uri_in_request`
     records whether the client sent `redirect_uri`: then the token request must repeat it
     (RFC 6749 §4.1.3). `requested_at` anchors `prompt=login`/`prompt=consent` (see `interaction`).

@@ -1,7 +1,7 @@
 """Authorization codes: issuing them and the checks made when one is redeemed (RFC 6749 §4.1.2,
 §4.1.3, §10.5; RFC 7636 §4.6; RFC 8707 §2.2; RFC 9700 §2.1.1, §4.5, §4.8.2).
 
-A code is 256 random bits (`credentials.generate_token`), stored only under its keyed hash, valid
+A code is 256 random bits (`secret_key.generate_token`), stored only under its keyed hash, valid
 for at most 60 seconds, used once, and bound to the client, the redirect URI, the PKCE challenge,
 the scopes, the API identifiers (audiences), the nonce and the user's sign-in. Every token issued
 from a code carries its `grant_id`, so that when the code is presented again
@@ -17,55 +17,25 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from authgate.oauth.errors import InvalidGrant, InvalidTarget
-from authgate.server.credentials import generate_token
 from authgate.server.flows import pkce
 from authgate.server.flows.authorization_request import AuthorizationRequest
+from authgate.server.models import AuthorizationCode
+from authgate.server.secret_key import generate_token
 
 if TYPE_CHECKING:
-    from authgate.server.flows.stores import AuthorizationCodeStore, GrantRevoker
+    from authgate.server.storage.protocols import AuthorizationCodeStore, GrantRevoker
 
 __all__ = [
     "MAX_CODE_LIFETIME",
-    "AuthorizationCode",
-    "CodeRedemption",
     "check_redemption",
     "issue_code",
     "redeem_code",
 ]
 
 MAX_CODE_LIFETIME = 60  # seconds; RFC 6749 §4.1.2 recommends at most 10 minutes, we allow one
-
-
-@dataclass(frozen=True, slots=True)
-class AuthorizationCode:
-    """What a code is bound to. `code_hash` is the keyed hash of the code, the store's key."""
-
-    code_hash: str
-    grant_id: str
-    client_id: str
-    redirect_uri: str
-    redirect_uri_in_request: bool
-    code_challenge: str | None
-    scopes: tuple[str, ...]
-    audiences: tuple[str, ...]
-    nonce: str | None
-    user_id: str
-    auth_time: int
-    amr: tuple[str, ...]
-    issued_at: int
-    expires_at: int
-
-
-@dataclass(frozen=True, slots=True)
-class CodeRedemption:
-    """The stored code and whether this redemption was the first (False: a replay)."""
-
-    code: AuthorizationCode
-    first_use: bool
 
 
 def issue_code(

@@ -10,20 +10,10 @@ revoking (`authgate consent revoke`) deletes the grant, and the next request ask
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 
-__all__ = ["ConsentGrant", "consent_covers", "record_consent"]
+from authgate.server.models import ConsentGrant
 
-
-@dataclass(frozen=True, slots=True)
-class ConsentGrant:
-    """What `user_id` allowed `client_id`: scopes and API identifiers, as of `granted_at`."""
-
-    user_id: str
-    client_id: str
-    scopes: frozenset[str]
-    audiences: frozenset[str]
-    granted_at: int
+__all__ = ["consent_covers", "record_consent"]
 
 
 def consent_covers(

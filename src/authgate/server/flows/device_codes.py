@@ -10,7 +10,7 @@ stored under the server's keyed hash only.
 Polling (§3.5): `authorization_pending` until the user decides; polling faster than the interval
 answers `slow_down` and adds 5 seconds to the interval for good; then `access_denied`, the tokens
 (once), or `expired_token`. Every change of a record increments `version`, which the store uses
-for compare-and-set (`stores.DeviceAuthorizationStore.replace_device_authorization`).
+for compare-and-set (`DeviceAuthorizationStore.replace_device_authorization`).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from authgate.oauth.errors import (
     AccessDenied,
@@ -28,20 +28,19 @@ from authgate.oauth.errors import (
     OAuthError,
     SlowDown,
 )
-from authgate.server.credentials import generate_token
 from authgate.server.flows.redirect_uris import add_query
+from authgate.server.models import DeviceAuthorization
+from authgate.server.secret_key import generate_token
 
 if TYPE_CHECKING:
-    from authgate.server.flows.stores import DeviceAuthorizationStore
+    from authgate.server.storage.protocols import DeviceAuthorizationStore
 
 __all__ = [
     "SLOW_DOWN_STEP",
     "USER_CODE_ALPHABET",
     "USER_CODE_LENGTH",
-    "DeviceAuthorization",
     "DevicePolicy",
-    "DeviceStatus",
-    "Issue",
+    "TokensDue",
     "approve",
     "authorization_response",
     "decide_device_code",
@@ -60,8 +59,6 @@ SLOW_DOWN_STEP = 5  # RFC 8628 §3.5
 _MAX_TYPED = 32  # longer input is not a user code with some spaces
 _DECIDE_ATTEMPTS = 5
 
-DeviceStatus = Literal["pending", "approved", "denied", "used"]
-
 
 @dataclass(frozen=True, slots=True)
 class DevicePolicy:
@@ -76,29 +73,8 @@ class DevicePolicy:
 
 
 @dataclass(frozen=True, slots=True)
-class DeviceAuthorization:
-    """One device authorization, from the device's request until its tokens are collected."""
-
-    device_code_hash: str
-    user_code_hash: str
-    grant_id: str
-    client_id: str
-    scopes: tuple[str, ...]
-    audiences: tuple[str, ...]
-    created_at: int
-    expires_at: int
-    interval: int
-    status: DeviceStatus = "pending"
-    last_polled_at: int | None = None
-    user_id: str | None = None
-    auth_time: int | None = None
-    amr: tuple[str, ...] = ()
-    version: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class Issue:
-    """The user approved: issue tokens for `record` (already marked used)."""
+class TokensDue:
+    """The user approved: the tokens for `record` (already marked used) are due now."""
 
     record: DeviceAuthorization
 
@@ -169,10 +145,11 @@ def authorization_response(
 
 def poll(
     record: DeviceAuthorization, *, client_id: str, now: int
-) -> tuple[Issue | OAuthError, DeviceAuthorization]:
+) -> tuple[TokensDue | OAuthError, DeviceAuthorization]:
     """One token request for the device code (RFC 8628 §3.4-§3.5) by the authenticated
-    `client_id`. Returns `Issue` or the error to answer, and the record to store (compare-and-set
-    against `record`; a lost race means another poll came at the same moment: answer `slow_down`).
+    `client_id`. Returns `TokensDue` or the error to answer, and the record to store
+    (compare-and-set against `record`; a lost race means another poll came at the same moment:
+    answer `slow_down`).
     """
     if record.client_id != client_id:
         return InvalidGrant("the device code was issued to another client"), record
@@ -184,7 +161,7 @@ def poll(
         return AccessDenied("the user denied the request"), record
     if record.status == "approved":
         used = replace(record, status="used", last_polled_at=now, version=record.version + 1)
-        return Issue(used), used
+        return TokensDue(used), used
     too_fast = record.last_polled_at is not None and now - record.last_polled_at < record.interval
     polled = replace(
         record,
@@ -240,7 +217,7 @@ async def poll_device_code(
     outcome, updated = poll(record, client_id=client_id, now=now)
     if updated is not record and not await store.replace_device_authorization(record, updated):
         raise SlowDown(f"poll at most every {record.interval} seconds")
-    if isinstance(outcome, Issue):
+    if isinstance(outcome, TokensDue):
         return outcome.record
     raise outcome
 

@@ -15,7 +15,8 @@ from collections.abc import Iterable
 
 from authgate.oauth.errors import ConsentRequired, LoginRequired
 from authgate.server.flows.authorization_request import AuthorizationRequest
-from authgate.server.flows.consent import ConsentGrant, consent_covers
+from authgate.server.flows.consent import consent_covers
+from authgate.server.models import ConsentGrant
 
 __all__ = ["Step", "next_step"]
 

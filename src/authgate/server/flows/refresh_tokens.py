@@ -13,7 +13,7 @@ A refresh may narrow the access token's scope; the family keeps its scope (RFC 6
 name a `resource` only among the family's audiences, and the access token is then for it (RFC 8707
 §2.2). A family dies `absolute_lifetime` after the sign-in that started it, and a token unused for
 `idle_lifetime` expires. Decisions are pure functions over the family record; the store runs them
-while holding the family's lock (see `stores.RefreshTokenStore`).
+while holding the family's lock (see `storage.protocols.RefreshTokenStore`).
 
 Time is read only once the lock is held, and a rotation is dated when its response is ready: a
 refresh that waited (a stalled database, another refresh of the family) must not record its
@@ -36,16 +36,17 @@ from authgate.oauth.errors import (
     OAuthError,
     TemporarilyUnavailable,
 )
-from authgate.server.credentials import generate_token
-from authgate.server.flows.identity_scopes import OFFLINE_ACCESS
+from authgate.server import audit
+from authgate.server.models import RefreshFamily
+from authgate.server.secret_key import generate_token
+from authgate.server.targets.identity_scopes import OFFLINE_ACCESS
 
 if TYPE_CHECKING:
-    from authgate.server.flows.stores import GrantRevoker, RefreshTokenStore
+    from authgate.server.storage.protocols import AuditStore, GrantRevoker, RefreshTokenStore
 
 __all__ = [
     "ClientGone",
     "RefreshDecision",
-    "RefreshFamily",
     "RefreshPolicy",
     "Reject",
     "Replay",
@@ -80,34 +81,6 @@ class RefreshPolicy:
             raise ValueError("refresh tokens: need 0 < idle_lifetime <= absolute_lifetime")
         if not 0 <= self.grace_period <= 60:
             raise ValueError("refresh tokens: grace_period must be 0-60 seconds")
-
-
-@dataclass(frozen=True, slots=True)
-class RefreshFamily:
-    """One chain of rotated refresh tokens and what they are bound to.
-
-    `generation` numbers the newest token (the first is 0) and `current_hash` is its keyed hash;
-    the store keeps the hash of every generation so that an old token is recognised as reuse.
-    `rotated_at`/`replay`/`replay_scopes` describe the last rotation: when it happened, its token
-    response sealed by the caller, and the access-token scopes it granted.
-    """
-
-    family_id: str
-    grant_id: str
-    client_id: str
-    user_id: str
-    scopes: tuple[str, ...]
-    audiences: tuple[str, ...]
-    auth_time: int
-    amr: tuple[str, ...]
-    created_at: int
-    generation: int
-    current_hash: str
-    current_issued_at: int
-    rotated_at: int | None = None
-    replay: bytes | None = None
-    replay_scopes: tuple[str, ...] | None = None
-    revoked_at: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,13 +167,13 @@ def decide_refresh(
     if family.client_id != client_id:
         # RFC 6749 §10.4: the token is bound to its client; in another client's hands it leaked.
         return _reuse(family, now, "the refresh token was issued to another client")
-    if now >= family.created_at + policy.absolute_lifetime:
+    if now >= family.ends_at(policy):
         return Reject(InvalidGrant("the refresh token has expired")), family
     access_scopes = family.scopes if scopes is None else tuple(dict.fromkeys(scopes))
     # RFC 8707 §2.2: the resource must be one the grant covers.
     foreign_target = resource is not None and resource not in family.audiences
     if generation == family.generation:
-        if now >= family.current_issued_at + policy.idle_lifetime:
+        if now >= family.expires_at(policy):
             return Reject(InvalidGrant("the refresh token has expired")), family
         if not set(access_scopes).issubset(family.scopes):
             # RFC 6749 §6: the scope may only narrow.
@@ -240,7 +213,7 @@ def rotate_family(
     access_scopes: Sequence[str],
     now: int,
 ) -> RefreshFamily:
-    """The family after a `Rotate`: the new token (from `credentials.generate_token`, stored under
+    """The family after a `Rotate`: the new token (from `secret_key.generate_token`, stored under
     its keyed hash) is the newest; the response is kept, sealed, for replays."""
     return replace(
         family,
@@ -272,6 +245,7 @@ async def exchange_refresh_token(
     issue_pair: Callable[[RefreshFamily, tuple[str, ...]], Awaitable[tuple[str, bytes]]],
     resource: str | None = None,
     client_gone: Callable[[], Awaitable[bool]] | None = None,
+    audit_store: AuditStore | None = None,
 ) -> bytes:
     """Run one refresh under the family's lock; return the sealed token response to send.
 
@@ -280,7 +254,8 @@ async def exchange_refresh_token(
     window returns the sealed response of the rotation it repeats. Raises the `OAuthError` after
     the lock is released; on reuse, the family is stored revoked and `revoker` revokes the grant.
     `clock` is read under the lock; `client_gone`, asked just before a rotation is committed,
-    turns it into `ClientGone` with nothing stored.
+    turns it into `ClientGone` with nothing stored. A detected reuse is recorded in
+    `audit_store` (`refresh_token.reused`).
     """
     rejected: Reject | None = None
     family: RefreshFamily | None = None
@@ -324,6 +299,17 @@ async def exchange_refresh_token(
     if rejected is not None:
         if rejected.revoke_grant and family is not None:
             await revoker.revoke_grant(family.grant_id, now)
+            if audit_store is not None:
+                await audit.record(
+                    audit_store,
+                    "refresh_token.reused",
+                    family.user_id,
+                    now=now,
+                    actor=client_id,
+                    client_id=family.client_id,
+                    grant_id=family.grant_id,
+                    reason=rejected.error.description or rejected.error.error,
+                )
         raise rejected.error
     return sealed
 

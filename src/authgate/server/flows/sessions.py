@@ -21,12 +21,12 @@ import hmac
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 
-from authgate.server.credentials import generate_token
+from authgate.server.models import Session
+from authgate.server.secret_key import generate_token
 
 __all__ = [
     "CSRF_FIELD",
     "CsrfTokens",
-    "Session",
     "SessionCookie",
     "SessionPolicy",
     "is_active",
@@ -53,19 +53,6 @@ class SessionPolicy:
             raise ValueError("sessions: need 0 < idle_timeout <= absolute_lifetime")
         if not 0 <= self.touch_interval < self.idle_timeout:
             raise ValueError("sessions: touch_interval must be shorter than idle_timeout")
-
-
-@dataclass(frozen=True, slots=True)
-class Session:
-    """A signed-in browser. `session_hash` (keyed hash of the cookie value) is the store's key;
-    `auth_time` and `amr` describe the sign-in (OpenID Connect Core §2)."""
-
-    session_hash: str
-    user_id: str
-    auth_time: int
-    amr: tuple[str, ...]
-    created_at: int
-    last_seen: int
 
 
 def start_session(

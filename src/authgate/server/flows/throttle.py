@@ -10,23 +10,25 @@ then takes its own count back (`Throttle.take_back`), leaving the key as if it h
 tried. Otherwise everyone behind one address (a NAT, a proxy) would wait after 20 sign-ins.
 
 Keys are the same whether or not the account exists (the username as typed, case-folded), and the
-caller checks an argon2 hash for unknown users too (`credentials.verify_password` with no hash), so
+caller checks an argon2 hash for unknown users too (`passwords.verify_password` with no hash), so
 neither the answer nor its timing tells an unknown user from a wrong password. IPv6 addresses are
 throttled by /64, the block one subscriber usually holds.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
-import threading
 import unicodedata
-from collections import OrderedDict
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
+from authgate.server.models import ThrottleState
+from authgate.server.storage.protocols import ThrottleUnavailable
+
 if TYPE_CHECKING:
-    from authgate.server.flows.stores import ThrottleStore
+    from authgate.server.storage.protocols import ThrottleStore
 
 __all__ = [
     "LOGIN_ACCOUNT_POLICY",
@@ -34,12 +36,11 @@ __all__ = [
     "USER_CODE_POLICY",
     "Attempt",
     "Counted",
-    "MemoryThrottleStore",
     "Throttle",
     "ThrottlePolicy",
-    "ThrottleState",
     "account_key",
     "address_key",
+    "just_blocked",
     "register_attempt",
     "take_back",
 ]
@@ -72,15 +73,6 @@ LOGIN_ADDRESS_POLICY = ThrottlePolicy(
 USER_CODE_POLICY = ThrottlePolicy(free_attempts=5, base_delay=2, max_delay=600, forget_after=3600)
 
 
-@dataclass(frozen=True, slots=True)
-class ThrottleState:
-    """Attempts not yet cleared by a success, the last one's time, and when the next is allowed."""
-
-    failures: int
-    last_failure: int
-    blocked_until: int
-
-
 def register_attempt(
     state: ThrottleState | None, now: int, policy: ThrottlePolicy
 ) -> tuple[int | None, ThrottleState | None]:
@@ -108,10 +100,18 @@ class Counted:
 @dataclass(frozen=True, slots=True)
 class Attempt:
     """An attempt counted against its keys (`Throttle.count`): `retry_after` seconds to wait when
-    a key refused it (the keys before that one were counted), else None."""
+    a key refused it (the keys before that one were counted), else None. `unavailable`: refused
+    because the store could not count it (answer 503, not 429: the client did nothing wrong)."""
 
     retry_after: int | None
     counted: tuple[Counted, ...]
+    unavailable: bool = False
+
+
+def just_blocked(counted: Counted, policy: ThrottlePolicy) -> bool:
+    """True when this attempt used up the key's free attempts: the first one that makes it wait
+    (so a flood of failures reports the crossing once, not once per attempt)."""
+    return counted.after.failures == policy.free_attempts + 1
 
 
 def take_back(state: ThrottleState | None, counted: Counted) -> ThrottleState | None:
@@ -155,7 +155,8 @@ class Throttle:
 
     async def count(self, keys: Sequence[tuple[str, ThrottlePolicy]], now: int) -> Attempt:
         """Count an attempt against every key in order, before it is checked; stop at the first
-        key that refuses. A success hands the result to `take_back`.
+        key that refuses. A success hands the result to `take_back`. When the store cannot count
+        and fails closed, the attempt is refused as `unavailable`.
 
         Put the address first: an address that is already refused then adds nothing to the
         account's count, so one attacker cannot slow a victim's account down further.
@@ -173,12 +174,17 @@ class Throttle:
                 seen.append((state, new))  # a store may apply it again: the last call stands
                 return retry_after, new
 
-            retry_after = await self._store.update_throttle(key, change)
+            try:
+                retry_after = await self._store.update_throttle(key, change)
+            except ThrottleUnavailable as exc:
+                # Refused without a count of its own: the keys already counted give theirs back.
+                await self.take_back(Attempt(None, tuple(counted)))
+                return Attempt(exc.retry_after, (), unavailable=True)
             if retry_after is not None:
                 return Attempt(retry_after, tuple(counted))
-            before, after = seen[-1]
-            if after is not None:  # always, for an attempt let through
-                counted.append(Counted(key, before, after))
+            # Nothing seen: a store that could not count let the attempt through (fail open).
+            if seen and seen[-1][1] is not None:  # always, for an attempt counted
+                counted.append(Counted(key, seen[-1][0], seen[-1][1]))
         return Attempt(None, tuple(counted))
 
     async def attempt(self, keys: Sequence[tuple[str, ThrottlePolicy]], now: int) -> int | None:
@@ -200,39 +206,11 @@ class Throttle:
             ) -> tuple[int | None, ThrottleState | None]:
                 return None, take_back(state, counted)
 
-            await self._store.update_throttle(counted.key, change)
+            # If the store cannot count, the success stands and its count stays (towards waiting).
+            with contextlib.suppress(ThrottleUnavailable):
+                await self._store.update_throttle(counted.key, change)
 
     async def succeeded(self, key: str) -> None:
         """Clear a key after a successful sign-in or a valid code (not the address key: one valid
         account must not reset an attacker's address)."""
         await self._store.clear_throttle(key)
-
-
-class MemoryThrottleStore:
-    """A `ThrottleStore` in this process's memory, for a single-process server. Bounded: beyond
-    `max_entries` keys, the least recently updated are forgotten."""
-
-    def __init__(self, max_entries: int = 100_000) -> None:
-        self._entries: OrderedDict[str, ThrottleState] = OrderedDict()
-        self._lock = threading.Lock()
-        self._max_entries = max_entries
-
-    async def update_throttle(
-        self,
-        key: str,
-        change: Callable[[ThrottleState | None], tuple[int | None, ThrottleState | None]],
-    ) -> int | None:
-        with self._lock:
-            result, new = change(self._entries.get(key))
-            if new is None:
-                self._entries.pop(key, None)
-            else:
-                self._entries[key] = new
-                self._entries.move_to_end(key)
-                while len(self._entries) > self._max_entries:
-                    self._entries.popitem(last=False)
-            return result
-
-    async def clear_throttle(self, key: str) -> None:
-        with self._lock:
-            self._entries.pop(key, None)

@@ -9,19 +9,17 @@ they must use, binds the code to the app that asked for it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import ClassVar
 
-from authgate.oauth.errors import InvalidGrant, InvalidRequest
-from authgate.server.flow_services import FlowServices
 from authgate.server.flows.codes import redeem_code
-from authgate.server.forms import Form
-from authgate.server.grants.base import ClientGoneCheck, TokenResponse
+from authgate.server.grants.base import ClientGoneCheck, TokenResponse, presented_credential
 from authgate.server.grants.user_tokens import UserGrant, UserTokens
+from authgate.server.http.forms import Form
 from authgate.server.models import Client
+from authgate.server.storage.protocols import AuthorizationCodeStore, GrantRevoker
 
 __all__ = ["AuthorizationCodeGrant"]
-
-_MAX_CODE = 256  # ours are 43 characters; anything much longer is not a code
 
 
 class AuthorizationCodeGrant:
@@ -30,27 +28,34 @@ class AuthorizationCodeGrant:
     grant_type: ClassVar[str] = "authorization_code"
     allows_public_clients: ClassVar[bool] = True
 
-    def __init__(self, tokens: UserTokens, flows: FlowServices) -> None:
+    def __init__(
+        self,
+        tokens: UserTokens,
+        *,
+        codes: AuthorizationCodeStore,
+        revoker: GrantRevoker,
+        hash_token: Callable[[str], str],
+        now: Callable[[], int],
+    ) -> None:
         self._tokens = tokens
-        self._flows = flows
+        self._codes = codes
+        self._revoker = revoker
+        self._hash_token = hash_token
+        self._now = now
 
     async def handle(
         self, form: Form, client: Client, client_gone: ClientGoneCheck
     ) -> TokenResponse:
-        code = form.get("code")
-        if code is None:
-            raise InvalidRequest("code is required")
-        if len(code) > _MAX_CODE:
-            raise InvalidGrant("unknown authorization code")
+        code = presented_credential(form, "code", unknown="unknown authorization code")
         record, audiences = await redeem_code(
-            self._flows.stores,
-            self._flows.stores,
-            self._flows.hash_token(code),
+            self._codes,
+            self._revoker,
+            self._hash_token(code),
             client_id=client.client_id,
             redirect_uri=form.get("redirect_uri"),
             code_verifier=form.get("code_verifier"),
             resources=form.get_all("resource"),
-            now=self._flows.now(),
+            now=self._now(),
         )
         return await self._tokens.issue(
             UserGrant(

@@ -1,7 +1,9 @@
 """What every grant handler provides, and the token response they return (RFC 6749 §5.1).
 
-One handler per grant type, each a small module; all share the client-authentication step (done
-before the handler runs) and the `TokenIssuer`.
+One handler per grant type, each a small module. The token endpoint authenticates the client and
+checks that it may use the grant (registered for it, and public only where the grant says
+`allows_public_clients`) before the handler runs; every handler issues through the one
+`TokenIssuer`.
 """
 
 from __future__ import annotations
@@ -10,9 +12,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
-from authgate.server.forms import Form
+from authgate.oauth.errors import InvalidGrant, InvalidRequest
+from authgate.server.http.forms import Form
 from authgate.server.models import Client
-from authgate.server.token_issuer import IssuedAccessToken
+from authgate.server.tokens.issuer import IssuedAccessToken
 
 __all__ = [
     "ClientGoneCheck",
@@ -20,7 +23,10 @@ __all__ = [
     "StoredTokenResponse",
     "TokenAnswer",
     "TokenResponse",
+    "presented_credential",
 ]
+
+_MAX_CREDENTIAL = 256  # ours are 43 characters; anything much longer is not one of them
 
 # Whether the client has closed its connection (asked of the ASGI server), so that a grant can
 # leave its state unchanged when nobody will receive the answer.
@@ -75,9 +81,22 @@ class GrantHandler(Protocol):
     """Handles one `grant_type` at the token endpoint for an authenticated client."""
 
     grant_type: ClassVar[str]
-    # Whether public clients (token_endpoint_auth_method "none") may use this grant.
+    # Whether public clients (token_endpoint_auth_method "none") may use this grant: the token
+    # endpoint refuses them otherwise (unauthorized_client), and the metadata offers "none" only
+    # when some grant allows them.
     allows_public_clients: ClassVar[bool]
 
     async def handle(self, form: Form, client: Client, client_gone: ClientGoneCheck) -> TokenAnswer:
         """Validate the grant's parameters and issue tokens, or raise an `OAuthError`."""
         ...
+
+
+def presented_credential(form: Form, name: str, *, unknown: str) -> str:
+    """The code or token a grant redeems, from the form's `name` parameter: `InvalidRequest` when
+    it is missing, `InvalidGrant(unknown)` without a lookup when it is too long to be ours."""
+    value = form.get(name)
+    if value is None:
+        raise InvalidRequest(f"{name} is required")
+    if len(value) > _MAX_CREDENTIAL:
+        raise InvalidGrant(unknown)
+    return value

@@ -1,20 +1,21 @@
 """The client credentials grant (RFC 6749 §4.4) with RFC 8707 resource indicators.
 
-Only confidential clients may use it (§4.4); the token's subject is the client itself and it
-carries the client's roles. No refresh token is issued (§4.4.3).
+Only confidential clients may use it (§4.4: `allows_public_clients` is False, which the token
+endpoint enforces); the token's subject is the client itself and it carries the client's roles.
+No refresh token is issued (§4.4.3).
 """
 
 from __future__ import annotations
 
 from typing import ClassVar
 
-from authgate.oauth.errors import UnauthorizedClient
-from authgate.server.forms import Form
 from authgate.server.grants.base import ClientGoneCheck, TokenResponse
+from authgate.server.http.forms import Form
 from authgate.server.models import Client
-from authgate.server.resources import ApiLookup, resolve_target
-from authgate.server.scopes import parse_scope
-from authgate.server.token_issuer import AccessTokenRequest, TokenIssuer
+from authgate.server.storage.protocols import ApiLookup
+from authgate.server.targets.resources import resolve_target
+from authgate.server.targets.scopes import parse_scope
+from authgate.server.tokens.issuer import AccessTokenRequest, TokenIssuer
 
 __all__ = ["ClientCredentialsGrant"]
 
@@ -32,8 +33,6 @@ class ClientCredentialsGrant:
     async def handle(
         self, form: Form, client: Client, client_gone: ClientGoneCheck
     ) -> TokenResponse:
-        if client.is_public:
-            raise UnauthorizedClient("public clients cannot use client_credentials")
         target = await resolve_target(
             client, form.get_all("resource"), parse_scope(form.get("scope")), self._apis
         )

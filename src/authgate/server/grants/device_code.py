@@ -9,20 +9,20 @@ answers 403 elsewhere.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import ClassVar
 
-from authgate.oauth.errors import AccessDenied, InvalidGrant, InvalidRequest
-from authgate.server.flow_services import FlowServices
+from authgate.oauth.errors import AccessDenied, InvalidGrant
 from authgate.server.flows.device_codes import poll_device_code
-from authgate.server.forms import Form
-from authgate.server.grants.base import ClientGoneCheck, TokenResponse
+from authgate.server.grants.base import ClientGoneCheck, TokenResponse, presented_credential
 from authgate.server.grants.user_tokens import UserGrant, UserTokens
+from authgate.server.http.forms import Form
 from authgate.server.models import Client
+from authgate.server.storage.protocols import DeviceAuthorizationStore
 
 __all__ = ["DEVICE_CODE_GRANT", "DeviceCodeGrant"]
 
 DEVICE_CODE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
-_MAX_CODE = 256
 
 
 class _DeniedAtTokenEndpoint(AccessDenied):
@@ -35,24 +35,29 @@ class DeviceCodeGrant:
     grant_type: ClassVar[str] = DEVICE_CODE_GRANT
     allows_public_clients: ClassVar[bool] = True  # RFC 8628 §3.4: devices are often public
 
-    def __init__(self, tokens: UserTokens, flows: FlowServices) -> None:
+    def __init__(
+        self,
+        tokens: UserTokens,
+        *,
+        devices: DeviceAuthorizationStore,
+        hash_token: Callable[[str], str],
+        now: Callable[[], int],
+    ) -> None:
         self._tokens = tokens
-        self._flows = flows
+        self._devices = devices
+        self._hash_token = hash_token
+        self._now = now
 
     async def handle(
         self, form: Form, client: Client, client_gone: ClientGoneCheck
     ) -> TokenResponse:
-        device_code = form.get("device_code")
-        if device_code is None:
-            raise InvalidRequest("device_code is required")
-        if len(device_code) > _MAX_CODE:
-            raise InvalidGrant("unknown device code")
+        device_code = presented_credential(form, "device_code", unknown="unknown device code")
         try:
             record = await poll_device_code(
-                self._flows.stores,
-                self._flows.hash_token(device_code),
+                self._devices,
+                self._hash_token(device_code),
                 client_id=client.client_id,
-                now=self._flows.now(),
+                now=self._now(),
             )
         except AccessDenied as exc:
             raise _DeniedAtTokenEndpoint(exc.description) from None

@@ -17,23 +17,26 @@ With `openid`, a new ID token comes with the new access token; as OIDC Core §12
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import ClassVar
 
-from authgate.oauth.errors import InvalidGrant, InvalidRequest, InvalidTarget
-from authgate.server.credentials import generate_token
-from authgate.server.flow_services import FlowServices
-from authgate.server.flows.refresh_tokens import RefreshFamily, exchange_refresh_token
-from authgate.server.forms import Form
-from authgate.server.grants.base import ClientGoneCheck, StoredTokenResponse, TokenResponse
+from authgate.oauth.errors import InvalidGrant
+from authgate.server.flows.refresh_tokens import RefreshPolicy, exchange_refresh_token
+from authgate.server.grants.base import (
+    ClientGoneCheck,
+    StoredTokenResponse,
+    TokenResponse,
+    presented_credential,
+)
 from authgate.server.grants.user_tokens import UserGrant, UserTokens
-from authgate.server.models import Client
-from authgate.server.resources import check_resource_uri
-from authgate.server.scopes import parse_scope
-from authgate.server.secret_key import SealError
+from authgate.server.http.forms import Form
+from authgate.server.models import Client, RefreshFamily
+from authgate.server.secret_key import Sealer, SealError, generate_token
+from authgate.server.storage.protocols import AuditStore, GrantRevoker, RefreshTokenStore
+from authgate.server.targets.resources import one_resource
+from authgate.server.targets.scopes import parse_scope
 
 __all__ = ["RefreshTokenGrant"]
-
-_MAX_TOKEN = 256
 
 
 class RefreshTokenGrant:
@@ -44,21 +47,36 @@ class RefreshTokenGrant:
     # refresh tokens held by clients that cannot authenticate.
     allows_public_clients: ClassVar[bool] = True
 
-    def __init__(self, tokens: UserTokens, flows: FlowServices) -> None:
+    def __init__(
+        self,
+        tokens: UserTokens,
+        *,
+        families: RefreshTokenStore,
+        revoker: GrantRevoker,
+        replays: Sealer,
+        policy: RefreshPolicy,
+        hash_token: Callable[[str], str],
+        now: Callable[[], int],
+        audit_store: AuditStore | None = None,
+    ) -> None:
+        """`replays` seals the token response kept for a retry in the grace window
+        (`ServerSecret.refresh_replays`); `audit_store` records detected reuse."""
+        self._audit_store = audit_store
         self._tokens = tokens
-        self._flows = flows
+        self._families = families
+        self._revoker = revoker
+        self._replays = replays
+        self._policy = policy
+        self._hash_token = hash_token
+        self._now = now
 
     async def handle(
         self, form: Form, client: Client, client_gone: ClientGoneCheck
     ) -> StoredTokenResponse:
-        presented = form.get("refresh_token")
-        if presented is None:
-            raise InvalidRequest("refresh_token is required")
-        if len(presented) > _MAX_TOKEN:
-            raise InvalidGrant("unknown refresh token")
+        presented = presented_credential(form, "refresh_token", unknown="unknown refresh token")
         requested = parse_scope(form.get("scope"))
-        resource = _one_resource(form.get_all("resource"))
-        presented_hash = self._flows.hash_token(presented)
+        resource = one_resource(form.get_all("resource"))
+        presented_hash = self._hash_token(presented)
         binding = b"authgate refresh response\x00" + presented_hash.encode("ascii")
 
         async def issue_pair(
@@ -78,35 +96,24 @@ class RefreshTokenGrant:
             )
             new_token = generate_token()
             body = TokenResponse(access, new_token, id_token).to_dict()
-            sealed = self._flows.replays.seal(json.dumps(body).encode("utf-8"), binding)
-            return self._flows.hash_token(new_token), sealed
+            sealed = self._replays.seal(json.dumps(body).encode("utf-8"), binding)
+            return self._hash_token(new_token), sealed
 
         sealed = await exchange_refresh_token(
-            self._flows.stores,
-            self._flows.stores,
+            self._families,
+            self._revoker,
             presented_hash,
             client_id=client.client_id,
             scopes=requested or None,
-            clock=self._flows.now,
-            policy=self._flows.config.refresh_tokens,
+            clock=self._now,
+            policy=self._policy,
             issue_pair=issue_pair,
             resource=resource,
             client_gone=client_gone,
+            audit_store=self._audit_store,
         )
         try:
-            plaintext = self._flows.replays.open(sealed, binding)
+            plaintext = self._replays.open(sealed, binding)
         except SealError:  # sealed under another server key: cannot be answered again
             raise InvalidGrant("the refresh token was already used") from None
         return StoredTokenResponse(json.loads(plaintext))
-
-
-def _one_resource(values: list[str]) -> str | None:
-    """The RFC 8707 `resource` of a refresh: None, or one valid URI (one audience per token)."""
-    for value in values:
-        problem = check_resource_uri(value)
-        if problem:
-            raise InvalidTarget(problem)
-    distinct = list(dict.fromkeys(values))
-    if len(distinct) > 1:
-        raise InvalidTarget("request one resource per token")
-    return distinct[0] if distinct else None

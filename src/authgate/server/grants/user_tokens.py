@@ -13,16 +13,18 @@ left out (the response's `scope` says what was granted, RFC 6749 §5.1).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from authgate.oauth.errors import InvalidGrant
-from authgate.server.flow_services import FlowServices
-from authgate.server.flows.id_tokens import id_token_claims
-from authgate.server.flows.identity_scopes import IDENTITY_SCOPES, OPENID
 from authgate.server.flows.refresh_tokens import new_family, should_issue_refresh_token
 from authgate.server.grants.base import TokenResponse
 from authgate.server.models import Api, Client
-from authgate.server.token_issuer import AccessTokenRequest, IssuedAccessToken, TokenIssuer
+from authgate.server.storage.protocols import RefreshTokenStore, UserLookup
+from authgate.server.targets.identity_scopes import IDENTITY_SCOPES, OPENID
+from authgate.server.targets.user_targets import UserTargets
+from authgate.server.tokens.id_tokens import id_token_claims
+from authgate.server.tokens.issuer import AccessTokenRequest, IssuedAccessToken, TokenIssuer
 
 __all__ = ["ID_TOKEN_ALG", "UserGrant", "UserTokens"]
 
@@ -48,10 +50,23 @@ class UserTokens:
     """Issues the tokens of user grants through the one `TokenIssuer`."""
 
     def __init__(
-        self, issuer: TokenIssuer, flows: FlowServices, *, issuer_url: str, id_token_ttl: int
+        self,
+        issuer: TokenIssuer,
+        *,
+        users: UserLookup,
+        targets: UserTargets,
+        families: RefreshTokenStore,
+        hash_token: Callable[[str], str],
+        now: Callable[[], int],
+        issuer_url: str,
+        id_token_ttl: int,
     ) -> None:
         self._issuer = issuer
-        self._flows = flows
+        self._users = users
+        self._targets = targets
+        self._families = families
+        self._hash_token = hash_token
+        self._now = now
         self._issuer_url = issuer_url
         self._id_token_ttl = id_token_ttl
 
@@ -63,7 +78,7 @@ class UserTokens:
         always = client.always_issue_refresh_token
         if should_issue_refresh_token(client.grant_types, grant.scopes, always=always):
             refresh_token, family = new_family(
-                hash_token=self._flows.hash_token,
+                hash_token=self._hash_token,
                 grant_id=grant.grant_id,
                 client_id=grant.client.client_id,
                 user_id=grant.user_id,
@@ -71,19 +86,19 @@ class UserTokens:
                 audiences=(grant.audience,),
                 auth_time=grant.auth_time,
                 amr=grant.amr,
-                now=self._flows.now(),
+                now=self._now(),
             )
-            await self._flows.stores.create_family(family)
+            await self._families.create_family(family)
         return TokenResponse(access, refresh_token, id_token)
 
     async def access_and_id_token(self, grant: UserGrant) -> tuple[IssuedAccessToken, str | None]:
         """The access token for `grant` and, with `openid`, an ID token bound to it by `at_hash`.
 
         Raises `InvalidGrant` when the user or the API is gone or the client lost the API."""
-        user = await self._flows.registry.get_user(grant.user_id)
+        user = await self._users.get_user(grant.user_id)
         if user is None:
             raise InvalidGrant("the user no longer exists")
-        api = await self._flows.targets.api_for(grant.audience)
+        api = await self._targets.api_for(grant.audience)
         if api is None:
             raise InvalidGrant("the API of this grant no longer exists")
         scopes = self._still_allowed(grant, api)
@@ -104,7 +119,7 @@ class UserTokens:
             issuer=self._issuer_url,
             subject=user.user_id,
             client_id=grant.client.client_id,
-            now=self._flows.now(),
+            now=self._now(),
             lifetime=self._id_token_ttl,
             auth_time=grant.auth_time,
             nonce=grant.nonce,
@@ -115,7 +130,7 @@ class UserTokens:
         return access, await self._issuer.sign_id_token(claims, ID_TOKEN_ALG)
 
     def _still_allowed(self, grant: UserGrant, api: Api) -> tuple[str, ...]:
-        if api is self._flows.targets.userinfo_api:
+        if api is self._targets.userinfo_api:
             return tuple(scope for scope in grant.scopes if scope in IDENTITY_SCOPES)
         access = grant.client.access_to(api.identifier)
         if access is None or not access.may_request:

@@ -15,24 +15,32 @@ import logging
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from authgate.jose import JWK, JWKSet
 from authgate.oauth.errors import TemporarilyUnavailable
+from authgate.server import audit
 from authgate.server.config import KeyPolicy
 from authgate.server.keys.schedule import (
     KeyPlan,
     active_key,
     plan_maintenance,
+    plan_revocation,
     plan_rotation,
     published_keys,
 )
 from authgate.server.models import SigningKeyRecord
 from authgate.server.secret_key import ServerSecret
-from authgate.server.storage.protocols import KeyScheduleSession, SigningKeyStore
+from authgate.server.storage.protocols import AuditStore, KeyScheduleSession, SigningKeyStore
 
-__all__ = ["KeyManager", "NoSigningKey", "Rotation"]
+__all__ = ["REVOCATION_CHECK", "KeyManager", "NoSigningKey", "Rotation"]
 
 _log = logging.getLogger("authgate.server.keys")
+_Event = tuple[str, str, dict[str, Any]]  # audit kind, key id, details
+
+# How often (seconds) each process looks for revoked keys between its full reloads: the bound on
+# how long another process may still sign with, publish or accept a key `keys revoke` removed.
+REVOCATION_CHECK = 5.0
 
 # How each algorithm's keys are generated (RFC 7518 §3.3/§3.4/§3.5, RFC 8037).
 _GENERATE: dict[str, tuple[str, dict[str, object]]] = {
@@ -65,8 +73,13 @@ class KeyManager:
         secret: ServerSecret,
         policy: KeyPolicy,
         clock: Callable[[], float],
+        *,
+        audit_store: AuditStore | None = None,
     ) -> None:
+        """`audit_store`: where key creations, removals and rotations are recorded (none: only
+        logged)."""
         self._store = store
+        self._audit_store = audit_store
         self._secret = secret
         self._policy = policy
         self._clock = clock
@@ -121,36 +134,84 @@ class KeyManager:
         if plan_maintenance(records, self._policy, int(self._clock())).empty:
             self._install(records)
             return
+        events: list[_Event] = []
         async with self._store.key_schedule_lock() as session:
             records = await session.list_signing_keys()
-            await self._apply(session, plan_maintenance(records, self._policy, int(self._clock())))
+            plan = plan_maintenance(records, self._policy, int(self._clock()))
+            await self._apply(session, plan, events)
+        await self._audit(events, "server")
         await self.refresh()
 
     async def rotate(self, algorithms: tuple[str, ...] | None = None) -> list[Rotation]:
         """Bring the next rotation forward for each algorithm (default: all configured)."""
         out = []
+        events: list[_Event] = []
         async with self._store.key_schedule_lock() as session:
             for alg in algorithms or self._policy.algorithms:
                 records = await session.list_signing_keys()
                 plan, start, successor = plan_rotation(
                     records, self._policy, alg, int(self._clock())
                 )
-                created = await self._apply(session, plan)
+                created = await self._apply(session, plan, events)
                 out.append(Rotation(alg, successor or created[0].kid, start))
+        events.extend(
+            ("key.rotated", r.kid, {"alg": r.alg, "signs_from": r.activate_at}) for r in out
+        )
+        await self._audit(events, "admin")
         await self.refresh()
         return out
 
+    async def revoke(self, kid: str) -> str:
+        """Revoke key `kid` at once (see `plan_revocation`); return the kid that now signs its
+        algorithm in its place ('' when none has to). `LookupError` for an unknown kid."""
+        events: list[_Event] = []
+        async with self._store.key_schedule_lock() as session:
+            records = await session.list_signing_keys()
+            plan, successor = plan_revocation(records, self._policy, kid, int(self._clock()))
+            created = await self._apply(session, plan, events)
+        _log.warning("revoked signing key %s", kid)
+        signs_now = successor or (created[0].kid if created else "")
+        events.append(("key.revoked", kid, {"successor": signs_now} if signs_now else {}))
+        await self._audit(events, "admin")
+        await self.refresh()
+        return signs_now
+
     async def run(self) -> None:
         """Keep the schedule forever (a background task of the server)."""
+        check = min(REVOCATION_CHECK, float(self._policy.refresh_interval))
+        loop = asyncio.get_running_loop()
+        # Jitter spreads the processes' reloads so they do not hit the database together.
+        due = loop.time() + self._policy.refresh_interval * random.uniform(0.8, 1.0)  # noqa: S311
         while True:
-            # Jitter spreads the processes' reloads so they do not hit the database together.
-            await asyncio.sleep(self._policy.refresh_interval * random.uniform(0.8, 1.0))  # noqa: S311
+            await asyncio.sleep(min(check, max(0.0, due - loop.time())))
+            if loop.time() < due:
+                try:
+                    await self._drop_revoked()
+                except Exception:  # noqa: BLE001 - the full reload below reports failures
+                    _log.debug("revoked-key check failed", exc_info=True)
+                continue
+            due = loop.time() + self._policy.refresh_interval * random.uniform(0.8, 1.0)  # noqa: S311
             try:
                 await self.maintain()
             except Exception:  # noqa: BLE001 - a background loop must survive any failure
                 _log.exception("signing key maintenance failed; will retry")
 
-    async def _apply(self, session: KeyScheduleSession, plan: KeyPlan) -> list[SigningKeyRecord]:
+    async def _drop_revoked(self) -> None:
+        # A key gone from the store before its scheduled removal was revoked: reload at once so
+        # this process stops signing with it, publishing it and accepting its tokens.
+        records = await self._store.list_signing_keys()
+        stored = {r.kid for r in records}
+        now = self._clock()
+        # (A key deleted after its scheduled removal is no news: it left the JWKS already.)
+        if any(r.kid not in stored and r.state(now) != "removed" for r in self._records):
+            _log.warning("a signing key was revoked; reloading the keys")
+            self._install(records)
+
+    async def _apply(
+        self, session: KeyScheduleSession, plan: KeyPlan, events: list[_Event]
+    ) -> list[SigningKeyRecord]:
+        """Carry out `plan`; add its audit events to `events` (recorded once the database lock
+        is released: on SQLite the lock is the one write lock, which the audit write needs)."""
         created = []
         now = int(self._clock())
         for new in plan.create:
@@ -159,6 +220,9 @@ class KeyManager:
             created.append(record)
             _log.info(
                 "created %s signing key %s, signing from %d", new.alg, record.kid, new.activate_at
+            )
+            events.append(
+                ("key.created", record.kid, {"alg": new.alg, "signs_from": new.activate_at})
             )
         for change in plan.reschedule:
             await session.update_key_schedule(
@@ -170,7 +234,15 @@ class KeyManager:
         for kid in plan.delete:
             await session.delete_signing_key(kid)
             _log.info("removed signing key %s", kid)
+            events.append(("key.removed", kid, {}))
         return created
+
+    async def _audit(self, events: list[_Event], actor: str) -> None:
+        if self._audit_store is None:
+            return
+        for kind, kid, details in events:
+            now = int(self._clock())
+            await audit.record(self._audit_store, kind, kid, now=now, actor=actor, **details)
 
     def _generate(self, alg: str, now: int, activate_at: int) -> SigningKeyRecord:
         kty, params = _GENERATE[alg]

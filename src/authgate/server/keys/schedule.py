@@ -24,6 +24,7 @@ __all__ = [
     "Reschedule",
     "active_key",
     "plan_maintenance",
+    "plan_revocation",
     "plan_rotation",
     "published_keys",
 ]
@@ -157,6 +158,38 @@ def plan_rotation(
     else:
         _add_successor(plan, current, alg, start, policy)
     return plan.build(), start, None
+
+
+def plan_revocation(
+    records: Sequence[SigningKeyRecord], policy: KeyPolicy, kid: str, now: int
+) -> tuple[KeyPlan, str | None]:
+    """Revoke key `kid` at once (a compromised key): it is deleted, so it leaves the JWKS and
+    verifies nothing more; if it was signing, its successor signs from `now`, the publication
+    lead waived (a verifier whose cached JWKS lacks the successor refetches on the unknown kid).
+    Return the plan and the kid that signs in its place when that key exists already (None when
+    a new key is created or nothing has to sign in its place). `LookupError` for an unknown kid.
+    """
+    revoked = next((r for r in records if r.kid == kid), None)
+    if revoked is None:
+        raise LookupError(f"no signing key with kid {kid!r}")
+    plan = _Builder(delete=[kid])
+    current = active_key(records, revoked.alg, now)
+    pending = [r for r in _chain(records, revoked.alg, now) if r.activate_at > now and r.kid != kid]
+    if current is not None and current.kid == kid:
+        if pending:
+            successor = pending[0]
+            plan.reschedule.append(
+                Reschedule(successor.kid, now, successor.retire_at, successor.remove_at)
+            )
+            return plan.build(), successor.kid
+        if revoked.alg in policy.algorithms:
+            plan.create.append(NewKey(revoked.alg, now))
+        return plan.build(), None
+    if current is not None and not pending and current.retire_at is not None:
+        # The revoked key was the one about to take over: the current key keeps signing until
+        # maintenance schedules a new successor, as if no rotation had been planned.
+        plan.reschedule.append(Reschedule(current.kid, current.activate_at, None, None))
+    return plan.build(), None
 
 
 def _add_successor(

@@ -1,4 +1,5 @@
-"""Persistence of the authorization server: role Protocols with contracts, and SQL behind them."""
+"""Persistence of the authorization server: the storage roles with their contracts (`protocols`),
+SQL behind every one (`sql`), the flows' roles in memory (`memory`), and the registry cache."""
 
 from authgate.server.storage.database import Database
 from authgate.server.storage.protocols import AlreadyExistsError, Storage

@@ -22,9 +22,15 @@ from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
-from authgate.server.config import DEFAULT_POOL_SIZE
+from authgate import tracing
 
-__all__ = ["Database", "async_url"]
+__all__ = ["DEFAULT_POOL_SIZE", "Database", "async_url"]
+
+# Connections a process keeps open to PostgreSQL: the default of `[database] pool_size` and of any
+# caller that names none. More than SQLAlchemy's 5 (benchmarks/README.md has the measurement): a
+# code redemption or a refresh holds several connections in turn, and with too few the user grants
+# wait for connections.
+DEFAULT_POOL_SIZE = 15
 
 # pg_advisory_xact_lock key: "authgate" in ASCII, so other tools' locks do not collide by chance.
 _ADVISORY_LOCK_ID = 0x6175746867617465
@@ -74,7 +80,7 @@ class Database:
         kwargs: dict[str, Any] = {
             "echo": echo,
             # A dead connection (database restarted) is replaced at checkout instead of failing a
-            # request; without it the user grants were not measurably faster.
+            # request.
             "pool_pre_ping": self.dialect == "postgresql",
             "hide_parameters": True,  # errors and logs never show bound values
         }
@@ -89,6 +95,7 @@ class Database:
         self.engine: AsyncEngine = create_async_engine(self.url, **kwargs)
         if self.dialect == "sqlite":
             _configure_sqlite(self.engine, busy)
+        tracing.instrument_engine(self.engine.sync_engine, self.dialect)  # when tracing is on
 
     @property
     def pool_capacity(self) -> int:

@@ -1,45 +1,74 @@
-"""Storage roles of the authorization server, each a narrow Protocol with a written contract.
+"""Storage roles of the authorization server, each a narrow Protocol with a written contract: the
+registry (APIs, clients, users), signing keys, access tokens and single-use values, and the records
+of the user-facing flows (RFC 6749 §4.1.2 and §10.5 single-use codes; RFC 9700 §4.14.2 refresh
+rotation; RFC 8628 §3.5 polling).
 
-Grants and endpoints depend on the one role they use, never on a database. Every implementation
-must honour these contracts across processes sharing one database (the SQL stores do so with
-transactions, unique constraints and a database lock), because several `authgate serve` processes
-run against one PostgreSQL with no other coordination.
+Grants, flows and endpoints depend on the one role they use, never on a database. Every
+implementation must honour these contracts across processes sharing one database: several
+`authgate serve` processes run against one PostgreSQL with no other coordination, so atomicity
+comes from the database (conditional updates, row locks, unique constraints, a database lock),
+never from memory. `storage.sql` implements every role; `storage.memory` the flows' roles within
+one process.
 
-Shared rules: times are whole seconds since the epoch; records are immutable values; a method
-that "creates" raises `AlreadyExistsError` when the key is taken and changes nothing; methods never
-log or return secrets beyond the hashes they were given.
+Shared rules: times are whole seconds since the epoch; records (`authgate.server.models`) are
+immutable values; a method that "creates" raises `AlreadyExistsError` when the key is taken and
+changes nothing; secrets are only ever stored as the keyed hashes the caller passes in, and methods
+never log or return secrets beyond those hashes.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
 from typing import Protocol
 
-from authgate.server.flows.stores import (
-    AuthorizationCodeStore,
-    ConsentStore,
-    DeviceAuthorizationStore,
-    GrantRevoker,
-    RefreshTokenStore,
-    SessionStore,
-    ThrottleStore,
+from authgate.server.models import (
+    Api,
+    AuditEvent,
+    AuthorizationCode,
+    Client,
+    CodeRedemption,
+    ConsentGrant,
+    DeviceAuthorization,
+    OpaqueAccessToken,
+    RefreshFamily,
+    Session,
+    SigningKeyRecord,
+    ThrottleState,
+    User,
 )
-from authgate.server.models import Api, Client, OpaqueAccessToken, SigningKeyRecord, User
 
 __all__ = [
     "AlreadyExistsError",
+    "ApiLookup",
     "ApiStore",
+    "AuditStore",
+    "AuthorizationCodeStore",
+    "ClientLookup",
     "ClientStore",
+    "ConsentStore",
+    "DeviceAuthorizationStore",
     "FlowStorage",
+    "GrantRevoker",
     "GrantStore",
+    "GrantTokenLog",
     "KeyScheduleSession",
+    "LockedFamily",
     "MaintenanceStore",
     "OpaqueTokenStore",
+    "RefreshTokenStore",
+    "RegistryReader",
     "ReplayStore",
     "RevocationStore",
+    "SessionStore",
     "SettingsStore",
     "SigningKeyStore",
     "Storage",
+    "ThrottleStore",
+    "ThrottleUnavailable",
+    "TokensRevoked",
+    "UserLookup",
     "UserStore",
 ]
 
@@ -48,11 +77,15 @@ class AlreadyExistsError(Exception):
     """A record with this key already exists; nothing was changed."""
 
 
-class ApiStore(Protocol):
-    """Resource servers, by identifier (the RFC 8707 resource and the tokens' `aud`)."""
+class ApiLookup(Protocol):
+    """Finding one API (an `ApiStore`, or a cache in front of it)."""
 
     async def get_api(self, identifier: str) -> Api | None:
         """The API with exactly this identifier (no normalisation), or None."""
+
+
+class ApiStore(ApiLookup, Protocol):
+    """Resource servers, by identifier (the RFC 8707 resource and the tokens' `aud`)."""
 
     async def list_apis(self) -> list[Api]:
         """All APIs, ordered by identifier."""
@@ -68,11 +101,15 @@ class ApiStore(Protocol):
         """
 
 
-class ClientStore(Protocol):
-    """Registered clients with their permissions (`Client.access`)."""
+class ClientLookup(Protocol):
+    """Finding one client (a `ClientStore`, or a cache in front of it)."""
 
     async def get_client(self, client_id: str) -> Client | None:
         """The client with exactly this id, including its access list, or None."""
+
+
+class ClientStore(ClientLookup, Protocol):
+    """Registered clients with their permissions (`Client.access`)."""
 
     async def list_clients(self) -> list[Client]:
         """All clients, ordered by name then id."""
@@ -97,11 +134,19 @@ class ClientStore(Protocol):
         """Replace the stored secret hash (and the grace-period one). False if absent."""
 
 
-class UserStore(Protocol):
-    """People who sign in. Usernames are unique and compared exactly."""
+class UserLookup(Protocol):
+    """Finding one user by id (a `UserStore`, or a cache in front of it)."""
 
     async def get_user(self, user_id: str) -> User | None:
         """The user with this id, or None."""
+
+
+class RegistryReader(ApiLookup, ClientLookup, UserLookup, Protocol):
+    """The three lookups by key, which the registry cache answers from memory."""
+
+
+class UserStore(UserLookup, Protocol):
+    """People who sign in. Usernames are unique and compared exactly."""
 
     async def get_user_by_username(self, username: str) -> User | None:
         """The user with exactly this username, or None."""
@@ -205,18 +250,177 @@ class SettingsStore(Protocol):
         """The stored value of `name`; stores `value` first when there is none (atomically)."""
 
 
+class AuditStore(Protocol):
+    """The audit trail: security events, appended, listed, purged after the retention."""
+
+    async def append_audit_event(self, event: AuditEvent) -> None:
+        """Store `event` (its `event_id` is ignored: the store numbers events in order)."""
+
+    async def list_audit_events(self, since: int, limit: int) -> list[AuditEvent]:
+        """Events at or after `since`, oldest first, at most `limit` (the newest ones when more
+        match), each with its `event_id`."""
+
+
 class MaintenanceStore(Protocol):
     """Cleanup of records that no longer mean anything."""
 
     async def purge_expired(self, now: int) -> int:
         """Delete expired opaque tokens, revocation entries and used values, and the flows'
         records past their lifetimes (codes and device authorizations an hour after expiry,
-        sessions, refresh-token families, throttle counters); return the count of rows."""
+        sessions, refresh-token families, throttle counters, audit events past the audit
+        retention); return the count of rows."""
 
 
-class GrantStore(GrantRevoker, Protocol):
-    """Everything issued under an authorization grant (a code, a device authorization and the
-    refresh-token family they start), so that it can be revoked at once."""
+class AuthorizationCodeStore(Protocol):
+    """Authorization codes by keyed hash; each may be consumed once."""
+
+    async def save_code(self, code: AuthorizationCode) -> None:
+        """Store a newly issued code (`AlreadyExistsError` on a taken hash)."""
+
+    async def consume_code(self, code_hash: str, now: int) -> CodeRedemption | None:
+        """Mark the code used and return it; None when no such code is stored.
+
+        Exactly one of several concurrent callers, in any process, gets `first_use=True`; every
+        other call, then or later, gets the same record with `first_use=False`, so that the caller
+        can revoke the tokens issued from it (fosite's rule: a used code returns an error *and*
+        the original request). Expired codes are returned too (the caller refuses them); a used
+        or expired code is kept at least until `expires_at` plus one hour so that replays within
+        that time are recognised. SQL: `UPDATE … SET used_at = :now WHERE code_hash = :h AND
+        used_at IS NULL` decides `first_use` by its row count, then the row is read.
+        """
+
+
+class GrantRevoker(Protocol):
+    """Revocation of everything issued from one authorization grant."""
+
+    async def revoke_grant(self, grant_id: str, now: int) -> None:
+        """Revoke every access token (JWT `jti`s into the revocation list, opaque tokens marked)
+        and every refresh-token family issued under `grant_id`. Idempotent."""
+
+
+class LockedFamily(Protocol):
+    """A refresh-token family while its row is locked (see `RefreshTokenStore.lock_family`)."""
+
+    @property
+    def family(self) -> RefreshFamily:
+        """The family as committed before the lock was taken."""
+
+    @property
+    def generation(self) -> int:
+        """The generation of the presented token within the family."""
+
+    async def save(self, family: RefreshFamily) -> None:
+        """Replace the family; when its `generation` grew, also record `current_hash` as the
+        token of that generation. Written when the lock is released without an exception."""
+
+
+class RefreshTokenStore(Protocol):
+    """Refresh-token families, and the hash of every token ever issued in each."""
+
+    async def create_family(self, family: RefreshFamily) -> None:
+        """Store a new family with its first token (`current_hash`, generation 0)."""
+
+    def lock_family(self, token_hash: str) -> AbstractAsyncContextManager[LockedFamily | None]:
+        """Find the family of the token with this hash and hold its lock; None if unknown.
+
+        While one caller holds a family, every other caller for the same family (any process)
+        waits; it then sees the committed result, so of many concurrent refreshes with one token
+        exactly one rotates and the others see a token one generation old within the grace window
+        (a replay, not an alarm). Changes are committed when the block exits normally and rolled
+        back on an exception: decide, save, leave the block, and only then raise the OAuth error.
+        PostgreSQL: one transaction, `SELECT … FROM refresh_families WHERE family_id = :id FOR
+        UPDATE` after looking the token up; SQLite: `BEGIN IMMEDIATE`. Waiting is bounded by the
+        configured database timeouts (generous enough for load, not for a stalled database):
+        past them the store raises and commits nothing, and the server answers 503.
+        """
+
+    async def find_family(self, token_hash: str) -> RefreshFamily | None:
+        """The family of the token with this hash, whatever its generation (for introspection);
+        None if unknown. Changes always go through `lock_family`."""
+
+
+class DeviceAuthorizationStore(Protocol):
+    """Device authorizations, by keyed hash of the device code and of the user code."""
+
+    async def create_device_authorization(self, record: DeviceAuthorization) -> None:
+        """Store a new record; `AlreadyExistsError` when either hash is taken by a live record (the
+        caller then draws a new user code). Expired records may be purged."""
+
+    async def get_device_authorization(self, device_code_hash: str) -> DeviceAuthorization | None:
+        """The record for this device code, or None."""
+
+    async def find_device_authorization(self, user_code_hash: str) -> DeviceAuthorization | None:
+        """The record for this user code, or None."""
+
+    async def replace_device_authorization(
+        self, old: DeviceAuthorization, new: DeviceAuthorization
+    ) -> bool:
+        """Store `new` if the stored record's `version` still equals `old.version`; return whether
+        it did (compare-and-set: `UPDATE … WHERE device_code_hash = :h AND version = :v`)."""
+
+
+class ConsentStore(Protocol):
+    """Remembered consent per (user, client); revocable by `authgate consent revoke`."""
+
+    async def get_consent(self, user_id: str, client_id: str) -> ConsentGrant | None:
+        """The grant of this user to this client, or None."""
+
+    async def save_consent(self, grant: ConsentGrant) -> None:
+        """Insert or replace the grant of (grant.user_id, grant.client_id)."""
+
+    async def list_consents(self, user_id: str | None = None) -> list[ConsentGrant]:
+        """All grants, or one user's, ordered by user then client."""
+
+    async def revoke_consent(self, user_id: str, client_id: str) -> bool:
+        """Delete the grant; False if there was none."""
+
+
+class SessionStore(Protocol):
+    """Browser sessions by keyed hash of the cookie value."""
+
+    async def get_session(self, session_hash: str) -> Session | None:
+        """The session, or None (expired sessions may be returned; the caller checks)."""
+
+    async def save_session(self, session: Session) -> None:
+        """Insert or replace the session."""
+
+    async def delete_session(self, session_hash: str) -> None:
+        """Logout: delete the session (idempotent)."""
+
+    async def delete_user_sessions(self, user_id: str) -> int:
+        """Delete every session of the user (password change, user deletion); the count."""
+
+
+class ThrottleUnavailable(Exception):
+    """A throttle store could not count an attempt and its failure mode is closed: the attempt is
+    refused (503 with `Retry-After: retry_after`) rather than checked uncounted."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(f"the throttle's store is unavailable; retry in {retry_after}s")
+        self.retry_after = retry_after
+
+
+class ThrottleStore(Protocol):
+    """Throttle counters by key, updated atomically."""
+
+    async def update_throttle(
+        self,
+        key: str,
+        change: Callable[[ThrottleState | None], tuple[int | None, ThrottleState | None]],
+    ) -> int | None:
+        """Apply `change` to the key's state atomically (no update lost to a concurrent caller in
+        any process), store its new state (None: delete) and return its result. `change` is pure
+        and fast. SQL: `SELECT … FOR UPDATE` (or an upsert loop) in one transaction. A store that
+        cannot count may return None without applying `change` (fail open) or raise
+        `ThrottleUnavailable` (fail closed)."""
+
+    async def clear_throttle(self, key: str) -> None:
+        """Forget the key (after a success)."""
+
+
+class GrantTokenLog(Protocol):
+    """The JWT access tokens issued under authorization grants (opaque tokens carry their
+    `grant_id` themselves)."""
 
     async def record_grant_token(self, grant_id: str, jti: str, expires_at: int) -> None:
         """Remember that the JWT access token `jti` (valid until `expires_at`) was issued under
@@ -225,9 +429,31 @@ class GrantStore(GrantRevoker, Protocol):
         that revoked it) the `jti` is revoked at once; `revoke_grant` and this method never
         interleave for one grant (a lock in the database)."""
 
+
+@dataclass(frozen=True, slots=True)
+class TokensRevoked:
+    """What `GrantStore.revoke_tokens_of` revoked: grants (each with its refresh-token family
+    and tracked access tokens) and opaque access tokens issued outside any grant."""
+
+    grants: int
+    opaque_tokens: int
+
+
+class GrantStore(GrantRevoker, GrantTokenLog, Protocol):
+    """Everything issued under an authorization grant (a code, a device authorization and the
+    refresh-token family they start), so that it can be revoked at once."""
+
     async def revoke_user_grants(self, user_id: str, client_id: str | None, now: int) -> int:
         """`revoke_grant` for every live refresh-token family of the user (with this client
         only, when given); the number of grants revoked."""
+
+    async def revoke_tokens_of(
+        self, *, client_id: str | None = None, user_id: str | None = None, now: int
+    ) -> TokensRevoked:
+        """Everything one client (or one user) holds: `revoke_grant` for every grant with a live
+        refresh-token family or live opaque access token of theirs, then every other live opaque
+        access token of theirs marked revoked. JWT access tokens outside any grant
+        (client_credentials) are not listed anywhere and run out on their own."""
 
 
 class FlowStorage(
@@ -240,7 +466,7 @@ class FlowStorage(
     ThrottleStore,
     Protocol,
 ):
-    """The stores of the user-facing flows (`authgate.server.flows.stores`) on one database."""
+    """The stores of the user-facing flows (`authgate.server.flows`) on one database."""
 
 
 class Storage(
@@ -253,6 +479,7 @@ class Storage(
     ReplayStore,
     SettingsStore,
     MaintenanceStore,
+    AuditStore,
     FlowStorage,
     Protocol,
 ):

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from authgate.server.config import Config
-
 __all__ = ["Retention"]
 
 DAY = 86400
@@ -14,21 +12,12 @@ DAY = 86400
 
 @dataclass(frozen=True, slots=True)
 class Retention:
-    """Lifetimes in seconds; the defaults are the configuration's defaults."""
+    """Lifetimes in seconds; the defaults are the configuration's defaults. The server's own is
+    built from its configuration (`retention_for`, where the server is wired)."""
 
     refresh_idle: int = 14 * DAY
     refresh_absolute: int = 90 * DAY
     session_idle: int = 8 * 3600
     session_absolute: int = 7 * DAY
     throttle_memory: int = DAY
-
-    @classmethod
-    def from_config(cls, config: Config) -> Retention:
-        """The retention that matches `config`'s refresh, session and throttle policies."""
-        return cls(
-            refresh_idle=config.refresh_tokens.idle_lifetime,
-            refresh_absolute=config.refresh_tokens.absolute_lifetime,
-            session_idle=config.sessions.idle_timeout,
-            session_absolute=config.sessions.absolute_lifetime,
-            throttle_memory=config.throttle.longest_memory,
-        )
+    audit: int = 365 * DAY  # `[audit] retention`

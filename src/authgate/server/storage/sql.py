@@ -8,6 +8,7 @@ from pathlib import Path
 from authgate.server.storage.database import Database
 from authgate.server.storage.locks import FileLock, LoopLocal
 from authgate.server.storage.retention import Retention
+from authgate.server.storage.sql_audit import SqlAudit
 from authgate.server.storage.sql_codes import SqlAuthorizationCodes
 from authgate.server.storage.sql_consent import SqlConsents
 from authgate.server.storage.sql_device import SqlDeviceAuthorizations
@@ -34,11 +35,12 @@ class SqlStorage(
     SqlConsents,
     SqlSessions,
     SqlThrottle,
+    SqlAudit,
     SqlMaintenance,
 ):
     """The `Storage` roles (the user-facing flows' stores included) implemented with SQLAlchemy
     Core on one `Database`. `retention` says how long `purge_expired` keeps the flows' records
-    (`Retention.from_config`)."""
+    (by default the configuration's defaults)."""
 
     def __init__(self, db: Database, *, retention: Retention | None = None) -> None:
         self._db = db

@@ -1,4 +1,4 @@
-"""SQL implementation of `AuthorizationCodeStore` (contract in `flows.stores`; RFC 6749 §4.1.2
+"""SQL implementation of `AuthorizationCodeStore` (contract in `storage.protocols`; RFC 6749 §4.1.2
 and §10.5: a code is used once, and a second use is recognised so its tokens can be revoked)."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
-from authgate.server.flows.codes import AuthorizationCode, CodeRedemption
+from authgate.server.models import AuthorizationCode, CodeRedemption
 from authgate.server.storage.sql_base import SqlBase, integrity_error
 from authgate.server.storage.tables import authorization_codes
 

@@ -1,11 +1,11 @@
-"""SQL implementation of `ConsentStore` (contract in `flows.stores`): remembered consent per user
-and client, replaced as a whole, revocable by `authgate consent revoke`."""
+"""SQL implementation of `ConsentStore` (contract in `storage.protocols`): remembered consent per
+user and client, replaced as a whole, revocable by `authgate consent revoke`."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from authgate.server.flows.consent import ConsentGrant
+from authgate.server.models import ConsentGrant
 from authgate.server.storage.sql_base import SqlBase
 from authgate.server.storage.tables import consents
 

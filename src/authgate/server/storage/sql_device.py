@@ -1,5 +1,5 @@
-"""SQL implementation of `DeviceAuthorizationStore` (contract in `flows.stores`; RFC 8628 §3.4-§3.5
-polling, decided by compare-and-set on `version`)."""
+"""SQL implementation of `DeviceAuthorizationStore` (contract in `storage.protocols`; RFC 8628
+§3.4-§3.5 polling, decided by compare-and-set on `version`)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
-from authgate.server.flows.device_codes import DeviceAuthorization
+from authgate.server.models import DeviceAuthorization
 from authgate.server.storage.sql_base import SqlBase, integrity_error
 from authgate.server.storage.tables import device_authorizations
 

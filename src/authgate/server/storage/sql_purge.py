@@ -14,6 +14,7 @@ from authgate.server.storage.sql_base import SqlBase
 from authgate.server.storage.sql_codes import CODE_MEMORY
 from authgate.server.storage.sql_device import DEVICE_MEMORY
 from authgate.server.storage.tables import (
+    audit_events,
     authorization_codes,
     device_authorizations,
     grant_tokens,
@@ -62,6 +63,7 @@ class SqlMaintenance(SqlBase):
                 ),
             ),
             (throttle, throttle.c.last_failure <= now - keep.throttle_memory),
+            (audit_events, audit_events.c.at <= now - keep.audit),
         ]
         removed = 0
         for table, condition in conditions:

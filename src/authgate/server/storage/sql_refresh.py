@@ -1,4 +1,4 @@
-"""SQL implementation of `RefreshTokenStore` (see its contract in `flows.stores`; RFC 9700
+"""SQL implementation of `RefreshTokenStore` (see its contract in `storage.protocols`; RFC 9700
 §4.14.2 rotation and reuse detection).
 
 `refresh_families` holds one row per family, `refresh_tokens` the hash of every token ever issued
@@ -29,7 +29,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from authgate.server.flows.refresh_tokens import RefreshFamily
+from authgate.server.models import RefreshFamily
 from authgate.server.storage.locks import LoopLocal
 from authgate.server.storage.sql_base import SqlBase, integrity_error
 from authgate.server.storage.tables import refresh_families, refresh_tokens

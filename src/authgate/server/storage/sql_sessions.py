@@ -1,11 +1,11 @@
-"""SQL implementation of `SessionStore` (contract in `flows.stores`): browser sessions under the
-keyed hash of their cookie, so logout and expiry are real (OWASP Session Management)."""
+"""SQL implementation of `SessionStore` (contract in `storage.protocols`): browser sessions under
+the keyed hash of their cookie, so logout and expiry are real (OWASP Session Management)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from authgate.server.flows.sessions import Session
+from authgate.server.models import Session
 from authgate.server.storage.sql_base import SqlBase
 from authgate.server.storage.tables import sessions
 

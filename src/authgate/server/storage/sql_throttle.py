@@ -1,5 +1,6 @@
-"""SQL implementation of `ThrottleStore` (contract in `flows.stores`): throttle counters shared by
-every process, each update atomic (RFC 6749 §10.10, RFC 8628 §5.1-§5.2 brute-force limits).
+"""SQL implementation of `ThrottleStore` (contract in `storage.protocols`): throttle counters
+shared by every process, each update atomic (RFC 6749 §10.10, RFC 8628 §5.1-§5.2 brute-force
+limits).
 
 PostgreSQL reads the counter `FOR UPDATE`; when there is none yet, the first of several racing
 inserts wins (`ON CONFLICT DO NOTHING`) and the others read its row and apply their change again.
@@ -13,7 +14,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 
-from authgate.server.flows.throttle import ThrottleState
+from authgate.server.models import ThrottleState
 from authgate.server.storage.sql_base import SqlBase, storable
 from authgate.server.storage.tables import throttle
 

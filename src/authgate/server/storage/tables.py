@@ -10,6 +10,7 @@ import sqlalchemy as sa
 
 __all__ = [
     "apis",
+    "audit_events",
     "authorization_codes",
     "client_api_access",
     "clients",
@@ -310,4 +311,16 @@ throttle = sa.Table(
     sa.Column("failures", sa.Integer, nullable=False),
     sa.Column("last_failure", sa.BigInteger, nullable=False, index=True),
     sa.Column("blocked_until", sa.BigInteger, nullable=False),
+)
+
+# The audit trail (authgate.server.audit): append-only, purged after `[audit] retention`.
+audit_events = sa.Table(
+    "audit_events",
+    metadata,
+    sa.Column("event_id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
+    sa.Column("at", sa.BigInteger, nullable=False, index=True),
+    sa.Column("kind", sa.String(64), nullable=False),
+    sa.Column("actor", sa.String(255), nullable=False),
+    sa.Column("subject", sa.String(2048), nullable=False),
+    sa.Column("details", sa.JSON, nullable=False),
 )

@@ -1,0 +1,451 @@
+"""Administration: creating and changing APIs, clients and users, with every rule checked.
+
+The CLI is a thin shell over these functions; tests call them directly. Client secrets are
+generated here (256 bits) and returned once; only their keyed hash is stored.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import secrets
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from authgate.jose import JoseError, JWKSet
+from authgate.oauth.errors import InvalidRedirectUri
+from authgate.server import audit
+from authgate.server.clients.assertions import allowed_algorithms
+from authgate.server.clients.client_secrets import generate_client_id, generate_client_secret
+from authgate.server.clients.jwks import check_jwks_uri
+from authgate.server.config import Config
+from authgate.server.flows.passwords import hash_password
+from authgate.server.flows.redirect_uris import check_redirect_uri
+from authgate.server.grants import DEVICE_CODE_GRANT, GRANT_TYPES
+from authgate.server.models import AUTH_METHODS, Api, ApiAccess, Client, TokenFormat, User
+from authgate.server.secret_key import ServerSecret
+from authgate.server.storage.protocols import Storage
+from authgate.server.targets.identity_scopes import IDENTITY_SCOPES
+from authgate.server.targets.resources import check_resource_uri
+from authgate.server.targets.scopes import is_scope_token
+
+__all__ = [
+    "UNCHANGED",
+    "AdminError",
+    "Unchanged",
+    "create_api",
+    "create_client",
+    "create_user",
+    "delete_api",
+    "delete_client",
+    "delete_user",
+    "rotate_client_secret",
+    "set_user_password",
+    "update_user_profile",
+]
+
+
+class AdminError(ValueError):
+    """An administrative request breaks a rule; the message says which."""
+
+
+async def create_api(
+    storage: Storage,
+    config: Config,
+    *,
+    identifier: str,
+    scopes: Sequence[str],
+    name: str | None = None,
+    token_format: TokenFormat = "jwt",
+    access_token_ttl: int | None = None,
+    signing_alg: str = "RS256",
+    now: int,
+) -> Api:
+    """Register a resource server; its identifier becomes the `aud` of its tokens."""
+    problem = check_resource_uri(identifier)
+    if problem:
+        raise AdminError(f"identifier: {problem.replace('resource', 'the identifier')}")
+    for scope in scopes:
+        if not is_scope_token(scope):
+            raise AdminError(f"scope {scope!r}: use printable ASCII without spaces, quotes or \\")
+    if token_format not in ("jwt", "opaque"):
+        raise AdminError("token format must be jwt or opaque")
+    if signing_alg not in config.keys.algorithms:
+        raise AdminError(f"alg must be one of {', '.join(config.keys.algorithms)}")
+    ttl = access_token_ttl or config.tokens.default_access_token_ttl
+    if not 0 < ttl <= config.tokens.max_access_token_ttl:
+        raise AdminError(
+            f"access token lifetime must be between 1s and {config.tokens.max_access_token_ttl}s"
+        )
+    api = Api(
+        identifier=identifier,
+        name=name or identifier,
+        scopes=tuple(dict.fromkeys(scopes)),
+        token_format=token_format,
+        access_token_ttl=ttl,
+        signing_alg=signing_alg,
+        created_at=now,
+    )
+    await storage.create_api(api)
+    await audit.record(
+        storage, "api.created", identifier, now=now, scopes=api.scopes, token_format=token_format
+    )
+    return api
+
+
+async def resolve_scope_specs(
+    storage: Storage, specs: Sequence[str], apis: Sequence[str]
+) -> dict[str, list[str]]:
+    """Map `--scope` values (`SCOPE` or `API#SCOPE`) and `--api` values to {api: [scopes]}."""
+    known = {api.identifier: api for api in await storage.list_apis()}
+    grants: dict[str, list[str]] = {}
+    for identifier in apis:
+        if identifier not in known:
+            raise AdminError(f"no API with identifier {identifier!r}")
+        grants.setdefault(identifier, [])
+    for spec in specs:
+        if "#" in spec:
+            identifier, _, scope = spec.partition("#")
+            if identifier not in known:
+                raise AdminError(f"no API with identifier {identifier!r}")
+            if scope not in known[identifier].scopes:
+                raise AdminError(f"API {identifier!r} defines no scope {scope!r}")
+        else:
+            scope = spec
+            owners = [a.identifier for a in known.values() if scope in a.scopes]
+            if not owners:
+                raise AdminError(f"no API defines the scope {scope!r}")
+            if len(owners) > 1:
+                raise AdminError(
+                    f"several APIs define {scope!r}; write it as API#{scope}, e.g. "
+                    f"{owners[0]}#{scope}"
+                )
+            identifier = owners[0]
+        entries = grants.setdefault(identifier, [])
+        if scope not in entries:
+            entries.append(scope)
+    return grants
+
+
+async def create_client(
+    storage: Storage,
+    secret: ServerSecret,
+    *,
+    name: str,
+    grant_types: Sequence[str],
+    scopes: Sequence[str] = (),
+    apis: Sequence[str] = (),
+    introspect: Sequence[str] = (),
+    auth_method: str = "client_secret_basic",
+    jwks: Mapping[str, Any] | None = None,
+    jwks_uri: str | None = None,
+    redirect_uris: Sequence[str] = (),
+    post_logout_redirect_uris: Sequence[str] = (),
+    require_pkce: bool = False,
+    always_issue_refresh_token: bool = False,
+    roles: Sequence[str] = (),
+    now: int,
+) -> tuple[Client, str | None]:
+    """Register a client; return it and its new secret (None for key-based or public clients).
+
+    Clients of the user-facing flows: `authorization_code` needs at least one redirect URI
+    (checked as `flows.redirect_uris.check_redirect_uri` says), `refresh_token` comes with
+    `authorization_code` or the device grant. The identity scopes (`openid`, `profile`, `email`,
+    `offline_access`) are not granted per client: every such client may ask for them.
+    """
+    if not name.strip() or len(name) > 200:
+        raise AdminError("name must be 1 to 200 characters")
+    if auth_method not in AUTH_METHODS:
+        raise AdminError(f"auth method must be one of {', '.join(AUTH_METHODS)}")
+    unknown = [g for g in grant_types if g not in GRANT_TYPES]
+    if unknown:
+        raise AdminError(f"unsupported grant {unknown[0]!r}; supported: {', '.join(GRANT_TYPES)}")
+    if auth_method == "none" and "client_credentials" in grant_types:
+        raise AdminError("client_credentials needs a confidential client (RFC 6749 §4.4)")
+    _check_keys(auth_method, jwks, jwks_uri)
+    redirect_uris = _unique(redirect_uris)
+    post_logout_redirect_uris = _unique(post_logout_redirect_uris)
+    _check_user_flows(
+        grant_types,
+        redirect_uris,
+        post_logout_redirect_uris,
+        require_pkce=require_pkce,
+        always_issue_refresh_token=always_issue_refresh_token,
+    )
+    identity = [s for s in scopes if s in IDENTITY_SCOPES]
+    if identity:
+        raise AdminError(
+            f"{identity[0]!r} is an OpenID Connect scope that every authorization_code or device "
+            "client may request; list only API scopes with --scope"
+        )
+    for role in roles:
+        if not is_scope_token(role):
+            raise AdminError(f"role {role!r}: use printable ASCII without spaces")
+    requestable = await resolve_scope_specs(storage, scopes, apis)
+    introspectable = await resolve_scope_specs(storage, (), introspect)
+    access = [
+        ApiAccess(
+            api=api,
+            scopes=tuple(requestable.get(api, ())),
+            may_request=api in requestable,
+            may_introspect=api in introspectable,
+        )
+        for api in sorted(set(requestable) | set(introspectable))
+    ]
+    client_secret = (
+        generate_client_secret()
+        if auth_method in ("client_secret_basic", "client_secret_post")
+        else None
+    )
+    client = Client(
+        client_id=generate_client_id(),
+        name=name.strip(),
+        auth_method=auth_method,
+        grant_types=tuple(dict.fromkeys(grant_types)),
+        access=tuple(access),
+        redirect_uris=redirect_uris,
+        post_logout_redirect_uris=post_logout_redirect_uris,
+        require_pkce=require_pkce,
+        always_issue_refresh_token=always_issue_refresh_token,
+        roles=tuple(dict.fromkeys(roles)),
+        jwks=dict(jwks) if jwks else None,
+        jwks_uri=jwks_uri,
+        secret_hash=secret.hash_client_secret(client_secret) if client_secret else None,
+        created_at=now,
+    )
+    await storage.create_client(client)
+    await audit.record(
+        storage,
+        "client.created",
+        client.client_id,
+        now=now,
+        name=client.name,
+        auth_method=auth_method,
+        grant_types=client.grant_types,
+    )
+    return client, client_secret
+
+
+def _unique(values: Sequence[str]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(values))
+
+
+def _check_user_flows(
+    grant_types: Sequence[str],
+    redirect_uris: Sequence[str],
+    post_logout_redirect_uris: Sequence[str],
+    *,
+    require_pkce: bool,
+    always_issue_refresh_token: bool,
+) -> None:
+    code = "authorization_code" in grant_types
+    if code and not redirect_uris:
+        raise AdminError("authorization_code needs at least one --redirect-uri")
+    if not code:
+        for given, option in (
+            (redirect_uris, "--redirect-uri"),
+            (post_logout_redirect_uris, "--post-logout-redirect-uri"),
+            (require_pkce, "--require-pkce"),
+        ):
+            if given:
+                raise AdminError(f"{option} is for authorization_code clients")
+    if "refresh_token" in grant_types and not (code or DEVICE_CODE_GRANT in grant_types):
+        raise AdminError(
+            "refresh_token needs authorization_code or the device grant: refresh tokens are "
+            "issued only with them"
+        )
+    if always_issue_refresh_token and "refresh_token" not in grant_types:
+        raise AdminError("--always-issue-refresh-token needs --grant refresh_token")
+    for label, uris in (
+        ("redirect URI", redirect_uris),
+        ("post-logout redirect URI", post_logout_redirect_uris),
+    ):
+        for uri in uris:
+            try:
+                check_redirect_uri(uri)
+            except InvalidRedirectUri as exc:
+                raise AdminError(f"{label} {uri!r}: {exc.description}") from None
+
+
+def _check_keys(auth_method: str, jwks: Mapping[str, Any] | None, jwks_uri: str | None) -> None:
+    if auth_method != "private_key_jwt":
+        if jwks is not None or jwks_uri is not None:
+            raise AdminError("--jwks and --jwks-uri are for private_key_jwt clients")
+        return
+    if (jwks is None) == (jwks_uri is None):
+        raise AdminError("private_key_jwt needs exactly one of --jwks FILE or --jwks-uri URL")
+    if jwks is None:
+        problem = check_jwks_uri(jwks_uri or "")
+        if problem:
+            raise AdminError(problem)
+        return
+    try:
+        keys = JWKSet.from_dict(jwks, strict=True)
+    except JoseError as exc:
+        raise AdminError(f"jwks: {exc}") from None
+    if any(key.is_private for key in keys):
+        raise AdminError("jwks must hold public keys only (never register a private key)")
+    if not allowed_algorithms(keys):
+        raise AdminError("jwks holds no key usable for signing client assertions")
+
+
+async def rotate_client_secret(
+    storage: Storage, secret: ServerSecret, client_id: str, *, grace: int = 0, now: int
+) -> str:
+    """Give a client a new secret; the old one keeps working for `grace` seconds."""
+    client = await storage.get_client(client_id)
+    if client is None:
+        raise AdminError(f"no client with id {client_id!r}")
+    if client.auth_method not in ("client_secret_basic", "client_secret_post"):
+        raise AdminError("this client authenticates without a secret")
+    new_secret = generate_client_secret()
+    previous = client.secret_hash if grace > 0 else None
+    await storage.set_client_secret(
+        client_id,
+        secret.hash_client_secret(new_secret),
+        previous,
+        now + grace if previous else None,
+    )
+    await audit.record(storage, "client.secret_rotated", client_id, now=now, grace=grace)
+    return new_secret
+
+
+async def create_user(
+    storage: Storage,
+    *,
+    username: str,
+    password: str,
+    email: str | None = None,
+    email_verified: bool = False,
+    name: str | None = None,
+    roles: Sequence[str] = (),
+    now: int,
+) -> User:
+    """Create a user with an argon2id password hash."""
+    if (
+        not username
+        or len(username) > 255
+        or not username.isprintable()
+        or username != username.strip()
+    ):
+        raise AdminError("username must be 1 to 255 printable characters, no outer spaces")
+    _check_password(password)
+    _check_profile(email, email_verified, name)
+    user = User(
+        user_id=secrets.token_urlsafe(16),
+        username=username,
+        password_hash=hash_password(password),
+        email=email,
+        email_verified=email_verified,
+        name=name,
+        roles=tuple(dict.fromkeys(roles)),
+        created_at=now,
+    )
+    await storage.create_user(user)
+    await audit.record(storage, "user.created", username, now=now, roles=user.roles)
+    return user
+
+
+async def set_user_password(
+    storage: Storage, username: str, password: str, *, now: int | None = None
+) -> int:
+    """Replace a user's password and sign them out everywhere (OWASP: a password change ends
+    every session); return the number of sessions ended."""
+    _check_password(password)
+    user = await _user(storage, username)
+    await storage.set_password_hash(username, hash_password(password))
+    ended = await storage.delete_user_sessions(user.user_id)
+    at = int(time.time()) if now is None else now
+    await audit.record(storage, "user.password_changed", username, now=at, sessions_ended=ended)
+    return ended
+
+
+class Unchanged:
+    """The value of an option that was not given (distinct from None, which clears it)."""
+
+
+UNCHANGED = Unchanged()
+
+
+async def update_user_profile(
+    storage: Storage,
+    username: str,
+    *,
+    email: str | Unchanged | None = UNCHANGED,
+    email_verified: bool | None = None,
+    name: str | Unchanged | None = UNCHANGED,
+    now: int | None = None,
+) -> User:
+    """Change the claims userinfo and ID tokens release (OpenID Connect Core §5.1). A new email
+    address is unverified unless `email_verified` says otherwise."""
+    user = await _user(storage, username)
+    new_email = user.email if isinstance(email, Unchanged) else email
+    if email_verified is None:
+        email_verified = user.email_verified and new_email == user.email
+    new_name = user.name if isinstance(name, Unchanged) else name
+    _check_profile(new_email, email_verified, new_name)
+    await storage.set_user_profile(
+        username, email=new_email, email_verified=email_verified, name=new_name
+    )
+    changed = [
+        field
+        for field, old, new in (
+            ("email", user.email, new_email),
+            ("email_verified", user.email_verified, email_verified),
+            ("name", user.name, new_name),
+        )
+        if old != new
+    ]
+    at = int(time.time()) if now is None else now
+    await audit.record(storage, "user.profile_changed", username, now=at, changed=changed)
+    return dataclasses.replace(user, email=new_email, email_verified=email_verified, name=new_name)
+
+
+async def delete_user(storage: Storage, username: str, *, now: int) -> int:
+    """Delete a user: revoke the grants of their refresh tokens (their access tokens with them),
+    then the user, their sessions, consents and codes. Returns the number of grants revoked."""
+    user = await _user(storage, username)
+    revoked = await storage.revoke_user_grants(user.user_id, None, now)
+    await storage.delete_user(username)
+    await audit.record(storage, "user.deleted", username, now=now, grants_revoked=revoked)
+    return revoked
+
+
+async def delete_api(storage: Storage, identifier: str, *, now: int) -> bool:
+    """Delete an API (its clients lose access to it); False when there was none."""
+    deleted = await storage.delete_api(identifier)
+    if deleted:
+        await audit.record(storage, "api.deleted", identifier, now=now)
+    return deleted
+
+
+async def delete_client(storage: Storage, client_id: str, *, now: int) -> bool:
+    """Delete a client (its tokens, codes and grants go with it); False when there was none."""
+    deleted = await storage.delete_client(client_id)
+    if deleted:
+        await audit.record(storage, "client.deleted", client_id, now=now)
+    return deleted
+
+
+async def _user(storage: Storage, username: str) -> User:
+    user = await storage.get_user_by_username(username)
+    if user is None:
+        raise AdminError(f"no user named {username!r}")
+    return user
+
+
+def _check_profile(email: str | None, email_verified: bool, name: str | None) -> None:
+    if email is not None and (
+        "@" not in email or len(email) > 320 or not email.isprintable() or " " in email
+    ):
+        raise AdminError("email does not look like an address")
+    if email is None and email_verified:
+        raise AdminError("--email-verified needs an email address")
+    if name is not None and (not name.strip() or len(name) > 200 or not name.isprintable()):
+        raise AdminError("name must be 1 to 200 printable characters")
+
+
+def _check_password(password: str) -> None:
+    # NIST SP 800-63B §5.1.1.2: at least 8 characters; long passphrases allowed.
+    if len(password) < 8 or len(password) > 1024:
+        raise AdminError("password must be 8 to 1024 characters")

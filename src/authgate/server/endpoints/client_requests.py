@@ -1,0 +1,38 @@
+"""What every OAuth endpoint a client POSTs to does first: read the urlencoded form
+(`http.forms`) and authenticate the client (RFC 6749 §2.3, `clients.authentication`), whose id
+then goes into the access log."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+
+from starlette.requests import Request
+
+from authgate.server.auth_server import AuthServer
+from authgate.server.http.forms import Form, read_form
+from authgate.server.models import Client
+from authgate.server.paths import ENDPOINT_PATHS
+
+__all__ = ["read_client_form"]
+
+
+async def read_client_form(
+    request: Request,
+    server: AuthServer,
+    *,
+    endpoint: str,
+    repeatable: Collection[str] = (),
+    allow_public: bool = True,
+) -> tuple[Form, Client]:
+    """The form and the client it authenticates as. `endpoint` names (in `ENDPOINT_PATHS`) the
+    endpoint a `private_key_jwt` assertion may be addressed to; `allow_public=False` refuses
+    clients that only name themselves."""
+    form = await read_form(request, server.config.http.max_body_size, repeatable)
+    authenticated = await server.client_auth.authenticate(
+        request.headers.get("authorization"),
+        form,
+        server.config.endpoint(ENDPOINT_PATHS[endpoint]),
+        allow_public=allow_public,
+    )
+    request.state.client_id = authenticated.client.client_id
+    return form, authenticated.client

@@ -1,0 +1,62 @@
+"""The authorization server's rate limits (`[limits]`, docs/limits.md), decided by one
+`authgate.limits.Limiter` per process: in this process by default, in Redis with `redis_url`
+(then shared by every process and machine on it).
+
+Built: `token`, POST /token per authenticated client (counted after client authentication, so
+nobody can spend another client's quota by naming it; a public client, which only names itself,
+per id and client address). The sign-in and user-code throttles are
+`flows.throttle` (a growing delay per failure, in Redis or the database; `storage.redis_throttle`).
+
+Register the counters where the server's metrics are served:
+`REGISTRY.register(LimitsCollector(lambda: server.limits.metrics))`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from authgate.limits import Decision, Limit, Limiter, LimiterMetrics
+from authgate.limits.keys import address_part
+from authgate.server.config import LimitsSettings
+
+__all__ = ["ServerLimits"]
+
+
+@dataclass(slots=True)
+class ServerLimits:
+    """The limiter and the limits the configuration turns on."""
+
+    limiter: Limiter
+    token: Limit | None
+
+    @classmethod
+    def for_config(cls, settings: LimitsSettings) -> ServerLimits:
+        limiter = Limiter.from_url(
+            settings.redis_url or "memory://",
+            timeout=settings.timeout,
+            namespace=settings.namespace,
+            retry_interval=settings.retry_interval,
+        )
+        return cls(limiter, settings.token.limit("token"))
+
+    @property
+    def metrics(self) -> LimiterMetrics:
+        """The counters of every limit and of the store (`LimitsCollector` reads them)."""
+        return self.limiter.metrics
+
+    async def token_request(self, client_id: str, public_address: str | None) -> list[Decision]:
+        """The decisions for one POST /token of the authenticated `client_id` (empty when its
+        limit is off). A public client only names itself, so it is counted per id and address
+        (`public_address`): anyone may name it, and must not spend its users' quota."""
+        if self.token is None:
+            return []
+        key: tuple[str, ...] = ("client", client_id)
+        if public_address is not None:
+            key = ("public", client_id, address_part(public_address))
+        decision = self.limiter.hit_nowait(self.token, *key)
+        if decision is None:  # a store with I/O (Redis)
+            decision = await self.limiter.hit(self.token, *key)
+        return [decision]
+
+    async def aclose(self) -> None:
+        await self.limiter.aclose()

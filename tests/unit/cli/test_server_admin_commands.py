@@ -1,0 +1,385 @@
+"""The administration of the user-facing flows from the command line: clients for the code,
+refresh and device grants, `authgate consent list|revoke`, and the users' profile claims."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from authgate.cli import main
+from authgate.server.flows.refresh_tokens import new_family
+from authgate.server.models import ConsentGrant, Session
+from authgate.server.storage import Database, SqlStorage
+from tests.support.storage import T0, keyed_hash
+
+DEVICE = "urn:ietf:params:oauth:grant-type:device_code"
+
+
+@pytest.fixture
+def env(database_url: str, tmp_path: Path) -> dict[str, str]:
+    return {
+        "AUTHGATE_DATABASE_URL": database_url,
+        "AUTHGATE_SECRET_KEY": "s" * 43,
+        "AUTHGATE_ISSUER": "https://auth.example.test",
+        "AUTHGATE_CONFIG": "",
+        "AUTHGATE_SECRET_KEY_FILE": str(tmp_path / "unused"),
+    }
+
+
+def _cli(env: dict[str, str], *args: str, stdin: str | None = None) -> tuple[int, str]:
+    result = CliRunner().invoke(main, list(args), env=env, input=stdin)
+    return result.exit_code, result.output
+
+
+def _json(env: dict[str, str], *args: str, stdin: str | None = None) -> Any:
+    code, out = _cli(env, *args, "--json", stdin=stdin)
+    assert code == 0, out
+    return json.loads(out)
+
+
+def _api(env: dict[str, str]) -> None:
+    _json(env, "api", "create", "--identifier", "https://api.example.test", "--scope", "read")
+
+
+def test_clients_of_the_user_facing_flows(env: dict[str, str]) -> None:
+    _api(env)
+    native = _json(
+        env,
+        "client",
+        "create",
+        "--name",
+        "native app",
+        "--auth-method",
+        "none",
+        "--grant",
+        "authorization_code",
+        "--grant",
+        "refresh_token",
+        "--redirect-uri",
+        "http://127.0.0.1/callback",
+        "--redirect-uri",
+        "com.example.app:/oauth2redirect",
+        "--redirect-uri",
+        "http://127.0.0.1/callback",
+        "--post-logout-redirect-uri",
+        "https://app.example.test/bye",
+        "--scope",
+        "read",
+    )
+    assert "client_secret" not in native  # public: nothing to keep secret
+    assert native["token_endpoint_auth_method"] == "none"
+    assert native["redirect_uris"] == [
+        "http://127.0.0.1/callback",
+        "com.example.app:/oauth2redirect",
+    ]
+    assert native["post_logout_redirect_uris"] == ["https://app.example.test/bye"]
+    assert native["pkce_required"] is True  # always, for a public client
+    assert native["always_issue_refresh_token"] is False
+
+    web = _json(
+        env,
+        "client",
+        "create",
+        "--name",
+        "web app",
+        "--grant",
+        "authorization_code",
+        "--grant",
+        "refresh_token",
+        "--redirect-uri",
+        "https://app.example.test/callback",
+        "--require-pkce",
+        "--always-issue-refresh-token",
+        "--scope",
+        "read",
+    )
+    assert web["client_secret"]
+    assert (web["pkce_required"], web["always_issue_refresh_token"]) == (True, True)
+    shown = _json(env, "client", "show", web["client_id"])
+    assert shown["grant_types"] == ["authorization_code", "refresh_token"]
+    assert "client_secret" not in shown
+    _, out = _cli(env, "client", "show", web["client_id"])
+    assert "pkce:          required" in out
+    assert "refresh token: always" in out
+
+    tv = _json(
+        env,
+        "client",
+        "create",
+        "--name",
+        "tv",
+        "--auth-method",
+        "none",
+        "--grant",
+        DEVICE,
+        "--grant",
+        "refresh_token",
+        "--scope",
+        "read",
+    )
+    assert tv["grant_types"] == [DEVICE, "refresh_token"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--grant", "authorization_code"], "at least one --redirect-uri"),
+        (
+            ["--grant", "authorization_code", "--redirect-uri", "http://localhost/cb"],
+            "loopback IP literals",
+        ),
+        (
+            ["--grant", "authorization_code", "--redirect-uri", "https://app.test/cb#x"],
+            "fragment",
+        ),
+        (["--grant", "authorization_code", "--redirect-uri", "https://*.app.test/"], "wildcard"),
+        (
+            ["--grant", "authorization_code", "--redirect-uri", "https://u@app.test/cb"],
+            "userinfo",
+        ),
+        (["--grant", "authorization_code", "--redirect-uri", "myapp:/cb"], "private-use scheme"),
+        (
+            [
+                "--grant",
+                "authorization_code",
+                "--redirect-uri",
+                "https://app.test/cb",
+                "--post-logout-redirect-uri",
+                "http://app.test/bye",
+            ],
+            "post-logout redirect URI",
+        ),
+        (["--grant", "refresh_token"], "refresh_token needs authorization_code"),
+        (
+            ["--grant", "client_credentials", "--redirect-uri", "https://a.test/cb"],
+            "--redirect-uri",
+        ),
+        (["--grant", "client_credentials", "--require-pkce"], "--require-pkce"),
+        (
+            ["--grant", "client_credentials", "--post-logout-redirect-uri", "https://a.test/"],
+            "--post-logout-redirect-uri",
+        ),
+        (
+            [
+                "--grant",
+                "authorization_code",
+                "--redirect-uri",
+                "https://a.test/cb",
+                "--always-issue-refresh-token",
+            ],
+            "needs --grant refresh_token",
+        ),
+        (
+            [
+                "--grant",
+                "authorization_code",
+                "--redirect-uri",
+                "https://a.test/cb",
+                "--scope",
+                "openid",
+            ],
+            "OpenID Connect scope",
+        ),
+        (["--grant", "password"], "unsupported grant"),
+        (["--grant", "implicit"], "unsupported grant"),
+    ],
+)
+def test_client_rules(env: dict[str, str], args: list[str], message: str) -> None:
+    _api(env)
+    code, out = _cli(env, "client", "create", "--name", "x", *args)
+    assert code != 0
+    assert message in out
+    assert _json(env, "client", "list") == []  # nothing stored
+
+
+async def _seed_grants(url: str) -> tuple[str, str, str]:
+    """alice's consents to two clients, a refresh family and an access token for one of them,
+    and a session. Returns (alice's user_id, web client_id, other client_id)."""
+    storage = SqlStorage(Database(url))
+    try:
+        alice = await storage.get_user_by_username("alice")
+        assert alice is not None
+        clients = {c.name: c.client_id for c in await storage.list_clients()}
+        web, other = clients["web"], clients["other"]
+        for client_id in (web, other):
+            await storage.save_consent(
+                ConsentGrant(
+                    alice.user_id,
+                    client_id,
+                    frozenset({"openid", "read"}),
+                    frozenset({"https://api.example.test"}),
+                    T0,
+                )
+            )
+            _, family = new_family(
+                hash_token=keyed_hash,
+                grant_id="grant-" + client_id[:8],
+                client_id=client_id,
+                user_id=alice.user_id,
+                scopes=("openid", "offline_access", "read"),
+                audiences=("https://api.example.test",),
+                auth_time=T0,
+                amr=("pwd",),
+                now=T0,
+            )
+            await storage.create_family(family)
+            await storage.record_grant_token(family.grant_id, "jwt-" + client_id, 2**40)
+        await storage.save_session(Session("session-1", alice.user_id, T0, ("pwd",), T0, T0))
+        return alice.user_id, web, other
+    finally:
+        await storage.close()
+
+
+async def _state(url: str, user_id: str, web: str, other: str) -> dict[str, Any]:
+    storage = SqlStorage(Database(url))
+    try:
+        return {
+            "consents": [g.client_id for g in await storage.list_consents(user_id)],
+            "web_jwt_revoked": await storage.is_jti_revoked("jwt-" + web),
+            "other_jwt_revoked": await storage.is_jti_revoked("jwt-" + other),
+            "session": await storage.get_session("session-1") is not None,
+        }
+    finally:
+        await storage.close()
+
+
+def _setup_people(env: dict[str, str]) -> tuple[str, str, str]:
+    _api(env)
+    _json(env, "user", "create", "alice", "--password-stdin", stdin="correct horse battery\n")
+    _json(env, "user", "create", "bob", "--password-stdin", stdin="correct horse battery\n")
+    for name in ("web", "other"):
+        _json(
+            env,
+            "client",
+            "create",
+            "--name",
+            name,
+            "--grant",
+            "authorization_code",
+            "--grant",
+            "refresh_token",
+            "--redirect-uri",
+            f"https://{name}.example.test/cb",
+            "--scope",
+            "read",
+        )
+    return asyncio.run(_seed_grants(env["AUTHGATE_DATABASE_URL"]))
+
+
+def test_consent_list_and_revoke(env: dict[str, str]) -> None:
+    user_id, web, other = _setup_people(env)
+    url = env["AUTHGATE_DATABASE_URL"]
+    listed = _json(env, "consent", "list")
+    assert sorted(c["client_name"] for c in listed) == ["other", "web"]
+    assert {c["username"] for c in listed} == {"alice"}
+    assert listed[0]["scopes"] == ["openid", "read"]
+    assert listed[0]["apis"] == ["https://api.example.test"]
+    assert [c["client_id"] for c in _json(env, "consent", "list", "--client", web)] == [web]
+    code, out = _cli(env, "consent", "list", "--client", web)
+    assert out.splitlines()[0].split("\t")[:3] == ["USERNAME", "CLIENT_ID", "CLIENT"]
+    assert out.splitlines()[1].split("\t")[:2] == ["alice", web]
+    assert _json(env, "consent", "list", "--user", "bob") == []
+    code, out = _cli(env, "consent", "list", "--user", "bob")
+    assert "no remembered consent" in out
+    code, out = _cli(env, "consent", "list", "--user", "nobody")
+    assert code != 0
+    assert "no user named 'nobody'" in out
+
+    # Forget the consent only: the client keeps its tokens.
+    done = _json(env, "consent", "revoke", "--user", "alice", "--client", other, "--keep-tokens")
+    assert done == {
+        "username": "alice",
+        "client_id": other,
+        "consent_removed": True,
+        "grants_revoked": 0,
+    }
+    state = asyncio.run(_state(url, user_id, web, other))
+    assert state["consents"] == [web]
+    assert not state["other_jwt_revoked"]
+
+    # Revoke: the consent goes and so do the client's tokens for alice; nothing else changes.
+    done = _json(env, "consent", "revoke", "--user", "alice", "--client", web)
+    assert done["consent_removed"] is True
+    assert done["grants_revoked"] == 1
+    state = asyncio.run(_state(url, user_id, web, other))
+    assert state == {
+        "consents": [],
+        "web_jwt_revoked": True,
+        "other_jwt_revoked": False,
+        "session": True,
+    }
+    code, out = _cli(env, "consent", "revoke", "--user", "alice", "--client", web)
+    assert code != 0
+    assert "no consent or tokens" in out
+    code, out = _cli(env, "consent", "revoke", "--user", "alice", "--client", "missing")
+    assert code != 0
+    assert "no client with id" in out
+
+
+def test_user_profile_password_and_deletion(env: dict[str, str]) -> None:
+    user_id, web, other = _setup_people(env)
+    url = env["AUTHGATE_DATABASE_URL"]
+    created = _json(
+        env,
+        "user",
+        "create",
+        "carol",
+        "--email",
+        "carol@example.test",
+        "--email-verified",
+        "--name",
+        "Carol",
+        "--password-stdin",
+        stdin="correct horse battery\n",
+    )
+    assert (created["email"], created["email_verified"], created["name"]) == (
+        "carol@example.test",
+        True,
+        "Carol",
+    )
+    changed = _json(env, "user", "update", "carol", "--email", "c@example.test")
+    assert (changed["email"], changed["email_verified"]) == (
+        "c@example.test",
+        False,
+    )  # a new address is unverified
+    changed = _json(env, "user", "update", "carol", "--email-verified", "--no-name")
+    assert (changed["email_verified"], changed["name"]) == (True, None)
+    assert _json(env, "user", "show", "carol") == changed
+    code, out = _cli(env, "user", "update", "carol", "--no-email", "--email-verified")
+    assert code != 0
+    assert "needs an email address" in out
+    code, out = _cli(env, "user", "update", "carol", "--email", "not-an-address")
+    assert code != 0
+    code, out = _cli(env, "user", "show", "carol")
+    assert "c@example.test (verified)" in out
+    assert _cli(env, "user", "show", "nobody")[0] != 0
+
+    # A new password ends every browser session.
+    result = _json(
+        env, "user", "set-password", "alice", "--password-stdin", stdin="a new long passphrase\n"
+    )
+    assert result["sessions_ended"] == 1
+    assert asyncio.run(_state(url, user_id, web, other))["session"] is False
+
+    # Deleting a user revokes the access tokens of their grants too.
+    deleted = _json(env, "user", "delete", "alice")
+    assert deleted == {"deleted": "alice", "grants_revoked": 2}
+    state = asyncio.run(_state(url, user_id, web, other))
+    assert state["web_jwt_revoked"]
+    assert state["other_jwt_revoked"]
+    assert state["consents"] == []
+    assert _cli(env, "user", "delete", "alice")[0] != 0
+
+
+def test_client_ids_never_look_like_options(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`authgate client show ID` and `consent revoke --client ID` must take every id."""
+    from authgate.server.clients import client_secrets  # noqa: PLC0415
+
+    drawn = iter(["-starts-with-a-dash", "_fine"])
+    monkeypatch.setattr(client_secrets.secrets, "token_urlsafe", lambda _n: next(drawn))
+    assert client_secrets.generate_client_id() == "_fine"

@@ -1,0 +1,89 @@
+"""`[limits]` in the server's configuration: where the throttles count, and what they do while
+Redis does not answer; errors name the key or variable and never show a Redis password."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from authgate.config import ConfigError
+from authgate.limits import FailMode
+from authgate.server.config_loader import load_config
+
+ENV = {"AUTHGATE_SECRET_KEY": "k" * 40}
+
+
+def _load(tmp_path: Path, text: str, **env: str) -> object:
+    file = tmp_path / "authgate.toml"
+    file.write_text(text)
+    return load_config(file, {**ENV, **env}).limits
+
+
+def test_defaults_keep_the_throttles_in_the_database(tmp_path: Path) -> None:
+    limits = load_config(None, ENV).limits
+    assert limits.redis_url is None
+    assert limits.throttle.on_store_failure is FailMode.CLOSED
+    assert (limits.timeout, limits.retry_interval, limits.namespace) == (0.1, 1.0, "authgate")
+
+
+def test_file_and_environment(tmp_path: Path) -> None:
+    text = """
+[limits]
+redis_url = "redis://127.0.0.1:6379/1"
+timeout = "250ms"
+retry_interval = "2s"
+namespace = "prod-a"
+
+[limits.throttle]
+on_store_failure = "open"
+"""
+    limits = _load(tmp_path, text)
+    assert limits.redis_url == "redis://127.0.0.1:6379/1"  # type: ignore[attr-defined]
+    assert limits.timeout == 0.25  # type: ignore[attr-defined]
+    assert limits.namespace == "prod-a"  # type: ignore[attr-defined]
+    assert limits.throttle.on_store_failure is FailMode.OPEN  # type: ignore[attr-defined]
+    assert limits.token.rate == "6000/minute"  # type: ignore[attr-defined]
+    token = _load(tmp_path, '[limits.token]\nrate = "5/second"\non_store_failure = "closed"')
+    assert token.token.limit("token").rate.count == 5  # type: ignore[attr-defined]
+    assert token.token.on_store_failure is FailMode.CLOSED  # type: ignore[attr-defined]
+    assert token.token.burst == 600  # type: ignore[attr-defined] - a partial table keeps the rest
+    secret_url = "redis://:s3cret-pw@10.0.0.5:6380/0"
+    overridden = _load(tmp_path, text, AUTHGATE_LIMITS_REDIS_URL=secret_url)
+    assert overridden.redis_url == secret_url  # type: ignore[attr-defined]
+    assert "s3cret" not in repr(overridden)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('[limits]\nredis_url = "http://:pw-123@h/"', "limits.redis_url"),
+        ('[limits]\ntimeout = "0s"', "limits.timeout"),
+        ('[limits]\ntimeout = "1h"', "limits.timeout"),
+        ('[limits]\nnamespace = "Has Spaces"', "limits.namespace"),
+        ('[limits]\nnamespace = "ü"', "limits.namespace"),
+        ('[limits]\nredis_urll = "redis://h"', "redis_urll"),
+        ('[limits.throttle]\non_store_failure = "maybe"', "limits.throttle.on_store_failure"),
+        ("[limits.throttle]\non_store_failure = 1", "limits.throttle.on_store_failure"),
+        ('[limits.throttle]\nrate = "1/s"', "rate"),
+        ('[limits.token]\nrate = "10/fortnight"', "limits.token.*fortnight"),
+        ('[limits.token]\nrate = "\u0661\u0660/minute"', "limits.token"),
+        ("[limits.token]\nburst = 0", "limits.token.burst"),
+        ('[limits.token]\nenabled = "yes"', "limits.token.enabled"),
+        ('[limits.token]\non_store_failure = "sometimes"', "limits.token.on_store_failure"),
+        ('[limits.token]\nrate = "1/day"\nburst = 400', "limits.token"),  # a bucket over a year
+        ('[limits.tokens]\nrate = "1/second"', "limits.tokens"),
+    ],
+)
+def test_invalid_limits(tmp_path: Path, text: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message) as caught:
+        _load(tmp_path, text)
+    assert "pw-123" not in str(caught.value)
+
+
+def test_a_bad_url_from_the_environment_names_the_variable_not_the_password(
+    tmp_path: Path,
+) -> None:
+    with pytest.raises(ConfigError, match="AUTHGATE_LIMITS_REDIS_URL") as caught:
+        _load(tmp_path, "", AUTHGATE_LIMITS_REDIS_URL="mysql://root:hunter2@db/")
+    assert "hunter2" not in str(caught.value)
