@@ -49,7 +49,9 @@ class GateMode(StrEnum):
 class ConfigExtension:
     """Keys a component on top of the gate adds to the TOML file.
 
-    `top_level`: key -> parser, for top-level keys and tables (a table arrives as a dict).
+    `top_level`: key -> parser, for top-level keys and tables (a table arrives as a dict). The
+    `limits` table is shared: the gate reads its rate-limit keys, and a `limits` parser here gets
+    the other keys of the table (the gateway's request sizes and timeouts).
     `route`: key -> parser, for keys inside `[[routes]]` entries. `defaults`/`route_defaults`:
     values used when a key is absent (not parsed).
     """

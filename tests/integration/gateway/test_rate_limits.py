@@ -645,3 +645,31 @@ def test_hostile_keys_never_blow_up_the_key_space(
         client.close()
     assert re.search(r'"status":5\d\d', "\n".join(gw.logs)) is None  # never a 5xx
     assert not [r for r in gw.log_records() if r.get("level") == "error"]
+
+
+def reloads(gateway: Gateway) -> int:
+    return sum(r.get("msg") == "configuration reloaded" for r in gateway.log_records())
+
+
+def test_a_reload_keeps_the_counts_unless_the_store_changes(
+    issuer: Issuer, upstream: Upstream, tmp_path: Path
+) -> None:
+    config = limited_toml(issuer, upstream)
+    gw = Gateway(config, tmp_path)
+    token = issuer.token(sub="reload-user")
+    limited = 'authgate_limit_decisions_total{limit="rl-subject",outcome="limited"}'
+    try:
+        statuses = [gw.request("GET", "/rl/subject", bearer(token))[0] for _ in range(4)]
+        assert statuses == [200, 200, 200, 429]
+        # A new rate for the route: the same store, so the same limiter, counts and metrics.
+        gw.reload(config.replace('rate_limit = "3/minute"', 'rate_limit = "4/minute"'))
+        wait_until(lambda: reloads(gw) == 1)
+        assert gw.request("GET", "/rl/subject", bearer(token))[0] == 429
+        assert metrics(gw)[limited] == 2
+        # Another namespace: a new limiter, whose counts start afresh.
+        gw.reload('[limits]\nnamespace = "second"\n' + config)
+        wait_until(lambda: reloads(gw) == 2)
+        assert gw.request("GET", "/rl/subject", bearer(token))[0] == 200
+        assert limited not in metrics(gw)
+    finally:
+        gw.stop()
