@@ -42,7 +42,7 @@ from redis.exceptions import NoScriptError, RedisError
 from authgate.limits.gcra import Outcome
 from authgate.limits.store import DEFAULT_TIMEOUT, StoreUnavailable, describe_url
 
-__all__ = ["GCRA_SCRIPT", "RedisStore"]
+__all__ = ["GCRA_SCRIPT", "RedisStore", "bounded_pool"]
 
 # KEYS: the keys. ARGV[1]: now in microseconds ("" for the server's TIME); then for each key,
 # interval (us), burst, and "1" to count or "0" to peek. Returns five numbers per key:
@@ -97,6 +97,24 @@ _LOAD_SCRIPT = hiredis.pack_command((b"SCRIPT", b"LOAD", GCRA_SCRIPT.encode())) 
 _Pending = tuple[str, int, int, bool, "asyncio.Future[Outcome]", float]
 
 
+def bounded_pool(url: str, *, timeout: float, max_connections: int) -> BlockingConnectionPool:
+    """A connection pool for `url` whose every wait (a free connection, connecting, a reply) ends
+    after `timeout` seconds, with redis-py's own retries off: a dead Redis costs one bounded wait.
+    ValueError (naming the URL without its password) for a URL redis-py does not take."""
+    try:
+        return BlockingConnectionPool.from_url(
+            url,
+            max_connections=max_connections,
+            timeout=timeout,
+            socket_timeout=timeout,
+            socket_connect_timeout=timeout,
+            retry=Retry(NoBackoff(), 0),
+        )
+    except ValueError:
+        # redis-py's message may quote the URL, which may hold a password.
+        raise ValueError(f"limits store {describe_url(url)!r}: not a valid Redis URL") from None
+
+
 class RedisStore:
     """GCRA state in Redis (see `stores.Store` and the module docstring).
 
@@ -122,18 +140,7 @@ class RedisStore:
         self.timeout = timeout
         self.max_batch = max_batch
         self._clock = clock
-        try:
-            self._pool: BlockingConnectionPool = BlockingConnectionPool.from_url(
-                url,
-                max_connections=max_connections,
-                timeout=timeout,
-                socket_timeout=timeout,
-                socket_connect_timeout=timeout,
-                retry=Retry(NoBackoff(), 0),
-            )
-        except ValueError:
-            # redis-py's message may quote the URL, which may hold a password.
-            raise ValueError(f"limits store {self.description!r}: not a valid Redis URL") from None
+        self._pool = bounded_pool(url, timeout=timeout, max_connections=max_connections)
         self._client: Redis = Redis(connection_pool=self._pool)
         # The decisions' own connection: its socket waits are bounded by the batch deadline
         # (`asyncio.timeout_at`), not per read (redis-py would wrap each send in `wait_for`).

@@ -30,13 +30,12 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from redis.asyncio import BlockingConnectionPool, Redis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
+from redis.asyncio import Redis
 from redis.exceptions import RedisError, WatchError
 
 from authgate.limits import FailMode, LimiterMetrics, StoreUnavailable
 from authgate.limits.keys import check_namespace, store_key
+from authgate.limits.redis_store import bounded_pool
 from authgate.limits.stores import DEFAULT_TIMEOUT, describe_url
 from authgate.server.models import ThrottleState
 from authgate.server.storage.protocols import ThrottleUnavailable
@@ -98,18 +97,7 @@ class RedisThrottleStore:
         self._clock = clock
         self._down_since: float | None = None
         self._retry_at = 0.0
-        try:
-            self._pool: BlockingConnectionPool = BlockingConnectionPool.from_url(
-                url,
-                max_connections=max_connections,
-                timeout=timeout,
-                socket_timeout=timeout,
-                socket_connect_timeout=timeout,
-                retry=Retry(NoBackoff(), 0),
-            )
-        except ValueError:
-            # redis-py's message may quote the URL, which may hold a password.
-            raise ValueError(f"limits store {self.description!r}: not a valid Redis URL") from None
+        self._pool = bounded_pool(url, timeout=timeout, max_connections=max_connections)
         self._client: Redis = Redis(connection_pool=self._pool)
 
     def key(self, key: str) -> str:
