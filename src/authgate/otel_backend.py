@@ -32,14 +32,21 @@ _PROPAGATOR = TraceContextTextMapPropagator()
 
 def exporting_provider(service_name: str) -> TracerProvider:
     """A provider that batches spans to the OTLP/HTTP exporter (configured by `OTEL_*`)."""
-    from opentelemetry.exporter.otlp.proto.http.trace_exporter import (  # noqa: PLC0415 - tests run without it
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import (  # noqa: PLC0415 - the `otel` extra is optional
         OTLPSpanExporter,
     )
-    from opentelemetry.sdk.resources import Resource  # noqa: PLC0415 - with the exporter
+    from opentelemetry.sdk.resources import (  # noqa: PLC0415 - with the exporter
+        OTELResourceDetector,
+        Resource,
+    )
     from opentelemetry.sdk.trace.export import BatchSpanProcessor  # noqa: PLC0415 - idem
 
-    # Resource.create merges OTEL_RESOURCE_ATTRIBUTES and OTEL_SERVICE_NAME over this default.
-    provider = TracerProvider(resource=Resource.create({"service.name": service_name}))
+    # Resource.create lets its argument override the OTEL_* variables; the operator's settings must
+    # win over this default, so they are merged once more on top.
+    resource = Resource.create({"service.name": service_name}).merge(
+        OTELResourceDetector().detect()
+    )
+    provider = TracerProvider(resource=resource)
     # The batch processor exports from its own thread, with the SDK's bounded queue and timeouts.
     provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
     return provider
