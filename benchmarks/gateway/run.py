@@ -151,7 +151,9 @@ def authgate_gateway(
     limits: str = "off",
     namespace: str = "bench",
     access_log: bool = True,
+    extra: str = "",
 ) -> subprocess.Popen[bytes]:
+    """An `authgate gateway` on `port` in front of `upstream`; `extra`: more top-level keys."""
     directory = directory / f"authgate-{limits}-{port}"
     directory.mkdir()
     top, route = limits_toml(limits, namespace)
@@ -159,6 +161,7 @@ def authgate_gateway(
     config.write_text(f"""
 listen = "127.0.0.1:{port}"
 access_log = {str(access_log).lower()}
+{extra}
 {top}
 [[issuers]]
 issuer = "{jwks.url}"

@@ -12,6 +12,9 @@ process, all threads: the server, the client and the RSA signing threads), which
 the machine disturbs far less than wall-clock rates; the ratio on/off of the median rounds is
 printed with the per-round ratios. The client's share is the same in both modes, so the server's
 own overhead is somewhat larger than the ratio shows.
+
+`TokenEndpoint` (the two apps, their client and `measure(mode, requests)`) is shared with
+`benchmarks/observability.py`, which measures the token endpoint and the gateway in one run.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import contextlib
 import io
 import logging
 import logging.config
@@ -26,6 +30,7 @@ import secrets
 import statistics
 import tempfile
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -81,7 +86,37 @@ async def _round(http: httpx.AsyncClient, auth: tuple[str, str], requests: int) 
     return (time.process_time() - started) / requests
 
 
-async def main(requests: int, rounds: int) -> None:
+class TokenEndpoint:
+    """The token endpoint with observability "on" and "off" (two apps on one database), a
+    client with its credentials, and the log sink."""
+
+    def __init__(self, clients: dict[str, httpx.AsyncClient], auth: tuple[str, str]) -> None:
+        self.clients = clients
+        self.auth = auth
+        self.sink = io.StringIO()
+
+    async def measure(self, mode: str, requests: int) -> float:
+        """CPU seconds per token of one round in `mode` ("on" or "off")."""
+        _logging(mode == "on", self.sink)
+        cost = await _round(self.clients[mode], self.auth, requests)
+        self.sink.seek(0)
+        self.sink.truncate()
+        return cost
+
+    async def probe(self) -> float:
+        """CPU seconds of one `/healthz`, `/readyz` and `/metrics` answered by the "on" app (as
+        an orchestrator and a scraper ask them)."""
+        _logging(True, self.sink)
+        started = time.process_time()
+        for path in ("/healthz", "/readyz", "/metrics"):
+            if (await self.clients["on"].get(path)).status_code != 200:
+                raise RuntimeError(f"{path} did not answer 200")
+        return time.process_time() - started
+
+
+@contextlib.asynccontextmanager
+async def token_endpoint() -> AsyncIterator[TokenEndpoint]:
+    """Both apps started on a fresh SQLite database with one API and one client."""
     with tempfile.TemporaryDirectory() as directory:
         config = Config(
             issuer="https://auth.bench.test",
@@ -93,8 +128,6 @@ async def main(requests: int, rounds: int) -> None:
             "on": create_app(config, background=False),
             "off": _without_observation(create_app(config, background=False)),
         }
-        sink = io.StringIO()
-        costs: dict[str, list[float]] = {"on": [], "off": []}
         async with apps["on"].router.lifespan_context(apps["on"]):
             server = apps["on"].state.authgate
             await admin.create_api(
@@ -109,7 +142,6 @@ async def main(requests: int, rounds: int) -> None:
                 now=server.now(),
             )
             assert secret is not None
-            auth = (client.client_id, secret)
             async with apps["off"].router.lifespan_context(apps["off"]):
                 clients = {
                     name: httpx.AsyncClient(
@@ -117,17 +149,21 @@ async def main(requests: int, rounds: int) -> None:
                     )
                     for name, app in apps.items()
                 }
-                for name in ("off", "on"):  # warm-up
-                    _logging(name == "on", sink)
-                    await _round(clients[name], auth, requests // 4)
-                for _ in range(rounds):
-                    for name in ("off", "on"):
-                        _logging(name == "on", sink)
-                        costs[name].append(await _round(clients[name], auth, requests))
-                        sink.seek(0)
-                        sink.truncate()
-                for http in clients.values():
-                    await http.aclose()
+                try:
+                    yield TokenEndpoint(clients, (client.client_id, secret))
+                finally:
+                    for http in clients.values():
+                        await http.aclose()
+
+
+async def main(requests: int, rounds: int) -> None:
+    costs: dict[str, list[float]] = {"on": [], "off": []}
+    async with token_endpoint() as endpoint:
+        for name in ("off", "on"):  # warm-up
+            await endpoint.measure(name, requests // 4)
+        for _ in range(rounds):
+            for name in ("off", "on"):
+                costs[name].append(await endpoint.measure(name, requests))
     off, on = statistics.median(costs["off"]), statistics.median(costs["on"])
     print(f"token endpoint, in process, {INFLIGHT} in flight, {rounds} rounds x {requests}:")
     print(f"  CPU per token, median round: off {off * 1e3:.3f} ms, on {on * 1e3:.3f} ms")

@@ -37,6 +37,7 @@ def gateway_command(config_path: Path, listen: str | None, check: bool, grace: f
     from authgate.config import ConfigError
     from authgate.gateway.config_loader import load_gateway_config
     from authgate.gateway.runner import run
+    from authgate.gateway.server import ListenError
 
     try:
         config = load_gateway_config(config_path)
@@ -51,5 +52,17 @@ def gateway_command(config_path: Path, listen: str | None, check: bool, grace: f
             raise click.BadParameter("must look like host:port", param_hint="--listen")
         settings = replace(config.settings, host=host.strip("[]"), port=int(port))
         config = replace(config, settings=settings)
-    check_listen(config.settings.host, config.settings.port)
-    run(config, config_path, grace=grace)
+    settings = config.settings
+    check_listen(settings.host, settings.port)
+    if settings.admin.listen is not None:
+        admin = settings.admin.address()
+        if admin == (settings.host, settings.port):
+            raise CliError(
+                f"cannot listen on {settings.admin.listen} (admin.listen): it is also `listen`",
+                ExitCode.LISTEN,
+            )
+        check_listen(*admin, "admin.listen")
+    try:
+        run(config, config_path, grace=grace)
+    except ListenError as exc:  # taken between the check and the bind
+        raise CliError(str(exc), ExitCode.LISTEN) from None

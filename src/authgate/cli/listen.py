@@ -10,15 +10,18 @@ from authgate.cli.exit_codes import CliError, ExitCode
 __all__ = ["check_listen"]
 
 
-def check_listen(host: str, port: int) -> None:
+def check_listen(host: str, port: int, setting: str | None = None) -> None:
     """Bind `host`:`port` once, as the server will (SO_REUSEADDR), and let it go again.
 
     Another process can still take the port between this check and the server's bind; then the
-    server's own error is what the user sees. Port 0 (any free port) always succeeds.
+    server's own error is what the user sees. Port 0 (any free port) always succeeds. `setting`
+    names the address in the message when it is not the main one (`admin.listen`).
     """
     if port == 0:
         return
     shown = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    if setting is not None:
+        shown = f"{shown} ({setting})"
     if not 0 < port <= 65535:  # getaddrinfo would wrap it around
         raise CliError(f"cannot listen on {shown}: not a port number", ExitCode.LISTEN)
     try:

@@ -113,6 +113,8 @@ def serve_command(
         # Workers cannot share the admin port, and each keeps its own counters.
         raise CliError("[admin] listen needs one worker process: use --workers 1 or leave it unset")
     check_listen(host, port)  # a taken port: one line, before the database work
+    if config.admin.listen is not None:
+        check_listen(*config.admin.address(), "admin.listen")
     run(prepare())
     # uvicorn finishes the requests in flight on SIGTERM, then raises the signal again so that the
     # process dies of it; a graceful stop is a success, like the gateway's: exit status 0.

@@ -6,7 +6,9 @@ command line (docs/configuration.md).
   `parse_toml` give a file's top-level table);
 - `parse_duration`: the one duration syntax (`30`, `"30s"`, `"5m"`, `"1h30m"`, `"500ms"`);
 - `Setting`/`read_settings`: a table's keys declared with their kinds;
-- `environment_name`/`from_environment`: a declared setting read from an environment variable.
+- `environment_name`/`from_environment`: a declared setting read from an environment variable;
+- `authgate.config.admin`: the `[admin]` table (the probes' own listener) of the server and the
+  gateway.
 
 It imports nothing else from authgate, so every layer may use it.
 """

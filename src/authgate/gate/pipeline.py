@@ -19,6 +19,10 @@ step 2: a credential, when there is one, goes through steps 3-4 all the same (a 
 there), and the request is passed on as `DEFERRED`, with the principal or None, for the
 application's dependencies or decorators to decide.
 
+Step 6 also serves limits applied outside of routes: `Gate.admit` (and `admit_nowait`) count a
+request against a `RouteRateLimit` that a FastAPI dependency or a Flask decorator names, for the
+principal it authenticated, with the same decisions, counters and answers as a route's limit.
+
 Only steps 4 and 6 may wait for I/O: step 4 on a cache miss, step 6 when the counts are in Redis.
 `check_nowait` runs every step without waiting and returns a `Pending` (for `verify_pending`) when
 one of them needs the network, so synchronous shells (WSGI) hop to an event loop only then. A
@@ -30,6 +34,7 @@ the RateLimit fields for an allowed answer.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Collection, Sequence
@@ -40,7 +45,13 @@ from authgate.gate.challenge import Answer, error_answer
 from authgate.gate.config import GateConfig, GateMode, RouteConfig
 from authgate.gate.credentials import extract_credential
 from authgate.gate.loader import load_gate_config
-from authgate.gate.rate_limits import KeyKind, allowed_fields, allowed_fields_bytes, limited_answer
+from authgate.gate.rate_limits import (
+    KeyKind,
+    RouteRateLimit,
+    allowed_fields,
+    allowed_fields_bytes,
+    limited_answer,
+)
 from authgate.limits import Decision as LimitDecision
 from authgate.limits import Limit, Limiter, refusal
 from authgate.limits.keys import KeyPart
@@ -167,7 +178,18 @@ class Gate:
         if limiter is None and config.rate_limited:
             limiter = config.limits.limiter()
         self.limiter: Limiter | None = limiter
-        self.rate_limited: Counter[tuple[str, str]] = Counter()  # (route label, key kind)
+        # (route label, or a dependency's limit name; key kind)
+        self.rate_limited: Counter[tuple[str, str]] = Counter()
+        self._limiter_lock = threading.Lock()
+        # Each limit's name is its counts' key in the store: one name, one limit; a route's
+        # limit is not a dependency's too (a request would be counted twice).
+        self._route_limits = frozenset(
+            limit.name
+            for route in config.routes
+            if route.rate_limit is not None
+            for limit in route.rate_limit.limits
+        )
+        self._dependency_limits: dict[str, Limit] = {}
         self._headers_on_allowed = config.limits.headers == "all"
         self.policy: Policy[RouteConfig] = Policy(
             ((r.route, r) for r in config.routes), case_insensitive=config.case_insensitive
@@ -356,10 +378,67 @@ class Gate:
 
     # -- rate limits -------------------------------------------------------------------------
 
-    def _admit(self, pending: RatePending, principal: Principal | None) -> Decision | Pending:
-        """Step 6: count the request against its route's limit (decided at once when the store
-        is in this process; `Pending` when it must be asked)."""
-        rate = pending.route.rate_limit if pending.route is not None else None
+    def admit_nowait(
+        self,
+        rate_limit: RouteRateLimit,
+        principal: Principal | None,
+        *,
+        credential: Credential | None = None,
+        client: str | None = None,
+        path: str = "",
+    ) -> Decision | Pending:
+        """Step 6 for a limit applied outside of routes (a FastAPI dependency, a Flask
+        decorator): count the request of `principal` (None: an anonymous caller, counted by
+        `client`, its address) against `rate_limit`. A `Decision` (allowed, with the limit's
+        decision for `rate_limit_headers`; or refused with the gate's 429/503 answer), or
+        `Pending` when the store must be asked (`verify_pending`). `credential` is needed only
+        for limits counted by API key. Dependencies naming equal limits share their counts.
+        Raises `ValueError` when one of its limits has the name of a route's limit, or of a
+        different limit of another dependency: names key the counts.
+        """
+        if self.limiter is None:  # no route is limited: dependencies' limits count in `[limits]`
+            with self._limiter_lock:  # Flask serves requests on several threads
+                if self.limiter is None:
+                    self.limiter = self.config.limits.limiter()
+                    self._owns_limiter = True
+        for limit in rate_limit.limits:
+            known = self._dependency_limits.get(limit.name)
+            if known is limit:
+                continue
+            if limit.name in self._route_limits:
+                raise ValueError(f"the rate limit {limit.name!r} is a route's: name it apart")
+            if known is None:
+                self._dependency_limits[limit.name] = limit
+            elif known != limit:
+                raise ValueError(f"two different rate limits are named {limit.name!r}")
+        start = RatePending(path, None, credential, principal, client)
+        return self._admit(start, principal, rate_limit)
+
+    async def admit(
+        self,
+        rate_limit: RouteRateLimit,
+        principal: Principal | None,
+        *,
+        credential: Credential | None = None,
+        client: str | None = None,
+        path: str = "",
+    ) -> Decision:
+        """`admit_nowait`, waiting for the store when it must be asked."""
+        step = self.admit_nowait(
+            rate_limit, principal, credential=credential, client=client, path=path
+        )
+        return step if isinstance(step, Decision) else await self.verify_pending(step)
+
+    def _admit(
+        self,
+        pending: RatePending,
+        principal: Principal | None,
+        rate: RouteRateLimit | None = None,
+    ) -> Decision | Pending:
+        """Step 6: count the request against its route's limit, or `rate` (decided at once when
+        the store is in this process; `Pending` when it must be asked)."""
+        if rate is None and pending.route is not None:
+            rate = pending.route.rate_limit
         limiter = self.limiter
         if rate is None or limiter is None:  # pragma: no cover - a limited route has a limiter
             raise TypeError("step 6 needs a rate-limited route and the gate's limiter")
@@ -387,6 +466,9 @@ class Gate:
     ) -> Decision:
         route = pending.route
         if decided.allowed:
+            if route is None:  # a dependency's limit: not a decision of its own (uncounted)
+                outcome = _ALLOWED if principal is not None else _PUBLIC
+                return Decision(outcome, pending.path, None, principal, None, None, decided, kind)
             if principal is not None:
                 self.decisions[_ALLOWED_LABEL] += 1
                 return Decision(_ALLOWED, pending.path, route, principal, None, None, decided, kind)
@@ -396,8 +478,9 @@ class Gate:
         assert refused is not None  # noqa: S101 - a refused decision always has its refusal
         outcome = Outcome.LIMITED if refused.status == 429 else Outcome.UNAVAILABLE
         self.decisions[outcome.value] += 1
-        if outcome is Outcome.LIMITED and route is not None:
-            self.rate_limited[route.route.label, kind.value] += 1
+        if outcome is Outcome.LIMITED:
+            label = route.route.label if route is not None else decided.limit.name
+            self.rate_limited[label, kind.value] += 1
         logger.debug("refused: %s (limit %s, by %s)", outcome, decided.limit.name, kind)
         answer = limited_answer(refused)
         return Decision(

@@ -39,8 +39,11 @@ _HEAD, _BODY, _IDLE = "header", "body", "idle"
 class ConnectionHost(Protocol):
     """What a client connection needs from the server that accepted it."""
 
-    limits: ClientLimits
-    draining: bool
+    @property
+    def limits(self) -> ClientLimits: ...
+
+    @property
+    def draining(self) -> bool: ...
 
     def dispatch(self, conn: ClientConnection, head: RequestHead) -> Exchange: ...
 

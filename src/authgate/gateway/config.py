@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from authgate.config.admin import AdminSettings
 from authgate.gate import GateConfig, RouteConfig
 from authgate.gateway.upstream_pool import Origin
 from authgate.jose import JWK
@@ -124,6 +125,8 @@ class GatewaySettings:
     health_path: str = "/healthz"
     ready_path: str = "/readyz"
     metrics_path: str | None = "/metrics"
+    # `[admin] listen`: health, readiness and metrics on their own address (read at start).
+    admin: AdminSettings = field(default_factory=AdminSettings)
     client: ClientLimits = field(default_factory=ClientLimits)
     upstream: UpstreamTimeouts = field(default_factory=UpstreamTimeouts)
     identity_token: IdentityTokenSettings | None = None

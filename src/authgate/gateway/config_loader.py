@@ -2,8 +2,8 @@
 added through the gate loader's `ConfigExtension` (every key is documented in docs/gateway.md).
 
 Top level: `trusted_proxies`, `forward_auth_path`, `health_path`, `ready_path`, `metrics_path`,
-`access_log`, `log_level`, and the tables `[limits]`, `[upstream]`, `[identity_token]` and
-`[tracing]`.
+`access_log`, `log_level`, and the tables `[limits]`, `[upstream]`, `[identity_token]`,
+`[tracing]` and `[admin]` (the server's table: `authgate.config.admin`).
 In `[[routes]]`: `forward_authorization`, `preserve_host`, `strip_prefix`, `identity_token`,
 `audience`. Files (the identity key) are read here, at the edge, relative to the config file.
 """
@@ -18,6 +18,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from authgate.config import ConfigError, Setting, Table, read_settings
+from authgate.config.admin import ADMIN_SETTINGS, AdminSettings
 from authgate.gate.config import ConfigExtension, GateConfig, GateMode, ValueParser
 from authgate.gate.loader import load_gate_config, read_secret_file
 from authgate.gateway.config import (
@@ -186,6 +187,7 @@ def gateway_extension(base_dir: Path) -> ConfigExtension:
             "upstream": _section(_UPSTREAM_TIMEOUTS, UpstreamTimeouts),
             "identity_token": _IdentityParser(base_dir),
             "tracing": _tracing,
+            "admin": _section(ADMIN_SETTINGS, AdminSettings),
         },
         route={
             "forward_authorization": _boolean,
@@ -241,6 +243,7 @@ def _combine(gate: GateConfig) -> GatewayConfig:
         access_log=ext.get("access_log", True),
         log_level=ext.get("log_level", "info"),
         tracing=ext.get("tracing", False),
+        admin=ext.get("admin", AdminSettings()),
         **paths,
     )
     routes = []

@@ -59,7 +59,9 @@ class GatewayService:
             lambda: self.server.connection_count,
             lambda: self.limiter.metrics if self.limiter is not None else None,
         )
-        self._admin = AdminEndpoints(lambda: render_metrics(self._collector))
+        # `[admin]` is read at start: a reload does not move the listener.
+        self._admin_settings = config.settings.admin
+        self._admin = AdminEndpoints(lambda: render_metrics(self._collector), self._admin_settings)
         self._reloading = asyncio.Lock()
         self._stopped = asyncio.Event()
         self._background: set[asyncio.Future[object]] = set()
@@ -78,14 +80,24 @@ class GatewayService:
         )
 
     async def start(self) -> tuple[str, int]:
-        """Fetch keys (not ready until every issuer has some), then listen; return the address."""
+        """Fetch keys (not ready until every issuer has some), then listen (and on the admin
+        address, when set); return the public address. `ListenError` when an address is
+        taken."""
         await self.generation.verifier.start()
         settings = self.config.settings
-        address = await self.server.listen(settings.host, settings.port)
-        log.info(
-            "listening",
-            extra={"host": address[0], "port": address[1], "ready": self.generation.verifier.ready},
-        )
+        try:
+            address = await self.server.listen(settings.host, settings.port)
+            extra: dict[str, object] = {"host": address[0], "port": address[1]}
+            if self._admin_settings.listen is not None:
+                admin = await self.server.listen_admin(
+                    *self._admin_settings.address(),
+                    lambda head: self._admin.admin_port(self.generation, head),
+                )
+                extra.update(admin_host=admin[0], admin_port=admin[1])
+        except OSError:
+            await self.stop(0)
+            raise
+        log.info("listening", extra={**extra, "ready": self.generation.verifier.ready})
         return address
 
     async def reload(self) -> bool:
@@ -109,6 +121,8 @@ class GatewayService:
                 return False
             if not same_verifier:
                 await verifier.start()
+            if config.settings.admin != self._admin_settings:
+                log.warning("[admin] listen changes on restart only; the running one is kept")
             self.limiter = limiter
             generation = self._generation(config, verifier)
             generation.attach(self.server)

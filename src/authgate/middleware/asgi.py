@@ -38,7 +38,7 @@ from urllib.parse import unquote
 
 from authgate.gate.challenge import FORM_TOO_LARGE, Answer
 from authgate.gate.pipeline import Decision, Gate, GateRequest
-from authgate.middleware.keys import GATE_KEY, PRINCIPAL_KEY, ROUTE_KEY
+from authgate.middleware.keys import GATE_KEY, PRINCIPAL_KEY, RESPONSE_FIELDS_KEY, ROUTE_KEY
 
 __all__ = [
     "AuthGateMiddleware",
@@ -204,6 +204,8 @@ class AuthGateMiddleware:
         child[PRINCIPAL_KEY] = decision.principal
         child[ROUTE_KEY] = decision.route
         child[GATE_KEY] = self.gate
+        added: list[tuple[bytes, bytes]] = []  # by dependencies, until the response starts
+        child[RESPONSE_FIELDS_KEY] = added
         if decision.rate_limit is not None and scope["type"] == "http":
             send = _adding_fields(send, self.gate.rate_limit_headers(decision))
         path = decision.path
@@ -217,6 +219,8 @@ class AuthGateMiddleware:
             nonlocal started
             if message["type"] == "http.response.start":
                 started = True
+                if added:
+                    message = {**message, "headers": [*message.get("headers", ()), *added]}
             await send(message)
 
         try:

@@ -14,20 +14,28 @@ async def feed(ws: WebSocket, principal: Principal = Depends(current_principal))
 through without a credential (a public route, or any request in dependencies mode), or without the
 middleware (`use_gate(app, gate)`), it verifies the request's credential itself with the same
 gate. `require_scopes`, `require_roles` and `require` build dependencies that apply a
-`Requirement`, the same object and check that gate routes use.
+`Requirement`, the same object and check that gate routes use. Each takes `rate_limit=`, a
+`RouteRateLimit` (the object a route's limit is), counted after the requirement holds, exactly as
+a route's limit: per subject, client id, API key, claim or address, with tiers. `rate_limited`
+is the limit alone, for endpoints without authentication (it counts the principal the middleware
+verified, if any, else the client address).
 
 Refusals raise `GateRefusal` with the gate's complete answer (status, `WWW-Authenticate`,
-`Retry-After`, `Cache-Control` and the RFC 6750 JSON body), which `AuthGateMiddleware` sends, or,
+`Retry-After`, `Cache-Control`, the RateLimit fields of a 429 and the JSON body), which
+`AuthGateMiddleware` sends, or,
 without the middleware, the exception handler `use_gate` registers: so a dependency's refusal is
 the same answer, byte for byte, as the middleware's (not FastAPI's `{"detail": …}`), and no
 handler of the application's is needed. In WebSocket endpoints they raise `WebSocketException`
-(code 1008).
+(code 1008; 1013 "try again later" for a rate limit). With `[limits] headers = "all"` an allowed
+request's RateLimit fields are added to the response: by the middleware when it runs, else through
+FastAPI's `Response` parameter (kept only when the endpoint does not return a `Response` itself).
 
 This module imports FastAPI; `authgate` itself does not require it (`pip install fastapi`).
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Awaitable, Callable
 from typing import Annotated
 
@@ -39,8 +47,9 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
     raise ImportError("authgate.middleware.fastapi needs FastAPI: pip install fastapi") from exc
 
 from authgate.gate.pipeline import Gate
+from authgate.gate.rate_limits import KeyKind, RouteRateLimit
 from authgate.middleware.asgi import GateRefusal, gate_request_from_scope
-from authgate.middleware.keys import GATE_KEY, PRINCIPAL_KEY
+from authgate.middleware.keys import GATE_KEY, PRINCIPAL_KEY, RESPONSE_FIELDS_KEY
 from authgate.oauth.errors import OAuthError
 from authgate.policy.rules import Match, Requirement
 from authgate.verifier.principal import Principal
@@ -48,6 +57,7 @@ from authgate.verifier.principal import Principal
 __all__ = [
     "GateRefusal",
     "current_principal",
+    "rate_limited",
     "require",
     "require_roles",
     "require_scopes",
@@ -104,25 +114,82 @@ async def current_principal(connection: HTTPConnection) -> Principal:
     return principal
 
 
-def require(requirement: Requirement) -> Callable[..., Awaitable[Principal]]:
-    """A dependency that returns the principal if it meets `requirement`, else refuses (403)."""
+def require(
+    requirement: Requirement | None = None, *, rate_limit: RouteRateLimit | None = None
+) -> Callable[..., Awaitable[Principal]]:
+    """A dependency that returns the principal if it meets `requirement` (else 403), and counts
+    its request against `rate_limit` (429 when used up)."""
 
     async def dependency(
-        connection: HTTPConnection, principal: Annotated[Principal, Depends(current_principal)]
+        connection: HTTPConnection,
+        response: Response,
+        principal: Annotated[Principal, Depends(current_principal)],
     ) -> Principal:
-        denied = requirement.check(principal)
-        if denied is not None:
-            raise _refusal(connection, _gate_of(connection), denied)
+        if requirement is not None:
+            denied = requirement.check(principal)
+            if denied is not None:
+                raise _refusal(connection, _gate_of(connection), denied)
+        if rate_limit is not None:
+            await _count(connection, response, rate_limit, principal)
         return principal
 
     return dependency
 
 
-def require_scopes(*scopes: str, match: str = "all") -> Callable[..., Awaitable[Principal]]:
+def require_scopes(
+    *scopes: str, match: str = "all", rate_limit: RouteRateLimit | None = None
+) -> Callable[..., Awaitable[Principal]]:
     """Require all (or, with `match="any"`, one) of `scopes`: 403 `insufficient_scope` otherwise."""
-    return require(Requirement(scopes=scopes, scopes_match=Match(match)))
+    return require(Requirement(scopes=scopes, scopes_match=Match(match)), rate_limit=rate_limit)
 
 
-def require_roles(*roles: str, match: str = "all") -> Callable[..., Awaitable[Principal]]:
+def require_roles(
+    *roles: str, match: str = "all", rate_limit: RouteRateLimit | None = None
+) -> Callable[..., Awaitable[Principal]]:
     """Require all (or, with `match="any"`, one) of `roles`."""
-    return require(Requirement(roles=roles, roles_match=Match(match)))
+    return require(Requirement(roles=roles, roles_match=Match(match)), rate_limit=rate_limit)
+
+
+def rate_limited(rate_limit: RouteRateLimit) -> Callable[..., Awaitable[Principal | None]]:
+    """A dependency that counts the request against `rate_limit` without asking for a credential:
+    the principal the middleware verified (returned), or else the client address, is counted."""
+
+    async def dependency(connection: HTTPConnection, response: Response) -> Principal | None:
+        found = connection.scope.get(PRINCIPAL_KEY)
+        principal = found if isinstance(found, Principal) else None
+        await _count(connection, response, rate_limit, principal)
+        return principal
+
+    return dependency
+
+
+async def _count(
+    connection: HTTPConnection,
+    response: Response,
+    rate_limit: RouteRateLimit,
+    principal: Principal | None,
+) -> None:
+    """Count the request (the gate's step 6); raise its 429/503 refusal, or add the RateLimit
+    fields of an allowed answer when `[limits] headers = "all"`."""
+    gate = _gate_of(connection)
+    credential = None
+    if rate_limit.key is KeyKind.API_KEY and principal is not None:
+        with contextlib.suppress(OAuthError):  # the key it was verified from
+            credential = gate.extract(gate_request_from_scope(connection.scope))
+    client = connection.client.host if connection.client is not None else None
+    decision = await gate.admit(rate_limit, principal, credential=credential, client=client)
+    answer = decision.answer
+    if answer is not None:
+        if connection.scope["type"] == "websocket":
+            reason = decision.error.description if decision.error is not None else None
+            raise WebSocketException(code=1013, reason=reason)  # IANA close code: try again later
+        raise GateRefusal(answer)
+    fields = gate.rate_limit_headers(decision)
+    if not fields or connection.scope["type"] != "http":
+        return
+    added = connection.scope.get(RESPONSE_FIELDS_KEY)
+    if isinstance(added, list):  # the middleware adds them to whatever response is sent
+        added.extend((k.encode("latin-1"), v.encode("latin-1")) for k, v in fields)
+    else:
+        for name, value in fields:
+            response.headers.append(name, value)

@@ -23,9 +23,12 @@ from urllib.parse import unquote_to_bytes
 
 from authgate.gate.challenge import FORM_TOO_LARGE, Answer
 from authgate.gate.pipeline import Decision, Gate, GateRequest, Pending
+from authgate.gate.rate_limits import RouteRateLimit
 from authgate.middleware._loop_thread import LoopThread
 from authgate.middleware.keys import GATE_KEY, PRINCIPAL_KEY, ROUTE_KEY
+from authgate.verifier.core import Credential
 from authgate.verifier.errors import VerifierUnavailable
+from authgate.verifier.principal import Principal
 
 __all__ = [
     "AuthGateWSGIMiddleware",
@@ -84,6 +87,26 @@ class SyncGate:
             except TimeoutError:
                 unavailable = VerifierUnavailable("verifier", debug="verification timed out")
                 return self.gate.refusal_for(unavailable, path=step.path, route=step.route)
+        return step
+
+    def admit(
+        self,
+        rate_limit: RouteRateLimit,
+        principal: Principal | None,
+        *,
+        credential: Credential | None = None,
+        client: str | None = None,
+    ) -> Decision:
+        """`Gate.admit` (a decorator's rate limit), waiting at most `timeout` seconds for the
+        store (its own `[limits] timeout` is shorter: the limit's failure mode answers first)."""
+        self.ensure_started()
+        step = self.gate.admit_nowait(rate_limit, principal, credential=credential, client=client)
+        if isinstance(step, Pending):
+            try:
+                return self._runner.run(self.gate.verify_pending(step), self.timeout)
+            except TimeoutError:
+                unavailable = VerifierUnavailable("verifier", debug="rate limit timed out")
+                return self.gate.refusal_for(unavailable, path=step.path)
         return step
 
     def run(self, coro: Coroutine[Any, Any, T]) -> T:

@@ -18,6 +18,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from authgate.config import ConfigError
+from authgate.config.admin import AdminSettings  # `[admin]`, shared with the gateway
 from authgate.http_forwarding import parse_networks
 from authgate.limits import FailMode, Limit, Rate, parse_rate
 from authgate.limits.keys import check_namespace
@@ -210,26 +211,6 @@ class DatabaseSettings:
         for name in ("lock_timeout", "statement_timeout", "pool_timeout"):
             if not 1 <= getattr(self, name) <= 3600:
                 raise ConfigError("must be between 1s and 1h", key=f"database.{name}")
-
-
-@dataclass(frozen=True, slots=True)
-class AdminSettings:
-    """`[admin] listen = "127.0.0.1:9100"`: serve `/readyz` and `/metrics` on this separate
-    address and not on the public one (`/healthz` stays on both). Unset: all three are public."""
-
-    listen: str | None = None
-
-    def __post_init__(self) -> None:
-        if self.listen is not None:
-            self.address()  # check it now
-
-    def address(self) -> tuple[str, int]:
-        """(host, port) of `listen`; `ConfigError` unless it is HOST:PORT (`[::1]:9100` for v6)."""
-        host, _, port_text = (self.listen or "").rpartition(":")
-        host = host.removeprefix("[").removesuffix("]")
-        if not host or not port_text.isdigit() or not 0 < int(port_text) < 65536:
-            raise ConfigError("must be HOST:PORT, such as 127.0.0.1:9100", key="admin.listen")
-        return host, int(port_text)
 
 
 @dataclass(frozen=True, slots=True)

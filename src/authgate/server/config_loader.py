@@ -28,6 +28,7 @@ from authgate.config import (
     read_settings,
     read_toml,
 )
+from authgate.config.admin import ADMIN_SETTINGS
 from authgate.limits import FailMode
 from authgate.server.config import (
     DEFAULT_DATABASE_URL,
@@ -152,7 +153,7 @@ SECTIONS: Mapping[str, Mapping[str, Setting]] = {
     },
     "tracing": {"enabled": Setting("boolean")},
     "audit": {"retention": _SECONDS},
-    "admin": {"listen": _STRING},
+    "admin": ADMIN_SETTINGS,
 }
 
 

@@ -54,3 +54,41 @@ def test_an_invalid_configuration_is_one_line(tmp_path: Path) -> None:
     assert status == ExitCode.CONFIG
     assert len(lines) == 1
     assert lines[0].startswith(f"Error: invalid configuration: {config}: routes[1].path")
+
+
+def test_a_taken_admin_port_is_one_line(tmp_path: Path) -> None:
+    config = tmp_path / "gateway.toml"
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        config.write_text(f'[admin]\nlisten = "127.0.0.1:{port}"\n' + _CONFIG)
+        status, lines = _gateway(config, "--listen", "127.0.0.1:0")
+    assert status == ExitCode.LISTEN
+    assert lines == [
+        f"Error: cannot listen on 127.0.0.1:{port} (admin.listen): address already in use"
+    ]
+
+
+def test_the_admin_address_cannot_be_the_public_one(tmp_path: Path) -> None:
+    config = tmp_path / "gateway.toml"
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    config.write_text(f'[admin]\nlisten = "127.0.0.1:{port}"\n' + _CONFIG)
+    status, lines = _gateway(config, "--listen", f"127.0.0.1:{port}")
+    assert status == ExitCode.LISTEN
+    assert lines == [
+        f"Error: cannot listen on 127.0.0.1:{port} (admin.listen): it is also `listen`"
+    ]
+
+
+def test_an_invalid_admin_address_is_one_line(tmp_path: Path) -> None:
+    config = tmp_path / "gateway.toml"
+    config.write_text('[admin]\nlisten = "9100"\n' + _CONFIG)
+    status, lines = _gateway(config, "--check")
+    assert status == ExitCode.CONFIG
+    assert lines == [
+        f"Error: invalid configuration: {config}: admin.listen: must be HOST:PORT, such as "
+        "127.0.0.1:9100"
+    ]

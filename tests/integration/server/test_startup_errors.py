@@ -149,3 +149,13 @@ def test_a_short_secret_key_is_one_line_without_the_key(tmp_path: Path) -> None:
     assert lines == [
         "Error: configuration: AUTHGATE_SECRET_KEY: the secret key needs at least 32 bytes"
     ]
+
+
+def test_a_taken_admin_port_is_one_line(tmp_path: Path, held_port: int, closed_port: int) -> None:
+    env = _environment(AUTHGATE_ADMIN_LISTEN=f"127.0.0.1:{held_port}")
+    status, lines = _serve(tmp_path, env, "--port", str(closed_port))
+    assert status == ExitCode.LISTEN
+    assert lines == [
+        f"Error: cannot listen on 127.0.0.1:{held_port} (admin.listen): address already in use"
+    ]
+    assert not (tmp_path / "authgate.db").exists()  # refused before touching the database

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from authgate.config.admin import AdminSettings
 from authgate.gateway.config_loader import load_gateway_config
 from authgate.verifier import ConfigError
 
@@ -134,3 +135,28 @@ def test_a_config_error_names_the_file_the_key_and_the_reason(tmp_path: Path) ->
         load_gateway_config(_config(tmp_path, '[upstream]\nread = "soon"\n'))
     assert (info.value.file, info.value.key) == (str(path), "upstream.read")
     assert "is not a duration" in info.value.reason
+
+
+def test_the_admin_table_is_the_servers(tmp_path: Path) -> None:
+    assert load_gateway_config(_config(tmp_path, "")).settings.admin == AdminSettings()
+    config = load_gateway_config(_config(tmp_path, '[admin]\nlisten = "[::1]:9100"\n'))
+    assert config.settings.admin.address() == ("::1", 9100)
+
+
+@pytest.mark.parametrize(
+    ("table", "key", "reason"),
+    [
+        ('listen = "9100"', "admin.listen", "must be HOST:PORT, such as 127.0.0.1:9100"),
+        ('listen = "127.0.0.1:0"', "admin.listen", "must be HOST:PORT, such as 127.0.0.1:9100"),
+        ('listen = ":9100"', "admin.listen", "must be HOST:PORT, such as 127.0.0.1:9100"),
+        ("listen = 9100", "admin.listen", "must be a string"),
+        ('port = "127.0.0.1:9100"', "admin.port", "unknown configuration key"),
+    ],
+)
+def test_a_bad_admin_table_names_the_file_and_the_key(
+    tmp_path: Path, table: str, key: str, reason: str
+) -> None:
+    path = _config(tmp_path, f"[admin]\n{table}\n")
+    with pytest.raises(ConfigError) as info:
+        load_gateway_config(path)
+    assert (info.value.file, info.value.key, info.value.reason) == (str(path), key, reason)

@@ -19,11 +19,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from authgate.config.admin import Probe
 from authgate.server.observability.health import health_endpoint, ready_endpoint
 
 if TYPE_CHECKING:
+    from authgate.config.admin import AdminSettings
     from authgate.server.auth_server import AuthServer
-    from authgate.server.config import AdminSettings
 
 __all__ = ["AdminListener", "public_probe_routes"]
 
@@ -32,12 +33,13 @@ _Endpoint = Callable[[Request], Awaitable[Response]]
 
 def public_probe_routes(settings: AdminSettings, metrics: _Endpoint) -> list[Route]:
     """The probes on the public port: all three, or only `/healthz` when the admin listener
-    serves `/readyz` and `/metrics` (a load balancer may still check liveness there)."""
-    routes = [Route("/healthz", health_endpoint, methods=["GET"])]
-    if settings.listen is None:
-        routes.append(Route("/readyz", ready_endpoint, methods=["GET"]))
-        routes.append(Route("/metrics", metrics, methods=["GET"]))
-    return routes
+    serves them (the rule of `authgate.config.admin`)."""
+    probes = {
+        Probe.HEALTH: Route("/healthz", health_endpoint, methods=["GET"]),
+        Probe.READY: Route("/readyz", ready_endpoint, methods=["GET"]),
+        Probe.METRICS: Route("/metrics", metrics, methods=["GET"]),
+    }
+    return [route for probe, route in probes.items() if settings.on_public_port(probe)]
 
 
 START_TIMEOUT = 10.0  # seconds to bind the port
