@@ -1,6 +1,7 @@
 """What every OAuth endpoint a client POSTs to does first: read the urlencoded form
 (`http.forms`) and authenticate the client (RFC 6749 §2.3, `clients.authentication`), whose id
-then goes into the access log."""
+then goes into the access log. A dynamically registered client's first use is recorded (the purge
+removes those never used)."""
 
 from __future__ import annotations
 
@@ -34,5 +35,9 @@ async def read_client_form(
         server.config.endpoint(ENDPOINT_PATHS[endpoint]),
         allow_public=allow_public,
     )
-    request.state.client_id = authenticated.client.client_id
-    return form, authenticated.client
+    client = authenticated.client
+    request.state.client_id = client.client_id
+    if client.first_used_at is None and client.origin != "cli":
+        # A registered client that is used is no longer purged as unused (RFC 7591 clients).
+        await server.storage.mark_client_used(client.client_id, int(server.clock()))
+    return form, client
