@@ -234,7 +234,8 @@ async def test_the_configuration_endpoint_wants_the_clients_own_token(
     assert unknown.json() == wrong.json() == {**wrong.json(), "error": "invalid_token"}
     # A CLI client has no registration access token: never managed here.
     cli_client, _ = await h.create_client()
-    cli = await h.http.get(f"/register/{cli_client.client_id}", headers={"Authorization": "Bearer x"})
+    bearer = {"Authorization": "Bearer x"}
+    cli = await h.http.get(f"/register/{cli_client.client_id}", headers=bearer)
     assert cli.status_code == 401
     assert await h.server.storage.get_client(first["client_id"]) is not None
 
