@@ -397,7 +397,7 @@ def _check_keys(
     if jwks is None:
         problem = check_jwks_uri(jwks_uri or "")
         if problem:
-            raise AdminError(f"{names.jwks_uri}: {problem}")
+            raise AdminError(problem)
         return
     try:
         keys = JWKSet.from_dict(jwks, strict=True)

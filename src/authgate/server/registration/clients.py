@@ -28,6 +28,7 @@ from authgate.server.admin.registry import (
     uses_secret,
 )
 from authgate.server.clients.client_secrets import generate_client_secret, verify_client_secret
+from authgate.server.clients.jwks import check_remote_jwks_uri
 from authgate.server.config import RegistrationSettings
 from authgate.server.grants import DEVICE_CODE_GRANT
 from authgate.server.models import Client
@@ -66,6 +67,7 @@ async def register_client(
     `InvalidRedirectUri` (RFC 7591 §3.2.2) when a rule refuses it. `admit` (counting a use of
     the initial access token, raising to refuse) runs once every rule has passed, so a refused
     request costs the token no use."""
+    _check_remote_keys(metadata)
     scopes = await _api_scopes(storage, settings, metadata)
     token = generate_token()
     if admit is not None:
@@ -133,6 +135,7 @@ async def update_registration(
         secret, metadata.client_secret, client.secret_hash
     ):
         raise InvalidClientMetadata("client_secret does not match the client's current secret")
+    _check_remote_keys(metadata)
     scopes = await _api_scopes(storage, settings, metadata)
     with _as_oauth_errors():
         checked = await checked_client(
@@ -185,6 +188,15 @@ async def delete_registration(storage: Storage, client: Client, *, now: int) -> 
             storage, "client.registration_deleted", client.client_id, now=now, actor="registration"
         )
     return deleted
+
+
+def _check_remote_keys(metadata: ClientMetadata) -> None:
+    """A registered jwks_uri must point at a public host (the CLI's operator may name an
+    internal one; anyone who registers may not)."""
+    if metadata.jwks_uri is not None:
+        problem = check_remote_jwks_uri(metadata.jwks_uri)
+        if problem:
+            raise InvalidClientMetadata(problem)
 
 
 async def _api_scopes(

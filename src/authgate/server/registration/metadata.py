@@ -73,7 +73,20 @@ def parse_json_object(body: bytes) -> dict[str, Any]:
         raise InvalidClientMetadata("the body is not valid JSON") from None
     if not isinstance(document, dict):
         raise InvalidClientMetadata("the body must be a JSON object of client metadata")
+    if not _storable(document):
+        # Lone surrogates (valid escapes, not UTF-8) and NUL cannot be stored or answered.
+        raise InvalidClientMetadata("strings must be UTF-8 text without NUL characters")
     return document
+
+
+def _storable(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" not in value and not any("\ud800" <= ch <= "\udfff" for ch in value)
+    if isinstance(value, dict):
+        return all(_storable(k) and _storable(v) for k, v in value.items())
+    if isinstance(value, list):
+        return all(_storable(v) for v in value)
+    return True
 
 
 class _DuplicateMember(ValueError):
