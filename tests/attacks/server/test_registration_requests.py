@@ -6,11 +6,13 @@ OAuth error (never a 500) and registers nothing."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
+from authgate.jose import JWK
 from authgate.server.config import LimitSettings, LimitsSettings, RegistrationSettings
 from tests.support.server_harness import FakeClock, Harness, make_config, running
 
@@ -204,6 +206,24 @@ async def test_strings_no_database_can_store(server: Harness) -> None:
         assert response.status_code == 400
         assert response.json()["error"] == META
         assert "NUL" in response.json()["error_description"]
+    await _nothing_registered(server)
+
+
+async def test_a_valid_jwks_with_a_lone_surrogate_member_is_refused_not_a_500(
+    server: Harness,
+) -> None:
+    """Every rule of the key set passes (extra members are allowed in a JWK Set), so only the
+    document-wide check stands between this and an answer that cannot be encoded."""
+    key = JWK.generate("EC", crv="P-256", alg="ES256").public().to_dict()
+    document = {
+        "grant_types": ["client_credentials"],
+        "token_endpoint_auth_method": "private_key_jwt",
+        "jwks": {"keys": [key], "note": "\ud800"},
+    }
+    body = json.dumps(document).encode()  # ASCII JSON with a \ud800 escape
+    response = await server.http.post("/register", content=body, headers=JSON)
+    assert response.status_code == 400
+    assert response.json()["error"] == META
     await _nothing_registered(server)
 
 
