@@ -5,6 +5,7 @@ purge of unused registered clients, and the per-address limit of open registrati
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -359,3 +360,16 @@ async def test_an_update_checks_the_allowed_scopes_again(open_server: Harness) -
     stored = await h.server.storage.get_client(info["client_id"])
     assert stored is not None
     assert [a.scopes for a in stored.access] == [("read",)]
+
+
+async def test_a_single_use_token_registers_one_client_under_concurrency(
+    token_server: Harness,
+) -> None:
+    h = token_server
+    _, token = await create_initial_access_token(
+        h.server.storage, h.server.secret, max_uses=1, now=int(h.clock())
+    )
+    bearer = {"Authorization": f"Bearer {token}"}
+    responses = await asyncio.gather(*(register(h, CC, **bearer) for _ in range(8)))
+    assert sorted(r.status_code for r in responses) == [201] + [401] * 7
+    assert len(await h.server.storage.list_clients()) == 1
