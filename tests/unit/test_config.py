@@ -243,9 +243,11 @@ _SECTION_TYPES: dict[str, Any] = {
     "limits": server_config.LimitsSettings,
     "limits.throttle": server_config.ThrottleStoreSettings,
     "limits.token": server_config.LimitSettings,
+    "limits.registration": server_config.LimitSettings,
+    "registration": server_config.RegistrationSettings,
 }
 # Fields held by a section that are sub-tables of their own, declared apart.
-_SUBTABLES = {"limits": {"throttle", "token"}}
+_SUBTABLES = {"limits": {"throttle", "token", "registration"}}
 
 
 def test_every_server_setting_is_declared() -> None:

@@ -21,6 +21,7 @@ from authgate.cli.server_commands import (
     user_group,
 )
 from authgate.cli.server_consent_commands import consent_group
+from authgate.cli.server_registration_commands import registration_token_group
 from authgate.cli.server_token_commands import token_group
 
 
@@ -38,6 +39,7 @@ main.add_command(api_group)
 main.add_command(client_group)
 main.add_command(user_group)
 main.add_command(consent_group)
+main.add_command(registration_token_group)
 main.add_command(audit_group)
 main.add_command(keys_group)
 main.add_command(token_group)

@@ -189,6 +189,9 @@ def _client_dict(client: Client, secret: str | None = None) -> dict[str, Any]:
         "jwks_uri": client.jwks_uri,
         "jwks": client.jwks,
         "created_at": client.created_at,
+        "origin": client.origin,
+        "application_type": client.application_type,
+        "first_used_at": client.first_used_at,
     }
     if secret is not None:
         data["client_secret"] = secret
@@ -201,6 +204,7 @@ def _client_lines(client: Client, secret: str | None = None) -> list[str]:
         f"name:          {client.name}",
         f"auth method:   {client.auth_method}",
         f"grants:        {' '.join(client.grant_types) or '-'}",
+        f"origin:        {client.origin}",
     ]
     for entry in client.access:
         rights = [
@@ -289,6 +293,11 @@ def client_group() -> None:
     help="a refresh token with every grant, not only when offline_access is asked for",
 )
 @click.option("--role", "roles", multiple=True, help="role carried in the client's tokens")
+@click.option(
+    "--application-type",
+    type=click.Choice(["web", "native"]),
+    help="web: https redirect URIs only; native: loopback and private-use schemes too (RFC 8252)",
+)
 @config_option
 @json_option
 def client_create(
@@ -306,6 +315,7 @@ def client_create(
     require_pkce: bool,
     always_issue_refresh_token: bool,
     roles: tuple[str, ...],
+    application_type: str | None,
     config_path: str | None,
     as_json: bool,
 ) -> None:
@@ -349,6 +359,7 @@ def client_create(
                 require_pkce=require_pkce,
                 always_issue_refresh_token=always_issue_refresh_token,
                 roles=roles,
+                application_type=application_type,
                 now=now(),
             ),
         )
@@ -366,8 +377,11 @@ def client_list(*, config_path: str | None, as_json: bool) -> None:
         as_json,
         [_client_dict(c) for c in clients],
         table(
-            ("CLIENT_ID", "AUTH_METHOD", "GRANTS", "NAME"),
-            ((c.client_id, c.auth_method, " ".join(c.grant_types), c.name) for c in clients),
+            ("CLIENT_ID", "AUTH_METHOD", "GRANTS", "ORIGIN", "NAME"),
+            (
+                (c.client_id, c.auth_method, " ".join(c.grant_types), c.origin, c.name)
+                for c in clients
+            ),
         ),
     )
 

@@ -136,6 +136,12 @@ class InvalidRedirectUri(OAuthError):
     error = "invalid_redirect_uri"
 
 
+class InvalidClientMetadata(OAuthError):
+    """Client metadata that cannot be registered (RFC 7591 §3.2.2)."""
+
+    error = "invalid_client_metadata"
+
+
 # RFC 6750 §3.1 (resource servers and the gate)
 class InvalidToken(OAuthError):
     """Missing, malformed, expired, revoked or unverifiable access token: 401."""

@@ -47,6 +47,10 @@ from authgate.server.endpoints.discovery import jwks_endpoint, metadata_endpoint
 from authgate.server.endpoints.introspection import introspection_endpoint
 from authgate.server.endpoints.login import login_endpoint
 from authgate.server.endpoints.logout import end_session_endpoint
+from authgate.server.endpoints.registration import (
+    client_configuration_endpoint,
+    registration_endpoint,
+)
 from authgate.server.endpoints.responses import json_response, oauth_error_response
 from authgate.server.endpoints.revocation import revocation_endpoint
 from authgate.server.endpoints.static_files import static_files
@@ -206,6 +210,18 @@ def _routes(
         # Probes and metrics: no credentials; with `[admin] listen` only /healthz stays here.
         *public_probe_routes(config.admin, metrics_endpoint),
     ]
+    if config.registration.enabled:  # RFC 7591 §3, RFC 7592 §2; absent (404) when off
+        registration = ENDPOINT_PATHS["registration"]
+        routes += [
+            Route(registration, registration_endpoint, methods=["POST"]),
+            _without_head(
+                Route(
+                    f"{registration}/{{client_id}}",
+                    client_configuration_endpoint,
+                    methods=["GET", "PUT", "DELETE"],
+                )
+            ),
+        ]
     issuer_path = config.issuer.split("://", 1)[1].partition("/")[2]
     if issuer_path:  # RFC 8414 §3.1: the issuer's path goes after the well-known segment
         routes.append(Route(f"{well_known}/{issuer_path}", metadata_endpoint, methods=["GET"]))

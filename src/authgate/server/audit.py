@@ -2,10 +2,12 @@
 
 Events: registry changes (`api.created`, `api.deleted`, `client.created`, `client.deleted`,
 `client.secret_rotated`, `user.created`, `user.password_changed`, `user.profile_changed`,
-`user.deleted`), signing keys (`key.created`, `key.removed`, and `key.rotated` when an admin
-brings a rotation forward), `refresh_token.reused` (a family
-revoked, RFC 9700 §4.14.2), `consent.revoked`, and `signin.throttled` (an account or a client
-address reached its limit of failed sign-ins).
+`user.deleted`), dynamic client registration (`client.registered`,
+`client.registration_updated`, `client.registration_deleted`: RFC 7591, RFC 7592; and the
+initial access tokens' `registration_token.created`, `registration_token.revoked`), signing
+keys (`key.created`, `key.removed`, and `key.rotated` when an admin brings a rotation forward),
+`refresh_token.reused` (a family revoked, RFC 9700 §4.14.2), `consent.revoked`, and
+`signin.throttled` (an account or a client address reached its limit of failed sign-ins).
 
 Callers pass names and identifiers only, never a secret, token, code or password. Details are
 bounded anyway: at most `MAX_DETAILS` keys, each value a bool, an int or a string cut to
@@ -37,6 +39,11 @@ KINDS = frozenset(
         "client.created",
         "client.deleted",
         "client.secret_rotated",
+        "client.registered",
+        "client.registration_updated",
+        "client.registration_deleted",
+        "registration_token.created",
+        "registration_token.revoked",
         "user.created",
         "user.password_changed",
         "user.profile_changed",

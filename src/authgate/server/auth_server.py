@@ -101,6 +101,7 @@ def retention_for(config: Config) -> Retention:
         session_absolute=config.sessions.absolute_lifetime,
         throttle_memory=config.throttle.longest_memory,
         audit=config.audit.retention,
+        unused_registered_client=config.registration.unused_client_lifetime,
     )
 
 

@@ -46,6 +46,7 @@ __all__ = [
     "LimitSettings",
     "LimitsSettings",
     "PageSettings",
+    "RegistrationSettings",
     "ThrottleSettings",
     "ThrottleStoreSettings",
     "TokenPolicy",
@@ -259,6 +260,11 @@ class LimitSettings:
 DEFAULT_TOKEN_LIMIT = LimitSettings("6000/minute", burst=600, on_store_failure=FailMode.OPEN)
 
 
+# POST /register per caller address in open mode: a person or a deployment registers a client or
+# two, not hundreds; closed on a store failure (an uncounted registration writes to the database).
+DEFAULT_REGISTRATION_LIMIT = LimitSettings("20/hour", burst=5, on_store_failure=FailMode.CLOSED)
+
+
 @dataclass(frozen=True, slots=True)
 class ThrottleStoreSettings:
     """`[limits.throttle]`: what the sign-in and user-code throttles do while Redis does not
@@ -282,6 +288,7 @@ class LimitsSettings:
     namespace: str = "authgate"
     throttle: ThrottleStoreSettings = ThrottleStoreSettings()
     token: LimitSettings = DEFAULT_TOKEN_LIMIT
+    registration: LimitSettings = DEFAULT_REGISTRATION_LIMIT
 
     def __post_init__(self) -> None:
         if self.redis_url is not None:
@@ -329,6 +336,36 @@ class AuditSettings:
             raise ConfigError("must be between 1 day and 100 years", key="audit.retention")
 
 
+REGISTRATION_MODES = ("off", "token", "open")
+
+
+@dataclass(frozen=True, slots=True)
+class RegistrationSettings:
+    """`[registration]`: dynamic client registration (RFC 7591, RFC 7592; docs/clients.md).
+
+    `mode`: "off" (no endpoint), "token" (an initial access token from `authgate
+    registration-token create` is required) or "open" (anyone, rate-limited per caller address by
+    `[limits.registration]`). `allowed_scopes`: the API scopes (`SCOPE` or `API#SCOPE`) a
+    registered client may ask for; the identity scopes are always allowed to clients of the
+    user-facing flows. `unused_client_lifetime`: a registered client never used this long after
+    registration is deleted by the purge (0 keeps them)."""
+
+    mode: str = "off"
+    allowed_scopes: tuple[str, ...] = ()
+    unused_client_lifetime: int = 30 * DAY
+
+    def __post_init__(self) -> None:
+        if self.mode not in REGISTRATION_MODES:
+            raise ConfigError('must be "off", "token" or "open"', key="registration.mode")
+        if self.unused_client_lifetime < 0:
+            raise ConfigError("must be 0 (keep) or more", key="registration.unused_client_lifetime")
+
+    @property
+    def enabled(self) -> bool:
+        """Whether the registration endpoint is served (and advertised)."""
+        return self.mode != "off"
+
+
 @dataclass(frozen=True, slots=True)
 class TracingSettings:
     """OpenTelemetry tracing (the `otel` extra); the exporter is configured by the standard
@@ -358,6 +395,7 @@ class Config:
     tracing: TracingSettings = field(default_factory=TracingSettings)
     audit: AuditSettings = field(default_factory=AuditSettings)
     admin: AdminSettings = field(default_factory=AdminSettings)
+    registration: RegistrationSettings = field(default_factory=RegistrationSettings)
 
     def __post_init__(self) -> None:
         check_issuer(self.issuer)

@@ -42,6 +42,7 @@ from authgate.server.config import (
     LimitSettings,
     LimitsSettings,
     PageSettings,
+    RegistrationSettings,
     ThrottleSettings,
     ThrottleStoreSettings,
     TokenPolicy,
@@ -145,6 +146,12 @@ SECTIONS: Mapping[str, Mapping[str, Setting]] = {
         "on_store_failure": _STRING,
         "enabled": Setting("boolean"),
     },
+    "limits.registration": {
+        "rate": _STRING,
+        "burst": Setting("integer", positive=True),
+        "on_store_failure": _STRING,
+        "enabled": Setting("boolean"),
+    },
     "pages": {
         # Relative to the configuration file's directory.
         "template_dirs": Setting.strings("directory names"),
@@ -154,6 +161,11 @@ SECTIONS: Mapping[str, Mapping[str, Setting]] = {
     "tracing": {"enabled": Setting("boolean")},
     "audit": {"retention": _SECONDS},
     "admin": ADMIN_SETTINGS,
+    "registration": {
+        "mode": _STRING,
+        "allowed_scopes": Setting.strings("scopes (SCOPE or API#SCOPE)"),
+        "unused_client_lifetime": _SECONDS_OR_OFF,
+    },
 }
 
 
@@ -188,6 +200,7 @@ _SECTION_TYPES: Mapping[str, type[Any]] = {
     "tracing": TracingSettings,
     "audit": AuditSettings,
     "admin": AdminSettings,
+    "registration": RegistrationSettings,
 }
 
 _T = TypeVar("_T")
@@ -345,6 +358,7 @@ def _limits(top: Table) -> LimitsSettings:
         # Sub-tables are taken first: read_settings refuses keys not read.
         throttle = table.table("throttle")
         token = table.table("token")
+        registration = table.table("registration")
         values = read_settings(table, SECTIONS["limits"])
         if throttle is not None:
             mode = read_settings(throttle, SECTIONS["limits.throttle"]).get("on_store_failure")
@@ -352,6 +366,8 @@ def _limits(top: Table) -> LimitsSettings:
                 values["throttle"] = ThrottleStoreSettings(_fail_mode(throttle, mode))
         if token is not None:
             values["token"] = _limit(token, LimitsSettings().token)
+        if registration is not None:
+            values["registration"] = _limit(registration, LimitsSettings().registration)
     try:
         return LimitsSettings(**values)
     except ConfigError as exc:

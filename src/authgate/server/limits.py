@@ -4,7 +4,8 @@
 
 Built: `token`, POST /token per authenticated client (counted after client authentication, so
 nobody can spend another client's quota by naming it; a public client, which only names itself,
-per id and client address). The sign-in and user-code throttles are
+per id and client address); `registration`, POST /register in open mode per caller address. The
+sign-in and user-code throttles are
 `flows.throttle` (a growing delay per failure, in Redis or the database; `storage.redis_throttle`).
 
 Register the counters where the server's metrics are served:
@@ -28,6 +29,8 @@ class ServerLimits:
 
     limiter: Limiter
     token: Limit | None
+    # POST /register in open mode, per caller address (`registration_request`).
+    registration: Limit | None = None
 
     @classmethod
     def for_config(cls, settings: LimitsSettings) -> ServerLimits:
@@ -37,7 +40,11 @@ class ServerLimits:
             namespace=settings.namespace,
             retry_interval=settings.retry_interval,
         )
-        return cls(limiter, settings.token.limit("token"))
+        return cls(
+            limiter,
+            settings.token.limit("token"),
+            registration=settings.registration.limit("registration"),
+        )
 
     @property
     def metrics(self) -> LimiterMetrics:
@@ -56,6 +63,17 @@ class ServerLimits:
         decision = self.limiter.hit_nowait(self.token, *key)
         if decision is None:  # a store with I/O (Redis)
             decision = await self.limiter.hit(self.token, *key)
+        return [decision]
+
+    async def registration_request(self, address: str) -> list[Decision]:
+        """The decisions for one open POST /register from the caller at `address` (empty when
+        the limit is off): nobody is authenticated, so the caller's address is the key."""
+        if self.registration is None:
+            return []
+        key = ("address", address_part(address))
+        decision = self.limiter.hit_nowait(self.registration, *key)
+        if decision is None:  # a store with I/O (Redis)
+            decision = await self.limiter.hit(self.registration, *key)
         return [decision]
 
     async def aclose(self) -> None:

@@ -15,6 +15,7 @@ from typing import Any, Literal, Protocol
 
 __all__ = [
     "AUTH_METHODS",
+    "CLIENT_ORIGINS",
     "Api",
     "ApiAccess",
     "AuditEvent",
@@ -24,6 +25,7 @@ __all__ = [
     "ConsentGrant",
     "DeviceAuthorization",
     "DeviceStatus",
+    "InitialAccessToken",
     "OpaqueAccessToken",
     "RefreshFamily",
     "RefreshLifetimes",
@@ -38,6 +40,9 @@ TokenFormat = Literal["jwt", "opaque"]
 DeviceStatus = Literal["pending", "approved", "denied", "used"]
 # RFC 7591 §2 token_endpoint_auth_method values this server implements.
 AUTH_METHODS = ("client_secret_basic", "client_secret_post", "private_key_jwt", "none")
+# How a client came to be registered: `authgate client create`, the registration endpoint
+# (RFC 7591), or a client ID metadata document.
+CLIENT_ORIGINS = ("cli", "registration", "metadata_document")
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +92,13 @@ class Client:
     previous_secret_hash: str | None = field(default=None, repr=False)
     previous_secret_expires_at: int | None = None
     created_at: int = 0
+    origin: str = "cli"  # one of CLIENT_ORIGINS
+    # RFC 7591 §2 / OpenID Connect Registration §2: "web" or "native"; None when not given (CLI).
+    application_type: str | None = None
+    # RFC 7592 §3: the keyed hash of the registration access token (registered clients only).
+    registration_token_hash: str | None = field(default=None, repr=False)
+    # When the client first authenticated (or named itself) at an endpoint; None: never used.
+    first_used_at: int | None = None
 
     @property
     def is_public(self) -> bool:
@@ -104,6 +116,29 @@ class Client:
             if entry.api == api:
                 return entry
         return None
+
+
+@dataclass(frozen=True, slots=True)
+class InitialAccessToken:
+    """An initial access token of the registration endpoint (RFC 7591 §3): stored under its keyed
+    hash only, known by its public `token_id`; it registers at most `max_uses` clients (None:
+    any number) until `expires_at` (None: until revoked)."""
+
+    token_id: str
+    token_hash: str = field(repr=False)
+    created_at: int
+    expires_at: int | None = None
+    max_uses: int | None = None
+    uses: int = 0
+    revoked_at: int | None = None
+
+    def usable(self, now: int) -> bool:
+        """Whether it may register one more client at `now`."""
+        return (
+            self.revoked_at is None
+            and (self.expires_at is None or now < self.expires_at)
+            and (self.max_uses is None or self.uses < self.max_uses)
+        )
 
 
 @dataclass(frozen=True, slots=True)

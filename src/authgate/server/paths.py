@@ -14,6 +14,9 @@ ENDPOINT_PATHS = {
     "device_authorization": "/device_authorization",
     "userinfo": "/userinfo",
     "end_session": "/logout",
+    # Dynamic client registration (RFC 7591 §3); each client's configuration endpoint (RFC 7592
+    # §2) is below it, /register/CLIENT_ID. Served only with `[registration] mode` on.
+    "registration": "/register",
     # The pages of the flows (not metadata): sign-in, consent, the device verification page.
     "login": "/login",
     "consent": "/consent",

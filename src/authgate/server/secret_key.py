@@ -101,6 +101,7 @@ class ServerSecret:
 
     __slots__ = (
         "_client_secret_key",
+        "_registration_key",
         "_signing_keys",
         "_token_key",
         "check_value",
@@ -112,6 +113,8 @@ class ServerSecret:
     def __init__(self, secret_key: bytes) -> None:
         self._client_secret_key = derive_key(secret_key, b"authgate client secret hash v1")
         self._token_key = derive_key(secret_key, b"authgate opaque token hash v1")
+        # Initial and registration access tokens (RFC 7591 §3, RFC 7592 §3).
+        self._registration_key = derive_key(secret_key, b"authgate registration token hash v1")
         self._signing_keys = Sealer(derive_key(secret_key, b"authgate signing key seal v1"))
         # The token response a refresh keeps for its grace-window replay, sealed so the stored copy
         # is useless to someone who reads the database; the caller binds it (associated data) to
@@ -136,6 +139,10 @@ class ServerSecret:
     def hash_token(self, token: str) -> str:
         """The keyed hash under which an opaque token is stored and looked up."""
         return hmac.new(self._token_key, token.encode("utf-8"), hashlib.sha256).hexdigest()
+
+    def hash_registration_token(self, token: str) -> str:
+        """The keyed hash under which an initial or registration access token is stored."""
+        return hmac.new(self._registration_key, token.encode("utf-8"), hashlib.sha256).hexdigest()
 
     def seal(self, plaintext: bytes, associated: bytes) -> bytes:
         """Seal a signing key (`Sealer.seal` under the signing-key seal key)."""

@@ -149,3 +149,27 @@ def test_the_documented_flow_settings_are_the_defaults(tmp_path: Path) -> None:
         assert getattr(config, name) == getattr(defaults, name), name
     assert config.tokens.authorization_code_ttl == defaults.tokens.authorization_code_ttl
     assert config.tokens.id_token_lifetime == defaults.tokens.id_token_lifetime
+
+
+def test_registration_settings(tmp_path: Path) -> None:
+    env = {"AUTHGATE_SECRET_KEY": "k" * 40}
+    defaults = load_config(None, env).registration
+    assert (defaults.mode, defaults.allowed_scopes, defaults.enabled) == ("off", (), False)
+    assert retention_for(load_config(None, env)).unused_registered_client == 30 * 86400
+    file = tmp_path / "authgate.toml"
+    file.write_text(
+        '[registration]\nmode = "token"\nallowed_scopes = ["read", "https://api#write"]\n'
+        'unused_client_lifetime = "7d"\n'
+    )
+    config = load_config(file, env)
+    assert config.registration.mode == "token"
+    assert config.registration.enabled
+    assert config.registration.allowed_scopes == ("read", "https://api#write")
+    assert retention_for(config).unused_registered_client == 7 * 86400
+    off = load_config(None, {**env, "AUTHGATE_REGISTRATION_UNUSED_CLIENT_LIFETIME": "0"})
+    assert retention_for(off).unused_registered_client == 0
+    with pytest.raises(ConfigError, match="AUTHGATE_REGISTRATION_MODE"):
+        load_config(None, {**env, "AUTHGATE_REGISTRATION_MODE": "public"})
+    file.write_text('[registration]\nmode = "yes"\n')
+    with pytest.raises(ConfigError, match=r"registration\.mode"):
+        load_config(file, env)

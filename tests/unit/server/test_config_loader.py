@@ -228,12 +228,15 @@ def test_admin_cli_round_trip(cli_env: dict[str, str]) -> None:
     assert "no client with id 'no-such-client'" in out
     code, out = _run(cli_env, "client", "list", "--json")
     assert [c["client_id"] for c in json.loads(out)] == [client_id]
+    assert [c["origin"] for c in json.loads(out)] == ["cli"]
     code, out = _run(cli_env, "api", "list")
     assert out.splitlines()[0].split("\t") == ["IDENTIFIER", "FORMAT", "ALG", "SCOPES"]
     assert out.splitlines()[1].startswith("https://api.example.test\t")
     code, out = _run(cli_env, "client", "list")
-    assert out.splitlines()[0].split("\t") == ["CLIENT_ID", "AUTH_METHOD", "GRANTS", "NAME"]
+    header = ["CLIENT_ID", "AUTH_METHOD", "GRANTS", "ORIGIN", "NAME"]
+    assert out.splitlines()[0].split("\t") == header
     assert out.splitlines()[1].split("\t")[:2] == [client_id, "client_secret_basic"]
+    assert out.splitlines()[1].split("\t")[3] == "cli"
     assert _run(cli_env, "client", "delete", client_id)[0] == 0
     assert _run(cli_env, "client", "delete", client_id)[0] != 0
     assert _run(cli_env, "api", "delete", "https://api.example.test")[0] == 0

@@ -8,8 +8,10 @@ from pathlib import Path
 import pytest
 
 from authgate.config import ConfigError
-from authgate.limits import FailMode
+from authgate.limits import FailMode, refusal
+from authgate.server.config import LimitSettings, LimitsSettings
 from authgate.server.config_loader import load_config
+from authgate.server.limits import ServerLimits
 
 ENV = {"AUTHGATE_SECRET_KEY": "k" * 40}
 
@@ -87,3 +89,49 @@ def test_a_bad_url_from_the_environment_names_the_variable_not_the_password(
     with pytest.raises(ConfigError, match="AUTHGATE_LIMITS_REDIS_URL") as caught:
         _load(tmp_path, "", AUTHGATE_LIMITS_REDIS_URL="mysql://root:hunter2@db/")
     assert "hunter2" not in str(caught.value)
+
+
+def test_registration_limit_from_file_and_environment(tmp_path: Path) -> None:
+    defaults = load_config(None, ENV).limits.registration
+    assert (defaults.rate, defaults.burst, defaults.on_store_failure) == (
+        "20/hour",
+        5,
+        FailMode.CLOSED,
+    )
+    text = '[limits.registration]\nrate = "3/minute"\nburst = 2\non_store_failure = "open"\n'
+    limits = load_config(_write(tmp_path, text), ENV).limits
+    assert (limits.registration.rate, limits.registration.burst) == ("3/minute", 2)
+    assert limits.registration.on_store_failure is FailMode.OPEN
+    assert limits.token == load_config(None, ENV).limits.token  # the other limit untouched
+    env = {**ENV, "AUTHGATE_LIMITS_REGISTRATION_ENABLED": "false"}
+    assert not load_config(None, env).limits.registration.enabled
+    with pytest.raises(ConfigError, match=r"limits\.registration"):
+        load_config(_write(tmp_path, '[limits.registration]\nrate = "often"\n'), ENV)
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    file = tmp_path / "authgate.toml"
+    file.write_text(text)
+    return file
+
+
+async def test_open_registration_is_counted_per_caller_address() -> None:
+    settings = LimitsSettings(registration=LimitSettings("2/hour", burst=2))
+    limits = ServerLimits.for_config(settings)
+    try:
+        first = [await limits.registration_request("192.0.2.1") for _ in range(3)]
+        assert [bool(refusal(d)) for d in first] == [False, False, True]
+        assert not refusal(await limits.registration_request("192.0.2.2"))
+        # One IPv6 subscriber (a /64) is one caller.
+        await limits.registration_request("2001:db8::1")
+        await limits.registration_request("2001:db8::2")
+        assert refusal(await limits.registration_request("2001:db8::3"))
+    finally:
+        await limits.aclose()
+    off = ServerLimits.for_config(
+        LimitsSettings(registration=LimitSettings("1/hour", enabled=False))
+    )
+    try:
+        assert await off.registration_request("192.0.2.1") == []
+    finally:
+        await off.aclose()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -232,3 +233,45 @@ async def test_schedule_lock_serialises_writers(storage: SqlStorage) -> None:
 
     await asyncio.gather(hold("a"), hold("b"))
     assert order in (["a in", "a out", "b in", "b out"], ["b in", "b out", "a in", "a out"])
+
+
+async def test_a_registered_client_is_replaced_whole_and_its_first_use_kept(
+    storage: SqlStorage,
+) -> None:
+    await storage.create_api(_api())
+    other = "https://other.example.test"
+    await storage.create_api(_api(other))
+    read = ApiAccess(api="https://api.example.test", scopes=("read",))
+    client = dataclasses.replace(
+        _client("r1", read),
+        origin="registration",
+        application_type="web",
+        registration_token_hash="cd" * 32,
+    )
+    await storage.create_client(client)
+    assert await storage.get_client("r1") == client
+    await storage.mark_client_used("r1", 50)
+    await storage.mark_client_used("r1", 60)  # the first use stays
+    used = await storage.get_client("r1")
+    assert used is not None
+    assert used.first_used_at == 50
+    new = dataclasses.replace(
+        client,
+        name="renamed",
+        access=(ApiAccess(api=other, scopes=()),),
+        application_type="native",
+        created_at=999,  # never replaced
+        origin="cli",  # never replaced
+        first_used_at=None,  # never replaced
+    )
+    assert await storage.replace_client(new)
+    replaced = await storage.get_client("r1")
+    assert replaced == dataclasses.replace(
+        new, created_at=1, origin="registration", first_used_at=50
+    )
+    # An unknown API changes nothing; an unknown client is False.
+    bad = dataclasses.replace(new, access=(ApiAccess(api="https://gone.example.test"),))
+    with pytest.raises(LookupError):
+        await storage.replace_client(bad)
+    assert await storage.get_client("r1") == replaced
+    assert not await storage.replace_client(dataclasses.replace(new, client_id="absent"))

@@ -10,6 +10,7 @@ import dataclasses
 import secrets
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from authgate.jose import JoseError, JWKSet
@@ -20,7 +21,7 @@ from authgate.server.clients.client_secrets import generate_client_id, generate_
 from authgate.server.clients.jwks import check_jwks_uri
 from authgate.server.config import Config
 from authgate.server.flows.passwords import hash_password
-from authgate.server.flows.redirect_uris import check_redirect_uri
+from authgate.server.flows.redirect_uris import check_redirect_uri_for
 from authgate.server.grants import DEVICE_CODE_GRANT, GRANT_TYPES
 from authgate.server.models import AUTH_METHODS, Api, ApiAccess, Client, TokenFormat, User
 from authgate.server.secret_key import ServerSecret
@@ -30,9 +31,15 @@ from authgate.server.targets.resources import check_resource_uri
 from authgate.server.targets.scopes import is_scope_token
 
 __all__ = [
+    "APPLICATION_TYPES",
+    "CLI_NAMES",
+    "METADATA_NAMES",
     "UNCHANGED",
     "AdminError",
+    "InvalidRedirectUriError",
+    "OptionNames",
     "Unchanged",
+    "checked_client",
     "create_api",
     "create_client",
     "create_user",
@@ -42,6 +49,7 @@ __all__ = [
     "rotate_client_secret",
     "set_user_password",
     "update_user_profile",
+    "uses_secret",
 ]
 
 
@@ -127,6 +135,44 @@ async def resolve_scope_specs(
     return grants
 
 
+@dataclass(frozen=True, slots=True)
+class OptionNames:
+    """How a caller spells each client setting in error messages: the CLI's options by default,
+    RFC 7591 metadata names for the registration endpoint (`METADATA_NAMES`)."""
+
+    redirect_uri: str = "--redirect-uri"
+    post_logout_redirect_uri: str = "--post-logout-redirect-uri"
+    require_pkce: str = "--require-pkce"
+    always_issue_refresh_token: str = "--always-issue-refresh-token"
+    grant: str = "--grant"
+    scope: str = "--scope"
+    jwks: str = "--jwks FILE"
+    jwks_uri: str = "--jwks-uri URL"
+    auth_method: str = "auth method"
+    application_type: str = "--application-type"
+
+
+CLI_NAMES = OptionNames()
+METADATA_NAMES = OptionNames(
+    redirect_uri="redirect_uris",
+    post_logout_redirect_uri="post_logout_redirect_uris",
+    require_pkce="require_pkce",
+    always_issue_refresh_token="always_issue_refresh_token",
+    grant="grant_types",
+    scope="scope",
+    jwks="jwks",
+    jwks_uri="jwks_uri",
+    auth_method="token_endpoint_auth_method",
+    application_type="application_type",
+)
+# OpenID Connect Registration §2 (RFC 8252 for native apps).
+APPLICATION_TYPES = ("web", "native")
+
+
+class InvalidRedirectUriError(AdminError):
+    """A client's redirect URIs break a rule (RFC 7591 §3.2.2 `invalid_redirect_uri`)."""
+
+
 async def create_client(
     storage: Storage,
     secret: ServerSecret,
@@ -144,25 +190,105 @@ async def create_client(
     require_pkce: bool = False,
     always_issue_refresh_token: bool = False,
     roles: Sequence[str] = (),
+    application_type: str | None = None,
+    origin: str = "cli",
+    registration_token_hash: str | None = None,
+    names: OptionNames = CLI_NAMES,
     now: int,
 ) -> tuple[Client, str | None]:
     """Register a client; return it and its new secret (None for key-based or public clients).
 
-    Clients of the user-facing flows: `authorization_code` needs at least one redirect URI
-    (checked as `flows.redirect_uris.check_redirect_uri` says), `refresh_token` comes with
-    `authorization_code` or the device grant. The identity scopes (`openid`, `profile`, `email`,
-    `offline_access`) are not granted per client: every such client may ask for them.
+    The rules are `checked_client`'s. `origin`, `registration_token_hash` and `names` are for the
+    registration endpoint (RFC 7591).
     """
-    if not name.strip() or len(name) > 200:
-        raise AdminError("name must be 1 to 200 characters")
+    client = await checked_client(
+        storage,
+        client_id=generate_client_id(),
+        name=name,
+        grant_types=grant_types,
+        scopes=scopes,
+        apis=apis,
+        introspect=introspect,
+        auth_method=auth_method,
+        jwks=jwks,
+        jwks_uri=jwks_uri,
+        redirect_uris=redirect_uris,
+        post_logout_redirect_uris=post_logout_redirect_uris,
+        require_pkce=require_pkce,
+        always_issue_refresh_token=always_issue_refresh_token,
+        roles=roles,
+        application_type=application_type,
+        names=names,
+        created_at=now,
+    )
+    client_secret = generate_client_secret() if uses_secret(auth_method) else None
+    client = dataclasses.replace(
+        client,
+        secret_hash=secret.hash_client_secret(client_secret) if client_secret else None,
+        origin=origin,
+        registration_token_hash=registration_token_hash,
+    )
+    await storage.create_client(client)
+    await audit.record(
+        storage,
+        "client.registered" if origin == "registration" else "client.created",
+        client.client_id,
+        now=now,
+        actor="registration" if origin == "registration" else "admin",
+        name=client.name,
+        auth_method=auth_method,
+        grant_types=client.grant_types,
+    )
+    return client, client_secret
+
+
+def uses_secret(auth_method: str) -> bool:
+    """Whether clients of this `token_endpoint_auth_method` authenticate with a client secret."""
+    return auth_method in ("client_secret_basic", "client_secret_post")
+
+
+async def checked_client(
+    storage: Storage,
+    *,
+    client_id: str,
+    name: str,
+    grant_types: Sequence[str],
+    scopes: Sequence[str] = (),
+    apis: Sequence[str] = (),
+    introspect: Sequence[str] = (),
+    auth_method: str = "client_secret_basic",
+    jwks: Mapping[str, Any] | None = None,
+    jwks_uri: str | None = None,
+    redirect_uris: Sequence[str] = (),
+    post_logout_redirect_uris: Sequence[str] = (),
+    require_pkce: bool = False,
+    always_issue_refresh_token: bool = False,
+    roles: Sequence[str] = (),
+    application_type: str | None = None,
+    names: OptionNames = CLI_NAMES,
+    created_at: int,
+) -> Client:
+    """The client these settings describe (no secret yet), every rule checked; `AdminError`
+    (`InvalidRedirectUriError` for redirect URIs) naming the setting as `names` spells it.
+
+    Clients of the user-facing flows: `authorization_code` needs at least one redirect URI
+    (checked as `flows.redirect_uris.check_redirect_uri` says, and for an `application_type`
+    as `check_redirect_uri_for` says), `refresh_token` comes with `authorization_code` or the
+    device grant. The identity scopes (`openid`, `profile`, `email`, `offline_access`) are not
+    granted per client: every such client may ask for them.
+    """
+    if not name.strip() or len(name) > 200 or not name.isprintable():
+        raise AdminError("name must be 1 to 200 printable characters")
     if auth_method not in AUTH_METHODS:
-        raise AdminError(f"auth method must be one of {', '.join(AUTH_METHODS)}")
+        raise AdminError(f"{names.auth_method} must be one of {', '.join(AUTH_METHODS)}")
     unknown = [g for g in grant_types if g not in GRANT_TYPES]
     if unknown:
         raise AdminError(f"unsupported grant {unknown[0]!r}; supported: {', '.join(GRANT_TYPES)}")
     if auth_method == "none" and "client_credentials" in grant_types:
         raise AdminError("client_credentials needs a confidential client (RFC 6749 §4.4)")
-    _check_keys(auth_method, jwks, jwks_uri)
+    if application_type is not None and application_type not in APPLICATION_TYPES:
+        raise AdminError(f"{names.application_type} must be web or native")
+    _check_keys(auth_method, jwks, jwks_uri, names)
     redirect_uris = _unique(redirect_uris)
     post_logout_redirect_uris = _unique(post_logout_redirect_uris)
     _check_user_flows(
@@ -171,12 +297,14 @@ async def create_client(
         post_logout_redirect_uris,
         require_pkce=require_pkce,
         always_issue_refresh_token=always_issue_refresh_token,
+        application_type=application_type,
+        names=names,
     )
     identity = [s for s in scopes if s in IDENTITY_SCOPES]
     if identity:
         raise AdminError(
             f"{identity[0]!r} is an OpenID Connect scope that every authorization_code or device "
-            "client may request; list only API scopes with --scope"
+            f"client may request; list only API scopes with {names.scope}"
         )
     for role in roles:
         if not is_scope_token(role):
@@ -192,13 +320,8 @@ async def create_client(
         )
         for api in sorted(set(requestable) | set(introspectable))
     ]
-    client_secret = (
-        generate_client_secret()
-        if auth_method in ("client_secret_basic", "client_secret_post")
-        else None
-    )
-    client = Client(
-        client_id=generate_client_id(),
+    return Client(
+        client_id=client_id,
         name=name.strip(),
         auth_method=auth_method,
         grant_types=tuple(dict.fromkeys(grant_types)),
@@ -210,20 +333,9 @@ async def create_client(
         roles=tuple(dict.fromkeys(roles)),
         jwks=dict(jwks) if jwks else None,
         jwks_uri=jwks_uri,
-        secret_hash=secret.hash_client_secret(client_secret) if client_secret else None,
-        created_at=now,
+        created_at=created_at,
+        application_type=application_type,
     )
-    await storage.create_client(client)
-    await audit.record(
-        storage,
-        "client.created",
-        client.client_id,
-        now=now,
-        name=client.name,
-        auth_method=auth_method,
-        grant_types=client.grant_types,
-    )
-    return client, client_secret
 
 
 def _unique(values: Sequence[str]) -> tuple[str, ...]:
@@ -237,15 +349,17 @@ def _check_user_flows(
     *,
     require_pkce: bool,
     always_issue_refresh_token: bool,
+    application_type: str | None,
+    names: OptionNames,
 ) -> None:
     code = "authorization_code" in grant_types
     if code and not redirect_uris:
-        raise AdminError("authorization_code needs at least one --redirect-uri")
+        raise InvalidRedirectUriError(f"authorization_code needs at least one {names.redirect_uri}")
     if not code:
         for given, option in (
-            (redirect_uris, "--redirect-uri"),
-            (post_logout_redirect_uris, "--post-logout-redirect-uri"),
-            (require_pkce, "--require-pkce"),
+            (redirect_uris, names.redirect_uri),
+            (post_logout_redirect_uris, names.post_logout_redirect_uri),
+            (require_pkce, names.require_pkce),
         ):
             if given:
                 raise AdminError(f"{option} is for authorization_code clients")
@@ -255,25 +369,31 @@ def _check_user_flows(
             "issued only with them"
         )
     if always_issue_refresh_token and "refresh_token" not in grant_types:
-        raise AdminError("--always-issue-refresh-token needs --grant refresh_token")
+        raise AdminError(f"{names.always_issue_refresh_token} needs {names.grant} refresh_token")
     for label, uris in (
         ("redirect URI", redirect_uris),
         ("post-logout redirect URI", post_logout_redirect_uris),
     ):
         for uri in uris:
             try:
-                check_redirect_uri(uri)
+                check_redirect_uri_for(uri, application_type)
             except InvalidRedirectUri as exc:
-                raise AdminError(f"{label} {uri!r}: {exc.description}") from None
+                raise InvalidRedirectUriError(f"{label} {uri!r}: {exc.description}") from None
 
 
-def _check_keys(auth_method: str, jwks: Mapping[str, Any] | None, jwks_uri: str | None) -> None:
+def _check_keys(
+    auth_method: str,
+    jwks: Mapping[str, Any] | None,
+    jwks_uri: str | None,
+    names: OptionNames = CLI_NAMES,
+) -> None:
     if auth_method != "private_key_jwt":
         if jwks is not None or jwks_uri is not None:
-            raise AdminError("--jwks and --jwks-uri are for private_key_jwt clients")
+            raise AdminError(f"{names.jwks} and {names.jwks_uri} are for private_key_jwt clients")
         return
     if (jwks is None) == (jwks_uri is None):
-        raise AdminError("private_key_jwt needs exactly one of --jwks FILE or --jwks-uri URL")
+        # RFC 7591 §2: jwks and jwks_uri MUST NOT both be present.
+        raise AdminError(f"private_key_jwt needs exactly one of {names.jwks} or {names.jwks_uri}")
     if jwks is None:
         problem = check_jwks_uri(jwks_uri or "")
         if problem:
@@ -296,7 +416,7 @@ async def rotate_client_secret(
     client = await storage.get_client(client_id)
     if client is None:
         raise AdminError(f"no client with id {client_id!r}")
-    if client.auth_method not in ("client_secret_basic", "client_secret_post"):
+    if not uses_secret(client.auth_method):
         raise AdminError("this client authenticates without a secret")
     new_secret = generate_client_secret()
     previous = client.secret_hash if grace > 0 else None

@@ -10,6 +10,7 @@ stream of bogus assertions cannot turn the server into a request pump.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import json
 import logging
 from collections.abc import Callable
@@ -22,7 +23,7 @@ from authgate.jose import JoseError, JWKSet
 from authgate.server.config import HttpSettings, is_loopback_host
 from authgate.server.models import Client
 
-__all__ = ["ClientKeyError", "ClientKeys", "check_jwks_uri"]
+__all__ = ["ClientKeyError", "ClientKeys", "check_jwks_uri", "check_remote_jwks_uri"]
 
 _log = logging.getLogger("authgate.server.client_jwks")
 _REFETCH_INTERVAL = 30
@@ -40,9 +41,31 @@ def check_jwks_uri(uri: str) -> str | None:
         return "jwks_uri is not a URL"
     if parts.fragment or not parts.hostname:
         return "jwks_uri must be an absolute URL without a fragment"
+    if "@" in parts.netloc:
+        return "jwks_uri must not contain userinfo"  # no credentials in URLs (RFC 9700 §4.1)
     if parts.scheme == "https" or (parts.scheme == "http" and is_loopback_host(parts.hostname)):
         return None
     return "jwks_uri must use https (plain http only on a loopback host)"
+
+
+def check_remote_jwks_uri(uri: str) -> str | None:
+    """`check_jwks_uri`, and for a jwks_uri that a client registered itself (RFC 7591): https to
+    a host that is not an IP literal of this machine or a private, link-local or reserved
+    network, so that a registration cannot point the server's fetches at internal services
+    (server-side request forgery). A DNS name is not resolved here; see docs/clients.md."""
+    problem = check_jwks_uri(uri)
+    if problem:
+        return problem
+    host = urlsplit(uri).hostname or ""
+    if urlsplit(uri).scheme != "https" or host == "localhost" or host.endswith(".localhost"):
+        return "jwks_uri must use https to a public host"
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return None
+    if not address.is_global:
+        return "jwks_uri must use https to a public host, not a private or local address"
+    return None
 
 
 @dataclass(slots=True)

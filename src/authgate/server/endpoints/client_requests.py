@@ -1,11 +1,15 @@
 """What every OAuth endpoint a client POSTs to does first: read the urlencoded form
 (`http.forms`) and authenticate the client (RFC 6749 §2.3, `clients.authentication`), whose id
-then goes into the access log."""
+then goes into the access log. A dynamically registered client's first use is recorded (the purge
+removes those never used)."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Collection
 
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.requests import Request
 
 from authgate.server.auth_server import AuthServer
@@ -14,6 +18,8 @@ from authgate.server.models import Client
 from authgate.server.paths import ENDPOINT_PATHS
 
 __all__ = ["read_client_form"]
+
+_log = logging.getLogger("authgate.server")
 
 
 async def read_client_form(
@@ -34,5 +40,18 @@ async def read_client_form(
         server.config.endpoint(ENDPOINT_PATHS[endpoint]),
         allow_public=allow_public,
     )
-    request.state.client_id = authenticated.client.client_id
-    return form, authenticated.client
+    client = authenticated.client
+    request.state.client_id = client.client_id
+    if client.first_used_at is None and client.origin != "cli":
+        await _mark_used(server, client)
+    return form, client
+
+
+async def _mark_used(server: AuthServer, client: Client) -> None:
+    """Record a dynamically registered client's first use, so that the purge keeps it. Best
+    effort: a request that needs no database (a cached client's JWT) must not fail for this; a
+    later request records it."""
+    try:
+        await server.storage.mark_client_used(client.client_id, int(server.clock()))
+    except (DBAPIError, PoolTimeout, OSError, TimeoutError) as exc:
+        _log.warning("recording the first use of a client failed: %s", type(exc).__name__)

@@ -52,6 +52,11 @@ def server_metadata(
     algs = list(ASSERTION_ALGORITHMS)
     # Introspection needs an authenticated caller; public clients may revoke their own tokens.
     confidential = [m for m in auth_methods if m != "none"]
+    registration = (  # RFC 8414 §2, RFC 7591 §3: only when registration is on
+        {"registration_endpoint": config.endpoint(ENDPOINT_PATHS["registration"])}
+        if config.registration.enabled
+        else {}
+    )
     return {
         "issuer": config.issuer,
         "authorization_endpoint": config.endpoint(ENDPOINT_PATHS["authorization"]),
@@ -93,4 +98,5 @@ def server_metadata(
         "introspection_endpoint_auth_signing_alg_values_supported": algs,
         "revocation_endpoint_auth_methods_supported": list(auth_methods),
         "revocation_endpoint_auth_signing_alg_values_supported": algs,
+        **registration,
     }

@@ -22,7 +22,13 @@ from urllib.parse import urlencode
 
 from authgate.oauth.errors import InvalidRedirectUri
 
-__all__ = ["MAX_REDIRECT_URI_LENGTH", "add_query", "check_redirect_uri", "match_redirect_uri"]
+__all__ = [
+    "MAX_REDIRECT_URI_LENGTH",
+    "add_query",
+    "check_redirect_uri",
+    "check_redirect_uri_for",
+    "match_redirect_uri",
+]
 
 MAX_REDIRECT_URI_LENGTH = 2000
 _PRINTABLE = re.compile(r"[\x21-\x7e]+")  # no spaces, controls or non-ASCII (use punycode)
@@ -69,6 +75,19 @@ def check_redirect_uri(uri: str) -> None:
         )
     elif rest.startswith("//") and "@" in rest[2:].split("/", 1)[0]:
         raise InvalidRedirectUri("redirect URI must not contain userinfo")
+
+
+def check_redirect_uri_for(uri: str, application_type: str | None) -> None:
+    """`check_redirect_uri`, and the rule of the client's `application_type` (OpenID Connect
+    Registration §2, RFC 8252 §8.4): a `web` client redirects to https URIs only; loopback and
+    private-use schemes are a `native` app's (which may also use a claimed https URI, RFC 8252
+    §7.2). None (a client registered without a type) adds no rule."""
+    check_redirect_uri(uri)
+    if application_type == "web" and not uri.startswith("https://"):
+        raise InvalidRedirectUri(
+            "a web client's redirect URIs must use https; loopback and private-use schemes are "
+            "for native apps (application_type native, RFC 8252)"
+        )
 
 
 def _check_https(uri: str) -> None:

@@ -20,6 +20,7 @@ from authgate.server.models import (
     CodeRedemption,
     ConsentGrant,
     DeviceAuthorization,
+    InitialAccessToken,
     RefreshFamily,
     Session,
     ThrottleState,
@@ -32,6 +33,7 @@ __all__ = [
     "MemoryConsentStore",
     "MemoryDeviceStore",
     "MemoryGrantRevoker",
+    "MemoryInitialAccessTokenStore",
     "MemoryLockedFamily",
     "MemoryRefreshStore",
     "MemorySessionStore",
@@ -246,3 +248,44 @@ class MemoryAuditStore:
     async def list_audit_events(self, since: int, limit: int) -> list[AuditEvent]:
         matching = [e for e in self.events if e.at >= since]
         return matching[-limit:] if limit > 0 else []
+
+
+class MemoryInitialAccessTokenStore:
+    """An `InitialAccessTokenStore`."""
+
+    def __init__(self) -> None:
+        self.tokens: dict[str, InitialAccessToken] = {}  # by token_id
+
+    async def create_initial_access_token(self, token: InitialAccessToken) -> None:
+        taken = {t.token_hash for t in self.tokens.values()}
+        if token.token_id in self.tokens or token.token_hash in taken:
+            raise AlreadyExistsError(token.token_id)
+        self.tokens[token.token_id] = token
+
+    async def list_initial_access_tokens(self) -> list[InitialAccessToken]:
+        return sorted(self.tokens.values(), key=lambda t: (t.created_at, t.token_id))
+
+    async def find_initial_access_token(self, token_hash: str) -> InitialAccessToken | None:
+        for token in self.tokens.values():
+            if token.token_hash == token_hash:
+                return token
+        return None
+
+    async def revoke_initial_access_token(self, token_id: str, now: int) -> bool:
+        token = self.tokens.get(token_id)
+        if token is None or token.revoked_at is not None:
+            return False
+        self.tokens[token_id] = replace(token, revoked_at=now)
+        return True
+
+    async def use_initial_access_token(
+        self, token_hash: str, now: int
+    ) -> InitialAccessToken | None:
+        await asyncio.sleep(0)  # let concurrent callers interleave; the update below is atomic
+        for token in self.tokens.values():
+            if token.token_hash == token_hash:
+                if not token.usable(now):
+                    return None
+                self.tokens[token.token_id] = replace(token, uses=token.uses + 1)
+                return token
+        return None

@@ -31,6 +31,7 @@ from authgate.server.models import (
     CodeRedemption,
     ConsentGrant,
     DeviceAuthorization,
+    InitialAccessToken,
     OpaqueAccessToken,
     RefreshFamily,
     Session,
@@ -53,6 +54,7 @@ __all__ = [
     "GrantRevoker",
     "GrantStore",
     "GrantTokenLog",
+    "InitialAccessTokenStore",
     "KeyScheduleSession",
     "LockedFamily",
     "MaintenanceStore",
@@ -132,6 +134,37 @@ class ClientStore(ClientLookup, Protocol):
         previous_secret_expires_at: int | None,
     ) -> bool:
         """Replace the stored secret hash (and the grace-period one). False if absent."""
+
+    async def replace_client(self, client: Client) -> bool:
+        """Replace the stored client with the same id by `client` (every field but `client_id`,
+        `created_at`, `origin` and `first_used_at`), its access list with it, atomically (an RFC
+        7592 update). False if absent; `LookupError` (nothing changed) for an unknown API."""
+
+    async def mark_client_used(self, client_id: str, now: int) -> None:
+        """Record the client's first use at `now`; a client already used keeps its first time."""
+
+
+class InitialAccessTokenStore(Protocol):
+    """Initial access tokens of the registration endpoint (RFC 7591 §3), by keyed hash."""
+
+    async def create_initial_access_token(self, token: InitialAccessToken) -> None:
+        """Store a new token; `AlreadyExistsError` when its id or hash is taken."""
+
+    async def list_initial_access_tokens(self) -> list[InitialAccessToken]:
+        """Every token, revoked and expired ones included, oldest first."""
+
+    async def find_initial_access_token(self, token_hash: str) -> InitialAccessToken | None:
+        """The token with this hash, whatever its state, or None (nothing is counted)."""
+
+    async def revoke_initial_access_token(self, token_id: str, now: int) -> bool:
+        """Mark the token revoked (it registers no more clients). False if absent or revoked."""
+
+    async def use_initial_access_token(
+        self, token_hash: str, now: int
+    ) -> InitialAccessToken | None:
+        """Count one use of the token with this hash and return it as it was before; None (and
+        nothing counted) when unknown, revoked, expired at `now` or used `max_uses` times.
+        Atomic across processes: of concurrent callers, at most `max_uses - uses` succeed."""
 
 
 class UserLookup(Protocol):
@@ -268,7 +301,8 @@ class MaintenanceStore(Protocol):
         """Delete expired opaque tokens, revocation entries and used values, and the flows'
         records past their lifetimes (codes and device authorizations an hour after expiry,
         sessions, refresh-token families, throttle counters, audit events past the audit
-        retention); return the count of rows."""
+        retention, dynamically registered clients never used within the retention's
+        `unused_registered_client`); return the count of rows."""
 
 
 class AuthorizationCodeStore(Protocol):
@@ -480,6 +514,7 @@ class Storage(
     SettingsStore,
     MaintenanceStore,
     AuditStore,
+    InitialAccessTokenStore,
     FlowStorage,
     Protocol,
 ):

@@ -1,5 +1,6 @@
 """How long records are kept before `purge_expired` deletes them: the configured lifetimes of
-refresh tokens, sessions and throttle counters (past them a record means nothing any more)."""
+refresh tokens, sessions and throttle counters (past them a record means nothing any more), and
+of dynamically registered clients that were never used."""
 
 from __future__ import annotations
 
@@ -21,3 +22,6 @@ class Retention:
     session_absolute: int = 7 * DAY
     throttle_memory: int = DAY
     audit: int = 365 * DAY  # `[audit] retention`
+    # `[registration] unused_client_lifetime`: a client registered at the endpoint (RFC 7591)
+    # and never used this long after is deleted; 0 keeps such clients.
+    unused_registered_client: int = 30 * DAY

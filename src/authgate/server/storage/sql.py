@@ -16,6 +16,7 @@ from authgate.server.storage.sql_grants import SqlGrants
 from authgate.server.storage.sql_keys import SqlSigningKeys
 from authgate.server.storage.sql_purge import SqlMaintenance
 from authgate.server.storage.sql_refresh import SqlRefreshTokens
+from authgate.server.storage.sql_registration import SqlInitialAccessTokens
 from authgate.server.storage.sql_registry import SqlRegistry
 from authgate.server.storage.sql_sessions import SqlSessions
 from authgate.server.storage.sql_throttle import SqlThrottle
@@ -36,6 +37,7 @@ class SqlStorage(
     SqlSessions,
     SqlThrottle,
     SqlAudit,
+    SqlInitialAccessTokens,
     SqlMaintenance,
 ):
     """The `Storage` roles (the user-facing flows' stores included) implemented with SQLAlchemy

@@ -16,6 +16,7 @@ from authgate.server.storage.sql_device import DEVICE_MEMORY
 from authgate.server.storage.tables import (
     audit_events,
     authorization_codes,
+    clients,
     device_authorizations,
     grant_tokens,
     opaque_access_tokens,
@@ -65,6 +66,19 @@ class SqlMaintenance(SqlBase):
             (throttle, throttle.c.last_failure <= now - keep.throttle_memory),
             (audit_events, audit_events.c.at <= now - keep.audit),
         ]
+        if keep.unused_registered_client > 0:
+            # A client registered at the endpoint (open registration lets anyone add one) and
+            # never used since is removed after the configured time; CLI clients never are.
+            conditions.append(
+                (
+                    clients,
+                    sa.and_(
+                        clients.c.origin == "registration",
+                        clients.c.first_used_at.is_(None),
+                        clients.c.created_at <= now - keep.unused_registered_client,
+                    ),
+                )
+            )
         removed = 0
         for table, condition in conditions:
             async with self._db.write() as conn:

@@ -6,6 +6,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from authgate.server.models import Api, ApiAccess, Client, User
 from authgate.server.storage.protocols import AlreadyExistsError
@@ -86,41 +87,40 @@ class SqlRegistry(SqlBase):
     async def create_client(self, client: Client) -> None:
         values = {
             "client_id": client.client_id,
-            "name": client.name,
-            "auth_method": client.auth_method,
-            "grant_types": list(client.grant_types),
-            "redirect_uris": list(client.redirect_uris),
-            "post_logout_redirect_uris": list(client.post_logout_redirect_uris),
-            "require_pkce": client.require_pkce,
-            "always_issue_refresh_token": client.always_issue_refresh_token,
-            "roles": list(client.roles),
-            "jwks": dict(client.jwks) if client.jwks else None,
-            "jwks_uri": client.jwks_uri,
-            "secret_hash": client.secret_hash,
-            "previous_secret_hash": client.previous_secret_hash,
-            "previous_secret_expires_at": client.previous_secret_expires_at,
+            "origin": client.origin,
+            "first_used_at": client.first_used_at,
             "created_at": client.created_at,
+            **_client_values(client),
         }
         try:
             async with self._db.write() as conn:
                 await conn.execute(clients.insert().values(values))
-                for entry in client.access:
-                    known = await conn.execute(
-                        sa.select(apis.c.identifier).where(apis.c.identifier == entry.api)
-                    )
-                    if known.first() is None:
-                        raise LookupError(f"no API with identifier {entry.api!r}")
-                    await conn.execute(
-                        client_api_access.insert().values(
-                            client_id=client.client_id,
-                            api=entry.api,
-                            scopes=list(entry.scopes),
-                            may_request=entry.may_request,
-                            may_introspect=entry.may_introspect,
-                        )
-                    )
+                await _insert_access(conn, client)
         except IntegrityError:
             raise AlreadyExistsError(f"a client with id {client.client_id!r} exists") from None
+
+    async def replace_client(self, client: Client) -> bool:
+        async with self._db.write() as conn:
+            result = await conn.execute(
+                clients.update()
+                .where(clients.c.client_id == client.client_id)
+                .values(_client_values(client))
+            )
+            if not result.rowcount:
+                return False
+            await conn.execute(
+                client_api_access.delete().where(client_api_access.c.client_id == client.client_id)
+            )
+            await _insert_access(conn, client)
+        return True
+
+    async def mark_client_used(self, client_id: str, now: int) -> None:
+        async with self._db.write() as conn:
+            await conn.execute(
+                clients.update()
+                .where(clients.c.client_id == client_id, clients.c.first_used_at.is_(None))
+                .values(first_used_at=now)
+            )
 
     async def delete_client(self, client_id: str) -> bool:
         async with self._db.write() as conn:
@@ -209,6 +209,46 @@ class SqlRegistry(SqlBase):
         return bool(result.rowcount)
 
 
+def _client_values(client: Client) -> dict[str, Any]:
+    """The columns an update replaces (all but the id, creation, origin and first use)."""
+    return {
+        "name": client.name,
+        "auth_method": client.auth_method,
+        "grant_types": list(client.grant_types),
+        "redirect_uris": list(client.redirect_uris),
+        "post_logout_redirect_uris": list(client.post_logout_redirect_uris),
+        "require_pkce": client.require_pkce,
+        "always_issue_refresh_token": client.always_issue_refresh_token,
+        "roles": list(client.roles),
+        "jwks": dict(client.jwks) if client.jwks else None,
+        "jwks_uri": client.jwks_uri,
+        "secret_hash": client.secret_hash,
+        "previous_secret_hash": client.previous_secret_hash,
+        "previous_secret_expires_at": client.previous_secret_expires_at,
+        "application_type": client.application_type,
+        "registration_token_hash": client.registration_token_hash,
+    }
+
+
+async def _insert_access(conn: AsyncConnection, client: Client) -> None:
+    """The client's access list; `LookupError` (the transaction rolls back) for an unknown API."""
+    for entry in client.access:
+        known = await conn.execute(
+            sa.select(apis.c.identifier).where(apis.c.identifier == entry.api)
+        )
+        if known.first() is None:
+            raise LookupError(f"no API with identifier {entry.api!r}")
+        await conn.execute(
+            client_api_access.insert().values(
+                client_id=client.client_id,
+                api=entry.api,
+                scopes=list(entry.scopes),
+                may_request=entry.may_request,
+                may_introspect=entry.may_introspect,
+            )
+        )
+
+
 def _api(row: Any) -> Api:
     return Api(
         identifier=row["identifier"],
@@ -248,6 +288,10 @@ def _client(row: Any, access: list[ApiAccess]) -> Client:
         previous_secret_hash=row["previous_secret_hash"],
         previous_secret_expires_at=row["previous_secret_expires_at"],
         created_at=row["created_at"],
+        origin=row["origin"],
+        application_type=row["application_type"],
+        registration_token_hash=row["registration_token_hash"],
+        first_used_at=row["first_used_at"],
     )
 
 

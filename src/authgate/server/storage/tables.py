@@ -17,6 +17,7 @@ __all__ = [
     "consents",
     "device_authorizations",
     "grant_tokens",
+    "initial_access_tokens",
     "metadata",
     "opaque_access_tokens",
     "refresh_families",
@@ -63,6 +64,11 @@ clients = sa.Table(
     sa.Column("previous_secret_hash", sa.String(64), nullable=True),
     sa.Column("previous_secret_expires_at", sa.BigInteger, nullable=True),
     sa.Column("created_at", sa.BigInteger, nullable=False),
+    # Migration 0004: dynamic client registration (RFC 7591, RFC 7592).
+    sa.Column("origin", sa.String(32), nullable=False, server_default="cli"),
+    sa.Column("application_type", sa.String(16), nullable=True),
+    sa.Column("registration_token_hash", sa.String(64), nullable=True),
+    sa.Column("first_used_at", sa.BigInteger, nullable=True),
 )
 
 client_api_access = sa.Table(
@@ -311,6 +317,19 @@ throttle = sa.Table(
     sa.Column("failures", sa.Integer, nullable=False),
     sa.Column("last_failure", sa.BigInteger, nullable=False, index=True),
     sa.Column("blocked_until", sa.BigInteger, nullable=False),
+)
+
+# Initial access tokens of the registration endpoint (RFC 7591 §3; migration 0004).
+initial_access_tokens = sa.Table(
+    "initial_access_tokens",
+    metadata,
+    sa.Column("token_id", sa.String(32), primary_key=True),
+    sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Column("expires_at", sa.BigInteger, nullable=True),
+    sa.Column("max_uses", sa.Integer, nullable=True),
+    sa.Column("uses", sa.Integer, nullable=False),
+    sa.Column("revoked_at", sa.BigInteger, nullable=True),
 )
 
 # The audit trail (authgate.server.audit): append-only, purged after `[audit] retention`.

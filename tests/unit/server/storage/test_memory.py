@@ -13,6 +13,7 @@ from authgate.server.storage.memory import (
     MemoryCodeStore,
     MemoryConsentStore,
     MemoryDeviceStore,
+    MemoryInitialAccessTokenStore,
     MemoryLockedFamily,
     MemoryRefreshStore,
     MemorySessionStore,
@@ -26,6 +27,7 @@ from tests.support.store_contracts import (
     check_session_store,
     check_throttle_store,
 )
+from tests.support.store_contracts_registration import check_initial_access_token_store
 
 
 async def test_code_store_contract() -> None:
@@ -84,3 +86,7 @@ async def test_the_checks_catch_a_refresh_store_without_rollback() -> None:
 
     with pytest.raises(AssertionError):
         await check_refresh_store(NoRollback())
+
+
+async def test_initial_access_token_store_contract() -> None:
+    await check_initial_access_token_store(MemoryInitialAccessTokenStore())

@@ -15,6 +15,7 @@ from tests.support.store_contracts import (
     check_session_store,
     check_throttle_store,
 )
+from tests.support.store_contracts_registration import check_initial_access_token_store
 
 
 async def test_code_store_contract(store: SqlStorage) -> None:
@@ -68,3 +69,7 @@ class _Alternating:
     def __getattr__(self, name: str) -> object:
         self._calls += 1
         return getattr(self._stores[self._calls % len(self._stores)], name)
+
+
+async def test_initial_access_token_store_contract(store: SqlStorage) -> None:
+    await check_initial_access_token_store(store)
