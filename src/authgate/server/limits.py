@@ -7,8 +7,7 @@ nobody can spend another client's quota by naming it; a public client, which onl
 per id and client address). The sign-in and user-code throttles are
 `flows.throttle` (a growing delay per failure, in Redis or the database; `storage.redis_throttle`).
 
-Register the counters where the server's metrics are served:
-`REGISTRY.register(LimitsCollector(lambda: server.limits.metrics))`.
+The counters (`metrics`) are served by the server's `/metrics` (`observability.metrics`).
 """
 
 from __future__ import annotations

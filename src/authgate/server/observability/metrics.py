@@ -60,7 +60,9 @@ from starlette.responses import Response
 
 from authgate.limits import LimitsCollector
 from authgate.server.keys.schedule import active_key
+from authgate.server.observability.counters import FAMILY_REVOCATION_REASONS, THROTTLED_FLOWS
 from authgate.server.paths import ENDPOINT_PATHS
+from authgate.server.storage.database import POOL_ERRORS
 
 if TYPE_CHECKING:
     from authgate.server.auth_server import AuthServer
@@ -230,8 +232,8 @@ class ServerCollector(Collector):
             "refresh-token families revoked, by reason",
             labels=["reason"],
         )
-        for reason, count in sorted(c.families_revoked.items()):
-            revoked.add_metric([reason], count)
+        for reason in _with_zeros(FAMILY_REVOCATION_REASONS, c.families_revoked):
+            revoked.add_metric([reason], c.families_revoked[reason])
         yield revoked
         yield CounterMetricFamily(
             "authgate_server_signin_failures",
@@ -243,8 +245,8 @@ class ServerCollector(Collector):
             "attempts refused by the sign-in or user-code throttle (429), by flow",
             labels=["flow"],
         )
-        for flow, count in sorted(c.throttled.items()):
-            throttled.add_metric([flow], count)
+        for flow in _with_zeros(THROTTLED_FLOWS, c.throttled):
+            throttled.add_metric([flow], c.throttled[flow])
         yield throttled
 
     def _key_families(self) -> Iterator[Metric]:
@@ -297,9 +299,15 @@ class ServerCollector(Collector):
             "failed database connection checkouts: pool timeout or connection error",
             labels=["kind"],
         )
-        for kind, count in sorted(counters.errors.items()):
-            errors.add_metric([kind], count)
+        for kind in _with_zeros(POOL_ERRORS, counters.errors):
+            errors.add_metric([kind], counters.errors[kind])
         yield errors
+
+
+def _with_zeros(known: tuple[str, ...], counts: Counter[str]) -> list[str]:
+    """The label values to show: every known one (at 0 until it happens, so that rates start at
+    once), and any other counted."""
+    return sorted(set(known).union(counts))
 
 
 def render_metrics(collector: ServerCollector) -> bytes:

@@ -125,7 +125,10 @@ async def test_client_authentication_failures_by_method_and_error(flow: Flow) ->
 async def test_refresh_token_reuse_and_family_revocations(flow: Flow) -> None:
     text = await scrape(flow.http)
     assert value(text, "authgate_server_refresh_token_reuse_total") == 0.0
-    assert samples(text, "authgate_server_refresh_families_revoked_total") == {}
+    assert samples(text, "authgate_server_refresh_families_revoked_total") == {
+        (("reason", "reuse"),): 0.0,
+        (("reason", "revocation"),): 0.0,
+    }
 
     first = await flow.web_tokens()
     rotated = await flow.token(grant_type="refresh_token", refresh_token=first["refresh_token"])
@@ -166,7 +169,10 @@ async def test_sign_in_failures_and_throttles(flow: Flow) -> None:
 
     text = await scrape(flow.http)
     assert value(text, "authgate_server_signin_failures_total") == 7.0
-    assert samples(text, "authgate_server_throttled_total") == {(("flow", "signin"),): 1.0}
+    assert samples(text, "authgate_server_throttled_total") == {
+        (("flow", "signin"),): 1.0,
+        (("flow", "user_code"),): 0.0,
+    }
     assert USERNAME not in text
     assert "nobody" not in text
 
@@ -182,7 +188,10 @@ async def test_user_code_throttle(flow: Flow) -> None:
         assert (await agent.submit(form, user_code="BBBB-BBBB")).status_code == 429
 
     text = await scrape(flow.http)
-    assert samples(text, "authgate_server_throttled_total") == {(("flow", "user_code"),): 2.0}
+    assert samples(text, "authgate_server_throttled_total") == {
+        (("flow", "signin"),): 0.0,
+        (("flow", "user_code"),): 2.0,
+    }
     assert value(text, "authgate_server_signin_failures_total") == 0.0
 
 
@@ -247,7 +256,10 @@ async def test_pool_gauges_and_errors_of_an_unreachable_database(
     monkeypatch.setattr(metrics, "REUSE_FOR", 0.0)
     text = await scrape(harness.http)
     assert value(text, "authgate_server_db_pool_waiting") == 0.0
-    assert samples(text, "authgate_server_db_pool_errors_total") == {}
+    assert samples(text, "authgate_server_db_pool_errors_total") == {
+        (("kind", "connect"),): 0.0,
+        (("kind", "timeout"),): 0.0,
+    }
     assert value(text, "authgate_server_device_codes_pending") == 0.0
 
     storage = harness.server.storage
@@ -264,7 +276,10 @@ async def test_pool_gauges_and_errors_of_an_unreachable_database(
         storage._db = real  # type: ignore[attr-defined]
         await dead.close()
     assert refused.status_code == 503
-    assert samples(text, "authgate_server_db_pool_errors_total") == {(("kind", "connect"),): 2.0}
+    assert samples(text, "authgate_server_db_pool_errors_total") == {
+        (("kind", "connect"),): 2.0,
+        (("kind", "timeout"),): 0.0,
+    }
     assert value(text, "authgate_server_db_pool_waiting") == 0.0
     assert value(text, "authgate_server_device_codes_pending") is None
     assert "127.0.0.1" not in text
