@@ -36,12 +36,14 @@ Names:
   `authgate_limit_decisions_total{limit,outcome}`, `authgate_limit_store_errors_total`,
   `authgate_limit_store_outages_total`, `authgate_limit_store_up`.
 
-Counters are per process (see docs/operations.md for several workers).
+Counters are per process; with several worker processes, the one answering a scrape adds the
+others' (`worker_metrics`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from bisect import bisect_left
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator
@@ -61,6 +63,7 @@ from starlette.responses import Response
 from authgate.limits import LimitsCollector
 from authgate.server.keys.schedule import active_key
 from authgate.server.observability.counters import FAMILY_REVOCATION_REASONS, THROTTLED_FLOWS
+from authgate.server.observability.worker_metrics import Families, WorkerMetrics, merge_workers
 from authgate.server.paths import ENDPOINT_PATHS
 from authgate.server.storage.database import POOL_ERRORS
 
@@ -310,20 +313,28 @@ def _with_zeros(known: tuple[str, ...], counts: Counter[str]) -> list[str]:
     return sorted(set(known).union(counts))
 
 
-def render_metrics(collector: ServerCollector) -> bytes:
+def render_metrics(collector: Collector) -> bytes:
     """The exposition text for one scrape."""
     registry = CollectorRegistry(auto_describe=False)
     registry.register(collector)
     return generate_latest(registry)
 
 
-def scrape_endpoint(metrics: ServerMetrics) -> Callable[[Request], Awaitable[Response]]:
-    """The `/metrics` endpoint over `metrics` and the app's running server."""
+def scrape_endpoint(
+    metrics: ServerMetrics, workers: WorkerMetrics | None = None
+) -> Callable[[Request], Awaitable[Response]]:
+    """The `/metrics` endpoint over `metrics` and the app's running server; with `workers`, the
+    other worker processes' samples are added (`worker_metrics`)."""
 
     async def endpoint(request: Request) -> Response:
         server: AuthServer = request.app.state.authgate
         pending = await metrics.devices_pending(server)
-        body = render_metrics(ServerCollector(metrics, server, pending))
+        collector: Collector = ServerCollector(metrics, server, pending)
+        if workers is not None:
+            others = await asyncio.to_thread(workers.others)  # file reads: off the event loop
+            families = merge_workers(list(collector.collect()), others, time.time())
+            collector = Families(families)
+        body = render_metrics(collector)
         return Response(body, media_type=CONTENT_TYPE_LATEST, headers={"Cache-Control": "no-store"})
 
     return endpoint
