@@ -43,11 +43,10 @@ def _wait_for(condition: object, what: str) -> None:
         time.sleep(0.2)
 
 
-def test_any_worker_answers_for_all(tmp_path: Path) -> None:
-    shared = tmp_path / "metrics"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AUTHGATE_")}
-    env["AUTHGATE_METRICS_DIR"] = str(shared)
-    port = free_port()
+def _start(
+    tmp_path: Path, env: dict[str, str]
+) -> tuple[str, subprocess.Popen[bytes], dict[str, str]]:
+    """A client-credentials client, then `serve --workers 2` on SQLite in `tmp_path`."""
 
     def cli(*args: str) -> dict[str, str]:
         out = subprocess.run(
@@ -67,6 +66,7 @@ def test_any_worker_answers_for_all(tmp_path: Path) -> None:
         "client", "create", "--name", "svc", "--grant", "client_credentials", "--scope", "read"
     )
     log = tmp_path / "serve.log"
+    port = free_port()
     process = subprocess.Popen(
         [AUTHGATE, "serve", "--port", str(port), "--workers", "2"],
         cwd=tmp_path,
@@ -74,18 +74,38 @@ def test_any_worker_answers_for_all(tmp_path: Path) -> None:
         stdout=log.open("wb"),
         stderr=subprocess.STDOUT,
     )
+    url = f"http://127.0.0.1:{port}"
     try:
-        url = f"http://127.0.0.1:{port}"
         wait_ready(url, process, log)
+    except BaseException:
+        process.terminate()
+        process.wait(timeout=15)
+        raise
+    return url, process, client
+
+
+def _tokens(url: str, client: dict[str, str], n: int) -> None:
+    for _ in range(n):  # a new connection each: the workers share them
+        response = httpx.post(
+            url + "/token",
+            data={"grant_type": "client_credentials"},
+            auth=(client["client_id"], client["client_secret"]),
+        )
+        assert response.status_code == 200, response.text
+
+
+def _environment() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if not k.startswith("AUTHGATE_")}
+
+
+def test_any_worker_answers_for_all(tmp_path: Path) -> None:
+    shared = tmp_path / "metrics"
+    env = {**_environment(), "AUTHGATE_METRICS_DIR": str(shared)}
+    url, process, client = _start(tmp_path, env)
+    try:
         _wait_for(lambda: len(list(shared.glob("*.json"))) == 2, "both workers write metrics")
         (shared / "1.json").write_text(json.dumps(DEPARTED), encoding="utf-8")
-        for _ in range(20):
-            response = httpx.post(
-                url + "/token",
-                data={"grant_type": "client_credentials"},
-                auth=(client["client_id"], client["client_secret"]),
-            )
-            assert response.status_code == 200, response.text
+        _tokens(url, client, 20)
         _wait_for(lambda: _scrape(url).get(TOKEN_200) == 1020, "every worker's tokens counted")
         for _ in range(10):  # whichever worker answers
             values = _scrape(url)
@@ -99,3 +119,21 @@ def test_any_worker_answers_for_all(tmp_path: Path) -> None:
         process.terminate()
         process.wait(timeout=15)
     assert not list(shared.glob("*.partial"))
+
+
+def test_the_default_directory_is_temporary(tmp_path: Path) -> None:
+    temporary = tmp_path / "tmp"
+    temporary.mkdir()
+    env = {**_environment(), "TMPDIR": str(temporary)}
+    url, process, client = _start(tmp_path, env)
+    try:
+        _wait_for(
+            lambda: len(list(temporary.glob("authgate-metrics-*/*.json"))) == 2,
+            "both workers write metrics in a temporary directory",
+        )
+        _tokens(url, client, 6)
+        _wait_for(lambda: _scrape(url).get(TOKEN_200) == 6, "every worker's tokens counted")
+    finally:
+        process.terminate()
+        process.wait(timeout=15)
+    assert list(temporary.iterdir()) == []  # removed once the workers stopped
