@@ -177,7 +177,8 @@ def _device(device_hash: str, user_hash: str) -> DeviceAuthorization:
 
 
 async def check_device_store(store: DeviceAuthorizationStore) -> None:
-    """Unique codes, lookups by either hash, compare-and-set on `version`."""
+    """Unique codes, lookups by either hash, compare-and-set on `version`, the count of pending
+    records."""
     record = _device("d1", "u1")
     await store.create_device_authorization(record)
     for duplicate in (_device("d1", "u2"), _device("d2", "u1")):
@@ -205,6 +206,17 @@ async def check_device_store(store: DeviceAuthorizationStore) -> None:
         *(store.replace_device_authorization(polled, new) for new in attempts)
     )
     assert results.count(True) == 1
+    # Counted: pending and not expired (d1, polled, is still pending); not denied, not expired.
+    await store.create_device_authorization(_device("d3", "u3"))
+    await store.create_device_authorization(
+        dataclasses.replace(_device("d4", "u4"), status="denied")
+    )
+    await store.create_device_authorization(
+        dataclasses.replace(_device("d5", "u5"), expires_at=T0 + 9)
+    )
+    assert await store.count_pending_device_authorizations(T0 + 8) == 3
+    assert await store.count_pending_device_authorizations(T0 + 9) == 2
+    assert await store.count_pending_device_authorizations(T0 + 600) == 0
 
 
 async def check_consent_store(store: ConsentStore) -> None:

@@ -11,8 +11,12 @@ on first start.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
 import signal
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -109,8 +113,9 @@ def serve_command(
         await server.close()
 
     http = config.http
-    if config.admin.listen is not None and (workers or http.workers) > 1:
-        # Workers cannot share the admin port, and each keeps its own counters.
+    processes = workers or http.workers
+    if config.admin.listen is not None and processes > 1:
+        # Workers cannot share the admin port.
         raise CliError("[admin] listen needs one worker process: use --workers 1 or leave it unset")
     check_listen(host, port)  # a taken port: one line, before the database work
     if config.admin.listen is not None:
@@ -119,21 +124,54 @@ def serve_command(
     # uvicorn finishes the requests in flight on SIGTERM, then raises the signal again so that the
     # process dies of it; a graceful stop is a success, like the gateway's: exit status 0.
     signal.signal(signal.SIGTERM, _stopped)
-    uvicorn.run(
-        "authgate.server.app:create_app_from_environment",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers or http.workers,
-        access_log=False,
-        log_config=logging_config(log_level.upper(), "json" if log_format == "json" else "text"),
-        server_header=False,
-        proxy_headers=False,
-        # uvicorn bounds only idle keep-alive connections; the protocol adds header and body
-        # deadlines, so half-sent requests cannot hold connections open.
-        http=protocol_factory(header_timeout=http.header_timeout, body_timeout=http.body_timeout),
-        timeout_keep_alive=http.keep_alive_timeout,
+    with shared_metrics(processes):
+        uvicorn.run(
+            "authgate.server.app:create_app_from_environment",
+            factory=True,
+            host=host,
+            port=port,
+            workers=processes,
+            access_log=False,
+            log_config=logging_config(
+                log_level.upper(), "json" if log_format == "json" else "text"
+            ),
+            server_header=False,
+            proxy_headers=False,
+            # uvicorn bounds only idle keep-alive connections; the protocol adds header and body
+            # deadlines, so half-sent requests cannot hold connections open.
+            http=protocol_factory(
+                header_timeout=http.header_timeout, body_timeout=http.body_timeout
+            ),
+            timeout_keep_alive=http.keep_alive_timeout,
+        )
+
+
+@contextlib.contextmanager
+def shared_metrics(processes: int) -> Iterator[None]:
+    """With several worker processes, a directory where each writes its metrics, so that the one
+    answering a scrape adds the others' (`observability.worker_metrics`): `AUTHGATE_METRICS_DIR`
+    if set (emptied of an earlier run's files), else a new temporary one, removed at the end."""
+    from authgate.server.observability.worker_metrics import (
+        METRICS_DIR_VARIABLE,
+        clear_directory,
     )
+
+    if processes <= 1:
+        yield
+        return
+    given = os.environ.get(METRICS_DIR_VARIABLE)
+    if given:
+        Path(given).mkdir(parents=True, exist_ok=True)
+        clear_directory(Path(given))
+        yield
+        return
+    directory = tempfile.mkdtemp(prefix="authgate-metrics-")
+    os.environ[METRICS_DIR_VARIABLE] = directory
+    try:
+        yield
+    finally:
+        del os.environ[METRICS_DIR_VARIABLE]
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 # -- db -------------------------------------------------------------------------------------------

@@ -57,8 +57,9 @@ from authgate.server.endpoints.static_files import static_files
 from authgate.server.endpoints.token import token_endpoint
 from authgate.server.endpoints.userinfo import userinfo_endpoint
 from authgate.server.observability.admin_listener import AdminListener, public_probe_routes
-from authgate.server.observability.metrics import ServerMetrics, scrape_endpoint
+from authgate.server.observability.metrics import ServerCollector, ServerMetrics, scrape_endpoint
 from authgate.server.observability.middleware import RequestObservation
+from authgate.server.observability.worker_metrics import WorkerMetrics
 from authgate.server.paths import ENDPOINT_PATHS, STATIC_PATH
 from authgate.server.storage import Storage
 
@@ -99,12 +100,7 @@ def create_app(
         except BaseException:
             await server.close()
             raise
-        tasks = []
-        if background:
-            tasks = [
-                asyncio.create_task(server.keys.run()),
-                asyncio.create_task(_purge_forever(server)),
-            ]
+        tasks = _background_tasks(server, background, metrics, workers)
         try:
             yield
         finally:
@@ -116,8 +112,8 @@ def create_app(
             await server.close()
 
     metrics = ServerMetrics()
-
-    metrics_endpoint = scrape_endpoint(metrics)
+    workers = WorkerMetrics.from_environment()
+    metrics_endpoint = scrape_endpoint(metrics, workers)
     routes = _routes(config, metrics_endpoint)
     realm = config.issuer
 
@@ -177,6 +173,23 @@ def create_app(
     proxies = TrustedProxies(config.http.trusted_proxies)
     app.add_middleware(RequestObservation, proxies=proxies, metrics=metrics)
     return app
+
+
+def _background_tasks(
+    server: AuthServer, background: bool, metrics: ServerMetrics, workers: WorkerMetrics | None
+) -> list[asyncio.Task[None]]:
+    """Key maintenance and purging (unless `background` is off), and, with several worker
+    processes, the writing of this one's metrics for the others (`worker_metrics`)."""
+    tasks = []
+    if background:
+        tasks = [
+            asyncio.create_task(server.keys.run()),
+            asyncio.create_task(_purge_forever(server)),
+        ]
+    if workers is not None:
+        collect = lambda: ServerCollector(metrics, server).collect()  # noqa: E731
+        tasks.append(asyncio.create_task(workers.run(collect)))
+    return tasks
 
 
 def _routes(

@@ -37,6 +37,7 @@ from authgate.server.grants import (
 from authgate.server.keys import KeyManager
 from authgate.server.limits import ServerLimits
 from authgate.server.models import AUTH_METHODS, TokenFormat
+from authgate.server.observability.counters import SecurityCounters
 from authgate.server.paths import ENDPOINT_PATHS, STATIC_PATH
 from authgate.server.secret_key import ServerSecret
 from authgate.server.storage import Database, SqlStorage, Storage
@@ -170,6 +171,8 @@ class AuthServer:
     throttle_redis: RedisThrottleStore | None = None
     # The rate limits of `[limits]` (closed with the server).
     limits: ServerLimits = field(default_factory=lambda: ServerLimits.for_config(LimitsSettings()))
+    # Security events counted for the metrics (`observability.counters`).
+    counters: SecurityCounters = field(default_factory=SecurityCounters)
 
     @classmethod
     async def start(
@@ -213,8 +216,10 @@ class AuthServer:
             userinfo_url=config.endpoint(ENDPOINT_PATHS["userinfo"]),
             access_token_ttl=config.tokens.default_access_token_ttl,
         )
+        counters = SecurityCounters()
         handlers = _grant_handlers(
             config,
+            counters=counters,
             issuer=issuer,
             registry=registry,
             targets=targets,
@@ -246,6 +251,7 @@ class AuthServer:
             owns_storage=storage is None,
             throttle_redis=throttle_redis,
             limits=limits,
+            counters=counters,
         )
 
     def now(self) -> int:
@@ -321,6 +327,7 @@ def _grant_handlers(
     store: Storage,
     secret: ServerSecret,
     clock: Callable[[], float],
+    counters: SecurityCounters,
 ) -> list[GrantHandler]:
     """One handler per grant type the server implements."""
 
@@ -350,6 +357,7 @@ def _grant_handlers(
             hash_token=hash_token,
             now=now,
             audit_store=store,
+            counters=counters,
         ),
         DeviceCodeGrant(tokens, devices=store, hash_token=hash_token, now=now),
     ]

@@ -185,6 +185,8 @@ _SECRET_KEY_VARIABLE = "AUTHGATE_SECRET_KEY"
 OTHER_VARIABLES: Mapping[str, str] = {
     "AUTHGATE_CONFIG": "the configuration file",
     _SECRET_KEY_VARIABLE: "the secret key itself, instead of a key file",
+    # `observability.worker_metrics`: set by `serve` for its worker processes.
+    "AUTHGATE_METRICS_DIR": "where worker processes share their metrics",
 }
 _SETTING_OF = {variable: path for path, variable in ENVIRONMENT.items()}
 _DECLARED = dict(settings())

@@ -8,8 +8,7 @@ per id and client address); `registration`, POST /register in open mode per call
 sign-in and user-code throttles are
 `flows.throttle` (a growing delay per failure, in Redis or the database; `storage.redis_throttle`).
 
-Register the counters where the server's metrics are served:
-`REGISTRY.register(LimitsCollector(lambda: server.limits.metrics))`.
+The counters (`metrics`) are served by the server's `/metrics` (`observability.metrics`).
 """
 
 from __future__ import annotations

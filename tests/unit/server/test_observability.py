@@ -143,7 +143,8 @@ async def test_metrics_count_requests_tokens_and_keys(harness: Harness) -> None:
     # Unknown paths share one label: a scanner cannot grow the label set.
     assert 'authgate_server_requests_total{endpoint="other",status="404"} 1.0' in text
     assert "/no/such/path" not in text
-    assert 'authgate_server_tokens_issued_total{grant="client_credentials"} 1.0' in text
+    labels = 'alg="RS256",format="jwt",grant="client_credentials"'
+    assert "authgate_server_tokens_issued_total{" + labels + "} 1.0" in text
     assert 'authgate_server_request_duration_seconds_count{endpoint="token"} 2.0' in text
     assert 'authgate_server_signing_key_age_seconds{alg="RS256"}' in text
     assert "authgate_server_db_pool_capacity" in text

@@ -1,6 +1,7 @@
 """What every OAuth endpoint a client POSTs to does first: read the urlencoded form
 (`http.forms`) and authenticate the client (RFC 6749 §2.3, `clients.authentication`), whose id
-then goes into the access log. A dynamically registered client's first use is recorded (the purge
+then goes into the access log. A refused authentication is counted for the metrics, by the method
+it tried and the error. A dynamically registered client's first use is recorded (the purge
 removes those never used)."""
 
 from __future__ import annotations
@@ -12,9 +13,11 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.requests import Request
 
+from authgate.oauth.errors import OAuthError
 from authgate.server.auth_server import AuthServer
 from authgate.server.http.forms import Form, read_form
 from authgate.server.models import Client
+from authgate.server.observability.counters import presented_method
 from authgate.server.paths import ENDPOINT_PATHS
 
 __all__ = ["read_client_form"]
@@ -34,12 +37,17 @@ async def read_client_form(
     endpoint a `private_key_jwt` assertion may be addressed to; `allow_public=False` refuses
     clients that only name themselves."""
     form = await read_form(request, server.config.http.max_body_size, repeatable)
-    authenticated = await server.client_auth.authenticate(
-        request.headers.get("authorization"),
-        form,
-        server.config.endpoint(ENDPOINT_PATHS[endpoint]),
-        allow_public=allow_public,
-    )
+    authorization = request.headers.get("authorization")
+    try:
+        authenticated = await server.client_auth.authenticate(
+            authorization,
+            form,
+            server.config.endpoint(ENDPOINT_PATHS[endpoint]),
+            allow_public=allow_public,
+        )
+    except OAuthError as exc:
+        server.counters.client_auth_failures[presented_method(authorization, form), exc.error] += 1
+        raise
     client = authenticated.client
     request.state.client_id = client.client_id
     if client.first_used_at is None and client.origin != "cli":

@@ -189,6 +189,7 @@ def _too_many(browser: Browser, typed: str | None, attempt: Attempt) -> Response
     if attempt.unavailable:  # the throttle's store does not answer and fails closed
         message = f"Codes cannot be checked right now. Try again in {wait} seconds."
         return _entry_page(browser, typed, message, 503, [("Retry-After", str(wait))])
+    browser.server.counters.throttled["user_code"] += 1
     message = f"Too many codes tried. Try again in {wait} seconds."
     return _entry_page(browser, typed, message, 429, [("Retry-After", str(wait))])
 

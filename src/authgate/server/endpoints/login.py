@@ -94,10 +94,12 @@ async def login_endpoint(request: Request) -> Response:
         message = f"Sign-in is briefly unavailable. Try again in {attempt.retry_after} seconds."
         return await again(message, 503, attempt.retry_after)
     if attempt.retry_after is not None:
+        server.counters.throttled["signin"] += 1
         message = f"Too many sign-in attempts. Try again in {attempt.retry_after} seconds."
         return await again(message, 429, attempt.retry_after)
     user = await _check_password(server, username, password)
     if user is None:
+        server.counters.signin_failures += 1
         await _audit_throttled(server, attempt, dict(keys))
         return await again(_FAILED)
     await server.throttle.take_back(attempt, clear={account_key(username)})

@@ -37,6 +37,7 @@ async def revocation_endpoint(request: Request) -> Response:
             info.token_hash,
             client_id=caller.client_id,
             now=int(server.clock()),
+            counters=server.counters,
         )
         if not revoked and info.client_id != caller.client_id:
             raise InvalidRequest("the token was not issued to this client")

@@ -42,6 +42,7 @@ from authgate.server.secret_key import generate_token
 from authgate.server.targets.identity_scopes import OFFLINE_ACCESS
 
 if TYPE_CHECKING:
+    from authgate.server.observability.counters import SecurityCounters
     from authgate.server.storage.protocols import AuditStore, GrantRevoker, RefreshTokenStore
 
 __all__ = [
@@ -246,6 +247,7 @@ async def exchange_refresh_token(
     resource: str | None = None,
     client_gone: Callable[[], Awaitable[bool]] | None = None,
     audit_store: AuditStore | None = None,
+    counters: SecurityCounters | None = None,
 ) -> bytes:
     """Run one refresh under the family's lock; return the sealed token response to send.
 
@@ -255,7 +257,7 @@ async def exchange_refresh_token(
     the lock is released; on reuse, the family is stored revoked and `revoker` revokes the grant.
     `clock` is read under the lock; `client_gone`, asked just before a rotation is committed,
     turns it into `ClientGone` with nothing stored. A detected reuse is recorded in
-    `audit_store` (`refresh_token.reused`).
+    `audit_store` (`refresh_token.reused`) and counted in `counters`.
     """
     rejected: Reject | None = None
     family: RefreshFamily | None = None
@@ -298,6 +300,9 @@ async def exchange_refresh_token(
                 await locked.save(updated)
     if rejected is not None:
         if rejected.revoke_grant and family is not None:
+            if counters is not None:
+                counters.refresh_reuse += 1
+                counters.families_revoked["reuse"] += 1
             await revoker.revoke_grant(family.grant_id, now)
             if audit_store is not None:
                 await audit.record(
@@ -315,11 +320,18 @@ async def exchange_refresh_token(
 
 
 async def revoke_refresh_token(
-    store: RefreshTokenStore, revoker: GrantRevoker, token_hash: str, *, client_id: str, now: int
+    store: RefreshTokenStore,
+    revoker: GrantRevoker,
+    token_hash: str,
+    *,
+    client_id: str,
+    now: int,
+    counters: SecurityCounters | None = None,
 ) -> bool:
     """RFC 7009 revocation of a refresh token (any generation) by the authenticated `client_id`:
     the family is revoked under its lock, then every token of its grant. False when the token is
-    unknown or belongs to another client; the endpoint answers 200 either way (RFC 7009 §2.2)."""
+    unknown or belongs to another client; the endpoint answers 200 either way (RFC 7009 §2.2).
+    A family revoked by this call (not before) is counted in `counters`."""
     async with store.lock_family(token_hash) as locked:
         if locked is None or locked.family.client_id != client_id:
             return False
@@ -327,5 +339,7 @@ async def revoke_refresh_token(
         revoked = revoke_family(family, now)
         if revoked is not family:
             await locked.save(revoked)
+            if counters is not None:
+                counters.families_revoked["revocation"] += 1
     await revoker.revoke_grant(family.grant_id, now)
     return True

@@ -31,6 +31,7 @@ from authgate.server.grants.base import (
 from authgate.server.grants.user_tokens import UserGrant, UserTokens
 from authgate.server.http.forms import Form
 from authgate.server.models import Client, RefreshFamily
+from authgate.server.observability.counters import SecurityCounters
 from authgate.server.secret_key import Sealer, SealError, generate_token
 from authgate.server.storage.protocols import AuditStore, GrantRevoker, RefreshTokenStore
 from authgate.server.targets.resources import one_resource
@@ -58,10 +59,13 @@ class RefreshTokenGrant:
         hash_token: Callable[[str], str],
         now: Callable[[], int],
         audit_store: AuditStore | None = None,
+        counters: SecurityCounters | None = None,
     ) -> None:
         """`replays` seals the token response kept for a retry in the grace window
-        (`ServerSecret.refresh_replays`); `audit_store` records detected reuse."""
+        (`ServerSecret.refresh_replays`); `audit_store` records detected reuse, `counters`
+        counts it."""
         self._audit_store = audit_store
+        self._counters = counters
         self._tokens = tokens
         self._families = families
         self._revoker = revoker
@@ -111,6 +115,7 @@ class RefreshTokenGrant:
             resource=resource,
             client_gone=client_gone,
             audit_store=self._audit_store,
+            counters=self._counters,
         )
         try:
             plaintext = self._replays.open(sealed, binding)

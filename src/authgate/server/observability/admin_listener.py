@@ -3,8 +3,7 @@ address (a loopback or cluster-internal port), so that metrics need not be expos
 public endpoints (as Keycloak's management interface). It runs inside the server process, on the
 same event loop, and reads the same `AuthServer` and counters.
 
-`authgate serve` allows it with one worker process only: workers cannot share one port, and each
-keeps its own counters."""
+`authgate serve` allows it with one worker process only: workers cannot share one port."""
 
 from __future__ import annotations
 

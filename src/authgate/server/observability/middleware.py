@@ -1,6 +1,7 @@
 """The outermost ASGI layer: gives each request its id (in a context variable, so that every log
 line of the request carries it, and in the `X-Request-Id` response header) and counts the
-answered request in `ServerMetrics`. It reads no body and touches no database."""
+answered request in `ServerMetrics`, with the access tokens a successful token response issued
+(noted in `counters.issued_tokens`). It reads no body and touches no database."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from authgate.http_forwarding import TrustedProxies
+from authgate.server.observability.counters import IssuedTokens, issued_tokens
 from authgate.server.observability.metrics import ENDPOINT_NAMES, ServerMetrics
 from authgate.server.observability.request_ids import HEADER, REQUEST_ID, accept_request_id
 
@@ -37,6 +39,9 @@ class RequestObservation:
         client = scope.get("client")
         request_id = accept_request_id(sent, client[0] if client else None, self.proxies)
         token = REQUEST_ID.set(request_id)
+        endpoint = ENDPOINT_NAMES.get(scope["path"], "other")
+        issued = IssuedTokens() if endpoint == "token" else None
+        issued_token = issued_tokens.set(issued)
         echoed = request_id.encode("ascii")
         status = 0
 
@@ -51,11 +56,12 @@ class RequestObservation:
             await self.app(scope, receive, send_wrapper)
         finally:
             REQUEST_ID.reset(token)
-            endpoint = ENDPOINT_NAMES.get(scope["path"], "other")
+            issued_tokens.reset(issued_token)
             # No answer started: the client left (the access log's 499, nginx's code).
             self.metrics.observe(endpoint, status or 499, time.perf_counter() - started)
-            if endpoint == "token" and status == 200:
+            if issued is not None and status == 200:
                 state: dict[str, Any] = scope.get("state", {})
                 grant = state.get("grant_type")
-                if isinstance(grant, str):
-                    self.metrics.tokens_issued[grant] += 1
+                if isinstance(grant, str):  # a refresh answered again issued nothing new
+                    for token_format, alg in issued.tokens:
+                        self.metrics.tokens_issued[grant, token_format, alg] += 1

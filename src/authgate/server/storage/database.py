@@ -9,22 +9,30 @@ The server bounds every wait on the database (`[database]` lock, statement and p
 stalled or frozen database makes a request fail, and roll back, instead of hanging and committing
 long after its client gave up. Without them (the admin commands' migrations), waits are unbounded
 except SQLite's busy timeout.
+
+Every connection is taken through `connect()`, which counts for the metrics (`PoolCounters`) the
+checkouts under way (waiting for a free connection, or opening or pinging one) and the checkouts
+that failed: no free connection within the pool timeout, or no connection to the database.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from authgate import tracing
 
-__all__ = ["DEFAULT_POOL_SIZE", "Database", "async_url"]
+__all__ = ["DEFAULT_POOL_SIZE", "POOL_ERRORS", "Database", "PoolCounters", "async_url"]
 
 # Connections a process keeps open to PostgreSQL: the default of `[database] pool_size` and of any
 # caller that names none. More than SQLAlchemy's 5 (benchmarks/README.md has the measurement): a
@@ -43,6 +51,19 @@ _DRIVER_TIMEOUT_MARGIN = 2.0
 # the sum (`pool_capacity`).
 _POOL_OVERFLOW = 10
 _SQLITE_POOL_SIZE = 5
+
+
+# `timeout`: no free connection within the pool timeout; `connect`: the database refused, did not
+# answer, or dropped the connection while it was opened or pinged.
+POOL_ERRORS = ("timeout", "connect")
+
+
+@dataclass(slots=True)
+class PoolCounters:
+    """Checkouts under way (`waiting`) and failed checkouts by `POOL_ERRORS` kind."""
+
+    waiting: int = 0
+    errors: Counter[str] = field(default_factory=Counter)
 
 
 def async_url(url: str) -> str:
@@ -93,6 +114,7 @@ class Database:
         if self.dialect == "sqlite":
             kwargs["connect_args"] = {"timeout": busy}
         self.engine: AsyncEngine = create_async_engine(self.url, **kwargs)
+        self.pool_counters = PoolCounters()
         if self.dialect == "sqlite":
             _configure_sqlite(self.engine, busy)
         tracing.instrument_engine(self.engine.sync_engine, self.dialect)  # when tracing is on
@@ -107,15 +129,37 @@ class Database:
         """True for SQLite, whose SQL differs in a few statements."""
         return self.dialect == "sqlite"
 
-    def begin(self) -> Any:
+    @asynccontextmanager
+    async def connect(self) -> AsyncIterator[AsyncConnection]:
+        """A pooled connection, counted in `pool_counters` while it is being checked out."""
+        conn = self.engine.connect()
+        counters = self.pool_counters
+        counters.waiting += 1
+        try:
+            await conn.start()
+        except PoolTimeout:
+            counters.errors["timeout"] += 1
+            raise
+        except (DBAPIError, OSError, TimeoutError):
+            counters.errors["connect"] += 1
+            raise
+        finally:
+            counters.waiting -= 1
+        async with AsyncExitStack() as closing:
+            closing.push_async_exit(conn)  # closed as `async with conn` would (started above)
+            yield conn
+
+    @asynccontextmanager
+    async def begin(self) -> AsyncIterator[AsyncConnection]:
         """A transaction: `async with db.begin() as conn:` (committed on success)."""
-        return self.engine.begin()
+        async with self.connect() as conn, conn.begin():
+            yield conn
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:
         """A transaction that will write: on SQLite it takes the write lock at once, so it waits
         for (rather than fails against) another writer."""
-        async with self.engine.connect() as plain:
+        async with self.connect() as plain:
             conn = await plain.execution_options(sqlite_immediate=True) if self.is_sqlite else plain
             async with conn.begin():
                 yield conn

@@ -150,6 +150,9 @@ class MemoryDeviceStore:
                 return record
         return None
 
+    async def count_pending_device_authorizations(self, now: int) -> int:
+        return sum(r.status == "pending" and now < r.expires_at for r in self.records.values())
+
     async def replace_device_authorization(
         self, old: DeviceAuthorization, new: DeviceAuthorization
     ) -> bool:

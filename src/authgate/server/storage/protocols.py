@@ -392,6 +392,11 @@ class DeviceAuthorizationStore(Protocol):
         """Store `new` if the stored record's `version` still equals `old.version`; return whether
         it did (compare-and-set: `UPDATE … WHERE device_code_hash = :h AND version = :v`)."""
 
+    async def count_pending_device_authorizations(self, now: int) -> int:
+        """How many records wait for their user's decision (`pending`, not expired at `now`): a
+        read of the live records only (the SQL stores use the index on `expires_at`), for the
+        metrics."""
+
 
 class ConsentStore(Protocol):
     """Remembered consent per (user, client); revocable by `authgate consent revoke`."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from authgate.server.models import DeviceAuthorization
@@ -46,6 +47,15 @@ class SqlDeviceAuthorizations(SqlBase):
         async with self._db.begin() as conn:
             row = (await conn.execute(_table.select().where(condition))).first()
         return None if row is None else _record(row._mapping)
+
+    async def count_pending_device_authorizations(self, now: int) -> int:
+        query = (
+            sa.select(sa.func.count())
+            .select_from(_table)
+            .where(_table.c.expires_at > now, _table.c.status == "pending")
+        )
+        async with self._db.begin() as conn:
+            return int((await conn.execute(query)).scalar_one())
 
     async def replace_device_authorization(
         self, old: DeviceAuthorization, new: DeviceAuthorization

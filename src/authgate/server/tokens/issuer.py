@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from authgate.server.models import Api, Client, TokenFormat
+from authgate.server.observability.counters import note_issued
 from authgate.server.targets.scopes import format_scope
 from authgate.server.tokens.formats import AccessTokenContent, AccessTokenFormat
 from authgate.server.tokens.signing import JwtSigner
@@ -75,6 +76,7 @@ class TokenIssuer:
             extra_claims=request.extra_claims,
         )
         value = await self._formats[request.api.token_format].issue(content)
+        note_issued(request.api.token_format, request.api.signing_alg)  # for the metrics
         return IssuedAccessToken(
             value=value,
             jti=content.jti,
