@@ -41,7 +41,7 @@ from authgate.server.observability.counters import SecurityCounters
 from authgate.server.paths import ENDPOINT_PATHS, STATIC_PATH
 from authgate.server.secret_key import ServerSecret
 from authgate.server.storage import Database, SqlStorage, Storage
-from authgate.server.storage.errors import database_errors
+from authgate.server.storage.errors import check_sqlite_file, database_errors
 from authgate.server.storage.migrate import check_schema, upgrade
 from authgate.server.storage.registry_cache import RegistryCache
 from authgate.server.storage.retention import Retention
@@ -74,6 +74,8 @@ class SecretKeyMismatchError(RuntimeError):
 async def open_storage(config: Config, *, migrate_sqlite: bool = True) -> SqlStorage:
     """Connect to the configured database and check (or, for SQLite, bring) its schema."""
     settings = config.database
+    if config.database_url.startswith("sqlite"):
+        check_sqlite_file(config.database_url)
     db = Database(
         config.database_url,
         pool_size=settings.pool_size,

@@ -8,15 +8,23 @@ driver error leaves it as a `DatabaseUnavailableError` carrying that sentence.
 
 from __future__ import annotations
 
+import os
 import socket
 import sqlite3
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError
 
-__all__ = ["DatabaseUnavailableError", "database_errors", "describe_database_error", "where"]
+__all__ = [
+    "DatabaseUnavailableError",
+    "check_sqlite_file",
+    "database_errors",
+    "describe_database_error",
+    "where",
+]
 
 _MAX_DETAIL = 200
 # PostgreSQL error codes (SQLSTATE, PostgreSQL manual appendix A) that a start-up can meet.
@@ -54,6 +62,22 @@ def where(url: str) -> str:
     host = parsed.host or (socket_dir if isinstance(socket_dir, str) else None) or "localhost"
     shown = f"[{host}]" if ":" in host else host
     return f'database "{parsed.database or parsed.username or ""}" on {shown}:{parsed.port or 5432}'
+
+
+def check_sqlite_file(url: str) -> None:
+    """Raise `DatabaseUnavailableError` when the SQLite file of `url` cannot be opened, before any
+    connection is tried: aiosqlite's failed connect leaves its worker thread posting to the event
+    loop after the loop has closed, which prints a thread traceback after the one-line error."""
+    database = make_url(url).database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    path = Path(database)
+    if path.exists():
+        return  # SQLite says what is wrong with an existing file once it reads it
+    parent = path.parent
+    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+        reason = _SQLITE["unable to open database file"]
+        raise DatabaseUnavailableError(f"{where(url)}: {reason}")
 
 
 def describe_database_error(exc: BaseException, url: str | None) -> str:

@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import socket
 import sqlite3
+from pathlib import Path
 
 import asyncpg
 import pytest
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from authgate.server.storage.errors import describe_database_error, where
+from authgate.server.storage.errors import (
+    DatabaseUnavailableError,
+    check_sqlite_file,
+    describe_database_error,
+    where,
+)
 
 _URL = "postgresql://authgate:hunter2@db.internal:6543/auth"
 
@@ -75,3 +81,19 @@ def test_where_never_shows_credentials() -> None:
     assert describe_database_error(ConnectionRefusedError(), None) == (
         "database unavailable: connection refused"
     )
+
+
+def test_a_sqlite_file_in_a_missing_directory_is_refused_before_connecting(tmp_path: Path) -> None:
+    path = tmp_path / "missing" / "authgate.db"
+    with pytest.raises(DatabaseUnavailableError, match=r"cannot open the file") as caught:
+        check_sqlite_file(f"sqlite:///{path}")
+    assert str(caught.value).startswith(f"SQLite database {path}:")
+
+
+@pytest.mark.parametrize("name", ["authgate.db", None])
+def test_sqlite_files_that_can_be_opened_pass(tmp_path: Path, name: str | None) -> None:
+    path = tmp_path / "authgate.db"
+    if name is None:
+        path.write_bytes(b"")  # an existing file: SQLite itself says what is wrong with it
+    check_sqlite_file(f"sqlite+aiosqlite:///{path}")
+    check_sqlite_file("sqlite+aiosqlite:///:memory:")
