@@ -4,11 +4,13 @@ Redis does not answer; errors name the key or variable and never show a Redis pa
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from authgate.config import ConfigError
 from authgate.limits import FailMode
+from authgate.server.config import LimitsSettings, LockoutSettings
 from authgate.server.config_loader import load_config
 
 ENV = {"AUTHGATE_SECRET_KEY": "k" * 40}
@@ -73,6 +75,13 @@ on_store_failure = "open"
         ('[limits.token]\non_store_failure = "sometimes"', "limits.token.on_store_failure"),
         ('[limits.token]\nrate = "1/day"\nburst = 400', "limits.token"),  # a bucket over a year
         ('[limits.tokens]\nrate = "1/second"', "limits.tokens"),
+        ('[limits]\nheaders = "some"', "limits.headers"),
+        ('[limits.authorize]\nrate = "many"', "limits.authorize"),
+        ('[limits.introspection]\non_store_failure = "x"', "limits.introspection"),
+        ("[limits.client_auth]\nfailures = 0", "limits.client_auth.failures"),
+        ('[limits.client_auth]\nlockout = "2h"\nmax_lockout = "1h"', "limits.client_auth"),
+        ('[limits.client_auth_address]\nmax_lockout = "2d"', "limits.client_auth_address"),
+        ('[limits.client_auth_address]\nrate = "1/second"', "rate"),
     ],
 )
 def test_invalid_limits(tmp_path: Path, text: str, message: str) -> None:
@@ -87,3 +96,37 @@ def test_a_bad_url_from_the_environment_names_the_variable_not_the_password(
     with pytest.raises(ConfigError, match="AUTHGATE_LIMITS_REDIS_URL") as caught:
         _load(tmp_path, "", AUTHGATE_LIMITS_REDIS_URL="mysql://root:hunter2@db/")
     assert "hunter2" not in str(caught.value)
+
+
+def test_every_limit_and_lockout_is_configured_in_its_table(tmp_path: Path) -> None:
+    text = """
+[limits]
+headers = "all"
+
+[limits.authorize]
+rate = "50/minute"
+on_store_failure = "closed"
+
+[limits.revocation]
+enabled = false
+
+[limits.client_auth]
+failures = 5
+window = "15m"
+lockout = "30s"
+max_lockout = "1h"
+on_store_failure = "closed"
+
+[limits.client_auth_address]
+enabled = false
+"""
+    limits: Any = _load(tmp_path, text)
+    assert limits.headers == "all"
+    assert limits.authorize.limit("authorize").rate.count == 50
+    assert limits.authorize.on_store_failure is FailMode.CLOSED
+    assert limits.revocation.limit("revocation") is None
+    assert limits.consent == LimitsSettings().consent  # untouched tables keep their defaults
+    assert limits.client_auth == LockoutSettings(5, 900, 30, 3600, FailMode.CLOSED)
+    assert not limits.client_auth_address.enabled
+    env = _load(tmp_path, "", AUTHGATE_LIMITS_CLIENT_AUTH_FAILURES="4")
+    assert env.client_auth.failures == 4  # type: ignore[attr-defined]
