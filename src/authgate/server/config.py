@@ -277,8 +277,9 @@ class LimitSettings:
 # Per client: 100 tokens a second sustained. A confidential web app refreshes for all its users
 # under one client id, so the default stays far above what one app needs (docs/limits.md).
 DEFAULT_TOKEN_LIMIT = LimitSettings("6000/minute", burst=600, on_store_failure=FailMode.OPEN)
-# Each of the following is open on a store failure: they hold floods back, none guards a secret,
-# and a Redis outage must not close the sign-in pages or the client endpoints (docs/limits.md).
+# The following are open on a store failure (but `device_authorization`): they hold floods back,
+# none guards a secret, and a Redis outage must not close the sign-in pages or the client
+# endpoints (docs/limits.md).
 # Per client address. One sign-in is 1-3 /authorize requests; 300 a minute lets a large NAT's
 # users through and stops a script that makes the server build pending requests in a loop.
 DEFAULT_AUTHORIZE_LIMIT = LimitSettings("300/minute", burst=100)
@@ -287,8 +288,12 @@ DEFAULT_CONSENT_LIMIT = LimitSettings("120/minute", burst=30)
 # Per client address, GET and POST /device together (the user-code throttle counts wrong codes).
 DEFAULT_DEVICE_LIMIT = LimitSettings("120/minute", burst=30)
 # Per caller (the authenticated client; a public client per id and address): a device asks once
-# per sign-in; each request stores a device authorization.
-DEFAULT_DEVICE_AUTHORIZATION_LIMIT = LimitSettings("60/minute", burst=20)
+# per sign-in. Closed on a store failure: each request stores a device authorization and spends
+# user-code space, so an outage without the limit is a window to fill the database; devices are
+# told `Retry-After` and retry.
+DEFAULT_DEVICE_AUTHORIZATION_LIMIT = LimitSettings(
+    "60/minute", burst=20, on_store_failure=FailMode.CLOSED
+)
 # Per caller: a resource server may introspect on each API request, so as high as /token.
 DEFAULT_INTROSPECTION_LIMIT = LimitSettings("6000/minute", burst=600)
 # Per caller: revocation comes at sign-out, rarer than tokens.

@@ -16,17 +16,23 @@ import httpx
 import pytest
 import redis
 
+from authgate.limits import FailMode
 from authgate.server.config import (
     Config,
     HttpSettings,
-    LimitSettings,
     LimitsSettings,
     LockoutSettings,
 )
 from authgate.server.grants import DEVICE_CODE_GRANT
 from authgate.server.models import Client
 from tests.support.limits import SHARED_REDIS, delete_namespace, keys_of, shared_redis
-from tests.support.server_harness import FakeClock, Harness, make_config, running
+from tests.support.server_harness import (
+    FakeClock,
+    Harness,
+    make_config,
+    project_root,
+    running,
+)
 
 API = "https://api.example.test"
 # Small numbers: three failures per client id, five per address, a lockout of 10 s doubling to 80.
@@ -261,10 +267,31 @@ async def test_hostile_client_ids_cost_a_bounded_number_of_short_expiring_keys(
         shared.close()
 
 
-def test_defaults() -> None:
+DEFAULTS = {
+    "token": ("6000/minute", 600, FailMode.OPEN),
+    "authorize": ("300/minute", 100, FailMode.OPEN),
+    "consent": ("120/minute", 30, FailMode.OPEN),
+    "device": ("120/minute", 30, FailMode.OPEN),
+    "device_authorization": ("60/minute", 20, FailMode.CLOSED),
+    "introspection": ("6000/minute", 600, FailMode.OPEN),
+    "revocation": ("600/minute", 100, FailMode.OPEN),
+}
+
+
+def test_defaults_are_pinned_and_documented() -> None:
     limits = LimitsSettings()
-    assert limits.client_auth == LockoutSettings(10, 600, 60, 900)
-    assert limits.client_auth_address == LockoutSettings(30, 600, 60, 900)
-    for name in ("authorize", "consent", "device", "device_authorization", "revocation"):
-        assert isinstance(getattr(limits, name), LimitSettings)
+    assert limits.client_auth == LockoutSettings(10, 600, 60, 900, FailMode.OPEN)
+    assert limits.client_auth_address == LockoutSettings(30, 600, 60, 900, FailMode.OPEN)
     assert limits.headers == "refusals"
+    docs = (project_root() / "docs" / "limits.md").read_text(encoding="utf-8")
+    for name, (rate, burst, mode) in DEFAULTS.items():
+        setting = getattr(limits, name)
+        assert (setting.rate, setting.burst, setting.on_store_failure) == (rate, burst, mode)
+        # Each default has its row in docs/limits.md: name, rate and burst, failure mode.
+        row = next(line for line in docs.splitlines() if line.startswith(f"| `{name}` |"))
+        assert f"{rate}, burst {burst}" in row
+        assert f"| {mode.value} |" in row
+    for name in ("client_auth", "client_auth_address"):
+        row = next(line for line in docs.splitlines() if line.startswith(f"| `{name}` |"))
+        lockout = getattr(limits, name)
+        assert f"{lockout.failures} failures in {lockout.window // 60} minutes" in row
