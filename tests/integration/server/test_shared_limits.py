@@ -41,7 +41,9 @@ class TwoProcesses:
 def two_processes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TwoProcesses]:
     namespace = f"test-{uuid.uuid4().hex[:16]}"
     extra = (
-        f'[limits]\nredis_url = "{SHARED_REDIS}"\nnamespace = "{namespace}"\n'
+        # A generous timeout: on a loaded machine 100 ms can pass, and the failure mode would
+        # answer (uncounted) instead of the shared count.
+        f'[limits]\nredis_url = "{SHARED_REDIS}"\nnamespace = "{namespace}"\ntimeout = "5s"\n'
         f'[limits.token]\nrate = "{RATE}"\nburst = {BURST}\n'
         f'[limits.client_auth]\nfailures = {FAILURES}\nwindow = "1h"\n'
         'lockout = "1h"\nmax_lockout = "1h"\n'

@@ -48,7 +48,8 @@ def store(request: pytest.FixtureRequest) -> Iterator[dict[str, Any]]:
         return
     client = shared_redis()
     namespace = f"test-{uuid.uuid4().hex[:16]}"
-    yield {"redis_url": SHARED_REDIS, "namespace": namespace}
+    # A generous timeout: on a loaded machine 100 ms can pass, and the failure mode would answer.
+    yield {"redis_url": SHARED_REDIS, "namespace": namespace, "timeout": 5.0}
     delete_namespace(client, namespace)
     client.close()
 
@@ -235,7 +236,7 @@ async def test_hostile_client_ids_cost_a_bounded_number_of_short_expiring_keys(
 ) -> None:
     namespace = f"test-{uuid.uuid4().hex[:16]}"
     shared = redis.Redis.from_url(SHARED_REDIS)
-    config = _config(tmp_path, {"redis_url": SHARED_REDIS, "namespace": namespace})
+    config = _config(tmp_path, {"redis_url": SHARED_REDIS, "namespace": namespace, "timeout": 5.0})
     try:
         async with running(config, clock) as h:
             await _client(h)
