@@ -62,10 +62,8 @@ async def decide_all(limiter: Limiter, asks: Sequence[Ask], *, count: bool) -> l
     ]
     missing = [i for i, d in enumerate(decided) if d is None]
     if missing:
-        ways = [limiter.hit if count else limiter.peek for _ in missing]
-        found = await asyncio.gather(
-            *(way(asks[i][0], *asks[i][1]) for way, i in zip(ways, missing, strict=True))
-        )
+        decide = limiter.hit if count else limiter.peek
+        found = await asyncio.gather(*(decide(asks[i][0], *asks[i][1]) for i in missing))
         for i, decision in zip(missing, found, strict=True):
             decided[i] = decision
     return [d for d in decided if d is not None]

@@ -25,7 +25,13 @@ from authgate.server.config import (
 )
 from authgate.server.grants import DEVICE_CODE_GRANT
 from authgate.server.models import Client
-from tests.support.limits import SHARED_REDIS, delete_namespace, keys_of, shared_redis
+from tests.support.limits import (
+    SHARED_REDIS,
+    RedisProcess,
+    delete_namespace,
+    keys_of,
+    shared_redis,
+)
 from tests.support.server_harness import (
     FakeClock,
     Harness,
@@ -296,3 +302,33 @@ def test_defaults_are_pinned_and_documented() -> None:
         row = next(line for line in docs.splitlines() if line.startswith(f"| `{name}` |"))
         lockout = getattr(limits, name)
         assert f"{lockout.failures} failures in {lockout.window // 60} minutes" in row
+
+
+@pytest.mark.parametrize("mode", [FailMode.OPEN, FailMode.CLOSED])
+async def test_lockouts_through_a_redis_outage(
+    tmp_path: Path, clock: FakeClock, mode: FailMode
+) -> None:
+    """A Redis of the test's own, killed: open lets client authentication go on uncounted (a
+    right secret 200, a wrong one 401), closed refuses it with 503 and `Retry-After`."""
+    own = RedisProcess()
+    own.start()
+    lockout = LockoutSettings(3, 600, 10, 80, on_store_failure=mode)
+    store = {"redis_url": own.url, "timeout": 0.2, "retry_interval": 0.05}
+    config = _config(tmp_path, store, client_auth=lockout, client_auth_address=lockout)
+    try:
+        async with running(config, clock) as h:
+            client, secret = await _client(h)
+            assert (await _token(h, client.client_id, secret)).status_code == 200
+            own.kill()
+            right = await _token(h, client.client_id, secret)
+            wrong = await _token(h, client.client_id, "wrong")
+            if mode is FailMode.OPEN:
+                assert (right.status_code, wrong.status_code) == (200, 401)
+            else:
+                for answer in (right, wrong):
+                    assert answer.status_code == 503
+                    assert answer.json()["error"] == "temporarily_unavailable"
+                    assert int(answer.headers["retry-after"]) >= 1
+            assert not h.server.limits.metrics.store_up
+    finally:
+        own.kill()
