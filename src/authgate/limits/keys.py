@@ -11,6 +11,7 @@ client ids) never appear in the store's key space.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import ipaddress
 import re
@@ -50,6 +51,7 @@ def store_key(namespace: str, limit: str, parts: Sequence[KeyPart]) -> str:
     return f"{namespace}:rl:{limit}:{tag}"
 
 
+@functools.lru_cache(maxsize=4096)  # addresses come back; the parse costs more than the lookup
 def address_part(address: str) -> str:
     """The key part for a client address: the address, an IPv4-mapped IPv6 address as IPv4, or
     the /64 network of an IPv6 address (the block one subscriber usually holds, so one host

@@ -129,28 +129,27 @@ class ClientAuthLimits:
         """Before the credentials are checked: refused when a key is locked out. `client_id` is
         the id a request authenticating with a client secret names (None for other methods)."""
         check = LockoutCheck()
+        keys = check.keys
         if self.address is not None:
-            check.keys.append((self.address, ("address", address_part(address))))
-        if self.client is not None and client_id is not None:
-            check.keys.append((self.client, ("client", client_id)))
-        if not check.keys:
+            keys.append((self.address, ("address", address_part(address))))
+        client = self.client if client_id is not None else None
+        if client is not None and client_id is not None:
+            keys.append((client, ("client", client_id)))
+        if not keys:
             return check
-        asks: list[Ask] = [(lockout.lock, key) for lockout, key in check.keys]
-        if self.client is not None and client_id is not None:
-            asks.append((self.client.failures, ("client", client_id)))
+        # One call to a Redis store: the locks, and the client id's failures (to clear them).
+        asks: list[Ask] = [(lockout.lock, key) for lockout, key in keys]
+        if client is not None:
+            asks.append((client.failures, keys[-1][1]))
         decided = await decide_all(self.limiter, asks, count=False)
-        locks = decided[: len(check.keys)]
-        check.refusal = refusal(
-            [
-                _shown(lockout, d)
-                for (lockout, _), d in zip(check.keys, locks, strict=True)
-                if not d.allowed
-            ]
-        )
-        if len(decided) > len(check.keys):
+        locks = decided[: len(keys)]
+        if not all(d.allowed for d in locks):
+            shown = [_shown(k[0], d) for k, d in zip(keys, locks, strict=True) if not d.allowed]
+            check.refusal = refusal(shown)
+        if client is not None:
             failures = decided[-1]
-            if not failures.store_failed and failures.remaining < failures.limit.rate.burst:
-                check.clear = check.keys[-1]
+            if not failures.store_failed and failures.remaining < client.failures.rate.burst:
+                check.clear = keys[-1]
         return check
 
     async def failed(self, check: LockoutCheck) -> Refusal | None:
