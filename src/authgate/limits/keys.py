@@ -51,12 +51,18 @@ def store_key(namespace: str, limit: str, parts: Sequence[KeyPart]) -> str:
     return f"{namespace}:rl:{limit}:{tag}"
 
 
-@functools.lru_cache(maxsize=4096)  # addresses come back; the parse costs more than the lookup
 def address_part(address: str) -> str:
     """The key part for a client address: the address, an IPv4-mapped IPv6 address as IPv4, or
     the /64 network of an IPv6 address (the block one subscriber usually holds, so one host
     cannot get a fresh bucket from each of its 2^64 addresses). Anything else is kept as given
     (it is hashed into the key like any part)."""
+    # Addresses come back and the parse costs more than a lookup: short ones (every IP address
+    # is) are remembered, in a bounded cache; longer text is not an address and is not kept.
+    return _address_part(address) if len(address) <= 64 else address
+
+
+@functools.lru_cache(maxsize=4096)
+def _address_part(address: str) -> str:
     try:
         ip = ipaddress.ip_address(address)
     except ValueError:
