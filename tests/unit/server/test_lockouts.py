@@ -6,6 +6,7 @@ hostile client ids cost the store a bounded number of short keys, each with an e
 
 from __future__ import annotations
 
+import base64
 import itertools
 import uuid
 from collections.abc import Iterator
@@ -17,6 +18,7 @@ import pytest
 import redis
 
 from authgate.limits import FailMode
+from authgate.server.clients.authentication import secret_client_id
 from authgate.server.config import (
     Config,
     HttpSettings,
@@ -24,6 +26,7 @@ from authgate.server.config import (
     LockoutSettings,
 )
 from authgate.server.grants import DEVICE_CODE_GRANT
+from authgate.server.http.forms import Form
 from authgate.server.models import Client
 from tests.support.limits import (
     SHARED_REDIS,
@@ -332,3 +335,25 @@ async def test_lockouts_through_a_redis_outage(
             assert not h.server.limits.metrics.store_up
     finally:
         own.kill()
+
+
+def _basic(raw: bytes) -> str:
+    return "Basic " + base64.b64encode(raw).decode()
+
+
+@pytest.mark.parametrize(
+    ("authorization", "form", "counted"),
+    [
+        (_basic(b"my%3Aapp:s3cret"), {}, "my:app"),  # Basic: form-urlencoded, then decoded
+        (None, {"client_id": ["app"], "client_secret": ["s"]}, "app"),  # client_secret_post
+        (None, {"client_id": ["app"]}, None),  # a public client names itself: nothing to guess
+        (None, {"client_id": ["app"], "client_assertion": ["x.y.z"]}, None),  # private_key_jwt
+        ("Bearer abc", {"client_id": ["app"]}, None),  # not Basic: the address counts it
+        (_basic(b"no-colon"), {}, None),
+        ("Basic %%%", {}, None),
+    ],
+)
+def test_which_client_id_a_failure_counts_against(
+    authorization: str | None, form: dict[str, list[str]], counted: str | None
+) -> None:
+    assert secret_client_id(authorization, Form(form)) == counted
