@@ -5,9 +5,11 @@
     .venv/bin/python benchmarks/server/bench_token_endpoint.py --limits off,memory,redis
         [--rounds 3] [--duration 10] [--limits-connections 16]
 
-With `--limits`: the token endpoint (client_credentials, ES256) with its per-client limit off, in
-memory and in Redis (127.0.0.1:6379), three servers on one database measured in turn, in the same
-run; the median req/s of each and its ratio to "off" (benchmarks/results/server-token-limits.json).
+With `--limits`: the token endpoint (client_credentials, ES256) with its limits (the per-client
+limit and the lockouts after failed client authentication) off, in memory (RateLimit fields on
+refusals only, or with `memory_all` on every answer) and in Redis (127.0.0.1:6379), servers on one
+database measured in turn, in the same run; the median req/s of each and its ratio to "off"
+(benchmarks/results/server-token-limits.json).
 
 What it measures (one server process each, loopback, `wrk` as the load generator):
 - client_credentials with client_secret_basic and an RFC 8707 `resource`, JWT access tokens signed
@@ -195,14 +197,21 @@ def serve(
     return process, url
 
 
-# The token limit in each mode: off, or high enough that no request is refused (what is measured
-# is the cost of deciding, not of refusing).
+# The limits on POST /token in each mode: off (the token limit and both lockouts after failed
+# client authentication), or on with a token limit high enough that no request is refused (what is
+# measured is the cost of deciding, not of refusing): the lockouts' check before authentication
+# and the token limit after it, with the RateLimit fields on refusals only (the default) or, in
+# "memory_all", on every admitted answer too (`[limits] headers = "all"`).
+_NO_LOCKOUTS = (
+    "[limits.client_auth]\nenabled = false\n[limits.client_auth_address]\nenabled = false\n"
+)
+_HIGH = '[limits.token]\nrate = "1000000/second"\nburst = 1000000\n'
 LIMIT_MODES = {
-    "off": "[limits.token]\nenabled = false\n",
-    "memory": '[limits.token]\nrate = "1000000/second"\nburst = 1000000\n',
+    "off": "[limits.token]\nenabled = false\n" + _NO_LOCKOUTS,
+    "memory": _HIGH,
+    "memory_all": '[limits]\nheaders = "all"\n' + _HIGH,
     "redis": (
-        '[limits]\nredis_url = "redis://127.0.0.1:6379/0"\nnamespace = "bench-{tag}"\n'
-        '[limits.token]\nrate = "1000000/second"\nburst = 1000000\n'
+        '[limits]\nredis_url = "redis://127.0.0.1:6379/0"\nnamespace = "bench-{tag}"\n' + _HIGH
     ),
 }
 

@@ -243,11 +243,33 @@ _SECTION_TYPES: dict[str, Any] = {
     "limits": server_config.LimitsSettings,
     "limits.throttle": server_config.ThrottleStoreSettings,
     "limits.token": server_config.LimitSettings,
+    "limits.authorize": server_config.LimitSettings,
+    "limits.consent": server_config.LimitSettings,
+    "limits.device": server_config.LimitSettings,
+    "limits.device_authorization": server_config.LimitSettings,
+    "limits.introspection": server_config.LimitSettings,
+    "limits.revocation": server_config.LimitSettings,
+    "limits.client_auth": server_config.LockoutSettings,
+    "limits.client_auth_address": server_config.LockoutSettings,
     "limits.registration": server_config.LimitSettings,
     "registration": server_config.RegistrationSettings,
 }
 # Fields held by a section that are sub-tables of their own, declared apart.
-_SUBTABLES = {"limits": {"throttle", "token", "registration"}}
+_SUBTABLES = {
+    "limits": {
+        "throttle",
+        "token",
+        "authorize",
+        "consent",
+        "device",
+        "device_authorization",
+        "introspection",
+        "revocation",
+        "client_auth",
+        "client_auth_address",
+        "registration",
+    }
+}
 
 
 def test_every_server_setting_is_declared() -> None:

@@ -11,6 +11,7 @@ client ids) never appear in the store's key space.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import ipaddress
 import re
@@ -55,6 +56,13 @@ def address_part(address: str) -> str:
     the /64 network of an IPv6 address (the block one subscriber usually holds, so one host
     cannot get a fresh bucket from each of its 2^64 addresses). Anything else is kept as given
     (it is hashed into the key like any part)."""
+    # Addresses come back and the parse costs more than a lookup: short ones (every IP address
+    # is) are remembered, in a bounded cache; longer text is not an address and is not kept.
+    return _address_part(address) if len(address) <= 64 else address
+
+
+@functools.lru_cache(maxsize=4096)
+def _address_part(address: str) -> str:
     try:
         ip = ipaddress.ip_address(address)
     except ValueError:

@@ -84,10 +84,12 @@ class Limiter:
         namespace: str = "authgate",
         retry_interval: float = DEFAULT_RETRY_INTERVAL,
         metrics: LimiterMetrics | None = None,
+        clock_us: Callable[[], int] | None = None,
     ) -> Limiter:
-        """A limiter on the store `url` names (`stores.open_store`); ValueError when it is bad."""
+        """A limiter on the store `url` names (`stores.open_store`, which `clock_us` goes to);
+        ValueError when it is bad."""
         return cls(
-            open_store(url, timeout=timeout),
+            open_store(url, timeout=timeout, clock_us=clock_us),
             namespace=namespace,
             retry_interval=retry_interval,
             metrics=metrics,

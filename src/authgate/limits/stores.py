@@ -11,18 +11,26 @@ fail-open or fail-closed answer.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from urllib.parse import parse_qs, urlsplit
 
-from authgate.limits.memory import DEFAULT_MAX_KEYS, MemoryStore
+from authgate.limits.memory import DEFAULT_MAX_KEYS, MemoryStore, monotonic_us
 from authgate.limits.store import DEFAULT_TIMEOUT, Store, StoreUnavailable, describe_url
 
 __all__ = ["DEFAULT_TIMEOUT", "Store", "StoreUnavailable", "describe_url", "open_store"]
 
 
-def open_store(url: str = "memory://", *, timeout: float = DEFAULT_TIMEOUT) -> Store:
+def open_store(
+    url: str = "memory://",
+    *,
+    timeout: float = DEFAULT_TIMEOUT,
+    clock_us: Callable[[], int] | None = None,
+) -> Store:
     """The store for `url` (see the module docstring); ValueError names what is wrong.
 
-    `timeout` bounds every Redis operation (seconds, > 0).
+    `timeout` bounds every Redis operation (seconds, > 0). `clock_us`: the time in microseconds
+    the store decides by (a test's clock); by default this process's monotonic clock in memory
+    and Redis's own clock in Redis.
     """
     if not isinstance(url, str):
         raise ValueError(f"limits store URL {url!r}: expected text")  # noqa: TRY004 - config
@@ -40,12 +48,12 @@ def open_store(url: str = "memory://", *, timeout: float = DEFAULT_TIMEOUT) -> S
         raw = options.get("max_keys", [str(DEFAULT_MAX_KEYS)])[-1]
         if not raw.isascii() or not raw.isdigit() or not 1 <= int(raw) <= 100_000_000:
             raise ValueError(f"limits store memory://: max_keys {raw!r} is not 1..100000000")
-        return MemoryStore(max_keys=int(raw))
+        return MemoryStore(max_keys=int(raw), clock=clock_us or monotonic_us)
     if scheme in ("redis", "rediss", "unix"):
         # redis is imported only when a Redis URL is configured.
         from authgate.limits.redis_store import RedisStore  # noqa: PLC0415
 
-        return RedisStore(url.strip(), timeout=timeout)
+        return RedisStore(url.strip(), timeout=timeout, clock=clock_us)
     raise ValueError(
         f"limits store {describe_url(url)!r}: expected memory://, redis://, rediss:// or unix://"
     )

@@ -47,6 +47,7 @@ from authgate.server.endpoints.discovery import jwks_endpoint, metadata_endpoint
 from authgate.server.endpoints.introspection import introspection_endpoint
 from authgate.server.endpoints.login import login_endpoint
 from authgate.server.endpoints.logout import end_session_endpoint
+from authgate.server.endpoints.rate_limited import limited
 from authgate.server.endpoints.registration import (
     client_configuration_endpoint,
     registration_endpoint,
@@ -199,23 +200,39 @@ def _routes(
     well_known = "/.well-known/oauth-authorization-server"
     routes = [
         Route(ENDPOINT_PATHS["token"], token_endpoint, methods=["POST"]),
-        Route(ENDPOINT_PATHS["introspection"], introspection_endpoint, methods=["POST"]),
-        Route(ENDPOINT_PATHS["revocation"], revocation_endpoint, methods=["POST"]),
+        Route(ENDPOINT_PATHS["introspection"], limited(introspection_endpoint), methods=["POST"]),
+        Route(ENDPOINT_PATHS["revocation"], limited(revocation_endpoint), methods=["POST"]),
         Route(ENDPOINT_PATHS["jwks"], jwks_endpoint, methods=["GET"]),
         Route(well_known, metadata_endpoint, methods=["GET"]),
         Route("/.well-known/openid-configuration", metadata_endpoint, methods=["GET"]),
         # The user-facing flows.
         _without_head(
-            Route(ENDPOINT_PATHS["authorization"], authorization_endpoint, methods=["GET", "POST"])
+            Route(
+                ENDPOINT_PATHS["authorization"],
+                limited(authorization_endpoint, per_address="authorize"),
+                methods=["GET", "POST"],
+            )
         ),
         Route(ENDPOINT_PATHS["login"], login_endpoint, methods=["POST"]),
-        Route(ENDPOINT_PATHS["consent"], consent_endpoint, methods=["POST"]),
+        Route(
+            ENDPOINT_PATHS["consent"],
+            limited(consent_endpoint, per_address="consent"),
+            methods=["POST"],
+        ),
         Route(ENDPOINT_PATHS["end_session"], end_session_endpoint, methods=["GET", "POST"]),
-        Route(ENDPOINT_PATHS["device"], device_page_endpoint, methods=["GET"]),
-        Route(ENDPOINT_PATHS["device"], device_submit_endpoint, methods=["POST"]),
+        Route(
+            ENDPOINT_PATHS["device"],
+            limited(device_page_endpoint, per_address="device"),
+            methods=["GET"],
+        ),
+        Route(
+            ENDPOINT_PATHS["device"],
+            limited(device_submit_endpoint, per_address="device"),
+            methods=["POST"],
+        ),
         Route(
             ENDPOINT_PATHS["device_authorization"],
-            device_authorization_endpoint,
+            limited(device_authorization_endpoint),
             methods=["POST"],
         ),
         Route(ENDPOINT_PATHS["userinfo"], userinfo_endpoint, methods=["GET", "POST"]),

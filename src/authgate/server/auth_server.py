@@ -196,7 +196,8 @@ class AuthServer:
                 await store.close()
             raise
         registry = RegistryCache(store, config.http.cache_ttl, clock)
-        limits = ServerLimits.for_config(config.limits)
+        # The limits decide by the store's clock, unless the server runs under another (a test's).
+        limits = ServerLimits.for_config(config.limits, clock=None if clock is time.time else clock)
         throttle_redis = _throttle_redis(config, limits.metrics)
         client_keys = ClientKeys(config.http, clock)
         assertions = ClientAssertionVerifier(

@@ -45,6 +45,7 @@ __all__ = [
     "KeyPolicy",
     "LimitSettings",
     "LimitsSettings",
+    "LockoutSettings",
     "PageSettings",
     "RegistrationSettings",
     "ThrottleSettings",
@@ -258,6 +259,66 @@ class LimitSettings:
 # Per client: 100 tokens a second sustained. A confidential web app refreshes for all its users
 # under one client id, so the default stays far above what one app needs (docs/limits.md).
 DEFAULT_TOKEN_LIMIT = LimitSettings("6000/minute", burst=600, on_store_failure=FailMode.OPEN)
+# The following are open on a store failure (but `device_authorization`): they hold floods back,
+# none guards a secret, and a Redis outage must not close the sign-in pages or the client
+# endpoints (docs/limits.md).
+# Per client address. One sign-in is 1-3 /authorize requests; 300 a minute lets a large NAT's
+# users through and stops a script that makes the server build pending requests in a loop.
+DEFAULT_AUTHORIZE_LIMIT = LimitSettings("300/minute", burst=100)
+# Per client address: one consent answer per sign-in, far fewer than /authorize.
+DEFAULT_CONSENT_LIMIT = LimitSettings("120/minute", burst=30)
+# Per client address, GET and POST /device together (the user-code throttle counts wrong codes).
+DEFAULT_DEVICE_LIMIT = LimitSettings("120/minute", burst=30)
+# Per caller (the authenticated client; a public client per id and address): a device asks once
+# per sign-in. Closed on a store failure: each request stores a device authorization and spends
+# user-code space, so an outage without the limit is a window to fill the database; devices are
+# told `Retry-After` and retry.
+DEFAULT_DEVICE_AUTHORIZATION_LIMIT = LimitSettings(
+    "60/minute", burst=20, on_store_failure=FailMode.CLOSED
+)
+# Per caller: a resource server may introspect on each API request, so as high as /token.
+DEFAULT_INTROSPECTION_LIMIT = LimitSettings("6000/minute", burst=600)
+# Per caller: revocation comes at sign-out, rarer than tokens.
+DEFAULT_REVOCATION_LIMIT = LimitSettings("600/minute", burst=100)
+
+# The longest lockout and the longest failure window a setting may name: a day.
+MAX_LOCKOUT = 86400
+
+
+@dataclass(frozen=True, slots=True)
+class LockoutSettings:
+    """A lockout after failed client authentication (`[limits.client_auth]` per client id,
+    `[limits.client_auth_address]` per address): `failures` failures within `window` seconds
+    lock the key out for `lockout` seconds; each further failure while its lockouts are
+    remembered locks it out twice as long, up to `max_lockout`. Every lockout ends by itself
+    (see `authgate.server.lockouts`)."""
+
+    failures: int
+    window: int
+    lockout: int
+    max_lockout: int
+    on_store_failure: FailMode = FailMode.OPEN
+    enabled: bool = True
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.failures <= 10_000:
+            raise ValueError("failures must be 1..10000")
+        if not 1 <= self.window <= MAX_LOCKOUT:
+            raise ValueError(f"window must be 1..{MAX_LOCKOUT} seconds")
+        if not 1 <= self.lockout <= self.max_lockout <= MAX_LOCKOUT:
+            raise ValueError(f"need 1 <= lockout <= max_lockout <= {MAX_LOCKOUT} seconds")
+
+
+# Per client id, for client secrets only (a `private_key_jwt` assertion or a public client has
+# nothing to guess). Ten wrong secrets in ten minutes is no working client; a lockout doubles from
+# a minute to the sign-in throttle's longest wait. Anyone who knows a client id (ids are not
+# secret) can lock its secret out this way: the price of RFC 6749 §2.3.1 brute-force protection.
+DEFAULT_CLIENT_AUTH_LOCKOUT = LockoutSettings(failures=10, window=600, lockout=60, max_lockout=900)
+# Per client address, every method: an address may carry many clients (a NAT, one host running
+# several apps), so it gets more failures before a lockout.
+DEFAULT_CLIENT_AUTH_ADDRESS_LOCKOUT = LockoutSettings(
+    failures=30, window=600, lockout=60, max_lockout=900
+)
 
 
 # POST /register per caller address in open mode: a person or a deployment registers a client or
@@ -287,7 +348,18 @@ class LimitsSettings:
     retry_interval: float = 1.0
     namespace: str = "authgate"
     throttle: ThrottleStoreSettings = ThrottleStoreSettings()
+    # "refusals": RateLimit fields on 429/503 answers only (as the gate); "all": on every answer
+    # a limit admitted too, which costs each admitted request the fields' building.
+    headers: str = "refusals"
     token: LimitSettings = DEFAULT_TOKEN_LIMIT
+    authorize: LimitSettings = DEFAULT_AUTHORIZE_LIMIT
+    consent: LimitSettings = DEFAULT_CONSENT_LIMIT
+    device: LimitSettings = DEFAULT_DEVICE_LIMIT
+    device_authorization: LimitSettings = DEFAULT_DEVICE_AUTHORIZATION_LIMIT
+    introspection: LimitSettings = DEFAULT_INTROSPECTION_LIMIT
+    revocation: LimitSettings = DEFAULT_REVOCATION_LIMIT
+    client_auth: LockoutSettings = DEFAULT_CLIENT_AUTH_LOCKOUT
+    client_auth_address: LockoutSettings = DEFAULT_CLIENT_AUTH_ADDRESS_LOCKOUT
     registration: LimitSettings = DEFAULT_REGISTRATION_LIMIT
 
     def __post_init__(self) -> None:
@@ -306,6 +378,8 @@ class LimitsSettings:
             check_namespace(self.namespace)
         except ValueError as exc:
             raise ConfigError(str(exc), key="limits.namespace") from None
+        if self.headers not in ("refusals", "all"):
+            raise ConfigError('must be "refusals" or "all"', key="limits.headers")
 
 
 @dataclass(frozen=True, slots=True)

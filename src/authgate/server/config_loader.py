@@ -41,6 +41,7 @@ from authgate.server.config import (
     KeyPolicy,
     LimitSettings,
     LimitsSettings,
+    LockoutSettings,
     PageSettings,
     RegistrationSettings,
     ThrottleSettings,
@@ -73,6 +74,33 @@ _THROTTLE = {
     "base_delay": _SECONDS,
     "max_delay": _SECONDS,
     "forget_after": _SECONDS,
+}
+
+# `[limits.NAME]` tables: the rate limits, then the lockouts after failed client authentication.
+_RATE_LIMITS = (
+    "token",
+    "registration",
+    "authorize",
+    "consent",
+    "device",
+    "device_authorization",
+    "introspection",
+    "revocation",
+)
+_LOCKOUTS = ("client_auth", "client_auth_address")
+_LIMIT = {
+    "rate": _STRING,
+    "burst": Setting("integer", positive=True),
+    "on_store_failure": _STRING,
+    "enabled": Setting("boolean"),
+}
+_LOCKOUT = {
+    "failures": Setting("integer", positive=True),
+    "window": _SECONDS,
+    "lockout": _SECONDS,
+    "max_lockout": _SECONDS,
+    "on_store_failure": _STRING,
+    "enabled": Setting("boolean"),
 }
 
 TOP_LEVEL: Mapping[str, Setting] = {
@@ -138,20 +166,11 @@ SECTIONS: Mapping[str, Mapping[str, Setting]] = {
         "timeout": Setting.duration(),
         "retry_interval": Setting.duration(),
         "namespace": _STRING,
+        "headers": _STRING,
     },
     "limits.throttle": {"on_store_failure": _STRING},
-    "limits.token": {
-        "rate": _STRING,
-        "burst": Setting("integer", positive=True),
-        "on_store_failure": _STRING,
-        "enabled": Setting("boolean"),
-    },
-    "limits.registration": {
-        "rate": _STRING,
-        "burst": Setting("integer", positive=True),
-        "on_store_failure": _STRING,
-        "enabled": Setting("boolean"),
-    },
+    **{f"limits.{name}": _LIMIT for name in _RATE_LIMITS},
+    **{f"limits.{name}": _LOCKOUT for name in _LOCKOUTS},
     "pages": {
         # Relative to the configuration file's directory.
         "template_dirs": Setting.strings("directory names"),
@@ -359,17 +378,16 @@ def _limits(top: Table) -> LimitsSettings:
     if table is not None:
         # Sub-tables are taken first: read_settings refuses keys not read.
         throttle = table.table("throttle")
-        token = table.table("token")
-        registration = table.table("registration")
+        limits = {name: table.table(name) for name in (*_RATE_LIMITS, *_LOCKOUTS)}
         values = read_settings(table, SECTIONS["limits"])
         if throttle is not None:
             mode = read_settings(throttle, SECTIONS["limits.throttle"]).get("on_store_failure")
             if mode is not None:
                 values["throttle"] = ThrottleStoreSettings(_fail_mode(throttle, mode))
-        if token is not None:
-            values["token"] = _limit(token, LimitsSettings().token)
-        if registration is not None:
-            values["registration"] = _limit(registration, LimitsSettings().registration)
+        defaults = LimitsSettings()
+        for name, sub in limits.items():
+            if sub is not None:
+                values[name] = _limit(sub, getattr(defaults, name))
     try:
         return LimitsSettings(**values)
     except ConfigError as exc:
@@ -382,8 +400,11 @@ def _fail_mode(table: Table, value: str) -> FailMode:
     return FailMode(value)
 
 
-def _limit(table: Table, default: LimitSettings) -> LimitSettings:
-    """A `[limits.NAME]` table over the limit's defaults."""
+_L = TypeVar("_L", LimitSettings, LockoutSettings)
+
+
+def _limit(table: Table, default: _L) -> _L:
+    """A `[limits.NAME]` table over the limit's (or the lockout's) defaults."""
     values = read_settings(table, SECTIONS[table.where])
     if "on_store_failure" in values:
         values["on_store_failure"] = _fail_mode(table, values["on_store_failure"])

@@ -30,6 +30,36 @@ _THROTTLE = {
     "forget_after": "failures are forgotten this long after the last one",
 }
 # One line per setting: what it is for (docs/server.md explains the trade-offs).
+# `[limits.NAME]`: what each limit counts, and the descriptions of its settings.
+_LIMITED = {
+    "token": "successful `/token` requests per client",
+    "authorize": "`/authorize` requests per client address",
+    "consent": "consent answers per client address",
+    "device": "`/device` page requests per client address",
+    "device_authorization": "`/device_authorization` requests per caller",
+    "introspection": "`/introspect` requests per caller",
+    "revocation": "`/revoke` requests per caller",
+    "registration": "`/register` requests per caller address in open mode",
+}
+_LIMIT = {
+    "rate": "{what}, e.g. `600/minute`",
+    "burst": "{what}: how many may come back to back",
+    "on_store_failure": "{what}: limit while Redis is down, `open` or `closed`",
+    "enabled": "whether {what} are limited",
+}
+_LOCKED = {
+    "client_auth": "failed client-secret authentications per client id",
+    "client_auth_address": "failed client authentications per client address",
+}
+_LOCKOUT = {
+    "failures": "{what} within `window` before a lockout",
+    "window": "{what}: the span `failures` are counted over",
+    "lockout": "{what}: the first lockout; each further one doubles",
+    "max_lockout": "{what}: the longest lockout",
+    "on_store_failure": "{what}: lockouts while Redis is down, `open` or `closed`",
+    "enabled": "whether {what} lead to lockouts",
+}
+
 DESCRIPTIONS: Mapping[str, str] = {
     "issuer": "the issuer identifier: https URL (http only on loopback), no trailing /",
     "database_url": "`sqlite:///PATH` or `postgresql://USER:PASSWORD@HOST:PORT/NAME`",
@@ -78,14 +108,17 @@ DESCRIPTIONS: Mapping[str, str] = {
     "limits.retry_interval": "how often a Redis that stopped answering is tried again",
     "limits.namespace": "prefix of every key the limits write to Redis",
     "limits.throttle.on_store_failure": "throttles while Redis is down: `closed` (503) or `open`",
-    "limits.token.rate": "successful `/token` requests per client, e.g. `600/minute`",
-    "limits.token.burst": "`/token` requests a client may send back to back",
-    "limits.token.on_store_failure": "`/token` limit while Redis is down: `open` or `closed`",
-    "limits.token.enabled": "whether `/token` is limited per client",
-    "limits.registration.rate": "`/register` requests per caller address in open mode",
-    "limits.registration.burst": "`/register` requests a caller may send back to back",
-    "limits.registration.on_store_failure": "`/register` limit while Redis is down",
-    "limits.registration.enabled": "whether open registration is limited per caller",
+    "limits.headers": "RateLimit fields on `refusals` only (429/503) or on `all` answers",
+    **{
+        f"limits.{name}.{key}": text.format(what=what)
+        for name, what in _LIMITED.items()
+        for key, text in _LIMIT.items()
+    },
+    **{
+        f"limits.{name}.{key}": text.format(what=what)
+        for name, what in _LOCKED.items()
+        for key, text in _LOCKOUT.items()
+    },
     "registration.mode": "dynamic client registration: `off`, `token` (initial token) or `open`",
     "registration.allowed_scopes": "API scopes a registered client may request",
     "registration.unused_client_lifetime": "purge registered clients unused this long (0: never)",

@@ -2,24 +2,40 @@
 `authgate.limits.Limiter` per process: in this process by default, in Redis with `redis_url`
 (then shared by every process and machine on it).
 
-Built: `token`, POST /token per authenticated client (counted after client authentication, so
-nobody can spend another client's quota by naming it; a public client, which only names itself,
-per id and client address); `registration`, POST /register in open mode per caller address. The
-sign-in and user-code throttles are
-`flows.throttle` (a growing delay per failure, in Redis or the database; `storage.redis_throttle`).
+Built:
+- `token`: POST /token per authenticated client (counted after client authentication, so nobody
+  can spend another client's quota by naming it; a public client, which only names itself, per id
+  and client address);
+- per caller (`caller_request`, the same key as `token`): `device_authorization`,
+  `introspection`, `revocation`;
+- per client address (`address_request`): `authorize`, `consent`, `device` (the pages), and
+  `registration` (POST /register in open mode);
+- lockouts after failed client authentication, per client id and per address
+  (`client_auth`, `authgate.server.lockouts`).
+The sign-in and user-code throttles are `flows.throttle` (a growing delay per failure, in Redis or
+the database; `storage.redis_throttle`).
+
+`headers`: the RateLimit fields go on refusals only unless `[limits] headers = "all"` (as the
+gate: building them costs every admitted request, and most clients never read them).
 
 The counters (`metrics`) are served by the server's `/metrics` (`observability.metrics`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
-from authgate.limits import Decision, Limit, Limiter, LimiterMetrics
-from authgate.limits.keys import address_part
+from authgate.limits import Decision, Limit, Limiter, LimiterMetrics, rate_limit_headers
+from authgate.limits.keys import KeyPart, address_part
 from authgate.server.config import LimitsSettings
+from authgate.server.lockouts import ClientAuthLimits, Lockout
 
-__all__ = ["ServerLimits"]
+__all__ = ["ADDRESS_LIMITS", "CALLER_LIMITS", "ServerLimits"]
+
+# The limits counted per client address, and per caller (`[limits.NAME]`).
+ADDRESS_LIMITS = ("authorize", "consent", "device", "registration")
+CALLER_LIMITS = ("device_authorization", "introspection", "revocation")
 
 
 @dataclass(slots=True)
@@ -28,21 +44,39 @@ class ServerLimits:
 
     limiter: Limiter
     token: Limit | None
-    # POST /register in open mode, per caller address (`registration_request`).
-    registration: Limit | None = None
+    client_auth: ClientAuthLimits
+    limits: dict[str, Limit] = field(default_factory=dict)
+    all_headers: bool = False
 
     @classmethod
-    def for_config(cls, settings: LimitsSettings) -> ServerLimits:
+    def for_config(
+        cls, settings: LimitsSettings, *, clock: Callable[[], float] | None = None
+    ) -> ServerLimits:
+        """The limits of `settings`. `clock` (seconds): the time the store decides by, for a
+        server run under a test's clock; by default the store's own (monotonic, or Redis's)."""
         limiter = Limiter.from_url(
             settings.redis_url or "memory://",
             timeout=settings.timeout,
             namespace=settings.namespace,
             retry_interval=settings.retry_interval,
+            clock_us=None if clock is None else (lambda: int(clock() * 1_000_000)),
+        )
+        limits = {}
+        for name in (*ADDRESS_LIMITS, *CALLER_LIMITS):
+            limit = getattr(settings, name).limit(name)
+            if limit is not None:
+                limits[name] = limit
+        client_auth = ClientAuthLimits(
+            limiter,
+            Lockout.for_settings("client_auth", settings.client_auth),
+            Lockout.for_settings("client_auth_address", settings.client_auth_address),
         )
         return cls(
             limiter,
             settings.token.limit("token"),
-            registration=settings.registration.limit("registration"),
+            client_auth,
+            limits,
+            all_headers=settings.headers == "all",
         )
 
     @property
@@ -54,26 +88,43 @@ class ServerLimits:
         """The decisions for one POST /token of the authenticated `client_id` (empty when its
         limit is off). A public client only names itself, so it is counted per id and address
         (`public_address`): anyone may name it, and must not spend its users' quota."""
-        if self.token is None:
-            return []
-        key: tuple[str, ...] = ("client", client_id)
-        if public_address is not None:
-            key = ("public", client_id, address_part(public_address))
-        decision = self.limiter.hit_nowait(self.token, *key)
-        if decision is None:  # a store with I/O (Redis)
-            decision = await self.limiter.hit(self.token, *key)
-        return [decision]
+        return await self._hit(self.token, _caller(client_id, public_address))
 
-    async def registration_request(self, address: str) -> list[Decision]:
-        """The decisions for one open POST /register from the caller at `address` (empty when
-        the limit is off): nobody is authenticated, so the caller's address is the key."""
-        if self.registration is None:
+    async def caller_request(
+        self, name: str, client_id: str | None, address: str, *, public: bool = False
+    ) -> list[Decision]:
+        """The decisions for one request to the endpoint whose limit (`CALLER_LIMITS`, or another
+        configured per caller) is `name`: per authenticated client id, a public client per id and
+        address, no client per address. Empty when the limit is off."""
+        if client_id is None:
+            return await self.address_request(name, address)
+        key = _caller(client_id, address if public else None)
+        return await self._hit(self.limits.get(name), key)
+
+    async def address_request(self, name: str, address: str) -> list[Decision]:
+        """The decisions for one request counted per client address under the limit `name`
+        (`ADDRESS_LIMITS`). Empty when the limit is off."""
+        return await self._hit(self.limits.get(name), ("address", address_part(address)))
+
+    def admitted_headers(self, decisions: list[Decision]) -> dict[str, str]:
+        """The RateLimit fields for an admitted request: none unless `headers = "all"`."""
+        if not self.all_headers or not decisions:
+            return {}
+        return dict(rate_limit_headers(decisions))
+
+    async def _hit(self, limit: Limit | None, key: tuple[KeyPart, ...]) -> list[Decision]:
+        if limit is None:
             return []
-        key = ("address", address_part(address))
-        decision = self.limiter.hit_nowait(self.registration, *key)
+        decision = self.limiter.hit_nowait(limit, *key)
         if decision is None:  # a store with I/O (Redis)
-            decision = await self.limiter.hit(self.registration, *key)
+            decision = await self.limiter.hit(limit, *key)
         return [decision]
 
     async def aclose(self) -> None:
         await self.limiter.aclose()
+
+
+def _caller(client_id: str, public_address: str | None) -> tuple[KeyPart, ...]:
+    if public_address is None:
+        return ("client", client_id)
+    return ("public", client_id, address_part(public_address))

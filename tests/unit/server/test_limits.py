@@ -4,12 +4,13 @@ Redis does not answer; errors name the key or variable and never show a Redis pa
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from authgate.config import ConfigError
 from authgate.limits import FailMode, refusal
-from authgate.server.config import LimitSettings, LimitsSettings
+from authgate.server.config import LimitSettings, LimitsSettings, LockoutSettings
 from authgate.server.config_loader import load_config
 from authgate.server.limits import ServerLimits
 
@@ -75,6 +76,13 @@ on_store_failure = "open"
         ('[limits.token]\non_store_failure = "sometimes"', "limits.token.on_store_failure"),
         ('[limits.token]\nrate = "1/day"\nburst = 400', "limits.token"),  # a bucket over a year
         ('[limits.tokens]\nrate = "1/second"', "limits.tokens"),
+        ('[limits]\nheaders = "some"', "limits.headers"),
+        ('[limits.authorize]\nrate = "many"', "limits.authorize"),
+        ('[limits.introspection]\non_store_failure = "x"', "limits.introspection"),
+        ("[limits.client_auth]\nfailures = 0", "limits.client_auth.failures"),
+        ('[limits.client_auth]\nlockout = "2h"\nmax_lockout = "1h"', "limits.client_auth"),
+        ('[limits.client_auth_address]\nmax_lockout = "2d"', "limits.client_auth_address"),
+        ('[limits.client_auth_address]\nrate = "1/second"', "rate"),
     ],
 )
 def test_invalid_limits(tmp_path: Path, text: str, message: str) -> None:
@@ -119,19 +127,53 @@ async def test_open_registration_is_counted_per_caller_address() -> None:
     settings = LimitsSettings(registration=LimitSettings("2/hour", burst=2))
     limits = ServerLimits.for_config(settings)
     try:
-        first = [await limits.registration_request("192.0.2.1") for _ in range(3)]
+        first = [await limits.address_request("registration", "192.0.2.1") for _ in range(3)]
         assert [bool(refusal(d)) for d in first] == [False, False, True]
-        assert not refusal(await limits.registration_request("192.0.2.2"))
+        assert not refusal(await limits.address_request("registration", "192.0.2.2"))
         # One IPv6 subscriber (a /64) is one caller.
-        await limits.registration_request("2001:db8::1")
-        await limits.registration_request("2001:db8::2")
-        assert refusal(await limits.registration_request("2001:db8::3"))
+        await limits.address_request("registration", "2001:db8::1")
+        await limits.address_request("registration", "2001:db8::2")
+        assert refusal(await limits.address_request("registration", "2001:db8::3"))
     finally:
         await limits.aclose()
     off = ServerLimits.for_config(
         LimitsSettings(registration=LimitSettings("1/hour", enabled=False))
     )
     try:
-        assert await off.registration_request("192.0.2.1") == []
+        assert await off.address_request("registration", "192.0.2.1") == []
     finally:
         await off.aclose()
+
+
+def test_every_limit_and_lockout_is_configured_in_its_table(tmp_path: Path) -> None:
+    text = """
+[limits]
+headers = "all"
+
+[limits.authorize]
+rate = "50/minute"
+on_store_failure = "closed"
+
+[limits.revocation]
+enabled = false
+
+[limits.client_auth]
+failures = 5
+window = "15m"
+lockout = "30s"
+max_lockout = "1h"
+on_store_failure = "closed"
+
+[limits.client_auth_address]
+enabled = false
+"""
+    limits: Any = _load(tmp_path, text)
+    assert limits.headers == "all"
+    assert limits.authorize.limit("authorize").rate.count == 50
+    assert limits.authorize.on_store_failure is FailMode.CLOSED
+    assert limits.revocation.limit("revocation") is None
+    assert limits.consent == LimitsSettings().consent  # untouched tables keep their defaults
+    assert limits.client_auth == LockoutSettings(5, 900, 30, 3600, FailMode.CLOSED)
+    assert not limits.client_auth_address.enabled
+    env = _load(tmp_path, "", AUTHGATE_LIMITS_CLIENT_AUTH_FAILURES="4")
+    assert env.client_auth.failures == 4  # type: ignore[attr-defined]

@@ -29,7 +29,7 @@ from authgate.server.models import Client
 from authgate.server.secret_key import ServerSecret
 from authgate.server.storage.protocols import ClientLookup
 
-__all__ = ["AuthenticatedClient", "ClientAuthenticator"]
+__all__ = ["AuthenticatedClient", "ClientAuthenticator", "secret_client_id"]
 
 _FAILED = "client authentication failed"
 _MAX_CREDENTIAL = 1024
@@ -129,6 +129,20 @@ class ClientAuthenticator:
         previous_ok = verify_client_secret(self._secret, secret, previous)
         if not (current_ok or previous_ok):
             raise InvalidClient(_FAILED, debug="wrong client secret")
+
+
+def secret_client_id(authorization: str | None, form: Form) -> str | None:
+    """The client id a request authenticating with a client secret names (Basic, or the form's
+    `client_secret` with its `client_id`); None for other methods or an unreadable header. For
+    counting failures only: the id is not authenticated."""
+    if authorization is not None:
+        try:
+            return _parse_basic(authorization)[0]
+        except InvalidClient:
+            return None
+    if form.get("client_secret") is not None:
+        return form.get("client_id")
+    return None
 
 
 def _parse_basic(header: str) -> tuple[str, str]:

@@ -13,8 +13,12 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.requests import Request
 
-from authgate.oauth.errors import OAuthError
+from authgate.limits import refusal
+from authgate.oauth.errors import InvalidClient, OAuthError
 from authgate.server.auth_server import AuthServer
+from authgate.server.clients.authentication import secret_client_id
+from authgate.server.endpoints.browser import request_address
+from authgate.server.endpoints.responses import LimitRefused
 from authgate.server.http.forms import Form, read_form
 from authgate.server.models import Client
 from authgate.server.observability.counters import presented_method
@@ -32,12 +36,20 @@ async def read_client_form(
     endpoint: str,
     repeatable: Collection[str] = (),
     allow_public: bool = True,
+    limit: str | None = None,
 ) -> tuple[Form, Client]:
     """The form and the client it authenticates as. `endpoint` names (in `ENDPOINT_PATHS`) the
     endpoint a `private_key_jwt` assertion may be addressed to; `allow_public=False` refuses
-    clients that only name themselves."""
+    clients that only name themselves. `limit`: the per-caller rate limit to count the request
+    against (`ServerLimits.caller_request`). A lockout after failed client authentication
+    (`authgate.server.lockouts`) or the limit refuses with `LimitRefused` (429)."""
     form = await read_form(request, server.config.http.max_body_size, repeatable)
     authorization = request.headers.get("authorization")
+    address = request_address(request, server)
+    lockouts = server.limits.client_auth
+    check = await lockouts.check(secret_client_id(authorization, form), address)
+    if check.refusal is not None:
+        raise LimitRefused(check.refusal)
     try:
         authenticated = await server.client_auth.authenticate(
             authorization,
@@ -47,11 +59,21 @@ async def read_client_form(
         )
     except OAuthError as exc:
         server.counters.client_auth_failures[presented_method(authorization, form), exc.error] += 1
+        if isinstance(exc, InvalidClient) and (locked := await lockouts.failed(check)) is not None:
+            raise LimitRefused(locked) from None
         raise
+    await lockouts.succeeded(check)
     client = authenticated.client
     request.state.client_id = client.client_id
     if client.first_used_at is None and client.origin != "cli":
         await _mark_used(server, client)
+    if limit is not None:
+        decisions = await server.limits.caller_request(
+            limit, client.client_id, address, public=client.is_public
+        )
+        if (answer := refusal(decisions)) is not None:
+            raise LimitRefused(answer)
+        request.state.rate_limits = decisions
     return form, client
 
 

@@ -33,7 +33,7 @@ async def device_authorization_endpoint(request: Request) -> Response:
     server: AuthServer = request.app.state.authgate
     # A private_key_jwt assertion here is addressed as at the token endpoint.
     form, client = await read_client_form(
-        request, server, endpoint="token", repeatable=("resource",)
+        request, server, endpoint="token", repeatable=("resource",), limit="device_authorization"
     )
     if DEVICE_CODE_GRANT not in client.grant_types:
         raise UnauthorizedClient("this client may not use the device authorization grant")

@@ -39,6 +39,7 @@ async def introspection_endpoint(request: Request) -> Response:
         server,
         endpoint="introspection",
         allow_public=False,  # RFC 7662 §2.1: the caller must be authenticated
+        limit="introspection",
     )
     token = form.get("token")
     if token is None:

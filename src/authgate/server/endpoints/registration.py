@@ -64,7 +64,9 @@ async def registration_endpoint(request: Request) -> Response:
                 if await server.storage.use_initial_access_token(token_hash, now) is None:
                     raise TokenRejected(Reason.INACTIVE)  # used up or revoked meanwhile
         else:
-            decisions = await server.limits.registration_request(request_address(request, server))
+            decisions = await server.limits.address_request(
+                "registration", request_address(request, server)
+            )
             if (answer := refusal(decisions)) is not None:
                 return limited_response(answer)
         metadata = read_metadata(await _read_json(request, server))

@@ -20,6 +20,7 @@ from authgate.oauth.errors import OAuthError
 __all__ = [
     "NO_STORE",
     "RETRY_AFTER",
+    "LimitRefused",
     "json_response",
     "limited_response",
     "oauth_error_response",
@@ -50,8 +51,21 @@ def limited_response(answer: Refusal) -> Response:
     )
 
 
+class LimitRefused(OAuthError):
+    """A request a rate limit or a lockout refused, raised where the answer cannot be returned
+    (client authentication); rendered by `oauth_error_response` as `limited_response`."""
+
+    def __init__(self, refusal: Refusal) -> None:
+        super().__init__(refusal.error.description, debug="rate limit")
+        self.refusal = refusal
+        self.error = refusal.error.error  # type: ignore[misc]
+        self.status_code = refusal.status  # type: ignore[misc]
+
+
 def oauth_error_response(error: OAuthError, realm: str) -> Response:
     """The RFC 6749 §5.2 error body with its status and headers."""
+    if isinstance(error, LimitRefused):
+        return limited_response(error.refusal)
     headers = dict(NO_STORE)
     if error.status_code == 401:
         headers["WWW-Authenticate"] = f'Basic realm="{realm}", charset="UTF-8"'

@@ -25,7 +25,9 @@ __all__ = ["revocation_endpoint"]
 async def revocation_endpoint(request: Request) -> Response:
     """POST /revoke."""
     server: AuthServer = request.app.state.authgate
-    form, caller = await read_client_form(request, server, endpoint="revocation")
+    form, caller = await read_client_form(
+        request, server, endpoint="revocation", limit="revocation"
+    )
     token = form.get("token")
     if token is None:
         raise InvalidRequest("token is required")

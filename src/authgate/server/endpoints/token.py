@@ -10,7 +10,7 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from authgate.limits import Decision, rate_limit_headers, refusal
+from authgate.limits import refusal
 from authgate.oauth.errors import InvalidRequest, UnauthorizedClient, UnsupportedGrantType
 from authgate.server.auth_server import AuthServer
 from authgate.server.endpoints.browser import request_address
@@ -46,11 +46,7 @@ async def token_endpoint(request: Request) -> Response:
         raise UnauthorizedClient(f"public clients cannot use {grant_type}")
     response = await handler.handle(form, client, request.is_disconnected)
     request.state.grant_type = handler.grant_type  # counted in the metrics (a bounded label)
-    if not decisions:
+    fields = server.limits.admitted_headers(decisions)  # none unless `[limits] headers = "all"`
+    if not fields:
         return json_response(response.to_dict())
-    return json_response(response.to_dict(), headers={**NO_STORE, **rate_limit_fields(decisions)})
-
-
-def rate_limit_fields(decisions: list[Decision]) -> dict[str, str]:
-    """The RateLimit-Policy and RateLimit fields of an admitted request."""
-    return dict(rate_limit_headers(decisions))
+    return json_response(response.to_dict(), headers={**NO_STORE, **fields})

@@ -50,7 +50,7 @@ def namespace() -> Iterator[str]:
 async def test_a_client_over_its_rate_gets_429_and_others_do_not(
     tmp_path: Path, clock: FakeClock
 ) -> None:
-    config = _config(tmp_path, LimitSettings("3/hour", burst=3))
+    config = _config(tmp_path, LimitSettings("3/hour", burst=3), headers="all")
     async with running(config, clock) as h:
         (a, secret_a), (b, secret_b) = await _clients(h, 2)
         # Failed client authentication is refused before the limit and spends none of it.
@@ -75,6 +75,26 @@ async def test_a_client_over_its_rate_gets_429_and_others_do_not(
         assert (await h.token(b, secret_b)).status_code == 200  # type: ignore[arg-type]
         assert h.server.limits.metrics.decisions[("token", "limited")] == 1
         assert h.server.limits.metrics.decisions[("token", "allowed")] == 4
+
+
+async def test_admitted_answers_carry_no_rate_limit_fields_by_default(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    """As at the gate: the fields go on refusals only unless `headers = "all"` (building them
+    cost every admitted token answer most of the limiter's time)."""
+    config = _config(tmp_path, LimitSettings("2/hour", burst=2))
+    assert config.limits.headers == "refusals"
+    async with running(config, clock) as h:
+        ((client, secret),) = await _clients(h, 1)
+        for _ in range(2):
+            admitted = await h.token(client, secret)  # type: ignore[arg-type]
+            assert admitted.status_code == 200
+            assert "ratelimit" not in admitted.headers
+            assert "ratelimit-policy" not in admitted.headers
+        refused = await h.token(client, secret)  # type: ignore[arg-type]
+        assert refused.status_code == 429
+        assert refused.headers["ratelimit-policy"] == '"token";q=2;w=3600'
+        assert refused.headers["ratelimit"].startswith('"token";r=0;t=')
 
 
 async def test_browsers_may_read_the_rate_limit_fields(tmp_path: Path, clock: FakeClock) -> None:
@@ -134,7 +154,9 @@ async def test_token_limit_through_a_redis_outage(
     own = RedisProcess()
     own.start()
     limit = LimitSettings("100/hour", burst=100, on_store_failure=mode)
-    config = _config(tmp_path, limit, redis_url=own.url, timeout=0.2, retry_interval=0.05)
+    config = _config(
+        tmp_path, limit, redis_url=own.url, timeout=0.2, retry_interval=0.05, headers="all"
+    )
     try:
         async with running(config, clock) as h:
             ((client, secret),) = await _clients(h, 1)
@@ -182,4 +204,6 @@ async def test_hostile_client_ids_never_reach_the_limit(tmp_path: Path, clock: F
                 data={"grant_type": "client_credentials", "client_id": client_id},
             )
             assert answer.status_code in (400, 401)
-        assert sum(h.server.limits.metrics.decisions.values()) == 0
+        # The token limit is never spent; the failures count against the address's lockout.
+        decisions = h.server.limits.metrics.decisions
+        assert not any(name == "token" for name, _ in decisions)
