@@ -35,7 +35,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from authgate.server.keys.schedule import active_key
-from authgate.server.paths import ENDPOINT_PATHS
+from authgate.server.paths import ENDPOINT_PATHS, issuer_path, metadata_paths
 
 if TYPE_CHECKING:
     from authgate.server.auth_server import AuthServer
@@ -44,6 +44,7 @@ __all__ = [
     "ENDPOINT_NAMES",
     "ServerCollector",
     "ServerMetrics",
+    "endpoint_names",
     "render_metrics",
     "scrape_endpoint",
 ]
@@ -60,6 +61,15 @@ ENDPOINT_NAMES.update(
         "/metrics": "metrics",
     }
 )
+
+
+def endpoint_names(issuer: str) -> dict[str, str]:
+    """`ENDPOINT_NAMES` for the paths an issuer's server answers at (below the issuer's path)."""
+    base = issuer_path(issuer)
+    names = {base + path: name for name, path in ENDPOINT_PATHS.items()}
+    names.update(dict.fromkeys(metadata_paths(issuer), "metadata"))
+    names.update({path: ENDPOINT_NAMES[path] for path in ("/healthz", "/readyz", "/metrics")})
+    return names
 
 
 class _Histogram:

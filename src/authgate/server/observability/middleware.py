@@ -5,6 +5,7 @@ answered request in `ServerMetrics`. It reads no body and touches no database.""
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -19,10 +20,17 @@ __all__ = ["RequestObservation"]
 class RequestObservation:
     """Request id and metrics for every HTTP request."""
 
-    def __init__(self, app: ASGIApp, proxies: TrustedProxies, metrics: ServerMetrics) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        proxies: TrustedProxies,
+        metrics: ServerMetrics,
+        names: Mapping[str, str] = ENDPOINT_NAMES,
+    ) -> None:
         self.app = app
         self.proxies = proxies
         self.metrics = metrics
+        self.names = names  # path -> endpoint label (`metrics.endpoint_names` for the issuer)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -51,7 +59,7 @@ class RequestObservation:
             await self.app(scope, receive, send_wrapper)
         finally:
             REQUEST_ID.reset(token)
-            endpoint = ENDPOINT_NAMES.get(scope["path"], "other")
+            endpoint = self.names.get(scope["path"], "other")
             # No answer started: the client left (the access log's 499, nginx's code).
             self.metrics.observe(endpoint, status or 499, time.perf_counter() - started)
             if endpoint == "token" and status == 200:
