@@ -185,7 +185,7 @@ class _McpAnswers:
         if scope["type"] == "lifespan":
 
             async def lifespan_send(message: Message) -> None:
-                if message["type"] == "lifespan.shutdown.complete":
+                if message["type"] in ("lifespan.shutdown.complete", "lifespan.shutdown.failed"):
                     await self.auth.aclose()  # before the server stops the loop
                 await send(message)
 
