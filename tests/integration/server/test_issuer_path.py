@@ -71,6 +71,14 @@ async def test_every_advertised_endpoint_answers_below_the_path(tenant: Flow) ->
     for name in ("authorization_endpoint", "userinfo_endpoint", "end_session_endpoint"):
         response = await tenant.http.get(doc[name])
         assert response.status_code in (200, 400, 401), (name, response.status_code)
+    device = await tenant.http.post(
+        doc["device_authorization_endpoint"],
+        data={"client_id": tenant.native.client_id, "scope": "read"},
+    )
+    assert device.status_code == 200, device.text
+    page = await tenant.http.get(device.json()["verification_uri_complete"])
+    assert page.status_code == 200
+    assert only_form(page).action == TENANT + "/login"  # sign in first, below the path too
     for name in (
         "token_endpoint",
         "device_authorization_endpoint",
