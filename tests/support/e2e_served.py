@@ -59,10 +59,17 @@ class Served:
 
     @classmethod
     def start(
-        cls, database_url: str | None, workdir: Path, *, workers: int = 1, extra_config: str = ""
+        cls,
+        database_url: str | None,
+        workdir: Path,
+        *,
+        workers: int = 1,
+        extra_config: str = "",
+        issuer_path: str = "",
     ) -> Served:
         """Start a server on a fresh database (`database_url` None: a new PostgreSQL database);
-        `extra_config` is TOML appended to the configuration file."""
+        `extra_config` is TOML appended to the configuration file; `issuer_path` ("/tenant1")
+        makes the issuer `url + issuer_path`."""
         pg_database = None
         if database_url is None:
             pg_database = f"authgate_e2e_{secrets.token_hex(6)}"
@@ -80,7 +87,7 @@ class Served:
         env = {
             **os.environ,
             "AUTHGATE_CONFIG": str(config_path),
-            "AUTHGATE_ISSUER": url,
+            "AUTHGATE_ISSUER": url + issuer_path,
             "AUTHGATE_DATABASE_URL": database_url,
             "AUTHGATE_SECRET_KEY": secrets.token_urlsafe(32),
         }
@@ -107,7 +114,7 @@ class Served:
             stdout=subprocess.DEVNULL,
             stderr=log.open("wb"),
         )
-        wait_ready(url, process, log)
+        wait_ready(url + issuer_path, process, log)  # OIDC Discovery §4 appends the well-known
         return cls(url, process, workdir, env, config, web, web_secret, native, pg_database, log)
 
     def stop(self) -> None:

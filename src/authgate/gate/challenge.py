@@ -2,7 +2,8 @@
 RFC 9110 §10.2.3 `Retry-After`).
 
 - 401: `WWW-Authenticate: Bearer realm="…"` with `error="invalid_token"` and a description, or
-  with no error at all when the request carried no credential (RFC 6750 §3.1);
+  with no error at all when the request carried no credential (RFC 6750 §3.1); with the `scope`
+  the route needs, when it needs scopes, so that a client asks for them at once (RFC 6750 §3);
 - 403 `insufficient_scope` with the `scope` the route needs (when it needs scopes);
 - 400 `invalid_request` (a token in two places, a malformed `Authorization` header…);
 - 503 `temporarily_unavailable` with `Retry-After`, when keys cannot be obtained;
@@ -63,31 +64,49 @@ def _quote_realm(value: str) -> str:
 
 
 def www_authenticate(
-    error: OAuthError | None, *, realm: str, resource_metadata: str | None = None
+    error: OAuthError | None,
+    *,
+    realm: str,
+    resource_metadata: str | None = None,
+    scope: str | None = None,
 ) -> str:
-    """The `Bearer` challenge for `error` (None: no credential was presented)."""
+    """The `Bearer` challenge for `error` (None: no credential was presented). `scope`: the scopes
+    the resource needs, announced on a 401 too (RFC 6750 §3; the MCP authorization specification's
+    scope selection reads it); an `insufficient_scope` error names its own."""
     params = [f"realm={_quote_realm(realm)}"]
     missing = isinstance(error, TokenRejected) and error.reason is Reason.MISSING
     if error is not None and not missing:
         params.append(f"error={_quote(error.error)}")
         if error.description:
             params.append(f"error_description={_quote(error.description)}")
-        if isinstance(error, InsufficientScope) and error.scope:
-            params.append(f"scope={_quote(error.scope)}")
+    if isinstance(error, InsufficientScope):
+        scope = error.scope
+    elif error is not None and error.status_code != 401:
+        scope = None  # a 400 is about the request's form, not its rights
+    if scope:
+        params.append(f"scope={_quote(scope)}")
     if resource_metadata is not None:
         params.append(f"resource_metadata={_quote(resource_metadata)}")
     return "Bearer " + ", ".join(params)
 
 
-def error_answer(error: OAuthError, *, realm: str, resource_metadata: str | None = None) -> Answer:
-    """The full answer for a refusal."""
+def error_answer(
+    error: OAuthError,
+    *,
+    realm: str,
+    resource_metadata: str | None = None,
+    scope: str | None = None,
+) -> Answer:
+    """The full answer for a refusal (`scope`: see `www_authenticate`)."""
     headers: list[tuple[str, str]] = [
         ("content-type", "application/json"),
         ("cache-control", "no-store"),
     ]
     challenged = isinstance(error, InvalidToken | InsufficientScope | InvalidRequest)
     if challenged:
-        challenge = www_authenticate(error, realm=realm, resource_metadata=resource_metadata)
+        challenge = www_authenticate(
+            error, realm=realm, resource_metadata=resource_metadata, scope=scope
+        )
         headers.append(("www-authenticate", challenge))
     if isinstance(error, VerifierUnavailable):
         headers.append(("retry-after", str(error.retry_after)))

@@ -255,9 +255,15 @@ class Gate:
         return Decision(Outcome.PUBLIC, path)
 
     def refusal_for(
-        self, error: OAuthError, *, path: str | None = None, route: RouteConfig | None = None
+        self,
+        error: OAuthError,
+        *,
+        path: str | None = None,
+        route: RouteConfig | None = None,
+        scopes: Sequence[str] | None = None,
     ) -> Decision:
-        """The decision for `error` (also for shells that catch an error themselves)."""
+        """The decision for `error` (also for shells that catch an error themselves). `scopes`: what
+        a 401's challenge names (RFC 6750 §3); by default the route's."""
         if isinstance(error, VerifierUnavailable):
             outcome = Outcome.UNAVAILABLE
         elif isinstance(error, TokenRejected):
@@ -272,7 +278,14 @@ class Gate:
             outcome = Outcome.FORBIDDEN
         else:
             outcome = Outcome.UNAVAILABLE if error.status_code == 503 else Outcome.BAD_REQUEST
-        answer = error_answer(error, realm=self.config.realm, resource_metadata=self._metadata_url)
+        if scopes is None:
+            scopes = route.route.requirement.scopes if route is not None else ()
+        answer = error_answer(
+            error,
+            realm=self.config.realm,
+            resource_metadata=self._metadata_url,
+            scope=" ".join(scopes) or None,
+        )
         self.decisions[outcome.value] += 1
         logger.debug("refused: %s (%s)", outcome, error.debug or error.description)
         return Decision(outcome, path, route, None, error, answer)

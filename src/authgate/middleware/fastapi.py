@@ -37,10 +37,9 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Awaitable, Callable
-from typing import Annotated
 
 try:
-    from fastapi import Depends, WebSocketException
+    from fastapi import WebSocketException
     from starlette.requests import HTTPConnection, Request
     from starlette.responses import Response
 except ImportError as exc:  # pragma: no cover - depends on the environment
@@ -89,8 +88,10 @@ def _gate_of(connection: HTTPConnection) -> Gate:
     return gate
 
 
-def _refusal(connection: HTTPConnection, gate: Gate, error: OAuthError) -> Exception:
-    answer = gate.refusal_for(error).answer
+def _refusal(
+    connection: HTTPConnection, gate: Gate, error: OAuthError, scopes: tuple[str, ...] = ()
+) -> Exception:
+    answer = gate.refusal_for(error, scopes=scopes).answer
     if connection.scope["type"] == "websocket":
         return WebSocketException(code=1008, reason=error.description)
     if answer is None:  # pragma: no cover - a refusal always answers
@@ -100,6 +101,11 @@ def _refusal(connection: HTTPConnection, gate: Gate, error: OAuthError) -> Excep
 
 async def current_principal(connection: HTTPConnection) -> Principal:
     """The authenticated caller, or a 401/400/503 refusal."""
+    return await _authenticated(connection, ())
+
+
+async def _authenticated(connection: HTTPConnection, scopes: tuple[str, ...]) -> Principal:
+    """`current_principal`, whose 401 names `scopes` (RFC 6750 §3)."""
     found = connection.scope.get(PRINCIPAL_KEY)
     if isinstance(found, Principal):
         return found
@@ -109,7 +115,7 @@ async def current_principal(connection: HTTPConnection) -> Principal:
         credential = gate.extract(gate_request_from_scope(connection.scope))
         principal = await gate.verifier.authenticate(credential)
     except OAuthError as exc:
-        raise _refusal(connection, gate, exc) from None
+        raise _refusal(connection, gate, exc, scopes) from None
     connection.scope[PRINCIPAL_KEY] = principal
     return principal
 
@@ -120,11 +126,10 @@ def require(
     """A dependency that returns the principal if it meets `requirement` (else 403), and counts
     its request against `rate_limit` (429 when used up)."""
 
-    async def dependency(
-        connection: HTTPConnection,
-        response: Response,
-        principal: Annotated[Principal, Depends(current_principal)],
-    ) -> Principal:
+    scopes = requirement.scopes if requirement is not None else ()
+
+    async def dependency(connection: HTTPConnection, response: Response) -> Principal:
+        principal = await _authenticated(connection, scopes)
         if requirement is not None:
             denied = requirement.check(principal)
             if denied is not None:

@@ -104,11 +104,11 @@ class FlaskAuthGate:
         request.environ[PRINCIPAL_KEY] = principal
         return principal
 
-    def refusal(self, error: OAuthError) -> Response:
-        """The Flask response for a refusal."""
+    def refusal(self, error: OAuthError, scopes: tuple[str, ...] = ()) -> Response:
+        """The Flask response for a refusal (`scopes`: what the view needs, named on a 401)."""
         if self.sync is None:
             raise RuntimeError("FlaskAuthGate is not initialised")
-        answer = self.sync.gate.refusal_for(error).answer
+        answer = self.sync.gate.refusal_for(error, scopes=scopes).answer
         if answer is None:  # pragma: no cover - a refusal always answers
             raise RuntimeError("no answer for a refusal")
         return _response(answer)
@@ -164,10 +164,11 @@ def require(
         @functools.wraps(view)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             extension = _extension()
+            scopes = requirement.scopes if requirement is not None else ()
             try:
                 principal = extension.authenticate()
             except OAuthError as exc:
-                return extension.refusal(exc)
+                return extension.refusal(exc, scopes)
             except TimeoutError:
                 return extension.refusal(VerifierUnavailable("verifier"))
             if requirement is not None:

@@ -58,10 +58,15 @@ from authgate.server.endpoints.static_files import static_files
 from authgate.server.endpoints.token import token_endpoint
 from authgate.server.endpoints.userinfo import userinfo_endpoint
 from authgate.server.observability.admin_listener import AdminListener, public_probe_routes
-from authgate.server.observability.metrics import ServerCollector, ServerMetrics, scrape_endpoint
+from authgate.server.observability.metrics import (
+    ServerCollector,
+    ServerMetrics,
+    endpoint_names,
+    scrape_endpoint,
+)
 from authgate.server.observability.middleware import RequestObservation
 from authgate.server.observability.worker_metrics import WorkerMetrics
-from authgate.server.paths import ENDPOINT_PATHS, STATIC_PATH
+from authgate.server.paths import ENDPOINT_PATHS, STATIC_PATH, issuer_path, metadata_paths
 from authgate.server.storage import Storage
 
 __all__ = ["create_app", "create_app_from_environment"]
@@ -163,16 +168,17 @@ def create_app(
         },
     )
     browser_callable = [
-        ENDPOINT_PATHS[name]
+        issuer_path(config.issuer) + ENDPOINT_PATHS[name]
         for name in ("token", "revocation", "userinfo", "device_authorization", "jwks")
     ]
-    metadata_paths = [r.path for r in routes if isinstance(r, Route) and "well-known" in r.path]
-    app.add_middleware(ApiCors, paths=[*browser_callable, *metadata_paths])
+    app.add_middleware(ApiCors, paths=[*browser_callable, *metadata_paths(config.issuer)])
     route_paths = frozenset(r.path for r in routes if isinstance(r, Route))
     app.add_middleware(_GuardMiddleware, realm=realm, paths=route_paths)
     # Outermost: the request id is set before the access line and any error line is written.
     proxies = TrustedProxies(config.http.trusted_proxies)
-    app.add_middleware(RequestObservation, proxies=proxies, metrics=metrics)
+    app.add_middleware(
+        RequestObservation, proxies=proxies, metrics=metrics, names=endpoint_names(config.issuer)
+    )
     return app
 
 
@@ -196,52 +202,43 @@ def _background_tasks(
 def _routes(
     config: Config, metrics_endpoint: Callable[[Request], Awaitable[Response]]
 ) -> list[BaseRoute]:
-    """The server's endpoints and pages (RFC 8414 §3.1: the issuer's path after the well-known)."""
-    well_known = "/.well-known/oauth-authorization-server"
+    """The server's endpoints and pages, below the issuer's path, and the metadata at each of its
+    well-known URLs (`paths.metadata_paths`)."""
+    base = issuer_path(config.issuer)
+    at = {name: base + path for name, path in ENDPOINT_PATHS.items()}
     routes = [
-        Route(ENDPOINT_PATHS["token"], token_endpoint, methods=["POST"]),
-        Route(ENDPOINT_PATHS["introspection"], limited(introspection_endpoint), methods=["POST"]),
-        Route(ENDPOINT_PATHS["revocation"], limited(revocation_endpoint), methods=["POST"]),
-        Route(ENDPOINT_PATHS["jwks"], jwks_endpoint, methods=["GET"]),
-        Route(well_known, metadata_endpoint, methods=["GET"]),
-        Route("/.well-known/openid-configuration", metadata_endpoint, methods=["GET"]),
+        Route(at["token"], token_endpoint, methods=["POST"]),
+        Route(at["introspection"], limited(introspection_endpoint), methods=["POST"]),
+        Route(at["revocation"], limited(revocation_endpoint), methods=["POST"]),
+        Route(at["jwks"], jwks_endpoint, methods=["GET"]),
+        *(
+            Route(path, metadata_endpoint, methods=["GET"])
+            for path in metadata_paths(config.issuer)
+        ),
         # The user-facing flows.
         _without_head(
             Route(
-                ENDPOINT_PATHS["authorization"],
+                at["authorization"],
                 limited(authorization_endpoint, per_address="authorize"),
                 methods=["GET", "POST"],
             )
         ),
-        Route(ENDPOINT_PATHS["login"], login_endpoint, methods=["POST"]),
+        Route(at["login"], login_endpoint, methods=["POST"]),
+        Route(at["consent"], limited(consent_endpoint, per_address="consent"), methods=["POST"]),
+        Route(at["end_session"], end_session_endpoint, methods=["GET", "POST"]),
+        Route(at["device"], limited(device_page_endpoint, per_address="device"), methods=["GET"]),
         Route(
-            ENDPOINT_PATHS["consent"],
-            limited(consent_endpoint, per_address="consent"),
-            methods=["POST"],
+            at["device"], limited(device_submit_endpoint, per_address="device"), methods=["POST"]
         ),
-        Route(ENDPOINT_PATHS["end_session"], end_session_endpoint, methods=["GET", "POST"]),
-        Route(
-            ENDPOINT_PATHS["device"],
-            limited(device_page_endpoint, per_address="device"),
-            methods=["GET"],
-        ),
-        Route(
-            ENDPOINT_PATHS["device"],
-            limited(device_submit_endpoint, per_address="device"),
-            methods=["POST"],
-        ),
-        Route(
-            ENDPOINT_PATHS["device_authorization"],
-            limited(device_authorization_endpoint),
-            methods=["POST"],
-        ),
-        Route(ENDPOINT_PATHS["userinfo"], userinfo_endpoint, methods=["GET", "POST"]),
-        Mount(STATIC_PATH, static_files(config.pages.static_dirs), name="static"),
-        # Probes and metrics: no credentials; with `[admin] listen` only /healthz stays here.
+        Route(at["device_authorization"], limited(device_authorization_endpoint), methods=["POST"]),
+        Route(at["userinfo"], userinfo_endpoint, methods=["GET", "POST"]),
+        Mount(base + STATIC_PATH, static_files(config.pages.static_dirs), name="static"),
+        # Probes and metrics (not the issuer's): no credentials; with `[admin] listen` only
+        # /healthz stays here.
         *public_probe_routes(config.admin, metrics_endpoint),
     ]
     if config.registration.enabled:  # RFC 7591 §3, RFC 7592 §2; absent (404) when off
-        registration = ENDPOINT_PATHS["registration"]
+        registration = at["registration"]
         routes += [
             Route(registration, registration_endpoint, methods=["POST"]),
             _without_head(
@@ -252,9 +249,6 @@ def _routes(
                 )
             ),
         ]
-    issuer_path = config.issuer.split("://", 1)[1].partition("/")[2]
-    if issuer_path:  # RFC 8414 §3.1: the issuer's path goes after the well-known segment
-        routes.append(Route(f"{well_known}/{issuer_path}", metadata_endpoint, methods=["GET"]))
     return routes
 
 

@@ -33,6 +33,7 @@ from authgate.server.flows.throttle import (
     USER_CODE_POLICY,
     ThrottlePolicy,
 )
+from authgate.server.paths import check_issuer_path
 from authgate.server.storage.database import DEFAULT_POOL_SIZE
 
 __all__ = [
@@ -498,6 +499,9 @@ def check_issuer(issuer: str) -> None:
         raise ConfigError("an absolute URL without query or fragment is required", key="issuer")
     if issuer.endswith("/"):
         raise ConfigError("remove the trailing '/'", key="issuer")
+    problem = check_issuer_path(issuer)
+    if problem:
+        raise ConfigError(problem, key="issuer")
     if parts.scheme == "https":
         return
     if parts.scheme == "http" and is_loopback_host(parts.hostname):

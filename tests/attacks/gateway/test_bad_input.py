@@ -141,7 +141,7 @@ def test_slow_header_section_times_out_with_408(gateway: Gateway) -> None:
 def test_missing_token_gets_a_challenge_without_error(gateway: Gateway) -> None:
     status, headers, _ = gateway.request("GET", "/orders/1")
     assert status == 401
-    assert _challenge(headers) == 'Bearer realm="authgate"'
+    assert _challenge(headers) == 'Bearer realm="authgate", scope="orders:read"'
 
 
 def _assert_invalid_token(gateway: Gateway, token: str, description: str | None = None) -> None:

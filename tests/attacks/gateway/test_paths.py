@@ -217,6 +217,6 @@ def test_case_insensitive_gateway_protects_every_spelling(insensitive: Gateway) 
     for path in ("/ADMIN/x", "/Admin", "/aDmIn;x=1/y"):
         status, headers, _ = insensitive.request("GET", path)
         assert status == 401
-        assert headers["www-authenticate"] == 'Bearer realm="authgate"'
+        assert headers["www-authenticate"] == 'Bearer realm="authgate", scope="orders:admin"'
     assert _upstream_path(insensitive, "/STRIP;x/a") == "/a"
     assert _upstream_path(insensitive, "/Public/b") == "/Public/b"  # the path is not rewritten

@@ -46,7 +46,7 @@ def test_traefik_headers_and_refusals(gateway: Gateway, issuer: Issuer) -> None:
     assert 'error="insufficient_scope"' in headers["www-authenticate"]
     status, headers, _ = gateway.request("GET", "/_authgate/check", base)
     assert status == 401
-    assert headers["www-authenticate"] == 'Bearer realm="authgate"'
+    assert headers["www-authenticate"] == 'Bearer realm="authgate", scope="orders:admin"'
 
 
 def test_envoy_style_path_after_the_endpoint(gateway: Gateway, issuer: Issuer) -> None:
@@ -206,7 +206,7 @@ def test_nginx_auth_request_lets_a_valid_token_through(nginx: int, issuer: Issue
 def test_nginx_auth_request_relays_401_with_the_challenge(nginx: int, issuer: Issuer) -> None:
     status, headers, _ = _via_nginx(nginx, "/orders/9", {})
     assert status == 401
-    assert headers["www-authenticate"] == 'Bearer realm="authgate"'
+    assert headers["www-authenticate"] == 'Bearer realm="authgate", scope="orders:read"'
     now = int(time.time())
     status, headers, _ = _via_nginx(
         nginx, "/orders/9", {"Authorization": f"Bearer {issuer.token(exp=now - 10, iat=now - 100)}"}

@@ -176,7 +176,7 @@ def test_resource_metadata_is_served_and_named_in_challenges(
         status, headers, body = gw.request("GET", "/orders/1")
         assert status == 401
         assert headers["www-authenticate"] == (
-            'Bearer realm="authgate", '
+            'Bearer realm="authgate", scope="orders:read", '
             'resource_metadata="https://api.test/.well-known/oauth-protected-resource/v1"'
         )
         assert (headers["content-type"], headers["cache-control"]) == (

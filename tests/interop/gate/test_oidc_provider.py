@@ -127,7 +127,7 @@ def test_websocket_handshakes_are_judged_like_requests(
     assert hello["subject"] == OidcProviderIssuer.CLIENT_ID
     assert hello["scopes"] == ["orders:read"]
     assert [r.status_code for r in refusals] == [401, 401]
-    assert refusals[0].headers["www-authenticate"] == 'Bearer realm="interop"'
+    assert refusals[0].headers["www-authenticate"] == 'Bearer realm="interop", scope="orders:read"'
     assert 'error="invalid_token"' in refusals[1].headers["www-authenticate"]
 
 
@@ -222,7 +222,7 @@ def test_no_token_is_a_bare_challenge_and_public_routes_need_none(
         missing = app.get("/orders")
         public = app.get("/health")
     assert missing.status == 401
-    assert missing.challenge == 'Bearer realm="interop"'
+    assert missing.challenge == 'Bearer realm="interop", scope="orders:read"'
     assert public.status == 200
 
 

@@ -130,7 +130,35 @@ async def test_missing_token_gets_a_challenge_without_error(
         assert decision.answer.status == 401
         params = challenge(decision)
         metadata = f"{test_issuer.server.url}/.well-known/oauth-protected-resource/api"
-        assert params == {"realm": "orders", "resource_metadata": metadata}
+        # RFC 6750 §3 `scope` on the 401 too: the client asks for the route's scopes at once.
+        assert params == {"realm": "orders", "scope": "orders:read", "resource_metadata": metadata}
+
+
+async def test_a_401_names_the_routes_scopes_and_a_400_does_not(
+    gate: Gate, test_issuer: FakeIssuer
+) -> None:
+    metadata = f"{test_issuer.server.url}/.well-known/oauth-protected-resource/api"
+    invalid = challenge(await gate.check(request(token="not.a.jwt")))
+    assert invalid["error"] == "invalid_token"
+    assert invalid["scope"] == "orders:read"
+    assert invalid["resource_metadata"] == metadata
+    no_scopes = challenge(await gate.check(request("/admin")))  # roles only: no scope to name
+    assert "scope" not in no_scopes
+    assert no_scopes["resource_metadata"] == metadata
+    malformed = challenge(await gate.check(request(headers=(("Authorization", "Bearer a b"),))))
+    assert malformed["error"] == "invalid_request"
+    assert "scope" not in malformed
+    reader = test_issuer.token(scope="profile")
+    step_up = await gate.check(request(token=reader))
+    assert step_up.answer is not None
+    assert step_up.answer.status == 403
+    assert challenge(step_up) == {
+        "realm": "orders",
+        "error": "insufficient_scope",
+        "error_description": challenge(step_up)["error_description"],
+        "scope": "orders:read",
+        "resource_metadata": metadata,
+    }
 
 
 @pytest.mark.parametrize(
@@ -349,7 +377,9 @@ async def test_configuration_in_code_and_from_a_file(
         assert (await gate.check(request(token=test_issuer.token()))).allowed
         refused = await gate.check(request())
         assert refused.answer is not None
-        assert dict(refused.answer.headers)["www-authenticate"] == 'Bearer realm="in-code"'
+        assert dict(refused.answer.headers)["www-authenticate"] == (
+            'Bearer realm="in-code", scope="orders:read"'
+        )
     finally:
         await gate.aclose()
     file = tmp_path / "gate.toml"

@@ -140,7 +140,7 @@ async def test_missing_and_invalid_tokens_get_rfc_6750_answers(
     missing = await client.get("/orders/7")
     assert missing.status_code == 401
     assert missing.headers["www-authenticate"] == (
-        'Bearer realm="shop", resource_metadata='
+        'Bearer realm="shop", scope="orders:read", resource_metadata='
         '"http://127.0.0.1/.well-known/oauth-protected-resource/api"'
     )
     assert missing.headers["cache-control"] == "no-store"

@@ -111,7 +111,7 @@ def test_refusals_carry_rfc_6750_challenges(
     missing = flask_client.get("/orders/7")
     assert missing.status_code == 401
     assert missing.headers["WWW-Authenticate"] == (
-        'Bearer realm="flask-shop", '
+        'Bearer realm="flask-shop", scope="orders:read", '
         'resource_metadata="http://127.0.0.1/.well-known/oauth-protected-resource"'
     )
     weak = flask_client.get("/orders/7", headers=bearer(test_issuer.token(scope="profile")))

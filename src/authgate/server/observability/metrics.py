@@ -64,7 +64,7 @@ from authgate.limits import LimitsCollector
 from authgate.server.keys.schedule import active_key
 from authgate.server.observability.counters import FAMILY_REVOCATION_REASONS, THROTTLED_FLOWS
 from authgate.server.observability.worker_metrics import Families, WorkerMetrics, merge_workers
-from authgate.server.paths import ENDPOINT_PATHS
+from authgate.server.paths import ENDPOINT_PATHS, issuer_path, metadata_paths
 from authgate.server.storage.database import POOL_ERRORS
 
 if TYPE_CHECKING:
@@ -76,6 +76,7 @@ __all__ = [
     "REUSE_FOR",
     "ServerCollector",
     "ServerMetrics",
+    "endpoint_names",
     "render_metrics",
     "scrape_endpoint",
 ]
@@ -94,6 +95,15 @@ ENDPOINT_NAMES.update(
         "/metrics": "metrics",
     }
 )
+
+
+def endpoint_names(issuer: str) -> dict[str, str]:
+    """`ENDPOINT_NAMES` for the paths an issuer's server answers at (below the issuer's path)."""
+    base = issuer_path(issuer)
+    names = {base + path: name for name, path in ENDPOINT_PATHS.items()}
+    names.update(dict.fromkeys(metadata_paths(issuer), "metadata"))
+    names.update({path: ENDPOINT_NAMES[path] for path in ("/healthz", "/readyz", "/metrics")})
+    return names
 
 
 class _Histogram:

@@ -6,6 +6,7 @@ answered request in `ServerMetrics`, with the access tokens a successful token r
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -21,10 +22,17 @@ __all__ = ["RequestObservation"]
 class RequestObservation:
     """Request id and metrics for every HTTP request."""
 
-    def __init__(self, app: ASGIApp, proxies: TrustedProxies, metrics: ServerMetrics) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        proxies: TrustedProxies,
+        metrics: ServerMetrics,
+        names: Mapping[str, str] = ENDPOINT_NAMES,
+    ) -> None:
         self.app = app
         self.proxies = proxies
         self.metrics = metrics
+        self.names = names  # path -> endpoint label (`metrics.endpoint_names` for the issuer)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -39,7 +47,7 @@ class RequestObservation:
         client = scope.get("client")
         request_id = accept_request_id(sent, client[0] if client else None, self.proxies)
         token = REQUEST_ID.set(request_id)
-        endpoint = ENDPOINT_NAMES.get(scope["path"], "other")
+        endpoint = self.names.get(scope["path"], "other")
         issued = IssuedTokens() if endpoint == "token" else None
         issued_token = issued_tokens.set(issued)
         echoed = request_id.encode("ascii")

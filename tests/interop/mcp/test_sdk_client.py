@@ -1,0 +1,302 @@
+"""The official MCP SDK's OAuth client (`OAuthClientProvider`, mcp 2.x) against a real `authgate
+serve` whose issuer has a path, and two MCP servers built with the SDK: one protected by
+`authgate.middleware.mcp` (the SDK's auth over authgate's verifier), one by the gate's ASGI
+middleware. The client is pre-registered with the CLI; the user's sign-in and consent are played
+by an HTTP client following the pages' forms.
+
+What is shown: discovery from the 401 (RFC 9728 document, then the issuer's metadata at the
+path-aware well-known URL), the code flow with PKCE and `resource` (RFC 8707), a tool call with
+the token, the token's audience being the MCP server, a token for one server refused by the other
+(no passthrough), and a step-up on `insufficient_scope`."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import re
+import secrets
+import subprocess
+from collections.abc import Callable, Iterator
+from typing import Any
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+import httpx
+import httpx2
+import pytest
+from mcp.client.client import Client
+from mcp.client.streamable_http import streamable_http_client
+from mcp.shared.auth import OAuthToken
+from starlette.types import ASGIApp
+
+from tests.support.e2e import LOOPBACK_CALLBACK, pkce_pair
+from tests.support.e2e_served import AUTHGATE, Served
+from tests.support.mcp_servers import (
+    SCOPES,
+    McpServer,
+    MemoryStorage,
+    integration_app,
+    middleware_app,
+    oauth_provider,
+    running_mcp,
+)
+
+BUILDERS: dict[str, Callable[[str, str], ASGIApp]] = {
+    "integration": integration_app,
+    "middleware": middleware_app,
+}
+INITIALIZE = {
+    "jsonrpc": "2.0",
+    "id": 1,
+    "method": "initialize",
+    "params": {
+        "protocolVersion": "2025-11-25",
+        "capabilities": {},
+        "clientInfo": {"name": "probe", "version": "1"},
+    },
+}
+MCP_HEADERS = {"Accept": "application/json, text/event-stream"}
+
+
+@pytest.fixture(scope="module")
+def authgate_served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    workdir = tmp_path_factory.mktemp("mcp-serve")
+    server = Served.start(f"sqlite:///{workdir / 'authgate.db'}", workdir, issuer_path="/tenant1")
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def mcp_servers(authgate_served: Served) -> Iterator[dict[str, McpServer]]:
+    issuer = authgate_served.config.issuer
+    with (
+        running_mcp(integration_app, issuer) as integration,
+        running_mcp(middleware_app, issuer) as middleware,
+    ):
+        yield {"integration": integration, "middleware": middleware}
+
+
+@pytest.fixture(scope="module")
+def client_id(authgate_served: Served, mcp_servers: dict[str, McpServer]) -> str:
+    """Both MCP servers registered as APIs, and one public client for them, with the CLI."""
+    scope_args: list[str] = []
+    for server in mcp_servers.values():
+        cli(authgate_served, "api", "create", "--identifier", server.resource,
+            *(arg for scope in SCOPES for arg in ("--scope", scope)))  # fmt: skip
+        scope_args += [arg for scope in SCOPES for arg in ("--scope", f"{server.resource}#{scope}")]
+    created = cli(
+        authgate_served,
+        "client", "create", "--name", "MCP client", "--auth-method", "none",
+        "--grant", "authorization_code", "--grant", "refresh_token",
+        "--redirect-uri", LOOPBACK_CALLBACK, *scope_args,
+    )  # fmt: skip
+    client_id: str = created["client_id"]
+    return client_id
+
+
+def cli(served: Served, *args: str) -> dict[str, Any]:
+    done = subprocess.run(
+        [AUTHGATE, *args, "--json"],
+        env=served.env,
+        cwd=served.workdir,
+        capture_output=True,
+        check=True,
+        timeout=60,
+    )
+    result: dict[str, Any] = json.loads(done.stdout)
+    return result
+
+
+def claims_of(token: str) -> dict[str, Any]:
+    """The JWT's payload, unverified: the servers under test verify it."""
+    payload = token.split(".")[1]
+    decoded: dict[str, Any] = json.loads(
+        base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
+    )
+    return decoded
+
+
+def challenge_params(response: httpx.Response) -> dict[str, str]:
+    value = response.headers["www-authenticate"]
+    assert value.startswith("Bearer "), value
+    return dict(re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', value))
+
+
+def post_initialize(url: str, headers: dict[str, str]) -> httpx.Response:
+    return httpx.post(url, json=INITIALIZE, headers=headers, timeout=30)
+
+
+def token_for(served: Served, client_id: str, resource: str, scope: str) -> dict[str, Any]:
+    """A token through the code flow with PKCE and `resource`, outside the SDK."""
+    verifier, code_challenge = pkce_pair()
+    query = {
+        "response_type": "code",
+        "client_id": client_id,
+        "redirect_uri": LOOPBACK_CALLBACK,
+        "scope": scope,
+        "state": secrets.token_urlsafe(8),
+        "code_challenge": code_challenge,
+        "code_challenge_method": "S256",
+        "resource": resource,
+    }
+    issuer = served.config.issuer
+    location = served.sign_in_and_approve(f"{issuer}/authorize?{urlencode(query)}")
+    code = parse_qs(urlsplit(location).query)["code"][0]
+    response = httpx.post(
+        issuer + "/token",
+        data={
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": LOOPBACK_CALLBACK,
+            "code_verifier": verifier,
+            "client_id": client_id,
+            "resource": resource,
+        },
+    )
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+async def call_whoami(
+    served: Served, server: McpServer, client_id: str, storage: MemoryStorage
+) -> tuple[dict[str, Any], list[str]]:
+    """The SDK client calls the `whoami` tool; returns its answer and the sign-ins it needed."""
+    sign_ins: list[str] = []
+
+    async def sign_in(url: str) -> str:
+        sign_ins.append(url)
+        return await asyncio.to_thread(served.sign_in_and_approve, url)
+
+    provider = oauth_provider(server.resource, client_id, LOOPBACK_CALLBACK, storage, sign_in)
+    async with (
+        httpx2.AsyncClient(auth=provider, timeout=30) as http,
+        Client(streamable_http_client(server.resource, http_client=http)) as client,
+    ):
+        result = await client.call_tool("whoami", {})
+    assert not result.is_error, result
+    text = result.content[0].text  # type: ignore[union-attr]
+    answer: dict[str, Any] = json.loads(text)
+    return answer, sign_ins
+
+
+@pytest.mark.parametrize("kind", list(BUILDERS))
+async def test_discovery_code_flow_with_resource_and_a_tool_call(
+    kind: str, authgate_served: Served, mcp_servers: dict[str, McpServer], client_id: str
+) -> None:
+    server = mcp_servers[kind]
+    storage = MemoryStorage(client=None)
+    answer, sign_ins = await call_whoami(authgate_served, server, client_id, storage)
+    assert len(sign_ins) == 1
+    request = parse_qs(urlsplit(sign_ins[0]).query)
+    # Where the SDK went: the issuer's authorization endpoint, below its path.
+    assert sign_ins[0].startswith(authgate_served.config.issuer + "/authorize?")
+    assert request["resource"] == [server.resource]  # RFC 8707
+    assert request["code_challenge_method"] == ["S256"]
+    # The 401's `scope`, and offline_access since the issuer offers it (SEP-2207).
+    assert set(request["scope"][0].split()) == {*SCOPES, "offline_access"}
+    assert storage.tokens is not None
+    claims = claims_of(storage.tokens.access_token)
+    assert claims["aud"] == server.resource  # the token is for this MCP server only
+    assert claims["iss"] == authgate_served.config.issuer
+    assert claims["client_id"] == client_id
+    if kind == "integration":  # the SDK's auth context, filled by authgate's verifier
+        assert answer["client_id"] == client_id
+        assert answer["resource"] == server.resource
+        assert set(answer["scopes"]) >= set(SCOPES)
+        assert answer["subject"] == claims["sub"]
+
+
+async def test_a_token_for_one_mcp_server_is_refused_by_the_other(
+    authgate_served: Served, mcp_servers: dict[str, McpServer], client_id: str
+) -> None:
+    scope = " ".join(SCOPES)
+    for kind, other in (("integration", "middleware"), ("middleware", "integration")):
+        own, foreign = mcp_servers[kind], mcp_servers[other]
+        token = token_for(authgate_served, client_id, own.resource, scope)["access_token"]
+        assert claims_of(token)["aud"] == own.resource
+        headers = {**MCP_HEADERS, "Authorization": f"Bearer {token}"}
+        accepted = await asyncio.to_thread(post_initialize, own.resource, headers)
+        assert accepted.status_code == 200, (kind, accepted.text)
+        refused = await asyncio.to_thread(post_initialize, foreign.resource, headers)
+        assert refused.status_code == 401, (kind, refused.text)
+        params = challenge_params(refused)
+        assert params["error"] == "invalid_token"
+        origin = foreign.resource.removesuffix("/mcp")
+        assert params["resource_metadata"] == origin + "/.well-known/oauth-protected-resource/mcp"
+
+
+def test_a_token_cannot_be_asked_for_two_mcp_servers(
+    authgate_served: Served, mcp_servers: dict[str, McpServer], client_id: str
+) -> None:
+    """RFC 8707 §2: the /authorize and /token `resource` must agree; one audience per token."""
+    a, b = mcp_servers["integration"].resource, mcp_servers["middleware"].resource
+    verifier, code_challenge = pkce_pair()
+    query = {
+        "response_type": "code",
+        "client_id": client_id,
+        "redirect_uri": LOOPBACK_CALLBACK,
+        "scope": "mcp:tools",
+        "state": "s",
+        "code_challenge": code_challenge,
+        "code_challenge_method": "S256",
+        "resource": a,
+    }
+    issuer = authgate_served.config.issuer
+    location = authgate_served.sign_in_and_approve(f"{issuer}/authorize?{urlencode(query)}")
+    code = parse_qs(urlsplit(location).query)["code"][0]
+    switched = httpx.post(
+        issuer + "/token",
+        data={
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": LOOPBACK_CALLBACK,
+            "code_verifier": verifier,
+            "client_id": client_id,
+            "resource": b,
+        },
+    )
+    assert switched.status_code == 400
+    assert switched.json()["error"] == "invalid_target"
+
+
+@pytest.mark.parametrize("kind", list(BUILDERS))
+async def test_a_step_up_on_insufficient_scope(
+    kind: str, authgate_served: Served, mcp_servers: dict[str, McpServer], client_id: str
+) -> None:
+    server = mcp_servers[kind]
+    narrow = token_for(authgate_served, client_id, server.resource, "mcp:tools")
+    headers = {**MCP_HEADERS, "Authorization": f"Bearer {narrow['access_token']}"}
+    refused = await asyncio.to_thread(post_initialize, server.resource, headers)
+    assert refused.status_code == 403
+    params = challenge_params(refused)
+    assert params["error"] == "insufficient_scope"
+    assert set(params["scope"].split()) == set(SCOPES)
+    assert params["resource_metadata"].endswith("/.well-known/oauth-protected-resource/mcp")
+    # The SDK client holds the narrow token: its first call gets the 403, it asks the user for
+    # the wider scope (one more sign-in), then calls again with the new token.
+    storage = MemoryStorage(
+        client=None,
+        tokens=OAuthToken(access_token=narrow["access_token"], scope=narrow.get("scope")),
+    )
+    _, sign_ins = await call_whoami(authgate_served, server, client_id, storage)
+    assert len(sign_ins) == 1
+    asked = set(parse_qs(urlsplit(sign_ins[0]).query)["scope"][0].split())
+    assert asked >= set(SCOPES)
+    assert storage.tokens is not None
+    assert storage.tokens.access_token != narrow["access_token"]
+    assert set(str(claims_of(storage.tokens.access_token)["scope"]).split()) >= set(SCOPES)
+
+
+def test_the_served_metadata_urls(authgate_served: Served) -> None:
+    """What the SDK client fetched: the issuer's metadata at the path-aware URLs only."""
+    root = authgate_served.url
+    for path in (
+        "/.well-known/oauth-authorization-server/tenant1",
+        "/.well-known/openid-configuration/tenant1",
+        "/tenant1/.well-known/openid-configuration",
+    ):
+        assert httpx.get(root + path).json()["issuer"] == root + "/tenant1"
+    assert httpx.get(root + "/.well-known/oauth-authorization-server").status_code == 404
