@@ -37,6 +37,7 @@ from authgate.server.grants import (
 from authgate.server.keys import KeyManager
 from authgate.server.limits import ServerLimits
 from authgate.server.models import AUTH_METHODS, TokenFormat
+from authgate.server.outbound import OutboundFetcher
 from authgate.server.paths import ENDPOINT_PATHS, STATIC_PATH
 from authgate.server.secret_key import ServerSecret
 from authgate.server.storage import Database, SqlStorage, Storage
@@ -156,6 +157,8 @@ class AuthServer:
     # The API and scopes of a user-facing request.
     targets: UserTargets
     client_keys: ClientKeys
+    # Fetches URLs that clients chose (closed with the server).
+    fetcher: OutboundFetcher
     client_auth: ClientAuthenticator
     issuer: TokenIssuer
     inspector: TokenInspector
@@ -192,7 +195,8 @@ class AuthServer:
         registry = RegistryCache(store, config.http.cache_ttl, clock)
         limits = ServerLimits.for_config(config.limits)
         throttle_redis = _throttle_redis(config, limits.metrics)
-        client_keys = ClientKeys(config.http, clock)
+        fetcher = OutboundFetcher(config.fetch, limits.limiter)
+        client_keys = ClientKeys(config.http, fetcher, clock)
         assertions = ClientAssertionVerifier(
             issuer=config.issuer,
             token_endpoint=config.endpoint(ENDPOINT_PATHS["token"]),
@@ -229,6 +233,7 @@ class AuthServer:
             registry=registry,
             targets=targets,
             client_keys=client_keys,
+            fetcher=fetcher,
             client_auth=ClientAuthenticator(registry, secret, assertions, clock),
             issuer=issuer,
             inspector=TokenInspector(
@@ -259,7 +264,7 @@ class AuthServer:
 
     async def close(self) -> None:
         """Release connections (the storage only if this server opened it)."""
-        await self.client_keys.close()
+        await self.fetcher.aclose()
         if self.throttle_redis is not None:
             await self.throttle_redis.aclose()
         await self.limits.aclose()
