@@ -21,6 +21,7 @@ from authgate.limits import LimiterMetrics
 from authgate.server.clients.assertions import ClientAssertionVerifier
 from authgate.server.clients.authentication import ClientAuthenticator
 from authgate.server.clients.jwks import ClientKeys
+from authgate.server.clients.metadata_documents import ClientMetadataDocuments
 from authgate.server.config import Config, LimitsSettings
 from authgate.server.flows.pages import PageRenderer
 from authgate.server.flows.pending_requests import PendingRequests
@@ -159,6 +160,8 @@ class AuthServer:
     client_keys: ClientKeys
     # Fetches URLs that clients chose (closed with the server).
     fetcher: OutboundFetcher
+    # Clients named by the URL of their metadata document (`[client_metadata]`), cached here.
+    client_metadata: ClientMetadataDocuments
     client_auth: ClientAuthenticator
     issuer: TokenIssuer
     inspector: TokenInspector
@@ -192,10 +195,17 @@ class AuthServer:
             if storage is None:
                 await store.close()
             raise
-        registry = RegistryCache(store, config.http.cache_ttl, clock)
         limits = ServerLimits.for_config(config.limits)
         throttle_redis = _throttle_redis(config, limits.metrics)
         fetcher = OutboundFetcher(config.fetch, limits.limiter)
+        client_metadata = ClientMetadataDocuments(
+            config.client_metadata,
+            fetcher,
+            store,
+            clock,
+            allow_loopback=config.fetch.allow_loopback,
+        )
+        registry = RegistryCache(store, config.http.cache_ttl, clock, client_metadata)
         client_keys = ClientKeys(config.http, fetcher, clock)
         assertions = ClientAssertionVerifier(
             issuer=config.issuer,
@@ -234,7 +244,8 @@ class AuthServer:
             targets=targets,
             client_keys=client_keys,
             fetcher=fetcher,
-            client_auth=ClientAuthenticator(registry, secret, assertions, clock),
+            client_metadata=client_metadata,
+            client_auth=ClientAuthenticator(registry, secret, assertions, clock, client_metadata),
             issuer=issuer,
             inspector=TokenInspector(
                 formats=formats,

@@ -33,6 +33,7 @@ __all__ = [
     "UNCHANGED",
     "AdminError",
     "Unchanged",
+    "check_client_rules",
     "create_api",
     "create_client",
     "create_user",
@@ -153,22 +154,16 @@ async def create_client(
     `authorization_code` or the device grant. The identity scopes (`openid`, `profile`, `email`,
     `offline_access`) are not granted per client: every such client may ask for them.
     """
-    if not name.strip() or len(name) > 200:
-        raise AdminError("name must be 1 to 200 characters")
-    if auth_method not in AUTH_METHODS:
-        raise AdminError(f"auth method must be one of {', '.join(AUTH_METHODS)}")
-    unknown = [g for g in grant_types if g not in GRANT_TYPES]
-    if unknown:
-        raise AdminError(f"unsupported grant {unknown[0]!r}; supported: {', '.join(GRANT_TYPES)}")
-    if auth_method == "none" and "client_credentials" in grant_types:
-        raise AdminError("client_credentials needs a confidential client (RFC 6749 §4.4)")
-    _check_keys(auth_method, jwks, jwks_uri)
     redirect_uris = _unique(redirect_uris)
     post_logout_redirect_uris = _unique(post_logout_redirect_uris)
-    _check_user_flows(
-        grant_types,
-        redirect_uris,
-        post_logout_redirect_uris,
+    check_client_rules(
+        name=name,
+        auth_method=auth_method,
+        grant_types=grant_types,
+        jwks=jwks,
+        jwks_uri=jwks_uri,
+        redirect_uris=redirect_uris,
+        post_logout_redirect_uris=post_logout_redirect_uris,
         require_pkce=require_pkce,
         always_issue_refresh_token=always_issue_refresh_token,
     )
@@ -224,6 +219,39 @@ async def create_client(
         grant_types=client.grant_types,
     )
     return client, client_secret
+
+
+def check_client_rules(
+    *,
+    name: str,
+    auth_method: str,
+    grant_types: Sequence[str],
+    jwks: Mapping[str, Any] | None = None,
+    jwks_uri: str | None = None,
+    redirect_uris: Sequence[str] = (),
+    post_logout_redirect_uris: Sequence[str] = (),
+    require_pkce: bool = False,
+    always_issue_refresh_token: bool = False,
+) -> None:
+    """The rules every client's metadata obeys, however the client comes to be (the CLI, a client
+    ID metadata document); `AdminError` names the first one broken."""
+    if not name.strip() or len(name) > 200:
+        raise AdminError("name must be 1 to 200 characters")
+    if auth_method not in AUTH_METHODS:
+        raise AdminError(f"auth method must be one of {', '.join(AUTH_METHODS)}")
+    unknown = [g for g in grant_types if g not in GRANT_TYPES]
+    if unknown:
+        raise AdminError(f"unsupported grant {unknown[0]!r}; supported: {', '.join(GRANT_TYPES)}")
+    if auth_method == "none" and "client_credentials" in grant_types:
+        raise AdminError("client_credentials needs a confidential client (RFC 6749 §4.4)")
+    _check_keys(auth_method, jwks, jwks_uri)
+    _check_user_flows(
+        grant_types,
+        redirect_uris,
+        post_logout_redirect_uris,
+        require_pkce=require_pkce,
+        always_issue_refresh_token=always_issue_refresh_token,
+    )
 
 
 def _unique(values: Sequence[str]) -> tuple[str, ...]:

@@ -18,6 +18,7 @@ from starlette.responses import Response
 
 from authgate.oauth.errors import AccessDenied, InvalidRequest, OAuthError
 from authgate.server.auth_server import AuthServer
+from authgate.server.clients.metadata_documents import ClientMetadataError, MetadataClient
 from authgate.server.endpoints.browser import TICKET_FIELD, Browser
 from authgate.server.endpoints.login_page import login_form
 from authgate.server.flows.authorization_request import (
@@ -37,6 +38,7 @@ from authgate.server.flows.codes import issue_code
 from authgate.server.flows.consent import record_consent
 from authgate.server.flows.interaction import Step, next_step
 from authgate.server.flows.pending_requests import PendingRequest
+from authgate.server.flows.redirect_uris import is_loopback_redirect
 from authgate.server.models import Client, Session
 from authgate.server.paths import ENDPOINT_PATHS
 from authgate.server.targets.identity_scopes import describe_scopes
@@ -113,8 +115,13 @@ async def _validate(
     server: AuthServer, pairs: Sequence[tuple[str, str]], requested_at: int
 ) -> tuple[Client, AuthorizationRequest]:
     client_id = read_client_id(pairs)
-    client = None
-    if len(client_id) <= _MAX_CLIENT_ID:
+    client: Client | None = None
+    if server.client_metadata.handles(client_id):
+        try:
+            client = await server.client_metadata.client_for(client_id)
+        except ClientMetadataError as exc:
+            raise PageError(exc) from None  # never redirect: no redirect URI is trusted yet
+    elif len(client_id) <= _MAX_CLIENT_ID:
         client = await server.registry.get_client(client_id)
     if client is None:
         raise PageError(InvalidRequest("unknown client"))
@@ -182,6 +189,12 @@ def _consent_page(
     context = {
         "form_action": server.config.endpoint(ENDPOINT_PATHS["consent"]),
         "client_name": client.name,
+        # A client known only by its own metadata document: its name is its own claim, and a
+        # client whose every redirect URI is loopback is an app on the user's own device.
+        "self_asserted": isinstance(client, MetadataClient),
+        "client_id_host": urlsplit(client.client_id).hostname,
+        "loopback_only": isinstance(client, MetadataClient)
+        and all(is_loopback_redirect(uri) for uri in client.redirect_uris),
         "apis": [] if target.userinfo_only else [target.api.name],
         "scopes": describe_scopes(target.scopes),
         "redirect_host": parts.hostname or parts.scheme,

@@ -52,7 +52,7 @@ def server_metadata(
     algs = list(ASSERTION_ALGORITHMS)
     # Introspection needs an authenticated caller; public clients may revoke their own tokens.
     confidential = [m for m in auth_methods if m != "none"]
-    return {
+    document = {
         "issuer": config.issuer,
         "authorization_endpoint": config.endpoint(ENDPOINT_PATHS["authorization"]),
         "token_endpoint": config.endpoint(ENDPOINT_PATHS["token"]),
@@ -94,3 +94,7 @@ def server_metadata(
         "revocation_endpoint_auth_methods_supported": list(auth_methods),
         "revocation_endpoint_auth_signing_alg_values_supported": algs,
     }
+    if config.client_metadata.enabled:
+        # draft-ietf-oauth-client-id-metadata-document §6: URL client ids are accepted.
+        document["client_id_metadata_document_supported"] = True
+    return document

@@ -22,7 +22,13 @@ from urllib.parse import urlencode
 
 from authgate.oauth.errors import InvalidRedirectUri
 
-__all__ = ["MAX_REDIRECT_URI_LENGTH", "add_query", "check_redirect_uri", "match_redirect_uri"]
+__all__ = [
+    "MAX_REDIRECT_URI_LENGTH",
+    "add_query",
+    "check_redirect_uri",
+    "is_loopback_redirect",
+    "match_redirect_uri",
+]
 
 MAX_REDIRECT_URI_LENGTH = 2000
 _PRINTABLE = re.compile(r"[\x21-\x7e]+")  # no spaces, controls or non-ASCII (use punycode)
@@ -124,6 +130,12 @@ def match_redirect_uri(requested: str, registered: Iterable[str]) -> str | None:
         if other is not None and (other.group("host"), other.group("rest") or "") == wanted:
             return requested
     return None
+
+
+def is_loopback_redirect(uri: str) -> bool:
+    """Whether `uri` is a loopback redirect (`http://127.0.0.1` or `http://[::1]`, RFC 8252 §7.3):
+    it reaches whatever listens on the user's own device."""
+    return _LOOPBACK.fullmatch(uri) is not None
 
 
 def add_query(uri: str, params: Mapping[str, str]) -> str:
