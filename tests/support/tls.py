@@ -12,6 +12,7 @@ with HttpsOrigin(ca, ["client.example.test", "localhost"]) as origin:
 from __future__ import annotations
 
 import datetime
+import ipaddress
 import json
 import ssl
 import threading
@@ -31,6 +32,13 @@ __all__ = ["HttpsOrigin", "Route", "TestCA", "drip_route", "flood_route", "json_
 
 # A route writes the whole response through the handler.
 Route = Callable[[BaseHTTPRequestHandler], None]
+
+
+def _san(host: str) -> x509.GeneralName:
+    try:
+        return x509.IPAddress(ipaddress.ip_address(host))
+    except ValueError:
+        return x509.DNSName(host)
 
 
 def _name(common: str) -> x509.Name:
@@ -79,7 +87,8 @@ class TestCA:
         return ssl.create_default_context(cafile=str(self.ca_file))
 
     def server_context(self, hostnames: Sequence[str]) -> ssl.SSLContext:
-        """A server context with a certificate for `hostnames`, signed by this CA."""
+        """A server context with a certificate for `hostnames` (names or IP addresses), signed by
+        this CA."""
         key = ec.generate_private_key(ec.SECP256R1())
         now = datetime.datetime.now(datetime.UTC)
         cert = (
@@ -91,7 +100,7 @@ class TestCA:
             .not_valid_before(now - datetime.timedelta(hours=1))
             .not_valid_after(now + datetime.timedelta(days=1))
             .add_extension(
-                x509.SubjectAlternativeName([x509.DNSName(h) for h in hostnames]), critical=False
+                x509.SubjectAlternativeName([_san(h) for h in hostnames]), critical=False
             )
             .sign(self._key, hashes.SHA256())
         )
