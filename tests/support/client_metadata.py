@@ -67,14 +67,15 @@ async def metadata_setup(
     *,
     client_metadata: ClientMetadataSettings | None = None,
     allow_loopback: bool = True,
+    host_rate: str = "60/minute",
 ) -> AsyncIterator[MetadataSetup]:
     """The server accepting URL client ids (`policy = "any"` unless told), fetching over TLS
     that chains to `ca`; `allow_loopback` is the development switch that lets it reach the
-    origin on 127.0.0.1."""
+    origin on 127.0.0.1; `host_rate` is the per-host fetch budget."""
     settings = client_metadata or ClientMetadataSettings(policy="any")
     config = make_config(
         database_url,
-        fetch=FetchSettings(allow_loopback=allow_loopback, ca_file=ca.ca_file),
+        fetch=FetchSettings(allow_loopback=allow_loopback, ca_file=ca.ca_file, host_rate=host_rate),
         client_metadata=settings,
     )
     with HttpsOrigin(ca, ["127.0.0.1"]) as origin:

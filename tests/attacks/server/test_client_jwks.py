@@ -100,3 +100,20 @@ async def test_a_compressed_body_is_refused(origin: str) -> None:
 async def test_a_plain_key_set_is_fetched(origin: str) -> None:
     keys = await _keys(origin + "/plain")
     assert keys.get("k1") is not None
+
+
+async def test_a_jwks_uri_on_loopback_is_not_fetched_in_production(origin: str) -> None:
+    # Issue 11: plain http to a loopback host used to be fetched; now only the development
+    # switch (`[fetch] allow_loopback`) reaches loopback, and nothing reaches other private ranges.
+    fetcher = OutboundFetcher(FetchSettings())
+    keys = ClientKeys(HttpSettings(jwks_fetch_timeout=1.0), fetcher, time.time)
+    try:
+        with pytest.raises(ClientKeyError) as caught:
+            await asyncio.wait_for(keys.keys_for(_client(origin + "/plain")), 15)
+        assert caught.value.public == "jwks_uri: the URL must use https"
+        with pytest.raises(ClientKeyError) as caught:
+            https = origin.replace("http://", "https://") + "/plain"
+            await asyncio.wait_for(keys.keys_for(_client(https)), 15)
+        assert caught.value.public == "jwks_uri: the host resolves to a loopback address"
+    finally:
+        await fetcher.aclose()
