@@ -111,8 +111,8 @@ async def test_a_jwks_uri_on_loopback_is_not_fetched_in_production(origin: str) 
         with pytest.raises(ClientKeyError) as caught:
             await asyncio.wait_for(keys.keys_for(_client(origin + "/plain")), 15)
         assert caught.value.public == "jwks_uri: the URL must use https"
+        https = origin.replace("http://", "https://") + "/plain"
         with pytest.raises(ClientKeyError) as caught:
-            https = origin.replace("http://", "https://") + "/plain"
             await asyncio.wait_for(keys.keys_for(_client(https)), 15)
         assert caught.value.public == "jwks_uri: the host resolves to a loopback address"
     finally:
