@@ -21,7 +21,6 @@ from authgate.limits import LimiterMetrics
 from authgate.server.clients.assertions import ClientAssertionVerifier
 from authgate.server.clients.authentication import ClientAuthenticator
 from authgate.server.clients.jwks import ClientKeys
-from authgate.server.clients.metadata_documents import ClientMetadataDocuments
 from authgate.server.config import Config, LimitsSettings
 from authgate.server.flows.pages import PageRenderer
 from authgate.server.flows.pending_requests import PendingRequests
@@ -37,6 +36,7 @@ from authgate.server.grants import (
 )
 from authgate.server.keys import KeyManager
 from authgate.server.limits import ServerLimits
+from authgate.server.metadata_clients import ClientMetadataDocuments
 from authgate.server.models import AUTH_METHODS, TokenFormat
 from authgate.server.outbound import OutboundFetcher
 from authgate.server.paths import ENDPOINT_PATHS, STATIC_PATH

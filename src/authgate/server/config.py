@@ -230,7 +230,7 @@ CLIENT_METADATA_POLICIES = ("off", "allowlist", "any")
 @dataclass(frozen=True, slots=True)
 class ClientMetadataSettings:
     """`[client_metadata]`: clients identified by the URL of their metadata document
-    (`authgate.server.clients.metadata_documents`). Off by default: the server then fetches
+    (`authgate.server.metadata_clients`). Off by default: the server then fetches
     nothing on a stranger's behalf and admits no client the operator did not register."""
 
     policy: str = "off"

@@ -24,11 +24,11 @@ from authgate.server.clients.assertions import (
     unverified_subject,
 )
 from authgate.server.clients.client_secrets import verify_client_secret
-from authgate.server.clients.metadata_documents import ClientMetadataDocuments
 from authgate.server.http.forms import Form
 from authgate.server.models import Client
 from authgate.server.secret_key import ServerSecret
 from authgate.server.storage.protocols import ClientLookup
+from authgate.server.storage.registry_cache import UrlClients
 
 __all__ = ["AuthenticatedClient", "ClientAuthenticator"]
 
@@ -53,7 +53,7 @@ class ClientAuthenticator:
         secret: ServerSecret,
         assertions: ClientAssertionVerifier,
         clock: Callable[[], float],
-        url_clients: ClientMetadataDocuments | None = None,
+        url_clients: UrlClients | None = None,
     ) -> None:
         self._clients = clients
         self._url_clients = url_clients

@@ -18,7 +18,6 @@ from starlette.responses import Response
 
 from authgate.oauth.errors import AccessDenied, InvalidRequest, OAuthError
 from authgate.server.auth_server import AuthServer
-from authgate.server.clients.metadata_documents import ClientMetadataError, MetadataClient
 from authgate.server.endpoints.browser import TICKET_FIELD, Browser
 from authgate.server.endpoints.login_page import login_form
 from authgate.server.flows.authorization_request import (
@@ -39,6 +38,7 @@ from authgate.server.flows.consent import record_consent
 from authgate.server.flows.interaction import Step, next_step
 from authgate.server.flows.pending_requests import PendingRequest
 from authgate.server.flows.redirect_uris import is_loopback_redirect
+from authgate.server.metadata_clients import ClientMetadataError, MetadataClient
 from authgate.server.models import Client, Session
 from authgate.server.paths import ENDPOINT_PATHS
 from authgate.server.targets.identity_scopes import describe_scopes

@@ -26,10 +26,16 @@ _MAX_ENTRIES = 10_000
 
 class UrlClients(Protocol):
     """Clients that are not in the store: those named by a metadata document URL
-    (`clients.metadata_documents`), which keeps its own cache."""
+    (`metadata_clients`), which keeps its own cache."""
 
-    def handles(self, client_id: str) -> bool: ...
-    async def get_client(self, client_id: str) -> Client | None: ...
+    def handles(self, client_id: str) -> bool:
+        """Whether `client_id` is one of these (rather than one of the store's)."""
+
+    async def client_for(self, client_id: str) -> Client:
+        """The client; an `OAuthError` (invalid_client) naming why there is none."""
+
+    async def get_client(self, client_id: str) -> Client | None:
+        """The client, or None when there is none."""
 
 
 class RegistryCache:

@@ -1,4 +1,4 @@
-"""The rules of `clients.metadata_documents` that need no network: which URLs can be client ids
+"""The rules of `metadata_clients` that need no network: which URLs can be client ids
 (the draft §3), how long a document is reused (§5.2 within the operator's bounds), the policy."""
 
 from __future__ import annotations
@@ -6,12 +6,12 @@ from __future__ import annotations
 import pytest
 
 from authgate.config import ConfigError
-from authgate.server.clients.metadata_documents import (
+from authgate.server.config import ClientMetadataSettings
+from authgate.server.metadata_clients import (
     cache_lifetime,
     client_id_url_problem,
     is_client_id_url,
 )
-from authgate.server.config import ClientMetadataSettings
 
 SETTINGS = ClientMetadataSettings(policy="any", cache_min=60, cache_max=3600)
 
