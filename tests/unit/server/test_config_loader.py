@@ -393,7 +393,7 @@ def test_fetch_and_client_metadata_sections(tmp_path: Path) -> None:
     assert (config.client_metadata.cache_min, config.client_metadata.cache_max) == (60, 7200)
     assert config.client_metadata.timeout == 2.0
     file.write_text('[client_metadata]\npolicy = "open"\n')
-    with pytest.raises(ConfigError, match="client_metadata.policy"):
+    with pytest.raises(ConfigError, match=r"client_metadata\.policy"):
         load_config(file, env)
     file.write_text('[fetch]\nhost_rate = "often"\n')
     with pytest.raises(ConfigError, match="host_rate"):
