@@ -84,9 +84,13 @@ async def test_a_public_client_by_url_through_the_code_flow(
             },
         )
         assert refreshed.status_code == 200, refreshed.text
-        # Consent is remembered for the URL client; the document was fetched once (cached).
+        # Any program on the device can name a loopback-only client: it is asked again (RFC 6749
+        # §10.2), though the consent is stored; the document was fetched once (cached).
         again = await agent.authorize(**{**request, "state": "s2"})
-        assert redirect_params(again)["state"] == "s2"
+        assert again.status_code == 200
+        assert "loopback-only" in again.text
+        consents = await flow.harness.server.storage.list_consents(flow.user.user_id)
+        assert [c.client_id for c in consents] == [client_id]
         assert setup.origin.hits["/client.json"] == 1
         # Nothing about it is in the clients table.
         assert await flow.harness.server.storage.get_client(client_id) is None
@@ -153,6 +157,17 @@ async def test_a_private_key_jwt_client_by_url(
         }
         token = await flow.http.post("/token", data=form)
         assert token.status_code == 200, token.text
+        # With an https redirect URI the consent is remembered like a registered client's.
+        again = await agent.authorize(
+            response_type="code",
+            client_id=client_id,
+            redirect_uri=WEB_CALLBACK,
+            scope="read",
+            state="s2",
+            code_challenge=challenge,
+            code_challenge_method="S256",
+        )
+        assert redirect_params(again)["state"] == "s2"
         # Naming itself without the assertion is not enough: it registered private_key_jwt.
         bare = await flow.http.post("/token", data={**form, "client_assertion": ""})
         assert bare.status_code in (400, 401)

@@ -87,6 +87,11 @@ async def continue_authorization(
                     now=server.now(),
                 )
                 await consents.save_consent(consent)
+            elif _impersonable(client):
+                # RFC 6749 §10.2: a repeated request is not approved without the user when
+                # nothing shows it comes from the original client; any program on the device
+                # can name a loopback-only client's URL.
+                consent = None
         step = next_step(
             request,
             auth_time=session.auth_time if session is not None else None,
@@ -109,6 +114,15 @@ async def continue_authorization(
             server, browser, client=client, request=request, target=target, pairs=pairs
         )
     return await _issue(server, browser, session=session, request=request, target=target)
+
+
+def _loopback_only(client: Client) -> bool:
+    return all(is_loopback_redirect(uri) for uri in client.redirect_uris)
+
+
+def _impersonable(client: Client) -> bool:
+    """A client known only by its own document whose every redirect URI is loopback."""
+    return isinstance(client, MetadataClient) and _loopback_only(client)
 
 
 async def _validate(
@@ -193,8 +207,7 @@ def _consent_page(
         # client whose every redirect URI is loopback is an app on the user's own device.
         "self_asserted": isinstance(client, MetadataClient),
         "client_id_host": urlsplit(client.client_id).hostname,
-        "loopback_only": isinstance(client, MetadataClient)
-        and all(is_loopback_redirect(uri) for uri in client.redirect_uris),
+        "loopback_only": _impersonable(client),
         "apis": [] if target.userinfo_only else [target.api.name],
         "scopes": describe_scopes(target.scopes),
         "redirect_host": parts.hostname or parts.scheme,
