@@ -240,6 +240,8 @@ _SECTION_TYPES: dict[str, Any] = {
     "tracing": server_config.TracingSettings,
     "audit": server_config.AuditSettings,
     "admin": server_config.AdminSettings,
+    "fetch": server_config.FetchSettings,
+    "client_metadata": server_config.ClientMetadataSettings,
     "limits": server_config.LimitsSettings,
     "limits.throttle": server_config.ThrottleStoreSettings,
     "limits.token": server_config.LimitSettings,

@@ -36,8 +36,10 @@ from authgate.server.grants import (
 )
 from authgate.server.keys import KeyManager
 from authgate.server.limits import ServerLimits
+from authgate.server.metadata_clients import ClientMetadataDocuments
 from authgate.server.models import AUTH_METHODS, TokenFormat
 from authgate.server.observability.counters import SecurityCounters
+from authgate.server.outbound import OutboundFetcher
 from authgate.server.paths import ENDPOINT_PATHS, STATIC_PATH
 from authgate.server.secret_key import ServerSecret
 from authgate.server.storage import Database, SqlStorage, Storage
@@ -160,6 +162,10 @@ class AuthServer:
     # The API and scopes of a user-facing request.
     targets: UserTargets
     client_keys: ClientKeys
+    # Fetches URLs that clients chose (closed with the server).
+    fetcher: OutboundFetcher
+    # Clients named by the URL of their metadata document (`[client_metadata]`), cached here.
+    client_metadata: ClientMetadataDocuments
     client_auth: ClientAuthenticator
     issuer: TokenIssuer
     inspector: TokenInspector
@@ -195,11 +201,19 @@ class AuthServer:
             if storage is None:
                 await store.close()
             raise
-        registry = RegistryCache(store, config.http.cache_ttl, clock)
         # The limits decide by the store's clock, unless the server runs under another (a test's).
         limits = ServerLimits.for_config(config.limits, clock=None if clock is time.time else clock)
         throttle_redis = _throttle_redis(config, limits.metrics)
-        client_keys = ClientKeys(config.http, clock)
+        fetcher = OutboundFetcher(config.fetch, limits.limiter)
+        client_metadata = ClientMetadataDocuments(
+            config.client_metadata,
+            fetcher,
+            store,
+            clock,
+            allow_loopback=config.fetch.allow_loopback,
+        )
+        registry = RegistryCache(store, config.http.cache_ttl, clock, client_metadata)
+        client_keys = ClientKeys(config.http, fetcher, clock)
         assertions = ClientAssertionVerifier(
             issuer=config.issuer,
             token_endpoint=config.endpoint(ENDPOINT_PATHS["token"]),
@@ -238,7 +252,9 @@ class AuthServer:
             registry=registry,
             targets=targets,
             client_keys=client_keys,
-            client_auth=ClientAuthenticator(registry, secret, assertions, clock),
+            fetcher=fetcher,
+            client_metadata=client_metadata,
+            client_auth=ClientAuthenticator(registry, secret, assertions, clock, client_metadata),
             issuer=issuer,
             inspector=TokenInspector(
                 formats=formats,
@@ -269,7 +285,7 @@ class AuthServer:
 
     async def close(self) -> None:
         """Release connections (the storage only if this server opened it)."""
-        await self.client_keys.close()
+        await self.fetcher.aclose()
         if self.throttle_redis is not None:
             await self.throttle_redis.aclose()
         await self.limits.aclose()

@@ -40,8 +40,10 @@ __all__ = [
     "SIGNING_ALGORITHMS",
     "AdminSettings",
     "AuditSettings",
+    "ClientMetadataSettings",
     "Config",
     "DatabaseSettings",
+    "FetchSettings",
     "HttpSettings",
     "KeyPolicy",
     "LimitSettings",
@@ -191,6 +193,94 @@ class HttpSettings:
             parse_networks(self.trusted_proxies)
         except ValueError as exc:
             raise ConfigError(str(exc), key="http.trusted_proxies") from None
+
+
+@dataclass(frozen=True, slots=True)
+class FetchSettings:
+    """`[fetch]`: how the server fetches URLs that clients chose (a `jwks_uri`, a client ID
+    metadata document; `authgate.server.outbound`). Documents' own size and time limits are set
+    where they are used (`http.jwks_fetch_*`, `client_metadata.*`)."""
+
+    # Seconds to open a connection (TCP and TLS), within the document's whole time limit.
+    connect_timeout: float = 2.0
+    # Fetches per host name, shared by every use (memory, or Redis with `[limits] redis_url`);
+    # the whole count may be spent at once, then it refills at this rate.
+    host_rate: str = "60/minute"
+    # Development only: also fetch from loopback addresses, over http or https.
+    allow_loopback: bool = False
+    # PEM file of CA certificates trusted besides the system's (a private CA).
+    ca_file: Path | None = None
+    # Connections open at once (all hosts).
+    max_connections: int = 20
+
+    def __post_init__(self) -> None:
+        if not 0 < self.connect_timeout <= 60:
+            raise ConfigError("must be above 0 and at most 60s", key="fetch.connect_timeout")
+        try:
+            parse_rate(self.host_rate)
+        except ValueError as exc:
+            raise ConfigError(str(exc), key="fetch.host_rate") from None
+        if self.ca_file is not None and not self.ca_file.is_file():
+            raise ConfigError(f"{self.ca_file} is not a file", key="fetch.ca_file")
+        if not 1 <= self.max_connections <= 1000:
+            raise ConfigError("must be between 1 and 1000", key="fetch.max_connections")
+
+
+# `client_metadata.policy`: whether an https URL may be a client_id (draft-ietf-oauth-client-id-
+# metadata-document): never, only on the hosts of `allowed_hosts`, or on any public host.
+CLIENT_METADATA_POLICIES = ("off", "allowlist", "any")
+
+
+@dataclass(frozen=True, slots=True)
+class ClientMetadataSettings:
+    """`[client_metadata]`: clients identified by the URL of their metadata document
+    (`authgate.server.metadata_clients`). Off by default: the server then fetches
+    nothing on a stranger's behalf and admits no client the operator did not register."""
+
+    policy: str = "off"
+    # Host names (exact, lower case) whose URLs may be client ids when `policy = "allowlist"`.
+    allowed_hosts: tuple[str, ...] = ()
+    # A fetched document is reused as its Cache-Control says, but at least `cache_min` seconds
+    # (a client cannot make the server refetch on every request) and at most `cache_max`.
+    cache_min: int = 5 * MINUTE
+    cache_max: int = DAY
+    # The draft (§8.7) suggests 5 kB; documents are small.
+    max_bytes: int = 5 * 1024
+    # Seconds for the whole fetch.
+    timeout: float = 5.0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "allowed_hosts", tuple(self.allowed_hosts))
+        if self.policy not in CLIENT_METADATA_POLICIES:
+            raise ConfigError(
+                "choose " + ", ".join(CLIENT_METADATA_POLICIES), key="client_metadata.policy"
+            )
+        for host in self.allowed_hosts:
+            if not host or host != host.lower() or not host.isascii() or "/" in host:
+                raise ConfigError(
+                    f"{host!r}: write lower-case ASCII host names",
+                    key="client_metadata.allowed_hosts",
+                )
+        if self.policy == "allowlist" and not self.allowed_hosts:
+            raise ConfigError("list the allowed hosts", key="client_metadata.allowed_hosts")
+        if not 0 <= self.cache_min <= self.cache_max <= 7 * DAY:
+            raise ConfigError(
+                "need 0 <= cache_min <= cache_max <= 7 days", key="client_metadata.cache_min"
+            )
+        if not 256 <= self.max_bytes <= 1024 * 1024:
+            raise ConfigError("must be between 256 and 1048576", key="client_metadata.max_bytes")
+        if not 0 < self.timeout <= 60:
+            raise ConfigError("must be above 0 and at most 60s", key="client_metadata.timeout")
+
+    @property
+    def enabled(self) -> bool:
+        return self.policy != "off"
+
+    def allows_host(self, host: str) -> bool:
+        """Whether a client id on `host` may be looked up under this policy."""
+        if self.policy == "any":
+            return True
+        return self.policy == "allowlist" and host.lower() in self.allowed_hosts
 
 
 @dataclass(frozen=True, slots=True)
@@ -471,6 +561,8 @@ class Config:
     audit: AuditSettings = field(default_factory=AuditSettings)
     admin: AdminSettings = field(default_factory=AdminSettings)
     registration: RegistrationSettings = field(default_factory=RegistrationSettings)
+    fetch: FetchSettings = field(default_factory=FetchSettings)
+    client_metadata: ClientMetadataSettings = field(default_factory=ClientMetadataSettings)
 
     def __post_init__(self) -> None:
         check_issuer(self.issuer)

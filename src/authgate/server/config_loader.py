@@ -35,8 +35,10 @@ from authgate.server.config import (
     DEFAULT_ISSUER,
     AdminSettings,
     AuditSettings,
+    ClientMetadataSettings,
     Config,
     DatabaseSettings,
+    FetchSettings,
     HttpSettings,
     KeyPolicy,
     LimitSettings,
@@ -185,6 +187,21 @@ SECTIONS: Mapping[str, Mapping[str, Setting]] = {
         "allowed_scopes": Setting.strings("scopes (SCOPE or API#SCOPE)"),
         "unused_client_lifetime": _SECONDS_OR_OFF,
     },
+    "fetch": {
+        "connect_timeout": Setting.duration(),
+        "host_rate": _STRING,
+        "allow_loopback": Setting("boolean"),
+        "ca_file": _STRING,  # relative to the configuration file's directory
+        "max_connections": Setting("integer", positive=True),
+    },
+    "client_metadata": {
+        "policy": _STRING,
+        "allowed_hosts": Setting.strings("host names"),
+        "cache_min": _SECONDS_OR_OFF,
+        "cache_max": _SECONDS,
+        "max_bytes": _INTEGER,
+        "timeout": Setting.duration(),
+    },
 }
 
 
@@ -222,6 +239,7 @@ _SECTION_TYPES: Mapping[str, type[Any]] = {
     "audit": AuditSettings,
     "admin": AdminSettings,
     "registration": RegistrationSettings,
+    "client_metadata": ClientMetadataSettings,
 }
 
 _T = TypeVar("_T")
@@ -315,6 +333,7 @@ def _load(top: Table, env: Mapping[str, str], base: Path) -> tuple[Config, str]:
     throttle = _throttle(top)
     pages = _pages(top, base)
     limits = _limits(top)
+    fetch = _fetch(top, base)
     top.finish()
     # Where each top-level value came from (file, key), so that an error names the right one.
     origins: dict[str, tuple[str | None, str | None]] = {}
@@ -335,6 +354,7 @@ def _load(top: Table, env: Mapping[str, str], base: Path) -> tuple[Config, str]:
             throttle=throttle,
             pages=pages,
             limits=limits,
+            fetch=fetch,
             **sections,
         )
     except ConfigError as exc:
@@ -422,6 +442,17 @@ def _pages(top: Table, base: Path) -> PageSettings:
             values[name] = tuple(_relative(base, d) for d in values[name])
     with table.checking():
         return PageSettings(**values)
+
+
+def _fetch(top: Table, base: Path) -> FetchSettings:
+    table = top.table("fetch")
+    if table is None:
+        return FetchSettings()
+    values = read_settings(table, SECTIONS["fetch"])
+    if "ca_file" in values:
+        values["ca_file"] = _relative(base, values["ca_file"])
+    with table.checking():
+        return FetchSettings(**values)
 
 
 def _relative(base: Path, value: str) -> Path:

@@ -17,8 +17,9 @@ import pytest
 
 from authgate.jose import JWK
 from authgate.server.clients.jwks import ClientKeyError, ClientKeys
-from authgate.server.config import HttpSettings
+from authgate.server.config import FetchSettings, HttpSettings
 from authgate.server.models import Client
+from authgate.server.outbound import OutboundFetcher
 
 KEY = JWK.generate("EC", crv="P-256", kid="k1")
 GOOD = json.dumps({"keys": [KEY.public().to_dict()]}).encode()
@@ -77,12 +78,13 @@ def _client(uri: str) -> Client:
 
 
 async def _keys(uri: str) -> Any:
-    keys = ClientKeys(HttpSettings(jwks_fetch_timeout=1.0), time.time)
+    fetcher = OutboundFetcher(FetchSettings(allow_loopback=True))
+    keys = ClientKeys(HttpSettings(jwks_fetch_timeout=1.0), fetcher, time.time)
     try:
         # The guard only keeps a regression from hanging the suite; the fetch must end by itself.
         return await asyncio.wait_for(keys.keys_for(_client(uri)), 15)
     finally:
-        await keys.close()
+        await fetcher.aclose()
 
 
 async def test_a_slow_drip_ends_at_the_fetch_time_limit(origin: str) -> None:
@@ -98,3 +100,20 @@ async def test_a_compressed_body_is_refused(origin: str) -> None:
 async def test_a_plain_key_set_is_fetched(origin: str) -> None:
     keys = await _keys(origin + "/plain")
     assert keys.get("k1") is not None
+
+
+async def test_a_jwks_uri_on_loopback_is_not_fetched_in_production(origin: str) -> None:
+    # Issue 11: plain http to a loopback host used to be fetched; now only the development
+    # switch (`[fetch] allow_loopback`) reaches loopback, and nothing reaches other private ranges.
+    fetcher = OutboundFetcher(FetchSettings())
+    keys = ClientKeys(HttpSettings(jwks_fetch_timeout=1.0), fetcher, time.time)
+    try:
+        with pytest.raises(ClientKeyError) as caught:
+            await asyncio.wait_for(keys.keys_for(_client(origin + "/plain")), 15)
+        assert caught.value.public == "jwks_uri: the URL must use https"
+        https = origin.replace("http://", "https://") + "/plain"
+        with pytest.raises(ClientKeyError) as caught:
+            await asyncio.wait_for(keys.keys_for(_client(https)), 15)
+        assert caught.value.public == "jwks_uri: the host resolves to a loopback address"
+    finally:
+        await fetcher.aclose()

@@ -375,3 +375,29 @@ def test_wrong_secret_key_is_one_clear_line(cli_env: dict[str, str]) -> None:
     assert code != 0
     assert "secret key" in out
     assert os.linesep not in out.strip()
+
+
+def test_fetch_and_client_metadata_sections(tmp_path: Path) -> None:
+    (tmp_path / "certs").mkdir()
+    (tmp_path / "certs" / "ca.pem").write_text("not read until the server starts")
+    file = tmp_path / "authgate.toml"
+    file.write_text(
+        '[fetch]\nca_file = "certs/ca.pem"\nhost_rate = "10/minute"\nconnect_timeout = "500ms"\n'
+        '[client_metadata]\npolicy = "allowlist"\nallowed_hosts = ["apps.example"]\n'
+        'cache_min = "1m"\ncache_max = "2h"\n'
+    )
+    env = {"AUTHGATE_SECRET_KEY": "k" * 40, "AUTHGATE_CLIENT_METADATA_TIMEOUT": "2s"}
+    config = load_config(file, env)
+    assert config.fetch.ca_file == tmp_path / "certs" / "ca.pem"  # relative to the file
+    assert config.fetch.host_rate == "10/minute"
+    assert config.fetch.connect_timeout == 0.5
+    assert not config.fetch.allow_loopback  # off unless asked for
+    assert config.client_metadata.allowed_hosts == ("apps.example",)
+    assert (config.client_metadata.cache_min, config.client_metadata.cache_max) == (60, 7200)
+    assert config.client_metadata.timeout == 2.0
+    file.write_text('[client_metadata]\npolicy = "open"\n')
+    with pytest.raises(ConfigError, match=r"client_metadata\.policy"):
+        load_config(file, env)
+    file.write_text('[fetch]\nhost_rate = "often"\n')
+    with pytest.raises(ConfigError, match="host_rate"):
+        load_config(file, env)

@@ -39,6 +39,7 @@ __all__ = [
     "InvalidRedirectUriError",
     "OptionNames",
     "Unchanged",
+    "check_client_rules",
     "checked_client",
     "create_api",
     "create_client",
@@ -277,24 +278,16 @@ async def checked_client(
     device grant. The identity scopes (`openid`, `profile`, `email`, `offline_access`) are not
     granted per client: every such client may ask for them.
     """
-    if not name.strip() or len(name) > 200 or not name.isprintable():
-        raise AdminError("name must be 1 to 200 printable characters")
-    if auth_method not in AUTH_METHODS:
-        raise AdminError(f"{names.auth_method} must be one of {', '.join(AUTH_METHODS)}")
-    unknown = [g for g in grant_types if g not in GRANT_TYPES]
-    if unknown:
-        raise AdminError(f"unsupported grant {unknown[0]!r}; supported: {', '.join(GRANT_TYPES)}")
-    if auth_method == "none" and "client_credentials" in grant_types:
-        raise AdminError("client_credentials needs a confidential client (RFC 6749 §4.4)")
-    if application_type is not None and application_type not in APPLICATION_TYPES:
-        raise AdminError(f"{names.application_type} must be web or native")
-    _check_keys(auth_method, jwks, jwks_uri, names)
     redirect_uris = _unique(redirect_uris)
     post_logout_redirect_uris = _unique(post_logout_redirect_uris)
-    _check_user_flows(
-        grant_types,
-        redirect_uris,
-        post_logout_redirect_uris,
+    check_client_rules(
+        name=name,
+        auth_method=auth_method,
+        grant_types=grant_types,
+        jwks=jwks,
+        jwks_uri=jwks_uri,
+        redirect_uris=redirect_uris,
+        post_logout_redirect_uris=post_logout_redirect_uris,
         require_pkce=require_pkce,
         always_issue_refresh_token=always_issue_refresh_token,
         application_type=application_type,
@@ -335,6 +328,46 @@ async def checked_client(
         jwks_uri=jwks_uri,
         created_at=created_at,
         application_type=application_type,
+    )
+
+
+def check_client_rules(
+    *,
+    name: str,
+    auth_method: str,
+    grant_types: Sequence[str],
+    jwks: Mapping[str, Any] | None = None,
+    jwks_uri: str | None = None,
+    redirect_uris: Sequence[str] = (),
+    post_logout_redirect_uris: Sequence[str] = (),
+    require_pkce: bool = False,
+    always_issue_refresh_token: bool = False,
+    application_type: str | None = None,
+    names: OptionNames = CLI_NAMES,
+) -> None:
+    """The rules every client's metadata obeys, however the client comes to be (the CLI, the
+    registration endpoint, a client ID metadata document); `AdminError` (`InvalidRedirectUriError`
+    for redirect URIs) names the first one broken, the setting spelled as `names` says."""
+    if not name.strip() or len(name) > 200 or not name.isprintable():
+        raise AdminError("name must be 1 to 200 printable characters")
+    if auth_method not in AUTH_METHODS:
+        raise AdminError(f"{names.auth_method} must be one of {', '.join(AUTH_METHODS)}")
+    unknown = [g for g in grant_types if g not in GRANT_TYPES]
+    if unknown:
+        raise AdminError(f"unsupported grant {unknown[0]!r}; supported: {', '.join(GRANT_TYPES)}")
+    if auth_method == "none" and "client_credentials" in grant_types:
+        raise AdminError("client_credentials needs a confidential client (RFC 6749 §4.4)")
+    if application_type is not None and application_type not in APPLICATION_TYPES:
+        raise AdminError(f"{names.application_type} must be web or native")
+    _check_keys(auth_method, jwks, jwks_uri, names)
+    _check_user_flows(
+        grant_types,
+        redirect_uris,
+        post_logout_redirect_uris,
+        require_pkce=require_pkce,
+        always_issue_refresh_token=always_issue_refresh_token,
+        application_type=application_type,
+        names=names,
     )
 
 

@@ -131,7 +131,7 @@ class ClientAssertionVerifier:
                 keys = await self._client_keys.keys_for(client, kid_missing=missing_kid)
             except ClientKeyError as exc:
                 _log.warning("client %s keys unavailable: %s", client.client_id, exc)
-                raise InvalidClient("client authentication failed") from None
+                raise InvalidClient(f"client authentication failed: {exc.public}") from None
             algorithms = allowed_algorithms(keys)
             if not algorithms:
                 raise InvalidClient("client authentication failed", debug="no usable keys")

@@ -28,6 +28,7 @@ from authgate.server.http.forms import Form
 from authgate.server.models import Client
 from authgate.server.secret_key import ServerSecret
 from authgate.server.storage.protocols import ClientLookup
+from authgate.server.storage.registry_cache import UrlClients
 
 __all__ = ["AuthenticatedClient", "ClientAuthenticator", "secret_client_id"]
 
@@ -52,8 +53,10 @@ class ClientAuthenticator:
         secret: ServerSecret,
         assertions: ClientAssertionVerifier,
         clock: Callable[[], float],
+        url_clients: UrlClients | None = None,
     ) -> None:
         self._clients = clients
+        self._url_clients = url_clients
         self._secret = secret
         self._assertions = assertions
         self._clock = clock
@@ -94,6 +97,9 @@ class ClientAuthenticator:
         return AuthenticatedClient(self._require_method(client, "none"), "none")
 
     async def _lookup(self, client_id: str) -> Client | None:
+        if self._url_clients is not None and self._url_clients.handles(client_id):
+            # A metadata document URL: `ClientMetadataError` (invalid_client) says what is wrong.
+            return await self._url_clients.client_for(client_id)
         return await self._clients.get_client(client_id) if 0 < len(client_id) <= 128 else None
 
     async def _with_secret(self, client_id: str, secret: str, method: str) -> AuthenticatedClient:

@@ -1,8 +1,7 @@
 """The public keys a client registered for `private_key_jwt`: inline `jwks`, or a `jwks_uri`
-fetched with limits (RFC 7591 §2 `jwks_uri`; RFC 9700 §4.13 on fetching URLs from metadata).
+fetched through `authgate.server.outbound` (https, checked addresses, no redirects, size and time
+limits, a per-host budget; RFC 7591 §2 `jwks_uri`; RFC 9700 §4.13) and cached per URI.
 
-Fetches use https (plain http only to loopback hosts), no redirects, no proxy from the environment,
-no content-encoding, one time limit for the whole fetch and a size limit, and are cached per URI.
 A `kid` that is not in the cached set triggers at most one refetch per `_REFETCH_INTERVAL`, so a
 stream of bogus assertions cannot turn the server into a request pump.
 """
@@ -17,11 +16,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-import httpx
-
 from authgate.jose import JoseError, JWKSet
 from authgate.server.config import HttpSettings, is_loopback_host
 from authgate.server.models import Client
+from authgate.server.outbound import FetchError, OutboundFetcher, url_problem
 
 __all__ = ["ClientKeyError", "ClientKeys", "check_jwks_uri", "check_remote_jwks_uri"]
 
@@ -30,22 +28,27 @@ _REFETCH_INTERVAL = 30
 
 
 class ClientKeyError(Exception):
-    """The client's keys cannot be obtained or are unusable (detail for logs only)."""
+    """The client's keys cannot be obtained or are unusable. `public`: what the client may be
+    told; `str()`: for logs."""
+
+    def __init__(self, detail: str, public: str | None = None) -> None:
+        super().__init__(detail)
+        self.public = public or detail
 
 
 def check_jwks_uri(uri: str) -> str | None:
-    """Why `uri` cannot be a client's jwks_uri, or None when it can."""
+    """Why `uri` cannot be a client's jwks_uri, or None when it can (syntax: https, or http on a
+    loopback host for development; addresses are checked when it is fetched)."""
     try:
-        parts = urlsplit(uri)
+        loopback = is_loopback_host(urlsplit(uri).hostname or "")
     except ValueError:
         return "jwks_uri is not a URL"
-    if parts.fragment or not parts.hostname:
-        return "jwks_uri must be an absolute URL without a fragment"
-    if "@" in parts.netloc:
-        return "jwks_uri must not contain userinfo"  # no credentials in URLs (RFC 9700 §4.1)
-    if parts.scheme == "https" or (parts.scheme == "http" and is_loopback_host(parts.hostname)):
+    problem = url_problem(uri, allow_loopback=loopback)
+    if problem is None:
         return None
-    return "jwks_uri must use https (plain http only on a loopback host)"
+    if problem == "must use https":
+        return "jwks_uri must use https (plain http only on a loopback host)"
+    return f"jwks_uri {problem}"
 
 
 def check_remote_jwks_uri(uri: str) -> str | None:
@@ -77,14 +80,14 @@ class _Entry:
 class ClientKeys:
     """Resolves a client's verification keys, fetching and caching `jwks_uri` documents."""
 
-    def __init__(self, settings: HttpSettings, clock: Callable[[], float]) -> None:
+    def __init__(
+        self, settings: HttpSettings, fetcher: OutboundFetcher, clock: Callable[[], float]
+    ) -> None:
         self._settings = settings
+        self._fetcher = fetcher
         self._clock = clock
         self._cache: dict[str, _Entry] = {}
         self._locks: dict[str, asyncio.Lock] = {}
-        self._http = httpx.AsyncClient(
-            follow_redirects=False, timeout=settings.jwks_fetch_timeout, trust_env=False
-        )
 
     async def keys_for(self, client: Client, *, kid_missing: str | None = None) -> JWKSet:
         """The client's keys. `kid_missing`: a kid the last set lacked (may trigger a refetch)."""
@@ -92,7 +95,7 @@ class ClientKeys:
             try:
                 return JWKSet.from_dict(client.jwks)
             except JoseError as exc:
-                raise ClientKeyError(f"registered jwks unusable: {exc}") from None
+                raise ClientKeyError(f"registered jwks unusable: {exc}", "jwks unusable") from None
         if client.jwks_uri is None:
             raise ClientKeyError("client has neither jwks nor jwks_uri")
         uri = client.jwks_uri
@@ -116,36 +119,17 @@ class ClientKeys:
             return keys
 
     async def _fetch(self, uri: str) -> JWKSet:
-        problem = check_jwks_uri(uri)
-        if problem:
-            raise ClientKeyError(problem)
-        limit = self._settings.jwks_fetch_max_bytes
-        # httpx's timeout bounds each read, not the whole fetch: a server that sends a byte now
-        # and then would hold the lock (and every assertion of this client) for hours.
-        # Compressed bodies are refused: one chunk could inflate far past `limit` in memory.
-        headers = {"Accept": "application/json", "Accept-Encoding": "identity"}
         try:
-            async with asyncio.timeout(self._settings.jwks_fetch_timeout):
-                async with self._http.stream("GET", uri, headers=headers) as r:
-                    if r.status_code != 200:
-                        raise ClientKeyError(f"jwks_uri answered {r.status_code}")
-                    encoding = r.headers.get("content-encoding", "identity").strip().lower()
-                    if encoding != "identity":
-                        raise ClientKeyError("jwks_uri answered with a content-encoding")
-                    body = bytearray()
-                    async for chunk in r.aiter_raw():
-                        body += chunk
-                        if len(body) > limit:
-                            raise ClientKeyError(f"jwks_uri document over {limit} bytes")
-        except TimeoutError:
-            raise ClientKeyError("jwks_uri fetch took too long") from None
-        except httpx.HTTPError as exc:
-            raise ClientKeyError(f"jwks_uri fetch failed: {type(exc).__name__}") from None
+            fetched = await self._fetcher.get(
+                uri,
+                max_bytes=self._settings.jwks_fetch_max_bytes,
+                time_limit=self._settings.jwks_fetch_timeout,
+            )
+        except FetchError as exc:
+            raise ClientKeyError(f"jwks_uri: {exc}", f"jwks_uri: {exc.public}") from None
         try:
-            return JWKSet.from_dict(json.loads(bytes(body)))
+            return JWKSet.from_dict(json.loads(fetched.body))
         except (ValueError, JoseError) as exc:
-            raise ClientKeyError(f"jwks_uri document unusable: {exc}") from None
-
-    async def close(self) -> None:
-        """Close the HTTP connection pool."""
-        await self._http.aclose()
+            raise ClientKeyError(
+                f"jwks_uri document unusable: {exc}", "jwks_uri: not a usable JWK set"
+            ) from None

@@ -37,6 +37,8 @@ from authgate.server.flows.codes import issue_code
 from authgate.server.flows.consent import record_consent
 from authgate.server.flows.interaction import Step, next_step
 from authgate.server.flows.pending_requests import PendingRequest
+from authgate.server.flows.redirect_uris import is_loopback_redirect
+from authgate.server.metadata_clients import ClientMetadataError, MetadataClient
 from authgate.server.models import Client, Session
 from authgate.server.paths import ENDPOINT_PATHS
 from authgate.server.targets.identity_scopes import describe_scopes
@@ -85,6 +87,11 @@ async def continue_authorization(
                     now=server.now(),
                 )
                 await consents.save_consent(consent)
+            elif _impersonable(client):
+                # RFC 6749 §10.2: a repeated request is not approved without the user when
+                # nothing shows it comes from the original client; any program on the device
+                # can name a loopback-only client's URL.
+                consent = None
         step = next_step(
             request,
             auth_time=session.auth_time if session is not None else None,
@@ -109,12 +116,26 @@ async def continue_authorization(
     return await _issue(server, browser, session=session, request=request, target=target)
 
 
+def _loopback_only(client: Client) -> bool:
+    return all(is_loopback_redirect(uri) for uri in client.redirect_uris)
+
+
+def _impersonable(client: Client) -> bool:
+    """A client known only by its own document whose every redirect URI is loopback."""
+    return isinstance(client, MetadataClient) and _loopback_only(client)
+
+
 async def _validate(
     server: AuthServer, pairs: Sequence[tuple[str, str]], requested_at: int
 ) -> tuple[Client, AuthorizationRequest]:
     client_id = read_client_id(pairs)
-    client = None
-    if len(client_id) <= _MAX_CLIENT_ID:
+    client: Client | None = None
+    if server.client_metadata.handles(client_id):
+        try:
+            client = await server.client_metadata.client_for(client_id)
+        except ClientMetadataError as exc:
+            raise PageError(exc) from None  # never redirect: no redirect URI is trusted yet
+    elif len(client_id) <= _MAX_CLIENT_ID:
         client = await server.registry.get_client(client_id)
     if client is None:
         raise PageError(InvalidRequest("unknown client"))
@@ -182,6 +203,11 @@ def _consent_page(
     context = {
         "form_action": server.config.endpoint(ENDPOINT_PATHS["consent"]),
         "client_name": client.name,
+        # A client known only by its own metadata document: its name is its own claim, and a
+        # client whose every redirect URI is loopback is an app on the user's own device.
+        "self_asserted": isinstance(client, MetadataClient),
+        "client_id_host": urlsplit(client.client_id).hostname,
+        "loopback_only": _impersonable(client),
         "apis": [] if target.userinfo_only else [target.api.name],
         "scopes": describe_scopes(target.scopes),
         "redirect_host": parts.hostname or parts.scheme,

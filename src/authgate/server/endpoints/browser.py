@@ -135,6 +135,8 @@ class Browser:
         """The error page for `error` (never a redirect: RFC 6749 §4.1.2.1)."""
         context = {"error": error.error, "description": error.description}
         status = status_code or (error.status_code if error.status_code >= 400 else 400)
+        if status == 401:
+            status = 400  # a page is no HTTP authentication challenge (RFC 9110 §15.5.2)
         return self.page("error.html", context, status_code=status)
 
     def respond(self, page: PageResponse, headers: Iterable[tuple[str, str]] = ()) -> Response:

@@ -57,7 +57,7 @@ def server_metadata(
         if config.registration.enabled
         else {}
     )
-    return {
+    document = {
         "issuer": config.issuer,
         "authorization_endpoint": config.endpoint(ENDPOINT_PATHS["authorization"]),
         "token_endpoint": config.endpoint(ENDPOINT_PATHS["token"]),
@@ -100,3 +100,7 @@ def server_metadata(
         "revocation_endpoint_auth_signing_alg_values_supported": algs,
         **registration,
     }
+    if config.client_metadata.enabled:
+        # draft-ietf-oauth-client-id-metadata-document §6: URL client ids are accepted.
+        document["client_id_metadata_document_supported"] = True
+    return document

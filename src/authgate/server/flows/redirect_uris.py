@@ -27,6 +27,7 @@ __all__ = [
     "add_query",
     "check_redirect_uri",
     "check_redirect_uri_for",
+    "is_loopback_redirect",
     "match_redirect_uri",
 ]
 
@@ -143,6 +144,12 @@ def match_redirect_uri(requested: str, registered: Iterable[str]) -> str | None:
         if other is not None and (other.group("host"), other.group("rest") or "") == wanted:
             return requested
     return None
+
+
+def is_loopback_redirect(uri: str) -> bool:
+    """Whether `uri` is a loopback redirect (`http://127.0.0.1` or `http://[::1]`, RFC 8252 §7.3):
+    it reaches whatever listens on the user's own device."""
+    return _LOOPBACK.fullmatch(uri) is not None
 
 
 def add_query(uri: str, params: Mapping[str, str]) -> str:

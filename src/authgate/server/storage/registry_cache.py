@@ -13,22 +13,43 @@ its client exists and a new client still works at once.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from authgate.server.models import Api, Client, User
 from authgate.server.storage.protocols import RegistryReader
 
-__all__ = ["RegistryCache"]
+__all__ = ["RegistryCache", "UrlClients"]
 
 _V = TypeVar("_V")
 _MAX_ENTRIES = 10_000
 
 
+class UrlClients(Protocol):
+    """Clients that are not in the store: those named by a metadata document URL
+    (`metadata_clients`), which keeps its own cache."""
+
+    def handles(self, client_id: str) -> bool:
+        """Whether `client_id` is one of these (rather than one of the store's)."""
+
+    async def client_for(self, client_id: str) -> Client:
+        """The client; an `OAuthError` (invalid_client) naming why there is none."""
+
+    async def get_client(self, client_id: str) -> Client | None:
+        """The client, or None when there is none."""
+
+
 class RegistryCache:
     """`get_client` / `get_api` / `get_user` with a time-to-live."""
 
-    def __init__(self, store: RegistryReader, ttl: float, clock: Callable[[], float]) -> None:
+    def __init__(
+        self,
+        store: RegistryReader,
+        ttl: float,
+        clock: Callable[[], float],
+        url_clients: UrlClients | None = None,
+    ) -> None:
         self._store = store
+        self._url_clients = url_clients
         self._ttl = ttl
         self._clock = clock
         self._clients: dict[str, tuple[float, Client]] = {}
@@ -38,6 +59,8 @@ class RegistryCache:
 
     async def get_client(self, client_id: str) -> Client | None:
         """The client, from the cache when fresh; an unknown id is remembered for `ttl` too."""
+        if self._url_clients is not None and self._url_clients.handles(client_id):
+            return await self._url_clients.get_client(client_id)
         now = self._clock()
         if self._unknown_clients.get(client_id, now) > now:
             return None

@@ -11,7 +11,20 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from authgate.server.models import Api, ApiAccess, Client, User
 from authgate.server.storage.protocols import AlreadyExistsError
 from authgate.server.storage.sql_base import SqlBase, storable
-from authgate.server.storage.tables import apis, client_api_access, clients, users
+from authgate.server.storage.tables import (
+    apis,
+    authorization_codes,
+    client_api_access,
+    clients,
+    consents,
+    opaque_access_tokens,
+    refresh_families,
+    users,
+)
+
+# Rows that belong to a client without a foreign key to `clients` (a client named by its metadata
+# document URL has them too): deleted with the client here, as the cascade did before.
+_CLIENT_ROWS = (authorization_codes, consents, refresh_families, opaque_access_tokens)
 
 __all__ = ["SqlRegistry"]
 
@@ -125,6 +138,9 @@ class SqlRegistry(SqlBase):
     async def delete_client(self, client_id: str) -> bool:
         async with self._db.write() as conn:
             result = await conn.execute(clients.delete().where(clients.c.client_id == client_id))
+            if result.rowcount:
+                for table in _CLIENT_ROWS:  # refresh_tokens go with their families (cascade)
+                    await conn.execute(table.delete().where(table.c.client_id == client_id))
         return bool(result.rowcount)
 
     async def set_client_secret(

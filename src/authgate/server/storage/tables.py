@@ -122,12 +122,7 @@ opaque_access_tokens = sa.Table(
     metadata,
     sa.Column("token_hash", sa.String(64), primary_key=True),
     sa.Column("jti", sa.String(64), nullable=False, unique=True),
-    sa.Column(
-        "client_id",
-        sa.String(128),
-        sa.ForeignKey("clients.client_id", ondelete="CASCADE"),
-        nullable=False,
-    ),
+    sa.Column("client_id", sa.String(128), nullable=False),  # no foreign key: see _client_column
     sa.Column("subject", sa.String(255), nullable=False),
     sa.Column("audience", sa.String(2048), nullable=False),
     sa.Column("scope", sa.Text, nullable=False),
@@ -165,13 +160,20 @@ settings = sa.Table(
 
 
 def _client_fk() -> sa.Column[str]:
-    # A deleted client takes its codes, refresh tokens, consents and device requests with it.
+    # A deleted client takes its device requests with it.
     return sa.Column(
         "client_id",
         sa.String(128),
         sa.ForeignKey("clients.client_id", ondelete="CASCADE"),
         nullable=False,
     )
+
+
+def _client_column(*, primary_key: bool = False) -> sa.Column[str]:
+    # No foreign key (migration 0004): a client named by its metadata document URL lives in
+    # memory only, yet has codes, consents and tokens; `delete_client` deletes a registered
+    # client's rows itself.
+    return sa.Column("client_id", sa.String(128), nullable=False, primary_key=primary_key)
 
 
 def _user_fk(*, nullable: bool = False, primary_key: bool = False) -> sa.Column[str]:
@@ -211,7 +213,7 @@ authorization_codes = sa.Table(
     metadata,
     sa.Column("code_hash", sa.String(64), primary_key=True),
     sa.Column("grant_id", sa.String(64), nullable=False),
-    _client_fk(),
+    _client_column(),
     sa.Column("redirect_uri", sa.Text, nullable=False),
     sa.Column("redirect_uri_in_request", sa.Boolean, nullable=False),
     sa.Column("code_challenge", sa.String(128), nullable=True),
@@ -233,7 +235,7 @@ refresh_families = sa.Table(
     metadata,
     sa.Column("family_id", sa.String(64), primary_key=True),
     sa.Column("grant_id", sa.String(64), nullable=False, index=True),
-    _client_fk(),
+    _client_column(),
     _user_fk(),
     sa.Column("scopes", sa.JSON, nullable=False),
     sa.Column("audiences", sa.JSON, nullable=False),
@@ -288,12 +290,7 @@ consents = sa.Table(
     "consents",
     metadata,
     _user_fk(primary_key=True),
-    sa.Column(
-        "client_id",
-        sa.String(128),
-        sa.ForeignKey("clients.client_id", ondelete="CASCADE"),
-        primary_key=True,
-    ),
+    _client_column(primary_key=True),
     sa.Column("scopes", sa.JSON, nullable=False),
     sa.Column("audiences", sa.JSON, nullable=False),
     sa.Column("granted_at", sa.BigInteger, nullable=False),

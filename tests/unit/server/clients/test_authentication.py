@@ -8,7 +8,7 @@ import secrets
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -18,7 +18,7 @@ import pytest
 from authgate.config import ConfigError
 from authgate.jose import JWK
 from authgate.server.admin import AdminError
-from authgate.server.config import TokenPolicy
+from authgate.server.config import FetchSettings, TokenPolicy
 from tests.support.server_harness import (
     ISSUER,
     FakeClock,
@@ -83,6 +83,14 @@ class _JwksServer:
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/jwks.json"
         threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+
+@pytest.fixture
+async def harness(database_url: str, clock: FakeClock) -> AsyncIterator[Harness]:
+    """The server, allowed to fetch key sets from loopback (the development switch)."""
+    config = make_config(database_url, fetch=FetchSettings(allow_loopback=True))
+    async with running(config, clock) as h:
+        yield h
 
 
 @pytest.fixture(scope="module")

