@@ -240,6 +240,8 @@ _SECTION_TYPES: dict[str, Any] = {
     "tracing": server_config.TracingSettings,
     "audit": server_config.AuditSettings,
     "admin": server_config.AdminSettings,
+    "par": server_config.PushedRequestSettings,
+    "token_exchange": server_config.TokenExchangeSettings,
     "limits": server_config.LimitsSettings,
     "limits.throttle": server_config.ThrottleStoreSettings,
     "limits.token": server_config.LimitSettings,

@@ -47,6 +47,7 @@ from authgate.server.endpoints.discovery import jwks_endpoint, metadata_endpoint
 from authgate.server.endpoints.introspection import introspection_endpoint
 from authgate.server.endpoints.login import login_endpoint
 from authgate.server.endpoints.logout import end_session_endpoint
+from authgate.server.endpoints.pushed_authorization import pushed_authorization_endpoint
 from authgate.server.endpoints.responses import json_response, oauth_error_response
 from authgate.server.endpoints.revocation import revocation_endpoint
 from authgate.server.endpoints.static_files import static_files
@@ -202,6 +203,11 @@ def _routes(
             methods=["POST"],
         ),
         Route(ENDPOINT_PATHS["userinfo"], userinfo_endpoint, methods=["GET", "POST"]),
+        Route(
+            ENDPOINT_PATHS["pushed_authorization_request"],
+            pushed_authorization_endpoint,
+            methods=["POST"],
+        ),
         Mount(STATIC_PATH, static_files(config.pages.static_dirs), name="static"),
         # Probes and metrics: no credentials; with `[admin] listen` only /healthz stays here.
         *public_probe_routes(config.admin, metrics_endpoint),

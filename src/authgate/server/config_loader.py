@@ -41,8 +41,10 @@ from authgate.server.config import (
     LimitSettings,
     LimitsSettings,
     PageSettings,
+    PushedRequestSettings,
     ThrottleSettings,
     ThrottleStoreSettings,
+    TokenExchangeSettings,
     TokenPolicy,
     TracingSettings,
 )
@@ -153,6 +155,8 @@ SECTIONS: Mapping[str, Mapping[str, Setting]] = {
     "tracing": {"enabled": Setting("boolean")},
     "audit": {"retention": _SECONDS},
     "admin": {"listen": _STRING},
+    "par": {"lifetime": _SECONDS, "required": Setting("boolean")},
+    "token_exchange": {"issuer": _STRING, "jwks_uri": _STRING, "audience": _STRING},
 }
 
 
@@ -187,6 +191,8 @@ _SECTION_TYPES: Mapping[str, type[Any]] = {
     "tracing": TracingSettings,
     "audit": AuditSettings,
     "admin": AdminSettings,
+    "par": PushedRequestSettings,
+    "token_exchange": TokenExchangeSettings,
 }
 
 _T = TypeVar("_T")

@@ -12,6 +12,7 @@ ENDPOINT_PATHS = {
     "jwks": "/.well-known/jwks.json",
     "authorization": "/authorize",
     "device_authorization": "/device_authorization",
+    "pushed_authorization_request": "/par",  # RFC 9126 §2
     "userinfo": "/userinfo",
     "end_session": "/logout",
     # The pages of the flows (not metadata): sign-in, consent, the device verification page.

@@ -22,6 +22,7 @@ from authgate.server.config import Config
 from authgate.server.flows.passwords import hash_password
 from authgate.server.flows.redirect_uris import check_redirect_uri
 from authgate.server.grants import DEVICE_CODE_GRANT, GRANT_TYPES
+from authgate.server.grants.token_exchange import TOKEN_EXCHANGE_GRANT
 from authgate.server.models import AUTH_METHODS, Api, ApiAccess, Client, TokenFormat, User
 from authgate.server.secret_key import ServerSecret
 from authgate.server.storage.protocols import Storage
@@ -143,6 +144,9 @@ async def create_client(
     post_logout_redirect_uris: Sequence[str] = (),
     require_pkce: bool = False,
     always_issue_refresh_token: bool = False,
+    require_pushed_requests: bool = False,
+    exchange_impersonation: bool = False,
+    exchange_external: bool = False,
     roles: Sequence[str] = (),
     now: int,
 ) -> tuple[Client, str | None]:
@@ -172,6 +176,10 @@ async def create_client(
         require_pkce=require_pkce,
         always_issue_refresh_token=always_issue_refresh_token,
     )
+    if require_pushed_requests and "authorization_code" not in grant_types:
+        raise AdminError("--require-par is for authorization_code clients")
+    if (exchange_impersonation or exchange_external) and TOKEN_EXCHANGE_GRANT not in grant_types:
+        raise AdminError(f"--exchange-* options need --grant {TOKEN_EXCHANGE_GRANT}")
     identity = [s for s in scopes if s in IDENTITY_SCOPES]
     if identity:
         raise AdminError(
@@ -207,6 +215,9 @@ async def create_client(
         post_logout_redirect_uris=post_logout_redirect_uris,
         require_pkce=require_pkce,
         always_issue_refresh_token=always_issue_refresh_token,
+        require_pushed_requests=require_pushed_requests,
+        exchange_impersonation=exchange_impersonation,
+        exchange_external=exchange_external,
         roles=tuple(dict.fromkeys(roles)),
         jwks=dict(jwks) if jwks else None,
         jwks_uri=jwks_uri,
