@@ -23,6 +23,7 @@ async def test_metadata_lists_the_user_flows(flow: Flow) -> None:
             "authorization_code",
             "refresh_token",
             "urn:ietf:params:oauth:grant-type:device_code",
+            "urn:ietf:params:oauth:grant-type:token-exchange",
         ]
         assert "password" not in doc["grant_types_supported"]
         assert "implicit" not in doc["grant_types_supported"]

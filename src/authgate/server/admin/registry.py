@@ -21,8 +21,7 @@ from authgate.server.clients.jwks import check_jwks_uri
 from authgate.server.config import Config
 from authgate.server.flows.passwords import hash_password
 from authgate.server.flows.redirect_uris import check_redirect_uri
-from authgate.server.grants import DEVICE_CODE_GRANT, GRANT_TYPES
-from authgate.server.grants.token_exchange import TOKEN_EXCHANGE_GRANT
+from authgate.server.grants import DEVICE_CODE_GRANT, GRANT_TYPES, TOKEN_EXCHANGE_GRANT
 from authgate.server.models import AUTH_METHODS, Api, ApiAccess, Client, TokenFormat, User
 from authgate.server.secret_key import ServerSecret
 from authgate.server.storage.protocols import Storage

@@ -82,7 +82,9 @@ async def test_purge_removes_exactly_what_has_expired(database_url: str, store: 
         for name, last in (("k-old", NOW - DAY), ("k-kept", NOW - DAY + 1)):
             await storage.update_throttle(name, _put(ThrottleState(3, last, last)))  # type: ignore[arg-type]
         for name, expires in (("par-old", NOW), ("par-kept", NOW + 1)):
-            await storage.save_pushed_request(dataclasses.replace(_pushed(name), expires_at=expires))
+            await storage.save_pushed_request(
+                dataclasses.replace(_pushed(name), expires_at=expires)
+            )
         await storage.record_grant_token("g-live", "jwt-old", NOW)
         await storage.record_grant_token("g-live", "jwt-kept", NOW + 1)
         await storage.revoke_grant("g-old", NOW - DAY)  # its marker is kept a day
