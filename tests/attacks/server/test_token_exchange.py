@@ -221,3 +221,20 @@ async def test_a_client_without_the_grant_is_refused(ex: Exchange) -> None:
         ex.flow.web, ex.flow.web_secret, **await _delegated(ex, user["access_token"])
     )
     expect_error(response, 400, "unauthorized_client")
+
+
+async def test_exchanging_again_cannot_extend_the_subject_tokens_life(ex: Exchange) -> None:
+    user = await ex.user_token()
+    user_exp = claims_of(user["access_token"])["exp"]
+    ex.flow.harness.clock.advance(200)
+    first = await ex.exchange(**await _delegated(ex, user["access_token"]))
+    assert first.status_code == 200, first.text
+    assert first.json()["expires_in"] == user_exp - int(ex.flow.harness.clock())
+    assert claims_of(first.json()["access_token"])["exp"] == user_exp
+    # The service exchanges its own exchanged token again, later: still the user's expiry.
+    ex.flow.harness.clock.advance(50)
+    again = await ex.exchange(
+        **await _delegated(ex, first.json()["access_token"], subject_token_type=JWT)
+    )
+    assert again.status_code == 200, again.text
+    assert claims_of(again.json()["access_token"])["exp"] == user_exp

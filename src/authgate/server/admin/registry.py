@@ -165,6 +165,8 @@ async def create_client(
         raise AdminError(f"unsupported grant {unknown[0]!r}; supported: {', '.join(GRANT_TYPES)}")
     if auth_method == "none" and "client_credentials" in grant_types:
         raise AdminError("client_credentials needs a confidential client (RFC 6749 §4.4)")
+    if auth_method == "none" and TOKEN_EXCHANGE_GRANT in grant_types:
+        raise AdminError("token exchange needs a confidential client")
     _check_keys(auth_method, jwks, jwks_uri)
     redirect_uris = _unique(redirect_uris)
     post_logout_redirect_uris = _unique(post_logout_redirect_uris)

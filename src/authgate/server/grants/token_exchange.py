@@ -17,6 +17,7 @@ delegation, an actor token) for an access token to one of its APIs.
 - `requested_token_type`: `access_token` (default) or `jwt` (for an API whose tokens are JWTs);
   others are `invalid_request`. A token carrying `act` is issued only as a JWT: an API with
   opaque tokens is refused, as its tokens cannot carry the actor.
+- The issued token expires no later than the subject and actor tokens.
 The answer (§2.2.1) has `issued_token_type` and no refresh token.
 """
 
@@ -120,6 +121,9 @@ class TokenExchangeGrant:
                 subject=subject.subject,
                 roles=subject.roles,
                 extra_claims={"act": dict(act)} if act is not None else {},
+                # Never outliving the tokens it came from: exchanging again cannot extend a
+                # user's access indefinitely.
+                not_after=min(t.expires_at for t in (subject, actor) if t is not None),
             )
         )
         return ExchangeResponse(token, requested_type)

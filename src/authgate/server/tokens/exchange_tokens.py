@@ -49,6 +49,7 @@ class PresentedToken:
 
     subject: str
     scopes: frozenset[str]
+    expires_at: int
     roles: tuple[str, ...] = ()
     act: Mapping[str, Any] | None = None
     may_act: Mapping[str, Any] | None = None
@@ -110,6 +111,7 @@ class ExchangeTokenReader:
         return PresentedToken(
             subject=info.subject,
             scopes=frozenset(info.scope.split()),
+            expires_at=info.expires_at,
             roles=info.roles,
             act=info.act,
         )
@@ -130,7 +132,9 @@ class ExchangeTokenReader:
             raise InvalidRequest(
                 f"{role} is not a valid ID token of this server for this client"
             ) from None
-        return PresentedToken(subject=str(claims["sub"]), scopes=frozenset())
+        return PresentedToken(
+            subject=str(claims["sub"]), scopes=frozenset(), expires_at=int(claims["exp"])
+        )
 
     async def _read_external(self, token: str, role: str, client: Client) -> PresentedToken:
         if self._external is None or not client.exchange_external:
@@ -140,11 +144,12 @@ class ExchangeTokenReader:
         except TokenRejected as exc:
             raise InvalidRequest(f"{role} was rejected: {exc.reason.value}") from None
         claims = principal.claims
-        if not principal.subject:
-            raise InvalidRequest(f"{role} has no subject")
+        if not principal.subject or principal.expires_at is None:
+            raise InvalidRequest(f"{role} has no subject or no expiry")
         return PresentedToken(
             subject=principal.subject,
             scopes=principal.scopes,
+            expires_at=int(principal.expires_at),
             act=_object(claims.get("act")),
             may_act=_object(claims.get("may_act")),
             issuer=principal.issuer,
