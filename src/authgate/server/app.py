@@ -164,7 +164,14 @@ def create_app(
     )
     browser_callable = [
         ENDPOINT_PATHS[name]
-        for name in ("token", "revocation", "userinfo", "device_authorization", "jwks")
+        for name in (
+            "token",
+            "revocation",
+            "userinfo",
+            "device_authorization",
+            "jwks",
+            "pushed_authorization_request",  # a browser app may push its request (RFC 9126)
+        )
     ]
     metadata_paths = [r.path for r in routes if isinstance(r, Route) and "well-known" in r.path]
     app.add_middleware(ApiCors, paths=[*browser_callable, *metadata_paths])
