@@ -1,14 +1,15 @@
 """Attacks on pushed authorization requests (RFC 9126), in process, on SQLite and PostgreSQL: a
 `request_uri` replayed, used by another client, used after expiry, guessed, and authorization
-parameters smuggled into the front channel beside it (§4)."""
+parameters smuggled into the front channel beside it (§4: they have no effect)."""
 
 from __future__ import annotations
 
 import httpx
 import pytest
 
-from tests.support.e2e import Flow
+from tests.support.e2e import API, PASSWORD, USERNAME, WEB_REDIRECT, Flow, redirect_params
 from tests.support.log_scan import captured_server_logs  # noqa: F401 - autouse: the log scan
+from tests.support.tokens import claims_of
 
 URN = "urn:ietf:params:oauth:request_uri:"
 
@@ -79,20 +80,42 @@ async def test_unknown_request_uris_are_refused(flow: Flow, request_uri: str) ->
         {"scope": "openid read write"},
         {"state": "attacker"},
         {"response_mode": "form_post"},
+        {"response_type": "token"},
         {"code_challenge": "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"},
         {"prompt": "none"},
-        {"request": "eyJhbGciOiJub25lIn0.e30."},
+        {"resource": "https://evil.example/api"},
     ],
     ids=lambda p: next(iter(p)),
 )
-async def test_front_channel_parameters_beside_request_uri_are_refused(
+async def test_front_channel_parameters_beside_request_uri_have_no_effect(
     flow: Flow, smuggled: dict[str, str]
 ) -> None:
-    """§4: only the pushed parameters count. Refused (not silently dropped), and the request_uri
-    is not spent by the refusal."""
+    """RFC 9126 §4 with RFC 9101 §5, §6.3: only the pushed parameters are used; anything put into
+    the browser's URL beside request_uri is ignored (clients may repeat parameters there)."""
+    request_uri = await _push(flow, scope="read", state="pushed")
+    agent = flow.agent()
+    page = await agent.authorize(client_id=flow.web.client_id, request_uri=request_uri, **smuggled)
+    assert page.status_code == 200  # the sign-in page, whatever `prompt` or `response_type` say
+    consent = await agent.sign_in(page, USERNAME, PASSWORD)
+    redirect = await agent.approve(consent)
+    assert redirect.status_code == 303  # a redirect, not a form_post page
+    assert redirect.headers["location"].startswith(WEB_REDIRECT + "?")
+    params = redirect_params(redirect)
+    assert params["state"] == "pushed"
+    tokens = await flow.token(
+        grant_type="authorization_code", code=params["code"], redirect_uri=WEB_REDIRECT
+    )  # no code_verifier: the smuggled challenge was not bound to the code
+    assert tokens.status_code == 200, tokens.text
+    assert tokens.json()["scope"] == "read"
+    assert claims_of(tokens.json()["access_token"])["aud"] == API
+
+
+async def test_a_request_object_beside_request_uri_is_refused(flow: Flow) -> None:
+    """RFC 9101 §5: `request` and `request_uri` together are an error; the refusal does not
+    spend the request_uri."""
     request_uri = await _push(flow, state="pushed")
     page = await flow.agent().authorize(
-        client_id=flow.web.client_id, request_uri=request_uri, **smuggled
+        client_id=flow.web.client_id, request_uri=request_uri, request="eyJhbGciOiJub25lIn0.e30."
     )
     _refused(page, "invalid_request")
     result = await flow.agent().code_for(client_id=flow.web.client_id, request_uri=request_uri)

@@ -7,12 +7,13 @@ one set of rules. A `request_uri` is `urn:ietf:params:oauth:request_uri:` and 25
 its keyed hash is stored. It is used once (§4: "one-time use"; a reload of the authorization page
 does not get a second chance), only by the client that pushed it, before `expires_in` ends.
 
-At the authorization endpoint the pushed parameters are the only ones that count (§4, as RFC 9101
-§5 says of request objects): beside `request_uri` the front channel may carry `client_id` (which
-must name the client that pushed it) and nothing else the parser reads. A recognised authorization
-parameter beside `request_uri` is refused rather than ignored, so a `redirect_uri`, `scope` or
-`state` smuggled into the browser's URL can neither take effect nor be mistaken for one that did;
-unrecognised parameters are ignored as RFC 6749 §3.1 requires.
+At the authorization endpoint the pushed parameters are the only ones that count: RFC 9126 §4
+builds the request as RFC 9101 does, whose §5 and §6.3 say the server "MUST only use" the
+referenced parameters while a client MAY repeat them in the query (OpenID Connect clients repeat
+`response_type` and `scope`). So every other front-channel parameter is ignored - a `redirect_uri`,
+`scope`, `state` or `prompt` smuggled into the browser's URL never takes effect - except what RFC
+9101 §5 forbids outright: `request` beside `request_uri`, and `request_uri` repeated. `client_id`
+must name the client that pushed the request.
 """
 
 from __future__ import annotations
@@ -36,8 +37,6 @@ __all__ = [
 REQUEST_URI_PREFIX = "urn:ietf:params:oauth:request_uri:"  # RFC 9126 §2.2
 MAX_LIFETIME = 599  # "short lived", under ten minutes (RFC 9126 §2.2: 5 to 600 s)
 _MAX_REFERENCE = 64  # ours are 43 characters
-# Beside `request_uri`, the only authorization parameter the front channel may carry.
-_FRONT_CHANNEL = frozenset({"client_id", "request_uri"})
 
 
 def pushed_parameters(pairs: Iterable[tuple[str, str]], client_id: str) -> list[tuple[str, str]]:
@@ -89,18 +88,13 @@ async def use_request_uri(
     hash_token: Callable[[str], str],
     now: int,
 ) -> list[tuple[str, str]]:
-    """The pushed parameters named by the front channel's `request_uri`, used up; `PageError` when
-    the front channel carries other authorization parameters, or the `request_uri` is not a live
-    request of `client_id` (unknown, used, expired, or pushed by another client). The error is
-    shown to the user, never redirected: the redirect URI is among the parameters not found."""
-    smuggled = sorted({n for n, _ in front_channel if n in READ_PARAMETERS} - _FRONT_CHANNEL)
-    if smuggled:
-        raise PageError(
-            InvalidRequest(
-                "with request_uri send only client_id; the other parameters must be pushed "
-                f"(RFC 9126 §4), not {', '.join(smuggled)}"
-            )
-        )
+    """The pushed parameters named by the front channel's `request_uri`, used up; every other
+    front-channel parameter is ignored (see the module docstring). `PageError` when `request` or a
+    second `request_uri` is sent (RFC 9101 §5), or the `request_uri` is not a live request of
+    `client_id` (unknown, used, expired, or pushed by another client). The error is shown to the
+    user, never redirected: the redirect URI is among the parameters not found."""
+    if any(name == "request" for name, _ in front_channel):
+        raise PageError(InvalidRequest("request must not be sent with request_uri (RFC 9101 §5)"))
     uris = [value for name, value in front_channel if name == "request_uri"]
     if len(uris) != 1:
         raise PageError(InvalidRequest("request_uri must not be repeated"))
