@@ -24,3 +24,8 @@ class FakeClient:
     redirect_uris: tuple[str, ...] = ("https://app.example.com/callback",)
     grant_types: tuple[str, ...] = ("authorization_code", "refresh_token")
     is_public: bool = False
+    require_pkce: bool = False
+
+    @property
+    def pkce_required(self) -> bool:
+        return self.is_public or self.require_pkce

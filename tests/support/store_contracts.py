@@ -19,6 +19,7 @@ from authgate.server.models import (
     AuthorizationCode,
     ConsentGrant,
     DeviceAuthorization,
+    PushedRequest,
     RefreshFamily,
     Session,
     ThrottleState,
@@ -28,6 +29,7 @@ from authgate.server.storage.protocols import (
     AuthorizationCodeStore,
     ConsentStore,
     DeviceAuthorizationStore,
+    PushedRequestStore,
     RefreshTokenStore,
     SessionStore,
     ThrottleStore,
@@ -80,6 +82,39 @@ async def check_code_store(store: AuthorizationCodeStore) -> None:
     results = await asyncio.gather(*(store.consume_code("h2", T0) for _ in range(CONCURRENCY)))
     assert sum(1 for r in results if r is not None and r.first_use) == 1
     assert all(r is not None and r.code == _code("h2") for r in results)
+
+
+def _pushed(uri_hash: str, client_id: str = "c") -> PushedRequest:
+    return PushedRequest(
+        uri_hash=uri_hash,
+        client_id=client_id,
+        params=(("response_type", "code"), ("scope", "openid read"), ("resource", "https://x")),
+        created_at=T0,
+        expires_at=T0 + 60,
+    )
+
+
+async def check_pushed_request_store(store: PushedRequestStore) -> None:
+    """Used once, only by its client, only before it expires; refusals leave it unused."""
+    pushed = _pushed("p1")
+    await store.save_pushed_request(pushed)
+    try:
+        await store.save_pushed_request(pushed)
+    except AlreadyExistsError:
+        pass
+    else:
+        raise AssertionError("saving a taken request_uri hash must raise AlreadyExistsError")
+    assert await store.use_pushed_request("unknown", "c", T0) is None
+    assert await store.use_pushed_request("p1", "app", T0) is None  # another client
+    assert await store.use_pushed_request("p1", "c", T0 + 60) is None  # expired
+    assert await store.use_pushed_request("p1", "c", T0 + 59) == pushed  # order and repeats kept
+    assert await store.use_pushed_request("p1", "c", T0 + 59) is None  # used
+    # Concurrent uses: exactly one wins.
+    await store.save_pushed_request(_pushed("p2"))
+    results = await asyncio.gather(
+        *(store.use_pushed_request("p2", "c", T0) for _ in range(CONCURRENCY))
+    )
+    assert [r for r in results if r is not None] == [_pushed("p2")]
 
 
 def _family(family_id: str, token_hash: str) -> RefreshFamily:

@@ -242,6 +242,8 @@ _SECTION_TYPES: dict[str, Any] = {
     "admin": server_config.AdminSettings,
     "fetch": server_config.FetchSettings,
     "client_metadata": server_config.ClientMetadataSettings,
+    "par": server_config.PushedRequestSettings,
+    "token_exchange": server_config.TokenExchangeSettings,
     "limits": server_config.LimitsSettings,
     "limits.throttle": server_config.ThrottleStoreSettings,
     "limits.token": server_config.LimitSettings,

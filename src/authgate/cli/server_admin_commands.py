@@ -185,6 +185,9 @@ def _client_dict(client: Client, secret: str | None = None) -> dict[str, Any]:
         "post_logout_redirect_uris": list(client.post_logout_redirect_uris),
         "pkce_required": client.pkce_required,
         "always_issue_refresh_token": client.always_issue_refresh_token,
+        "require_pushed_authorization_requests": client.require_pushed_requests,
+        "exchange_impersonation": client.exchange_impersonation,
+        "exchange_external": client.exchange_external,
         "roles": list(client.roles),
         "jwks_uri": client.jwks_uri,
         "jwks": client.jwks,
@@ -225,6 +228,18 @@ def _client_lines(client: Client, secret: str | None = None) -> list[str]:
         lines.append("pkce:          required")
     if client.always_issue_refresh_token:
         lines.append("refresh token: always")
+    if client.require_pushed_requests:
+        lines.append("par:           required")
+    exchange = [
+        word
+        for word, on in (
+            ("impersonation", client.exchange_impersonation),
+            ("external", client.exchange_external),
+        )
+        if on
+    ]
+    if exchange:
+        lines.append(f"exchange:      {' '.join(exchange)}")
     if client.jwks_uri:
         lines.append(f"jwks_uri:      {client.jwks_uri}")
     if secret is not None:
@@ -292,6 +307,22 @@ def client_group() -> None:
     is_flag=True,
     help="a refresh token with every grant, not only when offline_access is asked for",
 )
+@click.option(
+    "--require-par",
+    "require_pushed_requests",
+    is_flag=True,
+    help="authorization requests must be pushed to /par first (RFC 9126)",
+)
+@click.option(
+    "--exchange-impersonation",
+    is_flag=True,
+    help="token exchange may issue tokens without `act` (impersonation, RFC 8693)",
+)
+@click.option(
+    "--exchange-external",
+    is_flag=True,
+    help="token exchange accepts JWTs of the [token_exchange] issuer",
+)
 @click.option("--role", "roles", multiple=True, help="role carried in the client's tokens")
 @click.option(
     "--application-type",
@@ -314,6 +345,9 @@ def client_create(
     post_logout_redirect_uris: tuple[str, ...],
     require_pkce: bool,
     always_issue_refresh_token: bool,
+    require_pushed_requests: bool,
+    exchange_impersonation: bool,
+    exchange_external: bool,
     roles: tuple[str, ...],
     application_type: str | None,
     config_path: str | None,
@@ -358,6 +392,9 @@ def client_create(
                 post_logout_redirect_uris=post_logout_redirect_uris,
                 require_pkce=require_pkce,
                 always_issue_refresh_token=always_issue_refresh_token,
+                require_pushed_requests=require_pushed_requests,
+                exchange_impersonation=exchange_impersonation,
+                exchange_external=exchange_external,
                 roles=roles,
                 application_type=application_type,
                 now=now(),

@@ -129,6 +129,12 @@ class RequestUriNotSupported(OAuthError):
     error = "request_uri_not_supported"
 
 
+class InvalidRequestUri(OAuthError):
+    """The `request_uri` is unknown, expired, used, or another client's (RFC 9126 §4)."""
+
+    error = "invalid_request_uri"
+
+
 # RFC 7591 §3.2.2 (client registration)
 class InvalidRedirectUri(OAuthError):
     """A redirect URI that must not be registered."""

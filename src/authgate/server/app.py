@@ -47,6 +47,7 @@ from authgate.server.endpoints.discovery import jwks_endpoint, metadata_endpoint
 from authgate.server.endpoints.introspection import introspection_endpoint
 from authgate.server.endpoints.login import login_endpoint
 from authgate.server.endpoints.logout import end_session_endpoint
+from authgate.server.endpoints.pushed_authorization import pushed_authorization_endpoint
 from authgate.server.endpoints.rate_limited import limited
 from authgate.server.endpoints.registration import (
     client_configuration_endpoint,
@@ -169,7 +170,14 @@ def create_app(
     )
     browser_callable = [
         issuer_path(config.issuer) + ENDPOINT_PATHS[name]
-        for name in ("token", "revocation", "userinfo", "device_authorization", "jwks")
+        for name in (
+            "token",
+            "revocation",
+            "userinfo",
+            "device_authorization",
+            "jwks",
+            "pushed_authorization_request",  # a browser app may push its request (RFC 9126)
+        )
     ]
     app.add_middleware(ApiCors, paths=[*browser_callable, *metadata_paths(config.issuer)])
     route_paths = frozenset(r.path for r in routes if isinstance(r, Route))
@@ -232,6 +240,7 @@ def _routes(
         ),
         Route(at["device_authorization"], limited(device_authorization_endpoint), methods=["POST"]),
         Route(at["userinfo"], userinfo_endpoint, methods=["GET", "POST"]),
+        Route(at["pushed_authorization_request"], pushed_authorization_endpoint, methods=["POST"]),
         Mount(base + STATIC_PATH, static_files(config.pages.static_dirs), name="static"),
         # Probes and metrics (not the issuer's): no credentials; with `[admin] listen` only
         # /healthz stays here.

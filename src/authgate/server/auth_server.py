@@ -32,6 +32,7 @@ from authgate.server.grants import (
     DeviceCodeGrant,
     GrantHandler,
     RefreshTokenGrant,
+    TokenExchangeGrant,
     UserTokens,
 )
 from authgate.server.keys import KeyManager
@@ -48,12 +49,14 @@ from authgate.server.storage.migrate import check_schema, upgrade
 from authgate.server.storage.registry_cache import RegistryCache
 from authgate.server.storage.retention import Retention
 from authgate.server.targets.user_targets import UserTargets
+from authgate.server.tokens.exchange_tokens import ExchangeTokenReader
 from authgate.server.tokens.formats import AccessTokenFormat
 from authgate.server.tokens.inspection import TokenInspector
 from authgate.server.tokens.issuer import TokenIssuer
 from authgate.server.tokens.jwt_format import JwtAccessTokens
 from authgate.server.tokens.opaque_format import OpaqueAccessTokens
 from authgate.server.tokens.signing import JwtSigner
+from authgate.verifier import Verifier, VerifierConfig
 
 if TYPE_CHECKING:
     from authgate.server.storage.redis_throttle import RedisThrottleStore
@@ -181,6 +184,8 @@ class AuthServer:
     limits: ServerLimits = field(default_factory=lambda: ServerLimits.for_config(LimitsSettings()))
     # Security events counted for the metrics (`observability.counters`).
     counters: SecurityCounters = field(default_factory=SecurityCounters)
+    # Verifies the `[token_exchange] issuer`'s tokens (closed with the server); None when unset.
+    exchange_verifier: Verifier | None = None
 
     @classmethod
     async def start(
@@ -234,6 +239,14 @@ class AuthServer:
             access_token_ttl=config.tokens.default_access_token_ttl,
         )
         counters = SecurityCounters()
+        inspector = TokenInspector(
+            formats=formats,
+            refresh_tokens=store,
+            refresh_lifetimes=config.refresh_tokens,
+            hash_token=secret.hash_token,
+            clock=clock,
+        )
+        exchange_verifier = await _exchange_verifier(config, clock)
         handlers = _grant_handlers(
             config,
             counters=counters,
@@ -243,6 +256,20 @@ class AuthServer:
             store=store,
             secret=secret,
             clock=clock,
+        )
+        handlers.append(
+            TokenExchangeGrant(
+                issuer,
+                registry,
+                ExchangeTokenReader(
+                    inspector=inspector,
+                    keys=keys,
+                    algorithms=config.keys.algorithms,
+                    issuer=config.issuer,
+                    clock=clock,
+                    external=exchange_verifier,
+                ),
+            )
         )
         return cls(
             config=config,
@@ -256,13 +283,7 @@ class AuthServer:
             client_metadata=client_metadata,
             client_auth=ClientAuthenticator(registry, secret, assertions, clock, client_metadata),
             issuer=issuer,
-            inspector=TokenInspector(
-                formats=formats,
-                refresh_tokens=store,
-                refresh_lifetimes=config.refresh_tokens,
-                hash_token=secret.hash_token,
-                clock=clock,
-            ),
+            inspector=inspector,
             grants={h.grant_type: h for h in handlers},
             throttle=Throttle(throttle_redis or store),
             pages=BrowserPages.for_config(config, secret),
@@ -271,6 +292,7 @@ class AuthServer:
             throttle_redis=throttle_redis,
             limits=limits,
             counters=counters,
+            exchange_verifier=exchange_verifier,
         )
 
     def now(self) -> int:
@@ -289,9 +311,22 @@ class AuthServer:
         if self.throttle_redis is not None:
             await self.throttle_redis.aclose()
         await self.limits.aclose()
+        if self.exchange_verifier is not None:
+            await self.exchange_verifier.aclose()
         self.issuer.close()
         if self.owns_storage:
             await self.storage.close()
+
+
+async def _exchange_verifier(config: Config, clock: Callable[[], float]) -> Verifier | None:
+    """The verifier of `[token_exchange] issuer`'s JWTs (its keys fetched now, then refreshed in
+    the background; a failed fetch leaves it not ready and is logged), or None when unset."""
+    external = config.token_exchange.external_issuer(config.issuer)
+    if external is None:
+        return None
+    verifier = Verifier(VerifierConfig(issuers=(external,)), clock=clock)
+    await verifier.start()
+    return verifier
 
 
 def _throttle_redis(config: Config, metrics: LimiterMetrics) -> RedisThrottleStore | None:

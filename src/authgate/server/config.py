@@ -25,6 +25,7 @@ from authgate.limits.keys import check_namespace
 from authgate.limits.stores import describe_url
 from authgate.server.flows.codes import MAX_CODE_LIFETIME
 from authgate.server.flows.device_codes import DevicePolicy
+from authgate.server.flows.pushed_requests import MAX_LIFETIME as MAX_PUSHED_LIFETIME
 from authgate.server.flows.refresh_tokens import RefreshPolicy
 from authgate.server.flows.sessions import SessionPolicy
 from authgate.server.flows.throttle import (
@@ -35,6 +36,7 @@ from authgate.server.flows.throttle import (
 )
 from authgate.server.paths import check_issuer_path
 from authgate.server.storage.database import DEFAULT_POOL_SIZE
+from authgate.verifier.config import IssuerConfig
 
 __all__ = [
     "SIGNING_ALGORITHMS",
@@ -50,9 +52,11 @@ __all__ = [
     "LimitsSettings",
     "LockoutSettings",
     "PageSettings",
+    "PushedRequestSettings",
     "RegistrationSettings",
     "ThrottleSettings",
     "ThrottleStoreSettings",
+    "TokenExchangeSettings",
     "TokenPolicy",
     "TracingSettings",
     "is_loopback_host",
@@ -532,6 +536,55 @@ class RegistrationSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class PushedRequestSettings:
+    """Pushed authorization requests (RFC 9126): how long a `request_uri` lives (seconds), and
+    whether every client must push its authorization requests (§5; per client: `client create
+    --require-par`)."""
+
+    lifetime: int = 60
+    required: bool = False
+
+    def __post_init__(self) -> None:
+        if not 5 <= self.lifetime <= MAX_PUSHED_LIFETIME:  # RFC 9126 §2.2: short lived
+            raise ConfigError(
+                f"must be between 5 and {MAX_PUSHED_LIFETIME} seconds", key="par.lifetime"
+            )
+
+
+@dataclass(frozen=True, slots=True)
+class TokenExchangeSettings:
+    """Token exchange (RFC 8693): the one external issuer whose JWTs a client allowed to
+    (`client create --exchange-external`) may present as subject or actor tokens, the JWKS to
+    verify them with (unset: found by discovery from the issuer) and the `aud` they must name
+    (unset: this server's issuer URL)."""
+
+    issuer: str | None = None
+    jwks_uri: str | None = None
+    audience: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.issuer is None:
+            if self.jwks_uri is not None or self.audience is not None:
+                raise ConfigError("set token_exchange.issuer too", key="token_exchange")
+            return
+        self.external_issuer("https://audience.invalid")  # the verifier's own checks
+
+    def external_issuer(self, own_issuer: str) -> IssuerConfig | None:
+        """The external issuer as the verifier core's configuration, or None when unset."""
+        if self.issuer is None:
+            return None
+        try:
+            return IssuerConfig(
+                issuer=self.issuer,
+                audiences=(self.audience or own_issuer,),
+                jwks_uri=self.jwks_uri,
+                required_claims=("exp", "sub"),
+            )
+        except ConfigError as exc:
+            raise ConfigError(exc.reason, key="token_exchange") from None
+
+
+@dataclass(frozen=True, slots=True)
 class TracingSettings:
     """OpenTelemetry tracing (the `otel` extra); the exporter is configured by the standard
     `OTEL_*` environment variables (see `authgate.tracing`)."""
@@ -563,6 +616,8 @@ class Config:
     registration: RegistrationSettings = field(default_factory=RegistrationSettings)
     fetch: FetchSettings = field(default_factory=FetchSettings)
     client_metadata: ClientMetadataSettings = field(default_factory=ClientMetadataSettings)
+    par: PushedRequestSettings = field(default_factory=PushedRequestSettings)
+    token_exchange: TokenExchangeSettings = field(default_factory=TokenExchangeSettings)
 
     def __post_init__(self) -> None:
         check_issuer(self.issuer)

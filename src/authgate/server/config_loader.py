@@ -45,9 +45,11 @@ from authgate.server.config import (
     LimitsSettings,
     LockoutSettings,
     PageSettings,
+    PushedRequestSettings,
     RegistrationSettings,
     ThrottleSettings,
     ThrottleStoreSettings,
+    TokenExchangeSettings,
     TokenPolicy,
     TracingSettings,
 )
@@ -202,6 +204,8 @@ SECTIONS: Mapping[str, Mapping[str, Setting]] = {
         "max_bytes": _INTEGER,
         "timeout": Setting.duration(),
     },
+    "par": {"lifetime": _SECONDS, "required": Setting("boolean")},
+    "token_exchange": {"issuer": _STRING, "jwks_uri": _STRING, "audience": _STRING},
 }
 
 
@@ -240,6 +244,8 @@ _SECTION_TYPES: Mapping[str, type[Any]] = {
     "admin": AdminSettings,
     "registration": RegistrationSettings,
     "client_metadata": ClientMetadataSettings,
+    "par": PushedRequestSettings,
+    "token_exchange": TokenExchangeSettings,
 }
 
 _T = TypeVar("_T")

@@ -27,6 +27,7 @@ __all__ = [
     "DeviceStatus",
     "InitialAccessToken",
     "OpaqueAccessToken",
+    "PushedRequest",
     "RefreshFamily",
     "RefreshLifetimes",
     "Session",
@@ -87,6 +88,12 @@ class Client:
     roles: tuple[str, ...] = ()
     jwks: Mapping[str, Any] | None = None
     jwks_uri: str | None = None
+    # RFC 9126 §5: this client's authorization requests must be pushed (/par) first.
+    require_pushed_requests: bool = False
+    # Token exchange (RFC 8693) policy: may it ask for a token without `act` (impersonation,
+    # §1.1), and may its subject and actor tokens come from `[token_exchange] issuer`?
+    exchange_impersonation: bool = False
+    exchange_external: bool = False
     secret_hash: str | None = field(default=None, repr=False)
     # After `rotate-secret --grace`, the old secret keeps working until this time.
     previous_secret_hash: str | None = field(default=None, repr=False)
@@ -227,6 +234,20 @@ class CodeRedemption:
 
     code: AuthorizationCode
     first_use: bool
+
+
+@dataclass(frozen=True, slots=True)
+class PushedRequest:
+    """A pushed authorization request (RFC 9126 §2): the validated parameters, in order, kept
+    under the keyed hash of the random part of its `request_uri` until it is used once or
+    expires. `client_id` is the authenticated client that pushed it (the only one that may use
+    it, §4)."""
+
+    uri_hash: str
+    client_id: str
+    params: tuple[tuple[str, str], ...]
+    created_at: int
+    expires_at: int
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,6 +31,7 @@ ENDPOINT_PATHS = {
     "jwks": "/.well-known/jwks.json",
     "authorization": "/authorize",
     "device_authorization": "/device_authorization",
+    "pushed_authorization_request": "/par",  # RFC 9126 §2
     "userinfo": "/userinfo",
     "end_session": "/logout",
     # Dynamic client registration (RFC 7591 §3); each client's configuration endpoint (RFC 7592

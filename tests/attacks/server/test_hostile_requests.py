@@ -28,6 +28,7 @@ async def test_metadata_documents(harness: Harness) -> None:
             "authorization_code",
             "refresh_token",
             "urn:ietf:params:oauth:grant-type:device_code",
+            "urn:ietf:params:oauth:grant-type:token-exchange",
         ]
         # Public clients ("none") exist because the code, refresh and device grants allow them.
         assert doc["token_endpoint_auth_methods_supported"] == [

@@ -23,6 +23,7 @@ async def test_metadata_lists_the_user_flows(flow: Flow) -> None:
             "authorization_code",
             "refresh_token",
             "urn:ietf:params:oauth:grant-type:device_code",
+            "urn:ietf:params:oauth:grant-type:token-exchange",
         ]
         assert "password" not in doc["grant_types_supported"]
         assert "implicit" not in doc["grant_types_supported"]
@@ -43,7 +44,12 @@ async def test_every_advertised_endpoint_answers(flow: Flow) -> None:
     for name in ("authorization_endpoint", "userinfo_endpoint", "end_session_endpoint"):
         response = await flow.http.get(doc[name].removeprefix(ISSUER))
         assert response.status_code in (200, 400, 401), (name, response.status_code)
-    for name in ("token_endpoint", "device_authorization_endpoint", "revocation_endpoint"):
+    for name in (
+        "token_endpoint",
+        "device_authorization_endpoint",
+        "revocation_endpoint",
+        "pushed_authorization_request_endpoint",
+    ):
         response = await flow.http.post(doc[name].removeprefix(ISSUER), data={})
         assert response.status_code in (400, 401), (name, response.status_code)
         assert "error" in response.json()
@@ -65,6 +71,9 @@ async def test_cors_only_where_browser_apps_call(flow: Flow) -> None:
     assert "access-control-allow-credentials" not in preflight.headers
     token = await flow.http.post("/token", data={}, headers=origin)
     assert token.headers["access-control-allow-origin"] == "*"
+    pushed = await flow.http.post("/par", data={}, headers=origin)
+    assert pushed.status_code == 400  # not a form
+    assert pushed.headers["access-control-allow-origin"] == "*"
     userinfo = await flow.http.get("/userinfo", headers=origin)
     assert userinfo.status_code == 401
     assert "WWW-Authenticate" in userinfo.headers["access-control-expose-headers"]

@@ -31,6 +31,9 @@ def env(database_url: str, tmp_path: Path) -> dict[str, str]:
     }
 
 
+EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
+
+
 def _cli(env: dict[str, str], *args: str, stdin: str | None = None) -> tuple[int, str]:
     result = CliRunner().invoke(main, list(args), env=env, input=stdin)
     return result.exit_code, result.output
@@ -125,6 +128,44 @@ def test_clients_of_the_user_facing_flows(env: dict[str, str]) -> None:
     assert tv["grant_types"] == [DEVICE, "refresh_token"]
 
 
+def test_par_and_token_exchange_flags(env: dict[str, str]) -> None:
+    _api(env)
+    strict = _json(
+        env,
+        "client",
+        "create",
+        "--name",
+        "strict",
+        "--grant",
+        "authorization_code",
+        "--redirect-uri",
+        "https://app.example.test/callback",
+        "--require-par",
+    )
+    assert strict["require_pushed_authorization_requests"] is True
+    assert strict["exchange_impersonation"] is False
+    _, out = _cli(env, "client", "show", strict["client_id"])
+    assert "par:           required" in out
+    service = _json(
+        env,
+        "client",
+        "create",
+        "--name",
+        "service",
+        "--grant",
+        EXCHANGE,
+        "--scope",
+        "read",
+        "--exchange-impersonation",
+        "--exchange-external",
+    )
+    shown = _json(env, "client", "show", service["client_id"])
+    assert (shown["exchange_impersonation"], shown["exchange_external"]) == (True, True)
+    assert shown["require_pushed_authorization_requests"] is False
+    _, out = _cli(env, "client", "show", service["client_id"])
+    assert "exchange:      impersonation external" in out
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -160,6 +201,10 @@ def test_clients_of_the_user_facing_flows(env: dict[str, str]) -> None:
             "--redirect-uri",
         ),
         (["--grant", "client_credentials", "--require-pkce"], "--require-pkce"),
+        (["--grant", "client_credentials", "--require-par"], "--require-par"),
+        (["--grant", "client_credentials", "--exchange-impersonation"], "--exchange-"),
+        (["--grant", "client_credentials", "--exchange-external"], "--exchange-"),
+        (["--grant", EXCHANGE, "--auth-method", "none"], "confidential client"),
         (
             ["--grant", "client_credentials", "--post-logout-redirect-uri", "https://a.test/"],
             "--post-logout-redirect-uri",

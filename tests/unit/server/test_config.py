@@ -120,11 +120,33 @@ def _write(tmp_path: Path, text: str) -> Path:
         ('[pages]\nsite_name = ""', "site_name"),
         ("[pages]\ncolour = 1", "unknown"),
         ('sessions = "8h"', "must be a table"),
+        ('[par]\nlifetime = "10m"', "between 5 and 599"),
+        ("[par]\nlifetime = 1", "between 5 and 599"),
+        ('[par]\nrequired = "yes"', "true or false"),
+        ('[token_exchange]\njwks_uri = "https://idp.test/jwks"', "set token_exchange.issuer"),
+        ('[token_exchange]\nissuer = "https://idp.test"\njwks_uri = "ftp://x"', "token_exchange"),
     ],
 )
 def test_invalid_flow_settings(tmp_path: Path, text: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         _load(tmp_path, text)
+
+
+def test_par_and_token_exchange_settings(tmp_path: Path) -> None:
+    defaults = load_config(None, ENV)
+    assert (defaults.par.lifetime, defaults.par.required) == (60, False)
+    assert defaults.token_exchange.external_issuer(defaults.issuer) is None
+    config = _load(
+        tmp_path,
+        '[par]\nlifetime = "90s"\nrequired = true\n'
+        '[token_exchange]\nissuer = "https://idp.test"\njwks_uri = "https://idp.test/jwks"\n',
+    )
+    assert (config.par.lifetime, config.par.required) == (90, True)
+    external = config.token_exchange.external_issuer(config.issuer)
+    assert external is not None
+    assert external.audiences == (config.issuer,)  # tokens meant for this server
+    assert external.jwks_uri == "https://idp.test/jwks"
+    assert "sub" in external.required_claims
 
 
 def test_purpose_keys_are_separate_and_stable() -> None:

@@ -22,7 +22,7 @@ from authgate.server.clients.jwks import check_jwks_uri
 from authgate.server.config import Config
 from authgate.server.flows.passwords import hash_password
 from authgate.server.flows.redirect_uris import check_redirect_uri_for
-from authgate.server.grants import DEVICE_CODE_GRANT, GRANT_TYPES
+from authgate.server.grants import DEVICE_CODE_GRANT, GRANT_TYPES, TOKEN_EXCHANGE_GRANT
 from authgate.server.models import AUTH_METHODS, Api, ApiAccess, Client, TokenFormat, User
 from authgate.server.secret_key import ServerSecret
 from authgate.server.storage.protocols import Storage
@@ -190,6 +190,9 @@ async def create_client(
     post_logout_redirect_uris: Sequence[str] = (),
     require_pkce: bool = False,
     always_issue_refresh_token: bool = False,
+    require_pushed_requests: bool = False,
+    exchange_impersonation: bool = False,
+    exchange_external: bool = False,
     roles: Sequence[str] = (),
     application_type: str | None = None,
     origin: str = "cli",
@@ -217,6 +220,9 @@ async def create_client(
         post_logout_redirect_uris=post_logout_redirect_uris,
         require_pkce=require_pkce,
         always_issue_refresh_token=always_issue_refresh_token,
+        require_pushed_requests=require_pushed_requests,
+        exchange_impersonation=exchange_impersonation,
+        exchange_external=exchange_external,
         roles=roles,
         application_type=application_type,
         names=names,
@@ -264,6 +270,9 @@ async def checked_client(
     post_logout_redirect_uris: Sequence[str] = (),
     require_pkce: bool = False,
     always_issue_refresh_token: bool = False,
+    require_pushed_requests: bool = False,
+    exchange_impersonation: bool = False,
+    exchange_external: bool = False,
     roles: Sequence[str] = (),
     application_type: str | None = None,
     names: OptionNames = CLI_NAMES,
@@ -293,6 +302,10 @@ async def checked_client(
         application_type=application_type,
         names=names,
     )
+    if require_pushed_requests and "authorization_code" not in grant_types:
+        raise AdminError("--require-par is for authorization_code clients")
+    if (exchange_impersonation or exchange_external) and TOKEN_EXCHANGE_GRANT not in grant_types:
+        raise AdminError(f"--exchange-* options need --grant {TOKEN_EXCHANGE_GRANT}")
     identity = [s for s in scopes if s in IDENTITY_SCOPES]
     if identity:
         raise AdminError(
@@ -323,6 +336,9 @@ async def checked_client(
         post_logout_redirect_uris=post_logout_redirect_uris,
         require_pkce=require_pkce,
         always_issue_refresh_token=always_issue_refresh_token,
+        require_pushed_requests=require_pushed_requests,
+        exchange_impersonation=exchange_impersonation,
+        exchange_external=exchange_external,
         roles=tuple(dict.fromkeys(roles)),
         jwks=dict(jwks) if jwks else None,
         jwks_uri=jwks_uri,
@@ -357,6 +373,8 @@ def check_client_rules(
         raise AdminError(f"unsupported grant {unknown[0]!r}; supported: {', '.join(GRANT_TYPES)}")
     if auth_method == "none" and "client_credentials" in grant_types:
         raise AdminError("client_credentials needs a confidential client (RFC 6749 §4.4)")
+    if auth_method == "none" and TOKEN_EXCHANGE_GRANT in grant_types:
+        raise AdminError("token exchange needs a confidential client")
     if application_type is not None and application_type not in APPLICATION_TYPES:
         raise AdminError(f"{names.application_type} must be web or native")
     _check_keys(auth_method, jwks, jwks_uri, names)

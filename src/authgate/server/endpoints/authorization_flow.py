@@ -139,12 +139,7 @@ async def _validate(
         client = await server.registry.get_client(client_id)
     if client is None:
         raise PageError(InvalidRequest("unknown client"))
-    request = parse_authorization_request(pairs, client, requested_at=requested_at)
-    if client.pkce_required and request.code_challenge is None:
-        # The parser requires PKCE of public clients; this client also asked for it.
-        error = InvalidRequest("this client must use PKCE: send code_challenge with S256")
-        raise RedirectError(error, request.target)
-    return client, request
+    return client, parse_authorization_request(pairs, client, requested_at=requested_at)
 
 
 async def authorization_login_page(

@@ -1,7 +1,7 @@
 """Discovery: the metadata document (RFC 8414 §2-§3; OpenID Connect Discovery 1.0 §3-§4; RFC 8628
-§4; RFC 9207 §3; RP-Initiated Logout 1.0 §2.1), served at `/.well-known/oauth-authorization-server`
-and `/.well-known/openid-configuration` with only what this server implements, all of it; and the
-JWKS (RFC 7517 §5).
+§4; RFC 9207 §3; RFC 9126 §5; RP-Initiated Logout 1.0 §2.1), served at
+`/.well-known/oauth-authorization-server` and `/.well-known/openid-configuration` with only what
+this server implements, all of it; and the JWKS (RFC 7517 §5).
 
 The JWKS is public and cacheable: `Cache-Control: public, max-age` equals `keys.jwks_max_age`, the
 figure the key schedule waits for before a newly published key signs.
@@ -67,6 +67,11 @@ def server_metadata(
         "device_authorization_endpoint": config.endpoint(ENDPOINT_PATHS["device_authorization"]),
         "introspection_endpoint": config.endpoint(ENDPOINT_PATHS["introspection"]),
         "revocation_endpoint": config.endpoint(ENDPOINT_PATHS["revocation"]),
+        # RFC 9126 §5; the client authenticates there as at the token endpoint.
+        "pushed_authorization_request_endpoint": config.endpoint(
+            ENDPOINT_PATHS["pushed_authorization_request"]
+        ),
+        "require_pushed_authorization_requests": config.par.required,
         "grant_types_supported": list(grant_types),
         # Only the code flow: no implicit or hybrid response types (RFC 9700 §2.1.2).
         "response_types_supported": ["code"],

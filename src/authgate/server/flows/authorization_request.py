@@ -87,6 +87,8 @@ class ClientPolicy(Protocol):
     def grant_types(self) -> Sequence[str]: ...
     @property
     def is_public(self) -> bool: ...
+    @property
+    def pkce_required(self) -> bool: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -264,7 +266,7 @@ def _validate(
     challenge = pkce.parse_challenge(
         _one(params, "code_challenge"),
         _one(params, "code_challenge_method"),
-        required=client.is_public,
+        required=client.pkce_required,  # public clients always (RFC 9700 §2.1.1), others by choice
     )
     scopes = parse_scope(_one(params, "scope"))
     openid = "openid" in scopes

@@ -5,17 +5,20 @@ from authgate.server.grants.base import GrantHandler, TokenAnswer, TokenResponse
 from authgate.server.grants.client_credentials import ClientCredentialsGrant
 from authgate.server.grants.device_code import DEVICE_CODE_GRANT, DeviceCodeGrant
 from authgate.server.grants.refresh_token import RefreshTokenGrant
+from authgate.server.grants.token_exchange import TOKEN_EXCHANGE_GRANT, TokenExchangeGrant
 from authgate.server.grants.user_tokens import UserTokens
 
 __all__ = [
     "DEVICE_CODE_GRANT",
     "GRANT_TYPES",
+    "TOKEN_EXCHANGE_GRANT",
     "AuthorizationCodeGrant",
     "ClientCredentialsGrant",
     "DeviceCodeGrant",
     "GrantHandler",
     "RefreshTokenGrant",
     "TokenAnswer",
+    "TokenExchangeGrant",
     "TokenResponse",
     "UserTokens",
 ]
@@ -27,4 +30,5 @@ GRANT_TYPES = (
     AuthorizationCodeGrant.grant_type,
     RefreshTokenGrant.grant_type,
     DeviceCodeGrant.grant_type,
+    TokenExchangeGrant.grant_type,
 )

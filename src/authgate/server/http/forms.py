@@ -45,6 +45,10 @@ class Form:
         """Every value of a repeatable parameter, in order."""
         return list(self._values.get(name, ()))
 
+    def pairs(self) -> list[tuple[str, str]]:
+        """Every (name, value), each name's values in the order sent."""
+        return [(name, value) for name, values in self._values.items() for value in values]
+
     def __contains__(self, name: object) -> bool:
         return name in self._values
 

@@ -21,6 +21,7 @@ from authgate.server.models import (
     ConsentGrant,
     DeviceAuthorization,
     InitialAccessToken,
+    PushedRequest,
     RefreshFamily,
     Session,
     ThrottleState,
@@ -35,6 +36,7 @@ __all__ = [
     "MemoryGrantRevoker",
     "MemoryInitialAccessTokenStore",
     "MemoryLockedFamily",
+    "MemoryPushedRequestStore",
     "MemoryRefreshStore",
     "MemorySessionStore",
     "MemoryThrottleStore",
@@ -63,6 +65,31 @@ class MemoryCodeStore:
             self.codes[code_hash] = (code, now)
             return CodeRedemption(code, first_use=True)
         return CodeRedemption(code, first_use=False)
+
+
+class MemoryPushedRequestStore:
+    """A `PushedRequestStore`."""
+
+    def __init__(self) -> None:
+        self.requests: dict[str, tuple[PushedRequest, int | None]] = {}
+
+    async def save_pushed_request(self, request: PushedRequest) -> None:
+        if request.uri_hash in self.requests:
+            raise AlreadyExistsError(request.uri_hash)
+        self.requests[request.uri_hash] = (request, None)
+
+    async def use_pushed_request(
+        self, uri_hash: str, client_id: str, now: int
+    ) -> PushedRequest | None:
+        await asyncio.sleep(0)  # let concurrent callers interleave; the check-and-set is atomic
+        entry = self.requests.get(uri_hash)
+        if entry is None:
+            return None
+        request, used_at = entry
+        if used_at is not None or request.client_id != client_id or request.expires_at <= now:
+            return None
+        self.requests[uri_hash] = (request, now)
+        return request
 
 
 class MemoryGrantRevoker:

@@ -33,6 +33,7 @@ from authgate.server.models import (
     DeviceAuthorization,
     InitialAccessToken,
     OpaqueAccessToken,
+    PushedRequest,
     RefreshFamily,
     Session,
     SigningKeyRecord,
@@ -59,6 +60,7 @@ __all__ = [
     "LockedFamily",
     "MaintenanceStore",
     "OpaqueTokenStore",
+    "PushedRequestStore",
     "RefreshTokenStore",
     "RegistryReader",
     "ReplayStore",
@@ -302,7 +304,8 @@ class MaintenanceStore(Protocol):
         records past their lifetimes (codes and device authorizations an hour after expiry,
         sessions, refresh-token families, throttle counters, audit events past the audit
         retention, dynamically registered clients never used within the retention's
-        `unused_registered_client`); return the count of rows."""
+        `unused_registered_client`, pushed authorization requests once expired); return the count
+        of rows."""
 
 
 class AuthorizationCodeStore(Protocol):
@@ -322,6 +325,24 @@ class AuthorizationCodeStore(Protocol):
         that time are recognised. SQL: `UPDATE … SET used_at = :now WHERE code_hash = :h AND
         used_at IS NULL` decides `first_use` by its row count, then the row is read.
         """
+
+
+class PushedRequestStore(Protocol):
+    """Pushed authorization requests (RFC 9126) by the keyed hash of their `request_uri`; each
+    may be used once, by the client that pushed it, before it expires."""
+
+    async def save_pushed_request(self, request: PushedRequest) -> None:
+        """Store a newly pushed request (`AlreadyExistsError` on a taken hash)."""
+
+    async def use_pushed_request(
+        self, uri_hash: str, client_id: str, now: int
+    ) -> PushedRequest | None:
+        """Mark the request used and return it, or None: unknown, already used, expired
+        (`expires_at <= now`), or pushed by another client. Exactly one of several concurrent
+        callers, in any process, gets the record. A refusal for another client or after expiry
+        leaves the record as it was (unused). SQL: one `UPDATE … SET used_at = :now WHERE
+        uri_hash = :h AND client_id = :c AND used_at IS NULL AND expires_at > :now`, decided by
+        its row count. Expired rows are deleted by `purge_expired`."""
 
 
 class GrantRevoker(Protocol):
@@ -497,6 +518,7 @@ class GrantStore(GrantRevoker, GrantTokenLog, Protocol):
 
 class FlowStorage(
     AuthorizationCodeStore,
+    PushedRequestStore,
     GrantStore,
     RefreshTokenStore,
     DeviceAuthorizationStore,

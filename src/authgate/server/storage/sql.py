@@ -15,6 +15,7 @@ from authgate.server.storage.sql_device import SqlDeviceAuthorizations
 from authgate.server.storage.sql_grants import SqlGrants
 from authgate.server.storage.sql_keys import SqlSigningKeys
 from authgate.server.storage.sql_purge import SqlMaintenance
+from authgate.server.storage.sql_pushed import SqlPushedRequests
 from authgate.server.storage.sql_refresh import SqlRefreshTokens
 from authgate.server.storage.sql_registration import SqlInitialAccessTokens
 from authgate.server.storage.sql_registry import SqlRegistry
@@ -30,6 +31,7 @@ class SqlStorage(
     SqlSigningKeys,
     SqlTokens,
     SqlAuthorizationCodes,
+    SqlPushedRequests,
     SqlGrants,
     SqlRefreshTokens,
     SqlDeviceAuthorizations,

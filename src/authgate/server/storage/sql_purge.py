@@ -20,6 +20,7 @@ from authgate.server.storage.tables import (
     device_authorizations,
     grant_tokens,
     opaque_access_tokens,
+    pushed_requests,
     refresh_families,
     revoked_grants,
     revoked_jwts,
@@ -48,6 +49,8 @@ class SqlMaintenance(SqlBase):
             (revoked_grants, revoked_grants.c.expires_at <= now),
             (authorization_codes, authorization_codes.c.expires_at <= now - CODE_MEMORY),
             (device_authorizations, device_authorizations.c.expires_at <= now - DEVICE_MEMORY),
+            # Expired pushed requests can no longer be used: nothing to remember (RFC 9126 §2.2).
+            (pushed_requests, pushed_requests.c.expires_at <= now),
             (
                 refresh_families,
                 sa.or_(

@@ -20,6 +20,7 @@ __all__ = [
     "initial_access_tokens",
     "metadata",
     "opaque_access_tokens",
+    "pushed_requests",
     "refresh_families",
     "refresh_tokens",
     "revoked_grants",
@@ -60,6 +61,9 @@ clients = sa.Table(
     sa.Column("roles", sa.JSON, nullable=False),
     sa.Column("jwks", sa.JSON, nullable=True),
     sa.Column("jwks_uri", sa.String(2048), nullable=True),
+    sa.Column("require_pushed_requests", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("exchange_impersonation", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("exchange_external", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("secret_hash", sa.String(64), nullable=True),
     sa.Column("previous_secret_hash", sa.String(64), nullable=True),
     sa.Column("previous_secret_expires_at", sa.BigInteger, nullable=True),
@@ -224,6 +228,18 @@ authorization_codes = sa.Table(
     sa.Column("auth_time", sa.BigInteger, nullable=False),
     sa.Column("amr", sa.JSON, nullable=False),
     sa.Column("issued_at", sa.BigInteger, nullable=False),
+    sa.Column("expires_at", sa.BigInteger, nullable=False, index=True),
+    sa.Column("used_at", sa.BigInteger, nullable=True),
+)
+
+# Pushed authorization requests (RFC 9126): used once (`used_at`), deleted once expired.
+pushed_requests = sa.Table(
+    "pushed_requests",
+    metadata,
+    sa.Column("uri_hash", sa.String(64), primary_key=True),
+    _client_fk(),
+    sa.Column("params", sa.JSON, nullable=False),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
     sa.Column("expires_at", sa.BigInteger, nullable=False, index=True),
     sa.Column("used_at", sa.BigInteger, nullable=True),
 )

@@ -52,6 +52,9 @@ class TokenInfo:
     jti: str  # empty for refresh tokens
     roles: tuple[str, ...] = ()
     token_hash: str | None = field(default=None, repr=False)
+    # The actor of a delegated token (RFC 8693 §4.1), as the verified token says; only JWTs
+    # carry one (token exchange issues `act` into JWT access tokens only).
+    act: Mapping[str, Any] | None = None
 
     def introspection(self, issuer: str) -> dict[str, Any]:
         """The RFC 7662 §2.2 response members for an active token."""
@@ -71,6 +74,8 @@ class TokenInfo:
             body["scope"] = self.scope
         if self.roles:
             body["roles"] = list(self.roles)
+        if self.act is not None:
+            body["act"] = dict(self.act)  # RFC 8693 §4.1: the current actor, prior ones nested
         return body
 
 

@@ -31,6 +31,8 @@ class AccessTokenRequest:
     # The authorization grant the token comes from (user flows), recorded with the token so
     # that revoking the grant revokes it.
     grant_id: str | None = None
+    # The latest the token may expire (a token exchange: not after the tokens it came from).
+    not_after: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +64,8 @@ class TokenIssuer:
         """A new access token for `request`, in the format its API names."""
         now = int(self._clock())
         ttl = request.api.access_token_ttl
+        if request.not_after is not None:
+            ttl = max(0, min(ttl, request.not_after - now))
         content = AccessTokenContent(
             jti=secrets.token_urlsafe(16),
             client_id=request.client.client_id,

@@ -93,6 +93,7 @@ class JwtAccessTokens:
         if not isinstance(claims["aud"], str):  # ours name exactly one API
             return None
         revoked = await self._revocations.is_jti_revoked(claims["jti"])
+        act = claims.get("act")
         return TokenInfo(
             kind="access_token",
             format="jwt",
@@ -105,6 +106,7 @@ class JwtAccessTokens:
             expires_at=claims["exp"],
             jti=claims["jti"],
             roles=tuple(claims.get("roles", ())),
+            act=act if isinstance(act, dict) else None,
         )
 
     async def revoke(self, info: TokenInfo) -> None:

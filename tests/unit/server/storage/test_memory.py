@@ -8,13 +8,14 @@ from contextlib import asynccontextmanager
 
 import pytest
 
-from authgate.server.models import CodeRedemption
+from authgate.server.models import CodeRedemption, PushedRequest
 from authgate.server.storage.memory import (
     MemoryCodeStore,
     MemoryConsentStore,
     MemoryDeviceStore,
     MemoryInitialAccessTokenStore,
     MemoryLockedFamily,
+    MemoryPushedRequestStore,
     MemoryRefreshStore,
     MemorySessionStore,
     MemoryThrottleStore,
@@ -23,6 +24,7 @@ from tests.support.store_contracts import (
     check_code_store,
     check_consent_store,
     check_device_store,
+    check_pushed_request_store,
     check_refresh_store,
     check_session_store,
     check_throttle_store,
@@ -32,6 +34,23 @@ from tests.support.store_contracts_registration import check_initial_access_toke
 
 async def test_code_store_contract() -> None:
     await check_code_store(MemoryCodeStore())
+
+
+async def test_pushed_request_store_contract() -> None:
+    await check_pushed_request_store(MemoryPushedRequestStore())
+
+
+async def test_the_checks_catch_a_pushed_store_that_forgets_the_client() -> None:
+    class AnyClient(MemoryPushedRequestStore):
+        async def use_pushed_request(
+            self, uri_hash: str, client_id: str, now: int
+        ) -> PushedRequest | None:
+            entry = self.requests.get(uri_hash)
+            owner = entry[0].client_id if entry else client_id
+            return await super().use_pushed_request(uri_hash, owner, now)
+
+    with pytest.raises(AssertionError):
+        await check_pushed_request_store(AnyClient())
 
 
 async def test_refresh_store_contract() -> None:

@@ -11,6 +11,7 @@ from tests.support.store_contracts import (
     check_code_store,
     check_consent_store,
     check_device_store,
+    check_pushed_request_store,
     check_refresh_store,
     check_session_store,
     check_throttle_store,
@@ -20,6 +21,10 @@ from tests.support.store_contracts_registration import check_initial_access_toke
 
 async def test_code_store_contract(store: SqlStorage) -> None:
     await check_code_store(store)
+
+
+async def test_pushed_request_store_contract(store: SqlStorage) -> None:
+    await check_pushed_request_store(store)
 
 
 async def test_refresh_store_contract(store: SqlStorage) -> None:
@@ -44,8 +49,14 @@ async def test_throttle_store_contract(store: SqlStorage) -> None:
 
 @pytest.mark.parametrize(
     "check",
-    [check_code_store, check_refresh_store, check_device_store, check_throttle_store],
-    ids=["codes", "refresh", "device", "throttle"],
+    [
+        check_code_store,
+        check_refresh_store,
+        check_device_store,
+        check_throttle_store,
+        check_pushed_request_store,
+    ],
+    ids=["codes", "refresh", "device", "throttle", "pushed"],
 )
 async def test_contracts_hold_across_two_connection_pools(database_url: str, check: object) -> None:
     """The atomicity checks again, with each store call going through one of two `SqlStorage`

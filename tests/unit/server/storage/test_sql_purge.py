@@ -6,14 +6,16 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
+import sqlalchemy as sa
 
 from authgate.server.models import ConsentGrant, Session, ThrottleState
 from authgate.server.storage import Database, SqlStorage
 from authgate.server.storage.retention import Retention
 from authgate.server.storage.sql_codes import CODE_MEMORY
 from authgate.server.storage.sql_device import DEVICE_MEMORY
+from authgate.server.storage.tables import pushed_requests
 from tests.support.storage import T0, keyed_hash
-from tests.support.store_contracts import _code, _device, _family
+from tests.support.store_contracts import _code, _device, _family, _pushed
 
 HOUR = 3600
 DAY = 86400
@@ -79,12 +81,19 @@ async def test_purge_removes_exactly_what_has_expired(database_url: str, store: 
             await storage.save_session(Session(name, "alice", created, ("pwd",), created, seen))
         for name, last in (("k-old", NOW - DAY), ("k-kept", NOW - DAY + 1)):
             await storage.update_throttle(name, _put(ThrottleState(3, last, last)))  # type: ignore[arg-type]
+        for name, expires in (("par-old", NOW), ("par-kept", NOW + 1)):
+            await storage.save_pushed_request(
+                dataclasses.replace(_pushed(name), expires_at=expires)
+            )
         await storage.record_grant_token("g-live", "jwt-old", NOW)
         await storage.record_grant_token("g-live", "jwt-kept", NOW + 1)
         await storage.revoke_grant("g-old", NOW - DAY)  # its marker is kept a day
         await storage.revoke_grant("g-kept", NOW - DAY + 1)
 
-        assert await storage.purge_expired(NOW) == 10
+        assert await storage.purge_expired(NOW) == 11
+        async with storage.database.begin() as conn:
+            left = (await conn.execute(sa.select(pushed_requests.c.uri_hash))).scalars().all()
+        assert left == ["par-kept"]
 
         assert await storage.consume_code("code-old", NOW) is None
         assert await storage.consume_code("code-kept", NOW) is not None
