@@ -44,6 +44,8 @@ class Reason(StrEnum):
     CLAIM = "claim"
     INACTIVE = "inactive"
     BOUND = "bound"
+    NOT_DPOP_BOUND = "not_dpop_bound"
+    KEY_MISMATCH = "dpop_key_mismatch"
     API_KEY = "api_key"
 
 
@@ -64,6 +66,8 @@ DESCRIPTIONS: dict[Reason, str] = {
     Reason.CLAIM: "the access token's claims are not acceptable",
     Reason.INACTIVE: "the access token is not active",
     Reason.BOUND: "the access token is bound to a key and cannot be used as a bearer token",
+    Reason.NOT_DPOP_BOUND: "the access token is not bound to a DPoP key",
+    Reason.KEY_MISMATCH: "the access token is bound to another key than the DPoP proof's",
     Reason.API_KEY: "the API key is not valid",
 }
 
