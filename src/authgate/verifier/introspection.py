@@ -3,8 +3,8 @@
 The gate authenticates to the endpoint as a client (RFC 7662 §2.1; `client_secret_basic` with the
 RFC 6749 §2.3.1 form-encoding, or `client_secret_post`). An answer counts as active only when
 `active` is exactly `true`, its `exp`/`nbf` (if present) hold, its `iss` equals the configured
-issuer (if one is set), when audiences are configured its `aud` names one of them, and it
-carries `cnf` through to the principal (RFC 9449 §6.2), for `confirmation` to judge per presentation.
+issuer (if one is set), and when audiences are configured its `aud` names one of them. A `cnf`
+goes through to the principal (RFC 9449 §6.2), for `confirmation` to judge per presentation.
 
 Caching (RFC 7662 §4 asks to weigh freshness against load): active answers for `cache_ttl`
 seconds and never past `exp`; inactive answers for `negative_ttl`; both bounded, keyed by the

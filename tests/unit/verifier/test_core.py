@@ -156,7 +156,7 @@ async def test_a_dpop_presentation_needs_the_bound_key(
             with pytest.raises(TokenRejected) as info:
                 await verifier.authenticate(credential)
             assert info.value.reason is reason
-    assert "DPoPCredential(<redacted>)" == repr(_dpop(bound, jkt))
+    assert repr(_dpop(bound, jkt)) == "DPoPCredential(<redacted>)"
 
 
 async def test_signature_failures_share_one_description(
