@@ -8,6 +8,10 @@ RFC 9110 §10.2.3 `Retry-After`).
 - 503 `temporarily_unavailable` with `Retry-After`, when keys cannot be obtained;
 - 403 `access_denied`, without a challenge, when no route allows the request.
 
+With DPoP accepted (RFC 9449 §7.1), a 401 carries a `DPoP` challenge with `algs` as well, after
+the `Bearer` one (or alone on a route that requires DPoP); the error goes on the challenge of the
+scheme the request used, and a refused proof is a 401 `invalid_dpop_proof`.
+
 Every challenge carries `resource_metadata` (RFC 9728 §5.1) when a resource is configured. Bodies
 are RFC 6749 §5.2-style JSON; responses are never cached. Parameter values are quoted safely:
 descriptions and scopes are restricted to the RFC 6750 §3 character sets.
@@ -20,6 +24,7 @@ from dataclasses import dataclass
 
 from authgate.oauth.errors import (
     InsufficientScope,
+    InvalidDPoPProof,
     InvalidRequest,
     InvalidToken,
     OAuthError,
@@ -27,7 +32,7 @@ from authgate.oauth.errors import (
 )
 from authgate.verifier.errors import Reason, TokenRejected, VerifierUnavailable
 
-__all__ = ["FORM_TOO_LARGE", "Answer", "error_answer", "www_authenticate"]
+__all__ = ["FORM_TOO_LARGE", "Answer", "Schemes", "error_answer", "www_authenticate"]
 
 # RFC 6750 §3: error_description and scope values use %x20-21 / %x23-5B / %x5D-7E.
 _ALLOWED = frozenset(chr(c) for c in (0x20, 0x21, *range(0x23, 0x5C), *range(0x5D, 0x7F)))
@@ -62,10 +67,43 @@ def _quote_realm(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
+@dataclass(frozen=True, slots=True)
+class Schemes:
+    """Which challenges a refusal carries: `bearer` (False on a route that requires DPoP),
+    `dpop_algs` (the DPoP `algs`, None when DPoP is not accepted), and whether the refused request
+    used the DPoP scheme (`dpop_used`: its challenge then carries the error)."""
+
+    bearer: bool = True
+    dpop_algs: str | None = None
+    dpop_used: bool = False
+
+
+BEARER_ONLY = Schemes()
+
+
 def www_authenticate(
-    error: OAuthError | None, *, realm: str, resource_metadata: str | None = None
+    error: OAuthError | None,
+    *,
+    realm: str,
+    resource_metadata: str | None = None,
+    schemes: Schemes = BEARER_ONLY,
 ) -> str:
-    """The `Bearer` challenge for `error` (None: no credential was presented)."""
+    """The challenges for `error` (None: no credential was presented): `Bearer`, and `DPoP` when
+    accepted (RFC 9449 §7.1), the error on the one the request used."""
+    dpop_error = schemes.dpop_used or isinstance(error, InvalidDPoPProof)
+    out = []
+    if schemes.bearer:
+        out.append(_challenge("Bearer", None if dpop_error else error, realm, resource_metadata))
+    if schemes.dpop_algs is not None:
+        given = error if dpop_error or not schemes.bearer else None
+        dpop = _challenge("DPoP", given, realm, resource_metadata)
+        out.append(f"{dpop}, algs={_quote(schemes.dpop_algs)}")
+    return ", ".join(out)
+
+
+def _challenge(
+    scheme: str, error: OAuthError | None, realm: str, resource_metadata: str | None
+) -> str:
     params = [f"realm={_quote_realm(realm)}"]
     missing = isinstance(error, TokenRejected) and error.reason is Reason.MISSING
     if error is not None and not missing:
@@ -76,18 +114,26 @@ def www_authenticate(
             params.append(f"scope={_quote(error.scope)}")
     if resource_metadata is not None:
         params.append(f"resource_metadata={_quote(resource_metadata)}")
-    return "Bearer " + ", ".join(params)
+    return f"{scheme} " + ", ".join(params)
 
 
-def error_answer(error: OAuthError, *, realm: str, resource_metadata: str | None = None) -> Answer:
+def error_answer(
+    error: OAuthError,
+    *,
+    realm: str,
+    resource_metadata: str | None = None,
+    schemes: Schemes = BEARER_ONLY,
+) -> Answer:
     """The full answer for a refusal."""
     headers: list[tuple[str, str]] = [
         ("content-type", "application/json"),
         ("cache-control", "no-store"),
     ]
     challenged = isinstance(error, InvalidToken | InsufficientScope | InvalidRequest)
-    if challenged:
-        challenge = www_authenticate(error, realm=realm, resource_metadata=resource_metadata)
+    if challenged or isinstance(error, InvalidDPoPProof):
+        challenge = www_authenticate(
+            error, realm=realm, resource_metadata=resource_metadata, schemes=schemes
+        )
         headers.append(("www-authenticate", challenge))
     if isinstance(error, VerifierUnavailable):
         headers.append(("retry-after", str(error.retry_after)))
@@ -96,4 +142,6 @@ def error_answer(error: OAuthError, *, realm: str, resource_metadata: str | None
     body = error.to_dict()
     if isinstance(error, InsufficientScope) and error.scope:
         body["scope"] = error.scope
-    return Answer(error.status_code, tuple(headers), json.dumps(body).encode())
+    # RFC 9449 §7.1: a resource server answers a bad proof with 401 (the token endpoint, 400).
+    status = 401 if isinstance(error, InvalidDPoPProof) else error.status_code
+    return Answer(status, tuple(headers), json.dumps(body).encode())

@@ -41,6 +41,7 @@ from urllib.parse import urlsplit
 from authgate.config import ConfigError, Setting, Table, parse_toml, read_settings, read_toml
 from authgate.gate.config import ConfigExtension, GateConfig, GateMode, RouteConfig
 from authgate.gate.credentials import CredentialRules
+from authgate.gate.dpop import read_dpop
 from authgate.gate.rate_limit_config import read_limits, read_route_limit
 from authgate.gate.resource_metadata import ResourceMetadata
 from authgate.limits import FailMode
@@ -66,7 +67,7 @@ logger = logging.getLogger("authgate.gate")
 _TOP_LEVEL = frozenset({
     "listen", "realm", "resource", "resource_metadata", "bearer_methods", "max_token_bytes",
     "issuers", "introspection", "api_keys", "token_cache", "routes", "case_insensitive", "mode",
-    "limits",
+    "limits", "dpop",
 })  # fmt: skip
 # `[limits]` holds the rate limits' store settings; an extension may add its own keys there.
 _SHARED = "limits"
@@ -198,6 +199,7 @@ def _build(top: Table, ext: ConfigExtension, secrets: _Secrets, source: str | No
     realm = top.string("realm", "authgate")
     case_insensitive = top.boolean("case_insensitive", False)
     mode = GateMode(top.choice("mode", tuple(GateMode), GateMode.ROUTES.value))
+    dpop = read_dpop(top.table("dpop"), required=any(r.require_dpop for r in routes))
     if not routes and mode is GateMode.ROUTES:
         # Reject by default: a missing routes table may be a typo, so it opens nothing.
         logger.warning(
@@ -231,6 +233,7 @@ def _build(top: Table, ext: ConfigExtension, secrets: _Secrets, source: str | No
         case_insensitive=case_insensitive,
         limits=limits,
         mode=mode,
+        dpop=dpop,
     )
 
 
@@ -456,10 +459,11 @@ def _route(table: Table, ext: ConfigExtension, index: int, fail_mode: FailMode) 
     rate_limit = read_route_limit(
         table, index, name=route.name, public=route.public, default_mode=fail_mode
     )
+    require_dpop = table.boolean("require_dpop", False)
     core = frozenset(table.consumed)
     extensions = _extensions(table, ext.route, ext.route_defaults, core)
     with table.checking():
-        return RouteConfig(route, upstream, extensions, rate_limit)
+        return RouteConfig(route, upstream, extensions, rate_limit, require_dpop)
 
 
 def _resource(

@@ -43,6 +43,7 @@ from urllib.parse import urlsplit
 from authgate.jose import jws
 from authgate.jose.errors import InvalidSignature, JoseError
 from authgate.jose.jwk import JWK
+from authgate.limits.memory import MemoryStore
 from authgate.limits.store import Store, StoreUnavailable
 from authgate.oauth.errors import InvalidDPoPProof, TemporarilyUnavailable, UseDPoPNonce
 
@@ -57,6 +58,8 @@ __all__ = [
     "ProofReason",
     "access_token_hash",
     "check_proof",
+    "claim_proof",
+    "claim_proof_nowait",
     "normalize_htu",
     "replay_key",
     "single_proof",
@@ -378,9 +381,10 @@ async def verify_proof(
     access_token: str | None = None,
     nonces: NonceSource | None = None,
     now: float | None = None,
+    namespace: str = "authgate",
 ) -> Proof:
     """`check_proof`, then the single use of its `jti` across every process sharing `store`
-    (RFC 9449 §11.1). Raises `DPoPRejected`, `UseDPoPNonce` or `DPoPUnavailable` (503)."""
+    (`claim_proof`). Raises `DPoPRejected`, `UseDPoPNonce` or `DPoPUnavailable` (503)."""
     checked = check_proof(
         proof,
         method=method,
@@ -390,19 +394,39 @@ async def verify_proof(
         nonces=nonces,
         now=now,
     )
+    await claim_proof(checked, store, rules, namespace=namespace)
+    return checked
+
+
+async def claim_proof(
+    proof: Proof, store: Store, rules: DPoPRules, *, namespace: str = "authgate"
+) -> None:
+    """Mark `proof`'s `jti` used (RFC 9449 §11.1): `DPoPRejected` (replay) when it was already,
+    `DPoPUnavailable` when the store cannot say."""
     try:
-        first = await store.claim_once(replay_key(checked), rules.replay_ttl)
+        first = await store.claim_once(replay_key(proof, namespace), rules.replay_ttl)
     except StoreUnavailable as exc:
         raise DPoPUnavailable(debug=str(exc)) from None
     if not first:
         raise DPoPRejected(ProofReason.REPLAY)
-    return checked
 
 
-def replay_key(proof: Proof) -> str:
+def claim_proof_nowait(
+    proof: Proof, store: Store, rules: DPoPRules, *, namespace: str = "authgate"
+) -> bool:
+    """`claim_proof` without waiting when the store is in this process (True: done); False when
+    the store must be asked (await `claim_proof`)."""
+    if not isinstance(store, MemoryStore):
+        return False
+    if not store.claim_once_nowait(replay_key(proof, namespace), rules.replay_ttl):
+        raise DPoPRejected(ProofReason.REPLAY)
+    return True
+
+
+def replay_key(proof: Proof, namespace: str = "authgate") -> str:
     """The store key that marks `proof`'s `jti` as used: per key, hashed to a fixed length."""
     digest = hashlib.sha256(f"{proof.jkt}\0{proof.jti}".encode()).digest()
-    return "authgate:dpop:jti:" + base64.urlsafe_b64encode(digest[:18]).decode("ascii")
+    return f"{namespace}:dpop:jti:" + base64.urlsafe_b64encode(digest[:18]).decode("ascii")
 
 
 class NonceSource:

@@ -46,6 +46,7 @@ class Reason(StrEnum):
     BOUND = "bound"
     NOT_DPOP_BOUND = "not_dpop_bound"
     KEY_MISMATCH = "dpop_key_mismatch"
+    DPOP_REQUIRED = "dpop_required"
     API_KEY = "api_key"
 
 
@@ -68,6 +69,7 @@ DESCRIPTIONS: dict[Reason, str] = {
     Reason.BOUND: "the access token is bound to a key and cannot be used as a bearer token",
     Reason.NOT_DPOP_BOUND: "the access token is not bound to a DPoP key",
     Reason.KEY_MISMATCH: "the access token is bound to another key than the DPoP proof's",
+    Reason.DPOP_REQUIRED: "this resource requires a DPoP-bound access token and its proof",
     Reason.API_KEY: "the API key is not valid",
 }
 
