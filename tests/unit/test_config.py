@@ -240,6 +240,7 @@ _SECTION_TYPES: dict[str, Any] = {
     "tracing": server_config.TracingSettings,
     "audit": server_config.AuditSettings,
     "admin": server_config.AdminSettings,
+    "dpop": server_config.DPoPSettings,
     "limits": server_config.LimitsSettings,
     "limits.throttle": server_config.ThrottleStoreSettings,
     "limits.token": server_config.LimitSettings,

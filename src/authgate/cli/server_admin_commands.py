@@ -185,6 +185,7 @@ def _client_dict(client: Client, secret: str | None = None) -> dict[str, Any]:
         "post_logout_redirect_uris": list(client.post_logout_redirect_uris),
         "pkce_required": client.pkce_required,
         "always_issue_refresh_token": client.always_issue_refresh_token,
+        "require_dpop": client.require_dpop,
         "roles": list(client.roles),
         "jwks_uri": client.jwks_uri,
         "jwks": client.jwks,
@@ -213,6 +214,8 @@ def _client_lines(client: Client, secret: str | None = None) -> list[str]:
         )
     if client.roles:
         lines.append(f"roles:         {' '.join(client.roles)}")
+    if client.require_dpop:
+        lines.append("dpop:          required")
     if client.redirect_uris:
         lines.append(f"redirect uris: {' '.join(client.redirect_uris)}")
     if client.post_logout_redirect_uris:
@@ -289,6 +292,11 @@ def client_group() -> None:
     help="a refresh token with every grant, not only when offline_access is asked for",
 )
 @click.option("--role", "roles", multiple=True, help="role carried in the client's tokens")
+@click.option(
+    "--require-dpop",
+    is_flag=True,
+    help="every token request must carry a DPoP proof: all its tokens are DPoP-bound (RFC 9449)",
+)
 @config_option
 @json_option
 def client_create(
@@ -306,6 +314,7 @@ def client_create(
     require_pkce: bool,
     always_issue_refresh_token: bool,
     roles: tuple[str, ...],
+    require_dpop: bool,
     config_path: str | None,
     as_json: bool,
 ) -> None:
@@ -349,6 +358,7 @@ def client_create(
                 require_pkce=require_pkce,
                 always_issue_refresh_token=always_issue_refresh_token,
                 roles=roles,
+                require_dpop=require_dpop,
                 now=now(),
             ),
         )

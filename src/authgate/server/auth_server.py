@@ -45,12 +45,14 @@ from authgate.server.storage.migrate import check_schema, upgrade
 from authgate.server.storage.registry_cache import RegistryCache
 from authgate.server.storage.retention import Retention
 from authgate.server.targets.user_targets import UserTargets
+from authgate.server.tokens.dpop import DatabaseClaims, TokenEndpointDPoP
 from authgate.server.tokens.formats import AccessTokenFormat
 from authgate.server.tokens.inspection import TokenInspector
 from authgate.server.tokens.issuer import TokenIssuer
 from authgate.server.tokens.jwt_format import JwtAccessTokens
 from authgate.server.tokens.opaque_format import OpaqueAccessTokens
 from authgate.server.tokens.signing import JwtSigner
+from authgate.verifier.dpop import ClaimStore
 
 if TYPE_CHECKING:
     from authgate.server.storage.redis_throttle import RedisThrottleStore
@@ -169,6 +171,8 @@ class AuthServer:
     throttle_redis: RedisThrottleStore | None = None
     # The rate limits of `[limits]` (closed with the server).
     limits: ServerLimits = field(default_factory=lambda: ServerLimits.for_config(LimitsSettings()))
+    # DPoP proofs at the token endpoint (RFC 9449); built by `start`.
+    dpop: TokenEndpointDPoP | None = None
 
     @classmethod
     async def start(
@@ -245,6 +249,7 @@ class AuthServer:
             owns_storage=storage is None,
             throttle_redis=throttle_redis,
             limits=limits,
+            dpop=_token_endpoint_dpop(config, limits, store, clock),
         )
 
     def now(self) -> int:
@@ -266,6 +271,24 @@ class AuthServer:
         self.issuer.close()
         if self.owns_storage:
             await self.storage.close()
+
+
+def _token_endpoint_dpop(
+    config: Config, limits: ServerLimits, store: Storage, clock: Callable[[], float]
+) -> TokenEndpointDPoP:
+    """The token endpoint's DPoP check; proofs' `jti`s are claimed in Redis when `[limits]` has
+    one, else in the database (either way shared by every process)."""
+    replay: ClaimStore = DatabaseClaims(store, clock)
+    if config.limits.redis_url is not None:
+        replay = limits.limiter.store
+    return TokenEndpointDPoP(
+        config.dpop,
+        token_endpoint=config.endpoint(ENDPOINT_PATHS["token"]),
+        replay=replay,
+        secret_key=config.secret_key,
+        clock=clock,
+        namespace=config.limits.namespace,
+    )
 
 
 def _throttle_redis(config: Config, metrics: LimiterMetrics) -> RedisThrottleStore | None:

@@ -36,6 +36,7 @@ from authgate.server.config import (
     AuditSettings,
     Config,
     DatabaseSettings,
+    DPoPSettings,
     HttpSettings,
     KeyPolicy,
     LimitSettings,
@@ -153,6 +154,13 @@ SECTIONS: Mapping[str, Mapping[str, Setting]] = {
     "tracing": {"enabled": Setting("boolean")},
     "audit": {"retention": _SECONDS},
     "admin": {"listen": _STRING},
+    "dpop": {
+        "algorithms": Setting.strings("algorithm names"),
+        "max_age": _SECONDS,
+        "leeway": _SECONDS_OR_OFF,
+        "require_nonce": Setting("boolean"),
+        "nonce_lifetime": _SECONDS,
+    },
 }
 
 
@@ -187,6 +195,7 @@ _SECTION_TYPES: Mapping[str, type[Any]] = {
     "tracing": TracingSettings,
     "audit": AuditSettings,
     "admin": AdminSettings,
+    "dpop": DPoPSettings,
 }
 
 _T = TypeVar("_T")

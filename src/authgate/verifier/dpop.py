@@ -37,7 +37,7 @@ import time
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from authgate.jose import jws
@@ -50,6 +50,7 @@ from authgate.oauth.errors import InvalidDPoPProof, TemporarilyUnavailable, UseD
 __all__ = [
     "DEFAULT_ALGORITHMS",
     "DPOP_ALGORITHMS",
+    "ClaimStore",
     "DPoPRejected",
     "DPoPRules",
     "DPoPUnavailable",
@@ -377,7 +378,7 @@ async def verify_proof(
     method: str,
     uri: str,
     rules: DPoPRules,
-    store: Store,
+    store: ClaimStore,
     access_token: str | None = None,
     nonces: NonceSource | None = None,
     now: float | None = None,
@@ -398,8 +399,16 @@ async def verify_proof(
     return checked
 
 
+class ClaimStore(Protocol):
+    """What the single use of a `jti` needs of a store (`authgate.limits.store.Store` has it)."""
+
+    async def claim_once(self, key: str, ttl: float) -> bool:
+        """True the first time `key` is claimed within `ttl` seconds."""
+        ...
+
+
 async def claim_proof(
-    proof: Proof, store: Store, rules: DPoPRules, *, namespace: str = "authgate"
+    proof: Proof, store: ClaimStore, rules: DPoPRules, *, namespace: str = "authgate"
 ) -> None:
     """Mark `proof`'s `jti` used (RFC 9449 §11.1): `DPoPRejected` (replay) when it was already,
     `DPoPUnavailable` when the store cannot say."""

@@ -144,6 +144,7 @@ async def create_client(
     require_pkce: bool = False,
     always_issue_refresh_token: bool = False,
     roles: Sequence[str] = (),
+    require_dpop: bool = False,
     now: int,
 ) -> tuple[Client, str | None]:
     """Register a client; return it and its new secret (None for key-based or public clients).
@@ -207,6 +208,7 @@ async def create_client(
         post_logout_redirect_uris=post_logout_redirect_uris,
         require_pkce=require_pkce,
         always_issue_refresh_token=always_issue_refresh_token,
+        require_dpop=require_dpop,
         roles=tuple(dict.fromkeys(roles)),
         jwks=dict(jwks) if jwks else None,
         jwks_uri=jwks_uri,

@@ -93,4 +93,5 @@ def server_metadata(
         "introspection_endpoint_auth_signing_alg_values_supported": algs,
         "revocation_endpoint_auth_methods_supported": list(auth_methods),
         "revocation_endpoint_auth_signing_alg_values_supported": algs,
+        "dpop_signing_alg_values_supported": list(config.dpop.algorithms),  # RFC 9449 §5.1
     }

@@ -10,6 +10,7 @@ from typing import Any
 
 from authgate.server.models import Api, Client, TokenFormat
 from authgate.server.targets.scopes import format_scope
+from authgate.server.tokens.dpop import bound_key
 from authgate.server.tokens.formats import AccessTokenContent, AccessTokenFormat
 from authgate.server.tokens.signing import JwtSigner
 
@@ -61,6 +62,7 @@ class TokenIssuer:
         """A new access token for `request`, in the format its API names."""
         now = int(self._clock())
         ttl = request.api.access_token_ttl
+        jkt = bound_key()  # the DPoP key the token request proved (RFC 9449 §5), if any
         content = AccessTokenContent(
             jti=secrets.token_urlsafe(16),
             client_id=request.client.client_id,
@@ -73,6 +75,7 @@ class TokenIssuer:
             signing_alg=request.api.signing_alg,
             grant_id=request.grant_id,
             extra_claims=request.extra_claims,
+            jkt=jkt,
         )
         value = await self._formats[request.api.token_format].issue(content)
         return IssuedAccessToken(
@@ -81,6 +84,7 @@ class TokenIssuer:
             expires_in=ttl,
             expires_at=content.expires_at,
             scope=content.scope,
+            token_type="DPoP" if jkt is not None else "Bearer",  # RFC 9449 §5
         )
 
     async def sign_id_token(self, claims: Mapping[str, Any], alg: str = "RS256") -> str:
