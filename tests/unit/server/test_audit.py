@@ -305,7 +305,7 @@ async def test_upgrade_from_0002_adds_the_audit_table_and_back(empty_url: str) -
                     "VALUES ('u1', 'alice', false, '[]', 1)"
                 )
             )
-        assert await upgrade(db) == ("0002", "0003")
+        assert await upgrade(db, "0003") == ("0002", "0003")
         storage = SqlStorage(db)
         assert await storage.get_user_by_username("alice") is not None
         await audit.record(storage, "user.deleted", "alice", now=T0)
