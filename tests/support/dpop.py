@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import secrets
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from authgate.jose import jws
@@ -19,8 +19,17 @@ _UNSET: Any = object()
 class DPoPClient:
     """A client's DPoP key (ES256 unless told) and the proofs it makes."""
 
-    def __init__(self, kty: str = "EC", alg: str = "ES256", **generate: Any) -> None:
+    def __init__(
+        self,
+        kty: str = "EC",
+        alg: str = "ES256",
+        *,
+        clock: Callable[[], float] = time.time,
+        **generate: Any,
+    ) -> None:
+        """`clock`: the time of `iat` (a server under test may run on a clock of its own)."""
         self.alg = alg
+        self.clock = clock
         self.key = JWK.generate(kty, alg=alg, **generate)
         self.public = self.key.public()
         self.jkt = self.public.thumbprint()
@@ -45,7 +54,7 @@ class DPoPClient:
             "jti": secrets.token_urlsafe(16) if jti is _UNSET else jti,
             "htm": method,
             "htu": url,
-            "iat": int(time.time()) if iat is _UNSET else iat,
+            "iat": int(self.clock()) if iat is _UNSET else iat,
         }
         if access_token is not None:
             payload["ath"] = access_token_hash(access_token)

@@ -13,7 +13,7 @@ import httpx
 from authgate.server.config import DPoPSettings
 from authgate.server.models import Client
 from tests.support.dpop import DPoPClient
-from tests.support.e2e import API, Flow, pkce_pair
+from tests.support.e2e import API, WEB_REDIRECT, Flow, pkce_pair
 from tests.support.server_harness import ISSUER, running
 from tests.support.tokens import claims_of
 
@@ -54,7 +54,7 @@ async def machine(flow: Flow, **kw: Any) -> tuple[Client, str]:
 
 async def test_client_credentials_with_a_proof_gets_a_dpop_bound_jwt(flow: Flow) -> None:
     client, secret = await machine(flow)
-    key = DPoPClient()
+    key = DPoPClient(clock=flow.harness.clock)
     response = await post_token(
         flow, client, secret, (key.proof("POST", TOKEN_URL),), grant_type="client_credentials"
     )
@@ -80,7 +80,7 @@ async def test_opaque_tokens_keep_their_key_for_introspection(flow: Flow) -> Non
     client, secret = await flow.harness.create_client(
         name="opaque machine", apis=(opaque_api,), introspect=(opaque_api,)
     )
-    key = DPoPClient()
+    key = DPoPClient(clock=flow.harness.clock)
     response = await post_token(
         flow,
         client,
@@ -100,7 +100,7 @@ async def test_opaque_tokens_keep_their_key_for_introspection(flow: Flow) -> Non
 
 async def test_bad_proofs_are_400_invalid_dpop_proof(flow: Flow) -> None:
     client, secret = await machine(flow)
-    key = DPoPClient()
+    key = DPoPClient(clock=flow.harness.clock)
     good = key.proof("POST", TOKEN_URL)
     cases = {
         "another uri": key.proof("POST", ISSUER + "/introspect"),
@@ -129,7 +129,7 @@ async def test_a_client_that_requires_dpop_must_send_a_proof(flow: Flow) -> None
     refused = await post_token(flow, client, secret, grant_type="client_credentials")
     assert refused.status_code == 400
     assert refused.json()["error"] == "invalid_dpop_proof"
-    proof = DPoPClient().proof("POST", TOKEN_URL)
+    proof = DPoPClient(clock=flow.harness.clock).proof("POST", TOKEN_URL)
     ok = await post_token(flow, client, secret, (proof,), grant_type="client_credentials")
     assert ok.json()["token_type"] == "DPoP"
 
@@ -158,12 +158,12 @@ async def _native_tokens(flow: Flow, key: DPoPClient, **params: str) -> httpx.Re
 
 
 async def test_a_public_clients_refresh_token_is_bound_to_its_key(flow: Flow) -> None:
-    key = DPoPClient()
+    key = DPoPClient(clock=flow.harness.clock)
     tokens = await _native_tokens(flow, key)
     assert tokens.status_code == 200, tokens.text
     assert tokens.json()["token_type"] == "DPoP"
     refresh_token = tokens.json()["refresh_token"]
-    for proofs in ((), (DPoPClient().proof("POST", TOKEN_URL),)):  # none, or another key's
+    for proofs in ((), (DPoPClient(clock=flow.harness.clock).proof("POST", TOKEN_URL),)):  # none, or another key's
         refused = await post_token(
             flow, flow.native, None, proofs, grant_type="refresh_token", refresh_token=refresh_token
         )
@@ -189,16 +189,52 @@ async def test_a_public_clients_refresh_token_is_bound_to_its_key(flow: Flow) ->
         flow,
         flow.native,
         None,
-        (DPoPClient().proof("POST", TOKEN_URL),),
+        (DPoPClient(clock=flow.harness.clock).proof("POST", TOKEN_URL),),
         grant_type="refresh_token",
         refresh_token=rotated.json()["refresh_token"],
     )
     assert stolen.json()["error"] == "invalid_dpop_proof"
 
 
+async def test_userinfo_takes_a_bound_token_only_with_its_proof(flow: Flow) -> None:
+    key = DPoPClient(clock=flow.harness.clock)
+    code = await flow.web_code(scope="openid read")
+    tokens = await post_token(
+        flow,
+        None,
+        None,
+        (key.proof("POST", TOKEN_URL),),
+        grant_type="authorization_code",
+        code=code["code"],
+        redirect_uri=WEB_REDIRECT,
+    )
+    assert tokens.status_code == 200, tokens.text
+    token = tokens.json()["access_token"]
+    userinfo = ISSUER + "/userinfo"
+    as_bearer = await flow.http.get("/userinfo", headers={"Authorization": f"Bearer {token}"})
+    assert as_bearer.status_code == 401
+    assert 'error="invalid_token"' in as_bearer.headers["www-authenticate"]
+    proof = key.proof("GET", userinfo, access_token=token)
+    headers = {"Authorization": f"DPoP {token}", "DPoP": proof}
+    ok = await flow.http.get("/userinfo", headers=headers)
+    assert ok.status_code == 200, ok.text
+    assert ok.json()["sub"]
+    replay = await flow.http.get("/userinfo", headers=headers)
+    assert replay.status_code == 401
+    assert (
+        'DPoP realm="https://auth.example.test", error="invalid_dpop_proof"'
+        in (replay.headers["www-authenticate"])
+    )
+    thief = DPoPClient(clock=flow.harness.clock).proof("GET", userinfo, access_token=token)
+    stolen = await flow.http.get(
+        "/userinfo", headers={"Authorization": f"DPoP {token}", "DPoP": thief}
+    )
+    assert stolen.status_code == 401
+
+
 async def test_a_confidential_clients_refresh_token_is_not_bound(flow: Flow) -> None:
     first = await flow.web_tokens()
-    proof = DPoPClient().proof("POST", TOKEN_URL)
+    proof = DPoPClient(clock=flow.harness.clock).proof("POST", TOKEN_URL)
     refreshed = await post_token(
         flow, None, None, (proof,), grant_type="refresh_token", refresh_token=first["refresh_token"]
     )
@@ -207,8 +243,8 @@ async def test_a_confidential_clients_refresh_token_is_not_bound(flow: Flow) -> 
 
 
 async def test_dpop_jkt_binds_the_code_to_the_key(flow: Flow) -> None:
-    key = DPoPClient()
-    other = await _native_tokens(flow, DPoPClient(), dpop_jkt=key.jkt)
+    key = DPoPClient(clock=flow.harness.clock)
+    other = await _native_tokens(flow, DPoPClient(clock=flow.harness.clock), dpop_jkt=key.jkt)
     assert other.status_code == 400
     assert other.json()["error"] == "invalid_dpop_proof"
     ok = await _native_tokens(flow, key, dpop_jkt=key.jkt)
@@ -238,7 +274,7 @@ async def test_server_nonces(flow: Flow) -> None:
     async with running(config, harness.clock) as other:
         client, secret = await other.create_client(name="m", apis=(API,))
         assert secret is not None
-        key = DPoPClient()
+        key = DPoPClient(clock=flow.harness.clock)
         auth = (client.client_id, secret)
         form = {"grant_type": "client_credentials"}
         first = await other.http.post(
@@ -268,7 +304,7 @@ async def test_server_nonces(flow: Flow) -> None:
 async def test_a_proof_is_single_use_across_servers_sharing_the_database(flow: Flow) -> None:
     harness = flow.harness
     client, secret = await machine(flow)
-    proof = DPoPClient().proof("POST", TOKEN_URL)
+    proof = DPoPClient(clock=flow.harness.clock).proof("POST", TOKEN_URL)
     form = {"grant_type": "client_credentials"}
     auth = (client.client_id, secret)
     async with running(harness.config, harness.clock) as second:

@@ -121,6 +121,22 @@ class TokenEndpointDPoP:
         await claim_proof(checked, self._replay, self.rules, namespace=self._namespace)
         return checked.jkt
 
+    async def resource_key(
+        self, proofs: Sequence[str], *, method: str, uri: str, access_token: str
+    ) -> str:
+        """The key of a proof sent with `access_token` to one of this server's own protected
+        resources (userinfo, RFC 9449 §7): `ath` is checked, and the `jti` claimed once."""
+        checked = check_proof(
+            single_proof(proofs),
+            method=method,
+            uri=uri,
+            rules=self.rules,
+            access_token=access_token,
+            now=self._clock(),
+        )
+        await claim_proof(checked, self._replay, self.rules, namespace=self._namespace)
+        return checked.jkt
+
     def nonce_header(self) -> dict[str, str]:
         """`DPoP-Nonce` with the current nonce when the server requires nonces (§8.2)."""
         if self.nonces is None:
