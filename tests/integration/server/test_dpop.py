@@ -163,7 +163,8 @@ async def test_a_public_clients_refresh_token_is_bound_to_its_key(flow: Flow) ->
     assert tokens.status_code == 200, tokens.text
     assert tokens.json()["token_type"] == "DPoP"
     refresh_token = tokens.json()["refresh_token"]
-    for proofs in ((), (DPoPClient(clock=flow.harness.clock).proof("POST", TOKEN_URL),)):  # none, or another key's
+    thief = DPoPClient(clock=flow.harness.clock)
+    for proofs in ((), (thief.proof("POST", TOKEN_URL),)):  # none, or another key's
         refused = await post_token(
             flow, flow.native, None, proofs, grant_type="refresh_token", refresh_token=refresh_token
         )
