@@ -210,6 +210,24 @@ def normalize_htu(uri: str) -> str | None:
     return f"{scheme}://{netloc}{path}"
 
 
+# Normalised URIs by their text: requests and proofs name the same few endpoints. Bounded.
+_NORMALIZED: dict[str, str | None] = {}
+
+
+def _normalized(uri: str) -> str | None:
+    """`normalize_htu`, remembered."""
+    try:
+        return _NORMALIZED[uri]
+    except KeyError:
+        pass
+    value = normalize_htu(uri)
+    if len(uri) <= 2048:
+        if len(_NORMALIZED) >= 4096:
+            _NORMALIZED.clear()
+        _NORMALIZED[uri] = value
+    return value
+
+
 def _percent_normalized(path: str) -> str:
     """Upper-case hex digits; decode octets of unreserved characters (RFC 3986 §6.2.2.1-2)."""
 
@@ -349,8 +367,8 @@ def check_proof(
         raise DPoPRejected(ProofReason.CLAIMS)
     if htm != method:  # RFC 9110 §9.1: methods are case-sensitive
         raise DPoPRejected(ProofReason.METHOD, debug=f"htm {htm[:16]!r} for {method}")
-    expected = normalize_htu(uri)
-    if expected is None or normalize_htu(htu) != expected:
+    expected = _normalized(uri)
+    if expected is None or _normalized(htu) != expected:
         raise DPoPRejected(ProofReason.URI, debug=f"htu for {expected}")
     current = time.time() if now is None else now
     if not current - rules.max_age <= iat <= current + rules.leeway:
