@@ -190,6 +190,20 @@ def access_token_hash(token: str) -> str:
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
 
 
+# `ath` by token: a client sends one token with many proofs. Bounded.
+_ATHS: dict[str, bytes] = {}
+
+
+def _ath(token: str) -> bytes:
+    found = _ATHS.get(token)
+    if found is None:
+        found = access_token_hash(token).encode("ascii")
+        if len(_ATHS) >= 4096:
+            _ATHS.clear()
+        _ATHS[token] = found
+    return found
+
+
 def normalize_htu(uri: str) -> str | None:
     """`uri` without query and fragment, normalised for comparison (RFC 9449 §4.3 step 9, RFC 3986
     §6.2.2 syntax-based: case, percent-encoding, dot segments; §6.2.3 scheme-based: default port,
@@ -384,7 +398,7 @@ def check_proof(
     if access_token is not None:
         ath = claims.get("ath")
         if not isinstance(ath, str) or not hmac.compare_digest(
-            ath.encode("ascii", "replace"), access_token_hash(access_token).encode("ascii")
+            ath.encode("ascii", "replace"), _ath(access_token)
         ):
             raise DPoPRejected(ProofReason.ATH)
     return Proof(header.jkt, jti, float(iat), htm, htu, nonce if isinstance(nonce, str) else None)
@@ -453,7 +467,7 @@ def claim_proof_nowait(
 def replay_key(proof: Proof, namespace: str = "authgate") -> str:
     """The store key that marks `proof`'s `jti` as used: per key, hashed to a fixed length."""
     digest = hashlib.sha256(f"{proof.jkt}\0{proof.jti}".encode()).digest()
-    return f"{namespace}:dpop:jti:" + base64.urlsafe_b64encode(digest[:18]).decode("ascii")
+    return f"{namespace}:dpop:jti:{digest[:18].hex()}"
 
 
 class NonceSource:
