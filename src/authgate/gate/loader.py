@@ -41,7 +41,7 @@ from urllib.parse import urlsplit
 from authgate.config import ConfigError, Setting, Table, parse_toml, read_settings, read_toml
 from authgate.gate.config import ConfigExtension, GateConfig, GateMode, RouteConfig
 from authgate.gate.credentials import CredentialRules
-from authgate.gate.dpop import read_dpop
+from authgate.gate.dpop import DPoPSettings, read_dpop
 from authgate.gate.rate_limit_config import read_limits, read_route_limit
 from authgate.gate.resource_metadata import ResourceMetadata
 from authgate.limits import FailMode
@@ -192,14 +192,14 @@ def _build(top: Table, ext: ConfigExtension, secrets: _Secrets, source: str | No
     _check_limit_names(routes)
     methods = frozenset(top.strings("bearer_methods", ("header",)))
     credentials = CredentialRules(bearer_methods=methods)
-    resource = _resource(top, verifier, routes, credentials)
+    dpop = read_dpop(top.table("dpop"), required=any(r.require_dpop for r in routes))
+    resource = _resource(top, verifier, routes, credentials, dpop)
     listen = top.string("listen", None)
     if listen is not None:
         _check_listen(listen)
     realm = top.string("realm", "authgate")
     case_insensitive = top.boolean("case_insensitive", False)
     mode = GateMode(top.choice("mode", tuple(GateMode), GateMode.ROUTES.value))
-    dpop = read_dpop(top.table("dpop"), required=any(r.require_dpop for r in routes))
     if not routes and mode is GateMode.ROUTES:
         # Reject by default: a missing routes table may be a typo, so it opens nothing.
         logger.warning(
@@ -471,6 +471,7 @@ def _resource(
     verifier: VerifierConfig,
     routes: tuple[RouteConfig, ...],
     credentials: CredentialRules,
+    dpop: DPoPSettings,
 ) -> ResourceMetadata | None:
     resource = top.string("resource", None)
     table = top.table("resource_metadata")
@@ -484,12 +485,16 @@ def _resource(
     scopes = sorted({s for r in routes for s in r.route.requirement.scopes})
     name = documentation = None
     extra: dict[str, Any] = {}
+    if dpop.enabled:  # RFC 9728 §2; a [resource_metadata] member of the same name wins
+        extra["dpop_signing_alg_values_supported"] = list(dpop.rules.algorithms)
+        if routes and all(r.require_dpop or r.route.public for r in routes):
+            extra["dpop_bound_access_tokens_required"] = True
     if table is not None:
         servers = table.strings("authorization_servers", servers)
         scopes = table.strings("scopes_supported", scopes)
         name = table.string("resource_name", None)
         documentation = table.string("resource_documentation", None)
-        extra = {key: table.take(key) for key in list(table.data) if key not in table.consumed}
+        extra |= {key: table.take(key) for key in list(table.data) if key not in table.consumed}
         table.finish()
     return ResourceMetadata(
         resource=resource,

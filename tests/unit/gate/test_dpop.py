@@ -169,3 +169,22 @@ async def test_dpop_off_treats_the_scheme_as_no_credential(test_issuer: FakeIssu
         assert dict(decision.answer.headers)["www-authenticate"] == 'Bearer realm="authgate"'
     finally:
         await gate.aclose()
+
+
+def test_resource_metadata_names_the_dpop_algorithms(test_issuer: FakeIssuer) -> None:
+    text = 'resource = "https://api.example.test"\n' + _gate_text(
+        test_issuer, '[dpop]\nalgorithms = ["ES256", "PS256"]\n'
+    )
+    document = parse_gate_config(text).resource.document()  # type: ignore[union-attr]
+    assert document["dpop_signing_alg_values_supported"] == ["ES256", "PS256"]
+    assert "dpop_bound_access_tokens_required" not in document  # /orders takes Bearer too
+    only = text.replace('path = "/orders"', 'path = "/orders"\nrequire_dpop = true')
+    document = parse_gate_config(only).resource.document()  # type: ignore[union-attr]
+    assert document["dpop_bound_access_tokens_required"] is True
+    told = text + '\n[resource_metadata]\ndpop_signing_alg_values_supported = ["ES256"]\n'
+    document = parse_gate_config(told).resource.document()  # type: ignore[union-attr]
+    assert document["dpop_signing_alg_values_supported"] == ["ES256"]
+    off = 'resource = "https://api.example.test"\n' + _gate_text(test_issuer, dpop="").replace(
+        "require_dpop = true", ""
+    )
+    assert "dpop_signing_alg_values_supported" not in parse_gate_config(off).resource.document()  # type: ignore[union-attr]
