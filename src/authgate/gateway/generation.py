@@ -35,6 +35,7 @@ from authgate.gateway.upstream_pool import ConnectionTracker, Origin, UpstreamPo
 from authgate.gateway.upstream_request import build_request_head, forwarding_for
 from authgate.limits import Limiter
 from authgate.verifier import Principal, TokenRejected, Verifier
+from authgate.verifier.dpop import DPoPRejected
 
 __all__ = ["FORWARD_AUTH", "PROXY", "Generation", "finish_when_decided"]
 
@@ -219,7 +220,11 @@ class Generation:
         error = decision.error
         if error is not None:
             head.log["reason"] = (
-                error.reason.value if isinstance(error, TokenRejected) else error.error
+                error.reason.value
+                if isinstance(error, TokenRejected)
+                else f"dpop_{error.reason.value}"
+                if isinstance(error, DPoPRejected)
+                else error.error
             )
         if decision.rate_limit is not None:
             self._note_rate_limit(endpoint, head, decision)

@@ -96,6 +96,7 @@ def test_a_bad_proof_is_a_401_invalid_dpop_proof_on_the_dpop_challenge(
     challenge = headers["www-authenticate"]
     assert challenge.startswith('Bearer realm="authgate", DPoP realm="authgate", error=')
     assert 'error="invalid_dpop_proof"' in challenge
+    gateway.wait_for_log(lambda r: r.get("reason") == "dpop_method")  # the precise reason
 
 
 def test_require_dpop_refuses_bearer_tokens_with_a_dpop_challenge(live: LiveGateway) -> None:
