@@ -264,6 +264,21 @@ async def test_dpop_jkt_binds_the_code_to_the_key(flow: Flow) -> None:
     assert "error=invalid_request" in bad.headers["location"]
 
 
+async def test_browser_clients_may_send_proofs_and_read_nonces(flow: Flow) -> None:
+    preflight = await flow.http.options(
+        "/token",
+        headers={
+            "Origin": "https://spa.example.test",
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "content-type, dpop",
+        },
+    )
+    assert preflight.status_code == 204
+    assert "DPoP" in preflight.headers["access-control-allow-headers"]
+    token = await flow.http.post("/token", data={}, headers={"Origin": "https://spa.example.test"})
+    assert "DPoP-Nonce" in token.headers["access-control-expose-headers"]
+
+
 async def test_metadata_names_the_dpop_algorithms(flow: Flow) -> None:
     metadata = (await flow.http.get("/.well-known/oauth-authorization-server")).json()
     assert metadata["dpop_signing_alg_values_supported"] == list(DPoPSettings().algorithms)
