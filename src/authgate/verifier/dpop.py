@@ -27,10 +27,8 @@ metrics) or a `UseDPoPNonce`; descriptions are fixed strings that never echo the
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 import hmac
-import json
 import re
 import secrets
 import time
@@ -41,7 +39,8 @@ from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from authgate.jose import jws
-from authgate.jose.errors import InvalidSignature, JoseError
+from authgate.jose.encoding import b64url_decode, json_object
+from authgate.jose.errors import InvalidSignature, JoseError, MalformedToken
 from authgate.jose.jwk import JWK
 from authgate.limits.memory import MemoryStore
 from authgate.limits.store import Store, StoreUnavailable
@@ -286,13 +285,12 @@ _HEADERS: dict[str, _Header] = {}
 _MAX_CACHED_HEADERS = 1024
 
 
-def _b64json(segment: str) -> Any:
-    if not _B64URL.fullmatch(segment):
-        raise DPoPRejected(ProofReason.MALFORMED, debug="a segment is not base64url")
+def _b64json(segment: str) -> dict[str, Any]:
+    """A strict JSON object (no duplicate members, no NaN) in canonical base64url."""
     try:
-        return json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
-    except (ValueError, binascii.Error):
-        raise DPoPRejected(ProofReason.MALFORMED, debug="a segment is not JSON") from None
+        return json_object(b64url_decode(segment, "header"), "header")
+    except MalformedToken as exc:
+        raise DPoPRejected(ProofReason.MALFORMED, debug=str(exc)) from None
 
 
 def _header(segment: str, algorithms: Collection[str]) -> _Header:
@@ -302,8 +300,6 @@ def _header(segment: str, algorithms: Collection[str]) -> _Header:
             raise DPoPRejected(ProofReason.ALGORITHM, debug=f"alg {cached.alg} not allowed")
         return cached
     params = _b64json(segment)
-    if not isinstance(params, dict):
-        raise DPoPRejected(ProofReason.MALFORMED, debug="the header is not a JSON object")
     typ = params.get("typ")
     # RFC 7515 §4.1.9: media types compare case-insensitively; `application/` may be omitted.
     if not isinstance(typ, str) or typ.lower().removeprefix("application/") != TYP:
@@ -364,11 +360,9 @@ def check_proof(
         )
         raise DPoPRejected(reason, debug=f"{exc.code}: {exc}") from None
     try:
-        claims = json.loads(payload)
-    except ValueError:
-        raise DPoPRejected(ProofReason.MALFORMED, debug="the payload is not JSON") from None
-    if not isinstance(claims, dict):
-        raise DPoPRejected(ProofReason.MALFORMED, debug="the payload is not a JSON object")
+        claims = json_object(payload, "payload")  # strict: a repeated member is refused
+    except MalformedToken as exc:
+        raise DPoPRejected(ProofReason.MALFORMED, debug=str(exc)) from None
     jti, htm, htu = claims.get("jti"), claims.get("htm"), claims.get("htu")
     iat: Any = claims.get("iat")
     if (

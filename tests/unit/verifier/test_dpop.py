@@ -81,6 +81,25 @@ def test_malformed_proofs(proof: str) -> None:
     assert _reason(proof) in (ProofReason.MALFORMED, ProofReason.TYPE)
 
 
+def test_repeated_members_are_refused(client: DPoPClient) -> None:
+    # Two `htu` members: which one a parser keeps differs between parsers, so neither is taken.
+    header, _, _ = client.proof("GET", URL).split(".")
+    body = (
+        f'{{"jti":"j","htm":"GET","htu":"https://evil.test/","htu":"{URL}",'
+        f'"iat":{int(time.time())}}}'
+    ).encode()
+    signing_input = f"{header}.{base64.urlsafe_b64encode(body).rstrip(b'=').decode()}"
+    from authgate.jose import jws  # noqa: PLC0415 - only this case signs raw bytes
+
+    signed = jws.sign(body, client.signing_key, "ES256", json.loads(_b64d(header)))
+    assert signed.split(".")[1] == signing_input.split(".")[1]
+    assert _reason(signed) is ProofReason.MALFORMED
+
+
+def _b64d(segment: str) -> bytes:
+    return base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
+
+
 def test_oversized_proof(client: DPoPClient) -> None:
     big = client.proof("GET", URL, claims={"pad": "x" * 9000})
     assert _reason(big) is ProofReason.MALFORMED
