@@ -163,7 +163,7 @@ def test_a_proof_used_at_one_gateway_is_refused_at_another_sharing_redis(
     namespace = new_namespace()
     extra = (
         'trusted_proxies = ["127.0.0.1"]\n[limits]\nredis_url = "redis://127.0.0.1:6379/0"\n'
-        f'namespace = "{namespace}"\n[dpop]\n'
+        f'namespace = "{namespace}"\ntimeout = "2s"\n[dpop]\n'  # a loaded test machine
     )
     redis = shared_redis()
     try:
