@@ -37,6 +37,7 @@ from authgate.middleware.fastapi import require_roles as fastapi_roles
 from authgate.middleware.flask import FlaskAuthGate, current_principal
 from authgate.middleware.flask import require_roles as flask_roles
 from authgate.verifier import Principal
+from tests.support.dpop import DPoPClient
 from tests.support.tokens import b64url, claims_of
 
 HERE = Path(__file__).resolve().parent
@@ -189,17 +190,25 @@ class OidcProviderIssuer(_Process):
         token: str = response.json()["access_token"]
         return token
 
-    def dpop_token(self, resource: str, scope: str) -> str:
-        """A DPoP-bound access token (RFC 9449 §5): the request carries a proof of a new key."""
-        key = JWK.generate("EC", crv="P-256", alg="ES256")
+    def dpop_token(self, resource: str, scope: str, *, key: DPoPClient | None = None) -> str:
+        """A DPoP-bound access token (RFC 9449 §5): the request carries a proof of `key` (a new
+        one by default)."""
+        if key is not None:
+            proof = key.proof("POST", self.url + "/token")
+            return self._dpop_token(resource, scope, proof)
+        key_ = JWK.generate("EC", crv="P-256", alg="ES256")
         claims = {
             "jti": secrets.token_urlsafe(16),
             "htm": "POST",
             "htu": self.url + "/token",
             "iat": int(time.time()),
         }
-        header = {"typ": "dpop+jwt", "alg": "ES256", "jwk": key.public().to_dict()}
-        proof = jws.sign(json.dumps(claims).encode(), key, "ES256", header)
+        header = {"typ": "dpop+jwt", "alg": "ES256", "jwk": key_.public().to_dict()}
+        return self._dpop_token(
+            resource, scope, jws.sign(json.dumps(claims).encode(), key_, "ES256", header)
+        )
+
+    def _dpop_token(self, resource: str, scope: str, proof: str) -> str:
         response = self._http.post(
             self.url + "/token",
             data={"grant_type": "client_credentials", "resource": resource, "scope": scope},

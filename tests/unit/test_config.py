@@ -244,6 +244,7 @@ _SECTION_TYPES: dict[str, Any] = {
     "client_metadata": server_config.ClientMetadataSettings,
     "par": server_config.PushedRequestSettings,
     "token_exchange": server_config.TokenExchangeSettings,
+    "dpop": server_config.DPoPSettings,
     "limits": server_config.LimitsSettings,
     "limits.throttle": server_config.ThrottleStoreSettings,
     "limits.token": server_config.LimitSettings,

@@ -188,6 +188,7 @@ def _client_dict(client: Client, secret: str | None = None) -> dict[str, Any]:
         "require_pushed_authorization_requests": client.require_pushed_requests,
         "exchange_impersonation": client.exchange_impersonation,
         "exchange_external": client.exchange_external,
+        "require_dpop": client.require_dpop,
         "roles": list(client.roles),
         "jwks_uri": client.jwks_uri,
         "jwks": client.jwks,
@@ -220,6 +221,8 @@ def _client_lines(client: Client, secret: str | None = None) -> list[str]:
         )
     if client.roles:
         lines.append(f"roles:         {' '.join(client.roles)}")
+    if client.require_dpop:
+        lines.append("dpop:          required")
     if client.redirect_uris:
         lines.append(f"redirect uris: {' '.join(client.redirect_uris)}")
     if client.post_logout_redirect_uris:
@@ -329,6 +332,11 @@ def client_group() -> None:
     type=click.Choice(["web", "native"]),
     help="web: https redirect URIs only; native: loopback and private-use schemes too (RFC 8252)",
 )
+@click.option(
+    "--require-dpop",
+    is_flag=True,
+    help="every token request must carry a DPoP proof: all its tokens are DPoP-bound (RFC 9449)",
+)
 @config_option
 @json_option
 def client_create(
@@ -350,6 +358,7 @@ def client_create(
     exchange_external: bool,
     roles: tuple[str, ...],
     application_type: str | None,
+    require_dpop: bool,
     config_path: str | None,
     as_json: bool,
 ) -> None:
@@ -397,6 +406,7 @@ def client_create(
                 exchange_external=exchange_external,
                 roles=roles,
                 application_type=application_type,
+                require_dpop=require_dpop,
                 now=now(),
             ),
         )

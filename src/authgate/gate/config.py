@@ -23,6 +23,7 @@ from types import MappingProxyType
 from typing import Any
 
 from authgate.gate.credentials import CredentialRules
+from authgate.gate.dpop import DPoPSettings
 from authgate.gate.rate_limits import KeyKind, LimitsSettings, RouteRateLimit
 from authgate.gate.resource_metadata import ResourceMetadata
 from authgate.policy.rules import Route
@@ -65,14 +66,18 @@ class ConfigExtension:
 @dataclass(frozen=True, slots=True)
 class RouteConfig:
     """A policy route plus what other shells need: the `upstream` (gateway), extension values,
-    and the route's `rate_limit` (None: not limited)."""
+    the route's `rate_limit` (None: not limited), and `require_dpop` (only DPoP-bound tokens with
+    their proof are accepted, RFC 9449 §7.1)."""
 
     route: Route
     upstream: str | None = None
     extensions: Mapping[str, Any] = field(default_factory=_frozen)
     rate_limit: RouteRateLimit | None = None
+    require_dpop: bool = False
 
     def __post_init__(self) -> None:
+        if self.require_dpop and self.route.public:
+            raise ValueError("a public route takes no credential: require_dpop makes no sense")
         limit = self.rate_limit
         if (
             limit is not None
@@ -94,7 +99,7 @@ class GateConfig:
     `listen`: the gateway's address ("host:port"); middleware ignores it. `source`: the file the
     configuration came from, if any. `case_insensitive`: routes match paths in any ASCII case.
     `limits`: where the routes' rate limits are counted (see `rate_limits`).
-    `mode`: see `GateMode` (a string is accepted).
+    `mode`: see `GateMode` (a string is accepted). `dpop`: the DPoP scheme (see `gate.dpop`).
     """
 
     verifier: VerifierConfig
@@ -108,6 +113,7 @@ class GateConfig:
     case_insensitive: bool = False
     limits: LimitsSettings = field(default_factory=LimitsSettings)
     mode: GateMode = GateMode.ROUTES
+    dpop: DPoPSettings = field(default_factory=DPoPSettings)
 
     def __post_init__(self) -> None:
         if self.mode not in tuple(GateMode):
@@ -129,15 +135,26 @@ class GateConfig:
             raise ValueError("realm must be a non-empty string of printable ASCII characters")
         # The API-key header and the token size limit are the verifier's; keep one source.
         api_key_header = self.verifier.api_keys.header.lower() if self.verifier.api_keys else None
+        if not self.dpop.enabled and any(r.require_dpop for r in self.routes):
+            raise ValueError("a route has require_dpop = true but [dpop] enabled = false")
         rules = CredentialRules(
-            self.credentials.bearer_methods, api_key_header, self.verifier.max_token_bytes
+            self.credentials.bearer_methods,
+            api_key_header,
+            self.verifier.max_token_bytes,
+            self.dpop.enabled,
         )
         object.__setattr__(self, "credentials", rules)
 
     @property
     def rate_limited(self) -> bool:
-        """Whether any route has a rate limit (then the gate needs a limiter)."""
+        """Whether any route has a rate limit."""
         return any(route.rate_limit is not None for route in self.routes)
+
+    @property
+    def uses_store(self) -> bool:
+        """Whether the gate needs the `[limits]` store (then it has a limiter): for rate limits,
+        or for the single use of DPoP proofs."""
+        return self.dpop.enabled or self.rate_limited
 
     @classmethod
     def simple(

@@ -1,8 +1,10 @@
 """Finding the credential in a request (RFC 6750 §2.1-§2.3 and §3.1; RFC 7235 §2.1).
 
 - `Authorization: Bearer <b64token>`: the scheme is case-insensitive; the token must match the
-  RFC 6750 §2.1 `b64token` syntax. Another scheme (Basic, Digest…) is not a bearer credential and
-  counts as none (RFC 6750 §3.1: then the challenge carries no error code).
+  RFC 6750 §2.1 `b64token` syntax. With `dpop` set, `Authorization: DPoP <token68>` (RFC 9449
+  §7.1) too: a `DPoPCredential` whose proof the gate checks next (`Gate.extract`). Another
+  scheme (Basic, Digest…) is not a bearer credential and counts as none (RFC 6750 §3.1: then
+  the challenge carries no error code).
 - `access_token` in the URI query (§2.3) or in an `application/x-www-form-urlencoded` body (§2.2)
   only when `bearer_methods` enables them. A query `access_token` when the query method is off is
   refused (400), because the token has already leaked into URLs and logs (§5.3).
@@ -22,7 +24,7 @@ from dataclasses import dataclass
 from urllib.parse import parse_qsl
 
 from authgate.oauth.errors import InvalidRequest
-from authgate.verifier.core import ApiKeyCredential, BearerCredential, Credential
+from authgate.verifier.core import ApiKeyCredential, BearerCredential, Credential, DPoPCredential
 from authgate.verifier.errors import Reason, TokenRejected
 
 __all__ = ["BEARER_METHODS", "CredentialRules", "extract_credential"]
@@ -39,6 +41,7 @@ class CredentialRules:
     bearer_methods: frozenset[str] = frozenset({"header"})
     api_key_header: str | None = None
     max_token_bytes: int = 16 * 1024
+    dpop: bool = False  # whether the DPoP scheme is a credential (else it counts as none)
 
     def __post_init__(self) -> None:
         if not self.bearer_methods or not self.bearer_methods <= BEARER_METHODS:
@@ -67,10 +70,11 @@ def extract_credential(
         elif lower == rules.api_key_header:
             api_keys.append(value)
     tokens: list[str] = []
+    dpop = False
     if len(authorization) > 1:
         raise InvalidRequest("the request carries more than one Authorization header")
     if authorization:
-        token = _bearer_from_header(authorization[0], rules.max_token_bytes)
+        token, dpop = _token_from_header(authorization[0], rules.max_token_bytes, rules.dpop)
         if token is not None:
             tokens.append(token)
     if query_string and (_PARAM in query_string or "%" in query_string):
@@ -91,19 +95,24 @@ def extract_credential(
         if tokens:
             raise InvalidRequest("send either an API key or an access token, not both")
         return ApiKeyCredential(api_keys[0].strip())
-    return BearerCredential(tokens[0]) if tokens else None
-
-
-def _bearer_from_header(value: str, max_bytes: int) -> str | None:
-    scheme, _, rest = value.strip().partition(" ")
-    if scheme.lower() != "bearer":
+    if not tokens:
         return None
+    return DPoPCredential(tokens[0]) if dpop else BearerCredential(tokens[0])
+
+
+def _token_from_header(value: str, max_bytes: int, dpop: bool) -> tuple[str | None, bool]:
+    """The token of a Bearer (or, when accepted, DPoP) credential, and whether it is DPoP."""
+    scheme, _, rest = value.strip().partition(" ")
+    lower = scheme.lower()
+    is_dpop = dpop and lower == "dpop"
+    if lower != "bearer" and not is_dpop:
+        return None, False
     token = rest.strip(" ")
     if len(token) > max_bytes:
         raise TokenRejected(Reason.TOO_LARGE)
-    if not _B64TOKEN.fullmatch(token):
-        raise InvalidRequest("the Authorization header is not a valid Bearer credential")
-    return token
+    if not _B64TOKEN.fullmatch(token):  # RFC 9449 §7.1: token68, the same characters
+        raise InvalidRequest("the Authorization header is not a valid Bearer or DPoP credential")
+    return token, is_dpop
 
 
 def _from_form(encoded: str, max_bytes: int) -> str | None:

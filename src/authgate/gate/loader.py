@@ -41,6 +41,7 @@ from urllib.parse import urlsplit
 from authgate.config import ConfigError, Setting, Table, parse_toml, read_settings, read_toml
 from authgate.gate.config import ConfigExtension, GateConfig, GateMode, RouteConfig
 from authgate.gate.credentials import CredentialRules
+from authgate.gate.dpop import DPoPSettings, read_dpop
 from authgate.gate.rate_limit_config import read_limits, read_route_limit
 from authgate.gate.resource_metadata import ResourceMetadata
 from authgate.limits import FailMode
@@ -66,7 +67,7 @@ logger = logging.getLogger("authgate.gate")
 _TOP_LEVEL = frozenset({
     "listen", "realm", "resource", "resource_metadata", "bearer_methods", "max_token_bytes",
     "issuers", "introspection", "api_keys", "token_cache", "routes", "case_insensitive", "mode",
-    "limits",
+    "limits", "dpop",
 })  # fmt: skip
 # `[limits]` holds the rate limits' store settings; an extension may add its own keys there.
 _SHARED = "limits"
@@ -191,7 +192,8 @@ def _build(top: Table, ext: ConfigExtension, secrets: _Secrets, source: str | No
     _check_limit_names(routes)
     methods = frozenset(top.strings("bearer_methods", ("header",)))
     credentials = CredentialRules(bearer_methods=methods)
-    resource = _resource(top, verifier, routes, credentials)
+    dpop = read_dpop(top.table("dpop"), required=any(r.require_dpop for r in routes))
+    resource = _resource(top, verifier, routes, credentials, dpop)
     listen = top.string("listen", None)
     if listen is not None:
         _check_listen(listen)
@@ -231,6 +233,7 @@ def _build(top: Table, ext: ConfigExtension, secrets: _Secrets, source: str | No
         case_insensitive=case_insensitive,
         limits=limits,
         mode=mode,
+        dpop=dpop,
     )
 
 
@@ -456,10 +459,11 @@ def _route(table: Table, ext: ConfigExtension, index: int, fail_mode: FailMode) 
     rate_limit = read_route_limit(
         table, index, name=route.name, public=route.public, default_mode=fail_mode
     )
+    require_dpop = table.boolean("require_dpop", False)
     core = frozenset(table.consumed)
     extensions = _extensions(table, ext.route, ext.route_defaults, core)
     with table.checking():
-        return RouteConfig(route, upstream, extensions, rate_limit)
+        return RouteConfig(route, upstream, extensions, rate_limit, require_dpop)
 
 
 def _resource(
@@ -467,6 +471,7 @@ def _resource(
     verifier: VerifierConfig,
     routes: tuple[RouteConfig, ...],
     credentials: CredentialRules,
+    dpop: DPoPSettings,
 ) -> ResourceMetadata | None:
     resource = top.string("resource", None)
     table = top.table("resource_metadata")
@@ -480,12 +485,16 @@ def _resource(
     scopes = sorted({s for r in routes for s in r.route.requirement.scopes})
     name = documentation = None
     extra: dict[str, Any] = {}
+    if dpop.enabled:  # RFC 9728 §2; a [resource_metadata] member of the same name wins
+        extra["dpop_signing_alg_values_supported"] = list(dpop.rules.algorithms)
+        if routes and all(r.require_dpop or r.route.public for r in routes):
+            extra["dpop_bound_access_tokens_required"] = True
     if table is not None:
         servers = table.strings("authorization_servers", servers)
         scopes = table.strings("scopes_supported", scopes)
         name = table.string("resource_name", None)
         documentation = table.string("resource_documentation", None)
-        extra = {key: table.take(key) for key in list(table.data) if key not in table.consumed}
+        extra |= {key: table.take(key) for key in list(table.data) if key not in table.consumed}
         table.finish()
     return ResourceMetadata(
         resource=resource,

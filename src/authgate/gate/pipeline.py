@@ -7,8 +7,12 @@ decision:
 
 1. canonicalise the path (400 `invalid_request` when it is ambiguous; see `authgate.policy.paths`);
 2. match a route (none: 403 `access_denied`, default deny); a public route allows at once;
-3. find the credential (none: 401 without an error code; two: 400; see `credentials`);
-4. verify it with the shared `Verifier` (401 `invalid_token`, or 503 when keys are unavailable);
+3. find the credential (none: 401 without an error code; two: 400; see `credentials`); a DPoP one
+   (RFC 9449 §7.1) has its proof checked against the request (401 `invalid_dpop_proof`), and a
+   route with `require_dpop` refuses any other (401 `invalid_token`);
+4. verify it with the shared `Verifier` (401 `invalid_token`, or 503 when keys are unavailable),
+   which holds a DPoP-bound token to the proof's key and refuses it as a bearer token; then a
+   DPoP proof's `jti` is claimed once in the `[limits]` store (a replay: 401);
 5. apply the route's requirement (403 `insufficient_scope`);
 6. count the request against the route's rate limit, if it has one (429 with `Retry-After`, or 503
    when a fail-closed limit's store is down; see `rate_limits`). Public routes go from step 2
@@ -23,7 +27,8 @@ Step 6 also serves limits applied outside of routes: `Gate.admit` (and `admit_no
 request against a `RouteRateLimit` that a FastAPI dependency or a Flask decorator names, for the
 principal it authenticated, with the same decisions, counters and answers as a route's limit.
 
-Only steps 4 and 6 may wait for I/O: step 4 on a cache miss, step 6 when the counts are in Redis.
+Only steps 4 and 6 may wait for I/O: step 4 on a cache miss or a DPoP `jti` claimed in Redis,
+step 6 when the counts are in Redis.
 `check_nowait` runs every step without waiting and returns a `Pending` (for `verify_pending`) when
 one of them needs the network, so synchronous shells (WSGI) hop to an event loop only then. A
 `Decision` carries the principal for allowed requests, and for refusals the complete `Answer`
@@ -41,7 +46,7 @@ from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
-from authgate.gate.challenge import Answer, error_answer
+from authgate.gate.challenge import Answer, Schemes, error_answer
 from authgate.gate.config import GateConfig, GateMode, RouteConfig
 from authgate.gate.credentials import extract_credential
 from authgate.gate.loader import load_gate_config
@@ -55,10 +60,11 @@ from authgate.gate.rate_limits import (
 from authgate.limits import Decision as LimitDecision
 from authgate.limits import Limit, Limiter, refusal
 from authgate.limits.keys import KeyPart
-from authgate.oauth.errors import AccessDenied, InvalidRequest, OAuthError
+from authgate.oauth.errors import AccessDenied, InvalidDPoPProof, InvalidRequest, OAuthError
 from authgate.policy.engine import Policy
 from authgate.policy.paths import InvalidPathError, canonical_decoded_path, canonical_path
-from authgate.verifier.core import Credential, Verifier
+from authgate.verifier.core import Credential, DPoPCredential, Verifier
+from authgate.verifier.dpop import check_proof, claim_proof, claim_proof_nowait, single_proof
 from authgate.verifier.errors import Reason, TokenRejected, VerifierUnavailable
 from authgate.verifier.http_fetch import HttpFetcher
 from authgate.verifier.principal import Principal
@@ -98,7 +104,10 @@ class GateRequest:
     ASGI `path` when `raw_path` is absent). `headers`: (name, value) pairs, names in any case,
     values decoded as latin-1. `form_body`: the urlencoded body, when the shell read it because
     `Gate.wants_body` said so. `client`: the client's address as the shell knows it (behind
-    trusted proxies, the address they name), counted by rate limits keyed by address.
+    trusted proxies, the address they name), counted by rate limits keyed by address. `url`: the
+    URI the client sent the request to (scheme, host, encoded path; behind trusted proxies, the
+    one they name), which a DPoP proof's `htu` must name (RFC 9449 §4.3); shells may leave it out
+    when the request carries no `DPoP` field (then no proof can match).
     """
 
     method: str
@@ -108,6 +117,7 @@ class GateRequest:
     form_body: bytes | None = None
     decoded_as: str | None = None
     client: str | None = None
+    url: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,12 +182,21 @@ class Gate:
     ) -> None:
         self.config = config
         self.verifier = verifier or Verifier(config.verifier, fetcher=fetcher, clock=clock)
-        # The rate limits' counts: given (a gateway keeps one across reloads), or built from
-        # `config.limits` when a route is limited (then closed with the gate).
-        self._owns_limiter = limiter is None and config.rate_limited
-        if limiter is None and config.rate_limited:
+        self._clock = clock
+        # The rate limits' counts and the DPoP proofs' used `jti`s: given (a gateway keeps one
+        # across reloads), or built from `config.limits` when needed (then closed with the gate).
+        self._owns_limiter = limiter is None and config.uses_store
+        if limiter is None and config.uses_store:
             limiter = config.limits.limiter()
         self.limiter: Limiter | None = limiter
+        dpop = config.dpop
+        self._dpop_rules = dpop.rules
+        algs = dpop.algs if dpop.enabled else None
+        self._schemes = {
+            (bearer, used): Schemes(bearer, algs, used)
+            for bearer in (True, False)
+            for used in (True, False)
+        }
         # (route label, or a dependency's limit name; key kind)
         self.rate_limited: Counter[tuple[str, str]] = Counter()
         self._limiter_lock = threading.Lock()
@@ -261,12 +280,14 @@ class Gate:
         path: str | None = None,
         route: RouteConfig | None = None,
         scopes: Sequence[str] | None = None,
+        dpop_used: bool = False,
     ) -> Decision:
         """The decision for `error` (also for shells that catch an error themselves). `scopes`: what
-        a 401's challenge names (RFC 6750 §3); by default the route's."""
+        a 401's challenge names (RFC 6750 §3); by default the route's. `dpop_used`: the request
+        presented its token with the DPoP scheme."""
         if isinstance(error, VerifierUnavailable):
             outcome = Outcome.UNAVAILABLE
-        elif isinstance(error, TokenRejected):
+        elif isinstance(error, TokenRejected | InvalidDPoPProof):
             outcome = Outcome.UNAUTHENTICATED
         elif isinstance(error, InvalidRequest):
             outcome = Outcome.BAD_REQUEST
@@ -280,11 +301,13 @@ class Gate:
             outcome = Outcome.UNAVAILABLE if error.status_code == 503 else Outcome.BAD_REQUEST
         if scopes is None:
             scopes = route.route.requirement.scopes if route is not None else ()
+        bearer = route is None or not route.require_dpop
         answer = error_answer(
             error,
             realm=self.config.realm,
             resource_metadata=self._metadata_url,
             scope=" ".join(scopes) or None,
+            schemes=self._schemes[bearer, dpop_used],
         )
         self.decisions[outcome.value] += 1
         logger.debug("refused: %s (%s)", outcome, error.debug or error.description)
@@ -315,6 +338,8 @@ class Gate:
             return Decision(_PUBLIC, path, route_config)
         try:
             credential = self.extract(request)
+            if route_config.require_dpop and type(credential) is not DPoPCredential:
+                raise TokenRejected(Reason.DPOP_REQUIRED)  # RFC 9449 §7.1
         except OAuthError as exc:
             return self.refusal_for(exc, path=path, route=route_config)
         if route_config.rate_limit is not None:
@@ -329,9 +354,7 @@ class Gate:
     def _defer(self, request: GateRequest, path: str) -> Decision | Pending:
         """Dependencies mode, no route: verify a credential if one was sent, then pass it on."""
         try:
-            credential = extract_credential(
-                request.headers, request.query_string, request.form_body, self.config.credentials
-            )
+            credential = self._credential(request)
         except OAuthError as exc:
             return self.refusal_for(exc, path=path)
         if credential is None:
@@ -342,14 +365,60 @@ class Gate:
     def extract(self, request: GateRequest) -> Credential:
         """Step 3 alone: the request's credential, or raise (400, or 401 when there is none).
 
-        For shells that authenticate outside of routes (FastAPI dependencies, Flask decorators).
+        For shells that authenticate outside of routes (FastAPI dependencies, Flask decorators):
+        then `authenticate_credential` verifies it.
         """
-        credential = extract_credential(
-            request.headers, request.query_string, request.form_body, self.config.credentials
-        )
+        credential = self._credential(request)
         if credential is None:
             raise TokenRejected(Reason.MISSING)
         return credential
+
+    def _credential(self, request: GateRequest) -> Credential | None:
+        """The request's credential, a DPoP one with its proof checked (RFC 9449 §4.3, §7.1)."""
+        credential = extract_credential(
+            request.headers, request.query_string, request.form_body, self.config.credentials
+        )
+        if type(credential) is not DPoPCredential:
+            return credential
+        proof = single_proof([value for name, value in request.headers if name.lower() == "dpop"])
+        checked = check_proof(
+            proof,
+            method=request.method,
+            uri=request.url or "",
+            rules=self._dpop_rules,
+            access_token=credential.token,
+            now=self._clock(),
+        )
+        return DPoPCredential(credential.token, checked)
+
+    async def authenticate(self, request: GateRequest) -> Principal:
+        """Steps 3 and 4 for shells that authenticate outside of routes: the caller's principal,
+        or an `OAuthError` (refuse it with `refusal_for`)."""
+        return await self.authenticate_credential(self.extract(request))
+
+    async def authenticate_credential(self, credential: Credential) -> Principal:
+        """Step 4 for a credential from `extract`: verify it and claim a DPoP proof's `jti`."""
+        principal = await self.verifier.authenticate(credential)
+        if type(credential) is DPoPCredential:
+            await self._claim(credential)
+        return principal
+
+    async def _claim(self, credential: DPoPCredential) -> None:
+        limiter = self.limiter
+        if credential.proof is None or limiter is None:  # pragma: no cover - set by `_credential`
+            raise TypeError("a DPoP credential without its checked proof, or no store")
+        await claim_proof(
+            credential.proof, limiter.store, self._dpop_rules, namespace=limiter.namespace
+        )
+
+    def _claim_nowait(self, credential: DPoPCredential) -> bool:
+        """Claim the proof's `jti` when the store is in this process (True); False: await."""
+        limiter = self.limiter
+        if credential.proof is None or limiter is None:  # pragma: no cover - set by `_credential`
+            raise TypeError("a DPoP credential without its checked proof, or no store")
+        return claim_proof_nowait(
+            credential.proof, limiter.store, self._dpop_rules, namespace=limiter.namespace
+        )
 
     def finish(self, pending: Pending, principal: Principal) -> Decision | Pending:
         """Steps 5 and 6: apply the route's requirement to a verified principal, then its rate
@@ -383,9 +452,12 @@ class Gate:
         if pending.credential is None:  # pragma: no cover - a Pending always needs one or other
             raise TypeError("a Pending request without a credential or a limit to count")
         try:
-            principal = await self.verifier.authenticate(pending.credential)
+            principal = await self.authenticate_credential(pending.credential)
         except OAuthError as exc:
-            return self.refusal_for(exc, path=pending.path, route=pending.route)
+            dpop_used = type(pending.credential) is DPoPCredential
+            return self.refusal_for(
+                exc, path=pending.path, route=pending.route, dpop_used=dpop_used
+            )
         step = self.finish(pending, principal)
         return step if isinstance(step, Decision) else await self.verify_pending(step)
 
@@ -523,8 +595,13 @@ class Gate:
             return step
         if step.credential is None:  # a public route whose limit must ask its store
             return step
+        credential = step.credential
         try:
-            principal = self.verifier.authenticate_nowait(step.credential)
+            principal = self.verifier.authenticate_nowait(credential)
+            dpop = principal is not None and type(credential) is DPoPCredential
+            if dpop and not self._claim_nowait(credential):  # type: ignore[arg-type]
+                return step  # the store is Redis: `verify_pending` claims it
         except OAuthError as exc:
-            return self.refusal_for(exc, path=step.path, route=step.route)
+            dpop_used = type(credential) is DPoPCredential
+            return self.refusal_for(exc, path=step.path, route=step.route, dpop_used=dpop_used)
         return step if principal is None else self.finish(step, principal)

@@ -20,6 +20,7 @@ from typing import Any
 
 from authgate import tracing
 from authgate.gate import Decision, Gate, GateRequest, Outcome
+from authgate.gate.dpop import request_url
 from authgate.gateway import responses, trace_context
 from authgate.gateway.access_log import AccessLog
 from authgate.gateway.config import ClientLimits, GatewayConfig, GatewaySettings, RouteUpstream
@@ -34,6 +35,7 @@ from authgate.gateway.upstream_pool import ConnectionTracker, Origin, UpstreamPo
 from authgate.gateway.upstream_request import build_request_head, forwarding_for
 from authgate.limits import Limiter
 from authgate.verifier import Principal, TokenRejected, Verifier
+from authgate.verifier.dpop import DPoPRejected
 
 __all__ = ["FORWARD_AUTH", "PROXY", "Generation", "finish_when_decided"]
 
@@ -124,9 +126,19 @@ class Generation:
             _credential_fields(head, self.credential_headers),
             target.query.decode("latin-1"),
             client=self.client_address(head) if self.counts_addresses else None,
+            url=self.request_url(head, target) if b"dpop" in head.fields else None,
         )
         step = self.gate.check_nowait(request)
         return step if isinstance(step, Decision) else self.gate.verify_pending(step)
+
+    def request_url(self, head: RequestHead, target: RequestTarget) -> str:
+        """The URI the client sent the request to, for a DPoP proof's `htu` (RFC 9449 §4.3): the
+        scheme and host the trusted proxies name (`X-Forwarded-Proto`/`-Host`), else the gateway's
+        own scheme and the `Host`; and the path judged (its canonical form)."""
+        forwarded = forwarding_for(head, self.trusted, b"http")
+        return request_url(
+            forwarded.proto.decode("latin-1"), forwarded.host.decode("latin-1"), target.path
+        )
 
     def client_address(self, head: RequestHead) -> str:
         """The client's address: the peer, or behind `trusted_proxies` the address they name."""
@@ -208,7 +220,11 @@ class Generation:
         error = decision.error
         if error is not None:
             head.log["reason"] = (
-                error.reason.value if isinstance(error, TokenRejected) else error.error
+                error.reason.value
+                if isinstance(error, TokenRejected)
+                else f"dpop_{error.reason.value}"
+                if isinstance(error, DPoPRejected)
+                else error.error
             )
         if decision.rate_limit is not None:
             self._note_rate_limit(endpoint, head, decision)
@@ -273,7 +289,7 @@ async def finish_when_decided(
 def _credential_fields(head: RequestHead, extra: frozenset[bytes]) -> list[tuple[str, str]]:
     """Only the fields that can carry credentials, as text, for the gate."""
     out: list[tuple[str, str]] = []
-    for name in (b"authorization", *extra):
+    for name in (b"authorization", b"dpop", *extra):
         if name in head.fields:
             values = head.all_values(name) if name in head.repeated else [head.fields[name]]
             out.extend((name.decode("latin-1"), v.decode("latin-1")) for v in values)

@@ -178,8 +178,9 @@ def _limiter_for(
     config: GatewayConfig, previous: tuple[GateConfig, Limiter | None] | None
 ) -> Limiter | None:
     """The limiter for `config`: the previous one when `[limits]` did not change (its counts and
-    connections carry on), a new one when it did, None when no route is limited."""
-    if not config.gate.rate_limited:
+    connections carry on), a new one when it did, None when the gate needs no store (no route is
+    limited and DPoP is off)."""
+    if not config.gate.uses_store:
         return None
     if previous is not None:
         old_config, old_limiter = previous

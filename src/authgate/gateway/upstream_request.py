@@ -19,7 +19,7 @@ from authgate.policy.paths import strip_leading_segments
 
 __all__ = ["build_request_head", "forwarding_for", "upstream_path"]
 
-_AUTHORIZATION = frozenset({b"authorization"})
+_AUTHORIZATION = frozenset({b"authorization", b"dpop"})  # the credential and its DPoP proof
 
 
 def upstream_path(head: RequestHead, route: RouteUpstream) -> bytes:

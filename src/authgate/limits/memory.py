@@ -43,6 +43,8 @@ class MemoryStore:
         self.max_keys = max_keys
         self._clock = clock
         self._tats: OrderedDict[str, int] = OrderedDict()
+        # Keys claimed once (`claim_once`): their expiry (us), oldest claim first.
+        self._claimed: OrderedDict[str, int] = OrderedDict()
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
@@ -78,6 +80,34 @@ class MemoryStore:
         with self._lock:
             self._tats.pop(key, None)
 
+    def claim_once_nowait(self, key: str, ttl: float) -> bool:
+        """`claim_once` without an event loop (WSGI workers)."""
+        if not ttl > 0:
+            raise ValueError("ttl must be > 0 seconds")
+        claimed = self._claimed
+        with self._lock:
+            now = self._clock()
+            expiry = claimed.get(key)
+            if expiry is not None and expiry > now:
+                return False
+            claimed[key] = now + int(ttl * 1_000_000)
+            claimed.move_to_end(key)
+            # Claims share one ttl per caller, so the oldest expire first: drop those that have.
+            for _ in range(_SWEEP):
+                oldest = next(iter(claimed))
+                if claimed[oldest] > now:
+                    break
+                del claimed[oldest]
+            if len(claimed) > self.max_keys:
+                # Bounded like the TATs: past `max_keys` live claims the oldest is forgotten
+                # (a replay of it would then pass; size `max_keys` above the claims per ttl).
+                claimed.popitem(last=False)
+        return True
+
+    async def claim_once(self, key: str, ttl: float) -> bool:
+        return self.claim_once_nowait(key, ttl)
+
     async def aclose(self) -> None:
         with self._lock:
             self._tats.clear()
+            self._claimed.clear()

@@ -22,7 +22,8 @@ round trip count against it); redis-py's own retries are off, so a dead or hung 
 decision at most `timeout` and then raises `StoreUnavailable`, and a failed call fails the
 decisions queued behind it at once. A connection that failed is dropped and a new one is made on
 the next call, so a restarted Redis is used again; one that lost its script cache gets the script
-again (on NOSCRIPT). `delete` (rare) goes through a small pool.
+again (on NOSCRIPT). `delete` (rare) and `claim_once` (`SET NX PX`, atomic) go through a small
+pool.
 """
 
 from __future__ import annotations
@@ -252,6 +253,13 @@ class RedisStore:
 
     async def delete(self, key: str) -> None:
         await self._run(self._client.delete(key))
+
+    async def claim_once(self, key: str, ttl: float) -> bool:
+        if not ttl > 0:
+            raise ValueError("ttl must be > 0 seconds")
+        # One atomic command: the first SET wins in every process; the key expires on its own.
+        done = await self._run(self._client.set(key, b"1", nx=True, px=max(1, int(ttl * 1000))))
+        return bool(done)
 
     async def _run(self, operation: Awaitable[Any]) -> Any:
         try:

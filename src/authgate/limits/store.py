@@ -24,7 +24,8 @@ class StoreUnavailable(Exception):
 
 
 class Store(Protocol):
-    """A GCRA state per key (see `gcra.decide` for the arguments and the answer)."""
+    """A GCRA state per key (see `gcra.decide` for the arguments and the answer), and keys used
+    once (`claim_once`)."""
 
     @property
     def description(self) -> str:
@@ -41,6 +42,12 @@ class Store(Protocol):
 
     async def delete(self, key: str) -> None:
         """Forget `key` (its bucket is full again); StoreUnavailable as for `update`."""
+        ...
+
+    async def claim_once(self, key: str, ttl: float) -> bool:
+        """Record `key` for `ttl` seconds (> 0): True the first time, False while it is recorded,
+        in every process that shares the store (single use, e.g. a DPoP proof's `jti`).
+        StoreUnavailable as for `update`."""
         ...
 
     async def aclose(self) -> None:

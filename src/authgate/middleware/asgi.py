@@ -37,6 +37,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from authgate.gate.challenge import FORM_TOO_LARGE, Answer
+from authgate.gate.dpop import encoded_path, request_url
 from authgate.gate.pipeline import Decision, Gate, GateRequest
 from authgate.middleware.keys import GATE_KEY, PRINCIPAL_KEY, RESPONSE_FIELDS_KEY, ROUTE_KEY
 
@@ -100,11 +101,32 @@ def gate_request_from_scope(scope: Scope, form_body: bytes | None = None) -> Gat
     # The server's view of the client (behind a proxy, what the server was told to believe).
     peer = scope.get("client")
     client = str(peer[0]) if peer else None
+    url = _scope_url(scope, headers) if any(k == "dpop" for k, _ in headers) else None
     if raw_path:
-        return GateRequest(method, raw_path, headers, query, form_body, client=client)
+        return GateRequest(method, raw_path, headers, query, form_body, client=client, url=url)
     return GateRequest(
-        method, scope.get("path", "/"), headers, query, form_body, decoded_as="utf-8", client=client
+        method,
+        scope.get("path", "/"),
+        headers,
+        query,
+        form_body,
+        decoded_as="utf-8",
+        client=client,
+        url=url,
     )
+
+
+def _scope_url(scope: Scope, headers: list[tuple[str, str]]) -> str:
+    """The URI the request was sent to, for a DPoP proof's `htu`: the server's scheme (behind a
+    proxy, what the server was told to believe) and `Host`, and the path as received."""
+    scheme = {"ws": "http", "wss": "https"}.get(scope.get("scheme", "http"), scope.get("scheme"))
+    host = next((v for k, v in headers if k == "host"), None)
+    if host is None:
+        server = scope.get("server") or ("localhost", None)
+        host = server[0] if server[1] is None else f"{server[0]}:{server[1]}"
+    raw_path = scope.get("raw_path")
+    path = raw_path.decode("latin-1") if raw_path else encoded_path(scope.get("path", "/"), "utf-8")
+    return request_url(str(scheme or "http"), host, path)
 
 
 async def send_answer(send: Send, answer: Answer, *, head_only: bool = False) -> None:

@@ -112,8 +112,7 @@ async def _authenticated(connection: HTTPConnection, scopes: tuple[str, ...]) ->
     gate = _gate_of(connection)
     await gate.start()  # idempotent; only without the middleware does it do anything
     try:
-        credential = gate.extract(gate_request_from_scope(connection.scope))
-        principal = await gate.verifier.authenticate(credential)
+        principal = await gate.authenticate(gate_request_from_scope(connection.scope))
     except OAuthError as exc:
         raise _refusal(connection, gate, exc, scopes) from None
     connection.scope[PRINCIPAL_KEY] = principal

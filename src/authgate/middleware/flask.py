@@ -45,6 +45,7 @@ from authgate.middleware.keys import PRINCIPAL_KEY
 from authgate.middleware.wsgi import AuthGateWSGIMiddleware, SyncGate, gate_request_from_environ
 from authgate.oauth.errors import OAuthError
 from authgate.policy.rules import Match, Requirement
+from authgate.verifier.core import DPoPCredential
 from authgate.verifier.errors import VerifierUnavailable
 from authgate.verifier.principal import Principal
 
@@ -98,9 +99,11 @@ class FlaskAuthGate:
         gate = self.sync.gate
         self.sync.ensure_started()
         credential = gate.extract(gate_request_from_environ(request.environ))
-        principal = gate.verifier.authenticate_nowait(credential)
+        principal = None
+        if type(credential) is not DPoPCredential:  # a DPoP proof's jti is claimed in the store
+            principal = gate.verifier.authenticate_nowait(credential)
         if principal is None:  # a token not in the cache: verify on the gate's loop
-            principal = self.sync.run(gate.verifier.authenticate(credential))
+            principal = self.sync.run(gate.authenticate_credential(credential))
         request.environ[PRINCIPAL_KEY] = principal
         return principal
 

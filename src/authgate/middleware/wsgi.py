@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 from urllib.parse import unquote_to_bytes
 
 from authgate.gate.challenge import FORM_TOO_LARGE, Answer
+from authgate.gate.dpop import encoded_path, request_url
 from authgate.gate.pipeline import Decision, Gate, GateRequest, Pending
 from authgate.gate.rate_limits import RouteRateLimit
 from authgate.middleware._loop_thread import LoopThread
@@ -60,7 +61,19 @@ def gate_request_from_environ(environ: Environ, form_body: bytes | None = None) 
         form_body,
         decoded_as="latin-1",
         client=environ.get("REMOTE_ADDR") or None,
+        url=_environ_url(environ) if "HTTP_DPOP" in environ else None,
     )
+
+
+def _environ_url(environ: Environ) -> str:
+    """The URI the request was sent to, for a DPoP proof's `htu` (PEP 3333's URL reconstruction):
+    `wsgi.url_scheme`, `Host` (else the server's name and port), `SCRIPT_NAME` + `PATH_INFO`."""
+    scheme = str(environ.get("wsgi.url_scheme", "http"))
+    host = environ.get("HTTP_HOST")
+    if not host:
+        host = f"{environ.get('SERVER_NAME', 'localhost')}:{environ.get('SERVER_PORT', '80')}"
+    path = str(environ.get("SCRIPT_NAME", "")) + str(environ.get("PATH_INFO") or "/")
+    return request_url(scheme, str(host), encoded_path(path, "latin-1"))
 
 
 class SyncGate:

@@ -167,3 +167,22 @@ class InsufficientScope(OAuthError):
     ) -> None:
         super().__init__(description, debug=debug)
         self.scope = scope
+
+
+# RFC 9449 §5, §7.1 (DPoP: the token endpoint answers 400, a resource server 401)
+class InvalidDPoPProof(OAuthError):
+    """The DPoP proof is missing, malformed, or does not fit the request."""
+
+    error = "invalid_dpop_proof"
+
+
+class UseDPoPNonce(OAuthError):
+    """The proof must carry the server's nonce, sent in the `DPoP-Nonce` field (RFC 9449 §8, §9)."""
+
+    error = "use_dpop_nonce"
+
+    def __init__(
+        self, description: str | None = None, *, nonce: str, debug: str | None = None
+    ) -> None:
+        super().__init__(description, debug=debug)
+        self.nonce = nonce

@@ -49,6 +49,7 @@ from authgate.server.storage.migrate import check_schema, upgrade
 from authgate.server.storage.registry_cache import RegistryCache
 from authgate.server.storage.retention import Retention
 from authgate.server.targets.user_targets import UserTargets
+from authgate.server.tokens.dpop import DatabaseClaims, TokenEndpointDPoP
 from authgate.server.tokens.exchange_tokens import ExchangeTokenReader
 from authgate.server.tokens.formats import AccessTokenFormat
 from authgate.server.tokens.inspection import TokenInspector
@@ -57,6 +58,7 @@ from authgate.server.tokens.jwt_format import JwtAccessTokens
 from authgate.server.tokens.opaque_format import OpaqueAccessTokens
 from authgate.server.tokens.signing import JwtSigner
 from authgate.verifier import Verifier, VerifierConfig
+from authgate.verifier.dpop import ClaimStore
 
 if TYPE_CHECKING:
     from authgate.server.storage.redis_throttle import RedisThrottleStore
@@ -186,6 +188,8 @@ class AuthServer:
     counters: SecurityCounters = field(default_factory=SecurityCounters)
     # Verifies the `[token_exchange] issuer`'s tokens (closed with the server); None when unset.
     exchange_verifier: Verifier | None = None
+    # DPoP proofs at the token endpoint (RFC 9449); built by `start`.
+    dpop: TokenEndpointDPoP | None = None
 
     @classmethod
     async def start(
@@ -293,6 +297,7 @@ class AuthServer:
             limits=limits,
             counters=counters,
             exchange_verifier=exchange_verifier,
+            dpop=_token_endpoint_dpop(config, limits, store, clock),
         )
 
     def now(self) -> int:
@@ -327,6 +332,24 @@ async def _exchange_verifier(config: Config, clock: Callable[[], float]) -> Veri
     verifier = Verifier(VerifierConfig(issuers=(external,)), clock=clock)
     await verifier.start()
     return verifier
+
+
+def _token_endpoint_dpop(
+    config: Config, limits: ServerLimits, store: Storage, clock: Callable[[], float]
+) -> TokenEndpointDPoP:
+    """The token endpoint's DPoP check; proofs' `jti`s are claimed in Redis when `[limits]` has
+    one, else in the database (either way shared by every process)."""
+    replay: ClaimStore = DatabaseClaims(store, clock)
+    if config.limits.redis_url is not None:
+        replay = limits.limiter.store
+    return TokenEndpointDPoP(
+        config.dpop,
+        token_endpoint=config.endpoint(ENDPOINT_PATHS["token"]),
+        replay=replay,
+        secret_key=config.secret_key,
+        clock=clock,
+        namespace=config.limits.namespace,
+    )
 
 
 def _throttle_redis(config: Config, metrics: LimiterMetrics) -> RedisThrottleStore | None:

@@ -37,6 +37,7 @@ from authgate.server.flows.throttle import (
 from authgate.server.paths import check_issuer_path
 from authgate.server.storage.database import DEFAULT_POOL_SIZE
 from authgate.verifier.config import IssuerConfig
+from authgate.verifier.dpop import DPoPRules
 
 __all__ = [
     "SIGNING_ALGORITHMS",
@@ -585,6 +586,33 @@ class TokenExchangeSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class DPoPSettings:
+    """DPoP proofs at the token endpoint (RFC 9449; `authgate.server.tokens.dpop`): the accepted
+    `algorithms` (asymmetric), `max_age`/`leeway` of a proof's `iat` (seconds), and whether the
+    server requires its own nonces (`require_nonce`, §8), each valid for `nonce_lifetime` to twice
+    that."""
+
+    algorithms: tuple[str, ...] = ("ES256", "PS256", "RS256", "EdDSA", "Ed25519")
+    max_age: int = 60
+    leeway: int = 5
+    require_nonce: bool = False
+    nonce_lifetime: int = 300
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "algorithms", tuple(self.algorithms))
+        try:
+            self.rules()
+        except ValueError as exc:
+            raise ConfigError(str(exc), key="dpop") from None
+        if not 10 <= self.nonce_lifetime <= DAY:
+            raise ConfigError("must be between 10 seconds and 1 day", key="dpop.nonce_lifetime")
+
+    def rules(self) -> DPoPRules:
+        """The proof rules (`authgate.verifier.dpop`)."""
+        return DPoPRules(algorithms=self.algorithms, max_age=self.max_age, leeway=self.leeway)
+
+
+@dataclass(frozen=True, slots=True)
 class TracingSettings:
     """OpenTelemetry tracing (the `otel` extra); the exporter is configured by the standard
     `OTEL_*` environment variables (see `authgate.tracing`)."""
@@ -618,6 +646,7 @@ class Config:
     client_metadata: ClientMetadataSettings = field(default_factory=ClientMetadataSettings)
     par: PushedRequestSettings = field(default_factory=PushedRequestSettings)
     token_exchange: TokenExchangeSettings = field(default_factory=TokenExchangeSettings)
+    dpop: DPoPSettings = field(default_factory=DPoPSettings)
 
     def __post_init__(self) -> None:
         check_issuer(self.issuer)

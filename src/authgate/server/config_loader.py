@@ -38,6 +38,7 @@ from authgate.server.config import (
     ClientMetadataSettings,
     Config,
     DatabaseSettings,
+    DPoPSettings,
     FetchSettings,
     HttpSettings,
     KeyPolicy,
@@ -206,6 +207,13 @@ SECTIONS: Mapping[str, Mapping[str, Setting]] = {
     },
     "par": {"lifetime": _SECONDS, "required": Setting("boolean")},
     "token_exchange": {"issuer": _STRING, "jwks_uri": _STRING, "audience": _STRING},
+    "dpop": {
+        "algorithms": Setting.strings("algorithm names"),
+        "max_age": _SECONDS,
+        "leeway": _SECONDS_OR_OFF,
+        "require_nonce": Setting("boolean"),
+        "nonce_lifetime": _SECONDS,
+    },
 }
 
 
@@ -246,6 +254,7 @@ _SECTION_TYPES: Mapping[str, type[Any]] = {
     "client_metadata": ClientMetadataSettings,
     "par": PushedRequestSettings,
     "token_exchange": TokenExchangeSettings,
+    "dpop": DPoPSettings,
 }
 
 _T = TypeVar("_T")

@@ -144,6 +144,11 @@ DESCRIPTIONS: Mapping[str, str] = {
     "pages.template_dirs": "directories of templates that replace the built-in pages",
     "pages.static_dirs": "directories of static files served before the built-in ones",
     "pages.site_name": "the name the sign-in pages show",
+    "dpop.algorithms": "algorithms a DPoP proof may be signed with (asymmetric only)",
+    "dpop.max_age": "a DPoP proof is accepted this long after its `iat`",
+    "dpop.leeway": "how far in the future a DPoP proof's `iat` may lie (clock skew)",
+    "dpop.require_nonce": "every DPoP proof must carry a nonce the server issued (`DPoP-Nonce`)",
+    "dpop.nonce_lifetime": "a server DPoP nonce is accepted this long to twice this long",
 }
 
 

@@ -85,6 +85,8 @@ class Client:
     require_pkce: bool = False
     # A refresh token with every code/device grant, not only when `offline_access` is asked for.
     always_issue_refresh_token: bool = False
+    # Every token request must carry a DPoP proof, so every token is DPoP-bound (RFC 9449 §5).
+    require_dpop: bool = False
     roles: tuple[str, ...] = ()
     jwks: Mapping[str, Any] | None = None
     jwks_uri: str | None = None
@@ -205,6 +207,8 @@ class OpaqueAccessToken:
     # The authorization grant (code, device or refresh family) it was issued under, if any, so
     # that `GrantRevoker.revoke_grant` finds it; None for client credentials.
     grant_id: str | None = None
+    # The thumbprint of the DPoP key the token is bound to (RFC 9449 §6), or None.
+    jkt: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,6 +230,9 @@ class AuthorizationCode:
     amr: tuple[str, ...]
     issued_at: int
     expires_at: int
+    # RFC 9449 §10: the DPoP key the authorization request named (`dpop_jkt`); the token request
+    # must prove possession of it.
+    dpop_jkt: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -308,6 +315,9 @@ class RefreshFamily:
     replay: bytes | None = None
     replay_scopes: tuple[str, ...] | None = None
     revoked_at: int | None = None
+    # RFC 9449 §5: a public client's refresh tokens are bound to the DPoP key of the request
+    # that started the family; every refresh must prove possession of it.
+    jkt: str | None = None
 
     def ends_at(self, lifetimes: RefreshLifetimes) -> int:
         """When the whole family dies: `absolute_lifetime` after the sign-in that started it."""

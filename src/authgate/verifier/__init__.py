@@ -17,7 +17,13 @@ from authgate.verifier.config import (
     TokenCacheConfig,
     VerifierConfig,
 )
-from authgate.verifier.core import ApiKeyCredential, BearerCredential, Credential, Verifier
+from authgate.verifier.core import (
+    ApiKeyCredential,
+    BearerCredential,
+    Credential,
+    DPoPCredential,
+    Verifier,
+)
 from authgate.verifier.errors import Reason, TokenRejected, VerifierUnavailable
 from authgate.verifier.http_fetch import FetchLimits, HttpFetcher
 from authgate.verifier.jwks_cache import IssuerStatus
@@ -34,6 +40,7 @@ __all__ = [
     "ClaimMapping",
     "ConfigError",
     "Credential",
+    "DPoPCredential",
     "FetchLimits",
     "HttpFetcher",
     "IntrospectionConfig",

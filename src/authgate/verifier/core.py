@@ -34,7 +34,8 @@ from authgate.jose.errors import JoseError, MalformedToken
 from authgate.jose.jwk import JWK
 from authgate.verifier.api_keys import ApiKeyVerifier
 from authgate.verifier.config import IssuerConfig, VerifierConfig
-from authgate.verifier.confirmation import refuse_bound_token
+from authgate.verifier.confirmation import check_binding, refuse_bound_token
+from authgate.verifier.dpop import Proof
 from authgate.verifier.errors import Reason, TokenRejected, VerifierUnavailable, rejection_for
 from authgate.verifier.http_fetch import HttpFetcher
 from authgate.verifier.introspection import Introspector
@@ -43,7 +44,7 @@ from authgate.verifier.metrics import VerifierMetrics
 from authgate.verifier.principal import Principal, principal_from_claims
 from authgate.verifier.token_cache import VerifiedTokenCache
 
-__all__ = ["ApiKeyCredential", "BearerCredential", "Credential", "Verifier"]
+__all__ = ["ApiKeyCredential", "BearerCredential", "Credential", "DPoPCredential", "Verifier"]
 
 _perf_counter = time.perf_counter
 
@@ -56,6 +57,26 @@ class BearerCredential:
 
     def __repr__(self) -> str:
         return "BearerCredential(<redacted>)"
+
+
+@dataclass(frozen=True, slots=True)
+class DPoPCredential(BearerCredential):
+    """An access token presented with the DPoP scheme (RFC 9449 §7.1), with its request's proof
+    as checked by `authgate.verifier.dpop.check_proof` (`proof.jkt` is the key's thumbprint)."""
+
+    proof: Proof | None = None
+
+    def __repr__(self) -> str:
+        return "DPoPCredential(<redacted>)"
+
+
+def _presented_key(credential: BearerCredential) -> str | None:
+    """The thumbprint a presentation proves possession of; None for a bearer presentation."""
+    if type(credential) is BearerCredential:
+        return None
+    proof = getattr(credential, "proof", None)
+    # A DPoP presentation whose proof was not checked proves nothing: no key matches "".
+    return proof.jkt if proof is not None else ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,7 +126,6 @@ class _Issuer:
             )
         except JoseError as exc:
             raise rejection_for(exc) from None
-        refuse_bound_token(claims)
         return principal_from_claims(claims, config.claims, issuer=config.issuer, method="jwt")
 
 
@@ -191,6 +211,8 @@ class Verifier:
                 return None
             found = self.token_cache.get(token)
             if found is not None:
+                if type(credential) is not BearerCredential or "cnf" in found.claims:
+                    self._bind(found, credential, started)
                 metrics = self.metrics
                 metrics.token_cache_hits += 1
                 metrics.outcomes["ok"] += 1
@@ -214,6 +236,7 @@ class Verifier:
         started = time.perf_counter()
         try:
             principal = await self._verify_uncached(credential.token)
+            check_binding(principal.claims, _presented_key(credential))
         except TokenRejected as exc:
             self._observe(exc.reason.value, started)
             raise
@@ -222,6 +245,13 @@ class Verifier:
             raise
         self._observe("ok", started)
         return principal
+
+    def _bind(self, principal: Principal, credential: BearerCredential, started: float) -> None:
+        try:
+            check_binding(principal.claims, _presented_key(credential))
+        except TokenRejected as exc:
+            self._observe(exc.reason.value, started)
+            raise
 
     def _observe(self, outcome: str, started: float) -> None:
         self.metrics.outcomes[outcome] += 1
@@ -234,12 +264,15 @@ class Verifier:
         return self._api_keys.verify(key)
 
     async def verify_token(self, token: str) -> Principal:
-        """Verify a bearer token, JWT or opaque (not counted in `metrics.outcomes`)."""
+        """Verify a bearer token, JWT or opaque (not counted in `metrics.outcomes`); one bound to
+        a key (`cnf`) is refused, as for any bearer presentation."""
         principal = self.token_cache.get(token)
         if principal is not None:
             self.metrics.token_cache_hits += 1
-            return principal
-        return await self._verify_uncached(token)
+        else:
+            principal = await self._verify_uncached(token)
+        refuse_bound_token(principal.claims)
+        return principal
 
     async def _verify_uncached(self, token: str) -> Principal:
         if not token:

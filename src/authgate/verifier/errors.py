@@ -44,6 +44,9 @@ class Reason(StrEnum):
     CLAIM = "claim"
     INACTIVE = "inactive"
     BOUND = "bound"
+    NOT_DPOP_BOUND = "not_dpop_bound"
+    KEY_MISMATCH = "dpop_key_mismatch"
+    DPOP_REQUIRED = "dpop_required"
     API_KEY = "api_key"
 
 
@@ -64,6 +67,9 @@ DESCRIPTIONS: dict[Reason, str] = {
     Reason.CLAIM: "the access token's claims are not acceptable",
     Reason.INACTIVE: "the access token is not active",
     Reason.BOUND: "the access token is bound to a key and cannot be used as a bearer token",
+    Reason.NOT_DPOP_BOUND: "the access token is not bound to a DPoP key",
+    Reason.KEY_MISMATCH: "the access token is bound to another key than the DPoP proof's",
+    Reason.DPOP_REQUIRED: "this resource requires a DPoP-bound access token and its proof",
     Reason.API_KEY: "the API key is not valid",
 }
 

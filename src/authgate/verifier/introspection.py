@@ -3,8 +3,8 @@
 The gate authenticates to the endpoint as a client (RFC 7662 §2.1; `client_secret_basic` with the
 RFC 6749 §2.3.1 form-encoding, or `client_secret_post`). An answer counts as active only when
 `active` is exactly `true`, its `exp`/`nbf` (if present) hold, its `iss` equals the configured
-issuer (if one is set), when audiences are configured its `aud` names one of them, and it
-carries no `cnf` (a sender-constrained token, RFC 9449 §6.2: see `confirmation`).
+issuer (if one is set), and when audiences are configured its `aud` names one of them. A `cnf`
+goes through to the principal (RFC 9449 §6.2), for `confirmation` to judge per presentation.
 
 Caching (RFC 7662 §4 asks to weigh freshness against load): active answers for `cache_ttl`
 seconds and never past `exp`; inactive answers for `negative_ttl`; both bounded, keyed by the
@@ -25,7 +25,6 @@ from urllib.parse import quote_plus
 from authgate.jose.errors import JoseError
 from authgate.jose.jwt import validate_claims
 from authgate.verifier.config import IntrospectionConfig
-from authgate.verifier.confirmation import refuse_bound_token
 from authgate.verifier.errors import Reason, TokenRejected, VerifierUnavailable, rejection_for
 from authgate.verifier.http_fetch import FetchError, HttpFetcher
 from authgate.verifier.metrics import VerifierMetrics
@@ -120,7 +119,6 @@ class Introspector:
             )
         except JoseError as exc:
             raise rejection_for(exc) from None
-        refuse_bound_token(answer)
         if "scope" in answer and not isinstance(answer["scope"], str):
             raise TokenRejected(Reason.CLAIM, debug="introspection: scope is not a string")
         issuer = answer.get("iss") if isinstance(answer.get("iss"), str) else config.issuer

@@ -275,7 +275,9 @@ async def test_userinfo_releases_claims_by_scope_and_refuses_by_rfc_6750(flow: F
 
     missing = await flow.http.get("/userinfo")
     assert missing.status_code == 401
-    assert missing.headers["www-authenticate"] == f'Bearer realm="{ISSUER}"'
+    assert missing.headers["www-authenticate"] == (
+        f'Bearer realm="{ISSUER}", DPoP realm="{ISSUER}", algs="ES256 PS256 RS256 EdDSA Ed25519"'
+    )  # RFC 9449 §7.1: the DPoP scheme is offered too
     bad = await flow.http.get("/userinfo", headers={"Authorization": "Bearer not-a-token"})
     assert bad.status_code == 401
     assert 'error="invalid_token"' in bad.headers["www-authenticate"]

@@ -15,6 +15,7 @@ from authgate.verifier import (
     BearerCredential,
     ClaimMapping,
     ConfigError,
+    DPoPCredential,
     IssuerConfig,
     Reason,
     TokenCacheConfig,
@@ -22,6 +23,7 @@ from authgate.verifier import (
     Verifier,
     VerifierConfig,
 )
+from authgate.verifier.dpop import Proof
 from authgate.verifier.errors import DESCRIPTIONS
 from authgate.verifier.http_fetch import check_fetch_url
 from authgate.verifier.principal import principal_from_claims
@@ -115,12 +117,46 @@ async def test_wrong_audience_issuer_type_and_missing_exp(
 async def test_sender_constrained_tokens_are_not_bearer_tokens(
     verifier: Verifier, test_issuer: FakeIssuer
 ) -> None:
-    # RFC 9449 §7.2 / RFC 8705 §3: the gate checks no DPoP proof and no client certificate.
+    # RFC 9449 §7.2 / RFC 8705 §3: a bound token presented as a bearer token is refused, the
+    # first time (verified) and every later time (from the cache).
     dpop = test_issuer.token(cnf={"jkt": "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"})
     mtls = test_issuer.token(cnf={"x5t#S256": "bwcK0esc3ACC3DB2Y5_lESsXE8o9ltc05O89jdN-dg2"})
     for token in (dpop, mtls):
         assert await reason_of(verifier, token) is Reason.BOUND
-    assert len(verifier.token_cache) == 0
+        for _ in range(2):
+            with pytest.raises(TokenRejected) as info:
+                await verifier.authenticate(BearerCredential(token))
+            assert info.value.reason is Reason.BOUND
+            with pytest.raises(TokenRejected):
+                verifier.authenticate_nowait(BearerCredential(token))
+
+
+def _dpop(token: str, jkt: str) -> DPoPCredential:
+    return DPoPCredential(token, Proof(jkt, "jti", 0.0, "GET", "https://api.test/"))
+
+
+async def test_a_dpop_presentation_needs_the_bound_key(
+    verifier: Verifier, test_issuer: FakeIssuer
+) -> None:
+    jkt = "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"
+    bound = test_issuer.token(cnf={"jkt": jkt})
+    for _ in range(2):  # verified, then from the cache
+        assert (await verifier.authenticate(_dpop(bound, jkt))).claims["cnf"] == {"jkt": jkt}
+    assert verifier.authenticate_nowait(_dpop(bound, jkt)) is not None
+    cases = {
+        _dpop(bound, "another-key-thumbprint"): Reason.KEY_MISMATCH,
+        DPoPCredential(bound): Reason.KEY_MISMATCH,  # a proof that was never checked
+        _dpop(test_issuer.token(), jkt): Reason.NOT_DPOP_BOUND,  # not bound at all
+        _dpop(test_issuer.token(cnf={"x5t#S256": "x"}), jkt): Reason.NOT_DPOP_BOUND,
+        _dpop(test_issuer.token(cnf={"jkt": jkt, "x5t#S256": "x"}), jkt): Reason.NOT_DPOP_BOUND,
+        _dpop(test_issuer.token(cnf={"jkt": 7}), jkt): Reason.KEY_MISMATCH,
+    }
+    for credential, reason in cases.items():
+        for _ in range(2):
+            with pytest.raises(TokenRejected) as info:
+                await verifier.authenticate(credential)
+            assert info.value.reason is reason
+    assert repr(_dpop(bound, jkt)) == "DPoPCredential(<redacted>)"
 
 
 async def test_signature_failures_share_one_description(

@@ -163,7 +163,7 @@ async def test_client_secret_post_and_answers_that_must_be_refused(
             "other-aud": Reason.AUDIENCE,
             "no-aud": Reason.AUDIENCE,
             "future": Reason.NOT_YET_VALID,
-            "dpop": Reason.BOUND,  # RFC 9449 §6.2: a bound token's answer carries cnf
+            "dpop": Reason.BOUND,  # RFC 9449 §6.2: a bound token's answer carries cnf; as bearer
         }
         for token, reason in expected.items():
             with pytest.raises(TokenRejected) as info:

@@ -198,6 +198,7 @@ async def create_client(
     origin: str = "cli",
     registration_token_hash: str | None = None,
     names: OptionNames = CLI_NAMES,
+    require_dpop: bool = False,
     now: int,
 ) -> tuple[Client, str | None]:
     """Register a client; return it and its new secret (None for key-based or public clients).
@@ -223,6 +224,7 @@ async def create_client(
         require_pushed_requests=require_pushed_requests,
         exchange_impersonation=exchange_impersonation,
         exchange_external=exchange_external,
+        require_dpop=require_dpop,
         roles=roles,
         application_type=application_type,
         names=names,
@@ -273,6 +275,7 @@ async def checked_client(
     require_pushed_requests: bool = False,
     exchange_impersonation: bool = False,
     exchange_external: bool = False,
+    require_dpop: bool = False,
     roles: Sequence[str] = (),
     application_type: str | None = None,
     names: OptionNames = CLI_NAMES,
@@ -339,6 +342,7 @@ async def checked_client(
         require_pushed_requests=require_pushed_requests,
         exchange_impersonation=exchange_impersonation,
         exchange_external=exchange_external,
+        require_dpop=require_dpop,
         roles=tuple(dict.fromkeys(roles)),
         jwks=dict(jwks) if jwks else None,
         jwks_uri=jwks_uri,

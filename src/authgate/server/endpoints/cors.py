@@ -18,8 +18,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 __all__ = ["ApiCors"]
 
-_ALLOWED_HEADERS = "Authorization, Content-Type"
-_EXPOSED = "WWW-Authenticate, Retry-After, RateLimit, RateLimit-Policy"
+_ALLOWED_HEADERS = "Authorization, Content-Type, DPoP"  # RFC 9449: browser clients send proofs
+_EXPOSED = "WWW-Authenticate, Retry-After, RateLimit, RateLimit-Policy, DPoP-Nonce"
 _PREFLIGHT = [
     (b"access-control-allow-origin", b"*"),
     (b"access-control-allow-methods", b"GET, POST"),
@@ -29,11 +29,8 @@ _PREFLIGHT = [
 ]
 _SIMPLE = [
     (b"access-control-allow-origin", b"*"),
-    # The rate-limit fields, so that a browser app can pace itself.
-    (
-        b"access-control-expose-headers",
-        b"WWW-Authenticate, Retry-After, RateLimit, RateLimit-Policy",
-    ),
+    # The rate-limit fields, so that a browser app can pace itself; the DPoP nonce (RFC 9449 §8).
+    (b"access-control-expose-headers", _EXPOSED.encode()),
 ]
 
 

@@ -104,6 +104,7 @@ def server_metadata(
         "revocation_endpoint_auth_methods_supported": list(auth_methods),
         "revocation_endpoint_auth_signing_alg_values_supported": algs,
         **registration,
+        "dpop_signing_alg_values_supported": list(config.dpop.algorithms),  # RFC 9449 §5.1
     }
     if config.client_metadata.enabled:
         # draft-ietf-oauth-client-id-metadata-document §6: URL client ids are accepted.

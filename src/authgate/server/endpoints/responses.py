@@ -15,7 +15,7 @@ from typing import Any
 from starlette.responses import Response
 
 from authgate.limits import Refusal
-from authgate.oauth.errors import OAuthError
+from authgate.oauth.errors import OAuthError, UseDPoPNonce
 
 __all__ = [
     "NO_STORE",
@@ -73,4 +73,6 @@ def oauth_error_response(error: OAuthError, realm: str) -> Response:
         headers["Allow"] = "POST"
     if error.status_code == 503:
         headers["Retry-After"] = str(RETRY_AFTER)
+    if isinstance(error, UseDPoPNonce):  # RFC 9449 §8: the nonce to use
+        headers["DPoP-Nonce"] = error.nonce
     return json_response(error.to_dict(), error.status_code, headers)

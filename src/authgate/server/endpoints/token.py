@@ -3,6 +3,7 @@
 then dispatch to the grant.
 
 `resource` may repeat (RFC 8707 §2); every other parameter may appear once (RFC 6749 §3.2).
+A `DPoP` proof (RFC 9449 §5) binds what the grant issues to its key (`tokens.dpop`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from authgate.server.auth_server import AuthServer
 from authgate.server.endpoints.browser import request_address
 from authgate.server.endpoints.client_requests import read_client_form
 from authgate.server.endpoints.responses import NO_STORE, json_response, limited_response
+from authgate.server.tokens.dpop import binding
 
 __all__ = ["token_endpoint"]
 
@@ -44,9 +46,12 @@ async def token_endpoint(request: Request) -> Response:
         # The one place a grant's `allows_public_clients` is enforced (RFC 6749 §4.4: client
         # credentials need a confidential client).
         raise UnauthorizedClient(f"public clients cannot use {grant_type}")
-    response = await handler.handle(form, client, request.is_disconnected)
+    dpop = server.dpop
+    jkt = await dpop.proven_key(request.headers.getlist("dpop"), client) if dpop else None
+    with binding(jkt):  # RFC 9449 §5: what the grant issues is bound to the proof's key
+        response = await handler.handle(form, client, request.is_disconnected)
     request.state.grant_type = handler.grant_type  # counted in the metrics (a bounded label)
-    fields = server.limits.admitted_headers(decisions)  # none unless `[limits] headers = "all"`
-    if not fields:
+    extra = {**(dpop.nonce_header() if dpop else {}), **server.limits.admitted_headers(decisions)}
+    if not extra:  # the RateLimit fields only with `[limits] headers = "all"`
         return json_response(response.to_dict())
-    return json_response(response.to_dict(), headers={**NO_STORE, **fields})
+    return json_response(response.to_dict(), headers={**NO_STORE, **extra})

@@ -69,10 +69,12 @@ _SINGLE = (
     "login_hint",
     "request",
     "request_uri",
+    "dpop_jkt",
 )
 # Every parameter the parser reads; a pending request need keep no other.
 READ_PARAMETERS = frozenset((*_SINGLE, "resource"))
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_JKT = re.compile(r"[A-Za-z0-9_-]{43}")
 _VSCHAR = re.compile(r"[\x20-\x7e]+")  # RFC 6749 Appendix A.5 (state), A.1 (client_id)
 
 
@@ -122,6 +124,8 @@ class AuthorizationRequest:
     code_challenge: str | None
     login_hint: str | None
     requested_at: int
+    # RFC 9449 §10: the thumbprint of the DPoP key the code will be bound to.
+    dpop_jkt: str | None = None
 
     @property
     def redirect_uri(self) -> str:
@@ -290,7 +294,15 @@ def _validate(
         code_challenge=challenge,
         login_hint=_one(params, "login_hint"),
         requested_at=requested_at,
+        dpop_jkt=_dpop_jkt(_one(params, "dpop_jkt")),
     )
+
+
+def _dpop_jkt(value: str | None) -> str | None:
+    """RFC 9449 §10: a JWK SHA-256 thumbprint, base64url (43 characters)."""
+    if value is not None and _JKT.fullmatch(value) is None:
+        raise InvalidRequest("dpop_jkt must be a base64url SHA-256 JWK thumbprint")
+    return value
 
 
 def _one(params: dict[str, list[str]], name: str) -> str | None:

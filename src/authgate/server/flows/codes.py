@@ -73,6 +73,7 @@ def issue_code(
         amr=tuple(amr),
         issued_at=now,
         expires_at=now + lifetime,
+        dpop_jkt=request.dpop_jkt,
     )
     return code, record
 

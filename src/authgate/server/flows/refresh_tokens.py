@@ -129,8 +129,10 @@ def new_family(
     auth_time: int,
     amr: Iterable[str],
     now: int,
+    jkt: str | None = None,
 ) -> tuple[str, RefreshFamily]:
-    """The first refresh token of a grant: `(token, family)`; store the family, send the token."""
+    """The first refresh token of a grant: `(token, family)`; store the family, send the token.
+    `jkt`: the DPoP key its tokens are bound to (a public client's, RFC 9449 §5)."""
     token = generate_token()
     family = RefreshFamily(
         family_id=secrets.token_urlsafe(16),
@@ -145,6 +147,7 @@ def new_family(
         generation=0,
         current_hash=hash_token(token),
         current_issued_at=now,
+        jkt=jkt,
     )
     return token, family
 

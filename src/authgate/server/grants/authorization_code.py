@@ -18,6 +18,7 @@ from authgate.server.grants.user_tokens import UserGrant, UserTokens
 from authgate.server.http.forms import Form
 from authgate.server.models import Client
 from authgate.server.storage.protocols import AuthorizationCodeStore, GrantRevoker
+from authgate.server.tokens.dpop import check_bound
 
 __all__ = ["AuthorizationCodeGrant"]
 
@@ -57,6 +58,7 @@ class AuthorizationCodeGrant:
             resources=form.get_all("resource"),
             now=self._now(),
         )
+        check_bound(record.dpop_jkt, "the authorization code")  # RFC 9449 §10
         return await self._tokens.issue(
             UserGrant(
                 grant_id=record.grant_id,

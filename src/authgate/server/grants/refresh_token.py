@@ -36,6 +36,7 @@ from authgate.server.secret_key import Sealer, SealError, generate_token
 from authgate.server.storage.protocols import AuditStore, GrantRevoker, RefreshTokenStore
 from authgate.server.targets.resources import one_resource
 from authgate.server.targets.scopes import parse_scope
+from authgate.server.tokens.dpop import check_bound
 
 __all__ = ["RefreshTokenGrant"]
 
@@ -82,6 +83,12 @@ class RefreshTokenGrant:
         resource = one_resource(form.get_all("resource"))
         presented_hash = self._hash_token(presented)
         binding = b"authgate refresh response\x00" + presented_hash.encode("ascii")
+        # RFC 9449 §5: a family bound to a DPoP key (a public client's) is refreshed only with a
+        # proof by that key, a retry in the grace window included. The key never changes, so it
+        # is checked before the exchange.
+        family = await self._families.find_family(presented_hash)
+        if family is not None and family.client_id == client.client_id:
+            check_bound(family.jkt, "the refresh token")
 
         async def issue_pair(
             family: RefreshFamily, access_scopes: tuple[str, ...]

@@ -23,6 +23,7 @@ from authgate.server.models import Api, Client
 from authgate.server.storage.protocols import RefreshTokenStore, UserLookup
 from authgate.server.targets.identity_scopes import IDENTITY_SCOPES, OPENID
 from authgate.server.targets.user_targets import UserTargets
+from authgate.server.tokens.dpop import bound_key
 from authgate.server.tokens.id_tokens import id_token_claims
 from authgate.server.tokens.issuer import AccessTokenRequest, IssuedAccessToken, TokenIssuer
 
@@ -87,6 +88,9 @@ class UserTokens:
                 auth_time=grant.auth_time,
                 amr=grant.amr,
                 now=self._now(),
+                # RFC 9449 §5: a public client's refresh tokens are bound to its DPoP key (a
+                # confidential client's are bound to its credentials already).
+                jkt=bound_key() if client.is_public else None,
             )
             await self._families.create_family(family)
         return TokenResponse(access, refresh_token, id_token)

@@ -41,6 +41,7 @@ class SqlAuthorizationCodes(SqlBase):
                         issued_at=code.issued_at,
                         expires_at=code.expires_at,
                         used_at=None,
+                        dpop_jkt=code.dpop_jkt,
                     )
                 )
         except IntegrityError as exc:
@@ -81,4 +82,5 @@ def _code(row: Any) -> AuthorizationCode:
         amr=tuple(row["amr"]),
         issued_at=row["issued_at"],
         expires_at=row["expires_at"],
+        dpop_jkt=row["dpop_jkt"],
     )

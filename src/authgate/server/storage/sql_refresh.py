@@ -186,6 +186,7 @@ def _values(family: RefreshFamily) -> dict[str, Any]:
         "replay": family.replay,
         "replay_scopes": None if family.replay_scopes is None else list(family.replay_scopes),
         "revoked_at": family.revoked_at,
+        "jkt": family.jkt,
     }
 
 
@@ -209,4 +210,5 @@ def _family(row: Any) -> RefreshFamily:
         replay=None if replay is None else bytes(replay),
         replay_scopes=None if replay_scopes is None else tuple(replay_scopes),
         revoked_at=row["revoked_at"],
+        jkt=row["jkt"],
     )

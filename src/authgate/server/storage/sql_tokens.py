@@ -35,6 +35,7 @@ class SqlTokens(SqlBase):
                     expires_at=record.expires_at,
                     revoked=revoked,
                     grant_id=record.grant_id,
+                    jkt=record.jkt,
                 )
             )
 
@@ -62,6 +63,7 @@ class SqlTokens(SqlBase):
             expires_at=m["expires_at"],
             revoked=bool(m["revoked"]),
             grant_id=m["grant_id"],
+            jkt=m["jkt"],
         )
 
     async def revoke_opaque_token(self, token_hash: str) -> bool:

@@ -58,6 +58,8 @@ clients = sa.Table(
     sa.Column("post_logout_redirect_uris", sa.JSON, nullable=False, server_default="[]"),
     sa.Column("require_pkce", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("always_issue_refresh_token", sa.Boolean, nullable=False, server_default=sa.false()),
+    # RFC 9449: every token request must carry a DPoP proof (migration 0006).
+    sa.Column("require_dpop", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("roles", sa.JSON, nullable=False),
     sa.Column("jwks", sa.JSON, nullable=True),
     sa.Column("jwks_uri", sa.String(2048), nullable=True),
@@ -135,6 +137,7 @@ opaque_access_tokens = sa.Table(
     sa.Column("expires_at", sa.BigInteger, nullable=False, index=True),
     sa.Column("revoked", sa.Boolean, nullable=False),
     sa.Column("grant_id", sa.String(64), nullable=True, index=True),
+    sa.Column("jkt", sa.String(64), nullable=True),  # RFC 9449 §6: the DPoP key (0006)
 )
 
 revoked_jwts = sa.Table(
@@ -230,6 +233,7 @@ authorization_codes = sa.Table(
     sa.Column("issued_at", sa.BigInteger, nullable=False),
     sa.Column("expires_at", sa.BigInteger, nullable=False, index=True),
     sa.Column("used_at", sa.BigInteger, nullable=True),
+    sa.Column("dpop_jkt", sa.String(64), nullable=True),  # RFC 9449 §10 (migration 0006)
 )
 
 # Pushed authorization requests (RFC 9126): used once (`used_at`), deleted once expired.
@@ -265,6 +269,7 @@ refresh_families = sa.Table(
     sa.Column("replay", sa.LargeBinary, nullable=True),
     sa.Column("replay_scopes", sa.JSON, nullable=True),
     sa.Column("revoked_at", sa.BigInteger, nullable=True),
+    sa.Column("jkt", sa.String(64), nullable=True),  # RFC 9449 §5: a public client's key (0006)
 )
 
 # The keyed hash of every refresh token ever issued in a family, so an old one is recognised.

@@ -34,6 +34,8 @@ class AccessTokenContent:
     grant_id: str | None = None
     # Further claims a grant adds (auth_time for user flows), never overriding ours.
     extra_claims: Mapping[str, Any] = field(default_factory=dict)
+    # The thumbprint of the DPoP key the token is bound to (RFC 9449 §6: `cnf.jkt`), or None.
+    jkt: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,12 +57,16 @@ class TokenInfo:
     # The actor of a delegated token (RFC 8693 §4.1), as the verified token says; only JWTs
     # carry one (token exchange issues `act` into JWT access tokens only).
     act: Mapping[str, Any] | None = None
+    jkt: str | None = None  # the DPoP key an access token is bound to (RFC 9449 §6)
 
     def introspection(self, issuer: str) -> dict[str, Any]:
         """The RFC 7662 §2.2 response members for an active token."""
         body: dict[str, Any] = {"active": True, "client_id": self.client_id}
         if self.kind == "access_token":
-            body["token_type"] = "Bearer"  # RFC 7662 §2.2: the RFC 6749 §7.1 type
+            # RFC 7662 §2.2: the RFC 6749 §7.1 type; RFC 9449 §6.2: DPoP, with the key's cnf.
+            body["token_type"] = "DPoP" if self.jkt is not None else "Bearer"
+            if self.jkt is not None:
+                body["cnf"] = {"jkt": self.jkt}
         body.update(
             exp=self.expires_at,
             iat=self.issued_at,

@@ -11,6 +11,7 @@ from typing import Any
 from authgate.server.models import Api, Client, TokenFormat
 from authgate.server.observability.counters import note_issued
 from authgate.server.targets.scopes import format_scope
+from authgate.server.tokens.dpop import bound_key
 from authgate.server.tokens.formats import AccessTokenContent, AccessTokenFormat
 from authgate.server.tokens.signing import JwtSigner
 
@@ -66,6 +67,7 @@ class TokenIssuer:
         ttl = request.api.access_token_ttl
         if request.not_after is not None:
             ttl = max(0, min(ttl, request.not_after - now))
+        jkt = bound_key()  # the DPoP key the token request proved (RFC 9449 §5), if any
         content = AccessTokenContent(
             jti=secrets.token_urlsafe(16),
             client_id=request.client.client_id,
@@ -78,6 +80,7 @@ class TokenIssuer:
             signing_alg=request.api.signing_alg,
             grant_id=request.grant_id,
             extra_claims=request.extra_claims,
+            jkt=jkt,
         )
         value = await self._formats[request.api.token_format].issue(content)
         note_issued(request.api.token_format, request.api.signing_alg)  # for the metrics
@@ -87,6 +90,7 @@ class TokenIssuer:
             expires_in=ttl,
             expires_at=content.expires_at,
             scope=content.scope,
+            token_type="DPoP" if jkt is not None else "Bearer",  # RFC 9449 §5
         )
 
     async def sign_id_token(self, claims: Mapping[str, Any], alg: str = "RS256") -> str:

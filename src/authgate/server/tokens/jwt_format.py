@@ -2,7 +2,8 @@
 
 Issued with the header `typ: at+jwt` and the signing key's `kid` (§2.1), and the claims `iss`,
 `sub`, `aud`, `exp`, `iat`, `jti`, `client_id`, `scope` and, when the client or user has roles,
-`roles` (§2.2, §2.2.3.1). One issued under an authorization grant is listed with it
+`roles` (§2.2, §2.2.3.1); a DPoP-bound token carries `cnf.jkt` (RFC 9449 §6.1). One issued
+under an authorization grant is listed with it
 (`GrantTokenLog`), so that revoking the grant puts its `jti` on the revocation list.
 
 A presented JWT is ours when it verifies with a published key, under one of our algorithms, with
@@ -69,6 +70,8 @@ class JwtAccessTokens:
             claims["scope"] = content.scope
         if content.roles:
             claims["roles"] = list(content.roles)
+        if content.jkt is not None:
+            claims["cnf"] = {"jkt": content.jkt}  # RFC 9449 §6.1
         value = await self._signer.sign(claims, content.signing_alg, TYP)
         if content.grant_id is not None:
             await self._grant_tokens.record_grant_token(
@@ -94,6 +97,8 @@ class JwtAccessTokens:
             return None
         revoked = await self._revocations.is_jti_revoked(claims["jti"])
         act = claims.get("act")
+        cnf = claims.get("cnf")
+        jkt = cnf.get("jkt") if isinstance(cnf, dict) else None
         return TokenInfo(
             kind="access_token",
             format="jwt",
@@ -107,6 +112,7 @@ class JwtAccessTokens:
             jti=claims["jti"],
             roles=tuple(claims.get("roles", ())),
             act=act if isinstance(act, dict) else None,
+            jkt=jkt if isinstance(jkt, str) else None,
         )
 
     async def revoke(self, info: TokenInfo) -> None:

@@ -51,6 +51,7 @@ class OpaqueAccessTokens:
                 issued_at=content.issued_at,
                 expires_at=content.expires_at,
                 grant_id=content.grant_id,
+                jkt=content.jkt,
             )
         )
         return value
@@ -73,6 +74,7 @@ class OpaqueAccessTokens:
             jti=record.jti,
             roles=record.roles,
             token_hash=record.token_hash,
+            jkt=record.jkt,
         )
 
     async def revoke(self, info: TokenInfo) -> None:

@@ -1,0 +1,86 @@
+"""`claim_once`, the stores' single-use operation (DPoP `jti`, RFC 9449 §11.1): the first claim
+wins in every process that shares the store, a claim expires after its ttl, and a store that cannot
+answer raises `StoreUnavailable` instead of letting a claim pass."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+import redis
+
+from authgate.limits.memory import MemoryStore
+from authgate.limits.redis_store import RedisStore
+from authgate.limits.store import StoreUnavailable
+from tests.support.limits import SHARED_REDIS, Clock, free_port, own_redis
+
+
+async def test_memory_first_claim_wins_until_it_expires(clock: Clock) -> None:
+    store = MemoryStore(clock=clock)
+    assert await store.claim_once("k", 2)
+    assert not await store.claim_once("k", 2)
+    assert await store.claim_once("other", 2)
+    clock.advance(1_999_999)
+    assert not await store.claim_once("k", 2)
+    clock.advance(1)
+    assert await store.claim_once("k", 2)
+
+
+async def test_memory_claims_are_bounded_and_expired_ones_dropped(clock: Clock) -> None:
+    store = MemoryStore(max_keys=3, clock=clock)
+    for i in range(10):
+        assert await store.claim_once(f"k{i}", 1)
+    assert len(store._claimed) == 3
+    clock.advance(2_000_000)
+    assert await store.claim_once("fresh", 1)
+    assert len(store._claimed) <= 2  # expired claims are swept as new ones arrive
+
+
+async def test_memory_rejects_a_non_positive_ttl() -> None:
+    with pytest.raises(ValueError, match="ttl"):
+        await MemoryStore().claim_once("k", 0)
+
+
+async def test_redis_first_claim_wins_across_stores_and_expires(
+    redis_client: redis.Redis, namespace: str
+) -> None:
+    one = RedisStore(SHARED_REDIS, timeout=2.0)
+    two = RedisStore(SHARED_REDIS, timeout=2.0)
+    try:
+        key = f"{namespace}:jti"
+        # Two stores (as two processes would) racing for one key: exactly one wins.
+        results = await asyncio.gather(
+            *(s.claim_once(key, 5) for s in (one, two) for _ in range(5))
+        )
+        assert sorted(results) == [False] * 9 + [True]
+        ttl = redis_client.pttl(key)
+        assert 0 < ttl <= 5000
+        short = f"{namespace}:short"
+        assert await one.claim_once(short, 0.05)
+        await asyncio.sleep(0.3)  # Redis expires the key after 50 ms on its own clock
+        assert not redis_client.exists(short)
+        assert await two.claim_once(short, 0.05)  # expired in Redis: claimable again
+    finally:
+        await one.aclose()
+        await two.aclose()
+
+
+async def test_redis_down_raises_store_unavailable() -> None:
+    store = RedisStore(f"redis://127.0.0.1:{free_port()}/0", timeout=0.2)
+    try:
+        with pytest.raises(StoreUnavailable):
+            await store.claim_once("k", 5)
+    finally:
+        await store.aclose()
+
+
+async def test_redis_killed_mid_use_fails_closed() -> None:
+    with own_redis() as server:
+        store = RedisStore(server.url, timeout=0.5)
+        try:
+            assert await store.claim_once("k", 5)
+            server.kill()
+            with pytest.raises(StoreUnavailable):
+                await store.claim_once("k2", 5)
+        finally:
+            await store.aclose()
