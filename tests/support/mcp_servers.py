@@ -94,9 +94,11 @@ class McpServer:
 
 
 @contextmanager
-def running_mcp(build: Callable[[str, str], ASGIApp], issuer: str) -> Iterator[McpServer]:
-    """`build(issuer, resource)` served by uvicorn on a free loopback port."""
-    port = free_port()
+def running_mcp(
+    build: Callable[[str, str], ASGIApp], issuer: str, port: int | None = None
+) -> Iterator[McpServer]:
+    """`build(issuer, resource)` served by uvicorn on `port` (default: a free loopback port)."""
+    port = port or free_port()
     resource = f"http://127.0.0.1:{port}/mcp"
     config = uvicorn.Config(
         build(issuer, resource), host="127.0.0.1", port=port, log_level="warning"
@@ -118,7 +120,7 @@ def running_mcp(build: Callable[[str, str], ASGIApp], issuer: str) -> Iterator[M
 
 @dataclass
 class MemoryStorage(TokenStorage):
-    """The SDK client's storage, holding the pre-registered client (no dynamic registration)."""
+    """The SDK client's storage: a pre-registered client, or the one the SDK registered."""
 
     client: OAuthClientInformationFull | None
     tokens: OAuthToken | None = None
@@ -140,13 +142,15 @@ class MemoryStorage(TokenStorage):
 
 def oauth_provider(
     server_url: str,
-    client_id: str,
+    client_id: str | None,
     redirect_uri: str,
     storage: MemoryStorage,
     sign_in: Callable[[str], Awaitable[str]],
 ) -> OAuthClientProvider:
     """The SDK's OAuth client for a public client: `sign_in(authorization_url)` plays the user and
-    returns the redirect back to the client (its query holds code, state and iss)."""
+    returns the redirect back to the client (its query holds code, state and iss). `client_id`
+    None and no client in `storage`: the SDK registers itself at the discovered
+    `registration_endpoint` (RFC 7591) with the metadata below."""
     callback: dict[str, str] = {}
 
     async def redirect_handler(url: str) -> None:
@@ -162,7 +166,7 @@ def oauth_provider(
             code=callback["code"], state=callback.get("state"), iss=callback.get("iss")
         )
 
-    if storage.client is None:
+    if storage.client is None and client_id is not None:
         storage.client = OAuthClientInformationFull(
             client_id=client_id,
             redirect_uris=[redirect_uri],  # type: ignore[list-item]
