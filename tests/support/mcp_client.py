@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import re
 import secrets
 import subprocess
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
@@ -110,6 +111,37 @@ def token_for(served: Served, client_id: str, resource: str, scope: str) -> dict
     return body
 
 
+@contextlib.asynccontextmanager
+async def sdk_client(
+    served: Served,
+    url: str,
+    client_id: str | None,
+    storage: MemoryStorage,
+    *,
+    sign_in: SignIn | None = None,
+    redirect_uri: str = LOOPBACK_CALLBACK,
+    http_options: dict[str, Any] | None = None,
+    sign_ins: list[str] | None = None,
+) -> AsyncIterator[Client]:
+    """The SDK's MCP client for the server at `url`, signing in through its OAuth client when the
+    server asks. `client_id` None: the SDK registers itself (RFC 7591) unless `storage` holds a
+    client. `sign_in` plays the user (default: the pages' forms over HTTP) and each authorization
+    URL it is given is added to `sign_ins`; `http_options` go to the SDK's HTTP client."""
+    play = sign_in or served.sign_in_and_approve
+    seen = sign_ins if sign_ins is not None else []
+
+    async def signed_in(authorization_url: str) -> str:
+        seen.append(authorization_url)
+        return await asyncio.to_thread(play, authorization_url)
+
+    provider = oauth_provider(url, client_id, redirect_uri, storage, signed_in)
+    async with (
+        httpx2.AsyncClient(auth=provider, timeout=30, **(http_options or {})) as http,
+        Client(streamable_http_client(url, http_client=http)) as client,
+    ):
+        yield client
+
+
 async def call_whoami(
     served: Served,
     server: McpServer | str,
@@ -120,23 +152,20 @@ async def call_whoami(
     redirect_uri: str = LOOPBACK_CALLBACK,
     http_options: dict[str, Any] | None = None,
 ) -> tuple[dict[str, Any], list[str]]:
-    """The SDK client calls the `whoami` tool of `server` (its URL); returns the tool's answer and
-    the sign-ins it needed. `client_id` None: the SDK registers itself (RFC 7591) unless
-    `storage` holds a client. `sign_in` plays the user (default: the pages' forms over HTTP);
-    `http_options` go to the SDK's HTTP client."""
+    """The SDK client (`sdk_client`) calls the `whoami` tool of `server` (or the MCP server at that
+    URL); returns the tool's answer and the sign-ins it needed."""
     url = server if isinstance(server, str) else server.resource
-    play = sign_in or served.sign_in_and_approve
     sign_ins: list[str] = []
-
-    async def signed_in(authorization_url: str) -> str:
-        sign_ins.append(authorization_url)
-        return await asyncio.to_thread(play, authorization_url)
-
-    provider = oauth_provider(url, client_id, redirect_uri, storage, signed_in)
-    async with (
-        httpx2.AsyncClient(auth=provider, timeout=30, **(http_options or {})) as http,
-        Client(streamable_http_client(url, http_client=http)) as client,
-    ):
+    async with sdk_client(
+        served,
+        url,
+        client_id,
+        storage,
+        sign_in=sign_in,
+        redirect_uri=redirect_uri,
+        http_options=http_options,
+        sign_ins=sign_ins,
+    ) as client:
         result = await client.call_tool("whoami", {})
     assert not result.is_error, result
     text = result.content[0].text  # type: ignore[union-attr]

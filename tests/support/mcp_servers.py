@@ -15,11 +15,12 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import anyio
 import pytest
 import uvicorn
 from mcp.client.auth import OAuthClientProvider, TokenStorage
 from mcp.server.auth.middleware.auth_context import get_access_token
-from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver import Context, MCPServer
 from mcp.shared.auth import (
     AuthorizationCodeResult,
     OAuthClientInformationFull,
@@ -37,6 +38,10 @@ from tests.support.server_harness import free_port
 
 SCOPES = ("mcp:tools", "mcp:admin")  # what the MCP servers require
 STARTUP_TIMEOUT = 20.0
+# The `stream` tool's gates, by the key a test passes it: set when the client has seen the tool's
+# first progress notification (the servers run in this process).
+RELEASES: dict[str, threading.Event] = {}
+RELEASE_WAIT = 20.0  # how long `stream` waits before giving up (then it answers "buffered")
 
 
 def _server(name: str, **auth: Any) -> MCPServer:
@@ -57,7 +62,21 @@ def _server(name: str, **auth: Any) -> MCPServer:
             }
         )
 
+    @server.tool()
+    async def stream(key: str, ctx: Context) -> str:
+        """A progress notification, then the result once the client has seen it: answers
+        "streamed" only if the notification reached the client before the response ended (a
+        proxy that buffers the response holds it back until the wait gives up)."""
+        await ctx.report_progress(1, 2, "first")
+        released = await anyio.to_thread.run_sync(RELEASES[key].wait, RELEASE_WAIT)
+        return "streamed" if released else "buffered"
+
     return server
+
+
+def plain_app(issuer: str, resource: str) -> ASGIApp:
+    """An SDK app with no auth of its own (for behind the gateway); `issuer` is not used."""
+    return _server("plain").streamable_http_app()
 
 
 def integration_app(issuer: str, resource: str) -> ASGIApp:
