@@ -112,7 +112,7 @@ async def test_the_sdk_signs_in_through_the_gateway_and_streams(setup: Setup) ->
     RELEASES[key] = threading.Event()
     seen: list[str | None] = []
 
-    async def progress(value: float, total: float | None, message: str | None) -> None:
+    async def progress(progress: float, total: float | None, message: str | None) -> None:
         seen.append(message)
         RELEASES[key].set()  # the tool may answer now: its first event got through
 
