@@ -60,6 +60,21 @@ def create_apis(served: Served, resources: list[str], scopes: tuple[str, ...]) -
             *(arg for scope in scopes for arg in ("--scope", scope)))  # fmt: skip
 
 
+def registration_config(mode: str, resources: list[str], scopes: tuple[str, ...]) -> str:
+    """`[registration]` (TOML for `Served.start`) letting registered clients ask for `scopes` of
+    each MCP server in `resources` (as API#SCOPE: the servers share the names), with a
+    per-address limit the tests' registrations stay under."""
+    allowed = [f"{resource}#{scope}" for resource in resources for scope in scopes]
+    return f"""
+[registration]
+mode = "{mode}"
+allowed_scopes = {json.dumps(allowed)}
+[limits.registration]
+rate = "600/minute"
+burst = 50
+"""
+
+
 def claims_of(token: str) -> dict[str, Any]:
     """The JWT's payload, unverified: the servers under test verify it."""
     payload = token.split(".")[1]

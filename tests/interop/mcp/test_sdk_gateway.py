@@ -30,20 +30,12 @@ from tests.support.mcp_client import (
     cli,
     create_apis,
     post_initialize,
+    registration_config,
     sdk_client,
     token_for,
 )
 from tests.support.mcp_servers import RELEASES, SCOPES, MemoryStorage, plain_app, running_mcp
 from tests.support.server_harness import free_port
-
-REGISTRATION = """
-[registration]
-mode = "open"
-allowed_scopes = {allowed}
-[limits.registration]
-rate = "600/minute"
-burst = 50
-"""
 
 
 @dataclass(frozen=True)
@@ -58,12 +50,11 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
     workdir = tmp_path_factory.mktemp("mcp-gateway")
     port = free_port()
     resource = f"http://127.0.0.1:{port}/mcp"
-    allowed = "[" + ", ".join(f'"{resource}#{scope}"' for scope in SCOPES) + "]"
     served = Served.start(
         f"sqlite:///{workdir / 'authgate.db'}",
         workdir,
         issuer_path="/tenant1",
-        extra_config=REGISTRATION.format(allowed=allowed),
+        extra_config=registration_config("open", [resource], SCOPES),
     )
     try:
         create_apis(served, [resource], SCOPES)

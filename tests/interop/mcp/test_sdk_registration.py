@@ -12,7 +12,6 @@ to that one request itself, here with a request hook on the HTTP client the SDK 
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -33,6 +32,7 @@ from tests.support.mcp_client import (
     cli,
     create_apis,
     post_initialize,
+    registration_config,
     token_for,
 )
 from tests.support.mcp_servers import (
@@ -47,17 +47,7 @@ from tests.support.server_harness import free_port
 
 
 def registration(mode: str, ports: list[int]) -> str:
-    """`[registration]` letting registered clients ask for the MCP servers' scopes (API#SCOPE:
-    both servers define them), and a per-address limit the tests' registrations stay under."""
-    allowed = [f"http://127.0.0.1:{port}/mcp#{scope}" for port in ports for scope in SCOPES]
-    return f"""
-[registration]
-mode = "{mode}"
-allowed_scopes = {json.dumps(allowed)}
-[limits.registration]
-rate = "600/minute"
-burst = 50
-"""
+    return registration_config(mode, [f"http://127.0.0.1:{port}/mcp" for port in ports], SCOPES)
 
 
 @pytest.fixture(scope="module")
