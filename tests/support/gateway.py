@@ -273,14 +273,18 @@ class Upstream:
 class Gateway:
     """`authgate gateway` in a subprocess, on a free loopback port, logs collected."""
 
-    def __init__(self, config: str, directory: Path, *, wait_ready: bool = True) -> None:
+    def __init__(
+        self, config: str, directory: Path, *, wait_ready: bool = True, listen: str = "127.0.0.1:0"
+    ) -> None:
+        """`listen`: a fixed address when the configuration must name the gateway's own URL
+        (`resource`); a free port by default."""
         self.config_path = directory / "gateway.toml"
         self.config_path.write_text(config)
         self.logs: list[str] = []
         self._listening = threading.Event()
         self.process = subprocess.Popen(
             [str(AUTHGATE), "gateway", "--config", str(self.config_path), "--listen",
-             "127.0.0.1:0", "--grace", "5"],
+             listen, "--grace", "5"],
             stderr=subprocess.PIPE,
             stdout=subprocess.DEVNULL,
             text=True,

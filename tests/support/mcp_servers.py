@@ -15,11 +15,12 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import anyio
 import pytest
 import uvicorn
 from mcp.client.auth import OAuthClientProvider, TokenStorage
 from mcp.server.auth.middleware.auth_context import get_access_token
-from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver import Context, MCPServer
 from mcp.shared.auth import (
     AuthorizationCodeResult,
     OAuthClientInformationFull,
@@ -37,6 +38,10 @@ from tests.support.server_harness import free_port
 
 SCOPES = ("mcp:tools", "mcp:admin")  # what the MCP servers require
 STARTUP_TIMEOUT = 20.0
+# The `stream` tool's gates, by the key a test passes it: set when the client has seen the tool's
+# first progress notification (the servers run in this process).
+RELEASES: dict[str, threading.Event] = {}
+RELEASE_WAIT = 20.0  # how long `stream` waits before giving up (then it answers "buffered")
 
 
 def _server(name: str, **auth: Any) -> MCPServer:
@@ -57,7 +62,21 @@ def _server(name: str, **auth: Any) -> MCPServer:
             }
         )
 
+    @server.tool()
+    async def stream(key: str, ctx: Context) -> str:
+        """A progress notification, then the result once the client has seen it: answers
+        "streamed" only if the notification reached the client before the response ended (a
+        proxy that buffers the response holds it back until the wait gives up)."""
+        await ctx.report_progress(1, 2, "first")
+        released = await anyio.to_thread.run_sync(RELEASES[key].wait, RELEASE_WAIT)
+        return "streamed" if released else "buffered"
+
     return server
+
+
+def plain_app(issuer: str, resource: str) -> ASGIApp:
+    """An SDK app with no auth of its own (for behind the gateway); `issuer` is not used."""
+    return _server("plain").streamable_http_app()
 
 
 def integration_app(issuer: str, resource: str) -> ASGIApp:
@@ -94,9 +113,11 @@ class McpServer:
 
 
 @contextmanager
-def running_mcp(build: Callable[[str, str], ASGIApp], issuer: str) -> Iterator[McpServer]:
-    """`build(issuer, resource)` served by uvicorn on a free loopback port."""
-    port = free_port()
+def running_mcp(
+    build: Callable[[str, str], ASGIApp], issuer: str, port: int | None = None
+) -> Iterator[McpServer]:
+    """`build(issuer, resource)` served by uvicorn on `port` (default: a free loopback port)."""
+    port = port or free_port()
     resource = f"http://127.0.0.1:{port}/mcp"
     config = uvicorn.Config(
         build(issuer, resource), host="127.0.0.1", port=port, log_level="warning"
@@ -118,7 +139,7 @@ def running_mcp(build: Callable[[str, str], ASGIApp], issuer: str) -> Iterator[M
 
 @dataclass
 class MemoryStorage(TokenStorage):
-    """The SDK client's storage, holding the pre-registered client (no dynamic registration)."""
+    """The SDK client's storage: a pre-registered client, or the one the SDK registered."""
 
     client: OAuthClientInformationFull | None
     tokens: OAuthToken | None = None
@@ -140,13 +161,15 @@ class MemoryStorage(TokenStorage):
 
 def oauth_provider(
     server_url: str,
-    client_id: str,
+    client_id: str | None,
     redirect_uri: str,
     storage: MemoryStorage,
     sign_in: Callable[[str], Awaitable[str]],
 ) -> OAuthClientProvider:
     """The SDK's OAuth client for a public client: `sign_in(authorization_url)` plays the user and
-    returns the redirect back to the client (its query holds code, state and iss)."""
+    returns the redirect back to the client (its query holds code, state and iss). `client_id`
+    None and no client in `storage`: the SDK registers itself at the discovered
+    `registration_endpoint` (RFC 7591) with the metadata below."""
     callback: dict[str, str] = {}
 
     async def redirect_handler(url: str) -> None:
@@ -162,7 +185,7 @@ def oauth_provider(
             code=callback["code"], state=callback.get("state"), iss=callback.get("iss")
         )
 
-    if storage.client is None:
+    if storage.client is None and client_id is not None:
         storage.client = OAuthClientInformationFull(
             client_id=client_id,
             redirect_uris=[redirect_uri],  # type: ignore[list-item]

@@ -10,17 +10,15 @@ from __future__ import annotations
 import re
 import secrets
 import tempfile
-import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlencode, urlsplit
+from urllib.parse import urlencode
 
 import httpx
 import pytest
 
+from tests.support.browser import ClientSite, client_site, sign_in, wait_for
 from tests.support.e2e import DEVICE_GRANT, PASSWORD, USERNAME
 from tests.support.e2e_served import Served
 
@@ -32,47 +30,10 @@ SCREENSHOTS = Path(tempfile.gettempdir())
 PER_REQUEST = re.compile(r'name="(csrf_token|ticket)" value="[^"]*"')
 
 
-@dataclass
-class ClientSite:
-    """The application's loopback site: records each request's path and query."""
-
-    port: int
-    landed: list[tuple[str, dict[str, list[str]]]] = field(default_factory=list)
-    arrived: threading.Event = field(default_factory=threading.Event)
-
-    def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
-
-    def wait(self, path: str) -> dict[str, list[str]]:
-        assert self.arrived.wait(20), "the browser did not come back to the client"
-        landed_path, query = self.landed[-1]
-        assert landed_path == path
-        return query
-
-
 @pytest.fixture
 def site() -> Iterator[ClientSite]:
-    recorder: list[ClientSite] = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            parts = urlsplit(self.path)
-            if parts.path in ("/callback", "/signed-out"):
-                recorder[0].landed.append((parts.path, parse_qs(parts.query)))
-                recorder[0].arrived.set()
-            self.send_response(200 if parts.path != "/favicon.ico" else 404)
-            self.send_header("Content-Type", "text/plain")
-            self.end_headers()
-            self.wfile.write(b"the application")
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    recorder.append(ClientSite(server.server_address[1]))
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield recorder[0]
-    server.shutdown()
+    with client_site() as recorder:
+        yield recorder
 
 
 def authorization_url(served: Served, site: ClientSite, state: str) -> str:
@@ -85,25 +46,6 @@ def authorization_url(served: Served, site: ClientSite, state: str) -> str:
         "prompt": "consent",  # the consent page every time, though consent is remembered
     }
     return f"{served.url}/authorize?{urlencode(params)}"
-
-
-def sign_in(driver: Any, username: str, password: str) -> None:
-    from selenium.webdriver.common.by import By  # noqa: PLC0415 - only browser tests need it
-
-    driver.find_element(By.NAME, "username").clear()
-    driver.find_element(By.NAME, "username").send_keys(username)
-    driver.find_element(By.NAME, "password").send_keys(password)
-    driver.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
-
-
-def wait_for(driver: Any, by: str, value: str) -> Any:
-    """The element, once the page that has it has loaded."""
-    from selenium.webdriver.support import expected_conditions  # noqa: PLC0415
-    from selenium.webdriver.support.wait import WebDriverWait  # noqa: PLC0415
-
-    return WebDriverWait(driver, 15).until(
-        expected_conditions.presence_of_element_located((by, value))
-    )
 
 
 def status(driver: Any) -> int:

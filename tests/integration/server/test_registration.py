@@ -373,3 +373,42 @@ async def test_a_single_use_token_registers_one_client_under_concurrency(
     responses = await asyncio.gather(*(register(h, CC, **bearer) for _ in range(8)))
     assert sorted(r.status_code for r in responses) == [201] + [401] * 7
     assert len(await h.server.storage.list_clients()) == 1
+
+
+@pytest.mark.parametrize(
+    ("allowed", "granted"),
+    [
+        (("https://a.test/mcp#mcp:tools", "https://b.test/mcp#mcp:tools"), ("a", "b")),
+        (("https://a.test/mcp#mcp:tools",), ("a",)),
+        ((), ()),
+    ],
+)
+async def test_a_scope_several_apis_define_is_granted_where_allowed(
+    database_url: str, clock: FakeClock, allowed: tuple[str, ...], granted: tuple[str, ...]
+) -> None:
+    """An MCP client registers with the scope a server's challenge named (`mcp:tools`), not
+    knowing that other MCP servers on the same issuer use that name too: it gets the scope on
+    each API that defines it and `allowed_scopes` allows (RFC 7591 §3.2.1 lets the server grant
+    less), and the usual refusal when none does."""
+    settings = RegistrationSettings(mode="open", allowed_scopes=allowed)
+    async with running(make_config(database_url, registration=settings), clock) as h:
+        for name in ("a", "b"):
+            await h.create_api(f"https://{name}.test/mcp", scopes=("mcp:tools",))
+        native = {
+            "application_type": "native",
+            "token_endpoint_auth_method": "none",
+            "redirect_uris": ["http://127.0.0.1/callback"],
+            "scope": "mcp:tools",
+        }
+        response = await register(h, native)
+        if not granted:
+            assert response.status_code == 400, response.text
+            assert "may not be requested" in response.json()["error_description"]
+            return
+        assert response.status_code == 201, response.text
+        assert response.json()["scope"].split().count("mcp:tools") == 1
+        stored = await h.server.storage.get_client(response.json()["client_id"])
+        assert stored is not None
+        assert sorted((a.api, a.scopes) for a in stored.access) == [
+            (f"https://{name}.test/mcp", ("mcp:tools",)) for name in granted
+        ]

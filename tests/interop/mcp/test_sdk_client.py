@@ -12,32 +12,32 @@ the token, the token's audience being the MCP server, a token for one server ref
 from __future__ import annotations
 
 import asyncio
-import base64
-import json
-import re
-import secrets
-import subprocess
 from collections.abc import Callable, Iterator
-from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
-import httpx2
 import pytest
-from mcp.client.client import Client
-from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.auth import OAuthToken
 from starlette.types import ASGIApp
 
 from tests.support.e2e import LOOPBACK_CALLBACK, pkce_pair
-from tests.support.e2e_served import AUTHGATE, Served
+from tests.support.e2e_served import Served
+from tests.support.mcp_client import (
+    MCP_HEADERS,
+    call_whoami,
+    challenge_params,
+    claims_of,
+    cli,
+    create_apis,
+    post_initialize,
+    token_for,
+)
 from tests.support.mcp_servers import (
     SCOPES,
     McpServer,
     MemoryStorage,
     integration_app,
     middleware_app,
-    oauth_provider,
     running_mcp,
 )
 
@@ -45,17 +45,6 @@ BUILDERS: dict[str, Callable[[str, str], ASGIApp]] = {
     "integration": integration_app,
     "middleware": middleware_app,
 }
-INITIALIZE = {
-    "jsonrpc": "2.0",
-    "id": 1,
-    "method": "initialize",
-    "params": {
-        "protocolVersion": "2025-11-25",
-        "capabilities": {},
-        "clientInfo": {"name": "probe", "version": "1"},
-    },
-}
-MCP_HEADERS = {"Accept": "application/json, text/event-stream"}
 
 
 @pytest.fixture(scope="module")
@@ -81,11 +70,14 @@ def mcp_servers(authgate_served: Served) -> Iterator[dict[str, McpServer]]:
 @pytest.fixture(scope="module")
 def client_id(authgate_served: Served, mcp_servers: dict[str, McpServer]) -> str:
     """Both MCP servers registered as APIs, and one public client for them, with the CLI."""
-    scope_args: list[str] = []
-    for server in mcp_servers.values():
-        cli(authgate_served, "api", "create", "--identifier", server.resource,
-            *(arg for scope in SCOPES for arg in ("--scope", scope)))  # fmt: skip
-        scope_args += [arg for scope in SCOPES for arg in ("--scope", f"{server.resource}#{scope}")]
+    resources = [server.resource for server in mcp_servers.values()]
+    create_apis(authgate_served, resources, SCOPES)
+    scope_args = [
+        arg
+        for resource in resources
+        for scope in SCOPES
+        for arg in ("--scope", f"{resource}#{scope}")
+    ]
     created = cli(
         authgate_served,
         "client", "create", "--name", "MCP client", "--auth-method", "none",
@@ -94,92 +86,6 @@ def client_id(authgate_served: Served, mcp_servers: dict[str, McpServer]) -> str
     )  # fmt: skip
     client_id: str = created["client_id"]
     return client_id
-
-
-def cli(served: Served, *args: str) -> dict[str, Any]:
-    done = subprocess.run(
-        [AUTHGATE, *args, "--json"],
-        env=served.env,
-        cwd=served.workdir,
-        capture_output=True,
-        check=True,
-        timeout=60,
-    )
-    result: dict[str, Any] = json.loads(done.stdout)
-    return result
-
-
-def claims_of(token: str) -> dict[str, Any]:
-    """The JWT's payload, unverified: the servers under test verify it."""
-    payload = token.split(".")[1]
-    decoded: dict[str, Any] = json.loads(
-        base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
-    )
-    return decoded
-
-
-def challenge_params(response: httpx.Response) -> dict[str, str]:
-    value = response.headers["www-authenticate"]
-    assert value.startswith("Bearer "), value
-    return dict(re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', value))
-
-
-def post_initialize(url: str, headers: dict[str, str]) -> httpx.Response:
-    return httpx.post(url, json=INITIALIZE, headers=headers, timeout=30)
-
-
-def token_for(served: Served, client_id: str, resource: str, scope: str) -> dict[str, Any]:
-    """A token through the code flow with PKCE and `resource`, outside the SDK."""
-    verifier, code_challenge = pkce_pair()
-    query = {
-        "response_type": "code",
-        "client_id": client_id,
-        "redirect_uri": LOOPBACK_CALLBACK,
-        "scope": scope,
-        "state": secrets.token_urlsafe(8),
-        "code_challenge": code_challenge,
-        "code_challenge_method": "S256",
-        "resource": resource,
-    }
-    issuer = served.config.issuer
-    location = served.sign_in_and_approve(f"{issuer}/authorize?{urlencode(query)}")
-    code = parse_qs(urlsplit(location).query)["code"][0]
-    response = httpx.post(
-        issuer + "/token",
-        data={
-            "grant_type": "authorization_code",
-            "code": code,
-            "redirect_uri": LOOPBACK_CALLBACK,
-            "code_verifier": verifier,
-            "client_id": client_id,
-            "resource": resource,
-        },
-    )
-    assert response.status_code == 200, response.text
-    body: dict[str, Any] = response.json()
-    return body
-
-
-async def call_whoami(
-    served: Served, server: McpServer, client_id: str, storage: MemoryStorage
-) -> tuple[dict[str, Any], list[str]]:
-    """The SDK client calls the `whoami` tool; returns its answer and the sign-ins it needed."""
-    sign_ins: list[str] = []
-
-    async def sign_in(url: str) -> str:
-        sign_ins.append(url)
-        return await asyncio.to_thread(served.sign_in_and_approve, url)
-
-    provider = oauth_provider(server.resource, client_id, LOOPBACK_CALLBACK, storage, sign_in)
-    async with (
-        httpx2.AsyncClient(auth=provider, timeout=30) as http,
-        Client(streamable_http_client(server.resource, http_client=http)) as client,
-    ):
-        result = await client.call_tool("whoami", {})
-    assert not result.is_error, result
-    text = result.content[0].text  # type: ignore[union-attr]
-    answer: dict[str, Any] = json.loads(text)
-    return answer, sign_ins
 
 
 @pytest.mark.parametrize("kind", list(BUILDERS))

@@ -215,13 +215,23 @@ async def _api_scopes(
     if not wanted:
         return []
     allowed = await _resolved(storage, settings.allowed_scopes)
+    apis = await storage.list_apis()
     specs = []
     for scope in wanted:
+        if "#" in scope:
+            found = await _resolved(storage, (scope,))
+            pairs = [(api, s) for api, names in found.items() for s in names]
+            if any(s not in allowed.get(api, ()) for api, s in pairs):
+                pairs = []
+        else:
+            # A bare scope several APIs define (MCP servers all challenging for `mcp:tools`) is
+            # granted on those that allow it: the client registers with the scope one server's
+            # challenge named, before it knows the others (RFC 7591 §3.2.1: the server may grant
+            # less than asked).
+            pairs = [(a.identifier, scope) for a in apis if scope in allowed.get(a.identifier, ())]
         # One answer for a scope that does not exist and one that is not allowed, so that
         # registering reveals nothing about the APIs' scopes.
-        found = await _resolved(storage, (scope,))
-        pairs = [(api, s) for api, names in found.items() for s in names]
-        if not pairs or any(s not in allowed.get(api, ()) for api, s in pairs):
+        if not pairs:
             raise InvalidClientMetadata(
                 f"scope {scope[:64]!r} may not be requested by dynamically registered clients"
             )
