@@ -99,6 +99,8 @@ class GateRequest:
     values decoded as latin-1. `form_body`: the urlencoded body, when the shell read it because
     `Gate.wants_body` said so. `client`: the client's address as the shell knows it (behind
     trusted proxies, the address they name), counted by rate limits keyed by address.
+    `canonical`: `path` is already `canonical_path`'s result (the gateway canonicalises the
+    target while parsing it), so it is not canonicalised a second time.
     """
 
     method: str
@@ -108,6 +110,7 @@ class GateRequest:
     form_body: bytes | None = None
     decoded_as: str | None = None
     client: str | None = None
+    canonical: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -295,7 +298,9 @@ class Gate:
     def prepare(self, request: GateRequest) -> Decision | Pending:
         """Steps 1-3: a final `Decision`, or `Pending` when a credential must be verified."""
         try:  # inline, not `_canonical`: this runs for every request of every shell
-            if request.decoded_as is not None:
+            if request.canonical and isinstance(request.path, str):
+                path = request.path
+            elif request.decoded_as is not None:
                 path = canonical_decoded_path(str(request.path), request.decoded_as)
             else:
                 path = canonical_path(request.path)
@@ -322,6 +327,8 @@ class Gate:
         return Pending(path, route_config, credential)
 
     def _canonical(self, request: GateRequest) -> str:
+        if request.canonical and isinstance(request.path, str):
+            return request.path
         if request.decoded_as is not None:
             return canonical_decoded_path(str(request.path), request.decoded_as)
         return canonical_path(request.path)

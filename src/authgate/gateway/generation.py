@@ -124,6 +124,7 @@ class Generation:
             _credential_fields(head, self.credential_headers),
             target.query.decode("latin-1"),
             client=self.client_address(head) if self.counts_addresses else None,
+            canonical=True,  # `parse_request_target` canonicalised it
         )
         step = self.gate.check_nowait(request)
         return step if isinstance(step, Decision) else self.gate.verify_pending(step)

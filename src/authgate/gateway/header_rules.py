@@ -19,6 +19,7 @@ __all__ = [
     "connection_tokens",
     "is_identity_header",
     "request_headers_for_upstream",
+    "response_framing",
     "response_headers_for_client",
 ]
 
@@ -43,6 +44,8 @@ HOP_BY_HOP = frozenset(
 FORWARDING = frozenset(
     {b"x-forwarded-for", b"x-forwarded-proto", b"x-forwarded-host", b"forwarded", b"x-real-ip"}
 )
+# Dropped from every request whatever the route: the gateway sets `Host` itself.
+_ALWAYS_DROPPED = HOP_BY_HOP | FORWARDING | {b"host"}
 _IDENTITY_PREFIX = b"x-auth-"
 # A `Connection` header may name extra hop-by-hop fields, but never the message's framing: if
 # `Connection: Content-Length` removed the length, the body would reach the next hop as the start
@@ -82,12 +85,10 @@ def request_headers_for_upstream(
     for name, value in headers:
         lower = name.lower()
         if (
-            lower in HOP_BY_HOP
-            or lower in FORWARDING
+            lower in _ALWAYS_DROPPED
             or lower in credentials
             or lower in named
             or is_identity_header(lower)
-            or lower == b"host"
         ):
             continue
         out.append((name, value))
@@ -96,5 +97,26 @@ def request_headers_for_upstream(
 
 def response_headers_for_client(headers: Headers) -> Headers:
     """The upstream's response headers minus hop-by-hop fields and those its `Connection` names."""
-    named = connection_tokens(headers)
-    return [(n, v) for n, v in headers if (low := n.lower()) not in HOP_BY_HOP and low not in named]
+    return response_framing(headers)[0]
+
+
+def response_framing(headers: Headers) -> tuple[Headers, bool, bool]:
+    """`response_headers_for_client(headers)`, and whether the upstream sent `Content-Length` and
+    `Transfer-Encoding` (its framing, RFC 9112 §6.3): one pass over the names (every response's)."""
+    out: Headers = []
+    length = chunked = connection = False
+    for name, value in headers:
+        lower = name.lower()
+        if lower in HOP_BY_HOP:
+            if lower == b"transfer-encoding":
+                chunked = True
+            elif lower == b"connection":
+                connection = True
+            continue
+        if lower == b"content-length":
+            length = True
+        out.append((name, value))
+    if connection:
+        named = connection_tokens(headers)  # never `Content-Length` (see `_NEVER_NAMED`)
+        out = [(n, v) for n, v in out if n.lower() not in named]
+    return out, length, chunked
