@@ -376,7 +376,8 @@ class ProxyExchange:
 
     def _write_head(self, status: int, headers: list[tuple[bytes, bytes]]) -> None:
         lines = [b"HTTP/1.1 %d %b" % (status, responses.reason(status))]
-        lines.extend(n + b": " + v for n, v in headers)
+        for name, value in headers:
+            lines.append(name + b": " + value)
         lines.append(_VIA)
         self.conn.response_started = True
         self._out.append(b"\r\n".join(lines) + b"\r\n\r\n")

@@ -39,6 +39,7 @@ __all__ = ["FORWARD_AUTH", "PROXY", "Generation", "finish_when_decided"]
 
 PROXY, FORWARD_AUTH = "proxy", "forward_auth"
 _OUTCOMES = {400: "bad_request", 404: "no_route", 501: "bad_request"}
+_AUTHORIZATION = (b"authorization",)
 
 
 class Generation:
@@ -274,10 +275,13 @@ async def finish_when_decided(
 def _credential_fields(head: RequestHead, extra: frozenset[bytes]) -> list[tuple[str, str]]:
     """Only the fields that can carry credentials, as text, for the gate."""
     out: list[tuple[str, str]] = []
-    for name in (b"authorization", *extra):
-        if name in head.fields:
-            values = head.all_values(name) if name in head.repeated else [head.fields[name]]
-            out.extend((name.decode("latin-1"), v.decode("latin-1")) for v in values)
+    fields = head.fields
+    for name in (b"authorization", *extra) if extra else _AUTHORIZATION:
+        if name in fields:
+            values = head.all_values(name) if name in head.repeated else [fields[name]]
+            text = name.decode("latin-1")
+            for value in values:
+                out.append((text, value.decode("latin-1")))
     return out
 
 

@@ -60,10 +60,17 @@ def is_identity_header(lower_name: bytes) -> bool:
 
 def connection_tokens(headers: Iterable[tuple[bytes, bytes]]) -> frozenset[bytes]:
     """The lower-cased field names listed in every `Connection` header (RFC 9110 §7.6.1)."""
+    return _tokens([value for name, value in headers if name.lower() == b"connection"])
+
+
+def _tokens(values: list[bytes]) -> frozenset[bytes]:
+    """The lower-cased field names that these `Connection` values list (never `_NEVER_NAMED`)."""
     tokens: set[bytes] = set()
-    for name, value in headers:
-        if name.lower() == b"connection":
-            tokens.update(t.strip().lower() for t in value.split(b",") if t.strip())
+    for value in values:
+        for token in value.split(b","):
+            token = token.strip()  # noqa: PLW2901 - the stripped token is the token
+            if token:
+                tokens.add(token.lower())
     return frozenset(tokens) - _NEVER_NAMED
 
 
@@ -104,19 +111,23 @@ def response_framing(headers: Headers) -> tuple[Headers, bool, bool]:
     """`response_headers_for_client(headers)`, and whether the upstream sent `Content-Length` and
     `Transfer-Encoding` (its framing, RFC 9112 §6.3): one pass over the names (every response's)."""
     out: Headers = []
-    length = chunked = connection = False
+    connection: list[bytes] = []
+    length = chunked = False
     for name, value in headers:
         lower = name.lower()
         if lower in HOP_BY_HOP:
             if lower == b"transfer-encoding":
                 chunked = True
             elif lower == b"connection":
-                connection = True
+                connection.append(value)
             continue
         if lower == b"content-length":
             length = True
         out.append((name, value))
     if connection:
-        named = connection_tokens(headers)  # never `Content-Length` (see `_NEVER_NAMED`)
-        out = [(n, v) for n, v in out if n.lower() not in named]
+        # Never `Content-Length` (see `_NEVER_NAMED`); hop-by-hop names are gone already (the
+        # usual `Connection: keep-alive` leaves nothing more to remove).
+        named = _tokens(connection) - HOP_BY_HOP
+        if named:
+            out = [(n, v) for n, v in out if n.lower() not in named]
     return out, length, chunked
