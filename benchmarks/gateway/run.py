@@ -562,6 +562,7 @@ PAIRS = (
     ("authgate / Node, p99", "authgate", "node", "p99_ms"),
     ("authgate / HAProxy, p99", "authgate", "haproxy", "p99_ms"),
     ("HAProxy / authgate, CPU per request", "haproxy", "authgate", "cpu_us"),
+    ("Node / authgate, CPU per request", "node", "authgate", "cpu_us"),
     ("authgate / authgate (before), req/s", "authgate", "authgate (before)", "rps"),
     ("authgate (before) / authgate, CPU per request", "authgate (before)", "authgate", "cpu_us"),
 )

@@ -76,6 +76,9 @@ class Generation:
         self._admin = admin
         self._identity_cache: dict[int, tuple[Principal, tuple[tuple[bytes, bytes], ...]]] = {}
         self.pools: dict[Origin, UpstreamPool] = {}
+        # The pool of each route's upstream by identity: `Origin`'s dataclass hash is a Python
+        # call, and this lookup is every forwarded request's.
+        self._pool_of: dict[int, UpstreamPool] = {}
         shortest = min(
             settings.upstream.connect, settings.upstream.read, settings.client.header_timeout
         )
@@ -94,6 +97,9 @@ class Generation:
                     max_idle=timeouts.max_idle,
                     tracker=tracker,
                 )
+        for _, upstream in self.config.routes:
+            if upstream is not None:
+                self._pool_of[id(upstream)] = self.pools[upstream.origin]
 
     def close(self) -> None:
         """Stop reusing this generation's upstream connections (busy ones finish first)."""
@@ -157,7 +163,7 @@ class Generation:
         forwarded = forwarding_for(head, self.trusted, b"http")
         if forwarded.client != head.peer:
             head.log["forwarded_client"] = forwarded.client
-        outcome = decision.outcome.value
+        outcome = decision.outcome._value_  # `.value` is a Python-level descriptor call
         on_response: Callable[[int], None] = partial(self._proxied, head, outcome=outcome)
         on_failure: Callable[[int], None] = partial(self._failed, head)
         trace = None
@@ -176,7 +182,7 @@ class Generation:
         if principal is not None:
             head.log["subject"] = principal.subject
         return Forward(
-            self.pools[upstream.origin],
+            self._pool_of[id(upstream)],
             request_head,
             head.chunked,
             on_response=on_response,
