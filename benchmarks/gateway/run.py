@@ -1,11 +1,26 @@
-"""Gateway benchmark: the upstream alone, the authgate gateway and the reference Node.js gateway
-(Express + jsonwebtoken + jwks-rsa + http-proxy-middleware, `node_gateway.mjs`), each with a valid
-RS256 token, at 1, 16 and 64 connections; the forward-auth endpoint's decisions per second; and the
-verifier's cached verifications per second; and the authgate gateway again with `access_log =
-false`, so that the cost of its JSON access lines shows as the ratio on/off in the same run.
+"""Gateway benchmark: the upstream alone, the authgate gateway, the reference Node.js gateway
+(Express + jsonwebtoken + jwks-rsa + http-proxy-middleware, `node_gateway.mjs`) and HAProxy with
+its native `jwt_verify` (Debian's `haproxy`, 2.6), each with a valid RS256 token, at 1, 16 and 64
+connections; the forward-auth endpoint's decisions per second; and the verifier's cached
+verifications per second; and the authgate gateway again with `access_log = false`, so that the
+cost of its JSON access lines shows as the ratio on/off in the same run.
 
     .venv/bin/python benchmarks/gateway/run.py [--duration 10] [--repeat 3] [--connections 1,16,64]
-        [--limits] [--no-node]
+        [--limits] [--no-node] [--no-haproxy] [--peers-only] [--before SRC]
+
+HAProxy checks the token in its configuration language: the signature with `jwt_verify` (the
+issuer's public key as a PEM file), then `iss`, `aud`, `exp` (present and in the future) and the
+route's scope with `http-request deny` rules on `jwt_payload_query`; no cache. When `haproxy` is
+not installed (apt-get install -y haproxy) its row is skipped with a message. Before timing, every
+gateway must accept the valid token and refuse an expired one, one signed by another key (same
+`kid`), and ones for another audience or issuer, with 401 or 403; otherwise the run stops.
+
+`--peers-only` leaves out the forward-auth rows and the access-log pair. `--before SRC` adds a
+second authgate gateway that imports authgate from another source tree (e.g. `git worktree add
+/tmp/gw-before main`, then `--before /tmp/gw-before/src`), measured in the same rounds: the way to
+measure a change to the request path. Each round also gives same-round ratios (authgate against
+HAProxy, Node and the `--before` build, in requests per second, p99 and CPU per request); the
+table shows their median and range over rounds.
 
 `--limits` adds two more authgate gateways to the same run, identical but for a rate limit on the
 route (keyed by the token's subject, high enough never to refuse: every request is counted): one
