@@ -1,11 +1,26 @@
-"""Gateway benchmark: the upstream alone, the authgate gateway and the reference Node.js gateway
-(Express + jsonwebtoken + jwks-rsa + http-proxy-middleware, `node_gateway.mjs`), each with a valid
-RS256 token, at 1, 16 and 64 connections; the forward-auth endpoint's decisions per second; and the
-verifier's cached verifications per second; and the authgate gateway again with `access_log =
-false`, so that the cost of its JSON access lines shows as the ratio on/off in the same run.
+"""Gateway benchmark: the upstream alone, the authgate gateway, the reference Node.js gateway
+(Express + jsonwebtoken + jwks-rsa + http-proxy-middleware, `node_gateway.mjs`) and HAProxy with
+its native `jwt_verify` (Debian's `haproxy`, 2.6), each with a valid RS256 token, at 1, 16 and 64
+connections; the forward-auth endpoint's decisions per second; and the verifier's cached
+verifications per second; and the authgate gateway again with `access_log = false`, so that the
+cost of its JSON access lines shows as the ratio on/off in the same run.
 
     .venv/bin/python benchmarks/gateway/run.py [--duration 10] [--repeat 3] [--connections 1,16,64]
-        [--limits] [--no-node]
+        [--limits] [--no-node] [--no-haproxy] [--peers-only] [--before SRC]
+
+HAProxy checks the token in its configuration language: the signature with `jwt_verify` (the
+issuer's public key as a PEM file), then `iss`, `aud`, `exp` (present and in the future) and the
+route's scope with `http-request deny` rules on `jwt_payload_query`; no cache. When `haproxy` is
+not installed (apt-get install -y haproxy) its row is skipped with a message. Before timing, every
+gateway must accept the valid token and refuse an expired one, one signed by another key (same
+`kid`), and ones for another audience or issuer, with 401 or 403; otherwise the run stops.
+
+`--peers-only` leaves out the forward-auth rows and the access-log pair. `--before SRC` adds a
+second authgate gateway that imports authgate from another source tree (e.g. `git worktree add
+/tmp/gw-before main`, then `--before /tmp/gw-before/src`), measured in the same rounds: the way to
+measure a change to the request path. Each round also gives same-round ratios (authgate against
+HAProxy, Node and the `--before` build, in requests per second, p99 and CPU per request); the
+table shows their median and range over rounds.
 
 `--limits` adds two more authgate gateways to the same run, identical but for a rate limit on the
 route (keyed by the token's subject, high enough never to refuse: every request is counted): one
@@ -31,6 +46,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import http.client
 import json
 import os
 import re
@@ -53,6 +69,9 @@ NODE_MODULES = ROOT / "tests" / "node" / "node_modules"
 AUDIENCE = "https://api.example.com"
 CPUS = sorted(os.sched_getaffinity(0))
 LOAD_CPU, TEST_CPU = str(CPUS[0]), str(CPUS[-1])
+HAPROXY = shutil.which("haproxy") or (
+    "/usr/sbin/haproxy" if Path("/usr/sbin/haproxy").exists() else None
+)
 
 
 def free_port() -> int:
@@ -152,8 +171,10 @@ def authgate_gateway(
     namespace: str = "bench",
     access_log: bool = True,
     extra: str = "",
+    src: Path | None = None,
 ) -> subprocess.Popen[bytes]:
-    """An `authgate gateway` on `port` in front of `upstream`; `extra`: more top-level keys."""
+    """An `authgate gateway` on `port` in front of `upstream`; `extra`: more top-level keys;
+    `src`: the source tree to import authgate from (default: this interpreter's)."""
     directory = directory / f"authgate-{limits}-{port}"
     directory.mkdir()
     top, route = limits_toml(limits, namespace)
@@ -178,6 +199,7 @@ scopes = ["orders:read"]
         ["taskset", "-c", TEST_CPU, str(Path(sys.executable).with_name("authgate")), "gateway",
          "--config", str(config)],
         stderr=log,
+        env={**os.environ, "PYTHONPATH": str(src)} if src is not None else None,
     )  # fmt: skip
     wait_port(port, process, "authgate gateway")
     return process
@@ -204,6 +226,83 @@ def node_gateway(
     )
     wait_port(port, process, "node gateway")
     return process
+
+
+def haproxy_gateway(
+    directory: Path, port: int, key: JWK, issuer: str, upstream: int
+) -> subprocess.Popen[bytes]:
+    """HAProxy (Debian's `haproxy`, 2.6+) checking the token in its own configuration language:
+    the RS256 signature with `jwt_verify`, then `iss`, `aud`, `exp` and the scope with deny rules
+    on `jwt_payload_query`; no cache. One thread, like the others, on the test CPU."""
+    pem = directory / "haproxy-key.pem"
+    pem.write_bytes(key.public().to_pem())
+    scope = re.escape("orders:read")
+    config = directory / "haproxy.cfg"
+    config.write_text(rf"""
+global
+  nbthread 1
+  maxconn 8192
+defaults
+  mode http
+  timeout connect 5s
+  timeout client 30s
+  timeout server 30s
+  http-reuse always
+frontend gateway
+  bind 127.0.0.1:{port}
+  http-request deny deny_status 401 unless {{ req.hdr_cnt(authorization) eq 1 }}
+  http-request set-var(txn.bearer) http_auth_bearer
+  http-request deny deny_status 401 unless {{ var(txn.bearer) -m found }}
+  http-request set-var(txn.alg) var(txn.bearer),jwt_header_query('$.alg')
+  http-request deny deny_status 401 unless {{ var(txn.alg) -m str RS256 }}
+  http-request deny deny_status 401 unless {{ var(txn.bearer),jwt_verify(txn.alg,"{pem}") -m int 1 }}
+  http-request set-var(txn.iss) var(txn.bearer),jwt_payload_query('$.iss')
+  http-request deny deny_status 401 unless {{ var(txn.iss) -m str {issuer} }}
+  http-request set-var(txn.aud) var(txn.bearer),jwt_payload_query('$.aud')
+  http-request deny deny_status 401 unless {{ var(txn.aud) -m str {AUDIENCE} }}
+  http-request set-var(txn.exp) var(txn.bearer),jwt_payload_query('$.exp','int')
+  http-request deny deny_status 401 unless {{ var(txn.exp) -m found }}
+  http-request set-var(txn.now) date
+  http-request deny deny_status 401 if {{ var(txn.exp),sub(txn.now) -m int le 0 }}
+  http-request set-var(txn.scope) var(txn.bearer),jwt_payload_query('$.scope')
+  http-request deny deny_status 403 unless {{ var(txn.scope) -m reg (^|\ ){scope}(\ |$) }}
+  http-request set-header X-Auth-Subject %[var(txn.bearer),jwt_payload_query('$.sub')]
+  http-request del-header Authorization
+  default_backend upstream
+backend upstream
+  server up 127.0.0.1:{upstream} maxconn 1024
+""")  # noqa: E501 - HAProxy configuration lines
+    process = subprocess.Popen(
+        ["taskset", "-c", TEST_CPU, HAPROXY, "-db", "-f", str(config)],
+        stdout=subprocess.DEVNULL,
+    )
+    wait_port(port, process, "haproxy")
+    return process
+
+
+def status_of(url: str, headers: dict[str, str]) -> int:
+    """The status of one GET (a new connection)."""
+    host, _, rest = url.removeprefix("http://").partition("/")
+    connection = http.client.HTTPConnection(host, timeout=10)
+    try:
+        connection.request("GET", "/" + rest, headers=headers)
+        return connection.getresponse().status
+    finally:
+        connection.close()
+
+
+def check_rejections(targets: dict[str, str], tokens: dict[str, str]) -> None:
+    """Every gateway refuses each bad token with 401 or 403, and accepts the good one; stop the
+    run otherwise (its figures would not compare like with like)."""
+    for name, url in targets.items():
+        if name == "upstream alone":
+            continue
+        for label, token in tokens.items():
+            status = status_of(url, {"Authorization": f"Bearer {token}"})
+            ok = status == 200 if label == "valid" else status in (401, 403)
+            if not ok:
+                raise SystemExit(f"{name} answered {status} to the {label} token")
+        print(f"{name}: refuses {', '.join(t for t in tokens if t != 'valid')}", flush=True)
 
 
 _UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
@@ -315,6 +414,18 @@ def main() -> None:
         "--limits", action="store_true", help="add gateways with rate limits in memory and Redis"
     )
     parser.add_argument("--no-node", action="store_true", help="leave the Node.js gateway out")
+    parser.add_argument("--no-haproxy", action="store_true", help="leave HAProxy out")
+    parser.add_argument(
+        "--peers-only",
+        action="store_true",
+        help="only authgate and its peers: no forward-auth, no access-log pair",
+    )
+    parser.add_argument(
+        "--before",
+        type=Path,
+        metavar="SRC",
+        help="add an authgate gateway run from another source tree (its src/), e.g. main's",
+    )
     args = parser.parse_args()
     needed = ("wrk", "taskset", *(() if args.no_node else ("node",)))
     for tool in (*needed, *(("redis-server",) if args.limits else ())):
@@ -331,6 +442,17 @@ def main() -> None:
               "scope": "orders:read", "iat": now, "exp": now + 7200}  # fmt: skip
     token = jwt.encode(claims, key, "RS256")
     auth = {"Authorization": f"Bearer {token}"}
+    other = JWK.generate("RSA", alg="RS256", kid="bench-key")  # same kid, another key
+    bad_tokens = {
+        "valid": token,
+        "expired": jwt.encode({**claims, "exp": now - 60}, key, "RS256"),
+        "wrong-signature": jwt.encode(claims, other, "RS256"),
+        "wrong-audience": jwt.encode({**claims, "aud": "https://other.example"}, key, "RS256"),
+        "wrong-issuer": jwt.encode({**claims, "iss": "https://other.example"}, key, "RS256"),
+    }
+    if HAPROXY is None and not args.no_haproxy:
+        print("haproxy is not installed: HAProxy's row is skipped "
+              "(apt-get install -y haproxy, see benchmarks/README.md)", flush=True)  # fmt: skip
 
     results: dict[str, Any] = {"cpus": len(CPUS), "duration": args.duration, "repeat": args.repeat}
     runs: list[dict[str, Any]] = []
@@ -338,7 +460,7 @@ def main() -> None:
     global REDIS_URL  # noqa: PLW0603 - the run's own Redis, set once before any gateway starts
     with tempfile.TemporaryDirectory(prefix="authgate-bench-") as tmp:
         work = Path(tmp)
-        names = ["upstream", "authgate", *LIMITED, "node", "redis", "quiet"]
+        names = ["upstream", "authgate", *LIMITED, "node", "haproxy", "before", "redis", "quiet"]
         ports = {name: free_port() for name in names}
         processes = [nginx_upstream(work, ports["upstream"])]
         if args.limits:
@@ -365,14 +487,33 @@ def main() -> None:
                     )
                     pids[name] = processes[-1].pid
                     targets[name] = f"http://127.0.0.1:{ports[name]}/api/orders"
-            # The same gateway without its access log: what the JSON lines cost.
-            processes.append(
-                authgate_gateway(work, ports["quiet"], jwks, ports["upstream"], access_log=False)
-            )
-            targets["authgate, no access log"] = f"http://127.0.0.1:{ports['quiet']}/api/orders"
+            if args.before is not None:
+                processes.append(
+                    authgate_gateway(
+                        work, ports["before"], jwks, ports["upstream"], src=args.before
+                    )
+                )
+                targets["authgate (before)"] = f"http://127.0.0.1:{ports['before']}/api/orders"
+                pids["authgate (before)"] = processes[-1].pid
+            if not args.peers_only:
+                # The same gateway without its access log: what the JSON lines cost.
+                processes.append(
+                    authgate_gateway(
+                        work, ports["quiet"], jwks, ports["upstream"], access_log=False
+                    )
+                )
+                targets["authgate, no access log"] = f"http://127.0.0.1:{ports['quiet']}/api/orders"
             if not args.no_node:
                 processes.append(node_gateway(work, ports["node"], jwks, ports["upstream"]))
                 targets["node"] = f"http://127.0.0.1:{ports['node']}/api/orders"
+                pids["node"] = processes[-1].pid
+            if HAPROXY is not None and not args.no_haproxy:
+                processes.append(
+                    haproxy_gateway(work, ports["haproxy"], key, jwks.url, ports["upstream"])
+                )
+                targets["haproxy"] = f"http://127.0.0.1:{ports['haproxy']}/api/orders"
+                pids["haproxy"] = processes[-1].pid
+            check_rejections(targets, bad_tokens)
             for name, url in targets.items():  # warm-up (JIT, pools, caches)
                 if name != "upstream alone":
                     wrk(url, 16, min(3.0, args.duration), auth)
@@ -382,7 +523,9 @@ def main() -> None:
             # table reports each target's median round.
             for round_ in range(args.repeat):
                 for c in connections:
-                    for name, url in targets.items():
+                    order = list(targets.items())
+                    shift = round_ % len(order)  # rotate, so that no target always goes first
+                    for name, url in order[shift:] + order[:shift]:
                         upstream_alone = name == "upstream alone"
                         if upstream_alone:  # the upstream gets the test CPU for its own row
                             pin(processes[0].pid, TEST_CPU)
@@ -390,7 +533,7 @@ def main() -> None:
                         if upstream_alone:
                             pin(processes[0].pid, LOAD_CPU)
                         record(runs, name, c, round_, row)
-                for c in (16, 64):
+                for c in () if args.peers_only else (16, 64):
                     row = measured(check, c, args.duration, check_headers, pids["authgate"])
                     record(runs, "forward-auth", c, round_, row)
         finally:
@@ -427,6 +570,50 @@ def redis_server(directory: Path, port: int) -> subprocess.Popen[bytes]:
     return process
 
 
+# (label, numerator target, denominator target, measure): ratios taken within each round.
+PAIRS = (
+    ("authgate / HAProxy, req/s", "authgate", "haproxy", "rps"),
+    ("authgate / Node, req/s", "authgate", "node", "rps"),
+    ("authgate / Node, p99", "authgate", "node", "p99_ms"),
+    ("authgate / HAProxy, p99", "authgate", "haproxy", "p99_ms"),
+    ("HAProxy / authgate, CPU per request", "haproxy", "authgate", "cpu_us"),
+    ("Node / authgate, CPU per request", "node", "authgate", "cpu_us"),
+    ("authgate / authgate (before), req/s", "authgate", "authgate (before)", "rps"),
+    ("authgate (before) / authgate, CPU per request", "authgate (before)", "authgate", "cpu_us"),
+)
+
+
+def paired(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each pair's ratio in every round (the two ran moments apart), per connection count: the
+    median and the range over rounds."""
+    at = {(r["target"], r["connections"], r["round"]): r for r in results["runs"]}
+    out = []
+    for label, top, bottom, measure in PAIRS:
+        for c in sorted({r["connections"] for r in results["runs"]}):
+            ratios = sorted(
+                at[top, c, n][measure] / at[bottom, c, n][measure]
+                for n in range(results["repeat"])
+                if (top, c, n) in at and (bottom, c, n) in at
+                and at[bottom, c, n].get(measure) and measure in at[top, c, n]
+            )  # fmt: skip
+            if ratios:
+                out.append({"pair": label, "connections": c, "median": ratios[len(ratios) // 2],
+                            "min": ratios[0], "max": ratios[-1]})  # fmt: skip
+    return out
+
+
+def print_paired(results: dict[str, Any]) -> None:
+    rows = paired(results)
+    results["paired"] = rows
+    if not rows:
+        return
+    print("\n| same-round ratio | connections | median | range over rounds |")
+    print("|---|---:|---:|---:|")
+    for r in rows:
+        print(f"| {r['pair']} | {r['connections']} | {r['median']:.2f} | "
+              f"{r['min']:.2f}-{r['max']:.2f} |")  # fmt: skip
+
+
 def print_table(results: dict[str, Any]) -> None:
     rows = results["rows"]
     by = {(r["target"], r["connections"]): r for r in rows}
@@ -435,17 +622,19 @@ def print_table(results: dict[str, Any]) -> None:
         f"median of {results['repeat']} rounds\n"
     )
     counts = sorted({r["connections"] for r in rows if r["target"] == "authgate"})
-    if any(r["target"] == "node" for r in rows):
-        print("| connections | upstream alone req/s | authgate req/s (p99) | Node req/s (p99) | "
-              "authgate / Node |")  # fmt: skip
-        print("|---:|---:|---:|---:|---:|")
+    peers = [t for t in ("authgate (before)", "haproxy", "node") if (t, counts[0]) in by]
+    if peers:
+        print("| connections | upstream alone req/s | authgate req/s (p99, CPU/request) | "
+              + " | ".join(f"{t} req/s (p99, CPU/request)" for t in peers) + " |")  # fmt: skip
+        print("|---:|---:|---:|" + "---:|" * len(peers))
         for c in counts:
-            up, ag, nd = by[("upstream alone", c)], by[("authgate", c)], by[("node", c)]
-            ratio = ag["rps"] / nd["rps"]
-            print(
-                f"| {c} | {up['rps']:,.0f} | {ag['rps']:,.0f} ({ag['p99_ms']:.2f} ms) | "
-                f"{nd['rps']:,.0f} ({nd['p99_ms']:.2f} ms) | {ratio:.2f}x |"
-            )
+            cells = [by[("upstream alone", c)]["rps"]]
+            line = f"| {c} | {cells[0]:,.0f} |"
+            for t in ("authgate", *peers):
+                r = by[(t, c)]
+                line += (f" {r['rps']:,.0f} ({r['p99_ms']:.2f} ms, "
+                         f"{r.get('cpu_us', float('nan')):.0f} µs) |")  # fmt: skip
+            print(line)
     if any(r["target"] in LIMITED for r in rows):
         # Two views of the same runs: requests per second (wall clock, which other work on the
         # machine disturbs), and the gateway's CPU per request (which it barely does): on a core
@@ -465,7 +654,8 @@ def print_table(results: dict[str, Any]) -> None:
                 )
             print(f"| {c} | {' | '.join(cells)} |")
         print("\nshares: of the unlimited gateway's req/s, and its CPU per request over this one's")
-    for c in counts:
+    print_paired(results)
+    for c in counts if any(r["target"] == "authgate, no access log" for r in rows) else ():
         on, off = by[("authgate", c)], by[("authgate, no access log", c)]
         print(f"\naccess log on/off, {c} connections: {on['rps'] / off['rps']:.3f}", end="")
     for r in rows:

@@ -108,6 +108,8 @@ class GateRequest:
     URI the client sent the request to (scheme, host, encoded path; behind trusted proxies, the
     one they name), which a DPoP proof's `htu` must name (RFC 9449 §4.3); shells may leave it out
     when the request carries no `DPoP` field (then no proof can match).
+    `canonical`: `path` is already `canonical_path`'s result (the gateway canonicalises the
+    target while parsing it), so it is not canonicalised a second time.
     """
 
     method: str
@@ -118,6 +120,7 @@ class GateRequest:
     decoded_as: str | None = None
     client: str | None = None
     url: str | None = None
+    canonical: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -318,7 +321,9 @@ class Gate:
     def prepare(self, request: GateRequest) -> Decision | Pending:
         """Steps 1-3: a final `Decision`, or `Pending` when a credential must be verified."""
         try:  # inline, not `_canonical`: this runs for every request of every shell
-            if request.decoded_as is not None:
+            if request.canonical and isinstance(request.path, str):
+                path = request.path
+            elif request.decoded_as is not None:
                 path = canonical_decoded_path(str(request.path), request.decoded_as)
             else:
                 path = canonical_path(request.path)
@@ -347,6 +352,8 @@ class Gate:
         return Pending(path, route_config, credential)
 
     def _canonical(self, request: GateRequest) -> str:
+        if request.canonical and isinstance(request.path, str):
+            return request.path
         if request.decoded_as is not None:
             return canonical_decoded_path(str(request.path), request.decoded_as)
         return canonical_path(request.path)

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 from authgate.gateway import responses
 from authgate.gateway.client_protocol import PAUSE_BUFFER, PAUSE_UPSTREAM
-from authgate.gateway.header_rules import response_headers_for_client
+from authgate.gateway.header_rules import response_framing, response_headers_for_client
 from authgate.gateway.request_head import RequestHead
 from authgate.gateway.upstream_pool import UpstreamConnection, UpstreamError, UpstreamPool
 
@@ -231,14 +231,7 @@ class ProxyExchange:
             elif head.version == b"1.1" and status != 101:
                 self._write_head(status, response_headers_for_client(headers))  # 1xx relayed
             return
-        out = response_headers_for_client(headers)
-        length = chunked = False
-        for name, _ in headers:
-            lower = name.lower()
-            if lower == b"content-length":
-                length = True
-            elif lower == b"transfer-encoding":
-                chunked = True
+        out, length, chunked = response_framing(headers)
         if head.method == b"HEAD" or status in (204, 304):
             self._framing = _NONE
         elif length and not chunked:
@@ -383,7 +376,8 @@ class ProxyExchange:
 
     def _write_head(self, status: int, headers: list[tuple[bytes, bytes]]) -> None:
         lines = [b"HTTP/1.1 %d %b" % (status, responses.reason(status))]
-        lines.extend(n + b": " + v for n, v in headers)
+        for name, value in headers:
+            lines.append(name + b": " + value)
         lines.append(_VIA)
         self.conn.response_started = True
         self._out.append(b"\r\n".join(lines) + b"\r\n\r\n")

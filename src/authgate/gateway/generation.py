@@ -41,6 +41,7 @@ __all__ = ["FORWARD_AUTH", "PROXY", "Generation", "finish_when_decided"]
 
 PROXY, FORWARD_AUTH = "proxy", "forward_auth"
 _OUTCOMES = {400: "bad_request", 404: "no_route", 501: "bad_request"}
+_CREDENTIAL_FIELDS = (b"authorization", b"dpop")
 
 
 class Generation:
@@ -77,6 +78,9 @@ class Generation:
         self._admin = admin
         self._identity_cache: dict[int, tuple[Principal, tuple[tuple[bytes, bytes], ...]]] = {}
         self.pools: dict[Origin, UpstreamPool] = {}
+        # The pool of each route's upstream by identity: `Origin`'s dataclass hash is a Python
+        # call, and this lookup is every forwarded request's.
+        self._pool_of: dict[int, UpstreamPool] = {}
         shortest = min(
             settings.upstream.connect, settings.upstream.read, settings.client.header_timeout
         )
@@ -95,6 +99,9 @@ class Generation:
                     max_idle=timeouts.max_idle,
                     tracker=tracker,
                 )
+        for _, upstream in self.config.routes:
+            if upstream is not None:
+                self._pool_of[id(upstream)] = self.pools[upstream.origin]
 
     def close(self) -> None:
         """Stop reusing this generation's upstream connections (busy ones finish first)."""
@@ -127,6 +134,7 @@ class Generation:
             target.query.decode("latin-1"),
             client=self.client_address(head) if self.counts_addresses else None,
             url=self.request_url(head, target) if b"dpop" in head.fields else None,
+            canonical=True,  # `parse_request_target` canonicalised it
         )
         step = self.gate.check_nowait(request)
         return step if isinstance(step, Decision) else self.gate.verify_pending(step)
@@ -167,7 +175,7 @@ class Generation:
         forwarded = forwarding_for(head, self.trusted, b"http")
         if forwarded.client != head.peer:
             head.log["forwarded_client"] = forwarded.client
-        outcome = decision.outcome.value
+        outcome = decision.outcome._value_  # `.value` is a Python-level descriptor call
         on_response: Callable[[int], None] = partial(self._proxied, head, outcome=outcome)
         on_failure: Callable[[int], None] = partial(self._failed, head)
         trace = None
@@ -186,7 +194,7 @@ class Generation:
         if principal is not None:
             head.log["subject"] = principal.subject
         return Forward(
-            self.pools[upstream.origin],
+            self._pool_of[id(upstream)],
             request_head,
             head.chunked,
             on_response=on_response,
@@ -289,10 +297,13 @@ async def finish_when_decided(
 def _credential_fields(head: RequestHead, extra: frozenset[bytes]) -> list[tuple[str, str]]:
     """Only the fields that can carry credentials, as text, for the gate."""
     out: list[tuple[str, str]] = []
-    for name in (b"authorization", b"dpop", *extra):
-        if name in head.fields:
-            values = head.all_values(name) if name in head.repeated else [head.fields[name]]
-            out.extend((name.decode("latin-1"), v.decode("latin-1")) for v in values)
+    fields = head.fields
+    for name in (b"authorization", b"dpop", *extra) if extra else _CREDENTIAL_FIELDS:
+        if name in fields:
+            values = head.all_values(name) if name in head.repeated else [fields[name]]
+            text = name.decode("latin-1")
+            for value in values:
+                out.append((text, value.decode("latin-1")))
     return out
 
 

@@ -19,6 +19,7 @@ __all__ = [
     "connection_tokens",
     "is_identity_header",
     "request_headers_for_upstream",
+    "response_framing",
     "response_headers_for_client",
 ]
 
@@ -43,6 +44,8 @@ HOP_BY_HOP = frozenset(
 FORWARDING = frozenset(
     {b"x-forwarded-for", b"x-forwarded-proto", b"x-forwarded-host", b"forwarded", b"x-real-ip"}
 )
+# Dropped from every request whatever the route: the gateway sets `Host` itself.
+_ALWAYS_DROPPED = HOP_BY_HOP | FORWARDING | {b"host"}
 _IDENTITY_PREFIX = b"x-auth-"
 # A `Connection` header may name extra hop-by-hop fields, but never the message's framing: if
 # `Connection: Content-Length` removed the length, the body would reach the next hop as the start
@@ -57,10 +60,17 @@ def is_identity_header(lower_name: bytes) -> bool:
 
 def connection_tokens(headers: Iterable[tuple[bytes, bytes]]) -> frozenset[bytes]:
     """The lower-cased field names listed in every `Connection` header (RFC 9110 §7.6.1)."""
+    return _tokens([value for name, value in headers if name.lower() == b"connection"])
+
+
+def _tokens(values: list[bytes]) -> frozenset[bytes]:
+    """The lower-cased field names that these `Connection` values list (never `_NEVER_NAMED`)."""
     tokens: set[bytes] = set()
-    for name, value in headers:
-        if name.lower() == b"connection":
-            tokens.update(t.strip().lower() for t in value.split(b",") if t.strip())
+    for value in values:
+        for token in value.split(b","):
+            token = token.strip()  # noqa: PLW2901 - the stripped token is the token
+            if token:
+                tokens.add(token.lower())
     return frozenset(tokens) - _NEVER_NAMED
 
 
@@ -82,12 +92,10 @@ def request_headers_for_upstream(
     for name, value in headers:
         lower = name.lower()
         if (
-            lower in HOP_BY_HOP
-            or lower in FORWARDING
+            lower in _ALWAYS_DROPPED
             or lower in credentials
             or lower in named
             or is_identity_header(lower)
-            or lower == b"host"
         ):
             continue
         out.append((name, value))
@@ -96,5 +104,30 @@ def request_headers_for_upstream(
 
 def response_headers_for_client(headers: Headers) -> Headers:
     """The upstream's response headers minus hop-by-hop fields and those its `Connection` names."""
-    named = connection_tokens(headers)
-    return [(n, v) for n, v in headers if (low := n.lower()) not in HOP_BY_HOP and low not in named]
+    return response_framing(headers)[0]
+
+
+def response_framing(headers: Headers) -> tuple[Headers, bool, bool]:
+    """`response_headers_for_client(headers)`, and whether the upstream sent `Content-Length` and
+    `Transfer-Encoding` (its framing, RFC 9112 §6.3): one pass over the names (every response's)."""
+    out: Headers = []
+    connection: list[bytes] = []
+    length = chunked = False
+    for name, value in headers:
+        lower = name.lower()
+        if lower in HOP_BY_HOP:
+            if lower == b"transfer-encoding":
+                chunked = True
+            elif lower == b"connection":
+                connection.append(value)
+            continue
+        if lower == b"content-length":
+            length = True
+        out.append((name, value))
+    if connection:
+        # Never `Content-Length` (see `_NEVER_NAMED`); hop-by-hop names are gone already (the
+        # usual `Connection: keep-alive` leaves nothing more to remove).
+        named = _tokens(connection) - HOP_BY_HOP
+        if named:
+            out = [(n, v) for n, v in out if n.lower() not in named]
+    return out, length, chunked

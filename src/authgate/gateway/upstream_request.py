@@ -98,14 +98,14 @@ def build_request_head(
         head.method + b" " + upstream_path(head, route) + b" HTTP/1.1",
         b"Host: " + (host or route.origin.authority),
     ]
-    lines.extend(name + b": " + value for name, value in kept)
+    for name, value in kept:
+        lines.append(name + b": " + value)
     lines.append(b"X-Forwarded-For: " + forwarded.xff)
     lines.append(b"X-Forwarded-Proto: " + forwarded.proto)
     if forwarded.host:
         lines.append(b"X-Forwarded-Host: " + forwarded.host)
-    lines.extend(name + b": " + value for name, value in identity)
-    if trace is not None:
-        lines.extend(name + b": " + value for name, value in trace)
+    for name, value in identity if trace is None else [*identity, *trace]:
+        lines.append(name + b": " + value)
     lines.append(b"Via: " + head.version + b" authgate")
     if head.upgrade:
         lines.append(b"Connection: Upgrade")

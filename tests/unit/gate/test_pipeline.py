@@ -390,3 +390,18 @@ async def test_configuration_in_code_and_from_a_file(
         assert (await from_file.check(request(token=test_issuer.token()))).allowed
     finally:
         await from_file.aclose()
+
+
+async def test_a_path_marked_canonical_is_judged_as_given(
+    gate: Gate, test_issuer: FakeIssuer
+) -> None:
+    # The gateway canonicalises the target while parsing it and says so: no second pass.
+    token = test_issuer.token()
+    again = await gate.check(request("/orders/%7e", token=token))
+    assert again.path == "/orders/~"
+    as_given = await gate.check(request("/orders/%7e", token=token, canonical=True))
+    assert as_given.path == "/orders/%7e"
+    assert as_given.allowed
+    # Only text is taken as given: raw bytes are canonicalised (and refused when ambiguous).
+    raw = await gate.check(request(b"/orders/..%2Fadmin", token=token, canonical=True))  # type: ignore[arg-type]
+    assert raw.outcome is Outcome.BAD_REQUEST

@@ -9,6 +9,7 @@ from authgate.gateway.header_rules import (
     connection_tokens,
     is_identity_header,
     request_headers_for_upstream,
+    response_framing,
     response_headers_for_client,
 )
 
@@ -69,3 +70,25 @@ def test_response_header_filter() -> None:
         (b"Set-Cookie", b"a=b"),
     ]
     assert response_headers_for_client(headers) == [(b"Set-Cookie", b"a=b")]
+
+
+def test_response_framing() -> None:
+    headers = [
+        (b"Connection", b"keep-alive, X-Secret"),
+        (b"Content-Length", b"2"),
+        (b"X-Secret", b"1"),
+        (b"Keep-Alive", b"timeout=5"),
+        (b"Set-Cookie", b"a=b"),
+    ]
+    out, length, chunked = response_framing(headers)
+    assert out == [(b"Content-Length", b"2"), (b"Set-Cookie", b"a=b")]
+    assert (length, chunked) == (True, False)
+    assert out == response_headers_for_client(headers)
+    # `Connection` never removes the framing; Transfer-Encoding is seen, and dropped.
+    framed = [
+        (b"Connection", b"content-length"),
+        (b"content-length", b"2"),
+        (b"Transfer-Encoding", b"chunked"),
+    ]
+    assert response_framing(framed) == ([(b"content-length", b"2")], True, True)
+    assert response_framing([(b"Connection", b"keep-alive")]) == ([], False, False)
