@@ -28,8 +28,9 @@ from dataclasses import dataclass, field
 
 from authgate.limits import Decision, Limit, Limiter, LimiterMetrics, rate_limit_headers
 from authgate.limits.keys import KeyPart, address_part
+from authgate.limits.limiter import Ask
 from authgate.server.config import LimitsSettings
-from authgate.server.lockouts import ClientAuthLimits, Lockout
+from authgate.server.lockouts import ClientAuthLimits, lockout_for_settings
 
 __all__ = ["ADDRESS_LIMITS", "CALLER_LIMITS", "ServerLimits"]
 
@@ -68,8 +69,8 @@ class ServerLimits:
                 limits[name] = limit
         client_auth = ClientAuthLimits(
             limiter,
-            Lockout.for_settings("client_auth", settings.client_auth),
-            Lockout.for_settings("client_auth_address", settings.client_auth_address),
+            lockout_for_settings("client_auth", settings.client_auth),
+            lockout_for_settings("client_auth_address", settings.client_auth_address),
         )
         return cls(
             limiter,
@@ -100,6 +101,16 @@ class ServerLimits:
             return await self.address_request(name, address)
         key = _caller(client_id, address if public else None)
         return await self._hit(self.limits.get(name), key)
+
+    def caller_limit(
+        self, name: str, client_id: str, address: str, *, public: bool = False
+    ) -> list[Ask]:
+        """The limit `name` (`token` or one of `limits`) with the key of an authenticated caller
+        (`caller_request`), for `ClientAuthLimits.succeeded`: empty when the limit is off."""
+        limit = self.token if name == "token" else self.limits.get(name)
+        if limit is None:
+            return []
+        return [(limit, _caller(client_id, address if public else None))]
 
     async def address_request(self, name: str, address: str) -> list[Decision]:
         """The decisions for one request counted per client address under the limit `name`
