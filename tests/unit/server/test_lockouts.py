@@ -357,3 +357,27 @@ def test_which_client_id_a_failure_counts_against(
     authorization: str | None, form: dict[str, list[str]], counted: str | None
 ) -> None:
     assert secret_client_id(authorization, Form(form)) == counted
+
+
+async def test_a_guess_during_a_lockout_is_counted_and_answered_as_a_right_secret(
+    tmp_path: Path, clock: FakeClock, store: dict[str, Any]
+) -> None:
+    """The credentials are checked before the lockout is: a wrong guess while it lasts is counted
+    as a failure, and its answer is the very answer a right secret gets (nothing to learn)."""
+    async with running(_config(tmp_path, store), clock) as h:
+        client, secret = await _client(h)
+        cid = client.client_id
+        for _ in range(4):
+            await _token(h, cid, "wrong", "198.51.100.1")
+        failures = h.server.counters.client_auth_failures
+        before = sum(failures.values())
+        right = await _token(h, cid, secret, "198.51.100.2")
+        wrong = await _token(h, cid, "wrong", "198.51.100.3")
+        assert sum(failures.values()) == before + 1  # the guess is counted, the right one not
+        for answer in (right, wrong):
+            _locked(answer, 10, CLIENT_POLICY)
+        assert right.content == wrong.content
+        shown = [
+            {k: v for k, v in a.headers.items() if k != "x-request-id"} for a in (right, wrong)
+        ]
+        assert shown[0] == shown[1]
