@@ -225,10 +225,10 @@ class Limiter:
         self,
         locks: Sequence[LockAsk],
         hits: Sequence[Ask],
-        waits: list[int],
+        waits: Sequence[int],
         outcomes: list[Outcome],
     ) -> tuple[list[Decision], list[Decision]]:
-        if any(waits):
+        if waits:  # a key is locked out
             shown = [
                 _lockout_refusal(lockout, wait / 1e6)
                 for (lockout, _), wait in zip(locks, waits, strict=True)

@@ -120,12 +120,13 @@ def apply_admit(
     locks: Sequence[str],
     hits: Sequence[tuple[str, int, int]],
     clear: str | None,
-) -> tuple[list[int], list[gcra.Outcome]]:
-    """`admit` on `tats`: each lock's wait (us, 0: not locked out), and the hits' outcomes (none
-    when a key is locked out: nothing is counted or cleared then)."""
-    waits = [_locked_for(tats, lock, now) for lock in locks] if locks else []
-    if any(waits):
-        return waits, []
+) -> tuple[Sequence[int], list[gcra.Outcome]]:
+    """`admit` on `tats`: each lock's wait (us, 0: not locked out) when one is locked out (then
+    nothing is counted or cleared), else no waits and the hits' outcomes."""
+    for lock in locks:
+        tat = tats.get(lock)
+        if tat is not None and tat > now:
+            return [_locked_for(tats, lock, now) for lock in locks], []
     outcomes = []
     for key, interval, burst in hits:
         outcome, tat = gcra.decide(tats.get(key), now, interval, burst, count=True)
@@ -134,7 +135,7 @@ def apply_admit(
         outcomes.append(outcome)
     if clear is not None and clear in tats:  # only a key with failures is written
         del tats[clear]
-    return waits, outcomes
+    return (), outcomes
 
 
 def apply_fail(

@@ -65,7 +65,7 @@ class MemoryStore:
 
     def admit_nowait(
         self, locks: Sequence[str], hits: Sequence[tuple[str, int, int]], clear: str | None
-    ) -> tuple[list[int], list[gcra.Outcome]]:
+    ) -> tuple[Sequence[int], list[gcra.Outcome]]:
         with self._lock:
             now = self._clock()
             answer = apply_admit(self._tats, now, locks, hits, clear)
@@ -74,7 +74,7 @@ class MemoryStore:
 
     async def admit(
         self, locks: Sequence[str], hits: Sequence[tuple[str, int, int]], clear: str | None
-    ) -> tuple[list[int], list[gcra.Outcome]]:
+    ) -> tuple[Sequence[int], list[gcra.Outcome]]:
         return self.admit_nowait(locks, hits, clear)
 
     def fail_nowait(self, lockouts: Sequence[LockKeys]) -> list[tuple[int, int]]:

@@ -281,7 +281,7 @@ class RedisStore:
 
     async def admit(
         self, locks: Sequence[str], hits: Sequence[tuple[str, int, int]], clear: str | None
-    ) -> tuple[list[int], list[Outcome]]:
+    ) -> tuple[Sequence[int], list[Outcome]]:
         keys = [k.encode() for k in locks]
         keys += [h[0].encode() for h in hits]
         args = [b"a", b"%d" % len(locks), b"%d" % len(hits), b"0" if clear is None else b"1"]
@@ -291,11 +291,11 @@ class RedisStore:
             keys.append(clear.encode())
         n = len(locks)
 
-        def parse(values: list[int]) -> tuple[list[int], list[Outcome]]:
+        def parse(values: list[int]) -> tuple[Sequence[int], list[Outcome]]:
             waits = values[:n]
-            return waits, [] if any(waits) else _outcomes(values, n)
+            return (waits, []) if any(waits) else ((), _outcomes(values, n))
 
-        answer: tuple[list[int], list[Outcome]] = await self._ask(
+        answer: tuple[Sequence[int], list[Outcome]] = await self._ask(
             keys, args, n + 5 * len(hits), parse
         )
         return answer

@@ -43,16 +43,17 @@ class Store(Protocol):
 
     def admit_nowait(
         self, locks: Sequence[str], hits: Sequence[tuple[str, int, int]], clear: str | None
-    ) -> tuple[list[int], list[Outcome]] | None:
+    ) -> tuple[Sequence[int], list[Outcome]] | None:
         """`admit` when it needs no I/O, else None."""
         ...
 
     async def admit(
         self, locks: Sequence[str], hits: Sequence[tuple[str, int, int]], clear: str | None
-    ) -> tuple[list[int], list[Outcome]]:
-        """In one atomic step: the waits of the lockouts `locks` (microseconds, 0 when not
-        locked out); when none is locked out, the outcomes of counting `hits` (key, interval,
-        burst), and `clear` forgotten if it holds anything (`lockouts.apply_admit`)."""
+    ) -> tuple[Sequence[int], list[Outcome]]:
+        """In one atomic step: when a lockout of `locks` holds, the wait of each (microseconds,
+        0 when not locked out) and no outcomes; else no waits, the outcomes of counting `hits`
+        (key, interval, burst), and `clear` forgotten if it holds anything
+        (`lockouts.apply_admit`)."""
         ...
 
     def fail_nowait(self, lockouts: Sequence[LockKeys]) -> list[tuple[int, int]] | None:
