@@ -6,8 +6,10 @@ Built:
 - `token`: POST /token per authenticated client (counted after client authentication, so nobody
   can spend another client's quota by naming it; a public client, which only names itself, per id
   and client address);
-- per caller (`caller_request`, the same key as `token`): `device_authorization`,
-  `introspection`, `revocation`;
+- per caller (the same key as `token`): `device_authorization`, `introspection`, `revocation`.
+  These and `token` are counted in the store operation that checks the lockouts after client
+  authentication (`caller_limit`, `ClientAuthLimits.succeeded`: one Redis call per request);
+  `caller_request` counts one alone;
 - per client address (`address_request`): `authorize`, `consent`, `device` (the pages), and
   `registration` (POST /register in open mode);
 - lockouts after failed client authentication, per client id and per address
@@ -84,12 +86,6 @@ class ServerLimits:
     def metrics(self) -> LimiterMetrics:
         """The counters of every limit and of the store (`LimitsCollector` reads them)."""
         return self.limiter.metrics
-
-    async def token_request(self, client_id: str, public_address: str | None) -> list[Decision]:
-        """The decisions for one POST /token of the authenticated `client_id` (empty when its
-        limit is off). A public client only names itself, so it is counted per id and address
-        (`public_address`): anyone may name it, and must not spend its users' quota."""
-        return await self._hit(self.token, _caller(client_id, public_address))
 
     async def caller_request(
         self, name: str, client_id: str | None, address: str, *, public: bool = False

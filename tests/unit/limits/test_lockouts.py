@@ -76,7 +76,7 @@ async def test_admit_clears_failures_only_when_there_are_some(
     assert redis_client.exists(spec[0])
     assert redis_client.pttl(spec[0]) > 0  # every key expires by itself
     waits, outcomes = await clocked_redis_store.admit([spec[2]], [hit], spec[0])
-    assert waits == [0]
+    assert not waits  # not locked out
     assert [o.allowed for o in outcomes] == [True]
     assert not redis_client.exists(spec[0])
     assert redis_client.pttl(hit[0]) > 0

@@ -39,9 +39,10 @@ async def read_client_form(
 ) -> tuple[Form, Client]:
     """The form and the client it authenticates as. `endpoint` names (in `ENDPOINT_PATHS`) the
     endpoint a `private_key_jwt` assertion may be addressed to; `allow_public=False` refuses
-    clients that only name themselves. `limit`: the per-caller rate limit to count the request
-    against (`ServerLimits.caller_request`). A lockout after failed client authentication
-    (`authgate.server.lockouts`) or the limit refuses with `LimitRefused` (429)."""
+    clients that only name themselves. `limit`: the per-caller rate limit (`token`, or one of
+    `CALLER_LIMITS`) to count the request against, decided with the lockouts in one store
+    operation; its decisions go to `request.state.rate_limits`. A lockout after failed client
+    authentication (`authgate.server.lockouts`) or the limit refuses with `LimitRefused` (429)."""
     form = await read_form(request, server.config.http.max_body_size, repeatable)
     authorization = request.headers.get("authorization")
     address = request_address(request, server)
