@@ -1,13 +1,14 @@
 """The Redis store: one key per limited thing, decided by one atomic script.
 
-The script is `gcra.decide` in Lua: it reads a key's TAT, decides, and writes the new TAT with a
+The script is `gcra.decide` in Lua (and the two operations of `lockouts`, each over a few keys):
+it reads a key's TAT, decides, and writes the new TAT with a
 millisecond expiry at the moment the bucket is full again, so every key it writes expires on its
 own and an idle key costs nothing. The time is Redis's own (`TIME`), so every process and machine
 shares one clock and their own clocks' skew does not matter. Works on Redis 5 and later (a script
 that calls `TIME` and then writes needs effects replication, the default from 5 on); not on Redis
 Cluster (a batch's keys may live in different slots).
 
-Decisions go to Redis in batches, as one call of the script over all their keys (at most
+Decisions go to Redis in batches, as one call of the script over all their operations (at most
 `max_batch`), on one connection of their own with one call in flight at a time: the decisions
 asked for while a call is out (and those of one turn of the event loop) go together in the next.
 So a busy process pays one round trip and one command for many decisions instead of one each, and
@@ -234,7 +235,7 @@ def bounded_pool(url: str, *, timeout: float, max_connections: int) -> BlockingC
 class RedisStore:
     """GCRA state in Redis (see `stores.Store` and the module docstring).
 
-    `timeout` bounds each decision's wait (seconds); `max_batch` bounds the keys of one call;
+    `timeout` bounds each decision's wait (seconds); `max_batch` bounds the operations of one call;
     `max_connections` bounds the pool that `delete` uses. `clock` (microseconds) replaces Redis's
     `TIME`, for tests that need a controlled clock.
     """
