@@ -103,7 +103,10 @@ class ClientAuthLimits:
         locked, decisions = answer
         if locked:
             return refusal(locked), []
-        return refusal(decisions), decisions
+        for decision in decisions:
+            if not decision.allowed:
+                return refusal(decisions), decisions
+        return None, decisions  # admitted (without `refusal`'s lists: every request pays here)
 
     async def failed(self, client_id: str | None, address: str) -> Refusal | None:
         """After a failed client authentication, in one store operation: count it against every
