@@ -10,7 +10,10 @@ Subjects, each timed in interleaved rounds (median over rounds):
 - memory_nowait: `Limiter.hit_nowait` on the memory store (what a WSGI thread or sync caller pays);
 - memory_async: `await Limiter.hit` on the memory store, inside a running event loop;
 - redis_serial: `await Limiter.hit` on Redis, one decision at a time (bound by the round trip);
-- redis_concurrent: the same with 32 decisions in flight (what a busy gateway worker sees).
+- redis_concurrent: the same with 32 decisions in flight (what a busy gateway worker sees);
+- memory_admit, redis_admit: `await Limiter.admit` (what a client-authenticated server request
+  pays after authentication: the lockouts of its address and client id checked, its limit
+  counted, the id's failures cleared if any; one store operation), Redis with 32 in flight.
 
 Each row reports decisions per second of wall time and this process's CPU per decision; Redis
 rows add the Redis server's CPU per decision (from `INFO cpu`; the server shares the machine).
@@ -38,13 +41,18 @@ import redis
 
 from authgate.jose import JWK
 from authgate.jose import jwt as ag_jwt
-from authgate.limits import Limit, Limiter, parse_rate
+from authgate.limits import FailMode, Limit, Limiter, parse_rate
+from authgate.limits.lockouts import Lockout
 
 ISSUER = "https://issuer.example"
 AUDIENCE = "api://orders"
 CLIENTS = [f"client-{i}" for i in range(1000)]
 LIMIT = Limit("bench", parse_rate("1000/second"))
 CONCURRENCY = 32
+LOCKOUTS = [
+    Lockout.build(name, failures=10, window=600, first=60, longest=900, mode=FailMode.OPEN)
+    for name in ("bench_auth", "bench_auth_address")
+]
 
 
 @dataclass
@@ -118,7 +126,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     subjects = {
         name: Subject(name)
         for name in ("es256_verify", "memory_nowait", "memory_async", "redis_serial",
-                     "redis_concurrent")
+                     "redis_concurrent", "memory_admit", "redis_admit")
     }  # fmt: skip
 
     def nowait(i: int) -> object:
@@ -127,6 +135,14 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     def on(limiter: Limiter) -> Callable[[int], Awaitable[object]]:
         return lambda i: limiter.hit(LIMIT, "client", CLIENTS[i % 1000])
 
+    def admit(limiter: Limiter) -> Callable[[int], Awaitable[object]]:
+        def op(i: int) -> Awaitable[object]:
+            client = CLIENTS[i % 1000]
+            locks = [(LOCKOUTS[1], ("address", "198.51.100.7")), (LOCKOUTS[0], ("client", client))]
+            return limiter.admit(locks, [(LIMIT, ("client", client))], locks[1])
+
+        return op
+
     n = args.ops
     runs: list[tuple[str, Callable[[], Awaitable[Sample]]]] = [
         ("es256_verify", lambda: _sync(time_sync(lambda _: verify(), n // 20))),
@@ -134,6 +150,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         ("memory_async", lambda: time_async(on(memory), n, 1, None)),
         ("redis_serial", lambda: time_async(on(shared), n // 10, 1, server)),
         ("redis_concurrent", lambda: time_async(on(shared), n // 4, CONCURRENCY, server)),
+        ("memory_admit", lambda: time_async(admit(memory), n, 1, None)),
+        ("redis_admit", lambda: time_async(admit(shared), n // 4, CONCURRENCY, server)),
     ]
     try:
         # Warm-up: connections, the script cache, the key hashing.

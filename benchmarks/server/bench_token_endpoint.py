@@ -199,9 +199,9 @@ def serve(
 
 # The limits on POST /token in each mode: off (the token limit and both lockouts after failed
 # client authentication), or on with a token limit high enough that no request is refused (what is
-# measured is the cost of deciding, not of refusing): the lockouts' check before authentication
-# and the token limit after it, with the RateLimit fields on refusals only (the default) or, in
-# "memory_all", on every admitted answer too (`[limits] headers = "all"`).
+# measured is the cost of deciding, not of refusing): the lockouts and the token limit, one store
+# operation after client authentication (one Redis call), with the RateLimit fields on refusals
+# only (the default) or, in "memory_all", on every admitted answer too (`[limits] headers = "all"`).
 _NO_LOCKOUTS = (
     "[limits.client_auth]\nenabled = false\n[limits.client_auth_address]\nenabled = false\n"
 )

@@ -19,7 +19,15 @@ import redis
 
 ROOT = Path(__file__).resolve().parents[2]
 BENCH = ROOT / "benchmarks" / "limits_bench.py"
-SUBJECTS = {"es256_verify", "memory_nowait", "memory_async", "redis_serial", "redis_concurrent"}
+SUBJECTS = {
+    "es256_verify",
+    "memory_nowait",
+    "memory_async",
+    "redis_serial",
+    "redis_concurrent",
+    "memory_admit",
+    "redis_admit",
+}
 
 
 def _is_figure(value: Any) -> bool:

@@ -28,17 +28,22 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from authgate.limits.decisions import Decision
 from authgate.limits.gcra import Outcome
 from authgate.limits.keys import KeyPart, check_namespace, store_key
+from authgate.limits.lockouts import FAIL_COUNTED, FAIL_LOCKED, FAIL_STARTED, LockKeys, Lockout
 from authgate.limits.metrics import LimiterMetrics
 from authgate.limits.rates import FailMode, Limit
 from authgate.limits.store import DEFAULT_TIMEOUT, Store, StoreUnavailable
 from authgate.limits.stores import open_store
 
-__all__ = ["DEFAULT_RETRY_INTERVAL", "Limiter"]
+__all__ = ["DEFAULT_RETRY_INTERVAL", "Ask", "Limiter"]
+
+# A limit and the parts of a key under it; a lockout and the parts of a key under it.
+Ask = tuple[Limit, tuple[KeyPart, ...]]
+LockAsk = tuple[Lockout, tuple[KeyPart, ...]]
 
 logger = logging.getLogger("authgate.limits")
 
@@ -131,6 +136,163 @@ class Limiter:
         """`peek` when it needs no I/O; None when the caller must await `peek`."""
         return self._decide_nowait(limit, key, count=False)
 
+    def admit_nowait(
+        self, locks: Sequence[LockAsk], hits: Sequence[Ask], clear: LockAsk | None = None
+    ) -> tuple[list[Decision], list[Decision]] | None:
+        """`admit` when it needs no I/O; None when the caller must await `admit`."""
+        if self._quiet():
+            return self._admit_without_store(locks, hits)
+        answer = self.store.admit_nowait(*self._admit_keys(locks, hits, clear))
+        if answer is None:
+            return None
+        return self._admitted(locks, hits, *answer)
+
+    async def admit(
+        self, locks: Sequence[LockAsk], hits: Sequence[Ask], clear: LockAsk | None = None
+    ) -> tuple[list[Decision], list[Decision]]:
+        """After a success, in one store operation: the refusals of the keys of `locks` that are
+        locked out (each shown as its lockout's failures' policy with the wait; a fail-closed one
+        the store could not check refuses with 503); when there are none, `hits` counted and
+        decided, and the failures of `clear` forgotten if it has any."""
+        if self._quiet():
+            return self._admit_without_store(locks, hits)
+        args = self._admit_keys(locks, hits, clear)
+        probing = self._down_since is not None
+        if probing:
+            self._probing = True
+        try:
+            waits, outcomes = await self.store.admit(*args)
+        except StoreUnavailable as exc:
+            self._store_failed(exc)
+            return self._admit_without_store(locks, hits)
+        finally:
+            if probing:
+                self._probing = False
+        if self._down_since is not None:
+            self._store_recovered()
+        return self._admitted(locks, hits, waits, outcomes)
+
+    def fail_nowait(self, lockouts: Sequence[LockAsk]) -> list[Decision | None] | None:
+        """`fail` when it needs no I/O; None when the caller must await `fail`."""
+        if self._quiet():
+            return self._fail_without_store(lockouts)
+        answer = self.store.fail_nowait(self._lock_keys(lockouts))
+        if answer is None:
+            return None
+        return self._failed(lockouts, answer)
+
+    async def fail(self, lockouts: Sequence[LockAsk]) -> list[Decision | None]:
+        """After a failure, in one store operation: the failure counted against the keys of
+        `lockouts` (`lockouts.apply_fail`); per lockout, the refusal (the failures' policy with
+        the lockout's wait) when the key is locked out, else None. Without the store: None for a
+        fail-open lockout, a 503 refusal for a fail-closed one."""
+        if self._quiet():
+            return self._fail_without_store(lockouts)
+        keys = self._lock_keys(lockouts)
+        probing = self._down_since is not None
+        if probing:
+            self._probing = True
+        try:
+            answer = await self.store.fail(keys)
+        except StoreUnavailable as exc:
+            self._store_failed(exc)
+            return self._fail_without_store(lockouts)
+        finally:
+            if probing:
+                self._probing = False
+        if self._down_since is not None:
+            self._store_recovered()
+        return self._failed(lockouts, answer)
+
+    def _quiet(self) -> bool:
+        """During an outage's quiet time (or while another request probes): no store call."""
+        return self._down_since is not None and (self._probing or self._clock() < self._retry_at)
+
+    def _admit_keys(
+        self, locks: Sequence[LockAsk], hits: Sequence[Ask], clear: LockAsk | None
+    ) -> tuple[list[str], list[tuple[str, int, int]], str | None]:
+        key = self._key
+        return (
+            [key(lockout.lock.name, parts) for lockout, parts in locks],
+            [
+                (key(limit.name, parts), limit.rate.interval_us, limit.rate.burst)
+                for limit, parts in hits
+            ],
+            None if clear is None else key(clear[0].failures.name, clear[1]),
+        )
+
+    def _admitted(
+        self,
+        locks: Sequence[LockAsk],
+        hits: Sequence[Ask],
+        waits: Sequence[int],
+        outcomes: list[Outcome],
+    ) -> tuple[list[Decision], list[Decision]]:
+        if waits:  # a key is locked out
+            shown = [
+                _lockout_refusal(lockout, wait / 1e6)
+                for (lockout, _), wait in zip(locks, waits, strict=True)
+                if wait
+            ]
+            return shown, []
+        return [], [
+            self._decision(limit, outcome, True)
+            for (limit, _), outcome in zip(hits, outcomes, strict=True)
+        ]
+
+    def _admit_without_store(
+        self, locks: Sequence[LockAsk], hits: Sequence[Ask]
+    ) -> tuple[list[Decision], list[Decision]]:
+        shown = []
+        for lockout, _ in locks:
+            lock = self._without_store(lockout.lock, False)
+            if not lock.allowed:  # a fail-closed lockout that could not be checked: 503
+                shown.append(Decision(lockout.failures, False, 0, lock.retry_after, 0.0, 0.0, True))
+        if shown:
+            return shown, []
+        return [], [self._without_store(limit, True) for limit, _ in hits]
+
+    def _lock_keys(self, lockouts: Sequence[LockAsk]) -> list[LockKeys]:
+        key = self._key
+        return [
+            lockout.keys(
+                key(lockout.failures.name, parts),
+                key(lockout.strikes.name, parts),
+                key(lockout.lock.name, parts),
+            )
+            for lockout, parts in lockouts
+        ]
+
+    def _failed(
+        self, lockouts: Sequence[LockAsk], answer: list[tuple[int, int]]
+    ) -> list[Decision | None]:
+        counted = self.metrics.decisions
+        shown: list[Decision | None] = []
+        for (lockout, _), (done, wait) in zip(lockouts, answer, strict=True):
+            name = lockout.failures.name
+            if done == FAIL_COUNTED:
+                counted[(name, "allowed")] += 1
+                shown.append(None)
+            elif done in (FAIL_STARTED, FAIL_LOCKED):
+                counted[(name, "limited")] += 1
+                if done == FAIL_STARTED:
+                    counted[(lockout.lock.name, "allowed")] += 1  # a lockout started
+                shown.append(_lockout_refusal(lockout, wait / 1e6))
+            else:  # skipped: another key is locked out
+                shown.append(None)
+        return shown
+
+    def _fail_without_store(self, lockouts: Sequence[LockAsk]) -> list[Decision | None]:
+        shown: list[Decision | None] = []
+        for lockout, _ in lockouts:
+            lock = self._without_store(lockout.lock, False)
+            shown.append(
+                None
+                if lock.allowed  # fail open: nothing counted, the failure answered as it is
+                else Decision(lockout.failures, False, 0, lock.retry_after, 0.0, 0.0, True)
+            )
+        return shown
+
     async def reset(self, limit: Limit, *key: KeyPart) -> None:
         """Forget what `key` used of `limit`; StoreUnavailable when the store does not answer."""
         await self.store.delete(self._key(limit.name, key))
@@ -217,3 +379,9 @@ class Limiter:
             down_for,
             self._failed_decisions,
         )
+
+
+def _lockout_refusal(lockout: Lockout, wait: float) -> Decision:
+    """A key locked out for `wait` seconds, as the refusal shows it: the failures' policy (`q`
+    failures per `w` seconds) with the lockout's wait."""
+    return Decision(lockout.failures, False, 0, wait, wait, wait)

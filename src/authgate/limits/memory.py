@@ -13,9 +13,10 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from authgate.limits import gcra
+from authgate.limits.lockouts import LockKeys, apply_admit, apply_fail
 
 __all__ = ["DEFAULT_MAX_KEYS", "MemoryStore", "monotonic_us"]
 
@@ -64,10 +65,44 @@ class MemoryStore:
                     tats.popitem(last=False)
         return outcome
 
+    def admit_nowait(
+        self, locks: Sequence[str], hits: Sequence[tuple[str, int, int]], clear: str | None
+    ) -> tuple[Sequence[int], list[gcra.Outcome]]:
+        with self._lock:
+            now = self._clock()
+            answer = apply_admit(self._tats, now, locks, hits, clear)
+            self._bound(now)
+        return answer
+
+    async def admit(
+        self, locks: Sequence[str], hits: Sequence[tuple[str, int, int]], clear: str | None
+    ) -> tuple[Sequence[int], list[gcra.Outcome]]:
+        return self.admit_nowait(locks, hits, clear)
+
+    def fail_nowait(self, lockouts: Sequence[LockKeys]) -> list[tuple[int, int]]:
+        with self._lock:
+            now = self._clock()
+            answer = apply_fail(self._tats, now, lockouts)
+            self._bound(now)
+        return answer
+
+    async def fail(self, lockouts: Sequence[LockKeys]) -> list[tuple[int, int]]:
+        return self.fail_nowait(lockouts)
+
+    def _bound(self, now: int) -> None:
+        """After writes of several keys (the lock is held): sweep, and keep `max_keys`."""
+        tats = self._tats
+        if tats and tats[next(iter(tats))] <= now:
+            self._sweep(now)
+        while len(tats) > self.max_keys:
+            tats.popitem(last=False)
+
     def _sweep(self, now: int) -> None:
         """Drop up to `_SWEEP` expired keys from the old end (the lock is held)."""
         tats = self._tats
         for _ in range(_SWEEP):
+            if not tats:
+                break
             oldest = next(iter(tats))
             if tats[oldest] > now:
                 break

@@ -1,13 +1,14 @@
 """The Redis store: one key per limited thing, decided by one atomic script.
 
-The script is `gcra.decide` in Lua: it reads a key's TAT, decides, and writes the new TAT with a
+The script is `gcra.decide` in Lua (and the two operations of `lockouts`, each over a few keys):
+it reads a key's TAT, decides, and writes the new TAT with a
 millisecond expiry at the moment the bucket is full again, so every key it writes expires on its
 own and an idle key costs nothing. The time is Redis's own (`TIME`), so every process and machine
 shares one clock and their own clocks' skew does not matter. Works on Redis 5 and later (a script
 that calls `TIME` and then writes needs effects replication, the default from 5 on); not on Redis
 Cluster (a batch's keys may live in different slots).
 
-Decisions go to Redis in batches, as one call of the script over all their keys (at most
+Decisions go to Redis in batches, as one call of the script over all their operations (at most
 `max_batch`), on one connection of their own with one call in flight at a time: the decisions
 asked for while a call is out (and those of one turn of the event loop) go together in the next.
 So a busy process pays one round trip and one command for many decisions instead of one each, and
@@ -30,7 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import hiredis
@@ -41,13 +42,21 @@ from redis.backoff import NoBackoff
 from redis.exceptions import NoScriptError, RedisError
 
 from authgate.limits.gcra import Outcome
+from authgate.limits.lockouts import LockKeys
 from authgate.limits.store import DEFAULT_TIMEOUT, StoreUnavailable, describe_url
 
 __all__ = ["GCRA_SCRIPT", "RedisStore", "bounded_pool"]
 
-# KEYS: the keys. ARGV[1]: now in microseconds ("" for the server's TIME); then for each key,
-# interval (us), burst, and "1" to count or "0" to peek. Returns five numbers per key:
-# allowed, remaining, retry_after_us, window_us, reset_after_us (see gcra.decide).
+# KEYS: the keys, op after op. ARGV[1]: now in microseconds ("" for the server's TIME); then the
+# ops, each a letter and its numbers:
+# - "g" interval burst count ("1" to count, "0" to peek), one key: five numbers, allowed,
+#   remaining, retry_after_us, window_us, reset_after_us (see gcra.decide);
+# - "a" locks hits clear, then interval burst per hit; keys: the locks, the hits, the key to clear
+#   (when clear is 1): the locks' waits, then five numbers per hit (zeros when a lock holds:
+#   nothing is counted or cleared then); see `lockouts.apply_admit`;
+# - "f" count, then failures' interval burst, strikes' interval burst, first, longest (us) per
+#   lockout; keys: failures, strikes, lock per lockout: two numbers per lockout, what was done
+#   and the wait; see `lockouts.apply_fail`.
 # Numbers stay below 2^53 (Rate bounds a bucket to a year), so doubles hold them exactly;
 # string.format("%d") writes them without an exponent.
 GCRA_SCRIPT = """
@@ -59,31 +68,121 @@ else
   now = tonumber(ARGV[1])
 end
 local out = {}
-for i = 1, #KEYS do
-  local interval = tonumber(ARGV[3 * i - 1])
-  local tolerance = (tonumber(ARGV[3 * i]) - 1) * interval
-  local state = tonumber(redis.call("GET", KEYS[i])) or now
+local function get(key)
+  local state = tonumber(redis.call("GET", key)) or now
   if state < now then
     state = now
   end
+  return state
+end
+local function put(key, state)
+  local ttl = math.ceil((state - now) / 1000)
+  redis.call("SET", key, string.format("%d", state), "PX", string.format("%d", ttl))
+end
+local function decide(key, interval, burst, count)
+  local tolerance = (burst - 1) * interval
+  local state = get(key)
   local allowed = now >= state - tolerance
-  if allowed and ARGV[3 * i + 1] == "1" then
+  if allowed and count then
     state = state + interval
-    local ttl = math.ceil((state - now) / 1000)
-    redis.call("SET", KEYS[i], string.format("%d", state), "PX", string.format("%d", ttl))
+    put(key, state)
   end
   local x = now + tolerance - state
-  out[#out + 1] = allowed and 1 or 0
+  local remaining, retry, window = 0, -x, -x
   if x >= 0 then
-    out[#out + 1] = math.floor(x / interval) + 1
-    out[#out + 1] = 0
-    out[#out + 1] = interval - x % interval
-  else
-    out[#out + 1] = 0
-    out[#out + 1] = -x
-    out[#out + 1] = -x
+    remaining, retry, window = math.floor(x / interval) + 1, 0, interval - x % interval
   end
-  out[#out + 1] = state - now
+  return allowed, remaining, retry, window, state - now
+end
+local function push(allowed, remaining, retry, window, reset)
+  out[#out + 1] = allowed and 1 or 0
+  out[#out + 1] = remaining
+  out[#out + 1] = retry
+  out[#out + 1] = window
+  out[#out + 1] = reset
+end
+local k, a = 1, 2
+while a <= #ARGV do
+  local op = ARGV[a]
+  if op == "g" then
+    push(decide(KEYS[k], tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2]), ARGV[a + 3] == "1"))
+    k, a = k + 1, a + 4
+  elseif op == "a" then
+    local nl, nh, nc = tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3])
+    a = a + 4
+    local locked = false
+    for i = 0, nl - 1 do
+      local wait = get(KEYS[k + i]) - now
+      out[#out + 1] = wait
+      if wait > 0 then
+        locked = true
+      end
+    end
+    k = k + nl
+    for i = 0, nh - 1 do
+      if locked then
+        push(false, 0, 0, 0, 0)
+      else
+        push(decide(KEYS[k + i], tonumber(ARGV[a + 2 * i]), tonumber(ARGV[a + 2 * i + 1]), true))
+      end
+    end
+    k, a = k + nh, a + 2 * nh
+    if nc == 1 then
+      if not locked then
+        redis.call("DEL", KEYS[k])  -- a missing key (no failures) is no write
+      end
+      k = k + 1
+    end
+  elseif op == "f" then
+    local n = tonumber(ARGV[a + 1])
+    a = a + 2
+    local waits, locked = {}, false
+    for i = 0, n - 1 do
+      waits[i + 1] = get(KEYS[k + 3 * i + 2]) - now
+      if waits[i + 1] > 0 then
+        locked = true
+      end
+    end
+    for i = 0, n - 1 do
+      local fk, sk, lk = KEYS[k + 3 * i], KEYS[k + 3 * i + 1], KEYS[k + 3 * i + 2]
+      local j = a + 6 * i
+      local fi, fb = tonumber(ARGV[j]), tonumber(ARGV[j + 1])
+      local si, sb = tonumber(ARGV[j + 2]), tonumber(ARGV[j + 3])
+      if locked then
+        if waits[i + 1] > 0 then
+          decide(fk, fi, fb, true)
+          out[#out + 1] = 2
+          out[#out + 1] = waits[i + 1]
+        else
+          out[#out + 1] = 3
+          out[#out + 1] = 0
+        end
+      else
+        local _, remembered = decide(sk, si, sb, false)
+        local counted = false
+        if remembered >= sb then
+          counted = decide(fk, fi, fb, true)
+        end
+        if counted then
+          out[#out + 1] = 0
+          out[#out + 1] = 0
+        else
+          local allowed, left = decide(sk, si, sb, true)
+          local strikes = sb - 1
+          if allowed then
+            strikes = sb - 1 - left
+          end
+          local length = math.min(tonumber(ARGV[j + 4]) * 2 ^ strikes, tonumber(ARGV[j + 5]))
+          decide(lk, length, 1, true)
+          out[#out + 1] = 1
+          out[#out + 1] = length
+        end
+      end
+    end
+    k, a = k + 3 * n, a + 6 * n
+  else
+    return redis.error_reply("unknown op")
+  end
 end
 return out
 """
@@ -94,8 +193,26 @@ _SCRIPT_SHA = hashlib.sha1(GCRA_SCRIPT.encode(), usedforsecurity=False).hexdiges
 # hiredis's stub declares a one-element tuple; any number of arguments is packed.
 _LOAD_SCRIPT = hiredis.pack_command((b"SCRIPT", b"LOAD", GCRA_SCRIPT.encode()))  # type: ignore[arg-type]
 
-# key, interval, burst, count, the caller's future, when it was asked (loop time).
-_Pending = tuple[str, int, int, bool, "asyncio.Future[Outcome]", float]
+# One op of a call: its keys, its arguments (`GCRA_SCRIPT`), how many numbers it answers and what
+# makes its answer of them, the caller's future, when it was asked (loop time).
+_Pending = tuple[
+    list[bytes], list[bytes], int, Callable[[list[int]], Any], "asyncio.Future[Any]", float
+]
+
+
+def _outcome(values: list[int]) -> Outcome:
+    return Outcome(values[0] == 1, values[1], values[2], values[3], values[4])
+
+
+def _outcomes(values: list[int], start: int) -> list[Outcome]:
+    return [
+        Outcome(values[i] == 1, values[i + 1], values[i + 2], values[i + 3], values[i + 4])
+        for i in range(start, len(values), 5)
+    ]
+
+
+def _pairs(values: list[int]) -> list[tuple[int, int]]:
+    return [(values[i], values[i + 1]) for i in range(0, len(values), 2)]
 
 
 def bounded_pool(url: str, *, timeout: float, max_connections: int) -> BlockingConnectionPool:
@@ -119,7 +236,7 @@ def bounded_pool(url: str, *, timeout: float, max_connections: int) -> BlockingC
 class RedisStore:
     """GCRA state in Redis (see `stores.Store` and the module docstring).
 
-    `timeout` bounds each decision's wait (seconds); `max_batch` bounds the keys of one call;
+    `timeout` bounds each decision's wait (seconds); `max_batch` bounds the operations of one call;
     `max_connections` bounds the pool that `delete` uses. `clock` (microseconds) replaces Redis's
     `TIME`, for tests that need a controlled clock.
     """
@@ -155,9 +272,59 @@ class RedisStore:
         return None
 
     async def update(self, key: str, interval: int, burst: int, *, count: bool) -> Outcome:
+        args = [b"g", b"%d" % interval, b"%d" % burst, b"1" if count else b"0"]
+        outcome: Outcome = await self._ask([key.encode()], args, 5, _outcome)
+        return outcome
+
+    def admit_nowait(
+        self, locks: Sequence[str], hits: Sequence[tuple[str, int, int]], clear: str | None
+    ) -> None:
+        return None
+
+    async def admit(
+        self, locks: Sequence[str], hits: Sequence[tuple[str, int, int]], clear: str | None
+    ) -> tuple[Sequence[int], list[Outcome]]:
+        keys = [k.encode() for k in locks]
+        keys += [h[0].encode() for h in hits]
+        args = [b"a", b"%d" % len(locks), b"%d" % len(hits), b"0" if clear is None else b"1"]
+        for _, interval, burst in hits:
+            args += (b"%d" % interval, b"%d" % burst)
+        if clear is not None:
+            keys.append(clear.encode())
+        n = len(locks)
+
+        def parse(values: list[int]) -> tuple[Sequence[int], list[Outcome]]:
+            waits = values[:n]
+            return (waits, []) if any(waits) else ((), _outcomes(values, n))
+
+        answer: tuple[Sequence[int], list[Outcome]] = await self._ask(
+            keys, args, n + 5 * len(hits), parse
+        )
+        return answer
+
+    def fail_nowait(self, lockouts: Sequence[LockKeys]) -> None:
+        return None
+
+    async def fail(self, lockouts: Sequence[LockKeys]) -> list[tuple[int, int]]:
+        keys: list[bytes] = []
+        args = [b"f", b"%d" % len(lockouts)]
+        for spec in lockouts:
+            keys += (spec[0].encode(), spec[1].encode(), spec[2].encode())
+            args += (b"%d" % n for n in spec[3:])
+        answer: list[tuple[int, int]] = await self._ask(keys, args, 2 * len(lockouts), _pairs)
+        return answer
+
+    async def _ask(
+        self,
+        keys: list[bytes],
+        args: list[bytes],
+        answers: int,
+        parse: Callable[[list[int]], Any],
+    ) -> Any:
+        """Queue one op for the next call and wait for its answer."""
         loop = asyncio.get_running_loop()
-        future: asyncio.Future[Outcome] = loop.create_future()
-        self._pending.append((key, interval, burst, count, future, loop.time()))
+        future: asyncio.Future[Any] = loop.create_future()
+        self._pending.append((keys, args, answers, parse, future, loop.time()))
         if not self._scheduled and self._call_task is None:
             # After the callbacks already queued: the decisions of this turn go together.
             self._scheduled = True
@@ -191,9 +358,9 @@ class RedisStore:
             self._fail_all(batch, StoreUnavailable(f"{self.description}: {type(exc).__name__}"))
             await self._drop_connection()
         else:
-            for entry, outcome in zip(batch, outcomes, strict=True):
+            for entry, answer in zip(batch, outcomes, strict=True):
                 if not entry[4].done():
-                    entry[4].set_result(outcome)
+                    entry[4].set_result(answer)
         finally:
             self._call_task = None
             if self._pending and not self._scheduled:
@@ -222,14 +389,16 @@ class RedisStore:
         await connection.send_packed_command(command, check_health=False)
         return await connection.read_response()
 
-    async def _decide(self, batch: list[_Pending]) -> list[Outcome]:
+    async def _decide(self, batch: list[_Pending]) -> list[Any]:
         # Packed by hiredis from bytes: redis-py's packer encodes argument by argument in Python,
         # which costs more than the rest of a batch.
-        args: list[bytes] = [b"EVALSHA", _SCRIPT_SHA, b"%d" % len(batch)]
-        args += [entry[0].encode() for entry in batch]
+        keys: list[bytes] = []
+        for entry in batch:
+            keys += entry[0]
+        args: list[bytes] = [b"EVALSHA", _SCRIPT_SHA, b"%d" % len(keys), *keys]
         args.append(b"" if self._clock is None else b"%d" % self._clock())
-        for _, interval, burst, count, _, _ in batch:
-            args += (b"%d" % interval, b"%d" % burst, b"1" if count else b"0")
+        for entry in batch:
+            args += entry[1]
         command = hiredis.pack_command(tuple(args))  # type: ignore[arg-type]
         try:
             try:
@@ -244,12 +413,15 @@ class RedisStore:
             values = [int(v) for v in reply]
         except (TypeError, ValueError) as exc:
             raise StoreUnavailable(f"{self.description}: unexpected script reply") from exc
-        if len(values) != 5 * len(batch):
+        if len(values) != sum(entry[2] for entry in batch):
             raise StoreUnavailable(f"{self.description}: unexpected script reply")
-        return [
-            Outcome(values[i] == 1, values[i + 1], values[i + 2], values[i + 3], values[i + 4])
-            for i in range(0, len(values), 5)
-        ]
+        answers = []
+        start = 0
+        for entry in batch:
+            end = start + entry[2]
+            answers.append(entry[3](values[start:end]))
+            start = end
+        return answers
 
     async def delete(self, key: str) -> None:
         await self._run(self._client.delete(key))

@@ -6,10 +6,12 @@ both implement `Store` and raise `StoreUnavailable` when they cannot answer in t
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol
 from urllib.parse import urlsplit
 
 from authgate.limits.gcra import Outcome
+from authgate.limits.lockouts import LockKeys
 
 __all__ = ["DEFAULT_TIMEOUT", "Store", "StoreUnavailable", "describe_url"]
 
@@ -38,6 +40,30 @@ class Store(Protocol):
 
     async def update(self, key: str, interval: int, burst: int, *, count: bool) -> Outcome:
         """The decision; StoreUnavailable when the store does not answer in time."""
+        ...
+
+    def admit_nowait(
+        self, locks: Sequence[str], hits: Sequence[tuple[str, int, int]], clear: str | None
+    ) -> tuple[Sequence[int], list[Outcome]] | None:
+        """`admit` when it needs no I/O, else None."""
+        ...
+
+    async def admit(
+        self, locks: Sequence[str], hits: Sequence[tuple[str, int, int]], clear: str | None
+    ) -> tuple[Sequence[int], list[Outcome]]:
+        """In one atomic step: when a lockout of `locks` holds, the wait of each (microseconds,
+        0 when not locked out) and no outcomes; else no waits, the outcomes of counting `hits`
+        (key, interval, burst), and `clear` forgotten if it holds anything
+        (`lockouts.apply_admit`)."""
+        ...
+
+    def fail_nowait(self, lockouts: Sequence[LockKeys]) -> list[tuple[int, int]] | None:
+        """`fail` when it needs no I/O, else None."""
+        ...
+
+    async def fail(self, lockouts: Sequence[LockKeys]) -> list[tuple[int, int]]:
+        """In one atomic step: one failure counted against `lockouts`; per lockout what was done
+        (`lockouts.FAIL_*`) and its wait in microseconds (`lockouts.apply_fail`)."""
         ...
 
     async def delete(self, key: str) -> None:

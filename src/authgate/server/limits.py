@@ -6,8 +6,10 @@ Built:
 - `token`: POST /token per authenticated client (counted after client authentication, so nobody
   can spend another client's quota by naming it; a public client, which only names itself, per id
   and client address);
-- per caller (`caller_request`, the same key as `token`): `device_authorization`,
-  `introspection`, `revocation`;
+- per caller (the same key as `token`): `device_authorization`, `introspection`, `revocation`.
+  These and `token` are counted in the store operation that checks the lockouts after client
+  authentication (`caller_limit`, `ClientAuthLimits.succeeded`: one Redis call per request);
+  `caller_request` counts one alone;
 - per client address (`address_request`): `authorize`, `consent`, `device` (the pages), and
   `registration` (POST /register in open mode);
 - lockouts after failed client authentication, per client id and per address
@@ -28,8 +30,9 @@ from dataclasses import dataclass, field
 
 from authgate.limits import Decision, Limit, Limiter, LimiterMetrics, rate_limit_headers
 from authgate.limits.keys import KeyPart, address_part
+from authgate.limits.limiter import Ask
 from authgate.server.config import LimitsSettings
-from authgate.server.lockouts import ClientAuthLimits, Lockout
+from authgate.server.lockouts import ClientAuthLimits, lockout_for_settings
 
 __all__ = ["ADDRESS_LIMITS", "CALLER_LIMITS", "ServerLimits"]
 
@@ -68,8 +71,8 @@ class ServerLimits:
                 limits[name] = limit
         client_auth = ClientAuthLimits(
             limiter,
-            Lockout.for_settings("client_auth", settings.client_auth),
-            Lockout.for_settings("client_auth_address", settings.client_auth_address),
+            lockout_for_settings("client_auth", settings.client_auth),
+            lockout_for_settings("client_auth_address", settings.client_auth_address),
         )
         return cls(
             limiter,
@@ -84,12 +87,6 @@ class ServerLimits:
         """The counters of every limit and of the store (`LimitsCollector` reads them)."""
         return self.limiter.metrics
 
-    async def token_request(self, client_id: str, public_address: str | None) -> list[Decision]:
-        """The decisions for one POST /token of the authenticated `client_id` (empty when its
-        limit is off). A public client only names itself, so it is counted per id and address
-        (`public_address`): anyone may name it, and must not spend its users' quota."""
-        return await self._hit(self.token, _caller(client_id, public_address))
-
     async def caller_request(
         self, name: str, client_id: str | None, address: str, *, public: bool = False
     ) -> list[Decision]:
@@ -100,6 +97,16 @@ class ServerLimits:
             return await self.address_request(name, address)
         key = _caller(client_id, address if public else None)
         return await self._hit(self.limits.get(name), key)
+
+    def caller_limit(
+        self, name: str, client_id: str, address: str, *, public: bool = False
+    ) -> list[Ask]:
+        """The limit `name` (`token` or one of `limits`) with the key of an authenticated caller
+        (`caller_request`), for `ClientAuthLimits.succeeded`: empty when the limit is off."""
+        limit = self.token if name == "token" else self.limits.get(name)
+        if limit is None:
+            return []
+        return [(limit, _caller(client_id, address if public else None))]
 
     async def address_request(self, name: str, address: str) -> list[Decision]:
         """The decisions for one request counted per client address under the limit `name`

@@ -6,10 +6,17 @@ A key (a client id, an address) that fails `failures` times within `window` is l
 twice as long as the last, up to `max_lockout`. A lockout ends by itself; the memory of lockouts
 fades, one per `max_lockout` without a new one, and then the key has its `failures` again.
 
-While a key is locked out, every client authentication it applies to is refused with 429 before
-the credentials are looked at: a right secret too. If a right secret went through, a guesser
-would keep guessing at full speed through the lockout (wrong: 429, right: 200), so the lockout
-would protect nothing. The price is that anyone can lock a client id out by sending wrong secrets
+While a key is locked out, every client authentication it applies to is refused with the same 429:
+a right secret too. If a right secret went through, a guesser would keep guessing at full speed
+through the lockout (wrong: 429, right: 200), so the lockout would protect nothing. The
+credentials are checked first (client secrets in constant time, so the check reveals nothing by
+its timing either), and then one store operation decides: after a success, "is a key locked out?
+else count the rate limit and clear the id's failures" (`Limiter.admit`); after a failure, "count
+it, start a lockout where the failures ran out, and answer with the lockout" (`Limiter.fail`).
+A wrong guess during a lockout is counted as a failure against the locked key (it neither grows
+nor restarts the lockout) and gets the very answer a right one gets.
+
+The price is that anyone can lock a client id out by sending wrong secrets
 with it (client ids are not secret); that is why the per-client-id lockout counts and refuses only
 client secrets (`client_secret_basic`, `client_secret_post`): a `private_key_jwt` assertion or a
 public client has nothing to guess and is never locked out by its id. The per-address lockout
@@ -20,101 +27,44 @@ valid client would reset an attacker's address); it cannot happen during a locko
 the memory of past lockouts, so an attacker interleaving with a working client is locked out
 again after one failure.
 
-Everything lives in the limiter's store as three GCRA keys per key (`authgate.limits.gcra`), so in
-Redis it is shared by every process, and every key expires by itself: the failures (a burst of
-`failures`, one regained per `window / failures`), the lockouts remembered (one forgotten per
-`max_lockout`), and the lockout (a bucket of one, full again when the lockout ends). The steps of
-one failure are atomic each, not together: two processes that see one key's last allowed failure
-at once may both start a lockout, and the second doubles the first (erring towards locking).
+Everything lives in the limiter's store as three GCRA keys per key (`authgate.limits.lockouts`),
+so in Redis it is shared by every process, and every key expires by itself: the failures (a burst
+of `failures`, one regained per `window / failures`), the lockouts remembered (one forgotten per
+`max_lockout`), and the lockout (a bucket of one, full again when the lockout ends). Each decision
+is one atomic store operation (one Lua script call in Redis), so a client-authenticated request
+costs one Redis round trip, its rate limit included.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from authgate.limits import (
-    Decision,
-    FailMode,
-    Limit,
-    Limiter,
-    Rate,
-    Refusal,
-    StoreUnavailable,
-    refusal,
-)
+from authgate.limits import Decision, Limiter, Refusal, refusal
 from authgate.limits.keys import KeyPart, address_part
+from authgate.limits.limiter import Ask
+from authgate.limits.lockouts import Lockout
 from authgate.server.config import LockoutSettings
 
-__all__ = ["ClientAuthLimits", "Lockout", "LockoutCheck", "decide_all"]
+__all__ = ["ClientAuthLimits", "Lockout", "lockout_for_settings"]
 
-Ask = tuple[Limit, tuple[KeyPart, ...]]
-
-
-async def decide_all(limiter: Limiter, asks: Sequence[Ask], *, count: bool) -> list[Decision]:
-    """The decisions for `asks` (counted, or peeks): without I/O when the store allows, else
-    together, so that a Redis store answers them in one call."""
-    decided = [
-        limiter.hit_nowait(limit, *key) if count else limiter.peek_nowait(limit, *key)
-        for limit, key in asks
-    ]
-    missing = [i for i, d in enumerate(decided) if d is None]
-    if missing:
-        decide = limiter.hit if count else limiter.peek
-        found = await asyncio.gather(*(decide(asks[i][0], *asks[i][1]) for i in missing))
-        for i, decision in zip(missing, found, strict=True):
-            decided[i] = decision
-    return [d for d in decided if d is not None]
+LockAsk = tuple[Lockout, tuple[KeyPart, ...]]
+_NONE: tuple[list[Decision], list[Decision]] = ([], [])
 
 
-@dataclass(frozen=True, slots=True)
-class Lockout:
-    """The lockout of one kind of key, as the three GCRA limits it is built of."""
-
-    failures: Limit  # `failures` per `window`, all at once if they like
-    strikes: Limit  # the lockouts remembered: one more doubles the next
-    lock: Limit  # peeks at a key's lockout (a bucket of one)
-    first: int
-    longest: int
-
-    @classmethod
-    def for_settings(cls, name: str, settings: LockoutSettings) -> Lockout | None:
-        """The lockout named `name` (its failures' limit; the others add a suffix), or None when
-        the settings turn it off."""
-        if not settings.enabled:
-            return None
-        mode = settings.on_store_failure
-        doublings = 0
-        while settings.lockout << doublings < settings.max_lockout:
-            doublings += 1
-        return cls(
-            failures=Limit(name, Rate(settings.failures, settings.window, settings.failures), mode),
-            strikes=Limit(f"{name}_strikes", Rate(1, settings.max_lockout, doublings + 1), mode),
-            lock=_lock(name, settings.max_lockout, mode),
-            first=settings.lockout,
-            longest=settings.max_lockout,
-        )
-
-    def length(self, strikes: int) -> int:
-        """Seconds of the lockout after `strikes` remembered ones."""
-        return min(self.first << strikes, self.longest)
-
-
-def _lock(name: str, seconds: int, mode: FailMode) -> Limit:
-    return Limit(f"{name}_lock", Rate(1, seconds, 1), mode)
-
-
-@dataclass(slots=True)
-class LockoutCheck:
-    """The keys one client authentication is counted against (`ClientAuthLimits.check`):
-    `refusal` when a key is locked out; `clear`: the client id's key holds failures that a
-    success takes back."""
-
-    keys: list[tuple[Lockout, tuple[KeyPart, ...]]] = field(default_factory=list)
-    refusal: Refusal | None = None
-    clear: tuple[Lockout, tuple[KeyPart, ...]] | None = None
+def lockout_for_settings(name: str, settings: LockoutSettings) -> Lockout | None:
+    """The lockout named `name` (its failures' limit; the others add a suffix), or None when the
+    settings turn it off."""
+    if not settings.enabled:
+        return None
+    return Lockout.build(
+        name,
+        failures=settings.failures,
+        window=settings.window,
+        first=settings.lockout,
+        longest=settings.max_lockout,
+        mode=settings.on_store_failure,
+    )
 
 
 @dataclass(slots=True)
@@ -125,75 +75,48 @@ class ClientAuthLimits:
     client: Lockout | None
     address: Lockout | None
 
-    async def check(self, client_id: str | None, address: str) -> LockoutCheck:
-        """Before the credentials are checked: refused when a key is locked out. `client_id` is
-        the id a request authenticating with a client secret names (None for other methods)."""
-        check = LockoutCheck()
-        keys = check.keys
+    def _keys(self, client_id: str | None, address: str) -> list[LockAsk]:
+        keys: list[LockAsk] = []
         if self.address is not None:
             keys.append((self.address, ("address", address_part(address))))
-        client = self.client if client_id is not None else None
-        if client is not None and client_id is not None:
-            keys.append((client, ("client", client_id)))
-        if not keys:
-            return check
-        # One call to a Redis store: the locks, and the client id's failures (to clear them).
-        asks: list[Ask] = [(lockout.lock, key) for lockout, key in keys]
-        if client is not None:
-            asks.append((client.failures, keys[-1][1]))
-        decided = await decide_all(self.limiter, asks, count=False)
-        locks = decided[: len(keys)]
-        if not all(d.allowed for d in locks):
-            shown = [_shown(k[0], d) for k, d in zip(keys, locks, strict=True) if not d.allowed]
-            check.refusal = refusal(shown)
-        if client is not None:
-            failures = decided[-1]
-            if not failures.store_failed and failures.remaining < client.failures.rate.burst:
-                check.clear = keys[-1]
-        return check
+        if self.client is not None and client_id is not None:
+            keys.append((self.client, ("client", client_id)))
+        return keys
 
-    async def failed(self, check: LockoutCheck) -> Refusal | None:
-        """After a failed client authentication: count it against every key; the refusal (429)
-        when this failure starts a lockout, else None (the caller answers 401)."""
-        started: list[Decision] = []
-        for lockout, key in check.keys:
-            length = await self._count(lockout, key)
-            if length is not None:
-                started.append(Decision(lockout.failures, False, 0, length, length, length))
-        return refusal(started)
-
-    async def _count(self, lockout: Lockout, key: tuple[KeyPart, ...]) -> int | None:
-        """Count one failure of `key`: the seconds of the lockout it starts, or None."""
+    async def succeeded(
+        self, client_id: str | None, address: str, hits: Sequence[Ask]
+    ) -> tuple[Refusal | None, list[Decision]]:
+        """After a successful client authentication, in one store operation: refused (429, the
+        answer a wrong secret gets) when a key is locked out; else `hits` (the rate limits)
+        counted, their refusal if any and their decisions, and the failures of the client id
+        cleared if it has any (never the address's; the lockouts remembered stay and fade).
+        `client_id` is the id a request authenticating with a client secret names (None for
+        other methods)."""
+        keys = self._keys(client_id, address)
+        if not keys and not hits:
+            return None, []
+        clear = keys[-1] if client_id is not None and self.client is not None else None
         limiter = self.limiter
-        remembered = await limiter.peek(lockout.strikes, *key)
-        if remembered.store_failed:
-            return None  # nothing can be counted; the failure is answered as it is
-        if remembered.remaining >= lockout.strikes.rate.burst:  # no lockout remembered
-            failure = await limiter.hit(lockout.failures, *key)
-            if failure.allowed or failure.store_failed:
-                return None
-        strike = await limiter.hit(lockout.strikes, *key)
-        burst = lockout.strikes.rate.burst
-        strikes = burst - 1 - strike.remaining if strike.allowed else burst - 1
-        length = lockout.length(strikes)
-        name = lockout.failures.name
-        await limiter.hit(_lock(name, length, lockout.lock.on_store_failure), *key)
-        return length
+        answer = limiter.admit_nowait(keys, hits, clear)
+        if answer is None:  # a store with I/O (Redis): one call
+            answer = await limiter.admit(keys, hits, clear)
+        locked, decisions = answer
+        if locked:
+            return refusal(locked), []
+        for decision in decisions:
+            if not decision.allowed:
+                return refusal(decisions), decisions
+        return None, decisions  # admitted (without `refusal`'s lists: every request pays here)
 
-    async def succeeded(self, check: LockoutCheck) -> None:
-        """After a successful client authentication: clear the client id's failures (never the
-        address's; the lockouts remembered stay and fade)."""
-        if check.clear is None:
-            return
-        lockout, key = check.clear
-        with contextlib.suppress(StoreUnavailable):  # else the count stays and fades
-            await self.limiter.reset(lockout.failures, *key)
-
-
-def _shown(lockout: Lockout, lock: Decision) -> Decision:
-    """A refusing lock's peek as the decision the answer shows: the failures' policy (`q`
-    failures per `w` seconds) with the lockout's wait."""
-    if lock.store_failed:  # a fail-closed lockout that could not be checked: 503
-        return Decision(lockout.failures, False, 0, lock.retry_after, 0.0, 0.0, True)
-    wait = lock.retry_after
-    return Decision(lockout.failures, False, 0, wait, wait, wait)
+    async def failed(self, client_id: str | None, address: str) -> Refusal | None:
+        """After a failed client authentication, in one store operation: count it against every
+        key (only against the locked ones while a key is locked out); the refusal (429) when a
+        key is locked out now, else None (the caller answers 401)."""
+        keys = self._keys(client_id, address)
+        if not keys:
+            return None
+        limiter = self.limiter
+        shown = limiter.fail_nowait(keys)
+        if shown is None:
+            shown = await limiter.fail(keys)
+        return refusal([d for d in shown if d is not None])

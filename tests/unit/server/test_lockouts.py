@@ -124,7 +124,7 @@ async def test_the_lockout_starts_grows_to_its_cap_and_ends(
         for _ in range(3):
             assert (await _token(h, cid, "wrong")).status_code == 401
         _locked(await _token(h, cid, "wrong"), 10, CLIENT_POLICY)
-        # The right secret is refused too while it lasts, and is not checked.
+        # The right secret is refused too while it lasts (checked first; the same answer).
         _locked(await _token(h, cid, secret), 10, CLIENT_POLICY)
         clock.advance(4)
         _locked(await _token(h, cid, secret), 6, CLIENT_POLICY)
@@ -357,3 +357,59 @@ def test_which_client_id_a_failure_counts_against(
     authorization: str | None, form: dict[str, list[str]], counted: str | None
 ) -> None:
     assert secret_client_id(authorization, Form(form)) == counted
+
+
+async def test_a_guess_during_a_lockout_is_counted_and_answered_as_a_right_secret(
+    tmp_path: Path, clock: FakeClock, store: dict[str, Any]
+) -> None:
+    """The credentials are checked before the lockout is: a wrong guess while it lasts is counted
+    as a failure, and its answer is the very answer a right secret gets (nothing to learn)."""
+    async with running(_config(tmp_path, store), clock) as h:
+        client, secret = await _client(h)
+        cid = client.client_id
+        for _ in range(4):
+            await _token(h, cid, "wrong", "198.51.100.1")
+        failures = h.server.counters.client_auth_failures
+        before = sum(failures.values())
+        right = await _token(h, cid, secret, "198.51.100.2")
+        wrong = await _token(h, cid, "wrong", "198.51.100.3")
+        assert sum(failures.values()) == before + 1  # the guess is counted, the right one not
+        for answer in (right, wrong):
+            _locked(answer, 10, CLIENT_POLICY)
+        assert right.content == wrong.content
+        shown = [
+            {k: v for k, v in a.headers.items() if k != "x-request-id"} for a in (right, wrong)
+        ]
+        assert shown[0] == shown[1]
+
+
+async def test_a_client_authenticated_request_costs_one_redis_call(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    """Both lockouts and the token limit, checked and counted in one script call per request
+    (a Redis of the test's own, so that nobody else's calls are counted)."""
+    own = RedisProcess()
+    own.start()
+    store = {"redis_url": own.url, "timeout": 5.0}
+    try:
+        async with running(_config(tmp_path, store), clock) as h:
+            client, secret = await _client(h)
+            assert (await _token(h, client.client_id, secret)).status_code == 200  # warm
+            assert (await _token(h, client.client_id, "wrong")).status_code == 401
+            counter = redis.Redis.from_url(own.url)
+            before = _script_calls(counter)
+            for _ in range(3):
+                assert (await _token(h, client.client_id, secret)).status_code == 200
+                assert (await _token(h, client.client_id, "wrong")).status_code == 401
+            assert _script_calls(counter) - before == 6
+            counter.close()
+    finally:
+        own.kill()
+
+
+def _script_calls(client: redis.Redis) -> int:
+    """The calls the server made (a script's own commands are counted apart, as GET, SET...)."""
+    stats = client.info("commandstats")
+    return sum(
+        int(v["calls"]) for k, v in stats.items() if k in ("cmdstat_evalsha", "cmdstat_eval")
+    )

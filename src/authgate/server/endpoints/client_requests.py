@@ -13,7 +13,6 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.requests import Request
 
-from authgate.limits import refusal
 from authgate.oauth.errors import InvalidClient, OAuthError
 from authgate.server.auth_server import AuthServer
 from authgate.server.clients.authentication import secret_client_id
@@ -40,16 +39,19 @@ async def read_client_form(
 ) -> tuple[Form, Client]:
     """The form and the client it authenticates as. `endpoint` names (in `ENDPOINT_PATHS`) the
     endpoint a `private_key_jwt` assertion may be addressed to; `allow_public=False` refuses
-    clients that only name themselves. `limit`: the per-caller rate limit to count the request
-    against (`ServerLimits.caller_request`). A lockout after failed client authentication
-    (`authgate.server.lockouts`) or the limit refuses with `LimitRefused` (429)."""
+    clients that only name themselves. `limit`: the per-caller rate limit (`token`, or one of
+    `CALLER_LIMITS`) to count the request against, decided with the lockouts in one store
+    operation; its decisions go to `request.state.rate_limits`. A lockout after failed client
+    authentication (`authgate.server.lockouts`) or the limit refuses with `LimitRefused` (429)."""
     form = await read_form(request, server.config.http.max_body_size, repeatable)
     authorization = request.headers.get("authorization")
     address = request_address(request, server)
     lockouts = server.limits.client_auth
-    check = await lockouts.check(secret_client_id(authorization, form), address)
-    if check.refusal is not None:
-        raise LimitRefused(check.refusal)
+    # The credentials are checked before the lockouts (RFC 6749 §2.3.1 and §10.10: brute force
+    # protection; RFC 9700 §2.5): a client secret is compared in constant time, and while a key
+    # is locked out a right and a wrong secret get the same 429 (the wrong one still counted),
+    # so the order reveals nothing to a guesser. It lets one store operation (one Redis call)
+    # decide the lockouts and the rate limit together.
     try:
         authenticated = await server.client_auth.authenticate(
             authorization,
@@ -59,20 +61,26 @@ async def read_client_form(
         )
     except OAuthError as exc:
         server.counters.client_auth_failures[presented_method(authorization, form), exc.error] += 1
-        if isinstance(exc, InvalidClient) and (locked := await lockouts.failed(check)) is not None:
-            raise LimitRefused(locked) from None
+        if isinstance(exc, InvalidClient):
+            locked = await lockouts.failed(secret_client_id(authorization, form), address)
+            if locked is not None:
+                raise LimitRefused(locked) from None
         raise
-    await lockouts.succeeded(check)
     client = authenticated.client
+    hits = (
+        server.limits.caller_limit(limit, client.client_id, address, public=client.is_public)
+        if limit is not None
+        else []
+    )
+    refused, decisions = await lockouts.succeeded(
+        secret_client_id(authorization, form), address, hits
+    )
+    if refused is not None:
+        raise LimitRefused(refused)
     request.state.client_id = client.client_id
     if client.first_used_at is None and client.origin != "cli":
         await _mark_used(server, client)
     if limit is not None:
-        decisions = await server.limits.caller_request(
-            limit, client.client_id, address, public=client.is_public
-        )
-        if (answer := refusal(decisions)) is not None:
-            raise LimitRefused(answer)
         request.state.rate_limits = decisions
     return form, client
 

@@ -11,12 +11,10 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from authgate.limits import refusal
 from authgate.oauth.errors import InvalidRequest, UnauthorizedClient, UnsupportedGrantType
 from authgate.server.auth_server import AuthServer
-from authgate.server.endpoints.browser import request_address
 from authgate.server.endpoints.client_requests import read_client_form
-from authgate.server.endpoints.responses import NO_STORE, json_response, limited_response
+from authgate.server.endpoints.responses import NO_STORE, json_response
 from authgate.server.tokens.dpop import binding
 
 __all__ = ["token_endpoint"]
@@ -25,15 +23,12 @@ __all__ = ["token_endpoint"]
 async def token_endpoint(request: Request) -> Response:
     """POST /token."""
     server: AuthServer = request.app.state.authgate
+    # The `token` limit per authenticated client (counting the id a request merely names would
+    # let anyone spend another client's quota), decided with the lockouts in one store call.
     form, client = await read_client_form(
-        request, server, endpoint="token", repeatable=("resource",)
+        request, server, endpoint="token", repeatable=("resource",), limit="token"
     )
-    # Per authenticated client: counting the id a request merely names would let anyone spend
-    # another client's quota.
-    address = request_address(request, server) if client.is_public else None
-    decisions = await server.limits.token_request(client.client_id, address)
-    if (answer := refusal(decisions)) is not None:
-        return limited_response(answer)
+    decisions = request.state.rate_limits
     grant_type = form.get("grant_type")
     if grant_type is None:
         raise InvalidRequest("grant_type is required")
