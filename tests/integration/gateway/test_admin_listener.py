@@ -92,7 +92,10 @@ def test_forward_auth_stays_on_the_public_port(tmp_path: Path) -> None:
         )
         assert (status, headers["x-auth-subject"]) == (200, "alice")
         status, headers, _ = live.gateway.request("GET", "/_authgate/check", check)
-        assert (status, headers["www-authenticate"]) == (401, 'Bearer realm="authgate"')
+        assert (status, headers["www-authenticate"]) == (
+            401,
+            'Bearer realm="authgate", scope="orders:read"',
+        )
         assert _get(port, "GET", "/_authgate/check")[0] == 404
         metrics = _get(port, "GET", "/metrics")[2].decode()
         assert 'authgate_decisions_total{endpoint="forward_auth",outcome="allowed"} 1.0' in metrics

@@ -72,7 +72,8 @@ def test_bound_token_as_bearer_is_refused_with_both_challenges(
     assert status == 401
     challenge = headers["www-authenticate"]
     assert challenge.startswith('Bearer realm="authgate", error="invalid_token"')
-    assert challenge.endswith('DPoP realm="authgate", algs="ES256 PS256"')
+    # Each challenge names the route's scope (RFC 6750 §3, RFC 9449 §7.1).
+    assert challenge.endswith('DPoP realm="authgate", scope="orders:read", algs="ES256 PS256"')
     assert json.loads(body)["error"] == "invalid_token"
 
 
@@ -80,7 +81,8 @@ def test_no_credential_names_both_schemes(live: LiveGateway) -> None:
     status, headers, _ = live.gateway.request("GET", "/orders/1")
     assert status == 401
     assert headers["www-authenticate"] == (
-        'Bearer realm="authgate", DPoP realm="authgate", algs="ES256 PS256"'
+        'Bearer realm="authgate", scope="orders:read", '
+        'DPoP realm="authgate", scope="orders:read", algs="ES256 PS256"'
     )
 
 
@@ -94,7 +96,9 @@ def test_a_bad_proof_is_a_401_invalid_dpop_proof_on_the_dpop_challenge(
     assert status == 401
     assert json.loads(body)["error"] == "invalid_dpop_proof"
     challenge = headers["www-authenticate"]
-    assert challenge.startswith('Bearer realm="authgate", DPoP realm="authgate", error=')
+    assert challenge.startswith(
+        'Bearer realm="authgate", scope="orders:read", DPoP realm="authgate", error='
+    )
     assert 'error="invalid_dpop_proof"' in challenge
     gateway.wait_for_log(lambda r: r.get("reason") == "dpop_method")  # the precise reason
 

@@ -74,7 +74,8 @@ def test_oauth4webapi_client_credentials_with_dpop_through_the_gateway(
         assert result["bearer"]["challenge"].startswith(
             'Bearer realm="authgate", error="invalid_token"'
         )
-        assert 'DPoP realm="authgate", algs=' in result["bearer"]["challenge"]
+        assert 'DPoP realm="authgate", scope=' in result["bearer"]["challenge"]
+        assert ', algs="' in result["bearer"]["challenge"]
     finally:
         gateway.stop()
 
