@@ -80,13 +80,15 @@ def build_request_head(
     *,
     credentials: frozenset[bytes],
     trace: Headers | None = None,
+    authorization: bytes | None = None,
 ) -> bytes:
     """The complete request head (with its blank line) for the upstream.
 
     `identity`: the `X-Auth-*` fields to add. `credentials`: lower-case names of credential fields
     (API-key header); they and `Authorization` are removed unless the route forwards them.
     `trace`: the gateway span's `traceparent`/`tracestate`, sent instead of the client's (None:
-    the client's pass through unchanged).
+    the client's pass through unchanged). `authorization`: a token sent as `Authorization: Bearer`
+    in place of the client's (token exchange).
     """
     dropped = frozenset() if route.forward_authorization else _AUTHORIZATION | credentials
     if trace is not None:
@@ -104,6 +106,8 @@ def build_request_head(
     if forwarded.host:
         lines.append(b"X-Forwarded-Host: " + forwarded.host)
     lines.extend(name + b": " + value for name, value in identity)
+    if authorization is not None:
+        lines.append(b"Authorization: Bearer " + authorization)
     if trace is not None:
         lines.extend(name + b": " + value for name, value in trace)
     lines.append(b"Via: " + head.version + b" authgate")
