@@ -149,10 +149,10 @@ class TokenExchanger:
         }
         if target.scope is not None:
             form["scope"] = target.scope
-        if self.settings.delegation:
-            form["actor_token"] = await self._actor_token(target.audience)
-            form["actor_token_type"] = ACCESS_TOKEN_TYPE
         try:
+            if self.settings.delegation:
+                form["actor_token"] = await self._actor_token(target.audience)
+                form["actor_token_type"] = ACCESS_TOKEN_TYPE
             value, lifetime = await self._token_request(form, f"exchange for {target.audience}")
         except (ExchangeRefused, ExchangeUnavailable) as exc:
             self.outcomes["refused" if isinstance(exc, ExchangeRefused) else "error"] += 1
@@ -177,17 +177,9 @@ class TokenExchanger:
 
     async def _fetch_actor(self, audience: str) -> str:
         form = {"grant_type": "client_credentials", "resource": audience}
-        try:
-            value, lifetime = await self._token_request(form, f"actor token for {audience}")
-        except ExchangeRefused as exc:
-            # The gateway's client may not act for this API: a configuration problem.
-            self.outcomes["error"] += 1
-            raise ExchangeUnavailable(
-                f"the gateway's client got no actor token for {audience}: {exc.error}"
-            ) from None
-        except ExchangeUnavailable:
-            self.outcomes["error"] += 1
-            raise
+        # A refusal (`invalid_target`: the gateway's client holds nothing on this API) refuses
+        # the exchange for this target alike.
+        value, lifetime = await self._token_request(form, f"actor token for {audience}")
         if len(self._actors) >= 1024:
             self._actors.clear()
         self._actors[audience] = (value, self._clock() + lifetime - self.settings.expiry_margin)
