@@ -54,6 +54,7 @@ ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"
 # Errors that say the gateway's own client is wrong (RFC 6749 §5.2): not the caller's fault.
 _CLIENT_ERRORS = frozenset({"invalid_client", "unauthorized_client", "unsupported_grant_type"})
 _MAX_RESPONSE = 64 * 1024
+_B64TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]{1,16384}=*")
 _ERROR_CODE = re.compile(r"[a-z_]{1,64}")
 
 _Key = tuple[bytes, str, str | None]
@@ -208,7 +209,12 @@ class TokenExchanger:
         body = _json_object(response) or {}
         if response.status_code == 200:
             value, lifetime = body.get("access_token"), body.get("expires_in")
-            if not isinstance(value, str) or str(body.get("token_type", "")).lower() != "bearer":
+            if (
+                not isinstance(value, str)
+                or str(body.get("token_type", "")).lower() != "bearer"
+                # It goes into a request head: RFC 6750 §2.1 b64token only (no CR/LF injection).
+                or not _B64TOKEN.fullmatch(value)
+            ):
                 raise ExchangeUnavailable(f"{what}: the answer holds no bearer token")
             if not isinstance(lifetime, int | float) or isinstance(lifetime, bool):
                 lifetime = 0.0  # unknown: used for this request, not cached

@@ -65,8 +65,14 @@ class TokenEndpoint:
         writer.close()
 
 
+def _b64(text: str) -> str:
+    return base64.urlsafe_b64encode(text.encode()).decode()
+
+
 def _issued(form: dict[str, str]) -> Reply:
-    token = f"{form['grant_type'][-14:]}:{form.get('subject_token', 'actor')}:{form['resource']}"
+    token = _b64(
+        f"{form['grant_type'][-14:]}:{form.get('subject_token', 'actor')}:{form['resource']}"
+    )
     return 200, {"access_token": token, "token_type": "Bearer", "expires_in": 300}
 
 
@@ -94,7 +100,7 @@ async def test_the_request_is_a_token_exchange_with_the_gateway_as_actor(
 ) -> None:
     exchanger = TokenExchanger(_settings(endpoint.port))
     token = await exchanger.exchange("user-token", TARGET)
-    assert token == "token-exchange:user-token:https://billing"
+    assert token == _b64("token-exchange:user-token:https://billing")
     actor, exchange = endpoint.forms
     assert actor == {"grant_type": "client_credentials", "resource": "https://billing"}
     assert exchange == {
@@ -104,7 +110,7 @@ async def test_the_request_is_a_token_exchange_with_the_gateway_as_actor(
         "resource": "https://billing",
         "audience": "https://billing",
         "scope": "read",
-        "actor_token": "nt_credentials:actor:https://billing",
+        "actor_token": _b64("nt_credentials:actor:https://billing"),
         "actor_token_type": "urn:ietf:params:oauth:token-type:access_token",
     }
     basic = "Basic " + base64.b64encode(b"gw:gw-secret").decode()
@@ -210,6 +216,9 @@ async def test_a_refusal_by_the_as_is_a_refusal(
         (500, {"error": "server_error"}),
         (200, {"access_token": "t", "token_type": "N_A"}),
         (200, {"token_type": "Bearer"}),
+        # Not a b64token: it would inject a field into the upstream's request head.
+        (200, {"access_token": "t\r\nX-Auth-Subject: root", "token_type": "Bearer"}),
+        (200, {"access_token": "tök", "token_type": "Bearer"}),
     ],
 )
 async def test_failures_of_the_as_or_the_gateway_client_are_unavailability(
