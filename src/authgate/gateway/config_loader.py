@@ -342,6 +342,11 @@ def _combine(gate: GateConfig) -> GatewayConfig:
     for index, entry in enumerate(gate.routes):
         where = f"routes[{index}]"
         upstream = None
+        if entry.upstream is None and "token_exchange" in entry.extensions:
+            # Forward-auth answers identity fields only: there is no request to put a token in.
+            raise ConfigError(
+                "needs an upstream to send the token to", key=f"{where}.token_exchange"
+            )
         if entry.upstream is not None:
             origin, prefix = parse_upstream(entry.upstream, where)
             strip = entry.extensions.get("strip_prefix", False)

@@ -85,6 +85,8 @@ def test_the_secret_may_come_from_the_environment(tmp_path: Path) -> None:
          "needs the gateway's [token_exchange]"),
         (_table(), 'token_exchange = { audience = "https://o" }\nforward_authorization = true',
          "routes[0].token_exchange", "forward_authorization"),
+        (_table(), 'token_exchange = { audience = "https://o" }\n[[routes]]\npath = "/fa"\n'
+         'token_exchange = { audience = "https://o" }', "routes[1].token_exchange", "upstream"),
         (_table(), 'token_exchange = { scope = "x" }', "routes[0].token_exchange.audience",
          "required"),
         (_table(), 'token_exchange = { audience = "https://o", scope = "a  b" }',
