@@ -17,9 +17,10 @@ import pytest
 
 from authgate.server import admin
 from authgate.server.secret_key import ServerSecret
+from tests.support.dpop import DPoPClient
 from tests.support.e2e import API
 from tests.support.e2e_served import Served
-from tests.support.gateway import Gateway, Upstream, free_port
+from tests.support.gateway import Gateway, Upstream, free_port, live_gateway
 
 GRANT = "urn:ietf:params:oauth:grant-type:token-exchange"
 BILLING = "https://billing.example.test"
@@ -223,3 +224,42 @@ def test_an_unreachable_authorization_server_is_a_503_with_retry_after(
         assert gateway_client[1] not in "\n".join(gw.logs)
     finally:
         gw.stop()
+
+
+def test_a_dpop_bound_token_is_neither_exchanged_nor_forwarded(tmp_path: Path) -> None:
+    """The gateway cannot prove possession of the client's key to the AS: a DPoP-bound token is
+    refused (403) before any call to the AS (here unreachable: a bearer token gets a 503)."""
+    (tmp_path / "secret").write_text("s3cret")
+    (tmp_path / "secret").chmod(0o600)
+    extra = f"""
+[dpop]
+algorithms = ["ES256"]
+[token_exchange]
+token_endpoint = "http://127.0.0.1:{free_port()}/token"
+client_id = "gw"
+client_secret_file = "secret"
+"""
+
+    def route(upstream: Upstream) -> str:
+        return (
+            f'[[routes]]\npath = "/exchanged"\nupstream = "{upstream.url}"\n'
+            'token_exchange = { audience = "https://billing.example.test" }\n'
+        )
+
+    client = DPoPClient()
+    with live_gateway(tmp_path, extra, route) as live:
+        gw, seen = live.gateway, len(live.upstream.state.requests)
+        token = live.issuer.token(cnf={"jkt": client.jkt})
+        url = f"http://127.0.0.1:{gw.port}/exchanged"
+        proof = client.proof("GET", url, access_token=token)
+        status, _, body = gw.request(
+            "GET", "/exchanged", {"Authorization": f"DPoP {token}", "DPoP": proof}
+        )
+        assert status == 403, body
+        assert json.loads(body)["error"] == "invalid_request"
+        status, _, body = gw.request(
+            "GET", "/exchanged", {"Authorization": f"Bearer {live.issuer.token()}"}
+        )
+        assert status == 503, body
+        assert len(live.upstream.state.requests) == seen
+        assert _exchanges(gw) == {"miss": 1, "error": 1}
