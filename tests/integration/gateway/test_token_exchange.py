@@ -166,6 +166,9 @@ def test_the_upstream_receives_a_token_for_itself_with_act_and_the_narrowed_scop
     assert claims["scope"] == "read"
     assert claims["act"] == {"sub": gateway_client[0]}
     assert claims["exp"] <= user["exp"]
+    logs = "\n".join(gateway.logs)
+    assert user_token not in logs
+    assert token not in logs
 
 
 def test_a_second_request_is_served_from_the_cache(
@@ -180,6 +183,13 @@ def test_a_second_request_is_served_from_the_cache(
     assert _token_requests(served) == before  # no new call to the authorization server
     assert _authorization(second) == _authorization(first)
     assert _exchanges(gateway).get("hit", 0) >= 1
+    # A reload that leaves [token_exchange] as it is keeps the cache.
+    gateway.reload()
+    gateway.wait_for_log(lambda r: r.get("msg") == "configuration reloaded")
+    status, _, third = gateway.request("GET", "/billing/3", headers)
+    assert status == 200
+    assert _token_requests(served) == before
+    assert _authorization(third) == _authorization(first)
 
 
 def test_a_refused_exchange_is_a_403_and_nothing_is_forwarded(
