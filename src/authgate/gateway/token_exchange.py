@@ -137,8 +137,13 @@ class TokenExchanger:
         client disconnected) does not cancel it for the others."""
         task = asyncio.ensure_future(make())
         self._inflight[key] = task
-        task.add_done_callback(lambda _: self._inflight.pop(key, None))
+        task.add_done_callback(lambda done: self._landed(key, done))
         return await asyncio.shield(task)
+
+    def _landed(self, key: object, task: asyncio.Future[str]) -> None:
+        self._inflight.pop(key, None)
+        if not task.cancelled():
+            task.exception()  # retrieved: every waiter may have left (no "never retrieved")
 
     async def _exchange(self, key: _Key, token: str, target: TokenExchangeTarget) -> str:
         form = {
