@@ -14,7 +14,6 @@ one gets the gate's answer.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Awaitable, Callable, Coroutine
 from functools import partial
 from typing import Any
@@ -24,13 +23,7 @@ from authgate.gate import Decision, Gate, GateRequest, Outcome
 from authgate.gate.dpop import request_url
 from authgate.gateway import responses, trace_context
 from authgate.gateway.access_log import AccessLog
-from authgate.gateway.config import (
-    ClientLimits,
-    GatewayConfig,
-    GatewaySettings,
-    RouteUpstream,
-    TokenExchangeTarget,
-)
+from authgate.gateway.config import ClientLimits, GatewayConfig, GatewaySettings, RouteUpstream
 from authgate.gateway.exchange import Forward, LocalAnswer, Verdict
 from authgate.gateway.forwarded import TrustedProxies
 from authgate.gateway.header_rules import Headers
@@ -38,14 +31,7 @@ from authgate.gateway.identity import IdentityTokenMinter, identity_headers
 from authgate.gateway.metrics import GatewayStats
 from authgate.gateway.request_head import RequestHead
 from authgate.gateway.request_target import RequestTarget
-from authgate.gateway.token_exchange import (
-    ExchangeRefused,
-    ExchangeUnavailable,
-    TokenExchanger,
-    exchangeable_token,
-    refused_body,
-    unavailable_body,
-)
+from authgate.gateway.token_exchange import TokenExchanger, exchanged_verdict
 from authgate.gateway.upstream_pool import ConnectionTracker, Origin, UpstreamPool
 from authgate.gateway.upstream_request import build_request_head, forwarding_for
 from authgate.limits import Limiter
@@ -53,8 +39,6 @@ from authgate.verifier import Principal, TokenRejected, Verifier
 from authgate.verifier.dpop import DPoPRejected
 
 __all__ = ["FORWARD_AUTH", "PROXY", "Generation", "finish_when_decided"]
-
-log = logging.getLogger("authgate.gateway")
 
 PROXY, FORWARD_AUTH = "proxy", "forward_auth"
 _OUTCOMES = {400: "bad_request", 404: "no_route", 501: "bad_request"}
@@ -181,58 +165,18 @@ class Generation:
         upstream = self.upstream_of(decision)
         if upstream is None:  # a forward-auth-only route: nothing to proxy to
             return self.answer_error(PROXY, head, 404, "this route has no upstream")
-        target = upstream.token_exchange
-        if target is not None and decision.principal is not None:
-            return self._forward_exchanged(head, decision, upstream, target)
+        target, exchanger = upstream.token_exchange, self.exchanger
+        if target is not None and exchanger is not None and decision.principal is not None:
+            return exchanged_verdict(
+                exchanger,
+                head,
+                decision,
+                target=target,
+                rules=self.config.gate.credentials,
+                forward=partial(self._forward_to, head, decision, upstream),
+                refuse=partial(self.record_answer, PROXY, head),
+            )
         return self._forward_to(head, decision, upstream)
-
-    def _forward_exchanged(
-        self,
-        head: RequestHead,
-        decision: Decision,
-        upstream: RouteUpstream,
-        target: TokenExchangeTarget,
-    ) -> Verdict | Awaitable[Verdict]:
-        """Forward with the client's token exchanged for the route's target (`token_exchange`)."""
-        exchanger = self.exchanger
-        if exchanger is None:  # pragma: no cover - the loader requires [token_exchange]
-            return self.answer_error(PROXY, head, 503, "token exchange is not configured")
-        token = exchangeable_token(head, decision, self.config.gate.credentials)
-        if not isinstance(token, str):
-            answer = LocalAnswer(403, token.body())
-            head.log["reason"] = "token_not_exchangeable"
-            return self.record_answer(PROXY, head, "exchange_refused", answer)
-        cached = exchanger.cached(token, target)
-        if cached is not None:
-            return self._forward_to(head, decision, upstream, cached.encode("ascii"))
-        return self._exchange_then_forward(head, decision, upstream, exchanger, token)
-
-    async def _exchange_then_forward(
-        self,
-        head: RequestHead,
-        decision: Decision,
-        upstream: RouteUpstream,
-        exchanger: TokenExchanger,
-        token: str,
-    ) -> Verdict:
-        target = upstream.token_exchange
-        if target is None:  # pragma: no cover - only called for exchanging routes
-            return self.answer_error(PROXY, head, 503, "token exchange is not configured")
-        try:
-            exchanged = await exchanger.exchange(token, target)
-        except ExchangeRefused as exc:
-            head.log["reason"] = f"exchange_{exc.error}"
-            if exc.description:
-                head.log["exchange_error"] = exc.description[:200]
-            answer = LocalAnswer(403, refused_body(exc, target.audience))
-            return self.record_answer(PROXY, head, "exchange_refused", answer)
-        except ExchangeUnavailable as exc:
-            log.warning("token exchange failed: %s", exc)
-            head.log["reason"] = "exchange_unavailable"
-            retry = b"%d" % exchanger.settings.retry_after
-            answer = LocalAnswer(503, unavailable_body(), [(b"Retry-After", retry)])
-            return self.record_answer(PROXY, head, "exchange_unavailable", answer)
-        return self._forward_to(head, decision, upstream, exchanged.encode("ascii"))
 
     def _forward_to(
         self,

@@ -31,6 +31,7 @@ import httpx
 
 from authgate.gate import CredentialRules, Decision, extract_credential
 from authgate.gateway.config import TokenExchangeSettings, TokenExchangeTarget
+from authgate.gateway.exchange import LocalAnswer, Verdict
 from authgate.gateway.request_head import RequestHead
 from authgate.oauth.errors import OAuthError
 from authgate.verifier import BearerCredential, DPoPCredential, TokenRejected
@@ -43,6 +44,7 @@ __all__ = [
     "NotExchangeable",
     "TokenExchanger",
     "exchangeable_token",
+    "exchanged_verdict",
     "refused_body",
     "unavailable_body",
 ]
@@ -233,6 +235,53 @@ class TokenExchanger:
             description = body.get("error_description")
             raise ExchangeRefused(error, description if isinstance(description, str) else "")
         raise ExchangeUnavailable(f"{what}: the token endpoint answered {response.status_code}")
+
+
+def exchanged_verdict(
+    exchanger: TokenExchanger,
+    head: RequestHead,
+    decision: Decision,
+    *,
+    target: TokenExchangeTarget,
+    rules: CredentialRules,
+    forward: Callable[[bytes], Verdict],
+    refuse: Callable[[str, LocalAnswer], LocalAnswer],
+) -> Verdict | Awaitable[Verdict]:
+    """The verdict for an admitted request on a `token_exchange` route: `forward(token)` with the
+    exchanged token (at once when cached), or `refuse(outcome, answer)`: 403 when the token cannot
+    be exchanged or the AS refuses, 503 with `Retry-After` when it cannot be reached."""
+    token = exchangeable_token(head, decision, rules)
+    if isinstance(token, NotExchangeable):
+        head.log["reason"] = "token_not_exchangeable"
+        return refuse("exchange_refused", LocalAnswer(403, token.body()))
+    cached = exchanger.cached(token, target)
+    if cached is not None:
+        return forward(cached.encode("ascii"))
+    return _exchange_then(exchanger, head, token, target=target, forward=forward, refuse=refuse)
+
+
+async def _exchange_then(
+    exchanger: TokenExchanger,
+    head: RequestHead,
+    token: str,
+    *,
+    target: TokenExchangeTarget,
+    forward: Callable[[bytes], Verdict],
+    refuse: Callable[[str, LocalAnswer], LocalAnswer],
+) -> Verdict:
+    try:
+        exchanged = await exchanger.exchange(token, target)
+    except ExchangeRefused as exc:
+        head.log["reason"] = f"exchange_{exc.error}"
+        if exc.description:
+            head.log["exchange_error"] = exc.description[:200]
+        return refuse("exchange_refused", LocalAnswer(403, refused_body(exc, target.audience)))
+    except ExchangeUnavailable as exc:
+        log.warning("token exchange failed: %s", exc)
+        head.log["reason"] = "exchange_unavailable"
+        retry = [(b"Retry-After", b"%d" % exchanger.settings.retry_after)]
+        return refuse("exchange_unavailable", LocalAnswer(503, unavailable_body(), retry))
+    return forward(exchanged.encode("ascii"))
 
 
 @dataclass(frozen=True, slots=True)
