@@ -75,7 +75,8 @@ class TokenExchangeTarget:
 class TokenExchangeSettings:
     """`[token_exchange]`: how the gateway exchanges tokens at the authorization server.
 
-    `token_endpoint`: the AS's token endpoint. `client_id`/`client_secret`: the gateway's own
+    `token_endpoint`: the AS's token endpoint (empty: from the metadata of `issuer`, RFC 8414,
+    found at the first exchange). `client_id`/`client_secret`: the gateway's own
     confidential client (`client_secret_basic`); the secret is read from a file or an environment
     variable, never written inline. `delegation`: send the gateway's own client credentials token
     as `actor_token`, so the issued token names the gateway in `act` (otherwise an impersonation,
@@ -92,6 +93,7 @@ class TokenExchangeSettings:
     cache_size: int = 10_000
     expiry_margin: float = 10.0
     retry_after: int = 5
+    issuer: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

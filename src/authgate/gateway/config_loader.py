@@ -37,6 +37,7 @@ from authgate.gateway.upstream_pool import Origin
 from authgate.http_forwarding import parse_networks
 from authgate.jose import JWK, JoseError
 from authgate.policy.paths import PathPattern
+from authgate.verifier.http_fetch import check_fetch_url
 
 __all__ = ["gateway_config_from", "gateway_extension", "load_gateway_config", "parse_upstream"]
 
@@ -165,11 +166,12 @@ class _IdentityParser:
         return key
 
 
-def _http_url(value: str, table: Table, key: str) -> str:
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.hostname or parts.fragment:
-        raise table.error("must be an http:// or https:// URL without a fragment", key)
-    return value
+def _secure_url(value: str, table: Table, key: str) -> None:
+    # The client secret is sent there: https only, plain http to loopback (RFC 6749 §2.3.1).
+    try:
+        check_fetch_url(value)
+    except ValueError as exc:
+        raise table.error(str(exc), key) from None
 
 
 class _TokenExchangeParser:
@@ -188,11 +190,17 @@ class _TokenExchangeParser:
                 "secrets are not written inline: use client_secret_file or client_secret_env",
                 "client_secret",
             )
-        endpoint = _http_url(table.string("token_endpoint"), table, "token_endpoint")
+        endpoint, issuer = table.string("token_endpoint", None), table.string("issuer", None)
+        if (endpoint is None) == (issuer is None):
+            raise table.error("give exactly one of token_endpoint and issuer (its metadata)")
+        for key, url in (("token_endpoint", endpoint), ("issuer", issuer)):
+            if url is not None:
+                _secure_url(url, table, key)
         client_id = table.string("client_id")
         secret = self._secret(table)
         settings = TokenExchangeSettings(
-            token_endpoint=endpoint,
+            token_endpoint=endpoint or "",
+            issuer=issuer,
             client_id=client_id,
             client_secret=secret,
             delegation=table.boolean("delegation", True),

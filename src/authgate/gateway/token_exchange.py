@@ -35,6 +35,8 @@ from authgate.gateway.exchange import LocalAnswer, Verdict
 from authgate.gateway.request_head import RequestHead
 from authgate.oauth.errors import OAuthError
 from authgate.verifier import BearerCredential, DPoPCredential, TokenRejected
+from authgate.verifier.discovery import discover
+from authgate.verifier.http_fetch import FetchError, FetchLimits, HttpFetcher, check_fetch_url
 
 __all__ = [
     "ACCESS_TOKEN_TYPE",
@@ -94,6 +96,7 @@ class TokenExchanger:
         self._actors: dict[str, tuple[str, float]] = {}
         self._inflight: dict[object, asyncio.Future[str]] = {}
         self._http: httpx.AsyncClient | None = None
+        self._discovered = ""
 
     def cached(self, token: str, target: TokenExchangeTarget) -> str | None:
         """The exchanged token when cached and fresh (counted as a hit), else None."""
@@ -193,17 +196,37 @@ class TokenExchanger:
         self._actors[audience] = (value, self._clock() + lifetime - self.settings.expiry_margin)
         return value
 
+    def _client(self) -> httpx.AsyncClient:
+        if self._http is None:
+            self._http = httpx.AsyncClient(
+                timeout=self.settings.timeout, follow_redirects=False, trust_env=False
+            )
+        return self._http
+
+    async def _token_endpoint(self) -> str:
+        """The configured token endpoint, or the one in the issuer's metadata (RFC 8414 §3; its
+        `issuer` must equal the configured one, §3.3), looked up once it is first needed."""
+        endpoint = self.settings.token_endpoint or self._discovered
+        if endpoint:
+            return endpoint
+        issuer = self.settings.issuer or ""
+        limits = FetchLimits(timeout=self.settings.timeout)
+        try:
+            async with asyncio.timeout(self.settings.timeout):
+                metadata = await discover(HttpFetcher(self._client()), issuer, limits)
+            self._discovered = check_fetch_url(metadata.document["token_endpoint"])
+        except (FetchError, KeyError, ValueError, TypeError, TimeoutError) as exc:
+            raise ExchangeUnavailable(f"metadata of {issuer}: {exc}") from None
+        return self._discovered
+
     async def _token_request(self, form: dict[str, str], what: str) -> tuple[str, float]:
         """POST `form` to the token endpoint; the access token and its lifetime in seconds."""
         settings = self.settings
-        if self._http is None:
-            self._http = httpx.AsyncClient(
-                timeout=settings.timeout, follow_redirects=False, trust_env=False
-            )
+        endpoint = await self._token_endpoint()
         try:
             async with asyncio.timeout(settings.timeout):
-                response = await self._http.post(
-                    settings.token_endpoint,
+                response = await self._client().post(
+                    endpoint,
                     data=form,
                     auth=httpx.BasicAuth(settings.client_id, settings.client_secret),
                     headers={"Accept": "application/json"},

@@ -75,13 +75,13 @@ def user_token(served: Served) -> str:
 
 
 def _config(served: Served, upstream: Upstream, client: tuple[str, str], directory: Path,
-            token_endpoint: str | None = None) -> str:  # fmt: skip
+            endpoint: str | None = None) -> str:  # fmt: skip
     (directory / "gateway.secret").write_text(client[1] + "\n")
     (directory / "gateway.secret").chmod(0o600)
     jwks = httpx.get(served.url + "/.well-known/openid-configuration").json()["jwks_uri"]
     return f"""
 [token_exchange]
-token_endpoint = "{token_endpoint or served.url + "/token"}"
+{endpoint or f'token_endpoint = "{served.url}/token"'}
 client_id = "{client[0]}"
 client_secret_file = "gateway.secret"
 timeout = "2s"
@@ -212,6 +212,25 @@ def test_a_refused_exchange_is_a_403_and_nothing_is_forwarded(
     assert _exchanges(gateway)["refused"] == 2
 
 
+def test_the_token_endpoint_may_come_from_the_issuers_metadata(
+    served: Served,
+    upstream: Upstream,
+    gateway_client: tuple[str, str],
+    user_token: str,
+    tmp_path: Path,
+) -> None:
+    """RFC 8414: `issuer` instead of `token_endpoint`, the endpoint found at the first exchange."""
+    config = _config(served, upstream, gateway_client, tmp_path, f'issuer = "{served.url}"')
+    gw = Gateway(config, tmp_path)
+    try:
+        status, _, body = gw.request("GET", "/billing/x", {"Authorization": f"Bearer {user_token}"})
+        assert status == 200, body
+        [authorization] = _authorization(body)
+        assert _claims(authorization.partition(" ")[2])["aud"] in (BILLING, [BILLING])
+    finally:
+        gw.stop()
+
+
 def test_an_unreachable_authorization_server_is_a_503_with_retry_after(
     served: Served,
     upstream: Upstream,
@@ -219,7 +238,7 @@ def test_an_unreachable_authorization_server_is_a_503_with_retry_after(
     user_token: str,
     tmp_path: Path,
 ) -> None:
-    down = f"http://127.0.0.1:{free_port()}/token"
+    down = f'token_endpoint = "http://127.0.0.1:{free_port()}/token"'
     gw = Gateway(_config(served, upstream, gateway_client, tmp_path, down), tmp_path)
     try:
         seen = len(upstream.state.requests)
