@@ -285,3 +285,25 @@ def test_only_a_bearer_access_token_is_exchanged() -> None:
     api_key = exchangeable_token(head, _decision(method="api_key"), rules)
     assert isinstance(api_key, NotExchangeable)
     assert json.loads(api_key.body())["error"] == "invalid_request"
+
+
+@pytest.mark.parametrize("named", ["self", "other"])
+async def test_the_token_endpoint_from_metadata_must_be_the_issuers(
+    endpoint: TokenEndpoint, named: str
+) -> None:
+    """RFC 8414 §3.3: metadata naming another issuer is not used, and no token is sent."""
+    url = f"http://127.0.0.1:{endpoint.port}"
+    issuer = url if named == "self" else "https://other.example"
+    metadata = {"issuer": issuer, "token_endpoint": url + "/token"}
+    endpoint.reply = lambda form: _issued(form) if form else (200, metadata)
+    settings = TokenExchangeSettings("", "gw", "s", delegation=False, issuer=url)
+    exchanger = TokenExchanger(settings)
+    if named == "self":
+        await exchanger.exchange("user-token", TARGET)
+        await exchanger.exchange("other-token", TARGET)
+        assert [bool(f) for f in endpoint.forms] == [False, True, True]  # metadata fetched once
+    else:
+        with pytest.raises(ExchangeUnavailable, match="issuer"):
+            await exchanger.exchange("user-token", TARGET)
+        assert all("subject_token" not in f for f in endpoint.forms)
+    await exchanger.aclose()
