@@ -225,18 +225,26 @@ class TokenExchanger:
         endpoint = await self._token_endpoint()
         try:
             async with asyncio.timeout(settings.timeout):
-                response = await self._client().post(
+                client = self._client()
+                request = client.build_request(
+                    "POST",
                     endpoint,
                     data=form,
-                    auth=httpx.BasicAuth(settings.client_id, settings.client_secret),
-                    headers={"Accept": "application/json"},
+                    # identity: a compressed body could expand far past the bound in one chunk.
+                    headers={"Accept": "application/json", "Accept-Encoding": "identity"},
                 )
+                auth = httpx.BasicAuth(settings.client_id, settings.client_secret)
+                response = await client.send(request, auth=auth, stream=True)
+                try:
+                    raw = await _read_bounded(response)
+                finally:
+                    await response.aclose()
         except (httpx.HTTPError, TimeoutError, OSError) as exc:
             reason = type(exc).__name__
             raise ExchangeUnavailable(
                 f"{what}: the token endpoint is unreachable ({reason})"
             ) from None
-        body = _json_object(response) or {}
+        body = _json_object(raw) or {}
         if response.status_code == 200:
             value, lifetime = body.get("access_token"), body.get("expires_in")
             if (
@@ -378,11 +386,25 @@ def _key(token: str, target: TokenExchangeTarget) -> _Key:
     return hashlib.sha256(token.encode()).digest(), target.audience, target.scope
 
 
-def _json_object(response: httpx.Response) -> dict[str, Any] | None:
-    if len(response.content) > _MAX_RESPONSE:
+async def _read_bounded(response: httpx.Response) -> bytes | None:
+    """The body, or None when it is larger than `_MAX_RESPONSE` or encoded."""
+    if response.headers.get("content-encoding", "identity").strip().lower() != "identity":
+        return None
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.aiter_raw():
+        size += len(chunk)
+        if size > _MAX_RESPONSE:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _json_object(raw: bytes | None) -> dict[str, Any] | None:
+    if raw is None:
         return None
     try:
-        data = response.json()
+        data = json.loads(raw)
     except ValueError:
         return None
     return data if isinstance(data, dict) else None

@@ -219,6 +219,8 @@ async def test_a_refusal_by_the_as_is_a_refusal(
         # Not a b64token: it would inject a field into the upstream's request head.
         (200, {"access_token": "t\r\nX-Auth-Subject: root", "token_type": "Bearer"}),
         (200, {"access_token": "tök", "token_type": "Bearer"}),
+        # An answer past 64 KiB is not read whole.
+        (200, {"access_token": "t", "token_type": "Bearer", "pad": "x" * 70_000}),
     ],
 )
 async def test_failures_of_the_as_or_the_gateway_client_are_unavailability(
