@@ -12,6 +12,12 @@ Failures: the AS refusing the exchange (`invalid_target`, `invalid_scope`, an un
 token…) is `ExchangeRefused` (403 to the client); the AS unreachable, slow, answering 5xx or
 something unreadable, or refusing the gateway's own client, is `ExchangeUnavailable` (503 with
 `Retry-After`). Neither is cached, and neither message carries a token or the client secret.
+Sender-constrained tokens (DPoP, or any `cnf`) and API keys are not exchanged (403): the gateway
+cannot prove possession of the client's key to the AS (RFC 9449 §7).
+
+`exchanged_verdict` is the gateway's hook: `Generation` calls it for admitted requests on such
+routes, and it forwards at once on a cache hit or awaits the exchange otherwise. The token
+endpoint is configured, or found once in the issuer's metadata (RFC 8414 §3).
 """
 
 from __future__ import annotations
