@@ -22,6 +22,8 @@ __all__ = [
     "GatewaySettings",
     "IdentityTokenSettings",
     "RouteUpstream",
+    "TokenExchangeSettings",
+    "TokenExchangeTarget",
     "UpstreamTimeouts",
 ]
 
@@ -60,6 +62,41 @@ class UpstreamTimeouts:
 
 
 @dataclass(frozen=True, slots=True)
+class TokenExchangeTarget:
+    """A route's `token_exchange`: the client's token is exchanged (RFC 8693) for one whose
+    audience is `audience` (sent as `resource` and `audience`), with `scope` (None: the subject
+    token's scopes that the gateway's client holds on that API)."""
+
+    audience: str
+    scope: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TokenExchangeSettings:
+    """`[token_exchange]`: how the gateway exchanges tokens at the authorization server.
+
+    `token_endpoint`: the AS's token endpoint (empty: from the metadata of `issuer`, RFC 8414,
+    found at the first exchange). `client_id`/`client_secret`: the gateway's own
+    confidential client (`client_secret_basic`); the secret is read from a file or an environment
+    variable, never written inline. `delegation`: send the gateway's own client credentials token
+    as `actor_token`, so the issued token names the gateway in `act` (otherwise an impersonation,
+    which the client must be allowed). `timeout`: for each call to the AS (503 beyond).
+    `cache_size`: exchanged tokens kept (least recently used dropped first). `expiry_margin`: a
+    cached token is dropped this long before its `exp`. `retry_after`: the `Retry-After` of a 503.
+    """
+
+    token_endpoint: str
+    client_id: str
+    client_secret: str = field(repr=False)
+    delegation: bool = True
+    timeout: float = 5.0
+    cache_size: int = 10_000
+    expiry_margin: float = 10.0
+    retry_after: int = 5
+    issuer: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class RouteUpstream:
     """Where a route's requests go, and how.
 
@@ -71,6 +108,7 @@ class RouteUpstream:
     (otherwise the upstream's authority).
     `identity_token`: attach the gateway-minted `X-Auth-Token` (when the gateway has a key).
     `audience`: the `aud` of that token (default: the upstream URL).
+    `token_exchange`: send a token exchanged for this target instead of the client's (RFC 8693).
     """
 
     origin: Origin
@@ -81,6 +119,7 @@ class RouteUpstream:
     preserve_host: bool = True
     identity_token: bool = True
     case_insensitive: bool = False
+    token_exchange: TokenExchangeTarget | None = None
     # `strip_prefix` as the segments compared (folded when case is ignored); None: no stripping.
     strip_segments: tuple[str, ...] | None = field(
         init=False, default=None, repr=False, compare=False
@@ -130,6 +169,7 @@ class GatewaySettings:
     client: ClientLimits = field(default_factory=ClientLimits)
     upstream: UpstreamTimeouts = field(default_factory=UpstreamTimeouts)
     identity_token: IdentityTokenSettings | None = None
+    token_exchange: TokenExchangeSettings | None = None
     access_log: bool = True
     log_level: str = "info"
     tracing: bool = False  # `[tracing] enabled`: OpenTelemetry spans (read at start, not reload)

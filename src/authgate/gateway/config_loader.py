@@ -3,15 +3,17 @@ added through the gate loader's `ConfigExtension` (every key is documented in do
 
 Top level: `trusted_proxies`, `forward_auth_path`, `health_path`, `ready_path`, `metrics_path`,
 `access_log`, `log_level`, and the tables `[limits]`, `[upstream]`, `[identity_token]`,
-`[tracing]` and `[admin]` (the server's table: `authgate.config.admin`).
+`[tracing]`, `[token_exchange]` and `[admin]` (the server's table: `authgate.config.admin`).
 In `[[routes]]`: `forward_authorization`, `preserve_host`, `strip_prefix`, `identity_token`,
-`audience`. Files (the identity key) are read here, at the edge, relative to the config file.
+`audience`, `token_exchange`. Files (the identity key, the exchange client's secret) are read
+here, at the edge, relative to the config file.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -27,18 +29,22 @@ from authgate.gateway.config import (
     GatewaySettings,
     IdentityTokenSettings,
     RouteUpstream,
+    TokenExchangeSettings,
+    TokenExchangeTarget,
     UpstreamTimeouts,
 )
 from authgate.gateway.upstream_pool import Origin
 from authgate.http_forwarding import parse_networks
 from authgate.jose import JWK, JoseError
 from authgate.policy.paths import PathPattern
+from authgate.verifier.http_fetch import check_fetch_url
 
 __all__ = ["gateway_config_from", "gateway_extension", "load_gateway_config", "parse_upstream"]
 
 _ASYMMETRIC_SIGNING = frozenset(
     {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
 )
+_SCOPE_TOKEN = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")  # RFC 6749 §3.3 scope-token
 _COUNT = Setting("integer", positive=True)
 # `[limits]` and `[upstream]`, declared: every value must be greater than zero.
 _CLIENT_LIMITS = {
@@ -160,6 +166,95 @@ class _IdentityParser:
         return key
 
 
+def _secure_url(value: str, table: Table, key: str) -> None:
+    # The client secret is sent there: https only, plain http to loopback (RFC 6749 §2.3.1).
+    try:
+        check_fetch_url(value)
+    except ValueError as exc:
+        raise table.error(str(exc), key) from None
+
+
+class _TokenExchangeParser:
+    """`[token_exchange]`: `token_endpoint`, `client_id`, `client_secret_file` (relative to the
+    config file) or `client_secret_env` (a variable name), `delegation`, `timeout`, `cache_size`,
+    `expiry_margin`, `retry_after`. An inline `client_secret` is refused."""
+
+    def __init__(self, base_dir: Path, environ: Mapping[str, str]) -> None:
+        self.base_dir = base_dir
+        self.environ = environ
+
+    def __call__(self, value: Any, where: str) -> TokenExchangeSettings:
+        table = Table(value, where)
+        if "client_secret" in table.data:
+            raise table.error(
+                "secrets are not written inline: use client_secret_file or client_secret_env",
+                "client_secret",
+            )
+        endpoint, issuer = table.string("token_endpoint", None), table.string("issuer", None)
+        if (endpoint is None) == (issuer is None):
+            raise table.error("give exactly one of token_endpoint and issuer (its metadata)")
+        for key, url in (("token_endpoint", endpoint), ("issuer", issuer)):
+            if url is not None:
+                _secure_url(url, table, key)
+        client_id = table.string("client_id")
+        secret = self._secret(table)
+        settings = TokenExchangeSettings(
+            token_endpoint=endpoint or "",
+            issuer=issuer,
+            client_id=client_id,
+            client_secret=secret,
+            delegation=table.boolean("delegation", True),
+            timeout=table.duration("timeout", 5.0),
+            cache_size=table.integer("cache_size", 10_000),
+            expiry_margin=table.duration("expiry_margin", 10.0, zero=True),
+            retry_after=table.integer("retry_after", 5),
+        )
+        table.finish()
+        if settings.cache_size < 1:
+            raise table.error("must be at least 1", "cache_size")
+        if not 1 <= settings.retry_after <= 3600:
+            raise table.error("must be between 1 and 3600 seconds", "retry_after")
+        return settings
+
+    def _secret(self, table: Table) -> str:
+        file, env = (
+            table.string("client_secret_file", None),
+            table.string("client_secret_env", None),
+        )
+        if (file is None) == (env is None):
+            raise table.error("give exactly one of client_secret_file and client_secret_env")
+        if file is not None:
+            where = table.key_path("client_secret_file")
+            raw = read_secret_file(self.base_dir / file, where)
+            try:
+                secret = raw.decode("utf-8").strip()
+            except UnicodeDecodeError:
+                raise ConfigError("the secret is not UTF-8 text", key=where) from None
+        else:
+            secret = self.environ.get(env, "").strip()
+            if not secret:
+                raise table.error(
+                    f"the environment variable {env} is unset or empty", "client_secret_env"
+                )
+        if not secret:
+            raise table.error("the secret file is empty", "client_secret_file")
+        return secret
+
+
+def _exchange_target(value: Any, where: str) -> TokenExchangeTarget:
+    """A route's `token_exchange = { audience = "...", scope = "..." }`."""
+    table = Table(value, where)
+    audience = table.string("audience")
+    scope = table.string("scope", None)
+    table.finish()
+    tokens = scope.split(" ") if scope is not None else []
+    if not all(_SCOPE_TOKEN.fullmatch(t) for t in tokens):
+        raise table.error(
+            "must be scope tokens separated by single spaces (RFC 6749 §3.3)", "scope"
+        )
+    return TokenExchangeTarget(audience, scope)
+
+
 _GENERATED: dict[str, JWK] = {}
 
 
@@ -172,8 +267,8 @@ def _generated_key(alg: str) -> JWK:
     return key
 
 
-def gateway_extension(base_dir: Path) -> ConfigExtension:
-    """The gateway's keys for the gate loader."""
+def gateway_extension(base_dir: Path, environ: Mapping[str, str] | None = None) -> ConfigExtension:
+    """The gateway's keys for the gate loader (`environ`: where `client_secret_env` is read)."""
     return ConfigExtension(
         top_level={
             "trusted_proxies": _networks,
@@ -186,6 +281,9 @@ def gateway_extension(base_dir: Path) -> ConfigExtension:
             "limits": _section(_CLIENT_LIMITS, ClientLimits),
             "upstream": _section(_UPSTREAM_TIMEOUTS, UpstreamTimeouts),
             "identity_token": _IdentityParser(base_dir),
+            "token_exchange": _TokenExchangeParser(
+                base_dir, os.environ if environ is None else environ
+            ),
             "tracing": _tracing,
             "admin": _section(ADMIN_SETTINGS, AdminSettings),
         },
@@ -195,6 +293,7 @@ def gateway_extension(base_dir: Path) -> ConfigExtension:
             "strip_prefix": _strip_prefix,
             "identity_token": _boolean,
             "audience": _string,
+            "token_exchange": _exchange_target,
         },
     )
 
@@ -204,7 +303,7 @@ def load_gateway_config(
 ) -> GatewayConfig:
     """Read `gateway.toml`; raise `ConfigError` (a `ValueError`) naming the file and the key."""
     base_dir = Path(path).resolve().parent
-    gate = load_gate_config(path, extension=gateway_extension(base_dir), environ=environ)
+    gate = load_gate_config(path, extension=gateway_extension(base_dir, environ), environ=environ)
     return gateway_config_from(gate)
 
 
@@ -240,6 +339,7 @@ def _combine(gate: GateConfig) -> GatewayConfig:
         client=ext.get("limits", ClientLimits()),
         upstream=ext.get("upstream", UpstreamTimeouts()),
         identity_token=ext.get("identity_token"),
+        token_exchange=ext.get("token_exchange"),
         access_log=ext.get("access_log", True),
         log_level=ext.get("log_level", "info"),
         tracing=ext.get("tracing", False),
@@ -250,6 +350,11 @@ def _combine(gate: GateConfig) -> GatewayConfig:
     for index, entry in enumerate(gate.routes):
         where = f"routes[{index}]"
         upstream = None
+        if entry.upstream is None and "token_exchange" in entry.extensions:
+            # Forward-auth answers identity fields only: there is no request to put a token in.
+            raise ConfigError(
+                "needs an upstream to send the token to", key=f"{where}.token_exchange"
+            )
         if entry.upstream is not None:
             origin, prefix = parse_upstream(entry.upstream, where)
             strip = entry.extensions.get("strip_prefix", False)
@@ -258,6 +363,9 @@ def _combine(gate: GateConfig) -> GatewayConfig:
                 if None in pattern.segments:
                     raise ConfigError("give the prefix to strip", key=f"{where}.strip_prefix")
                 strip = pattern.source.rstrip("/") or None
+            exchange = entry.extensions.get("token_exchange")
+            if exchange is not None:
+                _check_exchange_route(entry.extensions, settings, where)
             upstream = RouteUpstream(
                 origin=origin,
                 audience=entry.extensions.get("audience", entry.upstream.rstrip("/")),
@@ -267,9 +375,25 @@ def _combine(gate: GateConfig) -> GatewayConfig:
                 preserve_host=entry.extensions.get("preserve_host", True),
                 identity_token=entry.extensions.get("identity_token", True),
                 case_insensitive=gate.case_insensitive,
+                token_exchange=exchange,
             )
         routes.append((entry, upstream))
     return GatewayConfig(gate, settings, tuple(routes))
+
+
+def _check_exchange_route(
+    extensions: Mapping[str, Any], settings: GatewaySettings, where: str
+) -> None:
+    if settings.token_exchange is None:
+        raise ConfigError(
+            "needs the gateway's [token_exchange] table (token endpoint and client)",
+            key=f"{where}.token_exchange",
+        )
+    if extensions.get("forward_authorization", False):
+        # The point of the exchange is that the client's own token stays at the gateway.
+        raise ConfigError(
+            "cannot be combined with forward_authorization = true", key=f"{where}.token_exchange"
+        )
 
 
 def parse_upstream(url: str, where: str) -> tuple[Origin, str]:

@@ -31,6 +31,7 @@ from authgate.gateway.identity import IdentityTokenMinter, identity_headers
 from authgate.gateway.metrics import GatewayStats
 from authgate.gateway.request_head import RequestHead
 from authgate.gateway.request_target import RequestTarget
+from authgate.gateway.token_exchange import TokenExchanger, exchanged_verdict
 from authgate.gateway.upstream_pool import ConnectionTracker, Origin, UpstreamPool
 from authgate.gateway.upstream_request import build_request_head, forwarding_for
 from authgate.limits import Limiter
@@ -56,8 +57,10 @@ class Generation:
         access_log: AccessLog,
         admin: Callable[[Generation, RequestHead], Verdict | Awaitable[Verdict] | None],
         limiter: Limiter | None = None,
+        exchanger: TokenExchanger | None = None,
     ) -> None:
         settings = config.settings
+        self.exchanger = exchanger
         self.config = config
         self.settings: GatewaySettings = settings
         self.limits: ClientLimits = settings.client
@@ -164,12 +167,32 @@ class Generation:
         """The upstream of the route that decided."""
         return self._upstreams.get(id(decision.route)) if decision.route is not None else None
 
-    def _forward(self, head: RequestHead, decision: Decision) -> Verdict:
+    def _forward(self, head: RequestHead, decision: Decision) -> Verdict | Awaitable[Verdict]:
         if not decision.allowed:
             return self.answer_refusal(PROXY, head, decision)
         upstream = self.upstream_of(decision)
         if upstream is None:  # a forward-auth-only route: nothing to proxy to
             return self.answer_error(PROXY, head, 404, "this route has no upstream")
+        target, exchanger = upstream.token_exchange, self.exchanger
+        if target is not None and exchanger is not None and decision.principal is not None:
+            return exchanged_verdict(
+                exchanger,
+                head,
+                decision,
+                target=target,
+                rules=self.config.gate.credentials,
+                forward=partial(self._forward_to, head, decision, upstream),
+                refuse=partial(self.record_answer, PROXY, head),
+            )
+        return self._forward_to(head, decision, upstream)
+
+    def _forward_to(
+        self,
+        head: RequestHead,
+        decision: Decision,
+        upstream: RouteUpstream,
+        authorization: bytes | None = None,
+    ) -> Verdict:
         principal = decision.principal
         identity = self.identity_for(principal, upstream) if principal is not None else []
         forwarded = forwarding_for(head, self.trusted, b"http")
@@ -185,7 +208,13 @@ class Generation:
             on_response = trace_context.ended_by(span, on_response, failed=False)
             on_failure = trace_context.ended_by(span, on_failure, failed=True)
         request_head = build_request_head(
-            head, upstream, forwarded, identity, credentials=self.credential_headers, trace=trace
+            head,
+            upstream,
+            forwarded,
+            identity,
+            credentials=self.credential_headers,
+            trace=trace,
+            authorization=authorization,
         )
         self.stats.decisions[PROXY, outcome] += 1
         fields = self.rate_limit_fields(decision) if decision.rate_limit is not None else ()
@@ -288,10 +317,13 @@ class Generation:
 
 
 async def finish_when_decided(
-    pending: Awaitable[Decision], finish: Callable[[Decision], Verdict]
+    pending: Awaitable[Decision], finish: Callable[[Decision], Verdict | Awaitable[Verdict]]
 ) -> Verdict:
-    """`finish` applied to the awaited decision."""
-    return finish(await pending)
+    """`finish` applied to the awaited decision (and awaited too when it needs I/O)."""
+    verdict = finish(await pending)
+    if isinstance(verdict, LocalAnswer | Forward):
+        return verdict
+    return await verdict
 
 
 def _credential_fields(head: RequestHead, extra: frozenset[bytes]) -> list[tuple[str, str]]:

@@ -12,9 +12,13 @@ them into metric families when Prometheus scrapes. Names:
   `authgate_token_cache_hits_total`, `authgate_token_cache_misses_total`,
   `authgate_token_cache_hit_ratio`;
 - `authgate_decisions_total{endpoint,outcome}` (endpoint: proxy or forward_auth; outcome: allowed,
-  public, unauthenticated, forbidden, unavailable, no_route, bad_request, limited);
+  public, unauthenticated, forbidden, unavailable, no_route, bad_request, limited,
+  exchange_refused, exchange_unavailable);
 - `authgate_upstream_responses_total{code_class}`, `authgate_upstream_errors_total{status}`,
   `authgate_open_connections`, `authgate_config_reloads_total{result}`;
+- `authgate_token_exchanges_total{outcome}`: tokens exchanged for a route's upstream (hit: from the
+  cache or another request's in-flight exchange; miss: an exchange at the AS; refused: the AS
+  refused it, 403; error: the AS unreachable or failing, 503);
 - rate limits: `authgate_rate_limited_total{endpoint,route,key}` (429s, by the route and what its
   limit counted: subject, client_id, api_key, address or claim), and the limiter's own families
   (`authgate.limits.LimitsCollector`: `authgate_limit_decisions_total{limit,outcome}`,
@@ -52,6 +56,7 @@ class GatewayStats:
     upstream_errors: Counter[str] = field(default_factory=Counter)
     reloads: Counter[str] = field(default_factory=Counter)
     rate_limited: Counter[tuple[str, str, str]] = field(default_factory=Counter)
+    token_exchanges: Counter[str] = field(default_factory=Counter)
 
 
 class GatewayCollector(Collector):
@@ -188,6 +193,14 @@ class GatewayCollector(Collector):
         for result, count in sorted(stats.reloads.items()):
             reloads.add_metric([result], count)
         yield reloads
+        exchanges = CounterMetricFamily(
+            "authgate_token_exchanges",
+            "token exchanges for upstreams (RFC 8693) by outcome",
+            labels=["outcome"],
+        )
+        for outcome, count in sorted(stats.token_exchanges.items()):
+            exchanges.add_metric([outcome], count)
+        yield exchanges
 
 
 def render_metrics(collector: GatewayCollector) -> bytes:

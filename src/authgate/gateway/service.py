@@ -24,6 +24,7 @@ from authgate.gateway.config_loader import load_gateway_config
 from authgate.gateway.generation import Generation
 from authgate.gateway.metrics import GatewayCollector, GatewayStats, render_metrics
 from authgate.gateway.server import GatewayServer
+from authgate.gateway.token_exchange import TokenExchanger
 from authgate.jose import JoseError
 from authgate.limits import Limiter
 from authgate.verifier import Verifier
@@ -53,6 +54,7 @@ class GatewayService:
         self.access_log = access_log or AccessLog(enabled=config.settings.access_log)
         self._loader = loader
         self.limiter = _limiter_for(config, None)
+        self.exchanger = self._exchanger_for(config, None)
         self._collector = GatewayCollector(
             self.stats,
             lambda: self.generation.verifier,
@@ -69,6 +71,18 @@ class GatewayService:
         self.server = GatewayServer(self.generation, tick=self.access_log.flush)
         self.generation.attach(self.server)
 
+    def _exchanger_for(
+        self, config: GatewayConfig, previous: TokenExchanger | None
+    ) -> TokenExchanger | None:
+        """The token exchanger: the previous one (its cache) while `[token_exchange]` is
+        unchanged, a new one when it changed, None without it."""
+        settings = config.settings.token_exchange
+        if settings is None:
+            return None
+        if previous is not None and previous.settings == settings:
+            return previous
+        return TokenExchanger(settings, self.stats.token_exchanges)
+
     def _generation(self, config: GatewayConfig, verifier: Verifier) -> Generation:
         return Generation(
             config,
@@ -77,6 +91,7 @@ class GatewayService:
             access_log=self.access_log,
             admin=self._admin,
             limiter=self.limiter,
+            exchanger=self.exchanger,
         )
 
     async def start(self) -> tuple[str, int]:
@@ -124,6 +139,8 @@ class GatewayService:
             if config.settings.admin != self._admin_settings:
                 log.warning("[admin] listen changes on restart only; the running one is kept")
             self.limiter = limiter
+            old_exchanger = self.exchanger
+            self.exchanger = self._exchanger_for(config, old_exchanger)
             generation = self._generation(config, verifier)
             generation.attach(self.server)
             self.server.swap(generation)
@@ -133,12 +150,14 @@ class GatewayService:
                 self._spawn(self._retire(old.verifier))
             if old_limiter is not None and old_limiter is not limiter:
                 self._spawn(self._retire(old_limiter))
+            if old_exchanger is not None and old_exchanger is not self.exchanger:
+                self._spawn(self._retire(old_exchanger))
             self.stats.reloads["ok"] += 1
             log.info("configuration reloaded", extra={"verifier_kept": same_verifier})
             return True
 
     @staticmethod
-    async def _retire(old: Verifier | Limiter) -> None:
+    async def _retire(old: Verifier | Limiter | TokenExchanger) -> None:
         await asyncio.sleep(_RETIRE_AFTER)
         await old.aclose()
 
@@ -170,6 +189,8 @@ class GatewayService:
         await self.generation.verifier.aclose()
         if self.limiter is not None:
             await self.limiter.aclose()
+        if self.exchanger is not None:
+            await self.exchanger.aclose()
         self.access_log.flush()
         log.info("stopped")
 

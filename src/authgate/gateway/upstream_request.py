@@ -80,13 +80,15 @@ def build_request_head(
     *,
     credentials: frozenset[bytes],
     trace: Headers | None = None,
+    authorization: bytes | None = None,
 ) -> bytes:
     """The complete request head (with its blank line) for the upstream.
 
     `identity`: the `X-Auth-*` fields to add. `credentials`: lower-case names of credential fields
     (API-key header); they and `Authorization` are removed unless the route forwards them.
     `trace`: the gateway span's `traceparent`/`tracestate`, sent instead of the client's (None:
-    the client's pass through unchanged).
+    the client's pass through unchanged). `authorization`: a token sent as `Authorization: Bearer`
+    in place of the client's (token exchange).
     """
     dropped = frozenset() if route.forward_authorization else _AUTHORIZATION | credentials
     if trace is not None:
@@ -104,8 +106,13 @@ def build_request_head(
     lines.append(b"X-Forwarded-Proto: " + forwarded.proto)
     if forwarded.host:
         lines.append(b"X-Forwarded-Host: " + forwarded.host)
-    for name, value in identity if trace is None else [*identity, *trace]:
+    for name, value in identity:
         lines.append(name + b": " + value)
+    if authorization is not None:
+        lines.append(b"Authorization: Bearer " + authorization)
+    if trace is not None:
+        for name, value in trace:
+            lines.append(name + b": " + value)
     lines.append(b"Via: " + head.version + b" authgate")
     if head.upgrade:
         lines.append(b"Connection: Upgrade")
