@@ -23,7 +23,7 @@ def test_public_https_uris_pass_both(uri: str) -> None:
     "uri", ["https://user:pw@keys.example.test/jwks", "https://user@keys.example.test/"]
 )
 def test_userinfo_is_refused_for_every_client(uri: str) -> None:
-    assert check_jwks_uri(uri) == "jwks_uri must not contain userinfo"
+    assert check_jwks_uri(uri) == "jwks_uri must not contain a user name or password"
 
 
 @pytest.mark.parametrize(
