@@ -16,6 +16,7 @@ from typing import Any, Literal, Protocol
 __all__ = [
     "AUTH_METHODS",
     "CLIENT_ORIGINS",
+    "PROFILES",
     "Api",
     "ApiAccess",
     "AuditEvent",
@@ -41,6 +42,8 @@ TokenFormat = Literal["jwt", "opaque"]
 DeviceStatus = Literal["pending", "approved", "denied", "used"]
 # RFC 7591 §2 token_endpoint_auth_method values this server implements.
 AUTH_METHODS = ("client_secret_basic", "client_secret_post", "private_key_jwt", "none")
+# Security profiles a client (or the whole server, `[security] profile`) may be held to.
+PROFILES = ("fapi2",)
 # How a client came to be registered: `authgate client create`, the registration endpoint
 # (RFC 7591), or a client ID metadata document.
 CLIENT_ORIGINS = ("cli", "registration", "metadata_document")
@@ -87,6 +90,10 @@ class Client:
     always_issue_refresh_token: bool = False
     # Every token request must carry a DPoP proof, so every token is DPoP-bound (RFC 9449 §5).
     require_dpop: bool = False
+    # OpenID Connect Registration §2 `id_token_signed_response_alg`: the alg of its ID tokens.
+    id_token_alg: str = "RS256"
+    # A security profile the client is held to (`PROFILES`), on top of the server's; None: none.
+    profile: str | None = None
     roles: tuple[str, ...] = ()
     jwks: Mapping[str, Any] | None = None
     jwks_uri: str | None = None
