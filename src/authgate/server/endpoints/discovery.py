@@ -21,7 +21,6 @@ from authgate.server.config import Config
 from authgate.server.endpoints.responses import json_response
 from authgate.server.flows import pkce
 from authgate.server.flows.authorization_request import PROMPT_VALUES
-from authgate.server.grants.user_tokens import ID_TOKEN_ALG
 from authgate.server.paths import ENDPOINT_PATHS
 from authgate.server.targets.identity_scopes import CLAIMS_BY_SCOPE, IDENTITY_SCOPES
 
@@ -93,7 +92,8 @@ def server_metadata(
             *(claim for claims in CLAIMS_BY_SCOPE.values() for claim in claims),
         ],
         "subject_types_supported": ["public"],
-        "id_token_signing_alg_values_supported": [ID_TOKEN_ALG],
+        # Every alg the key schedule signs with; a client picks one (id_token_signed_response_alg).
+        "id_token_signing_alg_values_supported": list(config.keys.algorithms),
         "prompt_values_supported": sorted(PROMPT_VALUES),
         "request_parameter_supported": False,
         "request_uri_parameter_supported": False,

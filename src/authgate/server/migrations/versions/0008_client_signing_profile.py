@@ -22,7 +22,8 @@ depends_on = None
 
 
 def upgrade() -> None:
-    op.add_column("clients", sa.Column("id_token_signed_response_alg", sa.String(16), nullable=True))
+    alg = sa.Column("id_token_signed_response_alg", sa.String(16), nullable=True)
+    op.add_column("clients", alg)
     op.add_column("clients", sa.Column("profile", sa.String(16), nullable=True))
 
 
