@@ -429,7 +429,7 @@ def client_create(
                 application_type=application_type,
                 require_dpop=require_dpop,
                 id_token_alg=id_token_alg,
-                profile=profile,
+                profile=profile or config.security.profile,  # created under the server's
                 signing_algorithms=config.keys.algorithms,
                 now=now(),
             ),

@@ -16,6 +16,7 @@ from typing import Any
 from authgate.jose import JoseError, JWKSet
 from authgate.oauth.errors import InvalidRedirectUri
 from authgate.server import audit
+from authgate.server.clients import fapi2
 from authgate.server.clients.assertions import allowed_algorithms
 from authgate.server.clients.client_secrets import generate_client_id, generate_client_secret
 from authgate.server.clients.jwks import check_jwks_uri
@@ -23,7 +24,15 @@ from authgate.server.config import SIGNING_ALGORITHMS, Config
 from authgate.server.flows.passwords import hash_password
 from authgate.server.flows.redirect_uris import check_redirect_uri_for
 from authgate.server.grants import DEVICE_CODE_GRANT, GRANT_TYPES, TOKEN_EXCHANGE_GRANT
-from authgate.server.models import AUTH_METHODS, Api, ApiAccess, Client, TokenFormat, User
+from authgate.server.models import (
+    AUTH_METHODS,
+    PROFILES,
+    Api,
+    ApiAccess,
+    Client,
+    TokenFormat,
+    User,
+)
 from authgate.server.secret_key import ServerSecret
 from authgate.server.storage.protocols import Storage
 from authgate.server.targets.identity_scopes import IDENTITY_SCOPES
@@ -334,6 +343,14 @@ async def checked_client(
             raise AdminError(f"role {role!r}: use printable ASCII without spaces")
     requestable = await resolve_scope_specs(storage, scopes, apis)
     introspectable = await resolve_scope_specs(storage, (), introspect)
+    await _check_security_profile(
+        storage,
+        profile,
+        auth_method=auth_method,
+        id_token_alg=id_token_alg,
+        requestable=requestable,
+        names=names,
+    )
     access = [
         ApiAccess(
             api=api,
@@ -419,6 +436,32 @@ def _check_id_token_alg(alg: str, server_algorithms: Sequence[str], names: Optio
             f"{names.id_token_alg} {alg}: the server signs with no {alg} key; add {alg} to "
             f"[keys] algorithms (now: {', '.join(server_algorithms)})"
         )
+
+
+async def _check_security_profile(
+    storage: Storage,
+    profile: str | None,
+    *,
+    auth_method: str,
+    id_token_alg: str,
+    requestable: Mapping[str, Sequence[str]],
+    names: OptionNames,
+) -> None:
+    """A client held to a security profile obeys its rules (`clients.fapi2.client_problem`)."""
+    if profile is None:
+        return
+    if profile not in PROFILES:
+        raise AdminError(f"{names.profile} must be one of {', '.join(PROFILES)}")
+    jwt_apis = []
+    for identifier in requestable:
+        api = await storage.get_api(identifier)
+        if api is not None and api.token_format == "jwt":
+            jwt_apis.append((api.identifier, api.signing_alg))
+    problem = fapi2.client_problem(
+        auth_method=auth_method, id_token_alg=id_token_alg, api_algorithms=jwt_apis
+    )
+    if problem:
+        raise AdminError(problem)
 
 
 def _unique(values: Sequence[str]) -> tuple[str, ...]:

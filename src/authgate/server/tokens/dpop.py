@@ -107,7 +107,7 @@ class TokenEndpointDPoP:
         `InvalidDPoPProof`, `UseDPoPNonce` or a 503 when the proof cannot be accepted."""
         proof = single_proof(proofs)
         if proof is None:
-            if client.require_dpop:
+            if client.dpop_required:
                 raise InvalidDPoPProof("this client must send a DPoP proof")
             return None
         checked = check_proof(
