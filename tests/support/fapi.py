@@ -30,9 +30,9 @@ class FapiClient:
     key: JWK
     dpop: DPoPClient
 
-    def form(self, **params: str) -> dict[str, str]:
+    def form(self, aud: Any = ISSUER, **params: str) -> dict[str, str]:
         """`params` with a fresh private_key_jwt assertion (`aud`: the issuer, §5.3.2.1)."""
-        return assertion_form(self.client, self.key, self.flow.harness.clock(), params)
+        return assertion_form(self.client, self.key, self.flow.harness.clock(), params, aud=aud)
 
     def request(self, **params: str) -> dict[str, str]:
         """An authorization request with PKCE S256 (the verifier under `_verifier`)."""
@@ -65,12 +65,14 @@ class FapiClient:
         return await self.flow.agent().code_for(client_id=self.client.client_id, request_uri=uri)
 
 
-def assertion_form(client: Client, key: JWK, now: float, params: dict[str, str]) -> dict[str, str]:
+def assertion_form(
+    client: Client, key: JWK, now: float, params: dict[str, str], *, aud: Any = ISSUER
+) -> dict[str, str]:
     """`params` with a private_key_jwt assertion of `client` signed with `key`."""
     claims: dict[str, Any] = {
         "iss": client.client_id,
         "sub": client.client_id,
-        "aud": ISSUER,
+        "aud": aud,
         "exp": int(now) + 60,
         "iat": int(now),
         "jti": str(uuid.uuid4()),

@@ -15,7 +15,7 @@ from authgate.server.config import SecuritySettings
 from tests.support.e2e import WEB_REDIRECT, Flow, pkce_pair, set_up_flow
 from tests.support.fapi import create_fapi_client
 from tests.support.log_scan import captured_server_logs  # noqa: F401 - autouse: the log scan
-from tests.support.server_harness import FakeClock, expect_error, make_config, running
+from tests.support.server_harness import ISSUER, FakeClock, expect_error, make_config, running
 
 
 async def test_a_request_sent_directly_to_authorize_is_refused(flow: Flow) -> None:
@@ -52,6 +52,16 @@ async def test_a_token_request_without_dpop_gets_no_bearer_token(flow: Flow) -> 
     response = await fapi.token(proof=False, **form)
     expect_error(response, 400, "invalid_dpop_proof")
     assert "must send a DPoP proof" in response.json()["error_description"]
+
+
+async def test_an_assertion_must_name_only_the_issuer_as_a_string(flow: Flow) -> None:
+    fapi = await create_fapi_client(flow)
+    form = {"grant_type": "refresh_token", "refresh_token": "x"}
+    for aud in (ISSUER + "/token", [ISSUER], [ISSUER, ISSUER + "/token"]):
+        response = await flow.http.post("/token", data=fapi.form(aud=aud, **form))
+        expect_error(response, 401, "invalid_client")
+    listed = await flow.http.post("/token", data=fapi.form(aud=[ISSUER], **form))
+    assert "aud must be the issuer identifier as a string" in listed.json()["error_description"]
 
 
 @pytest.fixture
