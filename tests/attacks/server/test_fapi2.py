@@ -54,6 +54,21 @@ async def test_a_token_request_without_dpop_gets_no_bearer_token(flow: Flow) -> 
     assert "must send a DPoP proof" in response.json()["error_description"]
 
 
+async def test_a_code_older_than_60_seconds_is_refused(flow: Flow) -> None:
+    """§5.3.2.2: authorization codes live at most 60 s."""
+    fapi = await create_fapi_client(flow)
+    request = fapi.request()
+    result = await fapi.code(request)
+    flow.harness.clock.advance(61)
+    response = await fapi.token(
+        grant_type="authorization_code",
+        code=result["code"],
+        redirect_uri=WEB_REDIRECT,
+        code_verifier=request["_verifier"],
+    )
+    expect_error(response, 400, "invalid_grant")
+
+
 async def test_an_assertion_must_name_only_the_issuer_as_a_string(flow: Flow) -> None:
     fapi = await create_fapi_client(flow)
     form = {"grant_type": "refresh_token", "refresh_token": "x"}
