@@ -448,3 +448,16 @@ def test_id_token_alg_is_stored_and_must_be_one_the_server_signs_with(env: dict[
     assert code != 0
     assert "HS256" in out
     assert sorted(c["name"] for c in _json(env, "client", "list")) == ["es", "plain"]
+
+
+def test_profile_fapi2_refuses_secrets_per_client_and_server_wide(env: dict[str, str]) -> None:
+    _api(env)
+    web = ["--grant", "authorization_code", "--redirect-uri", "https://app.example.test/cb"]
+    code, out = _cli(env, "client", "create", "--name", "f", *web, "--profile", "fapi2")
+    assert code != 0
+    assert "a FAPI 2.0 client must use private_key_jwt (FAPI 2.0 §5.3.2.1)" in out
+    server_wide = {**env, "AUTHGATE_SECURITY_PROFILE": "fapi2"}
+    code, out = _cli(server_wide, "client", "create", "--name", "g", *web)
+    assert code != 0
+    assert "must use private_key_jwt" in out
+    assert _json(env, "client", "list") == []
