@@ -66,7 +66,13 @@ class FapiClient:
 
 
 def assertion_form(
-    client: Client, key: JWK, now: float, params: dict[str, str], *, aud: Any = ISSUER
+    client: Client,
+    key: JWK,
+    now: float,
+    params: dict[str, str],
+    *,
+    aud: Any = ISSUER,
+    alg: str | None = None,
 ) -> dict[str, str]:
     """`params` with a private_key_jwt assertion of `client` signed with `key`."""
     claims: dict[str, Any] = {
@@ -78,7 +84,7 @@ def assertion_form(
         "jti": str(uuid.uuid4()),
     }
     signer = pyjwt.PyJWK(key.to_dict(private=True))
-    token = pyjwt.encode(claims, signer.key, algorithm=key.alg, headers={"kid": key.kid})
+    token = pyjwt.encode(claims, signer.key, algorithm=alg or key.alg, headers={"kid": key.kid})
     return {**params, "client_assertion_type": ASSERTION_TYPE, "client_assertion": token}
 
 

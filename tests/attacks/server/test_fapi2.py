@@ -11,9 +11,10 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from authgate.jose import JWK
 from authgate.server.config import SecuritySettings
 from tests.support.e2e import WEB_REDIRECT, Flow, pkce_pair, set_up_flow
-from tests.support.fapi import create_fapi_client
+from tests.support.fapi import assertion_form, create_fapi_client
 from tests.support.log_scan import captured_server_logs  # noqa: F401 - autouse: the log scan
 from tests.support.server_harness import ISSUER, FakeClock, expect_error, make_config, running
 
@@ -77,6 +78,20 @@ async def test_an_assertion_must_name_only_the_issuer_as_a_string(flow: Flow) ->
         expect_error(response, 401, "invalid_client")
     listed = await flow.http.post("/token", data=fapi.form(aud=[ISSUER], **form))
     assert "aud must be the issuer identifier as a string" in listed.json()["error_description"]
+
+
+async def test_an_assertion_signed_with_rs256_is_refused(flow: Flow) -> None:
+    """§5.4.1: an RSA key without `alg` serves RS256 and PS256; a FAPI client may use PS256 only."""
+    key = JWK.generate("RSA", alg="PS256")
+    public = {k: v for k, v in key.public().to_dict().items() if k != "alg"}
+    fapi = await create_fapi_client(flow, jwks={"keys": [public]})
+    now = flow.harness.clock()
+    form = {"grant_type": "refresh_token", "refresh_token": "x"}
+    rs256 = assertion_form(fapi.client, key, now, form, alg="RS256")
+    expect_error(await flow.http.post("/token", data=rs256), 401, "invalid_client")
+    ps256 = assertion_form(fapi.client, key, now, form, alg="PS256")
+    # Authenticated: the next rule (DPoP) answers.
+    expect_error(await flow.http.post("/token", data=ps256), 400, "invalid_dpop_proof")
 
 
 @pytest.fixture

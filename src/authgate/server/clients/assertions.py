@@ -22,7 +22,7 @@ from authgate.jose.jwk import algorithms_for
 from authgate.oauth.errors import InvalidClient
 from authgate.server.clients.fapi2 import FAPI2
 from authgate.server.clients.jwks import ClientKeyError, ClientKeys
-from authgate.server.config import ISSUER_ONLY
+from authgate.server.config import FAPI2_ALGORITHMS, ISSUER_ONLY
 from authgate.server.models import Client
 from authgate.server.storage.protocols import ReplayStore
 
@@ -139,6 +139,8 @@ class ClientAssertionVerifier:
                 _log.warning("client %s keys unavailable: %s", client.client_id, exc)
                 raise InvalidClient(f"client authentication failed: {exc.public}") from None
             algorithms = allowed_algorithms(keys)
+            if client.profile == FAPI2:  # FAPI 2.0 §5.4.1: PS256, ES256 or EdDSA only
+                algorithms = [alg for alg in algorithms if alg in FAPI2_ALGORITHMS]
             if not algorithms:
                 raise InvalidClient("client authentication failed", debug="no usable keys")
             try:
