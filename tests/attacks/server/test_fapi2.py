@@ -147,3 +147,16 @@ async def test_under_the_server_profile_a_conforming_client_works(fapi2_server: 
     bearer = await fapi.token(proof=False, grant_type="refresh_token", refresh_token="x")
     expect_error(bearer, 400, "invalid_dpop_proof")
     assert dataclasses.replace(fapi.client, profile="fapi2").dpop_required
+
+
+async def test_under_the_server_profile_the_metadata_offers_only_what_it_allows(
+    fapi2_server: Flow,
+) -> None:
+    doc = (await fapi2_server.http.get("/.well-known/openid-configuration")).json()
+    assert doc["require_pushed_authorization_requests"] is True
+    assert doc["token_endpoint_auth_methods_supported"] == ["private_key_jwt"]
+    assert doc["introspection_endpoint_auth_methods_supported"] == ["private_key_jwt"]
+    assert doc["revocation_endpoint_auth_methods_supported"] == ["private_key_jwt"]
+    assert doc["id_token_signing_alg_values_supported"] == ["ES256"]  # of [keys] RS256, ES256
+    assert "RS256" not in doc["token_endpoint_auth_signing_alg_values_supported"]
+    assert doc["code_challenge_methods_supported"] == ["S256"]
