@@ -13,6 +13,7 @@ import pytest
 
 from authgate.jose import JWK
 from authgate.server.config import SecuritySettings
+from tests.support.dpop import DPoPClient
 from tests.support.e2e import WEB_REDIRECT, Flow, pkce_pair, set_up_flow
 from tests.support.fapi import assertion_form, create_fapi_client
 from tests.support.log_scan import captured_server_logs  # noqa: F401 - autouse: the log scan
@@ -53,6 +54,26 @@ async def test_a_token_request_without_dpop_gets_no_bearer_token(flow: Flow) -> 
     response = await fapi.token(proof=False, **form)
     expect_error(response, 400, "invalid_dpop_proof")
     assert "must send a DPoP proof" in response.json()["error_description"]
+
+
+async def test_a_dpop_proof_signed_with_rs256_is_refused(flow: Flow) -> None:
+    """§5.4.1: the server accepts RS256 proofs (`[dpop] algorithms`), but not from FAPI clients."""
+    fapi = await create_fapi_client(flow)
+    request = fapi.request()
+    result = await fapi.code(request)
+    fapi.dpop = DPoPClient("RSA", "RS256", clock=flow.harness.clock)
+    form = {
+        "grant_type": "authorization_code",
+        "code": result["code"],
+        "redirect_uri": WEB_REDIRECT,
+        "code_verifier": request["_verifier"],
+    }
+    refused = await fapi.token(**form)
+    expect_error(refused, 400, "invalid_dpop_proof")
+    assert "algorithm is not accepted" in refused.json()["error_description"]
+    fapi.dpop = DPoPClient("RSA", "PS256", clock=flow.harness.clock)
+    accepted = await fapi.token(**form)
+    assert accepted.status_code == 200, accepted.text
 
 
 async def test_a_code_older_than_60_seconds_is_refused(flow: Flow) -> None:

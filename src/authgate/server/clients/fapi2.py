@@ -6,7 +6,8 @@ Where each rule is enforced (one place each):
 - PAR, PKCE and DPoP: `Client.pushed_requests_required`, `.pkce_required`, `.dpop_required`.
 - `private_key_jwt` only: `client_problem` at creation, `method_problem` at every authentication;
   the assertion's `aud` is the issuer as a string: `clients.assertions`.
-- signing algorithms: `client_problem` (the ID token alg and the APIs' algs) at creation.
+- signing algorithms: `client_problem` (the ID token alg and the APIs' algs) at creation; client
+  assertions in `clients.assertions`, DPoP proofs in `tokens.dpop`.
 - the server-wide profile: `Client.held_to`, applied where clients are looked up.
 - the server-wide rules (code lifetime, refresh-token retries, keys): `config.SecuritySettings`.
 """
