@@ -9,7 +9,8 @@ Where each rule is enforced (one place each):
 - signing algorithms: `client_problem` (the ID token alg and the APIs' algs) at creation; client
   assertions in `clients.assertions`, DPoP proofs in `tokens.dpop`.
 - the server-wide profile: `Client.held_to`, applied where clients are looked up.
-- the server-wide rules (code lifetime, refresh-token retries, keys): `config.SecuritySettings`.
+- the server-wide rules (refresh-token retries, keys): `config.Config` under `[security]`; the
+  60 s code lifetime holds for every client (`flows.codes.MAX_CODE_LIFETIME`).
 """
 
 from __future__ import annotations
