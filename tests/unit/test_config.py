@@ -245,6 +245,7 @@ _SECTION_TYPES: dict[str, Any] = {
     "par": server_config.PushedRequestSettings,
     "token_exchange": server_config.TokenExchangeSettings,
     "dpop": server_config.DPoPSettings,
+    "security": server_config.SecuritySettings,
     "limits": server_config.LimitsSettings,
     "limits.throttle": server_config.ThrottleStoreSettings,
     "limits.token": server_config.LimitSettings,

@@ -189,6 +189,8 @@ def _client_dict(client: Client, secret: str | None = None) -> dict[str, Any]:
         "exchange_impersonation": client.exchange_impersonation,
         "exchange_external": client.exchange_external,
         "require_dpop": client.require_dpop,
+        "id_token_signed_response_alg": client.id_token_alg,
+        "profile": client.profile,
         "roles": list(client.roles),
         "jwks_uri": client.jwks_uri,
         "jwks": client.jwks,
@@ -223,6 +225,10 @@ def _client_lines(client: Client, secret: str | None = None) -> list[str]:
         lines.append(f"roles:         {' '.join(client.roles)}")
     if client.require_dpop:
         lines.append("dpop:          required")
+    if client.id_token_alg != "RS256":
+        lines.append(f"id token alg:  {client.id_token_alg}")
+    if client.profile is not None:
+        lines.append(f"profile:       {client.profile}")
     if client.redirect_uris:
         lines.append(f"redirect uris: {' '.join(client.redirect_uris)}")
     if client.post_logout_redirect_uris:
@@ -337,6 +343,19 @@ def client_group() -> None:
     is_flag=True,
     help="every token request must carry a DPoP proof: all its tokens are DPoP-bound (RFC 9449)",
 )
+@click.option(
+    "--id-token-alg",
+    "id_token_alg",
+    default="RS256",
+    show_default=True,
+    type=click.Choice(["RS256", "PS256", "ES256", "EdDSA"]),
+    help="how its ID tokens are signed; the server must sign with it ([keys] algorithms)",
+)
+@click.option(
+    "--profile",
+    type=click.Choice(["fapi2"]),
+    help="hold the client to a security profile (fapi2: FAPI 2.0 Security Profile, docs/fapi.md)",
+)
 @config_option
 @json_option
 def client_create(
@@ -359,6 +378,8 @@ def client_create(
     roles: tuple[str, ...],
     application_type: str | None,
     require_dpop: bool,
+    id_token_alg: str,
+    profile: str | None,
     config_path: str | None,
     as_json: bool,
 ) -> None:
@@ -407,6 +428,9 @@ def client_create(
                 roles=roles,
                 application_type=application_type,
                 require_dpop=require_dpop,
+                id_token_alg=id_token_alg,
+                profile=profile or config.security.profile,  # created under the server's
+                signing_algorithms=config.keys.algorithms,
                 now=now(),
             ),
         )

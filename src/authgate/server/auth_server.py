@@ -221,7 +221,9 @@ class AuthServer:
             clock,
             allow_loopback=config.fetch.allow_loopback,
         )
-        registry = RegistryCache(store, config.http.cache_ttl, clock, client_metadata)
+        registry = RegistryCache(
+            store, config.http.cache_ttl, clock, client_metadata, profile=config.security.profile
+        )
         client_keys = ClientKeys(config.http, fetcher, clock)
         assertions = ClientAssertionVerifier(
             issuer=config.issuer,
@@ -285,7 +287,14 @@ class AuthServer:
             client_keys=client_keys,
             fetcher=fetcher,
             client_metadata=client_metadata,
-            client_auth=ClientAuthenticator(registry, secret, assertions, clock, client_metadata),
+            client_auth=ClientAuthenticator(
+                registry,
+                secret,
+                assertions,
+                clock,
+                client_metadata,
+                profile=config.security.profile,
+            ),
             issuer=issuer,
             inspector=inspector,
             grants={h.grant_type: h for h in handlers},

@@ -40,6 +40,7 @@ from authgate.verifier.config import IssuerConfig
 from authgate.verifier.dpop import DPoPRules
 
 __all__ = [
+    "FAPI2_ALGORITHMS",
     "SIGNING_ALGORITHMS",
     "AdminSettings",
     "AuditSettings",
@@ -55,6 +56,7 @@ __all__ = [
     "PageSettings",
     "PushedRequestSettings",
     "RegistrationSettings",
+    "SecuritySettings",
     "ThrottleSettings",
     "ThrottleStoreSettings",
     "TokenExchangeSettings",
@@ -68,6 +70,8 @@ HOUR = 60 * MINUTE
 DAY = 24 * HOUR
 # The algorithms a signing-key chain may use: RS256 (the default), ES256, PS256, EdDSA per API.
 SIGNING_ALGORITHMS = ("RS256", "ES256", "PS256", "EdDSA")
+# FAPI 2.0 Security Profile §5.4.1: PS256, ES256 or EdDSA (Ed25519); never RS256.
+FAPI2_ALGORITHMS = ("PS256", "ES256", "EdDSA")
 DEFAULT_ISSUER = "http://127.0.0.1:8000"
 DEFAULT_DATABASE_URL = "sqlite:///authgate.db"
 # `tokens.client_assertion_audience`: which `aud` a private_key_jwt assertion may carry.
@@ -613,6 +617,18 @@ class DPoPSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class SecuritySettings:
+    """The security profile every client without one of its own is held to (`fapi2`: the FAPI
+    2.0 Security Profile, docs/fapi.md); unset: none (a client may still have one)."""
+
+    profile: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.profile not in (None, "fapi2"):
+            raise ConfigError("the one profile is fapi2", key="security.profile")
+
+
+@dataclass(frozen=True, slots=True)
 class TracingSettings:
     """OpenTelemetry tracing (the `otel` extra); the exporter is configured by the standard
     `OTEL_*` environment variables (see `authgate.tracing`)."""
@@ -647,6 +663,7 @@ class Config:
     par: PushedRequestSettings = field(default_factory=PushedRequestSettings)
     token_exchange: TokenExchangeSettings = field(default_factory=TokenExchangeSettings)
     dpop: DPoPSettings = field(default_factory=DPoPSettings)
+    security: SecuritySettings = field(default_factory=SecuritySettings)
 
     def __post_init__(self) -> None:
         check_issuer(self.issuer)
@@ -659,6 +676,24 @@ class Config:
         if self.keys.retirement_period < needed:
             raise ConfigError(
                 "must be at least tokens.max_access_token_ttl + 60s", key="keys.retirement_period"
+            )
+
+        if self.security.profile == "fapi2":
+            self._check_fapi2()
+
+    def _check_fapi2(self) -> None:
+        """The server-wide rules of the FAPI 2.0 Security Profile that settings decide."""
+        if not set(FAPI2_ALGORITHMS) & set(self.keys.algorithms):
+            # §5.4.1: else no client could be created (ID tokens, access tokens).
+            raise ConfigError(
+                f"security.profile = fapi2 needs one of {', '.join(FAPI2_ALGORITHMS)}",
+                key="keys.algorithms",
+            )
+        if self.refresh_tokens.grace_period == 0:
+            # §5.3.2.1: with rotation, a retry with the previous refresh token must succeed.
+            raise ConfigError(
+                "security.profile = fapi2 needs a retry window for rotated refresh tokens (> 0)",
+                key="refresh_tokens.grace_period",
             )
 
     def endpoint(self, path: str) -> str:

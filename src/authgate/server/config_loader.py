@@ -48,6 +48,7 @@ from authgate.server.config import (
     PageSettings,
     PushedRequestSettings,
     RegistrationSettings,
+    SecuritySettings,
     ThrottleSettings,
     ThrottleStoreSettings,
     TokenExchangeSettings,
@@ -206,6 +207,7 @@ SECTIONS: Mapping[str, Mapping[str, Setting]] = {
         "timeout": Setting.duration(),
     },
     "par": {"lifetime": _SECONDS, "required": Setting("boolean")},
+    "security": {"profile": _STRING},
     "token_exchange": {"issuer": _STRING, "jwks_uri": _STRING, "audience": _STRING},
     "dpop": {
         "algorithms": Setting.strings("algorithm names"),
@@ -255,6 +257,7 @@ _SECTION_TYPES: Mapping[str, type[Any]] = {
     "par": PushedRequestSettings,
     "token_exchange": TokenExchangeSettings,
     "dpop": DPoPSettings,
+    "security": SecuritySettings,
 }
 
 _T = TypeVar("_T")

@@ -138,6 +138,7 @@ DESCRIPTIONS: Mapping[str, str] = {
     "client_metadata.timeout": "time limit of a client metadata document fetch",
     "par.lifetime": "how long a pushed authorization request's `request_uri` lives (5-599 s)",
     "par.required": "every client must push its authorization requests to `/par` (RFC 9126)",
+    "security.profile": "`fapi2`: every client is held to FAPI 2.0 (docs/fapi.md); unset: none",
     "token_exchange.issuer": "the external issuer whose JWTs token exchange accepts (unset: none)",
     "token_exchange.jwks_uri": "its JWKS URL (unset: from its discovery metadata)",
     "token_exchange.audience": "the `aud` its tokens must carry (unset: this server's issuer)",

@@ -9,6 +9,7 @@ Times are whole seconds since the epoch. Secrets never appear: only their keyed 
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
@@ -16,6 +17,7 @@ from typing import Any, Literal, Protocol
 __all__ = [
     "AUTH_METHODS",
     "CLIENT_ORIGINS",
+    "PROFILES",
     "Api",
     "ApiAccess",
     "AuditEvent",
@@ -41,6 +43,8 @@ TokenFormat = Literal["jwt", "opaque"]
 DeviceStatus = Literal["pending", "approved", "denied", "used"]
 # RFC 7591 §2 token_endpoint_auth_method values this server implements.
 AUTH_METHODS = ("client_secret_basic", "client_secret_post", "private_key_jwt", "none")
+# Security profiles a client (or the whole server, `[security] profile`) may be held to.
+PROFILES = ("fapi2",)
 # How a client came to be registered: `authgate client create`, the registration endpoint
 # (RFC 7591), or a client ID metadata document.
 CLIENT_ORIGINS = ("cli", "registration", "metadata_document")
@@ -87,6 +91,10 @@ class Client:
     always_issue_refresh_token: bool = False
     # Every token request must carry a DPoP proof, so every token is DPoP-bound (RFC 9449 §5).
     require_dpop: bool = False
+    # OpenID Connect Registration §2 `id_token_signed_response_alg`: the alg of its ID tokens.
+    id_token_alg: str = "RS256"
+    # A security profile the client is held to (`PROFILES`), on top of the server's; None: none.
+    profile: str | None = None
     roles: tuple[str, ...] = ()
     jwks: Mapping[str, Any] | None = None
     jwks_uri: str | None = None
@@ -116,8 +124,28 @@ class Client:
 
     @property
     def pkce_required(self) -> bool:
-        """Whether an authorization request of this client must carry a PKCE challenge."""
-        return self.is_public or self.require_pkce
+        """Whether an authorization request of this client must carry a PKCE challenge (S256, the
+        only method served; FAPI 2.0 Security Profile §5.3.2.2 for `fapi2` clients)."""
+        return self.is_public or self.require_pkce or self.profile == "fapi2"
+
+    def held_to(self, server_profile: str | None) -> Client:
+        """This client as the server-wide profile (`[security] profile`) holds it: one without a
+        profile of its own gets the server's."""
+        if server_profile is None or self.profile is not None:
+            return self
+        return dataclasses.replace(self, profile=server_profile)
+
+    @property
+    def dpop_required(self) -> bool:
+        """Whether every token request must carry a DPoP proof (FAPI 2.0 §5.3.2.1: sender-
+        constrained tokens only, for `fapi2` clients)."""
+        return self.require_dpop or self.profile == "fapi2"
+
+    @property
+    def pushed_requests_required(self) -> bool:
+        """Whether authorization requests must come through /par (FAPI 2.0 §5.3.2.2 for `fapi2`
+        clients)."""
+        return self.require_pushed_requests or self.profile == "fapi2"
 
     def access_to(self, api: str) -> ApiAccess | None:
         """This client's permissions on the API with this identifier, if any."""

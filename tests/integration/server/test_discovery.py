@@ -28,7 +28,7 @@ async def test_metadata_lists_the_user_flows(flow: Flow) -> None:
         assert "password" not in doc["grant_types_supported"]
         assert "implicit" not in doc["grant_types_supported"]
         assert doc["authorization_response_iss_parameter_supported"] is True
-        assert doc["id_token_signing_alg_values_supported"] == ["RS256"]
+        assert doc["id_token_signing_alg_values_supported"] == ["RS256", "ES256"]  # [keys]
         assert doc["subject_types_supported"] == ["public"]
         assert set(doc["scopes_supported"]) == {"openid", "profile", "email", "offline_access"}
         for claim in ("sub", "auth_time", "nonce", "at_hash", "azp", "email", "name"):

@@ -412,3 +412,34 @@ async def test_a_scope_several_apis_define_is_granted_where_allowed(
         assert sorted((a.api, a.scopes) for a in stored.access) == [
             (f"https://{name}.test/mcp", ("mcp:tools",)) for name in granted
         ]
+
+
+async def test_id_token_signed_response_alg_is_registered_and_checked(
+    open_server: Harness,
+) -> None:
+    """OpenID Connect Registration §2; the alg must be one `[keys] algorithms` signs with."""
+    response = await register(open_server, {**WEB, "id_token_signed_response_alg": "ES256"})
+    assert response.status_code == 201, response.text
+    info = response.json()
+    assert info["id_token_signed_response_alg"] == "ES256"
+    stored = await open_server.server.storage.get_client(info["client_id"])
+    assert stored is not None
+    assert stored.id_token_alg == "ES256"
+    default = (await register(open_server, WEB)).json()
+    assert "id_token_signed_response_alg" not in default  # RS256
+    refused = await register(open_server, {**WEB, "id_token_signed_response_alg": "PS256"})
+    assert refused.status_code == 400
+    assert refused.json()["error"] == "invalid_client_metadata"
+    assert (
+        "id_token_signed_response_alg PS256: the server signs with no PS256 key"
+        in (refused.json()["error_description"])
+    )
+    wrong = await register(open_server, {**WEB, "id_token_signed_response_alg": "none"})
+    assert wrong.json()["error"] == "invalid_client_metadata"
+    # An update (RFC 7592 §2.2) is held to the same rule.
+    token = info["registration_access_token"]
+    update = {**WEB, "client_id": info["client_id"], "id_token_signed_response_alg": "PS256"}
+    put = await open_server.http.put(
+        f"/register/{info['client_id']}", json=update, headers={"Authorization": f"Bearer {token}"}
+    )
+    assert put.json()["error"] == "invalid_client_metadata"

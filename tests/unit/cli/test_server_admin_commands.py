@@ -428,3 +428,36 @@ def test_client_ids_never_look_like_options(monkeypatch: pytest.MonkeyPatch) -> 
     drawn = iter(["-starts-with-a-dash", "_fine"])
     monkeypatch.setattr(client_secrets.secrets, "token_urlsafe", lambda _n: next(drawn))
     assert client_secrets.generate_client_id() == "_fine"
+
+
+def test_id_token_alg_is_stored_and_must_be_one_the_server_signs_with(env: dict[str, str]) -> None:
+    _api(env)
+    web = ["--grant", "authorization_code", "--redirect-uri", "https://app.example.test/cb"]
+    plain = _json(env, "client", "create", "--name", "plain", *web)
+    assert plain["id_token_signed_response_alg"] == "RS256"
+    es = _json(env, "client", "create", "--name", "es", *web, "--id-token-alg", "ES256")
+    assert _json(env, "client", "show", es["client_id"])["id_token_signed_response_alg"] == "ES256"
+    _, out = _cli(env, "client", "show", es["client_id"])
+    assert "id token alg:  ES256" in out
+    narrow = {**env, "AUTHGATE_KEYS_ALGORITHMS": "RS256,ES256"}
+    code, out = _cli(narrow, "client", "create", "--name", "ps", *web, "--id-token-alg", "PS256")
+    assert code != 0
+    assert "--id-token-alg PS256: the server signs with no PS256 key" in out
+    assert "[keys] algorithms (now: RS256, ES256)" in out
+    code, out = _cli(env, "client", "create", "--name", "hs", *web, "--id-token-alg", "HS256")
+    assert code != 0
+    assert "HS256" in out
+    assert sorted(c["name"] for c in _json(env, "client", "list")) == ["es", "plain"]
+
+
+def test_profile_fapi2_refuses_secrets_per_client_and_server_wide(env: dict[str, str]) -> None:
+    _api(env)
+    web = ["--grant", "authorization_code", "--redirect-uri", "https://app.example.test/cb"]
+    code, out = _cli(env, "client", "create", "--name", "f", *web, "--profile", "fapi2")
+    assert code != 0
+    assert "a FAPI 2.0 client must use private_key_jwt (FAPI 2.0 §5.3.2.1)" in out
+    server_wide = {**env, "AUTHGATE_SECURITY_PROFILE": "fapi2"}
+    code, out = _cli(server_wide, "client", "create", "--name", "g", *web)
+    assert code != 0
+    assert "must use private_key_jwt" in out
+    assert _json(env, "client", "list") == []

@@ -125,6 +125,15 @@ def _write(tmp_path: Path, text: str) -> Path:
         ('[par]\nrequired = "yes"', "true or false"),
         ('[token_exchange]\njwks_uri = "https://idp.test/jwks"', "set token_exchange.issuer"),
         ('[token_exchange]\nissuer = "https://idp.test"\njwks_uri = "ftp://x"', "token_exchange"),
+        ('[security]\nprofile = "fapi1"', "the one profile is fapi2"),
+        (
+            '[security]\nprofile = "fapi2"\n[keys]\nalgorithms = ["RS256"]',
+            "keys.algorithms.*needs one of PS256, ES256, EdDSA",
+        ),
+        (
+            '[security]\nprofile = "fapi2"\n[refresh_tokens]\ngrace_period = 0',
+            "refresh_tokens.grace_period.*retry window",
+        ),
     ],
 )
 def test_invalid_flow_settings(tmp_path: Path, text: str, message: str) -> None:
@@ -195,3 +204,8 @@ def test_registration_settings(tmp_path: Path) -> None:
     file.write_text('[registration]\nmode = "yes"\n')
     with pytest.raises(ConfigError, match=r"registration\.mode"):
         load_config(file, env)
+
+
+def test_security_profile(tmp_path: Path) -> None:
+    assert load_config(None, ENV).security.profile is None
+    assert _load(tmp_path, '[security]\nprofile = "fapi2"').security.profile == "fapi2"

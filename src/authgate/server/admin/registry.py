@@ -16,14 +16,23 @@ from typing import Any
 from authgate.jose import JoseError, JWKSet
 from authgate.oauth.errors import InvalidRedirectUri
 from authgate.server import audit
+from authgate.server.clients import fapi2
 from authgate.server.clients.assertions import allowed_algorithms
 from authgate.server.clients.client_secrets import generate_client_id, generate_client_secret
 from authgate.server.clients.jwks import check_jwks_uri
-from authgate.server.config import Config
+from authgate.server.config import SIGNING_ALGORITHMS, Config
 from authgate.server.flows.passwords import hash_password
 from authgate.server.flows.redirect_uris import check_redirect_uri_for
 from authgate.server.grants import DEVICE_CODE_GRANT, GRANT_TYPES, TOKEN_EXCHANGE_GRANT
-from authgate.server.models import AUTH_METHODS, Api, ApiAccess, Client, TokenFormat, User
+from authgate.server.models import (
+    AUTH_METHODS,
+    PROFILES,
+    Api,
+    ApiAccess,
+    Client,
+    TokenFormat,
+    User,
+)
 from authgate.server.secret_key import ServerSecret
 from authgate.server.storage.protocols import Storage
 from authgate.server.targets.identity_scopes import IDENTITY_SCOPES
@@ -151,6 +160,8 @@ class OptionNames:
     jwks_uri: str = "--jwks-uri URL"
     auth_method: str = "auth method"
     application_type: str = "--application-type"
+    id_token_alg: str = "--id-token-alg"
+    profile: str = "--profile"
 
 
 CLI_NAMES = OptionNames()
@@ -165,6 +176,8 @@ METADATA_NAMES = OptionNames(
     jwks_uri="jwks_uri",
     auth_method="token_endpoint_auth_method",
     application_type="application_type",
+    id_token_alg="id_token_signed_response_alg",
+    profile="profile",
 )
 # OpenID Connect Registration §2 (RFC 8252 for native apps).
 APPLICATION_TYPES = ("web", "native")
@@ -199,6 +212,9 @@ async def create_client(
     registration_token_hash: str | None = None,
     names: OptionNames = CLI_NAMES,
     require_dpop: bool = False,
+    id_token_alg: str = "RS256",
+    profile: str | None = None,
+    signing_algorithms: Sequence[str] = ("RS256",),
     now: int,
 ) -> tuple[Client, str | None]:
     """Register a client; return it and its new secret (None for key-based or public clients).
@@ -225,6 +241,9 @@ async def create_client(
         exchange_impersonation=exchange_impersonation,
         exchange_external=exchange_external,
         require_dpop=require_dpop,
+        id_token_alg=id_token_alg,
+        profile=profile,
+        signing_algorithms=signing_algorithms,
         roles=roles,
         application_type=application_type,
         names=names,
@@ -276,6 +295,9 @@ async def checked_client(
     exchange_impersonation: bool = False,
     exchange_external: bool = False,
     require_dpop: bool = False,
+    id_token_alg: str = "RS256",
+    profile: str | None = None,
+    signing_algorithms: Sequence[str] = ("RS256",),
     roles: Sequence[str] = (),
     application_type: str | None = None,
     names: OptionNames = CLI_NAMES,
@@ -305,6 +327,7 @@ async def checked_client(
         application_type=application_type,
         names=names,
     )
+    _check_id_token_alg(id_token_alg, signing_algorithms, names)
     if require_pushed_requests and "authorization_code" not in grant_types:
         raise AdminError("--require-par is for authorization_code clients")
     if (exchange_impersonation or exchange_external) and TOKEN_EXCHANGE_GRANT not in grant_types:
@@ -320,6 +343,14 @@ async def checked_client(
             raise AdminError(f"role {role!r}: use printable ASCII without spaces")
     requestable = await resolve_scope_specs(storage, scopes, apis)
     introspectable = await resolve_scope_specs(storage, (), introspect)
+    await _check_security_profile(
+        storage,
+        profile,
+        auth_method=auth_method,
+        id_token_alg=id_token_alg,
+        requestable=requestable,
+        names=names,
+    )
     access = [
         ApiAccess(
             api=api,
@@ -343,6 +374,8 @@ async def checked_client(
         exchange_impersonation=exchange_impersonation,
         exchange_external=exchange_external,
         require_dpop=require_dpop,
+        id_token_alg=id_token_alg,
+        profile=profile,
         roles=tuple(dict.fromkeys(roles)),
         jwks=dict(jwks) if jwks else None,
         jwks_uri=jwks_uri,
@@ -391,6 +424,44 @@ def check_client_rules(
         application_type=application_type,
         names=names,
     )
+
+
+def _check_id_token_alg(alg: str, server_algorithms: Sequence[str], names: OptionNames) -> None:
+    """The ID token alg is one the server knows and holds an active key chain of (`[keys]
+    algorithms`): a client must never be promised ID tokens the server cannot sign."""
+    if alg not in SIGNING_ALGORITHMS:
+        raise AdminError(f"{names.id_token_alg} must be one of {', '.join(SIGNING_ALGORITHMS)}")
+    if alg not in server_algorithms:
+        raise AdminError(
+            f"{names.id_token_alg} {alg}: the server signs with no {alg} key; add {alg} to "
+            f"[keys] algorithms (now: {', '.join(server_algorithms)})"
+        )
+
+
+async def _check_security_profile(
+    storage: Storage,
+    profile: str | None,
+    *,
+    auth_method: str,
+    id_token_alg: str,
+    requestable: Mapping[str, Sequence[str]],
+    names: OptionNames,
+) -> None:
+    """A client held to a security profile obeys its rules (`clients.fapi2.client_problem`)."""
+    if profile is None:
+        return
+    if profile not in PROFILES:
+        raise AdminError(f"{names.profile} must be one of {', '.join(PROFILES)}")
+    jwt_apis = []
+    for identifier in requestable:
+        api = await storage.get_api(identifier)
+        if api is not None and api.token_format == "jwt":
+            jwt_apis.append((api.identifier, api.signing_alg))
+    problem = fapi2.client_problem(
+        auth_method=auth_method, id_token_alg=id_token_alg, api_algorithms=jwt_apis
+    )
+    if problem:
+        raise AdminError(problem)
 
 
 def _unique(values: Sequence[str]) -> tuple[str, ...]:

@@ -20,8 +20,9 @@ from typing import Any
 from authgate.jose import JoseError, JWKSet, KeyNotFound, MalformedToken, jwt
 from authgate.jose.jwk import algorithms_for
 from authgate.oauth.errors import InvalidClient
+from authgate.server.clients.fapi2 import FAPI2
 from authgate.server.clients.jwks import ClientKeyError, ClientKeys
-from authgate.server.config import ISSUER_ONLY
+from authgate.server.config import FAPI2_ALGORITHMS, ISSUER_ONLY
 from authgate.server.models import Client
 from authgate.server.storage.protocols import ReplayStore
 
@@ -99,6 +100,11 @@ class ClientAssertionVerifier:
             raise InvalidClient("client authentication failed", debug="assertion too large")
         claims = await self._verified_claims(client, assertion, endpoint_url)
         now = self._clock()
+        if client.profile == FAPI2 and claims["aud"] != self._issuer:
+            # FAPI 2.0 §5.3.2.1: only the issuer identifier, as a string.
+            raise InvalidClient(
+                "a FAPI 2.0 client assertion's aud must be the issuer identifier as a string"
+            )
         if self._issuer_only and claims["aud"] not in (self._issuer, [self._issuer]):
             # rfc7523bis §4: the issuer as the sole audience value.
             raise InvalidClient("client authentication failed", debug="aud not only the issuer")
@@ -121,7 +127,7 @@ class ClientAssertionVerifier:
     async def _verified_claims(
         self, client: Client, assertion: str, endpoint_url: str
     ) -> dict[str, Any]:
-        if self._issuer_only:
+        if self._issuer_only or client.profile == FAPI2:
             audiences = [self._issuer]
         else:
             audiences = list(dict.fromkeys([self._issuer, self._token_endpoint, endpoint_url]))
@@ -133,6 +139,8 @@ class ClientAssertionVerifier:
                 _log.warning("client %s keys unavailable: %s", client.client_id, exc)
                 raise InvalidClient(f"client authentication failed: {exc.public}") from None
             algorithms = allowed_algorithms(keys)
+            if client.profile == FAPI2:  # FAPI 2.0 §5.4.1: PS256, ES256 or EdDSA only
+                algorithms = [alg for alg in algorithms if alg in FAPI2_ALGORITHMS]
             if not algorithms:
                 raise InvalidClient("client authentication failed", debug="no usable keys")
             try:

@@ -24,6 +24,7 @@ from authgate.server.clients.assertions import (
     unverified_subject,
 )
 from authgate.server.clients.client_secrets import verify_client_secret
+from authgate.server.clients.fapi2 import method_problem
 from authgate.server.http.forms import Form
 from authgate.server.models import Client
 from authgate.server.secret_key import ServerSecret
@@ -54,8 +55,11 @@ class ClientAuthenticator:
         assertions: ClientAssertionVerifier,
         clock: Callable[[], float],
         url_clients: UrlClients | None = None,
+        *,
+        profile: str | None = None,
     ) -> None:
         self._clients = clients
+        self._profile = profile  # `[security] profile`
         self._url_clients = url_clients
         self._secret = secret
         self._assertions = assertions
@@ -99,8 +103,9 @@ class ClientAuthenticator:
     async def _lookup(self, client_id: str) -> Client | None:
         if self._url_clients is not None and self._url_clients.handles(client_id):
             # A metadata document URL: `ClientMetadataError` (invalid_client) says what is wrong.
-            return await self._url_clients.client_for(client_id)
-        return await self._clients.get_client(client_id) if 0 < len(client_id) <= 128 else None
+            return (await self._url_clients.client_for(client_id)).held_to(self._profile)
+        client = await self._clients.get_client(client_id) if 0 < len(client_id) <= 128 else None
+        return None if client is None else client.held_to(self._profile)
 
     async def _with_secret(self, client_id: str, secret: str, method: str) -> AuthenticatedClient:
         client = await self._lookup(client_id)
@@ -121,6 +126,9 @@ class ClientAuthenticator:
                 f"client is registered for {client.auth_method}; it sent {method}",
                 debug="authentication method mismatch",
             )
+        problem = method_problem(client, method)  # a client registered before `[security]`
+        if problem:
+            raise InvalidClient(problem, debug="profile forbids the method")
         return client
 
     def _check_secret(self, client: Client | None, secret: str) -> None:

@@ -48,7 +48,7 @@ async def _pushed_or_direct(
             raise PageError(InvalidRequest(_MUST_PUSH))
         client_id = read_client_id(pairs)
         client = await server.registry.get_client(client_id) if len(client_id) <= 128 else None
-        if client is not None and client.require_pushed_requests:
+        if client is not None and client.pushed_requests_required:
             raise PageError(InvalidRequest(_MUST_PUSH))
         return pairs
     client_id = read_client_id(pairs)  # RFC 9126 §4: client_id stays in the front channel

@@ -17,11 +17,10 @@ from starlette.responses import Response
 
 from authgate.server.auth_server import AuthServer
 from authgate.server.clients.assertions import ASSERTION_ALGORITHMS
-from authgate.server.config import Config
+from authgate.server.config import FAPI2_ALGORITHMS, Config
 from authgate.server.endpoints.responses import json_response
 from authgate.server.flows import pkce
 from authgate.server.flows.authorization_request import PROMPT_VALUES
-from authgate.server.grants.user_tokens import ID_TOKEN_ALG
 from authgate.server.paths import ENDPOINT_PATHS
 from authgate.server.targets.identity_scopes import CLAIMS_BY_SCOPE, IDENTITY_SCOPES
 
@@ -50,6 +49,12 @@ def server_metadata(
 ) -> dict[str, Any]:
     """The metadata document for `config` with the registered grants and client-auth methods."""
     algs = list(ASSERTION_ALGORITHMS)
+    id_token_algs = list(config.keys.algorithms)
+    fapi2 = config.security.profile == "fapi2"
+    if fapi2:  # what the profile leaves (docs/fapi.md): FAPI 2.0 §5.3.2.1, §5.4.1
+        auth_methods = [m for m in auth_methods if m == "private_key_jwt"]
+        algs = [a for a in algs if a in FAPI2_ALGORITHMS]
+        id_token_algs = [a for a in id_token_algs if a in FAPI2_ALGORITHMS]
     # Introspection needs an authenticated caller; public clients may revoke their own tokens.
     confidential = [m for m in auth_methods if m != "none"]
     registration = (  # RFC 8414 §2, RFC 7591 §3: only when registration is on
@@ -71,7 +76,7 @@ def server_metadata(
         "pushed_authorization_request_endpoint": config.endpoint(
             ENDPOINT_PATHS["pushed_authorization_request"]
         ),
-        "require_pushed_authorization_requests": config.par.required,
+        "require_pushed_authorization_requests": config.par.required or fapi2,
         "grant_types_supported": list(grant_types),
         # Only the code flow: no implicit or hybrid response types (RFC 9700 §2.1.2).
         "response_types_supported": ["code"],
@@ -93,7 +98,8 @@ def server_metadata(
             *(claim for claims in CLAIMS_BY_SCOPE.values() for claim in claims),
         ],
         "subject_types_supported": ["public"],
-        "id_token_signing_alg_values_supported": [ID_TOKEN_ALG],
+        # Every alg the key schedule signs with; a client picks one (id_token_signed_response_alg).
+        "id_token_signing_alg_values_supported": id_token_algs,
         "prompt_values_supported": sorted(PROMPT_VALUES),
         "request_parameter_supported": False,
         "request_uri_parameter_supported": False,

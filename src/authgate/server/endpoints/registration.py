@@ -71,7 +71,13 @@ async def registration_endpoint(request: Request) -> Response:
                 return limited_response(answer)
         metadata = read_metadata(await _read_json(request, server))
         registered = await register_client(
-            server.storage, server.secret, settings, metadata, admit=admit, now=now
+            server.storage,
+            server.secret,
+            settings,
+            metadata,
+            admit=admit,
+            signing_algorithms=server.config.keys.algorithms,
+            now=now,
         )
     except InvalidToken as exc:
         return _bearer_refusal(exc, server)
@@ -99,7 +105,13 @@ async def client_configuration_endpoint(request: Request) -> Response:
     if request.method == "PUT":
         metadata = read_metadata(await _read_json(request, server), update=True)
         registered = await update_registration(
-            server.storage, server.secret, server.config.registration, client, metadata, now=now
+            server.storage,
+            server.secret,
+            server.config.registration,
+            client,
+            metadata,
+            signing_algorithms=server.config.keys.algorithms,
+            now=now,
         )
         return json_response(_information(server, registered))
     return json_response(_information(server, Registered(client)))

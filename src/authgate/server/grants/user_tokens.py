@@ -27,9 +27,7 @@ from authgate.server.tokens.dpop import bound_key
 from authgate.server.tokens.id_tokens import id_token_claims
 from authgate.server.tokens.issuer import AccessTokenRequest, IssuedAccessToken, TokenIssuer
 
-__all__ = ["ID_TOKEN_ALG", "UserGrant", "UserTokens"]
-
-ID_TOKEN_ALG = "RS256"  # OIDC Core §15.1: RS256 must be supported; every client can verify it
+__all__ = ["UserGrant", "UserTokens"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,10 +126,12 @@ class UserTokens:
             auth_time=grant.auth_time,
             nonce=grant.nonce,
             access_token=access.value,
-            alg=ID_TOKEN_ALG,
+            alg=grant.client.id_token_alg,
+            crv="Ed25519" if grant.client.id_token_alg == "EdDSA" else None,  # keys.manager's curve
             amr=grant.amr,
         )
-        return access, await self._issuer.sign_id_token(claims, ID_TOKEN_ALG)
+        # OIDC Registration §2 `id_token_signed_response_alg` (RS256 unless the client chose one).
+        return access, await self._issuer.sign_id_token(claims, grant.client.id_token_alg)
 
     def _still_allowed(self, grant: UserGrant, api: Api) -> tuple[str, ...]:
         if api is self._targets.userinfo_api:

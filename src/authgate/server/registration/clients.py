@@ -61,19 +61,24 @@ async def register_client(
     metadata: ClientMetadata,
     *,
     admit: Callable[[], Awaitable[None]] | None = None,
+    signing_algorithms: Sequence[str] = ("RS256",),
     now: int,
 ) -> Registered:
     """Register the client `metadata` describes (RFC 7591 §3.2.1); `InvalidClientMetadata` or
     `InvalidRedirectUri` (RFC 7591 §3.2.2) when a rule refuses it. `admit` (counting a use of
     the initial access token, raising to refuse) runs once every rule has passed, so a refused
-    request costs the token no use."""
+    request costs the token no use. `signing_algorithms`: the server's (`[keys] algorithms`), one
+    of which the client's `id_token_signed_response_alg` must be."""
     _check_remote_keys(metadata)
     scopes = await _api_scopes(storage, settings, metadata)
     token = generate_token()
     if admit is not None:
         with _as_oauth_errors():
             await checked_client(
-                storage, client_id="-", created_at=now, **_settings(metadata, scopes)
+                storage,
+                client_id="-",
+                created_at=now,
+                **_settings(metadata, scopes, signing_algorithms),
             )
         await admit()
     with _as_oauth_errors():
@@ -83,14 +88,18 @@ async def register_client(
             origin="registration",
             registration_token_hash=secret.hash_registration_token(token),
             now=now,
-            **_settings(metadata, scopes),
+            **_settings(metadata, scopes, signing_algorithms),
         )
     return Registered(client, client_secret, token)
 
 
-def _settings(metadata: ClientMetadata, scopes: Sequence[str]) -> dict[str, Any]:
+def _settings(
+    metadata: ClientMetadata, scopes: Sequence[str], signing_algorithms: Sequence[str]
+) -> dict[str, Any]:
     """`checked_client`'s keyword arguments for `metadata`."""
     return {
+        "id_token_alg": metadata.id_token_signed_response_alg,
+        "signing_algorithms": signing_algorithms,
         "name": metadata.client_name,
         "grant_types": metadata.grant_types,
         "scopes": scopes,
@@ -123,6 +132,7 @@ async def update_registration(
     client: Client,
     metadata: ClientMetadata,
     *,
+    signing_algorithms: Sequence[str] = ("RS256",),
     now: int,
 ) -> Registered:
     """Replace the client's metadata with `metadata` (RFC 7592 §2.2: a full replacement, held to
@@ -142,7 +152,7 @@ async def update_registration(
             storage,
             client_id=client.client_id,
             created_at=client.created_at,
-            **_settings(metadata, scopes),
+            **_settings(metadata, scopes, signing_algorithms),
         )
     new_secret = None
     secret_hash = previous_hash = previous_until = None

@@ -55,6 +55,8 @@ class ClientMetadata:
     scopes: tuple[str, ...]
     jwks: Mapping[str, Any] | None
     jwks_uri: str | None
+    # OpenID Connect Registration §2: how its ID tokens are signed (RS256 unless it says).
+    id_token_signed_response_alg: str = "RS256"
     # RFC 7592 §2.2 (update): the client's own id, and its current secret if it sends it.
     client_id: str | None = None
     client_secret: str | None = None
@@ -154,6 +156,7 @@ def read_metadata(document: Mapping[str, Any], *, update: bool = False) -> Clien
         scopes=scopes,
         jwks=jwks,
         jwks_uri=_text(document, "jwks_uri"),
+        id_token_signed_response_alg=_text(document, "id_token_signed_response_alg") or "RS256",
         client_id=_text(document, "client_id") if update else None,
         client_secret=_text(document, "client_secret") if update else None,
     )
@@ -217,6 +220,8 @@ def client_information(
     scope = response_scope(client)
     if scope:
         info["scope"] = scope
+    if client.id_token_alg != "RS256":  # absent: RS256 (OpenID Connect Registration §2)
+        info["id_token_signed_response_alg"] = client.id_token_alg
     if client.jwks is not None:
         info["jwks"] = dict(client.jwks)
     if client.jwks_uri is not None:

@@ -47,8 +47,11 @@ class RegistryCache:
         ttl: float,
         clock: Callable[[], float],
         url_clients: UrlClients | None = None,
+        *,
+        profile: str | None = None,
     ) -> None:
         self._store = store
+        self._profile = profile  # `[security] profile`: held by every client without its own
         self._url_clients = url_clients
         self._ttl = ttl
         self._clock = clock
@@ -58,7 +61,12 @@ class RegistryCache:
         self._users: dict[str, tuple[float, User]] = {}
 
     async def get_client(self, client_id: str) -> Client | None:
-        """The client, from the cache when fresh; an unknown id is remembered for `ttl` too."""
+        """The client, from the cache when fresh; an unknown id is remembered for `ttl` too. The
+        server's security profile applies to every client without one of its own."""
+        client = await self._get_client(client_id)
+        return None if client is None else client.held_to(self._profile)
+
+    async def _get_client(self, client_id: str) -> Client | None:
         if self._url_clients is not None and self._url_clients.handles(client_id):
             return await self._url_clients.get_client(client_id)
         now = self._clock()

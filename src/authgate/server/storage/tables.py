@@ -60,6 +60,9 @@ clients = sa.Table(
     sa.Column("always_issue_refresh_token", sa.Boolean, nullable=False, server_default=sa.false()),
     # RFC 9449: every token request must carry a DPoP proof (migration 0006).
     sa.Column("require_dpop", sa.Boolean, nullable=False, server_default=sa.false()),
+    # Migration 0008: the ID token alg (NULL: RS256) and the security profile (NULL: none).
+    sa.Column("id_token_signed_response_alg", sa.String(16), nullable=True),
+    sa.Column("profile", sa.String(16), nullable=True),
     sa.Column("roles", sa.JSON, nullable=False),
     sa.Column("jwks", sa.JSON, nullable=True),
     sa.Column("jwks_uri", sa.String(2048), nullable=True),

@@ -17,6 +17,7 @@ tokens without knowing about DPoP.
 from __future__ import annotations
 
 import contextvars
+import dataclasses
 import hashlib
 import hmac
 from collections.abc import Callable, Iterator, Sequence
@@ -24,7 +25,8 @@ from contextlib import contextmanager
 from typing import Protocol
 
 from authgate.oauth.errors import InvalidDPoPProof
-from authgate.server.config import DPoPSettings
+from authgate.server.clients.fapi2 import FAPI2
+from authgate.server.config import FAPI2_ALGORITHMS, DPoPSettings
 from authgate.server.models import Client
 from authgate.verifier.dpop import ClaimStore, NonceSource, check_proof, claim_proof, single_proof
 
@@ -91,6 +93,9 @@ class TokenEndpointDPoP:
     ) -> None:
         self.rules = settings.rules()
         self.algorithms = settings.algorithms
+        # FAPI 2.0 §5.4.1: a `fapi2` client's proofs are PS256, ES256 or EdDSA (Ed25519) only.
+        fapi2 = tuple(a for a in settings.algorithms if a in (*FAPI2_ALGORITHMS, "Ed25519"))
+        self._fapi2_rules = dataclasses.replace(self.rules, algorithms=fapi2) if fapi2 else None
         self._token_endpoint = token_endpoint
         self._replay = replay
         self._clock = clock
@@ -107,18 +112,23 @@ class TokenEndpointDPoP:
         `InvalidDPoPProof`, `UseDPoPNonce` or a 503 when the proof cannot be accepted."""
         proof = single_proof(proofs)
         if proof is None:
-            if client.require_dpop:
+            if client.dpop_required:
                 raise InvalidDPoPProof("this client must send a DPoP proof")
             return None
+        rules = self.rules
+        if client.profile == FAPI2:
+            if self._fapi2_rules is None:
+                raise InvalidDPoPProof("[dpop] algorithms has none a FAPI 2.0 client may use")
+            rules = self._fapi2_rules
         checked = check_proof(
             proof,
             method="POST",
             uri=self._token_endpoint,
-            rules=self.rules,
+            rules=rules,
             nonces=self.nonces,
             now=self._clock(),
         )
-        await claim_proof(checked, self._replay, self.rules, namespace=self._namespace)
+        await claim_proof(checked, self._replay, rules, namespace=self._namespace)
         return checked.jkt
 
     async def resource_key(
