@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
@@ -29,16 +29,18 @@ _GRANT_LOCK_CLASS = 0x61676772
 
 @dataclass(slots=True)
 class _GrantTransaction:
-    """A transaction under way that the token records of `grant_id` join (see
-    `SqlBase._joining_grant`)."""
+    """A transaction that the token records of `grant_id` join (see `SqlBase._joining_grant`
+    and `SqlBase.grant_transaction`); `conn` None: opened on the first record, in `opener`."""
 
     grant_id: str
-    conn: AsyncConnection
+    conn: AsyncConnection | None
+    opener: AsyncExitStack | None = None
     guarded: bool = False
 
 
-# Set by a refresh on PostgreSQL while it holds its family's row lock: the access token it issues
-# is recorded in the same transaction (one commit per refresh, no second connection).
+# On PostgreSQL, set while a refresh holds its family's row lock (the access token it issues is
+# recorded in the same transaction) and while a grant's first tokens are issued
+# (`grant_transaction`): one commit per grant, one connection.
 _joined: ContextVar[_GrantTransaction | None] = ContextVar("authgate_grant_tx", default=None)
 
 
@@ -75,11 +77,14 @@ class SqlBase:
         or rollback then covers the record too), else a new one."""
         joined = _joined.get()
         if joined is not None and joined.grant_id == grant_id:
-            if not joined.guarded:
-                await self._guard_grant(joined.conn, grant_id, exclusive=False)
-                joined.guarded = True
-            yield joined.conn
-            return
+            if joined.conn is None and joined.opener is not None:
+                joined.conn = await joined.opener.enter_async_context(self._db.write())
+            if joined.conn is not None:
+                if not joined.guarded:
+                    await self._guard_grant(joined.conn, grant_id, exclusive=False)
+                    joined.guarded = True
+                yield joined.conn
+                return
         async with self._db.write() as conn:
             await self._guard_grant(conn, grant_id, exclusive=False)
             yield conn
@@ -93,6 +98,22 @@ class SqlBase:
             yield
         finally:
             _joined.reset(token)
+
+    @asynccontextmanager
+    async def grant_transaction(self, grant_id: str) -> AsyncIterator[None]:
+        """On PostgreSQL, the token records of `grant_id` made by this task within the block share
+        one transaction (opened by the first), committed when the block ends without an exception
+        and rolled back otherwise. SQLite: each record keeps its own short write transaction, so
+        that the database's single write lock is not held while tokens are signed."""
+        if self._db.is_sqlite or _joined.get() is not None:
+            yield
+            return
+        async with AsyncExitStack() as opener:
+            token = _joined.set(_GrantTransaction(grant_id, None, opener))
+            try:
+                yield
+            finally:
+                _joined.reset(token)
 
     def _revoked_marker(self, grant_id: str) -> Any:
         """SQL true when `grant_id` has been revoked (its marker in `revoked_grants`)."""
