@@ -43,6 +43,7 @@ from urllib.parse import quote
 import psycopg
 from bench_token_endpoint import (
     AUTHGATE,
+    LIMIT_MODES,
     ROOT,
     cpu_seconds,
     free_port,
@@ -98,6 +99,11 @@ class Bench:
             "AUTHGATE_SECRET_KEY": secrets.token_urlsafe(32),
         }
         self.config: Config = load_config(None, self.env)
+        # The token limit off: the baseline's thousands of client_credentials per second from one
+        # client would otherwise be refused (429) and measure the cost of refusing.
+        config_file = workdir / "authgate.toml"
+        config_file.write_text(LIMIT_MODES["off"])
+        self.env["AUTHGATE_CONFIG"] = str(config_file)
         self.secret = ServerSecret(self.config.secret_key)
         subprocess.run(
             [AUTHGATE, "db", "upgrade"], env=self.env, cwd=workdir, check=True, capture_output=True
