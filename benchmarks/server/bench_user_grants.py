@@ -3,6 +3,10 @@ process on PostgreSQL, with the server's CPU per grant, and the client_credentia
 server in the same run for comparison.
 
     .venv/bin/python benchmarks/server/bench_user_grants.py [--duration 10] [--connections 16]
+        [--database postgresql,sqlite] [--rounds 1] [--before OTHER/src]
+
+(`--before`: a second server runs another authgate's `src`, measured alternately with this one in
+every round; see benchmarks/README.md.)
 
 What it measures (loopback, `wrk` as the load generator, 16 connections by default):
 - `authorization_code`: a confidential client (client_secret_basic) redeems a code with PKCE
