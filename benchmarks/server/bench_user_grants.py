@@ -3,6 +3,10 @@ process on PostgreSQL, with the server's CPU per grant, and the client_credentia
 server in the same run for comparison.
 
     .venv/bin/python benchmarks/server/bench_user_grants.py [--duration 10] [--connections 16]
+        [--database postgresql,sqlite] [--rounds 1] [--before OTHER/src]
+
+(`--before`: a second server runs another authgate's `src`, measured alternately with this one in
+every round; see benchmarks/README.md.)
 
 What it measures (loopback, `wrk` as the load generator, 16 connections by default):
 - `authorization_code`: a confidential client (client_secret_basic) redeems a code with PKCE
@@ -31,6 +35,7 @@ import hashlib
 import json
 import os
 import secrets
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -42,6 +47,7 @@ from urllib.parse import quote
 import psycopg
 from bench_token_endpoint import (
     AUTHGATE,
+    LIMIT_MODES,
     ROOT,
     cpu_seconds,
     free_port,
@@ -62,6 +68,8 @@ from authgate.server.storage import Storage
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
 API = "https://api.bench.test"
 REDIRECT = "https://app.bench.test/callback"
+# Codes are redeemed with `openid` (an ID token, a second RS256 signature); refreshes without.
+CODE_SCOPES = ("openid", "offline_access", "read")
 SCOPES = ("offline_access", "read")
 VERIFIER = secrets.token_urlsafe(48)
 CHALLENGE = base64.urlsafe_b64encode(hashlib.sha256(VERIFIER.encode()).digest()).rstrip(b"=")
@@ -72,21 +80,34 @@ WARM_UP = 3  # seconds
 class Bench:
     """The server under test, its database, and minting through its store."""
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, backend: str = "postgresql", src: str | None = None) -> None:
+        """`src`: the `src` folder of the authgate the server runs (default: this checkout's)."""
         self.workdir = workdir
+        workdir.mkdir(parents=True, exist_ok=True)
         self.database = f"authgate_bench_{secrets.token_hex(6)}"
-        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{self.database}"')
+        self.backend = backend
+        if backend == "postgresql":
+            with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+                conn.execute(f'CREATE DATABASE "{self.database}"')
+            url = f"postgresql://postgres@127.0.0.1:5432/{self.database}"
+        else:
+            url = f"sqlite:///{workdir / 'authgate.db'}"
         port = free_port()
         self.url = f"http://127.0.0.1:{port}"
         self.env = {
             **os.environ,
+            "PYTHONPATH": src or str(ROOT / "src"),
             "AUTHGATE_CONFIG": "",
             "AUTHGATE_ISSUER": self.url,
-            "AUTHGATE_DATABASE_URL": f"postgresql://postgres@127.0.0.1:5432/{self.database}",
+            "AUTHGATE_DATABASE_URL": url,
             "AUTHGATE_SECRET_KEY": secrets.token_urlsafe(32),
         }
         self.config: Config = load_config(None, self.env)
+        # The token limit off: the baseline's thousands of client_credentials per second from one
+        # client would otherwise be refused (429) and measure the cost of refusing.
+        config_file = workdir / "authgate.toml"
+        config_file.write_text(LIMIT_MODES["off"])
+        self.env["AUTHGATE_CONFIG"] = str(config_file)
         self.secret = ServerSecret(self.config.secret_key)
         subprocess.run(
             [AUTHGATE, "db", "upgrade"], env=self.env, cwd=workdir, check=True, capture_output=True
@@ -105,6 +126,8 @@ class Bench:
     def close(self) -> None:
         self.process.terminate()
         self.process.wait(timeout=15)
+        if self.backend != "postgresql":
+            return
         with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{self.database}" WITH (FORCE)')
 
@@ -160,7 +183,7 @@ class Bench:
                 redirect_uri=REDIRECT,
                 redirect_uri_in_request=True,
                 code_challenge=CHALLENGE.decode(),
-                scopes=SCOPES,
+                scopes=CODE_SCOPES,
                 audiences=(API,),
                 nonce=None,
                 user_id=self.user_id,
@@ -267,51 +290,128 @@ def measure_grant(bench: Bench, kind: str, connections: int, duration: int) -> d
     return bench.load(prefix, mint(needed), connections, duration)
 
 
+def measure_round(bench: Bench, connections: int, duration: int) -> dict[str, Any]:
+    """client_credentials, then code redemptions, then refreshes, on one server."""
+    baseline = measure(
+        pid=bench.process.pid,
+        url=bench.url + "/token",
+        body=f"grant_type=client_credentials&scope=read&resource={quote(API)}",
+        auth=bench.auth,
+        connections=connections,
+        duration=duration,
+        workdir=bench.workdir,
+    )
+    baseline["cpu_us_per_grant"] = baseline.pop("cpu_us_per_request")
+    runs = {"client_credentials": baseline}
+    for kind, name in (("code", "authorization_code"), ("refresh", "refresh_token")):
+        runs[name] = measure_grant(bench, kind, connections, duration)
+    return runs
+
+
+def _spread(values: list[float]) -> dict[str, float]:
+    ordered = sorted(values)
+    return {
+        "median": round(statistics.median(ordered), 3),
+        "min": round(ordered[0], 3),
+        "max": round(ordered[-1], 3),
+    }
+
+
+def _fmt(spread: dict[str, float]) -> str:
+    return f"{spread['median']:.2f} ({spread['min']:.2f}-{spread['max']:.2f})"
+
+
+def summarize(rounds: list[dict[str, Any]]) -> dict[str, Any]:
+    """Per grant: median CPU per grant and rate; per round ratios to client_credentials (CPU)."""
+    out: dict[str, Any] = {}
+    for name in ("client_credentials", "authorization_code", "refresh_token"):
+        out[name] = {
+            "cpu_us_per_grant": _spread([r[name]["cpu_us_per_grant"] for r in rounds]),
+            "rps": _spread([r[name]["rps"] for r in rounds]),
+        }
+        if name != "client_credentials":
+            out[name]["cpu_vs_client_credentials"] = _spread(
+                [
+                    r[name]["cpu_us_per_grant"] / r["client_credentials"]["cpu_us_per_grant"]
+                    for r in rounds
+                ]
+            )
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--duration", type=int, default=10, help="seconds per measurement (<=30)")
-    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--connections", default="16", help="comma-separated, e.g. 1,16,64")
+    parser.add_argument("--database", default="postgresql", help="postgresql, sqlite or both")
+    parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument(
+        "--before",
+        metavar="SRC",
+        help="also serve the authgate in SRC (a `src` folder, e.g. of `git archive main`), "
+        "measured alternately with this checkout in every round",
+    )
     args = parser.parse_args()
     if not 1 <= args.duration <= 30:
         raise SystemExit("--duration must be 1-30 s: codes live 60 s from minting")
+    connections = [int(c) for c in args.connections.split(",")]
+    backends = args.database.split(",")
+    versions = {"after": None, "before": args.before} if args.before else {"current": None}
     results: dict[str, Any] = {
         "duration_s": args.duration,
-        "connections": args.connections,
         "cpus": os.cpu_count(),
+        "rounds": args.rounds,
         "runs": {},
     }
+    failed = False
     with tempfile.TemporaryDirectory() as tmp:
-        bench = Bench(Path(tmp))
-        try:
-            baseline = measure(
-                pid=bench.process.pid,
-                url=bench.url + "/token",
-                body=f"grant_type=client_credentials&scope=read&resource={quote(API)}",
-                auth=bench.auth,
-                connections=args.connections,
-                duration=args.duration,
-                workdir=bench.workdir,
-            )
-            baseline["cpu_us_per_grant"] = baseline.pop("cpu_us_per_request")
-            results["runs"]["client_credentials"] = baseline
-            for kind, name in (("code", "authorization_code"), ("refresh", "refresh_token")):
-                results["runs"][name] = measure_grant(bench, kind, args.connections, args.duration)
-        finally:
-            bench.close()
-    cpus = os.cpu_count()
-    print(f"authgate serve, 1 process, PostgreSQL, {args.connections} connections, {cpus} CPUs")
-    baseline = results["runs"]["client_credentials"]["rps"]
-    for name, run in results["runs"].items():
-        failed = " FAILED: non-2xx answers" if run["non_2xx"] else ""
-        print(
-            f"  {name:19} {run['rps']:>8.0f} grants/s  {run['cpu_us_per_grant']:>7.1f} us CPU/grant"
-            f"  p50 {run['p50']:>8}  {run['rps'] / baseline:.2f}x client_credentials{failed}"
-        )
+        for backend in backends:
+            benches = {
+                v: Bench(Path(tmp) / f"{backend}-{v}", backend, src) for v, src in versions.items()
+            }
+            try:
+                for n in connections:
+                    per_version: dict[str, list[dict[str, Any]]] = {v: [] for v in versions}
+                    for r in range(args.rounds):
+                        order = list(versions)
+                        if r % 2:
+                            order.reverse()
+                        for v in order:
+                            runs = measure_round(benches[v], n, args.duration)
+                            failed |= any(run["non_2xx"] for run in runs.values())
+                            per_version[v].append(runs)
+                    for v, rounds in per_version.items():
+                        summary = summarize(rounds)
+                        results["runs"][f"{backend}/{n}/{v}"] = {"rounds": rounds, **summary}
+                        print(f"{backend}, {n} connections, {v}:")
+                        for name, row in summary.items():
+                            vs = row.get("cpu_vs_client_credentials")
+                            ratio = "" if vs is None else f"  {_fmt(vs)}x client_credentials CPU"
+                            print(
+                                f"  {name:19} {row['rps']['median']:>8.0f} grants/s"
+                                f"  {row['cpu_us_per_grant']['median']:>7.1f} us CPU/grant{ratio}"
+                            )
+                    if "before" in per_version:
+                        for name in ("authorization_code", "refresh_token"):
+                            cpu = _spread(
+                                [
+                                    a[name]["cpu_us_per_grant"] / b[name]["cpu_us_per_grant"]
+                                    for a, b in zip(
+                                        per_version["after"], per_version["before"], strict=True
+                                    )
+                                ]
+                            )
+                            results["runs"][f"{backend}/{n}/after_vs_before/{name}"] = cpu
+                            print(f"  {name} CPU after/before {_fmt(cpu)}")
+            finally:
+                for bench in benches.values():
+                    bench.close()
     out = ROOT / "benchmarks" / "results" / "server-user-grants.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(results, indent=2))
     print(f"\nwritten to {out.relative_to(ROOT)}")
-    if any(run["non_2xx"] for run in results["runs"].values()):
+    if failed:
+        print("FAILED: non-2xx answers")
         sys.exit(1)
 
 

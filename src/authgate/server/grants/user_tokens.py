@@ -70,27 +70,29 @@ class UserTokens:
         self._id_token_ttl = id_token_ttl
 
     async def issue(self, grant: UserGrant) -> TokenResponse:
-        """Access token, ID token and (when due) the first refresh token of a new grant."""
-        access, id_token = await self.access_and_id_token(grant)
-        refresh_token = None
-        client = grant.client
-        always = client.always_issue_refresh_token
-        if should_issue_refresh_token(client.grant_types, grant.scopes, always=always):
-            refresh_token, family = new_family(
-                hash_token=self._hash_token,
-                grant_id=grant.grant_id,
-                client_id=grant.client.client_id,
-                user_id=grant.user_id,
-                scopes=grant.scopes,
-                audiences=(grant.audience,),
-                auth_time=grant.auth_time,
-                amr=grant.amr,
-                now=self._now(),
-                # RFC 9449 §5: a public client's refresh tokens are bound to its DPoP key (a
-                # confidential client's are bound to its credentials already).
-                jkt=bound_key() if client.is_public else None,
-            )
-            await self._families.create_family(family)
+        """Access token, ID token and (when due) the first refresh token of a new grant, their
+        records written together (`RefreshTokenStore.grant_transaction`)."""
+        async with self._families.grant_transaction(grant.grant_id):
+            access, id_token = await self.access_and_id_token(grant)
+            refresh_token = None
+            client = grant.client
+            always = client.always_issue_refresh_token
+            if should_issue_refresh_token(client.grant_types, grant.scopes, always=always):
+                refresh_token, family = new_family(
+                    hash_token=self._hash_token,
+                    grant_id=grant.grant_id,
+                    client_id=grant.client.client_id,
+                    user_id=grant.user_id,
+                    scopes=grant.scopes,
+                    audiences=(grant.audience,),
+                    auth_time=grant.auth_time,
+                    amr=grant.amr,
+                    now=self._now(),
+                    # RFC 9449 §5: a public client's refresh tokens are bound to its DPoP key (a
+                    # confidential client's are bound to its credentials already).
+                    jkt=bound_key() if client.is_public else None,
+                )
+                await self._families.create_family(family)
         return TokenResponse(access, refresh_token, id_token)
 
     async def access_and_id_token(self, grant: UserGrant) -> tuple[IssuedAccessToken, str | None]:

@@ -131,6 +131,10 @@ class MemoryRefreshStore:
         self.tokens[family.current_hash] = (family.family_id, family.generation)
 
     @asynccontextmanager
+    async def grant_transaction(self, grant_id: str) -> AsyncIterator[None]:
+        yield  # nothing to group: every change is immediate
+
+    @asynccontextmanager
     async def lock_family(self, token_hash: str) -> AsyncIterator[MemoryLockedFamily | None]:
         entry = self.tokens.get(token_hash)
         if entry is None:

@@ -375,6 +375,12 @@ class RefreshTokenStore(Protocol):
     async def create_family(self, family: RefreshFamily) -> None:
         """Store a new family with its first token (`current_hash`, generation 0)."""
 
+    def grant_transaction(self, grant_id: str) -> AbstractAsyncContextManager[None]:
+        """A block in which the records of a new grant's tokens (`record_grant_token`,
+        `save_opaque_token`, `create_family` for `grant_id`) may be written in one transaction:
+        all of them when the block ends normally, none when it raises. Stores without
+        transactions just run the block."""
+
     def lock_family(self, token_hash: str) -> AbstractAsyncContextManager[LockedFamily | None]:
         """Find the family of the token with this hash and hold its lock; None if unknown.
 

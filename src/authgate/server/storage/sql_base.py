@@ -4,6 +4,10 @@ per-grant guard that keeps revocation and token recording from interleaving."""
 from __future__ import annotations
 
 import hashlib
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -21,6 +25,23 @@ __all__ = ["SqlBase", "integrity_error", "storable"]
 # First key of the two-int advisory locks on grants ("ag" + "gr"); the two-int key space is
 # separate from the one-bigint key of the server's schedule lock.
 _GRANT_LOCK_CLASS = 0x61676772
+
+
+@dataclass(slots=True)
+class _GrantTransaction:
+    """A transaction that the token records of `grant_id` join (see `SqlBase._joining_grant`
+    and `SqlBase.grant_transaction`); `conn` None: opened on the first record, in `opener`."""
+
+    grant_id: str
+    conn: AsyncConnection | None
+    opener: AsyncExitStack | None = None
+    guarded: bool = False
+
+
+# On PostgreSQL, set while a refresh holds its family's row lock (the access token it issues is
+# recorded in the same transaction) and while a grant's first tokens are issued
+# (`grant_transaction`): one commit per grant, one connection.
+_joined: ContextVar[_GrantTransaction | None] = ContextVar("authgate_grant_tx", default=None)
 
 
 class SqlBase:
@@ -48,6 +69,55 @@ class SqlBase:
         await conn.execute(
             sa.text(f"SELECT {function}(:class, :key)"), {"class": _GRANT_LOCK_CLASS, "key": key}
         )
+
+    @asynccontextmanager
+    async def _grant_write(self, grant_id: str) -> AsyncIterator[AsyncConnection]:
+        """A write transaction for a token record of `grant_id`, holding the grant guard (shared):
+        the transaction of the refresh under way for that grant when there is one (whose commit
+        or rollback then covers the record too), else a new one."""
+        joined = _joined.get()
+        if joined is not None and joined.grant_id == grant_id:
+            if joined.conn is None and joined.opener is not None:
+                joined.conn = await joined.opener.enter_async_context(self._db.write())
+            if joined.conn is not None:
+                if not joined.guarded:
+                    await self._guard_grant(joined.conn, grant_id, exclusive=False)
+                    joined.guarded = True
+                yield joined.conn
+                return
+        async with self._db.write() as conn:
+            await self._guard_grant(conn, grant_id, exclusive=False)
+            yield conn
+
+    @asynccontextmanager
+    async def _joining_grant(self, grant_id: str, conn: AsyncConnection) -> AsyncIterator[None]:
+        """Within the block, token records of `grant_id` made by this task are written in `conn`'s
+        transaction (`_grant_write`)."""
+        token = _joined.set(_GrantTransaction(grant_id, conn))
+        try:
+            yield
+        finally:
+            _joined.reset(token)
+
+    @asynccontextmanager
+    async def grant_transaction(self, grant_id: str) -> AsyncIterator[None]:
+        """On PostgreSQL, the token records of `grant_id` made by this task within the block share
+        one transaction (opened by the first), committed when the block ends without an exception
+        and rolled back otherwise. SQLite: each record keeps its own short write transaction, so
+        that the database's single write lock is not held while tokens are signed."""
+        if self._db.is_sqlite or _joined.get() is not None:
+            yield
+            return
+        async with AsyncExitStack() as opener:
+            token = _joined.set(_GrantTransaction(grant_id, None, opener))
+            try:
+                yield
+            finally:
+                _joined.reset(token)
+
+    def _revoked_marker(self, grant_id: str) -> Any:
+        """SQL true when `grant_id` has been revoked (its marker in `revoked_grants`)."""
+        return sa.exists().where(revoked_grants.c.grant_id == grant_id)
 
     async def _grant_is_revoked(self, conn: AsyncConnection, grant_id: str) -> bool:
         row = await conn.execute(

@@ -49,13 +49,20 @@ class SqlAuthorizationCodes(SqlBase):
 
     async def consume_code(self, code_hash: str, now: int) -> CodeRedemption | None:
         async with self._db.write() as conn:
-            # The conditional update decides the race: only one caller finds used_at empty.
-            marked = await conn.execute(
-                authorization_codes.update()
-                .where(authorization_codes.c.code_hash == code_hash)
-                .where(authorization_codes.c.used_at.is_(None))
-                .values(used_at=now)
-            )
+            # The conditional update decides the race: only one caller finds used_at empty, and
+            # it gets the code back from the same statement.
+            marked = (
+                await conn.execute(
+                    authorization_codes.update()
+                    .where(authorization_codes.c.code_hash == code_hash)
+                    .where(authorization_codes.c.used_at.is_(None))
+                    .values(used_at=now)
+                    .returning(*authorization_codes.c)
+                )
+            ).first()
+            if marked is not None:
+                return CodeRedemption(_code(marked._mapping), first_use=True)
+            # Unknown, or used before (a replay, whose grant the caller revokes).
             row = (
                 await conn.execute(
                     authorization_codes.select().where(authorization_codes.c.code_hash == code_hash)
@@ -63,7 +70,7 @@ class SqlAuthorizationCodes(SqlBase):
             ).first()
         if row is None:
             return None
-        return CodeRedemption(_code(row._mapping), first_use=bool(marked.rowcount))
+        return CodeRedemption(_code(row._mapping), first_use=False)
 
 
 def _code(row: Any) -> AuthorizationCode:

@@ -34,19 +34,24 @@ class SqlGrants(SqlBase):
     """Grant bookkeeping in SQL."""
 
     async def record_grant_token(self, grant_id: str, jti: str, expires_at: int) -> None:
-        async with self._db.write() as conn:
-            await self._guard_grant(conn, grant_id, exclusive=False)
+        async with self._grant_write(grant_id) as conn:
             await conn.execute(
                 self._insert(grant_tokens)
                 .values(jti=jti, grant_id=grant_id, expires_at=expires_at)
                 .on_conflict_do_nothing(index_elements=["jti"])
             )
-            if await self._grant_is_revoked(conn, grant_id):
-                await conn.execute(
-                    self._insert(revoked_jwts)
-                    .values(jti=jti, expires_at=expires_at)
-                    .on_conflict_do_nothing(index_elements=["jti"])
+            # Already revoked (a redemption racing the replay that revoked the grant): the jti
+            # goes on the revocation list at once, decided in the same statement.
+            await conn.execute(
+                self._insert(revoked_jwts)
+                .from_select(
+                    ["jti", "expires_at"],
+                    sa.select(
+                        sa.literal(jti, sa.String), sa.literal(expires_at, sa.BigInteger)
+                    ).where(self._revoked_marker(grant_id)),
                 )
+                .on_conflict_do_nothing(index_elements=["jti"])
+            )
 
     async def revoke_grant(self, grant_id: str, now: int) -> None:
         async with self._family_lock.hold():

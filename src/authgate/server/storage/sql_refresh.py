@@ -20,7 +20,6 @@ nothing, instead of rotating the family long after the client gave up.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
@@ -35,6 +34,8 @@ from authgate.server.storage.sql_base import SqlBase, integrity_error
 from authgate.server.storage.tables import refresh_families, refresh_tokens
 
 __all__ = ["SqlLockedFamily", "SqlRefreshTokens"]
+
+_PRESENTED_GENERATION = refresh_tokens.c.generation.label("presented_generation")
 
 
 class SqlLockedFamily:
@@ -66,15 +67,16 @@ class SqlRefreshTokens(SqlBase):
     _refresh_slots: LoopLocal[asyncio.Semaphore]
 
     async def create_family(self, family: RefreshFamily) -> None:
+        values = _values(family)
+        if family.revoked_at is None:
+            # The grant was revoked while this family was being issued (a replayed code): the
+            # family is stored revoked, decided in the insert itself.
+            values["revoked_at"] = sa.case(
+                (self._revoked_marker(family.grant_id), family.created_at), else_=sa.null()
+            )
         try:
-            async with self._db.write() as conn:
-                await self._guard_grant(conn, family.grant_id, exclusive=False)
-                if family.revoked_at is None and await self._grant_is_revoked(
-                    conn, family.grant_id
-                ):
-                    # The grant was revoked while this family was being issued (a replayed code).
-                    family = dataclasses.replace(family, revoked_at=family.created_at)
-                await conn.execute(refresh_families.insert().values(_values(family)))
+            async with self._grant_write(family.grant_id) as conn:
+                await conn.execute(refresh_families.insert().values(values))
                 await conn.execute(
                     refresh_tokens.insert().values(
                         token_hash=family.current_hash,
@@ -104,7 +106,9 @@ class SqlRefreshTokens(SqlBase):
                     yield None
                     return
                 locked = SqlLockedFamily(*found)
-                yield locked
+                # The access token issued meanwhile is recorded in this transaction.
+                async with self._joining_grant(locked.family.grant_id, conn):
+                    yield locked
                 # Reached only when the block raised nothing; an exception rolls everything back.
                 await _write(conn, locked)
         finally:
@@ -133,20 +137,31 @@ class SqlRefreshTokens(SqlBase):
 async def _find(
     conn: AsyncConnection, token_hash: str, *, for_update: bool
 ) -> tuple[RefreshFamily, int] | None:
-    token = (
-        await conn.execute(
-            sa.select(refresh_tokens.c.family_id, refresh_tokens.c.generation).where(
-                refresh_tokens.c.token_hash == token_hash
-            )
-        )
-    ).first()
-    if token is None:
-        return None
-    query = refresh_families.select().where(refresh_families.c.family_id == token.family_id)
+    # One statement: the presented token's generation (never changes) with its family, whose row
+    # alone is locked; a waiter gets the row as the holder committed it.
+    query = sa.select(refresh_families, _PRESENTED_GENERATION).join_from(
+        refresh_tokens, refresh_families, refresh_tokens.c.family_id == refresh_families.c.family_id
+    )
+    query = query.where(refresh_tokens.c.token_hash == token_hash)
     if for_update:
-        query = query.with_for_update()
+        query = query.with_for_update(of=refresh_families)
     row = (await conn.execute(query)).first()
-    return None if row is None else (_family(row._mapping), token.generation)
+    if row is None:
+        return None
+    m = row._mapping
+    return _family(m), m["presented_generation"]
+
+
+# The columns a rotation or a revocation changes; the rest of a family never does.
+_CHANGING = (
+    "generation",
+    "current_hash",
+    "current_issued_at",
+    "rotated_at",
+    "replay",
+    "replay_scopes",
+    "revoked_at",
+)
 
 
 async def _write(conn: AsyncConnection, locked: SqlLockedFamily) -> None:
@@ -154,11 +169,10 @@ async def _write(conn: AsyncConnection, locked: SqlLockedFamily) -> None:
     if new is None:
         return
     values = _values(new)
-    del values["family_id"]
     await conn.execute(
         refresh_families.update()
         .where(refresh_families.c.family_id == new.family_id)
-        .values(values)
+        .values({name: values[name] for name in _CHANGING})
     )
     if new.generation > locked.family.generation:
         await conn.execute(

@@ -16,28 +16,30 @@ class SqlTokens(SqlBase):
     """Token state in SQL."""
 
     async def save_opaque_token(self, record: OpaqueAccessToken) -> None:
-        async with self._db.write() as conn:
-            revoked = record.revoked
-            if record.grant_id is not None:
-                await self._guard_grant(conn, record.grant_id, exclusive=False)
-                # Issued while its grant was being revoked (see `SqlGrants`): born revoked.
-                revoked = revoked or await self._grant_is_revoked(conn, record.grant_id)
-            await conn.execute(
-                opaque_access_tokens.insert().values(
-                    token_hash=record.token_hash,
-                    jti=record.jti,
-                    client_id=record.client_id,
-                    subject=record.subject,
-                    audience=record.audience,
-                    scope=record.scope,
-                    roles=list(record.roles),
-                    issued_at=record.issued_at,
-                    expires_at=record.expires_at,
-                    revoked=revoked,
-                    grant_id=record.grant_id,
-                    jkt=record.jkt,
-                )
-            )
+        values = {
+            "token_hash": record.token_hash,
+            "jti": record.jti,
+            "client_id": record.client_id,
+            "subject": record.subject,
+            "audience": record.audience,
+            "scope": record.scope,
+            "roles": list(record.roles),
+            "issued_at": record.issued_at,
+            "expires_at": record.expires_at,
+            "revoked": record.revoked,
+            "grant_id": record.grant_id,
+            "jkt": record.jkt,
+        }
+        if record.grant_id is None:
+            async with self._db.write() as conn:
+                await conn.execute(opaque_access_tokens.insert().values(values))
+            return
+        if not record.revoked:
+            # Issued while its grant was being revoked (see `SqlGrants`): born revoked, decided
+            # in the insert itself.
+            values["revoked"] = self._revoked_marker(record.grant_id)
+        async with self._grant_write(record.grant_id) as conn:
+            await conn.execute(opaque_access_tokens.insert().values(values))
 
     async def get_opaque_token(self, token_hash: str) -> OpaqueAccessToken | None:
         async with self._db.begin() as conn:
