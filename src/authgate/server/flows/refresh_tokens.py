@@ -251,6 +251,7 @@ async def exchange_refresh_token(
     client_gone: Callable[[], Awaitable[bool]] | None = None,
     audit_store: AuditStore | None = None,
     counters: SecurityCounters | None = None,
+    check_family: Callable[[RefreshFamily], None] | None = None,
 ) -> bytes:
     """Run one refresh under the family's lock; return the sealed token response to send.
 
@@ -260,7 +261,8 @@ async def exchange_refresh_token(
     the lock is released; on reuse, the family is stored revoked and `revoker` revokes the grant.
     `clock` is read under the lock; `client_gone`, asked just before a rotation is committed,
     turns it into `ClientGone` with nothing stored. A detected reuse is recorded in
-    `audit_store` (`refresh_token.reused`) and counted in `counters`.
+    `audit_store` (`refresh_token.reused`) and counted in `counters`. `check_family` sees the
+    family first when `client_id` owns it (and may raise, changing nothing): the DPoP binding.
     """
     rejected: Reject | None = None
     family: RefreshFamily | None = None
@@ -271,6 +273,8 @@ async def exchange_refresh_token(
             rejected = Reject(InvalidGrant("unknown refresh token"))
         else:
             family = locked.family
+            if check_family is not None and family.client_id == client_id:
+                check_family(family)
             decision, updated = decide_refresh(
                 family,
                 locked.generation,

@@ -83,12 +83,6 @@ class RefreshTokenGrant:
         resource = one_resource(form.get_all("resource"))
         presented_hash = self._hash_token(presented)
         binding = b"authgate refresh response\x00" + presented_hash.encode("ascii")
-        # RFC 9449 §5: a family bound to a DPoP key (a public client's) is refreshed only with a
-        # proof by that key, a retry in the grace window included. The key never changes, so it
-        # is checked before the exchange.
-        family = await self._families.find_family(presented_hash)
-        if family is not None and family.client_id == client.client_id:
-            check_bound(family.jkt, "the refresh token")
 
         async def issue_pair(
             family: RefreshFamily, access_scopes: tuple[str, ...]
@@ -123,9 +117,16 @@ class RefreshTokenGrant:
             client_gone=client_gone,
             audit_store=self._audit_store,
             counters=self._counters,
+            # RFC 9449 §5: a family bound to a DPoP key (a public client's) is refreshed only
+            # with a proof by that key, a retry in the grace window included.
+            check_family=_check_dpop_binding,
         )
         try:
             plaintext = self._replays.open(sealed, binding)
         except SealError:  # sealed under another server key: cannot be answered again
             raise InvalidGrant("the refresh token was already used") from None
         return StoredTokenResponse(json.loads(plaintext))
+
+
+def _check_dpop_binding(family: RefreshFamily) -> None:
+    check_bound(family.jkt, "the refresh token")
