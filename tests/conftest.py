@@ -9,7 +9,11 @@ import pytest
 # The server's databases, clock and in-process app, and the end-to-end set-ups (`flow`, `served`,
 # `browser`): used by unit, integration, attack and interop tests of the server alike. A folder's
 # conftest.py may override a name (the gate and limits tests have their own `clock`).
-pytest_plugins = ["tests.support.server_fixtures", "tests.support.e2e_fixtures"]
+pytest_plugins = [
+    "tests.support.server_fixtures",
+    "tests.support.e2e_fixtures",
+    "tests.support.migrations",
+]
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 # Third-party vectors vendored with the tests (RFC 7520 cookbook, Wycheproof); see SOURCES.md there.

@@ -7,16 +7,12 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import secrets
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
 import sqlalchemy as sa
-from alembic import command
-from alembic.config import Config as AlembicConfig
 from click.testing import CliRunner
 
 from authgate.cli import main
@@ -30,7 +26,7 @@ from authgate.server.storage.memory import MemoryAuditStore
 from authgate.server.storage.migrate import schema_revision, upgrade
 from authgate.server.storage.protocols import AuditStore
 from authgate.server.storage.retention import DAY, Retention
-from tests.support.server_harness import PG_ADMIN
+from tests.support.migrations import downgrade
 from tests.support.storage import T0
 
 
@@ -266,28 +262,6 @@ def test_consent_revocation_is_audited(env: dict[str, str], database_url: str) -
 # -- migration 0003 ----------------------------------------------------------------------------
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'migrate.db'}"
-        return
-    name = f"authgate_migrate_{secrets.token_hex(6)}"
-    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"postgresql://postgres@127.0.0.1:5432/{name}"
-    finally:
-        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-def _downgrade(sync_connection: Any, target: str) -> None:
-    config = AlembicConfig()
-    config.set_main_option("script_location", "authgate.server:migrations")
-    config.attributes["connection"] = sync_connection
-    command.downgrade(config, target)
-
-
 async def _tables(db: Database) -> set[str]:
     async with db.begin() as conn:
         names: list[str] = await conn.run_sync(lambda sync: sa.inspect(sync).get_table_names())
@@ -316,7 +290,7 @@ async def test_upgrade_from_0002_adds_the_audit_table_and_back(empty_url: str) -
         assert events[1].event_id is not None
         assert events[0].event_id < events[1].event_id
         async with db.exclusive() as conn:
-            await conn.run_sync(_downgrade, "0002")
+            await conn.run_sync(downgrade, "0002")
         assert await schema_revision(db) == "0002"
         assert "audit_events" not in await _tables(db)
         assert await storage.get_user_by_username("alice") is not None

@@ -4,24 +4,17 @@ exactly, and the downgrade returns to 0001 without losing the 0001 data."""
 
 from __future__ import annotations
 
-import secrets
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
-import psycopg
-import pytest
 import sqlalchemy as sa
-from alembic import command
 from alembic.autogenerate import compare_metadata
-from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
 
 from authgate.server.models import ConsentGrant
 from authgate.server.storage import Database, SqlStorage
 from authgate.server.storage.migrate import head_revision, schema_revision, upgrade
 from authgate.server.storage.tables import metadata
-from tests.support.server_harness import PG_ADMIN
+from tests.support.migrations import downgrade
 
 FLOW_TABLES = {
     "authorization_codes",
@@ -34,22 +27,6 @@ FLOW_TABLES = {
     "sessions",
     "throttle",
 }
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-async def empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
-    """A database with no schema at all."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'migrate.db'}"
-        return
-    name = f"authgate_migrate_{secrets.token_hex(6)}"
-    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"postgresql://postgres@127.0.0.1:5432/{name}"
-    finally:
-        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 async def _insert_0001_data(db: Database) -> None:
@@ -83,13 +60,6 @@ async def _schema_diff(db: Database) -> list[Any]:
             lambda sync: compare_metadata(MigrationContext.configure(sync), metadata)
         )
     return diff
-
-
-def _downgrade(sync_connection: Any, target: str) -> None:
-    config = AlembicConfig()
-    config.set_main_option("script_location", "authgate.server:migrations")
-    config.attributes["connection"] = sync_connection
-    command.downgrade(config, target)
 
 
 async def test_upgrade_from_0001_keeps_data_and_matches_the_tables(empty_url: str) -> None:
@@ -128,7 +98,7 @@ async def test_downgrade_to_0001_and_upgrade_again(empty_url: str) -> None:
         await _insert_0001_data(db)
         await upgrade(db)
         async with db.exclusive() as conn:
-            await conn.run_sync(_downgrade, "0001")
+            await conn.run_sync(downgrade, "0001")
         assert await schema_revision(db) == "0001"
         assert not FLOW_TABLES & await _tables(db)
         async with db.begin() as conn:

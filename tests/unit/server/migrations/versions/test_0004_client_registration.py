@@ -5,46 +5,15 @@ definitions, and the downgrade returns to 0003 keeping the clients."""
 
 from __future__ import annotations
 
-import secrets
-from collections.abc import AsyncIterator
-from pathlib import Path
-from typing import Any
-
-import psycopg
-import pytest
 import sqlalchemy as sa
-from alembic import command
 from alembic.autogenerate import compare_metadata
-from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
 
 from authgate.server.models import InitialAccessToken
 from authgate.server.storage import Database, SqlStorage
 from authgate.server.storage.migrate import schema_revision, upgrade
 from authgate.server.storage.tables import metadata
-from tests.support.server_harness import PG_ADMIN
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-async def empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'migrate.db'}"
-        return
-    name = f"authgate_migrate_{secrets.token_hex(6)}"
-    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"postgresql://postgres@127.0.0.1:5432/{name}"
-    finally:
-        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-def _downgrade(sync_connection: Any, target: str) -> None:
-    config = AlembicConfig()
-    config.set_main_option("script_location", "authgate.server:migrations")
-    config.attributes["connection"] = sync_connection
-    command.downgrade(config, target)
+from tests.support.migrations import downgrade
 
 
 async def test_0003_data_survives_0004_and_its_downgrade(empty_url: str) -> None:
@@ -78,7 +47,7 @@ async def test_0003_data_survives_0004_and_its_downgrade(empty_url: str) -> None
             )
         assert diff == []
         async with db.exclusive() as conn:
-            await conn.run_sync(_downgrade, "0003")
+            await conn.run_sync(downgrade, "0003")
         assert await schema_revision(db) == "0003"
         async with db.begin() as conn:
             names = await conn.run_sync(lambda sync: sa.inspect(sync).get_table_names())

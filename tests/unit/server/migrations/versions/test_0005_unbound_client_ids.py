@@ -5,40 +5,16 @@ result matches the table definitions, and the downgrade drops only rows of unreg
 
 from __future__ import annotations
 
-import secrets
-from collections.abc import AsyncIterator
-from pathlib import Path
-from typing import Any
-
-import psycopg
-import pytest
 import sqlalchemy as sa
-from alembic import command
 from alembic.autogenerate import compare_metadata
-from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
 
 from authgate.server.storage import Database
 from authgate.server.storage.migrate import upgrade
 from authgate.server.storage.tables import metadata
-from tests.support.server_harness import PG_ADMIN
+from tests.support.migrations import downgrade
 
 URL_CLIENT = "https://app.example.test/client.json"
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-async def empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'migrate.db'}"
-        return
-    name = f"authgate_migrate_{secrets.token_hex(6)}"
-    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"postgresql://postgres@127.0.0.1:5432/{name}"
-    finally:
-        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 _DATA = [
@@ -76,13 +52,6 @@ async def _counts(db: Database) -> dict[str, int]:
         }
 
 
-def _downgrade(sync_connection: Any, target: str) -> None:
-    config = AlembicConfig()
-    config.set_main_option("script_location", "authgate.server:migrations")
-    config.attributes["connection"] = sync_connection
-    command.downgrade(config, target)
-
-
 async def test_upgrade_keeps_every_row_and_downgrade_keeps_the_registered_ones(
     empty_url: str,
 ) -> None:
@@ -107,7 +76,7 @@ async def test_upgrade_keeps_every_row_and_downgrade_keeps_the_registered_ones(
                 {"client": URL_CLIENT},
             )
         async with db.exclusive() as conn:
-            await conn.run_sync(_downgrade, "0003")
+            await conn.run_sync(downgrade, "0003")
         assert await _counts(db) == before  # the unregistered client's consent went
         async with db.begin() as conn:  # and the cascade is back
             await conn.execute(sa.text("DELETE FROM clients WHERE client_id = 'c1'"))

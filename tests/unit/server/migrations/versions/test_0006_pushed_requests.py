@@ -5,41 +5,19 @@ definitions, and the downgrade returns to 0003 without losing data."""
 
 from __future__ import annotations
 
-import secrets
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
-import psycopg
-import pytest
 import sqlalchemy as sa
-from alembic import command
 from alembic.autogenerate import compare_metadata
-from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
 
 from authgate.server.models import PushedRequest
 from authgate.server.storage import Database, SqlStorage
 from authgate.server.storage.migrate import schema_revision, upgrade
 from authgate.server.storage.tables import metadata
-from tests.support.server_harness import PG_ADMIN
+from tests.support.migrations import downgrade
 
 T0 = 1_700_000_000
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-async def empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'migrate.db'}"
-        return
-    name = f"authgate_migrate_{secrets.token_hex(6)}"
-    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"postgresql://postgres@127.0.0.1:5432/{name}"
-    finally:
-        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 async def _insert_0003_data(db: Database) -> None:
@@ -64,13 +42,6 @@ async def _schema_diff(db: Database) -> list[Any]:
     return diff
 
 
-def _downgrade(sync_connection: Any, target: str) -> None:
-    config = AlembicConfig()
-    config.set_main_option("script_location", "authgate.server:migrations")
-    config.attributes["connection"] = sync_connection
-    command.downgrade(config, target)
-
-
 async def test_upgrade_from_0003_and_back(empty_url: str) -> None:
     db = Database(empty_url)
     try:
@@ -90,7 +61,7 @@ async def test_upgrade_from_0003_and_back(empty_url: str) -> None:
         assert await storage.use_pushed_request("h", "c1", T0) == pushed
 
         async with db.exclusive() as conn:
-            await conn.run_sync(_downgrade, "0003")
+            await conn.run_sync(downgrade, "0003")
         assert await schema_revision(db) == "0003"
         async with db.begin() as conn:
             tables = await conn.run_sync(lambda sync: set(sa.inspect(sync).get_table_names()))

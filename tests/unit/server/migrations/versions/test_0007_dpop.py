@@ -6,21 +6,14 @@ without losing data."""
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
 
 import sqlalchemy as sa
-from alembic import command
-from alembic.config import Config as AlembicConfig
 
 from authgate.server.models import OpaqueAccessToken
 from authgate.server.storage import Database, SqlStorage
 from authgate.server.storage.migrate import schema_revision, upgrade
-from tests.unit.server.migrations.versions.test_0002_user_flows import (
-    _schema_diff,
-    empty_url,
-)
-
-__all__ = ["empty_url"]
+from tests.support.migrations import downgrade
+from tests.unit.server.migrations.versions.test_0002_user_flows import _schema_diff
 
 JKT = "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"
 
@@ -39,13 +32,6 @@ async def _insert_0003_data(db: Database) -> None:
     async with db.begin() as conn:
         for statement in statements:
             await conn.execute(sa.text(statement))
-
-
-def _downgrade(sync_connection: Any, target: str) -> None:
-    config = AlembicConfig()
-    config.set_main_option("script_location", "authgate.server:migrations")
-    config.attributes["connection"] = sync_connection
-    command.downgrade(config, target)
 
 
 async def _columns(db: Database, table: str) -> set[str]:
@@ -78,7 +64,7 @@ async def test_upgrade_from_0003_keeps_data_unbound_and_back(empty_url: str) -> 
         assert isinstance(bound, OpaqueAccessToken)
 
         async with db.exclusive() as conn:
-            await conn.run_sync(_downgrade, "0003")
+            await conn.run_sync(downgrade, "0003")
         assert await schema_revision(db) == "0003"
         assert "require_dpop" not in await _columns(db, "clients")
         assert "jkt" not in await _columns(db, "opaque_access_tokens")

@@ -6,20 +6,13 @@ returns to 0007 without losing clients."""
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
 
 import sqlalchemy as sa
-from alembic import command
-from alembic.config import Config as AlembicConfig
 
 from authgate.server.storage import Database, SqlStorage
 from authgate.server.storage.migrate import schema_revision, upgrade
-from tests.unit.server.migrations.versions.test_0002_user_flows import (
-    _schema_diff,
-    empty_url,
-)
-
-__all__ = ["empty_url"]
+from tests.support.migrations import downgrade
+from tests.unit.server.migrations.versions.test_0002_user_flows import _schema_diff
 
 
 async def _insert_0007_client(db: Database) -> None:
@@ -31,13 +24,6 @@ async def _insert_0007_client(db: Database) -> None:
                 "'[\"authorization_code\"]', '[\"https://app.test/cb\"]', '[]', 1)"
             )
         )
-
-
-def _downgrade(sync_connection: Any, target: str) -> None:
-    config = AlembicConfig()
-    config.set_main_option("script_location", "authgate.server:migrations")
-    config.attributes["connection"] = sync_connection
-    command.downgrade(config, target)
 
 
 async def _columns(db: Database) -> set[str]:
@@ -67,7 +53,7 @@ async def test_upgrade_from_0007_keeps_clients_and_back(empty_url: str) -> None:
         assert (again.id_token_alg, again.profile) == ("ES256", "fapi2")
 
         async with db.exclusive() as conn:
-            await conn.run_sync(_downgrade, "0007")
+            await conn.run_sync(downgrade, "0007")
         assert await schema_revision(db) == "0007"
         assert {"id_token_signed_response_alg", "profile"}.isdisjoint(await _columns(db))
         async with db.begin() as conn:
