@@ -44,9 +44,14 @@ async def _pushed_or_direct(
     """The pushed parameters when the request names a `request_uri`, else `pairs` as they are
     (when the client may send its requests directly)."""
     if not any(name == "request_uri" for name, _ in pairs):
-        if server.config.par.required:
+        fapi2 = server.config.security.profile == "fapi2"  # FAPI 2.0 requires PAR of every client
+        if server.config.par.required or fapi2:
             raise PageError(InvalidRequest(_MUST_PUSH))
         client_id = read_client_id(pairs)
+        if server.client_metadata.handles(client_id):
+            # A metadata-document client has no PAR setting of its own, and fetching its document
+            # here would fetch it twice per request (`authorization_flow` resolves it once).
+            return pairs
         client = await server.registry.get_client(client_id) if len(client_id) <= 128 else None
         if client is not None and client.pushed_requests_required:
             raise PageError(InvalidRequest(_MUST_PUSH))
