@@ -106,15 +106,21 @@ def test_any_worker_answers_for_all(tmp_path: Path) -> None:
         _wait_for(lambda: len(list(shared.glob("*.json"))) == 2, "both workers write metrics")
         (shared / "1.json").write_text(json.dumps(DEPARTED), encoding="utf-8")
         _tokens(url, client, 20)
-        _wait_for(lambda: _scrape(url).get(TOKEN_200) == 1020, "every worker's tokens counted")
-        for _ in range(10):  # whichever worker answers
-            values = _scrape(url)
-            assert values[TOKEN_200] == 1020
-            issued = [
-                v for (n, _), v in values.items() if n == "authgate_server_tokens_issued_total"
-            ]
-            assert sum(issued) == 20
-            assert values[IN_USE] < 500  # the exited worker's gauge is left out
+
+        def every_worker_counts_all() -> bool:
+            # Whichever worker answers: ten scrapes in a row, each with every worker's counts
+            # (a worker sees its peer's samples at most about a second late).
+            for _ in range(10):
+                values = _scrape(url)
+                issued = [
+                    v for (n, _), v in values.items() if n == "authgate_server_tokens_issued_total"
+                ]
+                if values.get(TOKEN_200) != 1020 or sum(issued) != 20:
+                    return False
+                assert values[IN_USE] < 500  # the exited worker's gauge is left out
+            return True
+
+        _wait_for(every_worker_counts_all, "every worker's tokens counted, by either worker")
     finally:
         process.terminate()
         process.wait(timeout=15)
