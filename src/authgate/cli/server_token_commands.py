@@ -59,6 +59,7 @@ def token_revoke(*, token: str, config_path: str | None, as_json: bool) -> None:
     Examples:
       authgate token revoke < leaked-token.txt
       printf %s "$TOKEN" | authgate token revoke -
+      authgate token revoke -- "$TOKEN"   (a token may start with "-")
     """
     from authgate.server.admin import revoke_token
     from authgate.server.auth_server import AuthServer

@@ -35,6 +35,7 @@ __all__ = [
     "derive_key",
     "generate_token",
     "load_or_create_secret_key",
+    "random_token",
 ]
 
 _log = logging.getLogger("authgate.server")
@@ -159,7 +160,16 @@ def derive_key(secret_key: bytes, info: bytes) -> bytes:
     return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=info).derive(secret_key)
 
 
+def random_token(nbytes: int) -> str:
+    """`nbytes` random bytes, base64url, never starting with `-`: an operator pastes these into a
+    command line (`authgate token revoke TOKEN`), which would take a leading `-` for an option.
+    Skipping one first character in 64 costs well under a bit."""
+    while (value := secrets.token_urlsafe(nbytes)).startswith("-"):
+        pass
+    return value
+
+
 def generate_token() -> str:
     """A new opaque token value (access or refresh token, code, session id, client secret):
     256 random bits, base64url."""
-    return secrets.token_urlsafe(_TOKEN_BYTES)
+    return random_token(_TOKEN_BYTES)

@@ -96,7 +96,8 @@ async def test_token_revoke_each_kind_never_echoed(harness: Harness) -> None:
         assert "already inactive" in out
     _, refresh = await _user_grant(h, owner[0])
     assert await _active(h, rs, refresh)
-    code, out = await _cli(h, "token", "revoke", refresh, "--json")
+    # "--": a random token starts with "-" one time in 64
+    code, out = await _cli(h, "token", "revoke", "--json", "--", refresh)
     assert code == 0, out
     assert refresh not in out
     assert '"kind": "refresh_token"' in out
@@ -114,12 +115,13 @@ async def test_token_revoke_each_kind_never_echoed(harness: Harness) -> None:
         (None, "not-a-token", "not a token of this server", 1),
         (None, "eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.", "not a token of this server", 1),
         (None, "A" * 20_000, "not a token of this server", 1),
+        (None, "-6leading-dash", "not a token of this server", 1),
     ],
 )
 async def test_token_revoke_hostile_input(
     harness: Harness, stdin: str | None, argument: str, message: str, status: int
 ) -> None:
-    code, out = await _cli(harness, "token", "revoke", argument, stdin=stdin)
+    code, out = await _cli(harness, "token", "revoke", "--", argument, stdin=stdin)
     assert code == status, out
     assert message in out
     assert len(out) < 400

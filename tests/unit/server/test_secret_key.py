@@ -3,9 +3,11 @@ purpose, values bound to their associated data."""
 
 from __future__ import annotations
 
+import secrets
+
 import pytest
 
-from authgate.server.secret_key import SealError, ServerSecret
+from authgate.server.secret_key import SealError, ServerSecret, generate_token, random_token
 
 SECRET = b"s" * 32
 
@@ -25,3 +27,15 @@ def test_refresh_replays_are_bound_to_the_token_and_their_purpose() -> None:
     with pytest.raises(SealError):  # truncated or altered
         again.open(sealed[:-1], b"hash-of-refresh-token")
     assert secret.refresh_replays.seal(b"x", b"a") != secret.refresh_replays.seal(b"x", b"a")
+
+
+def test_random_tokens_never_start_with_a_dash(monkeypatch: pytest.MonkeyPatch) -> None:
+    draws = iter(["-dash-first", "-again", "plain"])
+    monkeypatch.setattr(secrets, "token_urlsafe", lambda nbytes: next(draws))
+    assert random_token(16) == "plain"  # a command line would take "-..." for an option
+
+
+def test_generated_tokens_carry_256_bits() -> None:
+    token = generate_token()
+    assert len(token) == 43
+    assert not token.startswith("-")

@@ -8,19 +8,15 @@ compared in constant time (RFC 6749 §10.10, RFC 9700 §4.16).
 from __future__ import annotations
 
 import hmac
-import secrets
 
-from authgate.server.secret_key import ServerSecret, generate_token
+from authgate.server.secret_key import ServerSecret, generate_token, random_token
 
 __all__ = ["generate_client_id", "generate_client_secret", "verify_client_secret"]
 
 
 def generate_client_id() -> str:
-    """A new client identifier (about 128 random bits; not a secret). It never starts with `-`,
-    which a command line (`authgate client show ID`) would take for an option."""
-    while (client_id := secrets.token_urlsafe(16)).startswith("-"):
-        pass
-    return client_id
+    """A new client identifier (about 128 random bits; not a secret), never starting with `-`."""
+    return random_token(16)
 
 
 def generate_client_secret() -> str:
