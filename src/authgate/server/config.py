@@ -72,6 +72,8 @@ DAY = 24 * HOUR
 SIGNING_ALGORITHMS = ("RS256", "ES256", "PS256", "EdDSA")
 # FAPI 2.0 Security Profile §5.4.1: PS256, ES256 or EdDSA (Ed25519); never RS256.
 FAPI2_ALGORITHMS = ("PS256", "ES256", "EdDSA")
+# FAPI 2.0 §5.3.2.1 (clause 13): accept an `iat` up to 10 s ahead, refuse one over 60 s ahead.
+FAPI2_FUTURE_IAT = (10, 60)
 DEFAULT_ISSUER = "http://127.0.0.1:8000"
 DEFAULT_DATABASE_URL = "sqlite:///authgate.db"
 # `tokens.client_assertion_audience`: which `aud` a private_key_jwt assertion may carry.
@@ -594,11 +596,11 @@ class DPoPSettings:
     """DPoP proofs at the token endpoint (RFC 9449; `authgate.server.tokens.dpop`): the accepted
     `algorithms` (asymmetric), `max_age`/`leeway` of a proof's `iat` (seconds), and whether the
     server requires its own nonces (`require_nonce`, §8), each valid for `nonce_lifetime` to twice
-    that."""
+    that. The default leeway is FAPI 2.0's floor (10 s), which it chose as costing no security."""
 
     algorithms: tuple[str, ...] = ("ES256", "PS256", "RS256", "EdDSA", "Ed25519")
     max_age: int = 60
-    leeway: int = 5
+    leeway: int = 10
     require_nonce: bool = False
     nonce_lifetime: int = 300
 

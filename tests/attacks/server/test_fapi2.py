@@ -77,7 +77,7 @@ async def test_a_dpop_proof_signed_with_rs256_is_refused(flow: Flow) -> None:
 
 
 async def test_a_code_older_than_60_seconds_is_refused(flow: Flow) -> None:
-    """§5.3.2.2: authorization codes live at most 60 s."""
+    """§5.3.2.1 (clause 11): authorization codes live at most 60 s."""
     fapi = await create_fapi_client(flow)
     request = fapi.request()
     result = await fapi.code(request)
@@ -99,6 +99,19 @@ async def test_an_assertion_must_name_only_the_issuer_as_a_string(flow: Flow) ->
         expect_error(response, 401, "invalid_client")
     listed = await flow.http.post("/token", data=fapi.form(aud=[ISSUER], **form))
     assert "aud must be the issuer identifier as a string" in listed.json()["error_description"]
+
+
+async def test_assertions_from_a_clock_ahead_up_to_10_seconds_pass_and_over_60_fail(
+    flow: Flow,
+) -> None:
+    """§5.3.2.1 (clause 13): an iat 10 s ahead is accepted, one over 60 s ahead refused."""
+    fapi = await create_fapi_client(flow)
+    form = {"grant_type": "refresh_token", "refresh_token": "x"}
+    now = flow.harness.clock()
+    for ahead, status in ((10, 400), (61, 401)):  # 400: authenticated, the token is unknown
+        sent = assertion_form(fapi.client, fapi.key, now + ahead, form)
+        response = await flow.http.post("/token", data=sent)
+        assert response.status_code == status, (ahead, response.text)
 
 
 async def test_an_assertion_signed_with_rs256_is_refused(flow: Flow) -> None:

@@ -22,7 +22,7 @@ from authgate.jose.jwk import algorithms_for
 from authgate.oauth.errors import InvalidClient
 from authgate.server.clients.fapi2 import FAPI2
 from authgate.server.clients.jwks import ClientKeyError, ClientKeys
-from authgate.server.config import FAPI2_ALGORITHMS, ISSUER_ONLY
+from authgate.server.config import FAPI2_ALGORITHMS, FAPI2_FUTURE_IAT, ISSUER_ONLY
 from authgate.server.models import Client
 from authgate.server.storage.protocols import ReplayStore
 
@@ -105,6 +105,9 @@ class ClientAssertionVerifier:
             raise InvalidClient(
                 "a FAPI 2.0 client assertion's aud must be the issuer identifier as a string"
             )
+        if client.profile == FAPI2 and _ahead_of(claims, now) > FAPI2_FUTURE_IAT[1]:
+            # FAPI 2.0 §5.3.2.1 (clause 13): an iat or nbf over 60 s ahead is refused.
+            raise InvalidClient("client authentication failed", debug="iat or nbf too far ahead")
         if self._issuer_only and claims["aud"] not in (self._issuer, [self._issuer]):
             # rfc7523bis §4: the issuer as the sole audience value.
             raise InvalidClient("client authentication failed", debug="aud not only the issuer")
@@ -164,6 +167,11 @@ class ClientAssertionVerifier:
             except JoseError as exc:
                 raise InvalidClient("client authentication failed", debug=exc.code) from None
         raise InvalidClient("client authentication failed", debug="kid unknown")
+
+
+def _ahead_of(claims: dict[str, Any], now: float) -> float:
+    """How far the later of the (checked, numeric) `iat` and `nbf` lies ahead of `now`."""
+    return max((claims[name] - now for name in ("iat", "nbf") if name in claims), default=0.0)
 
 
 def _header_kid(assertion: str) -> str:

@@ -26,7 +26,7 @@ from typing import Protocol
 
 from authgate.oauth.errors import InvalidDPoPProof
 from authgate.server.clients.fapi2 import FAPI2
-from authgate.server.config import FAPI2_ALGORITHMS, DPoPSettings
+from authgate.server.config import FAPI2_ALGORITHMS, FAPI2_FUTURE_IAT, DPoPSettings
 from authgate.server.models import Client
 from authgate.verifier.dpop import ClaimStore, NonceSource, check_proof, claim_proof, single_proof
 
@@ -93,9 +93,14 @@ class TokenEndpointDPoP:
     ) -> None:
         self.rules = settings.rules()
         self.algorithms = settings.algorithms
-        # FAPI 2.0 §5.4.1: a `fapi2` client's proofs are PS256, ES256 or EdDSA (Ed25519) only.
+        # FAPI 2.0 §5.4.1: a `fapi2` client's proofs are PS256, ES256 or EdDSA (Ed25519) only;
+        # §5.3.2.1: their `iat` may lie 10 s ahead whatever `leeway` says, never over 60 s.
         fapi2 = tuple(a for a in settings.algorithms if a in (*FAPI2_ALGORITHMS, "Ed25519"))
-        self._fapi2_rules = dataclasses.replace(self.rules, algorithms=fapi2) if fapi2 else None
+        floor, ceiling = FAPI2_FUTURE_IAT
+        leeway = min(max(self.rules.leeway, floor), ceiling)
+        self._fapi2_rules = (
+            dataclasses.replace(self.rules, algorithms=fapi2, leeway=leeway) if fapi2 else None
+        )
         self._token_endpoint = token_endpoint
         self._replay = replay
         self._clock = clock

@@ -5,6 +5,7 @@ the proof's `htu`, replays through the database's single-use values on SQLite)."
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -94,3 +95,37 @@ def test_settings_refuse_symmetric_algorithms() -> None:
         DPoPSettings(algorithms=("HS256",))
     with pytest.raises(ValueError, match="nonce_lifetime"):
         DPoPSettings(nonce_lifetime=1)
+
+
+@pytest.mark.parametrize(
+    ("leeway", "ahead", "fapi2_accepts", "others_accept"),
+    [
+        (0, 9, True, False),  # FAPI 2.0 §5.3.2.1: 10 s ahead is accepted whatever the setting
+        (300, 61, False, True),  # and over 60 s is refused whatever the setting
+    ],
+)
+async def test_fapi2_clients_get_the_profiles_clock_skew(
+    tmp_path: Path, leeway: int, ahead: int, fapi2_accepts: bool, others_accept: bool
+) -> None:
+    db = Database(f"sqlite:///{tmp_path / 'a.db'}")
+    try:
+        await upgrade(db)
+        key = DPoPClient()
+        dpop = TokenEndpointDPoP(
+            DPoPSettings(leeway=leeway),
+            token_endpoint=TOKEN,
+            replay=DatabaseClaims(SqlStorage(db), key.clock),
+            secret_key=b"k" * 32,
+            clock=key.clock,
+        )
+        plain = Client("c", "c", "private_key_jwt", ("client_credentials",))
+        fapi2 = dataclasses.replace(plain, client_id="f", profile="fapi2")
+        for client, accepts in ((fapi2, fapi2_accepts), (plain, others_accept)):
+            proof = key.proof("POST", TOKEN, iat=int(key.clock()) + ahead)
+            if accepts:
+                assert await dpop.proven_key([proof], client) == key.jkt
+            else:
+                with pytest.raises(InvalidDPoPProof):
+                    await dpop.proven_key([proof], client)
+    finally:
+        await db.close()
