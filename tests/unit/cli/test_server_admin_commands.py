@@ -423,10 +423,12 @@ def test_user_profile_password_and_deletion(env: dict[str, str]) -> None:
 
 def test_client_ids_never_look_like_options(monkeypatch: pytest.MonkeyPatch) -> None:
     """`authgate client show ID` and `consent revoke --client ID` must take every id."""
+    from authgate.server import secret_key  # noqa: PLC0415
     from authgate.server.clients import client_secrets  # noqa: PLC0415
 
     drawn = iter(["-starts-with-a-dash", "_fine"])
-    monkeypatch.setattr(client_secrets.secrets, "token_urlsafe", lambda _n: next(drawn))
+    # Client ids are drawn by `secret_key.random_token`, like every token.
+    monkeypatch.setattr(secret_key.secrets, "token_urlsafe", lambda _n: next(drawn))
     assert client_secrets.generate_client_id() == "_fine"
 
 
