@@ -165,6 +165,7 @@ def oauth_provider(
     redirect_uri: str,
     storage: MemoryStorage,
     sign_in: Callable[[str], Awaitable[str]],
+    *,
     client_metadata_url: str | None = None,
 ) -> OAuthClientProvider:
     """The SDK's OAuth client for a public client: `sign_in(authorization_url)` plays the user and
