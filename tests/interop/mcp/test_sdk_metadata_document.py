@@ -5,12 +5,14 @@ served over https on 127.0.0.1 by this test. Dynamic registration is open too, s
 choice: it finds `client_id_metadata_document_supported: true` in the issuer's metadata and uses
 its URL as `client_id` without registering. Then the code flow with PKCE and `resource`, a tool
 call, the token refused by the other MCP server, a step-up on `insufficient_scope`, and the client
-in `authgate client list` with origin `metadata_document`."""
+in `authgate client list` with origin `metadata_document`. On SQLite with the sign-in played over
+HTTP, and once on PostgreSQL with the sign-in in headless Chromium."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -18,6 +20,7 @@ import httpx2
 import pytest
 from mcp.shared.auth import OAuthToken
 
+from tests.support.browser import client_site, sign_in_and_approve
 from tests.support.e2e import LOOPBACK_CALLBACK
 from tests.support.e2e_served import Served
 from tests.support.mcp_client import (
@@ -83,22 +86,24 @@ def client_url(origin: HttpsOrigin) -> str:
     return f"https://127.0.0.1:{origin.port}{DOCUMENT_PATH}"
 
 
-@pytest.fixture(scope="module")
-def served(
-    tmp_path_factory: pytest.TempPathFactory, ports: list[int], ca: TestCA
-) -> Iterator[Served]:
-    workdir = tmp_path_factory.mktemp("mcp-cimd")
-    resources = [f"http://127.0.0.1:{port}/mcp" for port in ports]
-    config = (
-        registration_config("open", resources, SCOPES)
-        + f"""
+def metadata_config(ca: TestCA) -> str:
+    """URL client ids from any host, fetched over TLS that chains to `ca`; loopback reachable."""
+    return f"""
 [client_metadata]
 policy = "any"
 [fetch]
 allow_loopback = true
 ca_file = "{ca.ca_file}"
 """
-    )
+
+
+@pytest.fixture(scope="module")
+def served(
+    tmp_path_factory: pytest.TempPathFactory, ports: list[int], ca: TestCA
+) -> Iterator[Served]:
+    workdir = tmp_path_factory.mktemp("mcp-cimd")
+    resources = [f"http://127.0.0.1:{port}/mcp" for port in ports]
+    config = registration_config("open", resources, SCOPES) + metadata_config(ca)
     server = Served.start(
         f"sqlite:///{workdir / 'authgate.db'}", workdir, issuer_path="/tenant1", extra_config=config
     )
@@ -233,3 +238,72 @@ async def test_a_metadata_document_client_steps_up_on_insufficient_scope(
     shown = cli(served, "client", "show", client_url)
     assert shown["records"]["refresh_families"] == 0
     assert shown["records"]["consents"] == 1
+
+
+@pytest.fixture
+def pg_served(tmp_path: Path, ca: TestCA) -> Iterator[Served]:
+    """URL client ids on a fresh PostgreSQL database, no registration."""
+    served = Served.start(None, tmp_path, issuer_path="/tenant1", extra_config=metadata_config(ca))
+    try:
+        yield served
+    finally:
+        served.stop()
+
+
+@pytest.mark.postgres
+@pytest.mark.browser
+async def test_on_postgresql_signed_in_with_chromium(
+    pg_served: Served, origin: HttpsOrigin, browser: Any
+) -> None:
+    """A server with one MCP server, so the document's bare scopes name its API; the SDK's
+    redirect URI is the client site's loopback port, the document's has none (RFC 8252 §7.3).
+    The document has no refresh-token grant while the SDK asks for `offline_access` (with
+    `prompt=consent`): the server drops it (OIDC Core §11) and one approval is enough."""
+    port = free_port()
+    path = "/oauth/pg-client.json"
+    url = f"https://127.0.0.1:{origin.port}{path}"
+    origin.routes[path] = json_route(
+        {
+            "client_id": url,
+            "client_name": "mcp interop (CIMD, PostgreSQL)",
+            "redirect_uris": [LOOPBACK_CALLBACK],
+            "token_endpoint_auth_method": "none",
+            "scope": " ".join(SCOPES),
+        }
+    )
+    served = pg_served
+    with (
+        running_mcp(integration_app, served.config.issuer, port) as server,
+        client_site() as site,
+    ):
+        create_apis(served, [server.resource], SCOPES)
+
+        def user(authorization_url: str) -> str:
+            return sign_in_and_approve(browser, authorization_url, site)
+
+        storage = MemoryStorage(client=None)
+        answer, sign_ins = await call_whoami(
+            served,
+            server,
+            None,
+            storage,
+            sign_in=user,
+            redirect_uri=site.url("/callback"),
+            client_metadata_url=url,
+        )
+        assert storage.client is not None
+        assert storage.client.client_id == url
+        assert len(sign_ins) == 1
+        query = parse_qs(urlsplit(sign_ins[0]).query)
+        assert query["client_id"] == [url]
+        assert query["redirect_uri"] == [site.url("/callback")]
+        assert query["resource"] == [server.resource]
+        assert answer["client_id"] == url
+        assert storage.tokens is not None
+        assert claims_of(storage.tokens.access_token)["client_id"] == url
+        assert storage.tokens.refresh_token is None
+        assert "offline_access" in query["scope"][0].split()
+        listed: list[dict[str, Any]] = cli(served, "client", "list")  # type: ignore[assignment]
+        # The served setup's two CLI clients, then the URL client.
+        assert [c["origin"] for c in listed] == ["cli", "cli", "metadata_document"]
+        assert listed[-1]["client_id"] == url
