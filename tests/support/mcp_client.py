@@ -137,11 +137,13 @@ async def sdk_client(
     redirect_uri: str = LOOPBACK_CALLBACK,
     http_options: dict[str, Any] | None = None,
     sign_ins: list[str] | None = None,
+    client_metadata_url: str | None = None,
 ) -> AsyncIterator[Client]:
     """The SDK's MCP client for the server at `url`, signing in through its OAuth client when the
     server asks. `client_id` None: the SDK registers itself (RFC 7591) unless `storage` holds a
     client. `sign_in` plays the user (default: the pages' forms over HTTP) and each authorization
-    URL it is given is added to `sign_ins`; `http_options` go to the SDK's HTTP client."""
+    URL it is given is added to `sign_ins`; `http_options` go to the SDK's HTTP client;
+    `client_metadata_url` is the SDK's URL client id (`oauth_provider`)."""
     play = sign_in or served.sign_in_and_approve
     seen = sign_ins if sign_ins is not None else []
 
@@ -149,7 +151,9 @@ async def sdk_client(
         seen.append(authorization_url)
         return await asyncio.to_thread(play, authorization_url)
 
-    provider = oauth_provider(url, client_id, redirect_uri, storage, signed_in)
+    provider = oauth_provider(
+        url, client_id, redirect_uri, storage, signed_in, client_metadata_url=client_metadata_url
+    )
     async with (
         httpx2.AsyncClient(auth=provider, timeout=30, **(http_options or {})) as http,
         Client(streamable_http_client(url, http_client=http)) as client,
@@ -166,6 +170,7 @@ async def call_whoami(
     sign_in: SignIn | None = None,
     redirect_uri: str = LOOPBACK_CALLBACK,
     http_options: dict[str, Any] | None = None,
+    client_metadata_url: str | None = None,
 ) -> tuple[dict[str, Any], list[str]]:
     """The SDK client (`sdk_client`) calls the `whoami` tool of `server` (or the MCP server at that
     URL); returns the tool's answer and the sign-ins it needed."""
@@ -180,6 +185,7 @@ async def call_whoami(
         redirect_uri=redirect_uri,
         http_options=http_options,
         sign_ins=sign_ins,
+        client_metadata_url=client_metadata_url,
     ) as client:
         result = await client.call_tool("whoami", {})
     assert not result.is_error, result

@@ -165,11 +165,15 @@ def oauth_provider(
     redirect_uri: str,
     storage: MemoryStorage,
     sign_in: Callable[[str], Awaitable[str]],
+    *,
+    client_metadata_url: str | None = None,
 ) -> OAuthClientProvider:
     """The SDK's OAuth client for a public client: `sign_in(authorization_url)` plays the user and
     returns the redirect back to the client (its query holds code, state and iss). `client_id`
     None and no client in `storage`: the SDK registers itself at the discovered
-    `registration_endpoint` (RFC 7591) with the metadata below."""
+    `registration_endpoint` (RFC 7591) with the metadata below, or, given `client_metadata_url`
+    and a server that advertises `client_id_metadata_document_supported`, uses that URL as its
+    client id (draft-ietf-oauth-client-id-metadata-document)."""
     callback: dict[str, str] = {}
 
     async def redirect_handler(url: str) -> None:
@@ -204,4 +208,5 @@ def oauth_provider(
         storage=storage,
         redirect_handler=redirect_handler,
         callback_handler=callback_handler,
+        client_metadata_url=client_metadata_url,
     )

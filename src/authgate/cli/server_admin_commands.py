@@ -31,6 +31,8 @@ from authgate.cli.server_shell import (
 
 if TYPE_CHECKING:
     from authgate.server.models import Api, Client
+    from authgate.server.storage import SqlStorage
+    from authgate.server.storage.protocols import ClientRecords
 
 __all__ = ["api_group", "client_group"]
 
@@ -257,6 +259,50 @@ def _client_lines(client: Client, secret: str | None = None) -> list[str]:
     return lines
 
 
+# `Client.origin` of a client named by the URL of its metadata document: it is registered nowhere,
+# so only the records that name it (`ClientStore.list_unregistered_clients`) make it known here.
+METADATA_DOCUMENT = "metadata_document"
+
+
+def _document_client_dict(records: ClientRecords) -> dict[str, Any]:
+    return {
+        "client_id": records.client_id,
+        "name": None,
+        "origin": METADATA_DOCUMENT,
+        "metadata_document": records.client_id,
+        "records": {
+            "consents": records.consents,
+            "refresh_families": records.refresh_families,
+            "opaque_access_tokens": records.opaque_access_tokens,
+            "authorization_codes": records.authorization_codes,
+        },
+    }
+
+
+def _document_client_lines(records: ClientRecords) -> list[str]:
+    return [
+        f"client_id:     {records.client_id}",
+        f"origin:        {METADATA_DOCUMENT}",
+        "described by:  the document at its client_id URL (fetched by the server when used,",
+        "               never stored: name, grants and redirect URIs are the document's)",
+        f"consents:      {records.consents}",
+        f"refresh:       {records.refresh_families} live refresh-token family(ies)",
+        f"opaque tokens: {records.opaque_access_tokens} live",
+        f"codes:         {records.authorization_codes} unused",
+    ]
+
+
+async def _document_clients(
+    storage: SqlStorage, at: int, client_id: str | None = None
+) -> list[ClientRecords]:
+    """The metadata-document clients that live records name (those of an https URL client id:
+    records of another unregistered id are leftovers of a deleted client, not a client)."""
+    from authgate.server.metadata_clients import is_client_id_url
+
+    found = await storage.list_unregistered_clients(at, client_id)
+    return [records for records in found if is_client_id_url(records.client_id)]
+
+
 @click.group("client")
 def client_group() -> None:
     """Register OAuth clients and manage their secrets."""
@@ -442,17 +488,26 @@ def client_create(
 @config_option
 @json_option
 def client_list(*, config_path: str | None, as_json: bool) -> None:
-    """List the clients."""
-    clients = run(with_storage(load(config_path), lambda s: s.list_clients()))
+    """List the clients: the registered ones, then those named by the URL of their metadata
+    document that consents, codes or live tokens name (origin metadata_document)."""
+    at = now()
+
+    async def both(storage: SqlStorage) -> tuple[list[Client], list[ClientRecords]]:
+        return await storage.list_clients(), await _document_clients(storage, at)
+
+    clients, documents = run(with_storage(load(config_path), both))
     emit(
         as_json,
-        [_client_dict(c) for c in clients],
+        [_client_dict(c) for c in clients] + [_document_client_dict(d) for d in documents],
         table(
             ("CLIENT_ID", "AUTH_METHOD", "GRANTS", "ORIGIN", "NAME"),
-            (
-                (c.client_id, c.auth_method, " ".join(c.grant_types), c.origin, c.name)
-                for c in clients
-            ),
+            [
+                *(
+                    (c.client_id, c.auth_method, " ".join(c.grant_types), c.origin, c.name)
+                    for c in clients
+                ),
+                *((d.client_id, "-", "-", METADATA_DOCUMENT, "-") for d in documents),
+            ],
         ),
     )
 
@@ -462,11 +517,23 @@ def client_list(*, config_path: str | None, as_json: bool) -> None:
 @config_option
 @json_option
 def client_show(*, client_id: str, config_path: str | None, as_json: bool) -> None:
-    """Show one client (never its secret)."""
-    client = run(with_storage(load(config_path), lambda s: s.get_client(client_id)))
-    if client is None:
+    """Show one client (never its secret); for a client named by the URL of its metadata
+    document, what the store holds under that URL."""
+    at = now()
+
+    async def find(storage: SqlStorage) -> tuple[Client | None, list[ClientRecords]]:
+        client = await storage.get_client(client_id)
+        if client is not None:
+            return client, []
+        return None, await _document_clients(storage, at, client_id)
+
+    client, documents = run(with_storage(load(config_path), find))
+    if client is not None:
+        emit(as_json, _client_dict(client), _client_lines(client))
+    elif documents:
+        emit(as_json, _document_client_dict(documents[0]), _document_client_lines(documents[0]))
+    else:
         raise CliError(f"no client with id {client_id!r}")
-    emit(as_json, _client_dict(client), _client_lines(client))
 
 
 @client_group.command("delete")

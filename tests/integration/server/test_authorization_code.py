@@ -101,6 +101,47 @@ async def test_no_refresh_token_without_offline_access(flow: Flow) -> None:
     assert "refresh_token" not in body
 
 
+async def test_offline_access_without_the_refresh_grant_is_approved_once(flow: Flow) -> None:
+    """A client without the refresh-token grant asking for `offline_access` (the MCP SDK does
+    when the server lists it) has it dropped (OIDC Core §11). One approval must be enough: the
+    consent recorded is for the scopes the request resolved to, and that is what is checked; it
+    once was the requested scopes, and the consent page came back after every approval."""
+    client, secret = await flow.harness.create_client(
+        name="no refresh",
+        grant_types=("authorization_code",),
+        redirect_uris=(WEB_REDIRECT,),
+        scopes=("read",),
+    )
+    agent = flow.agent()
+    for prompt in ("", "consent"):
+        request = {
+            **flow.web_request(scope="openid read offline_access", client_id=client.client_id),
+            **({"prompt": prompt} if prompt else {}),
+        }
+        flow.harness.clock.advance(1)  # `prompt=consent` wants an approval after the request
+        page = await agent.authorize(**request)
+        if only_form(page).action.endswith("/login"):
+            page = await agent.sign_in(page, USERNAME, PASSWORD)
+        assert only_form(page).action == ISSUER + "/consent"
+        redirect = await agent.approve(page)
+        assert redirect.status_code == 303, redirect.text  # not the consent page again
+        params = redirect_params(redirect)
+        response = await flow.harness.token(
+            client,
+            secret,
+            grant_type="authorization_code",
+            code=params["code"],
+            redirect_uri=WEB_REDIRECT,
+        )
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert body["scope"] == "openid read"
+        assert "refresh_token" not in body
+    # Remembered as approved: the same request goes straight to the client.
+    request = flow.web_request(scope="openid read offline_access", client_id=client.client_id)
+    assert redirect_params(await agent.authorize(**request))["code"]
+
+
 async def test_consent_is_remembered_and_asked_again_for_more(flow: Flow) -> None:
     agent = flow.agent()
     await flow.web_code(agent, scope="openid read")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,7 @@ from click.testing import CliRunner
 
 from authgate.cli import main
 from authgate.server.flows.refresh_tokens import new_family
-from authgate.server.models import ConsentGrant, Session
+from authgate.server.models import ConsentGrant, OpaqueAccessToken, Session
 from authgate.server.storage import Database, SqlStorage
 from tests.support.storage import T0, keyed_hash
 
@@ -423,10 +424,12 @@ def test_user_profile_password_and_deletion(env: dict[str, str]) -> None:
 
 def test_client_ids_never_look_like_options(monkeypatch: pytest.MonkeyPatch) -> None:
     """`authgate client show ID` and `consent revoke --client ID` must take every id."""
+    from authgate.server import secret_key  # noqa: PLC0415
     from authgate.server.clients import client_secrets  # noqa: PLC0415
 
     drawn = iter(["-starts-with-a-dash", "_fine"])
-    monkeypatch.setattr(client_secrets.secrets, "token_urlsafe", lambda _n: next(drawn))
+    # Client ids are drawn by `secret_key.random_token`, like every token.
+    monkeypatch.setattr(secret_key.secrets, "token_urlsafe", lambda _n: next(drawn))
     assert client_secrets.generate_client_id() == "_fine"
 
 
@@ -461,3 +464,131 @@ def test_profile_fapi2_refuses_secrets_per_client_and_server_wide(env: dict[str,
     assert code != 0
     assert "must use private_key_jwt" in out
     assert _json(env, "client", "list") == []
+
+
+DOCUMENT_CLIENT = "https://notes.example.test/oauth/client.json"
+
+
+async def _seed_document_client(url: str, now: int) -> None:
+    """What a client named by its metadata document URL leaves in the store (nothing registers
+    it): alice's consent, a live refresh-token family with a JWT of its grant, an opaque access
+    token outside any grant, and leftovers of another unregistered id that is not a URL."""
+    storage = SqlStorage(Database(url))
+    try:
+        alice = await storage.get_user_by_username("alice")
+        assert alice is not None
+        await storage.save_consent(
+            ConsentGrant(
+                alice.user_id,
+                DOCUMENT_CLIENT,
+                frozenset({"read"}),
+                frozenset({"https://api.example.test"}),
+                now,
+            )
+        )
+        _, family = new_family(
+            hash_token=keyed_hash,
+            grant_id="grant-document",
+            client_id=DOCUMENT_CLIENT,
+            user_id=alice.user_id,
+            scopes=("offline_access", "read"),
+            audiences=("https://api.example.test",),
+            auth_time=now,
+            amr=("pwd",),
+            now=now,
+        )
+        await storage.create_family(family)
+        await storage.record_grant_token(family.grant_id, "jwt-document", now + 300)
+        for client_id, name in ((DOCUMENT_CLIENT, "opaque-document"), ("leftover", "opaque-x")):
+            await storage.save_opaque_token(
+                OpaqueAccessToken(
+                    token_hash=keyed_hash(name),
+                    jti=name,
+                    client_id=client_id,
+                    subject=alice.user_id,
+                    audience="https://api.example.test",
+                    scope="read",
+                    roles=(),
+                    issued_at=now,
+                    expires_at=now + 300,
+                )
+            )
+    finally:
+        await storage.close()
+
+
+async def _document_state(url: str) -> tuple[bool, bool]:
+    """Whether the document client's grant JWT is revoked, and its opaque token."""
+    storage = SqlStorage(Database(url))
+    try:
+        opaque = await storage.get_opaque_token(keyed_hash("opaque-document"))
+        assert opaque is not None
+        return await storage.is_jti_revoked("jwt-document"), opaque.revoked
+    finally:
+        await storage.close()
+
+
+def test_a_metadata_document_client_is_listed_shown_and_revoked(env: dict[str, str]) -> None:
+    """A URL client id is in memory only; `client list`, `show`, `revoke-tokens` and `consent`
+    know it through the records the store holds under its URL."""
+    _api(env)
+    _json(env, "user", "create", "alice", "--password-stdin", stdin="correct horse battery\n")
+    registered = _json(
+        env, "client", "create", "--name", "billing", "--grant", "client_credentials"
+    )
+    url = env["AUTHGATE_DATABASE_URL"]
+    asyncio.run(_seed_document_client(url, int(time.time())))
+    records = {
+        "consents": 1,
+        "refresh_families": 1,
+        "opaque_access_tokens": 1,
+        "authorization_codes": 0,
+    }
+    listed = _json(env, "client", "list")
+    assert [(c["client_id"], c["origin"]) for c in listed] == [
+        (registered["client_id"], "cli"),
+        (DOCUMENT_CLIENT, "metadata_document"),  # not "leftover": no URL, no client
+    ]
+    assert listed[1] == {
+        "client_id": DOCUMENT_CLIENT,
+        "name": None,
+        "origin": "metadata_document",
+        "metadata_document": DOCUMENT_CLIENT,
+        "records": records,
+    }
+    code, out = _cli(env, "client", "list")
+    assert code == 0, out
+    rows = [line.split("\t") for line in out.splitlines()]
+    assert rows[0] == ["CLIENT_ID", "AUTH_METHOD", "GRANTS", "ORIGIN", "NAME"]
+    assert rows[2] == [DOCUMENT_CLIENT, "-", "-", "metadata_document", "-"]
+
+    assert _json(env, "client", "show", DOCUMENT_CLIENT) == listed[1]
+    code, out = _cli(env, "client", "show", DOCUMENT_CLIENT)
+    assert code == 0, out
+    assert "origin:        metadata_document" in out
+    assert "the document at its client_id URL" in out
+    assert "refresh:       1 live refresh-token family(ies)" in out
+    for unknown in ("https://other.example.test/client.json", "leftover"):
+        code, out = _cli(env, "client", "show", unknown)
+        assert code == 1, out
+        assert "no client with id" in out
+
+    done = _json(env, "client", "revoke-tokens", DOCUMENT_CLIENT)
+    assert done == {"client_id": DOCUMENT_CLIENT, "grants": 1, "opaque_tokens": 1}
+    assert asyncio.run(_document_state(url)) == (True, True)
+    # Its consent remains, so it is still known; nothing live is left to revoke.
+    shown = _json(env, "client", "show", DOCUMENT_CLIENT)
+    assert shown["records"] == {**records, "refresh_families": 0, "opaque_access_tokens": 0}
+    again = _json(env, "client", "revoke-tokens", DOCUMENT_CLIENT)
+    assert (again["grants"], again["opaque_tokens"]) == (0, 0)
+    listed = _json(env, "consent", "list", "--client", DOCUMENT_CLIENT)
+    assert [c["client_id"] for c in listed] == [DOCUMENT_CLIENT]
+
+    # Once its consent is revoked too, nothing names the client: it is unknown again.
+    done = _json(env, "consent", "revoke", "--user", "alice", "--client", DOCUMENT_CLIENT)
+    assert done["consent_removed"] is True
+    assert [c["client_id"] for c in _json(env, "client", "list")] == [registered["client_id"]]
+    for args in (("client", "show"), ("client", "revoke-tokens")):
+        code, out = _cli(env, *args, DOCUMENT_CLIENT)
+        assert code == 1, out
+        assert "no client with id" in out

@@ -15,12 +15,23 @@ from authgate.config import ConfigError
 from authgate.server.auth_server import open_storage
 from authgate.server.config import DatabaseSettings
 from authgate.server.config_loader import load_config
-from authgate.server.models import Api, ApiAccess, Client, OpaqueAccessToken, User
+from authgate.server.models import (
+    Api,
+    ApiAccess,
+    AuthorizationCode,
+    Client,
+    ConsentGrant,
+    OpaqueAccessToken,
+    RefreshFamily,
+    User,
+)
 from authgate.server.storage import AlreadyExistsError, Database, SqlStorage
 from authgate.server.storage.database import DEFAULT_POOL_SIZE
 from authgate.server.storage.migrate import head_revision, schema_revision, upgrade
+from authgate.server.storage.protocols import ClientRecords
 from authgate.server.storage.tables import metadata
 from tests.support.server_harness import make_config
+from tests.support.storage import keyed_hash
 
 
 @pytest.fixture
@@ -275,3 +286,104 @@ async def test_a_registered_client_is_replaced_whole_and_its_first_use_kept(
         await storage.replace_client(bad)
     assert await storage.get_client("r1") == replaced
     assert not await storage.replace_client(dataclasses.replace(new, client_id="absent"))
+
+
+async def test_unregistered_clients_are_listed_with_their_live_records(
+    storage: SqlStorage,
+) -> None:
+    """A client named by its metadata document URL is registered nowhere: the store lists the ids
+    that live records name without a registered client, with counts (default retention: refresh
+    families idle 14 days, absolute 90 days)."""
+    now, day = 10_000_000, 86400
+    url, dead = "https://app.example.test/client.json", "https://gone.example.test/client.json"
+    await storage.create_api(_api())
+    await storage.create_client(_client("c1"))
+    await storage.create_user(User(user_id="u1", username="alice"))
+
+    async def family(client_id: str, grant_id: str, *, created: int, issued: int) -> None:
+        await storage.create_family(
+            RefreshFamily(
+                family_id=grant_id,
+                grant_id=grant_id,
+                client_id=client_id,
+                user_id="u1",
+                scopes=("read",),
+                audiences=("https://api.example.test",),
+                auth_time=created,
+                amr=("pwd",),
+                created_at=created,
+                generation=0,
+                current_hash=keyed_hash(grant_id),
+                current_issued_at=issued,
+            )
+        )
+
+    async def opaque(client_id: str, name: str, *, expires_at: int) -> None:
+        await storage.save_opaque_token(
+            OpaqueAccessToken(
+                token_hash=keyed_hash(name),
+                jti=name,
+                client_id=client_id,
+                subject="u1",
+                audience="https://api.example.test",
+                scope="read",
+                roles=(),
+                issued_at=now - 60,
+                expires_at=expires_at,
+            )
+        )
+
+    async def code(client_id: str, name: str, *, expires_at: int) -> None:
+        await storage.save_code(
+            AuthorizationCode(
+                code_hash=keyed_hash(name),
+                grant_id=name,
+                client_id=client_id,
+                redirect_uri="http://127.0.0.1/callback",
+                redirect_uri_in_request=True,
+                code_challenge="x" * 43,
+                scopes=("read",),
+                audiences=("https://api.example.test",),
+                nonce=None,
+                user_id="u1",
+                auth_time=now,
+                amr=("pwd",),
+                issued_at=now - 10,
+                expires_at=expires_at,
+            )
+        )
+
+    # The registered client's records make no unregistered client.
+    await storage.save_consent(ConsentGrant("u1", "c1", frozenset({"read"}), frozenset(), now))
+    await family("c1", "g-c1", created=now, issued=now)
+    # The URL client: one live record of each kind...
+    await storage.save_consent(ConsentGrant("u1", url, frozenset({"read"}), frozenset(), now))
+    await family(url, "g-live", created=now - 80 * day, issued=now - 13 * day)
+    await opaque(url, "o-live", expires_at=now + 1)
+    await code(url, "k-live", expires_at=now + 1)
+    # ...and dead ones, which do not count.
+    await family(url, "g-idle", created=now - day, issued=now - 14 * day)
+    await family(url, "g-old", created=now - 90 * day, issued=now)
+    await family(url, "g-revoked", created=now, issued=now)
+    await storage.revoke_grant("g-revoked", now)
+    await opaque(url, "o-expired", expires_at=now)
+    await opaque(url, "o-revoked", expires_at=now + 60)
+    assert await storage.revoke_opaque_token(keyed_hash("o-revoked"))
+    await code(url, "k-expired", expires_at=now)
+    await code(url, "k-used", expires_at=now + 60)
+    assert await storage.consume_code(keyed_hash("k-used"), now)
+    # A client whose records are all dead is not listed.
+    await family(dead, "g-dead", created=now - 90 * day, issued=now - 20 * day)
+    await opaque(dead, "o-dead", expires_at=now - 1)
+
+    expected = ClientRecords(
+        url, consents=1, refresh_families=1, opaque_access_tokens=1, authorization_codes=1
+    )
+    assert await storage.list_unregistered_clients(now) == [expected]
+    assert await storage.list_unregistered_clients(now, url) == [expected]
+    assert await storage.list_unregistered_clients(now, dead) == []
+    assert await storage.list_unregistered_clients(now, "c1") == []  # registered
+    assert await storage.list_unregistered_clients(now, "x" * 300) == []
+    # Later the tokens and the code have expired and the family has gone idle: the consent stays.
+    later = await storage.list_unregistered_clients(now + 2 * day)
+    assert later == [ClientRecords(url, consents=1)]

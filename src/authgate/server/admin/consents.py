@@ -9,10 +9,11 @@ not listed per user and run out on their own (minutes).
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 from authgate.server import audit
-from authgate.server.admin.registry import AdminError
+from authgate.server.admin.registry import AdminError, known_client
 from authgate.server.models import ConsentGrant
 from authgate.server.storage.protocols import Storage
 
@@ -48,7 +49,7 @@ async def list_consents(
         if user is None:
             raise AdminError(f"no user named {username!r}")
         user_id = user.user_id
-    if client_id is not None and await storage.get_client(client_id) is None:
+    if client_id is not None and not await known_client(storage, client_id, now=int(time.time())):
         raise AdminError(f"no client with id {client_id!r}")
     usernames = {u.user_id: u.username for u in await storage.list_users()}
     clients = {c.client_id: c.name for c in await storage.list_clients()}
@@ -68,7 +69,7 @@ async def revoke_consent(
     user = await storage.get_user_by_username(username)
     if user is None:
         raise AdminError(f"no user named {username!r}")
-    if await storage.get_client(client_id) is None:
+    if not await known_client(storage, client_id, now=now):
         raise AdminError(f"no client with id {client_id!r}")
     removed = await storage.revoke_consent(user.user_id, client_id)
     revoked = 0 if keep_tokens else await storage.revoke_user_grants(user.user_id, client_id, now)

@@ -56,6 +56,7 @@ __all__ = [
     "delete_api",
     "delete_client",
     "delete_user",
+    "known_client",
     "rotate_client_secret",
     "set_user_password",
     "update_user_profile",
@@ -671,6 +672,17 @@ async def delete_client(storage: Storage, client_id: str, *, now: int) -> bool:
     if deleted:
         await audit.record(storage, "client.deleted", client_id, now=now)
     return deleted
+
+
+async def known_client(storage: Storage, client_id: str, *, now: int) -> bool:
+    """Whether the administration can act on `client_id`: a registered client, or one that live
+    records name without a registration (a client of a metadata document lives in the servers'
+    memory only, its consents and grants in the store under its URL)."""
+    if not 0 < len(client_id) <= 128:
+        return False
+    if await storage.get_client(client_id) is not None:
+        return True
+    return bool(await storage.list_unregistered_clients(now, client_id))
 
 
 async def _user(storage: Storage, username: str) -> User:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from authgate.server import audit
-from authgate.server.admin.registry import AdminError
+from authgate.server.admin.registry import AdminError, known_client
 from authgate.server.flows.refresh_tokens import revoke_refresh_token
 from authgate.server.storage.protocols import Storage, TokensRevoked
 from authgate.server.tokens.inspection import TokenInspector
@@ -71,8 +71,9 @@ async def revoke_token(
 
 
 async def revoke_client_tokens(storage: Storage, client_id: str, *, now: int) -> TokensRevoked:
-    """Revoke every refresh-token family and tracked access token of a client."""
-    if not 0 < len(client_id) <= 128 or await storage.get_client(client_id) is None:
+    """Revoke every refresh-token family and tracked access token of a client: a registered one,
+    or one named by the URL of its metadata document while live records name it."""
+    if not await known_client(storage, client_id, now=now):
         raise AdminError(f"no client with id {client_id!r}")
     revoked = await storage.revoke_tokens_of(client_id=client_id, now=now)
     await audit.record(

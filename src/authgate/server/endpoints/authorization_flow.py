@@ -96,6 +96,7 @@ async def continue_authorization(
             request,
             auth_time=session.auth_time if session is not None else None,
             consent=consent,
+            scopes=target.scopes,
             audiences=target.audiences,
             now=server.now(),
         )

@@ -34,13 +34,17 @@ def next_step(
     *,
     auth_time: int | None,
     consent: ConsentGrant | None,
+    scopes: Iterable[str],
     audiences: Iterable[str],
     now: int,
     consent_needed: bool = True,
 ) -> Step:
     """Decide from the session's `auth_time` (None: not signed in) and the remembered `consent`.
 
-    `audiences` are the API identifiers the request resolved to. `consent_needed=False` lets a
+    `scopes` and `audiences` are what the request resolved to, hence what an approval records:
+    not the requested scopes, which may hold `offline_access` that the server drops for a client
+    without the refresh-token grant (OIDC Core §11), so that an approval of the request always
+    covers it and the consent page is not shown again in a loop. `consent_needed=False` lets a
     deployment skip the consent page for a client it trusts (unless `prompt=consent`). Raises
     `LoginRequired` or `ConsentRequired` (to be sent to the redirect URI) for `prompt=none`.
     """
@@ -51,7 +55,7 @@ def next_step(
     prompted = "consent" in request.prompt and (
         consent is None or consent.granted_at < request.requested_at
     )
-    covered = consent_covers(consent, request.scopes, audiences) or not consent_needed
+    covered = consent_covers(consent, scopes, audiences) or not consent_needed
     if prompted or not covered:
         if "none" in request.prompt:
             raise ConsentRequired("the user has not approved this request")

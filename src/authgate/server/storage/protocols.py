@@ -48,6 +48,7 @@ __all__ = [
     "AuditStore",
     "AuthorizationCodeStore",
     "ClientLookup",
+    "ClientRecords",
     "ClientStore",
     "ConsentStore",
     "DeviceAuthorizationStore",
@@ -112,11 +113,34 @@ class ClientLookup(Protocol):
         """The client with exactly this id, including its access list, or None."""
 
 
+@dataclass(frozen=True, slots=True)
+class ClientRecords:
+    """What the store holds under a client id that no registered client has: a client named by
+    the URL of its metadata document exists in the servers' memory only, but its consents, codes,
+    refresh-token families and opaque access tokens are stored under that URL. Counts of live
+    records (see `ClientStore.list_unregistered_clients`)."""
+
+    client_id: str
+    consents: int = 0
+    refresh_families: int = 0
+    opaque_access_tokens: int = 0
+    authorization_codes: int = 0
+
+
 class ClientStore(ClientLookup, Protocol):
     """Registered clients with their permissions (`Client.access`)."""
 
     async def list_clients(self) -> list[Client]:
         """All clients, ordered by name then id."""
+
+    async def list_unregistered_clients(
+        self, now: int, client_id: str | None = None
+    ) -> list[ClientRecords]:
+        """The client ids that live records name but no registered client has, each with its
+        counts, ordered by id (only `client_id`'s, when given). Live at `now`: every consent (it
+        does not expire), refresh-token families neither revoked nor past the retention's idle or
+        absolute lifetime, opaque access tokens neither revoked nor expired, codes neither used
+        nor expired. An id whose records are all dead is not listed."""
 
     async def create_client(self, client: Client) -> None:
         """Store a new client and its access list atomically; `AlreadyExistsError` on a taken id.

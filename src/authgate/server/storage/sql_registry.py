@@ -9,7 +9,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from authgate.server.models import Api, ApiAccess, Client, User
-from authgate.server.storage.protocols import AlreadyExistsError
+from authgate.server.storage.protocols import AlreadyExistsError, ClientRecords
+from authgate.server.storage.retention import Retention
 from authgate.server.storage.sql_base import SqlBase, storable
 from authgate.server.storage.tables import (
     apis,
@@ -31,6 +32,8 @@ __all__ = ["SqlRegistry"]
 
 class SqlRegistry(SqlBase):
     """APIs, clients and users in SQL."""
+
+    _retention: Retention
 
     # -- APIs -----------------------------------------------------------------------------------
 
@@ -96,6 +99,54 @@ class SqlRegistry(SqlBase):
             ):
                 grants.setdefault(a.client_id, []).append(_access(a._mapping))
         return [_client(row._mapping, grants.get(row.client_id, [])) for row in rows]
+
+    async def list_unregistered_clients(
+        self, now: int, client_id: str | None = None
+    ) -> list[ClientRecords]:
+        if client_id is not None and not storable(client_id):
+            return []
+        keep = self._retention
+        live: tuple[tuple[str, sa.Table, tuple[sa.ColumnElement[bool], ...]], ...] = (
+            ("consents", consents, ()),
+            (
+                "refresh_families",
+                refresh_families,
+                (
+                    refresh_families.c.revoked_at.is_(None),
+                    refresh_families.c.created_at > now - keep.refresh_absolute,
+                    refresh_families.c.current_issued_at > now - keep.refresh_idle,
+                ),
+            ),
+            (
+                "opaque_access_tokens",
+                opaque_access_tokens,
+                (
+                    opaque_access_tokens.c.revoked.is_(False),
+                    opaque_access_tokens.c.expires_at > now,
+                ),
+            ),
+            (
+                "authorization_codes",
+                authorization_codes,
+                (
+                    authorization_codes.c.used_at.is_(None),
+                    authorization_codes.c.expires_at > now,
+                ),
+            ),
+        )
+        counts: dict[str, dict[str, int]] = {}
+        async with self._db.begin() as conn:
+            for name, table, conditions in live:
+                query = (
+                    sa.select(table.c.client_id, sa.func.count())
+                    .where(table.c.client_id.not_in(sa.select(clients.c.client_id)), *conditions)
+                    .group_by(table.c.client_id)
+                )
+                if client_id is not None:
+                    query = query.where(table.c.client_id == client_id)
+                for owner, count in await conn.execute(query):
+                    counts.setdefault(owner, {})[name] = count
+        return [ClientRecords(owner, **counts[owner]) for owner in sorted(counts)]
 
     async def create_client(self, client: Client) -> None:
         values = {

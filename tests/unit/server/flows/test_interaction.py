@@ -47,7 +47,14 @@ def grant(scopes: set[str] | None = None, granted_at: int = NOW - 1000) -> Conse
 
 
 def step(req: AuthorizationRequest, auth_time: int | None, consent: ConsentGrant | None) -> Step:
-    return next_step(req, auth_time=auth_time, consent=consent, audiences=[API], now=NOW + 5)
+    return next_step(
+        req,
+        auth_time=auth_time,
+        consent=consent,
+        scopes=req.scopes,
+        audiences=[API],
+        now=NOW + 5,
+    )
 
 
 def test_not_signed_in_asks_for_login() -> None:
@@ -110,11 +117,41 @@ def test_prompt_none_never_shows_a_page() -> None:
 def test_trusted_client_may_skip_consent_unless_prompted() -> None:
     def skip(req: AuthorizationRequest) -> Step:
         return next_step(
-            req, auth_time=NOW, consent=None, audiences=[API], now=NOW, consent_needed=False
+            req,
+            auth_time=NOW,
+            consent=None,
+            scopes=req.scopes,
+            audiences=[API],
+            now=NOW,
+            consent_needed=False,
         )
 
     assert skip(request()) is Step.ISSUE
     assert skip(request(prompt=frozenset({"consent"}))) is Step.CONSENT
+
+
+def test_an_approval_covers_the_resolved_scopes_not_the_requested_ones() -> None:
+    """`offline_access` requested by a client without the refresh-token grant is dropped (OIDC
+    Core §11): the approval records the resolved scopes, and they are what must be covered, or
+    the consent page comes back after every approval."""
+    req = request(scopes=("openid", "orders:read", "offline_access"))
+    approved = grant({"openid", "orders:read"}, granted_at=NOW + 1)
+    resolved = ("openid", "orders:read")
+    assert (
+        next_step(
+            req, auth_time=NOW, consent=approved, scopes=resolved, audiences=[API], now=NOW + 5
+        )
+        is Step.ISSUE
+    )
+    prompted = dataclasses.replace(req, prompt=frozenset({"consent"}))
+    assert (
+        next_step(
+            prompted, auth_time=NOW, consent=approved, scopes=resolved, audiences=[API], now=NOW + 5
+        )
+        is Step.ISSUE
+    )
+    # What the client may really get still needs the user's approval.
+    assert step(req, NOW, approved) is Step.CONSENT
 
 
 def test_consent_covers() -> None:
