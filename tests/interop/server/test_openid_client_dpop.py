@@ -1,14 +1,17 @@
-"""openid-client 6 (Node) with DPoP (RFC 9449) against a real `authgate serve` on loopback, on
-SQLite and PostgreSQL, with and without server nonces (issue 13).
+"""openid-client 6 and oauth4webapi (Node) with DPoP (RFC 9449) against a real `authgate serve` on
+loopback, on SQLite and PostgreSQL, and with server nonces required (issue 13).
 
-The script (dpop_flow_client.mjs) runs the code flow with PAR (RFC 9126) and a proof of its own
+openid-client (dpop_flow_client.mjs) runs the code flow with PAR (RFC 9126) and a proof of its own
 ES256 key at /par and /token, for a public and for a confidential client. The bound access token
 then passes `authgate gateway` and the ASGI (FastAPI) and WSGI (Flask) middleware with a new proof
 per call, and is refused as a Bearer token; a code pushed with one key cannot be redeemed with
-another (§10.1). The public client's refresh token is bound to the key:
-a refresh with another key or with none is refused, one with the key rotates it and binds the new
-access token. The confidential client exchanges its bound token (RFC 8693) for a token to another
-API its exchange policy allows. The recorded requests show which proofs were sent where."""
+another (§10.1). The public client's refresh token is bound to the key: a refresh with another key
+or with none is refused, one with the key rotates it and binds the new access token. The
+confidential client exchanges its bound token (RFC 8693) for a token to another API its exchange
+policy allows. The recorded requests show which proofs went where, and the nonce retries.
+
+oauth4webapi (dpop_oauth4webapi_client.mjs), driven call by call, runs the public client's PAR and
+code flow with proofs, the gateway call and a refresh, retrying on `use_dpop_nonce` itself."""
 
 from __future__ import annotations
 
@@ -17,7 +20,7 @@ import os
 import subprocess
 import time
 from collections.abc import Iterator
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +37,7 @@ from tests.support.gateway import Gateway, Upstream
 from tests.support.interop import NODE_MODULES, FastAPIShell, FlaskShell, require_node
 
 SCRIPT = Path(__file__).with_name("dpop_flow_client.mjs")
+OAUTH4WEBAPI_SCRIPT = Path(__file__).with_name("dpop_oauth4webapi_client.mjs")
 BILLING = "https://billing.dpop.test"
 
 
@@ -97,6 +101,11 @@ def nonce_served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
 
 
 @pytest.fixture(scope="module")
+def nonce_peers(nonce_served: Served) -> Peers:
+    return Peers(nonce_served)
+
+
+@pytest.fixture(scope="module")
 def upstream() -> Iterator[Upstream]:
     server = Upstream()
     yield server
@@ -117,8 +126,10 @@ path = "/orders"
 """
 
 
-def _run_script(served: Served, peers: Peers, resources: dict[str, str]) -> dict[str, Any]:
-    """Run the script, sign in and approve for it at each authorization; its result."""
+def _run_script(
+    script: Path, served: Served, peers: Peers, resources: dict[str, str]
+) -> dict[str, Any]:
+    """Run `script`, sign in and approve for it at each authorization; its result."""
     recipe = {
         "issuer": served.url,
         "api": API,
@@ -130,7 +141,7 @@ def _run_script(served: Served, peers: Peers, resources: dict[str, str]) -> dict
         "resources": resources,
     }
     process = subprocess.Popen(
-        ["node", str(SCRIPT)],
+        ["node", str(script)],
         env={**os.environ, "NODE_MODULES": str(NODE_MODULES), "RECIPE_INPUT": json.dumps(recipe)},
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
@@ -159,11 +170,19 @@ def _run_script(served: Served, peers: Peers, resources: dict[str, str]) -> dict
             process.wait()
 
 
+@contextmanager
+def _gateway(served: Served, upstream: Upstream, directory: Path) -> Iterator[Gateway]:
+    gateway = Gateway(_gate_toml(served.url, upstream), directory)
+    try:
+        yield gateway
+    finally:
+        gateway.stop()
+
+
 def _flow(served: Served, peers: Peers, upstream: Upstream, directory: Path) -> dict[str, Any]:
     """The script's run with the gateway and both middleware shells in front of the API."""
     with ExitStack() as stack:
-        gateway = Gateway(_gate_toml(served.url, upstream), directory)
-        stack.callback(gateway.stop)
+        gateway = stack.enter_context(_gateway(served, upstream, directory))
         gate_file = directory / "gate.toml"
         gate_file.write_text(_gate_toml(served.url))
         resources = {"gateway": f"http://127.0.0.1:{gateway.port}"}
@@ -171,7 +190,7 @@ def _flow(served: Served, peers: Peers, upstream: Upstream, directory: Path) -> 
             app = shell(Gate(load_gate_config(str(gate_file))))
             stack.callback(app.close)
             resources[name] = app.url
-        return _run_script(served, peers, resources)
+        return _run_script(SCRIPT, served, peers, resources)
 
 
 def _check_flow(result: dict[str, Any], served: Served) -> None:
@@ -267,11 +286,10 @@ def test_openid_client_pushes_with_dpop_and_uses_the_bound_tokens(
 
 
 def test_openid_client_retries_with_the_server_nonce(
-    nonce_served: Served, upstream: Upstream, tmp_path: Path
+    nonce_served: Served, nonce_peers: Peers, upstream: Upstream, tmp_path: Path
 ) -> None:
     require_node()
-    peers = Peers(nonce_served)
-    result = _flow(nonce_served, peers, upstream, tmp_path)
+    result = _flow(nonce_served, nonce_peers, upstream, tmp_path)
     _check_flow(result, nonce_served)
     requests = result["requests"]
     # RFC 9449 §8: the first proof of each key (the public client's, the other key it tries to
@@ -291,3 +309,33 @@ def test_openid_client_retries_with_the_server_nonce(
     assert all(r["proof"]["nonce"] for r in accepted)
     # The resource servers issue no nonces (RFC 9449 §9 makes them optional) and asked for none.
     assert all(r["status"] == 200 for r in requests if r["path"] == "/orders")
+
+
+def _oauth4webapi(
+    served: Served, peers: Peers, upstream: Upstream, directory: Path
+) -> dict[str, Any]:
+    with _gateway(served, upstream, directory) as gateway:
+        resources = {"gateway": f"http://127.0.0.1:{gateway.port}"}
+        result = _run_script(OAUTH4WEBAPI_SCRIPT, served, peers, resources)
+    jkt = {"jkt": result["jkt"]}
+    assert result["expires_in"] == "number"
+    assert result["token_type"].lower() == "dpop"
+    assert result["cnf"] == jkt
+    assert result["calls"] == [200, 200]
+    assert result["refreshed"] == {"token_type": "dpop", "cnf": jkt, "gateway": 200}
+    return result
+
+
+def test_oauth4webapi_pushes_with_dpop_and_refreshes(
+    served: Served, peers: Peers, upstream: Upstream, tmp_path: Path
+) -> None:
+    require_node()
+    assert _oauth4webapi(served, peers, upstream, tmp_path)["nonce_retries"] == 0
+
+
+def test_oauth4webapi_retries_with_the_server_nonce(
+    nonce_served: Served, nonce_peers: Peers, upstream: Upstream, tmp_path: Path
+) -> None:
+    require_node()
+    # One retry: only the first request (/par) had no nonce to send; the handle kept it after.
+    assert _oauth4webapi(nonce_served, nonce_peers, upstream, tmp_path)["nonce_retries"] == 1
