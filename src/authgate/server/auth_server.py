@@ -354,6 +354,7 @@ def _token_endpoint_dpop(
     return TokenEndpointDPoP(
         config.dpop,
         token_endpoint=config.endpoint(ENDPOINT_PATHS["token"]),
+        par_endpoint=config.endpoint(ENDPOINT_PATHS["pushed_authorization_request"]),
         replay=replay,
         secret_key=config.secret_key,
         clock=clock,

@@ -264,6 +264,86 @@ async def test_dpop_jkt_binds_the_code_to_the_key(flow: Flow) -> None:
     assert "error=invalid_request" in bad.headers["location"]
 
 
+async def _pushed_native_tokens(
+    flow: Flow, pushed_with: DPoPClient, redeemed_with: DPoPClient, **params: str
+) -> httpx.Response:
+    """The native client's code flow through /par with a proof by `pushed_with` (RFC 9449
+    §10.1), the code redeemed with a proof by `redeemed_with`."""
+    verifier, challenge = pkce_pair()
+    form = {
+        "client_id": flow.native.client_id,
+        "response_type": "code",
+        "redirect_uri": NATIVE,
+        "scope": "offline_access read",
+        "code_challenge": challenge,
+        "code_challenge_method": "S256",
+        **params,
+    }
+    pushed = await flow.http.post(
+        "/par", data=form, headers={"DPoP": pushed_with.proof("POST", ISSUER + "/par")}
+    )
+    assert pushed.status_code == 201, pushed.text
+    code = await flow.agent().code_for(
+        client_id=flow.native.client_id, request_uri=pushed.json()["request_uri"]
+    )
+    return await post_token(
+        flow,
+        flow.native,
+        None,
+        (redeemed_with.proof("POST", TOKEN_URL),),
+        grant_type="authorization_code",
+        code=code["code"],
+        redirect_uri=NATIVE,
+        code_verifier=verifier,
+    )
+
+
+async def test_a_proof_at_par_binds_the_code_to_its_key(flow: Flow) -> None:
+    # RFC 9449 §10.1: the proof's key counts as `dpop_jkt`; the code is redeemed only with it.
+    key = DPoPClient(clock=flow.harness.clock)
+    stolen = await _pushed_native_tokens(flow, key, DPoPClient(clock=flow.harness.clock))
+    assert stolen.status_code == 400, stolen.text
+    assert stolen.json() == {
+        "error": "invalid_dpop_proof",
+        "error_description": "the authorization code is bound to another DPoP key",
+    }
+    ok = await _pushed_native_tokens(flow, key, key)
+    assert ok.status_code == 200, ok.text
+    assert ok.json()["token_type"] == "DPoP"
+    assert claims_of(ok.json()["access_token"])["cnf"] == {"jkt": key.jkt}
+    # The same key named both ways is fine.
+    both = await _pushed_native_tokens(flow, key, key, dpop_jkt=key.jkt)
+    assert both.status_code == 200, both.text
+
+
+async def test_par_refuses_a_proof_and_dpop_jkt_that_disagree(flow: Flow) -> None:
+    key, other = DPoPClient(clock=flow.harness.clock), DPoPClient(clock=flow.harness.clock)
+    form = {
+        "client_id": flow.native.client_id,
+        "response_type": "code",
+        "redirect_uri": NATIVE,
+        "scope": "read",
+        "code_challenge": pkce_pair()[1],
+        "code_challenge_method": "S256",
+        "dpop_jkt": other.jkt,
+    }
+    par = ISSUER + "/par"
+    refused = await flow.http.post("/par", data=form, headers={"DPoP": key.proof("POST", par)})
+    assert refused.status_code == 400
+    assert refused.json() == {
+        "error": "invalid_dpop_proof",
+        "error_description": "dpop_jkt does not match the key of the DPoP proof",
+    }
+    # A proof made for the token endpoint, or a second proof, is no proof for /par.
+    for headers in (
+        [("DPoP", key.proof("POST", TOKEN_URL))],
+        [("DPoP", key.proof("POST", par)), ("DPoP", key.proof("POST", par))],
+    ):
+        bad = await flow.http.post("/par", data={**form, "dpop_jkt": key.jkt}, headers=headers)
+        assert bad.status_code == 400
+        assert bad.json()["error"] == "invalid_dpop_proof"
+
+
 async def test_browser_clients_may_send_proofs_and_read_nonces(flow: Flow) -> None:
     preflight = await flow.http.options(
         "/token",
@@ -315,6 +395,30 @@ async def test_server_nonces(flow: Flow) -> None:
         assert ok.status_code == 200, ok.text
         assert ok.headers["dpop-nonce"]
         assert ok.json()["token_type"] == "DPoP"
+        # RFC 9449 §8: /par asks for the nonce as well, and names the next one when it accepts.
+        native, _ = await other.create_client(
+            name="n", auth_method="none", redirect_uris=(NATIVE,), scopes=("read",),
+            grant_types=("authorization_code",),
+        )  # fmt: skip
+        form = {
+            "client_id": native.client_id,
+            "response_type": "code",
+            "redirect_uri": NATIVE,
+            "scope": "read",
+            "code_challenge": pkce_pair()[1],
+            "code_challenge_method": "S256",
+        }
+        par = ISSUER + "/par"
+        asked = await other.http.post("/par", data=form, headers={"DPoP": key.proof("POST", par)})
+        assert asked.status_code == 400
+        assert asked.json()["error"] == "use_dpop_nonce"
+        nonce = asked.headers["dpop-nonce"]
+        pushed = await other.http.post(
+            "/par", data=form, headers={"DPoP": key.proof("POST", par, nonce=nonce)}
+        )
+        assert pushed.status_code == 201, pushed.text
+        assert pushed.headers["dpop-nonce"]
+        assert pushed.headers["cache-control"] == "no-store"
 
 
 async def test_a_proof_is_single_use_across_servers_sharing_the_database(flow: Flow) -> None:

@@ -6,6 +6,7 @@ key every token the request issues is bound to.
 metadata names it, no `ath`), claims its `jti` once (in Redis when `[limits] redis_url` is set,
 else in the database, so every process of the server shares it), and asks for the server's nonce
 when `[dpop] require_nonce` is on. A client registered with `require_dpop` must send a proof.
+`pushed_key` checks a proof sent to /par the same way (`htu` the PAR endpoint, §10.1).
 
 The token endpoint runs the grant inside `binding(jkt)`; `bound_key()` is then what the issuer
 binds access tokens to (`cnf.jkt`, `token_type: DPoP`), what a new refresh-token family of a
@@ -86,6 +87,7 @@ class TokenEndpointDPoP:
         settings: DPoPSettings,
         *,
         token_endpoint: str,
+        par_endpoint: str,
         replay: ClaimStore,
         secret_key: bytes,
         clock: Callable[[], float],
@@ -102,6 +104,7 @@ class TokenEndpointDPoP:
             dataclasses.replace(self.rules, algorithms=fapi2, leeway=leeway) if fapi2 else None
         )
         self._token_endpoint = token_endpoint
+        self._par_endpoint = par_endpoint
         self._replay = replay
         self._clock = clock
         self._namespace = namespace
@@ -120,18 +123,25 @@ class TokenEndpointDPoP:
             if client.dpop_required:
                 raise InvalidDPoPProof("this client must send a DPoP proof")
             return None
+        return await self._checked_key(proof, client, self._token_endpoint)
+
+    async def pushed_key(self, proofs: Sequence[str], client: Client) -> str | None:
+        """The key of the proof a pushed authorization request carries (RFC 9449 §10.1: `htu` is
+        the PAR endpoint), None without one: the code is then bound as by `dpop_jkt`. No proof is
+        required there, even of a client that requires DPoP: its token request must prove a key."""
+        proof = single_proof(proofs)
+        if proof is None:
+            return None
+        return await self._checked_key(proof, client, self._par_endpoint)
+
+    async def _checked_key(self, proof: str, client: Client, uri: str) -> str:
         rules = self.rules
         if client.profile == FAPI2:
             if self._fapi2_rules is None:
                 raise InvalidDPoPProof("[dpop] algorithms has none a FAPI 2.0 client may use")
             rules = self._fapi2_rules
         checked = check_proof(
-            proof,
-            method="POST",
-            uri=self._token_endpoint,
-            rules=rules,
-            nonces=self.nonces,
-            now=self._clock(),
+            proof, method="POST", uri=uri, rules=rules, nonces=self.nonces, now=self._clock()
         )
         await claim_proof(checked, self._replay, rules, namespace=self._namespace)
         return checked.jkt

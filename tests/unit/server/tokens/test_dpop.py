@@ -25,6 +25,7 @@ from authgate.server.tokens.dpop import (
 from tests.support.dpop import DPoPClient
 
 TOKEN = "https://as.example.test/token"
+PAR = "https://as.example.test/par"
 
 
 async def test_binding_is_per_request() -> None:
@@ -57,6 +58,7 @@ async def test_token_endpoint_proofs(tmp_path: Path) -> None:
         dpop = TokenEndpointDPoP(
             DPoPSettings(),
             token_endpoint=TOKEN,
+            par_endpoint=PAR,
             replay=DatabaseClaims(SqlStorage(db), clock),
             secret_key=b"k" * 32,
             clock=clock,
@@ -74,9 +76,17 @@ async def test_token_endpoint_proofs(tmp_path: Path) -> None:
         with pytest.raises(InvalidDPoPProof):  # another endpoint
             await dpop.proven_key([key.proof("POST", TOKEN + "x")], client)
         assert dpop.nonce_header() == {}
+        # RFC 9449 §10.1: at /par a proof names the PAR endpoint; none is needed, even of `strict`.
+        assert await dpop.pushed_key([], strict) is None
+        assert await dpop.pushed_key([key.proof("POST", PAR)], strict) == key.jkt
+        with pytest.raises(InvalidDPoPProof):  # a token endpoint proof
+            await dpop.pushed_key([key.proof("POST", TOKEN)], client)
+        with pytest.raises(InvalidDPoPProof):  # a PAR proof at the token endpoint
+            await dpop.proven_key([key.proof("POST", PAR)], client)
         nonces = TokenEndpointDPoP(
             DPoPSettings(require_nonce=True),
             token_endpoint=TOKEN,
+            par_endpoint=PAR,
             replay=DatabaseClaims(SqlStorage(db), clock),
             secret_key=b"k" * 32,
             clock=clock,
@@ -86,6 +96,8 @@ async def test_token_endpoint_proofs(tmp_path: Path) -> None:
         assert caught.value.nonce == nonces.nonce_header()["DPoP-Nonce"]
         proof = key.proof("POST", TOKEN, nonce=caught.value.nonce)
         assert await nonces.proven_key([proof], client) == key.jkt
+        with pytest.raises(UseDPoPNonce):  # §8: the nonce is asked for at /par too
+            await nonces.pushed_key([key.proof("POST", PAR)], client)
     finally:
         await db.close()
 
