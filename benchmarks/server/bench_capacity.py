@@ -27,7 +27,8 @@ which is cluster-wide: other databases' writes on a shared server count too).
 
 With `--limits redis`, the token limit and both lockouts are on (never refusing) in a
 `redis-server` the run starts on a free port, and the Redis commands and Redis CPU per grant are
-reported too (`INFO commandstats`, `INFO cpu`).
+reported too (`INFO commandstats`, `INFO cpu`): the script calls (the limits store sends one per
+batch of decisions: the round trips) and every command, those the scripts run included.
 
 With `--rounds N` every round starts each worker count afresh, in a rotating order. Results are
 printed and written to benchmarks/results/server-capacity.json (or `--out`). Any non-2xx answer
@@ -75,6 +76,8 @@ STAT_FIELDS = (
     "tup_fetched",
     "blks_read",
 )
+# The commands that run a script: what the limits store sends, one per batch of decisions.
+SCRIPT_CALLS = ("evalsha", "eval", "evalsha_ro", "eval_ro", "fcall")
 STATS_IDLE_FLUSH = 11  # seconds: PostgreSQL's idle flush of pending statistics (10 s) and a margin
 
 
@@ -161,11 +164,16 @@ class RedisServer:
         )
 
     def counters(self) -> dict[str, float]:
-        """Commands served (this client's INFO calls left out) and Redis's CPU seconds."""
+        """Script calls (the store's one command per batch of decisions), every command served
+        (those the scripts run included; this client's INFO calls left out), and Redis's CPU
+        seconds."""
         stats = self.client.info("commandstats")
-        calls = sum(v["calls"] for k, v in stats.items() if k != "cmdstat_info")
         cpu = self.client.info("cpu")
-        return {"calls": calls, "cpu": float(cpu["used_cpu_user"]) + float(cpu["used_cpu_sys"])}
+        return {
+            "calls": sum(stats.get(f"cmdstat_{c}", {}).get("calls", 0) for c in SCRIPT_CALLS),
+            "commands": sum(v["calls"] for k, v in stats.items() if k != "cmdstat_info"),
+            "cpu": float(cpu["used_cpu_user"]) + float(cpu["used_cpu_sys"]),
+        }
 
     def close(self) -> None:
         self.client.close()
@@ -234,9 +242,10 @@ def timed(bench: Bench, db: Database, redis_server: RedisServer | None, run: Any
     if redis_server and redis_before:
         redis_after = redis_server.counters()
         count = max(result["requests"], 1)
-        result["redis_calls_per_grant"] = round(
-            (redis_after["calls"] - redis_before["calls"]) / count, 3
-        )
+        for name in ("calls", "commands"):
+            result[f"redis_{name}_per_grant"] = round(
+                (redis_after[name] - redis_before[name]) / count, 3
+            )
         result["redis_cpu_us_per_grant"] = round(
             (redis_after["cpu"] - redis_before["cpu"]) / count * 1e6, 1
         )
@@ -338,7 +347,11 @@ def summarize(rounds: list[dict[str, Any]], grant: str) -> dict[str, Any]:
         "machine_cores_busy": _median([r["machine_cores_busy"] for r in runs]),
         **{
             field: _median([r[field] for r in runs])
-            for field in ("redis_calls_per_grant", "redis_cpu_us_per_grant")
+            for field in (
+                "redis_calls_per_grant",
+                "redis_commands_per_grant",
+                "redis_cpu_us_per_grant",
+            )
             if field in runs[0]
         },
         "db_per_grant": {
@@ -422,8 +435,9 @@ def main() -> None:
             )
             if "redis_calls_per_grant" in row:
                 print(
-                    f"    Redis: {row['redis_calls_per_grant']:.2f} calls and"
-                    f" {row['redis_cpu_us_per_grant']:.0f} us of its CPU per grant"
+                    f"    Redis, per grant: {row['redis_calls_per_grant']:.2f} script calls"
+                    f" ({row['redis_commands_per_grant']:.2f} commands with those the scripts run),"
+                    f" {row['redis_cpu_us_per_grant']:.0f} us of its CPU"
                 )
         results["workers"][str(n)] = entry
     args.out.parent.mkdir(parents=True, exist_ok=True)
