@@ -27,7 +27,9 @@ route (keyed by the token's subject, high enough never to refuse: every request 
 counting in memory, one in Redis, and one in memory that also puts the RateLimit fields on every
 allowed answer (`[limits] headers = "all"`). The Redis is the run's
 own `redis-server` (apt-get install redis-server) on a free port, pinned with the load generator,
-as it would run on another machine in production rather than on the gateway's core. Each is
+as it would run on another machine in production rather than on the gateway's core; its script
+calls, commands (`INFO commandstats`) and CPU per request are reported for the Redis-limited
+gateway. Each is
 reported as a share of the unlimited gateway: of its requests per second, and of its CPU per
 request (the gateway process's user and system time over the requests wrk counted), which other
 work on the machine disturbs much less than wall-clock rates. `--no-node` leaves the Node.js
@@ -60,6 +62,8 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+
+import redis
 
 from authgate.jose import JWK, jwt
 from authgate.verifier import BearerCredential, IssuerConfig, Verifier, VerifierConfig
@@ -344,6 +348,20 @@ def measured(url: str, c: int, duration: float, headers: dict[str, str], pid: in
     return row
 
 
+def redis_counters(url: str) -> tuple[int, int, float]:
+    """The run's own Redis: script calls served (the limits store sends one per batch of
+    decisions), every command (those the scripts run included; INFO left out), its CPU seconds."""
+    client = redis.Redis.from_url(url, socket_timeout=5)
+    try:
+        stats = client.info("commandstats")
+        cpu = client.info("cpu")
+    finally:
+        client.close()
+    calls = sum(stats.get(f"cmdstat_{c}", {}).get("calls", 0) for c in ("evalsha", "eval"))
+    commands = sum(v["calls"] for k, v in stats.items() if k != "cmdstat_info")
+    return calls, commands, float(cpu["used_cpu_user"]) + float(cpu["used_cpu_sys"])
+
+
 def pin(pid: int, cpu: str) -> None:
     subprocess.run(["taskset", "-pc", cpu, str(pid)], check=True, capture_output=True)
 
@@ -372,9 +390,10 @@ def medians(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for group in groups.values():
         ordered = sorted(group, key=lambda r: r["rps"])
         row = dict(ordered[len(ordered) // 2])
-        cpus = sorted(r["cpu_us"] for r in group if "cpu_us" in r)
-        if cpus:
-            row["cpu_us"] = cpus[len(cpus) // 2]
+        for field in ("cpu_us", "redis_calls", "redis_commands", "redis_cpu_us"):
+            values = sorted(r[field] for r in group if field in r)
+            if values:
+                row[field] = values[len(values) // 2]
         out.append(row)
     return out
 
@@ -529,7 +548,17 @@ def main() -> None:
                         upstream_alone = name == "upstream alone"
                         if upstream_alone:  # the upstream gets the test CPU for its own row
                             pin(processes[0].pid, TEST_CPU)
+                        counted = LIMITED.get(name) == "redis"
+                        redis_before = redis_counters(REDIS_URL) if counted else (0, 0, 0.0)
                         row = measured(url, c, args.duration, auth, pids.get(name))
+                        if counted and row["requests"]:
+                            # Redis commands and Redis CPU per gateway request: the decisions of
+                            # concurrent requests share one script call.
+                            calls, commands, cpu = redis_counters(REDIS_URL)
+                            n = row["requests"]
+                            row["redis_calls"] = (calls - redis_before[0]) / n
+                            row["redis_commands"] = (commands - redis_before[1]) / n
+                            row["redis_cpu_us"] = (cpu - redis_before[2]) / n * 1e6
                         if upstream_alone:
                             pin(processes[0].pid, LOAD_CPU)
                         record(runs, name, c, round_, row)
@@ -654,6 +683,14 @@ def print_table(results: dict[str, Any]) -> None:
                 )
             print(f"| {c} | {' | '.join(cells)} |")
         print("\nshares: of the unlimited gateway's req/s, and its CPU per request over this one's")
+        for c in counts:
+            row = by[("authgate, Redis limits", c)]
+            if "redis_calls" in row:
+                print(
+                    f"Redis limits, {c} connections, per gateway request:"
+                    f" {row['redis_calls']:.3f} script calls ({row['redis_commands']:.2f} commands"
+                    f" with those the scripts run), {row['redis_cpu_us']:.1f} µs of Redis CPU"
+                )
     print_paired(results)
     for c in counts if any(r["target"] == "authgate, no access log" for r in rows) else ():
         on, off = by[("authgate", c)], by[("authgate, no access log", c)]

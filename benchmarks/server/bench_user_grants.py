@@ -19,11 +19,11 @@ What it measures (loopback, `wrk` as the load generator, 16 connections by defau
   Families are minted through the store before the run, one per request, so every request is a
   first rotation, as in real traffic.
 - `client_credentials` at the same concurrency: the baseline the two are compared with.
-CPU is user + system time of the server process (all threads) from /proc, divided by the number
-of answers; PostgreSQL's own CPU is not included. Every answer is checked: a run with any non-2xx
-answer (a code or family used twice, or too few minted) is reported as failed. Results are printed
-and written to benchmarks/results/server-user-grants.json. Needs `wrk` and the PostgreSQL server
-at 127.0.0.1:5432 (user postgres).
+CPU is user + system time of the server process (all threads, and its worker processes if any)
+from /proc, divided by the number of answers; PostgreSQL's own CPU is not included. Every answer
+is checked: a run with any non-2xx answer (a code or family used twice, or too few minted) is
+reported as failed. Results are printed and written to benchmarks/results/server-user-grants.json.
+Needs `wrk` and the PostgreSQL server at 127.0.0.1:5432 (user postgres).
 """
 
 from __future__ import annotations
@@ -49,10 +49,10 @@ from bench_token_endpoint import (
     AUTHGATE,
     LIMIT_MODES,
     ROOT,
-    cpu_seconds,
     free_port,
     measure,
     run_wrk,
+    tree_cpu_seconds,
     wait_ready,
 )
 
@@ -80,8 +80,18 @@ WARM_UP = 3  # seconds
 class Bench:
     """The server under test, its database, and minting through its store."""
 
-    def __init__(self, workdir: Path, backend: str = "postgresql", src: str | None = None) -> None:
-        """`src`: the `src` folder of the authgate the server runs (default: this checkout's)."""
+    def __init__(
+        self,
+        workdir: Path,
+        backend: str = "postgresql",
+        src: str | None = None,
+        workers: int = 1,
+        limits: str = LIMIT_MODES["off"],
+    ) -> None:
+        """`src`: the `src` folder of the authgate the server runs (default: this checkout's);
+        `workers`: `authgate serve --workers` (the CPU measured is that of all its processes);
+        `limits`: the server's `[limits]` configuration (default: the token limit and lockouts
+        off)."""
         self.workdir = workdir
         workdir.mkdir(parents=True, exist_ok=True)
         self.database = f"authgate_bench_{secrets.token_hex(6)}"
@@ -106,7 +116,7 @@ class Bench:
         # The token limit off: the baseline's thousands of client_credentials per second from one
         # client would otherwise be refused (429) and measure the cost of refusing.
         config_file = workdir / "authgate.toml"
-        config_file.write_text(LIMIT_MODES["off"])
+        config_file.write_text(limits)
         self.env["AUTHGATE_CONFIG"] = str(config_file)
         self.secret = ServerSecret(self.config.secret_key)
         subprocess.run(
@@ -114,8 +124,9 @@ class Bench:
         )
         self.client_id, client_secret, self.user_id = asyncio.run(self._register())
         self.auth = base64.b64encode(f"{self.client_id}:{client_secret}".encode()).decode()
+        command = [AUTHGATE, "serve", "--port", str(port), "--workers", str(workers)]
         self.process = subprocess.Popen(
-            [AUTHGATE, "serve", "--port", str(port), "--log-level", "warning"],
+            [*command, "--log-level", "warning"],
             env=self.env,
             cwd=workdir,
             stdout=subprocess.DEVNULL,
@@ -244,9 +255,9 @@ class Bench:
             .replace("@PREFIX@", json.dumps(prefix))
             .replace("@AUTH@", self.auth)
         )
-        before = cpu_seconds(self.process.pid)
+        before = tree_cpu_seconds(self.process.pid)
         result = run_wrk(script, self.url + "/token", connections, duration)
-        used = cpu_seconds(self.process.pid) - before
+        used = tree_cpu_seconds(self.process.pid) - before
         result["cpu_us_per_grant"] = round(used / max(result["requests"], 1) * 1e6, 1)
         result["minted"] = len(values)
         return result
