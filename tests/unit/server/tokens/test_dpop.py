@@ -126,6 +126,7 @@ async def test_fapi2_clients_get_the_profiles_clock_skew(
         dpop = TokenEndpointDPoP(
             DPoPSettings(leeway=leeway),
             token_endpoint=TOKEN,
+            par_endpoint=PAR,
             replay=DatabaseClaims(SqlStorage(db), key.clock),
             secret_key=b"k" * 32,
             clock=key.clock,
