@@ -30,6 +30,7 @@ from authgate.cli.server_shell import (
 )
 
 if TYPE_CHECKING:
+    from authgate.server.config import ClientMetadataSettings
     from authgate.server.models import Api, Client
     from authgate.server.storage import SqlStorage
     from authgate.server.storage.protocols import ClientRecords
@@ -541,13 +542,72 @@ def client_show(*, client_id: str, config_path: str | None, as_json: bool) -> No
 @config_option
 @json_option
 def client_delete(*, client_id: str, config_path: str | None, as_json: bool) -> None:
-    """Delete a client and its opaque tokens."""
-    from authgate.server.admin import delete_client
+    """Delete a client with its consents, codes and tokens (the access tokens of its grants are
+    revoked). For a client named by the URL of its metadata document, what the store holds under
+    that URL: the client comes back at its next sign-in unless [client_metadata] refuses its host.
+    """
+    from authgate.server.admin import ClientDeletion, delete_client
+    from authgate.server.metadata_clients import is_client_id_url
 
-    deleting = with_storage(load(config_path), lambda s: delete_client(s, client_id, now=now()))
-    if not run(deleting):
+    async def delete(storage: SqlStorage) -> ClientDeletion | None:
+        # Records under an unregistered id that is no URL are leftovers, not a client (as for
+        # `client show`).
+        if not is_client_id_url(client_id) and await storage.get_client(client_id) is None:
+            return None
+        return await delete_client(storage, client_id, now=now())
+
+    config = load(config_path)
+    done = run(with_storage(config, delete))
+    if done is None:
         raise CliError(f"no client with id {client_id!r}")
-    emit(as_json, {"deleted": client_id}, [f"deleted client {client_id}"])
+    data: dict[str, Any] = {
+        "deleted": client_id,
+        "grants_revoked": done.revoked.grants,
+        "opaque_tokens_revoked": done.revoked.opaque_tokens,
+    }
+    revoked = (
+        f"revoked {done.revoked.grants} grant(s) and {done.revoked.opaque_tokens} other opaque "
+        "access token(s)"
+    )
+    if done.registered:
+        emit(as_json, data, [f"deleted client {client_id}; {revoked}"])
+        return
+    admitted, why = _document_admission(config.client_metadata, client_id)
+    data.update(origin=METADATA_DOCUMENT, may_return=admitted)
+    emit(
+        as_json,
+        data,
+        [
+            f"deleted what the server held for client {client_id} (its consents, codes and "
+            f"tokens); {revoked}",
+            why,
+        ],
+    )
+
+
+def _document_admission(settings: ClientMetadataSettings, client_id: str) -> tuple[bool, str]:
+    """Whether this configuration's `[client_metadata]` policy lets the client of the document
+    at `client_id` in again (deleting it removes only what was stored: its document still names
+    it), and a sentence saying so and which setting decides."""
+    from urllib.parse import urlsplit
+
+    host = (urlsplit(client_id).hostname or "").lower()
+    if settings.allows_host(host):
+        keep_out = (
+            'set policy = "allowlist" without this host'
+            if settings.policy == "any"
+            else f"remove {host} from allowed_hosts"
+        )
+        return True, (
+            f"the client can come back: its document still describes it and [client_metadata] "
+            f'policy = "{settings.policy}" admits {host} (to keep it out, {keep_out}; '
+            "docs/clients.md)"
+        )
+    reason = 'policy = "off"' if not settings.enabled else f"{host} is not in allowed_hosts"
+    return False, (
+        f"the client cannot come back while its URL is outside the [client_metadata] policy "
+        f"({reason})"
+    )
 
 
 @client_group.command("rotate-secret")

@@ -387,3 +387,20 @@ async def test_unregistered_clients_are_listed_with_their_live_records(
     # Later the tokens and the code have expired and the family has gone idle: the consent stays.
     later = await storage.list_unregistered_clients(now + 2 * day)
     assert later == [ClientRecords(url, consents=1)]
+
+    # Deleting such a client deletes every record under its id, live or dead, never a registered
+    # client's: what `delete_client` deletes with a registered client.
+    assert not await storage.delete_unregistered_client("c1")
+    assert await storage.get_client("c1") is not None
+    assert await storage.find_family(keyed_hash("g-c1")) is not None
+    assert await storage.delete_unregistered_client(url)
+    assert await storage.list_unregistered_clients(now) == []
+    for name in ("o-live", "o-expired", "o-revoked"):
+        assert await storage.get_opaque_token(keyed_hash(name)) is None
+    for name in ("g-live", "g-idle", "g-old", "g-revoked"):
+        assert await storage.find_family(keyed_hash(name)) is None
+    assert await storage.get_consent("u1", url) is None
+    assert await storage.get_consent("u1", "c1") is not None
+    assert not await storage.delete_unregistered_client(url)  # nothing is left under it
+    assert await storage.delete_unregistered_client(dead)  # dead records only
+    assert not await storage.delete_unregistered_client("x" * 300)

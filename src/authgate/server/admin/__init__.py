@@ -10,6 +10,7 @@ from authgate.server.admin.consents import (
 from authgate.server.admin.registry import (
     UNCHANGED,
     AdminError,
+    ClientDeletion,
     Unchanged,
     create_api,
     create_client,
@@ -33,6 +34,7 @@ from authgate.server.admin.revocation import (
 __all__ = [
     "UNCHANGED",
     "AdminError",
+    "ClientDeletion",
     "ConsentRecord",
     "ConsentRevocation",
     "SessionsRevoked",

@@ -34,7 +34,7 @@ from authgate.server.models import (
     User,
 )
 from authgate.server.secret_key import ServerSecret
-from authgate.server.storage.protocols import Storage
+from authgate.server.storage.protocols import Storage, TokensRevoked
 from authgate.server.targets.identity_scopes import IDENTITY_SCOPES
 from authgate.server.targets.resources import check_resource_uri
 from authgate.server.targets.scopes import is_scope_token
@@ -45,6 +45,7 @@ __all__ = [
     "METADATA_NAMES",
     "UNCHANGED",
     "AdminError",
+    "ClientDeletion",
     "InvalidRedirectUriError",
     "OptionNames",
     "Unchanged",
@@ -666,12 +667,40 @@ async def delete_api(storage: Storage, identifier: str, *, now: int) -> bool:
     return deleted
 
 
-async def delete_client(storage: Storage, client_id: str, *, now: int) -> bool:
-    """Delete a client (its tokens, codes and grants go with it); False when there was none."""
-    deleted = await storage.delete_client(client_id)
-    if deleted:
-        await audit.record(storage, "client.deleted", client_id, now=now)
-    return deleted
+@dataclass(frozen=True, slots=True)
+class ClientDeletion:
+    """What `delete_client` did."""
+
+    client_id: str
+    # False for a client named by the URL of its metadata document: only its records were stored.
+    registered: bool
+    revoked: TokensRevoked
+
+
+async def delete_client(storage: Storage, client_id: str, *, now: int) -> ClientDeletion | None:
+    """Delete a client with its consents, codes, refresh-token families and opaque tokens: a
+    registered one, or one named by the URL of its metadata document while live records name it
+    (`known_client`; what is stored under its URL is all there is of it). None when there is none.
+
+    Its grants are revoked first: the JWT access tokens issued under them go on the revocation
+    list, which deleting the rows alone would not do (a URL client still exists for introspection
+    while its document can be fetched)."""
+    if not await known_client(storage, client_id, now=now):
+        return None
+    revoked = await storage.revoke_tokens_of(client_id=client_id, now=now)
+    registered = await storage.delete_client(client_id)
+    if not registered and not await storage.delete_unregistered_client(client_id):
+        return None  # deleted meanwhile by another administrator
+    await audit.record(
+        storage,
+        "client.deleted",
+        client_id,
+        now=now,
+        origin=None if registered else "metadata_document",
+        grants_revoked=revoked.grants,
+        opaque_tokens_revoked=revoked.opaque_tokens,
+    )
+    return ClientDeletion(client_id, registered, revoked)
 
 
 async def known_client(storage: Storage, client_id: str, *, now: int) -> bool:

@@ -152,6 +152,13 @@ class ClientStore(ClientLookup, Protocol):
         """Delete the client with its access list, opaque tokens, authorization codes, refresh
         tokens, device authorizations and consents. False if absent."""
 
+    async def delete_unregistered_client(self, client_id: str) -> bool:
+        """Delete every record stored under a client id that no registered client has (a client
+        named by the URL of its metadata document): its consents, codes, refresh-token families
+        with their tokens and opaque access tokens, live or dead, as `delete_client` deletes a
+        registered client's. False when a registered client has the id (nothing is deleted) or
+        nothing was stored under it."""
+
     async def set_client_secret(
         self,
         client_id: str,

@@ -190,9 +190,19 @@ class SqlRegistry(SqlBase):
         async with self._db.write() as conn:
             result = await conn.execute(clients.delete().where(clients.c.client_id == client_id))
             if result.rowcount:
-                for table in _CLIENT_ROWS:  # refresh_tokens go with their families (cascade)
-                    await conn.execute(table.delete().where(table.c.client_id == client_id))
+                await _delete_client_rows(conn, client_id)
         return bool(result.rowcount)
+
+    async def delete_unregistered_client(self, client_id: str) -> bool:
+        if not storable(client_id):
+            return False
+        async with self._db.write() as conn:
+            registered = await conn.execute(
+                sa.select(clients.c.client_id).where(clients.c.client_id == client_id)
+            )
+            if registered.first() is not None:
+                return False
+            return bool(await _delete_client_rows(conn, client_id))
 
     async def set_client_secret(
         self,
@@ -274,6 +284,16 @@ class SqlRegistry(SqlBase):
                 .values(email=email, email_verified=email_verified, name=name)
             )
         return bool(result.rowcount)
+
+
+async def _delete_client_rows(conn: AsyncConnection, client_id: str) -> int:
+    """Delete the rows stored under `client_id` (`_CLIENT_ROWS`), whether or not a registered
+    client has it; how many."""
+    deleted = 0
+    for table in _CLIENT_ROWS:  # refresh_tokens go with their families (cascade)
+        result = await conn.execute(table.delete().where(table.c.client_id == client_id))
+        deleted += result.rowcount or 0
+    return deleted
 
 
 def _client_values(client: Client) -> dict[str, Any]:
