@@ -31,12 +31,30 @@ if TYPE_CHECKING:
 __all__ = ["consent_group"]
 
 
+def _client_of(record: ConsentRecord) -> tuple[str, str | None]:
+    """The client's name and origin as `client list` says them; a client named by the URL of its
+    metadata document has no stored name (its document's is its own claim, fetched by the server
+    only), so it is named by its URL's host."""
+    from urllib.parse import urlsplit
+
+    from authgate.cli.server_admin_commands import METADATA_DOCUMENT
+    from authgate.server.metadata_clients import is_client_id_url
+
+    client_id = record.grant.client_id
+    if record.client_origin is None and is_client_id_url(client_id):
+        host = urlsplit(client_id).hostname or client_id
+        return f"{host} (metadata document)", METADATA_DOCUMENT
+    return record.client_name, record.client_origin
+
+
 def _record_dict(record: ConsentRecord) -> dict[str, Any]:
+    name, origin = _client_of(record)
     return {
         "username": record.username,
         "user_id": record.grant.user_id,
         "client_id": record.grant.client_id,
-        "client_name": record.client_name,
+        "client_name": name,
+        "client_origin": origin,
         "scopes": sorted(record.grant.scopes),
         "apis": sorted(record.grant.audiences),
         "granted_at": record.grant.granted_at,
@@ -52,7 +70,7 @@ def _record_line(record: ConsentRecord) -> str:
         [
             record.username,
             grant.client_id,
-            record.client_name,
+            _client_of(record)[0],
             " ".join(sorted(grant.scopes)) or "-",
             " ".join(sorted(grant.audiences)) or "-",
             iso(grant.granted_at),

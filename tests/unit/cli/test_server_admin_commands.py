@@ -10,12 +10,20 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from click.testing import CliRunner
 
 from authgate.cli import main
 from authgate.server.flows.refresh_tokens import new_family
-from authgate.server.models import ConsentGrant, OpaqueAccessToken, Session
+from authgate.server.models import AuthorizationCode, ConsentGrant, OpaqueAccessToken, Session
 from authgate.server.storage import Database, SqlStorage
+from authgate.server.storage.tables import (
+    authorization_codes,
+    consents,
+    opaque_access_tokens,
+    refresh_families,
+    refresh_tokens,
+)
 from tests.support.storage import T0, keyed_hash
 
 DEVICE = "urn:ietf:params:oauth:grant-type:device_code"
@@ -322,6 +330,7 @@ def test_consent_list_and_revoke(env: dict[str, str]) -> None:
     url = env["AUTHGATE_DATABASE_URL"]
     listed = _json(env, "consent", "list")
     assert sorted(c["client_name"] for c in listed) == ["other", "web"]
+    assert {c["client_origin"] for c in listed} == {"cli"}
     assert {c["username"] for c in listed} == {"alice"}
     assert listed[0]["scopes"] == ["openid", "read"]
     assert listed[0]["apis"] == ["https://api.example.test"]
@@ -592,3 +601,168 @@ def test_a_metadata_document_client_is_listed_shown_and_revoked(env: dict[str, s
         code, out = _cli(env, *args, DOCUMENT_CLIENT)
         assert code == 1, out
         assert "no client with id" in out
+
+
+async def _seed_consent_and_code(url: str, client_id: str, now: int) -> None:
+    """alice's consent to `client_id` and an unused code for it, as its sign-in leaves them."""
+    storage = SqlStorage(Database(url))
+    try:
+        alice = await storage.get_user_by_username("alice")
+        assert alice is not None
+        await storage.save_consent(
+            ConsentGrant(alice.user_id, client_id, frozenset({"read"}), frozenset(), now)
+        )
+        await storage.save_code(
+            AuthorizationCode(
+                code_hash=keyed_hash(f"code {client_id}"),
+                grant_id=f"grant-code-{len(client_id)}",
+                client_id=client_id,
+                redirect_uri="https://notes.example.test/callback",
+                redirect_uri_in_request=True,
+                code_challenge="x" * 43,
+                scopes=("read",),
+                audiences=("https://api.example.test",),
+                nonce=None,
+                user_id=alice.user_id,
+                auth_time=now,
+                amr=("pwd",),
+                issued_at=now,
+                expires_at=now + 60,
+            )
+        )
+    finally:
+        await storage.close()
+
+
+async def _rows_under(url: str, client_id: str) -> dict[str, int]:
+    """How many rows each client table holds under `client_id` (refresh tokens by family)."""
+    storage = SqlStorage(Database(url))
+    try:
+        async with storage.database.begin() as conn:
+            counts = {
+                table.name: (
+                    await conn.execute(
+                        sa.select(sa.func.count()).where(table.c.client_id == client_id)
+                    )
+                ).scalar_one()
+                for table in (consents, authorization_codes, refresh_families, opaque_access_tokens)
+            }
+            families = sa.select(refresh_families.c.family_id).where(
+                refresh_families.c.client_id == client_id
+            )
+            counts["refresh_tokens"] = (
+                await conn.execute(
+                    sa.select(sa.func.count()).where(refresh_tokens.c.family_id.in_(families))
+                )
+            ).scalar_one()
+        return counts
+    finally:
+        await storage.close()
+
+
+def test_consent_list_names_a_metadata_document_client_by_its_host(env: dict[str, str]) -> None:
+    _api(env)
+    _json(env, "user", "create", "alice", "--password-stdin", stdin="correct horse battery\n")
+    asyncio.run(_seed_document_client(env["AUTHGATE_DATABASE_URL"], int(time.time())))
+    listed = _json(env, "consent", "list")
+    assert [(c["client_id"], c["client_name"], c["client_origin"]) for c in listed] == [
+        (DOCUMENT_CLIENT, "notes.example.test (metadata document)", "metadata_document")
+    ]
+    code, out = _cli(env, "consent", "list", "--client", DOCUMENT_CLIENT)
+    assert code == 0, out
+    assert out.splitlines()[1].split("\t")[:3] == [
+        "alice",
+        DOCUMENT_CLIENT,
+        "notes.example.test (metadata document)",
+    ]
+
+
+def test_deleting_a_metadata_document_client_removes_what_its_url_holds(
+    env: dict[str, str],
+) -> None:
+    """`client delete URL` deletes the records stored under the URL as `delete_client` deletes a
+    registered client's, after revoking its grants; the client can come back by its document
+    unless the [client_metadata] policy keeps its host out, and the command says which."""
+    _api(env)
+    _json(env, "user", "create", "alice", "--password-stdin", stdin="correct horse battery\n")
+    url = env["AUTHGATE_DATABASE_URL"]
+    at = int(time.time())
+    asyncio.run(_seed_document_client(url, at))
+    asyncio.run(_seed_consent_and_code(url, DOCUMENT_CLIENT, at))  # the consent is replaced
+    assert asyncio.run(_rows_under(url, DOCUMENT_CLIENT)) == {
+        "consents": 1,
+        "authorization_codes": 1,
+        "refresh_families": 1,
+        "opaque_access_tokens": 1,
+        "refresh_tokens": 1,
+    }
+    allowlist = {
+        **env,
+        "AUTHGATE_CLIENT_METADATA_POLICY": "allowlist",
+        "AUTHGATE_CLIENT_METADATA_ALLOWED_HOSTS": "notes.example.test",
+    }
+    done = _json(allowlist, "client", "delete", DOCUMENT_CLIENT)
+    assert done == {
+        "deleted": DOCUMENT_CLIENT,
+        "grants_revoked": 1,
+        "opaque_tokens_revoked": 1,
+        "origin": "metadata_document",
+        "may_return": True,
+    }
+    assert set(asyncio.run(_rows_under(url, DOCUMENT_CLIENT)).values()) == {0}
+    storage_state = asyncio.run(_jwt_revoked_and_leftover(url))
+    # The JWT of its grant is on the revocation list; the other id's records are untouched.
+    assert storage_state == (True, True)
+    assert [e["details"] for e in _json(env, "audit", "list") if e["kind"] == "client.deleted"] == [
+        {"origin": "metadata_document", "grants_revoked": 1, "opaque_tokens_revoked": 1}
+    ]
+    for args in (("client", "show"), ("client", "delete")):
+        for unknown in (DOCUMENT_CLIENT, "leftover"):  # nothing under it; no URL, no client
+            code, out = _cli(env, *args, unknown)
+            assert code == 1, out
+            assert "no client with id" in out
+    assert asyncio.run(_jwt_revoked_and_leftover(url)) == (True, True)
+    assert _json(env, "consent", "list") == []
+
+    # The text says whether the policy lets the client back in, and which setting decides.
+    other = "https://other.example.test/client.json"
+    cases = (
+        (allowlist, "can come back", "remove notes.example.test from allowed_hosts"),
+        (
+            {**env, "AUTHGATE_CLIENT_METADATA_POLICY": "any"},
+            "can come back",
+            'set policy = "allowlist" without this host',
+        ),
+        (allowlist, "cannot come back", "other.example.test is not in allowed_hosts"),
+        (env, "cannot come back", 'outside the [client_metadata] policy (policy = "off")'),
+    )
+    for config, verdict, setting in cases:
+        client_id = other if "other" in setting else DOCUMENT_CLIENT
+        asyncio.run(_seed_consent_and_code(url, client_id, at))
+        code, out = _cli(config, "client", "delete", client_id)
+        assert code == 0, out
+        assert out.startswith(f"deleted what the server held for client {client_id}"), out
+        assert "revoked 0 grant(s) and 0 other opaque access token(s)" in out
+        assert f"the client {verdict}" in out
+        assert setting in out
+        assert set(asyncio.run(_rows_under(url, client_id)).values()) == {0}
+
+
+def test_deleting_a_registered_client_says_what_it_revoked(env: dict[str, str]) -> None:
+    _api(env)
+    client = _json(env, "client", "create", "--name", "billing", "--grant", "client_credentials")
+    done = _json(env, "client", "delete", client["client_id"])
+    assert done == {"deleted": client["client_id"], "grants_revoked": 0, "opaque_tokens_revoked": 0}
+    code, out = _cli(env, "client", "delete", client["client_id"])
+    assert code == 1, out
+    assert "no client with id" in out
+
+
+async def _jwt_revoked_and_leftover(url: str) -> tuple[bool, bool]:
+    """Whether the document client's grant JWT is revoked, and the leftover opaque token kept."""
+    storage = SqlStorage(Database(url))
+    try:
+        leftover = await storage.get_opaque_token(keyed_hash("opaque-x"))
+        return await storage.is_jti_revoked("jwt-document"), leftover is not None
+    finally:
+        await storage.close()

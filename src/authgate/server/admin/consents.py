@@ -27,6 +27,9 @@ class ConsentRecord:
     username: str
     client_name: str
     grant: ConsentGrant
+    # The registered client's origin (`Client.origin`); None when no registered client has the
+    # id (a client named by the URL of its metadata document, `client_name` then "").
+    client_origin: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,10 +55,16 @@ async def list_consents(
     if client_id is not None and not await known_client(storage, client_id, now=int(time.time())):
         raise AdminError(f"no client with id {client_id!r}")
     usernames = {u.user_id: u.username for u in await storage.list_users()}
-    clients = {c.client_id: c.name for c in await storage.list_clients()}
+    clients = {c.client_id: c for c in await storage.list_clients()}
     records = [
-        ConsentRecord(usernames.get(g.user_id, g.user_id), clients.get(g.client_id, ""), g)
+        ConsentRecord(
+            usernames.get(g.user_id, g.user_id),
+            client.name if client else "",
+            g,
+            client.origin if client else None,
+        )
         for g in await storage.list_consents(user_id)
+        for client in [clients.get(g.client_id)]
         if client_id is None or g.client_id == client_id
     ]
     return sorted(records, key=lambda r: (r.username, r.grant.client_id))
