@@ -29,6 +29,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.util import await_only
 
 from authgate import tracing
 
@@ -101,7 +102,7 @@ class Database:
         kwargs: dict[str, Any] = {
             "echo": echo,
             # A dead connection (database restarted) is replaced at checkout instead of failing a
-            # request.
+            # request; on PostgreSQL the ping costs one round trip (`_ping_outside_transaction`).
             "pool_pre_ping": self.dialect == "postgresql",
             "hide_parameters": True,  # errors and logs never show bound values
         }
@@ -114,6 +115,9 @@ class Database:
         if self.dialect == "sqlite":
             kwargs["connect_args"] = {"timeout": busy}
         self.engine: AsyncEngine = create_async_engine(self.url, **kwargs)
+        if self.dialect == "postgresql":
+            # The pool pings through the engine's dialect instance; only this engine's is changed.
+            self.engine.dialect.do_ping = _ping_outside_transaction  # type: ignore[method-assign]
         self.pool_counters = PoolCounters()
         if self.dialect == "sqlite":
             _configure_sqlite(self.engine, busy)
@@ -177,6 +181,24 @@ class Database:
     async def close(self) -> None:
         """Close every pooled connection."""
         await self.engine.dispose()
+
+
+def _ping_outside_transaction(dbapi_connection: Any) -> bool:
+    """The pool's pre-ping on asyncpg in one round trip: `SELECT 1` in the simple query protocol,
+    outside a transaction (asyncpg's simple protocol fails on an empty statement's answer).
+
+    SQLAlchemy's own asyncpg ping wraps a prepared `;` in BEGIN … ROLLBACK (three round trips, for
+    pgbouncer's transaction mode, where a prepared statement may meet another backend); the simple
+    protocol prepares nothing, so it is safe there too. The driver's `command_timeout` bounds it as
+    before (a frozen server fails the checkout), and errors are translated as the dialect's ping
+    translates them, so that a dead connection reads as a disconnect: the pool then discards the
+    connections older than it and opens a new one (a restarted database).
+    """
+    try:
+        await_only(dbapi_connection.driver_connection.execute("SELECT 1"))
+    except Exception as error:  # noqa: BLE001 -- re-raised, translated as the dialect's ping does
+        dbapi_connection._handle_exception(error)
+    return True
 
 
 def _asyncpg_limits(
