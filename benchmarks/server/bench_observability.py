@@ -40,7 +40,7 @@ from starlette.applications import Starlette
 from authgate.http_forwarding import TrustedProxies
 from authgate.server import admin
 from authgate.server.app import create_app
-from authgate.server.config import Config, KeyPolicy
+from authgate.server.config import Config, KeyPolicy, LimitSettings, LimitsSettings
 from authgate.server.observability.logs import JsonLogFormatter, RequestIdFilter, logging_config
 from authgate.server.observability.metrics import ServerMetrics
 from authgate.server.observability.middleware import RequestObservation
@@ -123,6 +123,9 @@ async def token_endpoint() -> AsyncIterator[TokenEndpoint]:
             database_url=f"sqlite:///{Path(directory) / 'bench.db'}",
             secret_key=base64.urlsafe_b64encode(secrets.token_bytes(32)),
             keys=KeyPolicy(algorithms=("RS256",)),
+            # The per-client token limit (on by default) would refuse a benchmark's load; it is
+            # off in both modes, so the ratio stays observability's alone.
+            limits=LimitsSettings(token=LimitSettings(rate="1/second", enabled=False)),
         )
         apps = {
             "on": create_app(config, background=False),
