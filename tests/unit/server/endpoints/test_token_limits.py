@@ -130,7 +130,9 @@ async def test_two_servers_share_one_limit_through_redis(
     """Two servers (each its own limiter and Redis connections, as two processes) admit exactly
     the burst of one client between them, not twice it; every key they write expires."""
     limit = LimitSettings("10/hour", burst=10)
-    config = _config(tmp_path, limit, redis_url=SHARED_REDIS, namespace=namespace)
+    # A generous store timeout: on a loaded machine 100 ms (the default) can pass while 30
+    # requests start at once, and a timed-out decision is admitted uncounted (fail open).
+    config = _config(tmp_path, limit, redis_url=SHARED_REDIS, namespace=namespace, timeout=5.0)
     async with running(config, clock) as first, running(config, clock) as second:
         ((client, secret),) = await _clients(first, 1)
         answers = await asyncio.gather(
