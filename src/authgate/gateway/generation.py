@@ -43,6 +43,8 @@ __all__ = ["FORWARD_AUTH", "PROXY", "Generation", "finish_when_decided"]
 PROXY, FORWARD_AUTH = "proxy", "forward_auth"
 _OUTCOMES = {400: "bad_request", 404: "no_route", 501: "bad_request"}
 _CREDENTIAL_FIELDS = (b"authorization", b"dpop")
+# The `code_class` label of each status (llhttp parses three digits), not built per request.
+_CODE_CLASSES = tuple(f"{n}xx" for n in range(10))
 
 
 class Generation:
@@ -298,7 +300,7 @@ class Generation:
         return answer
 
     def _proxied(self, head: RequestHead, status: int, outcome: str) -> None:
-        self.stats.upstream_responses[f"{status // 100}xx"] += 1
+        self.stats.upstream_responses[_CODE_CLASSES[status // 100 % 10]] += 1
         self._log(head, status, outcome)
 
     def _failed(self, head: RequestHead, status: int) -> None:
@@ -306,14 +308,7 @@ class Generation:
         self._log(head, status, "upstream_error")
 
     def _log(self, head: RequestHead, status: int, outcome: str) -> None:
-        self.access_log.record(
-            head.method.decode("ascii"),
-            head.target.path,
-            status,
-            outcome,
-            client=head.peer,
-            extra=head.log,
-        )
+        self.access_log.record_request(head, status, outcome)
 
 
 async def finish_when_decided(
