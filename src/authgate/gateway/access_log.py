@@ -29,6 +29,7 @@ _encode_string: Callable[[str], str] = json.encoder.encode_basestring_ascii
 _JWT_LIKE = re.compile(r"eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*\.?[A-Za-z0-9_-]*")
 _RECORD_FIELDS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None)))
 _time = time.time
+_log = logging.getLogger("authgate.gateway")
 _BATCH = 256  # lines queued before the queue is written without waiting for the sweep
 
 # What the request queues for its line: the time, the method (as parsed, bytes, or text), the
@@ -138,22 +139,31 @@ class AccessLog:
         encode, encoded = _encode_string, self._encoded
         begin, until, prefix = self._from, self._until, self._prefix
         lines: list[str] = []
+        dropped = 0
         for now, method, path, status, outcome, client, extra in entries:
-            if not begin <= now < until:
-                begin, until, prefix = _millisecond(now)
-            line = (
-                f'{prefix}{encoded.get(method) or self._token(method)},"path":{encode(path)},'
-                f'"status":{status},"outcome":{encoded.get(outcome) or self._token(outcome)},'
-                f'"client":{encode(client)}'
-            )
-            for key, value in extra.items():
-                name = encoded.get(key) or self._token(key)
-                if isinstance(value, str):
-                    line += f",{name}:{encode(value)}"
-                elif value is None or isinstance(value, bool | int | float):
-                    line += f",{name}:{json.dumps(value)}"
+            # A value of a type no caller should pass drops its own line, not the queue: this runs
+            # in the server's sweep, which must keep enforcing timeouts.
+            try:
+                if not begin <= now < until:
+                    begin, until, prefix = _millisecond(now)
+                line = (
+                    f'{prefix}{encoded.get(method) or self._token(method)},"path":{encode(path)},'
+                    f'"status":{status},"outcome":{encoded.get(outcome) or self._token(outcome)},'
+                    f'"client":{encode(client)}'
+                )
+                for key, value in extra.items():
+                    name = encoded.get(key) or self._token(key)
+                    if isinstance(value, str):
+                        line += f",{name}:{encode(value)}"
+                    elif value is None or isinstance(value, bool | int | float):
+                        line += f",{name}:{json.dumps(value)}"
+            except Exception:  # noqa: BLE001 - counted and reported below
+                dropped += 1
+                continue
             lines.append(line)
         self._from, self._until, self._prefix = begin, until, prefix
+        if dropped:
+            _log.error("access log lines that could not be written", extra={"dropped": dropped})
         lines.append("")  # the last line's newline
         return "}\n".join(lines)
 

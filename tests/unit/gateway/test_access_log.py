@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import re
 from typing import Any
 
@@ -224,3 +225,22 @@ def test_the_time_is_the_current_one() -> None:
     log.flush()
     (line,) = _lines(stream)
     assert int(before * 1000) / 1000 <= line["ts"] <= after
+
+
+def test_a_value_of_the_wrong_type_drops_its_own_line_only(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    stream = io.StringIO()
+    log = AccessLog(stream)
+    _record(log, "/before")
+    log.record(None, "/bad", 200, "allowed", client="192.0.2.7", extra={})  # type: ignore[arg-type]
+    _record(log, "/after")
+    logger = logging.getLogger("authgate.gateway")
+    logger.addHandler(caplog.handler)  # whether or not "authgate" propagates in this session
+    try:
+        with caplog.at_level("ERROR", logger="authgate.gateway"):
+            log.flush()
+    finally:
+        logger.removeHandler(caplog.handler)
+    assert [line["path"] for line in _lines(stream)] == ["/before", "/after"]
+    assert {r.__dict__.get("dropped") for r in caplog.records} == {1}  # seen once or twice
