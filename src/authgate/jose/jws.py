@@ -23,7 +23,15 @@ from authgate.jose.errors import AlgorithmNotAllowed, InvalidSignature, Malforme
 from authgate.jose.jwk import JWK
 from authgate.jose.jwkset import JWKSet, candidate_keys
 
-__all__ = ["MAX_TOKEN_SIZE", "ProtectedHeader", "VerifiedJWS", "sign", "verify", "verify_compact"]
+__all__ = [
+    "MAX_TOKEN_SIZE",
+    "ProtectedHeader",
+    "VerifiedJWS",
+    "prepared_verifier",
+    "sign",
+    "verify",
+    "verify_compact",
+]
 
 MAX_TOKEN_SIZE = 64 * 1024
 _CACHED_HEADER_SIZE = 1024
@@ -176,6 +184,17 @@ def verify_compact(
         if check(signing_input, signature):
             return header, payload
     raise InvalidSignature()
+
+
+def prepared_verifier(key: JWK, alg: str) -> Verify:
+    """`key`'s signature check for `alg`, prepared once and cached on the key:
+    `check(signing_input, signature) -> bool`, False for any bad signature (never raises then).
+
+    Raises `AlgorithmNotAllowed` or `InvalidKey` unless the key may verify with `alg`. For callers
+    that parse a compact JWS themselves because they check its header in their own way (a DPoP
+    proof carries its key in its header): everything else about the JWS is theirs to check.
+    """
+    return verifier(key, alg)
 
 
 def _set_verifiers(keys: JWKSet, kid: str | None, alg: str) -> tuple[Verify, ...]:

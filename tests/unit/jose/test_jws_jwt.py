@@ -18,6 +18,7 @@ from authgate.jose import (
     jwt,
 )
 from authgate.jose import jws as jws_module
+from authgate.jose.encoding import b64url_decode
 from tests.support.tokens import header_of
 
 KEY = JWK.generate("EC", crv="P-256", kid="k1")
@@ -128,3 +129,17 @@ def test_validate_claims_is_the_same_policy() -> None:
     jwt.validate_claims({"iss": "a", "aud": ["b"]}, issuer="a", audience="b", now=0)
     with pytest.raises(AlgorithmNotAllowed):
         jwt.decode(jwt.encode({}, SECRET, "HS256"), SECRET, algorithms=["HS512"])
+
+
+def test_prepared_verifier_checks_signatures_and_the_keys_binding() -> None:
+    token = jws.sign(b"payload", KEY, "ES256")
+    head, body, signature = token.split(".")
+    check = jws.prepared_verifier(KEY.public(), "ES256")
+    raw = b64url_decode(signature)
+    assert check(f"{head}.{body}".encode(), raw)
+    assert not check(f"{head}.{body}x".encode(), raw)  # another message: False, no exception
+    assert not check(f"{head}.{body}".encode(), raw[:-1])
+    with pytest.raises(AlgorithmNotAllowed):
+        jws.prepared_verifier(KEY.public(), "none")
+    with pytest.raises((InvalidKey, AlgorithmNotAllowed)):
+        jws.prepared_verifier(KEY.public(), "RS256")  # an EC key cannot verify RS256

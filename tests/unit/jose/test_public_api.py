@@ -50,6 +50,7 @@ PUBLIC_API: dict[str, list[str]] = {
         "MAX_TOKEN_SIZE",
         "ProtectedHeader",
         "VerifiedJWS",
+        "prepared_verifier",
         "sign",
         "verify",
         "verify_compact",

@@ -311,3 +311,42 @@ def test_descriptions_never_echo_the_proof(client: DPoPClient) -> None:
     with pytest.raises(DPoPRejected) as caught:
         check_proof(proof, method="GET", uri=URL, rules=RULES)
     assert proof not in str(caught.value.to_dict())
+
+
+def _signed_with_header(client: DPoPClient, header: dict[str, object]) -> str:
+    """A proof under exactly `header`, signed by hand: `jws.sign` itself refuses such headers."""
+    from cryptography.hazmat.primitives import hashes, serialization  # noqa: PLC0415
+    from cryptography.hazmat.primitives.asymmetric import ec  # noqa: PLC0415
+    from cryptography.hazmat.primitives.asymmetric.utils import (  # noqa: PLC0415
+        decode_dss_signature,
+    )
+
+    def b64(data: bytes) -> str:
+        return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+    claims = {"jti": "h", "htm": "GET", "htu": URL, "iat": int(time.time())}
+    signing_input = f"{b64(json.dumps(header).encode())}.{b64(json.dumps(claims).encode())}"
+    private = serialization.load_pem_private_key(client.key.to_pem(private=True), None)
+    assert isinstance(private, ec.EllipticCurvePrivateKey)
+    r, s = decode_dss_signature(private.sign(signing_input.encode(), ec.ECDSA(hashes.SHA256())))
+    return f"{signing_input}.{b64(r.to_bytes(32, 'big') + s.to_bytes(32, 'big'))}"
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {"kid": 7},  # RFC 7515 §4.1.4: a string
+        {"crit": ["x-unknown"], "x-unknown": 1},  # §4.1.11: not understood
+        {"crit": ["b64"], "b64": True},  # RFC 7797: a proof is a plain JWS (§4.2 of RFC 9449)
+        {"crit": []},
+    ],
+)
+def test_the_jws_header_rules_apply_to_a_proof(
+    client: DPoPClient, extra: dict[str, object]
+) -> None:
+    header = {"typ": "dpop+jwt", "alg": "ES256", "jwk": client.public.to_dict()}
+    good = _signed_with_header(client, header)
+    assert check_proof(good, method="GET", uri=URL, rules=RULES).jkt == client.jkt
+    bad = _signed_with_header(client, {**header, **extra})
+    assert _reason(bad) is ProofReason.MALFORMED
+    assert _reason(bad) is ProofReason.MALFORMED  # refused again: such a header is never cached
