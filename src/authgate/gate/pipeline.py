@@ -536,7 +536,7 @@ class Gate:
             raise TypeError("step 6 needs a rate-limited route and the gate's limiter")
         limit = rate.limit_for(principal)
         kind, parts = rate.key_for(principal, pending.credential, pending.client)
-        decided = limiter.hit_nowait(limit, *parts)
+        decided = limiter.hit_parts_nowait(limit, parts)
         if decided is None:
             return RatePending(
                 pending.path,
