@@ -547,6 +547,11 @@ class Gate:
                 limit,
                 (kind, parts),
             )
+        route = pending.route
+        if decided.allowed and route is not None and principal is not None:
+            # `_rate_decided`'s most frequent answer, inline (one call less per request).
+            self.decisions[_ALLOWED_LABEL] += 1
+            return Decision(_ALLOWED, pending.path, route, principal, None, None, decided, kind)
         return self._rate_decided(pending, principal, decided, kind)
 
     def _rate_decided(

@@ -151,7 +151,9 @@ class Limiter:
     async def hit(self, limit: Limit, *key: KeyPart) -> Decision:
         """Count one request for `key` (its parts: "client", client_id…) and decide it."""
         if self._hit_local is not None:  # in this process: nothing to wait for
-            return self._local(limit, key, self._hit_local)
+            decided = self.hit_parts_nowait(limit, key)
+            if decided is not None:
+                return decided
         return await self._decide(limit, key, count=True)
 
     async def peek(self, limit: Limit, *key: KeyPart) -> Decision:
@@ -160,26 +162,18 @@ class Limiter:
 
     def hit_nowait(self, limit: Limit, *key: KeyPart) -> Decision | None:
         """`hit` when it needs no I/O; None when the caller must await `hit`."""
-        if self._hit_local is not None:
-            return self._local(limit, key, self._hit_local)
-        return self._decide_nowait(limit, key, count=True)
+        return self.hit_parts_nowait(limit, key)
 
     def hit_parts_nowait(self, limit: Limit, key: tuple[KeyPart, ...]) -> Decision | None:
         """`hit_nowait` with the key's parts as one tuple (a caller that holds them so saves
         building another)."""
-        if self._hit_local is not None:
-            return self._local(limit, key, self._hit_local)
-        return self._decide_nowait(limit, key, count=True)
-
-    def _local(
-        self,
-        limit: Limit,
-        key: tuple[KeyPart, ...],
-        hit: Callable[[str, int, int], tuple[bool, int, int]],
-    ) -> Decision:
-        """One request counted in an in-process store: `_decide_nowait` without its layers (the
-        store's `Outcome`, the keyword call), the figures derived from the store's time and TAT
-        as `gcra.decide` derives them (the tests hold the two equal)."""
+        hit = self._hit_local
+        if hit is None:
+            return self._decide_nowait(limit, key, count=True)
+        # In an in-process store: `_decide_nowait` without its layers (the store's `Outcome`, the
+        # keyword call), the figures derived from the store's time and TAT as `_decision_at`
+        # (and `gcra.decide`) derive them, inline: this is the hottest path (the tests hold the
+        # two equal).
         name = limit.name
         store_key = self._keys.get((name, key))
         if store_key is None:
@@ -188,7 +182,7 @@ class Limiter:
         interval, tolerance = rate.interval_us, rate.tolerance_us
         allowed, now, state = hit(store_key, interval, tolerance)
         self.metrics.decisions[limit.allowed_label if allowed else limit.limited_label] += 1
-        x = now + tolerance - state  # as in `_decision_at`, inline: this is the hottest path
+        x = now + tolerance - state
         if x >= 0:
             remaining, window = x // interval + 1, (interval - x % interval) / 1e6
             return Decision(limit, allowed, remaining, 0.0, window, (state - now) / 1e6)
