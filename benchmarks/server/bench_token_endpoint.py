@@ -8,8 +8,9 @@
 With `--limits`: the token endpoint (client_credentials, ES256) with its limits (the per-client
 limit and the lockouts after failed client authentication) off, in memory (RateLimit fields on
 refusals only, or with `memory_all` on every answer) and in Redis (127.0.0.1:6379), servers on one
-database measured in turn, in the same run; the median req/s of each and its ratio to "off"
-(benchmarks/results/server-token-limits.json).
+database measured in turn (the order rotating each round), in the same run; the median req/s of
+each and its ratio to "off", and each mode's CPU share per round (off's CPU per token over the
+mode's), median and range (benchmarks/results/server-token-limits.json).
 
 What it measures (one server process each, loopback, `wrk` as the load generator):
 - client_credentials with client_secret_basic and an RFC 8707 `resource`, JWT access tokens signed
@@ -267,8 +268,11 @@ def limits_run(args: argparse.Namespace) -> None:
                 # One issuer for all (the clients' audience); each server on a port of its own.
                 env = {**base_env, "AUTHGATE_CONFIG": str(config)}
                 servers[mode] = serve(workdir, env, free_port(), mode)
-            for _ in range(args.rounds):
-                for mode in modes:
+            for round_ in range(args.rounds):
+                # The order rotates each round, so that no mode always runs first (after a
+                # pause) or right after another one.
+                shift = round_ % len(modes)
+                for mode in modes[shift:] + modes[:shift]:
                     process, url = servers[mode]
                     r = measure(
                         pid=process.pid,
@@ -299,6 +303,22 @@ def limits_run(args: argparse.Namespace) -> None:
             ratio = value / medians["off"] if medians["off"] else 0.0
             results.setdefault("ratios", {})[mode] = round(ratio, 3)
             print(f"  {mode:7} {ratio:.3f}")
+    if "off" in rounds:
+        # CPU per token is the steadier measure on a shared machine: off's over each mode's, per
+        # round (the throughput a CPU-bound server keeps), median and range over rounds.
+        print("\nCPU share (off's CPU per token over the mode's, per round): median (range)")
+        for mode, runs in rounds.items():
+            if mode == "off":
+                continue
+            shares = sorted(
+                off["cpu_us_per_request"] / run["cpu_us_per_request"]
+                for off, run in zip(rounds["off"], runs, strict=True)
+                if run["cpu_us_per_request"]
+            )
+            if shares:
+                results.setdefault("cpu_shares", {})[mode] = shares
+                median = shares[len(shares) // 2]
+                print(f"  {mode:7} {median:.3f} ({shares[0]:.3f}-{shares[-1]:.3f})")
     out = ROOT / "benchmarks" / "results" / "server-token-limits.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(results, indent=2))

@@ -536,7 +536,7 @@ class Gate:
             raise TypeError("step 6 needs a rate-limited route and the gate's limiter")
         limit = rate.limit_for(principal)
         kind, parts = rate.key_for(principal, pending.credential, pending.client)
-        decided = limiter.hit_nowait(limit, *parts)
+        decided = limiter.hit_parts_nowait(limit, parts)
         if decided is None:
             return RatePending(
                 pending.path,
@@ -547,6 +547,11 @@ class Gate:
                 limit,
                 (kind, parts),
             )
+        route = pending.route
+        if decided.allowed and route is not None and principal is not None:
+            # `_rate_decided`'s most frequent answer, inline (one call less per request).
+            self.decisions[_ALLOWED_LABEL] += 1
+            return Decision(_ALLOWED, pending.path, route, principal, None, None, decided, kind)
         return self._rate_decided(pending, principal, decided, kind)
 
     def _rate_decided(

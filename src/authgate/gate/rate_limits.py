@@ -143,6 +143,8 @@ class RouteRateLimit:
     claim: str | None = None
     # The only tier, when there is one: the common case skips the loop.
     _single: Limit | None = field(init=False, default=None, repr=False, compare=False)
+    # `key.value`, read once (an enum's `.value` is a descriptor call, on every request).
+    _kind: str = field(init=False, default="", repr=False, compare=False)
 
     def __post_init__(self) -> None:
         tiers: object = self.tiers
@@ -162,6 +164,7 @@ class RouteRateLimit:
             raise ValueError("a claim name is given exactly when the key is a claim")
         if len(self.tiers) == 1:
             object.__setattr__(self, "_single", self.tiers[0].limit)
+        object.__setattr__(self, "_kind", self.key.value)
 
     @classmethod
     def single(cls, limit: Limit, key: KeyKind | str = KeyKind.SUBJECT) -> RouteRateLimit:
@@ -198,7 +201,7 @@ class RouteRateLimit:
             elif kind is KeyKind.CLAIM:
                 value = _claim_text(principal, self.claim or "")
         if value is not None:
-            return kind, (kind.value, value)
+            return kind, (self._kind, value)
         # The kind's value is missing (or the key is the address): count the client address.
         # An unknown address (a shell that could not tell) shares one bucket.
         return KeyKind.ADDRESS, ("address", address_part(client) if client else "")

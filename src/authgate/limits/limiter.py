@@ -29,6 +29,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 from authgate.limits.decisions import Decision
 from authgate.limits.gcra import Outcome
@@ -39,11 +40,16 @@ from authgate.limits.rates import FailMode, Limit
 from authgate.limits.store import DEFAULT_TIMEOUT, Store, StoreUnavailable
 from authgate.limits.stores import open_store
 
-__all__ = ["DEFAULT_RETRY_INTERVAL", "Ask", "Limiter"]
+__all__ = ["DEFAULT_RETRY_INTERVAL", "AdmitPlan", "Ask", "Limiter"]
 
 # A limit and the parts of a key under it; a lockout and the parts of a key under it.
 Ask = tuple[Limit, tuple[KeyPart, ...]]
 LockAsk = tuple[Lockout, tuple[KeyPart, ...]]
+# `MemoryStore.admit_local`.
+_AdmitLocal = Callable[
+    [Sequence[str], Sequence[tuple[str, int, int]], str | None],
+    tuple[list[int], int, list[tuple[bool, int]]],
+]
 
 logger = logging.getLogger("authgate.limits")
 
@@ -53,6 +59,21 @@ DEFAULT_RETRY_INTERVAL = 1.0
 # only short values are kept, in size.
 _KEY_CACHE_SIZE = 4096
 _KEY_CACHE_MAX_CHARS = 512
+
+
+@dataclass(frozen=True, slots=True)
+class AdmitPlan:
+    """The asks of one `admit` with their store keys built (`Limiter.plan`). A caller that asks
+    the same again (one client from one address, request after request) keeps the plan and
+    saves building the keys: hashing a key's parts and looking it up cost more than the store's
+    decision in memory."""
+
+    locks: tuple[LockAsk, ...]
+    hits: tuple[Ask, ...]
+    lock_keys: tuple[str, ...]
+    hit_keys: tuple[tuple[str, int, int], ...]  # key, interval, burst (the store's `admit`)
+    clear: str | None
+    local_hits: tuple[tuple[str, int, int], ...]  # key, interval, tolerance (`admit_local`)
 
 
 class Limiter:
@@ -79,6 +100,13 @@ class Limiter:
         self._probing = False
         self._failed_decisions = 0
         self._keys: dict[tuple[str, tuple[KeyPart, ...]], str] = {}
+        # An in-process store's one-step count (`MemoryStore.hit_local`): `hit` and `hit_nowait`
+        # then decide without the generic layers. Such a store never fails, so no outage state
+        # is involved.
+        self._hit_local: Callable[[str, int, int], tuple[bool, int, int]] | None = getattr(
+            store, "hit_local", None
+        )
+        self._admit_local: _AdmitLocal | None = getattr(store, "admit_local", None)
 
     @classmethod
     def from_url(
@@ -122,6 +150,10 @@ class Limiter:
 
     async def hit(self, limit: Limit, *key: KeyPart) -> Decision:
         """Count one request for `key` (its parts: "client", client_id…) and decide it."""
+        if self._hit_local is not None:  # in this process: nothing to wait for
+            decided = self.hit_parts_nowait(limit, key)
+            if decided is not None:
+                return decided
         return await self._decide(limit, key, count=True)
 
     async def peek(self, limit: Limit, *key: KeyPart) -> Decision:
@@ -130,22 +162,62 @@ class Limiter:
 
     def hit_nowait(self, limit: Limit, *key: KeyPart) -> Decision | None:
         """`hit` when it needs no I/O; None when the caller must await `hit`."""
-        return self._decide_nowait(limit, key, count=True)
+        return self.hit_parts_nowait(limit, key)
+
+    def hit_parts_nowait(self, limit: Limit, key: tuple[KeyPart, ...]) -> Decision | None:
+        """`hit_nowait` with the key's parts as one tuple (a caller that holds them so saves
+        building another)."""
+        hit = self._hit_local
+        if hit is None:
+            return self._decide_nowait(limit, key, count=True)
+        # In an in-process store: `_decide_nowait` without its layers (the store's `Outcome`, the
+        # keyword call), the figures derived from the store's time and TAT as `_decision_at`
+        # (and `gcra.decide`) derive them, inline: this is the hottest path (the tests hold the
+        # two equal).
+        name = limit.name
+        store_key = self._keys.get((name, key))
+        if store_key is None:
+            store_key = self._key(name, key)
+        rate = limit.rate
+        interval, tolerance = rate.interval_us, rate.tolerance_us
+        allowed, now, state = hit(store_key, interval, tolerance)
+        self.metrics.decisions[limit.allowed_label if allowed else limit.limited_label] += 1
+        x = now + tolerance - state
+        if x >= 0:
+            remaining, window = x // interval + 1, (interval - x % interval) / 1e6
+            return Decision(limit, allowed, remaining, 0.0, window, (state - now) / 1e6)
+        return Decision(limit, allowed, 0, -x / 1e6, -x / 1e6, (state - now) / 1e6)
 
     def peek_nowait(self, limit: Limit, *key: KeyPart) -> Decision | None:
         """`peek` when it needs no I/O; None when the caller must await `peek`."""
         return self._decide_nowait(limit, key, count=False)
 
+    def plan(
+        self, locks: Sequence[LockAsk], hits: Sequence[Ask], clear: LockAsk | None = None
+    ) -> AdmitPlan:
+        """The arguments of `admit` with their store keys built, for `admit_planned`."""
+        key = self._key
+        hit_keys = tuple(
+            (key(limit.name, parts), limit.rate.interval_us, limit.rate.burst)
+            for limit, parts in hits
+        )
+        return AdmitPlan(
+            tuple(locks),
+            tuple(hits),
+            tuple(key(lockout.lock.name, parts) for lockout, parts in locks),
+            hit_keys,
+            None if clear is None else key(clear[0].failures.name, clear[1]),
+            tuple(
+                (store_key, limit.rate.interval_us, limit.rate.tolerance_us)
+                for (store_key, _, _), (limit, _) in zip(hit_keys, hits, strict=True)
+            ),
+        )
+
     def admit_nowait(
         self, locks: Sequence[LockAsk], hits: Sequence[Ask], clear: LockAsk | None = None
     ) -> tuple[list[Decision], list[Decision]] | None:
         """`admit` when it needs no I/O; None when the caller must await `admit`."""
-        if self._quiet():
-            return self._admit_without_store(locks, hits)
-        answer = self.store.admit_nowait(*self._admit_keys(locks, hits, clear))
-        if answer is None:
-            return None
-        return self._admitted(locks, hits, *answer)
+        return self.admit_planned_nowait(self.plan(locks, hits, clear))
 
     async def admit(
         self, locks: Sequence[LockAsk], hits: Sequence[Ask], clear: LockAsk | None = None
@@ -154,23 +226,46 @@ class Limiter:
         locked out (each shown as its lockout's failures' policy with the wait; a fail-closed one
         the store could not check refuses with 503); when there are none, `hits` counted and
         decided, and the failures of `clear` forgotten if it has any."""
+        return await self.admit_planned(self.plan(locks, hits, clear))
+
+    def admit_planned_nowait(self, plan: AdmitPlan) -> tuple[list[Decision], list[Decision]] | None:
+        """`admit_nowait` of a plan (`plan`)."""
+        local = self._admit_local
+        if local is not None:  # in this process: decided without the generic layers
+            waits, now, states = local(plan.lock_keys, plan.local_hits, plan.clear)
+            if waits:
+                return self._admitted(plan.locks, plan.hits, waits, [])
+            counted = self.metrics.decisions
+            decisions = []
+            for (limit, _), (allowed, state) in zip(plan.hits, states, strict=True):
+                counted[limit.allowed_label if allowed else limit.limited_label] += 1
+                decisions.append(_decision_at(limit, allowed, now, state))
+            return [], decisions
         if self._quiet():
-            return self._admit_without_store(locks, hits)
-        args = self._admit_keys(locks, hits, clear)
+            return self._admit_without_store(plan.locks, plan.hits)
+        answer = self.store.admit_nowait(plan.lock_keys, plan.hit_keys, plan.clear)
+        if answer is None:
+            return None
+        return self._admitted(plan.locks, plan.hits, *answer)
+
+    async def admit_planned(self, plan: AdmitPlan) -> tuple[list[Decision], list[Decision]]:
+        """`admit` of a plan (`plan`)."""
+        if self._quiet():
+            return self._admit_without_store(plan.locks, plan.hits)
         probing = self._down_since is not None
         if probing:
             self._probing = True
         try:
-            waits, outcomes = await self.store.admit(*args)
+            waits, outcomes = await self.store.admit(plan.lock_keys, plan.hit_keys, plan.clear)
         except StoreUnavailable as exc:
             self._store_failed(exc)
-            return self._admit_without_store(locks, hits)
+            return self._admit_without_store(plan.locks, plan.hits)
         finally:
             if probing:
                 self._probing = False
         if self._down_since is not None:
             self._store_recovered()
-        return self._admitted(locks, hits, waits, outcomes)
+        return self._admitted(plan.locks, plan.hits, waits, outcomes)
 
     def fail_nowait(self, lockouts: Sequence[LockAsk]) -> list[Decision | None] | None:
         """`fail` when it needs no I/O; None when the caller must await `fail`."""
@@ -207,19 +302,6 @@ class Limiter:
     def _quiet(self) -> bool:
         """During an outage's quiet time (or while another request probes): no store call."""
         return self._down_since is not None and (self._probing or self._clock() < self._retry_at)
-
-    def _admit_keys(
-        self, locks: Sequence[LockAsk], hits: Sequence[Ask], clear: LockAsk | None
-    ) -> tuple[list[str], list[tuple[str, int, int]], str | None]:
-        key = self._key
-        return (
-            [key(lockout.lock.name, parts) for lockout, parts in locks],
-            [
-                (key(limit.name, parts), limit.rate.interval_us, limit.rate.burst)
-                for limit, parts in hits
-            ],
-            None if clear is None else key(clear[0].failures.name, clear[1]),
-        )
 
     def _admitted(
         self,
@@ -336,7 +418,8 @@ class Limiter:
 
     def _decision(self, limit: Limit, outcome: Outcome, count: bool) -> Decision:
         if count:
-            self.metrics.decisions[(limit.name, "allowed" if outcome.allowed else "limited")] += 1
+            allowed = outcome.allowed
+            self.metrics.decisions[limit.allowed_label if allowed else limit.limited_label] += 1
         return Decision(
             limit,
             outcome.allowed,
@@ -379,6 +462,19 @@ class Limiter:
             down_for,
             self._failed_decisions,
         )
+
+
+def _decision_at(limit: Limit, allowed: bool, now: int, state: int) -> Decision:
+    """The decision of `limit` from the time of a count and the key's TAT after it: the figures
+    of `gcra.decide`, from its state after the decision. x >= 0 means x // T + 1 more conform
+    now and one more is gained in T - x % T; x < 0 means none conforms before -x."""
+    rate = limit.rate
+    interval = rate.interval_us
+    x = now + rate.tolerance_us - state
+    if x >= 0:
+        remaining, window = x // interval + 1, (interval - x % interval) / 1e6
+        return Decision(limit, allowed, remaining, 0.0, window, (state - now) / 1e6)
+    return Decision(limit, allowed, 0, -x / 1e6, -x / 1e6, (state - now) / 1e6)
 
 
 def _lockout_refusal(lockout: Lockout, wait: float) -> Decision:

@@ -37,6 +37,8 @@ class Rate:
     period: int
     burst: int
     interval_us: int = field(init=False, repr=False, compare=False)
+    # GCRA's tolerance, (burst - 1) * interval: computed once, read on every decision.
+    tolerance_us: int = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not 1 <= self.count <= MAX_COUNT:
@@ -52,6 +54,7 @@ class Rate:
                 f"burst {self.burst} at {self.count}/{self.period}s fills over more than a year"
             )
         object.__setattr__(self, "interval_us", interval)
+        object.__setattr__(self, "tolerance_us", (self.burst - 1) * interval)
 
     def __str__(self) -> str:
         text = f"{self.count}/{self.period}s"
@@ -110,6 +113,10 @@ class Limit:
     name: str
     rate: Rate
     on_store_failure: FailMode = FailMode.OPEN
+    # The metric labels of a counted decision, `(name, "allowed")` and `(name, "limited")`:
+    # built once, since every counted request increments one of them.
+    allowed_label: tuple[str, str] = field(init=False, repr=False, compare=False)
+    limited_label: tuple[str, str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not _NAME.fullmatch(self.name):
@@ -118,3 +125,5 @@ class Limit:
                 "(at most 32, starting with a letter)"
             )
         object.__setattr__(self, "on_store_failure", FailMode(self.on_store_failure))
+        object.__setattr__(self, "allowed_label", (self.name, "allowed"))
+        object.__setattr__(self, "limited_label", (self.name, "limited"))

@@ -28,13 +28,19 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from authgate.limits import Decision, Limit, Limiter, LimiterMetrics, rate_limit_headers
+from authgate.limits import Decision, Limit, Limiter, LimiterMetrics, Refusal, rate_limit_headers
 from authgate.limits.keys import KeyPart, address_part
-from authgate.limits.limiter import Ask
+from authgate.limits.limiter import AdmitPlan, Ask
 from authgate.server.config import LimitsSettings
-from authgate.server.lockouts import ClientAuthLimits, lockout_for_settings
+from authgate.server.lockouts import ClientAuthLimits, admitted, lockout_for_settings
 
 __all__ = ["ADDRESS_LIMITS", "CALLER_LIMITS", "ServerLimits"]
+
+# Plans of `client_succeeded` kept per (limit, ids, address, public): bounded in count and, since
+# only short values are kept, in size (as the limiter's key cache).
+_PLAN_CACHE_SIZE = 4096
+_PLAN_CACHE_MAX_CHARS = 512
+_PlanKey = tuple[str | None, str | None, str, str, bool]
 
 # The limits counted per client address, and per caller (`[limits.NAME]`).
 ADDRESS_LIMITS = ("authorize", "consent", "device", "registration")
@@ -50,6 +56,7 @@ class ServerLimits:
     client_auth: ClientAuthLimits
     limits: dict[str, Limit] = field(default_factory=dict)
     all_headers: bool = False
+    _plans: dict[_PlanKey, AdmitPlan | None] = field(default_factory=dict, repr=False)
 
     @classmethod
     def for_config(
@@ -107,6 +114,39 @@ class ServerLimits:
         if limit is None:
             return []
         return [(limit, _caller(client_id, address if public else None))]
+
+    async def client_succeeded(
+        self,
+        limit: str | None,
+        secret_client_id: str | None,
+        client_id: str,
+        address: str,
+        *,
+        public: bool = False,
+    ) -> tuple[Refusal | None, list[Decision]]:
+        """After a successful client authentication: `ClientAuthLimits.succeeded` with the
+        per-caller limit `limit` (`caller_limit`; None: none), in one store operation.
+        `secret_client_id` is the id named with a client secret (None for other methods). The
+        store keys are built once per caller and address and kept (a client comes back from
+        the same address request after request)."""
+        cache_key = (limit, secret_client_id, client_id, address, public)
+        plans = self._plans
+        if cache_key in plans:
+            plan = plans[cache_key]
+        else:
+            hits = self.caller_limit(limit, client_id, address, public=public) if limit else []
+            plan = self.client_auth.plan(secret_client_id, address, hits)
+            if len(client_id) + len(secret_client_id or "") + len(address) <= _PLAN_CACHE_MAX_CHARS:
+                if len(plans) >= _PLAN_CACHE_SIZE:
+                    plans.clear()
+                plans[cache_key] = plan
+        if plan is None:
+            return None, []
+        # `ClientAuthLimits.admit` inline: no coroutine of its own when memory answers at once.
+        answer = self.limiter.admit_planned_nowait(plan)
+        if answer is None:  # a store with I/O (Redis): one call
+            answer = await self.limiter.admit_planned(plan)
+        return admitted(answer)
 
     async def address_request(self, name: str, address: str) -> list[Decision]:
         """The decisions for one request counted per client address under the limit `name`

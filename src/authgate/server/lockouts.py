@@ -42,14 +42,27 @@ from dataclasses import dataclass
 
 from authgate.limits import Decision, Limiter, Refusal, refusal
 from authgate.limits.keys import KeyPart, address_part
-from authgate.limits.limiter import Ask
+from authgate.limits.limiter import AdmitPlan, Ask
 from authgate.limits.lockouts import Lockout
 from authgate.server.config import LockoutSettings
 
-__all__ = ["ClientAuthLimits", "Lockout", "lockout_for_settings"]
+__all__ = ["ClientAuthLimits", "Lockout", "admitted", "lockout_for_settings"]
 
 LockAsk = tuple[Lockout, tuple[KeyPart, ...]]
 _NONE: tuple[list[Decision], list[Decision]] = ([], [])
+
+
+def admitted(
+    answer: tuple[list[Decision], list[Decision]],
+) -> tuple[Refusal | None, list[Decision]]:
+    """`Limiter.admit`'s answer as `ClientAuthLimits.succeeded` gives it."""
+    locked, decisions = answer
+    if locked:
+        return refusal(locked), []
+    for decision in decisions:
+        if not decision.allowed:
+            return refusal(decisions), decisions
+    return None, decisions  # admitted (without `refusal`'s lists: every request pays here)
 
 
 def lockout_for_settings(name: str, settings: LockoutSettings) -> Lockout | None:
@@ -83,6 +96,15 @@ class ClientAuthLimits:
             keys.append((self.client, ("client", client_id)))
         return keys
 
+    def plan(self, client_id: str | None, address: str, hits: Sequence[Ask]) -> AdmitPlan | None:
+        """What `succeeded` asks the store, with its keys built (`Limiter.plan`); None when
+        nothing is asked (the lockouts off and no limit)."""
+        keys = self._keys(client_id, address)
+        if not keys and not hits:
+            return None
+        clear = keys[-1] if client_id is not None and self.client is not None else None
+        return self.limiter.plan(keys, hits, clear)
+
     async def succeeded(
         self, client_id: str | None, address: str, hits: Sequence[Ask]
     ) -> tuple[Refusal | None, list[Decision]]:
@@ -92,21 +114,17 @@ class ClientAuthLimits:
         cleared if it has any (never the address's; the lockouts remembered stay and fade).
         `client_id` is the id a request authenticating with a client secret names (None for
         other methods)."""
-        keys = self._keys(client_id, address)
-        if not keys and not hits:
+        return await self.admit(self.plan(client_id, address, hits))
+
+    async def admit(self, plan: AdmitPlan | None) -> tuple[Refusal | None, list[Decision]]:
+        """`succeeded` of a plan (`plan`; None: nothing to ask)."""
+        if plan is None:
             return None, []
-        clear = keys[-1] if client_id is not None and self.client is not None else None
         limiter = self.limiter
-        answer = limiter.admit_nowait(keys, hits, clear)
+        answer = limiter.admit_planned_nowait(plan)
         if answer is None:  # a store with I/O (Redis): one call
-            answer = await limiter.admit(keys, hits, clear)
-        locked, decisions = answer
-        if locked:
-            return refusal(locked), []
-        for decision in decisions:
-            if not decision.allowed:
-                return refusal(decisions), decisions
-        return None, decisions  # admitted (without `refusal`'s lists: every request pays here)
+            answer = await limiter.admit_planned(plan)
+        return admitted(answer)
 
     async def failed(self, client_id: str | None, address: str) -> Refusal | None:
         """After a failed client authentication, in one store operation: count it against every

@@ -67,13 +67,12 @@ async def read_client_form(
                 raise LimitRefused(locked) from None
         raise
     client = authenticated.client
-    hits = (
-        server.limits.caller_limit(limit, client.client_id, address, public=client.is_public)
-        if limit is not None
-        else []
-    )
-    refused, decisions = await lockouts.succeeded(
-        secret_client_id(authorization, form), address, hits
+    refused, decisions = await server.limits.client_succeeded(
+        limit,
+        secret_client_id(authorization, form),
+        client.client_id,
+        address,
+        public=client.is_public,
     )
     if refused is not None:
         raise LimitRefused(refused)
