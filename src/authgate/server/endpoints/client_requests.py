@@ -26,6 +26,7 @@ from authgate.server.paths import ENDPOINT_PATHS
 __all__ = ["read_client_form"]
 
 _log = logging.getLogger("authgate.server")
+_SECRET_METHODS = frozenset({"client_secret_basic", "client_secret_post"})
 
 
 async def read_client_form(
@@ -72,9 +73,10 @@ async def read_client_form(
         if limit is not None
         else []
     )
-    refused, decisions = await lockouts.succeeded(
-        secret_client_id(authorization, form), address, hits
-    )
+    # The id `secret_client_id` would read again from the request: the client's own when it
+    # authenticated with a secret (the Basic header is not decoded twice).
+    secret_id = client.client_id if authenticated.method in _SECRET_METHODS else None
+    refused, decisions = await lockouts.succeeded(secret_id, address, hits)
     if refused is not None:
         raise LimitRefused(refused)
     request.state.client_id = client.client_id
