@@ -60,6 +60,10 @@ def loads_object(data: bytes, what: str) -> dict[str, Any]:
     return value
 
 
+# `json.dumps` with these options builds an encoder on every call; one built once encodes the same.
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
 def dumps(value: Any) -> bytes:
     """Compact, UTF-8 serialization used for headers and claims we produce."""
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
+    return _ENCODER.encode(value).encode()

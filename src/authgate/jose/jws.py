@@ -95,16 +95,8 @@ def sign(
     """
     if not isinstance(payload, bytes):
         raise TypeError("payload must be bytes")
-    protected: dict[str, Any] = {"alg": alg}
-    if key.kid is not None:
-        protected["kid"] = key.kid
-    for name, value in (header or {}).items():
-        if name == "alg" and value != alg:
-            raise MalformedToken("header 'alg' conflicts with the alg argument")
-        protected[name] = value
-    encoded = ProtectedHeader(protected).encoded
+    header_segment, encoded = _header_segment(key, alg, header)
     sign_input = signer(key, alg)
-    header_segment = b64encode(dumps(protected))
     if encoded:
         payload_segment = b64encode(payload)
     elif b"." in payload and not detached:
@@ -117,6 +109,37 @@ def sign(
         return out.decode("ascii")
     except UnicodeDecodeError:
         raise MalformedToken("an unencoded payload must be ASCII in compact form") from None
+
+
+# Encoded protected headers a signer produced, by (alg, kid, header items): a server signs with few
+# keys and header shapes, and building, checking and encoding the header was a tenth of a token.
+_SIGNED_HEADERS: dict[tuple[Any, ...], tuple[bytes, bool]] = {}
+
+
+def _header_segment(key: JWK, alg: str, header: Mapping[str, Any] | None) -> tuple[bytes, bool]:
+    """The encoded protected header for `sign`, and whether the payload is base64url-encoded."""
+    # Only headers of strings are cached: their items are hashable and compare equal only when
+    # they encode the same (`False == 0` would not).
+    cacheable = header is None or all(type(value) is str for value in header.values())
+    if cacheable:
+        cache_key = (alg, key.kid, *(header.items() if header else ()))
+        hit = _SIGNED_HEADERS.get(cache_key)
+        if hit is not None:
+            return hit
+    protected: dict[str, Any] = {"alg": alg}
+    if key.kid is not None:
+        protected["kid"] = key.kid
+    for name, value in (header or {}).items():
+        if name == "alg" and value != alg:
+            raise MalformedToken("header 'alg' conflicts with the alg argument")
+        protected[name] = value
+    encoded = ProtectedHeader(protected).encoded  # checked before anything is encoded
+    result = (b64encode(dumps(protected)), encoded)
+    if cacheable:
+        if len(_SIGNED_HEADERS) >= _CACHED_HEADERS:
+            _SIGNED_HEADERS.clear()
+        _SIGNED_HEADERS[cache_key] = result
+    return result
 
 
 def verify(

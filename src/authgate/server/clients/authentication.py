@@ -23,7 +23,7 @@ from authgate.server.clients.assertions import (
     ClientAssertionVerifier,
     unverified_subject,
 )
-from authgate.server.clients.client_secrets import verify_client_secret
+from authgate.server.clients.client_secrets import hashed_secret_matches
 from authgate.server.clients.fapi2 import method_problem
 from authgate.server.http.forms import Form
 from authgate.server.models import Client
@@ -139,8 +139,9 @@ class ClientAuthenticator:
         expires = client.previous_secret_expires_at if client else None
         if client and expires is not None and self._clock() < expires:
             previous = client.previous_secret_hash
-        current_ok = verify_client_secret(self._secret, secret, stored)
-        previous_ok = verify_client_secret(self._secret, secret, previous)
+        presented = self._secret.hash_client_secret(secret)  # once: both compare the same hash
+        current_ok = hashed_secret_matches(presented, stored)
+        previous_ok = hashed_secret_matches(presented, previous)
         if not (current_ok or previous_ok):
             raise InvalidClient(_FAILED, debug="wrong client secret")
 

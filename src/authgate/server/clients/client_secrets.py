@@ -11,7 +11,12 @@ import hmac
 
 from authgate.server.secret_key import ServerSecret, generate_token, random_token
 
-__all__ = ["generate_client_id", "generate_client_secret", "verify_client_secret"]
+__all__ = [
+    "generate_client_id",
+    "generate_client_secret",
+    "hashed_secret_matches",
+    "verify_client_secret",
+]
 
 
 def generate_client_id() -> str:
@@ -26,6 +31,12 @@ def generate_client_secret() -> str:
 
 def verify_client_secret(server: ServerSecret, presented: str, stored_hash: str | None) -> bool:
     """True when `presented` hashes to `stored_hash`; constant time, also for a missing hash."""
+    return hashed_secret_matches(server.hash_client_secret(presented), stored_hash)
+
+
+def hashed_secret_matches(presented_hash: str, stored_hash: str | None) -> bool:
+    """True when a presented secret's hash (`ServerSecret.hash_client_secret`) is `stored_hash`;
+    constant time, also for a missing hash (compared with a dummy of the same form)."""
     expected = stored_hash or "0" * 64
-    matches = hmac.compare_digest(server.hash_client_secret(presented), expected)
+    matches = hmac.compare_digest(presented_hash, expected)
     return matches and stored_hash is not None

@@ -26,6 +26,7 @@ from authgate.server.paths import ENDPOINT_PATHS
 __all__ = ["read_client_form"]
 
 _log = logging.getLogger("authgate.server")
+_SECRET_METHODS = frozenset({"client_secret_basic", "client_secret_post"})
 
 
 async def read_client_form(
@@ -67,12 +68,11 @@ async def read_client_form(
                 raise LimitRefused(locked) from None
         raise
     client = authenticated.client
+    # The id `secret_client_id` would read again from the request: the client's own when it
+    # authenticated with a secret (the Basic header is not decoded twice).
+    secret_id = client.client_id if authenticated.method in _SECRET_METHODS else None
     refused, decisions = await server.limits.client_succeeded(
-        limit,
-        secret_client_id(authorization, form),
-        client.client_id,
-        address,
-        public=client.is_public,
+        limit, secret_id, client.client_id, address, public=client.is_public
     )
     if refused is not None:
         raise LimitRefused(refused)

@@ -32,14 +32,37 @@ NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 RETRY_AFTER = 5
 
 
+# Built once (`json.dumps` with options builds an encoder per call); the same output.
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+# The fields of the common answer (`NO_STORE` and JSON) as Starlette would encode them.
+_NO_STORE_FIELDS = [
+    (name.lower().encode("latin-1"), v.encode("latin-1")) for name, v in NO_STORE.items()
+]
+_JSON_TYPE = (b"content-type", b"application/json")
+
+
+class _JsonResponse(Response):
+    """A JSON body with its header fields already encoded (the token endpoint's answer skips
+    Starlette's per-response header building)."""
+
+    media_type = "application/json"
+
+    def __init__(self, body: bytes, status: int, raw_headers: list[tuple[bytes, bytes]]) -> None:
+        self.status_code = status
+        self.background = None
+        self.body = body
+        self.raw_headers = raw_headers
+
+
 def json_response(
     data: Mapping[str, Any], status: int = 200, headers: Mapping[str, str] | None = None
 ) -> Response:
-    """`data` as compact JSON with the given headers."""
-    body = json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-    return Response(
-        body, status_code=status, headers=dict(headers or NO_STORE), media_type="application/json"
-    )
+    """`data` as compact JSON with the given headers (`NO_STORE` when none are given)."""
+    body = _ENCODER.encode(data).encode("utf-8")
+    if headers is None:
+        length = (b"content-length", str(len(body)).encode("latin-1"))
+        return _JsonResponse(body, status, [*_NO_STORE_FIELDS, length, _JSON_TYPE])
+    return Response(body, status_code=status, headers=dict(headers), media_type="application/json")
 
 
 def limited_response(answer: Refusal) -> Response:

@@ -14,6 +14,10 @@ file descriptors (slowloris). This protocol adds two deadlines, like the gateway
 A request that misses its deadline is answered 408 (RFC 9110 §15.5.9) and the connection closed; a
 connection that never started a request is closed silently. Pipelined requests waiting behind a
 running one have no deadline while reading is paused; theirs starts when they run.
+
+Writes are coalesced (`_CoalescingWriter`): uvicorn writes a response's head and its body in two
+`send` calls, each a system call and, on loopback, a TCP segment processed for the receiver too;
+here a response goes out in one (benchmarks/README.md, token endpoint, has the measured effect).
 """
 
 from __future__ import annotations
@@ -50,11 +54,15 @@ class TimedHttpToolsProtocol(HttpToolsProtocol):
         self._body_timeout = body_timeout
         self._deadline: asyncio.TimerHandle | None = None
         self._head_begun = False  # a byte of the awaited request head has arrived
+        self._writer: _CoalescingWriter | None = None
 
     # -- connection events --------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
+        # The request cycles write through it; flow control keeps the real transport.
+        self._writer = _CoalescingWriter(transport, self.loop)
+        self.transport = cast("asyncio.Transport", self._writer)
         self._arm(self._header_timeout, self._head_timed_out)
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -69,8 +77,13 @@ class TimedHttpToolsProtocol(HttpToolsProtocol):
         super().data_received(data)
 
     def handle_websocket_upgrade(self) -> None:
-        # The WebSocket protocol takes the connection over, with its own timeouts.
+        # The WebSocket protocol takes the connection over, with its own timeouts and the real
+        # transport (anything still held is written first).
         self._disarm()
+        if self._writer is not None:
+            self._writer.flush()
+            self.transport = self._writer.transport
+            self._writer = None
         super().handle_websocket_upgrade()
 
     # -- parser callbacks ---------------------------------------------------------------------
@@ -98,6 +111,8 @@ class TimedHttpToolsProtocol(HttpToolsProtocol):
             self._arm(self._header_timeout, self._head_timed_out)
 
     def on_response_complete(self) -> None:
+        if self._writer is not None:
+            self._writer.flush()  # the whole response, at once rather than at the end of the turn
         queued = self.pipeline[-1][0] if self.pipeline else None
         super().on_response_complete()
         if queued is not None and queued.more_body and not self.transport.is_closing():
@@ -153,6 +168,44 @@ class TimedHttpToolsProtocol(HttpToolsProtocol):
             b"connection: close\r\n\r\n",
         ]
         self.transport.write(b"".join(head) + _408)
+
+
+class _CoalescingWriter:
+    """The connection's transport for uvicorn's request cycles: what is written is held until the
+    response is complete (`on_response_complete` flushes) or, for anything else (a streamed body,
+    `100 Continue`), until the end of the event loop's turn; so a response's head and body, two
+    ASGI messages with nothing awaited between them, go out in one `write`. Order is kept; `close`
+    sends what is held first; everything else is the transport's own."""
+
+    __slots__ = ("_held", "_loop", "transport")
+
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
+        self.transport = transport
+        self._loop = loop
+        self._held: list[bytes] | None = None
+
+    def write(self, data: bytes) -> None:
+        if self._held is None:
+            self._held = [data]
+            self._loop.call_soon(self.flush)
+        else:
+            self._held.append(data)
+
+    def flush(self) -> None:
+        """Write what is held, unless the connection is closing (then it would be dropped)."""
+        held, self._held = self._held, None
+        if held and not self.transport.is_closing():
+            self.transport.write(held[0] if len(held) == 1 else b"".join(held))
+
+    def close(self) -> None:
+        self.flush()
+        self.transport.close()
+
+    def is_closing(self) -> bool:
+        return self.transport.is_closing()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.transport, name)
 
 
 def protocol_factory(*, header_timeout: float, body_timeout: float) -> type[asyncio.Protocol]:

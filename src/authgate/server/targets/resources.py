@@ -41,7 +41,8 @@ def check_resource_uri(value: str) -> str | None:
         return "resource is not a URI"
     if not parts.scheme or "#" in value:
         return "resource must be an absolute URI without a fragment"
-    if any(ord(ch) < 0x21 or ord(ch) > 0x7E for ch in value):
+    # Printable ASCII is U+0020-U+007E: without the space, the U+0021-U+007E a URI is made of.
+    if not (value.isascii() and value.isprintable()) or " " in value:
         return "resource must be an absolute URI without spaces or control characters"
     return None
 
