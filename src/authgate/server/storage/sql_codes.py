@@ -48,7 +48,9 @@ class SqlAuthorizationCodes(SqlBase):
             raise integrity_error(exc, "the authorization code") from None
 
     async def consume_code(self, code_hash: str, now: int) -> CodeRedemption | None:
-        async with self._db.write() as conn:
+        # Each statement its own transaction: the consumption is committed before the caller
+        # checks the code (a failed check uses it up), with no BEGIN/COMMIT round trips.
+        async with self._db.autocommit() as conn:
             # The conditional update decides the race: only one caller finds used_at empty, and
             # it gets the code back from the same statement.
             marked = (
