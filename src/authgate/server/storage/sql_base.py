@@ -187,9 +187,11 @@ class SqlBase:
     @asynccontextmanager
     async def grant_transaction(self, grant_id: str) -> AsyncIterator[None]:
         """On PostgreSQL, the token records of `grant_id` made by this task within the block share
-        one transaction (opened by the first), committed when the block ends without an exception
-        and rolled back otherwise. SQLite: each record keeps its own short write transaction, so
-        that the database's single write lock is not held while tokens are signed."""
+        one transaction (opened by the first write), committed when the block ends without an
+        exception and rolled back otherwise; an access token's record waits for the new family's
+        insert (`create_family`) and shares its statement, or is written as the block ends.
+        SQLite: each record keeps its own short write transaction, so that the database's single
+        write lock is not held while tokens are signed."""
         if self._db.is_sqlite or _joined.get() is not None:
             yield
             return
