@@ -169,6 +169,18 @@ class Database:
                 yield conn
 
     @asynccontextmanager
+    async def autocommit(self) -> AsyncIterator[AsyncConnection]:
+        """A connection whose statements each commit on their own: for one statement that is a
+        transaction by itself. PostgreSQL then sends no BEGIN and COMMIT (two round trips of the
+        three); SQLite: a write transaction (`write`), as its single write lock wants."""
+        if self.is_sqlite:
+            async with self.write() as conn:
+                yield conn
+            return
+        async with self.connect() as plain:
+            yield await plain.execution_options(isolation_level="AUTOCOMMIT")
+
+    @asynccontextmanager
     async def exclusive(self) -> AsyncIterator[AsyncConnection]:
         """A transaction holding the database-wide server lock until it ends."""
         async with self.write() as conn:

@@ -3,11 +3,10 @@ per-grant guard that keeps revocation and token recording from interleaving."""
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
@@ -20,11 +19,73 @@ from authgate.server.storage.locks import FileLock
 from authgate.server.storage.protocols import AlreadyExistsError
 from authgate.server.storage.tables import revoked_grants
 
-__all__ = ["SqlBase", "integrity_error", "storable"]
+__all__ = [
+    "GRANT_LOCK_CLASS",
+    "JTI_CTES",
+    "RECORD_JTI",
+    "SqlBase",
+    "chained",
+    "grant_lock_key",
+    "integrity_error",
+    "storable",
+]
 
 # First key of the two-int advisory locks on grants ("ag" + "gr"); the two-int key space is
 # separate from the one-bigint key of the server's schedule lock.
-_GRANT_LOCK_CLASS = 0x61676772
+GRANT_LOCK_CLASS = 0x61676772
+
+
+def grant_lock_key(grant_id: str) -> str:
+    """SQL for the second key of a grant's guard: the first four bytes of the SHA-256 of the
+    `grant_id` expression, as a signed int. Computed in SQL, so that a statement can take the
+    guard of a grant it has just read (`SqlRefreshTokens.lock_family`); every guard uses it."""
+    digest = f"encode(sha256(convert_to({grant_id}, 'UTF8')), 'hex')"
+    return f"CAST(CAST(concat('x', left({digest}, 8)) AS BIT(32)) AS INTEGER)"
+
+
+# Prebuilt (parsed and compiled once): recorders take the guard shared, the revoker exclusively.
+_GUARDS = {
+    exclusive: sa.text(
+        f"SELECT {function}(:lock_class, {grant_lock_key('CAST(:grant_id AS TEXT)')})"
+    )
+    for exclusive, function in (
+        (False, "pg_advisory_xact_lock_shared"),
+        (True, "pg_advisory_xact_lock"),
+    )
+}
+
+
+# A JWT id listed under its grant and, if the grant is revoked already (a redemption racing the
+# replay that revoked it), put on the revocation list at once: two inserts, as the CTEs of one
+# PostgreSQL statement (`chained`); parameters `jti`, `expires_at`, `grant_id`.
+JTI_CTES = (
+    (
+        "listed",
+        """INSERT INTO grant_tokens (jti, grant_id, expires_at)
+  VALUES (CAST(:jti AS VARCHAR), CAST(:grant_id AS VARCHAR), CAST(:expires_at AS BIGINT))
+  ON CONFLICT (jti) DO NOTHING RETURNING 1""",
+    ),
+    (
+        "revoked",
+        """INSERT INTO revoked_jwts (jti, expires_at)
+  SELECT CAST(:jti AS VARCHAR), CAST(:expires_at AS BIGINT)
+  WHERE EXISTS (SELECT 1 FROM revoked_grants WHERE grant_id = CAST(:grant_id AS VARCHAR))
+  ON CONFLICT (jti) DO NOTHING RETURNING 1""",
+    ),
+)
+
+
+def chained(*ctes: tuple[str, str]) -> str:
+    """PostgreSQL: several writes (`(name, INSERT/UPDATE … RETURNING …)`) in one statement, one
+    round trip; it returns a row per row written. PostgreSQL runs every data-modifying CTE, in
+    one snapshot: a CTE that depends on another selects from it."""
+    body = ",\n".join(f"{name} AS (\n  {sql}\n)" for name, sql in ctes)
+    # Only the module constants' names and SQL, never input (values are bound parameters).
+    rows = " UNION ALL ".join(f"SELECT 1 FROM {name}" for name, _ in ctes)  # noqa: S608
+    return f"WITH {body}\n{rows}"
+
+
+RECORD_JTI = sa.text(chained(*JTI_CTES))
 
 
 @dataclass(slots=True)
@@ -36,6 +97,10 @@ class _GrantTransaction:
     conn: AsyncConnection | None
     opener: AsyncExitStack | None = None
     guarded: bool = False
+    # The JWT ids recorded under the grant (`SqlGrants.record_grant_token`), written by the
+    # statement that ends the grant's work (a rotation, a new family) or, without one, before the
+    # transaction commits: `(jti, expires_at)`.
+    listed: list[tuple[str, int]] = field(default_factory=list)
 
 
 # On PostgreSQL, set while a refresh holds its family's row lock (the access token it issues is
@@ -64,10 +129,8 @@ class SqlBase:
         """
         if self._db.is_sqlite:
             return
-        key = int.from_bytes(hashlib.sha256(grant_id.encode()).digest()[:4], "big", signed=True)
-        function = "pg_advisory_xact_lock" if exclusive else "pg_advisory_xact_lock_shared"
         await conn.execute(
-            sa.text(f"SELECT {function}(:class, :key)"), {"class": _GRANT_LOCK_CLASS, "key": key}
+            _GUARDS[exclusive], {"lock_class": GRANT_LOCK_CLASS, "grant_id": grant_id}
         )
 
     @asynccontextmanager
@@ -89,29 +152,58 @@ class SqlBase:
             await self._guard_grant(conn, grant_id, exclusive=False)
             yield conn
 
+    def _listing(self, grant_id: str) -> list[tuple[str, int]] | None:
+        """The JWT ids waiting to be recorded in the transaction of `grant_id` that this task has
+        joined (PostgreSQL), which the caller takes over; None outside one."""
+        joined = _joined.get()
+        if joined is None or joined.grant_id != grant_id:
+            return None
+        return joined.listed
+
+    async def _record_listed(
+        self, conn: AsyncConnection, listed: list[tuple[str, int]], grant_id: str
+    ) -> None:
+        """Write the JWT ids of `listed` that no other statement took (and forget them)."""
+        for jti, expires_at in listed:
+            await conn.execute(
+                RECORD_JTI, {"jti": jti, "expires_at": expires_at, "grant_id": grant_id}
+            )
+        listed.clear()
+
     @asynccontextmanager
-    async def _joining_grant(self, grant_id: str, conn: AsyncConnection) -> AsyncIterator[None]:
+    async def _joining_grant(
+        self, grant_id: str, conn: AsyncConnection, *, guarded: bool = False
+    ) -> AsyncIterator[list[tuple[str, int]]]:
         """Within the block, token records of `grant_id` made by this task are written in `conn`'s
-        transaction (`_grant_write`)."""
-        token = _joined.set(_GrantTransaction(grant_id, conn))
+        transaction (`_grant_write`); `guarded`: that transaction holds the grant guard already.
+        Yields the JWT ids recorded meanwhile, which the caller writes before committing."""
+        joined = _GrantTransaction(grant_id, conn, guarded=guarded)
+        token = _joined.set(joined)
         try:
-            yield
+            yield joined.listed
         finally:
             _joined.reset(token)
 
     @asynccontextmanager
     async def grant_transaction(self, grant_id: str) -> AsyncIterator[None]:
         """On PostgreSQL, the token records of `grant_id` made by this task within the block share
-        one transaction (opened by the first), committed when the block ends without an exception
-        and rolled back otherwise. SQLite: each record keeps its own short write transaction, so
-        that the database's single write lock is not held while tokens are signed."""
+        one transaction (opened by the first write), committed when the block ends without an
+        exception and rolled back otherwise; an access token's record waits for the new family's
+        insert (`create_family`) and shares its statement, or is written as the block ends.
+        SQLite: each record keeps its own short write transaction, so that the database's single
+        write lock is not held while tokens are signed."""
         if self._db.is_sqlite or _joined.get() is not None:
             yield
             return
         async with AsyncExitStack() as opener:
-            token = _joined.set(_GrantTransaction(grant_id, None, opener))
+            joined = _GrantTransaction(grant_id, None, opener)
+            token = _joined.set(joined)
             try:
                 yield
+                # Reached only without an exception: the JWT ids that no family took.
+                if joined.listed:
+                    async with self._grant_write(grant_id) as conn:
+                        await self._record_listed(conn, joined.listed, grant_id)
             finally:
                 _joined.reset(token)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from authgate.server.models import AuthorizationCode, CodeRedemption
@@ -16,6 +17,16 @@ __all__ = ["CODE_MEMORY", "SqlAuthorizationCodes"]
 # A used or expired code is kept this long after `expires_at`, so that a replay within that time
 # is recognised as one (and revokes the grant) instead of looking unknown.
 CODE_MEMORY = 3600
+
+
+# The conditional update that consumes a code and returns it, built once (none per call).
+_CONSUME = (
+    authorization_codes.update()
+    .where(authorization_codes.c.code_hash == sa.bindparam("presented"))
+    .where(authorization_codes.c.used_at.is_(None))
+    .values(used_at=sa.bindparam("now"))
+    .returning(*authorization_codes.c)
+)
 
 
 class SqlAuthorizationCodes(SqlBase):
@@ -48,18 +59,12 @@ class SqlAuthorizationCodes(SqlBase):
             raise integrity_error(exc, "the authorization code") from None
 
     async def consume_code(self, code_hash: str, now: int) -> CodeRedemption | None:
-        async with self._db.write() as conn:
+        # Each statement its own transaction: the consumption is committed before the caller
+        # checks the code (a failed check uses it up), with no BEGIN/COMMIT round trips.
+        async with self._db.autocommit() as conn:
             # The conditional update decides the race: only one caller finds used_at empty, and
             # it gets the code back from the same statement.
-            marked = (
-                await conn.execute(
-                    authorization_codes.update()
-                    .where(authorization_codes.c.code_hash == code_hash)
-                    .where(authorization_codes.c.used_at.is_(None))
-                    .values(used_at=now)
-                    .returning(*authorization_codes.c)
-                )
-            ).first()
+            marked = (await conn.execute(_CONSUME, {"presented": code_hash, "now": now})).first()
             if marked is not None:
                 return CodeRedemption(_code(marked._mapping), first_use=True)
             # Unknown, or used before (a replay, whose grant the caller revokes).

@@ -34,6 +34,16 @@ class SqlGrants(SqlBase):
     """Grant bookkeeping in SQL."""
 
     async def record_grant_token(self, grant_id: str, jti: str, expires_at: int) -> None:
+        if not self._db.is_sqlite:
+            listed = self._listing(grant_id)
+            if listed is not None:
+                # In the grant's transaction: written with its last statement, no round trip of
+                # its own (`SqlBase._joining_grant`, `grant_transaction`).
+                listed.append((jti, expires_at))
+                return
+            async with self._grant_write(grant_id) as conn:
+                await self._record_listed(conn, [(jti, expires_at)], grant_id)
+            return
         async with self._grant_write(grant_id) as conn:
             await conn.execute(
                 self._insert(grant_tokens)

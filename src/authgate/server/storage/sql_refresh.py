@@ -30,7 +30,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from authgate.server.models import RefreshFamily
 from authgate.server.storage.locks import LoopLocal
-from authgate.server.storage.sql_base import SqlBase, integrity_error
+from authgate.server.storage.sql_base import (
+    GRANT_LOCK_CLASS,
+    JTI_CTES,
+    SqlBase,
+    chained,
+    grant_lock_key,
+    integrity_error,
+)
 from authgate.server.storage.tables import refresh_families, refresh_tokens
 
 __all__ = ["SqlLockedFamily", "SqlRefreshTokens"]
@@ -68,6 +75,15 @@ class SqlRefreshTokens(SqlBase):
 
     async def create_family(self, family: RefreshFamily) -> None:
         values = _values(family)
+        if not self._db.is_sqlite:
+            listed = self._listing(family.grant_id)
+            try:
+                async with self._grant_write(family.grant_id) as conn:
+                    variant = _with_listed(values, listed, family.grant_id)
+                    await conn.execute(_CREATE_POSTGRESQL[variant], values)
+            except IntegrityError as exc:
+                raise integrity_error(exc, "the refresh-token family or token") from None
+            return
         if family.revoked_at is None:
             # The grant was revoked while this family was being issued (a replayed code): the
             # family is stored revoked, decided in the insert itself.
@@ -101,16 +117,21 @@ class SqlRefreshTokens(SqlBase):
             await slots.acquire()
         try:
             async with self._db.begin() as conn:
-                found = await _find(conn, token_hash, for_update=True)
-                if found is None:
+                # The family locked, and the guard of its grant taken, in one statement.
+                row = (await conn.execute(_LOCK_POSTGRESQL, {"token_hash": token_hash})).first()
+                if row is None:
                     yield None
                     return
-                locked = SqlLockedFamily(*found)
+                m = row._mapping
+                locked = SqlLockedFamily(_family(m), m["presented_generation"])
                 # The access token issued meanwhile is recorded in this transaction.
-                async with self._joining_grant(locked.family.grant_id, conn):
+                grant_id = locked.family.grant_id
+                async with self._joining_grant(grant_id, conn, guarded=True) as listed:
                     yield locked
-                # Reached only when the block raised nothing; an exception rolls everything back.
-                await _write(conn, locked)
+                    # Reached only when the block raised nothing; an exception rolls everything
+                    # back. The JWT ids the refresh recorded go with the rotation.
+                    await _write(conn, locked, listed)
+                    await self._record_listed(conn, listed, grant_id)
         finally:
             slots.release()
 
@@ -118,7 +139,7 @@ class SqlRefreshTokens(SqlBase):
     async def _lock_family_sqlite(self, token_hash: str) -> AsyncIterator[SqlLockedFamily | None]:
         async with self._family_lock.hold():
             async with self._db.begin() as conn:
-                found = await _find(conn, token_hash, for_update=False)
+                found = await _find(conn, token_hash)
             if found is None:
                 yield None
                 return
@@ -130,21 +151,17 @@ class SqlRefreshTokens(SqlBase):
 
     async def find_family(self, token_hash: str) -> RefreshFamily | None:
         async with self._db.begin() as conn:
-            found = await _find(conn, token_hash, for_update=False)
+            found = await _find(conn, token_hash)
         return None if found is None else found[0]
 
 
-async def _find(
-    conn: AsyncConnection, token_hash: str, *, for_update: bool
-) -> tuple[RefreshFamily, int] | None:
-    # One statement: the presented token's generation (never changes) with its family, whose row
-    # alone is locked; a waiter gets the row as the holder committed it.
+async def _find(conn: AsyncConnection, token_hash: str) -> tuple[RefreshFamily, int] | None:
+    # One statement: the presented token's generation (never changes) with its family (locked on
+    # PostgreSQL by `_LOCK_POSTGRESQL` instead).
     query = sa.select(refresh_families, _PRESENTED_GENERATION).join_from(
         refresh_tokens, refresh_families, refresh_tokens.c.family_id == refresh_families.c.family_id
     )
     query = query.where(refresh_tokens.c.token_hash == token_hash)
-    if for_update:
-        query = query.with_for_update(of=refresh_families)
     row = (await conn.execute(query)).first()
     if row is None:
         return None
@@ -164,22 +181,122 @@ _CHANGING = (
 )
 
 
-async def _write(conn: AsyncConnection, locked: SqlLockedFamily) -> None:
+async def _write(
+    conn: AsyncConnection, locked: SqlLockedFamily, listed: list[tuple[str, int]] | None = None
+) -> None:
+    """Store the locked family's replacement; on PostgreSQL a rotation also records the first
+    JWT id of `listed` (PostgreSQL: the one the refresh issued), in the same statement."""
     new = locked.pending
     if new is None:
         return
     values = _values(new)
+    rotated = new.generation > locked.family.generation
+    if rotated and conn.dialect.name == "postgresql":
+        # One round trip: the rotation, the new token's hash and the access token's record.
+        changed = {name: values[name] for name in _CHANGING}
+        changed["family_id"] = new.family_id
+        variant = _with_listed(changed, listed, new.grant_id)
+        await conn.execute(_ROTATE_POSTGRESQL[variant], changed)
+        return
     await conn.execute(
         refresh_families.update()
         .where(refresh_families.c.family_id == new.family_id)
         .values({name: values[name] for name in _CHANGING})
     )
-    if new.generation > locked.family.generation:
+    if rotated:
         await conn.execute(
             refresh_tokens.insert().values(
                 token_hash=new.current_hash, family_id=new.family_id, generation=new.generation
             )
         )
+
+
+# PostgreSQL's statements of the hot path, built once (none is built per call, each is compiled
+# once), from the table's own column names and constants only; refresh_families' JSON and binary
+# values are bound with the table's types.
+_FAMILY_COLUMNS = [column.name for column in refresh_families.c]
+_TYPED = {
+    name: refresh_families.c[name].type for name in ("scopes", "audiences", "amr", "replay_scopes")
+} | {"replay": refresh_families.c.replay.type}
+
+
+def _bound(statement: str, names: Any) -> sa.TextClause:
+    return sa.text(statement).bindparams(
+        *(sa.bindparam(name, type_=_TYPED[name]) for name in names if name in _TYPED)
+    )
+
+
+# The presented token's generation (never changes) with its family, whose row alone is locked (a
+# waiter gets the row as the holder committed it), with the grant guard (`SqlBase._guard_grant`)
+# taken once the row is locked: the tokens the refresh records need no statement of their own
+# for it. The outer select evaluates the lock function on the one locked row.
+_LOCKED = (
+    sa.select(refresh_families, _PRESENTED_GENERATION)
+    .join_from(
+        refresh_tokens, refresh_families, refresh_tokens.c.family_id == refresh_families.c.family_id
+    )
+    .where(refresh_tokens.c.token_hash == sa.bindparam("token_hash"))
+    .with_for_update(of=refresh_families)
+    .subquery("locked")
+)
+_LOCK_POSTGRESQL = sa.select(
+    _LOCKED,
+    sa.func.pg_advisory_xact_lock_shared(
+        sa.literal(GRANT_LOCK_CLASS, sa.Integer),
+        sa.literal_column(grant_lock_key("locked.grant_id"), sa.Integer),
+    ).label("guard"),
+)
+
+_NEW_TOKEN = """INSERT INTO refresh_tokens (token_hash, family_id, generation)
+  SELECT CAST(:current_hash AS VARCHAR), family_id, CAST(:generation AS INTEGER) FROM {}
+  RETURNING 1"""
+_ROTATION = (
+    "UPDATE refresh_families SET "  # noqa: S608 - column names of the table, no input
+    + ", ".join(f"{name} = :{name}" for name in _CHANGING)
+    + " WHERE family_id = :family_id RETURNING family_id"
+)
+_FAMILY = (
+    "INSERT INTO refresh_families ("  # noqa: S608 - column names of the table, no input
+    + ", ".join(_FAMILY_COLUMNS)
+    + ") VALUES ("
+    + ", ".join(
+        # stored revoked when its grant was revoked meanwhile (a replayed code), decided here
+        "COALESCE(CAST(:revoked_at AS BIGINT), CASE WHEN EXISTS (SELECT 1 FROM revoked_grants "
+        "WHERE grant_id = CAST(:grant_id AS VARCHAR)) THEN CAST(:created_at AS BIGINT) END)"
+        if name == "revoked_at"
+        else f":{name}"
+        for name in _FAMILY_COLUMNS
+    )
+    + ") RETURNING family_id"
+)
+# One statement each, indexed by whether it also records the one JWT id the grant's transaction
+# listed (`SqlBase._listing`): the rotation (the columns that change) and the new token's hash;
+# a new family and its first token's hash.
+_ROTATE_POSTGRESQL = tuple(
+    _bound(
+        chained(("rotated", _ROTATION), ("token", _NEW_TOKEN.format("rotated")), *jti), _CHANGING
+    )
+    for jti in ((), JTI_CTES)
+)
+_CREATE_POSTGRESQL = tuple(
+    _bound(
+        chained(("family", _FAMILY), ("token", _NEW_TOKEN.format("family")), *jti),
+        _FAMILY_COLUMNS,
+    )
+    for jti in ((), JTI_CTES)
+)
+
+
+def _with_listed(
+    values: dict[str, Any], listed: list[tuple[str, int]] | None, grant_id: str
+) -> int:
+    """Add the first listed JWT id to a statement's `values` (taking it off the list); 1 if
+    there was one, else 0: the index of the statement variant."""
+    if not listed:
+        return 0
+    jti, expires_at = listed.pop(0)
+    values.update(jti=jti, expires_at=expires_at, grant_id=grant_id)
+    return 1
 
 
 def _values(family: RefreshFamily) -> dict[str, Any]:
