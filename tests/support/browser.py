@@ -49,9 +49,6 @@ def browser() -> Iterator[object]:
     os.environ.setdefault("SE_AVOID_STATS", "true")
     driver = webdriver.Chrome(options=options, service=Service(executable_path=CHROMEDRIVER))
     driver.set_page_load_timeout(30)
-    # A lookup polls for up to 10 s: after a click the next page may not have loaded yet (a
-    # loaded CI machine failed `find_element` on the page that a form submission leads to).
-    driver.implicitly_wait(10)
     try:
         yield driver
     finally:
