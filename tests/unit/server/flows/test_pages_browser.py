@@ -22,6 +22,7 @@ from authgate.server.flows.authorization_response import authorization_success_r
 from authgate.server.flows.pages import BUILTIN_TEMPLATES, PageRenderer, PageResponse
 from authgate.server.flows.sessions import CsrfTokens
 from authgate.server.targets.identity_scopes import describe_scopes
+from tests.support.browser import wait_for
 
 pytestmark = pytest.mark.browser
 
@@ -168,7 +169,7 @@ def test_login_and_consent_in_chromium(servers: tuple[str, str, Recorder], brows
     browser.find_element(By.NAME, "password").send_keys("correct horse battery staple")
     browser.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
 
-    browser.find_element(By.NAME, "approve")  # waits for the consent page
+    wait_for(browser, By.NAME, "approve")  # the consent page, once the form's answer has loaded
     assert browser.current_url == f"{base}/consent"
     assert recorder.posts["/login"] == {
         "csrf_token": [CSRF.token(SESSION_ID)],
