@@ -234,7 +234,7 @@ class AuthServer:
             replay=store,
             clock=clock,
         )
-        signer = JwtSigner(keys)
+        signer = JwtSigner(keys, threads=config.keys.sign_in_threads)
         formats = _access_token_formats(
             config, keys=keys, signer=signer, store=store, secret=secret, clock=clock
         )

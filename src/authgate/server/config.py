@@ -42,6 +42,7 @@ from authgate.verifier.dpop import DPoPRules
 __all__ = [
     "FAPI2_ALGORITHMS",
     "SIGNING_ALGORITHMS",
+    "SIGN_IN_THREADS",
     "AdminSettings",
     "AuditSettings",
     "ClientMetadataSettings",
@@ -83,6 +84,10 @@ ASSERTION_AUDIENCES = (ISSUER_ONLY, "issuer-or-endpoint")
 CLOCK_SKEW = 60
 
 
+# `KeyPolicy.sign_in_threads`.
+SIGN_IN_THREADS = ("auto", "always", "never")
+
+
 @dataclass(frozen=True, slots=True)
 class KeyPolicy:
     """When signing keys are created, start signing, stop signing and leave the JWKS."""
@@ -93,8 +98,16 @@ class KeyPolicy:
     retirement_period: int = 7 * DAY  # how long a key stays published after it stops signing
     jwks_max_age: int = HOUR  # Cache-Control max-age of the JWKS
     refresh_interval: int = MINUTE  # how often each process reloads keys from the database
+    # RSA signatures (RS256, PS256) on a thread pool: "auto" when the process may run on more than
+    # one CPU (`os.sched_getaffinity`), "always" or "never" (on the event loop, which is cheaper
+    # when the threads would only take turns with it on one core; `authgate.server.tokens.signing`).
+    sign_in_threads: str = "auto"
 
     def __post_init__(self) -> None:
+        if self.sign_in_threads not in SIGN_IN_THREADS:
+            raise ConfigError(
+                f"choose from {', '.join(SIGN_IN_THREADS)}", key="keys.sign_in_threads"
+            )
         unknown = [a for a in self.algorithms if a not in SIGNING_ALGORITHMS]
         if unknown or not self.algorithms:
             raise ConfigError(f"choose from {', '.join(SIGNING_ALGORITHMS)}", key="keys.algorithms")

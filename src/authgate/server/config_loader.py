@@ -124,6 +124,7 @@ SECTIONS: Mapping[str, Mapping[str, Setting]] = {
         "retirement_period": _SECONDS,
         "jwks_max_age": _SECONDS,
         "refresh_interval": _SECONDS,
+        "sign_in_threads": _STRING,
     },
     "tokens": {
         "default_access_token_ttl": _SECONDS,

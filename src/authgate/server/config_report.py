@@ -70,6 +70,10 @@ DESCRIPTIONS: Mapping[str, str] = {
     "keys.retirement_period": "how long a key stays published after it stops signing",
     "keys.jwks_max_age": "Cache-Control max-age of the JWKS",
     "keys.refresh_interval": "how often each process reloads the keys",
+    "keys.sign_in_threads": (
+        "RSA signatures on a thread pool: `auto` (when the process may use more than one CPU), "
+        "`always` or `never`"
+    ),
     "tokens.default_access_token_ttl": "access-token lifetime unless the API sets one",
     "tokens.max_access_token_ttl": "longest access-token lifetime an API may set",
     "tokens.client_assertion_max_lifetime": "longest lifetime of a private_key_jwt assertion",

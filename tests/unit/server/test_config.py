@@ -38,6 +38,7 @@ def test_defaults(tmp_path: Path) -> None:
     assert config.tokens.authorization_code_ttl == 60
     assert config.tokens.id_token_lifetime == config.tokens.default_access_token_ttl == 300
     assert config.pages.template_dirs == ()
+    assert config.keys.sign_in_threads == "auto"
     assert retention_for(config) == Retention()
 
 
@@ -126,6 +127,7 @@ def _write(tmp_path: Path, text: str) -> Path:
         ('[token_exchange]\njwks_uri = "https://idp.test/jwks"', "set token_exchange.issuer"),
         ('[token_exchange]\nissuer = "https://idp.test"\njwks_uri = "ftp://x"', "token_exchange"),
         ('[security]\nprofile = "fapi1"', "the one profile is fapi2"),
+        ('[keys]\nsign_in_threads = "sometimes"', "keys.sign_in_threads.*auto, always, never"),
         (
             '[security]\nprofile = "fapi2"\n[keys]\nalgorithms = ["RS256"]',
             "keys.algorithms.*needs one of PS256, ES256, EdDSA",
