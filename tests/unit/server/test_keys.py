@@ -182,6 +182,26 @@ async def test_lifecycle_with_moving_clock(harness: Harness) -> None:
     assert first not in {r.kid for r in await h.server.storage.list_signing_keys()}
 
 
+async def test_active_key_follows_the_clock_both_ways_and_a_revocation(harness: Harness) -> None:
+    # The active key is kept per algorithm until the records change or one of their instants
+    # passes: each crossing (and a clock set back across one) chooses again.
+    h = harness
+    keys = h.server.keys
+    before = keys.signing_key("ES256").kid
+    (rotation,) = await keys.rotate(("ES256",))
+    start = h.clock()
+    h.clock.advance(rotation.activate_at - start - 1)
+    assert keys.signing_key("ES256").kid == before  # chosen (and kept) one second before
+    h.clock.advance(1)
+    assert keys.signing_key("ES256").kid == rotation.kid
+    h.clock.now = start  # back before the activation
+    assert keys.signing_key("ES256").kid == before
+    h.clock.now = rotation.activate_at
+    assert keys.signing_key("ES256").kid == rotation.kid
+    successor = await keys.revoke(rotation.kid)  # new records: chosen again at once
+    assert keys.signing_key("ES256").kid == successor != rotation.kid
+
+
 async def test_rotate_now_is_safe(harness: Harness) -> None:
     h = harness
     before = h.server.keys.signing_key("RS256").kid

@@ -12,8 +12,9 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -89,15 +90,26 @@ class KeyManager:
         self._jwks_kids: tuple[str, ...] = ()
         self._verification = JWKSet()
         self._verification_kids: tuple[str, ...] = ()
+        # Per algorithm: (the records it was chosen from, from, until, the key). The active key
+        # only changes when the records do or when one of their instants (activation, retirement,
+        # removal) passes, so it is chosen again only then, not on every token.
+        self._active: dict[str, tuple[tuple[SigningKeyRecord, ...], float, float, JWK]] = {}
 
     # -- reading ----------------------------------------------------------------------------------
 
     def signing_key(self, alg: str) -> JWK:
         """The private key that signs `alg` tokens now; `NoSigningKey` when there is none."""
-        record = active_key(self._records, alg, self._clock())
+        now = self._clock()
+        records = self._records
+        chosen = self._active.get(alg)
+        if chosen is not None and chosen[0] is records and chosen[1] <= now < chosen[2]:
+            return chosen[3]
+        record = active_key(records, alg, now)
         if record is None:
             raise NoSigningKey(f"no {alg} signing key is active", debug=alg)
-        return self._private[record.kid]
+        key = self._private[record.kid]
+        self._active[alg] = (records, now, _next_instant(records, now), key)
+        return key
 
     def jwks_body(self) -> bytes:
         """The JWKS document (public keys only) as JSON bytes."""
@@ -272,6 +284,18 @@ class KeyManager:
             private[record.kid] = key
         self._private = private
         self._records = tuple(records)
+
+
+def _next_instant(records: Iterable[SigningKeyRecord], now: float) -> float:
+    """The first activation, retirement or removal after `now` (infinity when none is due): until
+    then every key's state, and so the active key of each algorithm, stays as at `now`."""
+    instants = (
+        instant
+        for record in records
+        for instant in (record.activate_at, record.retire_at, record.remove_at)
+        if instant is not None and instant > now
+    )
+    return min(instants, default=math.inf)
 
 
 def _associated(kid: str, alg: str) -> bytes:
