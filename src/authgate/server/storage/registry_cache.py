@@ -8,12 +8,16 @@ at once. Client misses are: otherwise every request naming an unknown client id 
 database while a known one is answered from memory, and the response time would tell which client
 ids exist (enumeration). Client ids are random (`generate_client_id`), so no id is looked up before
 its client exists and a new client still works at once.
+
+One load per entry at a time: the requests that miss while it runs wait for it rather than each
+reading the database (at an expiry under load, every request in flight would otherwise miss).
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from authgate.server.models import Api, Client, User
 from authgate.server.storage.protocols import RegistryReader
@@ -59,6 +63,8 @@ class RegistryCache:
         self._unknown_clients: dict[str, float] = {}  # client id -> until when it is known missing
         self._apis: dict[str, tuple[float, Api]] = {}
         self._users: dict[str, tuple[float, User]] = {}
+        # The loads running now, by (cache, key): the requests that miss meanwhile share them.
+        self._loading: dict[tuple[int, str], asyncio.Future[Any]] = {}
 
     async def get_client(self, client_id: str) -> Client | None:
         """The client, from the cache when fresh; an unknown id is remembered for `ttl` too. The
@@ -98,11 +104,36 @@ class RegistryCache:
         hit = cache.get(key)
         if hit is not None and hit[0] > now:
             return hit[1]
+        if self._ttl <= 0:
+            return await load(key)
+        flight = (id(cache), key)
+        loading = self._loading.get(flight)
+        if loading is None:
+            loading = asyncio.ensure_future(self._load(cache, key, load, now))
+            self._loading[flight] = loading
+            loading.add_done_callback(lambda done: self._landed(flight, done))
+        # Shielded: a request that goes away does not cancel the load the others wait for.
+        value: _V | None = await asyncio.shield(loading)
+        return value
+
+    async def _load(
+        self,
+        cache: dict[str, tuple[float, _V]],
+        key: str,
+        load: Callable[[str], Awaitable[_V | None]],
+        now: float,
+    ) -> _V | None:
         value = await load(key)
-        if value is None or self._ttl <= 0:
+        if value is None:
             cache.pop(key, None)
             return value
         if len(cache) >= _MAX_ENTRIES:
             cache.clear()
         cache[key] = (now + self._ttl, value)
         return value
+
+    def _landed(self, flight: tuple[int, str], done: asyncio.Future[Any]) -> None:
+        if self._loading.get(flight) is done:
+            del self._loading[flight]
+        if not done.cancelled():
+            done.exception()  # retrieved: every waiter may have gone (each got it otherwise)
