@@ -98,7 +98,8 @@ class TimedHttpToolsProtocol(HttpToolsProtocol):
         before = self._current()
         super().on_headers_complete()
         cycle = self._current()
-        queued = any(waiting is cycle for waiting, _ in self.pipeline)
+        pipeline = self.pipeline  # empty unless requests were pipelined behind a running one
+        queued = bool(pipeline) and any(waiting is cycle for waiting, _ in pipeline)
         # A new request that runs now (not queued behind another, not a WebSocket upgrade).
         if cycle is not None and cycle is not before and not queued:
             self._arm(self._body_timeout, partial(self._body_timed_out, cycle))
