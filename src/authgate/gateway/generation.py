@@ -25,7 +25,7 @@ from authgate.gateway import responses, trace_context
 from authgate.gateway.access_log import AccessLog
 from authgate.gateway.config import ClientLimits, GatewayConfig, GatewaySettings, RouteUpstream
 from authgate.gateway.exchange import Forward, LocalAnswer, Verdict
-from authgate.gateway.forwarded import TrustedProxies
+from authgate.gateway.forwarded import ForwardedFor, TrustedProxies
 from authgate.gateway.header_rules import Headers
 from authgate.gateway.identity import IdentityTokenMinter, identity_headers
 from authgate.gateway.metrics import GatewayStats
@@ -148,16 +148,23 @@ class Generation:
         """The URI the client sent the request to, for a DPoP proof's `htu` (RFC 9449 §4.3): the
         scheme and host the trusted proxies name (`X-Forwarded-Proto`/`-Host`), else the gateway's
         own scheme and the `Host`; and the path judged (its canonical form)."""
-        forwarded = forwarding_for(head, self.trusted, b"http")
+        forwarded = self.forwarding(head)
         return request_url(
             forwarded.proto.decode("latin-1"), forwarded.host.decode("latin-1"), target.path
         )
+
+    def forwarding(self, head: RequestHead) -> ForwardedFor:
+        """The forwarding values of `head` (see `forwarded`), computed once per request."""
+        forwarded = head.forwarded
+        if forwarded is None:
+            forwarded = head.forwarded = forwarding_for(head, self.trusted, b"http")
+        return forwarded
 
     def client_address(self, head: RequestHead) -> str:
         """The client's address: the peer, or behind `trusted_proxies` the address they name."""
         if not self.trusted:
             return head.peer
-        return forwarding_for(head, self.trusted, b"http").client
+        return self.forwarding(head).client
 
     def rate_limit_fields(self, decision: Decision) -> list[tuple[bytes, bytes]]:
         """The RateLimit fields for an allowed decision's answer (empty on unlimited routes)."""
@@ -197,7 +204,7 @@ class Generation:
     ) -> Verdict:
         principal = decision.principal
         identity = self.identity_for(principal, upstream) if principal is not None else []
-        forwarded = forwarding_for(head, self.trusted, b"http")
+        forwarded = self.forwarding(head)
         if forwarded.client != head.peer:
             head.log["forwarded_client"] = forwarded.client
         outcome = decision.outcome._value_  # `.value` is a Python-level descriptor call

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from authgate.gateway.forwarded import ForwardedFor
 from authgate.gateway.header_rules import Headers
 from authgate.gateway.request_target import RequestTarget
 
@@ -31,6 +32,9 @@ class RequestHead:
     chunked: bool
     peer: str
     log: dict[str, object] = field(default_factory=dict)
+    # The forwarding values, once the gateway computed them (a DPoP proof's `htu` needs them
+    # before the decision, the upstream request after it).
+    forwarded: ForwardedFor | None = None
 
     def all_values(self, lower_name: bytes) -> list[bytes]:
         """Every value of a field, in order (for fields that may be repeated)."""

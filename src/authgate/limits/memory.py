@@ -49,6 +49,7 @@ class MemoryStore:
         self._tats: OrderedDict[str, int] = OrderedDict()
         # Keys claimed once (`claim_once`): their expiry (us), oldest claim first.
         self._claimed: OrderedDict[str, int] = OrderedDict()
+        self._first_claim = 0  # the expiry of the oldest claim (when there is one)
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
@@ -182,23 +183,40 @@ class MemoryStore:
             raise ValueError("ttl must be > 0 seconds")
         claimed = self._claimed
         with self._lock:
-            now = self._clock()
+            now = time.monotonic_ns() // 1000 if self._monotonic else self._clock()
             expiry = claimed.get(key)
-            if expiry is not None and expiry > now:
+            if expiry is None:  # the usual claim: a new key, which goes to the end
+                if not claimed:
+                    self._first_claim = now + int(ttl * 1_000_000)
+                claimed[key] = now + int(ttl * 1_000_000)
+            elif expiry > now:
                 return False
-            claimed[key] = now + int(ttl * 1_000_000)
-            claimed.move_to_end(key)
+            else:  # claimed before and expired, not swept yet: claimed anew, at the end
+                claimed[key] = now + int(ttl * 1_000_000)
+                claimed.move_to_end(key)
+                self._first_claim = claimed[next(iter(claimed))]
             # Claims share one ttl per caller, so the oldest expire first: drop those that have.
-            for _ in range(_SWEEP):
-                oldest = next(iter(claimed))
-                if claimed[oldest] > now:
-                    break
-                del claimed[oldest]
+            # The oldest claim's expiry is kept aside, so that a claim that sweeps nothing does
+            # not look the oldest key up.
+            if self._first_claim <= now:
+                self._sweep_claims(now)
             if len(claimed) > self.max_keys:
                 # Bounded like the TATs: past `max_keys` live claims the oldest is forgotten
                 # (a replay of it would then pass; size `max_keys` above the claims per ttl).
                 claimed.popitem(last=False)
+                self._first_claim = claimed[next(iter(claimed))]
         return True
+
+    def _sweep_claims(self, now: int) -> None:
+        """Drop up to `_SWEEP` expired claims from the old end (the lock is held; the claim just
+        made, which has not expired, stays)."""
+        claimed = self._claimed
+        for _ in range(_SWEEP):
+            oldest = next(iter(claimed))
+            if claimed[oldest] > now:
+                break
+            del claimed[oldest]
+        self._first_claim = claimed[next(iter(claimed))]
 
     async def claim_once(self, key: str, ttl: float) -> bool:
         return self.claim_once_nowait(key, ttl)

@@ -38,7 +38,8 @@ def check_binding(claims: Mapping[str, Any], jkt: str | None) -> None:
         refuse_bound_token(claims)
         return
     cnf = claims.get("cnf")
-    if not isinstance(cnf, Mapping) or set(cnf) != {"jkt"}:
+    # `type(...) is dict` first: `isinstance` against an ABC costs a metaclass call.
+    if not (type(cnf) is dict or isinstance(cnf, Mapping)) or len(cnf) != 1 or "jkt" not in cnf:
         raise TokenRejected(Reason.NOT_DPOP_BOUND, debug="DPoP presentation, cnf is not {jkt}")
     bound = cnf["jkt"]
     if not isinstance(bound, str) or not hmac.compare_digest(bound.encode(), jkt.encode()):

@@ -363,19 +363,23 @@ def check_proof(
     segments = proof.split(".")
     if len(segments) != 3:
         raise DPoPRejected(ProofReason.MALFORMED, debug="not a compact JWS")
-    head, body, signed = segments
+    head, body, _ = segments
     header = _HEADERS.get(head)
     if header is None or header.alg not in rules.algorithms:
         header = _header(head, rules.algorithms)
     # The JWS check (RFC 7515 §5.2) done here rather than by `jws.verify_compact`, which would
     # split, encode and look the header up a second time: the same strict base64url for both
-    # segments, then the header key's prepared verifier over the ASCII signing input.
+    # segments, then the header key's prepared verifier over the ASCII signing input. The proof
+    # is encoded once (it is ASCII); the segments and the signing input are slices of it.
+    raw = proof.encode("ascii")
+    start = len(head) + 1
+    end = start + len(body)
     try:
-        signature = b64url_decode(signed, "signature")
-        payload = b64url_decode(body, "payload")
+        signature = b64url_decode(raw[end + 1 :], "signature")
+        payload = b64url_decode(raw[start:end], "payload")
     except MalformedToken as exc:
         raise DPoPRejected(ProofReason.MALFORMED, debug=str(exc)) from None
-    if not header.verify(proof[: len(head) + 1 + len(body)].encode("ascii"), signature):
+    if not header.verify(raw[:end], signature):
         raise DPoPRejected(ProofReason.SIGNATURE, debug="signature verification failed")
     try:
         claims = json_object(payload, "payload")  # strict: a repeated member is refused
@@ -394,7 +398,7 @@ def check_proof(
     if htm != method:  # RFC 9110 §9.1: methods are case-sensitive
         raise DPoPRejected(ProofReason.METHOD, debug=f"htm {htm[:16]!r} for {method}")
     expected = _normalized(uri)
-    if expected is None or _normalized(htu) != expected:
+    if expected is None or (htu != uri and _normalized(htu) != expected):
         raise DPoPRejected(ProofReason.URI, debug=f"htu for {expected}")
     current = time.time() if now is None else now
     if not current - rules.max_age <= iat <= current + rules.leeway:
@@ -456,8 +460,12 @@ async def claim_proof(
 ) -> None:
     """Mark `proof`'s `jti` used (RFC 9449 §11.1): `DPoPRejected` (replay) when it was already,
     `DPoPUnavailable` when the store cannot say."""
+    if type(store) is MemoryStore or isinstance(store, MemoryStore):
+        key = _local_replay_key(proof, namespace)  # the key `claim_proof_nowait` claims
+    else:
+        key = replay_key(proof, namespace)
     try:
-        first = await store.claim_once(replay_key(proof, namespace), rules.replay_ttl)
+        first = await store.claim_once(key, rules.replay_ttl)
     except StoreUnavailable as exc:
         raise DPoPUnavailable(debug=str(exc)) from None
     if not first:
@@ -472,7 +480,7 @@ def claim_proof_nowait(
     # `type(...) is` first: `isinstance` against an ABC subclass costs a metaclass call.
     if type(store) is not MemoryStore and not isinstance(store, MemoryStore):
         return False
-    if not store.claim_once_nowait(replay_key(proof, namespace), rules.replay_ttl):
+    if not store.claim_once_nowait(_local_replay_key(proof, namespace), rules.replay_ttl):
         raise DPoPRejected(ProofReason.REPLAY)
     return True
 
@@ -481,6 +489,24 @@ def replay_key(proof: Proof, namespace: str = "authgate") -> str:
     """The store key that marks `proof`'s `jti` as used: per key, hashed to a fixed length."""
     digest = hashlib.sha256(f"{proof.jkt}\0{proof.jti}".encode()).digest()
     return f"{namespace}:dpop:jti:{digest[:18].hex()}"
+
+
+# `jti`s up to this length are claimed in a store in this process as they are: a `MemoryStore`
+# compares whole keys, so no hash is needed against collisions; longer ones are hashed, to bound
+# its memory.
+_LOCAL_RAW_JTI = 64
+
+
+def _local_replay_key(proof: Proof, namespace: str) -> str:
+    """The key of `proof`'s `jti` in a `MemoryStore` (which never leaves this process, so the key
+    need not be the one other processes use): the thumbprint and a short `jti` themselves, without
+    a SHA-256 per proof. The thumbprint is base64url, so the `\\0` after it makes the key
+    unambiguous, and a hashed key has no `\\0`: two proofs share a key only when their key and
+    `jti` are the same (a collision could only refuse a proof, never let a replay pass)."""
+    jti = proof.jti
+    if len(jti) <= _LOCAL_RAW_JTI:
+        return f"{namespace}:dpop:jti:{proof.jkt}\0{jti}"
+    return replay_key(proof, namespace)
 
 
 class NonceSource:

@@ -36,6 +36,50 @@ async def test_memory_claims_are_bounded_and_expired_ones_dropped(clock: Clock) 
     assert len(store._claimed) <= 2  # expired claims are swept as new ones arrive
 
 
+async def test_memory_an_expired_claim_not_yet_swept_is_claimed_anew(clock: Clock) -> None:
+    store = MemoryStore(clock=clock)
+    assert await store.claim_once("a", 1)
+    assert await store.claim_once("b", 5)
+    clock.advance(1_500_000)
+    # "a" has expired; claiming it again (its sweep is due now too) moves it to the end.
+    assert await store.claim_once("a", 1)
+    assert list(store._claimed) == ["b", "a"]
+    assert not await store.claim_once("a", 1)
+    clock.advance(1_000_000)  # "a" expired again, "b" has not: "b" stops the sweep
+    assert await store.claim_once("c", 1)
+    assert list(store._claimed) == ["b", "a", "c"]
+    clock.advance(3_000_000)  # everything but "d" expired: two per claim are swept
+    assert await store.claim_once("d", 1)
+    assert list(store._claimed) == ["c", "d"]
+    assert await store.claim_once("e", 1)
+    assert list(store._claimed) == ["d", "e"]
+    assert not await store.claim_once("d", 1)
+    assert not await store.claim_once("e", 1)
+
+
+async def test_memory_past_max_keys_the_oldest_claim_is_forgotten(clock: Clock) -> None:
+    store = MemoryStore(max_keys=2, clock=clock)
+    for key in ("a", "b", "c"):
+        assert await store.claim_once(key, 10)
+    assert list(store._claimed) == ["b", "c"]
+    assert not await store.claim_once("b", 10)
+    clock.advance(10_000_000)  # every claim expired: the next sweeps the old end
+    assert await store.claim_once("d", 10)
+    assert list(store._claimed) == ["d"]
+
+
+async def test_memory_claims_after_close_start_afresh(clock: Clock) -> None:
+    store = MemoryStore(clock=clock)
+    assert await store.claim_once("a", 1)
+    await store.aclose()
+    clock.advance(500_000)
+    assert await store.claim_once("a", 1)
+    assert not await store.claim_once("a", 1)
+    clock.advance(1_000_000)
+    assert await store.claim_once("b", 1)
+    assert list(store._claimed) == ["b"]  # "a" expired and was swept
+
+
 async def test_memory_rejects_a_non_positive_ttl() -> None:
     with pytest.raises(ValueError, match="ttl"):
         await MemoryStore().claim_once("k", 0)

@@ -17,9 +17,12 @@ from authgate.verifier.dpop import (
     DPoPRules,
     DPoPUnavailable,
     NonceSource,
+    Proof,
     ProofReason,
     access_token_hash,
     check_proof,
+    claim_proof,
+    claim_proof_nowait,
     normalize_htu,
     single_proof,
     verify_proof,
@@ -280,6 +283,51 @@ async def test_jti_is_single_use(client: DPoPClient) -> None:
     # The same jti from another key is another proof.
     other = DPoPClient().proof("GET", URL, jti=checked.jti)
     assert await verify_proof(other, method="GET", uri=URL, rules=RULES, store=store)
+
+
+@pytest.mark.parametrize("jti", ["a-jti", "j" * 64, "k" * 65, "x" * 256])
+async def test_both_claims_share_a_memory_store_s_keys(client: DPoPClient, jti: str) -> None:
+    """A `MemoryStore` claims `jti`s under keys of its own (short ones unhashed, long ones
+    hashed): a proof claimed by `claim_proof_nowait` is a replay for `claim_proof`, and the
+    reverse, whatever its length."""
+
+    async def claim(nowait: bool, proof: Proof, store: MemoryStore) -> None:
+        if nowait:
+            assert claim_proof_nowait(proof, store, RULES)
+        else:
+            await claim_proof(proof, store, RULES)
+
+    for first in (True, False):
+        store = MemoryStore()
+        proof = check_proof(client.proof("GET", URL, jti=jti), method="GET", uri=URL, rules=RULES)
+        await claim(first, proof, store)
+        with pytest.raises(DPoPRejected) as caught:
+            await claim(not first, proof, store)
+        assert caught.value.reason is ProofReason.REPLAY
+
+
+def test_memory_claims_are_per_key_per_jti_and_per_namespace(client: DPoPClient) -> None:
+    store = MemoryStore()
+    other = DPoPClient()
+    claims = [
+        check_proof(c.proof("GET", URL, jti=jti), method="GET", uri=URL, rules=RULES)
+        for c in (client, other)
+        for jti in ("a", "a\0b", "b", "y" * 65, "y" * 66)
+    ]
+    for proof in claims:  # no two of them share a key: each is claimed once
+        assert claim_proof_nowait(proof, store, RULES)
+        assert claim_proof_nowait(proof, store, RULES, namespace="elsewhere")
+    for proof in claims:
+        with pytest.raises(DPoPRejected):
+            claim_proof_nowait(proof, store, RULES)
+    assert len(store._claimed) == 2 * len(claims)
+    # A short jti is kept as it is, a long one hashed to a fixed length.
+    assert max(map(len, store._claimed)) < 64 + 43 + 30
+
+
+def test_claim_proof_nowait_leaves_other_stores_to_claim_proof(client: DPoPClient) -> None:
+    proof = check_proof(client.proof("GET", URL), method="GET", uri=URL, rules=RULES)
+    assert not claim_proof_nowait(proof, RedisStore(SHARED_REDIS), RULES)  # type: ignore[arg-type]
 
 
 async def test_jti_is_single_use_across_processes_through_redis(client: DPoPClient) -> None:
