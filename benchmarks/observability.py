@@ -32,8 +32,9 @@ Each round is cut into `--slices` slices; a slice measures all eight (four apps,
 once, each with `tokens / slices` or `requests / slices` requests, in an order that rotates from
 slice to slice and runs backwards every other cycle, so that no one of them keeps a place; a
 `gc.collect()` precedes each measurement. Per slice the on/off ratio is (on a + on b) / (off a +
-off b); its median over all slices, the interquartile range, the lowest and highest slice, and
-the pooled ratio (all "on" CPU over all "off" CPU) are reported. Two A/A controls show what the
+off b); its median over all slices with a 95 % bootstrap interval of that median, the
+interquartile range, the lowest and highest slice, and the pooled ratio (all "on" CPU over all
+"off" CPU) are reported. Two A/A controls show what the
 machine's noise alone makes of two identical setups, with the same estimator: "on a"/"on b" and
 "off a"/"off b" per slice (one process each, not two: their spread is about 1.4 times what the
 same noise gives the on/off ratio of sums). Throughput at full CPU is the inverse of CPU per
@@ -226,11 +227,22 @@ class Gateways:
             process.wait(10)
 
 
+def _median_ci(ratios: list[float], resamples: int = 2000) -> list[float]:
+    """A 95 % bootstrap interval of the median of `ratios` (slices drawn again with
+    replacement; a fixed seed, so the same slices give the same interval)."""
+    rng = random.Random(0)
+    medians = sorted(
+        statistics.median(rng.choices(ratios, k=len(ratios))) for _ in range(resamples)
+    )
+    return [medians[int(resamples * 0.025)], medians[int(resamples * 0.975) - 1]]
+
+
 def _spread(ratios: list[float]) -> dict[str, Any]:
     ratios = sorted(ratios)
     quartiles = statistics.quantiles(ratios, n=4) if len(ratios) > 1 else ratios * 3
     return {
         "median": statistics.median(ratios),
+        "median_ci95": _median_ci(ratios),
         "min": ratios[0],
         "max": ratios[-1],
         "iqr": [quartiles[0], quartiles[2]],
@@ -330,25 +342,28 @@ def _print(result: dict[str, Any]) -> None:
         f"(1.03 = the 3 % budget); probes: one set per {result['probe_interval_s']:g} s\n"
     )
     print(
-        f"| part | CPU/request off | CPU/request on | on/off median of {slices} slices | IQR "
-        "| lowest-highest slice | pooled | one probe set |"
+        f"| part | CPU/request off | CPU/request on | on/off median of {slices} slices "
+        "| its 95 % CI | IQR | lowest-highest slice | pooled | one probe set |"
     )
-    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for label, key in (("token endpoint", "token_endpoint"), ("gateway", "gateway")):
         row = result[key]
         low, high = row["ratio_iqr"]
+        ci_low, ci_high = row["ratio_median_ci95"]
         print(
             f"| {label} | {row['cpu_off_us']:.1f} µs | {row['cpu_on_us']:.1f} µs | "
-            f"{row['ratio_median']:.3f} | {low:.3f}-{high:.3f} | "
+            f"{row['ratio_median']:.3f} | {ci_low:.3f}-{ci_high:.3f} | {low:.3f}-{high:.3f} | "
             f"{row['ratio_min']:.3f}-{row['ratio_max']:.3f} | {row['ratio_pooled']:.3f} | "
             f"{row['probe_set_cpu_ms']:.2f} ms |"
         )
         for control, what in (("control_on", "on a / on b"), ("control", "off a / off b")):
             spread = row[control]
             low, high = spread["iqr"]
+            ci_low, ci_high = spread["median_ci95"]
             print(
                 f"| {label}, A/A control: {what} | | | {spread['median']:.3f} | "
-                f"{low:.3f}-{high:.3f} | {spread['min']:.3f}-{spread['max']:.3f} | | |"
+                f"{ci_low:.3f}-{ci_high:.3f} | {low:.3f}-{high:.3f} | "
+                f"{spread['min']:.3f}-{spread['max']:.3f} | | |"
             )
     print(
         f"\nstart order: gateways {', '.join(result['gateway']['start_order'])}; "

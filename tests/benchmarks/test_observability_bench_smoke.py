@@ -45,6 +45,8 @@ def test_observability_bench_reports_both_parts() -> None:
         assert row["ratio_min"] <= row["ratio_median"] <= row["ratio_max"], part
         assert len(row["ratios"]) == 4, part
         assert all(_is_figure(v) for v in row["ratio_iqr"]), part
+        low, high = row["ratio_median_ci95"]
+        assert row["ratio_min"] <= low <= high <= row["ratio_max"], part
         # Started alternating on and off, whichever leads.
         order = row["start_order"]
         assert sorted(order) == ["off-a", "off-b", "on-a", "on-b"], part
