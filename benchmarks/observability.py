@@ -34,10 +34,11 @@ slice to slice and runs backwards every other cycle, so that no one of them keep
 `gc.collect()` precedes each measurement. Per slice the on/off ratio is (on a + on b) / (off a +
 off b); its median over all slices with a 95 % bootstrap interval of that median, the
 interquartile range, the lowest and highest slice, and the pooled ratio (all "on" CPU over all
-"off" CPU) are reported. Two A/A controls show what the
-machine's noise alone makes of two identical setups, with the same estimator: "on a"/"on b" and
-"off a"/"off b" per slice (one process each, not two: their spread is about 1.4 times what the
-same noise gives the on/off ratio of sums). Throughput at full CPU is the inverse of CPU per
+"off" CPU) are reported. Two A/A controls per part show what the machine's noise alone makes of
+two identical setups: "on a"/"on b" and "off a"/"off b" per slice. They compare one copy with
+one, where the on/off ratio compares sums of two, so their spread is about 1.4 times what the
+same noise gives the on/off ratio; a median outside the controls' spread is a finding.
+Throughput at full CPU is the inverse of CPU per
 request, so a ratio of 1.03 is the 3 % budget. The gateways are pinned to the last CPU, nginx
 and the load to the first (`taskset`). Needs nginx (apt-get install nginx-light).
 """
