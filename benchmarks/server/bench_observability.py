@@ -23,6 +23,7 @@ import argparse
 import asyncio
 import base64
 import contextlib
+import gc
 import io
 import logging
 import logging.config
@@ -30,7 +31,7 @@ import secrets
 import statistics
 import tempfile
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -87,36 +88,37 @@ async def _round(http: httpx.AsyncClient, auth: tuple[str, str], requests: int) 
 
 
 class TokenEndpoint:
-    """The token endpoint with observability "on" and "off" (two apps on one database), a
-    client with its credentials, and the log sink."""
+    """The token endpoint with observability "on" and "off" (apps on one database, named by their
+    mode, e.g. "on" or "on-a"), a client for each with its credentials, and the log sink."""
 
     def __init__(self, clients: dict[str, httpx.AsyncClient], auth: tuple[str, str]) -> None:
         self.clients = clients
         self.auth = auth
         self.sink = io.StringIO()
 
-    async def measure(self, mode: str, requests: int) -> float:
-        """CPU seconds per token of one round in `mode` ("on" or "off")."""
-        _logging(mode == "on", self.sink)
-        cost = await _round(self.clients[mode], self.auth, requests)
+    async def measure(self, name: str, requests: int) -> float:
+        """CPU seconds per token of one round of app `name` (its mode: "on..." or "off...")."""
+        _logging(name.startswith("on"), self.sink)
+        cost = await _round(self.clients[name], self.auth, requests)
         self.sink.seek(0)
         self.sink.truncate()
         return cost
 
-    async def probe(self) -> float:
-        """CPU seconds of one `/healthz`, `/readyz` and `/metrics` answered by the "on" app (as
-        an orchestrator and a scraper ask them)."""
+    async def probe(self, name: str = "on") -> float:
+        """CPU seconds of one `/healthz`, `/readyz` and `/metrics` answered by the "on" app
+        `name` (as an orchestrator and a scraper ask them)."""
         _logging(True, self.sink)
         started = time.process_time()
         for path in ("/healthz", "/readyz", "/metrics"):
-            if (await self.clients["on"].get(path)).status_code != 200:
+            if (await self.clients[name].get(path)).status_code != 200:
                 raise RuntimeError(f"{path} did not answer 200")
         return time.process_time() - started
 
 
 @contextlib.asynccontextmanager
-async def token_endpoint() -> AsyncIterator[TokenEndpoint]:
-    """Both apps started on a fresh SQLite database with one API and one client."""
+async def token_endpoint(names: Sequence[str] = ("on", "off")) -> AsyncIterator[TokenEndpoint]:
+    """One app per name (observability on for names starting with "on"), started in that order
+    on a fresh SQLite database with one API and one client."""
     with tempfile.TemporaryDirectory() as directory:
         config = Config(
             issuer="https://auth.bench.test",
@@ -127,36 +129,41 @@ async def token_endpoint() -> AsyncIterator[TokenEndpoint]:
             # off in both modes, so the ratio stays observability's alone.
             limits=LimitsSettings(token=LimitSettings(rate="1/second", enabled=False)),
         )
-        apps = {
-            "on": create_app(config, background=False),
-            "off": _without_observation(create_app(config, background=False)),
-        }
-        async with apps["on"].router.lifespan_context(apps["on"]):
-            server = apps["on"].state.authgate
-            await admin.create_api(
-                server.storage, config, identifier=API, scopes=("read",), now=server.now()
-            )
-            client, secret = await admin.create_client(
-                server.storage,
-                server.secret,
-                name="bench",
-                grant_types=("client_credentials",),
-                scopes=("read",),
-                now=server.now(),
-            )
-            assert secret is not None
-            async with apps["off"].router.lifespan_context(apps["off"]):
-                clients = {
-                    name: httpx.AsyncClient(
-                        transport=httpx.ASGITransport(app=app), base_url=config.issuer
+        apps: dict[str, Starlette] = {}
+        for name in names:
+            app = create_app(config, background=False)
+            apps[name] = app if name.startswith("on") else _without_observation(app)
+        async with contextlib.AsyncExitStack() as stack:
+            auth: tuple[str, str] | None = None
+            for app in apps.values():
+                await stack.enter_async_context(app.router.lifespan_context(app))
+                if auth is None:  # the first app creates the API and the client
+                    server = app.state.authgate
+                    await admin.create_api(
+                        server.storage, config, identifier=API, scopes=("read",), now=server.now()
                     )
-                    for name, app in apps.items()
-                }
-                try:
-                    yield TokenEndpoint(clients, (client.client_id, secret))
-                finally:
-                    for http in clients.values():
-                        await http.aclose()
+                    client, secret = await admin.create_client(
+                        server.storage,
+                        server.secret,
+                        name="bench",
+                        grant_types=("client_credentials",),
+                        scopes=("read",),
+                        now=server.now(),
+                    )
+                    assert secret is not None
+                    auth = (client.client_id, secret)
+            assert auth is not None
+            clients = {
+                name: httpx.AsyncClient(
+                    transport=httpx.ASGITransport(app=app), base_url=config.issuer
+                )
+                for name, app in apps.items()
+            }
+            try:
+                yield TokenEndpoint(clients, auth)
+            finally:
+                for http in clients.values():
+                    await http.aclose()
 
 
 async def main(requests: int, rounds: int) -> None:
@@ -164,8 +171,9 @@ async def main(requests: int, rounds: int) -> None:
     async with token_endpoint() as endpoint:
         for name in ("off", "on"):  # warm-up
             await endpoint.measure(name, requests // 4)
-        for _ in range(rounds):
-            for name in ("off", "on"):
+        for round_ in range(rounds):
+            for name in ("off", "on") if round_ % 2 else ("on", "off"):
+                gc.collect()
                 costs[name].append(await endpoint.measure(name, requests))
     off, on = statistics.median(costs["off"]), statistics.median(costs["on"])
     print(f"token endpoint, in process, {INFLIGHT} in flight, {rounds} rounds x {requests}:")

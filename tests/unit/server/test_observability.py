@@ -216,6 +216,17 @@ async def test_hostile_request_ids_from_a_trusted_proxy_are_replaced(
     assert _GENERATED.fullmatch(response.headers["x-request-id"])
 
 
+async def test_request_id_sent_without_trusted_proxies_is_replaced(
+    database_url: str, clock: FakeClock, json_lines: io.StringIO
+) -> None:
+    async with running(make_config(database_url), clock) as h:
+        response = await h.http.get("/nowhere", headers={"X-Request-Id": "chosen-by-client"})
+    echoed = response.headers["x-request-id"]
+    assert _GENERATED.fullmatch(echoed)
+    access = [line for line in _lines(json_lines) if line["logger"] == "authgate.access"]
+    assert [line["request_id"] for line in access] == [echoed]
+
+
 async def test_trusted_proxy_request_id_is_kept(
     database_url: str, clock: FakeClock, json_lines: io.StringIO
 ) -> None:

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import re
+from collections.abc import Callable
 from typing import Any, Literal
 
 from authgate.server.observability.request_ids import REQUEST_ID
@@ -17,6 +19,11 @@ __all__ = ["JsonLogFormatter", "LogFormat", "RequestIdFilter", "logging_config"]
 LogFormat = Literal["text", "json"]
 _JWT_LIKE = re.compile(r"eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*\.?[A-Za-z0-9_-]*")
 _TEXT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s]: %(message)s"
+# The C string encoder json.dumps uses (ensure_ascii): quotes, backslashes, control characters,
+# non-ASCII and lone surrogates come out as JSON escapes.
+_string: Callable[[str], str] = json.encoder.encode_basestring_ascii
+_encode: Callable[[Any], str] = json.JSONEncoder(default=str, separators=(",", ":")).encode
+_UNSET = object()
 
 
 def _redact(text: str) -> str:
@@ -32,19 +39,40 @@ class RequestIdFilter(logging.Filter):
 
 
 class JsonLogFormatter(logging.Formatter):
-    """`{"ts":…,"level":…,"logger":…,"request_id":…,"msg":…}` (and `"exc"` with a traceback)."""
+    """`{"ts":…,"level":…,"logger":…,"request_id":…,"msg":…}` (and `"exc"` with a traceback).
+
+    The line is what `json.dumps(…, separators=(",", ":"))` makes of that object, written without
+    building the object: each string goes through the C encoder `json.dumps` uses."""
 
     def format(self, record: logging.LogRecord) -> str:
-        out: dict[str, Any] = {
-            "ts": round(record.created, 3),
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "request_id": getattr(record, "request_id", REQUEST_ID.get()),
-            "msg": _redact(record.getMessage()),
-        }
-        if record.exc_info:
-            out["exc"] = _redact(self.formatException(record.exc_info))
-        return json.dumps(out, default=str, separators=(",", ":"))
+        request_id = getattr(record, "request_id", _UNSET)
+        if request_id is _UNSET:
+            request_id = REQUEST_ID.get()
+        ts = round(record.created, 3)
+        exc = _redact(self.formatException(record.exc_info)) if record.exc_info else None
+        level, name = record.levelname, record.name
+        if not (
+            type(ts) is float
+            and math.isfinite(ts)
+            and isinstance(request_id, str)
+            and isinstance(level, str)
+            and isinstance(name, str)
+        ):  # never from this package's loggers and filter: the general encoder
+            out: dict[str, Any] = {
+                "ts": ts,
+                "level": level.lower(),
+                "logger": name,
+                "request_id": request_id,
+                "msg": _redact(record.getMessage()),
+            }
+            if exc is not None:
+                out["exc"] = exc
+            return _encode(out)
+        line = (
+            f'{{"ts":{ts!r},"level":{_string(level.lower())},"logger":{_string(name)},'
+            f'"request_id":{_string(request_id)},"msg":{_string(_redact(record.getMessage()))}'
+        )
+        return f'{line},"exc":{_string(exc)}}}' if exc is not None else line + "}"
 
 
 def logging_config(level: str, log_format: LogFormat = "text") -> dict[str, Any]:

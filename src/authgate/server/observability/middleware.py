@@ -14,7 +14,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from authgate.http_forwarding import TrustedProxies
 from authgate.server.observability.counters import IssuedTokens, issued_tokens
 from authgate.server.observability.metrics import ENDPOINT_NAMES, ServerMetrics
-from authgate.server.observability.request_ids import HEADER, REQUEST_ID, accept_request_id
+from authgate.server.observability.request_ids import (
+    HEADER,
+    REQUEST_ID,
+    accept_request_id,
+    new_request_id,
+)
 
 __all__ = ["RequestObservation"]
 
@@ -33,19 +38,23 @@ class RequestObservation:
         self.proxies = proxies
         self.metrics = metrics
         self.names = names  # path -> endpoint label (`metrics.endpoint_names` for the issuer)
+        self._any_trusted = bool(proxies)  # without trusted proxies, every id is generated
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        sent = None
-        for name, value in scope["headers"]:
-            if name == HEADER:
-                sent = value
-                break
-        client = scope.get("client")
-        request_id = accept_request_id(sent, client[0] if client else None, self.proxies)
+        if self._any_trusted:
+            sent = None
+            for name, value in scope["headers"]:
+                if name == HEADER:
+                    sent = value
+                    break
+            client = scope.get("client")
+            request_id = accept_request_id(sent, client[0] if client else None, self.proxies)
+        else:  # `accept_request_id`'s answer without looking: no peer is a trusted proxy
+            request_id = new_request_id()
         token = REQUEST_ID.set(request_id)
         endpoint = self.names.get(scope["path"], "other")
         issued = IssuedTokens() if endpoint == "token" else None

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import os
 import re
+import threading
 
 import pytest
 
+from authgate.http_forwarding import TrustedProxies
 from authgate.server.observability import request_ids
-from authgate.server.observability.request_ids import new_request_id
+from authgate.server.observability.request_ids import accept_request_id, new_request_id
 
 
 def test_fresh_ids_are_distinct_hex() -> None:
@@ -34,3 +36,25 @@ def test_a_forked_child_does_not_reuse_the_parents_batch() -> None:
     assert held == "0"  # forgotten in the child before its first id
     assert child_id not in request_ids._pool
     assert child_id != new_request_id()
+
+
+def test_threads_never_get_the_same_id() -> None:
+    got: list[list[str]] = [[] for _ in range(4)]
+
+    def take(out: list[str]) -> None:
+        for _ in range(3 * request_ids._BATCH):
+            out.append(new_request_id())
+
+    threads = [threading.Thread(target=take, args=(out,)) for out in got]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    every = [i for out in got for i in out]
+    assert len(set(every)) == len(every)
+
+
+def test_an_untrusted_peer_cannot_choose_its_id() -> None:
+    chosen = accept_request_id(b"chosen-id", "203.0.113.5", TrustedProxies())
+    assert chosen != "chosen-id"
+    assert re.fullmatch(r"[0-9a-f]{16}", chosen)
