@@ -35,7 +35,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+from typing import Any, cast
 
 import hiredis
 from redis.asyncio import BlockingConnectionPool, Redis
@@ -512,8 +512,12 @@ class _Replies(asyncio.Protocol):
         # collected may close its transport. (`_writer` is redis-py's, since 4.2.)
         writer = getattr(connection, "_writer", None)
         transport = getattr(writer, "transport", None)
-        if not isinstance(transport, asyncio.Transport):  # pragma: no cover - redis-py's
-            raise StoreUnavailable(f"{store.description}: unsupported redis-py connection")
+        # uvloop's transports are not asyncio.Transport subclasses: what is used is checked.
+        if not all(hasattr(transport, name) for name in ("set_protocol", "write", "abort")):
+            raise StoreUnavailable(  # pragma: no cover - redis-py's
+                f"{store.description}: unsupported redis-py connection"
+            )
+        transport = cast(asyncio.Transport, transport)
         self.store = store
         self.connection = connection
         self.writer = writer

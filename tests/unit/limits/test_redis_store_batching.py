@@ -8,11 +8,12 @@ import asyncio
 
 import pytest
 import redis
+import uvloop
 
-from authgate.limits import Limit, Limiter, parse_rate
+from authgate.limits import Decision, Limit, Limiter, parse_rate
 from authgate.limits.redis_store import RedisStore
 from authgate.limits.store import StoreUnavailable
-from tests.support.limits import own_redis
+from tests.support.limits import SHARED_REDIS, own_redis
 
 LIMIT = Limit("batch", parse_rate("1000/second", burst=1000))
 
@@ -148,3 +149,20 @@ async def test_closing_the_store_fails_a_call_out_and_those_queued() -> None:
                 server.thaw()
         finally:
             await store.aclose()
+
+
+def test_the_store_runs_on_uvloop_as_the_gateway_and_the_server_do(namespace: str) -> None:
+    # uvloop's transports are not asyncio.Transport subclasses; the store takes them over too.
+    async def decide() -> list[Decision]:
+        limiter = Limiter(RedisStore(SHARED_REDIS, timeout=2), namespace=namespace)
+        limit = Limit("uvloop", parse_rate("3/hour", burst=3))
+        try:
+            first = await limiter.hit(limit, "one")
+            rest = await asyncio.gather(*(limiter.hit(limit, "one") for _ in range(3)))
+            return [first, *rest]
+        finally:
+            await limiter.aclose()
+
+    decisions = uvloop.run(decide())
+    assert [d.allowed for d in decisions] == [True, True, True, False]
+    assert not any(d.store_failed for d in decisions)
