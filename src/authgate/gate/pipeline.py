@@ -71,8 +71,6 @@ from authgate.verifier.principal import Principal
 
 __all__ = ["Decision", "Gate", "GateRequest", "Outcome", "Pending", "RatePending"]
 
-_RATE_KEY_CACHE_SIZE = 4096
-
 logger = logging.getLogger("authgate.gate")
 
 
@@ -215,10 +213,6 @@ class Gate:
         )
         self._dependency_limits: dict[str, Limit] = {}
         self._headers_on_allowed = config.limits.headers == "all"
-        # Per principal (by identity): its route limit's tier, key and store key (`_admit`).
-        self._rate_keys: dict[
-            int, tuple[Principal, RouteRateLimit, Limit, KeyKind, tuple[KeyPart, ...], str]
-        ] = {}
         self.policy: Policy[RouteConfig] = Policy(
             ((r.route, r) for r in config.routes), case_insensitive=config.case_insensitive
         )
@@ -540,26 +534,9 @@ class Gate:
         limiter = self.limiter
         if rate is None or limiter is None:  # pragma: no cover - a limited route has a limiter
             raise TypeError("step 6 needs a rate-limited route and the gate's limiter")
-        decided = None
-        cached = self._rate_keys.get(id(principal)) if principal is not None else None
-        if cached is not None and cached[0] is principal and cached[1] is rate:
-            _, _, limit, kind, parts, store_key = cached
-            decided = limiter.hit_key_nowait(limit, store_key)
-        else:
-            limit = rate.limit_for(principal)
-            kind, parts = rate.key_for(principal, pending.credential, pending.client)
-            by_principal = kind is not KeyKind.ADDRESS and kind is not KeyKind.API_KEY
-            if principal is not None and by_principal:
-                # The tier and the key depend on the principal alone (not on the address or the
-                # API key presented), which the verifier's cache hands back as one object
-                # request after request: both are kept for it, with the store key built
-                # (bounded: cleared when full, as the identity cache).
-                if len(self._rate_keys) >= _RATE_KEY_CACHE_SIZE:
-                    self._rate_keys.clear()
-                store_key = limiter.key(limit, *parts)
-                self._rate_keys[id(principal)] = (principal, rate, limit, kind, parts, store_key)
-        if decided is None:
-            decided = limiter.hit_parts_nowait(limit, parts)
+        limit = rate.limit_for(principal)
+        kind, parts = rate.key_for(principal, pending.credential, pending.client)
+        decided = limiter.hit_parts_nowait(limit, parts)
         if decided is None:
             return RatePending(
                 pending.path,

@@ -167,28 +167,17 @@ class Limiter:
     def hit_parts_nowait(self, limit: Limit, key: tuple[KeyPart, ...]) -> Decision | None:
         """`hit_nowait` with the key's parts as one tuple (a caller that holds them so saves
         building another)."""
-        if self._hit_local is None:
-            return self._decide_nowait(limit, key, count=True)
-        store_key = self._keys.get((limit.name, key))
-        if store_key is None:
-            store_key = self._key(limit.name, key)
-        return self.hit_key_nowait(limit, store_key)
-
-    @property
-    def local(self) -> bool:
-        """The store is in this process: `hit_key_nowait` decides every time."""
-        return self._hit_local is not None
-
-    def hit_key_nowait(self, limit: Limit, store_key: str) -> Decision | None:
-        """`hit_nowait` by the store key (`key`) a caller built once and kept; None when the
-        store is not in this process (then the caller uses `hit_parts_nowait` or `hit`)."""
         hit = self._hit_local
         if hit is None:
-            return None
+            return self._decide_nowait(limit, key, count=True)
         # In an in-process store: `_decide_nowait` without its layers (the store's `Outcome`, the
         # keyword call), the figures derived from the store's time and TAT as `_decision_at`
         # (and `gcra.decide`) derive them, inline: this is the hottest path (the tests hold the
         # two equal).
+        name = limit.name
+        store_key = self._keys.get((name, key))
+        if store_key is None:
+            store_key = self._key(name, key)
         rate = limit.rate
         interval, tolerance = rate.interval_us, rate.tolerance_us
         allowed, now, state = hit(store_key, interval, tolerance)

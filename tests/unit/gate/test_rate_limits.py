@@ -535,28 +535,6 @@ async def test_a_missing_key_value_is_counted_by_address(
     assert await statuses(gate, req("/tenants", no_tenant, client="198.51.100.2"), 1) == [200]
 
 
-async def test_one_caller_on_two_routes_is_counted_by_each_route_apart(
-    gate: Gate, test_issuer: FakeIssuer
-) -> None:
-    # The gate keeps each principal's tier and key for the route it last used: a caller
-    # alternating between routes is counted under each route's own limit and key all along.
-    token = test_issuer.token(sub="alternating", client_id="app-alternating")
-    got = []
-    for _ in range(4):
-        for path in ("/orders", "/clients"):
-            decision = await gate.check(req(path, token))
-            assert decision.rate_limit is not None
-            got.append((path, _status(decision), decision.rate_key, decision.rate_limit.limit.name))
-    assert [g[1] for g in got if g[0] == "/orders"] == [200, 200, 200, 429]  # 3/minute
-    assert [g[1] for g in got if g[0] == "/clients"] == [200, 200, 429, 429]  # 2/minute
-    assert {g[2] for g in got if g[0] == "/orders"} == {KeyKind.SUBJECT}
-    assert {g[2] for g in got if g[0] == "/clients"} == {KeyKind.CLIENT_ID}
-    # Another caller with the same client id shares the per-client count, not the subject's.
-    other = test_issuer.token(sub="someone-else", client_id="app-alternating")
-    assert await statuses(gate, req("/clients", other), 1) == [429]
-    assert await statuses(gate, req("/orders", other), 1) == [200]
-
-
 async def test_public_routes_count_addresses_and_ipv6_by_64(gate: Gate) -> None:
     assert await statuses(gate, req("/public", client="192.0.2.10"), 3) == [200, 200, 429]
     public = await gate.check(req("/public", client="192.0.2.11"))
