@@ -14,17 +14,20 @@ asked for while a call is out (and those of one turn of the event loop) go toget
 So a busy process pays one round trip and one command for many decisions instead of one each, and
 the busier it is, the larger its batches; an idle process sends batches of one, at once. The script
 is atomic as a whole, so each decision in it is as well, and two decisions on one key are made in
-order. The connection is redis-py's (`Connection`, made from the URL: TLS, AUTH, database), driven
-directly with pipelined sends and reads, which costs a fraction of a client command.
+order. The connection is made by redis-py (`Connection`, from the URL: TLS, AUTH, database); then
+its transport is read by a protocol of this module, which parses replies with hiredis as they
+arrive and settles the decisions' futures at once: no stream reader, no task per call, one turn
+of the event loop from the reply to the waiting request (a decision costs a fraction of a
+client command).
 
 No decision waits more than `timeout` seconds for its answer, queueing behind a call in flight
 included: a batch's deadline is its oldest decision's arrival plus `timeout` (connecting and the
 round trip count against it); redis-py's own retries are off, so a dead or hung Redis costs a
 decision at most `timeout` and then raises `StoreUnavailable`, and a failed call fails the
-decisions queued behind it at once. A connection that failed is dropped and a new one is made on
-the next call, so a restarted Redis is used again; one that lost its script cache gets the script
-again (on NOSCRIPT). `delete` (rare) and `claim_once` (`SET NX PX`, atomic) go through a small
-pool.
+decisions queued behind it at once. A connection that failed (or that Redis closed) is dropped
+and a new one is made on the next call, so a restarted Redis is used again; one that lost its
+script cache gets the script again (on NOSCRIPT). `delete` (rare) and `claim_once` (`SET NX PX`,
+atomic) go through a small pool.
 """
 
 from __future__ import annotations
@@ -32,14 +35,14 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+from typing import Any, cast
 
 import hiredis
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.connection import AbstractConnection
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
-from redis.exceptions import NoScriptError, RedisError
+from redis.exceptions import RedisError
 
 from authgate.limits.gcra import Outcome
 from authgate.limits.lockouts import LockKeys
@@ -263,10 +266,14 @@ class RedisStore:
         # The decisions' own connection: its socket waits are bounded by the batch deadline
         # (`asyncio.timeout_at`), not per read (redis-py would wrap each send in `wait_for`).
         self._connection_kwargs = {**self._pool.connection_kwargs, "socket_timeout": None}
-        self._connection: AbstractConnection | None = None
+        self._connection: _Replies | None = None
+        self._connecting: asyncio.Task[None] | None = None
         self._pending: list[_Pending] = []
         self._scheduled = False  # a flush is queued on the loop
-        self._call_task: asyncio.Task[None] | None = None  # the call in flight
+        self._in_flight: list[_Pending] | None = None  # the call out, one at a time
+        self._timer: asyncio.TimerHandle | None = None  # its deadline
+        self._command = b""  # its packed command (sent again after NOSCRIPT)
+        self._expect = _CALL  # what the next reply is
 
     def update_nowait(self, key: str, interval: int, burst: int, *, count: bool) -> None:
         return None
@@ -325,71 +332,52 @@ class RedisStore:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
         self._pending.append((keys, args, answers, parse, future, loop.time()))
-        if not self._scheduled and self._call_task is None:
+        if not self._scheduled and self._in_flight is None:
             # After the callbacks already queued: the decisions of this turn go together.
             self._scheduled = True
             loop.call_soon(self._flush_pending)
         return await future
 
     def _flush_pending(self) -> None:
+        """Send the next batch when no call is out (a call that ends sends the next itself)."""
         self._scheduled = False
-        if self._call_task is not None or not self._pending:
-            return  # the call in flight flushes what waits when it ends
+        if self._in_flight is not None or not self._pending:
+            return
         batch = self._pending[: self.max_batch]
         del self._pending[: self.max_batch]
-        self._call_task = asyncio.ensure_future(self._call(batch))
+        self._in_flight = batch
+        loop = asyncio.get_running_loop()
+        self._timer = loop.call_at(batch[0][5] + self.timeout, self._timed_out, batch)
+        if self._connection is None:
+            self._connecting = loop.create_task(self._connect(batch))
+            return
+        self._send(batch)
 
-    async def _call(self, batch: list[_Pending]) -> None:
-        """One script call for `batch`; every future is settled, whatever happens."""
+    async def _connect(self, batch: list[_Pending]) -> None:
+        """Connect (redis-py does the handshake: TLS, AUTH, SELECT), take the connection's
+        transport over, then send `batch` unless it ended meanwhile."""
+        connection = self._pool.connection_class(**self._connection_kwargs)
         try:
-            async with asyncio.timeout_at(batch[0][5] + self.timeout):
-                outcomes = await self._decide(batch)
-        except TimeoutError:
-            self._fail_all(batch, StoreUnavailable(f"{self.description}: no answer in time"))
-            await self._drop_connection()
-        except asyncio.CancelledError:
-            self._fail_all(batch, StoreUnavailable(f"{self.description}: store closed"))
-            await self._drop_connection()
-            raise
-        except StoreUnavailable as exc:
-            self._fail_all(batch, exc)
-            await self._drop_connection()
-        except Exception as exc:  # noqa: BLE001 - no caller may be left waiting
-            self._fail_all(batch, StoreUnavailable(f"{self.description}: {type(exc).__name__}"))
-            await self._drop_connection()
-        else:
-            for entry, answer in zip(batch, outcomes, strict=True):
-                if not entry[4].done():
-                    entry[4].set_result(answer)
-        finally:
-            self._call_task = None
-            if self._pending and not self._scheduled:
-                self._scheduled = True
-                asyncio.get_running_loop().call_soon(self._flush_pending)
-
-    def _fail_all(self, batch: list[_Pending], exc: StoreUnavailable) -> None:
-        """Fail `batch` and the decisions queued behind it: they would wait on the same store."""
-        queued, self._pending = self._pending, []
-        _fail(batch + queued, exc)
-
-    async def _drop_connection(self) -> None:
-        """Close a connection whose state is unknown (a read cut short, a dead server); the next
-        call makes a new one."""
-        connection, self._connection = self._connection, None
-        if connection is not None:
-            await connection.disconnect(nowait=True)
-
-    async def _roundtrip(self, command: bytes) -> Any:
-        """Send one packed command on the decisions' connection and read its reply."""
-        connection = self._connection
-        if connection is None:
-            connection = self._pool.connection_class(**self._connection_kwargs)
-            self._connection = connection  # closed by `_drop_connection` if connecting fails
             await connection.connect()  # type: ignore[no-untyped-call]
-        await connection.send_packed_command(command, check_health=False)
-        return await connection.read_response()
+            replies = _Replies(self, connection)
+        except asyncio.CancelledError:
+            await connection.disconnect(nowait=True)
+            raise
+        except Exception as exc:  # noqa: BLE001 - no caller may be left waiting
+            await connection.disconnect(nowait=True)
+            self._connecting = None
+            if self._in_flight is batch:
+                failure = exc if isinstance(exc, StoreUnavailable) else None
+                self._call_failed(failure or _unavailable(self.description, exc))
+            return
+        self._connecting = None
+        self._connection = replies
+        if self._in_flight is batch:
+            self._send(batch)
+        else:  # the batch timed out while connecting: send what waits now
+            self._flush_pending()
 
-    async def _decide(self, batch: list[_Pending]) -> list[Any]:
+    def _send(self, batch: list[_Pending]) -> None:
         # Packed by hiredis from bytes: redis-py's packer encodes argument by argument in Python,
         # which costs more than the rest of a batch.
         keys: list[bytes] = []
@@ -400,28 +388,86 @@ class RedisStore:
         for entry in batch:
             args += entry[1]
         command = hiredis.pack_command(tuple(args))  # type: ignore[arg-type]
-        try:
-            try:
-                reply = await self._roundtrip(command)
-            except NoScriptError:
+        self._command = command
+        self._expect = _CALL
+        connection = self._connection
+        if connection is None:  # pragma: no cover - `_flush_pending` connects first
+            raise RuntimeError("no connection to send on")
+        connection.transport.write(command)
+
+    def _replied(self, connection: _Replies, reply: Any) -> None:
+        """One reply on the decisions' connection: the call in flight ends (or, after NOSCRIPT,
+        the script is loaded and the call sent again)."""
+        if connection is not self._connection:  # pragma: no cover - a dropped connection's
+            return
+        batch = self._in_flight
+        if batch is None:  # a reply nothing asked for: the connection is out of step
+            self._drop_connection()
+            return
+        expect = self._expect
+        if expect == _LOAD:  # the SCRIPT LOAD of a retry; the call's reply follows
+            if isinstance(reply, Exception):
+                self._call_failed(_unavailable(self.description, reply))
+            else:
+                self._expect = _RETRY
+            return
+        if isinstance(reply, hiredis.ReplyError):
+            if expect == _CALL and str(reply).startswith("NOSCRIPT"):
                 # A Redis that restarted (or flushed its scripts) since the last call.
-                await self._roundtrip(_LOAD_SCRIPT)
-                reply = await self._roundtrip(command)
-        except (RedisError, OSError) as exc:
-            raise StoreUnavailable(f"{self.description}: {type(exc).__name__}: {exc}") from exc
+                self._expect = _LOAD
+                connection.transport.write(_LOAD_SCRIPT + self._command)
+                return
+            self._call_failed(_unavailable(self.description, reply))
+            return
         try:
-            values = [int(v) for v in reply]
-        except (TypeError, ValueError) as exc:
-            raise StoreUnavailable(f"{self.description}: unexpected script reply") from exc
-        if len(values) != sum(entry[2] for entry in batch):
-            raise StoreUnavailable(f"{self.description}: unexpected script reply")
-        answers = []
-        start = 0
-        for entry in batch:
-            end = start + entry[2]
-            answers.append(entry[3](values[start:end]))
-            start = end
-        return answers
+            answers = _answers(batch, reply)
+        except Exception:  # noqa: BLE001 - no caller may be left waiting
+            self._call_failed(StoreUnavailable(f"{self.description}: unexpected script reply"))
+            return
+        self._end_call()
+        for entry, answer in zip(batch, answers, strict=True):
+            if not entry[4].done():
+                entry[4].set_result(answer)
+        self._flush_pending()  # what queued behind this call goes now
+
+    def _end_call(self) -> None:
+        self._in_flight = None
+        timer, self._timer = self._timer, None
+        if timer is not None:
+            timer.cancel()
+
+    def _timed_out(self, batch: list[_Pending]) -> None:
+        if self._in_flight is batch:
+            self._call_failed(StoreUnavailable(f"{self.description}: no answer in time"))
+
+    def _lost(self, connection: _Replies, exc: Exception | None) -> None:
+        """The decisions' connection closed (by Redis, or broken)."""
+        if connection is not self._connection:
+            return
+        self._connection = None
+        connection.close()
+        if self._in_flight is not None:
+            reason = exc if exc is not None else ConnectionError("connection closed by the server")
+            self._call_failed(_unavailable(self.description, reason))
+
+    def _call_failed(self, exc: StoreUnavailable) -> None:
+        """Fail the call in flight and the decisions queued behind it (they would wait on the
+        same store), and drop the connection, whose state is unknown."""
+        batch = self._in_flight or []
+        self._end_call()
+        connecting, self._connecting = self._connecting, None
+        if connecting is not None:
+            connecting.cancel()
+        self._drop_connection()
+        queued, self._pending = self._pending, []
+        _fail(batch + queued, exc)
+
+    def _drop_connection(self) -> None:
+        """Close a connection whose state is unknown (a read cut short, a dead server); the next
+        call makes a new one."""
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            connection.close()
 
     async def delete(self, key: str) -> None:
         await self._run(self._client.delete(key))
@@ -443,17 +489,89 @@ class RedisStore:
             raise StoreUnavailable(f"{self.description}: {type(exc).__name__}: {exc}") from exc
 
     async def aclose(self) -> None:
-        task = self._call_task
-        if task is not None:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
-        _fail(self._pending, StoreUnavailable(f"{self.description}: store closed"))
+        connecting, self._connecting = self._connecting, None
+        if connecting is not None:
+            connecting.cancel()
+            await asyncio.gather(connecting, return_exceptions=True)
+        batch = self._in_flight or []
+        self._end_call()
+        _fail(batch + self._pending, StoreUnavailable(f"{self.description}: store closed"))
         self._pending = []
-        connection, self._connection = self._connection, None
-        if connection is not None:
-            await connection.disconnect(nowait=True)
+        self._drop_connection()
         await self._client.aclose()
         await self._pool.disconnect()
+
+
+class _Replies(asyncio.Protocol):
+    """The decisions' connection once connected: replies parsed by hiredis as they arrive and
+    handed to the store, without a stream reader or a task between the socket and the futures."""
+
+    def __init__(self, store: RedisStore, connection: AbstractConnection) -> None:
+        # redis-py made the connection (TLS, AUTH, SELECT from the URL); its stream writer holds
+        # the transport, which this protocol takes over. Both stay referenced: a stream writer
+        # collected may close its transport. (`_writer` is redis-py's, since 4.2.)
+        writer = getattr(connection, "_writer", None)
+        transport = getattr(writer, "transport", None)
+        # uvloop's transports are not asyncio.Transport subclasses: what is used is checked.
+        if not all(hasattr(transport, name) for name in ("set_protocol", "write", "abort")):
+            raise StoreUnavailable(  # pragma: no cover - redis-py's
+                f"{store.description}: unsupported redis-py connection"
+            )
+        transport = cast(asyncio.Transport, transport)
+        self.store = store
+        self.connection = connection
+        self.writer = writer
+        self.transport = transport
+        self.reader = hiredis.Reader()
+        transport.set_protocol(self)
+
+    def close(self) -> None:
+        """Drop the connection at once (what was sent and not answered is forgotten)."""
+        self.transport.abort()
+        # redis-py's state: closed too (no "unclosed Connection" warning when collected).
+        self.connection._close()  # type: ignore[no-untyped-call]
+
+    def data_received(self, data: bytes) -> None:
+        reader = self.reader
+        try:
+            reader.feed(data)
+            while (reply := reader.gets()) is not False:
+                self.store._replied(self, reply)
+        except hiredis.ProtocolError as exc:
+            self.store._lost(self, exc)
+            self.transport.abort()
+
+    def eof_received(self) -> bool:
+        self.store._lost(self, None)
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.store._lost(self, exc)
+
+
+# What the next reply on the decisions' connection answers: the call; after NOSCRIPT, the
+# SCRIPT LOAD, then the call sent again (a second NOSCRIPT then fails it).
+_CALL, _LOAD, _RETRY = 0, 1, 2
+
+
+def _answers(batch: list[_Pending], reply: Any) -> list[Any]:
+    """Each op's answer from the script's reply to `batch`; ValueError when it does not fit."""
+    values = [int(v) for v in reply]
+    if len(values) != sum(entry[2] for entry in batch):
+        raise ValueError("unexpected script reply")
+    answers = []
+    start = 0
+    for entry in batch:
+        end = start + entry[2]
+        answers.append(entry[3](values[start:end]))
+        start = end
+    return answers
+
+
+def _unavailable(description: str, exc: BaseException) -> StoreUnavailable:
+    failure = StoreUnavailable(f"{description}: {type(exc).__name__}: {exc}")
+    failure.__cause__ = exc
+    return failure
 
 
 def _fail(batch: list[_Pending], exc: StoreUnavailable) -> None:
