@@ -6,6 +6,10 @@ passed is the same as no key and is dropped when reached from the old end, and p
 the least recently used key is forgotten. Forgetting a live key gives that key a full bucket, so a
 flood of more than `max_keys` distinct keys within one bucket's time weakens per-key limits; a
 coarser limit (per address, or global) alongside a per-client one keeps holding.
+
+One-time claims (`claim_once`, DPoP `jti`s) are bounded apart, by `max_claims`, and never
+forgotten while live: forgetting one would let its replay pass (RFC 9449 §11.1). Past the bound
+a new claim raises `StoreUnavailable` (the caller answers 503) until claims expire.
 """
 
 from __future__ import annotations
@@ -17,10 +21,14 @@ from collections.abc import Callable, Sequence
 
 from authgate.limits import gcra
 from authgate.limits.lockouts import LockKeys, apply_admit, apply_fail
+from authgate.limits.store import StoreUnavailable
 
-__all__ = ["DEFAULT_MAX_KEYS", "MemoryStore", "monotonic_us"]
+__all__ = ["DEFAULT_MAX_CLAIMS", "DEFAULT_MAX_KEYS", "MemoryStore", "monotonic_us"]
 
 DEFAULT_MAX_KEYS = 100_000
+# Live one-time claims: about 6,000 DPoP proofs a second for the default 66 s replay window, at
+# roughly 200 bytes each.
+DEFAULT_MAX_CLAIMS = 400_000
 # Expired keys dropped from the old end per write: more than one, so the map shrinks back to its
 # live keys while traffic continues.
 _SWEEP = 2
@@ -37,11 +45,16 @@ class MemoryStore:
     description = "memory://"
 
     def __init__(
-        self, *, max_keys: int = DEFAULT_MAX_KEYS, clock: Callable[[], int] = monotonic_us
+        self,
+        *,
+        max_keys: int = DEFAULT_MAX_KEYS,
+        max_claims: int = DEFAULT_MAX_CLAIMS,
+        clock: Callable[[], int] = monotonic_us,
     ) -> None:
-        if max_keys < 1:
-            raise ValueError("max_keys must be at least 1")
+        if max_keys < 1 or max_claims < 1:
+            raise ValueError("max_keys and max_claims must be at least 1")
         self.max_keys = max_keys
+        self.max_claims = max_claims
         self._clock = clock
         # The default clock read without its Python wrapper on the fast paths (a test's clock
         # is called as given).
@@ -186,6 +199,8 @@ class MemoryStore:
             now = time.monotonic_ns() // 1000 if self._monotonic else self._clock()
             expiry = claimed.get(key)
             if expiry is None:  # the usual claim: a new key, which goes to the end
+                if len(claimed) >= self.max_claims and not self._make_room(now):
+                    raise StoreUnavailable(f"{self.description}: too many live one-time claims")
                 if not claimed:
                     self._first_claim = now + int(ttl * 1_000_000)
                 claimed[key] = now + int(ttl * 1_000_000)
@@ -200,12 +215,20 @@ class MemoryStore:
             # not look the oldest key up.
             if self._first_claim <= now:
                 self._sweep_claims(now)
-            if len(claimed) > self.max_keys:
-                # Bounded like the TATs: past `max_keys` live claims the oldest is forgotten
-                # (a replay of it would then pass; size `max_keys` above the claims per ttl).
-                claimed.popitem(last=False)
-                self._first_claim = claimed[next(iter(claimed))]
         return True
+
+    def _make_room(self, now: int) -> bool:
+        """Drop every expired claim (the lock is held); whether one fits now. A live claim is
+        never dropped: its replay would pass."""
+        claimed = self._claimed
+        while claimed:
+            oldest = next(iter(claimed))
+            if claimed[oldest] > now:
+                break
+            del claimed[oldest]
+        if claimed:
+            self._first_claim = claimed[next(iter(claimed))]
+        return len(claimed) < self.max_claims
 
     def _sweep_claims(self, now: int) -> None:
         """Drop up to `_SWEEP` expired claims from the old end (the lock is held; the claim just

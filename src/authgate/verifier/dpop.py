@@ -480,7 +480,11 @@ def claim_proof_nowait(
     # `type(...) is` first: `isinstance` against an ABC subclass costs a metaclass call.
     if type(store) is not MemoryStore and not isinstance(store, MemoryStore):
         return False
-    if not store.claim_once_nowait(_local_replay_key(proof, namespace), rules.replay_ttl):
+    try:
+        first = store.claim_once_nowait(_local_replay_key(proof, namespace), rules.replay_ttl)
+    except StoreUnavailable as exc:  # full of live claims: refused, never forgotten
+        raise DPoPUnavailable(debug=str(exc)) from None
+    if not first:
         raise DPoPRejected(ProofReason.REPLAY)
     return True
 

@@ -27,13 +27,15 @@ async def test_memory_first_claim_wins_until_it_expires(clock: Clock) -> None:
 
 
 async def test_memory_claims_are_bounded_and_expired_ones_dropped(clock: Clock) -> None:
-    store = MemoryStore(max_keys=3, clock=clock)
-    for i in range(10):
+    store = MemoryStore(max_claims=3, clock=clock)
+    for i in range(3):
         assert await store.claim_once(f"k{i}", 1)
-    assert len(store._claimed) == 3
+    with pytest.raises(StoreUnavailable, match="too many live one-time claims"):
+        await store.claim_once("k3", 1)
+    assert list(store._claimed) == ["k0", "k1", "k2"]
     clock.advance(2_000_000)
     assert await store.claim_once("fresh", 1)
-    assert len(store._claimed) <= 2  # expired claims are swept as new ones arrive
+    assert list(store._claimed) == ["fresh"]  # a full store drops every expired claim first
 
 
 async def test_memory_an_expired_claim_not_yet_swept_is_claimed_anew(clock: Clock) -> None:
@@ -57,15 +59,24 @@ async def test_memory_an_expired_claim_not_yet_swept_is_claimed_anew(clock: Cloc
     assert not await store.claim_once("e", 1)
 
 
-async def test_memory_past_max_keys_the_oldest_claim_is_forgotten(clock: Clock) -> None:
-    store = MemoryStore(max_keys=2, clock=clock)
-    for key in ("a", "b", "c"):
+async def test_memory_a_live_claim_is_never_forgotten_to_make_room(clock: Clock) -> None:
+    # RFC 9449 §11.1: forgetting a live claim would let its replay pass; a full store refuses
+    # new claims (the caller answers 503) until claims expire.
+    store = MemoryStore(max_keys=1, max_claims=2, clock=clock)
+    for key in ("a", "b"):
         assert await store.claim_once(key, 10)
-    assert list(store._claimed) == ["b", "c"]
+    with pytest.raises(StoreUnavailable):
+        store.claim_once_nowait("c", 10)
+    assert not await store.claim_once("a", 10)  # still remembered: the replay is refused
     assert not await store.claim_once("b", 10)
-    clock.advance(10_000_000)  # every claim expired: the next sweeps the old end
-    assert await store.claim_once("d", 10)
-    assert list(store._claimed) == ["d"]
+    clock.advance(10_000_000)  # every claim expired: room again
+    assert await store.claim_once("c", 10)
+    assert list(store._claimed) == ["c"]
+
+
+def test_memory_store_refuses_a_zero_claim_bound() -> None:
+    with pytest.raises(ValueError, match="max_claims"):
+        MemoryStore(max_claims=0)
 
 
 async def test_memory_claims_after_close_start_afresh(clock: Clock) -> None:

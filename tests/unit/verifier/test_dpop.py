@@ -398,3 +398,21 @@ def test_the_jws_header_rules_apply_to_a_proof(
     bad = _signed_with_header(client, {**header, **extra})
     assert _reason(bad) is ProofReason.MALFORMED
     assert _reason(bad) is ProofReason.MALFORMED  # refused again: such a header is never cached
+
+
+async def test_a_memory_store_full_of_live_claims_answers_503_not_a_pass(
+    client: DPoPClient,
+) -> None:
+    """RFC 9449 §11.1: a store that can hold no more live claims refuses the proof (503) rather
+    than forget a claim, whose replay would then pass."""
+    store = MemoryStore(max_claims=1)
+    first = check_proof(client.proof("GET", URL), method="GET", uri=URL, rules=RULES)
+    assert claim_proof_nowait(first, store, RULES)
+    second = check_proof(client.proof("GET", URL), method="GET", uri=URL, rules=RULES)
+    with pytest.raises(DPoPUnavailable):
+        claim_proof_nowait(second, store, RULES)
+    with pytest.raises(DPoPUnavailable):
+        await claim_proof(second, store, RULES)
+    with pytest.raises(DPoPRejected) as caught:  # the first claim is still remembered
+        claim_proof_nowait(first, store, RULES)
+    assert caught.value.reason is ProofReason.REPLAY
