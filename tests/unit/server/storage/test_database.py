@@ -137,10 +137,14 @@ async def test_a_transaction_begun_at_checkout_commits_and_rolls_back(pg_url: st
         driver, _sent = await _driver(db)
         async with db.begin() as conn:
             await conn.execute(sa.text("CREATE TEMP TABLE ping_tx (n int)"))
-        with pytest.raises(RuntimeError):
+
+        async def fail_after_insert() -> None:
             async with db.write() as conn:
                 await conn.execute(sa.text("INSERT INTO ping_tx VALUES (1)"))
                 raise RuntimeError
+
+        with pytest.raises(RuntimeError):
+            await fail_after_insert()
         async with db.write() as conn:
             await conn.execute(sa.text("INSERT INTO ping_tx VALUES (2)"))
         async with db.begin():  # a block without a statement ends its transaction too
