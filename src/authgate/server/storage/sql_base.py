@@ -130,9 +130,8 @@ class DriverStatement:
         return self._compiled
 
     async def fetch(self, conn: AsyncConnection, values: Mapping[str, Any]) -> list[Any]:
-        """Run the statement in `conn`'s transaction; its rows (asyncpg records, by name)."""
-        if not conn.in_transaction():
-            raise RuntimeError("a DriverStatement runs inside a transaction")
+        """Run the statement in `conn`'s transaction, or by itself on an autocommit connection
+        (`Database.autocommit`); its rows (asyncpg records, by name)."""
         sql, names, processors, fixed = self._compile(conn.dialect)
         args = []
         for name in names:
@@ -144,6 +143,8 @@ class DriverStatement:
             raise RuntimeError("the connection is closed")
         fairy = await conn.get_raw_connection()
         adapter: Any = fairy.dbapi_connection
+        if not conn.in_transaction() and not adapter.autocommit:
+            raise RuntimeError("a DriverStatement runs in a transaction or on its own")
         events = sync._has_events or sync.engine._has_events
         if events:
             sync.dispatch.before_cursor_execute(sync, None, sql, args, None, False)
@@ -160,6 +161,10 @@ class DriverStatement:
         if events:
             sync.dispatch.after_cursor_execute(sync, _Ran(len(rows)), sql, args, None, False)
         return rows
+
+
+# The grant guards (`SqlBase._guard_grant`), run on the driver's connection.
+_GUARD_STATEMENTS = {exclusive: DriverStatement(guard) for exclusive, guard in _GUARDS.items()}
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,8 +230,8 @@ class SqlBase:
         """
         if self._db.is_sqlite:
             return
-        await conn.execute(
-            _GUARDS[exclusive], {"lock_class": GRANT_LOCK_CLASS, "grant_id": grant_id}
+        await _GUARD_STATEMENTS[exclusive].fetch(
+            conn, {"lock_class": GRANT_LOCK_CLASS, "grant_id": grant_id}
         )
 
     @asynccontextmanager

@@ -81,7 +81,7 @@ class SqlRefreshTokens(SqlBase):
             try:
                 async with self._grant_write(family.grant_id) as conn:
                     variant = _with_listed(values, listed, family.grant_id)
-                    await conn.execute(_CREATE_POSTGRESQL[variant], values)
+                    await _CREATE_POSTGRESQL[variant].fetch(conn, values)
             except IntegrityError as exc:
                 raise integrity_error(exc, "the refresh-token family or token") from None
             return
@@ -275,8 +275,8 @@ _FAMILY = (
 # One statement each, indexed by whether it also records the one JWT id the grant's transaction
 # listed (`SqlBase._listing`): the rotation (the columns that change) and the new token's hash;
 # a new family and its first token's hash.
-# The lock and the rotation run on the driver's connection (`DriverStatement`): a refresh's two
-# statements.
+# The hot statements run on the driver's connection (`DriverStatement`): the lock and the
+# rotation (a refresh's two statements), a new family (a code redemption's).
 _ROTATE_POSTGRESQL = tuple(
     DriverStatement(
         _bound(
@@ -287,9 +287,11 @@ _ROTATE_POSTGRESQL = tuple(
     for jti in ((), JTI_CTES)
 )
 _CREATE_POSTGRESQL = tuple(
-    _bound(
-        chained(("family", _FAMILY), ("token", _NEW_TOKEN.format("family")), *jti),
-        _FAMILY_COLUMNS,
+    DriverStatement(
+        _bound(
+            chained(("family", _FAMILY), ("token", _NEW_TOKEN.format("family")), *jti),
+            _FAMILY_COLUMNS,
+        )
     )
     for jti in ((), JTI_CTES)
 )

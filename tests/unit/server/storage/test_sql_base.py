@@ -152,3 +152,11 @@ async def test_a_cancelled_statement_leaves_no_connection_in_an_unknown_state(db
     with pytest.raises(asyncio.CancelledError):
         await task
     assert await _ids(db) == []  # nothing committed, and the pool works on
+
+
+async def test_on_an_autocommit_connection_it_commits_by_itself(db: Database) -> None:
+    async with db.autocommit() as conn:
+        await _INSERT.fetch(conn, {"id": 6, "doc": [1]})
+        with pytest.raises(IntegrityError):
+            await _INSERT.fetch(conn, {"id": 6, "doc": [1]})
+    assert await _ids(db) == [6]
