@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -57,6 +58,11 @@ _SQLITE_POOL_SIZE = 5
 # `timeout`: no free connection within the pool timeout; `connect`: the database refused, did not
 # answer, or dropped the connection while it was opened or pinged.
 POOL_ERRORS = ("timeout", "connect")
+
+
+# Set while `begin` and `write` check out a connection: the pool's pre-ping of a pooled connection
+# is then the transaction's own BEGIN (`_ping_outside_transaction`), one round trip for both.
+_CHECKOUT_BEGINS: ContextVar[bool] = ContextVar("authgate_checkout_begins", default=False)
 
 
 @dataclass(slots=True)
@@ -102,7 +108,8 @@ class Database:
         kwargs: dict[str, Any] = {
             "echo": echo,
             # A dead connection (database restarted) is replaced at checkout instead of failing a
-            # request; on PostgreSQL the ping costs one round trip (`_ping_outside_transaction`).
+            # request; on PostgreSQL the ping costs one round trip, none for a transaction, whose
+            # BEGIN is the ping (`_ping_outside_transaction`).
             "pool_pre_ping": self.dialect == "postgresql",
             "hide_parameters": True,  # errors and logs never show bound values
         }
@@ -134,11 +141,16 @@ class Database:
         return self.dialect == "sqlite"
 
     @asynccontextmanager
-    async def connect(self) -> AsyncIterator[AsyncConnection]:
-        """A pooled connection, counted in `pool_counters` while it is being checked out."""
+    async def connect(self, *, begins: bool = False) -> AsyncIterator[AsyncConnection]:
+        """A pooled connection, counted in `pool_counters` while it is being checked out.
+
+        `begins`: the caller opens a transaction on it at once (`begin`, `write`); on PostgreSQL
+        the checkout then begins it (the BEGIN is the pool's ping), and a block that runs no
+        statement still ends it (a COMMIT or ROLLBACK)."""
         conn = self.engine.connect()
         counters = self.pool_counters
         counters.waiting += 1
+        begins_token = _CHECKOUT_BEGINS.set(begins)
         try:
             await conn.start()
         except PoolTimeout:
@@ -148,6 +160,7 @@ class Database:
             counters.errors["connect"] += 1
             raise
         finally:
+            _CHECKOUT_BEGINS.reset(begins_token)
             counters.waiting -= 1
         async with AsyncExitStack() as closing:
             closing.push_async_exit(conn)  # closed as `async with conn` would (started above)
@@ -156,14 +169,14 @@ class Database:
     @asynccontextmanager
     async def begin(self) -> AsyncIterator[AsyncConnection]:
         """A transaction: `async with db.begin() as conn:` (committed on success)."""
-        async with self.connect() as conn, conn.begin():
+        async with self.connect(begins=True) as conn, conn.begin():
             yield conn
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:
         """A transaction that will write: on SQLite it takes the write lock at once, so it waits
         for (rather than fails against) another writer."""
-        async with self.connect() as plain:
+        async with self.connect(begins=True) as plain:
             conn = await plain.execution_options(sqlite_immediate=True) if self.is_sqlite else plain
             async with conn.begin():
                 yield conn
@@ -197,7 +210,11 @@ class Database:
 
 def _ping_outside_transaction(dbapi_connection: Any) -> bool:
     """The pool's pre-ping on asyncpg in one round trip: `SELECT 1` in the simple query protocol,
-    outside a transaction (asyncpg's simple protocol fails on an empty statement's answer).
+    outside a transaction (asyncpg's simple protocol fails on an empty statement's answer); for a
+    checkout that begins a transaction at once (`Database.begin`, `Database.write`), the
+    transaction's BEGIN, which SQLAlchemy's adapter would otherwise send with the first statement:
+    the round trip of the ping is saved. A BEGIN that fails leaves no transaction behind and is
+    translated as any ping error, so a dead connection is replaced all the same.
 
     SQLAlchemy's own asyncpg ping wraps a prepared `;` in BEGIN … ROLLBACK (three round trips, for
     pgbouncer's transaction mode, where a prepared statement may meet another backend); the simple
@@ -206,6 +223,15 @@ def _ping_outside_transaction(dbapi_connection: Any) -> bool:
     translates them, so that a dead connection reads as a disconnect: the pool then discards the
     connections older than it and opens a new one (a restarted database).
     """
+    if (
+        _CHECKOUT_BEGINS.get()
+        and dbapi_connection._transaction is None
+        and not dbapi_connection.autocommit
+    ):
+        # The adapter's own start (`BEGIN` through asyncpg's transaction), as the first statement
+        # would run it; it translates its errors as the ping below does.
+        await_only(dbapi_connection._start_transaction())
+        return True
     try:
         await_only(dbapi_connection.driver_connection.execute("SELECT 1"))
     except Exception as error:  # noqa: BLE001 -- re-raised, translated as the dialect's ping does

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from authgate.server.models import AuthorizationCode, CodeRedemption
-from authgate.server.storage.sql_base import SqlBase, integrity_error
+from authgate.server.storage.sql_base import DriverStatement, SqlBase, integrity_error
 from authgate.server.storage.tables import authorization_codes
 
 __all__ = ["CODE_MEMORY", "SqlAuthorizationCodes"]
@@ -19,7 +19,8 @@ __all__ = ["CODE_MEMORY", "SqlAuthorizationCodes"]
 CODE_MEMORY = 3600
 
 
-# The conditional update that consumes a code and returns it, built once (none per call).
+# The conditional update that consumes a code and returns it, built once (none per call); on
+# PostgreSQL run on the driver's connection (`DriverStatement`).
 _CONSUME = (
     authorization_codes.update()
     .where(authorization_codes.c.code_hash == sa.bindparam("presented"))
@@ -27,6 +28,7 @@ _CONSUME = (
     .values(used_at=sa.bindparam("now"))
     .returning(*authorization_codes.c)
 )
+_CONSUME_POSTGRESQL = DriverStatement(_CONSUME)
 
 
 class SqlAuthorizationCodes(SqlBase):
@@ -64,9 +66,15 @@ class SqlAuthorizationCodes(SqlBase):
         async with self._db.autocommit() as conn:
             # The conditional update decides the race: only one caller finds used_at empty, and
             # it gets the code back from the same statement.
-            marked = (await conn.execute(_CONSUME, {"presented": code_hash, "now": now})).first()
-            if marked is not None:
-                return CodeRedemption(_code(marked._mapping), first_use=True)
+            values = {"presented": code_hash, "now": now}
+            if self._db.is_sqlite:
+                marked = (await conn.execute(_CONSUME, values)).first()
+                consumed = None if marked is None else marked._mapping
+            else:
+                rows = await _CONSUME_POSTGRESQL.fetch(conn, values)
+                consumed = rows[0] if rows else None
+            if consumed is not None:
+                return CodeRedemption(_code(consumed), first_use=True)
             # Unknown, or used before (a replay, whose grant the caller revokes).
             row = (
                 await conn.execute(

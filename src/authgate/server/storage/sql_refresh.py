@@ -33,6 +33,7 @@ from authgate.server.storage.locks import LoopLocal
 from authgate.server.storage.sql_base import (
     GRANT_LOCK_CLASS,
     JTI_CTES,
+    DriverStatement,
     SqlBase,
     chained,
     grant_lock_key,
@@ -80,7 +81,7 @@ class SqlRefreshTokens(SqlBase):
             try:
                 async with self._grant_write(family.grant_id) as conn:
                     variant = _with_listed(values, listed, family.grant_id)
-                    await conn.execute(_CREATE_POSTGRESQL[variant], values)
+                    await _CREATE_POSTGRESQL[variant].fetch(conn, values)
             except IntegrityError as exc:
                 raise integrity_error(exc, "the refresh-token family or token") from None
             return
@@ -118,11 +119,11 @@ class SqlRefreshTokens(SqlBase):
         try:
             async with self._db.begin() as conn:
                 # The family locked, and the guard of its grant taken, in one statement.
-                row = (await conn.execute(_LOCK_POSTGRESQL, {"token_hash": token_hash})).first()
-                if row is None:
+                rows = await _LOCK_POSTGRESQL.fetch(conn, {"token_hash": token_hash})
+                if not rows:
                     yield None
                     return
-                m = row._mapping
+                m = rows[0]
                 locked = SqlLockedFamily(_family(m), m["presented_generation"])
                 # The access token issued meanwhile is recorded in this transaction.
                 grant_id = locked.family.grant_id
@@ -196,7 +197,7 @@ async def _write(
         changed = {name: values[name] for name in _CHANGING}
         changed["family_id"] = new.family_id
         variant = _with_listed(changed, listed, new.grant_id)
-        await conn.execute(_ROTATE_POSTGRESQL[variant], changed)
+        await _ROTATE_POSTGRESQL[variant].fetch(conn, changed)
         return
     await conn.execute(
         refresh_families.update()
@@ -239,12 +240,14 @@ _LOCKED = (
     .with_for_update(of=refresh_families)
     .subquery("locked")
 )
-_LOCK_POSTGRESQL = sa.select(
-    _LOCKED,
-    sa.func.pg_advisory_xact_lock_shared(
-        sa.literal(GRANT_LOCK_CLASS, sa.Integer),
-        sa.literal_column(grant_lock_key("locked.grant_id"), sa.Integer),
-    ).label("guard"),
+_LOCK_POSTGRESQL = DriverStatement(
+    sa.select(
+        _LOCKED,
+        sa.func.pg_advisory_xact_lock_shared(
+            sa.literal(GRANT_LOCK_CLASS, sa.Integer),
+            sa.literal_column(grant_lock_key("locked.grant_id"), sa.Integer),
+        ).label("guard"),
+    )
 )
 
 _NEW_TOKEN = """INSERT INTO refresh_tokens (token_hash, family_id, generation)
@@ -272,16 +275,23 @@ _FAMILY = (
 # One statement each, indexed by whether it also records the one JWT id the grant's transaction
 # listed (`SqlBase._listing`): the rotation (the columns that change) and the new token's hash;
 # a new family and its first token's hash.
+# The hot statements run on the driver's connection (`DriverStatement`): the lock and the
+# rotation (a refresh's two statements), a new family (a code redemption's).
 _ROTATE_POSTGRESQL = tuple(
-    _bound(
-        chained(("rotated", _ROTATION), ("token", _NEW_TOKEN.format("rotated")), *jti), _CHANGING
+    DriverStatement(
+        _bound(
+            chained(("rotated", _ROTATION), ("token", _NEW_TOKEN.format("rotated")), *jti),
+            _CHANGING,
+        )
     )
     for jti in ((), JTI_CTES)
 )
 _CREATE_POSTGRESQL = tuple(
-    _bound(
-        chained(("family", _FAMILY), ("token", _NEW_TOKEN.format("family")), *jti),
-        _FAMILY_COLUMNS,
+    DriverStatement(
+        _bound(
+            chained(("family", _FAMILY), ("token", _NEW_TOKEN.format("family")), *jti),
+            _FAMILY_COLUMNS,
+        )
     )
     for jti in ((), JTI_CTES)
 )

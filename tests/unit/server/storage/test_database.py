@@ -1,11 +1,13 @@
 """`Database.connect` counts the pool's checkouts for the metrics (`PoolCounters`), on SQLite and
 PostgreSQL: checkouts waiting for a free connection, and checkouts that timed out. On PostgreSQL,
-the pool's pre-ping costs one round trip and still replaces a dead connection (issue 14)."""
+the pool's pre-ping costs one round trip, none for a transaction (its BEGIN is the ping), and
+still replaces a dead connection (issue 14)."""
 
 from __future__ import annotations
 
 import asyncio
 from contextlib import AsyncExitStack
+from typing import Any
 
 import psycopg
 import pytest
@@ -96,6 +98,79 @@ async def test_a_checkout_replaces_a_connection_postgresql_ended(pg_url: str) ->
             admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
         # The ping finds the pooled connection dead and the pool opens another: no error.
         assert await _backend_pid(db) != pid
+        assert db.pool_counters.errors == {}
+    finally:
+        await db.close()
+
+
+async def _driver(db: Database) -> tuple[Any, list[str]]:
+    """The pool's one connection (opened, so that the next checkout pings it), logging the SQL
+    it is sent from now on."""
+    async with db.connect() as conn:  # the pool's first connection is fresh: not pinged
+        driver = (await conn.get_raw_connection()).driver_connection
+    assert driver is not None
+    sent: list[str] = []
+    driver.add_query_logger(lambda record: sent.append(record.query))
+    return driver, sent
+
+
+@pytest.mark.parametrize("kind", ["begin", "write"])
+async def test_a_transaction_s_checkout_is_pinged_by_its_begin(pg_url: str, kind: str) -> None:
+    db = Database(pg_url, pool_size=1)
+    try:
+        driver, sent = await _driver(db)
+        async with getattr(db, kind)() as conn:
+            assert (await conn.get_raw_connection()).driver_connection is driver  # reused
+            assert driver.is_in_transaction()  # begun at checkout
+            await conn.execute(sa.text("SELECT 2"))
+        await asyncio.sleep(0.01)
+        # BEGIN at checkout (the ping) and COMMIT, no SELECT 1 (asyncpg's loggers leave out the
+        # prepared statements, SELECT 2 here).
+        assert sent == ["BEGIN;", "COMMIT;"]
+    finally:
+        await db.close()
+
+
+async def test_a_transaction_begun_at_checkout_commits_and_rolls_back(pg_url: str) -> None:
+    db = Database(pg_url, pool_size=1)
+    try:
+        driver, _sent = await _driver(db)
+        async with db.begin() as conn:
+            await conn.execute(sa.text("CREATE TEMP TABLE ping_tx (n int)"))
+
+        async def fail_after_insert() -> None:
+            async with db.write() as conn:
+                await conn.execute(sa.text("INSERT INTO ping_tx VALUES (1)"))
+                raise RuntimeError
+
+        with pytest.raises(RuntimeError):
+            await fail_after_insert()
+        async with db.write() as conn:
+            await conn.execute(sa.text("INSERT INTO ping_tx VALUES (2)"))
+        async with db.begin():  # a block without a statement ends its transaction too
+            pass
+        async with db.connect() as conn:  # the plain checkout pings with SELECT 1, no BEGIN
+            assert not driver.is_in_transaction()
+            rows = (await conn.execute(sa.text("SELECT n FROM ping_tx"))).scalars().all()
+            await conn.rollback()
+        assert rows == [2]
+    finally:
+        await db.close()
+
+
+@pytest.mark.parametrize("kind", ["begin", "write"])
+async def test_a_transaction_s_checkout_replaces_a_connection_postgresql_ended(
+    pg_url: str, kind: str
+) -> None:
+    db = Database(pg_url, pool_size=1, statement_timeout=5, pool_timeout=5)
+    try:
+        pid = await _backend_pid(db)
+        with psycopg.connect(pg_url, autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+        # The BEGIN finds the pooled connection dead and the pool opens another: no error.
+        async with getattr(db, kind)() as conn:
+            new_pid = (await conn.execute(sa.text("SELECT pg_backend_pid()"))).scalar_one()
+        assert new_pid != pid
         assert db.pool_counters.errors == {}
     finally:
         await db.close()
