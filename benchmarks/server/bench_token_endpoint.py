@@ -12,7 +12,9 @@ database measured in turn (the order rotating each round), in the same run; the 
 each and its ratio to "off", and each mode's CPU share per round (off's CPU per token over the
 mode's), median and range (benchmarks/results/server-token-limits.json).
 
-What it measures (one server process each, loopback, `wrk` as the load generator):
+What it measures (one server process each, loopback, `wrk` as the load generator; each server
+pinned to the last CPU and wrk to the first with `taskset`, as the issue's figures were taken:
+one core per server; `--no-pin` leaves placement to the kernel):
 - client_credentials with client_secret_basic and an RFC 8707 `resource`, JWT access tokens signed
   RS256 and ES256, at 1, 16 and 64 connections: requests per second and server CPU per token
   (user + system time of the server process, all threads, from /proc);
@@ -101,6 +103,13 @@ def wait_ready(url: str) -> None:
     raise SystemExit(f"server at {url} did not start")
 
 
+# `taskset` prefixes: the server under test on the last CPU, the load on the first (`--no-pin`
+# empties both).
+_CPUS = sorted(os.sched_getaffinity(0))
+SERVER_PIN = ["taskset", "-c", str(_CPUS[-1])] if len(_CPUS) > 1 else []
+LOAD_PIN = ["taskset", "-c", str(_CPUS[0])] if len(_CPUS) > 1 else []
+
+
 def wrk(
     *, url: str, body: str, auth: str, connections: int, duration: int, workdir: Path
 ) -> dict[str, Any]:
@@ -119,6 +128,7 @@ def run_wrk(script: Path, url: str, connections: int, duration: int) -> dict[str
     threads = 1 if connections == 1 else 2
     out = subprocess.run(
         [
+            *LOAD_PIN,
             "wrk",
             f"-t{threads}",
             f"-c{connections}",
@@ -218,7 +228,7 @@ def serve(
 ) -> tuple[subprocess.Popen[bytes], str]:
     """`authgate serve` on `port` with `env`, once it answers."""
     process = subprocess.Popen(
-        [AUTHGATE, "serve", "--port", str(port), "--log-level", "warning"],
+        [*SERVER_PIN, AUTHGATE, "serve", "--port", str(port), "--log-level", "warning"],
         cwd=workdir,
         env=env,
         stdout=subprocess.DEVNULL,
@@ -332,7 +342,7 @@ def limits_run(args: argparse.Namespace) -> None:
 def start_peer(client_id: str, secret: str) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     process = subprocess.Popen(
-        ["node", str(PEER), str(port), client_id, secret],
+        [*SERVER_PIN, "node", str(PEER), str(port), client_id, secret],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         env={**os.environ, "NODE_ENV": "production"},
@@ -353,7 +363,13 @@ def main() -> None:
     )
     parser.add_argument("--rounds", type=int, default=3, help="rounds per mode with --limits")
     parser.add_argument("--limits-connections", type=int, default=16)
+    parser.add_argument(
+        "--no-pin", action="store_true", help="no taskset: the kernel places servers and load"
+    )
     args = parser.parse_args()
+    if args.no_pin:
+        SERVER_PIN.clear()
+        LOAD_PIN.clear()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is needed: apt-get install wrk")
     if args.limits:
