@@ -50,7 +50,9 @@ async def test_a_checkout_waits_for_a_free_connection(database_url: str) -> None
 
 
 async def test_a_checkout_that_times_out_is_counted(database_url: str) -> None:
-    db = Database(database_url, pool_size=2, pool_timeout=0.1)
+    # The pool timeout also bounds connecting (asyncpg's `timeout`): 0.1 s failed the two
+    # connections' own connects on a loaded machine.
+    db = Database(database_url, pool_size=2, pool_timeout=0.5)
     try:
         async with AsyncExitStack() as held:
             await _hold_every_connection(db, held)
