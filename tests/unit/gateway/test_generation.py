@@ -13,8 +13,8 @@ from authgate.gateway.config_loader import load_gateway_config
 from authgate.gateway.generation import Generation
 from authgate.gateway.metrics import GatewayStats
 from authgate.gateway.request_head import RequestHead
-from authgate.gateway.request_target import parse_request_target
 from authgate.verifier import Verifier
+from tests.support.request_heads import request_head
 
 
 @pytest.fixture
@@ -41,19 +41,7 @@ upstream = "http://127.0.0.1:9001"
 
 
 def _head(peer: str, fields: dict[bytes, bytes]) -> RequestHead:
-    return RequestHead(
-        method=b"GET",
-        target=parse_request_target(b"/api/./orders?page=2"),
-        version=b"1.1",
-        headers=list(fields.items()),
-        fields=fields,
-        repeated=set(),
-        keep_alive=True,
-        upgrade=None,
-        has_body=False,
-        chunked=False,
-        peer=peer,
-    )
+    return request_head(b"/api/./orders?page=2", fields, peer=peer)
 
 
 FORWARDED = {

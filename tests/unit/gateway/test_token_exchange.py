@@ -18,7 +18,6 @@ import pytest
 from authgate.gate import CredentialRules, Decision, Outcome
 from authgate.gateway.config import TokenExchangeSettings, TokenExchangeTarget
 from authgate.gateway.request_head import RequestHead
-from authgate.gateway.request_target import parse_request_target
 from authgate.gateway.token_exchange import (
     TOKEN_EXCHANGE_GRANT,
     ExchangeRefused,
@@ -28,6 +27,7 @@ from authgate.gateway.token_exchange import (
     exchangeable_token,
 )
 from authgate.verifier import Principal
+from tests.support.request_heads import request_head
 
 Reply = tuple[int, dict[str, Any]]
 
@@ -247,19 +247,7 @@ async def test_an_as_that_does_not_answer_is_unavailability_after_the_timeout(
 
 def _head(authorization: str | None) -> RequestHead:
     fields = {b"authorization": authorization.encode()} if authorization else {}
-    return RequestHead(
-        method=b"GET",
-        target=parse_request_target(b"/billing"),
-        version=b"1.1",
-        headers=list(fields.items()),
-        fields=fields,
-        repeated=set(),
-        keep_alive=True,
-        upgrade=None,
-        has_body=False,
-        chunked=False,
-        peer="127.0.0.1",
-    )
+    return request_head(b"/billing", fields)
 
 
 def _decision(claims: dict[str, Any] | None = None, method: str = "jwt") -> Decision:
