@@ -7,7 +7,7 @@ import threading
 import pytest
 
 from authgate.limits import FailMode, Limit, Limiter, parse_rate, refusal
-from authgate.limits.memory import MemoryStore
+from authgate.limits.memory import DEFAULT_MAX_CLAIMS, DEFAULT_MAX_KEYS, MemoryStore
 from authgate.limits.stores import open_store
 from tests.support.limits import Clock
 
@@ -108,11 +108,21 @@ def test_store_urls() -> None:
     store = open_store("memory://?max_keys=42")
     assert isinstance(store, MemoryStore)
     assert store.max_keys == 42
-    assert isinstance(open_store(), MemoryStore)
+    assert store.max_claims == DEFAULT_MAX_CLAIMS
+    store = open_store("memory://?max_claims=7&max_keys=9")
+    assert isinstance(store, MemoryStore)
+    assert (store.max_keys, store.max_claims) == (9, 7)
+    default = open_store()
+    assert isinstance(default, MemoryStore)
+    assert (default.max_keys, default.max_claims) == (DEFAULT_MAX_KEYS, DEFAULT_MAX_CLAIMS)
     for bad, message in [
         ("memory://host", "no host"),
         ("memory://?max_keys=0", "max_keys"),
         ("memory://?max_keys=\u0661", "max_keys"),
+        ("memory://?max_claims=0", "max_claims"),
+        ("memory://?max_claims=-5", "max_claims"),
+        ("memory://?max_claims=100000001", "max_claims"),
+        ("memory://?max_claims=", "max_claims"),
         ("memory://?size=1", "unknown options size"),
         ("mysql://u:secret@h/db", "expected memory://"),
         ("", "expected memory://"),
