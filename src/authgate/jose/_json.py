@@ -9,6 +9,7 @@ than Python converts and strings holding lone surrogates (RFC 7493 §2.1) are re
 from __future__ import annotations
 
 import json
+from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-defined]
 from json.scanner import make_scanner
 from typing import Any
 
@@ -62,8 +63,21 @@ def loads_object(data: bytes, what: str) -> dict[str, Any]:
 
 # `json.dumps` with these options builds an encoder on every call; one built once encodes the same.
 _ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+# And `JSONEncoder.encode` still builds its C encoder on every call: this one is built once, with
+# the same options. Without the circular-reference bookkeeping (a `markers` dict, which an
+# exception could leave dirty in a shared encoder): what is encoded here is our own headers and
+# claims, and a cycle would still fail, with `RecursionError` instead of `ValueError`.
+_C_ENCODER = (
+    None
+    if c_make_encoder is None
+    else c_make_encoder(
+        None, _ENCODER.default, encode_basestring, None, ":", ",", False, False, False
+    )
+)
 
 
 def dumps(value: Any) -> bytes:
     """Compact, UTF-8 serialization used for headers and claims we produce."""
+    if _C_ENCODER is not None and type(value) is dict:
+        return "".join(_C_ENCODER(value, 0)).encode()
     return _ENCODER.encode(value).encode()

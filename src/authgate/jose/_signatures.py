@@ -164,8 +164,7 @@ def _ecdsa(
             raise InvalidKey("ECDSA signing needs an EC private key")
 
         def sign(data: bytes) -> bytes:
-            r, s = decode_dss_signature(private.sign(data, scheme))
-            return r.to_bytes(size, "big") + s.to_bytes(size, "big")
+            return _raw_signature(private.sign(data, scheme), size)
 
         return sign
 
@@ -191,6 +190,30 @@ def _ecdsa(
         return verify
 
     return make_sign, make_verify
+
+
+def _raw_signature(der: bytes, size: int) -> bytes:
+    """The fixed-size R || S form (RFC 7518 §3.4) of an ECDSA signature OpenSSL encoded in DER
+    (SEQUENCE of two INTEGERs). Read here when every length fits one octet (P-256, P-384), which
+    costs a third of `decode_dss_signature` and two `int.to_bytes`; anything else (P-521's long
+    lengths) goes through `decode_dss_signature`."""
+    end = len(der)
+    if end < 128 and der[0] == 0x30 and der[1] == end - 2 and der[2] == 0x02:
+        r_end = 4 + der[3]
+        if (
+            r_end + 2 < end
+            and der[r_end] == 0x02
+            and r_end + 2 + der[r_end + 1] == end
+            and der[4] < 0x80  # both INTEGERs non-negative (R and S always are)
+            and der[r_end + 2] < 0x80
+        ):
+            # A non-negative INTEGER gets a leading zero octet when its high bit is set.
+            r = der[4:r_end].lstrip(b"\0")
+            s = der[r_end + 2 :].lstrip(b"\0")
+            if 0 < len(r) <= size and 0 < len(s) <= size:
+                return r.rjust(size, b"\0") + s.rjust(size, b"\0")
+    r_int, s_int = decode_dss_signature(der)
+    return r_int.to_bytes(size, "big") + s_int.to_bytes(size, "big")
 
 
 def _make_eddsa_sign(key: JWK) -> Sign:

@@ -173,10 +173,18 @@ def _parse_basic(header: str) -> tuple[str, str]:
     if not colon:
         raise InvalidClient(_FAILED, debug="malformed Basic credentials")
     try:
-        client_id = unquote_plus(raw_id, errors="strict")
-        secret = unquote_plus(raw_secret, errors="strict")
+        client_id = _form_decoded(raw_id)
+        secret = _form_decoded(raw_secret)
     except UnicodeDecodeError:
         raise InvalidClient(_FAILED, debug="malformed Basic credentials") from None
     if not client_id or not secret:
         raise InvalidClient(_FAILED, debug="empty Basic credentials")
     return client_id, secret
+
+
+def _form_decoded(raw: str) -> str:
+    """`unquote_plus` (strict UTF-8), skipped for text with no `%` or `+`, which decodes to itself
+    (generated ids and secrets are base64url)."""
+    if "%" not in raw and "+" not in raw:
+        return raw
+    return unquote_plus(raw, errors="strict")

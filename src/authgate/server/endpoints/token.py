@@ -46,7 +46,8 @@ async def token_endpoint(request: Request) -> Response:
     with binding(jkt):  # RFC 9449 §5: what the grant issues is bound to the proof's key
         response = await handler.handle(form, client, request.is_disconnected)
     request.state.grant_type = handler.grant_type  # counted in the metrics (a bounded label)
-    extra = {**(dpop.nonce_header() if dpop else {}), **server.limits.admitted_headers(decisions)}
-    if not extra:  # the RateLimit fields only with `[limits] headers = "all"`
+    nonce = dpop.nonce_header() if dpop else None
+    limits = server.limits.admitted_headers(decisions)
+    if not nonce and not limits:  # the RateLimit fields only with `[limits] headers = "all"`
         return json_response(response.to_dict())
-    return json_response(response.to_dict(), headers={**NO_STORE, **extra})
+    return json_response(response.to_dict(), headers={**NO_STORE, **(nonce or {}), **limits})

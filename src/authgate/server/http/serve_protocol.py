@@ -55,6 +55,9 @@ class TimedHttpToolsProtocol(HttpToolsProtocol):
         self._deadline: asyncio.TimerHandle | None = None
         self._head_begun = False  # a byte of the awaited request head has arrived
         self._writer: _CoalescingWriter | None = None
+        # A request whose head was parsed in the current `data_received` and whose body is still
+        # to come when the bytes at hand are parsed: its body deadline is armed then.
+        self._body_pending: RequestResponseCycle | None = None
 
     # -- connection events --------------------------------------------------------------------
 
@@ -71,10 +74,19 @@ class TimedHttpToolsProtocol(HttpToolsProtocol):
 
     def data_received(self, data: bytes) -> None:
         # uvicorn cancels its keep-alive timer on any byte; from here on the next head has to be
-        # complete in time (also when the bytes are only the blank lines llhttp skips).
-        if self._deadline is None and self._between_requests():
-            self._arm(self._header_timeout, self._head_timed_out)
+        # complete in time (also when the bytes are only the blank lines llhttp skips). Both
+        # deadlines are armed once these bytes are parsed (at the same loop time), and only when
+        # still needed: a request usually arrives whole, head and body in one read, and a timer
+        # armed and cancelled within the same call would be spent for nothing.
+        head_awaited = self._deadline is None and self._between_requests()
         super().data_received(data)
+        pending, self._body_pending = self._body_pending, None
+        if self._writer is None or self.transport.is_closing():
+            return  # a WebSocket took the connection over, or it is closing (a 400)
+        if pending is not None:
+            self._arm(self._body_timeout, partial(self._body_timed_out, pending))
+        elif head_awaited and self._deadline is None and self._between_requests():
+            self._arm(self._header_timeout, self._head_timed_out)
 
     def handle_websocket_upgrade(self) -> None:
         # The WebSocket protocol takes the connection over, with its own timeouts and the real
@@ -100,12 +112,14 @@ class TimedHttpToolsProtocol(HttpToolsProtocol):
         cycle = self._current()
         pipeline = self.pipeline  # empty unless requests were pipelined behind a running one
         queued = bool(pipeline) and any(waiting is cycle for waiting, _ in pipeline)
-        # A new request that runs now (not queued behind another, not a WebSocket upgrade).
+        # A new request that runs now (not queued behind another, not a WebSocket upgrade): its
+        # body deadline, unless the body is complete in the bytes being parsed (`data_received`).
         if cycle is not None and cycle is not before and not queued:
-            self._arm(self._body_timeout, partial(self._body_timed_out, cycle))
+            self._body_pending = cycle
 
     def on_message_complete(self) -> None:
         super().on_message_complete()
+        self._body_pending = None
         self._disarm()
         if self._between_requests() and not self.transport.is_closing():
             # The response went out before the body was read: wait for the next request.

@@ -21,8 +21,7 @@ import contextvars
 import dataclasses
 import hashlib
 import hmac
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from authgate.oauth.errors import InvalidDPoPProof
@@ -43,14 +42,21 @@ def bound_key() -> str | None:
     return _BOUND.get()
 
 
-@contextmanager
-def binding(jkt: str | None) -> Iterator[None]:
-    """Run a grant with `jkt` as the key its tokens are bound to."""
-    token = _BOUND.set(jkt)
-    try:
-        yield
-    finally:
-        _BOUND.reset(token)
+class binding:  # noqa: N801 - used as a function: `with binding(jkt):`
+    """Run a grant with `jkt` as the key its tokens are bound to. A class rather than a
+    `@contextmanager` generator: it is entered once per token request, and the generator's
+    machinery cost several times the context variable's set and reset."""
+
+    __slots__ = ("_jkt", "_token")
+
+    def __init__(self, jkt: str | None) -> None:
+        self._jkt = jkt
+
+    def __enter__(self) -> None:
+        self._token = _BOUND.set(self._jkt)
+
+    def __exit__(self, *exc: object) -> None:
+        _BOUND.reset(self._token)
 
 
 def check_bound(expected: str | None, what: str) -> None:

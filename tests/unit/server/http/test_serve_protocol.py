@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
 from uvicorn.config import Config
 from uvicorn.server import ServerState
 
@@ -127,3 +128,49 @@ async def test_what_is_held_is_written_before_the_connection_closes() -> None:
     transport = await _serve(app, b"NOT HTTP\r\n\r\n")
     assert transport.closed
     assert b"".join(transport.writes).startswith(b"HTTP/1.1 400 Bad Request")
+
+
+async def test_the_deadlines_are_armed_after_the_bytes_at_hand_are_parsed() -> None:
+    """A request that arrives whole arms no body deadline; a head without its whole body arms
+    one; a head still incomplete keeps the header deadline; each deadline is the one due."""
+    gate = asyncio.Event()
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await receive()
+        await gate.wait()
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    config = Config(app=app, access_log=False, log_config=None)
+    config.load()
+    protocol = TimedHttpToolsProtocol(
+        config, ServerState(), {}, asyncio.get_running_loop(), header_timeout=5, body_timeout=7
+    )
+    transport = FakeTransport()
+    protocol.connection_made(transport)
+    head, _, body = REQUEST.partition(b"\r\n\r\n")
+
+    protocol.data_received(head[:10])  # a head begun: the header deadline stays
+    header_deadline = protocol._deadline
+    assert header_deadline is not None
+    assert header_deadline.when() - protocol.loop.time() == pytest.approx(5, abs=0.5)
+    protocol.data_received(head[10:] + b"\r\n\r\n" + body[:1])  # the body still to come
+    body_deadline = protocol._deadline
+    assert body_deadline is not None
+    assert header_deadline.cancelled()
+    assert body_deadline.when() - protocol.loop.time() == pytest.approx(7, abs=0.5)
+    protocol.data_received(body[1:])  # the request is whole: no deadline while it runs
+    assert protocol._deadline is None
+    assert body_deadline.cancelled()
+    gate.set()
+    for _ in range(20):
+        await asyncio.sleep(0)
+    assert b"".join(transport.writes).startswith(b"HTTP/1.1 200 OK")
+    # The next request, whole in one read: no deadline is left armed while it runs.
+    gate.clear()
+    protocol.data_received(REQUEST)
+    assert protocol._deadline is None
+    gate.set()
+    for _ in range(20):
+        await asyncio.sleep(0)
+    protocol.connection_lost(None)
