@@ -42,5 +42,10 @@ def check_binding(claims: Mapping[str, Any], jkt: str | None) -> None:
     if not (type(cnf) is dict or isinstance(cnf, Mapping)) or len(cnf) != 1 or "jkt" not in cnf:
         raise TokenRejected(Reason.NOT_DPOP_BOUND, debug="DPoP presentation, cnf is not {jkt}")
     bound = cnf["jkt"]
-    if not isinstance(bound, str) or not hmac.compare_digest(bound.encode(), jkt.encode()):
+    # `compare_digest` takes ASCII strings as they are (a thumbprint is base64url): no encoding.
+    if (
+        not isinstance(bound, str)
+        or not (bound.isascii() and jkt.isascii())
+        or not hmac.compare_digest(bound, jkt)
+    ):
         raise TokenRejected(Reason.KEY_MISMATCH, debug="cnf.jkt differs from the proof's key")

@@ -35,7 +35,7 @@ import time
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 from urllib.parse import urlsplit
 
 from authgate.jose.encoding import b64url_decode, json_object
@@ -81,6 +81,9 @@ _B64URL = re.compile(r"[A-Za-z0-9_-]*")
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 _UNRESERVED = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
 _PERCENT = re.compile(r"%([0-9A-Fa-f]{2})")
+_NUMBERS = (int, float)
+_same = hmac.compare_digest
+_time = time.time
 
 
 class ProofReason(StrEnum):
@@ -171,9 +174,10 @@ class DPoPRules:
         return self.max_age + self.leeway + 1
 
 
-@dataclass(frozen=True, slots=True)
-class Proof:
-    """A proof that passed `check_proof`: the key's thumbprint and the claims that matter."""
+class Proof(NamedTuple):
+    """A proof that passed `check_proof`: the key's thumbprint and the claims that matter.
+    (Immutable; a named tuple because one is made per request and is cheaper to build than a
+    frozen dataclass.)"""
 
     jkt: str
     jti: str
@@ -190,13 +194,13 @@ def access_token_hash(token: str) -> str:
 
 
 # `ath` by token: a client sends one token with many proofs. Bounded.
-_ATHS: dict[str, bytes] = {}
+_ATHS: dict[str, str] = {}
 
 
-def _ath(token: str) -> bytes:
+def _ath(token: str) -> str:
     found = _ATHS.get(token)
     if found is None:
-        found = access_token_hash(token).encode("ascii")
+        found = access_token_hash(token)
         if len(_ATHS) >= 4096:
             _ATHS.clear()
         _ATHS[token] = found
@@ -360,51 +364,52 @@ def check_proof(
         raise DPoPRejected(ProofReason.MISSING)
     if len(proof) > rules.max_size or not proof.isascii():
         raise DPoPRejected(ProofReason.MALFORMED, debug="too large or not ASCII")
-    segments = proof.split(".")
-    if len(segments) != 3:
+    # A compact JWS has exactly two dots (RFC 7515 §7.1); found by position rather than split, so
+    # that only the header segment becomes a string (the cache key) and the rest are byte slices.
+    first = proof.find(".")
+    last = proof.rfind(".")
+    if first < 0 or proof.find(".", first + 1, last + 1) != last:
         raise DPoPRejected(ProofReason.MALFORMED, debug="not a compact JWS")
-    head, body, _ = segments
+    head = proof[:first]
     header = _HEADERS.get(head)
     if header is None or header.alg not in rules.algorithms:
         header = _header(head, rules.algorithms)
     # The JWS check (RFC 7515 §5.2) done here rather than by `jws.verify_compact`, which would
     # split, encode and look the header up a second time: the same strict base64url for both
-    # segments, then the header key's prepared verifier over the ASCII signing input. The proof
-    # is encoded once (it is ASCII); the segments and the signing input are slices of it.
-    raw = proof.encode("ascii")
-    start = len(head) + 1
-    end = start + len(body)
+    # segments, then the header key's prepared verifier over the ASCII signing input.
+    raw = proof.encode()
     try:
-        signature = b64url_decode(raw[end + 1 :], "signature")
-        payload = b64url_decode(raw[start:end], "payload")
+        signature = b64url_decode(raw[last + 1 :], "signature")
+        payload = b64url_decode(raw[first + 1 : last], "payload")
     except MalformedToken as exc:
         raise DPoPRejected(ProofReason.MALFORMED, debug=str(exc)) from None
-    if not header.verify(raw[:end], signature):
+    if not header.verify(raw[:last], signature):
         raise DPoPRejected(ProofReason.SIGNATURE, debug="signature verification failed")
     try:
         claims = json_object(payload, "payload")  # strict: a repeated member is refused
     except MalformedToken as exc:
         raise DPoPRejected(ProofReason.MALFORMED, debug=str(exc)) from None
-    jti, htm, htu = claims.get("jti"), claims.get("htm"), claims.get("htu")
-    iat: Any = claims.get("iat")
+    get = claims.get
+    jti, htm, htu = get("jti"), get("htm"), get("htu")
+    iat: Any = get("iat")
     if (
-        not isinstance(jti, str)
+        type(jti) is not str
         or not 0 < len(jti) <= _MAX_JTI
-        or not isinstance(htm, str)
-        or not isinstance(htu, str)
-        or type(iat) not in (int, float)
+        or type(htm) is not str
+        or type(htu) is not str
+        or type(iat) not in _NUMBERS  # not a bool (an int subclass): RFC 7519 NumericDate
     ):
         raise DPoPRejected(ProofReason.CLAIMS)
     if htm != method:  # RFC 9110 §9.1: methods are case-sensitive
         raise DPoPRejected(ProofReason.METHOD, debug=f"htm {htm[:16]!r} for {method}")
-    expected = _normalized(uri)
+    expected = _NORMALIZED.get(uri) or _normalized(uri)
     if expected is None or (htu != uri and _normalized(htu) != expected):
         raise DPoPRejected(ProofReason.URI, debug=f"htu for {expected}")
-    current = time.time() if now is None else now
+    current = _time() if now is None else now
     if not current - rules.max_age <= iat <= current + rules.leeway:
         raise DPoPRejected(ProofReason.IAT, debug=f"iat {iat} at {int(current)}")
-    nonce = claims.get("nonce")
-    if nonces is not None and (not isinstance(nonce, str) or not nonces.accepts(nonce, current)):
+    nonce = get("nonce")
+    if nonces is not None and (type(nonce) is not str or not nonces.accepts(nonce, current)):
         raise UseDPoPNonce(
             "the authorization server requires a DPoP nonce"
             if nonce is None
@@ -412,12 +417,11 @@ def check_proof(
             nonce=nonces.current(current),
         )
     if access_token is not None:
-        ath = claims.get("ath")
-        if not isinstance(ath, str) or not hmac.compare_digest(
-            ath.encode("ascii", "replace"), _ath(access_token)
-        ):
+        ath = get("ath")
+        # `compare_digest` takes ASCII strings only (a non-ASCII `ath` cannot match anyway).
+        if type(ath) is not str or not ath.isascii() or not _same(ath, _ath(access_token)):
             raise DPoPRejected(ProofReason.ATH)
-    return Proof(header.jkt, jti, float(iat), htm, htu, nonce if isinstance(nonce, str) else None)
+    return Proof(header.jkt, jti, float(iat), htm, htu, nonce if type(nonce) is str else None)
 
 
 async def verify_proof(
@@ -480,8 +484,14 @@ def claim_proof_nowait(
     # `type(...) is` first: `isinstance` against an ABC subclass costs a metaclass call.
     if type(store) is not MemoryStore and not isinstance(store, MemoryStore):
         return False
+    jti = proof.jti  # `_local_replay_key`, inline: this runs for every DPoP request
+    key = (
+        f"{namespace}:dpop:jti:{proof.jkt}\0{jti}"
+        if len(jti) <= _LOCAL_RAW_JTI
+        else replay_key(proof, namespace)
+    )
     try:
-        first = store.claim_once_nowait(_local_replay_key(proof, namespace), rules.replay_ttl)
+        first = store.claim_once_nowait(key, rules.max_age + rules.leeway + 1)  # `replay_ttl`
     except StoreUnavailable as exc:  # full of live claims: refused, never forgotten
         raise DPoPUnavailable(debug=str(exc)) from None
     if not first:
