@@ -10,9 +10,11 @@ stalled or frozen database makes a request fail, and roll back, instead of hangi
 long after its client gave up. Without them (the admin commands' migrations), waits are unbounded
 except SQLite's busy timeout.
 
-Every connection is taken through `connect()`, which counts for the metrics (`PoolCounters`) the
-checkouts under way (waiting for a free connection, or opening or pinging one) and the checkouts
-that failed: no free connection within the pool timeout, or no connection to the database.
+Every connection is taken through `connect()` (or, for the user grants' hot transactions on
+PostgreSQL, `driver()`: the same pool, used through asyncpg directly), which counts for the metrics
+(`PoolCounters`) the checkouts under way (waiting for a free connection, or opening or pinging one)
+and the checkouts that failed: no free connection within the pool timeout, or no connection to the
+database.
 """
 
 from __future__ import annotations
