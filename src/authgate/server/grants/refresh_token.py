@@ -83,6 +83,8 @@ class RefreshTokenGrant:
         resource = one_resource(form.get_all("resource"))
         presented_hash = self._hash_token(presented)
         binding = b"authgate refresh response\x00" + presented_hash.encode("ascii")
+        # The answer of a rotation, as sealed: returned as it is, not opened again.
+        issued: list[tuple[bytes, dict[str, object]]] = []
 
         async def issue_pair(
             family: RefreshFamily, access_scopes: tuple[str, ...]
@@ -102,6 +104,7 @@ class RefreshTokenGrant:
             new_token = generate_token()
             body = TokenResponse(access, new_token, id_token).to_dict()
             sealed = self._replays.seal(json.dumps(body).encode("utf-8"), binding)
+            issued.append((sealed, body))
             return self._hash_token(new_token), sealed
 
         sealed = await exchange_refresh_token(
@@ -121,6 +124,8 @@ class RefreshTokenGrant:
             # with a proof by that key, a retry in the grace window included.
             check_family=_check_dpop_binding,
         )
+        if issued and issued[-1][0] is sealed:
+            return StoredTokenResponse(issued[-1][1])
         try:
             plaintext = self._replays.open(sealed, binding)
         except SealError:  # sealed under another server key: cannot be answered again

@@ -10,9 +10,11 @@ stalled or frozen database makes a request fail, and roll back, instead of hangi
 long after its client gave up. Without them (the admin commands' migrations), waits are unbounded
 except SQLite's busy timeout.
 
-Every connection is taken through `connect()`, which counts for the metrics (`PoolCounters`) the
-checkouts under way (waiting for a free connection, or opening or pinging one) and the checkouts
-that failed: no free connection within the pool timeout, or no connection to the database.
+Every connection is taken through `connect()` (or, for the user grants' hot transactions on
+PostgreSQL, `driver()`: the same pool, used through asyncpg directly), which counts for the metrics
+(`PoolCounters`) the checkouts under way (waiting for a free connection, or opening or pinging one)
+and the checkouts that failed: no free connection within the pool timeout, or no connection to the
+database.
 """
 
 from __future__ import annotations
@@ -22,19 +24,27 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NoReturn
 
 import sqlalchemy as sa
 from sqlalchemy import event
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
-from sqlalchemy.util import await_only
+from sqlalchemy.util import await_only, immutabledict
+from sqlalchemy.util.concurrency import greenlet_spawn
 
 from authgate import tracing
 
-__all__ = ["DEFAULT_POOL_SIZE", "POOL_ERRORS", "Database", "PoolCounters", "async_url"]
+__all__ = [
+    "DEFAULT_POOL_SIZE",
+    "POOL_ERRORS",
+    "Database",
+    "DriverConnection",
+    "PoolCounters",
+    "async_url",
+]
 
 # Connections a process keeps open to PostgreSQL: the default of `[database] pool_size` and of any
 # caller that names none. More than SQLAlchemy's 5 (benchmarks/README.md has the measurement): a
@@ -194,6 +204,41 @@ class Database:
             yield await plain.execution_options(isolation_level="AUTOCOMMIT")
 
     @asynccontextmanager
+    async def driver(self, *, begins: bool) -> AsyncIterator[DriverConnection]:
+        """PostgreSQL: a pooled connection used through asyncpg directly (`DriverConnection`), for
+        the hot transactions of the user grants. `begins`: in a transaction, begun by the checkout
+        (its ping) and committed when the block ends without an exception, else rolled back;
+        otherwise each statement commits by itself until `DriverConnection.begin`."""
+        if self.is_sqlite:
+            raise ValueError("a driver connection is PostgreSQL's only")
+        counters = self.pool_counters
+        counters.waiting += 1
+        begins_token = _CHECKOUT_BEGINS.set(begins)
+        try:
+            fairy = await greenlet_spawn(_checkout, self.engine.sync_engine)
+        except PoolTimeout:
+            counters.errors["timeout"] += 1
+            raise
+        except (DBAPIError, OSError, TimeoutError):
+            counters.errors["connect"] += 1
+            raise
+        finally:
+            _CHECKOUT_BEGINS.reset(begins_token)
+            counters.waiting -= 1
+        conn = DriverConnection(fairy, self.engine.sync_engine)
+        try:
+            if begins:
+                # A fresh connection was not pinged, so its BEGIN is still to be sent.
+                await conn.begin()
+            yield conn
+            await conn.end(commit=True)
+        except BaseException:
+            await conn.end(commit=False)
+            raise
+        finally:
+            await conn.release()
+
+    @asynccontextmanager
     async def exclusive(self) -> AsyncIterator[AsyncConnection]:
         """A transaction holding the database-wide server lock until it ends."""
         async with self.write() as conn:
@@ -206,6 +251,166 @@ class Database:
     async def close(self) -> None:
         """Close every pooled connection."""
         await self.engine.dispose()
+
+
+def _checkout(sync_engine: Any) -> Any:
+    """A pooled connection (pinged by the pool), its errors wrapped as `Connection` wraps them."""
+    try:
+        return sync_engine.raw_connection()
+    except sync_engine.dialect.loaded_dbapi.Error as error:
+        Connection._handle_dbapi_exception_noconnection(error, sync_engine.dialect, sync_engine)
+        raise
+
+
+# What a driver connection tells the engine's event listeners of its mode: a statement outside a
+# transaction commits by itself, as on a connection with SQLAlchemy's AUTOCOMMIT.
+_AUTOCOMMIT_OPTIONS = immutabledict({"isolation_level": "AUTOCOMMIT"})
+_NO_OPTIONS: immutabledict[str, Any] = immutabledict()
+
+
+class DriverConnection:
+    """A pooled PostgreSQL connection used through asyncpg directly (`Database.driver`).
+
+    SQLAlchemy's `Connection`, `Transaction` and their greenlets cost a user grant about as much
+    CPU as its round trips; its hot transactions run here instead (statements:
+    `sql_base.DriverStatement`). What `Connection` would do stays: the transaction is committed
+    or rolled back (never left open in the pool), errors are raised as `execute` raises them
+    (`IntegrityError`, `DBAPIError` with its parameters hidden, a driver `TimeoutError`), a
+    connection whose state is unknown afterwards (a disconnect, a timeout, a cancellation) is
+    invalidated, and a disconnect also retires the pool's older connections. The engine's event
+    listeners (tracing, the tests' statement counts) see the transactions begun and every
+    statement; this connection stands in for the `Connection` they are given."""
+
+    __slots__ = ("_adapter", "_events", "_fairy", "_pool", "dialect", "engine", "valid")
+
+    def __init__(self, fairy: Any, sync_engine: Any) -> None:
+        self._fairy = fairy
+        self._adapter = fairy.dbapi_connection
+        self._pool = sync_engine.pool
+        self._events = bool(sync_engine._has_events)
+        self.engine = sync_engine
+        self.dialect = sync_engine.dialect
+        self.valid = True
+
+    @property
+    def info(self) -> dict[Any, Any]:
+        """The pooled connection's `info`, as `Connection.info`."""
+        info: dict[Any, Any] = self._fairy.info
+        return info
+
+    def in_transaction(self) -> bool:
+        return self._adapter._transaction is not None
+
+    def get_execution_options(self) -> immutabledict[str, Any]:
+        """For the event listeners: AUTOCOMMIT outside a transaction."""
+        return _NO_OPTIONS if self.in_transaction() else _AUTOCOMMIT_OPTIONS
+
+    async def begin(self) -> None:
+        """Begin a transaction, unless the checkout's ping began it (`Database.driver`)."""
+        adapter = self._adapter
+        if adapter._transaction is None:
+            try:
+                transaction = adapter._connection.transaction()
+                await transaction.start()
+            except BaseException as error:  # noqa: BLE001 -- re-raised as `execute` would
+                self._raise(error, "BEGIN", ())
+            adapter._transaction = transaction
+        if self._events:
+            self.engine.dispatch.begin(self)
+
+    async def fetch(self, sql: str, args: list[Any]) -> list[Any]:
+        """Run `sql` with positional `args` (asyncpg's `$n`); its rows (asyncpg records)."""
+        if not self.valid:
+            raise RuntimeError("the connection was invalidated")
+        events = self._events
+        if events:
+            self.engine.dispatch.before_cursor_execute(self, None, sql, args, None, False)
+        try:
+            rows: list[Any] = await self._adapter._connection.fetch(sql, *args)
+        except BaseException as error:  # noqa: BLE001 -- re-raised as `execute` would
+            self._raise(error, sql, args)
+        if events:
+            self.engine.dispatch.after_cursor_execute(self, _Ran(len(rows)), sql, args, None, False)
+        return rows
+
+    async def end(self, *, commit: bool) -> None:
+        """End the transaction, if one is open: commit it or roll it back."""
+        adapter = self._adapter
+        transaction = adapter._transaction
+        if transaction is None or not self.valid:
+            return
+        adapter._transaction = None
+        try:
+            if commit:
+                if self._events:
+                    self.engine.dispatch.commit(self)
+                await transaction.commit()
+            else:
+                if self._events:
+                    self.engine.dispatch.rollback(self)
+                await transaction.rollback()
+        except BaseException as error:  # noqa: BLE001 -- re-raised as `execute` would
+            if commit or not isinstance(error, Exception):
+                self._raise(error, "COMMIT" if commit else "ROLLBACK", ())
+            # A failed rollback (the block's own error is being raised): the connection is
+            # invalidated, which ends the transaction.
+            self._failed(error, "ROLLBACK", ())
+
+    async def release(self) -> None:
+        """Back to the pool (or closed, when invalidated)."""
+        await greenlet_spawn(self._fairy.close)
+
+    def _raise(self, error: BaseException, sql: str, args: Any) -> NoReturn:
+        failed = self._failed(error, sql, args)
+        if failed is error:
+            raise error
+        raise failed from error
+
+    def _failed(self, error: BaseException, sql: str, args: Any) -> BaseException:
+        """`error` as SQLAlchemy's `execute` would raise it; the connection is invalidated when
+        its state is unknown (a disconnect, a timeout, a cancellation, anything unexpected)."""
+        adapter = self._adapter
+        dbapi_error = adapter.dbapi.Error
+        translated = error
+        if isinstance(error, Exception) and not isinstance(error, dbapi_error):
+            try:
+                adapter._handle_exception(error)  # raises the translated error (or `error`)
+            except Exception as raised:  # noqa: BLE001 -- the translation is what is wanted
+                translated = raised
+        if isinstance(translated, dbapi_error):
+            disconnect = self.dialect.is_disconnect(translated, adapter, None)
+            wrapped: BaseException = DBAPIError.instance(
+                sql,
+                args,
+                translated,
+                dbapi_error,
+                hide_parameters=True,
+                connection_invalidated=disconnect,
+                dialect=self.dialect,
+                ismulti=False,
+            )
+            if disconnect:
+                self._invalidate(wrapped, retire_pool=True)
+            return wrapped
+        self._invalidate(translated, retire_pool=False)
+        return translated
+
+    def _invalidate(self, error: BaseException, *, retire_pool: bool) -> None:
+        if not self.valid:
+            return
+        self.valid = False
+        self._adapter._transaction = None  # ended by closing the connection
+        if retire_pool:
+            self._pool._invalidate(self._fairy, error)
+        else:
+            self._fairy.invalidate(error)
+
+
+@dataclass(frozen=True, slots=True)
+class _Ran:
+    """What the cursor events are given for a driver statement: its row count."""
+
+    rowcount: int
 
 
 def _ping_outside_transaction(dbapi_connection: Any) -> bool:

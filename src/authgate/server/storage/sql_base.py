@@ -4,7 +4,7 @@ per-grant guard that keeps revocation and token recording from interleaving."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.util.concurrency import greenlet_spawn
 
-from authgate.server.storage.database import Database
+from authgate.server.storage.database import Database, DriverConnection
 from authgate.server.storage.locks import FileLock
 from authgate.server.storage.protocols import AlreadyExistsError
 from authgate.server.storage.tables import revoked_grants
@@ -28,6 +28,7 @@ __all__ = [
     "DriverStatement",
     "SqlBase",
     "chained",
+    "execute",
     "grant_lock_key",
     "integrity_error",
     "storable",
@@ -129,15 +130,20 @@ class DriverStatement:
             self._compiled = (compiled.string, names, dict(compiled._bind_processors), fixed)
         return self._compiled
 
-    async def fetch(self, conn: AsyncConnection, values: Mapping[str, Any]) -> list[Any]:
+    async def fetch(
+        self, conn: AsyncConnection | DriverConnection, values: Mapping[str, Any]
+    ) -> list[Any]:
         """Run the statement in `conn`'s transaction, or by itself on an autocommit connection
-        (`Database.autocommit`); its rows (asyncpg records, by name)."""
+        (`Database.autocommit`, a `DriverConnection` outside a transaction); its rows (asyncpg
+        records, by name)."""
         sql, names, processors, fixed = self._compile(conn.dialect)
         args = []
         for name in names:
             value = fixed[name] if name in fixed else values[name]
             processor = processors.get(name)
             args.append(value if processor is None or value is None else processor(value))
+        if isinstance(conn, DriverConnection):
+            return await conn.fetch(sql, args)
         sync = conn.sync_connection
         if sync is None:
             raise RuntimeError("the connection is closed")
@@ -165,6 +171,24 @@ class DriverStatement:
 
 # The grant guards (`SqlBase._guard_grant`), run on the driver's connection.
 _GUARD_STATEMENTS = {exclusive: DriverStatement(guard) for exclusive, guard in _GUARDS.items()}
+_RECORD_JTI_STATEMENT = DriverStatement(RECORD_JTI)
+
+
+async def execute(conn: AsyncConnection | DriverConnection, statement: sa.Executable) -> None:
+    """Run a statement built per call (its values bound in it), on either kind of connection: on
+    a `DriverConnection` compiled here, its values converted by their types' bind processors."""
+    if isinstance(conn, AsyncConnection):
+        await conn.execute(statement)
+        return
+    compiled: Any = statement.compile(dialect=conn.dialect)  # type: ignore[attr-defined]
+    params = compiled.construct_params()
+    processors = compiled._bind_processors
+    args = []
+    for name in compiled.positiontup or ():
+        value = params[name]
+        processor = processors.get(name)
+        args.append(value if processor is None or value is None else processor(value))
+    await conn.fetch(compiled.string, args)
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,7 +219,7 @@ class _GrantTransaction:
     and `SqlBase.grant_transaction`); `conn` None: opened on the first record, in `opener`."""
 
     grant_id: str
-    conn: AsyncConnection | None
+    conn: AsyncConnection | DriverConnection | None
     opener: AsyncExitStack | None = None
     guarded: bool = False
     # The JWT ids recorded under the grant (`SqlGrants.record_grant_token`), written by the
@@ -221,7 +245,9 @@ class SqlBase:
         # Both dialects speak INSERT … ON CONFLICT; SQLAlchemy exposes it per dialect.
         return (sqlite.insert if self._db.is_sqlite else postgresql.insert)(table)
 
-    async def _guard_grant(self, conn: AsyncConnection, grant_id: str, *, exclusive: bool) -> None:
+    async def _guard_grant(
+        self, conn: AsyncConnection | DriverConnection, grant_id: str, *, exclusive: bool
+    ) -> None:
         """Order token recording against revocation of one grant, until `conn`'s transaction ends.
 
         Recorders take the guard shared, the revoker exclusively, so a token is either recorded
@@ -234,22 +260,31 @@ class SqlBase:
             conn, {"lock_class": GRANT_LOCK_CLASS, "grant_id": grant_id}
         )
 
+    def _write_transaction(self) -> AbstractAsyncContextManager[AsyncConnection | DriverConnection]:
+        """A write transaction: on PostgreSQL on the driver's connection (`Database.driver`)."""
+        if self._db.is_sqlite:
+            return self._db.write()
+        return self._db.driver(begins=True)
+
     @asynccontextmanager
-    async def _grant_write(self, grant_id: str) -> AsyncIterator[AsyncConnection]:
+    async def _grant_write(
+        self, grant_id: str
+    ) -> AsyncIterator[AsyncConnection | DriverConnection]:
         """A write transaction for a token record of `grant_id`, holding the grant guard (shared):
         the transaction of the refresh under way for that grant when there is one (whose commit
-        or rollback then covers the record too), else a new one."""
+        or rollback then covers the record too), else a new one (PostgreSQL: on the driver's
+        connection)."""
         joined = _joined.get()
         if joined is not None and joined.grant_id == grant_id:
             if joined.conn is None and joined.opener is not None:
-                joined.conn = await joined.opener.enter_async_context(self._db.write())
+                joined.conn = await joined.opener.enter_async_context(self._write_transaction())
             if joined.conn is not None:
                 if not joined.guarded:
                     await self._guard_grant(joined.conn, grant_id, exclusive=False)
                     joined.guarded = True
                 yield joined.conn
                 return
-        async with self._db.write() as conn:
+        async with self._write_transaction() as conn:
             await self._guard_grant(conn, grant_id, exclusive=False)
             yield conn
 
@@ -262,18 +297,19 @@ class SqlBase:
         return joined.listed
 
     async def _record_listed(
-        self, conn: AsyncConnection, listed: list[tuple[str, int]], grant_id: str
+        self, conn: AsyncConnection | DriverConnection, listed: list[tuple[str, int]], grant_id: str
     ) -> None:
-        """Write the JWT ids of `listed` that no other statement took (and forget them)."""
+        """PostgreSQL: write the JWT ids of `listed` that no other statement took (and forget
+        them)."""
         for jti, expires_at in listed:
-            await conn.execute(
-                RECORD_JTI, {"jti": jti, "expires_at": expires_at, "grant_id": grant_id}
+            await _RECORD_JTI_STATEMENT.fetch(
+                conn, {"jti": jti, "expires_at": expires_at, "grant_id": grant_id}
             )
         listed.clear()
 
     @asynccontextmanager
     async def _joining_grant(
-        self, grant_id: str, conn: AsyncConnection, *, guarded: bool = False
+        self, grant_id: str, conn: AsyncConnection | DriverConnection, *, guarded: bool = False
     ) -> AsyncIterator[list[tuple[str, int]]]:
         """Within the block, token records of `grant_id` made by this task are written in `conn`'s
         transaction (`_grant_write`); `guarded`: that transaction holds the grant guard already.

@@ -29,6 +29,11 @@ _CONSUME = (
     .returning(*authorization_codes.c)
 )
 _CONSUME_POSTGRESQL = DriverStatement(_CONSUME)
+# An unknown or replayed code: read back as it is.
+_FIND = authorization_codes.select().where(
+    authorization_codes.c.code_hash == sa.bindparam("presented")
+)
+_FIND_POSTGRESQL = DriverStatement(_FIND)
 
 
 class SqlAuthorizationCodes(SqlBase):
@@ -61,26 +66,25 @@ class SqlAuthorizationCodes(SqlBase):
             raise integrity_error(exc, "the authorization code") from None
 
     async def consume_code(self, code_hash: str, now: int) -> CodeRedemption | None:
-        # Each statement its own transaction: the consumption is committed before the caller
-        # checks the code (a failed check uses it up), with no BEGIN/COMMIT round trips.
+        # The conditional update decides the race: only one caller finds used_at empty, and it
+        # gets the code back from the same statement. Each statement is its own transaction: the
+        # consumption is committed before the caller checks the code (a failed check uses it
+        # up), with no BEGIN/COMMIT round trips.
+        values = {"presented": code_hash, "now": now}
+        if not self._db.is_sqlite:
+            # On the driver's connection, outside a transaction.
+            async with self._db.driver(begins=False) as driver:
+                rows = await _CONSUME_POSTGRESQL.fetch(driver, values)
+                if rows:
+                    return CodeRedemption(_code(rows[0]), first_use=True)
+                # Unknown, or used before (a replay, whose grant the caller revokes).
+                rows = await _FIND_POSTGRESQL.fetch(driver, values)
+            return CodeRedemption(_code(rows[0]), first_use=False) if rows else None
         async with self._db.autocommit() as conn:
-            # The conditional update decides the race: only one caller finds used_at empty, and
-            # it gets the code back from the same statement.
-            values = {"presented": code_hash, "now": now}
-            if self._db.is_sqlite:
-                marked = (await conn.execute(_CONSUME, values)).first()
-                consumed = None if marked is None else marked._mapping
-            else:
-                rows = await _CONSUME_POSTGRESQL.fetch(conn, values)
-                consumed = rows[0] if rows else None
-            if consumed is not None:
-                return CodeRedemption(_code(consumed), first_use=True)
-            # Unknown, or used before (a replay, whose grant the caller revokes).
-            row = (
-                await conn.execute(
-                    authorization_codes.select().where(authorization_codes.c.code_hash == code_hash)
-                )
-            ).first()
+            marked = (await conn.execute(_CONSUME, values)).first()
+            if marked is not None:
+                return CodeRedemption(_code(marked._mapping), first_use=True)
+            row = (await conn.execute(_FIND, values)).first()
         if row is None:
             return None
         return CodeRedemption(_code(row._mapping), first_use=False)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from authgate.server.storage.protocols import TokensRevoked
-from authgate.server.storage.sql_base import SqlBase
+from authgate.server.storage.sql_base import SqlBase, execute
 from authgate.server.storage.tables import (
     grant_tokens,
     opaque_access_tokens,
@@ -45,14 +45,16 @@ class SqlGrants(SqlBase):
                 await self._record_listed(conn, [(jti, expires_at)], grant_id)
             return
         async with self._grant_write(grant_id) as conn:
-            await conn.execute(
+            await execute(
+                conn,
                 self._insert(grant_tokens)
                 .values(jti=jti, grant_id=grant_id, expires_at=expires_at)
-                .on_conflict_do_nothing(index_elements=["jti"])
+                .on_conflict_do_nothing(index_elements=["jti"]),
             )
             # Already revoked (a redemption racing the replay that revoked the grant): the jti
             # goes on the revocation list at once, decided in the same statement.
-            await conn.execute(
+            await execute(
+                conn,
                 self._insert(revoked_jwts)
                 .from_select(
                     ["jti", "expires_at"],
@@ -60,7 +62,7 @@ class SqlGrants(SqlBase):
                         sa.literal(jti, sa.String), sa.literal(expires_at, sa.BigInteger)
                     ).where(self._revoked_marker(grant_id)),
                 )
-                .on_conflict_do_nothing(index_elements=["jti"])
+                .on_conflict_do_nothing(index_elements=["jti"]),
             )
 
     async def revoke_grant(self, grant_id: str, now: int) -> None:

@@ -29,6 +29,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from authgate.server.models import RefreshFamily
+from authgate.server.storage.database import DriverConnection
 from authgate.server.storage.locks import LoopLocal
 from authgate.server.storage.sql_base import (
     GRANT_LOCK_CLASS,
@@ -36,6 +37,7 @@ from authgate.server.storage.sql_base import (
     DriverStatement,
     SqlBase,
     chained,
+    execute,
     grant_lock_key,
     integrity_error,
 )
@@ -93,13 +95,14 @@ class SqlRefreshTokens(SqlBase):
             )
         try:
             async with self._grant_write(family.grant_id) as conn:
-                await conn.execute(refresh_families.insert().values(values))
-                await conn.execute(
+                await execute(conn, refresh_families.insert().values(values))
+                await execute(
+                    conn,
                     refresh_tokens.insert().values(
                         token_hash=family.current_hash,
                         family_id=family.family_id,
                         generation=family.generation,
-                    )
+                    ),
                 )
         except IntegrityError as exc:
             raise integrity_error(exc, "the refresh-token family or token") from None
@@ -117,7 +120,8 @@ class SqlRefreshTokens(SqlBase):
         async with asyncio.timeout(self._db.pool_timeout):
             await slots.acquire()
         try:
-            async with self._db.begin() as conn:
+            # On the driver's connection: the transaction's BEGIN is the checkout's ping.
+            async with self._db.driver(begins=True) as conn:
                 # The family locked, and the guard of its grant taken, in one statement.
                 rows = await _LOCK_POSTGRESQL.fetch(conn, {"token_hash": token_hash})
                 if not rows:
@@ -183,7 +187,9 @@ _CHANGING = (
 
 
 async def _write(
-    conn: AsyncConnection, locked: SqlLockedFamily, listed: list[tuple[str, int]] | None = None
+    conn: AsyncConnection | DriverConnection,
+    locked: SqlLockedFamily,
+    listed: list[tuple[str, int]] | None = None,
 ) -> None:
     """Store the locked family's replacement; on PostgreSQL a rotation also records the first
     JWT id of `listed` (PostgreSQL: the one the refresh issued), in the same statement."""
@@ -192,10 +198,13 @@ async def _write(
         return
     values = _values(new)
     rotated = new.generation > locked.family.generation
-    if rotated and conn.dialect.name == "postgresql":
+    changed = {name: values[name] for name in _CHANGING}
+    changed["family_id"] = new.family_id
+    if isinstance(conn, DriverConnection):
+        if not rotated:  # a revocation
+            await _SAVE_POSTGRESQL.fetch(conn, changed)
+            return
         # One round trip: the rotation, the new token's hash and the access token's record.
-        changed = {name: values[name] for name in _CHANGING}
-        changed["family_id"] = new.family_id
         variant = _with_listed(changed, listed, new.grant_id)
         await _ROTATE_POSTGRESQL[variant].fetch(conn, changed)
         return
@@ -295,6 +304,10 @@ _CREATE_POSTGRESQL = tuple(
     )
     for jti in ((), JTI_CTES)
 )
+
+
+# A family's changed columns without a rotation (a revocation).
+_SAVE_POSTGRESQL = DriverStatement(_bound(_ROTATION.replace(" RETURNING family_id", ""), _CHANGING))
 
 
 def _with_listed(

@@ -6,7 +6,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from authgate.server.models import OpaqueAccessToken
-from authgate.server.storage.sql_base import SqlBase
+from authgate.server.storage.sql_base import SqlBase, execute
 from authgate.server.storage.tables import opaque_access_tokens, revoked_jwts, settings, used_values
 
 __all__ = ["SqlTokens"]
@@ -39,7 +39,7 @@ class SqlTokens(SqlBase):
             # in the insert itself.
             values["revoked"] = self._revoked_marker(record.grant_id)
         async with self._grant_write(record.grant_id) as conn:
-            await conn.execute(opaque_access_tokens.insert().values(values))
+            await execute(conn, opaque_access_tokens.insert().values(values))
 
     async def get_opaque_token(self, token_hash: str) -> OpaqueAccessToken | None:
         async with self._db.begin() as conn:

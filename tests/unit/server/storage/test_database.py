@@ -176,3 +176,113 @@ async def test_a_transaction_s_checkout_replaces_a_connection_postgresql_ended(
         assert db.pool_counters.errors == {}
     finally:
         await db.close()
+
+
+# `Database.driver`: the user grants' transactions on asyncpg directly keep what SQLAlchemy's
+# `Connection` guarantees: commit or rollback, errors as `execute` raises them, and a connection in
+# an unknown state never goes back to the pool.
+
+
+async def _driver_fetch(db: Database, sql: str, *, begins: bool = True) -> list[Any]:
+    async with db.driver(begins=begins) as conn:
+        return await conn.fetch(sql, [])
+
+
+async def test_a_driver_transaction_is_begun_by_the_ping_and_committed(pg_url: str) -> None:
+    db = Database(pg_url, pool_size=1)
+    try:
+        driver, sent = await _driver(db)
+        async with db.driver(begins=True) as conn:
+            assert driver.is_in_transaction()  # begun at checkout, by the ping
+            await conn.fetch("CREATE TEMP TABLE driver_tx (n int PRIMARY KEY)", [])
+            await conn.fetch("INSERT INTO driver_tx VALUES (1)", [])
+
+        async def fail_after_insert() -> None:
+            async with db.driver(begins=True) as conn:
+                await conn.fetch("INSERT INTO driver_tx VALUES (2)", [])
+                raise RuntimeError
+
+        with pytest.raises(RuntimeError):
+            await fail_after_insert()
+        assert not driver.is_in_transaction()
+        async with db.driver(begins=False) as conn:  # outside a transaction: SELECT 1 pings
+            assert not driver.is_in_transaction()
+            rows = await conn.fetch("SELECT n FROM driver_tx", [])
+            await conn.begin()
+            assert driver.is_in_transaction()
+        assert not driver.is_in_transaction()
+        assert [row["n"] for row in rows] == [1]
+        await asyncio.sleep(0.01)
+        control = [sql for sql in sent if sql in {"BEGIN;", "COMMIT;", "ROLLBACK;", "SELECT 1"}]
+        assert control == [
+            "BEGIN;",
+            "COMMIT;",
+            "BEGIN;",
+            "ROLLBACK;",
+            "SELECT 1",
+            "BEGIN;",
+            "COMMIT;",
+        ]
+    finally:
+        await db.close()
+
+
+async def test_a_driver_statement_s_error_is_raised_as_execute_raises_it(pg_url: str) -> None:
+    db = Database(pg_url, pool_size=1)
+    try:
+        driver, _sent = await _driver(db)
+
+        async def insert_twice() -> None:
+            async with db.driver(begins=True) as conn:
+                await conn.fetch("CREATE TEMP TABLE driver_dup (n int PRIMARY KEY)", [])
+                await conn.fetch("INSERT INTO driver_dup VALUES ($1)", [1])
+                await conn.fetch("INSERT INTO driver_dup VALUES ($1)", [1])
+
+        with pytest.raises(sa.exc.IntegrityError) as raised:
+            await insert_twice()
+        assert raised.value.orig is not None
+        assert getattr(raised.value.orig, "pgcode", None) == "23505"
+        assert "hidden due to hide_parameters" in str(raised.value)
+        # Rolled back, and the same connection serves the next checkout.
+        assert not driver.is_in_transaction()
+        async with db.connect() as conn:
+            assert (await conn.get_raw_connection()).driver_connection is driver
+    finally:
+        await db.close()
+
+
+async def test_a_driver_connection_postgresql_ended_is_not_pooled_again(pg_url: str) -> None:
+    db = Database(pg_url, pool_size=1, statement_timeout=5, pool_timeout=5)
+    try:
+        pid = await _backend_pid(db)
+
+        async def ended_meanwhile() -> None:
+            async with db.driver(begins=True) as conn:
+                with psycopg.connect(pg_url, autocommit=True) as admin:
+                    admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+                await asyncio.sleep(0.1)
+                await conn.fetch("SELECT 1", [])
+
+        with pytest.raises(sa.exc.DBAPIError) as raised:
+            await ended_meanwhile()
+        assert raised.value.connection_invalidated
+        assert await _backend_pid(db) != pid
+    finally:
+        await db.close()
+
+
+async def test_a_cancelled_driver_statement_does_not_go_back_to_the_pool(pg_url: str) -> None:
+    db = Database(pg_url, pool_size=1, statement_timeout=5, pool_timeout=5)
+    try:
+        pid = await _backend_pid(db)
+        task = asyncio.create_task(_driver_fetch(db, "SELECT pg_sleep(3)"))
+        await asyncio.sleep(0.3)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        # Its state unknown (the statement may still run): closed, another one opened.
+        async with db.driver(begins=True) as conn:
+            rows = await conn.fetch("SELECT pg_backend_pid() AS pid", [])
+        assert rows[0]["pid"] != pid
+    finally:
+        await db.close()
