@@ -45,6 +45,7 @@ from collections import Counter
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 from authgate.gate.challenge import Answer, Schemes, error_answer
 from authgate.gate.config import GateConfig, GateMode, RouteConfig
@@ -95,7 +96,19 @@ _PUBLIC = Outcome.PUBLIC
 _PUBLIC_LABEL = Outcome.PUBLIC.value
 
 
-@dataclass(frozen=True, slots=True)
+# The per-request objects below are frozen, slotted dataclasses (assignment raises; equality, hash
+# and repr are the dataclass's) with a hand-written `__init__` that sets each slot through its
+# descriptor: a frozen dataclass's generated one calls `object.__setattr__` per field, which costs
+# about twice as much, on every request. Each `__init__` takes its fields in order, as the
+# generated one would.
+
+
+def _setters(cls: type, *names: str) -> tuple[Callable[[Any, Any], None], ...]:
+    """The slot descriptors' setters of `names` in `cls` (for `__init__`s of frozen classes)."""
+    return tuple(cls.__dict__[name].__set__ for name in names)
+
+
+@dataclass(frozen=True, slots=True, init=False)
 class GateRequest:
     """What the gate needs to know about a request.
 
@@ -122,8 +135,54 @@ class GateRequest:
     url: str | None = None
     canonical: bool = False
 
+    def __init__(  # noqa: PLR0917 - the generated `__init__`'s positional fields
+        self,
+        method: str,
+        path: str | bytes,
+        headers: Sequence[tuple[str, str]] = (),
+        query_string: str = "",
+        form_body: bytes | None = None,
+        decoded_as: str | None = None,
+        client: str | None = None,
+        url: str | None = None,
+        canonical: bool = False,
+    ) -> None:
+        _rq_method(self, method)
+        _rq_path(self, path)
+        _rq_headers(self, headers)
+        _rq_query_string(self, query_string)
+        _rq_form_body(self, form_body)
+        _rq_decoded_as(self, decoded_as)
+        _rq_client(self, client)
+        _rq_url(self, url)
+        _rq_canonical(self, canonical)
 
-@dataclass(frozen=True, slots=True)
+
+(
+    _rq_method,
+    _rq_path,
+    _rq_headers,
+    _rq_query_string,
+    _rq_form_body,
+    _rq_decoded_as,
+    _rq_client,
+    _rq_url,
+    _rq_canonical,
+) = _setters(
+    GateRequest,
+    "method",
+    "path",
+    "headers",
+    "query_string",
+    "form_body",
+    "decoded_as",
+    "client",
+    "url",
+    "canonical",
+)
+
+
+@dataclass(frozen=True, slots=True, init=False)
 class Decision:
     """The verdict. `path` is the canonical path judged (send it to the application or upstream).
 
@@ -144,12 +203,46 @@ class Decision:
     rate_limit: LimitDecision | None = None
     rate_key: KeyKind | None = None
 
+    def __init__(  # noqa: PLR0917 - the generated `__init__`'s positional fields
+        self,
+        outcome: Outcome,
+        path: str | None = None,
+        route: RouteConfig | None = None,
+        principal: Principal | None = None,
+        error: OAuthError | None = None,
+        answer: Answer | None = None,
+        rate_limit: LimitDecision | None = None,
+        rate_key: KeyKind | None = None,
+    ) -> None:
+        _d_outcome(self, outcome)
+        _d_path(self, path)
+        _d_route(self, route)
+        _d_principal(self, principal)
+        _d_error(self, error)
+        _d_answer(self, answer)
+        _d_rate_limit(self, rate_limit)
+        _d_rate_key(self, rate_key)
+
     @property
     def allowed(self) -> bool:
         return self.answer is None
 
 
-@dataclass(frozen=True, slots=True)
+(
+    _d_outcome,
+    _d_path,
+    _d_route,
+    _d_principal,
+    _d_error,
+    _d_answer,
+    _d_rate_limit,
+    _d_rate_key,
+) = _setters(
+    Decision, "outcome", "path", "route", "principal", "error", "answer", "rate_limit", "rate_key"
+)
+
+
+@dataclass(frozen=True, slots=True, init=False)
 class Pending:
     """A request that needs its credential verified before it can be decided (`route` None: a
     deferred request, in dependencies mode; a `RatePending` on a rate-limited route)."""
@@ -158,8 +251,16 @@ class Pending:
     route: RouteConfig | None
     credential: Credential | None
 
+    def __init__(self, path: str, route: RouteConfig | None, credential: Credential | None) -> None:
+        _p_path(self, path)
+        _p_route(self, route)
+        _p_credential(self, credential)
 
-@dataclass(frozen=True, slots=True)
+
+_p_path, _p_route, _p_credential = _setters(Pending, "path", "route", "credential")
+
+
+@dataclass(frozen=True, slots=True, init=False)
 class RatePending(Pending):
     """A request on a rate-limited route: its credential to verify (`principal` None), or, once
     verified (or on a public route, without a credential), its count to make in the store
@@ -169,6 +270,29 @@ class RatePending(Pending):
     client: str | None = None
     limit: Limit | None = None
     key: tuple[KeyKind, tuple[KeyPart, ...]] | None = None
+
+    def __init__(  # noqa: PLR0917 - the generated `__init__`'s positional fields
+        self,
+        path: str,
+        route: RouteConfig | None,
+        credential: Credential | None,
+        principal: Principal | None = None,
+        client: str | None = None,
+        limit: Limit | None = None,
+        key: tuple[KeyKind, tuple[KeyPart, ...]] | None = None,
+    ) -> None:
+        _p_path(self, path)
+        _p_route(self, route)
+        _p_credential(self, credential)
+        _rp_principal(self, principal)
+        _rp_client(self, client)
+        _rp_limit(self, limit)
+        _rp_key(self, key)
+
+
+_rp_principal, _rp_client, _rp_limit, _rp_key = _setters(
+    RatePending, "principal", "client", "limit", "key"
+)
 
 
 class Gate:
