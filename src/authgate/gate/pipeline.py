@@ -45,6 +45,7 @@ from collections import Counter
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 from authgate.gate.challenge import Answer, Schemes, error_answer
 from authgate.gate.config import GateConfig, GateMode, RouteConfig
@@ -95,7 +96,19 @@ _PUBLIC = Outcome.PUBLIC
 _PUBLIC_LABEL = Outcome.PUBLIC.value
 
 
-@dataclass(frozen=True, slots=True)
+# The per-request objects below are frozen, slotted dataclasses (assignment raises; equality, hash
+# and repr are the dataclass's) with a hand-written `__init__` that sets each slot through its
+# descriptor: a frozen dataclass's generated one calls `object.__setattr__` per field, which costs
+# about twice as much, on every request. Each `__init__` takes its fields in order, as the
+# generated one would.
+
+
+def _setters(cls: type, *names: str) -> tuple[Callable[[Any, Any], None], ...]:
+    """The slot descriptors' setters of `names` in `cls` (for `__init__`s of frozen classes)."""
+    return tuple(cls.__dict__[name].__set__ for name in names)
+
+
+@dataclass(frozen=True, slots=True, init=False)
 class GateRequest:
     """What the gate needs to know about a request.
 
@@ -122,8 +135,54 @@ class GateRequest:
     url: str | None = None
     canonical: bool = False
 
+    def __init__(  # noqa: PLR0917 - the generated `__init__`'s positional fields
+        self,
+        method: str,
+        path: str | bytes,
+        headers: Sequence[tuple[str, str]] = (),
+        query_string: str = "",
+        form_body: bytes | None = None,
+        decoded_as: str | None = None,
+        client: str | None = None,
+        url: str | None = None,
+        canonical: bool = False,
+    ) -> None:
+        _rq_method(self, method)
+        _rq_path(self, path)
+        _rq_headers(self, headers)
+        _rq_query_string(self, query_string)
+        _rq_form_body(self, form_body)
+        _rq_decoded_as(self, decoded_as)
+        _rq_client(self, client)
+        _rq_url(self, url)
+        _rq_canonical(self, canonical)
 
-@dataclass(frozen=True, slots=True)
+
+(
+    _rq_method,
+    _rq_path,
+    _rq_headers,
+    _rq_query_string,
+    _rq_form_body,
+    _rq_decoded_as,
+    _rq_client,
+    _rq_url,
+    _rq_canonical,
+) = _setters(
+    GateRequest,
+    "method",
+    "path",
+    "headers",
+    "query_string",
+    "form_body",
+    "decoded_as",
+    "client",
+    "url",
+    "canonical",
+)
+
+
+@dataclass(frozen=True, slots=True, init=False)
 class Decision:
     """The verdict. `path` is the canonical path judged (send it to the application or upstream).
 
@@ -144,12 +203,46 @@ class Decision:
     rate_limit: LimitDecision | None = None
     rate_key: KeyKind | None = None
 
+    def __init__(  # noqa: PLR0917 - the generated `__init__`'s positional fields
+        self,
+        outcome: Outcome,
+        path: str | None = None,
+        route: RouteConfig | None = None,
+        principal: Principal | None = None,
+        error: OAuthError | None = None,
+        answer: Answer | None = None,
+        rate_limit: LimitDecision | None = None,
+        rate_key: KeyKind | None = None,
+    ) -> None:
+        _d_outcome(self, outcome)
+        _d_path(self, path)
+        _d_route(self, route)
+        _d_principal(self, principal)
+        _d_error(self, error)
+        _d_answer(self, answer)
+        _d_rate_limit(self, rate_limit)
+        _d_rate_key(self, rate_key)
+
     @property
     def allowed(self) -> bool:
         return self.answer is None
 
 
-@dataclass(frozen=True, slots=True)
+(
+    _d_outcome,
+    _d_path,
+    _d_route,
+    _d_principal,
+    _d_error,
+    _d_answer,
+    _d_rate_limit,
+    _d_rate_key,
+) = _setters(
+    Decision, "outcome", "path", "route", "principal", "error", "answer", "rate_limit", "rate_key"
+)
+
+
+@dataclass(frozen=True, slots=True, init=False)
 class Pending:
     """A request that needs its credential verified before it can be decided (`route` None: a
     deferred request, in dependencies mode; a `RatePending` on a rate-limited route)."""
@@ -158,8 +251,16 @@ class Pending:
     route: RouteConfig | None
     credential: Credential | None
 
+    def __init__(self, path: str, route: RouteConfig | None, credential: Credential | None) -> None:
+        _p_path(self, path)
+        _p_route(self, route)
+        _p_credential(self, credential)
 
-@dataclass(frozen=True, slots=True)
+
+_p_path, _p_route, _p_credential = _setters(Pending, "path", "route", "credential")
+
+
+@dataclass(frozen=True, slots=True, init=False)
 class RatePending(Pending):
     """A request on a rate-limited route: its credential to verify (`principal` None), or, once
     verified (or on a public route, without a credential), its count to make in the store
@@ -169,6 +270,33 @@ class RatePending(Pending):
     client: str | None = None
     limit: Limit | None = None
     key: tuple[KeyKind, tuple[KeyPart, ...]] | None = None
+
+    def __init__(  # noqa: PLR0917 - the generated `__init__`'s positional fields
+        self,
+        path: str,
+        route: RouteConfig | None,
+        credential: Credential | None,
+        principal: Principal | None = None,
+        client: str | None = None,
+        limit: Limit | None = None,
+        key: tuple[KeyKind, tuple[KeyPart, ...]] | None = None,
+    ) -> None:
+        _p_path(self, path)
+        _p_route(self, route)
+        _p_credential(self, credential)
+        _rp_principal(self, principal)
+        _rp_client(self, client)
+        _rp_limit(self, limit)
+        _rp_key(self, key)
+
+
+_rp_principal, _rp_client, _rp_limit, _rp_key = _setters(
+    RatePending, "principal", "client", "limit", "key"
+)
+
+
+# A rate-limited route's request whose credential is to verify: path, route, credential, client.
+_ToVerify = tuple[str, RouteConfig, Credential, str | None]
 
 
 class Gate:
@@ -320,6 +448,15 @@ class Gate:
 
     def prepare(self, request: GateRequest) -> Decision | Pending:
         """Steps 1-3: a final `Decision`, or `Pending` when a credential must be verified."""
+        step = self._prepare(request)
+        if isinstance(step, tuple):
+            path, route, credential, client = step
+            return RatePending(path, route, credential, None, client)
+        return step
+
+    def _prepare(self, request: GateRequest) -> Decision | Pending | _ToVerify:
+        """`prepare`, with a rate-limited route's credential to verify as a plain tuple:
+        `check_nowait` builds its `RatePending` only when the verification must be awaited."""
         try:  # inline, not `_canonical`: this runs for every request of every shell
             if request.canonical and isinstance(request.path, str):
                 path = request.path
@@ -337,8 +474,7 @@ class Gate:
         route_config = matched[1]
         if matched[0].public:
             if route_config.rate_limit is not None:
-                start = RatePending(path, route_config, None, None, request.client)
-                return self._admit(start, None)
+                return self._admit(path, route_config, None, request.client, None)
             self.decisions[_PUBLIC_LABEL] += 1
             return Decision(_PUBLIC, path, route_config)
         try:
@@ -348,7 +484,7 @@ class Gate:
         except OAuthError as exc:
             return self.refusal_for(exc, path=path, route=route_config)
         if route_config.rate_limit is not None:
-            return RatePending(path, route_config, credential, None, request.client)
+            return path, route_config, credential, request.client
         return Pending(path, route_config, credential)
 
     def _canonical(self, request: GateRequest) -> str:
@@ -437,7 +573,9 @@ class Gate:
         if denied is not None:
             return self.refusal_for(denied, path=pending.path, route=pending.route)
         if isinstance(pending, RatePending):  # what `prepare` makes for a rate-limited route
-            return self._admit(pending, principal)
+            return self._admit(
+                pending.path, pending.route, pending.credential, pending.client, principal
+            )
         self.decisions[_ALLOWED_LABEL] += 1
         return Decision(_ALLOWED, pending.path, pending.route, principal)
 
@@ -455,7 +593,9 @@ class Gate:
             if limiter is None or key is None:  # pragma: no cover - set with `limit`
                 raise TypeError("a count to make without a limiter or a key")
             decided = await limiter.hit(pending.limit, *key[1])
-            return self._rate_decided(pending, pending.principal, decided, key[0])
+            return self._rate_decided(
+                pending.path, pending.route, pending.principal, decided, key[0]
+            )
         if pending.credential is None:  # pragma: no cover - a Pending always needs one or other
             raise TypeError("a Pending request without a credential or a limit to count")
         try:
@@ -503,8 +643,7 @@ class Gate:
                 self._dependency_limits[limit.name] = limit
             elif known != limit:
                 raise ValueError(f"two different rate limits are named {limit.name!r}")
-        start = RatePending(path, None, credential, principal, client)
-        return self._admit(start, principal, rate_limit)
+        return self._admit(path, None, credential, client, principal, rate_limit)
 
     async def admit(
         self,
@@ -521,56 +660,50 @@ class Gate:
         )
         return step if isinstance(step, Decision) else await self.verify_pending(step)
 
-    def _admit(
+    def _admit(  # noqa: PLR0917 - positional: every limited request's path
         self,
-        pending: RatePending,
+        path: str,
+        route: RouteConfig | None,
+        credential: Credential | None,
+        client: str | None,
         principal: Principal | None,
         rate: RouteRateLimit | None = None,
     ) -> Decision | Pending:
         """Step 6: count the request against its route's limit, or `rate` (decided at once when
         the store is in this process; `Pending` when it must be asked)."""
-        if rate is None and pending.route is not None:
-            rate = pending.route.rate_limit
+        if rate is None and route is not None:
+            rate = route.rate_limit
         limiter = self.limiter
         if rate is None or limiter is None:  # pragma: no cover - a limited route has a limiter
             raise TypeError("step 6 needs a rate-limited route and the gate's limiter")
         limit = rate.limit_for(principal)
-        kind, parts = rate.key_for(principal, pending.credential, pending.client)
+        kind, parts = rate.key_for(principal, credential, client)
         decided = limiter.hit_parts_nowait(limit, parts)
         if decided is None:
-            return RatePending(
-                pending.path,
-                pending.route,
-                pending.credential,
-                principal,
-                pending.client,
-                limit,
-                (kind, parts),
-            )
-        route = pending.route
+            return RatePending(path, route, credential, principal, client, limit, (kind, parts))
         if decided.allowed and route is not None and principal is not None:
             # `_rate_decided`'s most frequent answer, inline (one call less per request).
             self.decisions[_ALLOWED_LABEL] += 1
-            return Decision(_ALLOWED, pending.path, route, principal, None, None, decided, kind)
-        return self._rate_decided(pending, principal, decided, kind)
+            return Decision(_ALLOWED, path, route, principal, None, None, decided, kind)
+        return self._rate_decided(path, route, principal, decided, kind)
 
     def _rate_decided(
         self,
-        pending: RatePending,
+        path: str,
+        route: RouteConfig | None,
         principal: Principal | None,
         decided: LimitDecision,
         kind: KeyKind,
     ) -> Decision:
-        route = pending.route
         if decided.allowed:
             if route is None:  # a dependency's limit: not a decision of its own (uncounted)
                 outcome = _ALLOWED if principal is not None else _PUBLIC
-                return Decision(outcome, pending.path, None, principal, None, None, decided, kind)
+                return Decision(outcome, path, None, principal, None, None, decided, kind)
             if principal is not None:
                 self.decisions[_ALLOWED_LABEL] += 1
-                return Decision(_ALLOWED, pending.path, route, principal, None, None, decided, kind)
+                return Decision(_ALLOWED, path, route, principal, None, None, decided, kind)
             self.decisions[_PUBLIC_LABEL] += 1
-            return Decision(_PUBLIC, pending.path, route, None, None, None, decided, kind)
+            return Decision(_PUBLIC, path, route, None, None, None, decided, kind)
         refused = refusal((decided,))
         assert refused is not None  # noqa: S101 - a refused decision always has its refusal
         outcome = Outcome.LIMITED if refused.status == 429 else Outcome.UNAVAILABLE
@@ -580,9 +713,7 @@ class Gate:
             self.rate_limited[label, kind.value] += 1
         logger.debug("refused: %s (limit %s, by %s)", outcome, decided.limit.name, kind)
         answer = limited_answer(refused)
-        return Decision(
-            outcome, pending.path, route, principal, refused.error, answer, decided, kind
-        )
+        return Decision(outcome, path, route, principal, refused.error, answer, decided, kind)
 
     def rate_limit_headers(self, decision: Decision) -> list[tuple[str, str]]:
         """The `RateLimit-Policy` and `RateLimit` fields for an allowed answer (none when the
@@ -602,18 +733,30 @@ class Gate:
 
     def check_nowait(self, request: GateRequest) -> Decision | Pending:
         """Decide without waiting for I/O; `Pending` means `verify_pending` must be awaited."""
-        step = self.prepare(request)
+        step = self._prepare(request)
         if isinstance(step, Decision):
             return step
-        if step.credential is None:  # a public route whose limit must ask its store
+        route: RouteConfig | None
+        if isinstance(step, tuple):  # a rate-limited route
+            path, route, credential, client = step
+        elif step.credential is None:  # a public route whose limit must ask its store
             return step
-        credential = step.credential
+        else:
+            path, route, credential, client = step.path, step.route, step.credential, None
         try:
             principal = self.verifier.authenticate_nowait(credential)
             dpop = principal is not None and type(credential) is DPoPCredential
             if dpop and not self._claim_nowait(credential):  # type: ignore[arg-type]
-                return step  # the store is Redis: `verify_pending` claims it
+                principal = None  # the store is Redis: `verify_pending` claims it
         except OAuthError as exc:
             dpop_used = type(credential) is DPoPCredential
-            return self.refusal_for(exc, path=step.path, route=step.route, dpop_used=dpop_used)
-        return step if principal is None else self.finish(step, principal)
+            return self.refusal_for(exc, path=path, route=route, dpop_used=dpop_used)
+        if not isinstance(step, tuple):
+            return step if principal is None else self.finish(step, principal)
+        if principal is None:
+            return RatePending(path, route, credential, None, client)
+        # `finish` for a rate-limited route, without its `RatePending`.
+        denied = step[1].route.requirement.check(principal)
+        if denied is not None:
+            return self.refusal_for(denied, path=path, route=route)
+        return self._admit(path, route, credential, client, principal)

@@ -3,6 +3,7 @@ their WWW-Authenticate challenges (RFC 6750 §3, RFC 9728 §5.1), policy, and th
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from collections.abc import AsyncIterator
@@ -17,6 +18,7 @@ from authgate.gate import (
     GateRequest,
     Outcome,
     Pending,
+    RatePending,
     parse_gate_config,
 )
 from authgate.gate.challenge import www_authenticate
@@ -405,3 +407,29 @@ async def test_a_path_marked_canonical_is_judged_as_given(
     # Only text is taken as given: raw bytes are canonicalised (and refused when ambiguous).
     raw = await gate.check(request(b"/orders/..%2Fadmin", token=token, canonical=True))  # type: ignore[arg-type]
     assert raw.outcome is Outcome.BAD_REQUEST
+
+
+def test_per_request_objects_stay_frozen_dataclasses() -> None:
+    """`GateRequest`, `Decision`, `Pending` and `RatePending` set their slots in a hand-written
+    `__init__`: they are still immutable, compared, hashed, shown and replaced as dataclasses."""
+    request = GateRequest("GET", "/a", [("x", "y")], client="192.0.2.1")
+    assert request == GateRequest("GET", "/a", [("x", "y")], "", None, None, "192.0.2.1")
+    assert (request.headers, request.url, request.canonical) == ([("x", "y")], None, False)
+    assert repr(request).startswith("GateRequest(method='GET', path='/a', headers=[('x', 'y')]")
+    assert dataclasses.replace(request, path="/b").path == "/b"
+    decision = Decision(Outcome.PUBLIC, "/a")
+    assert decision == Decision(Outcome.PUBLIC, path="/a", route=None)
+    assert hash(decision) == hash(Decision(Outcome.PUBLIC, "/a"))
+    assert decision.allowed
+    assert (decision.rate_limit, decision.rate_key) == (None, None)
+    pending = Pending("/a", None, None)
+    rate = RatePending("/a", None, None, client="192.0.2.1")
+    assert (rate.principal, rate.client, rate.limit, rate.key) == (None, "192.0.2.1", None, None)
+    assert rate != pending
+    assert rate == RatePending("/a", None, None, None, "192.0.2.1")
+    assert [f.name for f in dataclasses.fields(rate)][:3] == ["path", "route", "credential"]
+    for obj, name in ((request, "path"), (decision, "outcome"), (pending, "path"), (rate, "key")):
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            setattr(obj, name, None)
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            delattr(obj, name)

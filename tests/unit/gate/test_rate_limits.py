@@ -17,7 +17,16 @@ import pytest
 import redis
 
 from authgate.config import ConfigError
-from authgate.gate import Decision, Gate, GateConfig, GateRequest, Outcome, Pending, RouteConfig
+from authgate.gate import (
+    Decision,
+    Gate,
+    GateConfig,
+    GateRequest,
+    Outcome,
+    Pending,
+    RatePending,
+    RouteConfig,
+)
 from authgate.gate import parse_gate_config as parse
 from authgate.gate.rate_limits import (
     KeyKind,
@@ -602,6 +611,40 @@ async def test_check_nowait_decides_memory_limits_at_once(
     public = gate.check_nowait(req("/public", client="192.0.2.77"))
     assert isinstance(public, Decision)
     assert public.allowed
+
+
+async def test_check_nowait_on_a_limited_route_refuses_and_defers_as_check_does(
+    gate: Gate, test_issuer: FakeIssuer
+) -> None:
+    """`check_nowait` decides a limited route's verified request without a `RatePending`: an
+    unverified token still gets one (principal unset, client kept), a refusal by the route's
+    requirement counts nothing, and a bad token is refused before any count."""
+    reader = test_issuer.token(sub="reader")  # no "orders:admin"
+    step = gate.check_nowait(req("/scoped", reader, client="192.0.2.9"))
+    assert isinstance(step, RatePending)
+    assert (step.path, step.principal, step.client, step.limit) == (
+        "/scoped",
+        None,
+        "192.0.2.9",
+        None,
+    )
+    assert _status(await gate.verify_pending(step)) == 403
+    for _ in range(3):  # refused by the requirement: never counted, never 429
+        decided = gate.check_nowait(req("/scoped", reader))
+        assert isinstance(decided, Decision)
+        assert decided.outcome is Outcome.FORBIDDEN
+        assert decided.rate_limit is None
+    admin = test_issuer.token(sub="reader", scope="orders:admin")
+    assert (await gate.check(req("/scoped", admin))).allowed  # the subject's one request
+    refused = gate.check_nowait(req("/scoped", admin))
+    assert isinstance(refused, Decision)
+    assert refused.outcome is Outcome.LIMITED
+    assert refused.rate_key is KeyKind.SUBJECT
+    bad = gate.check_nowait(req("/scoped", reader[:-4] + "AAAA"))
+    assert isinstance(bad, Decision | RatePending)
+    if isinstance(bad, RatePending):
+        bad = await gate.verify_pending(bad)
+    assert bad.outcome is Outcome.UNAUTHENTICATED
 
 
 # -- the store: Redis, and a store that cannot be reached ---------------------------------------
