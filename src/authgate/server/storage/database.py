@@ -20,8 +20,8 @@ database.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
@@ -150,19 +150,15 @@ class Database:
         """True for SQLite, whose SQL differs in a few statements."""
         return self.dialect == "sqlite"
 
-    @asynccontextmanager
-    async def connect(self, *, begins: bool = False) -> AsyncIterator[AsyncConnection]:
-        """A pooled connection, counted in `pool_counters` while it is being checked out.
-
-        `begins`: the caller opens a transaction on it at once (`begin`, `write`); on PostgreSQL
-        the checkout then begins it (the BEGIN is the pool's ping), and a block that runs no
-        statement still ends it (a COMMIT or ROLLBACK)."""
-        conn = self.engine.connect()
+    @contextmanager
+    def _checking_out(self, *, begins: bool) -> Iterator[None]:
+        """Around a pool checkout: counted as waiting meanwhile, its failure counted by kind, and
+        `begins` told to the checkout's ping."""
         counters = self.pool_counters
         counters.waiting += 1
         begins_token = _CHECKOUT_BEGINS.set(begins)
         try:
-            await conn.start()
+            yield
         except PoolTimeout:
             counters.errors["timeout"] += 1
             raise
@@ -172,6 +168,17 @@ class Database:
         finally:
             _CHECKOUT_BEGINS.reset(begins_token)
             counters.waiting -= 1
+
+    @asynccontextmanager
+    async def connect(self, *, begins: bool = False) -> AsyncIterator[AsyncConnection]:
+        """A pooled connection, counted in `pool_counters` while it is being checked out.
+
+        `begins`: the caller opens a transaction on it at once (`begin`, `write`); on PostgreSQL
+        the checkout then begins it (the BEGIN is the pool's ping), and a block that runs no
+        statement still ends it (a COMMIT or ROLLBACK)."""
+        conn = self.engine.connect()
+        with self._checking_out(begins=begins):
+            await conn.start()
         async with AsyncExitStack() as closing:
             closing.push_async_exit(conn)  # closed as `async with conn` would (started above)
             yield conn
@@ -211,20 +218,8 @@ class Database:
         otherwise each statement commits by itself until `DriverConnection.begin`."""
         if self.is_sqlite:
             raise ValueError("a driver connection is PostgreSQL's only")
-        counters = self.pool_counters
-        counters.waiting += 1
-        begins_token = _CHECKOUT_BEGINS.set(begins)
-        try:
+        with self._checking_out(begins=begins):
             fairy = await greenlet_spawn(_checkout, self.engine.sync_engine)
-        except PoolTimeout:
-            counters.errors["timeout"] += 1
-            raise
-        except (DBAPIError, OSError, TimeoutError):
-            counters.errors["connect"] += 1
-            raise
-        finally:
-            _CHECKOUT_BEGINS.reset(begins_token)
-            counters.waiting -= 1
         conn = DriverConnection(fairy, self.engine.sync_engine)
         try:
             if begins:
