@@ -4,6 +4,7 @@ their WWW-Authenticate challenges (RFC 6750 §3, RFC 9728 §5.1), policy, and th
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import json
 import re
 from collections.abc import AsyncIterator
@@ -407,6 +408,22 @@ async def test_a_path_marked_canonical_is_judged_as_given(
     # Only text is taken as given: raw bytes are canonicalised (and refused when ambiguous).
     raw = await gate.check(request(b"/orders/..%2Fadmin", token=token, canonical=True))  # type: ignore[arg-type]
     assert raw.outcome is Outcome.BAD_REQUEST
+
+
+@pytest.mark.parametrize("cls", [GateRequest, Decision, Pending, RatePending])
+def test_hand_written_inits_take_the_dataclass_fields(cls: type) -> None:
+    """A field added to one of these classes must be added to its `__init__` too: the parameters
+    are the fields, in order, with the same defaults, and each one is set."""
+    parameters = list(inspect.signature(cls).parameters.values())
+    fields = dataclasses.fields(cls)
+    assert [p.name for p in parameters] == [f.name for f in fields]
+    for parameter, field in zip(parameters, fields, strict=True):
+        missing = field.default is dataclasses.MISSING
+        expected = inspect.Parameter.empty if missing else field.default
+        assert parameter.default == expected, field.name
+    marker = object()
+    made = cls(*(marker for _ in fields))
+    assert all(getattr(made, f.name) is marker for f in fields)
 
 
 def test_per_request_objects_stay_frozen_dataclasses() -> None:
