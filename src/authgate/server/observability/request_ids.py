@@ -5,11 +5,11 @@ access line, a refusal, a traceback) carries it, and it is echoed in the respons
 
 from __future__ import annotations
 
-import os
 import re
 from contextvars import ContextVar
 
 from authgate.http_forwarding import TrustedProxies
+from authgate.server.random_pool import RandomPool
 
 __all__ = ["HEADER", "REQUEST_ID", "accept_request_id", "new_request_id"]
 
@@ -21,21 +21,12 @@ _SAFE = re.compile(rb"[A-Za-z0-9._~:/+=@-]{1,%d}" % MAX_LENGTH)
 REQUEST_ID: ContextVar[str] = ContextVar("authgate_request_id", default="-")
 
 
-# Fresh ids drawn from the OS's random source 64 at a time (one system call instead of one per
-# request); a forked child forgets the parent's, so two processes never hand out the same ones.
-_BATCH = 64
-_pool: list[str] = []
-os.register_at_fork(after_in_child=_pool.clear)
+_IDS = RandomPool(8)
 
 
 def new_request_id() -> str:
     """A fresh id: 16 random hex digits."""
-    try:
-        return _pool.pop()
-    except IndexError:
-        digits = os.urandom(8 * _BATCH).hex()
-        _pool.extend(digits[i : i + 16] for i in range(16, len(digits), 16))
-        return digits[:16]
+    return _IDS.take().hex()
 
 
 def accept_request_id(sent: bytes | None, peer: str | None, proxies: TrustedProxies) -> str:

@@ -4,13 +4,13 @@ signing of OpenID Connect ID tokens (Core §2), with the same keys and `typ: JWT
 from __future__ import annotations
 
 import base64
-import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from authgate.server.models import Api, Client, TokenFormat
 from authgate.server.observability.counters import note_issued
+from authgate.server.random_pool import RandomPool
 from authgate.server.targets.scopes import format_scope
 from authgate.server.tokens.dpop import bound_key
 from authgate.server.tokens.formats import AccessTokenContent, AccessTokenFormat
@@ -18,26 +18,12 @@ from authgate.server.tokens.signing import JwtSigner
 
 __all__ = ["AccessTokenRequest", "IssuedAccessToken", "TokenIssuer"]
 
-# A token's `jti`: 128 random bits, base64url (what `secrets.token_urlsafe(16)` gives), drawn from
-# the OS's random source 64 at a time (one system call instead of one per token); a forked child
-# forgets the parent's, so that two processes never issue the same `jti` (revoking one would
-# revoke both).
-_JTI_BYTES = 16
-_JTI_BATCH = 64
-_jti_pool: list[bytes] = []
-os.register_at_fork(after_in_child=_jti_pool.clear)
+# A token's `jti`: 128 random bits, base64url (what `secrets.token_urlsafe(16)` gives).
+_JTIS = RandomPool(16)
 
 
 def _new_jti() -> str:
-    try:
-        raw = _jti_pool.pop()
-    except IndexError:
-        batch = os.urandom(_JTI_BYTES * _JTI_BATCH)
-        _jti_pool.extend(
-            batch[i : i + _JTI_BYTES] for i in range(_JTI_BYTES, len(batch), _JTI_BYTES)
-        )
-        raw = batch[:_JTI_BYTES]
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+    return base64.urlsafe_b64encode(_JTIS.take()).rstrip(b"=").decode("ascii")
 
 
 @dataclass(frozen=True, slots=True)
